@@ -1,0 +1,107 @@
+//! Raw command-line arguments, parsed by clap. `config.rs` turns them into a validated config.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Disaster-recovery failover and failback, run as a plan.
+#[derive(Debug, Parser)]
+#[command(name = "aegis-dr", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Plan file.
+    #[arg(long, global = true, default_value = "aegis.toml", env = "AEGIS_CONFIG")]
+    pub config: PathBuf,
+    /// Folder for run journals, reports, locks and the simulated world (default: `.aegis` beside the plan).
+    #[arg(long, global = true, env = "AEGIS_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Use this provider for every site, overriding the plan (`sim`, `aws`, `azure`, `gcp`, `kubernetes`).
+    #[arg(long, global = true)]
+    pub provider: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Tables and text for people.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the six pre-failover checks (exit 1 when any fails).
+    Check,
+    /// Show the step graph and its estimate against the RTO, without side effects.
+    Plan {
+        /// Which operation to plan.
+        #[arg(long, value_enum, default_value_t = OperationArg::Failover)]
+        operation: OperationArg,
+        /// Incident class.
+        #[arg(long, default_value = "region-outage")]
+        class: String,
+    },
+    /// Fail over to the DR site.
+    Failover(RunArgs),
+    /// Fail back to the primary site.
+    Failback(RunArgs),
+    /// Failover, verify, failback: a complete drill.
+    Drill(RunArgs),
+    /// List runs, or show one run's steps.
+    Status {
+        /// Run id (default: list all runs).
+        run_id: Option<String>,
+    },
+    /// Print a run's report (default: the newest run).
+    Report {
+        /// Run id.
+        run_id: Option<String>,
+    },
+}
+
+/// Operations for `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OperationArg {
+    /// Failover.
+    Failover,
+    /// Failback.
+    Failback,
+    /// Drill.
+    Drill,
+}
+
+/// Flags of `failover`, `failback` and `drill`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Incident class: region-outage, database-corruption, network-partition, compute-failure.
+    #[arg(long, default_value = "region-outage")]
+    pub class: String,
+    /// Promote even when replication lag exceeds the class's RPO.
+    #[arg(long)]
+    pub accept_data_loss: bool,
+    /// Run even when the estimate exceeds the RTO (failback: before the primary is stable).
+    #[arg(long)]
+    pub force: bool,
+    /// The primary site is down: fail over without draining or fencing it.
+    #[arg(long)]
+    pub primary_unreachable: bool,
+    /// Proceed although pre-failover checks fail.
+    #[arg(long)]
+    pub ignore_checks: bool,
+    /// Do not ask for confirmation (required when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Only show what would run (same as `plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue a run that was interrupted.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+}

@@ -1,0 +1,284 @@
+//! The subcommands: each takes the validated config, prints its result and returns the exit code.
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::Path,
+    sync::Arc,
+};
+
+use aegis_dr::{
+    checks::{overall, run_checks, CheckStatus},
+    clock::Clock,
+    duration::format_duration,
+    journal::{Operation, RunStatus},
+    notify::Notifier,
+    orchestrator::{Orchestrator, PlanPreview, RunRequest},
+    report::Report,
+    Error, ErrorKind, Result,
+};
+use serde_json::json;
+
+use crate::{
+    args::OutputFormat,
+    config::{Action, Config},
+    progress::TerminalProgress,
+};
+
+/// Exit codes.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// An operation or check failed.
+    pub const FAILED: u8 = 1;
+    /// Usage or config error.
+    pub const USAGE: u8 = 2;
+    /// Refused by a safety gate.
+    pub const REFUSED: u8 = 3;
+}
+
+/// The exit code for an error.
+pub fn code_for(e: &Error) -> u8 {
+    match e.kind() {
+        ErrorKind::Config => exit::USAGE,
+        ErrorKind::Refused => exit::REFUSED,
+        _ => exit::FAILED,
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+}
+
+/// Runs the configured action.
+pub async fn run(cfg: Config) -> Result<u8> {
+    match &cfg.action {
+        Action::Check => check(&cfg).await,
+        Action::Plan { operation, class } => plan(&cfg, *operation, *class),
+        Action::Run { .. } => run_operation(&cfg).await,
+        Action::Status(id) => status(&cfg, id.as_deref()),
+        Action::Report(id) => report(&cfg, id.as_deref()),
+    }
+}
+
+fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
+    let clock = Clock::new();
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock)?;
+    let mut o = Orchestrator::new(cfg.plan.clone(), providers, cfg.state_dir.clone())
+        .with_clock(clock)
+        .with_notifier(Notifier::new(
+            cfg.plan.notifications.clone(),
+            cfg.plan_dir.clone(),
+            cfg.output == OutputFormat::Json,
+        ));
+    if std::io::stderr().is_terminal() {
+        o = o.with_progress(Arc::new(TerminalProgress::new()));
+    }
+    Ok(o)
+}
+
+async fn check(cfg: &Config) -> Result<u8> {
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new())?;
+    let results = run_checks(&cfg.plan, &providers, &Clock::new()).await;
+    let status = overall(&results);
+    match cfg.output {
+        OutputFormat::Json => print_json(&json!({ "plan": cfg.plan.name, "status": status.as_str(), "checks": results })),
+        OutputFormat::Text => {
+            println!("Pre-failover checks for plan `{}`\n", cfg.plan.name);
+            println!("{:<20} {:<6} EVIDENCE", "CHECK", "STATUS");
+            for r in &results {
+                println!("{:<20} {:<6} {}", r.name, r.status.as_str().to_uppercase(), r.evidence);
+            }
+            println!("\noverall: {}", status.as_str().to_uppercase());
+        }
+    }
+    Ok(if status == CheckStatus::Fail { exit::FAILED } else { exit::OK })
+}
+
+fn preview_json(p: &PlanPreview) -> serde_json::Value {
+    json!({
+        "run_id": null,
+        "operation": p.operation.as_str(),
+        "class": p.class.as_str(),
+        "status": "planned",
+        "targets": { "rto_seconds": p.targets.rto.as_secs_f64(), "rpo_seconds": p.targets.rpo.as_secs_f64() },
+        "achieved": { "rto_seconds": null, "rpo_seconds": null },
+        "estimate_seconds": p.estimate.total.as_secs_f64(),
+        "within_rto": p.estimate.total <= p.targets.rto,
+        "critical_path": p.estimate.critical_path,
+        "steps": p.graph.steps.iter().map(|s| json!({
+            "id": s.id,
+            "title": s.title,
+            "deps": s.deps,
+            "kind": s.kind,
+            "estimate_seconds": p.estimate.steps.get(&s.id).map(|d| d.as_secs_f64()),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass) -> Result<u8> {
+    // The preview needs no provider calls; build providers only for their estimates.
+    let o = orchestrator(cfg)?;
+    let p = o.preview(operation, class);
+    match cfg.output {
+        OutputFormat::Json => print_json(&preview_json(&p)),
+        OutputFormat::Text => {
+            println!(
+                "{} plan for `{}` ({}), dry run: nothing is changed\n",
+                operation.as_str(),
+                cfg.plan.name,
+                class
+            );
+            println!("{:<36} {:>10}  AFTER", "STEP", "ESTIMATE");
+            for s in &p.graph.steps {
+                let est = p.estimate.steps.get(&s.id).copied().unwrap_or_default();
+                let crit = if p.estimate.critical_path.contains(&s.id) { "*" } else { " " };
+                println!("{crit}{:<35} {:>10}  {}", s.id, format_duration(est), s.deps.join(", "));
+                println!("    {}", s.title);
+            }
+            println!(
+                "\nestimate {} (critical path marked *) against RTO {}: {}; RPO {}",
+                format_duration(p.estimate.total),
+                format_duration(p.targets.rto),
+                if p.estimate.total <= p.targets.rto { "within target" } else { "EXCEEDS the RTO (refused without --force)" },
+                format_duration(p.targets.rpo)
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Asks for confirmation on a terminal; refuses without one.
+fn confirm(cfg: &Config, operation: Operation, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::refused(format!(
+            "`{}` changes production and needs confirmation: pass --yes when not running on a terminal",
+            operation.as_str()
+        )));
+    }
+    eprint!(
+        "This runs a {} of plan `{}` against provider `{}`. Type the plan name to confirm: ",
+        operation.as_str(),
+        cfg.plan.name,
+        cfg.plan.dr.provider.as_str()
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("stdin", e))?;
+    if line.trim() == cfg.plan.name {
+        Ok(())
+    } else {
+        Err(Error::refused(format!("confirmation did not match `{}`: nothing was done", cfg.plan.name)))
+    }
+}
+
+async fn run_operation(cfg: &Config) -> Result<u8> {
+    let Action::Run { operation, class, flags, yes, resume } = &cfg.action else {
+        return Ok(exit::USAGE);
+    };
+    confirm(cfg, *operation, *yes)?;
+    let o = orchestrator(cfg)?;
+    let outcome = o
+        .run(RunRequest { operation: *operation, class: *class, flags: *flags, resume: resume.clone() })
+        .await?;
+    let r = &outcome.report;
+    match cfg.output {
+        OutputFormat::Json => print_json(&serde_json::to_value(r).unwrap_or_default()),
+        OutputFormat::Text => {
+            println!("{}", r.to_markdown());
+            println!("report: {}", outcome.run_dir.join("report.md").display());
+        }
+    }
+    if let Some(e) = &outcome.error {
+        eprintln!("error: {e}");
+        if r.status != RunStatus::Refused || r.steps.iter().any(|s| s.status == aegis_dr::report::StepStatus::Succeeded) {
+            eprintln!(
+                "the run stopped in a consistent state; fix the cause and continue with: aegis-dr {} --resume {}",
+                operation.as_str(),
+                r.run_id
+            );
+        }
+        return Ok(code_for(e));
+    }
+    Ok(exit::OK)
+}
+
+fn runs(state_dir: &Path) -> Result<Vec<Report>> {
+    let dir = state_dir.join("runs");
+    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        if e.path().join("journal.jsonl").exists() {
+            out.push(Report::for_run(&e.path())?);
+        }
+    }
+    out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.run_id.cmp(&b.run_id)));
+    Ok(out)
+}
+
+fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
+    match id {
+        Some(id) => {
+            if id.contains(['/', '\\']) || id.starts_with('.') {
+                return Err(Error::config(format!("`{id}` is not a run id")));
+            }
+            let dir = cfg.state_dir.join("runs").join(id);
+            if !dir.join("journal.jsonl").exists() {
+                return Err(Error::config(format!("no run `{id}` under {}", cfg.state_dir.display())));
+            }
+            Report::for_run(&dir)
+        }
+        None => runs(&cfg.state_dir)?
+            .pop()
+            .ok_or_else(|| Error::config(format!("no runs under {}", cfg.state_dir.display()))),
+    }
+}
+
+fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
+    if let Some(id) = id {
+        let r = find_run(cfg, Some(id))?;
+        match cfg.output {
+            OutputFormat::Json => print_json(&serde_json::to_value(&r).unwrap_or_default()),
+            OutputFormat::Text => {
+                println!("run {} ({} {}, plan {}): {}", r.run_id, r.operation, r.class, r.plan, r.status.as_str());
+                for s in &r.steps {
+                    println!("  {:<10} {:<32} {}", format!("{:?}", s.status).to_lowercase(), s.id, s.summary.clone().unwrap_or_default());
+                }
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let all = runs(&cfg.state_dir)?;
+    match cfg.output {
+        OutputFormat::Json => print_json(&json!({ "runs": all.iter().map(|r| json!({
+            "run_id": r.run_id, "operation": r.operation, "class": r.class, "status": r.status.as_str(),
+            "started_at": r.started_at, "duration_seconds": r.duration_seconds,
+            "achieved": r.achieved,
+        })).collect::<Vec<_>>() })),
+        OutputFormat::Text => {
+            if all.is_empty() {
+                println!("no runs under {}", cfg.state_dir.display());
+            }
+            for r in &all {
+                println!(
+                    "{:<40} {:<9} {:<20} {:<10} {}  {:.1}s",
+                    r.run_id, r.operation, r.class, r.status.as_str(), r.started_at, r.duration_seconds
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn report(cfg: &Config, id: Option<&str>) -> Result<u8> {
+    let r = find_run(cfg, id)?;
+    match cfg.output {
+        OutputFormat::Json => print_json(&serde_json::to_value(&r).unwrap_or_default()),
+        OutputFormat::Text => println!("{}", r.to_markdown()),
+    }
+    Ok(exit::OK)
+}

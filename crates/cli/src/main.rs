@@ -1,0 +1,45 @@
+//! The `aegis-dr` command: raw arguments (clap) become a validated config, handed to the library.
+#![forbid(unsafe_code)]
+
+mod args;
+mod commands;
+mod config;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let json = cli.output == args::OutputFormat::Json;
+    let cfg = match config::Config::from_cli(&cli) {
+        Ok(c) => c,
+        Err(e) => return fail(&e, json),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&aegis_dr::Error::io("tokio runtime", e), json),
+    };
+    match rt.block_on(commands::run(cfg)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => fail(&e, json),
+    }
+}
+
+/// Prints the error with its whole chain (and a JSON document when asked) and picks the exit code.
+fn fail(e: &aegis_dr::Error, json: bool) -> ExitCode {
+    let mut msg = format!("error: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(&format!("\n  caused by: {s}"));
+        src = s.source();
+    }
+    eprintln!("{msg}");
+    let code = commands::code_for(e);
+    if json {
+        let status = if code == commands::exit::REFUSED { "refused" } else { "error" };
+        println!("{}", serde_json::json!({ "run_id": null, "status": status, "error": e.summary() }));
+    }
+    ExitCode::from(code)
+}

@@ -1,0 +1,229 @@
+//! The one error type of aegis-dr: a semantic kind, the resource it concerns and whether a retry may help.
+
+use std::fmt;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, independent of which provider reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The plan file or a flag is invalid.
+    Config,
+    /// The named resource does not exist.
+    NotFound,
+    /// The caller lacks a permission; the message names the missing action where known.
+    PermissionDenied,
+    /// A concurrent change won (optimistic-concurrency conflict).
+    Conflict,
+    /// The provider or site could not be reached.
+    Unreachable,
+    /// The provider asked us to slow down.
+    Throttled,
+    /// A wait exceeded its maximum duration.
+    Timeout,
+    /// The resource is in a state that does not allow the operation.
+    InvalidState,
+    /// A safety gate refused the operation.
+    Refused,
+    /// Verification found the data inconsistent: the operation must stop.
+    Integrity,
+    /// Local I/O failed (state directory, journal, report).
+    Io,
+    /// The provider does not support the operation.
+    Unsupported,
+    /// Any other provider failure.
+    Provider,
+}
+
+impl ErrorKind {
+    /// Short lowercase name, as shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config error",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Timeout => "exceeded max wait",
+            ErrorKind::InvalidState => "invalid state",
+            ErrorKind::Refused => "refused by safety gate",
+            ErrorKind::Integrity => "data integrity failure",
+            ErrorKind::Io => "i/o error",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Provider => "provider error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether retrying may help (after opendal's `ErrorStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryStatus {
+    /// A retry may succeed.
+    Temporary,
+    /// Retrying cannot help.
+    Permanent,
+    /// Was temporary, but retries were exhausted.
+    Persistent,
+}
+
+/// An aegis-dr error. Provider crates convert their SDK errors into this at their boundary.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    retry: RetryStatus,
+    resource: Option<String>,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error; throttling, timeouts-at-the-transport and unreachability default to temporary.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let retry = match kind {
+            ErrorKind::Throttled | ErrorKind::Unreachable | ErrorKind::Conflict => {
+                RetryStatus::Temporary
+            }
+            _ => RetryStatus::Permanent,
+        };
+        Error {
+            kind,
+            retry,
+            resource: None,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Shorthand for a config error.
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    /// Shorthand for a safety-gate refusal.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Refused, message)
+    }
+
+    /// Shorthand for a local I/O error on `path`.
+    pub fn io(path: impl fmt::Display, err: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io, err.to_string()).with_resource(path.to_string())
+    }
+
+    /// Names the resource (database, record, pool, workload, file) the error concerns.
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// Marks the error as temporary: a retry may succeed.
+    pub fn temporary(mut self) -> Self {
+        self.retry = RetryStatus::Temporary;
+        self
+    }
+
+    /// Marks the error as permanent.
+    pub fn permanent(mut self) -> Self {
+        self.retry = RetryStatus::Permanent;
+        self
+    }
+
+    /// Marks a temporary error as persistent: retries were exhausted.
+    pub fn persisted(mut self) -> Self {
+        if self.retry == RetryStatus::Temporary {
+            self.retry = RetryStatus::Persistent;
+        }
+        self
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Prefixes the message with context, keeping kind, resource and retry status.
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    /// The semantic kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The retry status.
+    pub fn retry_status(&self) -> RetryStatus {
+        self.retry
+    }
+
+    /// True when a retry may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.retry == RetryStatus::Temporary
+    }
+
+    /// The resource the error concerns, if known.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// The message without kind and resource.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// A serialisable summary, for journals and reports.
+    pub fn summary(&self) -> ErrorSummary {
+        ErrorSummary {
+            kind: self.kind,
+            retry: self.retry,
+            resource: self.resource.clone(),
+            message: self.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(r) = &self.resource {
+            write!(f, " [{r}]")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if self.retry == RetryStatus::Persistent {
+            f.write_str(" (still failing after retries)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A serialisable snapshot of an [`Error`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorSummary {
+    /// The semantic kind.
+    pub kind: ErrorKind,
+    /// Retry status at the time it was recorded.
+    pub retry: RetryStatus,
+    /// The resource concerned.
+    pub resource: Option<String>,
+    /// The full rendered message.
+    pub message: String,
+}

@@ -1,0 +1,315 @@
+//! The run journal: every step transition appended and fsynced to `runs/<run-id>/journal.jsonl`
+//! around its side effect, so a run killed at any point can be resumed.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{Error, ErrorKind, ErrorSummary, Result},
+    incident::{IncidentClass, Targets},
+};
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    /// Move service to the DR site.
+    Failover,
+    /// Move service back to the primary site.
+    Failback,
+    /// Failover, verify, failback.
+    Drill,
+}
+
+impl Operation {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Failover => "failover",
+            Operation::Failback => "failback",
+            Operation::Drill => "drill",
+        }
+    }
+}
+
+/// Flags that change what gates allow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFlags {
+    /// Promote even when the measured lag exceeds the RPO.
+    pub accept_data_loss: bool,
+    /// Run even when the estimate exceeds the RTO (and fail back before the primary is stable).
+    pub force: bool,
+    /// The primary site is known unreachable: fail over without draining or fencing it.
+    pub primary_unreachable: bool,
+    /// Proceed although pre-failover checks fail.
+    pub ignore_checks: bool,
+}
+
+impl RunFlags {
+    /// Flags set in either.
+    pub fn union(self, o: RunFlags) -> RunFlags {
+        RunFlags {
+            accept_data_loss: self.accept_data_loss || o.accept_data_loss,
+            force: self.force || o.force,
+            primary_unreachable: self.primary_unreachable || o.primary_unreachable,
+            ignore_checks: self.ignore_checks || o.ignore_checks,
+        }
+    }
+}
+
+/// A step as recorded at the start of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// Step id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Steps it waits for.
+    pub deps: Vec<String>,
+    /// Estimated duration in milliseconds.
+    pub estimate_ms: u64,
+}
+
+/// Final state of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started and not finished (or killed).
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// A step failed.
+    Failed,
+    /// A safety gate refused.
+    Refused,
+}
+
+impl RunStatus {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Refused => "refused",
+        }
+    }
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Entry {
+    /// The run began.
+    RunStarted {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Run id.
+        run_id: String,
+        /// Operation.
+        operation: Operation,
+        /// Incident class.
+        class: IncidentClass,
+        /// Plan name.
+        plan: String,
+        /// Targets in force.
+        targets: Targets,
+        /// Flags given.
+        flags: RunFlags,
+        /// Steps of the graph.
+        steps: Vec<StepInfo>,
+        /// Estimated duration (critical path) in ms.
+        estimate_ms: u64,
+    },
+    /// The run was resumed by another process.
+    RunResumed {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Flags in force from now on.
+        flags: RunFlags,
+    },
+    /// A step began (or began again after a resume).
+    StepStarted {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Step id.
+        step: String,
+    },
+    /// A step recorded progress needed to resume it (a job id, a change id).
+    StepCheckpoint {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Step id.
+        step: String,
+        /// Key.
+        key: String,
+        /// Value.
+        value: serde_json::Value,
+    },
+    /// A step finished.
+    StepSucceeded {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Step id.
+        step: String,
+        /// Retried calls.
+        retries: u32,
+        /// One-line outcome.
+        summary: String,
+        /// Structured outcome (achieved RPO, job logs, ...).
+        data: serde_json::Value,
+    },
+    /// A step failed.
+    StepFailed {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Step id.
+        step: String,
+        /// Retried calls.
+        retries: u32,
+        /// The error.
+        error: ErrorSummary,
+    },
+    /// An escalation was raised.
+    Escalation {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// `rto_exceeded` or `data_integrity`.
+        reason: String,
+        /// Text.
+        message: String,
+    },
+    /// A notification was sent (or failed to be).
+    Notification {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Template name.
+        template: String,
+        /// Sink description.
+        sink: String,
+        /// Error, if sending failed.
+        error: Option<String>,
+    },
+    /// The run ended.
+    RunFinished {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Final status.
+        status: RunStatus,
+        /// The error that ended it.
+        error: Option<ErrorSummary>,
+    },
+}
+
+/// An open journal, appended to with fsync.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// The journal path of `run_id`.
+    pub fn path_of(state_dir: &Path, run_id: &str) -> PathBuf {
+        state_dir.join("runs").join(run_id).join("journal.jsonl")
+    }
+
+    /// Creates the journal of a new run.
+    pub fn create(path: &Path) -> Result<Journal> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        }
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io(path.display(), e))?;
+        Ok(Journal { file, path: path.to_path_buf() })
+    }
+
+    /// Opens an existing journal for appending, dropping a torn last line left by a crash.
+    pub fn reopen(path: &Path) -> Result<(Journal, Vec<Entry>)> {
+        let (entries, valid_len) = read_entries(path)?;
+        let file = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path.display(), e))?;
+        file.set_len(valid_len).map_err(|e| Error::io(path.display(), e))?;
+        Ok((Journal { file, path: path.to_path_buf() }, entries))
+    }
+
+    /// Appends one entry and fsyncs it.
+    pub fn append(&mut self, entry: &Entry) -> Result<()> {
+        let mut line = serde_json::to_vec(entry)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise journal entry: {e}")))?;
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|e| Error::io(self.path.display(), e))?;
+        self.file.sync_data().map_err(|e| Error::io(self.path.display(), e))
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads a journal, ignoring a torn final line.
+pub fn read(path: &Path) -> Result<Vec<Entry>> {
+    read_entries(path).map(|(e, _)| e)
+}
+
+fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+    let mut entries = Vec::new();
+    let mut valid = 0usize;
+    let mut start = 0usize;
+    let lines: Vec<_> = bytes.split_inclusive(|b| *b == b'\n').collect();
+    let n = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        let complete = line.ends_with(b"\n");
+        match serde_json::from_slice::<Entry>(line) {
+            Ok(e) if complete => {
+                entries.push(e);
+                valid = start + line.len();
+            }
+            _ if i + 1 == n => break, // torn tail from a crash mid-write
+            Err(e) => {
+                return Err(Error::new(ErrorKind::Io, format!("journal line {} is corrupt: {e}", i + 1))
+                    .with_resource(path.display().to_string()))
+            }
+            Ok(_) => break,
+        }
+        start += line.len();
+    }
+    Ok((entries, valid as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_tail_is_dropped_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.jsonl");
+        let mut j = Journal::create(&p).unwrap();
+        j.append(&Entry::StepStarted { ts_ms: 1, step: "a".into() }).unwrap();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"event":"step_succ"#).unwrap();
+        let (mut j, entries) = Journal::reopen(&p).unwrap();
+        assert_eq!(entries.len(), 1);
+        j.append(&Entry::StepStarted { ts_ms: 2, step: "b".into() }).unwrap();
+        assert_eq!(read(&p).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn corrupt_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.jsonl");
+        std::fs::write(&p, "garbage\n{\"event\":\"step_started\",\"ts_ms\":1,\"step\":\"a\"}\n").unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains("line 1"));
+    }
+}

@@ -1,0 +1,23 @@
+//! aegis-dr core: the plan model, provider traits, the orchestrator that runs failover, failback and
+//! drills against a plan with RTO/RPO enforcement, its journal and reports, and the simulated estate.
+#![forbid(unsafe_code)]
+
+pub mod checks;
+pub mod clock;
+pub mod duration;
+pub mod error;
+pub mod fsutil;
+pub mod incident;
+pub mod journal;
+pub mod lock;
+pub mod notify;
+pub mod orchestrator;
+pub mod plan;
+pub mod provider;
+pub mod report;
+pub mod retry;
+pub mod sim;
+
+pub use error::{Error, ErrorKind, Result, RetryStatus};
+pub use incident::{IncidentClass, Targets};
+pub use plan::{Plan, SiteRole};

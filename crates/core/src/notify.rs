@@ -1,0 +1,124 @@
+//! Communication templates (initial notification, progress update, resolution notice, escalation)
+//! rendered from run state and sent to stdout, a file or a webhook.
+
+use std::{io::Write, path::PathBuf, time::Duration};
+
+use serde::Serialize;
+
+use crate::plan::NotificationSink;
+
+/// Which template a message uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Template {
+    /// T+0: the operation is declared.
+    Initial,
+    /// A milestone was reached.
+    Progress,
+    /// The operation ended.
+    Resolution,
+    /// Something needs a human: RTO exceeded, data integrity failure.
+    Escalation,
+}
+
+impl Template {
+    /// Snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Template::Initial => "initial",
+            Template::Progress => "progress",
+            Template::Resolution => "resolution",
+            Template::Escalation => "escalation",
+        }
+    }
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    /// Template.
+    pub template: Template,
+    /// Run id.
+    pub run_id: String,
+    /// Plan name.
+    pub plan: String,
+    /// Operation.
+    pub operation: String,
+    /// Incident class.
+    pub class: String,
+    /// The human text (Slack-compatible `text`).
+    pub text: String,
+    /// Structured fields.
+    pub fields: serde_json::Value,
+}
+
+/// Sends messages to the plan's sinks.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    sinks: Vec<NotificationSink>,
+    base_dir: PathBuf,
+    stdout_is_data: bool,
+    http: Option<reqwest::Client>,
+}
+
+impl Notifier {
+    /// A notifier for `sinks`; file paths are relative to `base_dir`; when `stdout_is_data` the
+    /// stdout sink writes to stderr so that stdout stays one JSON document.
+    pub fn new(sinks: Vec<NotificationSink>, base_dir: PathBuf, stdout_is_data: bool) -> Notifier {
+        let needs_http = sinks.iter().any(|s| matches!(s, NotificationSink::Webhook { .. }));
+        let http = needs_http
+            .then(|| reqwest::Client::builder().timeout(Duration::from_secs(10)).build().ok())
+            .flatten();
+        Notifier { sinks, base_dir, stdout_is_data, http }
+    }
+
+    /// A notifier that sends nothing.
+    pub fn none() -> Notifier {
+        Notifier { sinks: Vec::new(), base_dir: PathBuf::from("."), stdout_is_data: false, http: None }
+    }
+
+    /// Sends to every sink; returns per sink its description and the error, if any. Never fails.
+    pub async fn send(&self, msg: &Message) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        for sink in &self.sinks {
+            let (desc, res) = match sink {
+                NotificationSink::Stdout => {
+                    let line = format!("{}\n", msg.text);
+                    let res = if self.stdout_is_data {
+                        std::io::stderr().write_all(line.as_bytes())
+                    } else {
+                        std::io::stdout().write_all(line.as_bytes())
+                    };
+                    ("stdout".to_string(), res.map_err(|e| e.to_string()))
+                }
+                NotificationSink::File { path } => {
+                    let p = self.base_dir.join(path);
+                    let res = (|| -> std::io::Result<()> {
+                        if let Some(d) = p.parent() {
+                            std::fs::create_dir_all(d)?;
+                        }
+                        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p)?;
+                        let line = serde_json::to_string(msg).map_err(std::io::Error::other)?;
+                        writeln!(f, "{line}")
+                    })();
+                    (format!("file:{}", p.display()), res.map_err(|e| e.to_string()))
+                }
+                NotificationSink::Webhook { url } => (format!("webhook:{url}"), self.post(url, msg).await),
+            };
+            out.push((desc, res.err()));
+        }
+        out
+    }
+
+    async fn post(&self, url: &str, msg: &Message) -> Result<(), String> {
+        let Some(http) = &self.http else {
+            return Err("HTTP client could not be built".into());
+        };
+        let resp = http.post(url).json(msg).send().await.map_err(|e| format!("POST failed: {e}"))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("webhook answered {}", resp.status()))
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Shared state of a run and the per-step context (retries, waits, fan-out, checkpoints).
+
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, AtomicU32, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use futures_util::{stream, StreamExt};
+
+use crate::{
+    clock::Clock,
+    duration::format_duration,
+    error::{Error, ErrorKind, Result},
+    incident::{IncidentClass, Targets},
+    journal::{Entry, Journal, Operation, RunFlags},
+    notify::{Message, Notifier, Template},
+    orchestrator::{graph::Step, Estimate, Progress},
+    plan::Plan,
+    provider::Providers,
+    retry::{await_condition, retry, RetryPolicy, WaitPolicy},
+};
+
+/// Everything the steps of one run share.
+pub(crate) struct RunCtx {
+    pub plan: Arc<Plan>,
+    pub providers: Providers,
+    pub clock: Clock,
+    pub run_id: String,
+    pub operation: Operation,
+    pub class: IncidentClass,
+    pub targets: Targets,
+    pub flags: RunFlags,
+    pub started_ms: u64,
+    pub estimate: Estimate,
+    pub journal: Mutex<Journal>,
+    pub checkpoints: Mutex<HashMap<(String, String), serde_json::Value>>,
+    pub previously_started: HashSet<String>,
+    pub notifier: Notifier,
+    pub progress: Arc<dyn Progress>,
+    pub rto_escalated: AtomicBool,
+    pub restored_ms: Mutex<Option<u64>>,
+    pub rpo_ms: Mutex<Option<u64>>,
+}
+
+impl RunCtx {
+    /// Appends to the journal (fsynced).
+    pub fn journal(&self, entry: Entry) -> Result<()> {
+        let mut j = self
+            .journal
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
+        j.append(&entry)
+    }
+
+    /// Epoch ms when the RTO runs out.
+    pub fn rto_deadline_ms(&self) -> u64 {
+        self.started_ms + self.targets.rto.as_millis() as u64
+    }
+
+    /// Epoch ms when waits give up: the RTO plus its allowed overrun.
+    pub fn hard_deadline_ms(&self) -> u64 {
+        let rto = self.targets.rto.as_secs_f64() * 1000.0;
+        self.started_ms + (rto * (1.0 + self.plan.execution.overrun_factor)) as u64
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_millis(self.clock.now_ms().saturating_sub(self.started_ms))
+    }
+
+    fn message(&self, template: Template, text: String, fields: serde_json::Value) -> Message {
+        Message {
+            template,
+            run_id: self.run_id.clone(),
+            plan: self.plan.name.clone(),
+            operation: self.operation.as_str().into(),
+            class: self.class.as_str().into(),
+            text,
+            fields,
+        }
+    }
+
+    /// Sends a notification and journals each sink's outcome; never fails the run.
+    pub async fn notify(&self, template: Template, text: String, fields: serde_json::Value) -> usize {
+        let msg = self.message(template, text, fields);
+        let results = self.notifier.send(&msg).await;
+        let n = results.len();
+        for (sink, error) in results {
+            if let Some(e) = &error {
+                self.progress.message(&format!("notification to {sink} failed: {e}"));
+            }
+            let _ = self.journal(Entry::Notification {
+                ts_ms: self.clock.now_ms(),
+                template: template.as_str().into(),
+                sink,
+                error,
+            });
+        }
+        n
+    }
+
+    /// Raises an escalation: journaled, shown, and sent with the escalation template.
+    pub async fn escalate(&self, reason: &str, message: String) {
+        let _ = self.journal(Entry::Escalation {
+            ts_ms: self.clock.now_ms(),
+            reason: reason.into(),
+            message: message.clone(),
+        });
+        self.progress.message(&format!("ESCALATION ({reason}): {message}"));
+        let text = format!(
+            "[aegis-dr] ESCALATION {} {} ({}), run {}: {message}",
+            self.plan.name,
+            self.operation.as_str(),
+            self.class,
+            self.run_id
+        );
+        self.notify(Template::Escalation, text, serde_json::json!({ "reason": reason, "message": message }))
+            .await;
+    }
+
+    /// Escalates once when the run passes its RTO.
+    pub async fn escalate_rto(&self) {
+        if !self.rto_escalated.swap(true, Ordering::SeqCst) {
+            let msg = format!(
+                "the {} has run {} and passed its RTO of {}: escalate to the incident commander; the run continues",
+                self.operation.as_str(),
+                format_duration(self.elapsed()),
+                format_duration(self.targets.rto)
+            );
+            self.escalate("rto_exceeded", msg).await;
+        }
+    }
+
+    /// Records a measured data-loss window (the largest wins).
+    pub fn record_rpo(&self, ms: u64) {
+        if let Ok(mut r) = self.rpo_ms.lock() {
+            *r = Some(r.map_or(ms, |cur| cur.max(ms)));
+        }
+    }
+}
+
+/// The context one step runs in.
+pub(crate) struct StepCtx {
+    pub run: Arc<RunCtx>,
+    pub step: Step,
+    retries: AtomicU32,
+    data: Mutex<serde_json::Map<String, serde_json::Value>>,
+    notes: Mutex<Vec<String>>,
+}
+
+impl StepCtx {
+    pub fn new(run: Arc<RunCtx>, step: Step) -> StepCtx {
+        StepCtx {
+            run,
+            step,
+            retries: AtomicU32::new(0),
+            data: Mutex::new(serde_json::Map::new()),
+            notes: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.run.plan
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.run.providers
+    }
+
+    pub fn flags(&self) -> RunFlags {
+        self.run.flags
+    }
+
+    fn policy(&self) -> RetryPolicy {
+        let e = &self.run.plan.execution;
+        RetryPolicy { attempts: e.retry_attempts, base_delay: e.retry_base_delay, max_delay: Duration::from_secs(10) }
+    }
+
+    fn on_retry(&self) -> impl FnMut(&Error) + '_ {
+        |_| {
+            self.retries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Retried calls so far.
+    pub fn retries(&self) -> u32 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// One provider call, retried while the error is retryable.
+    pub async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        retry(self.policy(), &self.run.clock, what, self.on_retry(), f).await
+    }
+
+    /// Polls until `poll` yields `Some`; escalates when the RTO passes and gives up at the hard deadline.
+    pub async fn wait<T, F, Fut>(&self, what: &str, poll: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        let e = &self.run.plan.execution;
+        let rto_deadline = self.run.rto_deadline_ms();
+        let hard = self.run.hard_deadline_ms();
+        let now = self.run.clock.now_ms();
+        // Within the RTO budget the wait ends at the RTO deadline; past it (after escalating) at the hard one.
+        let first = WaitPolicy { initial: e.poll_interval, max: e.max_poll_interval, deadline_ms: rto_deadline.max(now) };
+        let mut poll = poll;
+        if now < rto_deadline {
+            match await_condition(self.policy(), first, &self.run.clock, what, self.on_retry(), &mut poll).await {
+                Err(err) if err.kind() == ErrorKind::Timeout => {}
+                other => return other,
+            }
+        }
+        self.run.escalate_rto().await;
+        let second = WaitPolicy { initial: e.poll_interval, max: e.max_poll_interval, deadline_ms: hard };
+        await_condition(self.policy(), second, &self.run.clock, what, self.on_retry(), poll)
+            .await
+            .map_err(|err| {
+                if err.kind() == ErrorKind::Timeout {
+                    err.context(format!(
+                        "gave up {} after the RTO of {} ({} step)",
+                        format_duration(Duration::from_millis(hard.saturating_sub(rto_deadline))),
+                        format_duration(self.run.targets.rto),
+                        self.step.id
+                    ))
+                } else {
+                    err
+                }
+            })
+    }
+
+    /// Runs `f` over `items` with at most `execution.max_concurrency` in flight; every item runs to
+    /// completion, then the first error (with the count of failures) is returned.
+    pub async fn fan_out<I, T, F, Fut>(&self, items: Vec<I>, f: F) -> Result<Vec<T>>
+    where
+        F: Fn(I) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let n = self.run.plan.execution.max_concurrency;
+        let results: Vec<Result<T>> = stream::iter(items).map(f).buffer_unordered(n).collect().await;
+        let total = results.len();
+        let mut ok = Vec::with_capacity(total);
+        let mut first_err = None;
+        let mut failed = 0;
+        for r in results {
+            match r {
+                Ok(v) => ok.push(v),
+                Err(e) => {
+                    failed += 1;
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            None => Ok(ok),
+            Some(e) if failed > 1 => Err(e.context(format!("{failed} of {total} items failed; first"))),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Journals progress needed to resume this step (a job or change id).
+    pub fn checkpoint(&self, key: &str, value: serde_json::Value) -> Result<()> {
+        self.run.journal(Entry::StepCheckpoint {
+            ts_ms: self.run.clock.now_ms(),
+            step: self.step.id.clone(),
+            key: key.into(),
+            value: value.clone(),
+        })?;
+        if let Ok(mut c) = self.run.checkpoints.lock() {
+            c.insert((self.step.id.clone(), key.into()), value);
+        }
+        Ok(())
+    }
+
+    /// A checkpoint this step journaled earlier (in this process or before a crash).
+    pub fn checkpointed(&self, key: &str) -> Option<serde_json::Value> {
+        self.run.checkpoints.lock().ok()?.get(&(self.step.id.clone(), key.to_string())).cloned()
+    }
+
+    /// True when this step had started in an earlier process of the run.
+    pub fn resumed(&self) -> bool {
+        self.run.previously_started.contains(&self.step.id)
+    }
+
+    /// Adds to the step's structured output.
+    pub fn set(&self, key: &str, value: serde_json::Value) {
+        if let Ok(mut d) = self.data.lock() {
+            d.insert(key.into(), value);
+        }
+    }
+
+    /// Adds a note to the step's output.
+    pub fn note(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        self.run.progress.message(&format!("{}: {msg}", self.step.id));
+        if let Ok(mut n) = self.notes.lock() {
+            n.push(msg);
+        }
+    }
+
+    /// The step's structured output, with its notes.
+    pub fn output(&self) -> serde_json::Value {
+        let mut d = self.data.lock().map(|d| d.clone()).unwrap_or_default();
+        let notes = self.notes.lock().map(|n| n.clone()).unwrap_or_default();
+        if !notes.is_empty() {
+            d.insert("notes".into(), serde_json::json!(notes));
+        }
+        serde_json::Value::Object(d)
+    }
+}

@@ -1,0 +1,376 @@
+//! The orchestrator: builds the step graph of an operation, gates it, runs independent steps
+//! concurrently with every transition journaled, and resumes a run killed at any point.
+
+mod context;
+pub mod graph;
+mod steps;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    sync::{atomic::AtomicBool, Arc, Mutex},
+};
+
+use std::{future::Future, pin::Pin};
+
+use futures_util::{stream::FuturesUnordered, StreamExt};
+
+pub use graph::{build, estimate, step_cost, Estimate, Graph, Step, StepCost, StepKind};
+
+use crate::{
+    clock::{rfc3339, Clock},
+    error::{Error, ErrorKind, Result},
+    incident::{IncidentClass, Targets},
+    journal::{self, Entry, Journal, Operation, RunFlags, RunStatus},
+    lock::RunLock,
+    notify::Notifier,
+    plan::{Estimates, Plan},
+    provider::Providers,
+    report::Report,
+};
+use context::{RunCtx, StepCtx};
+
+/// Receives progress as steps run (the CLI draws it on a terminal).
+pub trait Progress: Send + Sync {
+    /// A step started.
+    fn step_started(&self, _step: &Step) {}
+    /// A step ended; `Ok(summary)` or the error.
+    fn step_finished(&self, _step: &Step, _outcome: std::result::Result<&str, &Error>) {}
+    /// A free-form message (notes, escalations).
+    fn message(&self, _text: &str) {}
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Operation.
+    pub operation: Operation,
+    /// Incident class (failback and drill use it for their targets).
+    pub class: IncidentClass,
+    /// Gate overrides.
+    pub flags: RunFlags,
+    /// Resume this run instead of starting a new one.
+    pub resume: Option<String>,
+}
+
+/// How a run ended. Runs that started always produce a report, also when they fail or are refused.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The report (also written to the run folder).
+    pub report: Report,
+    /// The error that ended the run, if any.
+    pub error: Option<Error>,
+    /// The run folder.
+    pub run_dir: PathBuf,
+}
+
+/// What `plan` shows: the graph and its estimate, without side effects.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanPreview {
+    /// Operation.
+    pub operation: Operation,
+    /// Class.
+    pub class: IncidentClass,
+    /// Targets.
+    pub targets: Targets,
+    /// The graph.
+    pub graph: Graph,
+    /// Its estimate.
+    pub estimate: Estimate,
+}
+
+/// Runs operations of one plan against one provider set.
+pub struct Orchestrator {
+    plan: Arc<Plan>,
+    providers: Providers,
+    state_dir: PathBuf,
+    clock: Clock,
+    notifier: Notifier,
+    progress: Arc<dyn Progress>,
+}
+
+impl Orchestrator {
+    /// An orchestrator keeping runs under `state_dir`.
+    pub fn new(plan: Plan, providers: Providers, state_dir: impl Into<PathBuf>) -> Orchestrator {
+        Orchestrator {
+            plan: Arc::new(plan),
+            providers,
+            state_dir: state_dir.into(),
+            clock: Clock::new(),
+            notifier: Notifier::none(),
+            progress: Arc::new(NoProgress),
+        }
+    }
+
+    /// Uses `clock` (a virtual one in tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sends notifications through `notifier`.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn estimates(&self) -> Estimates {
+        self.providers.estimates.clone().unwrap_or_else(|| self.plan.estimates.clone())
+    }
+
+    /// The graph and estimate of `op` for `class`, without side effects.
+    pub fn preview(&self, op: Operation, class: IncidentClass) -> PlanPreview {
+        let graph = build(&self.plan, op, class);
+        let estimate = estimate(&self.plan, &self.estimates(), &graph, self.plan.execution.max_concurrency);
+        PlanPreview { operation: op, class, targets: self.plan.targets(class), graph, estimate }
+    }
+
+    /// Runs (or resumes) an operation to its end.
+    pub async fn run(&self, req: RunRequest) -> Result<RunOutcome> {
+        let (ctx, done, _lock, run_dir) = match &req.resume {
+            Some(id) => self.resume(id, &req)?,
+            None => self.start(&req)?,
+        };
+        let ctx = Arc::new(ctx);
+        let preview = self.preview(ctx.operation, ctx.class);
+
+        // Escalate when the RTO passes while the run is still going.
+        let watchdog = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let now = ctx.clock.now_ms();
+                let deadline = ctx.rto_deadline_ms();
+                if deadline > now {
+                    ctx.clock.sleep(std::time::Duration::from_millis(deadline - now)).await;
+                }
+                ctx.escalate_rto().await;
+            })
+        };
+        let error = execute(ctx.clone(), &preview.graph, done).await;
+        watchdog.abort();
+
+        let status = match &error {
+            None => RunStatus::Succeeded,
+            Some(e) if e.kind() == ErrorKind::Refused => RunStatus::Refused,
+            Some(_) => RunStatus::Failed,
+        };
+        ctx.journal(Entry::RunFinished {
+            ts_ms: ctx.clock.now_ms(),
+            status,
+            error: error.as_ref().map(Error::summary),
+        })?;
+        let report = Report::from_journal(&journal::read(&run_dir.join("journal.jsonl"))?)?;
+        report.write(&run_dir)?;
+        Ok(RunOutcome { report, error, run_dir })
+    }
+
+    fn new_run_id(&self, op: Operation) -> String {
+        let ts: String = rfc3339(self.clock.now_ms()).chars().filter(|c| c.is_ascii_alphanumeric()).take(15).collect();
+        let suffix: u16 = rand::random();
+        format!("{ts}Z-{}-{suffix:04x}", op.as_str())
+    }
+
+    fn ctx(&self, run_id: String, op: Operation, class: IncidentClass, targets: Targets, flags: RunFlags, started_ms: u64, journal: Journal) -> RunCtx {
+        let preview = self.preview(op, class);
+        RunCtx {
+            plan: self.plan.clone(),
+            providers: self.providers.clone(),
+            clock: self.clock,
+            run_id,
+            operation: op,
+            class,
+            targets,
+            flags,
+            started_ms,
+            estimate: preview.estimate,
+            journal: Mutex::new(journal),
+            checkpoints: Mutex::new(HashMap::new()),
+            previously_started: HashSet::new(),
+            notifier: self.notifier.clone(),
+            progress: self.progress.clone(),
+            rto_escalated: AtomicBool::new(false),
+            restored_ms: Mutex::new(None),
+            rpo_ms: Mutex::new(None),
+        }
+    }
+
+    fn start(&self, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+        let run_id = self.new_run_id(req.operation);
+        let lock = RunLock::acquire(&self.state_dir, &self.plan.name, &run_id, req.operation.as_str())?;
+        let path = Journal::path_of(&self.state_dir, &run_id);
+        let mut journal = Journal::create(&path)?;
+        let preview = self.preview(req.operation, req.class);
+        let started = self.clock.now_ms();
+        journal.append(&Entry::RunStarted {
+            ts_ms: started,
+            run_id: run_id.clone(),
+            operation: req.operation,
+            class: req.class,
+            plan: self.plan.name.clone(),
+            targets: preview.targets,
+            flags: req.flags,
+            steps: preview.graph.infos(&preview.estimate),
+            estimate_ms: preview.estimate.total.as_millis() as u64,
+        })?;
+        let ctx = self.ctx(run_id, req.operation, req.class, preview.targets, req.flags, started, journal);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok((ctx, HashSet::new(), lock, dir))
+    }
+
+    fn resume(&self, run_id: &str, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+        if run_id.is_empty() || run_id.contains(['/', '\\']) || run_id.starts_with('.') {
+            return Err(Error::config(format!("--resume: `{run_id}` is not a run id")));
+        }
+        let path = Journal::path_of(&self.state_dir, run_id);
+        if !path.exists() {
+            return Err(Error::config(format!("--resume: no run `{run_id}` under {}", self.state_dir.display())));
+        }
+        let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
+        let (mut journal, entries) = Journal::reopen(&path)?;
+        let Some(Entry::RunStarted { ts_ms, operation, class, targets, flags, steps, plan, .. }) = entries.first().cloned() else {
+            return Err(Error::new(ErrorKind::Io, "journal has no run_started entry").with_resource(path.display().to_string()));
+        };
+        if plan != self.plan.name {
+            return Err(Error::config(format!("--resume: run `{run_id}` belongs to plan `{plan}`, not `{}`", self.plan.name)));
+        }
+        if operation != req.operation {
+            return Err(Error::config(format!(
+                "--resume: run `{run_id}` is a {}, not a {}",
+                operation.as_str(),
+                req.operation.as_str()
+            )));
+        }
+        let graph = build(&self.plan, operation, class);
+        let now_ids: Vec<_> = graph.steps.iter().map(|s| s.id.as_str()).collect();
+        let then_ids: Vec<_> = steps.iter().map(|s| s.id.as_str()).collect();
+        if now_ids != then_ids {
+            return Err(Error::config(format!(
+                "--resume: the plan changed since run `{run_id}` started (its steps were {}; now {}): resume with the plan it started with",
+                then_ids.join(","),
+                now_ids.join(",")
+            )));
+        }
+        let flags = flags.union(req.flags);
+        let mut done = HashSet::new();
+        let mut started = HashSet::new();
+        let mut checkpoints = HashMap::new();
+        let mut restored = None;
+        let mut rpo: Option<u64> = None;
+        for e in &entries {
+            match e {
+                Entry::StepStarted { step, .. } => {
+                    started.insert(step.clone());
+                }
+                Entry::StepCheckpoint { step, key, value, .. } => {
+                    checkpoints.insert((step.clone(), key.clone()), value.clone());
+                }
+                Entry::StepSucceeded { step, data, .. } => {
+                    done.insert(step.clone());
+                    if let Some(r) = data.get("service_restored_ms").and_then(|v| v.as_u64()) {
+                        restored.get_or_insert(r);
+                    }
+                    if let Some(r) = data.get("rpo_ms").and_then(|v| v.as_u64()) {
+                        rpo = Some(rpo.map_or(r, |c| c.max(r)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        journal.append(&Entry::RunResumed { ts_ms: self.clock.now_ms(), flags })?;
+        let mut ctx = self.ctx(run_id.to_string(), operation, class, targets, flags, ts_ms, journal);
+        ctx.checkpoints = Mutex::new(checkpoints);
+        ctx.previously_started = started;
+        ctx.restored_ms = Mutex::new(restored);
+        ctx.rpo_ms = Mutex::new(rpo);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok((ctx, done, lock, dir))
+    }
+}
+
+/// Runs the graph: every step whose dependencies are done starts at once; after the first failure no
+/// new step starts, running ones finish, and the first error is returned.
+async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> Option<Error> {
+    let mut started: HashSet<String> = done.clone();
+    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = (String, Result<()>)>>>> = FuturesUnordered::new();
+    let mut first_error: Option<Error> = None;
+    loop {
+        if first_error.is_none() {
+            for step in &graph.steps {
+                if !started.contains(&step.id) && step.deps.iter().all(|d| done.contains(d)) {
+                    started.insert(step.id.clone());
+                    let ctx = ctx.clone();
+                    let step = step.clone();
+                    running.push(Box::pin(async move {
+                        let id = step.id.clone();
+                        (id, run_step(ctx, step).await)
+                    }));
+                }
+            }
+        }
+        match running.next().await {
+            None => break,
+            Some((id, Ok(()))) => {
+                done.insert(id);
+            }
+            Some((_, Err(e))) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if first_error.is_none() && done.len() < graph.steps.len() {
+        first_error = Some(Error::new(ErrorKind::InvalidState, "the step graph has unreachable steps"));
+    }
+    first_error
+}
+
+const MILESTONES: [&str; 4] = ["promote-dr-db", "switch-dns-to-dr", "promote-primary-db", "switch-dns-to-primary"];
+
+async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
+    ctx.journal(Entry::StepStarted { ts_ms: ctx.clock.now_ms(), step: step.id.clone() })?;
+    ctx.progress.step_started(&step);
+    let sctx = StepCtx::new(ctx.clone(), step.clone());
+    let res = steps::execute(&sctx).await;
+    match res {
+        Ok(summary) => {
+            ctx.journal(Entry::StepSucceeded {
+                ts_ms: ctx.clock.now_ms(),
+                step: step.id.clone(),
+                retries: sctx.retries(),
+                summary: summary.clone(),
+                data: sctx.output(),
+            })?;
+            ctx.progress.step_finished(&step, Ok(&summary));
+            if MILESTONES.iter().any(|m| step.id.ends_with(m)) {
+                steps::progress_update(&sctx, &summary).await;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let e = if e.resource().is_none() { e.with_resource(step.id.clone()) } else { e };
+            ctx.journal(Entry::StepFailed {
+                ts_ms: ctx.clock.now_ms(),
+                step: step.id.clone(),
+                retries: sctx.retries(),
+                error: e.summary(),
+            })?;
+            ctx.progress.step_finished(&step, Err(&e));
+            Err(e)
+        }
+    }
+}

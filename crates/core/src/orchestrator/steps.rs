@@ -1,0 +1,1086 @@
+//! The steps: idempotent reconcilers that observe, act only where the world differs from the goal,
+//! and wait for the goal with a deadline.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde_json::json;
+
+use super::{
+    context::StepCtx,
+    graph::{Level, StepKind, WorkloadMode},
+};
+use crate::{
+    checks::{run_checks, CheckStatus},
+    duration::format_duration,
+    error::{Error, ErrorKind, Result},
+    journal::Operation,
+    notify::Template,
+    plan::{DatabaseSpec, SiteRole, WorkloadSpec},
+    provider::*,
+};
+
+/// Runs one step; returns its one-line summary.
+pub(crate) async fn execute(ctx: &StepCtx) -> Result<String> {
+    match ctx.step.kind.clone() {
+        StepKind::Preflight => preflight(ctx).await,
+        StepKind::StableGate => stable_gate(ctx).await,
+        StepKind::Declare => declare(ctx).await,
+        StepKind::Drain { site } => drain(ctx, site).await,
+        StepKind::FenceDatabases { site } => fence(ctx, site).await,
+        StepKind::PromoteDatabases { to } => promote(ctx, to).await,
+        StepKind::ReverseReplication { replica_site, dry_run } => reverse(ctx, replica_site, dry_run).await,
+        StepKind::ScaleNodes { site, level } => scale_nodes(ctx, site, level).await,
+        StepKind::ScaleWorkloads { site, mode } => scale_workloads(ctx, site, mode).await,
+        StepKind::LowerTtl => lower_ttl(ctx).await,
+        StepKind::SwitchDns { to } => switch_dns(ctx, to).await,
+        StepKind::RestoreTtl => restore_ttl(ctx).await,
+        StepKind::RecoverServers => recover_servers(ctx).await,
+        StepKind::FailbackServers => failback_servers(ctx).await,
+        StepKind::TerminateDrill => terminate_drill(ctx).await,
+        StepKind::Verify { site, database_only } => verify(ctx, site, database_only).await,
+        StepKind::Resolve => resolve(ctx).await,
+    }
+}
+
+fn db_ref(d: &DatabaseSpec, site: SiteRole) -> DatabaseRef {
+    DatabaseRef { database: d.name.clone(), instance: d.instance(site).to_string(), site }
+}
+
+fn record_ref(r: &crate::plan::DnsRecordSpec) -> RecordRef {
+    RecordRef { zone: r.zone.clone(), name: r.name.clone(), record_type: r.record_type.clone() }
+}
+
+fn fmt_ms(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
+}
+
+/// True when the error means "the primary site is down" and the user said so.
+fn primary_down_accepted(ctx: &StepCtx, site: SiteRole, e: &Error) -> Result<bool> {
+    if e.kind() != ErrorKind::Unreachable || site != SiteRole::Primary {
+        return Ok(false);
+    }
+    if ctx.flags().primary_unreachable {
+        Ok(true)
+    } else {
+        Err(Error::refused(format!(
+            "the primary site is unreachable ({e}); it cannot be drained or fenced. If it is really down, \
+             re-run with --primary-unreachable to fail over without fencing it (DNS and its health check \
+             then stop traffic to it)"
+        )))
+    }
+}
+
+// ---- gates ---------------------------------------------------------------------------------------
+
+async fn preflight(ctx: &StepCtx) -> Result<String> {
+    let run = &ctx.run;
+    let plan = ctx.plan();
+    let flags = ctx.flags();
+    let targets = run.targets;
+    let checks = run_checks(plan, ctx.providers(), &run.clock).await;
+    ctx.set("checks", json!(checks));
+    let mut refusals = Vec::new();
+
+    // RTO gate: the plan's estimate against the class's RTO.
+    let est = run.estimate.total;
+    ctx.set("estimate_ms", json!(est.as_millis() as u64));
+    if est > targets.rto {
+        let msg = format!(
+            "the estimated duration {} exceeds the RTO of {} for {}",
+            format_duration(est),
+            format_duration(targets.rto),
+            run.class
+        );
+        if flags.force {
+            ctx.note(format!("{msg}; proceeding because of --force"));
+        } else {
+            refusals.push(format!("{msg} (pass --force to run anyway)"));
+        }
+    }
+
+    // RPO gate: measured replication lag of every database this class promotes.
+    let promotes = ctx
+        .run
+        .estimate
+        .steps
+        .keys()
+        .any(|id| id.ends_with("promote-dr-db"));
+    let mut lags = serde_json::Map::new();
+    if promotes {
+        for d in &plan.databases {
+            let r = db_ref(d, SiteRole::Dr);
+            let s = ctx.call("read DR database status", || ctx.providers().database.status(&r)).await?;
+            if s.role == DatabaseRole::Primary {
+                lags.insert(d.name.clone(), json!("already promoted"));
+                continue;
+            }
+            let lag = s.replication_lag.unwrap_or_default();
+            lags.insert(d.name.clone(), json!(lag.as_millis() as u64));
+            if lag > targets.rpo {
+                let msg = format!(
+                    "database `{}`: replication lag {} exceeds the RPO of {} for {}: promoting now could lose up to {} of writes",
+                    d.name,
+                    format_duration(lag),
+                    format_duration(targets.rpo),
+                    run.class,
+                    format_duration(lag)
+                );
+                if flags.accept_data_loss {
+                    ctx.note(format!("{msg}; proceeding because of --accept-data-loss"));
+                } else {
+                    refusals.push(format!("{msg} (pass --accept-data-loss to promote anyway)"));
+                }
+            }
+        }
+    }
+    ctx.set("replication_lag_ms", serde_json::Value::Object(lags));
+
+    let recovers = ctx.run.estimate.steps.keys().any(|id| id.ends_with("recover-servers"));
+    if recovers {
+        if let Some(msg) = recovery_point_gate(ctx).await? {
+            refusals.push(msg);
+        }
+    }
+
+    let failed: Vec<_> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail && c.name != "replication-lag")
+        .map(|c| format!("{} ({})", c.name, c.evidence))
+        .collect();
+    if !failed.is_empty() {
+        let msg = format!("pre-failover checks failed: {}", failed.join("; "));
+        if flags.ignore_checks {
+            ctx.note(format!("{msg}; proceeding because of --ignore-checks"));
+        } else {
+            refusals.push(format!("{msg} (pass --ignore-checks to fail over anyway)"));
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(Error::refused(refusals.join("; ")));
+    }
+    let passed = checks.iter().filter(|c| c.status == CheckStatus::Pass).count();
+    Ok(format!(
+        "{passed}/{} checks passed; estimate {} within RTO {}",
+        checks.len(),
+        format_duration(est),
+        format_duration(targets.rto)
+    ))
+}
+
+/// The RPO gate for recovery servers: the newest recovery point must be younger than the RPO.
+async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
+    let Some(rs) = ctx.providers().recovery.clone() else {
+        return Err(Error::new(ErrorKind::Unsupported, "the plan lists recovery servers but the provider has no recovery service"));
+    };
+    let rpo = ctx.run.targets.rpo;
+    let mut worst = Duration::ZERO;
+    for s in &ctx.plan().recovery_servers {
+        let points = ctx.call("describe recovery snapshots", || rs.recovery_points(&s.source_server_id)).await?;
+        let Some(newest) = points.iter().map(|p| p.age).min() else {
+            return Ok(Some(format!("recovery server `{}` has no recovery point", s.name)));
+        };
+        worst = worst.max(newest);
+        if newest > rpo && !ctx.flags().accept_data_loss {
+            return Ok(Some(format!(
+                "recovery server `{}`: newest recovery point is {} old, beyond the RPO of {} (pass --accept-data-loss to recover anyway)",
+                s.name,
+                format_duration(newest),
+                format_duration(rpo)
+            )));
+        }
+    }
+    ctx.set("recovery_point_age_ms", json!(worst.as_millis() as u64));
+    Ok(None)
+}
+
+async fn stable_gate(ctx: &StepCtx) -> Result<String> {
+    let plan = ctx.plan();
+    let drill = ctx.run.operation == Operation::Drill;
+    let min = plan.failback.min_primary_stable;
+    let eps: Vec<_> = plan.health_endpoints.iter().filter(|h| h.site == SiteRole::Primary).collect();
+    if eps.is_empty() {
+        if ctx.flags().force || drill {
+            ctx.note("no primary health endpoints in the plan: stability not verified");
+            return Ok("primary stability not verifiable (no endpoints)".into());
+        }
+        return Err(Error::refused(
+            "no primary health endpoints in the plan: cannot verify the primary is stable (pass --force to fail back anyway)",
+        ));
+    }
+    let health = ctx.providers().primary.health.clone();
+    let mut shortest: Option<Duration> = None;
+    for h in eps {
+        let req = ProbeRequest { name: h.name.clone(), site: SiteRole::Primary, url: h.url.clone() };
+        let r = ctx.call("probe primary health", || health.probe(req.clone())).await?;
+        if r.status != h.expect_status {
+            return Err(Error::refused(format!(
+                "primary endpoint {} answers {} (expected {}): the primary is not healthy",
+                h.url, r.status, h.expect_status
+            )));
+        }
+        if let Some(f) = r.healthy_for {
+            shortest = Some(shortest.map_or(f, |s: Duration| s.min(f)));
+        }
+    }
+    if drill {
+        return Ok("primary healthy (drill: stability window not required)".into());
+    }
+    match shortest {
+        Some(f) if f >= min => Ok(format!("primary healthy for {}", format_duration(f))),
+        other => {
+            let seen = other.map(format_duration).unwrap_or_else(|| "an unknown time".into());
+            let msg = format!(
+                "the primary has been healthy for {seen}; the runbook requires {} before failback",
+                format_duration(min)
+            );
+            if ctx.flags().force {
+                ctx.note(format!("{msg}; proceeding because of --force"));
+                Ok(format!("primary healthy for {seen} (--force)"))
+            } else {
+                Err(Error::refused(format!("{msg} (pass --force to fail back anyway)")))
+            }
+        }
+    }
+}
+
+// ---- notifications -------------------------------------------------------------------------------
+
+async fn declare(ctx: &StepCtx) -> Result<String> {
+    let run = &ctx.run;
+    let what = match (run.operation, ctx.step.id.starts_with("failback.")) {
+        (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
+        (Operation::Drill, false) => "DR drill (failover, verify, failback)",
+        (Operation::Failover, _) => "failover to the DR site",
+    };
+    let text = format!(
+        "[aegis-dr] T+0 {}: {what} declared for incident class {}. Targets: RTO {}, RPO {}; estimated {}. Run {}. Updates follow at each milestone.",
+        run.plan.name,
+        run.class,
+        format_duration(run.targets.rto),
+        format_duration(run.targets.rpo),
+        format_duration(run.estimate.total),
+        run.run_id
+    );
+    let n = run
+        .notify(
+            Template::Initial,
+            text,
+            json!({
+                "rto_seconds": run.targets.rto.as_secs(),
+                "rpo_seconds": run.targets.rpo.as_secs(),
+                "estimate_seconds": run.estimate.total.as_secs_f64(),
+                "steps": run.estimate.steps.len(),
+            }),
+        )
+        .await;
+    Ok(format!("initial notification sent to {n} sink(s)"))
+}
+
+async fn resolve(ctx: &StepCtx) -> Result<String> {
+    let run = &ctx.run;
+    let restored = run.restored_ms.lock().ok().and_then(|r| *r);
+    let rto_ms = restored.map(|r| r.saturating_sub(run.started_ms));
+    let rpo_ms = run.rpo_ms.lock().ok().and_then(|r| *r).unwrap_or(0);
+    let site = if ctx.step.id.starts_with("failover.") || run.operation == Operation::Failover {
+        "the DR site"
+    } else {
+        "the primary site"
+    };
+    let text = format!(
+        "[aegis-dr] Resolved {}: service restored on {site} (T+{}). Achieved RTO {} (target {}), RPO {} (target {}). Run {}.",
+        run.plan.name,
+        format_duration(run.elapsed()),
+        rto_ms.map(fmt_ms).unwrap_or_else(|| "n/a".into()),
+        format_duration(run.targets.rto),
+        fmt_ms(rpo_ms),
+        format_duration(run.targets.rpo),
+        run.run_id
+    );
+    let n = run
+        .notify(
+            Template::Resolution,
+            text,
+            json!({ "achieved_rto_seconds": rto_ms.map(|m| m as f64 / 1000.0), "achieved_rpo_seconds": rpo_ms as f64 / 1000.0 }),
+        )
+        .await;
+    Ok(format!("resolution notice sent to {n} sink(s)"))
+}
+
+/// Sends a progress update after a milestone step.
+pub(crate) async fn progress_update(ctx: &StepCtx, summary: &str) {
+    let run = &ctx.run;
+    let left = run.targets.rto.saturating_sub(run.elapsed());
+    let text = format!(
+        "[aegis-dr] Progress {} (T+{}): {} done: {summary}. RTO budget left: {}.",
+        run.plan.name,
+        format_duration(run.elapsed()),
+        ctx.step.title,
+        format_duration(left)
+    );
+    run.notify(Template::Progress, text, json!({ "step": ctx.step.id, "summary": summary })).await;
+}
+
+// ---- workloads -----------------------------------------------------------------------------------
+
+struct Workload<'a> {
+    id: WorkloadId,
+    state: WorkloadState,
+    spec: &'a WorkloadSpec,
+}
+
+async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>> {
+    let plan = ctx.plan();
+    let cluster = plan.site(site).cluster.clone().unwrap_or_default();
+    let scaler = ctx.providers().site(site).workloads.clone();
+    let groups: Vec<&WorkloadSpec> = plan.workloads.iter().collect();
+    let lists = ctx
+        .fan_out(groups, |g| {
+            let req = ListWorkloads {
+                site,
+                cluster: cluster.clone(),
+                namespace: g.namespace.clone(),
+                kind: g.kind,
+                selector: g.selector.as_deref().and_then(|s| LabelSelector::parse(s).ok()),
+            };
+            let scaler = scaler.clone();
+            async move {
+                let items = ctx.call("list workloads", || scaler.list(req.clone())).await?;
+                Ok((g, items))
+            }
+        })
+        .await?;
+    let mut out = Vec::new();
+    for (g, items) in lists {
+        let mut by_name: BTreeMap<String, WorkloadState> = items.into_iter().map(|w| (w.name.clone(), w)).collect();
+        let wanted: Vec<String> = if g.names.is_empty() { by_name.keys().cloned().collect() } else { g.names.clone() };
+        for name in wanted {
+            let state = by_name.remove(&name).ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, format!("{:?} `{name}` of group `{}` does not exist at the {site} site", g.kind, g.name))
+                    .with_resource(format!("{site}/{cluster}/{}/{name}", g.namespace))
+            })?;
+            out.push(Workload {
+                id: WorkloadId { site, cluster: cluster.clone(), namespace: g.namespace.clone(), kind: g.kind, name },
+                state,
+                spec: g,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
+    let items = match workloads_of(ctx, site).await {
+        Ok(items) => items,
+        Err(e) if primary_down_accepted(ctx, site, &e)? => {
+            ctx.note(format!("primary unreachable, not drained: {e}"));
+            return Ok("primary unreachable: drain skipped (--primary-unreachable)".into());
+        }
+        Err(e) => return Err(e),
+    };
+    let scaler = ctx.providers().site(site).workloads.clone();
+    let todo: Vec<_> = items
+        .iter()
+        .filter(|w| w.state.annotations.get(DRAIN_ANNOTATION).map(String::as_str) != Some("true"))
+        .map(|w| w.id.clone())
+        .collect();
+    let annotated = todo.len();
+    ctx.fan_out(todo, |id| {
+        let scaler = scaler.clone();
+        let req = AnnotateWorkload { id, annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), Some("true".to_string()))]) };
+        async move { ctx.call("annotate drain", || scaler.annotate(req.clone())).await }
+    })
+    .await?;
+    // Wait for in-flight requests to reach zero.
+    let eps: Vec<_> = ctx.plan().health_endpoints.iter().filter(|h| h.site == site).collect();
+    let health = ctx.providers().site(site).health.clone();
+    if !eps.is_empty() {
+        ctx.wait("in-flight requests to drain", || {
+            let eps = eps.clone();
+            let health = health.clone();
+            async move {
+                for h in eps {
+                    let r = health.probe(ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
+                    if r.in_flight.unwrap_or(0) > 0 {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(()))
+            }
+        })
+        .await?;
+    }
+    ctx.set("annotated", json!(annotated));
+    Ok(format!("{annotated} of {} workloads annotated {DRAIN_ANNOTATION}=true; in-flight requests at zero", items.len()))
+}
+
+async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> Result<String> {
+    let items = workloads_of(ctx, site).await?;
+    let scaler = ctx.providers().site(site).workloads.clone();
+    let run_id = ctx.run.run_id.clone();
+    let total = items.len();
+    // The goal of each workload.
+    let mut goals: BTreeMap<String, u32> = BTreeMap::new();
+    let changed;
+    match mode {
+        WorkloadMode::Undrain => {
+            let todo: Vec<_> = items
+                .iter()
+                .filter(|w| w.state.annotations.contains_key(DRAIN_ANNOTATION))
+                .map(|w| w.id.clone())
+                .collect();
+            changed = todo.len();
+            ctx.fan_out(todo, |id| {
+                let scaler = scaler.clone();
+                let req = AnnotateWorkload { id, annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), None)]) };
+                async move { ctx.call("remove drain annotation", || scaler.annotate(req.clone())).await }
+            })
+            .await?;
+            return Ok(format!("drain annotation removed from {changed} of {total} workloads"));
+        }
+        WorkloadMode::ScaleUpRecording | WorkloadMode::Production => {
+            let record = mode == WorkloadMode::ScaleUpRecording;
+            let mut todo = Vec::new();
+            for w in &items {
+                goals.insert(w.id.name.clone() + "/" + &w.id.namespace, w.spec.production_replicas);
+                if w.state.replicas == w.spec.production_replicas {
+                    continue;
+                }
+                let ours = w.state.annotations.get(SCALED_BY_RUN_ANNOTATION) == Some(&run_id)
+                    && w.state.annotations.contains_key(ORIGINAL_REPLICAS_ANNOTATION);
+                let annotate = record && !ours;
+                todo.push((w.id.clone(), w.state.replicas, w.spec.production_replicas, annotate));
+            }
+            changed = todo.len();
+            ctx.fan_out(todo, |(id, current, target, annotate)| {
+                let scaler = scaler.clone();
+                let run_id = run_id.clone();
+                async move {
+                    if annotate {
+                        // Record the original count first, so a crash between the two calls loses nothing.
+                        let req = AnnotateWorkload {
+                            id: id.clone(),
+                            annotations: BTreeMap::from([
+                                (ORIGINAL_REPLICAS_ANNOTATION.to_string(), Some(current.to_string())),
+                                (SCALED_BY_RUN_ANNOTATION.to_string(), Some(run_id)),
+                            ]),
+                        };
+                        ctx.call("record original replicas", || scaler.annotate(req.clone())).await?;
+                    }
+                    let req = ScaleWorkload { id, replicas: target };
+                    ctx.call("scale workload", || scaler.scale(req.clone())).await
+                }
+            })
+            .await?;
+        }
+        WorkloadMode::RestoreRecorded => {
+            let mut todo = Vec::new();
+            for w in &items {
+                let recorded = w.state.annotations.get(ORIGINAL_REPLICAS_ANNOTATION);
+                let target = match recorded.map(|v| v.parse::<u32>()) {
+                    Some(Ok(n)) => n,
+                    Some(Err(_)) => {
+                        ctx.note(format!(
+                            "{}: {ORIGINAL_REPLICAS_ANNOTATION}=`{}` is not a number; restoring standby_replicas {}",
+                            w.id,
+                            recorded.map(String::as_str).unwrap_or(""),
+                            w.spec.standby_replicas
+                        ));
+                        w.spec.standby_replicas
+                    }
+                    None => w.spec.standby_replicas,
+                };
+                goals.insert(w.id.name.clone() + "/" + &w.id.namespace, target);
+                let clear: BTreeMap<String, Option<String>> = [ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_RUN_ANNOTATION, DRAIN_ANNOTATION]
+                    .iter()
+                    .filter(|k| w.state.annotations.contains_key(**k))
+                    .map(|k| (k.to_string(), None))
+                    .collect();
+                if w.state.replicas != target || !clear.is_empty() {
+                    todo.push((w.id.clone(), w.state.replicas != target, target, clear));
+                }
+            }
+            changed = todo.len();
+            ctx.fan_out(todo, |(id, scale, target, clear)| {
+                let scaler = scaler.clone();
+                async move {
+                    if scale {
+                        let req = ScaleWorkload { id: id.clone(), replicas: target };
+                        ctx.call("restore replicas", || scaler.scale(req.clone())).await?;
+                    }
+                    // Clear the record only after the restore, so a crash in between can redo it.
+                    if !clear.is_empty() {
+                        let req = AnnotateWorkload { id, annotations: clear };
+                        ctx.call("clear annotations", || scaler.annotate(req.clone())).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+        }
+    }
+    // Wait for the rollout.
+    let names: Vec<String> = items.iter().map(|w| w.id.name.clone()).collect();
+    drop(items);
+    let goals_ref = &goals;
+    ctx.wait("workload rollout", || async move {
+        let now = workloads_of(ctx, site).await?;
+        let pending = now
+            .iter()
+            .filter(|w| {
+                let goal = goals_ref.get(&(w.id.name.clone() + "/" + &w.id.namespace)).copied().unwrap_or(w.state.replicas);
+                w.state.replicas != goal || w.state.available_replicas != goal
+            })
+            .count();
+        Ok((pending == 0).then_some(()))
+    })
+    .await?;
+    ctx.set("changed", json!(changed));
+    ctx.set("workloads", json!(names.len()));
+    let what = match mode {
+        WorkloadMode::ScaleUpRecording => "scaled to production (original replicas recorded)",
+        WorkloadMode::Production => "scaled to production",
+        _ => "restored to their recorded replicas, annotations cleared",
+    };
+    Ok(format!("{changed} of {total} workloads {what}; all rolled out"))
+}
+
+// ---- nodes ---------------------------------------------------------------------------------------
+
+async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> Result<String> {
+    let pools: Vec<_> = ctx.plan().node_pools.iter().filter(|p| p.site == site).collect();
+    let scaler = ctx.providers().site(site).nodes.clone();
+    let results = ctx
+        .fan_out(pools, |p| {
+            let scaler = scaler.clone();
+            let size = match level {
+                Level::Production => p.production,
+                Level::Standby => p.standby,
+            };
+            let pool = PoolRef { site, cluster: p.cluster.clone(), name: p.name.clone() };
+            async move {
+                let cur = ctx.call("read node pool", || scaler.get_pool(&pool)).await?;
+                let changed = cur.size != size;
+                if changed {
+                    let req = ScalePool { pool: pool.clone(), size };
+                    ctx.call("scale node pool", || scaler.scale_pool(req.clone())).await?;
+                }
+                let s = ctx
+                    .wait(&format!("nodes of pool {} Ready", pool.name), || async {
+                        let s = scaler.get_pool(&pool).await?;
+                        Ok((s.size == size && !s.updating && s.ready_nodes >= size.desired && s.nodes == size.desired).then_some(s))
+                    })
+                    .await?;
+                Ok((pool.name.clone(), changed, s.ready_nodes))
+            }
+        })
+        .await?;
+    let changed = results.iter().filter(|r| r.1).count();
+    let detail: Vec<_> = results.iter().map(|(n, _, r)| format!("{n}: {r} Ready")).collect();
+    Ok(format!("{changed} of {} pools resized to {level:?}; {}", results.len(), detail.join(", ")))
+}
+
+// ---- databases -----------------------------------------------------------------------------------
+
+async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
+    let db = ctx.providers().database.clone();
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    let out = ctx
+        .fan_out(dbs, |d| {
+            let db = db.clone();
+            let r = db_ref(d, site);
+            async move {
+                let s = match ctx.call("read database status", || db.status(&r)).await {
+                    Ok(s) => s,
+                    Err(e) if primary_down_accepted(ctx, site, &e)? => {
+                        ctx.note(format!("{}: unreachable, not fenced; the promotion will be forced", r.instance));
+                        return Ok(format!("{}: unreachable", d.name));
+                    }
+                    Err(e) => return Err(e),
+                };
+                if s.role != DatabaseRole::Primary {
+                    return Ok(format!("{}: {:?}, nothing to fence", d.name, s.role));
+                }
+                if s.fenced {
+                    return Ok(format!("{}: already fenced", d.name));
+                }
+                let req = FenceRequest { target: r.clone(), fenced: true };
+                ctx.call("fence database", || db.fence(req.clone())).await?;
+                Ok(format!("{}: fenced {}", d.name, r.instance))
+            }
+        })
+        .await?;
+    Ok(out.join("; "))
+}
+
+async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
+    let db = ctx.providers().database.clone();
+    let rpo = ctx.run.targets.rpo;
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    let out = ctx
+        .fan_out(dbs, |d| {
+            let db = db.clone();
+            let target = db_ref(d, to);
+            let old = db_ref(d, to.other());
+            async move {
+                let key = format!("rpo_ms:{}", d.name);
+                let s = ctx.call("read database status", || db.status(&target)).await?;
+                if s.role == DatabaseRole::Primary && !s.fenced {
+                    let rpo_ms = ctx.checkpointed(&key).and_then(|v| v.as_u64()).unwrap_or(0);
+                    ctx.run.record_rpo(rpo_ms);
+                    return Ok((format!("{}: {} already primary", d.name, target.instance), rpo_ms));
+                }
+                if s.role != DatabaseRole::Replica {
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        format!("{} is {:?}, not a replica: refusing to promote it", target.instance, s.role),
+                    )
+                    .with_resource(target.instance.clone()));
+                }
+                let mode = match ctx.call("read old primary status", || db.status(&old)).await {
+                    Ok(o) if o.role == DatabaseRole::Primary && !o.fenced => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidState,
+                            format!("old primary {} is still writable: refusing to promote {} (split-brain)", old.instance, target.instance),
+                        )
+                        .with_resource(old.instance.clone()))
+                    }
+                    Ok(_) => PromoteMode::Planned,
+                    Err(e) if primary_down_accepted(ctx, old.site, &e)? => PromoteMode::Forced,
+                    Err(e) => return Err(e),
+                };
+                let rpo_ms = match mode {
+                    PromoteMode::Planned => {
+                        // The source is fenced: wait until the replica has everything, then nothing is lost.
+                        ctx.wait(&format!("{} to catch up", target.instance), || async {
+                            let s = db.status(&target).await?;
+                            Ok((s.role == DatabaseRole::Primary || s.replication_lag.unwrap_or_default().is_zero()).then_some(()))
+                        })
+                        .await?;
+                        0
+                    }
+                    PromoteMode::Forced => {
+                        let lag = s.replication_lag.unwrap_or_default();
+                        if lag > rpo && !ctx.flags().accept_data_loss {
+                            return Err(Error::refused(format!(
+                                "database `{}`: forced promotion would lose {} of writes, beyond the RPO of {} (pass --accept-data-loss)",
+                                d.name,
+                                format_duration(lag),
+                                format_duration(rpo)
+                            ))
+                            .with_resource(target.instance.clone()));
+                        }
+                        lag.as_millis() as u64
+                    }
+                };
+                ctx.checkpoint(&key, json!(rpo_ms))?;
+                let req = PromoteRequest { target: target.clone(), old_primary: old.clone(), mode };
+                ctx.call("promote database", || db.promote(req.clone())).await?;
+                ctx.wait(&format!("{} to become primary", target.instance), || async {
+                    let s = db.status(&target).await?;
+                    Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+                })
+                .await?;
+                ctx.run.record_rpo(rpo_ms);
+                Ok((format!("{}: {} promoted ({mode:?}, data loss window {})", d.name, target.instance, fmt_ms(rpo_ms)), rpo_ms))
+            }
+        })
+        .await?;
+    let worst = out.iter().map(|(_, r)| *r).max().unwrap_or(0);
+    ctx.set("rpo_ms", json!(worst));
+    Ok(out.into_iter().map(|(s, _)| s).collect::<Vec<_>>().join("; "))
+}
+
+async fn reverse(ctx: &StepCtx, replica_site: SiteRole, dry_run: bool) -> Result<String> {
+    let db = ctx.providers().database.clone();
+    let max_lag = ctx.plan().checks.max_replication_lag;
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    let out = ctx
+        .fan_out(dbs, |d| {
+            let db = db.clone();
+            let source = db_ref(d, replica_site.other());
+            let target = db_ref(d, replica_site);
+            async move {
+                let ss = ctx.call("read source database status", || db.status(&source)).await?;
+                if ss.role != DatabaseRole::Primary {
+                    return Ok((format!("{}: {} is not the primary, nothing to replicate back", d.name, source.instance), json!(null)));
+                }
+                let ts = ctx.call("read target database status", || db.status(&target)).await?;
+                let already = ts.role == DatabaseRole::Replica && ts.replicating_from.as_deref() == Some(source.instance.as_str());
+                let req = ReverseReplicationRequest { source: source.clone(), target: target.clone(), dry_run };
+                if dry_run || !already {
+                    let rep = ctx.call("reverse replication", || db.reverse_replication(req.clone())).await?;
+                    if dry_run {
+                        return Ok((
+                            format!(
+                                "{}: {} changes to sync from {} to {} (about {})",
+                                d.name,
+                                rep.pending_changes,
+                                source.instance,
+                                target.instance,
+                                format_duration(rep.estimated_catch_up)
+                            ),
+                            json!(rep),
+                        ));
+                    }
+                }
+                ctx.wait(&format!("{} to catch up with {}", target.instance, source.instance), || async {
+                    let s = db.status(&target).await?;
+                    Ok(s.replication_lag.filter(|l| *l <= max_lag).map(|_| ()))
+                })
+                .await?;
+                Ok((format!("{}: {} replicates from {}", d.name, target.instance, source.instance), json!(null)))
+            }
+        })
+        .await?;
+    let data: Vec<_> = out.iter().map(|(_, d)| d.clone()).collect();
+    ctx.set(if dry_run { "sync_dry_run" } else { "replication" }, json!(data));
+    Ok(out.into_iter().map(|(s, _)| s).collect::<Vec<_>>().join("; "))
+}
+
+// ---- DNS -----------------------------------------------------------------------------------------
+
+async fn wait_change(ctx: &StepCtx, change: &ChangeId) -> Result<()> {
+    let dns = ctx.providers().dns.clone();
+    ctx.wait(&format!("DNS change {} INSYNC", change.0), || async {
+        Ok((dns.change_status(change).await? == ChangeStatus::Insync).then_some(()))
+    })
+    .await
+}
+
+/// Points `rec` at `target` with `ttl` unless it already is; waits for the change to be in sync.
+async fn ensure_record(ctx: &StepCtx, rec: &crate::plan::DnsRecordSpec, target: &str, ttl: u32) -> Result<bool> {
+    let dns = ctx.providers().dns.clone();
+    let key = format!("change:{}", rec.name);
+    if let Some(id) = ctx.checkpointed(&key).and_then(|v| v.as_str().map(String::from)) {
+        let rr = record_ref(rec);
+    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+        if cur.target == target && cur.ttl == ttl {
+            wait_change(ctx, &ChangeId(id)).await?;
+            return Ok(true);
+        }
+    }
+    let rr = record_ref(rec);
+    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+    if cur.target == target && cur.ttl == ttl && !ctx.resumed() {
+        return Ok(false);
+    }
+    let req = UpsertRecord { record: record_ref(rec), target: target.to_string(), ttl };
+    let change = ctx.call("UPSERT record", || dns.upsert_record(req.clone())).await?;
+    ctx.checkpoint(&key, json!(change.0))?;
+    wait_change(ctx, &change).await?;
+    Ok(true)
+}
+
+async fn set_health_check(ctx: &StepCtx, id: &str, disabled: bool) -> Result<bool> {
+    let dns = ctx.providers().dns.clone();
+    let cur = ctx.call("read health check", || dns.get_health_check(id)).await?;
+    if cur.disabled == disabled {
+        return Ok(false);
+    }
+    let req = HealthCheckRequest { id: id.to_string(), disabled };
+    ctx.call("update health check", || dns.set_health_check(req.clone())).await?;
+    Ok(true)
+}
+
+async fn switch_dns(ctx: &StepCtx, to: SiteRole) -> Result<String> {
+    let plan = ctx.plan();
+    let lowered = plan.failback.lowered_ttl;
+    let recs: Vec<_> = plan.dns_records.iter().collect();
+    let out = ctx
+        .fan_out(recs, |rec| async move {
+            let target = rec.target(to);
+            let ttl = match to {
+                SiteRole::Dr => rec.ttl,
+                SiteRole::Primary => rec.ttl.min(lowered),
+            };
+            let (hc, changed) = match (to, &rec.health_check) {
+                (SiteRole::Dr, Some(hc)) => {
+                    // Stop the primary's health check from routing traffic back, then flip.
+                    let (a, b) = futures_util::join!(set_health_check(ctx, hc, true), ensure_record(ctx, rec, target, ttl));
+                    (a?, b?)
+                }
+                (SiteRole::Primary, Some(hc)) => {
+                    let b = ensure_record(ctx, rec, target, ttl).await?;
+                    (set_health_check(ctx, hc, false).await?, b)
+                }
+                (_, None) => (false, ensure_record(ctx, rec, target, ttl).await?),
+            };
+            let mut s = format!("{} -> {target} (TTL {ttl}s){}", rec.name, if changed { ", INSYNC" } else { ", already" });
+            if hc {
+                s.push_str(if to == SiteRole::Dr { "; primary health check disabled" } else { "; health check enabled" });
+            }
+            Ok(s)
+        })
+        .await?;
+    Ok(out.join("; "))
+}
+
+async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
+    let plan = ctx.plan();
+    let lowered = plan.failback.lowered_ttl;
+    let dns = ctx.providers().dns.clone();
+    let recs: Vec<_> = plan.dns_records.iter().collect();
+    let out = ctx
+        .fan_out(recs, |rec| {
+            let dns = dns.clone();
+            async move {
+                let rr = record_ref(rec);
+    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+                let key = format!("lowered:{}", rec.name);
+                let (old_ttl, since) = match ctx.checkpointed(&key) {
+                    Some(v) => (v["old_ttl"].as_u64().unwrap_or(0), v["at_ms"].as_u64().unwrap_or(0)),
+                    None if cur.ttl > lowered => {
+                        ensure_record(ctx, rec, &cur.target, lowered).await?;
+                        let at = ctx.run.clock.now_ms();
+                        ctx.checkpoint(&key, json!({ "old_ttl": cur.ttl, "at_ms": at }))?;
+                        (u64::from(cur.ttl), at)
+                    }
+                    None => return Ok(format!("{}: TTL {}s already <= {lowered}s", rec.name, cur.ttl)),
+                };
+                // Resolvers may cache the old TTL: wait it out before moving traffic.
+                let until = since + old_ttl * 1000;
+                let now = ctx.run.clock.now_ms();
+                if until > now {
+                    let left = (until - now).min(ctx.run.hard_deadline_ms().saturating_sub(now));
+                    ctx.run.clock.sleep(Duration::from_millis(left)).await;
+                }
+                Ok(format!("{}: TTL {old_ttl}s -> {lowered}s, old TTL waited out", rec.name))
+            }
+        })
+        .await?;
+    Ok(out.join("; "))
+}
+
+async fn restore_ttl(ctx: &StepCtx) -> Result<String> {
+    let dns = ctx.providers().dns.clone();
+    let recs: Vec<_> = ctx.plan().dns_records.iter().collect();
+    let out = ctx
+        .fan_out(recs, |rec| {
+            let dns = dns.clone();
+            async move {
+                let rr = record_ref(rec);
+    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+                let changed = ensure_record(ctx, rec, &cur.target, rec.ttl).await?;
+                Ok(format!("{}: TTL {}s{}", rec.name, rec.ttl, if changed { " restored" } else { " already" }))
+            }
+        })
+        .await?;
+    Ok(out.join("; "))
+}
+
+// ---- recovery service ----------------------------------------------------------------------------
+
+fn recovery(ctx: &StepCtx) -> Result<std::sync::Arc<dyn RecoveryService>> {
+    ctx.providers().recovery.clone().ok_or_else(|| {
+        Error::new(ErrorKind::Unsupported, "the plan lists recovery servers but the provider has no recovery service")
+    })
+}
+
+async fn wait_job(ctx: &StepCtx, rs: &dyn RecoveryService, job: &JobId) -> Result<JobState> {
+    let st = ctx
+        .wait(&format!("recovery job {}", job.0), || async {
+            let j = rs.job(job).await?;
+            let done = j.status == JobStatus::Completed && j.participants.iter().all(|(_, s)| s.is_final());
+            Ok(done.then_some(j))
+        })
+        .await?;
+    ctx.set("job_log", json!(st.log));
+    Ok(st)
+}
+
+async fn recover_servers(ctx: &StepCtx) -> Result<String> {
+    let rs = recovery(ctx)?;
+    let drill = ctx.run.operation == Operation::Drill;
+    let servers: Vec<String> = ctx.plan().recovery_servers.iter().map(|s| s.source_server_id.clone()).collect();
+    if let Some(msg) = recovery_point_gate(ctx).await? {
+        return Err(Error::refused(msg));
+    }
+    let age = ctx.output()["recovery_point_age_ms"].as_u64().unwrap_or(0);
+    let job = match ctx.checkpointed("job_id").and_then(|v| v.as_str().map(String::from)) {
+        Some(id) => Some(JobId(id)),
+        None => {
+            let existing = ctx.call("describe recovery instances", || rs.recovery_instances(&servers)).await?;
+            let todo: Vec<String> = servers
+                .iter()
+                .filter(|s| !existing.iter().any(|i| &i.source_server == *s && i.is_drill == drill))
+                .cloned()
+                .collect();
+            if todo.is_empty() {
+                None
+            } else {
+                let req = StartRecovery { source_servers: todo, is_drill: drill };
+                let id = ctx.call("start recovery", || rs.start_recovery(req.clone())).await?;
+                ctx.checkpoint("job_id", json!(id.0))?;
+                Some(id)
+            }
+        }
+    };
+    if let Some(job) = &job {
+        let st = wait_job(ctx, rs.as_ref(), job).await?;
+        let failed: Vec<_> = st.participants.iter().filter(|(_, s)| *s != LaunchStatus::Launched).map(|(p, s)| format!("{p}: {s:?}")).collect();
+        if !failed.is_empty() {
+            return Err(Error::new(ErrorKind::Provider, format!("recovery job {} did not launch: {}", job.0, failed.join(", ")))
+                .with_resource(job.0.clone()));
+        }
+    }
+    ctx.set("rpo_ms", json!(age));
+    ctx.run.record_rpo(age);
+    Ok(format!(
+        "{} recovery instance(s) {}{}",
+        servers.len(),
+        if drill { "launched as a drill" } else { "launched" },
+        job.map(|j| format!(" by job {}", j.0)).unwrap_or_else(|| " (already running)".into())
+    ))
+}
+
+async fn failback_servers(ctx: &StepCtx) -> Result<String> {
+    let rs = recovery(ctx)?;
+    let servers: Vec<String> = ctx.plan().recovery_servers.iter().map(|s| s.source_server_id.clone()).collect();
+    let list = || async {
+        let all = ctx.call("describe recovery instances", || rs.recovery_instances(&servers)).await?;
+        Ok::<_, Error>(all.into_iter().filter(|i| !i.is_drill).collect::<Vec<_>>())
+    };
+    let instances = list().await?;
+    if instances.is_empty() {
+        return Ok("no recovery instances to fail back".into());
+    }
+    let pending: Vec<String> = instances
+        .iter()
+        .filter(|i| i.failback_state != FailbackState::FailbackCompleted)
+        .map(|i| i.id.clone())
+        .collect();
+    if !pending.is_empty() {
+        let job = match ctx.checkpointed("job_id").and_then(|v| v.as_str().map(String::from)) {
+            Some(id) => JobId(id),
+            None => {
+                // Gate on FailbackState: wait until every instance is ready for launch.
+                ctx.wait("recovery instances FAILBACK_READY_FOR_LAUNCH", || async {
+                    let now = rs.recovery_instances(&servers).await?;
+                    let mut ready = true;
+                    for i in now.iter().filter(|i| pending.contains(&i.id)) {
+                        match i.failback_state {
+                            FailbackState::FailbackReadyForLaunch => {}
+                            FailbackState::FailbackInProgress => ready = false,
+                            other => {
+                                return Err(Error::new(
+                                    ErrorKind::InvalidState,
+                                    format!("recovery instance {} is {other:?}: failback cannot start", i.id),
+                                )
+                                .with_resource(i.id.clone()))
+                            }
+                        }
+                    }
+                    Ok(ready.then_some(()))
+                })
+                .await?;
+                let id = ctx.call("start failback launch", || rs.start_failback(&pending)).await?;
+                ctx.checkpoint("job_id", json!(id.0))?;
+                id
+            }
+        };
+        let st = wait_job(ctx, rs.as_ref(), &job).await?;
+        let failed: Vec<_> = st.participants.iter().filter(|(_, s)| *s != LaunchStatus::Launched).map(|(p, _)| p.clone()).collect();
+        if !failed.is_empty() {
+            // Backout: stop the failback so the DR instances keep serving.
+            for id in &pending {
+                ctx.call("stop failback (backout)", || rs.stop_failback(id)).await?;
+            }
+            return Err(Error::new(
+                ErrorKind::Provider,
+                format!(
+                    "failback job {} failed for {}; backed out with stop_failback: the DR instances keep serving and DNS stays on DR",
+                    job.0,
+                    failed.join(", ")
+                ),
+            )
+            .with_resource(job.0.clone()));
+        }
+    }
+    // Verify, then re-protect.
+    let after = list().await?;
+    let not_done: Vec<_> = after.iter().filter(|i| i.failback_state != FailbackState::FailbackCompleted).map(|i| i.id.clone()).collect();
+    if !not_done.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidState, format!("instances not failed back: {}", not_done.join(", "))));
+    }
+    for i in &after {
+        ctx.call("reverse replication (re-protect)", || rs.reverse_replication(&i.id)).await?;
+    }
+    Ok(format!("{} instance(s) failed back and re-protected", after.len()))
+}
+
+async fn terminate_drill(ctx: &StepCtx) -> Result<String> {
+    let rs = recovery(ctx)?;
+    let servers: Vec<String> = ctx.plan().recovery_servers.iter().map(|s| s.source_server_id.clone()).collect();
+    ctx.call("terminate drill instances", || rs.terminate_drill_instances(&servers)).await?;
+    Ok(format!("drill instances of {} server(s) terminated", servers.len()))
+}
+
+// ---- verification --------------------------------------------------------------------------------
+
+async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<String> {
+    let plan = ctx.plan();
+    let max_err = plan.checks.max_error_rate;
+    // Data integrity first: a failure stops the operation.
+    if ctx.providers().capabilities.integrity_check {
+        for d in &plan.databases {
+            let health = ctx.providers().site(site).health.clone();
+            if let Err(e) = ctx.call("verify data integrity", || health.verify_integrity(site, &d.name)).await {
+                if e.kind() == ErrorKind::Integrity {
+                    ctx.run
+                        .escalate("data_integrity", format!("database `{}` failed its integrity check at the {site} site: {e}. Stop the operation and escalate.", d.name))
+                        .await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let last: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let last_ref = &last;
+    let summary = ctx
+        .wait(&format!("{site} site healthy"), || async move {
+            let mut problems = Vec::new();
+            for h in plan.health_endpoints.iter().filter(|h| h.site == site) {
+                let r = ctx.providers().site(site).health.probe(ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
+                if r.status != h.expect_status {
+                    problems.push(format!("{} answers {}", h.url, r.status));
+                }
+                if let Some(er) = r.error_rate {
+                    if er > max_err {
+                        problems.push(format!("{} error rate {:.2}% > {:.2}%", h.url, er * 100.0, max_err * 100.0));
+                    }
+                }
+            }
+            if !database_only {
+                for w in workloads_of(ctx, site).await? {
+                    if w.state.replicas == 0 || w.state.available_replicas < w.state.replicas {
+                        problems.push(format!("{} has {}/{} available", w.id, w.state.available_replicas, w.state.replicas));
+                    }
+                }
+                for rec in &plan.dns_records {
+                    let cur = ctx.providers().dns.get_record(&record_ref(rec)).await?;
+                    if cur.target != rec.target(site) {
+                        problems.push(format!("{} points at {}", rec.name, cur.target));
+                    }
+                }
+            }
+            let ok = problems.is_empty();
+            if let Ok(mut l) = last_ref.lock() {
+                *l = problems;
+            }
+            Ok(ok.then_some(()))
+        })
+        .await;
+    summary.map_err(|e| {
+        let problems = last.lock().map(|l| l.join("; ")).unwrap_or_default();
+        if problems.is_empty() { e } else { e.context(format!("still failing: {problems}")) }
+    })?;
+    let now = ctx.run.clock.now_ms();
+    ctx.set("service_restored_ms", json!(now));
+    if let Ok(mut r) = ctx.run.restored_ms.lock() {
+        r.get_or_insert(now);
+    }
+    Ok(format!(
+        "{site} site verified: health endpoints, {}data integrity",
+        if database_only { "" } else { "all workloads available, DNS, " }
+    ))
+}

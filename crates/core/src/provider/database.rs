@@ -1,0 +1,112 @@
+//! Database failover: replication role and lag, backups, fencing, promotion, reverse replication.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{error::Result, plan::SiteRole};
+
+/// Identifies one database instance of a pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseRef {
+    /// The pair's name in the plan.
+    pub database: String,
+    /// Provider identifier of the instance.
+    pub instance: String,
+    /// Site of the instance.
+    pub site: SiteRole,
+}
+
+/// The replication role of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseRole {
+    /// Accepts writes (unless fenced).
+    Primary,
+    /// Replicates from another instance.
+    Replica,
+    /// Neither: detached after a forced promotion elsewhere, waiting to be re-protected.
+    Standalone,
+}
+
+/// What the provider reports about an instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseStatus {
+    /// Replication role.
+    pub role: DatabaseRole,
+    /// True when writes are blocked (fenced or read-only).
+    pub fenced: bool,
+    /// Replication lag behind the source, for replicas.
+    pub replication_lag: Option<Duration>,
+    /// Age of the newest completed backup or snapshot.
+    pub last_backup_age: Option<Duration>,
+    /// Instance the replica replicates from.
+    pub replicating_from: Option<String>,
+}
+
+/// Stop (or allow again) writes on an instance, the fence against split-brain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceRequest {
+    /// Instance to fence.
+    pub target: DatabaseRef,
+    /// True to fence, false to lift the fence.
+    pub fenced: bool,
+}
+
+/// How to promote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromoteMode {
+    /// Wait for the replica to catch up with the fenced source: no data loss.
+    Planned,
+    /// Promote now, losing whatever the replica had not received.
+    Forced,
+}
+
+/// Promote a replica to primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoteRequest {
+    /// Replica to promote.
+    pub target: DatabaseRef,
+    /// The instance it replicates from (the old primary).
+    pub old_primary: DatabaseRef,
+    /// Planned or forced.
+    pub mode: PromoteMode,
+}
+
+/// Make `target` replicate from `source` (failback re-protection), or just measure with `dry_run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseReplicationRequest {
+    /// The current primary whose data flows out.
+    pub source: DatabaseRef,
+    /// The instance that becomes its replica.
+    pub target: DatabaseRef,
+    /// Only report what would be synchronised.
+    pub dry_run: bool,
+}
+
+/// What a reverse replication moves (or would move).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Changes written on the source that the target lacks.
+    pub pending_changes: u64,
+    /// Estimated time to catch up.
+    pub estimated_catch_up: Duration,
+    /// True when nothing was changed (dry run).
+    pub dry_run: bool,
+}
+
+/// Database failover capability.
+#[async_trait]
+pub trait DatabaseFailover: Send + Sync + std::fmt::Debug {
+    /// Role, fence state, lag and backup age of an instance.
+    async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus>;
+    /// Fences or unfences an instance. Idempotent.
+    async fn fence(&self, req: FenceRequest) -> Result<()>;
+    /// Promotes a replica. Promoting an instance that already is primary is an error the caller avoids
+    /// by observing first.
+    async fn promote(&self, req: PromoteRequest) -> Result<()>;
+    /// Re-establishes replication toward `target` (or reports what it would move).
+    async fn reverse_replication(&self, req: ReverseReplicationRequest) -> Result<SyncReport>;
+}

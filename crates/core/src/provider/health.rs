@@ -1,0 +1,41 @@
+//! Health probes of a site's endpoints.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{error::Result, plan::SiteRole};
+
+/// Probe one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRequest {
+    /// Endpoint name.
+    pub name: String,
+    /// Site it belongs to.
+    pub site: SiteRole,
+    /// URL.
+    pub url: String,
+}
+
+/// What a probe saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// HTTP status.
+    pub status: u16,
+    /// Requests still in flight, where the endpoint reports them.
+    pub in_flight: Option<u64>,
+    /// Recent error rate (0..1), where the endpoint reports it.
+    pub error_rate: Option<f64>,
+    /// How long the endpoint has been continuously healthy, where known.
+    #[serde(with = "crate::duration::serde_human_opt", default)]
+    pub healthy_for: Option<std::time::Duration>,
+}
+
+/// Health probing capability.
+#[async_trait]
+pub trait HealthProbe: Send + Sync + std::fmt::Debug {
+    /// Probes an endpoint.
+    async fn probe(&self, req: ProbeRequest) -> Result<HealthReport>;
+    /// Writes a marker through the serving database and reads it back from `site`'s endpoint:
+    /// Ok when the data is consistent.
+    async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()>;
+}

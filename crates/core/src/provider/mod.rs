@@ -1,0 +1,18 @@
+//! Provider traits: one async trait per capability, with request structs as arguments so adding a
+//! field breaks nobody. Provider crates implement them and convert their SDK errors at the boundary.
+
+pub mod database;
+pub mod dns;
+pub mod health;
+pub mod nodes;
+pub mod recovery;
+pub mod set;
+pub mod workloads;
+
+pub use database::{DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode, PromoteRequest, ReverseReplicationRequest, SyncReport};
+pub use dns::{ChangeId, ChangeStatus, DnsRouter, DnsRouterExt, HealthCheckRequest, HealthCheckState, RecordRef, RecordState, UpsertRecord};
+pub use health::{HealthProbe, HealthReport, ProbeRequest};
+pub use nodes::{NodeScaler, PoolRef, PoolState, ScalePool};
+pub use recovery::{JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryPoint, RecoveryService, StartRecovery, FailbackState};
+pub use set::{Capabilities, Providers, SiteProviders};
+pub use workloads::{AnnotateWorkload, ConfigMapsRequest, LabelSelector, ListWorkloads, ScaleWorkload, WorkloadId, WorkloadScaler, WorkloadState, DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_RUN_ANNOTATION};

@@ -1,0 +1,182 @@
+//! Kubernetes workload scaling: drain annotation, scale with the original replicas recorded, restore.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{error::Result, plan::{SiteRole, WorkloadKind}};
+
+/// Annotation that tells a workload to stop taking new writes (`"true"`).
+pub const DRAIN_ANNOTATION: &str = "aegis.io/drain";
+/// Annotation recording the replicas a workload had before aegis-dr scaled it.
+pub const ORIGINAL_REPLICAS_ANNOTATION: &str = "aegis.io/original-replicas";
+/// Annotation naming the run that recorded [`ORIGINAL_REPLICAS_ANNOTATION`].
+pub const SCALED_BY_RUN_ANNOTATION: &str = "aegis.io/scaled-by-run";
+
+/// Identifies one workload.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WorkloadId {
+    /// Site.
+    pub site: SiteRole,
+    /// Cluster.
+    pub cluster: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Kind.
+    pub kind: WorkloadKind,
+    /// Name.
+    pub name: String,
+}
+
+impl std::fmt::Display for WorkloadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}:{}/{:?}/{}", self.site, self.cluster, self.namespace, self.kind, self.name)
+    }
+}
+
+/// An equality-based label selector (`app=api,tier!=batch`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LabelSelector {
+    /// `key=value` requirements.
+    pub equals: Vec<(String, String)>,
+    /// `key!=value` requirements.
+    pub not_equals: Vec<(String, String)>,
+}
+
+impl LabelSelector {
+    /// Parses `k=v,k2!=v2` (also `k==v`).
+    pub fn parse(text: &str) -> std::result::Result<LabelSelector, String> {
+        let mut sel = LabelSelector::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v, neg) = if let Some((k, v)) = part.split_once("!=") {
+                (k, v, true)
+            } else if let Some((k, v)) = part.split_once("==") {
+                (k, v, false)
+            } else if let Some((k, v)) = part.split_once('=') {
+                (k, v, false)
+            } else {
+                return Err(format!("`{part}` is not `key=value` or `key!=value`"));
+            };
+            let (k, v) = (k.trim(), v.trim());
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+                return Err(format!("`{k}` is not a valid label key"));
+            }
+            if !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(format!("`{v}` is not a valid label value"));
+            }
+            if neg {
+                sel.not_equals.push((k.into(), v.into()));
+            } else {
+                sel.equals.push((k.into(), v.into()));
+            }
+        }
+        Ok(sel)
+    }
+
+    /// True when `labels` satisfy the selector.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.equals.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.not_equals.iter().all(|(k, v)| labels.get(k) != Some(v))
+    }
+
+    /// The selector in Kubernetes query syntax.
+    pub fn to_query(&self) -> String {
+        let eq = self.equals.iter().map(|(k, v)| format!("{k}={v}"));
+        let ne = self.not_equals.iter().map(|(k, v)| format!("{k}!={v}"));
+        eq.chain(ne).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// List workloads of a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListWorkloads {
+    /// Site.
+    pub site: SiteRole,
+    /// Cluster.
+    pub cluster: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Kind.
+    pub kind: WorkloadKind,
+    /// Label selector.
+    pub selector: Option<LabelSelector>,
+}
+
+/// A workload as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadState {
+    /// Name.
+    pub name: String,
+    /// Desired replicas (spec).
+    pub replicas: u32,
+    /// Replicas available (status).
+    pub available_replicas: u32,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Set (`Some`) or remove (`None`) annotations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotateWorkload {
+    /// The workload.
+    pub id: WorkloadId,
+    /// Annotation changes.
+    pub annotations: BTreeMap<String, Option<String>>,
+}
+
+/// Set the desired replicas through the scale subresource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleWorkload {
+    /// The workload.
+    pub id: WorkloadId,
+    /// Desired replicas.
+    pub replicas: u32,
+}
+
+/// Read ConfigMaps, for "DR config matches primary".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigMapsRequest {
+    /// Site.
+    pub site: SiteRole,
+    /// Cluster.
+    pub cluster: String,
+    /// `namespace/name` of each ConfigMap.
+    pub names: Vec<String>,
+}
+
+/// Kubernetes workload scaling capability.
+#[async_trait]
+pub trait WorkloadScaler: Send + Sync + std::fmt::Debug {
+    /// Lists workloads.
+    async fn list(&self, req: ListWorkloads) -> Result<Vec<WorkloadState>>;
+    /// Changes annotations. Idempotent.
+    async fn annotate(&self, req: AnnotateWorkload) -> Result<()>;
+    /// Scales. Idempotent.
+    async fn scale(&self, req: ScaleWorkload) -> Result<()>;
+    /// Reads ConfigMaps; a missing one maps to `None`.
+    async fn config_maps(
+        &self,
+        req: ConfigMapsRequest,
+    ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_parses_and_matches() {
+        let s = LabelSelector::parse("app=api, tier!=batch").unwrap();
+        let mut l = BTreeMap::new();
+        l.insert("app".to_string(), "api".to_string());
+        assert!(s.matches(&l));
+        l.insert("tier".to_string(), "batch".to_string());
+        assert!(!s.matches(&l));
+        assert_eq!(s.to_query(), "app=api,tier!=batch");
+        assert!(LabelSelector::parse("nonsense").is_err());
+        assert!(LabelSelector::parse("a b=c").is_err());
+    }
+}

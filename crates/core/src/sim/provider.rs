@@ -1,0 +1,828 @@
+//! [`SimProvider`]: the provider traits implemented over a [`SimWorld`].
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+use super::world::{pool_key, record_key, workload_key, SimRecoveryInstance, SimJob, SimWorld};
+use crate::{
+    clock::Clock,
+    error::{Error, ErrorKind, Result},
+    plan::{Estimates, Plan, SimSettings, SiteRole},
+    provider::*,
+};
+
+/// The simulated provider. Cheap to share: wrap it in an `Arc` and hand out [`SimProvider::providers`].
+#[derive(Debug)]
+pub struct SimProvider {
+    world: Mutex<SimWorld>,
+    settings: SimSettings,
+    path: Option<PathBuf>,
+    clock: Clock,
+    rng: Mutex<SmallRng>,
+    calls: AtomicU64,
+}
+
+enum Transient {
+    None,
+    Before,
+    After,
+}
+
+impl SimProvider {
+    /// A simulator over `world`, persisted to `path` after every change when given.
+    pub fn new(world: SimWorld, settings: SimSettings, path: Option<PathBuf>, clock: Clock) -> SimProvider {
+        let seed = settings.seed;
+        SimProvider {
+            world: Mutex::new(world),
+            settings,
+            path,
+            clock,
+            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// Opens the world persisted in `state_dir/sim-world.json`, creating it from `plan` on first use.
+    pub fn open(plan: &Plan, state_dir: &std::path::Path, clock: Clock) -> Result<SimProvider> {
+        let path = state_dir.join("sim-world.json");
+        let world = if path.exists() {
+            SimWorld::load(&path)?
+        } else {
+            let w = SimWorld::from_plan(plan, clock.now_ms());
+            w.save(&path)?;
+            w
+        };
+        Ok(SimProvider::new(world, plan.sim.clone(), Some(path), clock))
+    }
+
+    /// An in-memory simulator of `plan`'s estate (nothing persisted).
+    pub fn in_memory(plan: &Plan, clock: Clock) -> SimProvider {
+        SimProvider::new(SimWorld::from_plan(plan, clock.now_ms()), plan.sim.clone(), None, clock)
+    }
+
+    /// Every trait served by this simulator.
+    pub fn providers(self: &Arc<Self>) -> Providers {
+        let site = SiteProviders {
+            nodes: self.clone(),
+            workloads: self.clone(),
+            health: self.clone(),
+        };
+        Providers {
+            primary: site.clone(),
+            dr: site,
+            database: self.clone(),
+            dns: self.clone(),
+            recovery: Some(self.clone()),
+            capabilities: Capabilities {
+                planned_promotion: true,
+                forced_promotion: true,
+                sync_dry_run: true,
+                dns_health_checks: true,
+                recovery_service: true,
+                integrity_check: true,
+            },
+            estimates: Some(self.estimates()),
+        }
+    }
+
+    /// Estimates matching the simulator's timings.
+    pub fn estimates(&self) -> Estimates {
+        let s = &self.settings;
+        Estimates {
+            api_call: s.latency,
+            dns_propagation: s.dns_propagation,
+            node_boot: s.node_boot,
+            rollout: s.rollout,
+            promotion: s.replication_lag,
+            drain: s.drain_time,
+            recovery_job: s.job_time,
+        }
+    }
+
+    /// API calls served so far.
+    pub fn call_count(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// A copy of the current world.
+    pub fn snapshot(&self) -> Result<SimWorld> {
+        self.lock().map(|w| w.clone())
+    }
+
+    /// Changes the world directly (tests and scripted scenarios), checking invariants and persisting.
+    pub fn mutate<T>(&self, f: impl FnOnce(&mut SimWorld) -> T) -> Result<T> {
+        let mut w = self.lock()?;
+        let out = f(&mut w);
+        w.check_invariants()?;
+        self.persist(&w)?;
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, SimWorld>> {
+        self.world
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Provider, "simulated world lock poisoned"))
+    }
+
+    fn persist(&self, w: &SimWorld) -> Result<()> {
+        match &self.path {
+            Some(p) => w.save(p),
+            None => Ok(()),
+        }
+    }
+
+    fn roll_transient(&self) -> Transient {
+        let rate = self.settings.transient_fault_rate;
+        if rate <= 0.0 {
+            return Transient::None;
+        }
+        let Ok(mut rng) = self.rng.lock() else { return Transient::None };
+        if rng.gen::<f64>() >= rate {
+            Transient::None
+        } else if rng.gen_bool(0.5) {
+            Transient::Before
+        } else {
+            Transient::After
+        }
+    }
+
+    /// One API call: latency, reachability, scripted and transient faults, the effect, invariants,
+    /// persistence.
+    async fn call<T>(
+        &self,
+        op: &str,
+        resource: &str,
+        site: Option<SiteRole>,
+        mutates: bool,
+        f: impl FnOnce(&mut SimWorld, u64) -> Result<T>,
+    ) -> Result<T> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if !self.settings.latency.is_zero() {
+            self.clock.sleep(self.settings.latency).await;
+        }
+        let transient = self.roll_transient();
+        let now = self.clock.now_ms();
+        let mut w = self.lock()?;
+        settle(&mut w, &self.settings, now);
+        if let Some(site) = site {
+            if !w.sites.get(&site).map(|s| s.reachable).unwrap_or(true) {
+                return Err(Error::new(
+                    ErrorKind::Unreachable,
+                    format!("{site} site does not answer (simulated outage)"),
+                )
+                .with_resource(resource.to_string()));
+            }
+        }
+        if let Some(err) = self.take_fault(&mut w, op, resource, false) {
+            self.persist(&w)?;
+            return Err(err.with_resource(resource.to_string()));
+        }
+        if matches!(transient, Transient::Before) {
+            return Err(Error::new(ErrorKind::Throttled, format!("simulated transient fault in {op}"))
+                .with_resource(resource.to_string()));
+        }
+        let db_before = op.contains("database").then(|| w.databases.clone());
+        let out = f(&mut w, now);
+        if out.is_ok() {
+            if let Some(before) = db_before {
+                if let Err(e) = w.check_invariants() {
+                    w.databases = before;
+                    return Err(e);
+                }
+            }
+            if mutates {
+                self.persist(&w)?;
+            }
+        }
+        let out = out.map_err(|e| if e.resource().is_none() { e.with_resource(resource.to_string()) } else { e });
+        if out.is_ok() && matches!(transient, Transient::After) {
+            return Err(Error::new(
+                ErrorKind::Throttled,
+                format!("simulated transient fault in {op} (response lost after the change was applied)"),
+            )
+            .with_resource(resource.to_string()));
+        }
+        out
+    }
+
+    /// Fires the first matching scripted fault, counting it; `job` selects `job-failure` faults.
+    fn take_fault(&self, w: &mut SimWorld, op: &str, resource: &str, job: bool) -> Option<Error> {
+        for (i, f) in self.settings.faults.iter().enumerate() {
+            if f.operation != op || (f.error == "job-failure") != job {
+                continue;
+            }
+            if let Some(r) = &f.resource {
+                if r != resource {
+                    continue;
+                }
+            }
+            let fired = w.fault_fired.entry(i).or_insert(0);
+            if f.times != 0 && *fired >= f.times {
+                continue;
+            }
+            *fired += 1;
+            let msg = format!("scripted fault in {op}");
+            return Some(match f.error.as_str() {
+                "temporary" => Error::new(ErrorKind::Provider, msg).temporary(),
+                "throttled" => Error::new(ErrorKind::Throttled, msg),
+                "unreachable" => Error::new(ErrorKind::Unreachable, msg),
+                "integrity" => Error::new(ErrorKind::Integrity, msg),
+                "job-failure" => Error::new(ErrorKind::Provider, msg),
+                _ => Error::new(ErrorKind::Provider, msg).permanent(),
+            });
+        }
+        None
+    }
+
+}
+
+/// Advances time-driven transitions: finished jobs apply their effects, replicating-back instances
+/// become ready for launch.
+fn settle(w: &mut SimWorld, s: &SimSettings, now: u64) {
+    let job_ms = s.job_time.as_millis() as u64;
+    let due: Vec<String> = w
+        .jobs
+        .iter()
+        .filter(|(_, j)| !j.applied && now >= j.created_ms + job_ms)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in due {
+        let Some(job) = w.jobs.get(&id).cloned() else { continue };
+        let done_at = job.created_ms + job_ms;
+        match job.kind.as_str() {
+            "LAUNCH" if !job.fails => {
+                for server in &job.participants {
+                    let iid = w.new_id("i-");
+                    let failback_state = if job.is_drill {
+                        FailbackState::FailbackNotStarted
+                    } else {
+                        FailbackState::FailbackInProgress
+                    };
+                    w.recovery_instances.insert(
+                        iid,
+                        SimRecoveryInstance {
+                            source_server: server.clone(),
+                            is_drill: job.is_drill,
+                            launched_ms: done_at,
+                            failback_state,
+                            failback_changed_ms: done_at,
+                        },
+                    );
+                    if !job.is_drill {
+                        if let Some(src) = w.source_servers.get_mut(server) {
+                            src.state = "stopped".into();
+                        }
+                    }
+                }
+            }
+            "FAILBACK" => {
+                for iid in &job.participants {
+                    let Some(inst) = w.recovery_instances.get_mut(iid) else { continue };
+                    if inst.failback_state == FailbackState::FailbackNotReadyForLaunch {
+                        continue; // stopped (backed out) before the job finished
+                    }
+                    inst.failback_state = if job.fails {
+                        FailbackState::FailbackError
+                    } else {
+                        FailbackState::FailbackCompleted
+                    };
+                    inst.failback_changed_ms = done_at;
+                    if !job.fails {
+                        let src = inst.source_server.clone();
+                        if let Some(s) = w.source_servers.get_mut(&src) {
+                            s.state = "running".into();
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(j) = w.jobs.get_mut(&id) {
+            j.applied = true;
+        }
+    }
+    for inst in w.recovery_instances.values_mut() {
+        if inst.failback_state == FailbackState::FailbackInProgress && now >= inst.failback_changed_ms + job_ms {
+            inst.failback_state = FailbackState::FailbackReadyForLaunch;
+            inst.failback_changed_ms += job_ms;
+        }
+    }
+}
+
+fn not_found(what: &str, id: &str) -> Error {
+    Error::new(ErrorKind::NotFound, format!("{what} `{id}` does not exist")).with_resource(id.to_string())
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidState, msg)
+}
+
+#[async_trait]
+impl DatabaseFailover for SimProvider {
+    async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
+        self.call("database_status", &db.instance, Some(db.site), false, |w, now| {
+            let d = w.databases.get(&db.instance).ok_or_else(|| not_found("database instance", &db.instance))?;
+            Ok(DatabaseStatus {
+                role: d.role,
+                fenced: d.fenced,
+                replication_lag: w.lag(&db.instance, now),
+                last_backup_age: Some(Duration::from_millis(now.saturating_sub(d.last_backup_ms))),
+                replicating_from: d.replicating_from.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn fence(&self, req: FenceRequest) -> Result<()> {
+        let id = req.target.instance.clone();
+        self.call("fence_database", &id, Some(req.target.site), true, |w, now| {
+            let d = w.databases.get_mut(&id).ok_or_else(|| not_found("database instance", &id))?;
+            if d.fenced != req.fenced {
+                d.fenced = req.fenced;
+                d.fenced_ms = req.fenced.then_some(now);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn promote(&self, req: PromoteRequest) -> Result<()> {
+        let id = req.target.instance.clone();
+        let lag_limit = Duration::ZERO;
+        self.call("promote_database", &id, Some(req.target.site), true, |w, now| {
+            let lag = w.lag(&id, now);
+            let d = w.databases.get(&id).ok_or_else(|| not_found("database instance", &id))?;
+            match d.role {
+                DatabaseRole::Primary => return Err(invalid(format!("`{id}` is already the primary"))),
+                DatabaseRole::Standalone => {
+                    return Err(invalid(format!("`{id}` is not replicating: nothing to promote")))
+                }
+                DatabaseRole::Replica => {}
+            }
+            let source = d.replicating_from.clone();
+            if req.mode == PromoteMode::Planned {
+                let src_fenced = source.as_ref().and_then(|s| w.databases.get(s)).map(|s| s.fenced).unwrap_or(false);
+                if !src_fenced {
+                    return Err(invalid(format!(
+                        "planned promotion of `{id}` needs its source fenced first"
+                    )));
+                }
+                if lag.unwrap_or_default() > lag_limit {
+                    return Err(invalid(format!(
+                        "planned promotion of `{id}` needs replication caught up (lag {:?})",
+                        lag.unwrap_or_default()
+                    ))
+                    .temporary());
+                }
+            }
+            if let Some(d) = w.databases.get_mut(&id) {
+                d.role = DatabaseRole::Primary;
+                d.fenced = false;
+                d.fenced_ms = None;
+                d.replicating_from = None;
+                d.lag_ms = 0;
+                d.promoted_ms = Some(now);
+            }
+            if let Some(src) = source.and_then(|s| w.databases.get_mut(&s)) {
+                if src.role == DatabaseRole::Primary {
+                    src.role = DatabaseRole::Standalone;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reverse_replication(&self, req: ReverseReplicationRequest) -> Result<SyncReport> {
+        let (src, dst) = (req.source.instance.clone(), req.target.instance.clone());
+        let lag_ms = self.settings.replication_lag.as_millis() as u64;
+        let catch_up = self.settings.replication_lag;
+        // The target sits at the other site; both must answer.
+        self.call("reverse_replication_database", &dst, Some(req.target.site), false, |_, _| Ok(())).await?;
+        self.call("reverse_replication_database", &dst, Some(req.source.site), !req.dry_run, |w, now| {
+            let s = w.databases.get(&src).ok_or_else(|| not_found("database instance", &src))?;
+            if s.role != DatabaseRole::Primary {
+                return Err(invalid(format!("`{src}` is not a primary: it cannot be a replication source")));
+            }
+            let pending = s.promoted_ms.map(|p| now.saturating_sub(p) / 100).unwrap_or(0);
+            let t = w.databases.get(&dst).ok_or_else(|| not_found("database instance", &dst))?;
+            let already = t.role == DatabaseRole::Replica && t.replicating_from.as_deref() == Some(src.as_str());
+            if !req.dry_run && !already {
+                if t.role == DatabaseRole::Primary && !t.fenced {
+                    return Err(invalid(format!("`{dst}` is a writable primary: fence it before re-protecting")));
+                }
+                if let Some(t) = w.databases.get_mut(&dst) {
+                    t.role = DatabaseRole::Replica;
+                    t.fenced = true;
+                    t.fenced_ms = None;
+                    t.replicating_from = Some(src.clone());
+                    t.lag_ms = lag_ms;
+                    t.promoted_ms = None;
+                }
+            }
+            Ok(SyncReport {
+                pending_changes: if already { 0 } else { pending },
+                estimated_catch_up: if already { Duration::ZERO } else { catch_up },
+                dry_run: req.dry_run,
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DnsRouter for SimProvider {
+    async fn get_record(&self, r: &RecordRef) -> Result<RecordState> {
+        let key = record_key(&r.zone, &r.name, &r.record_type);
+        self.call("get_record", &r.name, None, false, |w, _| {
+            let rec = w.records.get(&key).ok_or_else(|| not_found("record", &r.name))?;
+            Ok(RecordState { target: rec.target.clone(), ttl: rec.ttl })
+        })
+        .await
+    }
+
+    async fn upsert_record(&self, req: UpsertRecord) -> Result<ChangeId> {
+        let key = record_key(&req.record.zone, &req.record.name, &req.record.record_type);
+        self.call("upsert_record", &req.record.name, None, true, |w, now| {
+            w.records.insert(key, super::world::SimRecord { target: req.target.clone(), ttl: req.ttl });
+            let id = w.new_id("C");
+            w.changes.insert(id.clone(), now);
+            Ok(ChangeId(id))
+        })
+        .await
+    }
+
+    async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus> {
+        let prop = self.settings.dns_propagation.as_millis() as u64;
+        self.call("get_change", &change.0, None, false, |w, now| {
+            let at = w.changes.get(&change.0).ok_or_else(|| not_found("change", &change.0))?;
+            Ok(if now >= at + prop { ChangeStatus::Insync } else { ChangeStatus::Pending })
+        })
+        .await
+    }
+
+    async fn get_health_check(&self, id: &str) -> Result<HealthCheckState> {
+        self.call("get_health_check", id, None, false, |w, _| {
+            let d = w.health_checks.get(id).ok_or_else(|| not_found("health check", id))?;
+            Ok(HealthCheckState { disabled: *d })
+        })
+        .await
+    }
+
+    async fn set_health_check(&self, req: HealthCheckRequest) -> Result<()> {
+        self.call("set_health_check", &req.id, None, true, |w, _| {
+            let d = w.health_checks.get_mut(&req.id).ok_or_else(|| not_found("health check", &req.id))?;
+            *d = req.disabled;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn ready_nodes(p: &super::world::SimPool, boot_ms: u64, now: u64) -> u32 {
+    if p.size.desired <= p.prev_nodes || now >= p.changed_ms + boot_ms {
+        p.size.desired
+    } else {
+        p.prev_nodes
+    }
+}
+
+#[async_trait]
+impl NodeScaler for SimProvider {
+    async fn get_pool(&self, pool: &PoolRef) -> Result<PoolState> {
+        let key = pool_key(pool.site, &pool.cluster, &pool.name);
+        let boot = self.settings.node_boot.as_millis() as u64;
+        self.call("get_pool", &pool.name, Some(pool.site), false, |w, now| {
+            let p = w.pools.get(&key).ok_or_else(|| not_found("node pool", &key))?;
+            let ready = ready_nodes(p, boot, now);
+            Ok(PoolState { size: p.size, nodes: p.size.desired, ready_nodes: ready, updating: ready != p.size.desired })
+        })
+        .await
+    }
+
+    async fn scale_pool(&self, req: ScalePool) -> Result<()> {
+        let key = pool_key(req.pool.site, &req.pool.cluster, &req.pool.name);
+        let boot = self.settings.node_boot.as_millis() as u64;
+        self.call("scale_pool", &req.pool.name, Some(req.pool.site), true, |w, now| {
+            let p = w.pools.get_mut(&key).ok_or_else(|| not_found("node pool", &key))?;
+            if p.size != req.size {
+                p.prev_nodes = ready_nodes(p, boot, now);
+                p.size = req.size;
+                p.changed_ms = now;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn available(wl: &super::world::SimWorkload, rollout_ms: u64, now: u64) -> u32 {
+    if wl.replicas <= wl.prev_available || now >= wl.changed_ms + rollout_ms {
+        wl.replicas
+    } else {
+        wl.prev_available
+    }
+}
+
+#[async_trait]
+impl WorkloadScaler for SimProvider {
+    async fn list(&self, req: ListWorkloads) -> Result<Vec<WorkloadState>> {
+        let prefix = workload_key(req.site, &req.cluster, &req.namespace, req.kind, "");
+        let rollout = self.settings.rollout.as_millis() as u64;
+        self.call("list_workloads", &req.namespace, Some(req.site), false, |w, now| {
+            Ok(w.workloads
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .filter(|(_, wl)| req.selector.as_ref().map(|s| s.matches(&wl.labels)).unwrap_or(true))
+                .map(|(k, wl)| WorkloadState {
+                    name: k[prefix.len()..].to_string(),
+                    replicas: wl.replicas,
+                    available_replicas: available(wl, rollout, now),
+                    annotations: wl.annotations.clone(),
+                    labels: wl.labels.clone(),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn annotate(&self, req: AnnotateWorkload) -> Result<()> {
+        let id = &req.id;
+        let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
+        self.call("annotate_workload", &id.name, Some(id.site), true, |w, now| {
+            let wl = w.workloads.get_mut(&key).ok_or_else(|| not_found("workload", &key))?;
+            let mut drain_change = None;
+            for (k, v) in &req.annotations {
+                match v {
+                    Some(v) => {
+                        wl.annotations.insert(k.clone(), v.clone());
+                    }
+                    None => {
+                        wl.annotations.remove(k);
+                    }
+                }
+                if k == DRAIN_ANNOTATION {
+                    drain_change = Some(v.as_deref() == Some("true"));
+                }
+            }
+            if let (Some(drained), Some(site)) = (drain_change, w.sites.get_mut(&id.site)) {
+                if drained {
+                    site.drain_started_ms.get_or_insert(now);
+                } else {
+                    site.drain_started_ms = None;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn scale(&self, req: ScaleWorkload) -> Result<()> {
+        let id = &req.id;
+        let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
+        let rollout = self.settings.rollout.as_millis() as u64;
+        self.call("scale_workload", &id.name, Some(id.site), true, |w, now| {
+            let wl = w.workloads.get_mut(&key).ok_or_else(|| not_found("workload", &key))?;
+            if wl.replicas != req.replicas {
+                wl.prev_available = available(wl, rollout, now);
+                wl.replicas = req.replicas;
+                wl.changed_ms = now;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn config_maps(
+        &self,
+        req: ConfigMapsRequest,
+    ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
+        self.call("config_maps", &req.cluster, Some(req.site), false, |w, _| {
+            Ok(req
+                .names
+                .iter()
+                .map(|n| (n.clone(), w.config_maps.get(&format!("{}/{n}", req.site)).cloned()))
+                .collect())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl HealthProbe for SimProvider {
+    async fn probe(&self, req: ProbeRequest) -> Result<HealthReport> {
+        let rollout = self.settings.rollout.as_millis() as u64;
+        let drain = self.settings.drain_time.as_millis() as u64;
+        let error_rate = self.settings.error_rate;
+        self.call("probe", &req.name, Some(req.site), false, |w, now| {
+            let prefix = format!("{}/", req.site);
+            let (mut total, mut up) = (0u64, 0u64);
+            for (_, wl) in w.workloads.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+                total += 1;
+                up += u64::from(available(wl, rollout, now) > 0);
+            }
+            let site = w.sites.get(&req.site);
+            let status = if total == 0 || up > 0 { 200 } else { 503 };
+            let in_flight = match site.and_then(|s| s.drain_started_ms) {
+                Some(t) if now >= t + drain => 0,
+                Some(_) => 7,
+                None if up > 0 => 25,
+                None => 0,
+            };
+            Ok(HealthReport {
+                status,
+                in_flight: Some(in_flight),
+                error_rate: Some(error_rate),
+                healthy_for: site.map(|s| Duration::from_millis(now.saturating_sub(s.healthy_since_ms))),
+            })
+        })
+        .await
+    }
+
+    async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()> {
+        self.call("verify_integrity", database, Some(site), false, |w, _| {
+            let writable: Vec<_> = w
+                .databases
+                .iter()
+                .filter(|(_, d)| d.pair == database && d.role == DatabaseRole::Primary && !d.fenced)
+                .map(|(id, _)| id.clone())
+                .collect();
+            match writable.len() {
+                1 => Ok(()),
+                0 => Err(Error::new(ErrorKind::Integrity, "no writable primary: the marker write failed")),
+                _ => Err(Error::new(ErrorKind::Integrity, format!("several writable primaries: {}", writable.join(", ")))),
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RecoveryService for SimProvider {
+    async fn recovery_points(&self, source_server: &str) -> Result<Vec<RecoveryPoint>> {
+        let age = self.settings.recovery_point_age;
+        self.call("describe_recovery_snapshots", source_server, None, false, |w, now| {
+            w.source_servers.get(source_server).ok_or_else(|| not_found("source server", source_server))?;
+            Ok(vec![RecoveryPoint { id: format!("pit-{source_server}-{}", now / 60_000), age }])
+        })
+        .await
+    }
+
+    async fn start_recovery(&self, req: StartRecovery) -> Result<JobId> {
+        let resource = req.source_servers.join(",");
+        let fails = {
+            let mut w = self.lock()?;
+            req.source_servers.iter().any(|s| self.take_fault(&mut w, "start_recovery", s, true).is_some())
+        };
+        self.call("start_recovery", &resource, None, true, |w, now| {
+            for s in &req.source_servers {
+                w.source_servers.get(s).ok_or_else(|| not_found("source server", s))?;
+                let busy = w.jobs.values().any(|j| j.kind == "LAUNCH" && !j.applied && j.participants.contains(s));
+                if busy {
+                    return Err(invalid(format!("source server `{s}` already has a launch in progress")));
+                }
+            }
+            let id = w.new_id("drsjob-");
+            w.jobs.insert(
+                id.clone(),
+                SimJob {
+                    kind: "LAUNCH".into(),
+                    created_ms: now,
+                    participants: req.source_servers.clone(),
+                    fails,
+                    is_drill: req.is_drill,
+                    applied: false,
+                },
+            );
+            Ok(JobId(id))
+        })
+        .await
+    }
+
+    async fn recovery_instances(&self, source_servers: &[String]) -> Result<Vec<RecoveryInstance>> {
+        self.call("describe_recovery_instances", "recovery-instances", None, false, |w, _| {
+            Ok(w.recovery_instances
+                .iter()
+                .filter(|(_, i)| source_servers.contains(&i.source_server))
+                .map(|(id, i)| RecoveryInstance {
+                    id: id.clone(),
+                    source_server: i.source_server.clone(),
+                    failback_state: i.failback_state,
+                    is_drill: i.is_drill,
+                    compute_state: "running".into(),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn start_failback(&self, instance_ids: &[String]) -> Result<JobId> {
+        let fails = {
+            let mut w = self.lock()?;
+            instance_ids.iter().any(|s| self.take_fault(&mut w, "start_failback", s, true).is_some())
+        };
+        self.call("start_failback_launch", &instance_ids.join(","), None, true, |w, now| {
+            for id in instance_ids {
+                let inst = w.recovery_instances.get(id).ok_or_else(|| not_found("recovery instance", id))?;
+                if inst.failback_state != FailbackState::FailbackReadyForLaunch {
+                    return Err(invalid(format!(
+                        "recovery instance `{id}` is {:?}, not FAILBACK_READY_FOR_LAUNCH",
+                        inst.failback_state
+                    )));
+                }
+            }
+            let id = w.new_id("drsjob-");
+            w.jobs.insert(
+                id.clone(),
+                SimJob {
+                    kind: "FAILBACK".into(),
+                    created_ms: now,
+                    participants: instance_ids.to_vec(),
+                    fails,
+                    is_drill: false,
+                    applied: false,
+                },
+            );
+            Ok(JobId(id))
+        })
+        .await
+    }
+
+    async fn stop_failback(&self, instance_id: &str) -> Result<()> {
+        self.call("stop_failback", instance_id, None, true, |w, now| {
+            let inst = w
+                .recovery_instances
+                .get_mut(instance_id)
+                .ok_or_else(|| not_found("recovery instance", instance_id))?;
+            if inst.failback_state != FailbackState::FailbackCompleted {
+                inst.failback_state = FailbackState::FailbackNotReadyForLaunch;
+                inst.failback_changed_ms = now;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reverse_replication(&self, instance_id: &str) -> Result<()> {
+        self.call("reverse_replication", instance_id, None, true, |w, _| {
+            let inst = w
+                .recovery_instances
+                .get(instance_id)
+                .ok_or_else(|| not_found("recovery instance", instance_id))?;
+            if inst.failback_state != FailbackState::FailbackCompleted {
+                return Err(invalid(format!(
+                    "recovery instance `{instance_id}` is {:?}: re-protect only after a completed failback",
+                    inst.failback_state
+                )));
+            }
+            w.recovery_instances.remove(instance_id);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn job(&self, id: &JobId) -> Result<JobState> {
+        let job_ms = self.settings.job_time.as_millis() as u64;
+        self.call("describe_jobs", &id.0, None, false, |w, now| {
+            let j = w.jobs.get(&id.0).ok_or_else(|| not_found("job", &id.0))?;
+            let done = now >= j.created_ms + job_ms;
+            let launch = if !done {
+                LaunchStatus::InProgress
+            } else if j.fails {
+                LaunchStatus::Failed
+            } else {
+                LaunchStatus::Launched
+            };
+            let mut log = vec![format!("{} job {} started for {}", j.kind, id.0, j.participants.join(", "))];
+            if done {
+                log.push(format!("{} job {} ended: {:?}", j.kind, id.0, launch));
+            }
+            Ok(JobState {
+                id: id.clone(),
+                status: if done { JobStatus::Completed } else { JobStatus::Started },
+                participants: j.participants.iter().map(|p| (p.clone(), launch)).collect(),
+                log,
+            })
+        })
+        .await
+    }
+
+    async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()> {
+        self.call("terminate_recovery_instances", "drill-instances", None, true, |w, _| {
+            w.recovery_instances.retain(|_, i| !(i.is_drill && source_servers.contains(&i.source_server)));
+            Ok(())
+        })
+        .await
+    }
+}
+
