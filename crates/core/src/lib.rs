@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod clock;
+pub mod conformance;
 pub mod duration;
 pub mod error;
 pub mod fsutil;

@@ -265,7 +265,7 @@ impl Default for FailbackSettings {
 pub struct ExecutionSettings {
     /// Calls in flight at once inside one step's fan-out (default 256).
     pub max_concurrency: usize,
-    /// Attempts for a retryable error before it becomes persistent (default 5).
+    /// Attempts for a retryable error before it becomes persistent (default 8).
     pub retry_attempts: u32,
     /// First retry delay; doubled each attempt with full jitter (default 200 ms).
     #[serde(with = "serde_human")]
@@ -284,7 +284,7 @@ impl Default for ExecutionSettings {
     fn default() -> Self {
         ExecutionSettings {
             max_concurrency: 256,
-            retry_attempts: 5,
+            retry_attempts: 8,
             retry_base_delay: Duration::from_millis(200),
             poll_interval: Duration::from_secs(1),
             max_poll_interval: Duration::from_secs(15),
@@ -510,10 +510,13 @@ impl Plan {
     /// Parses and validates plan text.
     pub fn parse(text: &str) -> Result<Plan> {
         let raw: RawPlan = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
             let msg = e.message().trim().to_string();
-            match line {
-                Some(l) => Error::config(format!("line {l}: {msg}")),
+            match e.span() {
+                Some(span) => {
+                    let l = line_of(text, span.start);
+                    let src = text.lines().nth(l - 1).unwrap_or("").trim();
+                    Error::config(format!("line {l}: `{src}`: {msg}"))
+                }
                 None => Error::config(msg),
             }
         })?;

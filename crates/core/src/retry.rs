@@ -7,7 +7,7 @@ use rand::Rng;
 use crate::{
     clock::Clock,
     duration::format_duration,
-    error::{Error, ErrorKind, Result},
+    error::{Error, ErrorKind, Result, RetryStatus},
 };
 
 /// How to retry.
@@ -90,19 +90,21 @@ where
     let started = clock.now_ms();
     let mut interval = wait.initial;
     loop {
-        if let Some(v) = retry(retry_policy, clock, what, &mut on_retry, &mut poll).await? {
-            return Ok(v);
-        }
+        let last_error = match retry(retry_policy, clock, what, &mut on_retry, &mut poll).await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => None,
+            // A read that kept failing transiently does not end the wait; the deadline does.
+            Err(e) if e.retry_status() == RetryStatus::Persistent => Some(e),
+            Err(e) => return Err(e),
+        };
         let now = clock.now_ms();
         if now >= wait.deadline_ms {
-            return Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{what}: condition not reached after {}",
-                    format_duration(Duration::from_millis(now.saturating_sub(started)))
-                ),
-            )
-            .persisted());
+            let waited = format_duration(Duration::from_millis(now.saturating_sub(started)));
+            let msg = match last_error {
+                Some(e) => format!("{what}: condition not reached after {waited}; last poll failed: {e}"),
+                None => format!("{what}: condition not reached after {waited}"),
+            };
+            return Err(Error::new(ErrorKind::Timeout, msg));
         }
         let left = Duration::from_millis(wait.deadline_ms - now);
         clock.sleep(interval.min(left)).await;
@@ -179,6 +181,7 @@ mod tests {
         assert!(p > 200 && p < 400, "{p} polls");
 
         let polls = AtomicU32::new(0);
+        let wait = WaitPolicy { deadline_ms: clock.now_ms() + 60_000, ..wait };
         let v = await_condition(policy(), wait, &clock, "x", |_| {}, || async {
             Ok((polls.fetch_add(1, Ordering::SeqCst) == 3).then_some(5))
         })

@@ -1,1 +1,6 @@
+//! Integration tests of aegis-dr-core: one binary, one module per concern.
 
+mod common;
+mod conformance_sim;
+mod orchestrator;
+mod plan_errors;

@@ -674,7 +674,14 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                 };
                 ctx.checkpoint(&key, json!(rpo_ms))?;
                 let req = PromoteRequest { target: target.clone(), old_primary: old.clone(), mode };
-                ctx.call("promote database", || db.promote(req.clone())).await?;
+                // Observe inside the retry: a lost response to a promotion that happened must not fail it.
+                ctx.call("promote database", || async {
+                    if db.status(&target).await?.role == DatabaseRole::Primary {
+                        return Ok(());
+                    }
+                    db.promote(req.clone()).await
+                })
+                .await?;
                 ctx.wait(&format!("{} to become primary", target.instance), || async {
                     let s = db.status(&target).await?;
                     Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
@@ -888,6 +895,18 @@ async fn wait_job(ctx: &StepCtx, rs: &dyn RecoveryService, job: &JobId) -> Resul
     Ok(st)
 }
 
+/// Adopts a running job of `participants` (a retry after a lost response, or a resume) or starts one.
+async fn adopt_or_start<F, Fut>(rs: &dyn RecoveryService, participants: &[String], start: F) -> Result<JobId>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<JobId>>,
+{
+    if let Some(j) = rs.active_jobs(participants).await?.into_iter().next() {
+        return Ok(j.id);
+    }
+    start().await
+}
+
 async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
     let drill = ctx.run.operation == Operation::Drill;
@@ -908,8 +927,8 @@ async fn recover_servers(ctx: &StepCtx) -> Result<String> {
             if todo.is_empty() {
                 None
             } else {
-                let req = StartRecovery { source_servers: todo, is_drill: drill };
-                let id = ctx.call("start recovery", || rs.start_recovery(req.clone())).await?;
+                let req = StartRecovery { source_servers: todo.clone(), is_drill: drill };
+                let id = ctx.call("start recovery", || adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(req.clone()))).await?;
                 ctx.checkpoint("job_id", json!(id.0))?;
                 Some(id)
             }
@@ -973,7 +992,7 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
                     Ok(ready.then_some(()))
                 })
                 .await?;
-                let id = ctx.call("start failback launch", || rs.start_failback(&pending)).await?;
+                let id = ctx.call("start failback launch", || adopt_or_start(rs.as_ref(), &pending, || rs.start_failback(&pending))).await?;
                 ctx.checkpoint("job_id", json!(id.0))?;
                 id
             }
@@ -1003,7 +1022,18 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
         return Err(Error::new(ErrorKind::InvalidState, format!("instances not failed back: {}", not_done.join(", "))));
     }
     for i in &after {
-        ctx.call("reverse replication (re-protect)", || rs.reverse_replication(&i.id)).await?;
+        let attempt = std::sync::atomic::AtomicU32::new(0);
+        ctx.call("reverse replication (re-protect)", || async {
+            match rs.reverse_replication(&i.id).await {
+                // The instance is gone after re-protection: on a retry that means the lost call worked.
+                Err(e) if e.kind() == ErrorKind::NotFound && attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 => Ok(()),
+                r => {
+                    attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    r
+                }
+            }
+        })
+        .await?;
     }
     Ok(format!("{} instance(s) failed back and re-protected", after.len()))
 }

@@ -130,6 +130,9 @@ pub trait RecoveryService: Send + Sync + std::fmt::Debug {
     async fn reverse_replication(&self, instance_id: &str) -> Result<()>;
     /// Reads a job.
     async fn job(&self, id: &JobId) -> Result<JobState>;
+    /// Jobs still running that involve any of `participants` (source servers or instance ids), so a
+    /// retried or resumed launch adopts the job it started instead of launching twice.
+    async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>>;
     /// Terminates drill instances of the given source servers. Idempotent.
     async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()>;
 }

@@ -651,16 +651,17 @@ impl HealthProbe for SimProvider {
 
     async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()> {
         self.call("verify_integrity", database, Some(site), false, |w, _| {
+            let reachable = |site: &SiteRole| w.sites.get(site).map(|s| s.reachable).unwrap_or(true);
             let writable: Vec<_> = w
                 .databases
                 .iter()
-                .filter(|(_, d)| d.pair == database && d.role == DatabaseRole::Primary && !d.fenced)
+                .filter(|(_, d)| d.pair == database && d.role != DatabaseRole::Replica && !d.fenced && reachable(&d.site))
                 .map(|(id, _)| id.clone())
                 .collect();
             match writable.len() {
                 1 => Ok(()),
                 0 => Err(Error::new(ErrorKind::Integrity, "no writable primary: the marker write failed")),
-                _ => Err(Error::new(ErrorKind::Integrity, format!("several writable primaries: {}", writable.join(", ")))),
+                _ => Err(Error::new(ErrorKind::Integrity, format!("several instances accept writes: {}", writable.join(", ")))),
             }
         })
         .await
@@ -813,6 +814,23 @@ impl RecoveryService for SimProvider {
                 participants: j.participants.iter().map(|p| (p.clone(), launch)).collect(),
                 log,
             })
+        })
+        .await
+    }
+
+    async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>> {
+        let job_ms = self.settings.job_time.as_millis() as u64;
+        self.call("describe_jobs", "active-jobs", None, false, |w, now| {
+            Ok(w.jobs
+                .iter()
+                .filter(|(_, j)| now < j.created_ms + job_ms && j.participants.iter().any(|p| participants.contains(p)))
+                .map(|(id, j)| JobState {
+                    id: JobId(id.clone()),
+                    status: JobStatus::Started,
+                    participants: j.participants.iter().map(|p| (p.clone(), LaunchStatus::InProgress)).collect(),
+                    log: Vec::new(),
+                })
+                .collect())
         })
         .await
     }

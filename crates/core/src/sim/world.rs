@@ -340,7 +340,7 @@ impl SimWorld {
         let mut writable: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (id, db) in &self.databases {
             let site_reachable = self.sites.get(&db.site).map(|s| s.reachable).unwrap_or(true);
-            if db.role == DatabaseRole::Primary && !db.fenced && site_reachable {
+            if db.role != DatabaseRole::Replica && !db.fenced && site_reachable {
                 writable.entry(&db.pair).or_default().push(id);
             }
         }
@@ -348,7 +348,7 @@ impl SimWorld {
             if ids.len() > 1 {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
-                    format!("split-brain refused: {} would all be writable primaries", ids.join(" and ")),
+                    format!("split-brain refused: {} would all accept writes", ids.join(" and ")),
                 )
                 .with_resource(pair.to_string()));
             }

@@ -1,0 +1,50 @@
+//! Malformed plans: every error names the field, and the line where it can.
+
+use aegis_dr_core::{ErrorKind, Plan};
+
+use crate::common::PLAN;
+
+fn err(text: &str) -> String {
+    let e = Plan::parse(text).expect_err("must be rejected");
+    assert_eq!(e.kind(), ErrorKind::Config);
+    e.to_string()
+}
+
+#[test]
+fn malformed_plans_name_the_field() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("provider = \"sim\"\nregion = \"us-east-1\"\ncluster = \"prod\"", "provider = \"oracle\"\nregion = \"us-east-1\"\ncluster = \"prod\"", &["sites.primary.provider", "oracle"]),
+        ("ttl = 60\nhealth_check", "ttl = \"sixty\"\nhealth_check", &["line", "ttl"]),
+        ("production_replicas = 6\nstandby_replicas = 2", "production_replicas = 6\nstandby_replicas = 9", &["workloads[0]", "standby_replicas", "line"]),
+        ("production = { min = 3, max = 10, desired = 6 }\nstandby = { min = 1, max = 10, desired = 1 }\n\n[[node_pools]]\nname = \"dr-pool\"", "production = { min = 3, max = 10, desired = 60 }\nstandby = { min = 1, max = 10, desired = 1 }\n\n[[node_pools]]\nname = \"dr-pool\"", &["node_pools[0]", "production", "desired=60"]),
+        ("dns_propagation = \"30s\"", "dns_propagation = \"30\"", &["no unit"]),
+        ("[checks]", "[checks]\nmax_backup_age = \"soon\"", &["max_backup_age", "soon"]),
+        ("name = \"orders\"\nprimary = \"orders-use1\"\ndr = \"orders-usw2\"", "name = \"orders\"\nprimary = \"orders-use1\"\ndr = \"orders-use1\"", &["databases[0]", ".dr", "must differ"]),
+        ("name = \"users\"", "name = \"orders\"", &["duplicate", "orders"]),
+        ("url = \"https://dr.example.com/healthz\"", "url = \"dr.example.com\"", &["health_endpoints[1]", "url"]),
+        ("[execution]", "[execution]\nmax_concurrency = 0", &["execution.max_concurrency"]),
+        ("[sim]", "[sim]\ntransient_fault_rate = 1.5", &["sim.transient_fault_rate"]),
+        ("selector = \"tier=web\"", "selector = \"tier web\"", &["workloads[1]", "selector"]),
+        ("[plan]", "[plan]\ncolour = \"blue\"", &["colour", "line"]),
+        ("primary_target = \"lb-use1.example.com\"", "primary_target = \"lb-use1.example.com\"\ntype = \"MX\"", &["dns_records[0]", "type", "MX"]),
+    ];
+    for (from, to, needles) in cases {
+        assert!(PLAN.contains(from), "fixture lacks {from:?}");
+        let msg = err(&PLAN.replacen(from, to, 1));
+        for n in *needles {
+            assert!(msg.contains(n), "error for {to:?} should mention {n:?}: {msg}");
+        }
+    }
+    assert!(err("").contains("plan"), "missing [plan]");
+    let no_dr = PLAN.replace("[sites.dr]\nprovider = \"sim\"\nregion = \"us-west-2\"\ncluster = \"dr\"", "");
+    assert!(err(&no_dr).contains("sites.dr"));
+    assert!(err(&PLAN.replace("[targets", "[x").replace("[checks]", "[targets.meteor-strike]\nrto = \"1m\"\n[checks]")).contains("targets.meteor-strike"));
+}
+
+#[test]
+fn targets_can_be_overridden_per_class() {
+    let p = Plan::parse(&PLAN.replace("[checks]", "[targets.network-partition]\nrto = \"5m\"\n\n[checks]")).expect("parses");
+    let t = p.targets(aegis_dr_core::IncidentClass::NetworkPartition);
+    assert_eq!((t.rto.as_secs(), t.rpo.as_secs()), (300, 0));
+    assert_eq!(p.targets(aegis_dr_core::IncidentClass::RegionOutage).rto.as_secs(), 1800);
+}
