@@ -1,1 +1,8 @@
+//! End-to-end tests of the `aegis-dr` binary: one test binary, one module per concern.
 
+mod common;
+mod config_errors;
+mod crash_resume;
+mod drill;
+mod gates;
+mod notifications;

@@ -334,6 +334,8 @@ pub struct SimSettings {
     /// Replication lag of every replica at the start.
     #[serde(with = "serde_human")]
     pub replication_lag: Duration,
+    /// How fast a replica catches up once its source is fenced, in seconds of lag per second (default 10).
+    pub catch_up_speed: f64,
     /// Age of the newest backup at the start.
     #[serde(with = "serde_human")]
     pub backup_age: Duration,
@@ -369,6 +371,7 @@ impl Default for SimSettings {
             node_boot: Duration::from_millis(400),
             rollout: Duration::from_millis(300),
             replication_lag: Duration::from_secs(2),
+            catch_up_speed: 10.0,
             backup_age: Duration::from_secs(3600),
             recovery_point_age: Duration::from_secs(30),
             drain_time: Duration::from_millis(200),
@@ -755,6 +758,9 @@ impl Plan {
                 "sim.transient_fault_rate: {} must be between 0 and 0.9",
                 sim.transient_fault_rate
             )));
+        }
+        if !(sim.catch_up_speed > 0.0 && sim.catch_up_speed.is_finite()) {
+            return Err(Error::config(format!("sim.catch_up_speed: {} must be greater than 0", sim.catch_up_speed)));
         }
         for (i, f) in sim.faults.iter().enumerate() {
             if !["temporary", "permanent", "unreachable", "integrity", "job-failure", "throttled"]

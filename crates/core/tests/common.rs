@@ -152,36 +152,7 @@ impl Estate {
 
 /// The world without timestamps and generated ids: what must match between two runs.
 pub fn canonical(w: &SimWorld) -> Value {
-    fn strip(v: &mut Value) {
-        match v {
-            Value::Object(m) => {
-                if m.contains_key("aegis.io/scaled-by-run") {
-                    m.insert("aegis.io/scaled-by-run".into(), Value::String("<run>".into()));
-                }
-                m.retain(|k, _| !k.ends_with("_ms") && k != "next_id" && k != "prev_available" && k != "prev_nodes");
-                for x in m.values_mut() {
-                    strip(x);
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(w).expect("world serialises");
-    if let Value::Object(m) = &mut v {
-        m.remove("changes");
-        m.remove("jobs");
-        m.remove("fault_fired");
-        // Recovery instance ids are generated: keep the instances, not their ids.
-        if let Some(Value::Object(inst)) = m.remove("recovery_instances") {
-            let mut list: Vec<Value> = inst.into_values().collect();
-            list.iter_mut().for_each(strip);
-            list.sort_by_key(|x| x.to_string());
-            m.insert("recovery_instances".into(), Value::Array(list));
-        }
-    }
-    strip(&mut v);
-    v
+    w.canonical()
 }
 
 pub fn flags() -> RunFlags {

@@ -103,7 +103,7 @@ impl SimProvider {
             dns_propagation: s.dns_propagation,
             node_boot: s.node_boot,
             rollout: s.rollout,
-            promotion: s.replication_lag,
+            promotion: Duration::from_secs_f64(s.replication_lag.as_secs_f64() / s.catch_up_speed),
             drain: s.drain_time,
             recovery_job: s.job_time,
         }
@@ -335,7 +335,7 @@ impl DatabaseFailover for SimProvider {
             Ok(DatabaseStatus {
                 role: d.role,
                 fenced: d.fenced,
-                replication_lag: w.lag(&db.instance, now),
+                replication_lag: w.lag(&db.instance, now, self.settings.catch_up_speed),
                 last_backup_age: Some(Duration::from_millis(now.saturating_sub(d.last_backup_ms))),
                 replicating_from: d.replicating_from.clone(),
             })
@@ -360,7 +360,7 @@ impl DatabaseFailover for SimProvider {
         let id = req.target.instance.clone();
         let lag_limit = Duration::ZERO;
         self.call("promote_database", &id, Some(req.target.site), true, |w, now| {
-            let lag = w.lag(&id, now);
+            let lag = w.lag(&id, now, self.settings.catch_up_speed);
             let d = w.databases.get(&id).ok_or_else(|| not_found("database instance", &id))?;
             match d.role {
                 DatabaseRole::Primary => return Err(invalid(format!("`{id}` is already the primary"))),

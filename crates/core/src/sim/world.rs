@@ -319,7 +319,7 @@ impl SimWorld {
     }
 
     /// Replication lag of replica `id` at `now`.
-    pub fn lag(&self, id: &str, now: u64) -> Option<Duration> {
+    pub fn lag(&self, id: &str, now: u64, catch_up_speed: f64) -> Option<Duration> {
         let db = self.databases.get(id)?;
         if db.role != DatabaseRole::Replica {
             return None;
@@ -328,11 +328,45 @@ impl SimWorld {
         let lag = match src {
             Some(src) if src.fenced => {
                 let since = src.fenced_ms.unwrap_or(now);
-                db.lag_ms.saturating_sub(now.saturating_sub(since))
+                let caught_up = (now.saturating_sub(since) as f64 * catch_up_speed) as u64;
+                db.lag_ms.saturating_sub(caught_up)
             }
             _ => db.lag_ms,
         };
         Some(Duration::from_millis(lag))
+    }
+
+    /// The world without timestamps, generated ids and run ids: what two runs that did the same thing
+    /// must agree on (used to compare a crashed-and-resumed run with an uninterrupted one).
+    pub fn canonical(&self) -> serde_json::Value {
+        use serde_json::Value;
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    if m.contains_key(crate::provider::SCALED_BY_RUN_ANNOTATION) {
+                        m.insert(crate::provider::SCALED_BY_RUN_ANNOTATION.into(), Value::String("<run>".into()));
+                    }
+                    m.retain(|k, _| !k.ends_with("_ms") && k != "next_id" && k != "prev_available" && k != "prev_nodes");
+                    m.values_mut().for_each(strip);
+                }
+                Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.remove("changes");
+            m.remove("jobs");
+            m.remove("fault_fired");
+            if let Some(Value::Object(inst)) = m.remove("recovery_instances") {
+                let mut list: Vec<Value> = inst.into_values().collect();
+                list.iter_mut().for_each(strip);
+                list.sort_by_key(|x| x.to_string());
+                m.insert("recovery_instances".into(), Value::Array(list));
+            }
+        }
+        strip(&mut v);
+        v
     }
 
     /// Checks the invariants; the first violation is returned.

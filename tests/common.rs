@@ -1,0 +1,179 @@
+//! Helpers: a plan file with fast simulated timings in a temporary folder, and a runner for the binary.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use serde_json::Value;
+
+/// A plan with fast simulated timings; `{SIM}` is replaced by extra `[sim]` lines and `{EXTRA}` by
+/// extra tables.
+pub const PLAN: &str = r#"
+[plan]
+name = "e2e"
+
+[sites.primary]
+provider = "sim"
+region = "eu-west-1"
+cluster = "prod"
+
+[sites.dr]
+provider = "sim"
+region = "eu-central-1"
+cluster = "dr"
+
+[[databases]]
+name = "orders"
+primary = "orders-euw1"
+dr = "orders-euc1"
+
+[[dns_records]]
+name = "api.aegis.io"
+zone = "aegis.io"
+primary_target = "lb-euw1.aegis.io"
+dr_target = "lb-euc1.aegis.io"
+ttl = 60
+health_check = "hc-euw1"
+
+[[node_pools]]
+name = "prod-workers"
+site = "primary"
+production = { min = 3, max = 10, desired = 6 }
+standby = { min = 1, max = 10, desired = 1 }
+
+[[node_pools]]
+name = "dr-workers"
+site = "dr"
+production = { min = 3, max = 10, desired = 6 }
+standby = { min = 1, max = 10, desired = 1 }
+
+[[workloads]]
+name = "api"
+namespace = "production"
+deployments = ["api", "checkout"]
+production_replicas = 6
+standby_replicas = 2
+
+[[recovery_servers]]
+name = "billing"
+source_server_id = "s-billing"
+
+[[health_endpoints]]
+name = "primary"
+site = "primary"
+url = "https://primary.aegis.io/healthz"
+
+[[health_endpoints]]
+name = "dr"
+site = "dr"
+url = "https://dr.aegis.io/healthz"
+
+[checks]
+config_maps = ["production/api-config"]
+
+[execution]
+retry_base_delay = "5ms"
+poll_interval = "20ms"
+max_poll_interval = "100ms"
+
+{EXTRA}
+
+[sim]
+latency = "1ms"
+dns_propagation = "60ms"
+node_boot = "120ms"
+rollout = "80ms"
+replication_lag = "150ms"
+recovery_point_age = "20s"
+drain_time = "40ms"
+job_time = "100ms"
+{SIM}
+"#;
+
+/// A temporary workspace with a plan file.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// `sim` lines (`key = value`) replace the fixture's `[sim]` keys of the same name or are added.
+    pub fn new(sim: &str, extra: &str) -> Env {
+        let mut text = PLAN.replace("{EXTRA}", extra);
+        let mut added = Vec::new();
+        for line in sim.lines().filter(|l| !l.trim().is_empty()) {
+            let key = line.split('=').next().unwrap_or("").trim();
+            match text.lines().find(|l| l.split('=').next().map(str::trim) == Some(key)).map(String::from) {
+                Some(old) => text = text.replacen(&old, line, 1),
+                None => added.push(line),
+            }
+        }
+        let text = text.replace("{SIM}", &added.join("\n"));
+        Env::with_plan(&text)
+    }
+
+    pub fn default() -> Env {
+        Env::new("", "")
+    }
+
+    pub fn with_plan(text: &str) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("aegis.toml"), text).expect("write plan");
+        Env { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_aegis-dr"));
+        c.arg("--config")
+            .arg(self.dir.path().join("aegis.toml"))
+            .arg("--state-dir")
+            .arg(self.state())
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("AEGIS_CONFIG")
+            .env_remove("AEGIS_STATE_DIR");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("binary runs")
+    }
+
+    /// The simulated world, canonicalised for comparison.
+    pub fn world(&self) -> Value {
+        let text = std::fs::read_to_string(self.state().join("sim-world.json")).expect("sim world");
+        let w: aegis_dr::sim::SimWorld = serde_json::from_str(&text).expect("sim world parses");
+        w.canonical()
+    }
+
+    /// Run ids under the state folder.
+    pub fn runs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.state().join("runs"))
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), stderr(o))
+    })
+}

@@ -1,0 +1,89 @@
+//! Notifications: the templates POSTed as JSON to a local webhook receiver, and written to a file.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpListener,
+    sync::mpsc,
+    time::Duration,
+};
+
+use crate::common::*;
+
+/// A tiny HTTP receiver on loopback that answers 200 and hands each body to the channel.
+fn receiver(max: usize) -> (String, mpsc::Receiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hooks/dr", listener.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max) {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut r = BufReader::new(s.try_clone().expect("clone"));
+            let mut len = 0usize;
+            let mut line = String::new();
+            let mut first = true;
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if first {
+                    assert!(line.starts_with("POST /hooks/dr"), "{line}");
+                    first = false;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            if let Ok(v) = serde_json::from_slice(&body) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn templates_are_posted_to_a_webhook_and_appended_to_a_file() {
+    let (url, rx) = receiver(64);
+    let extra = format!(
+        "[[notifications]]\nkind = \"webhook\"\nurl = \"{url}\"\n\n[[notifications]]\nkind = \"file\"\npath = \"notes/dr.jsonl\"\n"
+    );
+    let env = Env::new("", &extra);
+    let out = env.run(&["failover", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    let run_id = doc["run_id"].as_str().expect("run id");
+    let mut got = Vec::new();
+    while let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
+        got.push(v);
+    }
+    let templates: Vec<&str> = got.iter().filter_map(|v| v["template"].as_str()).collect();
+    assert_eq!(templates.first(), Some(&"initial"), "{templates:?}");
+    assert!(templates.contains(&"progress"), "{templates:?}");
+    assert_eq!(templates.last(), Some(&"resolution"), "{templates:?}");
+    assert!(got.iter().all(|v| v["run_id"] == run_id));
+    let resolution = got.last().expect("resolution");
+    assert!(resolution["text"].as_str().expect("text").contains("Achieved RTO"), "{resolution}");
+    let file = std::fs::read_to_string(env.path().join("notes/dr.jsonl")).expect("file sink");
+    assert_eq!(file.lines().count(), templates.len());
+    let sent = doc["notifications"].as_array().expect("notifications");
+    assert!(sent.iter().all(|n| n["error"].is_null()), "{sent:?}");
+}
+
+#[test]
+fn a_dead_webhook_is_reported_and_does_not_fail_the_run() {
+    // Bind and drop a listener to get a loopback port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let env = Env::new("", &format!("[[notifications]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/x\"\n"));
+    let out = env.run(&["failover", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sent = json(&out)["notifications"].as_array().expect("notifications").clone();
+    assert!(!sent.is_empty() && sent.iter().all(|n| n["error"].as_str().is_some_and(|e| e.contains("POST failed"))), "{sent:?}");
+}
