@@ -291,7 +291,7 @@ impl Checker<'_> {
         }
         let res = join_all(eps.iter().map(|h| {
             let req = ProbeRequest { name: h.name.clone(), site: SiteRole::Dr, url: h.url.clone() };
-            async move { (h, self.call("probe health endpoint", || self.p.dr.health.probe(req.clone())).await) }
+            async move { (h, self.call("probe health endpoint", || self.p.dr.health.probe(&req)).await) }
         }))
         .await;
         let mut status = CheckStatus::Pass;

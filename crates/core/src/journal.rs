@@ -242,11 +242,18 @@ impl Journal {
 
     /// Appends one entry and fsyncs it.
     pub fn append(&mut self, entry: &Entry) -> Result<()> {
+        self.append_unsynced(entry)?;
+        self.file.sync_data().map_err(|e| Error::io(self.path.display(), e))
+    }
+
+    /// Appends one entry without fsync: it survives a killed process (the page cache keeps it) and is
+    /// made durable against power loss by the next [`Journal::append`]. For progress whose loss only
+    /// means an idempotent call is repeated on resume.
+    pub fn append_unsynced(&mut self, entry: &Entry) -> Result<()> {
         let mut line = serde_json::to_vec(entry)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise journal entry: {e}")))?;
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|e| Error::io(self.path.display(), e))?;
-        self.file.sync_data().map_err(|e| Error::io(self.path.display(), e))
+        self.file.write_all(&line).map_err(|e| Error::io(self.path.display(), e))
     }
 
     /// The journal file.

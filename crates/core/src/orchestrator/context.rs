@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use futures_util::{stream, StreamExt};
+use futures_util::{stream::FuturesUnordered, StreamExt};
 
 use crate::{
     clock::Clock,
@@ -245,8 +245,20 @@ impl StepCtx {
         F: Fn(I) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let n = self.run.plan.execution.max_concurrency;
-        let results: Vec<Result<T>> = stream::iter(items).map(f).buffer_unordered(n).collect().await;
+        let n = self.run.plan.execution.max_concurrency.max(1);
+        // A hand-rolled bounded fan-out (not `buffer_unordered`), so the future stays provably `Send`.
+        let mut rest = items.into_iter();
+        let mut inflight = FuturesUnordered::new();
+        for item in rest.by_ref().take(n) {
+            inflight.push(f(item));
+        }
+        let mut results: Vec<Result<T>> = Vec::with_capacity(inflight.len());
+        while let Some(r) = inflight.next().await {
+            results.push(r);
+            if let Some(item) = rest.next() {
+                inflight.push(f(item));
+            }
+        }
         let total = results.len();
         let mut ok = Vec::with_capacity(total);
         let mut first_err = None;
@@ -267,14 +279,34 @@ impl StepCtx {
         }
     }
 
-    /// Journals progress needed to resume this step (a job or change id).
+    /// Journals (fsynced) progress needed to resume this step (a job id, a measured RPO).
     pub fn checkpoint(&self, key: &str, value: serde_json::Value) -> Result<()> {
-        self.run.journal(Entry::StepCheckpoint {
+        self.checkpoint_with(key, value, true)
+    }
+
+    /// Journals progress whose loss on power failure only repeats an idempotent call on resume
+    /// (a DNS change id): written, not fsynced.
+    pub fn checkpoint_light(&self, key: &str, value: serde_json::Value) -> Result<()> {
+        self.checkpoint_with(key, value, false)
+    }
+
+    fn checkpoint_with(&self, key: &str, value: serde_json::Value, durable: bool) -> Result<()> {
+        let entry = Entry::StepCheckpoint {
             ts_ms: self.run.clock.now_ms(),
             step: self.step.id.clone(),
             key: key.into(),
             value: value.clone(),
-        })?;
+        };
+        if durable {
+            self.run.journal(entry)?;
+        } else {
+            let mut j = self
+                .run
+                .journal
+                .lock()
+                .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
+            j.append_unsynced(&entry)?;
+        }
         if let Ok(mut c) = self.run.checkpoints.lock() {
             c.insert((self.step.id.clone(), key.into()), value);
         }

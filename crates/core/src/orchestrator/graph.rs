@@ -333,8 +333,8 @@ pub fn step_cost(plan: &Plan, est: &Estimates, step: &Step) -> StepCost {
         StepKind::Drain { .. } => c(2, 1, workloads, est.drain),
         // status, fence
         StepKind::FenceDatabases { .. } => c(2, 0, 0, zero),
-        // status of both, wait caught up, promote, confirm
-        StepKind::PromoteDatabases { .. } => c(4, 0, 0, est.promotion),
+        // status of both (concurrently), promote, confirm; plus the catch-up wait
+        StepKind::PromoteDatabases { .. } => c(3, 0, 0, est.promotion),
         StepKind::ReverseReplication { dry_run: true, .. } => c(2, 0, 0, zero),
         StepKind::ReverseReplication { .. } => c(3, 0, 0, est.promotion),
         // read, scale, wait ready

@@ -11,9 +11,7 @@ use std::{
     sync::{atomic::AtomicBool, Arc, Mutex},
 };
 
-use std::{future::Future, pin::Pin};
-
-use futures_util::{stream::FuturesUnordered, StreamExt};
+use tokio::task::JoinSet;
 
 pub use graph::{build, estimate, step_cost, Estimate, Graph, Step, StepCost, StepKind};
 
@@ -307,7 +305,8 @@ impl Orchestrator {
 /// new step starts, running ones finish, and the first error is returned.
 async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> Option<Error> {
     let mut started: HashSet<String> = done.clone();
-    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = (String, Result<()>)>>>> = FuturesUnordered::new();
+    // Each step is its own task, so independent steps use every worker thread.
+    let mut running: JoinSet<(String, Result<()>)> = JoinSet::new();
     let mut first_error: Option<Error> = None;
     loop {
         if first_error.is_none() {
@@ -316,20 +315,23 @@ async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> 
                     started.insert(step.id.clone());
                     let ctx = ctx.clone();
                     let step = step.clone();
-                    running.push(Box::pin(async move {
+                    running.spawn(async move {
                         let id = step.id.clone();
                         (id, run_step(ctx, step).await)
-                    }));
+                    });
                 }
             }
         }
-        match running.next().await {
+        match running.join_next().await {
             None => break,
-            Some((id, Ok(()))) => {
+            Some(Ok((id, Ok(())))) => {
                 done.insert(id);
             }
-            Some((_, Err(e))) => {
+            Some(Ok((_, Err(e)))) => {
                 first_error.get_or_insert(e);
+            }
+            Some(Err(join)) => {
+                first_error.get_or_insert(Error::new(ErrorKind::Provider, format!("a step task died: {join}")));
             }
         }
     }

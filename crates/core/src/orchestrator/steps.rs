@@ -1,7 +1,10 @@
 //! The steps: idempotent reconcilers that observe, act only where the world differs from the goal,
 //! and wait for the goal with a deadline.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use serde_json::json;
 
@@ -77,7 +80,11 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
     let plan = ctx.plan();
     let flags = ctx.flags();
     let targets = run.targets;
-    let checks = run_checks(plan, ctx.providers(), &run.clock).await;
+    let (checks, lags, recovery_refusal) = futures_util::join!(
+        run_checks(plan, ctx.providers(), &run.clock),
+        measure_lags(ctx),
+        recovery_gate_if_needed(ctx)
+    );
     ctx.set("checks", json!(checks));
     let mut refusals = Vec::new();
 
@@ -99,47 +106,31 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
     }
 
     // RPO gate: measured replication lag of every database this class promotes.
-    let promotes = ctx
-        .run
-        .estimate
-        .steps
-        .keys()
-        .any(|id| id.ends_with("promote-dr-db"));
-    let mut lags = serde_json::Map::new();
-    if promotes {
-        for d in &plan.databases {
-            let r = db_ref(d, SiteRole::Dr);
-            let s = ctx.call("read DR database status", || ctx.providers().database.status(&r)).await?;
-            if s.role == DatabaseRole::Primary {
-                lags.insert(d.name.clone(), json!("already promoted"));
-                continue;
-            }
-            let lag = s.replication_lag.unwrap_or_default();
-            lags.insert(d.name.clone(), json!(lag.as_millis() as u64));
-            if lag > targets.rpo {
-                let msg = format!(
-                    "database `{}`: replication lag {} exceeds the RPO of {} for {}: promoting now could lose up to {} of writes",
-                    d.name,
-                    format_duration(lag),
-                    format_duration(targets.rpo),
-                    run.class,
-                    format_duration(lag)
-                );
-                if flags.accept_data_loss {
-                    ctx.note(format!("{msg}; proceeding because of --accept-data-loss"));
-                } else {
-                    refusals.push(format!("{msg} (pass --accept-data-loss to promote anyway)"));
-                }
+    let mut lag_data = serde_json::Map::new();
+    for (name, lag) in lags? {
+        let Some(lag) = lag else {
+            lag_data.insert(name, json!("already promoted"));
+            continue;
+        };
+        lag_data.insert(name.clone(), json!(lag.as_millis() as u64));
+        if lag > targets.rpo {
+            let msg = format!(
+                "database `{name}`: replication lag {} exceeds the RPO of {} for {}: promoting now could lose up to {} of writes",
+                format_duration(lag),
+                format_duration(targets.rpo),
+                run.class,
+                format_duration(lag)
+            );
+            if flags.accept_data_loss {
+                ctx.note(format!("{msg}; proceeding because of --accept-data-loss"));
+            } else {
+                refusals.push(format!("{msg} (pass --accept-data-loss to promote anyway)"));
             }
         }
     }
-    ctx.set("replication_lag_ms", serde_json::Value::Object(lags));
-
-    let recovers = ctx.run.estimate.steps.keys().any(|id| id.ends_with("recover-servers"));
-    if recovers {
-        if let Some(msg) = recovery_point_gate(ctx).await? {
-            refusals.push(msg);
-        }
+    ctx.set("replication_lag_ms", serde_json::Value::Object(lag_data));
+    if let Some(msg) = recovery_refusal? {
+        refusals.push(msg);
     }
 
     let failed: Vec<_> = checks
@@ -167,6 +158,34 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
     ))
 }
 
+/// Replication lag of each DR replica this run promotes (`None`: already promoted).
+async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> {
+    let promotes = ctx.run.estimate.steps.keys().any(|id| id.ends_with("promote-dr-db"));
+    if !promotes {
+        return Ok(Vec::new());
+    }
+    let db = ctx.providers().database.clone();
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    ctx.fan_out(dbs, |d| {
+        let db = db.clone();
+        let r = db_ref(d, SiteRole::Dr);
+        async move {
+            let s = ctx.call("read DR database status", || db.status(&r)).await?;
+            let lag = (s.role != DatabaseRole::Primary).then(|| s.replication_lag.unwrap_or_default());
+            Ok((d.name.clone(), lag))
+        }
+    })
+    .await
+}
+
+async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<String>> {
+    if ctx.run.estimate.steps.keys().any(|id| id.ends_with("recover-servers")) {
+        recovery_point_gate(ctx).await
+    } else {
+        Ok(None)
+    }
+}
+
 /// The RPO gate for recovery servers: the newest recovery point must be younger than the RPO.
 async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
     let Some(rs) = ctx.providers().recovery.clone() else {
@@ -174,8 +193,17 @@ async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
     };
     let rpo = ctx.run.targets.rpo;
     let mut worst = Duration::ZERO;
-    for s in &ctx.plan().recovery_servers {
-        let points = ctx.call("describe recovery snapshots", || rs.recovery_points(&s.source_server_id)).await?;
+    let servers: Vec<_> = ctx.plan().recovery_servers.iter().collect();
+    let all = ctx
+        .fan_out(servers, |s| {
+            let rs = rs.clone();
+            async move {
+                let points = ctx.call("describe recovery snapshots", || rs.recovery_points(&s.source_server_id)).await?;
+                Ok((s, points))
+            }
+        })
+        .await?;
+    for (s, points) in all {
         let Some(newest) = points.iter().map(|p| p.age).min() else {
             return Ok(Some(format!("recovery server `{}` has no recovery point", s.name)));
         };
@@ -211,7 +239,7 @@ async fn stable_gate(ctx: &StepCtx) -> Result<String> {
     let mut shortest: Option<Duration> = None;
     for h in eps {
         let req = ProbeRequest { name: h.name.clone(), site: SiteRole::Primary, url: h.url.clone() };
-        let r = ctx.call("probe primary health", || health.probe(req.clone())).await?;
+        let r = ctx.call("probe primary health", || health.probe(&req)).await?;
         if r.status != h.expect_status {
             return Err(Error::refused(format!(
                 "primary endpoint {} answers {} (expected {}): the primary is not healthy",
@@ -344,7 +372,7 @@ async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>
             };
             let scaler = scaler.clone();
             async move {
-                let items = ctx.call("list workloads", || scaler.list(req.clone())).await?;
+                let items = ctx.call("list workloads", || scaler.list(&req)).await?;
                 Ok((g, items))
             }
         })
@@ -352,8 +380,10 @@ async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>
     let mut out = Vec::new();
     for (g, items) in lists {
         let mut by_name: BTreeMap<String, WorkloadState> = items.into_iter().map(|w| (w.name.clone(), w)).collect();
-        let wanted: Vec<String> = if g.names.is_empty() { by_name.keys().cloned().collect() } else { g.names.clone() };
-        for name in wanted {
+        let wanted: Vec<String> = if g.names.is_empty() { by_name.keys().cloned().collect() } else { Vec::new() };
+        let names = if g.names.is_empty() { &wanted } else { &g.names };
+        for name in names {
+            let name = name.clone();
             let state = by_name.remove(&name).ok_or_else(|| {
                 Error::new(ErrorKind::NotFound, format!("{:?} `{name}` of group `{}` does not exist at the {site} site", g.kind, g.name))
                     .with_resource(format!("{site}/{cluster}/{}/{name}", g.namespace))
@@ -387,7 +417,7 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
     ctx.fan_out(todo, |id| {
         let scaler = scaler.clone();
         let req = AnnotateWorkload { id, annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), Some("true".to_string()))]) };
-        async move { ctx.call("annotate drain", || scaler.annotate(req.clone())).await }
+        async move { ctx.call("annotate drain", || scaler.annotate(&req)).await }
     })
     .await?;
     // Wait for in-flight requests to reach zero.
@@ -399,7 +429,7 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
             let health = health.clone();
             async move {
                 for h in eps {
-                    let r = health.probe(ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
+                    let r = health.probe(&ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
                     if r.in_flight.unwrap_or(0) > 0 {
                         return Ok(None);
                     }
@@ -419,7 +449,8 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
     let run_id = ctx.run.run_id.clone();
     let total = items.len();
     // The goal of each workload.
-    let mut goals: BTreeMap<String, u32> = BTreeMap::new();
+    // Goal replicas by namespace, then name.
+    let mut goals: HashMap<String, HashMap<String, u32>> = HashMap::new();
     let changed;
     match mode {
         WorkloadMode::Undrain => {
@@ -432,7 +463,7 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
             ctx.fan_out(todo, |id| {
                 let scaler = scaler.clone();
                 let req = AnnotateWorkload { id, annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), None)]) };
-                async move { ctx.call("remove drain annotation", || scaler.annotate(req.clone())).await }
+                async move { ctx.call("remove drain annotation", || scaler.annotate(&req)).await }
             })
             .await?;
             return Ok(format!("drain annotation removed from {changed} of {total} workloads"));
@@ -441,7 +472,7 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
             let record = mode == WorkloadMode::ScaleUpRecording;
             let mut todo = Vec::new();
             for w in &items {
-                goals.insert(w.id.name.clone() + "/" + &w.id.namespace, w.spec.production_replicas);
+                goals.entry(w.id.namespace.clone()).or_default().insert(w.id.name.clone(), w.spec.production_replicas);
                 if w.state.replicas == w.spec.production_replicas {
                     continue;
                 }
@@ -464,10 +495,10 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                                 (SCALED_BY_RUN_ANNOTATION.to_string(), Some(run_id)),
                             ]),
                         };
-                        ctx.call("record original replicas", || scaler.annotate(req.clone())).await?;
+                        ctx.call("record original replicas", || scaler.annotate(&req)).await?;
                     }
                     let req = ScaleWorkload { id, replicas: target };
-                    ctx.call("scale workload", || scaler.scale(req.clone())).await
+                    ctx.call("scale workload", || scaler.scale(&req)).await
                 }
             })
             .await?;
@@ -489,7 +520,7 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                     }
                     None => w.spec.standby_replicas,
                 };
-                goals.insert(w.id.name.clone() + "/" + &w.id.namespace, target);
+                goals.entry(w.id.namespace.clone()).or_default().insert(w.id.name.clone(), target);
                 let clear: BTreeMap<String, Option<String>> = [ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_RUN_ANNOTATION, DRAIN_ANNOTATION]
                     .iter()
                     .filter(|k| w.state.annotations.contains_key(**k))
@@ -505,12 +536,12 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                 async move {
                     if scale {
                         let req = ScaleWorkload { id: id.clone(), replicas: target };
-                        ctx.call("restore replicas", || scaler.scale(req.clone())).await?;
+                        ctx.call("restore replicas", || scaler.scale(&req)).await?;
                     }
                     // Clear the record only after the restore, so a crash in between can redo it.
                     if !clear.is_empty() {
                         let req = AnnotateWorkload { id, annotations: clear };
-                        ctx.call("clear annotations", || scaler.annotate(req.clone())).await?;
+                        ctx.call("clear annotations", || scaler.annotate(&req)).await?;
                     }
                     Ok(())
                 }
@@ -527,7 +558,7 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
         let pending = now
             .iter()
             .filter(|w| {
-                let goal = goals_ref.get(&(w.id.name.clone() + "/" + &w.id.namespace)).copied().unwrap_or(w.state.replicas);
+                let goal = goals_ref.get(&w.id.namespace).and_then(|g| g.get(&w.id.name)).copied().unwrap_or(w.state.replicas);
                 w.state.replicas != goal || w.state.available_replicas != goal
             })
             .count();
@@ -562,7 +593,7 @@ async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> Result<Stri
                 let changed = cur.size != size;
                 if changed {
                     let req = ScalePool { pool: pool.clone(), size };
-                    ctx.call("scale node pool", || scaler.scale_pool(req.clone())).await?;
+                    ctx.call("scale node pool", || scaler.scale_pool(&req)).await?;
                 }
                 let s = ctx
                     .wait(&format!("nodes of pool {} Ready", pool.name), || async {
@@ -604,7 +635,7 @@ async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
                     return Ok(format!("{}: already fenced", d.name));
                 }
                 let req = FenceRequest { target: r.clone(), fenced: true };
-                ctx.call("fence database", || db.fence(req.clone())).await?;
+                ctx.call("fence database", || db.fence(&req)).await?;
                 Ok(format!("{}: fenced {}", d.name, r.instance))
             }
         })
@@ -612,22 +643,35 @@ async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
     Ok(out.join("; "))
 }
 
+/// What the promotion step decided for one database.
+struct PromoteDecision<'a> {
+    spec: &'a DatabaseSpec,
+    target: DatabaseRef,
+    old: DatabaseRef,
+    /// `None`: already primary.
+    mode: Option<PromoteMode>,
+    rpo_ms: u64,
+}
+
 async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
     let db = ctx.providers().database.clone();
     let rpo = ctx.run.targets.rpo;
     let dbs: Vec<_> = ctx.plan().databases.iter().collect();
-    let out = ctx
+    // Phase 1: observe every pair and decide; nothing is promoted unless every pair passes its gate.
+    let decisions = ctx
         .fan_out(dbs, |d| {
             let db = db.clone();
             let target = db_ref(d, to);
             let old = db_ref(d, to.other());
             async move {
-                let key = format!("rpo_ms:{}", d.name);
-                let s = ctx.call("read database status", || db.status(&target)).await?;
+                let (s, old_status) = futures_util::join!(
+                    ctx.call("read database status", || db.status(&target)),
+                    ctx.call("read old primary status", || db.status(&old))
+                );
+                let s = s?;
                 if s.role == DatabaseRole::Primary && !s.fenced {
-                    let rpo_ms = ctx.checkpointed(&key).and_then(|v| v.as_u64()).unwrap_or(0);
-                    ctx.run.record_rpo(rpo_ms);
-                    return Ok((format!("{}: {} already primary", d.name, target.instance), rpo_ms));
+                    let rpo_ms = ctx.checkpointed("rpo_ms").and_then(|m| m.get(&d.name).and_then(|v| v.as_u64())).unwrap_or(0);
+                    return Ok(PromoteDecision { spec: d, target, old, mode: None, rpo_ms });
                 }
                 if s.role != DatabaseRole::Replica {
                     return Err(Error::new(
@@ -636,11 +680,11 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                     )
                     .with_resource(target.instance.clone()));
                 }
-                let mode = match ctx.call("read old primary status", || db.status(&old)).await {
-                    Ok(o) if o.role == DatabaseRole::Primary && !o.fenced => {
+                let mode = match old_status {
+                    Ok(o) if o.role != DatabaseRole::Replica && !o.fenced => {
                         return Err(Error::new(
                             ErrorKind::InvalidState,
-                            format!("old primary {} is still writable: refusing to promote {} (split-brain)", old.instance, target.instance),
+                            format!("old primary {} still accepts writes: refusing to promote {} (split-brain)", old.instance, target.instance),
                         )
                         .with_resource(old.instance.clone()))
                     }
@@ -649,6 +693,7 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                     Err(e) => return Err(e),
                 };
                 let rpo_ms = match mode {
+                    PromoteMode::Planned if s.replication_lag.unwrap_or_default().is_zero() => 0,
                     PromoteMode::Planned => {
                         // The source is fenced: wait until the replica has everything, then nothing is lost.
                         ctx.wait(&format!("{} to catch up", target.instance), || async {
@@ -672,29 +717,52 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                         lag.as_millis() as u64
                     }
                 };
-                ctx.checkpoint(&key, json!(rpo_ms))?;
-                let req = PromoteRequest { target: target.clone(), old_primary: old.clone(), mode };
-                // Observe inside the retry: a lost response to a promotion that happened must not fail it.
-                ctx.call("promote database", || async {
-                    if db.status(&target).await?.role == DatabaseRole::Primary {
-                        return Ok(());
-                    }
-                    db.promote(req.clone()).await
-                })
-                .await?;
-                ctx.wait(&format!("{} to become primary", target.instance), || async {
-                    let s = db.status(&target).await?;
-                    Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
-                })
-                .await?;
-                ctx.run.record_rpo(rpo_ms);
-                Ok((format!("{}: {} promoted ({mode:?}, data loss window {})", d.name, target.instance, fmt_ms(rpo_ms)), rpo_ms))
+                Ok(PromoteDecision { spec: d, target, old, mode: Some(mode), rpo_ms })
             }
         })
         .await?;
-    let worst = out.iter().map(|(_, r)| *r).max().unwrap_or(0);
+    // The measured data-loss windows are journaled once, durably, before any promotion.
+    let todo: Vec<&PromoteDecision> = decisions.iter().filter(|d| d.mode.is_some()).collect();
+    if !todo.is_empty() {
+        let mut all = match ctx.checkpointed("rpo_ms") {
+            Some(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        all.extend(todo.iter().map(|d| (d.spec.name.clone(), json!(d.rpo_ms))));
+        ctx.checkpoint("rpo_ms", serde_json::Value::Object(all))?;
+    }
+    // Phase 2: promote and confirm.
+    let out = ctx
+        .fan_out(decisions.iter().collect(), |d: &PromoteDecision| {
+            let db = db.clone();
+            async move {
+                let Some(mode) = d.mode else {
+                    return Ok(format!("{}: {} already primary", d.spec.name, d.target.instance));
+                };
+                let req = PromoteRequest { target: d.target.clone(), old_primary: d.old.clone(), mode };
+                // On a retry, observe first: a lost response to a promotion that happened must not fail it.
+                let attempt = std::sync::atomic::AtomicU32::new(0);
+                ctx.call("promote database", || async {
+                    let retrying = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
+                    if retrying && db.status(&d.target).await?.role == DatabaseRole::Primary {
+                        return Ok(());
+                    }
+                    db.promote(&req).await
+                })
+                .await?;
+                ctx.wait(&format!("{} to become primary", d.target.instance), || async {
+                    let s = db.status(&d.target).await?;
+                    Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+                })
+                .await?;
+                Ok(format!("{}: {} promoted ({mode:?}, data loss window {})", d.spec.name, d.target.instance, fmt_ms(d.rpo_ms)))
+            }
+        })
+        .await?;
+    let worst = decisions.iter().map(|d| d.rpo_ms).max().unwrap_or(0);
+    ctx.run.record_rpo(worst);
     ctx.set("rpo_ms", json!(worst));
-    Ok(out.into_iter().map(|(s, _)| s).collect::<Vec<_>>().join("; "))
+    Ok(out.join("; "))
 }
 
 async fn reverse(ctx: &StepCtx, replica_site: SiteRole, dry_run: bool) -> Result<String> {
@@ -715,7 +783,7 @@ async fn reverse(ctx: &StepCtx, replica_site: SiteRole, dry_run: bool) -> Result
                 let already = ts.role == DatabaseRole::Replica && ts.replicating_from.as_deref() == Some(source.instance.as_str());
                 let req = ReverseReplicationRequest { source: source.clone(), target: target.clone(), dry_run };
                 if dry_run || !already {
-                    let rep = ctx.call("reverse replication", || db.reverse_replication(req.clone())).await?;
+                    let rep = ctx.call("reverse replication", || db.reverse_replication(&req)).await?;
                     if dry_run {
                         return Ok((
                             format!(
@@ -772,8 +840,8 @@ async fn ensure_record(ctx: &StepCtx, rec: &crate::plan::DnsRecordSpec, target: 
         return Ok(false);
     }
     let req = UpsertRecord { record: record_ref(rec), target: target.to_string(), ttl };
-    let change = ctx.call("UPSERT record", || dns.upsert_record(req.clone())).await?;
-    ctx.checkpoint(&key, json!(change.0))?;
+    let change = ctx.call("UPSERT record", || dns.upsert_record(&req)).await?;
+    ctx.checkpoint_light(&key, json!(change.0))?;
     wait_change(ctx, &change).await?;
     Ok(true)
 }
@@ -785,7 +853,7 @@ async fn set_health_check(ctx: &StepCtx, id: &str, disabled: bool) -> Result<boo
         return Ok(false);
     }
     let req = HealthCheckRequest { id: id.to_string(), disabled };
-    ctx.call("update health check", || dns.set_health_check(req.clone())).await?;
+    ctx.call("update health check", || dns.set_health_check(&req)).await?;
     Ok(true)
 }
 
@@ -928,7 +996,7 @@ async fn recover_servers(ctx: &StepCtx) -> Result<String> {
                 None
             } else {
                 let req = StartRecovery { source_servers: todo.clone(), is_drill: drill };
-                let id = ctx.call("start recovery", || adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(req.clone()))).await?;
+                let id = ctx.call("start recovery", || adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(&req))).await?;
                 ctx.checkpoint("job_id", json!(id.0))?;
                 Some(id)
             }
@@ -1050,57 +1118,95 @@ async fn terminate_drill(ctx: &StepCtx) -> Result<String> {
 async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<String> {
     let plan = ctx.plan();
     let max_err = plan.checks.max_error_rate;
-    // Data integrity first: a failure stops the operation.
-    if ctx.providers().capabilities.integrity_check {
-        for d in &plan.databases {
-            let health = ctx.providers().site(site).health.clone();
-            if let Err(e) = ctx.call("verify data integrity", || health.verify_integrity(site, &d.name)).await {
-                if e.kind() == ErrorKind::Integrity {
-                    ctx.run
-                        .escalate("data_integrity", format!("database `{}` failed its integrity check at the {site} site: {e}. Stop the operation and escalate.", d.name))
-                        .await;
-                }
-                return Err(e);
+    let health = ctx.providers().site(site).health.clone();
+    // Data integrity, checked alongside the health wait; a failure stops the operation.
+    let integrity = async {
+        if !ctx.providers().capabilities.integrity_check {
+            return Ok(());
+        }
+        let dbs: Vec<_> = plan.databases.iter().collect();
+        let res = ctx
+            .fan_out(dbs, |d| {
+                let health = health.clone();
+                async move { ctx.call("verify data integrity", || health.verify_integrity(site, &d.name)).await }
+            })
+            .await;
+        if let Err(e) = &res {
+            if e.kind() == ErrorKind::Integrity {
+                ctx.run
+                    .escalate("data_integrity", format!("integrity check failed at the {site} site: {e}. Stop the operation and escalate."))
+                    .await;
             }
         }
-    }
+        res.map(|_| ())
+    };
     let last: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let last_ref = &last;
-    let summary = ctx
-        .wait(&format!("{site} site healthy"), || async move {
-            let mut problems = Vec::new();
-            for h in plan.health_endpoints.iter().filter(|h| h.site == site) {
-                let r = ctx.providers().site(site).health.probe(ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
-                if r.status != h.expect_status {
-                    problems.push(format!("{} answers {}", h.url, r.status));
-                }
-                if let Some(er) = r.error_rate {
-                    if er > max_err {
-                        problems.push(format!("{} error rate {:.2}% > {:.2}%", h.url, er * 100.0, max_err * 100.0));
+    let eps: Vec<_> = plan.health_endpoints.iter().filter(|h| h.site == site).collect();
+    let what = format!("{site} site healthy");
+    let healthy = ctx.wait(&what, || {
+        let eps = eps.clone();
+        let health = health.clone();
+        async move {
+            let probes = async {
+                futures_util::future::try_join_all(eps.iter().map(|h| {
+                    let health = health.clone();
+                    async move {
+                        let r = health.probe(&ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
+                        let mut p = Vec::new();
+                        if r.status != h.expect_status {
+                            p.push(format!("{} answers {}", h.url, r.status));
+                        }
+                        if let Some(er) = r.error_rate.filter(|er| *er > max_err) {
+                            p.push(format!("{} error rate {:.2}% > {:.2}%", h.url, er * 100.0, max_err * 100.0));
+                        }
+                        Ok::<_, Error>(p)
                     }
+                }))
+                .await
+            };
+            let workloads = async {
+                if database_only {
+                    return Ok(Vec::new());
                 }
-            }
-            if !database_only {
-                for w in workloads_of(ctx, site).await? {
-                    if w.state.replicas == 0 || w.state.available_replicas < w.state.replicas {
-                        problems.push(format!("{} has {}/{} available", w.id, w.state.available_replicas, w.state.replicas));
+                Ok::<_, Error>(
+                    workloads_of(ctx, site)
+                        .await?
+                        .iter()
+                        .filter(|w| w.state.replicas == 0 || w.state.available_replicas < w.state.replicas)
+                        .map(|w| format!("{} has {}/{} available", w.id, w.state.available_replicas, w.state.replicas))
+                        .collect(),
+                )
+            };
+            let records = async {
+                if database_only {
+                    return Ok(Vec::new());
+                }
+                let dns = ctx.providers().dns.clone();
+                futures_util::future::try_join_all(plan.dns_records.iter().map(|rec| {
+                    let dns = dns.clone();
+                    async move {
+                        let cur = dns.get_record(&record_ref(rec)).await?;
+                        Ok::<_, Error>((cur.target != rec.target(site)).then(|| format!("{} points at {}", rec.name, cur.target)))
                     }
-                }
-                for rec in &plan.dns_records {
-                    let cur = ctx.providers().dns.get_record(&record_ref(rec)).await?;
-                    if cur.target != rec.target(site) {
-                        problems.push(format!("{} points at {}", rec.name, cur.target));
-                    }
-                }
-            }
+                }))
+                .await
+                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+            };
+            let (p, w, r) = futures_util::join!(probes, workloads, records);
+            let mut problems: Vec<String> = p?.into_iter().flatten().collect();
+            problems.extend(w?);
+            problems.extend(r?);
             let ok = problems.is_empty();
             if let Ok(mut l) = last_ref.lock() {
                 *l = problems;
             }
             Ok(ok.then_some(()))
-        })
-        .await;
-    summary.map_err(|e| {
+        }
+    });
+    let (integrity, healthy) = futures_util::join!(integrity, healthy);
+    integrity?;
+    healthy.map_err(|e| {
         let problems = last.lock().map(|l| l.join("; ")).unwrap_or_default();
         if problems.is_empty() { e } else { e.context(format!("still failing: {problems}")) }
     })?;
@@ -1114,3 +1220,4 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
         if database_only { "" } else { "all workloads available, DNS, " }
     ))
 }
+

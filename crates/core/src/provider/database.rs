@@ -103,10 +103,10 @@ pub trait DatabaseFailover: Send + Sync + std::fmt::Debug {
     /// Role, fence state, lag and backup age of an instance.
     async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus>;
     /// Fences or unfences an instance. Idempotent.
-    async fn fence(&self, req: FenceRequest) -> Result<()>;
+    async fn fence(&self, req: &FenceRequest) -> Result<()>;
     /// Promotes a replica. Promoting an instance that already is primary is an error the caller avoids
     /// by observing first.
-    async fn promote(&self, req: PromoteRequest) -> Result<()>;
+    async fn promote(&self, req: &PromoteRequest) -> Result<()>;
     /// Re-establishes replication toward `target` (or reports what it would move).
-    async fn reverse_replication(&self, req: ReverseReplicationRequest) -> Result<SyncReport>;
+    async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport>;
 }

@@ -72,13 +72,13 @@ pub trait DnsRouter: Send + Sync + std::fmt::Debug {
     /// Reads a record.
     async fn get_record(&self, record: &RecordRef) -> Result<RecordState>;
     /// Creates or replaces a record; returns the change to poll.
-    async fn upsert_record(&self, req: UpsertRecord) -> Result<ChangeId>;
+    async fn upsert_record(&self, req: &UpsertRecord) -> Result<ChangeId>;
     /// Propagation state of a change.
     async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus>;
     /// Reads a health check.
     async fn get_health_check(&self, id: &str) -> Result<HealthCheckState>;
     /// Enables or disables a health check.
-    async fn set_health_check(&self, req: HealthCheckRequest) -> Result<()>;
+    async fn set_health_check(&self, req: &HealthCheckRequest) -> Result<()>;
 }
 
 /// Conveniences over [`DnsRouter`].

@@ -34,7 +34,7 @@ pub struct HealthReport {
 #[async_trait]
 pub trait HealthProbe: Send + Sync + std::fmt::Debug {
     /// Probes an endpoint.
-    async fn probe(&self, req: ProbeRequest) -> Result<HealthReport>;
+    async fn probe(&self, req: &ProbeRequest) -> Result<HealthReport>;
     /// Writes a marker through the serving database and reads it back from `site`'s endpoint:
     /// Ok when the data is consistent.
     async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()>;

@@ -44,5 +44,5 @@ pub trait NodeScaler: Send + Sync + std::fmt::Debug {
     /// Reads a pool.
     async fn get_pool(&self, pool: &PoolRef) -> Result<PoolState>;
     /// Updates a pool's sizes. Idempotent.
-    async fn scale_pool(&self, req: ScalePool) -> Result<()>;
+    async fn scale_pool(&self, req: &ScalePool) -> Result<()>;
 }

@@ -119,7 +119,7 @@ pub trait RecoveryService: Send + Sync + std::fmt::Debug {
     /// Recovery points of a source server, newest first.
     async fn recovery_points(&self, source_server: &str) -> Result<Vec<RecoveryPoint>>;
     /// Starts a recovery or drill.
-    async fn start_recovery(&self, req: StartRecovery) -> Result<JobId>;
+    async fn start_recovery(&self, req: &StartRecovery) -> Result<JobId>;
     /// Recovery instances of the given source servers.
     async fn recovery_instances(&self, source_servers: &[String]) -> Result<Vec<RecoveryInstance>>;
     /// Starts the failback launch of recovery instances.

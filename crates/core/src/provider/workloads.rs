@@ -151,11 +151,11 @@ pub struct ConfigMapsRequest {
 #[async_trait]
 pub trait WorkloadScaler: Send + Sync + std::fmt::Debug {
     /// Lists workloads.
-    async fn list(&self, req: ListWorkloads) -> Result<Vec<WorkloadState>>;
+    async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>>;
     /// Changes annotations. Idempotent.
-    async fn annotate(&self, req: AnnotateWorkload) -> Result<()>;
+    async fn annotate(&self, req: &AnnotateWorkload) -> Result<()>;
     /// Scales. Idempotent.
-    async fn scale(&self, req: ScaleWorkload) -> Result<()>;
+    async fn scale(&self, req: &ScaleWorkload) -> Result<()>;
     /// Reads ConfigMaps; a missing one maps to `None`.
     async fn config_maps(
         &self,

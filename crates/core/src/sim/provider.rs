@@ -343,7 +343,7 @@ impl DatabaseFailover for SimProvider {
         .await
     }
 
-    async fn fence(&self, req: FenceRequest) -> Result<()> {
+    async fn fence(&self, req: &FenceRequest) -> Result<()> {
         let id = req.target.instance.clone();
         self.call("fence_database", &id, Some(req.target.site), true, |w, now| {
             let d = w.databases.get_mut(&id).ok_or_else(|| not_found("database instance", &id))?;
@@ -356,7 +356,7 @@ impl DatabaseFailover for SimProvider {
         .await
     }
 
-    async fn promote(&self, req: PromoteRequest) -> Result<()> {
+    async fn promote(&self, req: &PromoteRequest) -> Result<()> {
         let id = req.target.instance.clone();
         let lag_limit = Duration::ZERO;
         self.call("promote_database", &id, Some(req.target.site), true, |w, now| {
@@ -403,7 +403,7 @@ impl DatabaseFailover for SimProvider {
         .await
     }
 
-    async fn reverse_replication(&self, req: ReverseReplicationRequest) -> Result<SyncReport> {
+    async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
         let (src, dst) = (req.source.instance.clone(), req.target.instance.clone());
         let lag_ms = self.settings.replication_lag.as_millis() as u64;
         let catch_up = self.settings.replication_lag;
@@ -451,7 +451,7 @@ impl DnsRouter for SimProvider {
         .await
     }
 
-    async fn upsert_record(&self, req: UpsertRecord) -> Result<ChangeId> {
+    async fn upsert_record(&self, req: &UpsertRecord) -> Result<ChangeId> {
         let key = record_key(&req.record.zone, &req.record.name, &req.record.record_type);
         self.call("upsert_record", &req.record.name, None, true, |w, now| {
             w.records.insert(key, super::world::SimRecord { target: req.target.clone(), ttl: req.ttl });
@@ -479,7 +479,7 @@ impl DnsRouter for SimProvider {
         .await
     }
 
-    async fn set_health_check(&self, req: HealthCheckRequest) -> Result<()> {
+    async fn set_health_check(&self, req: &HealthCheckRequest) -> Result<()> {
         self.call("set_health_check", &req.id, None, true, |w, _| {
             let d = w.health_checks.get_mut(&req.id).ok_or_else(|| not_found("health check", &req.id))?;
             *d = req.disabled;
@@ -510,7 +510,7 @@ impl NodeScaler for SimProvider {
         .await
     }
 
-    async fn scale_pool(&self, req: ScalePool) -> Result<()> {
+    async fn scale_pool(&self, req: &ScalePool) -> Result<()> {
         let key = pool_key(req.pool.site, &req.pool.cluster, &req.pool.name);
         let boot = self.settings.node_boot.as_millis() as u64;
         self.call("scale_pool", &req.pool.name, Some(req.pool.site), true, |w, now| {
@@ -536,7 +536,7 @@ fn available(wl: &super::world::SimWorkload, rollout_ms: u64, now: u64) -> u32 {
 
 #[async_trait]
 impl WorkloadScaler for SimProvider {
-    async fn list(&self, req: ListWorkloads) -> Result<Vec<WorkloadState>> {
+    async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
         let prefix = workload_key(req.site, &req.cluster, &req.namespace, req.kind, "");
         let rollout = self.settings.rollout.as_millis() as u64;
         self.call("list_workloads", &req.namespace, Some(req.site), false, |w, now| {
@@ -556,7 +556,7 @@ impl WorkloadScaler for SimProvider {
         .await
     }
 
-    async fn annotate(&self, req: AnnotateWorkload) -> Result<()> {
+    async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
         let id = &req.id;
         let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
         self.call("annotate_workload", &id.name, Some(id.site), true, |w, now| {
@@ -587,7 +587,7 @@ impl WorkloadScaler for SimProvider {
         .await
     }
 
-    async fn scale(&self, req: ScaleWorkload) -> Result<()> {
+    async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
         let id = &req.id;
         let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
         let rollout = self.settings.rollout.as_millis() as u64;
@@ -620,7 +620,7 @@ impl WorkloadScaler for SimProvider {
 
 #[async_trait]
 impl HealthProbe for SimProvider {
-    async fn probe(&self, req: ProbeRequest) -> Result<HealthReport> {
+    async fn probe(&self, req: &ProbeRequest) -> Result<HealthReport> {
         let rollout = self.settings.rollout.as_millis() as u64;
         let drain = self.settings.drain_time.as_millis() as u64;
         let error_rate = self.settings.error_rate;
@@ -679,7 +679,7 @@ impl RecoveryService for SimProvider {
         .await
     }
 
-    async fn start_recovery(&self, req: StartRecovery) -> Result<JobId> {
+    async fn start_recovery(&self, req: &StartRecovery) -> Result<JobId> {
         let resource = req.source_servers.join(",");
         let fails = {
             let mut w = self.lock()?;
