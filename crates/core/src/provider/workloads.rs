@@ -114,8 +114,6 @@ pub struct WorkloadState {
     pub available_replicas: u32,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
 }
 
 /// Set (`Some`) or remove (`None`) annotations.

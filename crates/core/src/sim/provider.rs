@@ -5,7 +5,7 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     time::Duration,
 };
@@ -24,12 +24,13 @@ use crate::{
 /// The simulated provider. Cheap to share: wrap it in an `Arc` and hand out [`SimProvider::providers`].
 #[derive(Debug)]
 pub struct SimProvider {
-    world: Mutex<SimWorld>,
+    world: RwLock<SimWorld>,
     settings: SimSettings,
     path: Option<PathBuf>,
     clock: Clock,
     rng: Mutex<SmallRng>,
     calls: AtomicU64,
+    latency_us: AtomicU64,
 }
 
 enum Transient {
@@ -43,12 +44,13 @@ impl SimProvider {
     pub fn new(world: SimWorld, settings: SimSettings, path: Option<PathBuf>, clock: Clock) -> SimProvider {
         let seed = settings.seed;
         SimProvider {
-            world: Mutex::new(world),
+            world: RwLock::new(world),
             settings,
             path,
             clock,
             rng: Mutex::new(SmallRng::seed_from_u64(seed)),
             calls: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
         }
     }
 
@@ -109,6 +111,21 @@ impl SimProvider {
         }
     }
 
+    /// Mean latency the simulator actually imposed per call (timer granularity makes it exceed the
+    /// configured latency slightly).
+    pub fn mean_latency(&self) -> Duration {
+        let calls = self.calls.load(Ordering::Relaxed).max(1);
+        Duration::from_micros(self.latency_us.load(Ordering::Relaxed) / calls)
+    }
+
+    async fn inject_latency(&self) {
+        if !self.settings.latency.is_zero() {
+            let t = tokio::time::Instant::now();
+            self.clock.sleep(self.settings.latency).await;
+            self.latency_us.fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+    }
+
     /// API calls served so far.
     pub fn call_count(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
@@ -116,7 +133,7 @@ impl SimProvider {
 
     /// A copy of the current world.
     pub fn snapshot(&self) -> Result<SimWorld> {
-        self.lock().map(|w| w.clone())
+        self.read_lock().map(|w| w.clone())
     }
 
     /// Changes the world directly (tests and scripted scenarios), checking invariants and persisting.
@@ -128,10 +145,55 @@ impl SimProvider {
         Ok(out)
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, SimWorld>> {
+    fn lock(&self) -> Result<RwLockWriteGuard<'_, SimWorld>> {
         self.world
-            .lock()
+            .write()
             .map_err(|_| Error::new(ErrorKind::Provider, "simulated world lock poisoned"))
+    }
+
+    fn read_lock(&self) -> Result<RwLockReadGuard<'_, SimWorld>> {
+        self.world
+            .read()
+            .map_err(|_| Error::new(ErrorKind::Provider, "simulated world lock poisoned"))
+    }
+
+    /// True when a read must take the write lock: a scripted fault may fire, or time-driven
+    /// transitions are due.
+    fn read_needs_write(&self, w: &SimWorld, op: &str, now: u64) -> bool {
+        self.settings.faults.iter().any(|f| f.operation == op) || needs_settle(w, &self.settings, now)
+    }
+
+    /// A read-only API call: served under a shared lock, so reads run concurrently.
+    async fn read<T>(
+        &self,
+        op: &str,
+        resource: &str,
+        site: Option<SiteRole>,
+        f: impl FnOnce(&SimWorld, u64) -> Result<T>,
+    ) -> Result<T> {
+        {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.inject_latency().await;
+            let now = self.clock.now_ms();
+            let w = self.read_lock()?;
+            if !self.read_needs_write(&w, op, now) {
+                let transient = self.roll_transient();
+                if let Some(site) = site {
+                    if !w.sites.get(&site).map(|s| s.reachable).unwrap_or(true) {
+                        return Err(Error::new(ErrorKind::Unreachable, format!("{site} site does not answer (simulated outage)"))
+                            .with_resource(resource.to_string()));
+                    }
+                }
+                if !matches!(transient, Transient::None) {
+                    return Err(Error::new(ErrorKind::Throttled, format!("simulated transient fault in {op}"))
+                        .with_resource(resource.to_string()));
+                }
+                return f(&w, now).map_err(|e| if e.resource().is_none() { e.with_resource(resource.to_string()) } else { e });
+            }
+        }
+        // Rare path: faults or due transitions need the exclusive lock (latency already paid).
+        self.calls.fetch_sub(1, Ordering::Relaxed);
+        self.call_inner(op, resource, site, false, false, |w, now| f(w, now)).await
     }
 
     fn persist(&self, w: &SimWorld) -> Result<()> {
@@ -166,9 +228,21 @@ impl SimProvider {
         mutates: bool,
         f: impl FnOnce(&mut SimWorld, u64) -> Result<T>,
     ) -> Result<T> {
+        self.call_inner(op, resource, site, mutates, true, f).await
+    }
+
+    async fn call_inner<T>(
+        &self,
+        op: &str,
+        resource: &str,
+        site: Option<SiteRole>,
+        mutates: bool,
+        wait: bool,
+        f: impl FnOnce(&mut SimWorld, u64) -> Result<T>,
+    ) -> Result<T> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        if !self.settings.latency.is_zero() {
-            self.clock.sleep(self.settings.latency).await;
+        if wait {
+            self.inject_latency().await;
         }
         let transient = self.roll_transient();
         let now = self.clock.now_ms();
@@ -244,6 +318,15 @@ impl SimProvider {
         None
     }
 
+}
+
+/// True when [`settle`] has something to do at `now`.
+fn needs_settle(w: &SimWorld, s: &SimSettings, now: u64) -> bool {
+    let job_ms = s.job_time.as_millis() as u64;
+    w.jobs.values().any(|j| !j.applied && now >= j.created_ms + job_ms)
+        || w.recovery_instances
+            .values()
+            .any(|i| i.failback_state == FailbackState::FailbackInProgress && now >= i.failback_changed_ms + job_ms)
 }
 
 /// Advances time-driven transitions: finished jobs apply their effects, replicating-back instances
@@ -330,7 +413,7 @@ fn invalid(msg: impl Into<String>) -> Error {
 #[async_trait]
 impl DatabaseFailover for SimProvider {
     async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
-        self.call("database_status", &db.instance, Some(db.site), false, |w, now| {
+        self.read("database_status", &db.instance, Some(db.site), |w, now| {
             let d = w.databases.get(&db.instance).ok_or_else(|| not_found("database instance", &db.instance))?;
             Ok(DatabaseStatus {
                 role: d.role,
@@ -408,7 +491,7 @@ impl DatabaseFailover for SimProvider {
         let lag_ms = self.settings.replication_lag.as_millis() as u64;
         let catch_up = self.settings.replication_lag;
         // The target sits at the other site; both must answer.
-        self.call("reverse_replication_database", &dst, Some(req.target.site), false, |_, _| Ok(())).await?;
+        self.read("reverse_replication_database", &dst, Some(req.target.site), |_, _| Ok(())).await?;
         self.call("reverse_replication_database", &dst, Some(req.source.site), !req.dry_run, |w, now| {
             let s = w.databases.get(&src).ok_or_else(|| not_found("database instance", &src))?;
             if s.role != DatabaseRole::Primary {
@@ -444,7 +527,7 @@ impl DatabaseFailover for SimProvider {
 impl DnsRouter for SimProvider {
     async fn get_record(&self, r: &RecordRef) -> Result<RecordState> {
         let key = record_key(&r.zone, &r.name, &r.record_type);
-        self.call("get_record", &r.name, None, false, |w, _| {
+        self.read("get_record", &r.name, None, |w, _| {
             let rec = w.records.get(&key).ok_or_else(|| not_found("record", &r.name))?;
             Ok(RecordState { target: rec.target.clone(), ttl: rec.ttl })
         })
@@ -464,7 +547,7 @@ impl DnsRouter for SimProvider {
 
     async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus> {
         let prop = self.settings.dns_propagation.as_millis() as u64;
-        self.call("get_change", &change.0, None, false, |w, now| {
+        self.read("get_change", &change.0, None, |w, now| {
             let at = w.changes.get(&change.0).ok_or_else(|| not_found("change", &change.0))?;
             Ok(if now >= at + prop { ChangeStatus::Insync } else { ChangeStatus::Pending })
         })
@@ -472,7 +555,7 @@ impl DnsRouter for SimProvider {
     }
 
     async fn get_health_check(&self, id: &str) -> Result<HealthCheckState> {
-        self.call("get_health_check", id, None, false, |w, _| {
+        self.read("get_health_check", id, None, |w, _| {
             let d = w.health_checks.get(id).ok_or_else(|| not_found("health check", id))?;
             Ok(HealthCheckState { disabled: *d })
         })
@@ -502,7 +585,7 @@ impl NodeScaler for SimProvider {
     async fn get_pool(&self, pool: &PoolRef) -> Result<PoolState> {
         let key = pool_key(pool.site, &pool.cluster, &pool.name);
         let boot = self.settings.node_boot.as_millis() as u64;
-        self.call("get_pool", &pool.name, Some(pool.site), false, |w, now| {
+        self.read("get_pool", &pool.name, Some(pool.site), |w, now| {
             let p = w.pools.get(&key).ok_or_else(|| not_found("node pool", &key))?;
             let ready = ready_nodes(p, boot, now);
             Ok(PoolState { size: p.size, nodes: p.size.desired, ready_nodes: ready, updating: ready != p.size.desired })
@@ -539,7 +622,7 @@ impl WorkloadScaler for SimProvider {
     async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
         let prefix = workload_key(req.site, &req.cluster, &req.namespace, req.kind, "");
         let rollout = self.settings.rollout.as_millis() as u64;
-        self.call("list_workloads", &req.namespace, Some(req.site), false, |w, now| {
+        self.read("list_workloads", &req.namespace, Some(req.site), |w, now| {
             Ok(w.workloads
                 .range(prefix.clone()..)
                 .take_while(|(k, _)| k.starts_with(&prefix))
@@ -549,7 +632,6 @@ impl WorkloadScaler for SimProvider {
                     replicas: wl.replicas,
                     available_replicas: available(wl, rollout, now),
                     annotations: wl.annotations.clone(),
-                    labels: wl.labels.clone(),
                 })
                 .collect())
         })
@@ -607,7 +689,7 @@ impl WorkloadScaler for SimProvider {
         &self,
         req: ConfigMapsRequest,
     ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
-        self.call("config_maps", &req.cluster, Some(req.site), false, |w, _| {
+        self.read("config_maps", &req.cluster, Some(req.site), |w, _| {
             Ok(req
                 .names
                 .iter()
@@ -624,7 +706,7 @@ impl HealthProbe for SimProvider {
         let rollout = self.settings.rollout.as_millis() as u64;
         let drain = self.settings.drain_time.as_millis() as u64;
         let error_rate = self.settings.error_rate;
-        self.call("probe", &req.name, Some(req.site), false, |w, now| {
+        self.read("probe", &req.name, Some(req.site), |w, now| {
             let prefix = format!("{}/", req.site);
             let (mut total, mut up) = (0u64, 0u64);
             for (_, wl) in w.workloads.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
@@ -650,7 +732,7 @@ impl HealthProbe for SimProvider {
     }
 
     async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()> {
-        self.call("verify_integrity", database, Some(site), false, |w, _| {
+        self.read("verify_integrity", database, Some(site), |w, _| {
             let reachable = |site: &SiteRole| w.sites.get(site).map(|s| s.reachable).unwrap_or(true);
             let writable: Vec<_> = w
                 .databases
@@ -672,7 +754,7 @@ impl HealthProbe for SimProvider {
 impl RecoveryService for SimProvider {
     async fn recovery_points(&self, source_server: &str) -> Result<Vec<RecoveryPoint>> {
         let age = self.settings.recovery_point_age;
-        self.call("describe_recovery_snapshots", source_server, None, false, |w, now| {
+        self.read("describe_recovery_snapshots", source_server, None, |w, now| {
             w.source_servers.get(source_server).ok_or_else(|| not_found("source server", source_server))?;
             Ok(vec![RecoveryPoint { id: format!("pit-{source_server}-{}", now / 60_000), age }])
         })
@@ -711,7 +793,7 @@ impl RecoveryService for SimProvider {
     }
 
     async fn recovery_instances(&self, source_servers: &[String]) -> Result<Vec<RecoveryInstance>> {
-        self.call("describe_recovery_instances", "recovery-instances", None, false, |w, _| {
+        self.read("describe_recovery_instances", "recovery-instances", None, |w, _| {
             Ok(w.recovery_instances
                 .iter()
                 .filter(|(_, i)| source_servers.contains(&i.source_server))
@@ -794,7 +876,7 @@ impl RecoveryService for SimProvider {
 
     async fn job(&self, id: &JobId) -> Result<JobState> {
         let job_ms = self.settings.job_time.as_millis() as u64;
-        self.call("describe_jobs", &id.0, None, false, |w, now| {
+        self.read("describe_jobs", &id.0, None, |w, now| {
             let j = w.jobs.get(&id.0).ok_or_else(|| not_found("job", &id.0))?;
             let done = now >= j.created_ms + job_ms;
             let launch = if !done {
@@ -820,7 +902,7 @@ impl RecoveryService for SimProvider {
 
     async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>> {
         let job_ms = self.settings.job_time.as_millis() as u64;
-        self.call("describe_jobs", "active-jobs", None, false, |w, now| {
+        self.read("describe_jobs", "active-jobs", None, |w, now| {
             Ok(w.jobs
                 .iter()
                 .filter(|(_, j)| now < j.created_ms + job_ms && j.participants.iter().any(|p| participants.contains(p)))
