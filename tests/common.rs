@@ -103,7 +103,11 @@ impl Env {
         let mut added = Vec::new();
         for line in sim.lines().filter(|l| !l.trim().is_empty()) {
             let key = line.split('=').next().unwrap_or("").trim();
-            match text.lines().find(|l| l.split('=').next().map(str::trim) == Some(key)).map(String::from) {
+            match text
+                .lines()
+                .find(|l| l.split('=').next().map(str::trim) == Some(key))
+                .map(String::from)
+            {
                 Some(old) => text = text.replacen(&old, line, 1),
                 None => added.push(line),
             }
@@ -157,7 +161,11 @@ impl Env {
     /// Run ids under the state folder.
     pub fn runs(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.state().join("runs"))
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -174,6 +182,10 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), stderr(o))
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(o)
+        )
     })
 }

@@ -21,7 +21,11 @@ fn malformed_configs_exit_2_naming_the_field() {
         let env = Env::with_plan(&text.replacen(from, to, 1));
         let out = env.run(&["check"]);
         assert_eq!(code(&out), 2, "{to:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{to:?} should name {needle:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{to:?} should name {needle:?}: {}",
+            stderr(&out)
+        );
         assert!(!stderr(&out).contains("panicked"));
     }
 }
@@ -37,7 +41,11 @@ fn bad_flags_and_missing_files_exit_2() {
     assert!(stderr(&out).contains("--provider"));
     let out = env.run(&["check", "--provider", "aws"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("not available in this build"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not available in this build"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.run(&["frobnicate"]);
     assert_eq!(code(&out), 2);
     let out = env.run(&["failover", "--resume", "../etc", "--yes"]);

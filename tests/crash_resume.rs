@@ -6,9 +6,13 @@ use crate::common::*;
 
 /// A small deterministic generator for kill times.
 fn lcg(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     move || {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         x >> 33
     }
 }
@@ -17,7 +21,10 @@ fn crash_and_resume(op: &str, seed: u64, max_ms: u64, reference: &serde_json::Va
     let env = Env::default();
     let mut rnd = lcg(seed);
     let delay = rnd() % max_ms;
-    let mut child = env.command(&[op, "--yes", "--output", "json"]).spawn().expect("spawn");
+    let mut child = env
+        .command(&[op, "--yes", "--output", "json"])
+        .spawn()
+        .expect("spawn");
     std::thread::sleep(Duration::from_millis(delay));
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
@@ -30,18 +37,34 @@ fn crash_and_resume(op: &str, seed: u64, max_ms: u64, reference: &serde_json::Va
     };
     if seed % 2 == 1 {
         if let Some(id) = env.runs().pop() {
-            let mut again = env.command(&[op, "--yes", "--resume", &id]).spawn().expect("spawn");
+            let mut again = env
+                .command(&[op, "--yes", "--resume", &id])
+                .spawn()
+                .expect("spawn");
             std::thread::sleep(Duration::from_millis(rnd() % max_ms));
             let _ = again.kill();
             let _ = again.wait();
         }
     }
     let out = resume(&env);
-    assert_eq!(code(&out), 0, "seed {seed} (killed after {delay} ms): {}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        0,
+        "seed {seed} (killed after {delay} ms): {}",
+        stderr(&out)
+    );
     let doc = json(&out);
     assert_eq!(doc["status"], "succeeded");
-    assert_eq!(&env.world(), reference, "seed {seed}: killed after {delay} ms and resumed, the end state differs");
-    assert!(env.runs().len() == 1, "seed {seed}: one run, resumed: {:?}", env.runs());
+    assert_eq!(
+        &env.world(),
+        reference,
+        "seed {seed}: killed after {delay} ms and resumed, the end state differs"
+    );
+    assert!(
+        env.runs().len() == 1,
+        "seed {seed}: one run, resumed: {:?}",
+        env.runs()
+    );
 }
 
 #[test]

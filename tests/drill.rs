@@ -22,7 +22,9 @@ fn drill_runs_failover_and_failback_and_prints_the_report() {
     assert!(run_dir.join("journal.jsonl").exists());
     let md = std::fs::read_to_string(run_dir.join("report.md")).expect("report.md");
     assert!(md.contains("failover.promote-dr-db") && md.contains("failback.verify-primary"));
-    let rj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).expect("json")).expect("parses");
+    let rj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).expect("json"))
+            .expect("parses");
     assert_eq!(rj["run_id"], run_id.as_str());
 
     // status and report read the same run.
@@ -58,13 +60,31 @@ fn plan_is_a_dry_run_with_an_estimate() {
     assert_eq!(doc["status"], "planned");
     assert!(doc["run_id"].is_null());
     assert_eq!(doc["within_rto"], true);
-    assert!(doc["steps"].as_array().expect("steps").iter().any(|s| s["id"] == "promote-dr-db"));
+    assert!(doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .any(|s| s["id"] == "promote-dr-db"));
     let before = env.world();
-    let out = env.run(&["failover", "--dry-run", "--output", "json", "--class", "network-partition"]);
+    let out = env.run(&[
+        "failover",
+        "--dry-run",
+        "--output",
+        "json",
+        "--class",
+        "network-partition",
+    ]);
     assert_eq!(code(&out), 0);
     let doc = json(&out);
     assert_eq!(doc["targets"]["rpo_seconds"], 0.0);
-    assert!(!doc["steps"].as_array().expect("steps").iter().any(|s| s["id"] == "promote-dr-db"), "routing failover leaves the database");
+    assert!(
+        !doc["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .any(|s| s["id"] == "promote-dr-db"),
+        "routing failover leaves the database"
+    );
     assert_eq!(env.world(), before, "dry run changes nothing");
     assert!(env.runs().is_empty(), "dry run records no run");
     let out = env.run(&["plan", "--operation", "failback"]);
@@ -80,7 +100,10 @@ fn check_reports_each_check_and_fails_on_config_drift() {
     assert_eq!(doc["status"], "pass");
     assert_eq!(doc["checks"].as_array().expect("checks").len(), 6);
 
-    let env = Env::new("config_drift = [\"production/api-config\"]\nbackup_age = \"7h\"", "");
+    let env = Env::new(
+        "config_drift = [\"production/api-config\"]\nbackup_age = \"7h\"",
+        "",
+    );
     let out = env.run(&["check"]);
     assert_eq!(code(&out), 1);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -102,9 +125,18 @@ fn failover_then_failback_with_transient_faults() {
     assert_eq!(code(&reference.run(&["failover", "--yes"])), 0);
     let out = env.run(&["failover", "--yes", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let retries: u64 = json(&out)["steps"].as_array().expect("steps").iter().map(|s| s["retries"].as_u64().unwrap_or(0)).sum();
+    let retries: u64 = json(&out)["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["retries"].as_u64().unwrap_or(0))
+        .sum();
     assert!(retries > 0, "faults were injected and retried");
-    assert_eq!(env.world(), reference.world(), "same end state as without faults");
+    assert_eq!(
+        env.world(),
+        reference.world(),
+        "same end state as without faults"
+    );
     let out = env.run(&["failback", "--yes", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

@@ -12,11 +12,21 @@ fn rpo_gate_refuses_with_exit_3_and_accept_data_loss_overrides() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let doc = json(&out);
     assert_eq!(doc["status"], "refused");
-    assert!(stderr(&out).contains("replication lag 6m exceeds the RPO of 5m"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("replication lag 6m exceeds the RPO of 5m"),
+        "{}",
+        stderr(&out)
+    );
     if let Some(before) = before {
         assert_eq!(env.world(), before);
     }
-    let out = env.run(&["failover", "--yes", "--accept-data-loss", "--output", "json"]);
+    let out = env.run(&[
+        "failover",
+        "--yes",
+        "--accept-data-loss",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["flags"]["accept_data_loss"], true);
 }
@@ -29,7 +39,14 @@ fn a_class_with_a_tighter_rpo_refuses_smaller_lag() {
     let out = env.run(&["failover", "--yes", "--class", "database-corruption"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("RPO of 1m"), "{}", stderr(&out));
-    let out = env.run(&["failover", "--yes", "--class", "network-partition", "--output", "json"]);
+    let out = env.run(&[
+        "failover",
+        "--yes",
+        "--class",
+        "network-partition",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["achieved"]["rpo_seconds"], 0.0);
 }
@@ -47,13 +64,21 @@ fn destructive_commands_need_confirmation_off_a_terminal() {
 fn a_second_concurrent_run_is_refused_naming_the_holder() {
     let env = Env::new("", "");
     // Make the first run slow: nodes take 3 s to boot.
-    let slow = std::fs::read_to_string(env.path().join("aegis.toml")).expect("plan").replace("node_boot = \"120ms\"", "node_boot = \"3s\"");
+    let slow = std::fs::read_to_string(env.path().join("aegis.toml"))
+        .expect("plan")
+        .replace("node_boot = \"120ms\"", "node_boot = \"3s\"");
     std::fs::write(env.path().join("aegis.toml"), slow).expect("write");
     let mut first = env.command(&["failover", "--yes"]).spawn().expect("spawn");
     let lock = env.state().join("locks").join("e2e.lock");
     let t0 = Instant::now();
-    while std::fs::read_to_string(&lock).map(|s| s.is_empty()).unwrap_or(true) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "first run never took the lock");
+    while std::fs::read_to_string(&lock)
+        .map(|s| s.is_empty())
+        .unwrap_or(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "first run never took the lock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let holder = std::fs::read_to_string(&lock).expect("lock");
@@ -77,7 +102,15 @@ fn an_unreachable_primary_needs_the_flag() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("--primary-unreachable"));
     let run_id = env.runs().pop().expect("run recorded");
-    let out = env.run(&["failover", "--yes", "--primary-unreachable", "--resume", &run_id, "--output", "json"]);
+    let out = env.run(&[
+        "failover",
+        "--yes",
+        "--primary-unreachable",
+        "--resume",
+        &run_id,
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
     assert!(doc["achieved"]["rpo_seconds"].as_f64().expect("rpo") >= 0.15);
@@ -86,6 +119,9 @@ fn an_unreachable_primary_needs_the_flag() {
 
 impl Env {
     fn world_or_none(&self) -> Option<serde_json::Value> {
-        self.state().join("sim-world.json").exists().then(|| self.world())
+        self.state()
+            .join("sim-world.json")
+            .exists()
+            .then(|| self.world())
     }
 }

@@ -40,7 +40,8 @@ fn receiver(max: usize) -> (String, mpsc::Receiver<serde_json::Value>) {
             }
             let mut body = vec![0; len];
             let _ = r.read_exact(&mut body);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             if let Ok(v) = serde_json::from_slice(&body) {
                 let _ = tx.send(v);
             }
@@ -70,7 +71,13 @@ fn templates_are_posted_to_a_webhook_and_appended_to_a_file() {
     assert_eq!(templates.last(), Some(&"resolution"), "{templates:?}");
     assert!(got.iter().all(|v| v["run_id"] == run_id));
     let resolution = got.last().expect("resolution");
-    assert!(resolution["text"].as_str().expect("text").contains("Achieved RTO"), "{resolution}");
+    assert!(
+        resolution["text"]
+            .as_str()
+            .expect("text")
+            .contains("Achieved RTO"),
+        "{resolution}"
+    );
     let file = std::fs::read_to_string(env.path().join("notes/dr.jsonl")).expect("file sink");
     assert_eq!(file.lines().count(), templates.len());
     let sent = doc["notifications"].as_array().expect("notifications");
@@ -80,10 +87,26 @@ fn templates_are_posted_to_a_webhook_and_appended_to_a_file() {
 #[test]
 fn a_dead_webhook_is_reported_and_does_not_fail_the_run() {
     // Bind and drop a listener to get a loopback port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let env = Env::new("", &format!("[[notifications]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/x\"\n"));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let env = Env::new(
+        "",
+        &format!("[[notifications]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/x\"\n"),
+    );
     let out = env.run(&["failover", "--yes", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let sent = json(&out)["notifications"].as_array().expect("notifications").clone();
-    assert!(!sent.is_empty() && sent.iter().all(|n| n["error"].as_str().is_some_and(|e| e.contains("POST failed"))), "{sent:?}");
+    let sent = json(&out)["notifications"]
+        .as_array()
+        .expect("notifications")
+        .clone();
+    assert!(
+        !sent.is_empty()
+            && sent.iter().all(|n| n["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("POST failed"))),
+        "{sent:?}"
+    );
 }

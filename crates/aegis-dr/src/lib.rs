@@ -24,7 +24,11 @@ pub use aegis_dr_core::*;
 use std::{path::Path, sync::Arc};
 
 /// Builds the providers the plan's sites name. Every site must use a provider of this build.
-pub fn providers_for(plan: &Plan, state_dir: &Path, clock: clock::Clock) -> Result<provider::Providers> {
+pub fn providers_for(
+    plan: &Plan,
+    state_dir: &Path,
+    clock: clock::Clock,
+) -> Result<provider::Providers> {
     let names = [plan.primary.provider.as_str(), plan.dr.provider.as_str()];
     if names.iter().all(|n| *n == "sim") {
         let sim = Arc::new(sim::SimProvider::open(plan, state_dir, clock)?);

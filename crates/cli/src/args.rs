@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "aegis-dr", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Plan file.
-    #[arg(long, global = true, default_value = "aegis.toml", env = "AEGIS_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "aegis.toml",
+        env = "AEGIS_CONFIG"
+    )]
     pub config: PathBuf,
     /// Folder for run journals, reports, locks and the simulated world (default: `.aegis` beside the plan).
     #[arg(long, global = true, env = "AEGIS_STATE_DIR")]

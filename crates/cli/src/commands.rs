@@ -83,17 +83,28 @@ async fn check(cfg: &Config) -> Result<u8> {
     let results = run_checks(&cfg.plan, &providers, &Clock::new()).await;
     let status = overall(&results);
     match cfg.output {
-        OutputFormat::Json => print_json(&json!({ "plan": cfg.plan.name, "status": status.as_str(), "checks": results })),
+        OutputFormat::Json => print_json(
+            &json!({ "plan": cfg.plan.name, "status": status.as_str(), "checks": results }),
+        ),
         OutputFormat::Text => {
             println!("Pre-failover checks for plan `{}`\n", cfg.plan.name);
             println!("{:<20} {:<6} EVIDENCE", "CHECK", "STATUS");
             for r in &results {
-                println!("{:<20} {:<6} {}", r.name, r.status.as_str().to_uppercase(), r.evidence);
+                println!(
+                    "{:<20} {:<6} {}",
+                    r.name,
+                    r.status.as_str().to_uppercase(),
+                    r.evidence
+                );
             }
             println!("\noverall: {}", status.as_str().to_uppercase());
         }
     }
-    Ok(if status == CheckStatus::Fail { exit::FAILED } else { exit::OK })
+    Ok(if status == CheckStatus::Fail {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn preview_json(p: &PlanPreview) -> serde_json::Value {
@@ -133,15 +144,28 @@ fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass) -> R
             println!("{:<36} {:>10}  AFTER", "STEP", "ESTIMATE");
             for s in &p.graph.steps {
                 let est = p.estimate.steps.get(&s.id).copied().unwrap_or_default();
-                let crit = if p.estimate.critical_path.contains(&s.id) { "*" } else { " " };
-                println!("{crit}{:<35} {:>10}  {}", s.id, format_duration(est), s.deps.join(", "));
+                let crit = if p.estimate.critical_path.contains(&s.id) {
+                    "*"
+                } else {
+                    " "
+                };
+                println!(
+                    "{crit}{:<35} {:>10}  {}",
+                    s.id,
+                    format_duration(est),
+                    s.deps.join(", ")
+                );
                 println!("    {}", s.title);
             }
             println!(
                 "\nestimate {} (critical path marked *) against RTO {}: {}; RPO {}",
                 format_duration(p.estimate.total),
                 format_duration(p.targets.rto),
-                if p.estimate.total <= p.targets.rto { "within target" } else { "EXCEEDS the RTO (refused without --force)" },
+                if p.estimate.total <= p.targets.rto {
+                    "within target"
+                } else {
+                    "EXCEEDS the RTO (refused without --force)"
+                },
                 format_duration(p.targets.rpo)
             );
         }
@@ -168,22 +192,40 @@ fn confirm(cfg: &Config, operation: Operation, yes: bool) -> Result<()> {
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("stdin", e))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("stdin", e))?;
     if line.trim() == cfg.plan.name {
         Ok(())
     } else {
-        Err(Error::refused(format!("confirmation did not match `{}`: nothing was done", cfg.plan.name)))
+        Err(Error::refused(format!(
+            "confirmation did not match `{}`: nothing was done",
+            cfg.plan.name
+        )))
     }
 }
 
 async fn run_operation(cfg: &Config) -> Result<u8> {
-    let Action::Run { operation, class, flags, yes, resume } = &cfg.action else {
+    let Action::Run {
+        operation,
+        class,
+        flags,
+        yes,
+        resume,
+    } = &cfg.action
+    else {
         return Ok(exit::USAGE);
     };
     confirm(cfg, *operation, *yes)?;
     let o = orchestrator(cfg)?;
     let outcome = o
-        .run(RunRequest { operation: *operation, class: *class, flags: *flags, resume: resume.clone() })
+        .run(RunRequest {
+            operation: *operation,
+            class: *class,
+            flags: *flags,
+            resume: resume.clone(),
+        })
         .await?;
     let r = &outcome.report;
     match cfg.output {
@@ -195,7 +237,11 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
     }
     if let Some(e) = &outcome.error {
         eprintln!("error: {e}");
-        if r.status != RunStatus::Refused || r.steps.iter().any(|s| s.status == aegis_dr::report::StepStatus::Succeeded) {
+        if r.status != RunStatus::Refused
+            || r.steps
+                .iter()
+                .any(|s| s.status == aegis_dr::report::StepStatus::Succeeded)
+        {
             eprintln!(
                 "the run stopped in a consistent state; fix the cause and continue with: aegis-dr {} --resume {}",
                 operation.as_str(),
@@ -209,14 +255,20 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
 
 fn runs(state_dir: &Path) -> Result<Vec<Report>> {
     let dir = state_dir.join("runs");
-    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for e in rd.flatten() {
         if e.path().join("journal.jsonl").exists() {
             out.push(Report::for_run(&e.path())?);
         }
     }
-    out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.run_id.cmp(&b.run_id)));
+    out.sort_by(|a, b| {
+        a.started_at
+            .cmp(&b.started_at)
+            .then(a.run_id.cmp(&b.run_id))
+    });
     Ok(out)
 }
 
@@ -228,7 +280,10 @@ fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
             }
             let dir = cfg.state_dir.join("runs").join(id);
             if !dir.join("journal.jsonl").exists() {
-                return Err(Error::config(format!("no run `{id}` under {}", cfg.state_dir.display())));
+                return Err(Error::config(format!(
+                    "no run `{id}` under {}",
+                    cfg.state_dir.display()
+                )));
             }
             Report::for_run(&dir)
         }
@@ -244,9 +299,21 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
         match cfg.output {
             OutputFormat::Json => print_json(&serde_json::to_value(&r).unwrap_or_default()),
             OutputFormat::Text => {
-                println!("run {} ({} {}, plan {}): {}", r.run_id, r.operation, r.class, r.plan, r.status.as_str());
+                println!(
+                    "run {} ({} {}, plan {}): {}",
+                    r.run_id,
+                    r.operation,
+                    r.class,
+                    r.plan,
+                    r.status.as_str()
+                );
                 for s in &r.steps {
-                    println!("  {:<10} {:<32} {}", format!("{:?}", s.status).to_lowercase(), s.id, s.summary.clone().unwrap_or_default());
+                    println!(
+                        "  {:<10} {:<32} {}",
+                        format!("{:?}", s.status).to_lowercase(),
+                        s.id,
+                        s.summary.clone().unwrap_or_default()
+                    );
                 }
             }
         }
@@ -266,7 +333,12 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
             for r in &all {
                 println!(
                     "{:<40} {:<9} {:<20} {:<10} {}  {:.1}s",
-                    r.run_id, r.operation, r.class, r.status.as_str(), r.started_at, r.duration_seconds
+                    r.run_id,
+                    r.operation,
+                    r.class,
+                    r.status.as_str(),
+                    r.started_at,
+                    r.duration_seconds
                 );
             }
         }

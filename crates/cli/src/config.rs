@@ -56,7 +56,8 @@ pub struct Config {
 }
 
 fn class(text: &str) -> Result<IncidentClass> {
-    text.parse().map_err(|e: String| Error::config(format!("--class: {e}")))
+    text.parse()
+        .map_err(|e: String| Error::config(format!("--class: {e}")))
 }
 
 fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
@@ -65,7 +66,10 @@ fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
         return Err(Error::config("--dry-run and --resume cannot be combined"));
     }
     if a.dry_run {
-        return Ok(Action::Plan { operation: op, class });
+        return Ok(Action::Plan {
+            operation: op,
+            class,
+        });
     }
     Ok(Action::Run {
         operation: op,
@@ -86,7 +90,10 @@ impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Config> {
         let action = match &cli.command {
             Command::Check => Action::Check,
-            Command::Plan { operation, class: c } => Action::Plan {
+            Command::Plan {
+                operation,
+                class: c,
+            } => Action::Plan {
                 operation: match operation {
                     OperationArg::Failover => Operation::Failover,
                     OperationArg::Failback => Operation::Failback,
@@ -107,9 +114,24 @@ impl Config {
         let plan_dir = cli
             .config
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
             .unwrap_or_else(|| PathBuf::from("."));
-        let state_dir = cli.state_dir.clone().unwrap_or_else(|| plan_dir.join(".aegis"));
-        Ok(Config { plan, plan_dir, state_dir, output: cli.output, action })
+        let state_dir = cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| plan_dir.join(".aegis"));
+        Ok(Config {
+            plan,
+            plan_dir,
+            state_dir,
+            output: cli.output,
+            action,
+        })
     }
 }

@@ -17,7 +17,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e, json),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&aegis_dr::Error::io("tokio runtime", e), json),
     };
@@ -38,8 +42,15 @@ fn fail(e: &aegis_dr::Error, json: bool) -> ExitCode {
     eprintln!("{msg}");
     let code = commands::code_for(e);
     if json {
-        let status = if code == commands::exit::REFUSED { "refused" } else { "error" };
-        println!("{}", serde_json::json!({ "run_id": null, "status": status, "error": e.summary() }));
+        let status = if code == commands::exit::REFUSED {
+            "refused"
+        } else {
+            "error"
+        };
+        println!(
+            "{}",
+            serde_json::json!({ "run_id": null, "status": status, "error": e.summary() })
+        );
     }
     ExitCode::from(code)
 }

@@ -1,12 +1,11 @@
 //! Progress on stderr while a run goes, when stderr is a terminal.
 
-use std::{
-    io::Write,
-    sync::Mutex,
-    time::Instant,
-};
+use std::{io::Write, sync::Mutex, time::Instant};
 
-use aegis_dr::{orchestrator::{Progress, Step}, Error};
+use aegis_dr::{
+    orchestrator::{Progress, Step},
+    Error,
+};
 
 /// Draws one line per step transition on stderr.
 pub struct TerminalProgress {
@@ -17,7 +16,10 @@ pub struct TerminalProgress {
 impl TerminalProgress {
     /// A progress display starting now.
     pub fn new() -> TerminalProgress {
-        TerminalProgress { started: Instant::now(), out: Mutex::new(std::io::stderr()) }
+        TerminalProgress {
+            started: Instant::now(),
+            out: Mutex::new(std::io::stderr()),
+        }
     }
 
     fn line(&self, text: &str) {

@@ -11,7 +11,10 @@ use aegis_dr_core::{
     clock::Clock,
     journal::{Operation, RunFlags},
     orchestrator::{estimate, Orchestrator, RunRequest},
-    plan::{DatabaseSpec, DnsRecordSpec, Estimates, HealthEndpointSpec, NodePoolSpec, PoolSize, SiteRole, WorkloadKind, WorkloadSpec},
+    plan::{
+        DatabaseSpec, DnsRecordSpec, Estimates, HealthEndpointSpec, NodePoolSpec, PoolSize,
+        SiteRole, WorkloadKind, WorkloadSpec,
+    },
     sim::SimProvider,
     IncidentClass, Plan,
 };
@@ -41,7 +44,10 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
     let mut p = Plan::parse(BASE).expect("base plan parses");
     let namespaces = 20.min(s.deployments.max(1));
     for ns in 0..namespaces {
-        let names: Vec<String> = (0..s.deployments).filter(|i| i % namespaces == ns).map(|i| format!("svc-{i:05}")).collect();
+        let names: Vec<String> = (0..s.deployments)
+            .filter(|i| i % namespaces == ns)
+            .map(|i| format!("svc-{i:05}"))
+            .collect();
         if names.is_empty() {
             continue;
         }
@@ -80,9 +86,21 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
             p.node_pools.push(NodePoolSpec {
                 name: format!("pool{i}"),
                 site,
-                cluster: if site == SiteRole::Primary { "prod".into() } else { "dr".into() },
-                production: PoolSize { min: 3, max: 10, desired: 6 },
-                standby: PoolSize { min: 1, max: 10, desired: 1 },
+                cluster: if site == SiteRole::Primary {
+                    "prod".into()
+                } else {
+                    "dr".into()
+                },
+                production: PoolSize {
+                    min: 3,
+                    max: 10,
+                    desired: 6,
+                },
+                standby: PoolSize {
+                    min: 1,
+                    max: 10,
+                    desired: 1,
+                },
             });
         }
     }
@@ -111,7 +129,11 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(String::from))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(String::from)
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -137,7 +159,12 @@ async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Dur
     let bound = estimate(&plan, &est, &preview.graph, usize::MAX).total;
     let started = std::time::Instant::now();
     let out = orch
-        .run(RunRequest { operation: Operation::Failover, class: IncidentClass::RegionOutage, flags: RunFlags::default(), resume: None })
+        .run(RunRequest {
+            operation: Operation::Failover,
+            class: IncidentClass::RegionOutage,
+            flags: RunFlags::default(),
+            resume: None,
+        })
         .await
         .expect("run starts");
     let wall = started.elapsed();
@@ -146,14 +173,27 @@ async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Dur
     }
     if std::env::var_os("AEGIS_BENCH_STEPS").is_some() {
         for s in &out.report.steps {
-            println!("  {:<22} {:>8.1}ms  (bound {:>6.1}ms)", s.id, s.duration_seconds.unwrap_or(0.0) * 1000.0, preview.estimate.steps.get(&s.id).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0));
+            println!(
+                "  {:<22} {:>8.1}ms  (bound {:>6.1}ms)",
+                s.id,
+                s.duration_seconds.unwrap_or(0.0) * 1000.0,
+                preview
+                    .estimate
+                    .steps
+                    .get(&s.id)
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .unwrap_or(0.0)
+            );
         }
     }
     (wall, bound, sim.call_count(), sim.mean_latency())
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let get = |i: usize, d: usize| args.get(i).copied().unwrap_or(d);
     let shape = Shape {
         deployments: get(0, 5000),
@@ -162,7 +202,11 @@ fn main() {
         pools: get(3, 50),
         latency: Duration::from_millis(get(4, 20) as u64),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     println!(
         "region-outage failover on the simulated estate: {} deployments, {} DNS records, {} databases, {} node pools (x2 sites), {} ms per call",
         shape.deployments,
@@ -171,7 +215,10 @@ fn main() {
         shape.pools,
         shape.latency.as_millis()
     );
-    println!("{:<24} {:>10} {:>12} {:>7} {:>10} {:>14}", "fan-out concurrency", "wall (p50)", "lower bound", "ratio", "API calls", "peak RSS");
+    println!(
+        "{:<24} {:>10} {:>12} {:>7} {:>10} {:>14}",
+        "fan-out concurrency", "wall (p50)", "lower bound", "ratio", "API calls", "peak RSS"
+    );
     let mut goal_ok = true;
     // One warm-up run (heap growth, page faults, lazy statics), then the median of three.
     rt.block_on(run(&shape, 8192));

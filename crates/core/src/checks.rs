@@ -60,8 +60,18 @@ pub const CHECK_NAMES: [&str; 6] = [
     "dr-health",
 ];
 
-fn result(name: &str, description: &str, status: CheckStatus, evidence: impl Into<String>) -> CheckResult {
-    CheckResult { name: name.into(), description: description.into(), status, evidence: evidence.into() }
+fn result(
+    name: &str,
+    description: &str,
+    status: CheckStatus,
+    evidence: impl Into<String>,
+) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        description: description.into(),
+        status,
+        evidence: evidence.into(),
+    }
 }
 
 /// Runs all six checks concurrently.
@@ -71,7 +81,12 @@ pub async fn run_checks(plan: &Plan, providers: &Providers, clock: &Clock) -> Ve
         base_delay: plan.execution.retry_base_delay,
         max_delay: Duration::from_secs(5),
     };
-    let c = Checker { plan, p: providers, clock, policy };
+    let c = Checker {
+        plan,
+        p: providers,
+        clock,
+        policy,
+    };
     let (a, b, cc, d, e, f) = futures_util::join!(
         c.nodes_ready(),
         c.replication_lag(),
@@ -85,7 +100,11 @@ pub async fn run_checks(plan: &Plan, providers: &Providers, clock: &Clock) -> Ve
 
 /// The worst status of `results`.
 pub fn overall(results: &[CheckResult]) -> CheckStatus {
-    results.iter().map(|r| r.status).max().unwrap_or(CheckStatus::Pass)
+    results
+        .iter()
+        .map(|r| r.status)
+        .max()
+        .unwrap_or(CheckStatus::Pass)
 }
 
 struct Checker<'a> {
@@ -107,13 +126,28 @@ impl Checker<'_> {
     async fn nodes_ready(&self) -> CheckResult {
         const N: &str = "dr-nodes-ready";
         const D: &str = "every node of the DR node pools is Ready";
-        let pools: Vec<_> = self.plan.node_pools.iter().filter(|p| p.site == SiteRole::Dr).collect();
+        let pools: Vec<_> = self
+            .plan
+            .node_pools
+            .iter()
+            .filter(|p| p.site == SiteRole::Dr)
+            .collect();
         if pools.is_empty() {
             return result(N, D, CheckStatus::Warn, "no DR node pools in the plan");
         }
         let states = join_all(pools.iter().map(|p| {
-            let r = PoolRef { site: SiteRole::Dr, cluster: p.cluster.clone(), name: p.name.clone() };
-            async move { (p.name.clone(), self.call("read node pool", || self.p.dr.nodes.get_pool(&r)).await) }
+            let r = PoolRef {
+                site: SiteRole::Dr,
+                cluster: p.cluster.clone(),
+                name: p.name.clone(),
+            };
+            async move {
+                (
+                    p.name.clone(),
+                    self.call("read node pool", || self.p.dr.nodes.get_pool(&r))
+                        .await,
+                )
+            }
         }))
         .await;
         let mut status = CheckStatus::Pass;
@@ -135,10 +169,23 @@ impl Checker<'_> {
         result(N, D, status, ev.join("; "))
     }
 
-    async fn db_status(&self, site: SiteRole) -> Vec<(String, Result<crate::provider::DatabaseStatus>)> {
+    async fn db_status(
+        &self,
+        site: SiteRole,
+    ) -> Vec<(String, Result<crate::provider::DatabaseStatus>)> {
         join_all(self.plan.databases.iter().map(|d| {
-            let r = DatabaseRef { database: d.name.clone(), instance: d.instance(site).to_string(), site };
-            async move { (d.name.clone(), self.call("read database status", || self.p.database.status(&r)).await) }
+            let r = DatabaseRef {
+                database: d.name.clone(),
+                instance: d.instance(site).to_string(),
+                site,
+            };
+            async move {
+                (
+                    d.name.clone(),
+                    self.call("read database status", || self.p.database.status(&r))
+                        .await,
+                )
+            }
         }))
         .await
     }
@@ -163,7 +210,10 @@ impl Checker<'_> {
                     }
                     None => {
                         status = status.max(CheckStatus::Warn);
-                        ev.push(format!("{name}: DR instance is {:?}, not replicating", s.role));
+                        ev.push(format!(
+                            "{name}: DR instance is {:?}, not replicating",
+                            s.role
+                        ));
                     }
                 },
                 Err(e) => {
@@ -213,8 +263,18 @@ impl Checker<'_> {
             return result(N, &d, CheckStatus::Warn, "no DNS records in the plan");
         }
         let states = join_all(self.plan.dns_records.iter().map(|r| {
-            let rr = RecordRef { zone: r.zone.clone(), name: r.name.clone(), record_type: r.record_type.clone() };
-            async move { (r.name.clone(), self.call("read record", || self.p.dns.get_record(&rr)).await) }
+            let rr = RecordRef {
+                zone: r.zone.clone(),
+                name: r.name.clone(),
+                record_type: r.record_type.clone(),
+            };
+            async move {
+                (
+                    r.name.clone(),
+                    self.call("read record", || self.p.dns.get_record(&rr))
+                        .await,
+                )
+            }
         }))
         .await;
         let mut status = CheckStatus::Pass;
@@ -241,7 +301,12 @@ impl Checker<'_> {
         const D: &str = "the DR site's ConfigMaps match the primary's";
         let names = &self.plan.checks.config_maps;
         if names.is_empty() {
-            return result(N, D, CheckStatus::Warn, "no ConfigMaps listed in checks.config_maps");
+            return result(
+                N,
+                D,
+                CheckStatus::Warn,
+                "no ConfigMaps listed in checks.config_maps",
+            );
         }
         let read = |site: SiteRole| {
             let req = ConfigMapsRequest {
@@ -250,19 +315,30 @@ impl Checker<'_> {
                 names: names.clone(),
             };
             let w = self.p.site(site).workloads.clone();
-            async move { self.call("read ConfigMaps", || w.config_maps(req.clone())).await }
+            async move {
+                self.call("read ConfigMaps", || w.config_maps(req.clone()))
+                    .await
+            }
         };
         let (primary, dr) = futures_util::join!(read(SiteRole::Primary), read(SiteRole::Dr));
         let (primary, dr) = match (primary, dr) {
             (Err(e), _) if e.kind() == ErrorKind::Unreachable => {
-                return result(N, D, CheckStatus::Warn, format!("primary unreachable, cannot compare: {e}"))
+                return result(
+                    N,
+                    D,
+                    CheckStatus::Warn,
+                    format!("primary unreachable, cannot compare: {e}"),
+                )
             }
             (Err(e), _) | (_, Err(e)) => return result(N, D, CheckStatus::Fail, e.to_string()),
             (Ok(p), Ok(d)) => (p, d),
         };
         let mut diffs = Vec::new();
         for n in names {
-            let (p, d) = (primary.get(n).cloned().flatten(), dr.get(n).cloned().flatten());
+            let (p, d) = (
+                primary.get(n).cloned().flatten(),
+                dr.get(n).cloned().flatten(),
+            );
             match (p, d) {
                 (Some(p), Some(d)) => {
                     let keys: Vec<_> = diff_keys(&p, &d);
@@ -276,7 +352,12 @@ impl Checker<'_> {
             }
         }
         if diffs.is_empty() {
-            result(N, D, CheckStatus::Pass, format!("{} ConfigMaps identical", names.len()))
+            result(
+                N,
+                D,
+                CheckStatus::Pass,
+                format!("{} ConfigMaps identical", names.len()),
+            )
         } else {
             result(N, D, CheckStatus::Fail, diffs.join("; "))
         }
@@ -285,13 +366,33 @@ impl Checker<'_> {
     async fn dr_health(&self) -> CheckResult {
         const N: &str = "dr-health";
         const D: &str = "the DR health endpoints answer their expected status";
-        let eps: Vec<_> = self.plan.health_endpoints.iter().filter(|h| h.site == SiteRole::Dr).collect();
+        let eps: Vec<_> = self
+            .plan
+            .health_endpoints
+            .iter()
+            .filter(|h| h.site == SiteRole::Dr)
+            .collect();
         if eps.is_empty() {
-            return result(N, D, CheckStatus::Warn, "no DR health endpoints in the plan");
+            return result(
+                N,
+                D,
+                CheckStatus::Warn,
+                "no DR health endpoints in the plan",
+            );
         }
         let res = join_all(eps.iter().map(|h| {
-            let req = ProbeRequest { name: h.name.clone(), site: SiteRole::Dr, url: h.url.clone() };
-            async move { (h, self.call("probe health endpoint", || self.p.dr.health.probe(&req)).await) }
+            let req = ProbeRequest {
+                name: h.name.clone(),
+                site: SiteRole::Dr,
+                url: h.url.clone(),
+            };
+            async move {
+                (
+                    h,
+                    self.call("probe health endpoint", || self.p.dr.health.probe(&req))
+                        .await,
+                )
+            }
         }))
         .await;
         let mut status = CheckStatus::Pass;
@@ -301,7 +402,10 @@ impl Checker<'_> {
                 Ok(r) if r.status == h.expect_status => ev.push(format!("{}: {}", h.url, r.status)),
                 Ok(r) => {
                     status = CheckStatus::Fail;
-                    ev.push(format!("{}: {} (expected {})", h.url, r.status, h.expect_status));
+                    ev.push(format!(
+                        "{}: {} (expected {})",
+                        h.url, r.status, h.expect_status
+                    ));
                 }
                 Err(e) => {
                     status = CheckStatus::Fail;

@@ -16,7 +16,11 @@ use crate::{
 };
 
 fn policy() -> RetryPolicy {
-    RetryPolicy { attempts: 5, base_delay: Duration::from_millis(20), max_delay: Duration::from_secs(1) }
+    RetryPolicy {
+        attempts: 5,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_secs(1),
+    }
 }
 
 async fn eventually<T, F, Fut>(clock: &Clock, what: &str, within: Duration, f: F) -> T
@@ -38,39 +42,97 @@ where
 /// Database failover: status, idempotent fencing, split-brain refusal, planned promotion after the
 /// replica caught up, reverse replication back, and the way home.
 pub async fn database_failover(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
-    let Some(d) = plan.databases.first() else { return };
+    let Some(d) = plan.databases.first() else {
+        return;
+    };
     let db = &p.database;
-    let primary = DatabaseRef { database: d.name.clone(), instance: d.primary.clone(), site: SiteRole::Primary };
-    let dr = DatabaseRef { database: d.name.clone(), instance: d.dr.clone(), site: SiteRole::Dr };
+    let primary = DatabaseRef {
+        database: d.name.clone(),
+        instance: d.primary.clone(),
+        site: SiteRole::Primary,
+    };
+    let dr = DatabaseRef {
+        database: d.name.clone(),
+        instance: d.dr.clone(),
+        site: SiteRole::Dr,
+    };
     let s = db.status(&primary).await.expect("status of the primary");
-    assert_eq!(s.role, DatabaseRole::Primary, "primary instance should be the primary");
+    assert_eq!(
+        s.role,
+        DatabaseRole::Primary,
+        "primary instance should be the primary"
+    );
     assert!(!s.fenced, "primary should start writable");
     let r = db.status(&dr).await.expect("status of the replica");
-    assert_eq!(r.role, DatabaseRole::Replica, "DR instance should be a replica");
+    assert_eq!(
+        r.role,
+        DatabaseRole::Replica,
+        "DR instance should be a replica"
+    );
     assert!(r.replication_lag.is_some(), "a replica reports its lag");
 
-    let missing = DatabaseRef { instance: "no-such-instance".into(), ..primary.clone() };
+    let missing = DatabaseRef {
+        instance: "no-such-instance".into(),
+        ..primary.clone()
+    };
     let e = db.status(&missing).await.expect_err("unknown instance");
-    assert_eq!(e.kind(), ErrorKind::NotFound, "unknown instance maps to NotFound: {e}");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "unknown instance maps to NotFound: {e}"
+    );
 
     if p.capabilities.forced_promotion {
         // Promoting while the old primary is writable must be refused (never two writable primaries).
-        let req = PromoteRequest { target: dr.clone(), old_primary: primary.clone(), mode: PromoteMode::Forced };
-        let e = db.promote(&req).await.expect_err("split-brain promotion must be refused");
-        assert_eq!(e.kind(), ErrorKind::InvalidState, "split-brain refusal is InvalidState: {e}");
+        let req = PromoteRequest {
+            target: dr.clone(),
+            old_primary: primary.clone(),
+            mode: PromoteMode::Forced,
+        };
+        let e = db
+            .promote(&req)
+            .await
+            .expect_err("split-brain promotion must be refused");
+        assert_eq!(
+            e.kind(),
+            ErrorKind::InvalidState,
+            "split-brain refusal is InvalidState: {e}"
+        );
     }
 
     for _ in 0..2 {
-        db.fence(&FenceRequest { target: primary.clone(), fenced: true }).await.expect("fence (idempotent)");
+        db.fence(&FenceRequest {
+            target: primary.clone(),
+            fenced: true,
+        })
+        .await
+        .expect("fence (idempotent)");
     }
-    assert!(db.status(&primary).await.expect("status").fenced, "fence sticks");
+    assert!(
+        db.status(&primary).await.expect("status").fenced,
+        "fence sticks"
+    );
 
     if p.capabilities.planned_promotion {
-        eventually(clock, "replica catches up after fencing", within, || async {
-            Ok(db.status(&dr).await?.replication_lag.filter(|l| l.is_zero()).map(|_| ()))
-        })
+        eventually(
+            clock,
+            "replica catches up after fencing",
+            within,
+            || async {
+                Ok(db
+                    .status(&dr)
+                    .await?
+                    .replication_lag
+                    .filter(|l| l.is_zero())
+                    .map(|_| ()))
+            },
+        )
         .await;
-        let req = PromoteRequest { target: dr.clone(), old_primary: primary.clone(), mode: PromoteMode::Planned };
+        let req = PromoteRequest {
+            target: dr.clone(),
+            old_primary: primary.clone(),
+            mode: PromoteMode::Planned,
+        };
         db.promote(&req).await.expect("planned promotion");
         eventually(clock, "DR becomes primary", within, || async {
             let s = db.status(&dr).await?;
@@ -79,44 +141,86 @@ pub async fn database_failover(p: &Providers, plan: &Plan, clock: &Clock, within
         .await;
         if p.capabilities.sync_dry_run {
             let rep = db
-                .reverse_replication(&ReverseReplicationRequest { source: dr.clone(), target: primary.clone(), dry_run: true })
+                .reverse_replication(&ReverseReplicationRequest {
+                    source: dr.clone(),
+                    target: primary.clone(),
+                    dry_run: true,
+                })
                 .await
                 .expect("dry-run reverse replication");
             assert!(rep.dry_run, "dry run says so");
             let s = db.status(&primary).await.expect("status");
             assert_ne!(s.role, DatabaseRole::Replica, "a dry run changes nothing");
         }
-        db.reverse_replication(&ReverseReplicationRequest { source: dr.clone(), target: primary.clone(), dry_run: false })
-            .await
-            .expect("reverse replication");
+        db.reverse_replication(&ReverseReplicationRequest {
+            source: dr.clone(),
+            target: primary.clone(),
+            dry_run: false,
+        })
+        .await
+        .expect("reverse replication");
         let s = db.status(&primary).await.expect("status");
         assert_eq!(s.role, DatabaseRole::Replica);
         assert_eq!(s.replicating_from.as_deref(), Some(d.dr.as_str()));
         // And home again.
-        db.fence(&FenceRequest { target: dr.clone(), fenced: true }).await.expect("fence DR");
+        db.fence(&FenceRequest {
+            target: dr.clone(),
+            fenced: true,
+        })
+        .await
+        .expect("fence DR");
         eventually(clock, "primary catches up", within, || async {
-            Ok(db.status(&primary).await?.replication_lag.filter(|l| l.is_zero()).map(|_| ()))
+            Ok(db
+                .status(&primary)
+                .await?
+                .replication_lag
+                .filter(|l| l.is_zero())
+                .map(|_| ()))
         })
         .await;
-        db.promote(&PromoteRequest { target: primary.clone(), old_primary: dr.clone(), mode: PromoteMode::Planned })
-            .await
-            .expect("promote back");
-        db.reverse_replication(&ReverseReplicationRequest { source: primary.clone(), target: dr.clone(), dry_run: false })
-            .await
-            .expect("re-protect");
-        assert_eq!(db.status(&dr).await.expect("status").role, DatabaseRole::Replica);
+        db.promote(&PromoteRequest {
+            target: primary.clone(),
+            old_primary: dr.clone(),
+            mode: PromoteMode::Planned,
+        })
+        .await
+        .expect("promote back");
+        db.reverse_replication(&ReverseReplicationRequest {
+            source: primary.clone(),
+            target: dr.clone(),
+            dry_run: false,
+        })
+        .await
+        .expect("re-protect");
+        assert_eq!(
+            db.status(&dr).await.expect("status").role,
+            DatabaseRole::Replica
+        );
     }
 }
 
 /// DNS: read, UPSERT, wait for INSYNC, health checks.
 pub async fn dns_routing(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
-    let Some(r) = plan.dns_records.first() else { return };
-    let rr = RecordRef { zone: r.zone.clone(), name: r.name.clone(), record_type: r.record_type.clone() };
+    let Some(r) = plan.dns_records.first() else {
+        return;
+    };
+    let rr = RecordRef {
+        zone: r.zone.clone(),
+        name: r.name.clone(),
+        record_type: r.record_type.clone(),
+    };
     let cur = p.dns.get_record(&rr).await.expect("read record");
-    assert_eq!(cur.target, r.primary_target, "record starts on the primary target");
+    assert_eq!(
+        cur.target, r.primary_target,
+        "record starts on the primary target"
+    );
     let change = p
         .dns
-        .upsert_record(&UpsertRecord { record: rr.clone(), target: r.dr_target.clone(), ttl: 30 })
+        .upsert_record(&UpsertRecord {
+            record: rr.clone(),
+            target: r.dr_target.clone(),
+            ttl: 30,
+        })
         .await
         .expect("upsert");
     eventually(clock, "change INSYNC", within, || async {
@@ -126,27 +230,65 @@ pub async fn dns_routing(p: &Providers, plan: &Plan, clock: &Clock, within: Dura
     let now = p.dns.get_record(&rr).await.expect("read record");
     assert_eq!((now.target.as_str(), now.ttl), (r.dr_target.as_str(), 30));
     p.dns
-        .upsert_record(&UpsertRecord { record: rr.clone(), target: r.primary_target.clone(), ttl: r.ttl })
+        .upsert_record(&UpsertRecord {
+            record: rr.clone(),
+            target: r.primary_target.clone(),
+            ttl: r.ttl,
+        })
         .await
         .expect("upsert back");
-    let missing = RecordRef { name: format!("missing.{}", r.zone), ..rr };
-    assert_eq!(p.dns.get_record(&missing).await.expect_err("missing").kind(), ErrorKind::NotFound);
+    let missing = RecordRef {
+        name: format!("missing.{}", r.zone),
+        ..rr
+    };
+    assert_eq!(
+        p.dns
+            .get_record(&missing)
+            .await
+            .expect_err("missing")
+            .kind(),
+        ErrorKind::NotFound
+    );
     if let (true, Some(hc)) = (p.capabilities.dns_health_checks, &r.health_check) {
-        p.dns.set_health_check(&HealthCheckRequest { id: hc.clone(), disabled: true }).await.expect("disable");
+        p.dns
+            .set_health_check(&HealthCheckRequest {
+                id: hc.clone(),
+                disabled: true,
+            })
+            .await
+            .expect("disable");
         assert!(p.dns.get_health_check(hc).await.expect("read hc").disabled);
-        p.dns.set_health_check(&HealthCheckRequest { id: hc.clone(), disabled: false }).await.expect("enable");
+        p.dns
+            .set_health_check(&HealthCheckRequest {
+                id: hc.clone(),
+                disabled: false,
+            })
+            .await
+            .expect("enable");
         assert!(!p.dns.get_health_check(hc).await.expect("read hc").disabled);
     }
 }
 
 /// Node pools: read, scale, wait Ready, scale back.
 pub async fn node_scaling(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
-    let Some(pool) = plan.node_pools.iter().find(|n| n.site == SiteRole::Dr) else { return };
-    let r = PoolRef { site: SiteRole::Dr, cluster: pool.cluster.clone(), name: pool.name.clone() };
+    let Some(pool) = plan.node_pools.iter().find(|n| n.site == SiteRole::Dr) else {
+        return;
+    };
+    let r = PoolRef {
+        site: SiteRole::Dr,
+        cluster: pool.cluster.clone(),
+        name: pool.name.clone(),
+    };
     let s = p.dr.nodes.get_pool(&r).await.expect("read pool");
     assert_eq!(s.size, pool.standby, "DR pool starts at standby size");
     for _ in 0..2 {
-        p.dr.nodes.scale_pool(&ScalePool { pool: r.clone(), size: pool.production }).await.expect("scale (idempotent)");
+        p.dr.nodes
+            .scale_pool(&ScalePool {
+                pool: r.clone(),
+                size: pool.production,
+            })
+            .await
+            .expect("scale (idempotent)");
     }
     let s = eventually(clock, "nodes Ready", within, || async {
         let s = p.dr.nodes.get_pool(&r).await?;
@@ -154,68 +296,162 @@ pub async fn node_scaling(p: &Providers, plan: &Plan, clock: &Clock, within: Dur
     })
     .await;
     assert_eq!(s.size, pool.production);
-    p.dr.nodes.scale_pool(&ScalePool { pool: r.clone(), size: pool.standby }).await.expect("scale back");
-    let missing = PoolRef { name: "no-such-pool".into(), ..r };
-    assert_eq!(p.dr.nodes.get_pool(&missing).await.expect_err("missing").kind(), ErrorKind::NotFound);
+    p.dr.nodes
+        .scale_pool(&ScalePool {
+            pool: r.clone(),
+            size: pool.standby,
+        })
+        .await
+        .expect("scale back");
+    let missing = PoolRef {
+        name: "no-such-pool".into(),
+        ..r
+    };
+    assert_eq!(
+        p.dr.nodes
+            .get_pool(&missing)
+            .await
+            .expect_err("missing")
+            .kind(),
+        ErrorKind::NotFound
+    );
 }
 
 /// Workloads: list with selectors, annotate, scale, roll out, remove annotations.
 pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
-    let Some(g) = plan.workloads.first() else { return };
+    let Some(g) = plan.workloads.first() else {
+        return;
+    };
     let cluster = plan.dr.cluster.clone().unwrap_or_default();
     let list = ListWorkloads {
         site: SiteRole::Dr,
         cluster: cluster.clone(),
         namespace: g.namespace.clone(),
         kind: g.kind,
-        selector: g.selector.as_deref().and_then(|s| LabelSelector::parse(s).ok()),
+        selector: g
+            .selector
+            .as_deref()
+            .and_then(|s| LabelSelector::parse(s).ok()),
     };
     let items = p.dr.workloads.list(&list.clone()).await.expect("list");
     assert!(!items.is_empty(), "group `{}` lists workloads", g.name);
     let w = &items[0];
-    assert_eq!(w.replicas, g.standby_replicas, "DR workloads start at standby replicas");
-    let none = ListWorkloads { selector: Some(LabelSelector::parse("aegis-conformance=absent").expect("selector")), ..list.clone() };
-    assert!(p.dr.workloads.list(&none).await.expect("list").is_empty(), "selectors filter");
-    let id = WorkloadId { site: SiteRole::Dr, cluster, namespace: g.namespace.clone(), kind: g.kind, name: w.name.clone() };
+    assert_eq!(
+        w.replicas, g.standby_replicas,
+        "DR workloads start at standby replicas"
+    );
+    let none = ListWorkloads {
+        selector: Some(LabelSelector::parse("aegis-conformance=absent").expect("selector")),
+        ..list.clone()
+    };
+    assert!(
+        p.dr.workloads.list(&none).await.expect("list").is_empty(),
+        "selectors filter"
+    );
+    let id = WorkloadId {
+        site: SiteRole::Dr,
+        cluster,
+        namespace: g.namespace.clone(),
+        kind: g.kind,
+        name: w.name.clone(),
+    };
     let ann = |v: Option<&str>| AnnotateWorkload {
         id: id.clone(),
-        annotations: [(ORIGINAL_REPLICAS_ANNOTATION.to_string(), v.map(String::from))].into_iter().collect(),
+        annotations: [(
+            ORIGINAL_REPLICAS_ANNOTATION.to_string(),
+            v.map(String::from),
+        )]
+        .into_iter()
+        .collect(),
     };
-    p.dr.workloads.annotate(&ann(Some("2"))).await.expect("annotate");
-    p.dr.workloads.scale(&ScaleWorkload { id: id.clone(), replicas: g.production_replicas }).await.expect("scale");
+    p.dr.workloads
+        .annotate(&ann(Some("2")))
+        .await
+        .expect("annotate");
+    p.dr.workloads
+        .scale(&ScaleWorkload {
+            id: id.clone(),
+            replicas: g.production_replicas,
+        })
+        .await
+        .expect("scale");
     eventually(clock, "rollout", within, || async {
         let items = p.dr.workloads.list(&list.clone()).await?;
         let w = items.iter().find(|x| x.name == id.name).cloned();
         Ok(w.filter(|w| w.available_replicas == g.production_replicas))
     })
     .await;
-    p.dr.workloads.scale(&ScaleWorkload { id: id.clone(), replicas: g.standby_replicas }).await.expect("scale back");
-    p.dr.workloads.annotate(&ann(None)).await.expect("remove annotation");
+    p.dr.workloads
+        .scale(&ScaleWorkload {
+            id: id.clone(),
+            replicas: g.standby_replicas,
+        })
+        .await
+        .expect("scale back");
+    p.dr.workloads
+        .annotate(&ann(None))
+        .await
+        .expect("remove annotation");
     let items = p.dr.workloads.list(&list).await.expect("list");
-    let w = items.iter().find(|x| x.name == id.name).expect("still listed");
-    assert!(!w.annotations.contains_key(ORIGINAL_REPLICAS_ANNOTATION), "annotation removed");
+    let w = items
+        .iter()
+        .find(|x| x.name == id.name)
+        .expect("still listed");
+    assert!(
+        !w.annotations.contains_key(ORIGINAL_REPLICAS_ANNOTATION),
+        "annotation removed"
+    );
     assert_eq!(w.replicas, g.standby_replicas);
 }
 
 /// Recovery service: points, drill launch, job to completion, terminate the drill.
 pub async fn recovery_service(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
-    let (Some(rs), Some(s)) = (&p.recovery, plan.recovery_servers.first()) else { return };
-    let points = rs.recovery_points(&s.source_server_id).await.expect("recovery points");
+    let (Some(rs), Some(s)) = (&p.recovery, plan.recovery_servers.first()) else {
+        return;
+    };
+    let points = rs
+        .recovery_points(&s.source_server_id)
+        .await
+        .expect("recovery points");
     assert!(!points.is_empty(), "a protected server has recovery points");
     let servers = vec![s.source_server_id.clone()];
-    let job = rs.start_recovery(&StartRecovery { source_servers: servers.clone(), is_drill: true }).await.expect("start drill");
+    let job = rs
+        .start_recovery(&StartRecovery {
+            source_servers: servers.clone(),
+            is_drill: true,
+        })
+        .await
+        .expect("start drill");
     let st = eventually(clock, "drill job completes", within, || async {
         let j = rs.job(&job).await?;
-        Ok((j.status == JobStatus::Completed && j.participants.iter().all(|(_, s)| s.is_final())).then_some(j))
+        Ok(
+            (j.status == JobStatus::Completed && j.participants.iter().all(|(_, s)| s.is_final()))
+                .then_some(j),
+        )
     })
     .await;
-    assert!(st.participants.iter().all(|(_, s)| *s == LaunchStatus::Launched), "drill launched: {st:?}");
+    assert!(
+        st.participants
+            .iter()
+            .all(|(_, s)| *s == LaunchStatus::Launched),
+        "drill launched: {st:?}"
+    );
     let inst = rs.recovery_instances(&servers).await.expect("instances");
     assert!(inst.iter().any(|i| i.is_drill), "drill instance listed");
-    let e = rs.start_failback(&[inst[0].id.clone()]).await.expect_err("a drill instance is not ready for failback");
+    let e = rs
+        .start_failback(&[inst[0].id.clone()])
+        .await
+        .expect_err("a drill instance is not ready for failback");
     assert_eq!(e.kind(), ErrorKind::InvalidState);
-    rs.terminate_drill_instances(&servers).await.expect("terminate");
-    assert!(rs.recovery_instances(&servers).await.expect("instances").iter().all(|i| !i.is_drill));
+    rs.terminate_drill_instances(&servers)
+        .await
+        .expect("terminate");
+    assert!(rs
+        .recovery_instances(&servers)
+        .await
+        .expect("instances")
+        .iter()
+        .all(|i| !i.is_drill));
 }
 
 /// Runs every conformance function.

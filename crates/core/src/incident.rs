@@ -3,7 +3,9 @@
 use std::{fmt, str::FromStr, time::Duration};
 
 /// The kind of incident a failover answers; each has default RTO/RPO targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum IncidentClass {
     /// The primary region is lost: full failover (RTO 30 min, RPO 5 min).
@@ -64,7 +66,10 @@ impl FromStr for IncidentClass {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = IncidentClass::ALL.iter().map(|c| c.as_str()).collect();
-                format!("unknown incident class `{s}` (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown incident class `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -91,6 +96,9 @@ mod tests {
         let t = IncidentClass::RegionOutage.default_targets();
         assert_eq!((t.rto.as_secs(), t.rpo.as_secs()), (1800, 300));
         assert!("region-outage".parse::<IncidentClass>().is_ok());
-        assert!("meteor".parse::<IncidentClass>().unwrap_err().contains("compute-failure"));
+        assert!("meteor"
+            .parse::<IncidentClass>()
+            .unwrap_err()
+            .contains("compute-failure"));
     }
 }

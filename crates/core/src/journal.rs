@@ -229,31 +229,52 @@ impl Journal {
             .create_new(true)
             .open(path)
             .map_err(|e| Error::io(path.display(), e))?;
-        Ok(Journal { file, path: path.to_path_buf() })
+        Ok(Journal {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an existing journal for appending, dropping a torn last line left by a crash.
     pub fn reopen(path: &Path) -> Result<(Journal, Vec<Entry>)> {
         let (entries, valid_len) = read_entries(path)?;
-        let file = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path.display(), e))?;
-        file.set_len(valid_len).map_err(|e| Error::io(path.display(), e))?;
-        Ok((Journal { file, path: path.to_path_buf() }, entries))
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path.display(), e))?;
+        file.set_len(valid_len)
+            .map_err(|e| Error::io(path.display(), e))?;
+        Ok((
+            Journal {
+                file,
+                path: path.to_path_buf(),
+            },
+            entries,
+        ))
     }
 
     /// Appends one entry and fsyncs it.
     pub fn append(&mut self, entry: &Entry) -> Result<()> {
         self.append_unsynced(entry)?;
-        self.file.sync_data().map_err(|e| Error::io(self.path.display(), e))
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(self.path.display(), e))
     }
 
     /// Appends one entry without fsync: it survives a killed process (the page cache keeps it) and is
     /// made durable against power loss by the next [`Journal::append`]. For progress whose loss only
     /// means an idempotent call is repeated on resume.
     pub fn append_unsynced(&mut self, entry: &Entry) -> Result<()> {
-        let mut line = serde_json::to_vec(entry)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise journal entry: {e}")))?;
+        let mut line = serde_json::to_vec(entry).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot serialise journal entry: {e}"),
+            )
+        })?;
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|e| Error::io(self.path.display(), e))
+        self.file
+            .write_all(&line)
+            .map_err(|e| Error::io(self.path.display(), e))
     }
 
     /// The journal file.
@@ -283,8 +304,11 @@ fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64)> {
             }
             _ if i + 1 == n => break, // torn tail from a crash mid-write
             Err(e) => {
-                return Err(Error::new(ErrorKind::Io, format!("journal line {} is corrupt: {e}", i + 1))
-                    .with_resource(path.display().to_string()))
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("journal line {} is corrupt: {e}", i + 1),
+                )
+                .with_resource(path.display().to_string()))
             }
             Ok(_) => break,
         }
@@ -302,13 +326,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
         let mut j = Journal::create(&p).unwrap();
-        j.append(&Entry::StepStarted { ts_ms: 1, step: "a".into() }).unwrap();
+        j.append(&Entry::StepStarted {
+            ts_ms: 1,
+            step: "a".into(),
+        })
+        .unwrap();
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(br#"{"event":"step_succ"#).unwrap();
         let (mut j, entries) = Journal::reopen(&p).unwrap();
         assert_eq!(entries.len(), 1);
-        j.append(&Entry::StepStarted { ts_ms: 2, step: "b".into() }).unwrap();
+        j.append(&Entry::StepStarted {
+            ts_ms: 2,
+            step: "b".into(),
+        })
+        .unwrap();
         assert_eq!(read(&p).unwrap().len(), 2);
     }
 
@@ -316,7 +348,11 @@ mod tests {
     fn corrupt_middle_line_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
-        std::fs::write(&p, "garbage\n{\"event\":\"step_started\",\"ts_ms\":1,\"step\":\"a\"}\n").unwrap();
+        std::fs::write(
+            &p,
+            "garbage\n{\"event\":\"step_started\",\"ts_ms\":1,\"step\":\"a\"}\n",
+        )
+        .unwrap();
         assert!(read(&p).unwrap_err().to_string().contains("line 1"));
     }
 }

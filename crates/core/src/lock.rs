@@ -36,7 +36,11 @@ impl RunLock {
                 let holder = holder.trim();
                 return Err(Error::refused(format!(
                     "another run holds the lock of plan `{plan}`: {}",
-                    if holder.is_empty() { "unknown holder" } else { holder }
+                    if holder.is_empty() {
+                        "unknown holder"
+                    } else {
+                        holder
+                    }
                 ))
                 .with_resource(path.display().to_string()));
             }
@@ -45,7 +49,8 @@ impl RunLock {
         let info = format!("run {run_id} ({operation}, pid {})", std::process::id());
         file.set_len(0).map_err(|e| Error::io(path.display(), e))?;
         file.rewind().map_err(|e| Error::io(path.display(), e))?;
-        file.write_all(info.as_bytes()).map_err(|e| Error::io(path.display(), e))?;
+        file.write_all(info.as_bytes())
+            .map_err(|e| Error::io(path.display(), e))?;
         file.sync_data().map_err(|e| Error::io(path.display(), e))?;
         Ok(RunLock { file, path })
     }

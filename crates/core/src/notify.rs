@@ -65,16 +65,33 @@ impl Notifier {
     /// A notifier for `sinks`; file paths are relative to `base_dir`; when `stdout_is_data` the
     /// stdout sink writes to stderr so that stdout stays one JSON document.
     pub fn new(sinks: Vec<NotificationSink>, base_dir: PathBuf, stdout_is_data: bool) -> Notifier {
-        let needs_http = sinks.iter().any(|s| matches!(s, NotificationSink::Webhook { .. }));
+        let needs_http = sinks
+            .iter()
+            .any(|s| matches!(s, NotificationSink::Webhook { .. }));
         let http = needs_http
-            .then(|| reqwest::Client::builder().timeout(Duration::from_secs(10)).build().ok())
+            .then(|| {
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .ok()
+            })
             .flatten();
-        Notifier { sinks, base_dir, stdout_is_data, http }
+        Notifier {
+            sinks,
+            base_dir,
+            stdout_is_data,
+            http,
+        }
     }
 
     /// A notifier that sends nothing.
     pub fn none() -> Notifier {
-        Notifier { sinks: Vec::new(), base_dir: PathBuf::from("."), stdout_is_data: false, http: None }
+        Notifier {
+            sinks: Vec::new(),
+            base_dir: PathBuf::from("."),
+            stdout_is_data: false,
+            http: None,
+        }
     }
 
     /// Sends to every sink; returns per sink its description and the error, if any. Never fails.
@@ -97,13 +114,21 @@ impl Notifier {
                         if let Some(d) = p.parent() {
                             std::fs::create_dir_all(d)?;
                         }
-                        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p)?;
+                        let mut f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&p)?;
                         let line = serde_json::to_string(msg).map_err(std::io::Error::other)?;
                         writeln!(f, "{line}")
                     })();
-                    (format!("file:{}", p.display()), res.map_err(|e| e.to_string()))
+                    (
+                        format!("file:{}", p.display()),
+                        res.map_err(|e| e.to_string()),
+                    )
                 }
-                NotificationSink::Webhook { url } => (format!("webhook:{url}"), self.post(url, msg).await),
+                NotificationSink::Webhook { url } => {
+                    (format!("webhook:{url}"), self.post(url, msg).await)
+                }
             };
             out.push((desc, res.err()));
         }
@@ -114,7 +139,12 @@ impl Notifier {
         let Some(http) = &self.http else {
             return Err("HTTP client could not be built".into());
         };
-        let resp = http.post(url).json(msg).send().await.map_err(|e| format!("POST failed: {e}"))?;
+        let resp = http
+            .post(url)
+            .json(msg)
+            .send()
+            .await
+            .map_err(|e| format!("POST failed: {e}"))?;
         if resp.status().is_success() {
             Ok(())
         } else {

@@ -505,7 +505,8 @@ impl Plan {
     /// Reads and validates a plan file.
     pub fn load(path: &Path) -> Result<Plan> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::config(format!("cannot read plan file: {e}")).with_resource(path.display().to_string())
+            Error::config(format!("cannot read plan file: {e}"))
+                .with_resource(path.display().to_string())
         })?;
         Plan::parse(&text).map_err(|e| e.with_resource(path.display().to_string()))
     }
@@ -537,17 +538,25 @@ impl Plan {
     fn from_raw(raw: RawPlan, text: &str) -> Result<Plan> {
         let v = Validator { text };
         let name = raw.plan.name.trim().to_string();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return Err(Error::config(format!(
                 "plan.name: `{}` must be non-empty and use only letters, digits, `-`, `_` and `.`",
                 raw.plan.name
             )));
         }
         let site = |role: &str, s: Option<RawSite>| -> Result<Site> {
-            let s = s.ok_or_else(|| Error::config(format!("sites.{role}: missing table [sites.{role}]")))?;
+            let s = s.ok_or_else(|| {
+                Error::config(format!("sites.{role}: missing table [sites.{role}]"))
+            })?;
             check_provider(&s.provider, &format!("sites.{role}.provider"))?;
             if s.region.trim().is_empty() {
-                return Err(Error::config(format!("sites.{role}.region: must not be empty")));
+                return Err(Error::config(format!(
+                    "sites.{role}.region: must not be empty"
+                )));
             }
             Ok(Site {
                 provider: ProviderName(s.provider),
@@ -568,13 +577,17 @@ impl Plan {
                 .map_err(|e: String| Error::config(format!("targets.{key}: {e}")))?;
             let mut cur = class.default_targets();
             if let Some(rto) = t.rto {
-                cur.rto = parse_duration(&rto).map_err(|e| Error::config(format!("targets.{key}.rto: {e}")))?;
+                cur.rto = parse_duration(&rto)
+                    .map_err(|e| Error::config(format!("targets.{key}.rto: {e}")))?;
                 if cur.rto.is_zero() {
-                    return Err(Error::config(format!("targets.{key}.rto: must be greater than zero")));
+                    return Err(Error::config(format!(
+                        "targets.{key}.rto: must be greater than zero"
+                    )));
                 }
             }
             if let Some(rpo) = t.rpo {
-                cur.rpo = parse_duration(&rpo).map_err(|e| Error::config(format!("targets.{key}.rpo: {e}")))?;
+                cur.rpo = parse_duration(&rpo)
+                    .map_err(|e| Error::config(format!("targets.{key}.rpo: {e}")))?;
             }
             targets.insert(class, cur);
         }
@@ -587,7 +600,10 @@ impl Plan {
             v.non_empty(&at, "primary", &d.primary)?;
             v.non_empty(&at, "dr", &d.dr)?;
             if d.primary == d.dr {
-                return Err(Error::config(format!("{at}.dr: must differ from `primary` (`{}`)", d.primary)));
+                return Err(Error::config(format!(
+                    "{at}.dr: must differ from `primary` (`{}`)",
+                    d.primary
+                )));
             }
             v.unique(&mut seen, &at, "database", d.name.get_ref())?;
             databases.push(DatabaseSpec {
@@ -614,7 +630,10 @@ impl Plan {
                 )));
             }
             if r.ttl == 0 || r.ttl > 172_800 {
-                return Err(Error::config(format!("{at}.ttl: {} must be between 1 and 172800 seconds", r.ttl)));
+                return Err(Error::config(format!(
+                    "{at}.ttl: {} must be between 1 and 172800 seconds",
+                    r.ttl
+                )));
             }
             v.unique(&mut seen, &at, "dns record", r.name.get_ref())?;
             dns_records.push(DnsRecordSpec {
@@ -652,7 +671,12 @@ impl Plan {
                     )));
                 }
             }
-            v.unique(&mut seen, &at, "node pool", &format!("{}/{}", p.site, p.name.get_ref()))?;
+            v.unique(
+                &mut seen,
+                &at,
+                "node pool",
+                &format!("{}/{}", p.site, p.name.get_ref()),
+            )?;
             node_pools.push(NodePoolSpec {
                 name: p.name.into_inner(),
                 site: p.site,
@@ -674,7 +698,9 @@ impl Plan {
                 )));
             }
             if w.production_replicas == 0 {
-                return Err(Error::config(format!("{at}.production_replicas: must be at least 1")));
+                return Err(Error::config(format!(
+                    "{at}.production_replicas: must be at least 1"
+                )));
             }
             if let Some(sel) = &w.selector {
                 crate::provider::workloads::LabelSelector::parse(sel)
@@ -712,10 +738,16 @@ impl Plan {
         for (i, h) in raw.health_endpoints.into_iter().enumerate() {
             let at = v.at("health_endpoints", i, &h.name);
             if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
-                return Err(Error::config(format!("{at}.url: `{}` must start with http:// or https://", h.url)));
+                return Err(Error::config(format!(
+                    "{at}.url: `{}` must start with http:// or https://",
+                    h.url
+                )));
             }
             if !(100..=599).contains(&h.expect_status) {
-                return Err(Error::config(format!("{at}.expect_status: {} is not an HTTP status", h.expect_status)));
+                return Err(Error::config(format!(
+                    "{at}.expect_status: {} is not an HTTP status",
+                    h.expect_status
+                )));
             }
             v.unique(&mut seen, &at, "health endpoint", h.name.get_ref())?;
             health_endpoints.push(HealthEndpointSpec {
@@ -735,22 +767,32 @@ impl Plan {
         }
         let execution = raw.execution.unwrap_or_default();
         if execution.max_concurrency == 0 {
-            return Err(Error::config("execution.max_concurrency: must be at least 1"));
+            return Err(Error::config(
+                "execution.max_concurrency: must be at least 1",
+            ));
         }
         if execution.retry_attempts == 0 {
-            return Err(Error::config("execution.retry_attempts: must be at least 1"));
+            return Err(Error::config(
+                "execution.retry_attempts: must be at least 1",
+            ));
         }
-        if execution.poll_interval.is_zero() || execution.max_poll_interval < execution.poll_interval {
+        if execution.poll_interval.is_zero()
+            || execution.max_poll_interval < execution.poll_interval
+        {
             return Err(Error::config(
                 "execution.poll_interval: must be > 0 and <= execution.max_poll_interval",
             ));
         }
         if !(execution.overrun_factor >= 0.0 && execution.overrun_factor <= 10.0) {
-            return Err(Error::config("execution.overrun_factor: must be between 0 and 10"));
+            return Err(Error::config(
+                "execution.overrun_factor: must be between 0 and 10",
+            ));
         }
         let failback = raw.failback.unwrap_or_default();
         if failback.lowered_ttl == 0 {
-            return Err(Error::config("failback.lowered_ttl: must be at least 1 second"));
+            return Err(Error::config(
+                "failback.lowered_ttl: must be at least 1 second",
+            ));
         }
         let sim = raw.sim.unwrap_or_default();
         if !(0.0..=0.9).contains(&sim.transient_fault_rate) {
@@ -760,11 +802,21 @@ impl Plan {
             )));
         }
         if !(sim.catch_up_speed > 0.0 && sim.catch_up_speed.is_finite()) {
-            return Err(Error::config(format!("sim.catch_up_speed: {} must be greater than 0", sim.catch_up_speed)));
+            return Err(Error::config(format!(
+                "sim.catch_up_speed: {} must be greater than 0",
+                sim.catch_up_speed
+            )));
         }
         for (i, f) in sim.faults.iter().enumerate() {
-            if !["temporary", "permanent", "unreachable", "integrity", "job-failure", "throttled"]
-                .contains(&f.error.as_str())
+            if ![
+                "temporary",
+                "permanent",
+                "unreachable",
+                "integrity",
+                "job-failure",
+                "throttled",
+            ]
+            .contains(&f.error.as_str())
             {
                 return Err(Error::config(format!(
                     "sim.faults[{i}].error: `{}` is not one of temporary, throttled, permanent, unreachable, integrity, job-failure",
@@ -774,11 +826,17 @@ impl Plan {
         }
         for (i, n) in raw.notifications.iter().enumerate() {
             match n {
-                NotificationSink::Webhook { url } if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                    return Err(Error::config(format!("notifications[{i}].url: `{url}` must start with http:// or https://")));
+                NotificationSink::Webhook { url }
+                    if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                {
+                    return Err(Error::config(format!(
+                        "notifications[{i}].url: `{url}` must start with http:// or https://"
+                    )));
                 }
                 NotificationSink::File { path } if path.trim().is_empty() => {
-                    return Err(Error::config(format!("notifications[{i}].path: must not be empty")));
+                    return Err(Error::config(format!(
+                        "notifications[{i}].path: must not be empty"
+                    )));
                 }
                 _ => {}
             }
@@ -831,7 +889,11 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn at(&self, table: &str, i: usize, name: &Spanned<String>) -> String {
-        format!("{table}[{i}] (`{}`, line {})", name.get_ref(), line_of(self.text, name.span().start))
+        format!(
+            "{table}[{i}] (`{}`, line {})",
+            name.get_ref(),
+            line_of(self.text, name.span().start)
+        )
     }
     fn non_empty(&self, at: &str, field: &str, value: &str) -> Result<()> {
         if value.trim().is_empty() {
@@ -850,7 +912,9 @@ impl Validator<'_> {
         if seen.insert(format!("{what}:{key}")) {
             Ok(())
         } else {
-            Err(Error::config(format!("{at}.name: duplicate {what} `{key}`")))
+            Err(Error::config(format!(
+                "{at}.name: duplicate {what} `{key}`"
+            )))
         }
     }
 }

@@ -143,10 +143,22 @@ pub struct Report {
 impl Report {
     /// Folds a journal into a report.
     pub fn from_journal(entries: &[Entry]) -> Result<Report> {
-        let Some(Entry::RunStarted { ts_ms, run_id, operation, class, plan, targets, flags, steps, estimate_ms }) =
-            entries.first()
+        let Some(Entry::RunStarted {
+            ts_ms,
+            run_id,
+            operation,
+            class,
+            plan,
+            targets,
+            flags,
+            steps,
+            estimate_ms,
+        }) = entries.first()
         else {
-            return Err(Error::new(ErrorKind::Io, "journal does not start with run_started"));
+            return Err(Error::new(
+                ErrorKind::Io,
+                "journal does not start with run_started",
+            ));
         };
         let started = *ts_ms;
         let mut report = Report {
@@ -158,8 +170,15 @@ impl Report {
             started_at: rfc3339(started),
             finished_at: None,
             duration_seconds: 0.0,
-            targets: TargetSeconds { rto_seconds: targets.rto.as_secs_f64(), rpo_seconds: targets.rpo.as_secs_f64() },
-            achieved: AchievedSeconds { rto_seconds: None, rpo_seconds: None, within_targets: None },
+            targets: TargetSeconds {
+                rto_seconds: targets.rto.as_secs_f64(),
+                rpo_seconds: targets.rpo.as_secs_f64(),
+            },
+            achieved: AchievedSeconds {
+                rto_seconds: None,
+                rpo_seconds: None,
+                within_targets: None,
+            },
             estimate_seconds: *estimate_ms as f64 / 1000.0,
             flags: *flags,
             resumes: 0,
@@ -210,7 +229,13 @@ impl Report {
                     }
                 }
                 Entry::StepCheckpoint { ts_ms, .. } => last_ts = *ts_ms,
-                Entry::StepSucceeded { ts_ms, step, retries, summary, data } => {
+                Entry::StepSucceeded {
+                    ts_ms,
+                    step,
+                    retries,
+                    summary,
+                    data,
+                } => {
                     last_ts = *ts_ms;
                     if let Some(r) = data.get("service_restored_ms").and_then(|v| v.as_u64()) {
                         restored.get_or_insert(r);
@@ -227,13 +252,20 @@ impl Report {
                     if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
                         s.status = StepStatus::Succeeded;
                         s.finished_at = Some(rfc3339(*ts_ms));
-                        s.duration_seconds = first_start.get(step).map(|f| ts_ms.saturating_sub(*f) as f64 / 1000.0);
+                        s.duration_seconds = first_start
+                            .get(step)
+                            .map(|f| ts_ms.saturating_sub(*f) as f64 / 1000.0);
                         s.retries += retries;
                         s.summary = Some(summary.clone());
                         s.data = data.clone();
                     }
                 }
-                Entry::StepFailed { ts_ms, step, retries, error } => {
+                Entry::StepFailed {
+                    ts_ms,
+                    step,
+                    retries,
+                    error,
+                } => {
                     last_ts = *ts_ms;
                     if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
                         s.status = StepStatus::Failed;
@@ -242,11 +274,24 @@ impl Report {
                         s.errors.push(error.clone());
                     }
                 }
-                Entry::Escalation { ts_ms, reason, message } => {
+                Entry::Escalation {
+                    ts_ms,
+                    reason,
+                    message,
+                } => {
                     last_ts = *ts_ms;
-                    report.escalations.push(EscalationReport { at: rfc3339(*ts_ms), reason: reason.clone(), message: message.clone() });
+                    report.escalations.push(EscalationReport {
+                        at: rfc3339(*ts_ms),
+                        reason: reason.clone(),
+                        message: message.clone(),
+                    });
                 }
-                Entry::Notification { ts_ms, template, sink, error } => {
+                Entry::Notification {
+                    ts_ms,
+                    template,
+                    sink,
+                    error,
+                } => {
                     report.notifications.push(NotificationReport {
                         at: rfc3339(*ts_ms),
                         template: template.clone(),
@@ -254,7 +299,11 @@ impl Report {
                         error: error.clone(),
                     });
                 }
-                Entry::RunFinished { ts_ms, status, error } => {
+                Entry::RunFinished {
+                    ts_ms,
+                    status,
+                    error,
+                } => {
                     last_ts = *ts_ms;
                     report.status = *status;
                     report.finished_at = Some(rfc3339(*ts_ms));
@@ -267,12 +316,14 @@ impl Report {
         if let Some(r) = restored {
             report.achieved.rto_seconds = Some(r.saturating_sub(started) as f64 / 1000.0);
             // Restored without moving data (routing or compute only): nothing was lost.
-            report.achieved.rpo_seconds = Some(if data_moved { rpo.unwrap_or(0) } else { 0 } as f64 / 1000.0);
+            report.achieved.rpo_seconds =
+                Some(if data_moved { rpo.unwrap_or(0) } else { 0 } as f64 / 1000.0);
         } else if let Some(r) = rpo {
             report.achieved.rpo_seconds = Some(r as f64 / 1000.0);
         }
         if let (Some(rto), Some(rpo)) = (report.achieved.rto_seconds, report.achieved.rpo_seconds) {
-            report.achieved.within_targets = Some(rto <= report.targets.rto_seconds && rpo <= report.targets.rpo_seconds);
+            report.achieved.within_targets =
+                Some(rto <= report.targets.rto_seconds && rpo <= report.targets.rpo_seconds);
         }
         Ok(report)
     }
@@ -293,24 +344,48 @@ impl Report {
     /// The report as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let secs = |v: Option<f64>| v.map(|v| format!("{v:.1}s")).unwrap_or_else(|| "n/a".into());
+        let secs = |v: Option<f64>| {
+            v.map(|v| format!("{v:.1}s"))
+                .unwrap_or_else(|| "n/a".into())
+        };
         let _ = writeln!(s, "# aegis-dr {} report: {}\n", self.operation, self.run_id);
         let _ = writeln!(s, "| | |\n|---|---|");
         let _ = writeln!(s, "| plan | {} |", self.plan);
         let _ = writeln!(s, "| incident class | {} |", self.class);
         let _ = writeln!(s, "| status | **{}** |", self.status.as_str());
         let _ = writeln!(s, "| started | {} |", self.started_at);
-        let _ = writeln!(s, "| finished | {} |", self.finished_at.as_deref().unwrap_or("(not finished)"));
-        let _ = writeln!(s, "| duration | {:.1}s (estimate {:.1}s) |", self.duration_seconds, self.estimate_seconds);
-        let _ = writeln!(s, "| RTO | achieved {} / target {:.0}s |", secs(self.achieved.rto_seconds), self.targets.rto_seconds);
-        let _ = writeln!(s, "| RPO | achieved {} / target {:.0}s |", secs(self.achieved.rpo_seconds), self.targets.rpo_seconds);
+        let _ = writeln!(
+            s,
+            "| finished | {} |",
+            self.finished_at.as_deref().unwrap_or("(not finished)")
+        );
+        let _ = writeln!(
+            s,
+            "| duration | {:.1}s (estimate {:.1}s) |",
+            self.duration_seconds, self.estimate_seconds
+        );
+        let _ = writeln!(
+            s,
+            "| RTO | achieved {} / target {:.0}s |",
+            secs(self.achieved.rto_seconds),
+            self.targets.rto_seconds
+        );
+        let _ = writeln!(
+            s,
+            "| RPO | achieved {} / target {:.0}s |",
+            secs(self.achieved.rpo_seconds),
+            self.targets.rpo_seconds
+        );
         if self.resumes > 0 {
             let _ = writeln!(s, "| resumed | {} time(s) |", self.resumes);
         }
         if let Some(e) = &self.error {
             let _ = writeln!(s, "\n**Error:** {}", e.message);
         }
-        let _ = writeln!(s, "\n## Steps\n\n| step | status | duration | retries | outcome |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "\n## Steps\n\n| step | status | duration | retries | outcome |\n|---|---|---|---|---|"
+        );
         for st in &self.steps {
             let outcome = st
                 .summary
@@ -329,14 +404,27 @@ impl Report {
             );
             if let Some(log) = st.data.get("job_log").and_then(|l| l.as_array()) {
                 for line in log {
-                    let _ = writeln!(s, "|  | | | | job: {} |", line.as_str().unwrap_or_default().replace('|', "\\|"));
+                    let _ = writeln!(
+                        s,
+                        "|  | | | | job: {} |",
+                        line.as_str().unwrap_or_default().replace('|', "\\|")
+                    );
                 }
             }
         }
         if !self.checks.is_empty() {
-            let _ = writeln!(s, "\n## Checks\n\n| check | status | evidence |\n|---|---|---|");
+            let _ = writeln!(
+                s,
+                "\n## Checks\n\n| check | status | evidence |\n|---|---|---|"
+            );
             for c in &self.checks {
-                let _ = writeln!(s, "| {} | {} | {} |", c.name, c.status.as_str(), c.evidence.replace('|', "\\|"));
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} |",
+                    c.name,
+                    c.status.as_str(),
+                    c.evidence.replace('|', "\\|")
+                );
             }
         }
         if !self.escalations.is_empty() {
@@ -354,7 +442,10 @@ impl Report {
                     n.at,
                     n.template,
                     n.sink,
-                    n.error.as_ref().map(|e| format!(" (failed: {e})")).unwrap_or_default()
+                    n.error
+                        .as_ref()
+                        .map(|e| format!(" (failed: {e})"))
+                        .unwrap_or_default()
                 );
             }
         }

@@ -24,7 +24,9 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The delay before attempt `attempt + 1` (full jitter: uniform in `[0, base * 2^(attempt-1)]`).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
         let cap = exp.min(self.max_delay);
         let ms = cap.as_millis() as u64;
         if ms == 0 {
@@ -101,7 +103,9 @@ where
         if now >= wait.deadline_ms {
             let waited = format_duration(Duration::from_millis(now.saturating_sub(started)));
             let msg = match last_error {
-                Some(e) => format!("{what}: condition not reached after {waited}; last poll failed: {e}"),
+                Some(e) => {
+                    format!("{what}: condition not reached after {waited}; last poll failed: {e}")
+                }
                 None => format!("{what}: condition not reached after {waited}"),
             };
             return Err(Error::new(ErrorKind::Timeout, msg));
@@ -118,29 +122,45 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn policy() -> RetryPolicy {
-        RetryPolicy { attempts: 4, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) }
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn retries_only_retryable_errors() {
         let clock = Clock::starting_at(0);
         let n = AtomicU32::new(0);
-        let out: Result<u32> = retry(policy(), &clock, "op", |_| {}, || async {
-            if n.fetch_add(1, Ordering::SeqCst) < 2 {
-                Err(Error::new(ErrorKind::Throttled, "slow down"))
-            } else {
-                Ok(7)
-            }
-        })
+        let out: Result<u32> = retry(
+            policy(),
+            &clock,
+            "op",
+            |_| {},
+            || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(Error::new(ErrorKind::Throttled, "slow down"))
+                } else {
+                    Ok(7)
+                }
+            },
+        )
         .await;
         assert_eq!(out.unwrap(), 7);
         assert_eq!(n.load(Ordering::SeqCst), 3);
 
         let n = AtomicU32::new(0);
-        let out: Result<u32> = retry(policy(), &clock, "op", |_| {}, || async {
-            n.fetch_add(1, Ordering::SeqCst);
-            Err(Error::new(ErrorKind::PermissionDenied, "no"))
-        })
+        let out: Result<u32> = retry(
+            policy(),
+            &clock,
+            "op",
+            |_| {},
+            || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err(Error::new(ErrorKind::PermissionDenied, "no"))
+            },
+        )
         .await;
         assert_eq!(out.unwrap_err().kind(), ErrorKind::PermissionDenied);
         assert_eq!(n.load(Ordering::SeqCst), 1);
@@ -149,9 +169,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn exhausted_retries_become_persistent() {
         let clock = Clock::starting_at(0);
-        let err = retry::<(), _, _>(policy(), &clock, "fence db", |_| {}, || async {
-            Err(Error::new(ErrorKind::Unreachable, "down"))
-        })
+        let err = retry::<(), _, _>(
+            policy(),
+            &clock,
+            "fence db",
+            |_| {},
+            || async { Err(Error::new(ErrorKind::Unreachable, "down")) },
+        )
         .await
         .unwrap_err();
         assert_eq!(err.retry_status(), crate::RetryStatus::Persistent);
@@ -167,10 +191,17 @@ mod tests {
             deadline_ms: 2 * 3600 * 1000,
         };
         let polls = AtomicU32::new(0);
-        let err = await_condition::<(), _, _>(policy(), wait, &clock, "nodes ready", |_| {}, || async {
-            polls.fetch_add(1, Ordering::SeqCst);
-            Ok(None)
-        })
+        let err = await_condition::<(), _, _>(
+            policy(),
+            wait,
+            &clock,
+            "nodes ready",
+            |_| {},
+            || async {
+                polls.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
@@ -181,10 +212,18 @@ mod tests {
         assert!(p > 200 && p < 400, "{p} polls");
 
         let polls = AtomicU32::new(0);
-        let wait = WaitPolicy { deadline_ms: clock.now_ms() + 60_000, ..wait };
-        let v = await_condition(policy(), wait, &clock, "x", |_| {}, || async {
-            Ok((polls.fetch_add(1, Ordering::SeqCst) == 3).then_some(5))
-        })
+        let wait = WaitPolicy {
+            deadline_ms: clock.now_ms() + 60_000,
+            ..wait
+        };
+        let v = await_condition(
+            policy(),
+            wait,
+            &clock,
+            "x",
+            |_| {},
+            || async { Ok((polls.fetch_add(1, Ordering::SeqCst) == 3).then_some(5)) },
+        )
         .await;
         assert_eq!(v.unwrap(), 5);
     }

@@ -120,7 +120,12 @@ impl Estate {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = Clock::new();
         let sim = Arc::new(SimProvider::open(&plan, dir.path(), clock).expect("sim opens"));
-        Estate { plan, sim, clock, dir }
+        Estate {
+            plan,
+            sim,
+            clock,
+            dir,
+        }
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -128,19 +133,35 @@ impl Estate {
     }
 
     pub fn orchestrator(&self) -> Orchestrator {
-        Orchestrator::new(self.plan.clone(), self.sim.providers(), self.dir.path()).with_clock(self.clock)
+        Orchestrator::new(self.plan.clone(), self.sim.providers(), self.dir.path())
+            .with_clock(self.clock)
     }
 
-    pub async fn run(&self, operation: Operation, class: IncidentClass, flags: RunFlags) -> RunOutcome {
+    pub async fn run(
+        &self,
+        operation: Operation,
+        class: IncidentClass,
+        flags: RunFlags,
+    ) -> RunOutcome {
         self.orchestrator()
-            .run(RunRequest { operation, class, flags, resume: None })
+            .run(RunRequest {
+                operation,
+                class,
+                flags,
+                resume: None,
+            })
             .await
             .expect("run starts")
     }
 
     pub async fn resume(&self, operation: Operation, run_id: &str, flags: RunFlags) -> RunOutcome {
         self.orchestrator()
-            .run(RunRequest { operation, class: IncidentClass::RegionOutage, flags, resume: Some(run_id.into()) })
+            .run(RunRequest {
+                operation,
+                class: IncidentClass::RegionOutage,
+                flags,
+                resume: Some(run_id.into()),
+            })
             .await
             .expect("resume starts")
     }

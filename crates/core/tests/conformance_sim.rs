@@ -36,5 +36,8 @@ async fn sim_conformance_holds_under_transient_faults() {
             failures += 1;
         }
     }
-    assert!((20..=70).contains(&failures), "about 20% of 200 calls fail: {failures}");
+    assert!(
+        (20..=70).contains(&failures),
+        "about 20% of 200 calls fail: {failures}"
+    );
 }

@@ -32,19 +32,38 @@ fn malformed_plans_name_the_field() {
         assert!(PLAN.contains(from), "fixture lacks {from:?}");
         let msg = err(&PLAN.replacen(from, to, 1));
         for n in *needles {
-            assert!(msg.contains(n), "error for {to:?} should mention {n:?}: {msg}");
+            assert!(
+                msg.contains(n),
+                "error for {to:?} should mention {n:?}: {msg}"
+            );
         }
     }
     assert!(err("").contains("plan"), "missing [plan]");
-    let no_dr = PLAN.replace("[sites.dr]\nprovider = \"sim\"\nregion = \"us-west-2\"\ncluster = \"dr\"", "");
+    let no_dr = PLAN.replace(
+        "[sites.dr]\nprovider = \"sim\"\nregion = \"us-west-2\"\ncluster = \"dr\"",
+        "",
+    );
     assert!(err(&no_dr).contains("sites.dr"));
-    assert!(err(&PLAN.replace("[targets", "[x").replace("[checks]", "[targets.meteor-strike]\nrto = \"1m\"\n[checks]")).contains("targets.meteor-strike"));
+    assert!(err(&PLAN.replace("[targets", "[x").replace(
+        "[checks]",
+        "[targets.meteor-strike]\nrto = \"1m\"\n[checks]"
+    ))
+    .contains("targets.meteor-strike"));
 }
 
 #[test]
 fn targets_can_be_overridden_per_class() {
-    let p = Plan::parse(&PLAN.replace("[checks]", "[targets.network-partition]\nrto = \"5m\"\n\n[checks]")).expect("parses");
+    let p = Plan::parse(&PLAN.replace(
+        "[checks]",
+        "[targets.network-partition]\nrto = \"5m\"\n\n[checks]",
+    ))
+    .expect("parses");
     let t = p.targets(aegis_dr_core::IncidentClass::NetworkPartition);
     assert_eq!((t.rto.as_secs(), t.rpo.as_secs()), (300, 0));
-    assert_eq!(p.targets(aegis_dr_core::IncidentClass::RegionOutage).rto.as_secs(), 1800);
+    assert_eq!(
+        p.targets(aegis_dr_core::IncidentClass::RegionOutage)
+            .rto
+            .as_secs(),
+        1800
+    );
 }

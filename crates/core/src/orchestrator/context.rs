@@ -86,13 +86,19 @@ impl RunCtx {
     }
 
     /// Sends a notification and journals each sink's outcome; never fails the run.
-    pub async fn notify(&self, template: Template, text: String, fields: serde_json::Value) -> usize {
+    pub async fn notify(
+        &self,
+        template: Template,
+        text: String,
+        fields: serde_json::Value,
+    ) -> usize {
         let msg = self.message(template, text, fields);
         let results = self.notifier.send(&msg).await;
         let n = results.len();
         for (sink, error) in results {
             if let Some(e) = &error {
-                self.progress.message(&format!("notification to {sink} failed: {e}"));
+                self.progress
+                    .message(&format!("notification to {sink} failed: {e}"));
             }
             let _ = self.journal(Entry::Notification {
                 ts_ms: self.clock.now_ms(),
@@ -111,7 +117,8 @@ impl RunCtx {
             reason: reason.into(),
             message: message.clone(),
         });
-        self.progress.message(&format!("ESCALATION ({reason}): {message}"));
+        self.progress
+            .message(&format!("ESCALATION ({reason}): {message}"));
         let text = format!(
             "[aegis-dr] ESCALATION {} {} ({}), run {}: {message}",
             self.plan.name,
@@ -119,8 +126,12 @@ impl RunCtx {
             self.class,
             self.run_id
         );
-        self.notify(Template::Escalation, text, serde_json::json!({ "reason": reason, "message": message }))
-            .await;
+        self.notify(
+            Template::Escalation,
+            text,
+            serde_json::json!({ "reason": reason, "message": message }),
+        )
+        .await;
     }
 
     /// Escalates once when the run passes its RTO.
@@ -178,7 +189,11 @@ impl StepCtx {
 
     fn policy(&self) -> RetryPolicy {
         let e = &self.run.plan.execution;
-        RetryPolicy { attempts: e.retry_attempts, base_delay: e.retry_base_delay, max_delay: Duration::from_secs(10) }
+        RetryPolicy {
+            attempts: e.retry_attempts,
+            base_delay: e.retry_base_delay,
+            max_delay: Duration::from_secs(10),
+        }
     }
 
     fn on_retry(&self) -> impl FnMut(&Error) + '_ {
@@ -212,30 +227,54 @@ impl StepCtx {
         let hard = self.run.hard_deadline_ms();
         let now = self.run.clock.now_ms();
         // Within the RTO budget the wait ends at the RTO deadline; past it (after escalating) at the hard one.
-        let first = WaitPolicy { initial: e.poll_interval, max: e.max_poll_interval, deadline_ms: rto_deadline.max(now) };
+        let first = WaitPolicy {
+            initial: e.poll_interval,
+            max: e.max_poll_interval,
+            deadline_ms: rto_deadline.max(now),
+        };
         let mut poll = poll;
         if now < rto_deadline {
-            match await_condition(self.policy(), first, &self.run.clock, what, self.on_retry(), &mut poll).await {
+            match await_condition(
+                self.policy(),
+                first,
+                &self.run.clock,
+                what,
+                self.on_retry(),
+                &mut poll,
+            )
+            .await
+            {
                 Err(err) if err.kind() == ErrorKind::Timeout => {}
                 other => return other,
             }
         }
         self.run.escalate_rto().await;
-        let second = WaitPolicy { initial: e.poll_interval, max: e.max_poll_interval, deadline_ms: hard };
-        await_condition(self.policy(), second, &self.run.clock, what, self.on_retry(), poll)
-            .await
-            .map_err(|err| {
-                if err.kind() == ErrorKind::Timeout {
-                    err.context(format!(
-                        "gave up {} after the RTO of {} ({} step)",
-                        format_duration(Duration::from_millis(hard.saturating_sub(rto_deadline))),
-                        format_duration(self.run.targets.rto),
-                        self.step.id
-                    ))
-                } else {
-                    err
-                }
-            })
+        let second = WaitPolicy {
+            initial: e.poll_interval,
+            max: e.max_poll_interval,
+            deadline_ms: hard,
+        };
+        await_condition(
+            self.policy(),
+            second,
+            &self.run.clock,
+            what,
+            self.on_retry(),
+            poll,
+        )
+        .await
+        .map_err(|err| {
+            if err.kind() == ErrorKind::Timeout {
+                err.context(format!(
+                    "gave up {} after the RTO of {} ({} step)",
+                    format_duration(Duration::from_millis(hard.saturating_sub(rto_deadline))),
+                    format_duration(self.run.targets.rto),
+                    self.step.id
+                ))
+            } else {
+                err
+            }
+        })
     }
 
     /// Runs `f` over `items` with at most `execution.max_concurrency` in flight; every item runs to
@@ -274,7 +313,9 @@ impl StepCtx {
         }
         match first_err {
             None => Ok(ok),
-            Some(e) if failed > 1 => Err(e.context(format!("{failed} of {total} items failed; first"))),
+            Some(e) if failed > 1 => {
+                Err(e.context(format!("{failed} of {total} items failed; first")))
+            }
             Some(e) => Err(e),
         }
     }
@@ -315,7 +356,12 @@ impl StepCtx {
 
     /// A checkpoint this step journaled earlier (in this process or before a crash).
     pub fn checkpointed(&self, key: &str) -> Option<serde_json::Value> {
-        self.run.checkpoints.lock().ok()?.get(&(self.step.id.clone(), key.to_string())).cloned()
+        self.run
+            .checkpoints
+            .lock()
+            .ok()?
+            .get(&(self.step.id.clone(), key.to_string()))
+            .cloned()
     }
 
     /// True when this step had started in an earlier process of the run.
@@ -333,7 +379,9 @@ impl StepCtx {
     /// Adds a note to the step's output.
     pub fn note(&self, msg: impl Into<String>) {
         let msg = msg.into();
-        self.run.progress.message(&format!("{}: {msg}", self.step.id));
+        self.run
+            .progress
+            .message(&format!("{}: {msg}", self.step.id));
         if let Ok(mut n) = self.notes.lock() {
             n.push(msg);
         }

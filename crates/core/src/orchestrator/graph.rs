@@ -141,10 +141,26 @@ impl Builder<'_> {
         self.steps.iter().any(|s| s.id == id)
     }
     fn add(&mut self, id: &str, title: &str, deps: &[&str], kind: StepKind) {
-        let deps = deps.iter().filter(|d| self.has(d)).map(|d| self.id(d)).collect();
-        self.steps.push(Step { id: self.id(id), title: title.into(), deps, kind });
+        let deps = deps
+            .iter()
+            .filter(|d| self.has(d))
+            .map(|d| self.id(d))
+            .collect();
+        self.steps.push(Step {
+            id: self.id(id),
+            title: title.into(),
+            deps,
+            kind,
+        });
     }
-    fn add_after(&mut self, id: &str, title: &str, deps: &[&str], extra: &[String], kind: StepKind) {
+    fn add_after(
+        &mut self,
+        id: &str,
+        title: &str,
+        deps: &[&str],
+        extra: &[String],
+        kind: StepKind,
+    ) {
         self.add(id, title, deps, kind);
         if let Some(s) = self.steps.last_mut() {
             s.deps.extend(extra.iter().cloned());
@@ -170,8 +186,12 @@ impl Builder<'_> {
 /// Builds the graph of `op` for `class`.
 pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
     match op {
-        Operation::Failover => Graph { steps: failover(plan, class, "") },
-        Operation::Failback => Graph { steps: failback(plan, "", &[], false) },
+        Operation::Failover => Graph {
+            steps: failover(plan, class, ""),
+        },
+        Operation::Failback => Graph {
+            steps: failback(plan, "", &[], false),
+        },
         Operation::Drill => {
             let mut steps = failover(plan, class, "failover.");
             let last: Vec<String> = steps.last().map(|s| vec![s.id.clone()]).unwrap_or_default();
@@ -184,127 +204,362 @@ pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
 fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<Step> {
     use IncidentClass::*;
     use SiteRole::*;
-    let mut b = Builder { plan, prefix, steps: Vec::new() };
+    let mut b = Builder {
+        plan,
+        prefix,
+        steps: Vec::new(),
+    };
     let moves_db = matches!(class, RegionOutage | DatabaseCorruption) && b.dbs();
     let moves_compute = matches!(class, RegionOutage | NetworkPartition | ComputeFailure);
     let moves_traffic = moves_compute && b.records();
-    let drains = matches!(class, RegionOutage | DatabaseCorruption | ComputeFailure) && b.workloads();
+    let drains =
+        matches!(class, RegionOutage | DatabaseCorruption | ComputeFailure) && b.workloads();
     let recovers = matches!(class, RegionOutage | ComputeFailure) && b.servers();
 
-    b.add("preflight", "Pre-failover checks and safety gates", &[], StepKind::Preflight);
-    b.add("declare", "Declare the incident (initial notification)", &["preflight"], StepKind::Declare);
+    b.add(
+        "preflight",
+        "Pre-failover checks and safety gates",
+        &[],
+        StepKind::Preflight,
+    );
+    b.add(
+        "declare",
+        "Declare the incident (initial notification)",
+        &["preflight"],
+        StepKind::Declare,
+    );
     if moves_compute && b.pools(Dr) {
-        b.add("scale-dr-nodes", "Scale DR node pools to production", &["declare"],
-            StepKind::ScaleNodes { site: Dr, level: Level::Production });
+        b.add(
+            "scale-dr-nodes",
+            "Scale DR node pools to production",
+            &["declare"],
+            StepKind::ScaleNodes {
+                site: Dr,
+                level: Level::Production,
+            },
+        );
     }
     if moves_compute && b.workloads() {
-        b.add("scale-dr-workloads", "Scale DR workloads to production", &["declare", "scale-dr-nodes"],
-            StepKind::ScaleWorkloads { site: Dr, mode: WorkloadMode::ScaleUpRecording });
+        b.add(
+            "scale-dr-workloads",
+            "Scale DR workloads to production",
+            &["declare", "scale-dr-nodes"],
+            StepKind::ScaleWorkloads {
+                site: Dr,
+                mode: WorkloadMode::ScaleUpRecording,
+            },
+        );
     }
     if drains {
-        b.add("drain-primary", "Drain the primary (stop new writes, wait for in-flight requests)", &["declare"],
-            StepKind::Drain { site: Primary });
+        b.add(
+            "drain-primary",
+            "Drain the primary (stop new writes, wait for in-flight requests)",
+            &["declare"],
+            StepKind::Drain { site: Primary },
+        );
     }
     if moves_db {
-        b.add("fence-primary-db", "Fence the primary databases", &["declare", "drain-primary"],
-            StepKind::FenceDatabases { site: Primary });
-        b.add("promote-dr-db", "Promote the DR databases", &["fence-primary-db"],
-            StepKind::PromoteDatabases { to: Dr });
+        b.add(
+            "fence-primary-db",
+            "Fence the primary databases",
+            &["declare", "drain-primary"],
+            StepKind::FenceDatabases { site: Primary },
+        );
+        b.add(
+            "promote-dr-db",
+            "Promote the DR databases",
+            &["fence-primary-db"],
+            StepKind::PromoteDatabases { to: Dr },
+        );
     }
     if recovers {
-        b.add("recover-servers", "Launch recovery instances", &["declare"], StepKind::RecoverServers);
+        b.add(
+            "recover-servers",
+            "Launch recovery instances",
+            &["declare"],
+            StepKind::RecoverServers,
+        );
     }
     if moves_traffic {
-        b.add("switch-dns-to-dr", "Point DNS at the DR site",
-            &["declare", "promote-dr-db", "scale-dr-workloads", "recover-servers", "drain-primary"],
-            StepKind::SwitchDns { to: Dr });
+        b.add(
+            "switch-dns-to-dr",
+            "Point DNS at the DR site",
+            &[
+                "declare",
+                "promote-dr-db",
+                "scale-dr-workloads",
+                "recover-servers",
+                "drain-primary",
+            ],
+            StepKind::SwitchDns { to: Dr },
+        );
     }
     if class == DatabaseCorruption {
         if b.workloads() {
-            b.add("undrain-primary", "Let the primary write again (to the promoted database)", &["promote-dr-db"],
-                StepKind::ScaleWorkloads { site: Primary, mode: WorkloadMode::Undrain });
+            b.add(
+                "undrain-primary",
+                "Let the primary write again (to the promoted database)",
+                &["promote-dr-db"],
+                StepKind::ScaleWorkloads {
+                    site: Primary,
+                    mode: WorkloadMode::Undrain,
+                },
+            );
         }
-        b.add("verify-primary", "Verify the primary site on the promoted database",
-            &["declare", "promote-dr-db", "undrain-primary"], StepKind::Verify { site: Primary, database_only: true });
-        b.add("resolve", "Resolution notice", &["verify-primary"], StepKind::Resolve);
+        b.add(
+            "verify-primary",
+            "Verify the primary site on the promoted database",
+            &["declare", "promote-dr-db", "undrain-primary"],
+            StepKind::Verify {
+                site: Primary,
+                database_only: true,
+            },
+        );
+        b.add(
+            "resolve",
+            "Resolution notice",
+            &["verify-primary"],
+            StepKind::Resolve,
+        );
     } else {
-        b.add("verify-dr", "Verify the DR site serves",
-            &["declare", "switch-dns-to-dr", "scale-dr-workloads", "promote-dr-db", "recover-servers"],
-            StepKind::Verify { site: Dr, database_only: false });
-        b.add("resolve", "Resolution notice", &["verify-dr"], StepKind::Resolve);
+        b.add(
+            "verify-dr",
+            "Verify the DR site serves",
+            &[
+                "declare",
+                "switch-dns-to-dr",
+                "scale-dr-workloads",
+                "promote-dr-db",
+                "recover-servers",
+            ],
+            StepKind::Verify {
+                site: Dr,
+                database_only: false,
+            },
+        );
+        b.add(
+            "resolve",
+            "Resolution notice",
+            &["verify-dr"],
+            StepKind::Resolve,
+        );
     }
     b.steps
 }
 
 fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Step> {
     use SiteRole::*;
-    let mut b = Builder { plan, prefix, steps: Vec::new() };
-    b.add_after("stable-gate", "Verify the primary is healthy and stable", &[], after, StepKind::StableGate);
-    b.add("declare", "Declare the failback (initial notification)", &["stable-gate"], StepKind::Declare);
+    let mut b = Builder {
+        plan,
+        prefix,
+        steps: Vec::new(),
+    };
+    b.add_after(
+        "stable-gate",
+        "Verify the primary is healthy and stable",
+        &[],
+        after,
+        StepKind::StableGate,
+    );
+    b.add(
+        "declare",
+        "Declare the failback (initial notification)",
+        &["stable-gate"],
+        StepKind::Declare,
+    );
     if b.dbs() {
-        b.add("sync-dry-run", "Dry-run the data sync back to the primary", &["declare"],
-            StepKind::ReverseReplication { replica_site: Primary, dry_run: true });
-        b.add("resync-primary-db", "Replicate data written during the failover back to the primary",
-            &["sync-dry-run"], StepKind::ReverseReplication { replica_site: Primary, dry_run: false });
+        b.add(
+            "sync-dry-run",
+            "Dry-run the data sync back to the primary",
+            &["declare"],
+            StepKind::ReverseReplication {
+                replica_site: Primary,
+                dry_run: true,
+            },
+        );
+        b.add(
+            "resync-primary-db",
+            "Replicate data written during the failover back to the primary",
+            &["sync-dry-run"],
+            StepKind::ReverseReplication {
+                replica_site: Primary,
+                dry_run: false,
+            },
+        );
     }
     if b.records() {
-        b.add("lower-ttl", "Lower DNS TTL", &["declare"], StepKind::LowerTtl);
+        b.add(
+            "lower-ttl",
+            "Lower DNS TTL",
+            &["declare"],
+            StepKind::LowerTtl,
+        );
     }
     if b.pools(Primary) {
-        b.add("scale-primary-nodes", "Scale primary node pools to production", &["declare"],
-            StepKind::ScaleNodes { site: Primary, level: Level::Production });
+        b.add(
+            "scale-primary-nodes",
+            "Scale primary node pools to production",
+            &["declare"],
+            StepKind::ScaleNodes {
+                site: Primary,
+                level: Level::Production,
+            },
+        );
     }
     if b.workloads() {
-        b.add("scale-primary-workloads", "Scale primary workloads to production",
-            &["declare", "scale-primary-nodes"], StepKind::ScaleWorkloads { site: Primary, mode: WorkloadMode::Production });
+        b.add(
+            "scale-primary-workloads",
+            "Scale primary workloads to production",
+            &["declare", "scale-primary-nodes"],
+            StepKind::ScaleWorkloads {
+                site: Primary,
+                mode: WorkloadMode::Production,
+            },
+        );
     }
     if b.servers() {
         if drill {
-            b.add("terminate-drill-instances", "Terminate drill instances", &["declare"], StepKind::TerminateDrill);
+            b.add(
+                "terminate-drill-instances",
+                "Terminate drill instances",
+                &["declare"],
+                StepKind::TerminateDrill,
+            );
         } else {
-            b.add("failback-servers", "Fail recovery instances back", &["declare"], StepKind::FailbackServers);
+            b.add(
+                "failback-servers",
+                "Fail recovery instances back",
+                &["declare"],
+                StepKind::FailbackServers,
+            );
         }
     }
-    let gate = ["resync-primary-db", "scale-primary-workloads", "lower-ttl", "failback-servers", "declare"];
+    let gate = [
+        "resync-primary-db",
+        "scale-primary-workloads",
+        "lower-ttl",
+        "failback-servers",
+        "declare",
+    ];
     if b.workloads() {
-        b.add("drain-dr", "Drain the DR site", &gate, StepKind::Drain { site: Dr });
+        b.add(
+            "drain-dr",
+            "Drain the DR site",
+            &gate,
+            StepKind::Drain { site: Dr },
+        );
     }
     if b.dbs() {
         let mut deps = gate.to_vec();
         deps.push("drain-dr");
-        b.add("fence-dr-db", "Fence the DR databases", &deps, StepKind::FenceDatabases { site: Dr });
-        b.add("promote-primary-db", "Promote the primary databases back", &["fence-dr-db"],
-            StepKind::PromoteDatabases { to: Primary });
+        b.add(
+            "fence-dr-db",
+            "Fence the DR databases",
+            &deps,
+            StepKind::FenceDatabases { site: Dr },
+        );
+        b.add(
+            "promote-primary-db",
+            "Promote the primary databases back",
+            &["fence-dr-db"],
+            StepKind::PromoteDatabases { to: Primary },
+        );
     }
     if b.workloads() {
-        b.add("undrain-primary", "Let the primary take writes", &["promote-primary-db", "scale-primary-workloads"],
-            StepKind::ScaleWorkloads { site: Primary, mode: WorkloadMode::Undrain });
+        b.add(
+            "undrain-primary",
+            "Let the primary take writes",
+            &["promote-primary-db", "scale-primary-workloads"],
+            StepKind::ScaleWorkloads {
+                site: Primary,
+                mode: WorkloadMode::Undrain,
+            },
+        );
     }
     if b.records() {
-        b.add("switch-dns-to-primary", "Point DNS back at the primary",
-            &["promote-primary-db", "undrain-primary", "lower-ttl", "failback-servers", "terminate-drill-instances", "declare", "drain-dr"],
-            StepKind::SwitchDns { to: Primary });
+        b.add(
+            "switch-dns-to-primary",
+            "Point DNS back at the primary",
+            &[
+                "promote-primary-db",
+                "undrain-primary",
+                "lower-ttl",
+                "failback-servers",
+                "terminate-drill-instances",
+                "declare",
+                "drain-dr",
+            ],
+            StepKind::SwitchDns { to: Primary },
+        );
     }
-    b.add("verify-primary", "Verify traffic is served by the primary",
-        &["switch-dns-to-primary", "undrain-primary", "promote-primary-db", "declare", "failback-servers"],
-        StepKind::Verify { site: Primary, database_only: false });
+    b.add(
+        "verify-primary",
+        "Verify traffic is served by the primary",
+        &[
+            "switch-dns-to-primary",
+            "undrain-primary",
+            "promote-primary-db",
+            "declare",
+            "failback-servers",
+        ],
+        StepKind::Verify {
+            site: Primary,
+            database_only: false,
+        },
+    );
     if b.dbs() {
-        b.add("reprotect-dr-db", "Re-protect: replicate the primary to DR again", &["verify-primary"],
-            StepKind::ReverseReplication { replica_site: Dr, dry_run: false });
+        b.add(
+            "reprotect-dr-db",
+            "Re-protect: replicate the primary to DR again",
+            &["verify-primary"],
+            StepKind::ReverseReplication {
+                replica_site: Dr,
+                dry_run: false,
+            },
+        );
     }
     if b.records() {
-        b.add("restore-ttl", "Restore DNS TTL", &["verify-primary"], StepKind::RestoreTtl);
+        b.add(
+            "restore-ttl",
+            "Restore DNS TTL",
+            &["verify-primary"],
+            StepKind::RestoreTtl,
+        );
     }
     if b.workloads() {
-        b.add("scale-dr-workloads", "Scale DR workloads back to standby", &["verify-primary"],
-            StepKind::ScaleWorkloads { site: Dr, mode: WorkloadMode::RestoreRecorded });
+        b.add(
+            "scale-dr-workloads",
+            "Scale DR workloads back to standby",
+            &["verify-primary"],
+            StepKind::ScaleWorkloads {
+                site: Dr,
+                mode: WorkloadMode::RestoreRecorded,
+            },
+        );
     }
     if b.pools(Dr) {
-        b.add("scale-dr-nodes", "Scale DR node pools back to standby", &["verify-primary", "scale-dr-workloads"],
-            StepKind::ScaleNodes { site: Dr, level: Level::Standby });
+        b.add(
+            "scale-dr-nodes",
+            "Scale DR node pools back to standby",
+            &["verify-primary", "scale-dr-workloads"],
+            StepKind::ScaleNodes {
+                site: Dr,
+                level: Level::Standby,
+            },
+        );
     }
-    b.add("resolve", "Resolution notice",
-        &["verify-primary", "reprotect-dr-db", "restore-ttl", "scale-dr-workloads", "scale-dr-nodes"], StepKind::Resolve);
+    b.add(
+        "resolve",
+        "Resolution notice",
+        &[
+            "verify-primary",
+            "reprotect-dr-db",
+            "restore-ttl",
+            "scale-dr-workloads",
+            "scale-dr-nodes",
+        ],
+        StepKind::Resolve,
+    );
     b.steps
 }
 
@@ -324,7 +579,12 @@ pub struct StepCost {
 /// The cost model of a step in `plan`.
 pub fn step_cost(plan: &Plan, est: &Estimates, step: &Step) -> StepCost {
     let workloads: usize = plan.workloads.iter().map(|w| w.names.len().max(1)).sum();
-    let c = |fixed_calls, per_item_calls, items, wait| StepCost { fixed_calls, per_item_calls, items, wait };
+    let c = |fixed_calls, per_item_calls, items, wait| StepCost {
+        fixed_calls,
+        per_item_calls,
+        items,
+        wait,
+    };
     let zero = Duration::ZERO;
     match &step.kind {
         StepKind::Preflight | StepKind::StableGate | StepKind::Verify { .. } => c(1, 0, 0, zero),
@@ -340,13 +600,22 @@ pub fn step_cost(plan: &Plan, est: &Estimates, step: &Step) -> StepCost {
         // read, scale, wait ready
         StepKind::ScaleNodes { .. } => c(3, 0, 0, est.node_boot),
         // list, annotate then scale each, wait rolled out
-        StepKind::ScaleWorkloads { mode: WorkloadMode::ScaleUpRecording | WorkloadMode::RestoreRecorded, .. } => {
-            c(2, 2, workloads, est.rollout)
-        }
-        StepKind::ScaleWorkloads { mode: WorkloadMode::Production, .. } => c(2, 1, workloads, est.rollout),
-        StepKind::ScaleWorkloads { mode: WorkloadMode::Undrain, .. } => c(1, 1, workloads, zero),
+        StepKind::ScaleWorkloads {
+            mode: WorkloadMode::ScaleUpRecording | WorkloadMode::RestoreRecorded,
+            ..
+        } => c(2, 2, workloads, est.rollout),
+        StepKind::ScaleWorkloads {
+            mode: WorkloadMode::Production,
+            ..
+        } => c(2, 1, workloads, est.rollout),
+        StepKind::ScaleWorkloads {
+            mode: WorkloadMode::Undrain,
+            ..
+        } => c(1, 1, workloads, zero),
         // read, upsert, poll change
-        StepKind::LowerTtl | StepKind::RestoreTtl | StepKind::SwitchDns { .. } => c(3, 0, 0, est.dns_propagation),
+        StepKind::LowerTtl | StepKind::RestoreTtl | StepKind::SwitchDns { .. } => {
+            c(3, 0, 0, est.dns_propagation)
+        }
         // points or instances, start, poll job
         StepKind::RecoverServers | StepKind::FailbackServers => c(4, 0, 0, est.recovery_job),
         StepKind::TerminateDrill => c(1, 0, 0, zero),
@@ -382,12 +651,19 @@ pub fn estimate(plan: &Plan, est: &Estimates, graph: &Graph, concurrency: usize)
         let (start, pred) = s
             .deps
             .iter()
-            .filter_map(|dep| finish.get(dep.as_str()).map(|(f, _)| (*f, Some(dep.as_str()))))
+            .filter_map(|dep| {
+                finish
+                    .get(dep.as_str())
+                    .map(|(f, _)| (*f, Some(dep.as_str())))
+            })
             .max_by_key(|(f, _)| *f)
             .unwrap_or((Duration::ZERO, None));
         finish.insert(&s.id, (start + d, pred));
     }
-    let end = finish.iter().max_by_key(|(_, (f, _))| *f).map(|(id, (f, _))| (*id, *f));
+    let end = finish
+        .iter()
+        .max_by_key(|(_, (f, _))| *f)
+        .map(|(id, (f, _))| (*id, *f));
     let mut critical_path = Vec::new();
     let mut cur = end.map(|(id, _)| id);
     while let Some(id) = cur {
@@ -395,7 +671,11 @@ pub fn estimate(plan: &Plan, est: &Estimates, graph: &Graph, concurrency: usize)
         cur = finish.get(id).and_then(|(_, p)| *p);
     }
     critical_path.reverse();
-    Estimate { total: end.map(|(_, f)| f).unwrap_or_default(), steps, critical_path }
+    Estimate {
+        total: end.map(|(_, f)| f).unwrap_or_default(),
+        steps,
+        critical_path,
+    }
 }
 
 impl Graph {
@@ -407,7 +687,11 @@ impl Graph {
                 id: s.id.clone(),
                 title: s.title.clone(),
                 deps: s.deps.clone(),
-                estimate_ms: est.steps.get(&s.id).map(|d| d.as_millis() as u64).unwrap_or(0),
+                estimate_ms: est
+                    .steps
+                    .get(&s.id)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
             })
             .collect()
     }

@@ -82,6 +82,16 @@ pub struct PlanPreview {
     pub estimate: Estimate,
 }
 
+/// What identifies a run and fixes its gates.
+struct RunHeader {
+    run_id: String,
+    operation: Operation,
+    class: IncidentClass,
+    targets: Targets,
+    flags: RunFlags,
+    started_ms: u64,
+}
+
 /// Runs operations of one plan against one provider set.
 pub struct Orchestrator {
     plan: Arc<Plan>,
@@ -129,14 +139,28 @@ impl Orchestrator {
     }
 
     fn estimates(&self) -> Estimates {
-        self.providers.estimates.clone().unwrap_or_else(|| self.plan.estimates.clone())
+        self.providers
+            .estimates
+            .clone()
+            .unwrap_or_else(|| self.plan.estimates.clone())
     }
 
     /// The graph and estimate of `op` for `class`, without side effects.
     pub fn preview(&self, op: Operation, class: IncidentClass) -> PlanPreview {
         let graph = build(&self.plan, op, class);
-        let estimate = estimate(&self.plan, &self.estimates(), &graph, self.plan.execution.max_concurrency);
-        PlanPreview { operation: op, class, targets: self.plan.targets(class), graph, estimate }
+        let estimate = estimate(
+            &self.plan,
+            &self.estimates(),
+            &graph,
+            self.plan.execution.max_concurrency,
+        );
+        PlanPreview {
+            operation: op,
+            class,
+            targets: self.plan.targets(class),
+            graph,
+            estimate,
+        }
     }
 
     /// Runs (or resumes) an operation to its end.
@@ -155,7 +179,9 @@ impl Orchestrator {
                 let now = ctx.clock.now_ms();
                 let deadline = ctx.rto_deadline_ms();
                 if deadline > now {
-                    ctx.clock.sleep(std::time::Duration::from_millis(deadline - now)).await;
+                    ctx.clock
+                        .sleep(std::time::Duration::from_millis(deadline - now))
+                        .await;
                 }
                 ctx.escalate_rto().await;
             })
@@ -175,16 +201,32 @@ impl Orchestrator {
         })?;
         let report = Report::from_journal(&journal::read(&run_dir.join("journal.jsonl"))?)?;
         report.write(&run_dir)?;
-        Ok(RunOutcome { report, error, run_dir })
+        Ok(RunOutcome {
+            report,
+            error,
+            run_dir,
+        })
     }
 
     fn new_run_id(&self, op: Operation) -> String {
-        let ts: String = rfc3339(self.clock.now_ms()).chars().filter(|c| c.is_ascii_alphanumeric()).take(15).collect();
+        let ts: String = rfc3339(self.clock.now_ms())
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(15)
+            .collect();
         let suffix: u16 = rand::random();
         format!("{ts}Z-{}-{suffix:04x}", op.as_str())
     }
 
-    fn ctx(&self, run_id: String, op: Operation, class: IncidentClass, targets: Targets, flags: RunFlags, started_ms: u64, journal: Journal) -> RunCtx {
+    fn ctx(&self, h: RunHeader, journal: Journal) -> RunCtx {
+        let RunHeader {
+            run_id,
+            operation: op,
+            class,
+            targets,
+            flags,
+            started_ms,
+        } = h;
         let preview = self.preview(op, class);
         RunCtx {
             plan: self.plan.clone(),
@@ -210,7 +252,12 @@ impl Orchestrator {
 
     fn start(&self, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
         let run_id = self.new_run_id(req.operation);
-        let lock = RunLock::acquire(&self.state_dir, &self.plan.name, &run_id, req.operation.as_str())?;
+        let lock = RunLock::acquire(
+            &self.state_dir,
+            &self.plan.name,
+            &run_id,
+            req.operation.as_str(),
+        )?;
         let path = Journal::path_of(&self.state_dir, &run_id);
         let mut journal = Journal::create(&path)?;
         let preview = self.preview(req.operation, req.class);
@@ -226,26 +273,59 @@ impl Orchestrator {
             steps: preview.graph.infos(&preview.estimate),
             estimate_ms: preview.estimate.total.as_millis() as u64,
         })?;
-        let ctx = self.ctx(run_id, req.operation, req.class, preview.targets, req.flags, started, journal);
+        let header = RunHeader {
+            run_id,
+            operation: req.operation,
+            class: req.class,
+            targets: preview.targets,
+            flags: req.flags,
+            started_ms: started,
+        };
+        let ctx = self.ctx(header, journal);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok((ctx, HashSet::new(), lock, dir))
     }
 
-    fn resume(&self, run_id: &str, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+    fn resume(
+        &self,
+        run_id: &str,
+        req: &RunRequest,
+    ) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
         if run_id.is_empty() || run_id.contains(['/', '\\']) || run_id.starts_with('.') {
-            return Err(Error::config(format!("--resume: `{run_id}` is not a run id")));
+            return Err(Error::config(format!(
+                "--resume: `{run_id}` is not a run id"
+            )));
         }
         let path = Journal::path_of(&self.state_dir, run_id);
         if !path.exists() {
-            return Err(Error::config(format!("--resume: no run `{run_id}` under {}", self.state_dir.display())));
+            return Err(Error::config(format!(
+                "--resume: no run `{run_id}` under {}",
+                self.state_dir.display()
+            )));
         }
         let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
         let (mut journal, entries) = Journal::reopen(&path)?;
-        let Some(Entry::RunStarted { ts_ms, operation, class, targets, flags, steps, plan, .. }) = entries.first().cloned() else {
-            return Err(Error::new(ErrorKind::Io, "journal has no run_started entry").with_resource(path.display().to_string()));
+        let Some(Entry::RunStarted {
+            ts_ms,
+            operation,
+            class,
+            targets,
+            flags,
+            steps,
+            plan,
+            ..
+        }) = entries.first().cloned()
+        else {
+            return Err(
+                Error::new(ErrorKind::Io, "journal has no run_started entry")
+                    .with_resource(path.display().to_string()),
+            );
         };
         if plan != self.plan.name {
-            return Err(Error::config(format!("--resume: run `{run_id}` belongs to plan `{plan}`, not `{}`", self.plan.name)));
+            return Err(Error::config(format!(
+                "--resume: run `{run_id}` belongs to plan `{plan}`, not `{}`",
+                self.plan.name
+            )));
         }
         if operation != req.operation {
             return Err(Error::config(format!(
@@ -275,7 +355,9 @@ impl Orchestrator {
                 Entry::StepStarted { step, .. } => {
                     started.insert(step.clone());
                 }
-                Entry::StepCheckpoint { step, key, value, .. } => {
+                Entry::StepCheckpoint {
+                    step, key, value, ..
+                } => {
                     checkpoints.insert((step.clone(), key.clone()), value.clone());
                 }
                 Entry::StepSucceeded { step, data, .. } => {
@@ -290,8 +372,19 @@ impl Orchestrator {
                 _ => {}
             }
         }
-        journal.append(&Entry::RunResumed { ts_ms: self.clock.now_ms(), flags })?;
-        let mut ctx = self.ctx(run_id.to_string(), operation, class, targets, flags, ts_ms, journal);
+        journal.append(&Entry::RunResumed {
+            ts_ms: self.clock.now_ms(),
+            flags,
+        })?;
+        let header = RunHeader {
+            run_id: run_id.to_string(),
+            operation,
+            class,
+            targets,
+            flags,
+            started_ms: ts_ms,
+        };
+        let mut ctx = self.ctx(header, journal);
         ctx.checkpoints = Mutex::new(checkpoints);
         ctx.previously_started = started;
         ctx.restored_ms = Mutex::new(restored);
@@ -331,20 +424,34 @@ async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> 
                 first_error.get_or_insert(e);
             }
             Some(Err(join)) => {
-                first_error.get_or_insert(Error::new(ErrorKind::Provider, format!("a step task died: {join}")));
+                first_error.get_or_insert(Error::new(
+                    ErrorKind::Provider,
+                    format!("a step task died: {join}"),
+                ));
             }
         }
     }
     if first_error.is_none() && done.len() < graph.steps.len() {
-        first_error = Some(Error::new(ErrorKind::InvalidState, "the step graph has unreachable steps"));
+        first_error = Some(Error::new(
+            ErrorKind::InvalidState,
+            "the step graph has unreachable steps",
+        ));
     }
     first_error
 }
 
-const MILESTONES: [&str; 4] = ["promote-dr-db", "switch-dns-to-dr", "promote-primary-db", "switch-dns-to-primary"];
+const MILESTONES: [&str; 4] = [
+    "promote-dr-db",
+    "switch-dns-to-dr",
+    "promote-primary-db",
+    "switch-dns-to-primary",
+];
 
 async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
-    ctx.journal(Entry::StepStarted { ts_ms: ctx.clock.now_ms(), step: step.id.clone() })?;
+    ctx.journal(Entry::StepStarted {
+        ts_ms: ctx.clock.now_ms(),
+        step: step.id.clone(),
+    })?;
     ctx.progress.step_started(&step);
     let sctx = StepCtx::new(ctx.clone(), step.clone());
     let res = steps::execute(&sctx).await;
@@ -364,7 +471,11 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            let e = if e.resource().is_none() { e.with_resource(step.id.clone()) } else { e };
+            let e = if e.resource().is_none() {
+                e.with_resource(step.id.clone())
+            } else {
+                e
+            };
             ctx.journal(Entry::StepFailed {
                 ts_ms: ctx.clock.now_ms(),
                 step: step.id.clone(),

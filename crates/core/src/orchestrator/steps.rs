@@ -31,7 +31,10 @@ pub(crate) async fn execute(ctx: &StepCtx) -> Result<String> {
         StepKind::Drain { site } => drain(ctx, site).await,
         StepKind::FenceDatabases { site } => fence(ctx, site).await,
         StepKind::PromoteDatabases { to } => promote(ctx, to).await,
-        StepKind::ReverseReplication { replica_site, dry_run } => reverse(ctx, replica_site, dry_run).await,
+        StepKind::ReverseReplication {
+            replica_site,
+            dry_run,
+        } => reverse(ctx, replica_site, dry_run).await,
         StepKind::ScaleNodes { site, level } => scale_nodes(ctx, site, level).await,
         StepKind::ScaleWorkloads { site, mode } => scale_workloads(ctx, site, mode).await,
         StepKind::LowerTtl => lower_ttl(ctx).await,
@@ -40,17 +43,28 @@ pub(crate) async fn execute(ctx: &StepCtx) -> Result<String> {
         StepKind::RecoverServers => recover_servers(ctx).await,
         StepKind::FailbackServers => failback_servers(ctx).await,
         StepKind::TerminateDrill => terminate_drill(ctx).await,
-        StepKind::Verify { site, database_only } => verify(ctx, site, database_only).await,
+        StepKind::Verify {
+            site,
+            database_only,
+        } => verify(ctx, site, database_only).await,
         StepKind::Resolve => resolve(ctx).await,
     }
 }
 
 fn db_ref(d: &DatabaseSpec, site: SiteRole) -> DatabaseRef {
-    DatabaseRef { database: d.name.clone(), instance: d.instance(site).to_string(), site }
+    DatabaseRef {
+        database: d.name.clone(),
+        instance: d.instance(site).to_string(),
+        site,
+    }
 }
 
 fn record_ref(r: &crate::plan::DnsRecordSpec) -> RecordRef {
-    RecordRef { zone: r.zone.clone(), name: r.name.clone(), record_type: r.record_type.clone() }
+    RecordRef {
+        zone: r.zone.clone(),
+        name: r.name.clone(),
+        record_type: r.record_type.clone(),
+    }
 }
 
 fn fmt_ms(ms: u64) -> String {
@@ -149,7 +163,10 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
     if !refusals.is_empty() {
         return Err(Error::refused(refusals.join("; ")));
     }
-    let passed = checks.iter().filter(|c| c.status == CheckStatus::Pass).count();
+    let passed = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pass)
+        .count();
     Ok(format!(
         "{passed}/{} checks passed; estimate {} within RTO {}",
         checks.len(),
@@ -160,7 +177,12 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
 
 /// Replication lag of each DR replica this run promotes (`None`: already promoted).
 async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> {
-    let promotes = ctx.run.estimate.steps.keys().any(|id| id.ends_with("promote-dr-db"));
+    let promotes = ctx
+        .run
+        .estimate
+        .steps
+        .keys()
+        .any(|id| id.ends_with("promote-dr-db"));
     if !promotes {
         return Ok(Vec::new());
     }
@@ -170,8 +192,11 @@ async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> 
         let db = db.clone();
         let r = db_ref(d, SiteRole::Dr);
         async move {
-            let s = ctx.call("read DR database status", || db.status(&r)).await?;
-            let lag = (s.role != DatabaseRole::Primary).then(|| s.replication_lag.unwrap_or_default());
+            let s = ctx
+                .call("read DR database status", || db.status(&r))
+                .await?;
+            let lag =
+                (s.role != DatabaseRole::Primary).then(|| s.replication_lag.unwrap_or_default());
             Ok((d.name.clone(), lag))
         }
     })
@@ -179,7 +204,13 @@ async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> 
 }
 
 async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<String>> {
-    if ctx.run.estimate.steps.keys().any(|id| id.ends_with("recover-servers")) {
+    if ctx
+        .run
+        .estimate
+        .steps
+        .keys()
+        .any(|id| id.ends_with("recover-servers"))
+    {
         recovery_point_gate(ctx).await
     } else {
         Ok(None)
@@ -189,7 +220,10 @@ async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<String>> {
 /// The RPO gate for recovery servers: the newest recovery point must be younger than the RPO.
 async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
     let Some(rs) = ctx.providers().recovery.clone() else {
-        return Err(Error::new(ErrorKind::Unsupported, "the plan lists recovery servers but the provider has no recovery service"));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "the plan lists recovery servers but the provider has no recovery service",
+        ));
     };
     let rpo = ctx.run.targets.rpo;
     let mut worst = Duration::ZERO;
@@ -198,14 +232,21 @@ async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
         .fan_out(servers, |s| {
             let rs = rs.clone();
             async move {
-                let points = ctx.call("describe recovery snapshots", || rs.recovery_points(&s.source_server_id)).await?;
+                let points = ctx
+                    .call("describe recovery snapshots", || {
+                        rs.recovery_points(&s.source_server_id)
+                    })
+                    .await?;
                 Ok((s, points))
             }
         })
         .await?;
     for (s, points) in all {
         let Some(newest) = points.iter().map(|p| p.age).min() else {
-            return Ok(Some(format!("recovery server `{}` has no recovery point", s.name)));
+            return Ok(Some(format!(
+                "recovery server `{}` has no recovery point",
+                s.name
+            )));
         };
         worst = worst.max(newest);
         if newest > rpo && !ctx.flags().accept_data_loss {
@@ -225,7 +266,11 @@ async fn stable_gate(ctx: &StepCtx) -> Result<String> {
     let plan = ctx.plan();
     let drill = ctx.run.operation == Operation::Drill;
     let min = plan.failback.min_primary_stable;
-    let eps: Vec<_> = plan.health_endpoints.iter().filter(|h| h.site == SiteRole::Primary).collect();
+    let eps: Vec<_> = plan
+        .health_endpoints
+        .iter()
+        .filter(|h| h.site == SiteRole::Primary)
+        .collect();
     if eps.is_empty() {
         if ctx.flags().force || drill {
             ctx.note("no primary health endpoints in the plan: stability not verified");
@@ -238,8 +283,14 @@ async fn stable_gate(ctx: &StepCtx) -> Result<String> {
     let health = ctx.providers().primary.health.clone();
     let mut shortest: Option<Duration> = None;
     for h in eps {
-        let req = ProbeRequest { name: h.name.clone(), site: SiteRole::Primary, url: h.url.clone() };
-        let r = ctx.call("probe primary health", || health.probe(&req)).await?;
+        let req = ProbeRequest {
+            name: h.name.clone(),
+            site: SiteRole::Primary,
+            url: h.url.clone(),
+        };
+        let r = ctx
+            .call("probe primary health", || health.probe(&req))
+            .await?;
         if r.status != h.expect_status {
             return Err(Error::refused(format!(
                 "primary endpoint {} answers {} (expected {}): the primary is not healthy",
@@ -256,7 +307,9 @@ async fn stable_gate(ctx: &StepCtx) -> Result<String> {
     match shortest {
         Some(f) if f >= min => Ok(format!("primary healthy for {}", format_duration(f))),
         other => {
-            let seen = other.map(format_duration).unwrap_or_else(|| "an unknown time".into());
+            let seen = other
+                .map(format_duration)
+                .unwrap_or_else(|| "an unknown time".into());
             let msg = format!(
                 "the primary has been healthy for {seen}; the runbook requires {} before failback",
                 format_duration(min)
@@ -265,7 +318,9 @@ async fn stable_gate(ctx: &StepCtx) -> Result<String> {
                 ctx.note(format!("{msg}; proceeding because of --force"));
                 Ok(format!("primary healthy for {seen} (--force)"))
             } else {
-                Err(Error::refused(format!("{msg} (pass --force to fail back anyway)")))
+                Err(Error::refused(format!(
+                    "{msg} (pass --force to fail back anyway)"
+                )))
             }
         }
     }
@@ -345,7 +400,12 @@ pub(crate) async fn progress_update(ctx: &StepCtx, summary: &str) {
         ctx.step.title,
         format_duration(left)
     );
-    run.notify(Template::Progress, text, json!({ "step": ctx.step.id, "summary": summary })).await;
+    run.notify(
+        Template::Progress,
+        text,
+        json!({ "step": ctx.step.id, "summary": summary }),
+    )
+    .await;
 }
 
 // ---- workloads -----------------------------------------------------------------------------------
@@ -368,7 +428,10 @@ async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>
                 cluster: cluster.clone(),
                 namespace: g.namespace.clone(),
                 kind: g.kind,
-                selector: g.selector.as_deref().and_then(|s| LabelSelector::parse(s).ok()),
+                selector: g
+                    .selector
+                    .as_deref()
+                    .and_then(|s| LabelSelector::parse(s).ok()),
             };
             let scaler = scaler.clone();
             async move {
@@ -379,17 +442,38 @@ async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>
         .await?;
     let mut out = Vec::new();
     for (g, items) in lists {
-        let mut by_name: BTreeMap<String, WorkloadState> = items.into_iter().map(|w| (w.name.clone(), w)).collect();
-        let wanted: Vec<String> = if g.names.is_empty() { by_name.keys().cloned().collect() } else { Vec::new() };
-        let names = if g.names.is_empty() { &wanted } else { &g.names };
+        let mut by_name: BTreeMap<String, WorkloadState> =
+            items.into_iter().map(|w| (w.name.clone(), w)).collect();
+        let wanted: Vec<String> = if g.names.is_empty() {
+            by_name.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        let names = if g.names.is_empty() {
+            &wanted
+        } else {
+            &g.names
+        };
         for name in names {
             let name = name.clone();
             let state = by_name.remove(&name).ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, format!("{:?} `{name}` of group `{}` does not exist at the {site} site", g.kind, g.name))
-                    .with_resource(format!("{site}/{cluster}/{}/{name}", g.namespace))
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{:?} `{name}` of group `{}` does not exist at the {site} site",
+                        g.kind, g.name
+                    ),
+                )
+                .with_resource(format!("{site}/{cluster}/{}/{name}", g.namespace))
             })?;
             out.push(Workload {
-                id: WorkloadId { site, cluster: cluster.clone(), namespace: g.namespace.clone(), kind: g.kind, name },
+                id: WorkloadId {
+                    site,
+                    cluster: cluster.clone(),
+                    namespace: g.namespace.clone(),
+                    kind: g.kind,
+                    name,
+                },
                 state,
                 spec: g,
             });
@@ -410,18 +494,32 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
     let scaler = ctx.providers().site(site).workloads.clone();
     let todo: Vec<_> = items
         .iter()
-        .filter(|w| w.state.annotations.get(DRAIN_ANNOTATION).map(String::as_str) != Some("true"))
+        .filter(|w| {
+            w.state
+                .annotations
+                .get(DRAIN_ANNOTATION)
+                .map(String::as_str)
+                != Some("true")
+        })
         .map(|w| w.id.clone())
         .collect();
     let annotated = todo.len();
     ctx.fan_out(todo, |id| {
         let scaler = scaler.clone();
-        let req = AnnotateWorkload { id, annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), Some("true".to_string()))]) };
+        let req = AnnotateWorkload {
+            id,
+            annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), Some("true".to_string()))]),
+        };
         async move { ctx.call("annotate drain", || scaler.annotate(&req)).await }
     })
     .await?;
     // Wait for in-flight requests to reach zero.
-    let eps: Vec<_> = ctx.plan().health_endpoints.iter().filter(|h| h.site == site).collect();
+    let eps: Vec<_> = ctx
+        .plan()
+        .health_endpoints
+        .iter()
+        .filter(|h| h.site == site)
+        .collect();
     let health = ctx.providers().site(site).health.clone();
     if !eps.is_empty() {
         ctx.wait("in-flight requests to drain", || {
@@ -429,7 +527,13 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
             let health = health.clone();
             async move {
                 for h in eps {
-                    let r = health.probe(&ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
+                    let r = health
+                        .probe(&ProbeRequest {
+                            name: h.name.clone(),
+                            site,
+                            url: h.url.clone(),
+                        })
+                        .await?;
                     if r.in_flight.unwrap_or(0) > 0 {
                         return Ok(None);
                     }
@@ -440,7 +544,10 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
         .await?;
     }
     ctx.set("annotated", json!(annotated));
-    Ok(format!("{annotated} of {} workloads annotated {DRAIN_ANNOTATION}=true; in-flight requests at zero", items.len()))
+    Ok(format!(
+        "{annotated} of {} workloads annotated {DRAIN_ANNOTATION}=true; in-flight requests at zero",
+        items.len()
+    ))
 }
 
 async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> Result<String> {
@@ -462,24 +569,42 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
             changed = todo.len();
             ctx.fan_out(todo, |id| {
                 let scaler = scaler.clone();
-                let req = AnnotateWorkload { id, annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), None)]) };
-                async move { ctx.call("remove drain annotation", || scaler.annotate(&req)).await }
+                let req = AnnotateWorkload {
+                    id,
+                    annotations: BTreeMap::from([(DRAIN_ANNOTATION.to_string(), None)]),
+                };
+                async move {
+                    ctx.call("remove drain annotation", || scaler.annotate(&req))
+                        .await
+                }
             })
             .await?;
-            return Ok(format!("drain annotation removed from {changed} of {total} workloads"));
+            return Ok(format!(
+                "drain annotation removed from {changed} of {total} workloads"
+            ));
         }
         WorkloadMode::ScaleUpRecording | WorkloadMode::Production => {
             let record = mode == WorkloadMode::ScaleUpRecording;
             let mut todo = Vec::new();
             for w in &items {
-                goals.entry(w.id.namespace.clone()).or_default().insert(w.id.name.clone(), w.spec.production_replicas);
+                goals
+                    .entry(w.id.namespace.clone())
+                    .or_default()
+                    .insert(w.id.name.clone(), w.spec.production_replicas);
                 if w.state.replicas == w.spec.production_replicas {
                     continue;
                 }
                 let ours = w.state.annotations.get(SCALED_BY_RUN_ANNOTATION) == Some(&run_id)
-                    && w.state.annotations.contains_key(ORIGINAL_REPLICAS_ANNOTATION);
+                    && w.state
+                        .annotations
+                        .contains_key(ORIGINAL_REPLICAS_ANNOTATION);
                 let annotate = record && !ours;
-                todo.push((w.id.clone(), w.state.replicas, w.spec.production_replicas, annotate));
+                todo.push((
+                    w.id.clone(),
+                    w.state.replicas,
+                    w.spec.production_replicas,
+                    annotate,
+                ));
             }
             changed = todo.len();
             ctx.fan_out(todo, |(id, current, target, annotate)| {
@@ -491,13 +616,20 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                         let req = AnnotateWorkload {
                             id: id.clone(),
                             annotations: BTreeMap::from([
-                                (ORIGINAL_REPLICAS_ANNOTATION.to_string(), Some(current.to_string())),
+                                (
+                                    ORIGINAL_REPLICAS_ANNOTATION.to_string(),
+                                    Some(current.to_string()),
+                                ),
                                 (SCALED_BY_RUN_ANNOTATION.to_string(), Some(run_id)),
                             ]),
                         };
-                        ctx.call("record original replicas", || scaler.annotate(&req)).await?;
+                        ctx.call("record original replicas", || scaler.annotate(&req))
+                            .await?;
                     }
-                    let req = ScaleWorkload { id, replicas: target };
+                    let req = ScaleWorkload {
+                        id,
+                        replicas: target,
+                    };
                     ctx.call("scale workload", || scaler.scale(&req)).await
                 }
             })
@@ -520,12 +652,19 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                     }
                     None => w.spec.standby_replicas,
                 };
-                goals.entry(w.id.namespace.clone()).or_default().insert(w.id.name.clone(), target);
-                let clear: BTreeMap<String, Option<String>> = [ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_RUN_ANNOTATION, DRAIN_ANNOTATION]
-                    .iter()
-                    .filter(|k| w.state.annotations.contains_key(**k))
-                    .map(|k| (k.to_string(), None))
-                    .collect();
+                goals
+                    .entry(w.id.namespace.clone())
+                    .or_default()
+                    .insert(w.id.name.clone(), target);
+                let clear: BTreeMap<String, Option<String>> = [
+                    ORIGINAL_REPLICAS_ANNOTATION,
+                    SCALED_BY_RUN_ANNOTATION,
+                    DRAIN_ANNOTATION,
+                ]
+                .iter()
+                .filter(|k| w.state.annotations.contains_key(**k))
+                .map(|k| (k.to_string(), None))
+                .collect();
                 if w.state.replicas != target || !clear.is_empty() {
                     todo.push((w.id.clone(), w.state.replicas != target, target, clear));
                 }
@@ -535,13 +674,20 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                 let scaler = scaler.clone();
                 async move {
                     if scale {
-                        let req = ScaleWorkload { id: id.clone(), replicas: target };
+                        let req = ScaleWorkload {
+                            id: id.clone(),
+                            replicas: target,
+                        };
                         ctx.call("restore replicas", || scaler.scale(&req)).await?;
                     }
                     // Clear the record only after the restore, so a crash in between can redo it.
                     if !clear.is_empty() {
-                        let req = AnnotateWorkload { id, annotations: clear };
-                        ctx.call("clear annotations", || scaler.annotate(&req)).await?;
+                        let req = AnnotateWorkload {
+                            id,
+                            annotations: clear,
+                        };
+                        ctx.call("clear annotations", || scaler.annotate(&req))
+                            .await?;
                     }
                     Ok(())
                 }
@@ -558,7 +704,11 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
         let pending = now
             .iter()
             .filter(|w| {
-                let goal = goals_ref.get(&w.id.namespace).and_then(|g| g.get(&w.id.name)).copied().unwrap_or(w.state.replicas);
+                let goal = goals_ref
+                    .get(&w.id.namespace)
+                    .and_then(|g| g.get(&w.id.name))
+                    .copied()
+                    .unwrap_or(w.state.replicas);
                 w.state.replicas != goal || w.state.available_replicas != goal
             })
             .count();
@@ -572,13 +722,20 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
         WorkloadMode::Production => "scaled to production",
         _ => "restored to their recorded replicas, annotations cleared",
     };
-    Ok(format!("{changed} of {total} workloads {what}; all rolled out"))
+    Ok(format!(
+        "{changed} of {total} workloads {what}; all rolled out"
+    ))
 }
 
 // ---- nodes ---------------------------------------------------------------------------------------
 
 async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> Result<String> {
-    let pools: Vec<_> = ctx.plan().node_pools.iter().filter(|p| p.site == site).collect();
+    let pools: Vec<_> = ctx
+        .plan()
+        .node_pools
+        .iter()
+        .filter(|p| p.site == site)
+        .collect();
     let scaler = ctx.providers().site(site).nodes.clone();
     let results = ctx
         .fan_out(pools, |p| {
@@ -587,18 +744,32 @@ async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> Result<Stri
                 Level::Production => p.production,
                 Level::Standby => p.standby,
             };
-            let pool = PoolRef { site, cluster: p.cluster.clone(), name: p.name.clone() };
+            let pool = PoolRef {
+                site,
+                cluster: p.cluster.clone(),
+                name: p.name.clone(),
+            };
             async move {
-                let cur = ctx.call("read node pool", || scaler.get_pool(&pool)).await?;
+                let cur = ctx
+                    .call("read node pool", || scaler.get_pool(&pool))
+                    .await?;
                 let changed = cur.size != size;
                 if changed {
-                    let req = ScalePool { pool: pool.clone(), size };
-                    ctx.call("scale node pool", || scaler.scale_pool(&req)).await?;
+                    let req = ScalePool {
+                        pool: pool.clone(),
+                        size,
+                    };
+                    ctx.call("scale node pool", || scaler.scale_pool(&req))
+                        .await?;
                 }
                 let s = ctx
                     .wait(&format!("nodes of pool {} Ready", pool.name), || async {
                         let s = scaler.get_pool(&pool).await?;
-                        Ok((s.size == size && !s.updating && s.ready_nodes >= size.desired && s.nodes == size.desired).then_some(s))
+                        Ok((s.size == size
+                            && !s.updating
+                            && s.ready_nodes >= size.desired
+                            && s.nodes == size.desired)
+                            .then_some(s))
                     })
                     .await?;
                 Ok((pool.name.clone(), changed, s.ready_nodes))
@@ -606,8 +777,15 @@ async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> Result<Stri
         })
         .await?;
     let changed = results.iter().filter(|r| r.1).count();
-    let detail: Vec<_> = results.iter().map(|(n, _, r)| format!("{n}: {r} Ready")).collect();
-    Ok(format!("{changed} of {} pools resized to {level:?}; {}", results.len(), detail.join(", ")))
+    let detail: Vec<_> = results
+        .iter()
+        .map(|(n, _, r)| format!("{n}: {r} Ready"))
+        .collect();
+    Ok(format!(
+        "{changed} of {} pools resized to {level:?}; {}",
+        results.len(),
+        detail.join(", ")
+    ))
 }
 
 // ---- databases -----------------------------------------------------------------------------------
@@ -623,7 +801,10 @@ async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
                 let s = match ctx.call("read database status", || db.status(&r)).await {
                     Ok(s) => s,
                     Err(e) if primary_down_accepted(ctx, site, &e)? => {
-                        ctx.note(format!("{}: unreachable, not fenced; the promotion will be forced", r.instance));
+                        ctx.note(format!(
+                            "{}: unreachable, not fenced; the promotion will be forced",
+                            r.instance
+                        ));
                         return Ok(format!("{}: unreachable", d.name));
                     }
                     Err(e) => return Err(e),
@@ -634,7 +815,10 @@ async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
                 if s.fenced {
                     return Ok(format!("{}: already fenced", d.name));
                 }
-                let req = FenceRequest { target: r.clone(), fenced: true };
+                let req = FenceRequest {
+                    target: r.clone(),
+                    fenced: true,
+                };
                 ctx.call("fence database", || db.fence(&req)).await?;
                 Ok(format!("{}: fenced {}", d.name, r.instance))
             }
@@ -737,9 +921,16 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
             let db = db.clone();
             async move {
                 let Some(mode) = d.mode else {
-                    return Ok(format!("{}: {} already primary", d.spec.name, d.target.instance));
+                    return Ok(format!(
+                        "{}: {} already primary",
+                        d.spec.name, d.target.instance
+                    ));
                 };
-                let req = PromoteRequest { target: d.target.clone(), old_primary: d.old.clone(), mode };
+                let req = PromoteRequest {
+                    target: d.target.clone(),
+                    old_primary: d.old.clone(),
+                    mode,
+                };
                 // On a retry, observe first: a lost response to a promotion that happened must not fail it.
                 let attempt = std::sync::atomic::AtomicU32::new(0);
                 ctx.call("promote database", || async {
@@ -750,12 +941,20 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                     db.promote(&req).await
                 })
                 .await?;
-                ctx.wait(&format!("{} to become primary", d.target.instance), || async {
-                    let s = db.status(&d.target).await?;
-                    Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
-                })
+                ctx.wait(
+                    &format!("{} to become primary", d.target.instance),
+                    || async {
+                        let s = db.status(&d.target).await?;
+                        Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+                    },
+                )
                 .await?;
-                Ok(format!("{}: {} promoted ({mode:?}, data loss window {})", d.spec.name, d.target.instance, fmt_ms(d.rpo_ms)))
+                Ok(format!(
+                    "{}: {} promoted ({mode:?}, data loss window {})",
+                    d.spec.name,
+                    d.target.instance,
+                    fmt_ms(d.rpo_ms)
+                ))
             }
         })
         .await?;
@@ -775,15 +974,32 @@ async fn reverse(ctx: &StepCtx, replica_site: SiteRole, dry_run: bool) -> Result
             let source = db_ref(d, replica_site.other());
             let target = db_ref(d, replica_site);
             async move {
-                let ss = ctx.call("read source database status", || db.status(&source)).await?;
+                let ss = ctx
+                    .call("read source database status", || db.status(&source))
+                    .await?;
                 if ss.role != DatabaseRole::Primary {
-                    return Ok((format!("{}: {} is not the primary, nothing to replicate back", d.name, source.instance), json!(null)));
+                    return Ok((
+                        format!(
+                            "{}: {} is not the primary, nothing to replicate back",
+                            d.name, source.instance
+                        ),
+                        json!(null),
+                    ));
                 }
-                let ts = ctx.call("read target database status", || db.status(&target)).await?;
-                let already = ts.role == DatabaseRole::Replica && ts.replicating_from.as_deref() == Some(source.instance.as_str());
-                let req = ReverseReplicationRequest { source: source.clone(), target: target.clone(), dry_run };
+                let ts = ctx
+                    .call("read target database status", || db.status(&target))
+                    .await?;
+                let already = ts.role == DatabaseRole::Replica
+                    && ts.replicating_from.as_deref() == Some(source.instance.as_str());
+                let req = ReverseReplicationRequest {
+                    source: source.clone(),
+                    target: target.clone(),
+                    dry_run,
+                };
                 if dry_run || !already {
-                    let rep = ctx.call("reverse replication", || db.reverse_replication(&req)).await?;
+                    let rep = ctx
+                        .call("reverse replication", || db.reverse_replication(&req))
+                        .await?;
                     if dry_run {
                         return Ok((
                             format!(
@@ -798,18 +1014,38 @@ async fn reverse(ctx: &StepCtx, replica_site: SiteRole, dry_run: bool) -> Result
                         ));
                     }
                 }
-                ctx.wait(&format!("{} to catch up with {}", target.instance, source.instance), || async {
-                    let s = db.status(&target).await?;
-                    Ok(s.replication_lag.filter(|l| *l <= max_lag).map(|_| ()))
-                })
+                ctx.wait(
+                    &format!("{} to catch up with {}", target.instance, source.instance),
+                    || async {
+                        let s = db.status(&target).await?;
+                        Ok(s.replication_lag.filter(|l| *l <= max_lag).map(|_| ()))
+                    },
+                )
                 .await?;
-                Ok((format!("{}: {} replicates from {}", d.name, target.instance, source.instance), json!(null)))
+                Ok((
+                    format!(
+                        "{}: {} replicates from {}",
+                        d.name, target.instance, source.instance
+                    ),
+                    json!(null),
+                ))
             }
         })
         .await?;
     let data: Vec<_> = out.iter().map(|(_, d)| d.clone()).collect();
-    ctx.set(if dry_run { "sync_dry_run" } else { "replication" }, json!(data));
-    Ok(out.into_iter().map(|(s, _)| s).collect::<Vec<_>>().join("; "))
+    ctx.set(
+        if dry_run {
+            "sync_dry_run"
+        } else {
+            "replication"
+        },
+        json!(data),
+    );
+    Ok(out
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect::<Vec<_>>()
+        .join("; "))
 }
 
 // ---- DNS -----------------------------------------------------------------------------------------
@@ -823,12 +1059,20 @@ async fn wait_change(ctx: &StepCtx, change: &ChangeId) -> Result<()> {
 }
 
 /// Points `rec` at `target` with `ttl` unless it already is; waits for the change to be in sync.
-async fn ensure_record(ctx: &StepCtx, rec: &crate::plan::DnsRecordSpec, target: &str, ttl: u32) -> Result<bool> {
+async fn ensure_record(
+    ctx: &StepCtx,
+    rec: &crate::plan::DnsRecordSpec,
+    target: &str,
+    ttl: u32,
+) -> Result<bool> {
     let dns = ctx.providers().dns.clone();
     let key = format!("change:{}", rec.name);
-    if let Some(id) = ctx.checkpointed(&key).and_then(|v| v.as_str().map(String::from)) {
+    if let Some(id) = ctx
+        .checkpointed(&key)
+        .and_then(|v| v.as_str().map(String::from))
+    {
         let rr = record_ref(rec);
-    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+        let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
         if cur.target == target && cur.ttl == ttl {
             wait_change(ctx, &ChangeId(id)).await?;
             return Ok(true);
@@ -839,8 +1083,14 @@ async fn ensure_record(ctx: &StepCtx, rec: &crate::plan::DnsRecordSpec, target: 
     if cur.target == target && cur.ttl == ttl && !ctx.resumed() {
         return Ok(false);
     }
-    let req = UpsertRecord { record: record_ref(rec), target: target.to_string(), ttl };
-    let change = ctx.call("UPSERT record", || dns.upsert_record(&req)).await?;
+    let req = UpsertRecord {
+        record: record_ref(rec),
+        target: target.to_string(),
+        ttl,
+    };
+    let change = ctx
+        .call("UPSERT record", || dns.upsert_record(&req))
+        .await?;
     ctx.checkpoint_light(&key, json!(change.0))?;
     wait_change(ctx, &change).await?;
     Ok(true)
@@ -848,12 +1098,18 @@ async fn ensure_record(ctx: &StepCtx, rec: &crate::plan::DnsRecordSpec, target: 
 
 async fn set_health_check(ctx: &StepCtx, id: &str, disabled: bool) -> Result<bool> {
     let dns = ctx.providers().dns.clone();
-    let cur = ctx.call("read health check", || dns.get_health_check(id)).await?;
+    let cur = ctx
+        .call("read health check", || dns.get_health_check(id))
+        .await?;
     if cur.disabled == disabled {
         return Ok(false);
     }
-    let req = HealthCheckRequest { id: id.to_string(), disabled };
-    ctx.call("update health check", || dns.set_health_check(&req)).await?;
+    let req = HealthCheckRequest {
+        id: id.to_string(),
+        disabled,
+    };
+    ctx.call("update health check", || dns.set_health_check(&req))
+        .await?;
     Ok(true)
 }
 
@@ -871,7 +1127,10 @@ async fn switch_dns(ctx: &StepCtx, to: SiteRole) -> Result<String> {
             let (hc, changed) = match (to, &rec.health_check) {
                 (SiteRole::Dr, Some(hc)) => {
                     // Stop the primary's health check from routing traffic back, then flip.
-                    let (a, b) = futures_util::join!(set_health_check(ctx, hc, true), ensure_record(ctx, rec, target, ttl));
+                    let (a, b) = futures_util::join!(
+                        set_health_check(ctx, hc, true),
+                        ensure_record(ctx, rec, target, ttl)
+                    );
                     (a?, b?)
                 }
                 (SiteRole::Primary, Some(hc)) => {
@@ -880,9 +1139,17 @@ async fn switch_dns(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                 }
                 (_, None) => (false, ensure_record(ctx, rec, target, ttl).await?),
             };
-            let mut s = format!("{} -> {target} (TTL {ttl}s){}", rec.name, if changed { ", INSYNC" } else { ", already" });
+            let mut s = format!(
+                "{} -> {target} (TTL {ttl}s){}",
+                rec.name,
+                if changed { ", INSYNC" } else { ", already" }
+            );
             if hc {
-                s.push_str(if to == SiteRole::Dr { "; primary health check disabled" } else { "; health check enabled" });
+                s.push_str(if to == SiteRole::Dr {
+                    "; primary health check disabled"
+                } else {
+                    "; health check enabled"
+                });
             }
             Ok(s)
         })
@@ -900,17 +1167,25 @@ async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
             let dns = dns.clone();
             async move {
                 let rr = record_ref(rec);
-    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+                let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
                 let key = format!("lowered:{}", rec.name);
                 let (old_ttl, since) = match ctx.checkpointed(&key) {
-                    Some(v) => (v["old_ttl"].as_u64().unwrap_or(0), v["at_ms"].as_u64().unwrap_or(0)),
+                    Some(v) => (
+                        v["old_ttl"].as_u64().unwrap_or(0),
+                        v["at_ms"].as_u64().unwrap_or(0),
+                    ),
                     None if cur.ttl > lowered => {
                         ensure_record(ctx, rec, &cur.target, lowered).await?;
                         let at = ctx.run.clock.now_ms();
                         ctx.checkpoint(&key, json!({ "old_ttl": cur.ttl, "at_ms": at }))?;
                         (u64::from(cur.ttl), at)
                     }
-                    None => return Ok(format!("{}: TTL {}s already <= {lowered}s", rec.name, cur.ttl)),
+                    None => {
+                        return Ok(format!(
+                            "{}: TTL {}s already <= {lowered}s",
+                            rec.name, cur.ttl
+                        ))
+                    }
                 };
                 // Resolvers may cache the old TTL: wait it out before moving traffic.
                 let until = since + old_ttl * 1000;
@@ -919,7 +1194,10 @@ async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
                     let left = (until - now).min(ctx.run.hard_deadline_ms().saturating_sub(now));
                     ctx.run.clock.sleep(Duration::from_millis(left)).await;
                 }
-                Ok(format!("{}: TTL {old_ttl}s -> {lowered}s, old TTL waited out", rec.name))
+                Ok(format!(
+                    "{}: TTL {old_ttl}s -> {lowered}s, old TTL waited out",
+                    rec.name
+                ))
             }
         })
         .await?;
@@ -934,9 +1212,14 @@ async fn restore_ttl(ctx: &StepCtx) -> Result<String> {
             let dns = dns.clone();
             async move {
                 let rr = record_ref(rec);
-    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+                let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
                 let changed = ensure_record(ctx, rec, &cur.target, rec.ttl).await?;
-                Ok(format!("{}: TTL {}s{}", rec.name, rec.ttl, if changed { " restored" } else { " already" }))
+                Ok(format!(
+                    "{}: TTL {}s{}",
+                    rec.name,
+                    rec.ttl,
+                    if changed { " restored" } else { " already" }
+                ))
             }
         })
         .await?;
@@ -947,7 +1230,10 @@ async fn restore_ttl(ctx: &StepCtx) -> Result<String> {
 
 fn recovery(ctx: &StepCtx) -> Result<std::sync::Arc<dyn RecoveryService>> {
     ctx.providers().recovery.clone().ok_or_else(|| {
-        Error::new(ErrorKind::Unsupported, "the plan lists recovery servers but the provider has no recovery service")
+        Error::new(
+            ErrorKind::Unsupported,
+            "the plan lists recovery servers but the provider has no recovery service",
+        )
     })
 }
 
@@ -955,7 +1241,8 @@ async fn wait_job(ctx: &StepCtx, rs: &dyn RecoveryService, job: &JobId) -> Resul
     let st = ctx
         .wait(&format!("recovery job {}", job.0), || async {
             let j = rs.job(job).await?;
-            let done = j.status == JobStatus::Completed && j.participants.iter().all(|(_, s)| s.is_final());
+            let done = j.status == JobStatus::Completed
+                && j.participants.iter().all(|(_, s)| s.is_final());
             Ok(done.then_some(j))
         })
         .await?;
@@ -964,7 +1251,11 @@ async fn wait_job(ctx: &StepCtx, rs: &dyn RecoveryService, job: &JobId) -> Resul
 }
 
 /// Adopts a running job of `participants` (a retry after a lost response, or a resume) or starts one.
-async fn adopt_or_start<F, Fut>(rs: &dyn RecoveryService, participants: &[String], start: F) -> Result<JobId>
+async fn adopt_or_start<F, Fut>(
+    rs: &dyn RecoveryService,
+    participants: &[String],
+    start: F,
+) -> Result<JobId>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<JobId>>,
@@ -978,25 +1269,48 @@ where
 async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
     let drill = ctx.run.operation == Operation::Drill;
-    let servers: Vec<String> = ctx.plan().recovery_servers.iter().map(|s| s.source_server_id.clone()).collect();
+    let servers: Vec<String> = ctx
+        .plan()
+        .recovery_servers
+        .iter()
+        .map(|s| s.source_server_id.clone())
+        .collect();
     if let Some(msg) = recovery_point_gate(ctx).await? {
         return Err(Error::refused(msg));
     }
     let age = ctx.output()["recovery_point_age_ms"].as_u64().unwrap_or(0);
-    let job = match ctx.checkpointed("job_id").and_then(|v| v.as_str().map(String::from)) {
+    let job = match ctx
+        .checkpointed("job_id")
+        .and_then(|v| v.as_str().map(String::from))
+    {
         Some(id) => Some(JobId(id)),
         None => {
-            let existing = ctx.call("describe recovery instances", || rs.recovery_instances(&servers)).await?;
+            let existing = ctx
+                .call("describe recovery instances", || {
+                    rs.recovery_instances(&servers)
+                })
+                .await?;
             let todo: Vec<String> = servers
                 .iter()
-                .filter(|s| !existing.iter().any(|i| &i.source_server == *s && i.is_drill == drill))
+                .filter(|s| {
+                    !existing
+                        .iter()
+                        .any(|i| &i.source_server == *s && i.is_drill == drill)
+                })
                 .cloned()
                 .collect();
             if todo.is_empty() {
                 None
             } else {
-                let req = StartRecovery { source_servers: todo.clone(), is_drill: drill };
-                let id = ctx.call("start recovery", || adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(&req))).await?;
+                let req = StartRecovery {
+                    source_servers: todo.clone(),
+                    is_drill: drill,
+                };
+                let id = ctx
+                    .call("start recovery", || {
+                        adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(&req))
+                    })
+                    .await?;
                 ctx.checkpoint("job_id", json!(id.0))?;
                 Some(id)
             }
@@ -1004,10 +1318,22 @@ async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     };
     if let Some(job) = &job {
         let st = wait_job(ctx, rs.as_ref(), job).await?;
-        let failed: Vec<_> = st.participants.iter().filter(|(_, s)| *s != LaunchStatus::Launched).map(|(p, s)| format!("{p}: {s:?}")).collect();
+        let failed: Vec<_> = st
+            .participants
+            .iter()
+            .filter(|(_, s)| *s != LaunchStatus::Launched)
+            .map(|(p, s)| format!("{p}: {s:?}"))
+            .collect();
         if !failed.is_empty() {
-            return Err(Error::new(ErrorKind::Provider, format!("recovery job {} did not launch: {}", job.0, failed.join(", ")))
-                .with_resource(job.0.clone()));
+            return Err(Error::new(
+                ErrorKind::Provider,
+                format!(
+                    "recovery job {} did not launch: {}",
+                    job.0,
+                    failed.join(", ")
+                ),
+            )
+            .with_resource(job.0.clone()));
         }
     }
     ctx.set("rpo_ms", json!(age));
@@ -1015,16 +1341,30 @@ async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     Ok(format!(
         "{} recovery instance(s) {}{}",
         servers.len(),
-        if drill { "launched as a drill" } else { "launched" },
-        job.map(|j| format!(" by job {}", j.0)).unwrap_or_else(|| " (already running)".into())
+        if drill {
+            "launched as a drill"
+        } else {
+            "launched"
+        },
+        job.map(|j| format!(" by job {}", j.0))
+            .unwrap_or_else(|| " (already running)".into())
     ))
 }
 
 async fn failback_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
-    let servers: Vec<String> = ctx.plan().recovery_servers.iter().map(|s| s.source_server_id.clone()).collect();
+    let servers: Vec<String> = ctx
+        .plan()
+        .recovery_servers
+        .iter()
+        .map(|s| s.source_server_id.clone())
+        .collect();
     let list = || async {
-        let all = ctx.call("describe recovery instances", || rs.recovery_instances(&servers)).await?;
+        let all = ctx
+            .call("describe recovery instances", || {
+                rs.recovery_instances(&servers)
+            })
+            .await?;
         Ok::<_, Error>(all.into_iter().filter(|i| !i.is_drill).collect::<Vec<_>>())
     };
     let instances = list().await?;
@@ -1037,7 +1377,10 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
         .map(|i| i.id.clone())
         .collect();
     if !pending.is_empty() {
-        let job = match ctx.checkpointed("job_id").and_then(|v| v.as_str().map(String::from)) {
+        let job = match ctx
+            .checkpointed("job_id")
+            .and_then(|v| v.as_str().map(String::from))
+        {
             Some(id) => JobId(id),
             None => {
                 // Gate on FailbackState: wait until every instance is ready for launch.
@@ -1051,7 +1394,10 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
                             other => {
                                 return Err(Error::new(
                                     ErrorKind::InvalidState,
-                                    format!("recovery instance {} is {other:?}: failback cannot start", i.id),
+                                    format!(
+                                        "recovery instance {} is {other:?}: failback cannot start",
+                                        i.id
+                                    ),
                                 )
                                 .with_resource(i.id.clone()))
                             }
@@ -1060,17 +1406,27 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
                     Ok(ready.then_some(()))
                 })
                 .await?;
-                let id = ctx.call("start failback launch", || adopt_or_start(rs.as_ref(), &pending, || rs.start_failback(&pending))).await?;
+                let id = ctx
+                    .call("start failback launch", || {
+                        adopt_or_start(rs.as_ref(), &pending, || rs.start_failback(&pending))
+                    })
+                    .await?;
                 ctx.checkpoint("job_id", json!(id.0))?;
                 id
             }
         };
         let st = wait_job(ctx, rs.as_ref(), &job).await?;
-        let failed: Vec<_> = st.participants.iter().filter(|(_, s)| *s != LaunchStatus::Launched).map(|(p, _)| p.clone()).collect();
+        let failed: Vec<_> = st
+            .participants
+            .iter()
+            .filter(|(_, s)| *s != LaunchStatus::Launched)
+            .map(|(p, _)| p.clone())
+            .collect();
         if !failed.is_empty() {
             // Backout: stop the failback so the DR instances keep serving.
             for id in &pending {
-                ctx.call("stop failback (backout)", || rs.stop_failback(id)).await?;
+                ctx.call("stop failback (backout)", || rs.stop_failback(id))
+                    .await?;
             }
             return Err(Error::new(
                 ErrorKind::Provider,
@@ -1085,16 +1441,28 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
     }
     // Verify, then re-protect.
     let after = list().await?;
-    let not_done: Vec<_> = after.iter().filter(|i| i.failback_state != FailbackState::FailbackCompleted).map(|i| i.id.clone()).collect();
+    let not_done: Vec<_> = after
+        .iter()
+        .filter(|i| i.failback_state != FailbackState::FailbackCompleted)
+        .map(|i| i.id.clone())
+        .collect();
     if !not_done.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidState, format!("instances not failed back: {}", not_done.join(", "))));
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            format!("instances not failed back: {}", not_done.join(", ")),
+        ));
     }
     for i in &after {
         let attempt = std::sync::atomic::AtomicU32::new(0);
         ctx.call("reverse replication (re-protect)", || async {
             match rs.reverse_replication(&i.id).await {
                 // The instance is gone after re-protection: on a retry that means the lost call worked.
-                Err(e) if e.kind() == ErrorKind::NotFound && attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 => Ok(()),
+                Err(e)
+                    if e.kind() == ErrorKind::NotFound
+                        && attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 =>
+                {
+                    Ok(())
+                }
                 r => {
                     attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     r
@@ -1103,14 +1471,28 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
         })
         .await?;
     }
-    Ok(format!("{} instance(s) failed back and re-protected", after.len()))
+    Ok(format!(
+        "{} instance(s) failed back and re-protected",
+        after.len()
+    ))
 }
 
 async fn terminate_drill(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
-    let servers: Vec<String> = ctx.plan().recovery_servers.iter().map(|s| s.source_server_id.clone()).collect();
-    ctx.call("terminate drill instances", || rs.terminate_drill_instances(&servers)).await?;
-    Ok(format!("drill instances of {} server(s) terminated", servers.len()))
+    let servers: Vec<String> = ctx
+        .plan()
+        .recovery_servers
+        .iter()
+        .map(|s| s.source_server_id.clone())
+        .collect();
+    ctx.call("terminate drill instances", || {
+        rs.terminate_drill_instances(&servers)
+    })
+    .await?;
+    Ok(format!(
+        "drill instances of {} server(s) terminated",
+        servers.len()
+    ))
 }
 
 // ---- verification --------------------------------------------------------------------------------
@@ -1128,7 +1510,12 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
         let res = ctx
             .fan_out(dbs, |d| {
                 let health = health.clone();
-                async move { ctx.call("verify data integrity", || health.verify_integrity(site, &d.name)).await }
+                async move {
+                    ctx.call("verify data integrity", || {
+                        health.verify_integrity(site, &d.name)
+                    })
+                    .await
+                }
             })
             .await;
         if let Err(e) = &res {
@@ -1142,7 +1529,11 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
     };
     let last: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let last_ref = &last;
-    let eps: Vec<_> = plan.health_endpoints.iter().filter(|h| h.site == site).collect();
+    let eps: Vec<_> = plan
+        .health_endpoints
+        .iter()
+        .filter(|h| h.site == site)
+        .collect();
     let what = format!("{site} site healthy");
     let healthy = ctx.wait(&what, || {
         let eps = eps.clone();
@@ -1152,13 +1543,24 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
                 futures_util::future::try_join_all(eps.iter().map(|h| {
                     let health = health.clone();
                     async move {
-                        let r = health.probe(&ProbeRequest { name: h.name.clone(), site, url: h.url.clone() }).await?;
+                        let r = health
+                            .probe(&ProbeRequest {
+                                name: h.name.clone(),
+                                site,
+                                url: h.url.clone(),
+                            })
+                            .await?;
                         let mut p = Vec::new();
                         if r.status != h.expect_status {
                             p.push(format!("{} answers {}", h.url, r.status));
                         }
                         if let Some(er) = r.error_rate.filter(|er| *er > max_err) {
-                            p.push(format!("{} error rate {:.2}% > {:.2}%", h.url, er * 100.0, max_err * 100.0));
+                            p.push(format!(
+                                "{} error rate {:.2}% > {:.2}%",
+                                h.url,
+                                er * 100.0,
+                                max_err * 100.0
+                            ));
                         }
                         Ok::<_, Error>(p)
                     }
@@ -1173,8 +1575,15 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
                     workloads_of(ctx, site)
                         .await?
                         .iter()
-                        .filter(|w| w.state.replicas == 0 || w.state.available_replicas < w.state.replicas)
-                        .map(|w| format!("{} has {}/{} available", w.id, w.state.available_replicas, w.state.replicas))
+                        .filter(|w| {
+                            w.state.replicas == 0 || w.state.available_replicas < w.state.replicas
+                        })
+                        .map(|w| {
+                            format!(
+                                "{} has {}/{} available",
+                                w.id, w.state.available_replicas, w.state.replicas
+                            )
+                        })
                         .collect(),
                 )
             };
@@ -1187,7 +1596,10 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
                     let dns = dns.clone();
                     async move {
                         let cur = dns.get_record(&record_ref(rec)).await?;
-                        Ok::<_, Error>((cur.target != rec.target(site)).then(|| format!("{} points at {}", rec.name, cur.target)))
+                        Ok::<_, Error>(
+                            (cur.target != rec.target(site))
+                                .then(|| format!("{} points at {}", rec.name, cur.target)),
+                        )
                     }
                 }))
                 .await
@@ -1208,7 +1620,11 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
     integrity?;
     healthy.map_err(|e| {
         let problems = last.lock().map(|l| l.join("; ")).unwrap_or_default();
-        if problems.is_empty() { e } else { e.context(format!("still failing: {problems}")) }
+        if problems.is_empty() {
+            e
+        } else {
+            e.context(format!("still failing: {problems}"))
+        }
     })?;
     let now = ctx.run.clock.now_ms();
     ctx.set("service_restored_ms", json!(now));
@@ -1217,7 +1633,10 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
     }
     Ok(format!(
         "{site} site verified: health endpoints, {}data integrity",
-        if database_only { "" } else { "all workloads available, DNS, " }
+        if database_only {
+            ""
+        } else {
+            "all workloads available, DNS, "
+        }
     ))
 }
-

@@ -9,10 +9,23 @@ pub mod recovery;
 pub mod set;
 pub mod workloads;
 
-pub use database::{DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode, PromoteRequest, ReverseReplicationRequest, SyncReport};
-pub use dns::{ChangeId, ChangeStatus, DnsRouter, DnsRouterExt, HealthCheckRequest, HealthCheckState, RecordRef, RecordState, UpsertRecord};
+pub use database::{
+    DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
+    PromoteRequest, ReverseReplicationRequest, SyncReport,
+};
+pub use dns::{
+    ChangeId, ChangeStatus, DnsRouter, DnsRouterExt, HealthCheckRequest, HealthCheckState,
+    RecordRef, RecordState, UpsertRecord,
+};
 pub use health::{HealthProbe, HealthReport, ProbeRequest};
 pub use nodes::{NodeScaler, PoolRef, PoolState, ScalePool};
-pub use recovery::{JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryPoint, RecoveryService, StartRecovery, FailbackState};
+pub use recovery::{
+    FailbackState, JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryPoint,
+    RecoveryService, StartRecovery,
+};
 pub use set::{Capabilities, Providers, SiteProviders};
-pub use workloads::{AnnotateWorkload, ConfigMapsRequest, LabelSelector, ListWorkloads, ScaleWorkload, WorkloadId, WorkloadScaler, WorkloadState, DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_RUN_ANNOTATION};
+pub use workloads::{
+    AnnotateWorkload, ConfigMapsRequest, LabelSelector, ListWorkloads, ScaleWorkload, WorkloadId,
+    WorkloadScaler, WorkloadState, DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION,
+    SCALED_BY_RUN_ANNOTATION,
+};

@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{error::Result, plan::{PoolSize, SiteRole}};
+use crate::{
+    error::Result,
+    plan::{PoolSize, SiteRole},
+};
 
 /// Identifies a node pool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -61,7 +61,10 @@ pub enum LaunchStatus {
 impl LaunchStatus {
     /// True when the status will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, LaunchStatus::Launched | LaunchStatus::Failed | LaunchStatus::Terminated)
+        matches!(
+            self,
+            LaunchStatus::Launched | LaunchStatus::Failed | LaunchStatus::Terminated
+        )
     }
 }
 

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::{
     plan::{Estimates, SiteRole},
-    provider::{DatabaseFailover, DnsRouter, HealthProbe, NodeScaler, RecoveryService, WorkloadScaler},
+    provider::{
+        DatabaseFailover, DnsRouter, HealthProbe, NodeScaler, RecoveryService, WorkloadScaler,
+    },
 };
 
 /// Which behaviours a provider set supports; the conformance suite skips only what is declared absent.

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{error::Result, plan::{SiteRole, WorkloadKind}};
+use crate::{
+    error::Result,
+    plan::{SiteRole, WorkloadKind},
+};
 
 /// Annotation that tells a workload to stop taking new writes (`"true"`).
 pub const DRAIN_ANNOTATION: &str = "aegis.io/drain";
@@ -31,7 +34,11 @@ pub struct WorkloadId {
 
 impl std::fmt::Display for WorkloadId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}:{}/{:?}/{}", self.site, self.cluster, self.namespace, self.kind, self.name)
+        write!(
+            f,
+            "{}/{}:{}/{:?}/{}",
+            self.site, self.cluster, self.namespace, self.kind, self.name
+        )
     }
 }
 
@@ -59,10 +66,17 @@ impl LabelSelector {
                 return Err(format!("`{part}` is not `key=value` or `key!=value`"));
             };
             let (k, v) = (k.trim(), v.trim());
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+            if k.is_empty()
+                || !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            {
                 return Err(format!("`{k}` is not a valid label key"));
             }
-            if !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
                 return Err(format!("`{v}` is not a valid label value"));
             }
             if neg {
@@ -77,7 +91,10 @@ impl LabelSelector {
     /// True when `labels` satisfy the selector.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.equals.iter().all(|(k, v)| labels.get(k) == Some(v))
-            && self.not_equals.iter().all(|(k, v)| labels.get(k) != Some(v))
+            && self
+                .not_equals
+                .iter()
+                .all(|(k, v)| labels.get(k) != Some(v))
     }
 
     /// The selector in Kubernetes query syntax.

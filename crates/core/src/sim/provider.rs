@@ -13,7 +13,7 @@ use std::{
 use async_trait::async_trait;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-use super::world::{pool_key, record_key, workload_key, SimRecoveryInstance, SimJob, SimWorld};
+use super::world::{pool_key, record_key, workload_key, SimJob, SimRecoveryInstance, SimWorld};
 use crate::{
     clock::Clock,
     error::{Error, ErrorKind, Result},
@@ -41,7 +41,12 @@ enum Transient {
 
 impl SimProvider {
     /// A simulator over `world`, persisted to `path` after every change when given.
-    pub fn new(world: SimWorld, settings: SimSettings, path: Option<PathBuf>, clock: Clock) -> SimProvider {
+    pub fn new(
+        world: SimWorld,
+        settings: SimSettings,
+        path: Option<PathBuf>,
+        clock: Clock,
+    ) -> SimProvider {
         let seed = settings.seed;
         SimProvider {
             world: RwLock::new(world),
@@ -69,7 +74,12 @@ impl SimProvider {
 
     /// An in-memory simulator of `plan`'s estate (nothing persisted).
     pub fn in_memory(plan: &Plan, clock: Clock) -> SimProvider {
-        SimProvider::new(SimWorld::from_plan(plan, clock.now_ms()), plan.sim.clone(), None, clock)
+        SimProvider::new(
+            SimWorld::from_plan(plan, clock.now_ms()),
+            plan.sim.clone(),
+            None,
+            clock,
+        )
     }
 
     /// Every trait served by this simulator.
@@ -122,7 +132,8 @@ impl SimProvider {
         if !self.settings.latency.is_zero() {
             let t = tokio::time::Instant::now();
             self.clock.sleep(self.settings.latency).await;
-            self.latency_us.fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+            self.latency_us
+                .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
     }
 
@@ -160,7 +171,8 @@ impl SimProvider {
     /// True when a read must take the write lock: a scripted fault may fire, or time-driven
     /// transitions are due.
     fn read_needs_write(&self, w: &SimWorld, op: &str, now: u64) -> bool {
-        self.settings.faults.iter().any(|f| f.operation == op) || needs_settle(w, &self.settings, now)
+        self.settings.faults.iter().any(|f| f.operation == op)
+            || needs_settle(w, &self.settings, now)
     }
 
     /// A read-only API call: served under a shared lock, so reads run concurrently.
@@ -180,20 +192,33 @@ impl SimProvider {
                 let transient = self.roll_transient();
                 if let Some(site) = site {
                     if !w.sites.get(&site).map(|s| s.reachable).unwrap_or(true) {
-                        return Err(Error::new(ErrorKind::Unreachable, format!("{site} site does not answer (simulated outage)"))
-                            .with_resource(resource.to_string()));
+                        return Err(Error::new(
+                            ErrorKind::Unreachable,
+                            format!("{site} site does not answer (simulated outage)"),
+                        )
+                        .with_resource(resource.to_string()));
                     }
                 }
                 if !matches!(transient, Transient::None) {
-                    return Err(Error::new(ErrorKind::Throttled, format!("simulated transient fault in {op}"))
-                        .with_resource(resource.to_string()));
+                    return Err(Error::new(
+                        ErrorKind::Throttled,
+                        format!("simulated transient fault in {op}"),
+                    )
+                    .with_resource(resource.to_string()));
                 }
-                return f(&w, now).map_err(|e| if e.resource().is_none() { e.with_resource(resource.to_string()) } else { e });
+                return f(&w, now).map_err(|e| {
+                    if e.resource().is_none() {
+                        e.with_resource(resource.to_string())
+                    } else {
+                        e
+                    }
+                });
             }
         }
         // Rare path: faults or due transitions need the exclusive lock (latency already paid).
         self.calls.fetch_sub(1, Ordering::Relaxed);
-        self.call_inner(op, resource, site, false, false, |w, now| f(w, now)).await
+        self.call_inner(op, resource, site, false, false, |w, now| f(w, now))
+            .await
     }
 
     fn persist(&self, w: &SimWorld) -> Result<()> {
@@ -208,7 +233,9 @@ impl SimProvider {
         if rate <= 0.0 {
             return Transient::None;
         }
-        let Ok(mut rng) = self.rng.lock() else { return Transient::None };
+        let Ok(mut rng) = self.rng.lock() else {
+            return Transient::None;
+        };
         if rng.gen::<f64>() >= rate {
             Transient::None
         } else if rng.gen_bool(0.5) {
@@ -262,8 +289,11 @@ impl SimProvider {
             return Err(err.with_resource(resource.to_string()));
         }
         if matches!(transient, Transient::Before) {
-            return Err(Error::new(ErrorKind::Throttled, format!("simulated transient fault in {op}"))
-                .with_resource(resource.to_string()));
+            return Err(Error::new(
+                ErrorKind::Throttled,
+                format!("simulated transient fault in {op}"),
+            )
+            .with_resource(resource.to_string()));
         }
         let db_before = op.contains("database").then(|| w.databases.clone());
         let out = f(&mut w, now);
@@ -278,7 +308,13 @@ impl SimProvider {
                 self.persist(&w)?;
             }
         }
-        let out = out.map_err(|e| if e.resource().is_none() { e.with_resource(resource.to_string()) } else { e });
+        let out = out.map_err(|e| {
+            if e.resource().is_none() {
+                e.with_resource(resource.to_string())
+            } else {
+                e
+            }
+        });
         if out.is_ok() && matches!(transient, Transient::After) {
             return Err(Error::new(
                 ErrorKind::Throttled,
@@ -317,16 +353,18 @@ impl SimProvider {
         }
         None
     }
-
 }
 
 /// True when [`settle`] has something to do at `now`.
 fn needs_settle(w: &SimWorld, s: &SimSettings, now: u64) -> bool {
     let job_ms = s.job_time.as_millis() as u64;
-    w.jobs.values().any(|j| !j.applied && now >= j.created_ms + job_ms)
-        || w.recovery_instances
-            .values()
-            .any(|i| i.failback_state == FailbackState::FailbackInProgress && now >= i.failback_changed_ms + job_ms)
+    w.jobs
+        .values()
+        .any(|j| !j.applied && now >= j.created_ms + job_ms)
+        || w.recovery_instances.values().any(|i| {
+            i.failback_state == FailbackState::FailbackInProgress
+                && now >= i.failback_changed_ms + job_ms
+        })
 }
 
 /// Advances time-driven transitions: finished jobs apply their effects, replicating-back instances
@@ -340,7 +378,9 @@ fn settle(w: &mut SimWorld, s: &SimSettings, now: u64) {
         .map(|(id, _)| id.clone())
         .collect();
     for id in due {
-        let Some(job) = w.jobs.get(&id).cloned() else { continue };
+        let Some(job) = w.jobs.get(&id).cloned() else {
+            continue;
+        };
         let done_at = job.created_ms + job_ms;
         match job.kind.as_str() {
             "LAUNCH" if !job.fails => {
@@ -370,7 +410,9 @@ fn settle(w: &mut SimWorld, s: &SimSettings, now: u64) {
             }
             "FAILBACK" => {
                 for iid in &job.participants {
-                    let Some(inst) = w.recovery_instances.get_mut(iid) else { continue };
+                    let Some(inst) = w.recovery_instances.get_mut(iid) else {
+                        continue;
+                    };
                     if inst.failback_state == FailbackState::FailbackNotReadyForLaunch {
                         continue; // stopped (backed out) before the job finished
                     }
@@ -395,7 +437,9 @@ fn settle(w: &mut SimWorld, s: &SimSettings, now: u64) {
         }
     }
     for inst in w.recovery_instances.values_mut() {
-        if inst.failback_state == FailbackState::FailbackInProgress && now >= inst.failback_changed_ms + job_ms {
+        if inst.failback_state == FailbackState::FailbackInProgress
+            && now >= inst.failback_changed_ms + job_ms
+        {
             inst.failback_state = FailbackState::FailbackReadyForLaunch;
             inst.failback_changed_ms += job_ms;
         }
@@ -403,7 +447,8 @@ fn settle(w: &mut SimWorld, s: &SimSettings, now: u64) {
 }
 
 fn not_found(what: &str, id: &str) -> Error {
-    Error::new(ErrorKind::NotFound, format!("{what} `{id}` does not exist")).with_resource(id.to_string())
+    Error::new(ErrorKind::NotFound, format!("{what} `{id}` does not exist"))
+        .with_resource(id.to_string())
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -414,7 +459,10 @@ fn invalid(msg: impl Into<String>) -> Error {
 impl DatabaseFailover for SimProvider {
     async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
         self.read("database_status", &db.instance, Some(db.site), |w, now| {
-            let d = w.databases.get(&db.instance).ok_or_else(|| not_found("database instance", &db.instance))?;
+            let d = w
+                .databases
+                .get(&db.instance)
+                .ok_or_else(|| not_found("database instance", &db.instance))?;
             Ok(DatabaseStatus {
                 role: d.role,
                 fenced: d.fenced,
@@ -428,61 +476,87 @@ impl DatabaseFailover for SimProvider {
 
     async fn fence(&self, req: &FenceRequest) -> Result<()> {
         let id = req.target.instance.clone();
-        self.call("fence_database", &id, Some(req.target.site), true, |w, now| {
-            let d = w.databases.get_mut(&id).ok_or_else(|| not_found("database instance", &id))?;
-            if d.fenced != req.fenced {
-                d.fenced = req.fenced;
-                d.fenced_ms = req.fenced.then_some(now);
-            }
-            Ok(())
-        })
+        self.call(
+            "fence_database",
+            &id,
+            Some(req.target.site),
+            true,
+            |w, now| {
+                let d = w
+                    .databases
+                    .get_mut(&id)
+                    .ok_or_else(|| not_found("database instance", &id))?;
+                if d.fenced != req.fenced {
+                    d.fenced = req.fenced;
+                    d.fenced_ms = req.fenced.then_some(now);
+                }
+                Ok(())
+            },
+        )
         .await
     }
 
     async fn promote(&self, req: &PromoteRequest) -> Result<()> {
         let id = req.target.instance.clone();
         let lag_limit = Duration::ZERO;
-        self.call("promote_database", &id, Some(req.target.site), true, |w, now| {
-            let lag = w.lag(&id, now, self.settings.catch_up_speed);
-            let d = w.databases.get(&id).ok_or_else(|| not_found("database instance", &id))?;
-            match d.role {
-                DatabaseRole::Primary => return Err(invalid(format!("`{id}` is already the primary"))),
-                DatabaseRole::Standalone => {
-                    return Err(invalid(format!("`{id}` is not replicating: nothing to promote")))
+        self.call(
+            "promote_database",
+            &id,
+            Some(req.target.site),
+            true,
+            |w, now| {
+                let lag = w.lag(&id, now, self.settings.catch_up_speed);
+                let d = w
+                    .databases
+                    .get(&id)
+                    .ok_or_else(|| not_found("database instance", &id))?;
+                match d.role {
+                    DatabaseRole::Primary => {
+                        return Err(invalid(format!("`{id}` is already the primary")))
+                    }
+                    DatabaseRole::Standalone => {
+                        return Err(invalid(format!(
+                            "`{id}` is not replicating: nothing to promote"
+                        )))
+                    }
+                    DatabaseRole::Replica => {}
                 }
-                DatabaseRole::Replica => {}
-            }
-            let source = d.replicating_from.clone();
-            if req.mode == PromoteMode::Planned {
-                let src_fenced = source.as_ref().and_then(|s| w.databases.get(s)).map(|s| s.fenced).unwrap_or(false);
-                if !src_fenced {
-                    return Err(invalid(format!(
-                        "planned promotion of `{id}` needs its source fenced first"
-                    )));
+                let source = d.replicating_from.clone();
+                if req.mode == PromoteMode::Planned {
+                    let src_fenced = source
+                        .as_ref()
+                        .and_then(|s| w.databases.get(s))
+                        .map(|s| s.fenced)
+                        .unwrap_or(false);
+                    if !src_fenced {
+                        return Err(invalid(format!(
+                            "planned promotion of `{id}` needs its source fenced first"
+                        )));
+                    }
+                    if lag.unwrap_or_default() > lag_limit {
+                        return Err(invalid(format!(
+                            "planned promotion of `{id}` needs replication caught up (lag {:?})",
+                            lag.unwrap_or_default()
+                        ))
+                        .temporary());
+                    }
                 }
-                if lag.unwrap_or_default() > lag_limit {
-                    return Err(invalid(format!(
-                        "planned promotion of `{id}` needs replication caught up (lag {:?})",
-                        lag.unwrap_or_default()
-                    ))
-                    .temporary());
+                if let Some(d) = w.databases.get_mut(&id) {
+                    d.role = DatabaseRole::Primary;
+                    d.fenced = false;
+                    d.fenced_ms = None;
+                    d.replicating_from = None;
+                    d.lag_ms = 0;
+                    d.promoted_ms = Some(now);
                 }
-            }
-            if let Some(d) = w.databases.get_mut(&id) {
-                d.role = DatabaseRole::Primary;
-                d.fenced = false;
-                d.fenced_ms = None;
-                d.replicating_from = None;
-                d.lag_ms = 0;
-                d.promoted_ms = Some(now);
-            }
-            if let Some(src) = source.and_then(|s| w.databases.get_mut(&s)) {
-                if src.role == DatabaseRole::Primary {
-                    src.role = DatabaseRole::Standalone;
+                if let Some(src) = source.and_then(|s| w.databases.get_mut(&s)) {
+                    if src.role == DatabaseRole::Primary {
+                        src.role = DatabaseRole::Standalone;
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -491,34 +565,60 @@ impl DatabaseFailover for SimProvider {
         let lag_ms = self.settings.replication_lag.as_millis() as u64;
         let catch_up = self.settings.replication_lag;
         // The target sits at the other site; both must answer.
-        self.read("reverse_replication_database", &dst, Some(req.target.site), |_, _| Ok(())).await?;
-        self.call("reverse_replication_database", &dst, Some(req.source.site), !req.dry_run, |w, now| {
-            let s = w.databases.get(&src).ok_or_else(|| not_found("database instance", &src))?;
-            if s.role != DatabaseRole::Primary {
-                return Err(invalid(format!("`{src}` is not a primary: it cannot be a replication source")));
-            }
-            let pending = s.promoted_ms.map(|p| now.saturating_sub(p) / 100).unwrap_or(0);
-            let t = w.databases.get(&dst).ok_or_else(|| not_found("database instance", &dst))?;
-            let already = t.role == DatabaseRole::Replica && t.replicating_from.as_deref() == Some(src.as_str());
-            if !req.dry_run && !already {
-                if t.role == DatabaseRole::Primary && !t.fenced {
-                    return Err(invalid(format!("`{dst}` is a writable primary: fence it before re-protecting")));
+        self.read(
+            "reverse_replication_database",
+            &dst,
+            Some(req.target.site),
+            |_, _| Ok(()),
+        )
+        .await?;
+        self.call(
+            "reverse_replication_database",
+            &dst,
+            Some(req.source.site),
+            !req.dry_run,
+            |w, now| {
+                let s = w
+                    .databases
+                    .get(&src)
+                    .ok_or_else(|| not_found("database instance", &src))?;
+                if s.role != DatabaseRole::Primary {
+                    return Err(invalid(format!(
+                        "`{src}` is not a primary: it cannot be a replication source"
+                    )));
                 }
-                if let Some(t) = w.databases.get_mut(&dst) {
-                    t.role = DatabaseRole::Replica;
-                    t.fenced = true;
-                    t.fenced_ms = None;
-                    t.replicating_from = Some(src.clone());
-                    t.lag_ms = lag_ms;
-                    t.promoted_ms = None;
+                let pending = s
+                    .promoted_ms
+                    .map(|p| now.saturating_sub(p) / 100)
+                    .unwrap_or(0);
+                let t = w
+                    .databases
+                    .get(&dst)
+                    .ok_or_else(|| not_found("database instance", &dst))?;
+                let already = t.role == DatabaseRole::Replica
+                    && t.replicating_from.as_deref() == Some(src.as_str());
+                if !req.dry_run && !already {
+                    if t.role == DatabaseRole::Primary && !t.fenced {
+                        return Err(invalid(format!(
+                            "`{dst}` is a writable primary: fence it before re-protecting"
+                        )));
+                    }
+                    if let Some(t) = w.databases.get_mut(&dst) {
+                        t.role = DatabaseRole::Replica;
+                        t.fenced = true;
+                        t.fenced_ms = None;
+                        t.replicating_from = Some(src.clone());
+                        t.lag_ms = lag_ms;
+                        t.promoted_ms = None;
+                    }
                 }
-            }
-            Ok(SyncReport {
-                pending_changes: if already { 0 } else { pending },
-                estimated_catch_up: if already { Duration::ZERO } else { catch_up },
-                dry_run: req.dry_run,
-            })
-        })
+                Ok(SyncReport {
+                    pending_changes: if already { 0 } else { pending },
+                    estimated_catch_up: if already { Duration::ZERO } else { catch_up },
+                    dry_run: req.dry_run,
+                })
+            },
+        )
         .await
     }
 }
@@ -528,8 +628,14 @@ impl DnsRouter for SimProvider {
     async fn get_record(&self, r: &RecordRef) -> Result<RecordState> {
         let key = record_key(&r.zone, &r.name, &r.record_type);
         self.read("get_record", &r.name, None, |w, _| {
-            let rec = w.records.get(&key).ok_or_else(|| not_found("record", &r.name))?;
-            Ok(RecordState { target: rec.target.clone(), ttl: rec.ttl })
+            let rec = w
+                .records
+                .get(&key)
+                .ok_or_else(|| not_found("record", &r.name))?;
+            Ok(RecordState {
+                target: rec.target.clone(),
+                ttl: rec.ttl,
+            })
         })
         .await
     }
@@ -537,7 +643,13 @@ impl DnsRouter for SimProvider {
     async fn upsert_record(&self, req: &UpsertRecord) -> Result<ChangeId> {
         let key = record_key(&req.record.zone, &req.record.name, &req.record.record_type);
         self.call("upsert_record", &req.record.name, None, true, |w, now| {
-            w.records.insert(key, super::world::SimRecord { target: req.target.clone(), ttl: req.ttl });
+            w.records.insert(
+                key,
+                super::world::SimRecord {
+                    target: req.target.clone(),
+                    ttl: req.ttl,
+                },
+            );
             let id = w.new_id("C");
             w.changes.insert(id.clone(), now);
             Ok(ChangeId(id))
@@ -548,15 +660,25 @@ impl DnsRouter for SimProvider {
     async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus> {
         let prop = self.settings.dns_propagation.as_millis() as u64;
         self.read("get_change", &change.0, None, |w, now| {
-            let at = w.changes.get(&change.0).ok_or_else(|| not_found("change", &change.0))?;
-            Ok(if now >= at + prop { ChangeStatus::Insync } else { ChangeStatus::Pending })
+            let at = w
+                .changes
+                .get(&change.0)
+                .ok_or_else(|| not_found("change", &change.0))?;
+            Ok(if now >= at + prop {
+                ChangeStatus::Insync
+            } else {
+                ChangeStatus::Pending
+            })
         })
         .await
     }
 
     async fn get_health_check(&self, id: &str) -> Result<HealthCheckState> {
         self.read("get_health_check", id, None, |w, _| {
-            let d = w.health_checks.get(id).ok_or_else(|| not_found("health check", id))?;
+            let d = w
+                .health_checks
+                .get(id)
+                .ok_or_else(|| not_found("health check", id))?;
             Ok(HealthCheckState { disabled: *d })
         })
         .await
@@ -564,7 +686,10 @@ impl DnsRouter for SimProvider {
 
     async fn set_health_check(&self, req: &HealthCheckRequest) -> Result<()> {
         self.call("set_health_check", &req.id, None, true, |w, _| {
-            let d = w.health_checks.get_mut(&req.id).ok_or_else(|| not_found("health check", &req.id))?;
+            let d = w
+                .health_checks
+                .get_mut(&req.id)
+                .ok_or_else(|| not_found("health check", &req.id))?;
             *d = req.disabled;
             Ok(())
         })
@@ -586,9 +711,17 @@ impl NodeScaler for SimProvider {
         let key = pool_key(pool.site, &pool.cluster, &pool.name);
         let boot = self.settings.node_boot.as_millis() as u64;
         self.read("get_pool", &pool.name, Some(pool.site), |w, now| {
-            let p = w.pools.get(&key).ok_or_else(|| not_found("node pool", &key))?;
+            let p = w
+                .pools
+                .get(&key)
+                .ok_or_else(|| not_found("node pool", &key))?;
             let ready = ready_nodes(p, boot, now);
-            Ok(PoolState { size: p.size, nodes: p.size.desired, ready_nodes: ready, updating: ready != p.size.desired })
+            Ok(PoolState {
+                size: p.size,
+                nodes: p.size.desired,
+                ready_nodes: ready,
+                updating: ready != p.size.desired,
+            })
         })
         .await
     }
@@ -596,15 +729,24 @@ impl NodeScaler for SimProvider {
     async fn scale_pool(&self, req: &ScalePool) -> Result<()> {
         let key = pool_key(req.pool.site, &req.pool.cluster, &req.pool.name);
         let boot = self.settings.node_boot.as_millis() as u64;
-        self.call("scale_pool", &req.pool.name, Some(req.pool.site), true, |w, now| {
-            let p = w.pools.get_mut(&key).ok_or_else(|| not_found("node pool", &key))?;
-            if p.size != req.size {
-                p.prev_nodes = ready_nodes(p, boot, now);
-                p.size = req.size;
-                p.changed_ms = now;
-            }
-            Ok(())
-        })
+        self.call(
+            "scale_pool",
+            &req.pool.name,
+            Some(req.pool.site),
+            true,
+            |w, now| {
+                let p = w
+                    .pools
+                    .get_mut(&key)
+                    .ok_or_else(|| not_found("node pool", &key))?;
+                if p.size != req.size {
+                    p.prev_nodes = ready_nodes(p, boot, now);
+                    p.size = req.size;
+                    p.changed_ms = now;
+                }
+                Ok(())
+            },
+        )
         .await
     }
 }
@@ -622,50 +764,69 @@ impl WorkloadScaler for SimProvider {
     async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
         let prefix = workload_key(req.site, &req.cluster, &req.namespace, req.kind, "");
         let rollout = self.settings.rollout.as_millis() as u64;
-        self.read("list_workloads", &req.namespace, Some(req.site), |w, now| {
-            Ok(w.workloads
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
-                .filter(|(_, wl)| req.selector.as_ref().map(|s| s.matches(&wl.labels)).unwrap_or(true))
-                .map(|(k, wl)| WorkloadState {
-                    name: k[prefix.len()..].to_string(),
-                    replicas: wl.replicas,
-                    available_replicas: available(wl, rollout, now),
-                    annotations: wl.annotations.clone(),
-                })
-                .collect())
-        })
+        self.read(
+            "list_workloads",
+            &req.namespace,
+            Some(req.site),
+            |w, now| {
+                Ok(w.workloads
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter(|(_, wl)| {
+                        req.selector
+                            .as_ref()
+                            .map(|s| s.matches(&wl.labels))
+                            .unwrap_or(true)
+                    })
+                    .map(|(k, wl)| WorkloadState {
+                        name: k[prefix.len()..].to_string(),
+                        replicas: wl.replicas,
+                        available_replicas: available(wl, rollout, now),
+                        annotations: wl.annotations.clone(),
+                    })
+                    .collect())
+            },
+        )
         .await
     }
 
     async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
         let id = &req.id;
         let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
-        self.call("annotate_workload", &id.name, Some(id.site), true, |w, now| {
-            let wl = w.workloads.get_mut(&key).ok_or_else(|| not_found("workload", &key))?;
-            let mut drain_change = None;
-            for (k, v) in &req.annotations {
-                match v {
-                    Some(v) => {
-                        wl.annotations.insert(k.clone(), v.clone());
+        self.call(
+            "annotate_workload",
+            &id.name,
+            Some(id.site),
+            true,
+            |w, now| {
+                let wl = w
+                    .workloads
+                    .get_mut(&key)
+                    .ok_or_else(|| not_found("workload", &key))?;
+                let mut drain_change = None;
+                for (k, v) in &req.annotations {
+                    match v {
+                        Some(v) => {
+                            wl.annotations.insert(k.clone(), v.clone());
+                        }
+                        None => {
+                            wl.annotations.remove(k);
+                        }
                     }
-                    None => {
-                        wl.annotations.remove(k);
+                    if k == DRAIN_ANNOTATION {
+                        drain_change = Some(v.as_deref() == Some("true"));
                     }
                 }
-                if k == DRAIN_ANNOTATION {
-                    drain_change = Some(v.as_deref() == Some("true"));
+                if let (Some(drained), Some(site)) = (drain_change, w.sites.get_mut(&id.site)) {
+                    if drained {
+                        site.drain_started_ms.get_or_insert(now);
+                    } else {
+                        site.drain_started_ms = None;
+                    }
                 }
-            }
-            if let (Some(drained), Some(site)) = (drain_change, w.sites.get_mut(&id.site)) {
-                if drained {
-                    site.drain_started_ms.get_or_insert(now);
-                } else {
-                    site.drain_started_ms = None;
-                }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -674,7 +835,10 @@ impl WorkloadScaler for SimProvider {
         let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
         let rollout = self.settings.rollout.as_millis() as u64;
         self.call("scale_workload", &id.name, Some(id.site), true, |w, now| {
-            let wl = w.workloads.get_mut(&key).ok_or_else(|| not_found("workload", &key))?;
+            let wl = w
+                .workloads
+                .get_mut(&key)
+                .ok_or_else(|| not_found("workload", &key))?;
             if wl.replicas != req.replicas {
                 wl.prev_available = available(wl, rollout, now);
                 wl.replicas = req.replicas;
@@ -693,7 +857,12 @@ impl WorkloadScaler for SimProvider {
             Ok(req
                 .names
                 .iter()
-                .map(|n| (n.clone(), w.config_maps.get(&format!("{}/{n}", req.site)).cloned()))
+                .map(|n| {
+                    (
+                        n.clone(),
+                        w.config_maps.get(&format!("{}/{n}", req.site)).cloned(),
+                    )
+                })
                 .collect())
         })
         .await
@@ -709,7 +878,11 @@ impl HealthProbe for SimProvider {
         self.read("probe", &req.name, Some(req.site), |w, now| {
             let prefix = format!("{}/", req.site);
             let (mut total, mut up) = (0u64, 0u64);
-            for (_, wl) in w.workloads.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+            for (_, wl) in w
+                .workloads
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+            {
                 total += 1;
                 up += u64::from(available(wl, rollout, now) > 0);
             }
@@ -725,7 +898,8 @@ impl HealthProbe for SimProvider {
                 status,
                 in_flight: Some(in_flight),
                 error_rate: Some(error_rate),
-                healthy_for: site.map(|s| Duration::from_millis(now.saturating_sub(s.healthy_since_ms))),
+                healthy_for: site
+                    .map(|s| Duration::from_millis(now.saturating_sub(s.healthy_since_ms))),
             })
         })
         .await
@@ -733,17 +907,29 @@ impl HealthProbe for SimProvider {
 
     async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()> {
         self.read("verify_integrity", database, Some(site), |w, _| {
-            let reachable = |site: &SiteRole| w.sites.get(site).map(|s| s.reachable).unwrap_or(true);
+            let reachable =
+                |site: &SiteRole| w.sites.get(site).map(|s| s.reachable).unwrap_or(true);
             let writable: Vec<_> = w
                 .databases
                 .iter()
-                .filter(|(_, d)| d.pair == database && d.role != DatabaseRole::Replica && !d.fenced && reachable(&d.site))
+                .filter(|(_, d)| {
+                    d.pair == database
+                        && d.role != DatabaseRole::Replica
+                        && !d.fenced
+                        && reachable(&d.site)
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             match writable.len() {
                 1 => Ok(()),
-                0 => Err(Error::new(ErrorKind::Integrity, "no writable primary: the marker write failed")),
-                _ => Err(Error::new(ErrorKind::Integrity, format!("several instances accept writes: {}", writable.join(", ")))),
+                0 => Err(Error::new(
+                    ErrorKind::Integrity,
+                    "no writable primary: the marker write failed",
+                )),
+                _ => Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!("several instances accept writes: {}", writable.join(", ")),
+                )),
             }
         })
         .await
@@ -754,10 +940,20 @@ impl HealthProbe for SimProvider {
 impl RecoveryService for SimProvider {
     async fn recovery_points(&self, source_server: &str) -> Result<Vec<RecoveryPoint>> {
         let age = self.settings.recovery_point_age;
-        self.read("describe_recovery_snapshots", source_server, None, |w, now| {
-            w.source_servers.get(source_server).ok_or_else(|| not_found("source server", source_server))?;
-            Ok(vec![RecoveryPoint { id: format!("pit-{source_server}-{}", now / 60_000), age }])
-        })
+        self.read(
+            "describe_recovery_snapshots",
+            source_server,
+            None,
+            |w, now| {
+                w.source_servers
+                    .get(source_server)
+                    .ok_or_else(|| not_found("source server", source_server))?;
+                Ok(vec![RecoveryPoint {
+                    id: format!("pit-{source_server}-{}", now / 60_000),
+                    age,
+                }])
+            },
+        )
         .await
     }
 
@@ -765,14 +961,23 @@ impl RecoveryService for SimProvider {
         let resource = req.source_servers.join(",");
         let fails = {
             let mut w = self.lock()?;
-            req.source_servers.iter().any(|s| self.take_fault(&mut w, "start_recovery", s, true).is_some())
+            req.source_servers
+                .iter()
+                .any(|s| self.take_fault(&mut w, "start_recovery", s, true).is_some())
         };
         self.call("start_recovery", &resource, None, true, |w, now| {
             for s in &req.source_servers {
-                w.source_servers.get(s).ok_or_else(|| not_found("source server", s))?;
-                let busy = w.jobs.values().any(|j| j.kind == "LAUNCH" && !j.applied && j.participants.contains(s));
+                w.source_servers
+                    .get(s)
+                    .ok_or_else(|| not_found("source server", s))?;
+                let busy = w
+                    .jobs
+                    .values()
+                    .any(|j| j.kind == "LAUNCH" && !j.applied && j.participants.contains(s));
                 if busy {
-                    return Err(invalid(format!("source server `{s}` already has a launch in progress")));
+                    return Err(invalid(format!(
+                        "source server `{s}` already has a launch in progress"
+                    )));
                 }
             }
             let id = w.new_id("drsjob-");
@@ -793,51 +998,67 @@ impl RecoveryService for SimProvider {
     }
 
     async fn recovery_instances(&self, source_servers: &[String]) -> Result<Vec<RecoveryInstance>> {
-        self.read("describe_recovery_instances", "recovery-instances", None, |w, _| {
-            Ok(w.recovery_instances
-                .iter()
-                .filter(|(_, i)| source_servers.contains(&i.source_server))
-                .map(|(id, i)| RecoveryInstance {
-                    id: id.clone(),
-                    source_server: i.source_server.clone(),
-                    failback_state: i.failback_state,
-                    is_drill: i.is_drill,
-                    compute_state: "running".into(),
-                })
-                .collect())
-        })
+        self.read(
+            "describe_recovery_instances",
+            "recovery-instances",
+            None,
+            |w, _| {
+                Ok(w.recovery_instances
+                    .iter()
+                    .filter(|(_, i)| source_servers.contains(&i.source_server))
+                    .map(|(id, i)| RecoveryInstance {
+                        id: id.clone(),
+                        source_server: i.source_server.clone(),
+                        failback_state: i.failback_state,
+                        is_drill: i.is_drill,
+                        compute_state: "running".into(),
+                    })
+                    .collect())
+            },
+        )
         .await
     }
 
     async fn start_failback(&self, instance_ids: &[String]) -> Result<JobId> {
         let fails = {
             let mut w = self.lock()?;
-            instance_ids.iter().any(|s| self.take_fault(&mut w, "start_failback", s, true).is_some())
+            instance_ids
+                .iter()
+                .any(|s| self.take_fault(&mut w, "start_failback", s, true).is_some())
         };
-        self.call("start_failback_launch", &instance_ids.join(","), None, true, |w, now| {
-            for id in instance_ids {
-                let inst = w.recovery_instances.get(id).ok_or_else(|| not_found("recovery instance", id))?;
-                if inst.failback_state != FailbackState::FailbackReadyForLaunch {
-                    return Err(invalid(format!(
-                        "recovery instance `{id}` is {:?}, not FAILBACK_READY_FOR_LAUNCH",
-                        inst.failback_state
-                    )));
+        self.call(
+            "start_failback_launch",
+            &instance_ids.join(","),
+            None,
+            true,
+            |w, now| {
+                for id in instance_ids {
+                    let inst = w
+                        .recovery_instances
+                        .get(id)
+                        .ok_or_else(|| not_found("recovery instance", id))?;
+                    if inst.failback_state != FailbackState::FailbackReadyForLaunch {
+                        return Err(invalid(format!(
+                            "recovery instance `{id}` is {:?}, not FAILBACK_READY_FOR_LAUNCH",
+                            inst.failback_state
+                        )));
+                    }
                 }
-            }
-            let id = w.new_id("drsjob-");
-            w.jobs.insert(
-                id.clone(),
-                SimJob {
-                    kind: "FAILBACK".into(),
-                    created_ms: now,
-                    participants: instance_ids.to_vec(),
-                    fails,
-                    is_drill: false,
-                    applied: false,
-                },
-            );
-            Ok(JobId(id))
-        })
+                let id = w.new_id("drsjob-");
+                w.jobs.insert(
+                    id.clone(),
+                    SimJob {
+                        kind: "FAILBACK".into(),
+                        created_ms: now,
+                        participants: instance_ids.to_vec(),
+                        fails,
+                        is_drill: false,
+                        applied: false,
+                    },
+                );
+                Ok(JobId(id))
+            },
+        )
         .await
     }
 
@@ -886,13 +1107,22 @@ impl RecoveryService for SimProvider {
             } else {
                 LaunchStatus::Launched
             };
-            let mut log = vec![format!("{} job {} started for {}", j.kind, id.0, j.participants.join(", "))];
+            let mut log = vec![format!(
+                "{} job {} started for {}",
+                j.kind,
+                id.0,
+                j.participants.join(", ")
+            )];
             if done {
                 log.push(format!("{} job {} ended: {:?}", j.kind, id.0, launch));
             }
             Ok(JobState {
                 id: id.clone(),
-                status: if done { JobStatus::Completed } else { JobStatus::Started },
+                status: if done {
+                    JobStatus::Completed
+                } else {
+                    JobStatus::Started
+                },
                 participants: j.participants.iter().map(|p| (p.clone(), launch)).collect(),
                 log,
             })
@@ -905,11 +1135,18 @@ impl RecoveryService for SimProvider {
         self.read("describe_jobs", "active-jobs", None, |w, now| {
             Ok(w.jobs
                 .iter()
-                .filter(|(_, j)| now < j.created_ms + job_ms && j.participants.iter().any(|p| participants.contains(p)))
+                .filter(|(_, j)| {
+                    now < j.created_ms + job_ms
+                        && j.participants.iter().any(|p| participants.contains(p))
+                })
                 .map(|(id, j)| JobState {
                     id: JobId(id.clone()),
                     status: JobStatus::Started,
-                    participants: j.participants.iter().map(|p| (p.clone(), LaunchStatus::InProgress)).collect(),
+                    participants: j
+                        .participants
+                        .iter()
+                        .map(|p| (p.clone(), LaunchStatus::InProgress))
+                        .collect(),
                     log: Vec::new(),
                 })
                 .collect())
@@ -918,11 +1155,17 @@ impl RecoveryService for SimProvider {
     }
 
     async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()> {
-        self.call("terminate_recovery_instances", "drill-instances", None, true, |w, _| {
-            w.recovery_instances.retain(|_, i| !(i.is_drill && source_servers.contains(&i.source_server)));
-            Ok(())
-        })
+        self.call(
+            "terminate_recovery_instances",
+            "drill-instances",
+            None,
+            true,
+            |w, _| {
+                w.recovery_instances
+                    .retain(|_, i| !(i.is_drill && source_servers.contains(&i.source_server)));
+                Ok(())
+            },
+        )
         .await
     }
 }
-

@@ -155,7 +155,13 @@ pub struct SimWorld {
 }
 
 /// Key of a workload.
-pub fn workload_key(site: SiteRole, cluster: &str, ns: &str, kind: WorkloadKind, name: &str) -> String {
+pub fn workload_key(
+    site: SiteRole,
+    cluster: &str,
+    ns: &str,
+    kind: WorkloadKind,
+    name: &str,
+) -> String {
     format!("{site}/{cluster}/{ns}/{kind:?}/{name}")
 }
 
@@ -223,7 +229,10 @@ impl SimWorld {
         for r in &plan.dns_records {
             w.records.insert(
                 record_key(&r.zone, &r.name, &r.record_type),
-                SimRecord { target: r.primary_target.clone(), ttl: r.ttl },
+                SimRecord {
+                    target: r.primary_target.clone(),
+                    ttl: r.ttl,
+                },
             );
             if let Some(hc) = &r.health_check {
                 w.health_checks.insert(hc.clone(), false);
@@ -236,11 +245,19 @@ impl SimWorld {
             };
             w.pools.insert(
                 pool_key(p.site, &p.cluster, &p.name),
-                SimPool { size, prev_nodes: size.desired, changed_ms: 0 },
+                SimPool {
+                    size,
+                    prev_nodes: size.desired,
+                    changed_ms: 0,
+                },
             );
         }
         for g in &plan.workloads {
-            let names: Vec<String> = if g.names.is_empty() { vec![g.name.clone()] } else { g.names.clone() };
+            let names: Vec<String> = if g.names.is_empty() {
+                vec![g.name.clone()]
+            } else {
+                g.names.clone()
+            };
             let mut labels = BTreeMap::new();
             labels.insert("aegis.io/group".to_string(), g.name.clone());
             if let Some(sel) = &g.selector {
@@ -280,16 +297,27 @@ impl SimWorld {
         let stable = now_ms.saturating_sub(s.primary_stable_for.as_millis() as u64);
         w.sites.insert(
             SiteRole::Primary,
-            SimSite { reachable: s.primary_reachable, drain_started_ms: None, healthy_since_ms: stable },
+            SimSite {
+                reachable: s.primary_reachable,
+                drain_started_ms: None,
+                healthy_since_ms: stable,
+            },
         );
         w.sites.insert(
             SiteRole::Dr,
-            SimSite { reachable: true, drain_started_ms: None, healthy_since_ms: stable },
+            SimSite {
+                reachable: true,
+                drain_started_ms: None,
+                healthy_since_ms: stable,
+            },
         );
         for r in &plan.recovery_servers {
             w.source_servers.insert(
                 r.source_server_id.clone(),
-                SimSourceServer { name: r.name.clone(), state: "running".into() },
+                SimSourceServer {
+                    name: r.name.clone(),
+                    state: "running".into(),
+                },
             );
         }
         w
@@ -299,15 +327,22 @@ impl SimWorld {
     pub fn load(path: &Path) -> Result<SimWorld> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
         serde_json::from_str(&text).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("simulated world is not valid JSON: {e}"))
-                .with_resource(path.display().to_string())
+            Error::new(
+                ErrorKind::Io,
+                format!("simulated world is not valid JSON: {e}"),
+            )
+            .with_resource(path.display().to_string())
         })
     }
 
     /// Writes the world atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise simulated world: {e}")))?;
+        let text = serde_json::to_vec_pretty(self).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot serialise simulated world: {e}"),
+            )
+        })?;
         crate::fsutil::write_atomic(path, &text)
     }
 
@@ -324,7 +359,10 @@ impl SimWorld {
         if db.role != DatabaseRole::Replica {
             return None;
         }
-        let src = db.replicating_from.as_ref().and_then(|s| self.databases.get(s));
+        let src = db
+            .replicating_from
+            .as_ref()
+            .and_then(|s| self.databases.get(s));
         let lag = match src {
             Some(src) if src.fenced => {
                 let since = src.fenced_ms.unwrap_or(now);
@@ -344,9 +382,17 @@ impl SimWorld {
             match v {
                 Value::Object(m) => {
                     if m.contains_key(crate::provider::SCALED_BY_RUN_ANNOTATION) {
-                        m.insert(crate::provider::SCALED_BY_RUN_ANNOTATION.into(), Value::String("<run>".into()));
+                        m.insert(
+                            crate::provider::SCALED_BY_RUN_ANNOTATION.into(),
+                            Value::String("<run>".into()),
+                        );
                     }
-                    m.retain(|k, _| !k.ends_with("_ms") && k != "next_id" && k != "prev_available" && k != "prev_nodes");
+                    m.retain(|k, _| {
+                        !k.ends_with("_ms")
+                            && k != "next_id"
+                            && k != "prev_available"
+                            && k != "prev_nodes"
+                    });
                     m.values_mut().for_each(strip);
                 }
                 Value::Array(a) => a.iter_mut().for_each(strip),
@@ -373,7 +419,11 @@ impl SimWorld {
     pub fn check_invariants(&self) -> Result<()> {
         let mut writable: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (id, db) in &self.databases {
-            let site_reachable = self.sites.get(&db.site).map(|s| s.reachable).unwrap_or(true);
+            let site_reachable = self
+                .sites
+                .get(&db.site)
+                .map(|s| s.reachable)
+                .unwrap_or(true);
             if db.role != DatabaseRole::Replica && !db.fenced && site_reachable {
                 writable.entry(&db.pair).or_default().push(id);
             }
@@ -382,7 +432,10 @@ impl SimWorld {
             if ids.len() > 1 {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
-                    format!("split-brain refused: {} would all accept writes", ids.join(" and ")),
+                    format!(
+                        "split-brain refused: {} would all accept writes",
+                        ids.join(" and ")
+                    ),
                 )
                 .with_resource(pair.to_string()));
             }
