@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Disaster-recovery failover and failback, run as a plan.
 #[derive(Debug, Parser)]
-#[command(name = "aegis-dr", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "aegis-dr",
+    version,
+    about = "Disaster-recovery failover and failback across clouds, run as a plan: check, plan, failover, failback, drill.",
+    propagate_version = true
+)]
 pub struct Cli {
     /// Plan file.
     #[arg(

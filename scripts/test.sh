@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: format check, clippy with -D warnings, every test, and a benchmark smoke run.
+# Installs what it needs (rustfmt and clippy components) and starts nothing that outlives it:
+# the tests start their own loopback helpers (a webhook receiver) and stop them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_INCREMENTAL=0
+
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== benchmark smoke run (small estate; the full figures: cargo bench -p aegis-dr-core --bench failover)"
+cargo bench -p aegis-dr-core --bench failover --locked -- 500 20 4 4 5
