@@ -158,6 +158,14 @@ impl Env {
         w.canonical()
     }
 
+    /// Run ids whose journal exists.
+    pub fn journaled_runs(&self) -> Vec<String> {
+        self.runs()
+            .into_iter()
+            .filter(|id| self.state().join("runs").join(id).join("journal.jsonl").exists())
+            .collect()
+    }
+
     /// Run ids under the state folder.
     pub fn runs(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.state().join("runs"))

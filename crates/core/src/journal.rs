@@ -219,14 +219,23 @@ impl Journal {
         state_dir.join("runs").join(run_id).join("journal.jsonl")
     }
 
-    /// Creates the journal of a new run.
-    pub fn create(path: &Path) -> Result<Journal> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+    /// Creates the journal of a new run with its first entry, atomically: after a crash the journal
+    /// either does not exist or starts with `first`.
+    pub fn create(path: &Path, first: &Entry) -> Result<Journal> {
+        if path.exists() {
+            return Err(Error::new(ErrorKind::Io, "journal already exists")
+                .with_resource(path.display().to_string()));
         }
+        let mut line = serde_json::to_vec(first).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot serialise journal entry: {e}"),
+            )
+        })?;
+        line.push(b'\n');
+        crate::fsutil::write_atomic(path, &line)?;
         let file = OpenOptions::new()
             .append(true)
-            .create_new(true)
             .open(path)
             .map_err(|e| Error::io(path.display(), e))?;
         Ok(Journal {
@@ -325,11 +334,13 @@ mod tests {
     fn torn_tail_is_dropped_on_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
-        let mut j = Journal::create(&p).unwrap();
-        j.append(&Entry::StepStarted {
-            ts_ms: 1,
-            step: "a".into(),
-        })
+        let j = Journal::create(
+            &p,
+            &Entry::StepStarted {
+                ts_ms: 1,
+                step: "a".into(),
+            },
+        )
         .unwrap();
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();

@@ -500,3 +500,20 @@ async fn the_estimate_follows_the_critical_path() {
         Some("preflight")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_is_a_send_future_so_embedders_can_spawn_it() {
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let e = Estate::new(plan());
+    let orch = e.orchestrator();
+    let fut = assert_send(orch.run(aegis_dr_core::orchestrator::RunRequest {
+        operation: Operation::Failover,
+        class: RO,
+        flags: flags(),
+        resume: None,
+    }));
+    let out = fut.await.expect("runs");
+    assert!(out.error.is_none(), "{:?}", out.error);
+}

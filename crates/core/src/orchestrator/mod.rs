@@ -259,20 +259,22 @@ impl Orchestrator {
             req.operation.as_str(),
         )?;
         let path = Journal::path_of(&self.state_dir, &run_id);
-        let mut journal = Journal::create(&path)?;
         let preview = self.preview(req.operation, req.class);
         let started = self.clock.now_ms();
-        journal.append(&Entry::RunStarted {
-            ts_ms: started,
-            run_id: run_id.clone(),
-            operation: req.operation,
-            class: req.class,
-            plan: self.plan.name.clone(),
-            targets: preview.targets,
-            flags: req.flags,
-            steps: preview.graph.infos(&preview.estimate),
-            estimate_ms: preview.estimate.total.as_millis() as u64,
-        })?;
+        let journal = Journal::create(
+            &path,
+            &Entry::RunStarted {
+                ts_ms: started,
+                run_id: run_id.clone(),
+                operation: req.operation,
+                class: req.class,
+                plan: self.plan.name.clone(),
+                targets: preview.targets,
+                flags: req.flags,
+                steps: preview.graph.infos(&preview.estimate),
+                estimate_ms: preview.estimate.total.as_millis() as u64,
+            },
+        )?;
         let header = RunHeader {
             run_id,
             operation: req.operation,
