@@ -162,7 +162,13 @@ impl Env {
     pub fn journaled_runs(&self) -> Vec<String> {
         self.runs()
             .into_iter()
-            .filter(|id| self.state().join("runs").join(id).join("journal.jsonl").exists())
+            .filter(|id| {
+                self.state()
+                    .join("runs")
+                    .join(id)
+                    .join("journal.jsonl")
+                    .exists()
+            })
             .collect()
     }
 

@@ -19,7 +19,10 @@ fn lcg(seed: u64) -> impl FnMut() -> u64 {
 
 /// Seeds per test: `default`, or `AEGIS_CRASH_SEEDS` for a longer soak.
 fn seeds(default: u64) -> u64 {
-    std::env::var("AEGIS_CRASH_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("AEGIS_CRASH_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn crash_and_resume(op: &str, seed: u64, max_ms: u64, reference: &serde_json::Value) {

@@ -43,7 +43,8 @@ pub(crate) struct RunCtx {
     pub notifier: Notifier,
     pub progress: Arc<dyn Progress>,
     pub rto_escalated: AtomicBool,
-    pub restored_ms: Mutex<Option<u64>>,
+    /// Per phase (step-id prefix: "", "failover.", "failback."): when it was declared and restored.
+    pub marks: Mutex<HashMap<String, u64>>,
     pub rpo_ms: Mutex<Option<u64>>,
 }
 
@@ -147,12 +148,34 @@ impl RunCtx {
         }
     }
 
+    /// Records a phase mark (`declared` or `restored`) for the phase of `step_id`.
+    pub fn mark(&self, kind: &str, step_id: &str, ms: u64) {
+        if let Ok(mut m) = self.marks.lock() {
+            m.entry(format!("{kind}:{}", phase_of(step_id)))
+                .or_insert(ms);
+        }
+    }
+
+    /// A phase mark.
+    pub fn get_mark(&self, kind: &str, step_id: &str) -> Option<u64> {
+        self.marks
+            .lock()
+            .ok()?
+            .get(&format!("{kind}:{}", phase_of(step_id)))
+            .copied()
+    }
+
     /// Records a measured data-loss window (the largest wins).
     pub fn record_rpo(&self, ms: u64) {
         if let Ok(mut r) = self.rpo_ms.lock() {
             *r = Some(r.map_or(ms, |cur| cur.max(ms)));
         }
     }
+}
+
+/// The phase of a step: its id prefix up to the first `.` (empty for single-phase operations).
+pub(crate) fn phase_of(step_id: &str) -> &str {
+    step_id.find('.').map(|i| &step_id[..=i]).unwrap_or("")
 }
 
 /// The context one step runs in.

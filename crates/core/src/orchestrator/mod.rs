@@ -245,7 +245,7 @@ impl Orchestrator {
             notifier: self.notifier.clone(),
             progress: self.progress.clone(),
             rto_escalated: AtomicBool::new(false),
-            restored_ms: Mutex::new(None),
+            marks: Mutex::new(HashMap::new()),
             rpo_ms: Mutex::new(None),
         }
     }
@@ -350,7 +350,7 @@ impl Orchestrator {
         let mut done = HashSet::new();
         let mut started = HashSet::new();
         let mut checkpoints = HashMap::new();
-        let mut restored = None;
+        let mut marks = HashMap::new();
         let mut rpo: Option<u64> = None;
         for e in &entries {
             match e {
@@ -364,8 +364,13 @@ impl Orchestrator {
                 }
                 Entry::StepSucceeded { step, data, .. } => {
                     done.insert(step.clone());
-                    if let Some(r) = data.get("service_restored_ms").and_then(|v| v.as_u64()) {
-                        restored.get_or_insert(r);
+                    for (field, kind) in [
+                        ("declared_ms", "declared"),
+                        ("service_restored_ms", "restored"),
+                    ] {
+                        if let Some(v) = data.get(field).and_then(|v| v.as_u64()) {
+                            marks.insert(format!("{kind}:{}", context::phase_of(step)), v);
+                        }
                     }
                     if let Some(r) = data.get("rpo_ms").and_then(|v| v.as_u64()) {
                         rpo = Some(rpo.map_or(r, |c| c.max(r)));
@@ -389,7 +394,7 @@ impl Orchestrator {
         let mut ctx = self.ctx(header, journal);
         ctx.checkpoints = Mutex::new(checkpoints);
         ctx.previously_started = started;
-        ctx.restored_ms = Mutex::new(restored);
+        ctx.marks = Mutex::new(marks);
         ctx.rpo_ms = Mutex::new(rpo);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok((ctx, done, lock, dir))

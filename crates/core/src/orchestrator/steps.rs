@@ -330,6 +330,9 @@ async fn stable_gate(ctx: &StepCtx) -> Result<String> {
 
 async fn declare(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
+    let now = run.clock.now_ms();
+    ctx.set("declared_ms", json!(now));
+    run.mark("declared", &ctx.step.id, now);
     let what = match (run.operation, ctx.step.id.starts_with("failback.")) {
         (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
         (Operation::Drill, false) => "DR drill (failover, verify, failback)",
@@ -361,8 +364,17 @@ async fn declare(ctx: &StepCtx) -> Result<String> {
 
 async fn resolve(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
-    let restored = run.restored_ms.lock().ok().and_then(|r| *r);
-    let rto_ms = restored.map(|r| r.saturating_sub(run.started_ms));
+    // This phase's recovery time: from the run's start (a failover, or a drill's failover) or from the
+    // phase's declaration (a drill's failback) to its verified service.
+    let start = match super::context::phase_of(&ctx.step.id) {
+        "failback." => run
+            .get_mark("declared", &ctx.step.id)
+            .unwrap_or(run.started_ms),
+        _ => run.started_ms,
+    };
+    let rto_ms = run
+        .get_mark("restored", &ctx.step.id)
+        .map(|r| r.saturating_sub(start));
     let rpo_ms = run.rpo_ms.lock().ok().and_then(|r| *r).unwrap_or(0);
     let site = if ctx.step.id.starts_with("failover.") || run.operation == Operation::Failover {
         "the DR site"
@@ -1628,9 +1640,7 @@ async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<St
     })?;
     let now = ctx.run.clock.now_ms();
     ctx.set("service_restored_ms", json!(now));
-    if let Ok(mut r) = ctx.run.restored_ms.lock() {
-        r.get_or_insert(now);
-    }
+    ctx.run.mark("restored", &ctx.step.id, now);
     Ok(format!(
         "{site} site verified: health endpoints, {}data integrity",
         if database_only {
