@@ -10,7 +10,7 @@
 //! use aegis_dr::{orchestrator::{Orchestrator, RunRequest}, journal::{Operation, RunFlags}, IncidentClass, Plan};
 //! let plan = Plan::load("examples/aegis.toml".as_ref())?;
 //! let state_dir = std::path::Path::new(".aegis");
-//! let providers = aegis_dr::providers_for(&plan, state_dir, aegis_dr::clock::Clock::new())?;
+//! let providers = aegis_dr::providers_for(&plan, state_dir, aegis_dr::clock::Clock::new()).await?;
 //! let outcome = Orchestrator::new(plan, providers, state_dir)
 //!     .run(RunRequest { operation: Operation::Drill, class: IncidentClass::RegionOutage, flags: RunFlags::default(), resume: None })
 //!     .await?;
@@ -23,21 +23,58 @@ pub use aegis_dr_core::*;
 
 use std::{path::Path, sync::Arc};
 
-/// Builds the providers the plan's sites name. Every site must use a provider of this build.
-pub fn providers_for(
+#[cfg(feature = "kubernetes")]
+pub use aegis_dr_provider_kubernetes as kubernetes;
+
+/// Builds the providers the plan's sites name. Every site must use a provider of this build; a site
+/// with `kubeconfig` or `context` has its workloads served by the Kubernetes provider.
+pub async fn providers_for(
     plan: &Plan,
     state_dir: &Path,
     clock: clock::Clock,
 ) -> Result<provider::Providers> {
     let names = [plan.primary.provider.as_str(), plan.dr.provider.as_str()];
-    if names.iter().all(|n| *n == "sim") {
-        let sim = Arc::new(sim::SimProvider::open(plan, state_dir, clock)?);
-        return Ok(sim.providers());
+    if let Some(missing) = names.iter().copied().find(|n| *n != "sim") {
+        return Err(Error::config(format!(
+            "provider `{missing}` is not available in this build of aegis-dr: only `sim` (the simulated estate) \
+             is implemented for databases, DNS, node pools and recovery so far; the AWS, Azure and GCP \
+             providers are tracked in their own issues (Kubernetes workloads: set `kubeconfig`/`context` on a site)"
+        )));
     }
-    let missing: Vec<&str> = names.iter().copied().filter(|n| *n != "sim").collect();
-    Err(Error::config(format!(
-        "provider `{}` is not available in this build of aegis-dr: only `sim` (the simulated estate) is implemented so far; \
-         the AWS, Azure, GCP and Kubernetes providers are tracked in their own issues",
-        missing.first().copied().unwrap_or("?")
-    )))
+    let sim = Arc::new(sim::SimProvider::open(plan, state_dir, clock)?);
+    #[allow(unused_mut)]
+    let mut providers = sim.providers();
+    let k8s_sites: Vec<SiteRole> = [SiteRole::Primary, SiteRole::Dr]
+        .into_iter()
+        .filter(|r| plan.site(*r).uses_kubernetes())
+        .collect();
+    if !k8s_sites.is_empty() {
+        #[cfg(feature = "kubernetes")]
+        {
+            let mut b = kubernetes::KubernetesBuilder::new();
+            for role in &k8s_sites {
+                let s = plan.site(*role);
+                b = b.with_site(
+                    *role,
+                    kubernetes::KubeSite {
+                        kubeconfig: s.kubeconfig.as_ref().map(Into::into),
+                        context: s.context.clone(),
+                    },
+                );
+            }
+            let k8s: Arc<dyn provider::WorkloadScaler> = Arc::new(b.build().await?);
+            for role in &k8s_sites {
+                match role {
+                    SiteRole::Primary => providers.primary.workloads = k8s.clone(),
+                    SiteRole::Dr => providers.dr.workloads = k8s.clone(),
+                }
+            }
+        }
+        #[cfg(not(feature = "kubernetes"))]
+        return Err(Error::config(format!(
+            "sites.{}.kubeconfig: this build of aegis-dr has no Kubernetes provider (enable the `kubernetes` feature)",
+            k8s_sites[0]
+        )));
+    }
+    Ok(providers)
 }

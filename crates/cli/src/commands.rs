@@ -55,16 +55,16 @@ fn print_json(v: &serde_json::Value) {
 pub async fn run(cfg: Config) -> Result<u8> {
     match &cfg.action {
         Action::Check => check(&cfg).await,
-        Action::Plan { operation, class } => plan(&cfg, *operation, *class),
+        Action::Plan { operation, class } => plan(&cfg, *operation, *class).await,
         Action::Run { .. } => run_operation(&cfg).await,
         Action::Status(id) => status(&cfg, id.as_deref()),
         Action::Report(id) => report(&cfg, id.as_deref()),
     }
 }
 
-fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
+async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
     let clock = Clock::new();
-    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock)?;
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock).await?;
     let mut o = Orchestrator::new(cfg.plan.clone(), providers, cfg.state_dir.clone())
         .with_clock(clock)
         .with_notifier(Notifier::new(
@@ -79,7 +79,7 @@ fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
 }
 
 async fn check(cfg: &Config) -> Result<u8> {
-    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new())?;
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await?;
     let results = run_checks(&cfg.plan, &providers, &Clock::new()).await;
     let status = overall(&results);
     match cfg.output {
@@ -128,9 +128,9 @@ fn preview_json(p: &PlanPreview) -> serde_json::Value {
     })
 }
 
-fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass) -> Result<u8> {
+async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass) -> Result<u8> {
     // The preview needs no provider calls; build providers only for their estimates.
-    let o = orchestrator(cfg)?;
+    let o = orchestrator(cfg).await?;
     let p = o.preview(operation, class);
     match cfg.output {
         OutputFormat::Json => print_json(&preview_json(&p)),
@@ -218,7 +218,7 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
         return Ok(exit::USAGE);
     };
     confirm(cfg, *operation, *yes)?;
-    let o = orchestrator(cfg)?;
+    let o = orchestrator(cfg).await?;
     let outcome = o
         .run(RunRequest {
             operation: *operation,

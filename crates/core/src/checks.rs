@@ -315,10 +315,7 @@ impl Checker<'_> {
                 names: names.clone(),
             };
             let w = self.p.site(site).workloads.clone();
-            async move {
-                self.call("read ConfigMaps", || w.config_maps(req.clone()))
-                    .await
-            }
+            async move { self.call("read ConfigMaps", || w.config_maps(&req)).await }
         };
         let (primary, dr) = futures_util::join!(read(SiteRole::Primary), read(SiteRole::Dr));
         let (primary, dr) = match (primary, dr) {

@@ -74,8 +74,20 @@ pub struct Site {
     pub provider: ProviderName,
     /// Region (or location) name.
     pub region: String,
-    /// Kubernetes cluster (or kubeconfig context) serving the site's workloads.
+    /// Kubernetes cluster name serving the site's workloads (used in reports and by the simulator).
     pub cluster: Option<String>,
+    /// Kubeconfig file of the site's cluster; with `context`, the site's workloads are reached through
+    /// the Kubernetes API. Relative paths are resolved against the plan file's folder.
+    pub kubeconfig: Option<String>,
+    /// Context in the kubeconfig (default: its current context).
+    pub context: Option<String>,
+}
+
+impl Site {
+    /// True when the site's workloads live in a real Kubernetes cluster.
+    pub fn uses_kubernetes(&self) -> bool {
+        self.kubeconfig.is_some() || self.context.is_some()
+    }
 }
 
 /// A database pair: the writable primary and its replica at the DR site.
@@ -508,7 +520,17 @@ impl Plan {
             Error::config(format!("cannot read plan file: {e}"))
                 .with_resource(path.display().to_string())
         })?;
-        Plan::parse(&text).map_err(|e| e.with_resource(path.display().to_string()))
+        let mut plan =
+            Plan::parse(&text).map_err(|e| e.with_resource(path.display().to_string()))?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        for site in [&mut plan.primary, &mut plan.dr] {
+            if let Some(k) = &site.kubeconfig {
+                if Path::new(k).is_relative() {
+                    site.kubeconfig = Some(base.join(k).display().to_string());
+                }
+            }
+        }
+        Ok(plan)
     }
 
     /// Parses and validates plan text.
@@ -558,10 +580,17 @@ impl Plan {
                     "sites.{role}.region: must not be empty"
                 )));
             }
+            if s.kubeconfig.as_deref().is_some_and(|k| k.trim().is_empty()) {
+                return Err(Error::config(format!(
+                    "sites.{role}.kubeconfig: must not be empty"
+                )));
+            }
             Ok(Site {
                 provider: ProviderName(s.provider),
                 region: s.region,
                 cluster: s.cluster,
+                kubeconfig: s.kubeconfig,
+                context: s.context,
             })
         };
         let primary = site("primary", raw.sites.primary)?;
@@ -968,6 +997,8 @@ struct RawSite {
     provider: String,
     region: String,
     cluster: Option<String>,
+    kubeconfig: Option<String>,
+    context: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -533,11 +533,14 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
         .filter(|h| h.site == site)
         .collect();
     let health = ctx.providers().site(site).health.clone();
-    if !eps.is_empty() {
-        ctx.wait("in-flight requests to drain", || {
+    // Some(true): every endpoint reports zero in flight; Some(false): requests still in flight;
+    // None: no endpoint reports in-flight requests at all.
+    let reported = ctx
+        .wait("in-flight requests to drain", || {
             let eps = eps.clone();
             let health = health.clone();
             async move {
+                let mut any_reported = false;
                 for h in eps {
                     let r = health
                         .probe(&ProbeRequest {
@@ -546,14 +549,29 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
                             url: h.url.clone(),
                         })
                         .await?;
-                    if r.in_flight.unwrap_or(0) > 0 {
-                        return Ok(None);
+                    match r.in_flight {
+                        Some(n) if n > 0 => return Ok(None),
+                        Some(_) => any_reported = true,
+                        None => {}
                     }
                 }
-                Ok(Some(()))
+                Ok(Some(any_reported))
             }
         })
         .await?;
+    if !reported {
+        // Nothing to observe: give in-flight requests the estimated drain time before fencing.
+        let grace = ctx
+            .providers()
+            .estimates
+            .clone()
+            .unwrap_or_else(|| ctx.plan().estimates.clone())
+            .drain;
+        ctx.note(format!(
+            "no health endpoint of the {site} site reports in-flight requests: waited the drain estimate of {}",
+            format_duration(grace)
+        ));
+        ctx.run.clock.sleep(grace).await;
     }
     ctx.set("annotated", json!(annotated));
     Ok(format!(

@@ -174,7 +174,7 @@ pub trait WorkloadScaler: Send + Sync + std::fmt::Debug {
     /// Reads ConfigMaps; a missing one maps to `None`.
     async fn config_maps(
         &self,
-        req: ConfigMapsRequest,
+        req: &ConfigMapsRequest,
     ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>>;
 }
 

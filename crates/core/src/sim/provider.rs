@@ -31,6 +31,9 @@ pub struct SimProvider {
     rng: Mutex<SmallRng>,
     calls: AtomicU64,
     latency_us: AtomicU64,
+    /// Sites whose workloads run in a real cluster: the simulator cannot see their drain, so their
+    /// health endpoints report no in-flight figure.
+    external_workloads: Vec<SiteRole>,
 }
 
 enum Transient {
@@ -56,6 +59,7 @@ impl SimProvider {
             rng: Mutex::new(SmallRng::seed_from_u64(seed)),
             calls: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
+            external_workloads: Vec::new(),
         }
     }
 
@@ -69,7 +73,12 @@ impl SimProvider {
             w.save(&path)?;
             w
         };
-        Ok(SimProvider::new(world, plan.sim.clone(), Some(path), clock))
+        let mut sim = SimProvider::new(world, plan.sim.clone(), Some(path), clock);
+        sim.external_workloads = [SiteRole::Primary, SiteRole::Dr]
+            .into_iter()
+            .filter(|r| plan.site(*r).uses_kubernetes())
+            .collect();
+        Ok(sim)
     }
 
     /// An in-memory simulator of `plan`'s estate (nothing persisted).
@@ -851,7 +860,7 @@ impl WorkloadScaler for SimProvider {
 
     async fn config_maps(
         &self,
-        req: ConfigMapsRequest,
+        req: &ConfigMapsRequest,
     ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
         self.read("config_maps", &req.cluster, Some(req.site), |w, _| {
             Ok(req
@@ -875,6 +884,7 @@ impl HealthProbe for SimProvider {
         let rollout = self.settings.rollout.as_millis() as u64;
         let drain = self.settings.drain_time.as_millis() as u64;
         let error_rate = self.settings.error_rate;
+        let external = self.external_workloads.contains(&req.site);
         self.read("probe", &req.name, Some(req.site), |w, now| {
             let prefix = format!("{}/", req.site);
             let (mut total, mut up) = (0u64, 0u64);
@@ -896,7 +906,7 @@ impl HealthProbe for SimProvider {
             };
             Ok(HealthReport {
                 status,
-                in_flight: Some(in_flight),
+                in_flight: (!external).then_some(in_flight),
                 error_rate: Some(error_rate),
                 healthy_for: site
                     .map(|s| Duration::from_millis(now.saturating_sub(s.healthy_since_ms))),

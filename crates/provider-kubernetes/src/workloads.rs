@@ -1,0 +1,295 @@
+//! [`KubernetesWorkloads`]: the core workload scaler on `kube`.
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use aegis_dr_core::{
+    plan::{SiteRole, WorkloadKind},
+    provider::{
+        AnnotateWorkload, ConfigMapsRequest, ListWorkloads, ScaleWorkload, WorkloadScaler,
+        WorkloadState,
+    },
+    Error, Result,
+};
+use async_trait::async_trait;
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, StatefulSet},
+        core::v1::ConfigMap,
+    },
+    NamespaceResourceScope,
+};
+use kube::{
+    api::{Api, ListParams, Patch, PatchParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    Client, Config, Resource,
+};
+use serde_json::json;
+
+use crate::error::from_kube;
+
+/// Where to find one site's cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeSite {
+    /// Kubeconfig file; `None` uses `KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that file; `None` uses its current context.
+    pub context: Option<String>,
+}
+
+/// Builds [`KubernetesWorkloads`]; validates the kubeconfigs in [`KubernetesBuilder::build`].
+#[derive(Debug, Clone, Default)]
+pub struct KubernetesBuilder {
+    sites: BTreeMap<SiteRole, KubeSite>,
+    timeout: Option<Duration>,
+}
+
+impl KubernetesBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `site` for the workloads of `role`.
+    pub fn with_site(mut self, role: SiteRole, site: KubeSite) -> Self {
+        self.sites.insert(role, site);
+        self
+    }
+
+    /// Read and connect timeout of API calls (default 30 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Reads each site's kubeconfig and builds its client. Errors name the site, file and context.
+    pub async fn build(self) -> Result<KubernetesWorkloads> {
+        let mut clients = BTreeMap::new();
+        for (role, site) in self.sites {
+            let field = format!("sites.{role}.kubeconfig");
+            let opts = KubeConfigOptions {
+                context: site.context.clone(),
+                cluster: None,
+                user: None,
+            };
+            let config = match &site.kubeconfig {
+                Some(path) => {
+                    let kc = Kubeconfig::read_from(path).map_err(|e| {
+                        Error::config(format!(
+                            "{field}: cannot read kubeconfig {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    Config::from_custom_kubeconfig(kc, &opts).await
+                }
+                None => Config::from_kubeconfig(&opts).await,
+            };
+            let mut config = config.map_err(|e| {
+                Error::config(format!(
+                    "{field}: {e}{}",
+                    site.context
+                        .as_ref()
+                        .map(|c| format!(" (context `{c}`)"))
+                        .unwrap_or_default()
+                ))
+            })?;
+            let t = self.timeout.unwrap_or(Duration::from_secs(30));
+            config.connect_timeout = Some(t);
+            config.read_timeout = Some(t);
+            let client = Client::try_from(config)
+                .map_err(|e| Error::config(format!("{field}: cannot build a client: {e}")))?;
+            clients.insert(role, client);
+        }
+        Ok(KubernetesWorkloads { clients })
+    }
+}
+
+/// Deployments and StatefulSets of each site's cluster, through `kube`.
+#[derive(Clone)]
+pub struct KubernetesWorkloads {
+    clients: BTreeMap<SiteRole, Client>,
+}
+
+impl std::fmt::Debug for KubernetesWorkloads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubernetesWorkloads")
+            .field("sites", &self.clients.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Reads the fields aegis-dr needs from a workload object.
+trait Workload:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    const PLURAL: &'static str;
+    fn replicas(&self) -> u32;
+    fn available(&self) -> u32;
+}
+
+impl Workload for Deployment {
+    const PLURAL: &'static str = "deployments";
+    fn replicas(&self) -> u32 {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1)
+            .max(0) as u32
+    }
+    fn available(&self) -> u32 {
+        self.status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0)
+            .max(0) as u32
+    }
+}
+
+impl Workload for StatefulSet {
+    const PLURAL: &'static str = "statefulsets";
+    fn replicas(&self) -> u32 {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1)
+            .max(0) as u32
+    }
+    fn available(&self) -> u32 {
+        self.status
+            .as_ref()
+            .map(|s| {
+                s.available_replicas
+                    .unwrap_or(s.ready_replicas.unwrap_or(0))
+            })
+            .unwrap_or(0)
+            .max(0) as u32
+    }
+}
+
+impl KubernetesWorkloads {
+    fn client(&self, site: SiteRole) -> Result<Client> {
+        self.clients.get(&site).cloned().ok_or_else(|| {
+            Error::config(format!(
+                "sites.{site}: no Kubernetes cluster configured (set kubeconfig or context)"
+            ))
+        })
+    }
+
+    async fn list_kind<K: Workload>(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
+        let api: Api<K> = Api::namespaced(self.client(req.site)?, &req.namespace);
+        let what = format!(
+            "{} in namespace {} ({} site)",
+            K::PLURAL,
+            req.namespace,
+            req.site
+        );
+        let mut lp = ListParams::default().limit(500);
+        if let Some(sel) = req
+            .selector
+            .as_ref()
+            .map(|s| s.to_query())
+            .filter(|q| !q.is_empty())
+        {
+            lp = lp.labels(&sel);
+        }
+        let mut out = Vec::new();
+        loop {
+            let page = api
+                .list(&lp)
+                .await
+                .map_err(|e| from_kube(e, "list", &what))?;
+            for w in &page.items {
+                out.push(WorkloadState {
+                    name: w.meta().name.clone().unwrap_or_default(),
+                    replicas: w.replicas(),
+                    available_replicas: w.available(),
+                    annotations: w.meta().annotations.clone().unwrap_or_default(),
+                });
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => lp = lp.continue_token(&token),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn annotate_kind<K: Workload>(&self, req: &AnnotateWorkload) -> Result<()> {
+        let api: Api<K> = Api::namespaced(self.client(req.id.site)?, &req.id.namespace);
+        let patch = json!({ "metadata": { "annotations": req.annotations } });
+        api.patch(&req.id.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                from_kube(
+                    e,
+                    "patch",
+                    &format!("{}/{}/{}", K::PLURAL, req.id.namespace, req.id.name),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn scale_kind<K: Workload>(&self, req: &ScaleWorkload) -> Result<()> {
+        let api: Api<K> = Api::namespaced(self.client(req.id.site)?, &req.id.namespace);
+        let patch = json!({ "spec": { "replicas": req.replicas } });
+        api.patch_scale(&req.id.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                from_kube(
+                    e,
+                    "patch",
+                    &format!("{}/{}/{}/scale", K::PLURAL, req.id.namespace, req.id.name),
+                )
+            })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WorkloadScaler for KubernetesWorkloads {
+    async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
+        match req.kind {
+            WorkloadKind::Deployment => self.list_kind::<Deployment>(req).await,
+            WorkloadKind::StatefulSet => self.list_kind::<StatefulSet>(req).await,
+        }
+    }
+
+    async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
+        match req.id.kind {
+            WorkloadKind::Deployment => self.annotate_kind::<Deployment>(req).await,
+            WorkloadKind::StatefulSet => self.annotate_kind::<StatefulSet>(req).await,
+        }
+    }
+
+    async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
+        match req.id.kind {
+            WorkloadKind::Deployment => self.scale_kind::<Deployment>(req).await,
+            WorkloadKind::StatefulSet => self.scale_kind::<StatefulSet>(req).await,
+        }
+    }
+
+    async fn config_maps(
+        &self,
+        req: &ConfigMapsRequest,
+    ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
+        let client = self.client(req.site)?;
+        let mut out = BTreeMap::new();
+        for full in &req.names {
+            let (ns, name) = full.split_once('/').unwrap_or(("default", full.as_str()));
+            let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+            let cm = api.get_opt(name).await.map_err(|e| {
+                from_kube(
+                    e,
+                    "get",
+                    &format!("configmaps/{ns}/{name} ({} site)", req.site),
+                )
+            })?;
+            out.insert(full.clone(), cm.map(|c| c.data.unwrap_or_default()));
+        }
+        Ok(out)
+    }
+}
