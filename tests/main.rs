@@ -5,4 +5,5 @@ mod config_errors;
 mod crash_resume;
 mod drill;
 mod gates;
+mod k8s;
 mod notifications;

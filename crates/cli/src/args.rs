@@ -74,6 +74,74 @@ pub enum Command {
         /// Run id.
         run_id: Option<String>,
     },
+    /// Move a namespace between two clusters: stage, cutover, failback (no plan file needed).
+    K8s {
+        /// The mode.
+        #[command(subcommand)]
+        mode: K8sMode,
+    },
+}
+
+/// Modes of `aegis-dr k8s`.
+#[derive(Debug, Subcommand)]
+pub enum K8sMode {
+    /// Copy Deployments, StatefulSets, ConfigMaps, Secrets, Services and Ingresses to the destination,
+    /// workloads held at 0 replicas with their original counts recorded; re-running updates what changed.
+    Stage(K8sArgs),
+    /// Scale the destination up to the source's current counts (recorded on the source), then the source to 0.
+    Cutover(K8sArgs),
+    /// Scale the destination to 0 and the source back to its recorded counts; clear the annotations.
+    Failback(K8sFailbackArgs),
+}
+
+/// Clusters and namespaces of `aegis-dr k8s`.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// Kubeconfig of the source (production) cluster (default: KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub source_kubeconfig: Option<PathBuf>,
+    /// Kubeconfig of the destination (DR) cluster.
+    #[arg(long)]
+    pub dest_kubeconfig: Option<PathBuf>,
+    /// Context in the source kubeconfig.
+    #[arg(long)]
+    pub source_context: Option<String>,
+    /// Context in the destination kubeconfig.
+    #[arg(long)]
+    pub dest_context: Option<String>,
+    /// Namespace at the source.
+    #[arg(long)]
+    pub source_namespace: String,
+    /// Namespace at the destination (default: the source namespace).
+    #[arg(long)]
+    pub dest_namespace: Option<String>,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required off a terminal for cutover and failback).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// How long to wait for each rollout.
+    #[arg(long, default_value = "10m")]
+    pub timeout: String,
+}
+
+/// Flags of `aegis-dr k8s failback`.
+#[derive(Debug, Args)]
+pub struct K8sFailbackArgs {
+    /// Clusters and namespaces.
+    #[command(flatten)]
+    pub common: K8sArgs,
+    /// Migrate PVC data from the destination back to the source with `pv-migrate` first.
+    #[arg(long)]
+    pub reverse_migrate_pvc_data: bool,
+    /// Extra flags for `pv-migrate` (one string, split on whitespace).
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        requires = "reverse_migrate_pvc_data"
+    )]
+    pub pv_migrate_flags: Option<String>,
 }
 
 /// Operations for `plan`.

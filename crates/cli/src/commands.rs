@@ -62,6 +62,102 @@ pub async fn run(cfg: Config) -> Result<u8> {
     }
 }
 
+/// `aegis-dr k8s stage|cutover|failback`.
+pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8> {
+    use crate::config::K8sModeKind;
+    use aegis_dr::kubernetes::{
+        client_for,
+        migration::{Endpoint, Migration, PvMigrate},
+    };
+    if k.mode != K8sModeKind::Stage && !k.dry_run && !k.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::refused(format!(
+                "`k8s {}` scales production workloads and needs confirmation: pass --yes when not running on a terminal",
+                k.mode.as_str()
+            )));
+        }
+        eprint!("This runs `k8s {}` from namespace `{}` to `{}`. Type the destination namespace to confirm: ", k.mode.as_str(), k.source.namespace, k.dest.namespace);
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("stdin", e))?;
+        if line.trim() != k.dest.namespace {
+            return Err(Error::refused(
+                "confirmation did not match: nothing was done",
+            ));
+        }
+    }
+    let endpoint = |c: &crate::config::ClusterRef, what: &'static str| {
+        let c = c.clone();
+        async move {
+            Ok::<_, Error>(Endpoint {
+                client: client_for(c.kubeconfig.as_deref(), c.context.as_deref(), what).await?,
+                namespace: c.namespace.clone(),
+                kubeconfig: c.kubeconfig.clone(),
+                context: c.context.clone(),
+            })
+        }
+    };
+    let migration = Migration {
+        source: endpoint(&k.source, "--source-kubeconfig").await?,
+        dest: endpoint(&k.dest, "--dest-kubeconfig").await?,
+        dry_run: k.dry_run,
+        timeout: k.timeout,
+    };
+    let pv = k.pv_migrate.clone().map(|flags| PvMigrate { flags });
+    let actions = match k.mode {
+        K8sModeKind::Stage => migration.stage().await?,
+        K8sModeKind::Cutover => migration.cutover().await?,
+        K8sModeKind::Failback => migration.failback(pv.as_ref()).await?,
+    };
+    match output {
+        OutputFormat::Json => print_json(&json!({
+            "operation": format!("k8s-{}", k.mode.as_str()),
+            "status": "succeeded",
+            "dry_run": k.dry_run,
+            "source": { "kubeconfig": k.source.kubeconfig, "context": k.source.context, "namespace": k.source.namespace },
+            "dest": { "kubeconfig": k.dest.kubeconfig, "context": k.dest.context, "namespace": k.dest.namespace },
+            "actions": actions,
+        })),
+        OutputFormat::Text => {
+            println!(
+                "k8s {}{}: {} -> {}",
+                k.mode.as_str(),
+                if k.dry_run {
+                    " (dry run: nothing changed)"
+                } else {
+                    ""
+                },
+                k.source.namespace,
+                k.dest.namespace
+            );
+            for a in &actions {
+                let reps = a
+                    .replicas
+                    .map(|(f, t)| format!(" {f} -> {t}"))
+                    .unwrap_or_default();
+                println!(
+                    "  {:<6} {:<11} {:<14} {}{reps}{}",
+                    a.side,
+                    a.action,
+                    a.kind,
+                    a.name,
+                    a.note
+                        .as_ref()
+                        .map(|n| format!("  ({n})"))
+                        .unwrap_or_default()
+                );
+            }
+            if actions.is_empty() {
+                println!("  nothing to do");
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
 async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
     let clock = Clock::new();
     let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock).await?;

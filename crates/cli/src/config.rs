@@ -7,7 +7,7 @@ use aegis_dr::{
     Error, IncidentClass, Plan, Result,
 };
 
-use crate::args::{Cli, Command, OperationArg, OutputFormat, RunArgs};
+use crate::args::{Cli, Command, K8sArgs, K8sMode, OperationArg, OutputFormat, RunArgs};
 
 /// What to do, validated.
 #[derive(Debug)]
@@ -38,6 +38,58 @@ pub enum Action {
     Status(Option<String>),
     /// `report`.
     Report(Option<String>),
+}
+
+/// Which `k8s` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum K8sModeKind {
+    /// Stage.
+    Stage,
+    /// Cutover.
+    Cutover,
+    /// Failback.
+    Failback,
+}
+
+impl K8sModeKind {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            K8sModeKind::Stage => "stage",
+            K8sModeKind::Cutover => "cutover",
+            K8sModeKind::Failback => "failback",
+        }
+    }
+}
+
+/// One cluster of a `k8s` command.
+#[derive(Debug, Clone)]
+pub struct ClusterRef {
+    /// Kubeconfig.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context.
+    pub context: Option<String>,
+    /// Namespace.
+    pub namespace: String,
+}
+
+/// A validated `k8s` command.
+#[derive(Debug, Clone)]
+pub struct K8sConfig {
+    /// Mode.
+    pub mode: K8sModeKind,
+    /// Source cluster.
+    pub source: ClusterRef,
+    /// Destination cluster.
+    pub dest: ClusterRef,
+    /// Change nothing.
+    pub dry_run: bool,
+    /// Skip confirmation.
+    pub yes: bool,
+    /// Rollout timeout.
+    pub timeout: std::time::Duration,
+    /// `pv-migrate` flags when PVC data is migrated back.
+    pub pv_migrate: Option<Vec<String>>,
 }
 
 /// The validated configuration of one invocation.
@@ -85,7 +137,93 @@ fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
     })
 }
 
+fn k8s_config(mode: K8sModeKind, a: &K8sArgs, pv: Option<Vec<String>>) -> Result<K8sConfig> {
+    let ns_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 63
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let dest_ns = a
+        .dest_namespace
+        .clone()
+        .unwrap_or_else(|| a.source_namespace.clone());
+    for (flag, n) in [
+        ("--source-namespace", &a.source_namespace),
+        ("--dest-namespace", &dest_ns),
+    ] {
+        if !ns_ok(n) {
+            return Err(Error::config(format!(
+                "{flag}: `{n}` is not a valid namespace name (lowercase letters, digits, `-`)"
+            )));
+        }
+    }
+    for (flag, p) in [
+        ("--source-kubeconfig", &a.source_kubeconfig),
+        ("--dest-kubeconfig", &a.dest_kubeconfig),
+    ] {
+        if let Some(p) = p {
+            if !p.is_file() {
+                return Err(Error::config(format!(
+                    "{flag}: {} does not exist",
+                    p.display()
+                )));
+            }
+        }
+    }
+    let timeout = aegis_dr::duration::parse_duration(&a.timeout)
+        .map_err(|e| Error::config(format!("--timeout: {e}")))?;
+    if a.source_kubeconfig == a.dest_kubeconfig
+        && a.source_context == a.dest_context
+        && a.source_namespace == dest_ns
+    {
+        return Err(Error::config(
+            "--dest-namespace: source and destination are the same cluster and namespace",
+        ));
+    }
+    Ok(K8sConfig {
+        mode,
+        source: ClusterRef {
+            kubeconfig: a.source_kubeconfig.clone(),
+            context: a.source_context.clone(),
+            namespace: a.source_namespace.clone(),
+        },
+        dest: ClusterRef {
+            kubeconfig: a.dest_kubeconfig.clone(),
+            context: a.dest_context.clone(),
+            namespace: dest_ns,
+        },
+        dry_run: a.dry_run,
+        yes: a.yes,
+        timeout,
+        pv_migrate: pv,
+    })
+}
+
 impl Config {
+    /// Validates the `k8s` command, which needs no plan file.
+    pub fn k8s_from_cli(cli: &Cli) -> Result<Option<K8sConfig>> {
+        let Command::K8s { mode } = &cli.command else {
+            return Ok(None);
+        };
+        let cfg = match mode {
+            K8sMode::Stage(a) => k8s_config(K8sModeKind::Stage, a, None)?,
+            K8sMode::Cutover(a) => k8s_config(K8sModeKind::Cutover, a, None)?,
+            K8sMode::Failback(f) => {
+                let pv = f.reverse_migrate_pvc_data.then(|| {
+                    f.pv_migrate_flags
+                        .as_deref()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect()
+                });
+                k8s_config(K8sModeKind::Failback, &f.common, pv)?
+            }
+        };
+        Ok(Some(cfg))
+    }
+
     /// Validates `cli` and loads the plan it names.
     pub fn from_cli(cli: &Cli) -> Result<Config> {
         let action = match &cli.command {
@@ -106,6 +244,7 @@ impl Config {
             Command::Drill(a) => run_action(Operation::Drill, a)?,
             Command::Status { run_id } => Action::Status(run_id.clone()),
             Command::Report { run_id } => Action::Report(run_id.clone()),
+            Command::K8s { .. } => return Err(Error::config("the k8s command takes no plan")),
         };
         let mut plan = Plan::load(&cli.config)?;
         if let Some(p) = &cli.provider {

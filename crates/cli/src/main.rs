@@ -13,10 +13,20 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let json = cli.output == args::OutputFormat::Json;
+    match config::Config::k8s_from_cli(&cli) {
+        Ok(Some(k)) => return run_async(commands::k8s(k, cli.output), json),
+        Ok(None) => {}
+        Err(e) => return fail(&e, json),
+    }
     let cfg = match config::Config::from_cli(&cli) {
         Ok(c) => c,
         Err(e) => return fail(&e, json),
     };
+    run_async(commands::run(cfg), json)
+}
+
+/// Runs a command on a two-worker runtime and turns its outcome into the exit code.
+fn run_async(fut: impl std::future::Future<Output = aegis_dr::Result<u8>>, json: bool) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -25,7 +35,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&aegis_dr::Error::io("tokio runtime", e), json),
     };
-    match rt.block_on(commands::run(cfg)) {
+    match rt.block_on(fut) {
         Ok(code) => ExitCode::from(code),
         Err(e) => fail(&e, json),
     }

@@ -39,7 +39,7 @@ struct Kind {
     workload: bool,
 }
 
-const KINDS: [Kind; 9] = [
+const KINDS: [Kind; 10] = [
     Kind {
         prefix: "/apis/apps/v1",
         plural: "deployments",
@@ -108,6 +108,14 @@ const KINDS: [Kind; 9] = [
         prefix: "/api/v1",
         plural: "pods",
         kind: "Pod",
+        api_version: "v1",
+        namespaced: true,
+        workload: false,
+    },
+    Kind {
+        prefix: "/api/v1",
+        plural: "persistentvolumeclaims",
+        kind: "PersistentVolumeClaim",
         api_version: "v1",
         namespaced: true,
         workload: false,

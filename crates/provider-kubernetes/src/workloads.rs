@@ -20,8 +20,7 @@ use k8s_openapi::{
 };
 use kube::{
     api::{Api, ListParams, Patch, PatchParams},
-    config::{KubeConfigOptions, Kubeconfig},
-    Client, Config, Resource,
+    Client, Resource,
 };
 use serde_json::json;
 
@@ -64,39 +63,16 @@ impl KubernetesBuilder {
     /// Reads each site's kubeconfig and builds its client. Errors name the site, file and context.
     pub async fn build(self) -> Result<KubernetesWorkloads> {
         let mut clients = BTreeMap::new();
+        let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
         for (role, site) in self.sites {
             let field = format!("sites.{role}.kubeconfig");
-            let opts = KubeConfigOptions {
-                context: site.context.clone(),
-                cluster: None,
-                user: None,
-            };
-            let config = match &site.kubeconfig {
-                Some(path) => {
-                    let kc = Kubeconfig::read_from(path).map_err(|e| {
-                        Error::config(format!(
-                            "{field}: cannot read kubeconfig {}: {e}",
-                            path.display()
-                        ))
-                    })?;
-                    Config::from_custom_kubeconfig(kc, &opts).await
-                }
-                None => Config::from_kubeconfig(&opts).await,
-            };
-            let mut config = config.map_err(|e| {
-                Error::config(format!(
-                    "{field}: {e}{}",
-                    site.context
-                        .as_ref()
-                        .map(|c| format!(" (context `{c}`)"))
-                        .unwrap_or_default()
-                ))
-            })?;
-            let t = self.timeout.unwrap_or(Duration::from_secs(30));
-            config.connect_timeout = Some(t);
-            config.read_timeout = Some(t);
-            let client = Client::try_from(config)
-                .map_err(|e| Error::config(format!("{field}: cannot build a client: {e}")))?;
+            let client = crate::client_with_timeout(
+                site.kubeconfig.as_deref(),
+                site.context.as_deref(),
+                &field,
+                timeout,
+            )
+            .await?;
             clients.insert(role, client);
         }
         Ok(KubernetesWorkloads { clients })
