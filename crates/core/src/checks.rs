@@ -125,14 +125,34 @@ impl Checker<'_> {
 
     async fn nodes_ready(&self) -> CheckResult {
         const N: &str = "dr-nodes-ready";
-        const D: &str = "every node of the DR node pools is Ready";
+        const D: &str = "every node of the DR cluster and node pools is Ready";
         let pools: Vec<_> = self
             .plan
             .node_pools
             .iter()
             .filter(|p| p.site == SiteRole::Dr)
             .collect();
-        if pools.is_empty() {
+        let cluster = self
+            .call("list cluster nodes", || {
+                self.p.dr.workloads.nodes_ready(SiteRole::Dr)
+            })
+            .await;
+        let mut status = CheckStatus::Pass;
+        let mut ev = Vec::new();
+        match cluster {
+            Ok(Some((ready, total))) => {
+                if ready < total || total == 0 {
+                    status = CheckStatus::Fail;
+                }
+                ev.push(format!("cluster: {ready}/{total} nodes Ready"));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                status = CheckStatus::Fail;
+                ev.push(format!("cluster nodes: {e}"));
+            }
+        }
+        if pools.is_empty() && ev.is_empty() {
             return result(N, D, CheckStatus::Warn, "no DR node pools in the plan");
         }
         let states = join_all(pools.iter().map(|p| {
@@ -150,8 +170,6 @@ impl Checker<'_> {
             }
         }))
         .await;
-        let mut status = CheckStatus::Pass;
-        let mut ev = Vec::new();
         for (name, s) in states {
             match s {
                 Ok(s) => {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, StatefulSet},
-        core::v1::ConfigMap,
+        core::v1::{ConfigMap, Node},
     },
     NamespaceResourceScope,
 };
@@ -246,6 +246,25 @@ impl WorkloadScaler for KubernetesWorkloads {
             WorkloadKind::Deployment => self.scale_kind::<Deployment>(req).await,
             WorkloadKind::StatefulSet => self.scale_kind::<StatefulSet>(req).await,
         }
+    }
+
+    async fn nodes_ready(&self, site: SiteRole) -> Result<Option<(u32, u32)>> {
+        let api: Api<Node> = Api::all(self.client(site)?);
+        let nodes = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| from_kube(e, "list", &format!("nodes ({site} site)")))?
+            .items;
+        let ready = nodes
+            .iter()
+            .filter(|n| {
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count();
+        Ok(Some((ready as u32, nodes.len() as u32)))
     }
 
     async fn config_maps(

@@ -68,3 +68,36 @@ async fn bad_kubeconfig_and_context_are_config_errors_naming_the_site() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_read_cluster_nodes_and_compare_config_maps_between_clusters() {
+    use aegis_dr_core::checks::{run_checks, CheckStatus};
+    let env = Env::new().await;
+    let providers = env.providers().await;
+    let clock = Clock::new();
+    let by_name = |r: &[aegis_dr_core::checks::CheckResult], n: &str| {
+        r.iter().find(|c| c.name == n).cloned().expect("check")
+    };
+    let results = run_checks(&env.plan, &providers, &clock).await;
+    let nodes = by_name(&results, "dr-nodes-ready");
+    assert_eq!(nodes.status, CheckStatus::Pass, "{nodes:?}");
+    assert!(nodes.evidence.contains("3/3 nodes Ready"), "{nodes:?}");
+    assert_eq!(
+        by_name(&results, "dr-config-matches").status,
+        CheckStatus::Pass
+    );
+
+    env.dr.with(|c| {
+        c.node("dr-node-1", false);
+        let mut cm = c.get("configmaps", "production", "api-config").expect("cm");
+        cm["data"]["LOG_LEVEL"] = serde_json::json!("debug");
+        c.put(cm);
+    });
+    let results = run_checks(&env.plan, &providers, &clock).await;
+    let nodes = by_name(&results, "dr-nodes-ready");
+    assert_eq!(nodes.status, CheckStatus::Fail, "{nodes:?}");
+    assert!(nodes.evidence.contains("2/3"), "{nodes:?}");
+    let cfg = by_name(&results, "dr-config-matches");
+    assert_eq!(cfg.status, CheckStatus::Fail);
+    assert!(cfg.evidence.contains("LOG_LEVEL"), "{cfg:?}");
+}

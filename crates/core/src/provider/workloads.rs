@@ -171,6 +171,11 @@ pub trait WorkloadScaler: Send + Sync + std::fmt::Debug {
     async fn annotate(&self, req: &AnnotateWorkload) -> Result<()>;
     /// Scales. Idempotent.
     async fn scale(&self, req: &ScaleWorkload) -> Result<()>;
+    /// Ready and total nodes of the site's cluster, where the provider sees nodes (`None` otherwise:
+    /// node pools then speak for the site).
+    async fn nodes_ready(&self, _site: SiteRole) -> Result<Option<(u32, u32)>> {
+        Ok(None)
+    }
     /// Reads ConfigMaps; a missing one maps to `None`.
     async fn config_maps(
         &self,
