@@ -21,5 +21,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
-echo "== benchmark smoke run (small estate; the full figures: cargo bench -p aegis-dr-core --bench failover)"
+echo "== benchmark smoke runs (small estates; full figures: cargo bench -p aegis-dr-core --bench failover,"
+echo "   cargo bench -p aegis-dr-provider-kubernetes --bench fanout)"
 cargo bench -p aegis-dr-core --bench failover --locked -- 500 20 4 4 5
+cargo bench -p aegis-dr-provider-kubernetes --bench fanout --locked -- 100 5 5

@@ -138,6 +138,8 @@ pub struct Cluster {
     resource_version: u64,
     /// Time a scale-up takes to make its replicas available.
     pub rollout_time: Duration,
+    /// Latency added to every request before it is served (network and API server time).
+    pub latency: Duration,
     /// The next this many writes answer 409 Conflict, as if another writer won.
     pub conflicts_to_inject: u32,
     /// Writes answered 409 so far.
@@ -295,6 +297,7 @@ impl K8sSim {
             rollouts: BTreeMap::new(),
             resource_version: 1000,
             rollout_time: Duration::from_millis(50),
+            latency: Duration::ZERO,
             conflicts_to_inject: 0,
             conflicts_answered: 0,
             requests: Vec::new(),
