@@ -286,6 +286,26 @@ fn pvc_migration_uses_pv_migrate_or_says_it_is_missing() {
 }
 
 #[test]
+fn migration_retries_conflicts() {
+    let k = Clusters::new();
+    k.dst.with(|c| c.conflicts_to_inject = 3);
+    ok(&k.run(&["stage"]));
+    assert_eq!(k.dst.with(|c| c.conflicts_answered), 3);
+    assert_eq!(
+        k.dst("deployments", "api").expect("staged")["spec"]["replicas"],
+        0
+    );
+    k.src.with(|c| c.conflicts_to_inject = 2);
+    k.dst.with(|c| c.conflicts_to_inject = 2);
+    ok(&k.run(&["cutover", "--yes"]));
+    assert_eq!(
+        k.dst("deployments", "api").expect("api")["spec"]["replicas"],
+        6
+    );
+    assert_eq!(k.src("deployments", "api")["spec"]["replicas"], 0);
+}
+
+#[test]
 fn k8s_flags_are_validated() {
     let k = Clusters::new();
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_aegis-dr"));

@@ -246,9 +246,16 @@ fn main() {
             );
         }
     }
-    let default_shape = shape.deployments == 5000 && shape.records == 200 && shape.databases == 20 && shape.pools == 50 && shape.latency == Duration::from_millis(20);
+    let default_shape = shape.deployments == 5000
+        && shape.records == 200
+        && shape.databases == 20
+        && shape.pools == 50
+        && shape.latency == Duration::from_millis(20);
     if default_shape {
-        println!("goal (unbounded fan-out: ratio <= 1.10, peak RSS < 64 MiB): {}", if goal_ok { "met" } else { "NOT met" });
+        println!(
+            "goal (unbounded fan-out: ratio <= 1.10, peak RSS < 64 MiB): {}",
+            if goal_ok { "met" } else { "NOT met" }
+        );
     } else {
         println!("(the ratio and RSS goal is stated for the default shape: 5000 200 20 50 20)");
     }

@@ -8,7 +8,21 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use aegis_dr_core::{provider::ORIGINAL_REPLICAS_ANNOTATION, Error, ErrorKind, Result};
+use aegis_dr_core::{
+    clock::Clock,
+    provider::ORIGINAL_REPLICAS_ANNOTATION,
+    retry::{retry, RetryPolicy},
+    Error, ErrorKind, Result,
+};
+
+/// Retries for conflicts and transient API errors.
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 6,
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(2),
+    }
+}
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, StatefulSet},
@@ -211,80 +225,102 @@ impl Migration {
                 continue;
             }
             sanitize(&mut v, kind, &self.dest.namespace);
-            let existing = dst.get_opt(&name).await.map_err(|e| {
-                from_kube(
-                    e,
-                    "get",
-                    &format!("{kind} {}/{name} (dest)", self.dest.namespace),
-                )
-            })?;
-            let existing_v = existing
-                .as_ref()
-                .map(serde_json::to_value)
-                .transpose()
-                .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?;
-            let mut note = None;
-            if workload {
-                let original = replicas_of(&v);
-                v["metadata"]["annotations"][ORIGINAL_REPLICAS_ANNOTATION] =
-                    json!(original.to_string());
-                // Hold at 0, unless the destination already serves (after a cutover): never scale it down here.
-                let serving = existing_v.as_ref().map(replicas_of).unwrap_or(0);
-                v["spec"]["replicas"] = json!(serving);
-                if serving > 0 {
-                    note = Some(format!(
-                        "destination already serves {serving} replicas: left as they are"
-                    ));
-                }
+            // A 409 (another writer, or a create racing one) re-reads and tries again.
+            let action = retry(
+                policy(),
+                &Clock::new(),
+                &format!("copy {kind} {name}"),
+                |_| {},
+                || self.upsert_one(&dst, kind, workload, &name, v.clone()),
+            )
+            .await?;
+            out.push(action);
+        }
+        Ok(())
+    }
+
+    /// Creates or replaces one sanitized object at the destination; reads the current one first.
+    async fn upsert_one<K: Copyable>(
+        &self,
+        dst: &Api<K>,
+        kind: &str,
+        workload: bool,
+        name: &str,
+        mut v: Value,
+    ) -> Result<Action> {
+        let name = name.to_string();
+        let existing = dst.get_opt(&name).await.map_err(|e| {
+            from_kube(
+                e,
+                "get",
+                &format!("{kind} {}/{name} (dest)", self.dest.namespace),
+            )
+        })?;
+        let existing_v = existing
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?;
+        let mut note = None;
+        if workload {
+            let original = replicas_of(&v);
+            v["metadata"]["annotations"][ORIGINAL_REPLICAS_ANNOTATION] =
+                json!(original.to_string());
+            // Hold at 0, unless the destination already serves (after a cutover): never scale it down here.
+            let serving = existing_v.as_ref().map(replicas_of).unwrap_or(0);
+            v["spec"]["replicas"] = json!(serving);
+            if serving > 0 {
+                note = Some(format!(
+                    "destination already serves {serving} replicas: left as they are"
+                ));
             }
-            let action = match &existing_v {
-                None => {
+        }
+        let action = match &existing_v {
+            None => {
+                if !self.dry_run {
+                    let obj: K = serde_json::from_value(v)
+                        .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?;
+                    dst.create(&PostParams::default(), &obj)
+                        .await
+                        .map_err(|e| {
+                            from_kube(
+                                e,
+                                "create",
+                                &format!("{kind} {}/{name} (dest)", self.dest.namespace),
+                            )
+                        })?;
+                }
+                "create"
+            }
+            Some(cur) => {
+                let mut cur_s = cur.clone();
+                sanitize(&mut cur_s, kind, &self.dest.namespace);
+                if cur_s == v {
+                    "unchanged"
+                } else {
                     if !self.dry_run {
+                        v["metadata"]["resourceVersion"] =
+                            cur["metadata"]["resourceVersion"].clone();
                         let obj: K = serde_json::from_value(v)
                             .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?;
-                        dst.create(&PostParams::default(), &obj)
+                        dst.replace(&name, &PostParams::default(), &obj)
                             .await
                             .map_err(|e| {
                                 from_kube(
                                     e,
-                                    "create",
+                                    "replace",
                                     &format!("{kind} {}/{name} (dest)", self.dest.namespace),
                                 )
                             })?;
                     }
-                    "create"
+                    "update"
                 }
-                Some(cur) => {
-                    let mut cur_s = cur.clone();
-                    sanitize(&mut cur_s, kind, &self.dest.namespace);
-                    if cur_s == v {
-                        "unchanged"
-                    } else {
-                        if !self.dry_run {
-                            v["metadata"]["resourceVersion"] =
-                                cur["metadata"]["resourceVersion"].clone();
-                            let obj: K = serde_json::from_value(v)
-                                .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?;
-                            dst.replace(&name, &PostParams::default(), &obj)
-                                .await
-                                .map_err(|e| {
-                                    from_kube(
-                                        e,
-                                        "replace",
-                                        &format!("{kind} {}/{name} (dest)", self.dest.namespace),
-                                    )
-                                })?;
-                        }
-                        "update"
-                    }
-                }
-            };
-            out.push(Action {
-                note,
-                ..act(kind, &name, "dest", action)
-            });
-        }
-        Ok(())
+            }
+        };
+        Ok(Action {
+            note,
+            ..act(kind, &name, "dest", action)
+        })
     }
 
     /// Stage: copy Deployments, StatefulSets, ConfigMaps, Secrets, Services and Ingresses to the
@@ -292,7 +328,16 @@ impl Migration {
     /// Re-running it updates what changed.
     pub async fn stage(&self) -> Result<Vec<Action>> {
         let mut out = Vec::new();
-        out.extend(self.ensure_namespace().await?);
+        out.extend(
+            retry(
+                policy(),
+                &Clock::new(),
+                "create namespace",
+                |_| {},
+                || self.ensure_namespace(),
+            )
+            .await?,
+        );
         self.copy_kind::<ConfigMap>("ConfigMap", false, &mut out)
             .await?;
         self.copy_kind::<Secret>("Secret", false, &mut out).await?;
@@ -338,19 +383,21 @@ impl Migration {
         let side = side.as_str();
         if !self.dry_run {
             let api: Api<K> = Api::namespaced(ep.client.clone(), &ep.namespace);
-            api.patch_scale(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(&json!({ "spec": { "replicas": to } })),
+            let patch = json!({ "spec": { "replicas": to } });
+            let what = format!("{kind} {}/{name}/scale ({side})", ep.namespace);
+            retry(
+                policy(),
+                &Clock::new(),
+                "scale",
+                |_| {},
+                || async {
+                    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| from_kube(e, "patch", &what))
+                },
             )
-            .await
-            .map_err(|e| {
-                from_kube(
-                    e,
-                    "patch",
-                    &format!("{kind} {}/{name}/scale ({side})", ep.namespace),
-                )
-            })?;
+            .await?;
         }
         out.push(Action {
             replicas: Some((from, to)),
@@ -373,15 +420,20 @@ impl Migration {
             let api: Api<K> = Api::namespaced(ep.client.clone(), &ep.namespace);
             let patch =
                 json!({ "metadata": { "annotations": { ORIGINAL_REPLICAS_ANNOTATION: value } } });
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(|e| {
-                    from_kube(
-                        e,
-                        "patch",
-                        &format!("{kind} {}/{name} ({side})", ep.namespace),
-                    )
-                })?;
+            let what = format!("{kind} {}/{name} ({side})", ep.namespace);
+            retry(
+                policy(),
+                &Clock::new(),
+                "annotate",
+                |_| {},
+                || async {
+                    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| from_kube(e, "patch", &what))
+                },
+            )
+            .await?;
         }
         let note = Some(match &value {
             Some(v) => format!("{ORIGINAL_REPLICAS_ANNOTATION}={v}"),
