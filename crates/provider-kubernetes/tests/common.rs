@@ -59,6 +59,14 @@ selector = "tier=web"
 production_replicas = 4
 standby_replicas = 1
 
+[[workloads]]
+name = "cache"
+namespace = "data"
+kind = "StatefulSet"
+deployments = ["redis"]
+production_replicas = 3
+standby_replicas = 1
+
 [[health_endpoints]]
 name = "dr"
 site = "dr"
@@ -103,7 +111,17 @@ fn seed(sim: &K8sSim, plan: &Plan, site: SiteRole) {
                 SiteRole::Primary => g.production_replicas,
                 SiteRole::Dr => g.standby_replicas,
             } as i64;
-            if g.names.is_empty() {
+            if g.kind == aegis_dr_core::plan::WorkloadKind::StatefulSet {
+                c.ensure_namespace(&g.namespace);
+                for n in &g.names {
+                    c.put(json!({
+                        "kind": "StatefulSet",
+                        "metadata": { "name": n, "namespace": g.namespace, "labels": { "app": n } },
+                        "spec": { "replicas": replicas, "serviceName": n, "selector": { "matchLabels": { "app": n } },
+                                  "template": { "metadata": { "labels": { "app": n } }, "spec": { "containers": [ { "name": n, "image": "redis:7" } ] } } }
+                    }));
+                }
+            } else if g.names.is_empty() {
                 c.deployment(&g.namespace, &g.name, replicas, json!({ "tier": "web" }));
                 // A workload the selector must leave alone.
                 c.deployment(&g.namespace, "batch-job", 1, json!({ "tier": "batch" }));

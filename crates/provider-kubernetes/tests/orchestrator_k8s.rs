@@ -64,6 +64,12 @@ async fn failover_and_failback_move_workloads_between_clusters() {
         "undrained: {primary}"
     );
     assert_eq!(primary["spec"]["replicas"], 6);
+    assert_eq!(
+        env.dr
+            .with(|c| c.get("statefulsets", "data", "redis"))
+            .expect("sts")["spec"]["replicas"],
+        1
+    );
 
     // A second cutover after the failback records fresh counts, not stale ones.
     env.dr.with(|c| {
