@@ -489,9 +489,14 @@ impl Migration {
         }
     }
 
-    async fn cutover_kind<K: Copyable>(&self, kind: &str, out: &mut Vec<Action>) -> Result<()> {
-        let dest: std::collections::BTreeMap<String, Value> = self
-            .workloads::<K>(&self.dest, kind)
+    /// The workloads of kind `K` at `ep`, by name.
+    async fn workloads_by_name<K: Copyable>(
+        &self,
+        ep: &Endpoint,
+        kind: &str,
+    ) -> Result<std::collections::BTreeMap<String, Value>> {
+        Ok(self
+            .workloads::<K>(ep, kind)
             .await?
             .into_iter()
             .map(|v| {
@@ -503,12 +508,12 @@ impl Migration {
                     v,
                 )
             })
-            .collect();
-        for s in self.workloads::<K>(&self.source, kind).await? {
-            let name = s["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            .collect())
+    }
+
+    async fn cutover_kind<K: Copyable>(&self, kind: &str, out: &mut Vec<Action>) -> Result<()> {
+        let dest = self.workloads_by_name::<K>(&self.dest, kind).await?;
+        for (name, s) in self.workloads_by_name::<K>(&self.source, kind).await? {
             let Some(d) = dest.get(&name) else {
                 return Err(Error::new(
                     ErrorKind::NotFound,
@@ -556,25 +561,8 @@ impl Migration {
     }
 
     async fn failback_kind<K: Copyable>(&self, kind: &str, out: &mut Vec<Action>) -> Result<()> {
-        let dest: std::collections::BTreeMap<String, Value> = self
-            .workloads::<K>(&self.dest, kind)
-            .await?
-            .into_iter()
-            .map(|v| {
-                (
-                    v["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    v,
-                )
-            })
-            .collect();
-        for s in self.workloads::<K>(&self.source, kind).await? {
-            let name = s["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+        let dest = self.workloads_by_name::<K>(&self.dest, kind).await?;
+        for (name, s) in self.workloads_by_name::<K>(&self.source, kind).await? {
             let recorded =
                 annotation(&s, ORIGINAL_REPLICAS_ANNOTATION).and_then(|v| v.parse::<u32>().ok());
             let Some(original) = recorded else {
