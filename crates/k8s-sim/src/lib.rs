@@ -310,7 +310,11 @@ impl K8sSim {
                 let state = state.clone();
                 async move {
                     let bytes = to_bytes(body, 16 << 20).await.unwrap_or_default();
-                    handle(&state, method, uri, headers, &bytes)
+                    let latency = state.lock().map(|c| c.latency).unwrap_or_default();
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
+                    handle(&state, method, uri, headers, &bytes).into_response()
                 }
             },
         );
@@ -375,26 +379,32 @@ impl Drop for K8sSim {
     }
 }
 
-fn status(code: StatusCode, reason: &str, message: String) -> Response {
-    let body = json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code.as_u16(),
-    });
-    (
-        code,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+/// A reply built under the cluster lock and serialised after it is released.
+struct Reply(StatusCode, Value);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            [("content-type", "application/json")],
+            self.1.to_string(),
+        )
+            .into_response()
+    }
 }
 
-fn ok(v: Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        v.to_string(),
+fn status(code: StatusCode, reason: &str, message: String) -> Reply {
+    Reply(
+        code,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code.as_u16(),
+        }),
     )
-        .into_response()
+}
+
+fn ok(v: Value) -> Reply {
+    Reply(StatusCode::OK, v)
 }
 
 struct Route {
@@ -590,7 +600,7 @@ fn handle(
     uri: Uri,
     headers: HeaderMap,
     body: &[u8],
-) -> Response {
+) -> Reply {
     let mut c = match state.lock() {
         Ok(c) => c,
         Err(p) => p.into_inner(),
@@ -699,13 +709,7 @@ fn handle(
             if k.namespaced {
                 obj["metadata"]["namespace"] = json!(r.ns);
             }
-            let created = c.put(obj);
-            (
-                StatusCode::CREATED,
-                [("content-type", "application/json")],
-                created.to_string(),
-            )
-                .into_response()
+            Reply(StatusCode::CREATED, c.put(obj))
         }
         (_, Some(name)) => {
             let key = (k.plural.to_string(), r.ns.clone(), name.clone());

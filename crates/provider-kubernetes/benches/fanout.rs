@@ -145,6 +145,16 @@ async fn run(
     if let Some(e) = out.error {
         panic!("benchmark failover failed: {e}");
     }
+    if std::env::var_os("AEGIS_BENCH_STEPS").is_some() {
+        for s in &out.report.steps {
+            println!(
+                "  {:<22} {:>8.1}ms  {}",
+                s.id,
+                s.duration_seconds.unwrap_or(0.0) * 1000.0,
+                s.summary.clone().unwrap_or_default()
+            );
+        }
+    }
     let requests = primary.with(|c| c.requests.len()) + dr.with(|c| c.requests.len()) - before;
     (wall, bound, requests)
 }
