@@ -46,6 +46,9 @@ fn bad_flags_and_missing_files_exit_2() {
         "{}",
         stderr(&out)
     );
+    let out = env.run(&["check", "--provider", "kubernetes"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("kubeconfig"), "{}", stderr(&out));
     let out = env.run(&["frobnicate"]);
     assert_eq!(code(&out), 2);
     let out = env.run(&["failover", "--resume", "../etc", "--yes"]);

@@ -24,7 +24,7 @@ pub struct Cli {
     /// Folder for run journals, reports, locks and the simulated world (default: `.aegis` beside the plan).
     #[arg(long, global = true, env = "AEGIS_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Use this provider for every site, overriding the plan (`sim`, `aws`, `azure`, `gcp`, `kubernetes`).
+    /// Use this provider for every site, overriding the plan (`sim`, `aws`, `azure`, `gcp`).
     #[arg(long, global = true)]
     pub provider: Option<String>,
     /// Output format.

@@ -48,7 +48,7 @@ impl std::fmt::Display for SiteRole {
     }
 }
 
-/// A provider name as written in the plan (`sim`, `aws`, `azure`, `gcp`, `kubernetes`).
+/// A provider name as written in the plan (`sim`, `aws`, `azure`, `gcp`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProviderName(pub String);
@@ -65,7 +65,7 @@ impl ProviderName {
 }
 
 /// Provider names this build knows about; others are rejected at validation.
-pub const KNOWN_PROVIDERS: [&str; 5] = ["sim", "aws", "azure", "gcp", "kubernetes"];
+pub const KNOWN_PROVIDERS: [&str; 4] = ["sim", "aws", "azure", "gcp"];
 
 /// One site of the estate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -895,6 +895,10 @@ impl Plan {
 fn check_provider(name: &str, field: &str) -> Result<()> {
     if KNOWN_PROVIDERS.contains(&name) {
         Ok(())
+    } else if name == "kubernetes" {
+        Err(Error::config(format!(
+            "{field}: `kubernetes` is not a site provider: a site's workloads go through Kubernetes when the site sets `kubeconfig` and/or `context`"
+        )))
     } else {
         Err(Error::config(format!(
             "{field}: unknown provider `{name}` (expected one of: {})",
