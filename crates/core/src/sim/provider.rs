@@ -334,6 +334,14 @@ impl SimProvider {
         out
     }
 
+    /// True when a scripted `job-failure` fault of `op` fires for any of `participants`.
+    fn job_fails(&self, op: &str, participants: &[String]) -> Result<bool> {
+        let mut w = self.lock()?;
+        Ok(participants
+            .iter()
+            .any(|p| self.take_fault(&mut w, op, p, true).is_some()))
+    }
+
     /// Fires the first matching scripted fault, counting it; `job` selects `job-failure` faults.
     fn take_fault(&self, w: &mut SimWorld, op: &str, resource: &str, job: bool) -> Option<Error> {
         for (i, f) in self.settings.faults.iter().enumerate() {
@@ -362,6 +370,28 @@ impl SimProvider {
         }
         None
     }
+}
+
+/// Records a new recovery job and returns its id.
+fn new_job(
+    w: &mut SimWorld,
+    kind: &str,
+    now: u64,
+    participants: Vec<String>,
+    fails: bool,
+    is_drill: bool,
+) -> JobId {
+    let id = w.new_id("drsjob-");
+    let job = SimJob {
+        kind: kind.into(),
+        created_ms: now,
+        participants,
+        fails,
+        is_drill,
+        applied: false,
+    };
+    w.jobs.insert(id.clone(), job);
+    JobId(id)
 }
 
 /// True when [`settle`] has something to do at `now`.
@@ -969,12 +999,7 @@ impl RecoveryService for SimProvider {
 
     async fn start_recovery(&self, req: &StartRecovery) -> Result<JobId> {
         let resource = req.source_servers.join(",");
-        let fails = {
-            let mut w = self.lock()?;
-            req.source_servers
-                .iter()
-                .any(|s| self.take_fault(&mut w, "start_recovery", s, true).is_some())
-        };
+        let fails = self.job_fails("start_recovery", &req.source_servers)?;
         self.call("start_recovery", &resource, None, true, |w, now| {
             for s in &req.source_servers {
                 w.source_servers
@@ -990,19 +1015,14 @@ impl RecoveryService for SimProvider {
                     )));
                 }
             }
-            let id = w.new_id("drsjob-");
-            w.jobs.insert(
-                id.clone(),
-                SimJob {
-                    kind: "LAUNCH".into(),
-                    created_ms: now,
-                    participants: req.source_servers.clone(),
-                    fails,
-                    is_drill: req.is_drill,
-                    applied: false,
-                },
-            );
-            Ok(JobId(id))
+            Ok(new_job(
+                w,
+                "LAUNCH",
+                now,
+                req.source_servers.clone(),
+                fails,
+                req.is_drill,
+            ))
         })
         .await
     }
@@ -1030,12 +1050,7 @@ impl RecoveryService for SimProvider {
     }
 
     async fn start_failback(&self, instance_ids: &[String]) -> Result<JobId> {
-        let fails = {
-            let mut w = self.lock()?;
-            instance_ids
-                .iter()
-                .any(|s| self.take_fault(&mut w, "start_failback", s, true).is_some())
-        };
+        let fails = self.job_fails("start_failback", instance_ids)?;
         self.call(
             "start_failback_launch",
             &instance_ids.join(","),
@@ -1054,19 +1069,14 @@ impl RecoveryService for SimProvider {
                         )));
                     }
                 }
-                let id = w.new_id("drsjob-");
-                w.jobs.insert(
-                    id.clone(),
-                    SimJob {
-                        kind: "FAILBACK".into(),
-                        created_ms: now,
-                        participants: instance_ids.to_vec(),
-                        fails,
-                        is_drill: false,
-                        applied: false,
-                    },
-                );
-                Ok(JobId(id))
+                Ok(new_job(
+                    w,
+                    "FAILBACK",
+                    now,
+                    instance_ids.to_vec(),
+                    fails,
+                    false,
+                ))
             },
         )
         .await
