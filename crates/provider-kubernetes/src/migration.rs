@@ -382,28 +382,52 @@ impl Migration {
         let ep = self.endpoint(side);
         let side = side.as_str();
         if !self.dry_run {
-            let api: Api<K> = Api::namespaced(ep.client.clone(), &ep.namespace);
             let patch = json!({ "spec": { "replicas": to } });
-            let what = format!("{kind} {}/{name}/scale ({side})", ep.namespace);
-            retry(
-                policy(),
-                &Clock::new(),
-                "scale",
-                |_| {},
-                || async {
-                    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| from_kube(e, "patch", &what))
-                },
-            )
-            .await?;
+            self.merge_patch::<K>(ep, side, kind, name, &patch, true)
+                .await?;
         }
         out.push(Action {
             replicas: Some((from, to)),
             ..act(kind, name, side, "scale")
         });
         Ok(())
+    }
+
+    /// A JSON merge patch of the object (or, with `scale`, its scale subresource), retried on
+    /// conflicts and transient errors.
+    async fn merge_patch<K: Copyable>(
+        &self,
+        ep: &Endpoint,
+        side: &str,
+        kind: &str,
+        name: &str,
+        patch: &Value,
+        scale: bool,
+    ) -> Result<()> {
+        let api: Api<K> = Api::namespaced(ep.client.clone(), &ep.namespace);
+        let what = format!(
+            "{kind} {}/{name}{} ({side})",
+            ep.namespace,
+            if scale { "/scale" } else { "" }
+        );
+        let pp = PatchParams::default();
+        retry(
+            policy(),
+            &Clock::new(),
+            &what,
+            |_| {},
+            || async {
+                let res = if scale {
+                    api.patch_scale(name, &pp, &Patch::Merge(patch))
+                        .await
+                        .map(|_| ())
+                } else {
+                    api.patch(name, &pp, &Patch::Merge(patch)).await.map(|_| ())
+                };
+                res.map_err(|e| from_kube(e, "patch", &what))
+            },
+        )
+        .await
     }
 
     async fn annotate<K: Copyable>(
@@ -417,23 +441,10 @@ impl Migration {
         let ep = self.endpoint(side);
         let side = side.as_str();
         if !self.dry_run {
-            let api: Api<K> = Api::namespaced(ep.client.clone(), &ep.namespace);
             let patch =
                 json!({ "metadata": { "annotations": { ORIGINAL_REPLICAS_ANNOTATION: value } } });
-            let what = format!("{kind} {}/{name} ({side})", ep.namespace);
-            retry(
-                policy(),
-                &Clock::new(),
-                "annotate",
-                |_| {},
-                || async {
-                    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| from_kube(e, "patch", &what))
-                },
-            )
-            .await?;
+            self.merge_patch::<K>(ep, side, kind, name, &patch, false)
+                .await?;
         }
         let note = Some(match &value {
             Some(v) => format!("{ORIGINAL_REPLICAS_ANNOTATION}={v}"),
