@@ -19,7 +19,7 @@ use crate::{
     incident::{IncidentClass, Targets},
     journal::{Entry, Journal, Operation, RunFlags},
     notify::{Message, Notifier, Template},
-    orchestrator::{graph::Step, Estimate, Progress},
+    orchestrator::{graph::Step, Estimate, Graph, Progress},
     plan::Plan,
     provider::Providers,
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
@@ -36,6 +36,7 @@ pub(crate) struct RunCtx {
     pub targets: Targets,
     pub flags: RunFlags,
     pub started_ms: u64,
+    pub graph: Graph,
     pub estimate: Estimate,
     pub journal: Mutex<Journal>,
     pub checkpoints: Mutex<HashMap<(String, String), serde_json::Value>>,
@@ -163,6 +164,11 @@ impl RunCtx {
             .ok()?
             .get(&format!("{kind}:{}", phase_of(step_id)))
             .copied()
+    }
+
+    /// True when the run's graph has a step of a kind matching `f`.
+    pub fn has_step(&self, f: impl Fn(&super::graph::StepKind) -> bool) -> bool {
+        self.graph.steps.iter().any(|s| f(&s.kind))
     }
 
     /// Records a measured data-loss window (the largest wins).

@@ -170,7 +170,6 @@ impl Orchestrator {
             None => self.start(&req)?,
         };
         let ctx = Arc::new(ctx);
-        let preview = self.preview(ctx.operation, ctx.class);
 
         // Escalate when the RTO passes while the run is still going.
         let watchdog = {
@@ -186,7 +185,7 @@ impl Orchestrator {
                 ctx.escalate_rto().await;
             })
         };
-        let error = execute(ctx.clone(), &preview.graph, done).await;
+        let error = execute(ctx.clone(), &ctx.graph, done).await;
         watchdog.abort();
 
         let status = match &error {
@@ -218,7 +217,7 @@ impl Orchestrator {
         format!("{ts}Z-{}-{suffix:04x}", op.as_str())
     }
 
-    fn ctx(&self, h: RunHeader, journal: Journal) -> RunCtx {
+    fn ctx(&self, h: RunHeader, preview: PlanPreview, journal: Journal) -> RunCtx {
         let RunHeader {
             run_id,
             operation: op,
@@ -227,7 +226,6 @@ impl Orchestrator {
             flags,
             started_ms,
         } = h;
-        let preview = self.preview(op, class);
         RunCtx {
             plan: self.plan.clone(),
             providers: self.providers.clone(),
@@ -238,6 +236,7 @@ impl Orchestrator {
             targets,
             flags,
             started_ms,
+            graph: preview.graph,
             estimate: preview.estimate,
             journal: Mutex::new(journal),
             checkpoints: Mutex::new(HashMap::new()),
@@ -283,7 +282,7 @@ impl Orchestrator {
             flags: req.flags,
             started_ms: started,
         };
-        let ctx = self.ctx(header, journal);
+        let ctx = self.ctx(header, preview, journal);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok((ctx, HashSet::new(), lock, dir))
     }
@@ -336,8 +335,8 @@ impl Orchestrator {
                 req.operation.as_str()
             )));
         }
-        let graph = build(&self.plan, operation, class);
-        let now_ids: Vec<_> = graph.steps.iter().map(|s| s.id.as_str()).collect();
+        let preview = self.preview(operation, class);
+        let now_ids: Vec<_> = preview.graph.steps.iter().map(|s| s.id.as_str()).collect();
         let then_ids: Vec<_> = steps.iter().map(|s| s.id.as_str()).collect();
         if now_ids != then_ids {
             return Err(Error::config(format!(
@@ -391,7 +390,7 @@ impl Orchestrator {
             flags,
             started_ms: ts_ms,
         };
-        let mut ctx = self.ctx(header, journal);
+        let mut ctx = self.ctx(header, preview, journal);
         ctx.checkpoints = Mutex::new(checkpoints);
         ctx.previously_started = started;
         ctx.marks = Mutex::new(marks);

@@ -179,10 +179,7 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
 async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> {
     let promotes = ctx
         .run
-        .estimate
-        .steps
-        .keys()
-        .any(|id| id.ends_with("promote-dr-db"));
+        .has_step(|k| matches!(k, StepKind::PromoteDatabases { to: SiteRole::Dr }));
     if !promotes {
         return Ok(Vec::new());
     }
@@ -204,13 +201,7 @@ async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> 
 }
 
 async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<String>> {
-    if ctx
-        .run
-        .estimate
-        .steps
-        .keys()
-        .any(|id| id.ends_with("recover-servers"))
-    {
+    if ctx.run.has_step(|k| matches!(k, StepKind::RecoverServers)) {
         recovery_point_gate(ctx).await
     } else {
         Ok(None)
@@ -1097,21 +1088,22 @@ async fn ensure_record(
 ) -> Result<bool> {
     let dns = ctx.providers().dns.clone();
     let key = format!("change:{}", rec.name);
-    if let Some(id) = ctx
+    let rr = record_ref(rec);
+    let matches = ctx
+        .call("read record", || dns.record_matches(&rr, target, ttl))
+        .await?;
+    let pending = ctx
         .checkpointed(&key)
-        .and_then(|v| v.as_str().map(String::from))
-    {
-        let rr = record_ref(rec);
-        let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
-        if cur.target == target && cur.ttl == ttl {
+        .and_then(|v| v.as_str().map(String::from));
+    match (matches, pending) {
+        // Changed by an earlier attempt of this step: wait for that change.
+        (true, Some(id)) => {
             wait_change(ctx, &ChangeId(id)).await?;
             return Ok(true);
         }
-    }
-    let rr = record_ref(rec);
-    let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
-    if cur.target == target && cur.ttl == ttl && !ctx.resumed() {
-        return Ok(false);
+        // Already as wanted, and not a resumed step whose change may still be propagating.
+        (true, None) if !ctx.resumed() => return Ok(false),
+        _ => {}
     }
     let req = UpsertRecord {
         record: record_ref(rec),
