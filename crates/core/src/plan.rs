@@ -169,6 +169,8 @@ pub struct NodePoolSpec {
     pub production: PoolSize,
     /// Size when the site is standby.
     pub standby: PoolSize,
+    /// AWS: scale this Auto Scaling group directly instead of the EKS managed node group `name`.
+    pub autoscaling_group: Option<String>,
 }
 
 /// Kind of Kubernetes workload.
@@ -712,6 +714,7 @@ impl Plan {
                 cluster,
                 production: p.production,
                 standby: p.standby,
+                autoscaling_group: p.autoscaling_group,
             });
         }
 
@@ -1048,6 +1051,7 @@ struct RawNodePool {
     cluster: Option<String>,
     production: PoolSize,
     standby: PoolSize,
+    autoscaling_group: Option<String>,
 }
 
 #[derive(Deserialize)]

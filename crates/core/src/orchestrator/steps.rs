@@ -909,7 +909,16 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                         0
                     }
                     PromoteMode::Forced => {
-                        let lag = s.replication_lag.unwrap_or_default();
+                        // An unknown lag is not a zero lag: without a measurement the gate refuses.
+                        let Some(lag) = s.replication_lag.or(ctx.flags().accept_data_loss.then_some(Duration::ZERO)) else {
+                            return Err(Error::refused(format!(
+                                "database `{}`: the replication lag of {} is unknown, so the data a forced promotion would lose cannot be bounded by the RPO of {} (pass --accept-data-loss)",
+                                d.name,
+                                target.instance,
+                                format_duration(rpo)
+                            ))
+                            .with_resource(target.instance.clone()));
+                        };
                         if lag > rpo && !ctx.flags().accept_data_loss {
                             return Err(Error::refused(format!(
                                 "database `{}`: forced promotion would lose {} of writes, beyond the RPO of {} (pass --accept-data-loss)",
@@ -1022,8 +1031,9 @@ async fn reverse(ctx: &StepCtx, replica_site: SiteRole, dry_run: bool) -> Result
                         .call("reverse replication", || db.reverse_replication(&req))
                         .await?;
                     if dry_run {
-                        return Ok((
-                            format!(
+                        let line = match &rep.summary {
+                            Some(s) => format!("{}: {s}", d.name),
+                            None => format!(
                                 "{}: {} changes to sync from {} to {} (about {})",
                                 d.name,
                                 rep.pending_changes,
@@ -1031,8 +1041,8 @@ async fn reverse(ctx: &StepCtx, replica_site: SiteRole, dry_run: bool) -> Result
                                 target.instance,
                                 format_duration(rep.estimated_catch_up)
                             ),
-                            json!(rep),
-                        ));
+                        };
+                        return Ok((line, json!(rep)));
                     }
                 }
                 ctx.wait(
@@ -1474,6 +1484,23 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
             format!("instances not failed back: {}", not_done.join(", ")),
         ));
     }
+    // The failed-back servers must be running in the source region before they are re-protected.
+    let states = ctx
+        .wait("failed-back source instances running", || async {
+            let states = rs.source_instance_states(&servers).await?;
+            Ok(states
+                .iter()
+                .all(|(_, s)| s == "running")
+                .then_some(states))
+        })
+        .await?;
+    ctx.set(
+        "source_instances",
+        json!(states
+            .iter()
+            .map(|(s, st)| json!({ "source_server": s, "state": st }))
+            .collect::<Vec<_>>()),
+    );
     for i in &after {
         let attempt = std::sync::atomic::AtomicU32::new(0);
         ctx.call("reverse replication (re-protect)", || async {

@@ -95,6 +95,10 @@ pub struct SyncReport {
     pub estimated_catch_up: Duration,
     /// True when nothing was changed (dry run).
     pub dry_run: bool,
+    /// What the provider will do, in its own words, where a change count does not describe it (an
+    /// RDS replica is re-created from a snapshot of the source, not caught up change by change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// Database failover capability.

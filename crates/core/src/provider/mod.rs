@@ -4,6 +4,7 @@
 pub mod database;
 pub mod dns;
 pub mod health;
+pub mod http_health;
 pub mod nodes;
 pub mod recovery;
 pub mod set;
@@ -18,6 +19,7 @@ pub use dns::{
     RecordRef, RecordState, UpsertRecord,
 };
 pub use health::{HealthProbe, HealthReport, ProbeRequest};
+pub use http_health::{HttpHealthProbe, NoWorkloads};
 pub use nodes::{NodeScaler, PoolRef, PoolState, ScalePool};
 pub use recovery::{
     FailbackState, JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryPoint,

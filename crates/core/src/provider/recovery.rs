@@ -138,4 +138,9 @@ pub trait RecoveryService: Send + Sync + std::fmt::Debug {
     async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>>;
     /// Terminates drill instances of the given source servers. Idempotent.
     async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()>;
+    /// Compute state (`running`, `stopped`, ...) of each source server's own machine, to verify that a
+    /// failback brought it back: (source server, state). Servers whose machine the provider cannot
+    /// see (on-premises sources, say) are left out.
+    async fn source_instance_states(&self, source_servers: &[String])
+        -> Result<Vec<(String, String)>>;
 }

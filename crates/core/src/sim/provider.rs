@@ -655,6 +655,7 @@ impl DatabaseFailover for SimProvider {
                     pending_changes: if already { 0 } else { pending },
                     estimated_catch_up: if already { Duration::ZERO } else { catch_up },
                     dry_run: req.dry_run,
+                    summary: None,
                 })
             },
         )
@@ -1171,6 +1172,28 @@ impl RecoveryService for SimProvider {
                 })
                 .collect())
         })
+        .await
+    }
+
+    async fn source_instance_states(
+        &self,
+        source_servers: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        self.read(
+            "describe_instances",
+            "source-instances",
+            None,
+            |w, _| {
+                Ok(source_servers
+                    .iter()
+                    .filter_map(|s| {
+                        w.source_servers
+                            .get(s)
+                            .map(|x| (s.clone(), x.state.clone()))
+                    })
+                    .collect())
+            },
+        )
         .await
     }
 

@@ -1,0 +1,194 @@
+//! Converts AWS SDK errors into aegis-dr errors at the provider boundary: throttling, 5xx answers,
+//! timeouts and connection failures are temporary; access denial is permanent and names the IAM action
+//! the call needed.
+
+use aegis_dr_core::{Error, ErrorKind};
+use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Error codes AWS services use for throttling.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// Error codes that mean the caller lacks a permission (or valid credentials).
+const DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+];
+
+/// Error codes of a concurrent change or a resource busy with another operation: retrying helps.
+const BUSY: &[&str] = &[
+    "ConflictException",
+    "ResourceInUseException",
+    "InvalidDBInstanceState",
+    "InvalidDBInstanceStateFault",
+    "InvalidDBClusterStateFault",
+    "ScalingActivityInProgress",
+    "ResourceContention",
+];
+
+fn is_not_found(code: &str) -> bool {
+    code.ends_with("NotFound")
+        || code.ends_with("NotFoundFault")
+        || code.ends_with("NotFoundException")
+        || code.starts_with("NoSuch")
+        || code.contains(".NotFound")
+}
+
+/// Maps an SDK error of the call `action` (an IAM action such as `rds:PromoteReadReplica`) on
+/// `resource` to an aegis-dr error.
+pub(crate) fn map_sdk_error<E>(action: &str, resource: &str, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let resource = resource.to_string();
+    let detail = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    match err {
+        SdkError::ConstructionFailure(_) => Error::new(
+            ErrorKind::Config,
+            format!("{action}: the request could not be built: {detail}"),
+        )
+        .with_resource(resource),
+        SdkError::TimeoutError(_) => Error::new(
+            ErrorKind::Unreachable,
+            format!("{action}: timed out: {detail}"),
+        )
+        .with_resource(resource)
+        .temporary(),
+        SdkError::DispatchFailure(_) => Error::new(
+            ErrorKind::Unreachable,
+            format!("{action}: could not reach the endpoint: {detail}"),
+        )
+        .with_resource(resource)
+        .temporary(),
+        SdkError::ResponseError(e) => Error::new(
+            ErrorKind::Provider,
+            format!(
+                "{action}: unreadable response (HTTP {}): {detail}",
+                e.raw().status().as_u16()
+            ),
+        )
+        .with_resource(resource)
+        .temporary(),
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let err = se.into_err();
+            map_service_error(action, resource, status, &err)
+        }
+        _ => Error::new(ErrorKind::Provider, format!("{action}: {detail}")).with_resource(resource),
+    }
+}
+
+/// Maps a service's error answer (code, message, HTTP status).
+pub(crate) fn map_service_error<E: ProvideErrorMetadata>(
+    action: &str,
+    resource: String,
+    status: u16,
+    err: &E,
+) -> Error {
+    let code = err.code().unwrap_or("Unknown").to_string();
+    let msg = err.message().unwrap_or("no message").to_string();
+    let text = format!("{action}: {code}: {msg}");
+    if THROTTLING.contains(&code.as_str()) || status == 429 {
+        return Error::new(ErrorKind::Throttled, text).with_resource(resource);
+    }
+    if DENIED.contains(&code.as_str()) || status == 403 {
+        return Error::new(
+            ErrorKind::PermissionDenied,
+            format!("missing IAM permission `{action}` on {resource} ({code}: {msg}); `aegis-dr iam-policy --provider aws` prints the policy the plan needs"),
+        )
+        .with_resource(resource);
+    }
+    if is_not_found(&code) || status == 404 {
+        return Error::new(ErrorKind::NotFound, text).with_resource(resource);
+    }
+    if BUSY.contains(&code.as_str()) || status == 409 {
+        return Error::new(ErrorKind::Conflict, text)
+            .with_resource(resource)
+            .temporary();
+    }
+    if status >= 500 {
+        return Error::new(ErrorKind::Provider, text)
+            .with_resource(resource)
+            .temporary();
+    }
+    Error::new(ErrorKind::Provider, text).with_resource(resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    #[derive(Debug)]
+    struct E(ErrorMetadata);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:?}", self.0.code())
+        }
+    }
+    impl std::error::Error for E {}
+    impl ProvideErrorMetadata for E {
+        fn meta(&self) -> &ErrorMetadata {
+            &self.0
+        }
+    }
+
+    fn err(code: &str) -> E {
+        E(ErrorMetadata::builder().code(code).message("m").build())
+    }
+
+    #[test]
+    fn codes_map_to_kinds_and_retry_status() {
+        let cases = [
+            ("ThrottlingException", 400, ErrorKind::Throttled, true),
+            ("Throttling", 400, ErrorKind::Throttled, true),
+            ("PriorRequestNotComplete", 400, ErrorKind::Throttled, true),
+            ("Whatever", 429, ErrorKind::Throttled, true),
+            ("AccessDenied", 403, ErrorKind::PermissionDenied, false),
+            ("UnauthorizedOperation", 400, ErrorKind::PermissionDenied, false),
+            ("DBInstanceNotFound", 404, ErrorKind::NotFound, false),
+            ("NoSuchHostedZone", 404, ErrorKind::NotFound, false),
+            ("InvalidInstanceID.NotFound", 400, ErrorKind::NotFound, false),
+            ("ResourceInUseException", 409, ErrorKind::Conflict, true),
+            ("InvalidDBInstanceState", 400, ErrorKind::Conflict, true),
+            ("InternalFailure", 500, ErrorKind::Provider, true),
+            ("ServiceUnavailable", 503, ErrorKind::Provider, true),
+            ("ValidationException", 400, ErrorKind::Provider, false),
+        ];
+        for (code, status, kind, retry) in cases {
+            let e = map_service_error("rds:PromoteReadReplica", "db-1".into(), status, &err(code));
+            assert_eq!(e.kind(), kind, "{code}");
+            assert_eq!(e.is_retryable(), retry, "{code}");
+            assert_eq!(e.resource(), Some("db-1"));
+        }
+    }
+
+    #[test]
+    fn access_denied_names_the_iam_action() {
+        let e = map_service_error("drs:StartFailbackLaunch", "ri-1".into(), 403, &err("AccessDeniedException"));
+        let s = e.to_string();
+        assert!(s.contains("drs:StartFailbackLaunch"), "{s}");
+        assert!(s.contains("iam-policy"), "{s}");
+    }
+}

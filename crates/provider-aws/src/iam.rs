@@ -1,0 +1,313 @@
+//! The IAM actions each capability calls, and the least-privilege policy a plan needs
+//! (`aegis-dr iam-policy --provider aws`). Every SDK call site names its action from here, so an
+//! access-denied error and the printed policy always agree.
+
+use std::collections::BTreeMap;
+
+use aegis_dr_core::{Plan, SiteRole};
+use serde_json::{json, Value};
+
+use crate::rds::FailoverMode;
+
+/// `route53:ListResourceRecordSets`.
+pub const ROUTE53_LIST_RECORDS: &str = "route53:ListResourceRecordSets";
+/// `route53:ChangeResourceRecordSets`.
+pub const ROUTE53_CHANGE_RECORDS: &str = "route53:ChangeResourceRecordSets";
+/// `route53:GetChange`.
+pub const ROUTE53_GET_CHANGE: &str = "route53:GetChange";
+/// `route53:ListHostedZonesByName`.
+pub const ROUTE53_LIST_ZONES: &str = "route53:ListHostedZonesByName";
+/// `route53:GetHealthCheck`.
+pub const ROUTE53_GET_HEALTH_CHECK: &str = "route53:GetHealthCheck";
+/// `route53:UpdateHealthCheck`.
+pub const ROUTE53_UPDATE_HEALTH_CHECK: &str = "route53:UpdateHealthCheck";
+
+/// `rds:DescribeDBInstances`.
+pub const RDS_DESCRIBE_INSTANCES: &str = "rds:DescribeDBInstances";
+/// `rds:DescribeDBSnapshots`.
+pub const RDS_DESCRIBE_SNAPSHOTS: &str = "rds:DescribeDBSnapshots";
+/// `rds:AddTagsToResource`.
+pub const RDS_ADD_TAGS: &str = "rds:AddTagsToResource";
+/// `rds:RemoveTagsFromResource`.
+pub const RDS_REMOVE_TAGS: &str = "rds:RemoveTagsFromResource";
+/// `rds:ModifyDBInstance`.
+pub const RDS_MODIFY_INSTANCE: &str = "rds:ModifyDBInstance";
+/// `rds:PromoteReadReplica`.
+pub const RDS_PROMOTE_REPLICA: &str = "rds:PromoteReadReplica";
+/// `rds:RebootDBInstance`.
+pub const RDS_REBOOT: &str = "rds:RebootDBInstance";
+/// `rds:CreateDBInstanceReadReplica`.
+pub const RDS_CREATE_REPLICA: &str = "rds:CreateDBInstanceReadReplica";
+/// `rds:DescribeGlobalClusters`.
+pub const RDS_DESCRIBE_GLOBAL: &str = "rds:DescribeGlobalClusters";
+/// `rds:SwitchoverGlobalCluster`.
+pub const RDS_SWITCHOVER_GLOBAL: &str = "rds:SwitchoverGlobalCluster";
+/// `rds:FailoverGlobalCluster`.
+pub const RDS_FAILOVER_GLOBAL: &str = "rds:FailoverGlobalCluster";
+/// `cloudwatch:GetMetricStatistics`.
+pub const CLOUDWATCH_GET_STATS: &str = "cloudwatch:GetMetricStatistics";
+
+/// `eks:DescribeNodegroup`.
+pub const EKS_DESCRIBE_NODEGROUP: &str = "eks:DescribeNodegroup";
+/// `eks:UpdateNodegroupConfig`.
+pub const EKS_UPDATE_NODEGROUP: &str = "eks:UpdateNodegroupConfig";
+/// `autoscaling:DescribeAutoScalingGroups`.
+pub const ASG_DESCRIBE: &str = "autoscaling:DescribeAutoScalingGroups";
+/// `autoscaling:UpdateAutoScalingGroup`.
+pub const ASG_UPDATE: &str = "autoscaling:UpdateAutoScalingGroup";
+
+/// `drs:DescribeRecoverySnapshots`.
+pub const DRS_DESCRIBE_SNAPSHOTS: &str = "drs:DescribeRecoverySnapshots";
+/// `drs:StartRecovery`.
+pub const DRS_START_RECOVERY: &str = "drs:StartRecovery";
+/// `drs:DescribeRecoveryInstances`.
+pub const DRS_DESCRIBE_INSTANCES: &str = "drs:DescribeRecoveryInstances";
+/// `drs:StartFailbackLaunch`.
+pub const DRS_START_FAILBACK: &str = "drs:StartFailbackLaunch";
+/// `drs:StopFailback`.
+pub const DRS_STOP_FAILBACK: &str = "drs:StopFailback";
+/// `drs:ReverseReplication`.
+pub const DRS_REVERSE_REPLICATION: &str = "drs:ReverseReplication";
+/// `drs:DescribeJobs`.
+pub const DRS_DESCRIBE_JOBS: &str = "drs:DescribeJobs";
+/// `drs:DescribeJobLogItems`.
+pub const DRS_DESCRIBE_JOB_LOG: &str = "drs:DescribeJobLogItems";
+/// `drs:TerminateRecoveryInstances`.
+pub const DRS_TERMINATE: &str = "drs:TerminateRecoveryInstances";
+/// `drs:DescribeSourceServers`.
+pub const DRS_DESCRIBE_SOURCE_SERVERS: &str = "drs:DescribeSourceServers";
+/// `ec2:DescribeInstances`.
+pub const EC2_DESCRIBE_INSTANCES: &str = "ec2:DescribeInstances";
+
+fn region_of(plan: &Plan, site: SiteRole) -> &str {
+    &plan.site(site).region
+}
+
+/// The least-privilege IAM policy document for running `plan` (failover, failback, drill, check)
+/// on AWS: one statement per resource family, scoped to the plan's resources where the service
+/// supports resource-level permissions.
+pub fn policy_for(plan: &Plan) -> Value {
+    let mut statements: Vec<Value> = Vec::new();
+    let mut add = |sid: &str, actions: &[&str], resources: Vec<String>| {
+        let mut actions: Vec<&str> = actions.to_vec();
+        actions.sort_unstable();
+        actions.dedup();
+        statements.push(json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": resources,
+        }));
+    };
+
+    if !plan.dns_records.is_empty() {
+        let mut zones: Vec<String> = plan
+            .dns_records
+            .iter()
+            .map(|r| {
+                if crate::route53::looks_like_zone_id(&r.zone) {
+                    format!("arn:aws:route53:::hostedzone/{}", r.zone.trim_start_matches("/hostedzone/"))
+                } else {
+                    "arn:aws:route53:::hostedzone/*".to_string()
+                }
+            })
+            .collect();
+        zones.sort();
+        zones.dedup();
+        add(
+            "AegisDrRoute53Records",
+            &[ROUTE53_LIST_RECORDS, ROUTE53_CHANGE_RECORDS],
+            zones,
+        );
+        add(
+            "AegisDrRoute53Changes",
+            &[ROUTE53_GET_CHANGE],
+            vec!["arn:aws:route53:::change/*".into()],
+        );
+        if plan.dns_records.iter().any(|r| !crate::route53::looks_like_zone_id(&r.zone)) {
+            add("AegisDrRoute53Zones", &[ROUTE53_LIST_ZONES], vec!["*".into()]);
+        }
+        let checks: Vec<String> = plan
+            .dns_records
+            .iter()
+            .filter_map(|r| r.health_check.as_ref())
+            .map(|h| format!("arn:aws:route53:::healthcheck/{h}"))
+            .collect();
+        if !checks.is_empty() {
+            add(
+                "AegisDrRoute53HealthChecks",
+                &[ROUTE53_GET_HEALTH_CHECK, ROUTE53_UPDATE_HEALTH_CHECK],
+                checks,
+            );
+        }
+    }
+
+    if !plan.databases.is_empty() {
+        let mut instances = Vec::new();
+        let mut param_groups = Vec::new();
+        let mut global = Vec::new();
+        for d in &plan.databases {
+            let mode = FailoverMode::of(d).unwrap_or(FailoverMode::ReplicaPromotion);
+            for (site, id) in [(SiteRole::Primary, &d.primary), (SiteRole::Dr, &d.dr)] {
+                let region = region_of(plan, site);
+                instances.push(format!("arn:aws:rds:{region}:*:db:{id}"));
+                // Re-protection renames the superseded instance and keeps it.
+                instances.push(format!("arn:aws:rds:{region}:*:db:{id}-aegis-*"));
+                if let Some(g) = d.options.get("fence_parameter_group") {
+                    param_groups.push(format!("arn:aws:rds:{region}:*:pg:{g}"));
+                }
+                for key in ["primary_parameter_group", "dr_parameter_group"] {
+                    if let Some(g) = d.options.get(key) {
+                        param_groups.push(format!("arn:aws:rds:{region}:*:pg:{g}"));
+                    }
+                }
+            }
+            if mode == FailoverMode::AuroraGlobal {
+                if let Some(g) = d.options.get("global_cluster") {
+                    global.push(format!("arn:aws:rds::*:global-cluster:{g}"));
+                }
+                for id in [&d.primary, &d.dr] {
+                    for site in [SiteRole::Primary, SiteRole::Dr] {
+                        global.push(format!("arn:aws:rds:{}:*:cluster:{id}", region_of(plan, site)));
+                    }
+                }
+            }
+        }
+        instances.sort();
+        instances.dedup();
+        add(
+            "AegisDrRdsInstances",
+            &[
+                RDS_DESCRIBE_INSTANCES,
+                RDS_DESCRIBE_SNAPSHOTS,
+                RDS_ADD_TAGS,
+                RDS_REMOVE_TAGS,
+                RDS_MODIFY_INSTANCE,
+                RDS_PROMOTE_REPLICA,
+                RDS_REBOOT,
+                RDS_CREATE_REPLICA,
+            ],
+            instances,
+        );
+        if !param_groups.is_empty() {
+            param_groups.sort();
+            param_groups.dedup();
+            add("AegisDrRdsParameterGroups", &[RDS_MODIFY_INSTANCE], param_groups);
+        }
+        add(
+            "AegisDrRdsSnapshots",
+            &[RDS_DESCRIBE_SNAPSHOTS],
+            vec!["arn:aws:rds:*:*:snapshot:*".into()],
+        );
+        if !global.is_empty() {
+            global.sort();
+            global.dedup();
+            add(
+                "AegisDrAuroraGlobal",
+                &[RDS_DESCRIBE_GLOBAL, RDS_SWITCHOVER_GLOBAL, RDS_FAILOVER_GLOBAL],
+                global,
+            );
+        }
+        // CloudWatch metric reads cannot be scoped to a resource.
+        add("AegisDrReplicaLag", &[CLOUDWATCH_GET_STATS], vec!["*".into()]);
+    }
+
+    let (eks, asg): (Vec<_>, Vec<_>) = plan
+        .node_pools
+        .iter()
+        .partition(|p| p.autoscaling_group.is_none());
+    if !eks.is_empty() {
+        add(
+            "AegisDrEksNodegroups",
+            &[EKS_DESCRIBE_NODEGROUP, EKS_UPDATE_NODEGROUP],
+            eks.iter()
+                .map(|p| {
+                    format!(
+                        "arn:aws:eks:{}:*:nodegroup/{}/{}/*",
+                        region_of(plan, p.site),
+                        p.cluster,
+                        p.name
+                    )
+                })
+                .collect(),
+        );
+    }
+    if !plan.node_pools.is_empty() {
+        // Ready nodes are counted from the groups' instances; Describe* cannot be scoped.
+        add("AegisDrAutoScalingRead", &[ASG_DESCRIBE], vec!["*".into()]);
+    }
+    if !asg.is_empty() {
+        add(
+            "AegisDrAutoScalingGroups",
+            &[ASG_UPDATE],
+            asg.iter()
+                .filter_map(|p| {
+                    p.autoscaling_group.as_ref().map(|g| {
+                        format!(
+                            "arn:aws:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{g}",
+                            region_of(plan, p.site)
+                        )
+                    })
+                })
+                .collect(),
+        );
+    }
+
+    if !plan.recovery_servers.is_empty() {
+        let dr = region_of(plan, SiteRole::Dr);
+        let mut servers: Vec<String> = plan
+            .recovery_servers
+            .iter()
+            .map(|s| format!("arn:aws:drs:{dr}:*:source-server/{}", s.source_server_id))
+            .collect();
+        servers.push(format!("arn:aws:drs:{dr}:*:recovery-instance/*"));
+        add(
+            "AegisDrElasticDisasterRecovery",
+            &[
+                DRS_START_RECOVERY,
+                DRS_START_FAILBACK,
+                DRS_STOP_FAILBACK,
+                DRS_REVERSE_REPLICATION,
+                DRS_TERMINATE,
+            ],
+            servers,
+        );
+        add(
+            "AegisDrElasticDisasterRecoveryRead",
+            &[
+                DRS_DESCRIBE_SNAPSHOTS,
+                DRS_DESCRIBE_INSTANCES,
+                DRS_DESCRIBE_JOBS,
+                DRS_DESCRIBE_JOB_LOG,
+                DRS_DESCRIBE_SOURCE_SERVERS,
+            ],
+            vec!["*".into()],
+        );
+        add(
+            "AegisDrVerifyInstances",
+            &[EC2_DESCRIBE_INSTANCES],
+            vec!["*".into()],
+        );
+    }
+
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// Every action in [`policy_for`]'s document, for tests and summaries.
+pub fn actions_of(policy: &Value) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for st in policy["Statement"].as_array().into_iter().flatten() {
+        let resources: Vec<String> = st["Resource"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(String::from))
+            .collect();
+        for a in st["Action"].as_array().into_iter().flatten() {
+            if let Some(a) = a.as_str() {
+                out.entry(a.to_string()).or_default().extend(resources.clone());
+            }
+        }
+    }
+    out
+}

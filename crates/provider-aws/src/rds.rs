@@ -1,0 +1,521 @@
+//! `DatabaseFailover` on RDS: cross-region read replicas promoted on failover and re-created toward
+//! the original region on failback; replica lag from CloudWatch `ReplicaLag`; backups from snapshots.
+//!
+//! Fencing sets the instance's DB parameter group to the plan's `fence_parameter_group` (a group
+//! with writes disabled: `read_only = 1` for MySQL/MariaDB, `default_transaction_read_only = on` for
+//! PostgreSQL) and records the fence in the tags `aegis-dr:fenced` and
+//! `aegis-dr:unfenced-parameter-group`, so every step can observe it.
+
+use std::time::{Duration, SystemTime};
+
+use aegis_dr_core::{
+    plan::DatabaseSpec,
+    provider::{
+        DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
+        PromoteRequest, ReverseReplicationRequest, SyncReport,
+    },
+    Error, ErrorKind, Result,
+};
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_rds::types::{DbInstance, Tag};
+
+use crate::{error::map_sdk_error, iam, Regional};
+
+/// Tag that marks a fenced instance.
+pub const FENCED_TAG: &str = "aegis-dr:fenced";
+/// Tag that keeps the parameter group a fenced instance had before.
+pub const UNFENCED_GROUP_TAG: &str = "aegis-dr:unfenced-parameter-group";
+/// Tag on a superseded instance kept after re-protection, naming the instance it was.
+pub const SUPERSEDED_TAG: &str = "aegis-dr:superseded";
+
+/// How a database pair fails over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverMode {
+    /// Cross-region read replica promoted; failback re-creates the replica toward the original region.
+    ReplicaPromotion,
+    /// Multi-AZ forced failover (`reboot-db-instance --force-failover`). Not implemented yet.
+    MultiAz,
+    /// Aurora global database switchover/failover. Not implemented yet.
+    AuroraGlobal,
+}
+
+impl FailoverMode {
+    /// The mode a database spec asks for in `options.failover` (default `replica-promotion`).
+    pub fn of(d: &DatabaseSpec) -> Result<FailoverMode> {
+        match d.options.get("failover").map(String::as_str) {
+            None | Some("replica-promotion") => Ok(FailoverMode::ReplicaPromotion),
+            Some("multi-az") => Ok(FailoverMode::MultiAz),
+            Some("aurora-global") => Ok(FailoverMode::AuroraGlobal),
+            Some(other) => Err(Error::config(format!(
+                "databases.{}.options.failover: unknown mode `{other}` (replica-promotion, multi-az, aurora-global)",
+                d.name
+            ))),
+        }
+    }
+}
+
+/// How an instance is fenced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fence {
+    /// Switch to this DB parameter group (writes disabled).
+    ParameterGroup(String),
+    /// Only tag the instance: the application must honour the tag (no database-level block).
+    TagOnly,
+}
+
+/// Per-pair settings validated by the builder.
+#[derive(Debug, Clone)]
+pub(crate) struct PairSettings {
+    pub name: String,
+    pub fence: Fence,
+}
+
+impl PairSettings {
+    /// Validates a database spec's options for the AWS provider.
+    pub(crate) fn from_spec(d: &DatabaseSpec) -> Result<PairSettings> {
+        match FailoverMode::of(d)? {
+            FailoverMode::ReplicaPromotion => {}
+            m => {
+                return Err(Error::config(format!(
+                    "databases.{}.options.failover: `{}` is not implemented yet by the AWS provider; use `replica-promotion` (cross-region read replica)",
+                    d.name,
+                    if m == FailoverMode::MultiAz { "multi-az" } else { "aurora-global" }
+                )))
+            }
+        }
+        let known = ["failover", "fence", "fence_parameter_group"];
+        if let Some(k) = d.options.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Error::config(format!(
+                "databases.{}.options.{k}: unknown option for the AWS provider (known: {})",
+                d.name,
+                known.join(", ")
+            )));
+        }
+        let fence = match (
+            d.options.get("fence").map(String::as_str),
+            d.options.get("fence_parameter_group"),
+        ) {
+            (None | Some("parameter-group"), Some(g)) if !g.is_empty() => {
+                Fence::ParameterGroup(g.clone())
+            }
+            (None | Some("parameter-group"), _) => {
+                return Err(Error::config(format!(
+                    "databases.{}.options.fence_parameter_group: missing: name a DB parameter group with writes disabled \
+                     (read_only = 1 / default_transaction_read_only = on), or set fence = \"tag-only\" if the application honours the `{FENCED_TAG}` tag",
+                    d.name
+                )))
+            }
+            (Some("tag-only"), _) => Fence::TagOnly,
+            (Some(other), _) => {
+                return Err(Error::config(format!(
+                    "databases.{}.options.fence: unknown value `{other}` (parameter-group, tag-only)",
+                    d.name
+                )))
+            }
+        };
+        Ok(PairSettings {
+            name: d.name.clone(),
+            fence,
+        })
+    }
+}
+
+/// RDS (with CloudWatch for replica lag) behind the [`DatabaseFailover`] trait.
+#[derive(Debug)]
+pub struct RdsDatabases {
+    rds: Regional<aws_sdk_rds::Client>,
+    cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
+    pairs: Vec<PairSettings>,
+}
+
+fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
+    i.tag_list()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+/// `arn:aws:rds:<region>:<account>:db:<id>` or a plain id → the id.
+fn id_of(source: &str) -> String {
+    source.rsplit(":db:").next().unwrap_or(source).to_string()
+}
+
+fn secs_since(t: &aws_smithy_types::DateTime) -> Option<Duration> {
+    let then = SystemTime::try_from(*t).ok()?;
+    Some(SystemTime::now().duration_since(then).unwrap_or_default())
+}
+
+impl RdsDatabases {
+    pub(crate) fn new(
+        rds: Regional<aws_sdk_rds::Client>,
+        cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
+        pairs: Vec<PairSettings>,
+    ) -> RdsDatabases {
+        RdsDatabases {
+            rds,
+            cloudwatch,
+            pairs,
+        }
+    }
+
+    fn pair(&self, db: &DatabaseRef) -> Result<&PairSettings> {
+        self.pairs
+            .iter()
+            .find(|p| p.name == db.database)
+            .ok_or_else(|| {
+                Error::config(format!("database `{}` is not in the plan", db.database))
+                    .with_resource(db.instance.clone())
+            })
+    }
+
+    async fn describe(&self, db: &DatabaseRef) -> Result<DbInstance> {
+        let out = self
+            .rds
+            .get(db.site)
+            .describe_db_instances()
+            .db_instance_identifier(&db.instance)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_INSTANCES, &db.instance, e))?;
+        out.db_instances().first().cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("DB instance `{}` does not exist in {}", db.instance, self.rds.region(db.site)),
+            )
+            .with_resource(db.instance.clone())
+        })
+    }
+
+    /// Newest `ReplicaLag` datapoint of the last five minutes, `None` when CloudWatch has none.
+    async fn replica_lag(&self, db: &DatabaseRef) -> Result<Option<Duration>> {
+        let end = SystemTime::now();
+        let start = end - Duration::from_secs(300);
+        let out = self
+            .cloudwatch
+            .get(db.site)
+            .get_metric_statistics()
+            .namespace("AWS/RDS")
+            .metric_name("ReplicaLag")
+            .dimensions(
+                Dimension::builder()
+                    .name("DBInstanceIdentifier")
+                    .value(&db.instance)
+                    .build(),
+            )
+            .start_time(start.into())
+            .end_time((end + Duration::from_secs(60)).into())
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(iam::CLOUDWATCH_GET_STATS, &db.instance, e))?;
+        let newest = out
+            .datapoints()
+            .iter()
+            .filter(|d| d.timestamp().is_some())
+            .max_by_key(|d| d.timestamp().map(|t| t.as_nanos()));
+        Ok(newest
+            .and_then(|d| d.maximum())
+            .filter(|v| *v >= 0.0 && v.is_finite())
+            .map(Duration::from_secs_f64))
+    }
+
+    async fn last_backup_age(&self, db: &DatabaseRef) -> Result<Option<Duration>> {
+        let out = self
+            .rds
+            .get(db.site)
+            .describe_db_snapshots()
+            .db_instance_identifier(&db.instance)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_SNAPSHOTS, &db.instance, e))?;
+        Ok(out
+            .db_snapshots()
+            .iter()
+            .filter(|s| s.status() == Some("available"))
+            .filter_map(|s| s.snapshot_create_time())
+            .filter_map(secs_since)
+            .min())
+    }
+
+    async fn add_tags(&self, db: &DatabaseRef, arn: &str, tags: &[(&str, &str)]) -> Result<()> {
+        let mut req = self.rds.get(db.site).add_tags_to_resource().resource_name(arn);
+        for (k, v) in tags {
+            req = req.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        req.send()
+            .await
+            .map_err(|e| map_sdk_error(iam::RDS_ADD_TAGS, &db.instance, e))?;
+        Ok(())
+    }
+
+    async fn set_parameter_group(&self, db: &DatabaseRef, group: &str) -> Result<()> {
+        self.rds
+            .get(db.site)
+            .modify_db_instance()
+            .db_instance_identifier(&db.instance)
+            .db_parameter_group_name(group)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(iam::RDS_MODIFY_INSTANCE, &db.instance, e))?;
+        Ok(())
+    }
+
+    fn role_of(i: &DbInstance) -> DatabaseRole {
+        if i.read_replica_source_db_instance_identifier().is_some() {
+            DatabaseRole::Replica
+        } else {
+            DatabaseRole::Primary
+        }
+    }
+}
+
+#[async_trait]
+impl DatabaseFailover for RdsDatabases {
+    async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
+        self.pair(db)?;
+        let i = self.describe(db).await?;
+        let role = Self::role_of(&i);
+        let replication_lag = if role == DatabaseRole::Replica
+            && i.db_instance_status() == Some("available")
+        {
+            let broken = i.status_infos().iter().find(|s| {
+                s.status_type() == Some("read replication")
+                    && !matches!(s.status(), Some("replicating") | None)
+            });
+            if let Some(b) = broken {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "read replication of `{}` is {}: {}",
+                        db.instance,
+                        b.status().unwrap_or("unknown"),
+                        b.message().unwrap_or("no message")
+                    ),
+                )
+                .with_resource(db.instance.clone()));
+            }
+            self.replica_lag(db).await?
+        } else {
+            // A replica still being created or modified has no lag yet: unknown, not zero.
+            None
+        };
+        Ok(DatabaseStatus {
+            role,
+            fenced: tag(&i, FENCED_TAG) == Some("true"),
+            replication_lag,
+            last_backup_age: self.last_backup_age(db).await?,
+            replicating_from: i.read_replica_source_db_instance_identifier().map(id_of),
+        })
+    }
+
+    async fn fence(&self, req: &FenceRequest) -> Result<()> {
+        let db = &req.target;
+        let pair = self.pair(db)?.clone();
+        let i = self.describe(db).await?;
+        let arn = i.db_instance_arn().unwrap_or_default().to_string();
+        let current_group = i
+            .db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .map(String::from);
+        let fenced = tag(&i, FENCED_TAG) == Some("true");
+        if req.fenced {
+            if let Fence::ParameterGroup(group) = &pair.fence {
+                // Remember the group to restore once, before switching away from it.
+                if tag(&i, UNFENCED_GROUP_TAG).is_none() {
+                    if let Some(cur) = current_group.as_deref().filter(|c| c != group) {
+                        self.add_tags(db, &arn, &[(UNFENCED_GROUP_TAG, cur)]).await?;
+                    }
+                }
+                if current_group.as_deref() != Some(group.as_str()) {
+                    self.set_parameter_group(db, group).await?;
+                }
+            }
+            if !fenced {
+                self.add_tags(db, &arn, &[(FENCED_TAG, "true")]).await?;
+            }
+            return Ok(());
+        }
+        if let (Fence::ParameterGroup(group), Some(orig)) =
+            (&pair.fence, tag(&i, UNFENCED_GROUP_TAG))
+        {
+            if current_group.as_deref() == Some(group.as_str()) {
+                self.set_parameter_group(db, orig).await?;
+            }
+        }
+        let keys: Vec<&str> = [FENCED_TAG, UNFENCED_GROUP_TAG]
+            .into_iter()
+            .filter(|k| tag(&i, k).is_some())
+            .collect();
+        if !keys.is_empty() {
+            let mut r = self
+                .rds
+                .get(db.site)
+                .remove_tags_from_resource()
+                .resource_name(&arn);
+            for k in keys {
+                r = r.tag_keys(k);
+            }
+            r.send()
+                .await
+                .map_err(|e| map_sdk_error(iam::RDS_REMOVE_TAGS, &db.instance, e))?;
+        }
+        Ok(())
+    }
+
+    async fn promote(&self, req: &PromoteRequest) -> Result<()> {
+        self.pair(&req.target)?;
+        // Never two writable primaries: the old primary must be fenced, or unreachable and forced.
+        match self.status(&req.old_primary).await {
+            Ok(o) if o.role == DatabaseRole::Primary && !o.fenced => {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "old primary `{}` still accepts writes: refusing to promote `{}` (split-brain)",
+                        req.old_primary.instance, req.target.instance
+                    ),
+                )
+                .with_resource(req.old_primary.instance.clone()))
+            }
+            Ok(_) => {}
+            Err(e)
+                if req.mode == PromoteMode::Forced
+                    && matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Timeout) => {}
+            Err(e) => return Err(e),
+        }
+        let i = self.describe(&req.target).await?;
+        if Self::role_of(&i) == DatabaseRole::Replica {
+            self.rds
+                .get(req.target.site)
+                .promote_read_replica()
+                .db_instance_identifier(&req.target.instance)
+                .send()
+                .await
+                .map_err(|e| {
+                    map_sdk_error(iam::RDS_PROMOTE_REPLICA, &req.target.instance, e)
+                })?;
+        }
+        // A promoted instance takes writes: lift a fence it may carry from an earlier cycle.
+        if tag(&i, FENCED_TAG).is_some() {
+            self.fence(&FenceRequest {
+                target: req.target.clone(),
+                fenced: false,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
+        self.pair(&req.target)?;
+        let source = self.describe(&req.source).await?;
+        if Self::role_of(&source) != DatabaseRole::Primary {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!("`{}` is not a primary: nothing to replicate from", req.source.instance),
+            )
+            .with_resource(req.source.instance.clone()));
+        }
+        let source_arn = source.db_instance_arn().unwrap_or_default().to_string();
+        let target = match self.describe(&req.target).await {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let already = target.as_ref().is_some_and(|t| {
+            t.read_replica_source_db_instance_identifier()
+                .map(id_of)
+                .as_deref()
+                == Some(req.source.instance.as_str())
+        });
+        let keep_as = format!(
+            "{}-aegis-{}",
+            req.target.instance,
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default()
+        );
+        if req.dry_run {
+            let summary = if already {
+                format!("{} already replicates from {}", req.target.instance, req.source.instance)
+            } else {
+                let size = source.allocated_storage().unwrap_or_default();
+                format!(
+                    "{} would be re-created as a read replica of {} ({} GiB copied from a snapshot of the source){}",
+                    req.target.instance,
+                    req.source.instance,
+                    size,
+                    if target.is_some() {
+                        format!("; the current {} is kept, renamed {}-aegis-<unix time>, for any writes only it has", req.target.instance, req.target.instance)
+                    } else {
+                        String::new()
+                    }
+                )
+            };
+            return Ok(SyncReport {
+                pending_changes: 0,
+                estimated_catch_up: Duration::ZERO,
+                dry_run: true,
+                summary: Some(summary),
+            });
+        }
+        if already {
+            return Ok(SyncReport {
+                pending_changes: 0,
+                estimated_catch_up: Duration::ZERO,
+                dry_run: false,
+                summary: None,
+            });
+        }
+        if let Some(t) = &target {
+            // Keep the superseded instance (it may hold writes the new primary never received):
+            // tag it with what it was, then rename it out of the way.
+            let arn = t.db_instance_arn().unwrap_or_default().to_string();
+            self.add_tags(&req.target, &arn, &[(SUPERSEDED_TAG, &req.target.instance)])
+                .await?;
+            self.rds
+                .get(req.target.site)
+                .modify_db_instance()
+                .db_instance_identifier(&req.target.instance)
+                .new_db_instance_identifier(&keep_as)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| map_sdk_error(iam::RDS_MODIFY_INSTANCE, &req.target.instance, e))?;
+        }
+        let mut create = self
+            .rds
+            .get(req.target.site)
+            .create_db_instance_read_replica()
+            .db_instance_identifier(&req.target.instance)
+            .source_db_instance_identifier(&source_arn)
+            .tags(Tag::builder().key("aegis-dr:replica-of").value(&req.source.instance).build());
+        if let Some(class) = target
+            .as_ref()
+            .and_then(|t| t.db_instance_class())
+            .or(source.db_instance_class())
+        {
+            create = create.db_instance_class(class);
+        }
+        create
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(iam::RDS_CREATE_REPLICA, &req.target.instance, e))?;
+        Ok(SyncReport {
+            pending_changes: 0,
+            estimated_catch_up: Duration::ZERO,
+            dry_run: false,
+            summary: Some(match target {
+                Some(_) => format!(
+                    "{} re-created as a replica of {}; the superseded instance is kept as {keep_as}",
+                    req.target.instance, req.source.instance
+                ),
+                None => format!("{} created as a replica of {}", req.target.instance, req.source.instance),
+            }),
+        })
+    }
+}
