@@ -1,9 +1,9 @@
 //! aegis-dr: disaster-recovery failover and failback as a library.
 //!
 //! This is the one crate to depend on. It re-exports the core (plan model, provider traits,
-//! orchestrator, journal, reports, simulated estate) and builds the provider set a plan names.
-//! Cloud providers join behind cargo features as they land; today the simulated estate (`sim`) is
-//! built in.
+//! orchestrator, journal, reports, simulated estate) and builds the provider set a plan names:
+//! the simulated estate (`sim`) is built in; AWS (feature `aws`) and Kubernetes workloads (feature
+//! `kubernetes`) are default features. Azure and GCP are not implemented yet.
 //!
 //! ```no_run
 //! # async fn demo() -> aegis_dr::Result<()> {
@@ -26,6 +26,9 @@ use std::{path::Path, sync::Arc};
 #[cfg(feature = "kubernetes")]
 pub use aegis_dr_provider_kubernetes as kubernetes;
 
+#[cfg(feature = "aws")]
+pub use aegis_dr_provider_aws as aws;
+
 /// Builds the providers the plan's sites name. Every site must use a provider of this build; a site
 /// with `kubeconfig` or `context` has its workloads served by the Kubernetes provider.
 pub async fn providers_for(
@@ -33,17 +36,26 @@ pub async fn providers_for(
     state_dir: &Path,
     clock: clock::Clock,
 ) -> Result<provider::Providers> {
-    let names = [plan.primary.provider.as_str(), plan.dr.provider.as_str()];
-    if let Some(missing) = names.iter().copied().find(|n| *n != "sim") {
+    let (p, d) = (plan.primary.provider.as_str(), plan.dr.provider.as_str());
+    if p != d {
         return Err(Error::config(format!(
-            "provider `{missing}` is not available in this build of aegis-dr: only `sim` (the simulated estate) \
-             is implemented for databases, DNS, node pools and recovery so far; the AWS, Azure and GCP \
-             providers are tracked in their own issues (Kubernetes workloads: set `kubeconfig`/`context` on a site)"
+            "sites.dr.provider: `{d}` differs from sites.primary.provider `{p}`: one plan runs on one provider \
+             (Kubernetes workloads of either site come from `kubeconfig`/`context`)"
         )));
     }
-    let sim = Arc::new(sim::SimProvider::open(plan, state_dir, clock)?);
     #[allow(unused_mut)]
-    let mut providers = sim.providers();
+    let mut providers = match p {
+        "sim" => Arc::new(sim::SimProvider::open(plan, state_dir, clock)?).providers(),
+        #[cfg(feature = "aws")]
+        "aws" => aws::AwsProviders::from_env(plan).build().await?.providers(),
+        other => {
+            return Err(Error::config(format!(
+                "provider `{other}` is not available in this build of aegis-dr: `sim` (the simulated estate) and \
+                 `aws` (feature `aws`) are; Azure and GCP are not implemented yet (Kubernetes workloads: set \
+                 `kubeconfig`/`context` on a site)"
+            )))
+        }
+    };
     let k8s_sites: Vec<SiteRole> = [SiteRole::Primary, SiteRole::Dr]
         .into_iter()
         .filter(|r| plan.site(*r).uses_kubernetes())

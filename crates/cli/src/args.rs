@@ -74,6 +74,8 @@ pub enum Command {
         /// Run id.
         run_id: Option<String>,
     },
+    /// Print the least-privilege IAM policy the plan needs (`--provider aws`).
+    IamPolicy,
     /// Move a namespace between two clusters: stage, cutover, failback (no plan file needed).
     K8s {
         /// The mode.

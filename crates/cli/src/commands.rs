@@ -59,7 +59,31 @@ pub async fn run(cfg: Config) -> Result<u8> {
         Action::Run { .. } => run_operation(&cfg).await,
         Action::Status(id) => status(&cfg, id.as_deref()),
         Action::Report(id) => report(&cfg, id.as_deref()),
+        Action::IamPolicy => iam_policy(&cfg),
     }
+}
+
+/// `aegis-dr iam-policy`: the IAM policy document for the plan, on stdout.
+fn iam_policy(cfg: &Config) -> Result<u8> {
+    let (p, d) = (
+        cfg.plan.primary.provider.as_str(),
+        cfg.plan.dr.provider.as_str(),
+    );
+    if p != "aws" || d != "aws" {
+        return Err(Error::config(format!(
+            "iam-policy: the plan's sites use `{p}`/`{d}`; IAM policies are for AWS (pass --provider aws)"
+        )));
+    }
+    #[cfg(feature = "aws")]
+    {
+        let doc = aegis_dr::aws::iam::policy_for(&cfg.plan);
+        print_json(&doc);
+        Ok(exit::OK)
+    }
+    #[cfg(not(feature = "aws"))]
+    Err(Error::config(
+        "iam-policy: this build of aegis-dr has no AWS provider (enable the `aws` feature)",
+    ))
 }
 
 /// `aegis-dr k8s stage|cutover|failback`.

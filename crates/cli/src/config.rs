@@ -38,6 +38,8 @@ pub enum Action {
     Status(Option<String>),
     /// `report`.
     Report(Option<String>),
+    /// `iam-policy`.
+    IamPolicy,
 }
 
 /// Which `k8s` mode.
@@ -244,6 +246,7 @@ impl Config {
             Command::Drill(a) => run_action(Operation::Drill, a)?,
             Command::Status { run_id } => Action::Status(run_id.clone()),
             Command::Report { run_id } => Action::Report(run_id.clone()),
+            Command::IamPolicy => Action::IamPolicy,
             Command::K8s { .. } => return Err(Error::config("the k8s command takes no plan")),
         };
         let mut plan = Plan::load(&cli.config)?;
