@@ -59,12 +59,12 @@ start() {
   (
     export GATEWAY_SERVER=hypercorn GATEWAY_LISTEN="127.0.0.1:$localstack_port" \
       SERVICES=route53,ec2,cloudwatch,sts,iam LOCALSTACK_HOST="127.0.0.1:$localstack_port" \
-      DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 SKIP_INFRA_DOWNLOADS=1 \
+      DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
       LOCALSTACK_VOLUME_DIR="$PWD/$run/localstack-volume" FILESYSTEM_ROOT="$PWD/$run/localstack-fs"
-    exec setsid "$venv/bin/python" -m localstack.runtime.main >"$run/localstack.log" 2>&1
+    exec setsid "$venv/bin/python" scripts/localstack_server.py >"$run/localstack.log" 2>&1
   ) &
   echo $! >"$run/localstack.pid"
-  setsid "$moto_venv/bin/python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 &
+  setsid "$moto_venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 &
   echo $! >"$run/moto.pid"
   wait_for localstack "http://127.0.0.1:$localstack_port/_localstack/health"
   wait_for moto "http://127.0.0.1:$moto_port/moto-api/"

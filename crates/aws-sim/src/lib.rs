@@ -27,3 +27,4 @@ mod eks;
 mod server;
 
 pub use server::{AwsSim, SimState};
+pub mod estate;

@@ -38,7 +38,6 @@ const DENIED: &[&str] = &[
 
 /// Error codes of a concurrent change or a resource busy with another operation: retrying helps.
 const BUSY: &[&str] = &[
-    "ConflictException",
     "ResourceInUseException",
     "InvalidDBInstanceState",
     "InvalidDBInstanceStateFault",
@@ -122,6 +121,11 @@ pub(crate) fn map_service_error<E: ProvideErrorMetadata>(
     if is_not_found(&code) || status == 404 {
         return Error::new(ErrorKind::NotFound, text).with_resource(resource);
     }
+    // DRS answers a request that does not fit the resource's current state (a failback launch of an
+    // instance not ready for it, say) with ConflictException: waiting does not change that.
+    if code == "ConflictException" {
+        return Error::new(ErrorKind::InvalidState, text).with_resource(resource);
+    }
     if BUSY.contains(&code.as_str()) || status == 409 {
         return Error::new(ErrorKind::Conflict, text)
             .with_resource(resource)
@@ -171,6 +175,7 @@ mod tests {
             ("NoSuchHostedZone", 404, ErrorKind::NotFound, false),
             ("InvalidInstanceID.NotFound", 400, ErrorKind::NotFound, false),
             ("ResourceInUseException", 409, ErrorKind::Conflict, true),
+            ("ConflictException", 409, ErrorKind::InvalidState, false),
             ("InvalidDBInstanceState", 400, ErrorKind::Conflict, true),
             ("InternalFailure", 500, ErrorKind::Provider, true),
             ("ServiceUnavailable", 503, ErrorKind::Provider, true),

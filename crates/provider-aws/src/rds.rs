@@ -14,7 +14,7 @@ use aegis_dr_core::{
         DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
         PromoteRequest, ReverseReplicationRequest, SyncReport,
     },
-    Error, ErrorKind, Result,
+    Error, ErrorKind, Result, SiteRole,
 };
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
@@ -221,15 +221,16 @@ impl RdsDatabases {
             .map(Duration::from_secs_f64))
     }
 
-    async fn last_backup_age(&self, db: &DatabaseRef) -> Result<Option<Duration>> {
+    /// Age of the newest available snapshot of `instance` in the region of `site`.
+    async fn snapshot_age(&self, site: SiteRole, instance: &str) -> Result<Option<Duration>> {
         let out = self
             .rds
-            .get(db.site)
+            .get(site)
             .describe_db_snapshots()
-            .db_instance_identifier(&db.instance)
+            .db_instance_identifier(instance)
             .send()
             .await
-            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_SNAPSHOTS, &db.instance, e))?;
+            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_SNAPSHOTS, instance, e))?;
         Ok(out
             .db_snapshots()
             .iter()
@@ -237,6 +238,31 @@ impl RdsDatabases {
             .filter_map(|s| s.snapshot_create_time())
             .filter_map(secs_since)
             .min())
+    }
+
+    /// Newest backup of the data an instance holds: its own snapshots, or for a read replica without
+    /// any (RDS takes none of most replicas) those of its source, when the source region answers.
+    async fn last_backup_age(&self, db: &DatabaseRef, i: &DbInstance) -> Result<Option<Duration>> {
+        if let Some(age) = self.snapshot_age(db.site, &db.instance).await? {
+            return Ok(Some(age));
+        }
+        let Some(source) = i.read_replica_source_db_instance_identifier() else {
+            return Ok(None);
+        };
+        // arn:aws:rds:<region>:<account>:db:<id>, or a plain id in the replica's own region.
+        let region = source.split(':').nth(3).unwrap_or(self.rds.region(db.site));
+        let site = [SiteRole::Primary, SiteRole::Dr]
+            .into_iter()
+            .find(|s| self.rds.region(*s) == region);
+        match site {
+            Some(site) => match self.snapshot_age(site, &id_of(source)).await {
+                Ok(age) => Ok(age),
+                // The source region being down must not hide that the replica itself is fine.
+                Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Timeout) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
     }
 
     async fn add_tags(&self, db: &DatabaseRef, arn: &str, tags: &[(&str, &str)]) -> Result<()> {
@@ -306,7 +332,7 @@ impl DatabaseFailover for RdsDatabases {
             role,
             fenced: tag(&i, FENCED_TAG) == Some("true"),
             replication_lag,
-            last_backup_age: self.last_backup_age(db).await?,
+            last_backup_age: self.last_backup_age(db, &i).await?,
             replicating_from: i.read_replica_source_db_instance_identifier().map(id_of),
         })
     }

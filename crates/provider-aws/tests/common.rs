@@ -1,0 +1,39 @@
+//! The estate and providers every test starts from.
+
+use std::time::Duration;
+
+use aegis_dr_aws_sim::estate::{Endpoints, Estate};
+use aegis_dr_core::{provider::Providers, Plan};
+use aegis_dr_provider_aws::AwsProviders;
+
+/// An estate, its plan, its providers and the folder holding its files.
+pub struct World {
+    pub estate: Estate,
+    pub plan: Plan,
+    pub providers: Providers,
+    pub dir: tempfile::TempDir,
+}
+
+/// How long waits in these tests may take.
+pub const WITHIN: Duration = Duration::from_secs(20);
+
+/// Creates an estate in the emulators and AWS providers reaching it through a shared-config
+/// `services` section (the tests of the `aegis-dr` binary use `AWS_ENDPOINT_URL_<SERVICE>`).
+pub async fn world(extra: &str) -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let estate = Estate::create(dir.path(), &Endpoints::from_env()).await;
+    let plan = Plan::parse(&estate.plan_toml(extra)).expect("plan parses");
+    let providers = AwsProviders::from_env(&plan)
+        .with_sdk_config(estate.sdk.clone())
+        .with_max_attempts(2)
+        .build()
+        .await
+        .expect("providers build")
+        .providers();
+    World {
+        estate,
+        plan,
+        providers,
+        dir,
+    }
+}

@@ -1,0 +1,125 @@
+//! SDK errors mapped to core errors: throttling, access denial, unreachable endpoints, bad settings.
+
+use aegis_dr_core::{
+    provider::{DatabaseRef, PoolRef},
+    ErrorKind, Plan, SiteRole,
+};
+use aegis_dr_provider_aws::AwsProviders;
+
+use crate::common::world;
+
+fn dr_pool(w: &crate::common::World) -> PoolRef {
+    PoolRef {
+        site: SiteRole::Dr,
+        cluster: w.estate.clusters.1.clone(),
+        name: w.estate.nodegroups.1.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_by_the_sdk_then_reported_as_temporary() {
+    let w = world("").await;
+    let pool = dr_pool(&w);
+    // One throttled answer: the SDK's own retry absorbs it.
+    w.estate.sim.with(|s| s.throttle_next = 1);
+    w.providers.dr.nodes.get_pool(&pool).await.expect("retried past one throttle");
+    // More than the SDK's attempts: a temporary Throttled error reaches the orchestrator's retries.
+    w.estate.sim.with(|s| s.throttle_next = 10);
+    let e = w.providers.dr.nodes.get_pool(&pool).await.expect_err("throttled");
+    assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(e.resource(), Some(pool.name.as_str()));
+    w.estate.sim.with(|s| s.throttle_next = 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_denied_is_permanent_and_names_the_iam_action() {
+    let w = world("").await;
+    w.estate.sim.with(|s| s.denied = vec!["StartFailbackLaunch".into(), "UpdateNodegroupConfig".into()]);
+    let rs = w.providers.recovery.clone().expect("recovery service");
+    let e = rs.start_failback(&["ri-1".into()]).await.expect_err("denied");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("drs:StartFailbackLaunch"), "{e}");
+    let pool = dr_pool(&w);
+    let e = w
+        .providers
+        .dr
+        .nodes
+        .scale_pool(&aegis_dr_core::provider::ScalePool {
+            pool,
+            size: aegis_dr_core::plan::PoolSize { min: 2, max: 4, desired: 3 },
+        })
+        .await
+        .expect_err("denied");
+    assert!(e.to_string().contains("eks:UpdateNodegroupConfig"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_temporary_and_names_the_instance() {
+    let w = world("").await;
+    // Nothing listens on the discard port: every service is unreachable.
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(
+            aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test"),
+        ))
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let p = AwsProviders::from_env(&w.plan)
+        .with_sdk_config(sdk)
+        .with_max_attempts(1)
+        .build()
+        .await
+        .expect("build")
+        .providers();
+    let r = DatabaseRef {
+        database: "orders".into(),
+        instance: w.estate.db_primary.clone(),
+        site: SiteRole::Primary,
+    };
+    let e = p.database.status(&r).await.expect_err("unreachable");
+    assert_eq!(e.kind(), ErrorKind::Unreachable, "{e}");
+    assert!(e.is_retryable());
+    assert_eq!(e.resource(), Some(w.estate.db_primary.as_str()));
+}
+
+const PLAN: &str = r#"
+[plan]
+name = "settings"
+[sites.primary]
+provider = "aws"
+region = "us-east-1"
+cluster = "prod"
+[sites.dr]
+provider = "aws"
+region = "us-west-2"
+cluster = "dr"
+[[databases]]
+name = "orders"
+primary = "orders-use1"
+dr = "orders-usw2"
+OPTIONS
+"#;
+
+async fn build_err(options: &str, region: Option<&str>) -> String {
+    let plan = Plan::parse(&PLAN.replace("OPTIONS", options)).expect("plan");
+    let mut b = AwsProviders::from_env(&plan);
+    if let Some(r) = region {
+        b = b.with_region(SiteRole::Dr, r);
+    }
+    b.build().await.expect_err("must be refused").to_string()
+}
+
+#[tokio::test]
+async fn the_builder_validates_the_plans_aws_settings() {
+    let e = build_err("", None).await;
+    assert!(e.contains("databases.orders.options.fence_parameter_group"), "{e}");
+    let e = build_err(r#"options = { fence_parameter_group = "ro", failover = "multi-az" }"#, None).await;
+    assert!(e.contains("not implemented yet"), "{e}");
+    let e = build_err(r#"options = { fence_parameter_group = "ro", colour = "blue" }"#, None).await;
+    assert!(e.contains("databases.orders.options.colour"), "{e}");
+    let e = build_err(r#"options = { fence = "tag-only" }"#, Some("westus2")).await;
+    assert!(e.contains("sites.dr.region"), "{e}");
+}

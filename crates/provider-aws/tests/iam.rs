@@ -1,0 +1,82 @@
+//! The least-privilege policy printed by `aegis-dr iam-policy`.
+
+use aegis_dr_core::Plan;
+use aegis_dr_provider_aws::iam::{actions_of, policy_for};
+
+const PLAN: &str = r#"
+[plan]
+name = "iam"
+[sites.primary]
+provider = "aws"
+region = "us-east-1"
+cluster = "prod"
+[sites.dr]
+provider = "aws"
+region = "us-west-2"
+cluster = "dr"
+[[databases]]
+name = "orders"
+primary = "orders-use1"
+dr = "orders-usw2"
+options = { fence_parameter_group = "read-only" }
+[[dns_records]]
+name = "api.aegis.io"
+zone = "Z0123456789ABC"
+primary_target = "a.example.com"
+dr_target = "b.example.com"
+ttl = 60
+health_check = "hc-1"
+[[node_pools]]
+name = "dr-workers"
+site = "dr"
+production = { min = 3, max = 10, desired = 6 }
+standby = { min = 1, max = 10, desired = 1 }
+[[node_pools]]
+name = "legacy"
+site = "primary"
+autoscaling_group = "legacy-asg"
+production = { min = 3, max = 10, desired = 6 }
+standby = { min = 1, max = 10, desired = 1 }
+[[recovery_servers]]
+name = "billing"
+source_server_id = "s-0123456789abcdef0"
+"#;
+
+#[test]
+fn the_policy_covers_every_call_and_is_scoped_to_the_plan() {
+    let plan = Plan::parse(PLAN).expect("plan");
+    let doc = policy_for(&plan);
+    assert_eq!(doc["Version"], "2012-10-17");
+    let actions = actions_of(&doc);
+    for a in [
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+        "route53:UpdateHealthCheck",
+        "rds:PromoteReadReplica",
+        "rds:CreateDBInstanceReadReplica",
+        "rds:ModifyDBInstance",
+        "cloudwatch:GetMetricStatistics",
+        "eks:UpdateNodegroupConfig",
+        "autoscaling:UpdateAutoScalingGroup",
+        "drs:StartFailbackLaunch",
+        "drs:StopFailback",
+        "drs:ReverseReplication",
+        "ec2:DescribeInstances",
+    ] {
+        assert!(actions.contains_key(a), "{a} missing from {doc:#}");
+    }
+    assert_eq!(
+        actions["route53:ChangeResourceRecordSets"],
+        vec!["arn:aws:route53:::hostedzone/Z0123456789ABC".to_string()]
+    );
+    assert!(actions["rds:PromoteReadReplica"].contains(&"arn:aws:rds:us-west-2:*:db:orders-usw2".to_string()));
+    assert!(actions["eks:UpdateNodegroupConfig"]
+        .iter()
+        .all(|r| r.starts_with("arn:aws:eks:us-west-2:*:nodegroup/dr/dr-workers/")));
+    assert!(actions["autoscaling:UpdateAutoScalingGroup"][0].ends_with("autoScalingGroupName/legacy-asg"));
+    assert!(actions["drs:StartFailbackLaunch"]
+        .contains(&"arn:aws:drs:us-west-2:*:source-server/s-0123456789abcdef0".to_string()));
+    // Zones given by id need no zone listing; nothing is granted on "*" that could be scoped.
+    assert!(!actions.contains_key("route53:ListHostedZonesByName"));
+    assert!(actions["route53:UpdateHealthCheck"] == vec!["arn:aws:route53:::healthcheck/hc-1".to_string()]);
+}
