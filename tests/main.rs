@@ -1,5 +1,6 @@
 //! End-to-end tests of the `aegis-dr` binary: one test binary, one module per concern.
 
+mod aws;
 mod common;
 mod config_errors;
 mod crash_resume;

@@ -1,0 +1,126 @@
+//! `aegis-dr --provider aws` end to end: the binary reaches LocalStack, moto and the DRS/EKS
+//! simulator through `AWS_ENDPOINT_URL_<SERVICE>`; the cloud state is checked through the SDK.
+
+use std::process::{Command, Output, Stdio};
+
+use aegis_dr_aws_sim::estate::{Endpoints, Estate, DR_REGION, PRIMARY_REGION};
+
+use crate::common::{code, json, stderr};
+
+struct Aws {
+    rt: tokio::runtime::Runtime,
+    estate: Estate,
+    dir: tempfile::TempDir,
+}
+
+impl Aws {
+    /// An estate whose plan names the `sim` provider, so every command must pass `--provider aws`.
+    fn new() -> Aws {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let estate = rt.block_on(Estate::create(dir.path(), &Endpoints::from_env()));
+        let plan = estate.plan_toml("").replace("provider = \"aws\"", "provider = \"sim\"");
+        std::fs::write(dir.path().join("aegis.toml"), plan).expect("plan");
+        Aws { rt, estate, dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_aegis-dr"));
+        c.arg("--config")
+            .arg(self.dir.path().join("aegis.toml"))
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .args(["--provider", "aws"])
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .envs(self.estate.child_env());
+        c.output().expect("binary runs")
+    }
+}
+
+#[test]
+fn failover_and_failback_on_aws_through_the_cli() {
+    let a = Aws::new();
+    let e = &a.estate;
+
+    let o = a.run(&["check", "--output", "json"]);
+    assert_eq!(code(&o), 0, "check: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+
+    let o = a.run(&["failback", "--dry-run"]);
+    assert_eq!(code(&o), 0, "failback --dry-run: {}", stderr(&o));
+
+    let o = a.run(&["failover", "--class", "region-outage", "--yes", "--output", "json"]);
+    let r = json(&o);
+    assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
+    assert_eq!(r["status"], "succeeded");
+    assert_eq!(r["targets"]["rto_seconds"].as_f64(), Some(1800.0));
+    assert!(r["achieved"]["rto_seconds"].as_f64().is_some());
+    a.rt.block_on(async {
+        assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
+        assert!(e.health_check_disabled().await, "primary health check disabled");
+        let dr = e.db_instance(DR_REGION, &e.db_dr).await.expect("DR instance");
+        assert!(dr.read_replica_source_db_instance_identifier().is_none(), "DR promoted");
+        let (_, _, desired, ready) = e.asg(DR_REGION, &e.asgs.1).await;
+        assert_eq!((desired, ready), (3, 3));
+        e.stop_source_instance().await;
+    });
+
+    let o = a.run(&["failback", "--yes", "--output", "json"]);
+    let r = json(&o);
+    assert_eq!(code(&o), 0, "failback: {r:#}\n{}", stderr(&o));
+    a.rt.block_on(async {
+        assert_eq!(e.record_now().await.0, "lb-use1.example.com");
+        assert!(!e.health_check_disabled().await, "primary health check enabled again");
+        let p = e.db_instance(PRIMARY_REGION, &e.db_primary).await.expect("primary");
+        assert!(p.read_replica_source_db_instance_identifier().is_none());
+        let d = e.db_instance(DR_REGION, &e.db_dr).await.expect("DR replica");
+        assert!(d.read_replica_source_db_instance_identifier().is_some(), "DR re-protected");
+        assert_eq!(e.source_instance_state().await, "running");
+        let (_, _, desired, _) = e.asg(DR_REGION, &e.asgs.1).await;
+        assert_eq!(desired, 1);
+    });
+    assert!(
+        r.to_string().contains("LAUNCH_END"),
+        "the DRS job log is in the report: {r:#}"
+    );
+
+    let o = a.run(&["iam-policy"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let doc = json(&o);
+    let text = doc.to_string();
+    for action in ["rds:PromoteReadReplica", "route53:ChangeResourceRecordSets", "drs:StartFailbackLaunch"] {
+        assert!(text.contains(action), "{action} missing: {doc:#}");
+    }
+}
+
+#[test]
+fn check_fails_when_the_replica_lags_beyond_the_threshold() {
+    let a = Aws::new();
+    let e = &a.estate;
+    a.rt.block_on(e.set_replica_lag(DR_REGION, &e.db_dr, 300.0));
+    let o = a.run(&["check", "--output", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("replication") && text.contains("5m"), "{text}");
+}
+
+#[test]
+fn iam_policy_needs_the_aws_provider() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("aegis.toml"), crate::common::PLAN.replace("{EXTRA}", "").replace("{SIM}", ""))
+        .expect("plan");
+    let o = Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
+        .arg("--config")
+        .arg(dir.path().join("aegis.toml"))
+        .arg("iam-policy")
+        .output()
+        .expect("runs");
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--provider aws"), "{}", stderr(&o));
+}
