@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: format check, clippy with -D warnings, every test, and a benchmark smoke run.
-# Installs what it needs (rustfmt and clippy components) and starts nothing that outlives it:
-# the tests start their own loopback helpers (a webhook receiver) and stop them.
+# The whole test suite: format check, clippy with -D warnings, every test, and benchmark smoke runs.
+# Installs what it needs (rustfmt and clippy components; LocalStack and moto in Python 3.13 venvs under
+# .ci/) and starts nothing that outlives it: the AWS emulators are stopped on exit, and the tests
+# start and stop their own loopback helpers (DRS/EKS and Kubernetes simulators, a webhook receiver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,22 +13,39 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
+# The Python venvs install (network and disk) while clippy compiles.
+mkdir -p .ci
+scripts/aws-emulators.sh install >.ci/emulators-install.log 2>&1 &
+install_pid=$!
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== cargo test"
+echo "== AWS emulators (LocalStack, moto)"
+if ! wait "$install_pid"; then
+  cat .ci/emulators-install.log >&2
+  echo "installing the AWS emulators failed" >&2
+  exit 1
+fi
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; scripts/aws-emulators.sh stop >/dev/null' EXIT
+scripts/aws-emulators.sh start
+# shellcheck disable=SC1091
+. .ci/emulators/env
+
+echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee "$log"
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } } END { print p + 0, f + 0 }' "$log")
 
 echo "== benchmark smoke runs (small estates; full figures: cargo bench -p aegis-dr-core --bench failover,"
-echo "   cargo bench -p aegis-dr-provider-kubernetes --bench fanout)"
+echo "   cargo bench -p aegis-dr-provider-kubernetes --bench fanout, cargo bench -p aegis-dr-cli --bench aws_runbook)"
 cargo bench -p aegis-dr-core --bench failover --locked -- 500 20 4 4 5
 cargo bench -p aegis-dr-provider-kubernetes --bench fanout --locked -- 100 5 5
+# The AWS comparison reuses the test build (dev profile): it times processes, not this code path.
+cargo bench -p aegis-dr-cli --bench aws_runbook --profile dev --locked -- 1
 
 echo
 echo "tests: ${passed} passed, ${failed} failed"

@@ -23,7 +23,9 @@ impl Aws {
             .expect("runtime");
         let dir = tempfile::tempdir().expect("tempdir");
         let estate = rt.block_on(Estate::create(dir.path(), &Endpoints::from_env()));
-        let plan = estate.plan_toml("").replace("provider = \"aws\"", "provider = \"sim\"");
+        let plan = estate
+            .plan_toml("")
+            .replace("provider = \"aws\"", "provider = \"sim\"");
         std::fs::write(dir.path().join("aegis.toml"), plan).expect("plan");
         Aws { rt, estate, dir }
     }
@@ -50,12 +52,25 @@ fn failover_and_failback_on_aws_through_the_cli() {
     let e = &a.estate;
 
     let o = a.run(&["check", "--output", "json"]);
-    assert_eq!(code(&o), 0, "check: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(
+        code(&o),
+        0,
+        "check: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
 
     let o = a.run(&["failback", "--dry-run"]);
     assert_eq!(code(&o), 0, "failback --dry-run: {}", stderr(&o));
 
-    let o = a.run(&["failover", "--class", "region-outage", "--yes", "--output", "json"]);
+    let o = a.run(&[
+        "failover",
+        "--class",
+        "region-outage",
+        "--yes",
+        "--output",
+        "json",
+    ]);
     let r = json(&o);
     assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
     assert_eq!(r["status"], "succeeded");
@@ -63,9 +78,18 @@ fn failover_and_failback_on_aws_through_the_cli() {
     assert!(r["achieved"]["rto_seconds"].as_f64().is_some());
     a.rt.block_on(async {
         assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
-        assert!(e.health_check_disabled().await, "primary health check disabled");
-        let dr = e.db_instance(DR_REGION, &e.db_dr).await.expect("DR instance");
-        assert!(dr.read_replica_source_db_instance_identifier().is_none(), "DR promoted");
+        assert!(
+            e.health_check_disabled().await,
+            "primary health check disabled"
+        );
+        let dr = e
+            .db_instance(DR_REGION, &e.db_dr)
+            .await
+            .expect("DR instance");
+        assert!(
+            dr.read_replica_source_db_instance_identifier().is_none(),
+            "DR promoted"
+        );
         let (_, _, desired, ready) = e.asg(DR_REGION, &e.asgs.1).await;
         assert_eq!((desired, ready), (3, 3));
         e.stop_source_instance().await;
@@ -76,11 +100,23 @@ fn failover_and_failback_on_aws_through_the_cli() {
     assert_eq!(code(&o), 0, "failback: {r:#}\n{}", stderr(&o));
     a.rt.block_on(async {
         assert_eq!(e.record_now().await.0, "lb-use1.example.com");
-        assert!(!e.health_check_disabled().await, "primary health check enabled again");
-        let p = e.db_instance(PRIMARY_REGION, &e.db_primary).await.expect("primary");
+        assert!(
+            !e.health_check_disabled().await,
+            "primary health check enabled again"
+        );
+        let p = e
+            .db_instance(PRIMARY_REGION, &e.db_primary)
+            .await
+            .expect("primary");
         assert!(p.read_replica_source_db_instance_identifier().is_none());
-        let d = e.db_instance(DR_REGION, &e.db_dr).await.expect("DR replica");
-        assert!(d.read_replica_source_db_instance_identifier().is_some(), "DR re-protected");
+        let d = e
+            .db_instance(DR_REGION, &e.db_dr)
+            .await
+            .expect("DR replica");
+        assert!(
+            d.read_replica_source_db_instance_identifier().is_some(),
+            "DR re-protected"
+        );
         assert_eq!(e.source_instance_state().await, "running");
         let (_, _, desired, _) = e.asg(DR_REGION, &e.asgs.1).await;
         assert_eq!(desired, 1);
@@ -94,7 +130,11 @@ fn failover_and_failback_on_aws_through_the_cli() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let doc = json(&o);
     let text = doc.to_string();
-    for action in ["rds:PromoteReadReplica", "route53:ChangeResourceRecordSets", "drs:StartFailbackLaunch"] {
+    for action in [
+        "rds:PromoteReadReplica",
+        "route53:ChangeResourceRecordSets",
+        "drs:StartFailbackLaunch",
+    ] {
         assert!(text.contains(action), "{action} missing: {doc:#}");
     }
 }
@@ -107,14 +147,22 @@ fn check_fails_when_the_replica_lags_beyond_the_threshold() {
     let o = a.run(&["check", "--output", "json"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("replication") && text.contains("5m"), "{text}");
+    assert!(
+        text.contains("replication") && text.contains("5m"),
+        "{text}"
+    );
 }
 
 #[test]
 fn iam_policy_needs_the_aws_provider() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("aegis.toml"), crate::common::PLAN.replace("{EXTRA}", "").replace("{SIM}", ""))
-        .expect("plan");
+    std::fs::write(
+        dir.path().join("aegis.toml"),
+        crate::common::PLAN
+            .replace("{EXTRA}", "")
+            .replace("{SIM}", ""),
+    )
+    .expect("plan");
     let o = Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
         .arg("--config")
         .arg(dir.path().join("aegis.toml"))

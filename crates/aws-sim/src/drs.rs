@@ -250,7 +250,7 @@ fn new_job(
     id
 }
 
-fn job_json(s: &SimState, id: &str, now: Instant) -> Value {
+fn job_json(s: &SimState, id: &str) -> Value {
     let Some(j) = s.drs.jobs.get(id) else {
         return Value::Null;
     };
@@ -262,7 +262,6 @@ fn job_json(s: &SimState, id: &str, now: Instant) -> Value {
     } else {
         "LAUNCHED"
     };
-    let _ = now;
     let participants: Vec<Value> = j
         .participants
         .iter()
@@ -322,7 +321,12 @@ fn instance_json(id: &str, i: &RecoveryInstance) -> Value {
 }
 
 /// Serves one DRS operation.
-pub(crate) fn handle(s: &mut SimState, now: Instant, op: &str, input: &Value) -> (Reply, Vec<Effect>) {
+pub(crate) fn handle(
+    s: &mut SimState,
+    now: Instant,
+    op: &str,
+    input: &Value,
+) -> (Reply, Vec<Effect>) {
     let effects = settle(s, now);
     let reply = match op {
         "DescribeSourceServers" => {
@@ -420,7 +424,7 @@ pub(crate) fn handle(s: &mut SimState, now: Instant, op: &str, input: &Value) ->
                 let by = if is_drill { "START_DRILL" } else { "START_RECOVERY" };
                 let participants = servers.into_iter().map(|x| (x, None)).collect();
                 let id = new_job(s, now, by, "LAUNCH", participants, is_drill, fails);
-                Reply::ok(json!({ "job": job_json(s, &id, now) }))
+                Reply::ok(json!({ "job": job_json(s, &id) }))
             }
         }
         "DescribeJobs" => {
@@ -433,7 +437,7 @@ pub(crate) fn handle(s: &mut SimState, now: Instant, op: &str, input: &Value) ->
                 .jobs
                 .keys()
                 .filter(|id| ids.is_empty() || ids.contains(id))
-                .map(|id| job_json(s, id, now))
+                .map(|id| job_json(s, id))
                 .collect();
             Reply::ok(json!({ "items": items }))
         }
@@ -518,7 +522,7 @@ pub(crate) fn handle(s: &mut SimState, now: Instant, op: &str, input: &Value) ->
                             i.changed = now;
                         }
                     }
-                    Reply::ok(json!({ "job": job_json(s, &job, now) }))
+                    Reply::ok(json!({ "job": job_json(s, &job) }))
                 }
             }
         }
@@ -580,7 +584,7 @@ pub(crate) fn handle(s: &mut SimState, now: Instant, op: &str, input: &Value) ->
                     false,
                     false,
                 );
-                Reply::ok(json!({ "job": job_json(s, &job, now) }))
+                Reply::ok(json!({ "job": job_json(s, &job) }))
             }
         }
         other => Reply::error(

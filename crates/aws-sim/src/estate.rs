@@ -101,7 +101,10 @@ pub struct Estate {
 
 /// Serves `GET /primary` and `GET /dr`: 200 with the figures aegis-dr's HTTP probe reads.
 async fn health_server() -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = ok("bind health server", tokio::net::TcpListener::bind("127.0.0.1:0").await);
+    let listener = ok(
+        "bind health server",
+        tokio::net::TcpListener::bind("127.0.0.1:0").await,
+    );
     let addr = ok("health server address", listener.local_addr());
     let app = axum::Router::new().fallback(|| async {
         (
@@ -162,7 +165,10 @@ impl Estate {
              [services emulators]\nroute-53 =\n  endpoint_url = {ls}\nec2 =\n  endpoint_url = {ls}\ncloudwatch =\n  endpoint_url = {ls}\n\
              rds =\n  endpoint_url = {moto}\nauto-scaling =\n  endpoint_url = {moto}\neks =\n  endpoint_url = {drs}\ndrs =\n  endpoint_url = {drs}\n"
         );
-        ok("write the shared config", std::fs::write(&profile_file, cfg));
+        ok(
+            "write the shared config",
+            std::fs::write(&profile_file, cfg),
+        );
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .profile_files(
                 EnvConfigFiles::builder()
@@ -252,7 +258,8 @@ impl Estate {
             .hosted_zone()
             .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
             .unwrap_or_default();
-        self.set_record("lb-use1.example.com", RECORD_TTL as i64).await;
+        self.set_record("lb-use1.example.com", RECORD_TTL as i64)
+            .await;
         let hc = ok(
             "create health check",
             r53.create_health_check()
@@ -269,19 +276,27 @@ impl Estate {
                 .send()
                 .await,
         );
-        self.health_check = hc.health_check().map(|h| h.id().to_string()).unwrap_or_default();
+        self.health_check = hc
+            .health_check()
+            .map(|h| h.id().to_string())
+            .unwrap_or_default();
     }
 
     /// UPSERTs the record as a CNAME to `target`.
     pub async fn set_record(&self, target: &str, ttl: i64) {
-        use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+        use aws_sdk_route53::types::{
+            Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+        };
         let rs = ok(
             "record set",
             ResourceRecordSet::builder()
                 .name(&self.record)
                 .r#type(RrType::Cname)
                 .ttl(ttl)
-                .resource_records(ok("record", ResourceRecord::builder().value(target).build()))
+                .resource_records(ok(
+                    "record",
+                    ResourceRecord::builder().value(target).build(),
+                ))
                 .build(),
         );
         let batch = ok(
@@ -320,10 +335,15 @@ impl Estate {
         let rs = out
             .resource_record_sets()
             .iter()
-            .find(|r| r.name().trim_end_matches('.') == self.record && r.r#type().as_str() == "CNAME")
+            .find(|r| {
+                r.name().trim_end_matches('.') == self.record && r.r#type().as_str() == "CNAME"
+            })
             .unwrap_or_else(|| panic!("record {} missing", self.record));
         (
-            rs.resource_records().first().map(|r| r.value().to_string()).unwrap_or_default(),
+            rs.resource_records()
+                .first()
+                .map(|r| r.value().to_string())
+                .unwrap_or_default(),
             rs.ttl().unwrap_or_default(),
         )
     }
@@ -332,7 +352,11 @@ impl Estate {
     pub async fn health_check_disabled(&self) -> bool {
         let out = ok(
             "get health check",
-            self.route53().get_health_check().health_check_id(&self.health_check).send().await,
+            self.route53()
+                .get_health_check()
+                .health_check_id(&self.health_check)
+                .send()
+                .await,
         );
         out.health_check()
             .and_then(|h| h.health_check_config())
@@ -398,7 +422,12 @@ impl Estate {
                 .metric_data(
                     MetricDatum::builder()
                         .metric_name("ReplicaLag")
-                        .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance).build())
+                        .dimensions(
+                            Dimension::builder()
+                                .name("DBInstanceIdentifier")
+                                .value(instance)
+                                .build(),
+                        )
                         .value(seconds)
                         .unit(StandardUnit::Seconds)
                         .timestamp(SystemTime::now().into())
@@ -410,7 +439,11 @@ impl Estate {
     }
 
     /// (role source, tags) of a DB instance: `Some(source)` for a replica.
-    pub async fn db_instance(&self, region: &str, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
+    pub async fn db_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Option<aws_sdk_rds::types::DbInstance> {
         self.rds(region)
             .describe_db_instances()
             .db_instance_identifier(id)
@@ -422,8 +455,20 @@ impl Estate {
 
     async fn create_node_groups(&mut self) {
         for (region, cluster, ng, asg, (min, max, desired)) in [
-            (PRIMARY_REGION, self.clusters.0.clone(), self.nodegroups.0.clone(), self.asgs.0.clone(), PRODUCTION),
-            (DR_REGION, self.clusters.1.clone(), self.nodegroups.1.clone(), self.asgs.1.clone(), STANDBY),
+            (
+                PRIMARY_REGION,
+                self.clusters.0.clone(),
+                self.nodegroups.0.clone(),
+                self.asgs.0.clone(),
+                PRODUCTION,
+            ),
+            (
+                DR_REGION,
+                self.clusters.1.clone(),
+                self.nodegroups.1.clone(),
+                self.asgs.1.clone(),
+                STANDBY,
+            ),
         ] {
             let a = self.autoscaling(region);
             let lc = format!("lc-{asg}");
@@ -448,7 +493,9 @@ impl Estate {
                     .send()
                     .await,
             );
-            self.sim.with(|st| st.add_nodegroup(region, &cluster, &ng, (min, max, desired), Some(&asg)));
+            self.sim.with(|st| {
+                st.add_nodegroup(region, &cluster, &ng, (min, max, desired), Some(&asg))
+            });
         }
     }
 
@@ -462,7 +509,10 @@ impl Estate {
                 .send()
                 .await,
         );
-        let g = out.auto_scaling_groups().first().unwrap_or_else(|| panic!("ASG {name} missing"));
+        let g = out
+            .auto_scaling_groups()
+            .first()
+            .unwrap_or_else(|| panic!("ASG {name} missing"));
         let ready = g
             .instances()
             .iter()
@@ -523,7 +573,11 @@ impl Estate {
         out.reservations()
             .iter()
             .flat_map(|r| r.instances())
-            .filter_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()))
+            .filter_map(|i| {
+                i.state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+            })
             .next()
             .unwrap_or_default()
     }
@@ -645,7 +699,10 @@ max_poll_interval = "200ms"
             ("AWS_DEFAULT_REGION", PRIMARY_REGION),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("AWS_CONFIG_FILE", "/nonexistent/aegis-test-config"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aegis-test-credentials"),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aegis-test-credentials",
+            ),
             ("AWS_ENDPOINT_URL_ROUTE_53", ls),
             ("AWS_ENDPOINT_URL_EC2", ls),
             ("AWS_ENDPOINT_URL_CLOUDWATCH", ls),

@@ -82,7 +82,8 @@ impl SimState {
         snapshot_age: Duration,
     ) {
         let snap = self.new_id("pit-");
-        self.drs.add_source_server(id, aws_instance_id, snap, snapshot_age);
+        self.drs
+            .add_source_server(id, aws_instance_id, snap, snapshot_age);
     }
 
     /// Adds an EKS managed node group in `region`, optionally backed by the Auto Scaling group `asg`.
@@ -203,7 +204,11 @@ fn scope_of(headers: &HeaderMap) -> (&'static str, String) {
         .map(|c| c.split('/').collect())
         .unwrap_or_default();
     let region = scope.get(2).copied().unwrap_or("us-east-1").to_string();
-    let service = if scope.get(3) == Some(&"eks") { "eks" } else { "drs" };
+    let service = if scope.get(3) == Some(&"eks") {
+        "eks"
+    } else {
+        "drs"
+    };
     (service, region)
 }
 
@@ -318,7 +323,7 @@ fn handle(
             Vec::new(),
         );
     }
-    if s.denied.iter().any(|d| *d == op) {
+    if s.denied.contains(&op) {
         return (
             Reply::error(
                 StatusCode::FORBIDDEN,
@@ -368,37 +373,38 @@ async fn apply_effect(
     effect: Effect,
 ) {
     // Query-protocol calls; the emulators do not check signatures.
-    let (endpoint, service, region, form): (&Option<String>, &str, String, Vec<(String, String)>) = match effect {
-        Effect::StartInstances { region, ids } => {
-            let mut form = vec![
-                ("Action".to_string(), "StartInstances".to_string()),
-                ("Version".to_string(), "2016-11-15".to_string()),
-            ];
-            for (i, id) in ids.into_iter().enumerate() {
-                form.push((format!("InstanceId.{}", i + 1), id));
+    let (endpoint, service, region, form): (&Option<String>, &str, String, Vec<(String, String)>) =
+        match effect {
+            Effect::StartInstances { region, ids } => {
+                let mut form = vec![
+                    ("Action".to_string(), "StartInstances".to_string()),
+                    ("Version".to_string(), "2016-11-15".to_string()),
+                ];
+                for (i, id) in ids.into_iter().enumerate() {
+                    form.push((format!("InstanceId.{}", i + 1), id));
+                }
+                (ec2, "ec2", region, form)
             }
-            (ec2, "ec2", region, form)
-        }
-        Effect::UpdateAsg {
-            region,
-            name,
-            min,
-            max,
-            desired,
-        } => (
-            asg,
-            "autoscaling",
-            region,
-            vec![
-                ("Action".into(), "UpdateAutoScalingGroup".into()),
-                ("Version".into(), "2011-01-01".into()),
-                ("AutoScalingGroupName".into(), name),
-                ("MinSize".into(), min.to_string()),
-                ("MaxSize".into(), max.to_string()),
-                ("DesiredCapacity".into(), desired.to_string()),
-            ],
-        ),
-    };
+            Effect::UpdateAsg {
+                region,
+                name,
+                min,
+                max,
+                desired,
+            } => (
+                asg,
+                "autoscaling",
+                region,
+                vec![
+                    ("Action".into(), "UpdateAutoScalingGroup".into()),
+                    ("Version".into(), "2011-01-01".into()),
+                    ("AutoScalingGroupName".into(), name),
+                    ("MinSize".into(), min.to_string()),
+                    ("MaxSize".into(), max.to_string()),
+                    ("DesiredCapacity".into(), desired.to_string()),
+                ],
+            ),
+        };
     let Some(endpoint) = endpoint else {
         return;
     };

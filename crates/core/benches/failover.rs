@@ -101,6 +101,7 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
                     max: 10,
                     desired: 1,
                 },
+                autoscaling_group: None,
             });
         }
     }

@@ -43,8 +43,14 @@ pub struct AwsProviders {
 fn valid_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 impl AwsProviders {
@@ -156,7 +162,10 @@ impl AwsProvidersBuilder {
         for p in &self.plan.node_pools {
             if let Some(g) = &p.autoscaling_group {
                 if g.is_empty() {
-                    return Err(Error::config(format!("node_pools.{}.autoscaling_group: empty", p.name)));
+                    return Err(Error::config(format!(
+                        "node_pools.{}.autoscaling_group: empty",
+                        p.name
+                    )));
                 }
                 asg_pools.insert((p.site, p.name.clone()), g.clone());
             }
@@ -178,7 +187,8 @@ impl AwsProvidersBuilder {
 
         macro_rules! client {
             ($krate:ident, $region:expr) => {{
-                let mut b = $krate::config::Builder::from(&base).region(Region::new($region.to_string()));
+                let mut b =
+                    $krate::config::Builder::from(&base).region(Region::new($region.to_string()));
                 if let Some(r) = &retry {
                     b = b.retry_config(r.clone());
                 }
@@ -225,10 +235,22 @@ mod tests {
 
     #[test]
     fn regions_are_validated() {
-        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+        ] {
             assert!(valid_region(ok), "{ok}");
         }
-        for bad in ["", "us-east", "US-EAST-1", "us_east_1", "eastus", "us-east-1a"] {
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "us_east_1",
+            "eastus",
+            "us-east-1a",
+        ] {
             assert!(!valid_region(bad), "{bad}");
         }
     }

@@ -13,7 +13,8 @@ use aegis_dr_core::{
 use async_trait::async_trait;
 use aws_sdk_drs::types::{
     DescribeJobsRequestFilters, DescribeRecoveryInstancesRequestFilters,
-    DescribeSourceServersRequestFilters, Job, RecoverySnapshotsOrder, StartRecoveryRequestSourceServer,
+    DescribeSourceServersRequestFilters, Job, RecoverySnapshotsOrder,
+    StartRecoveryRequestSourceServer,
 };
 use aws_smithy_types::date_time::Format;
 
@@ -33,7 +34,9 @@ fn failback_state(s: Option<&aws_sdk_drs::types::FailbackState>) -> FailbackStat
         Some("FAILBACK_COMPLETED") => FailbackState::FailbackCompleted,
         Some("FAILBACK_ERROR") => FailbackState::FailbackError,
         Some("FAILBACK_NOT_READY_FOR_LAUNCH") => FailbackState::FailbackNotReadyForLaunch,
-        Some("FAILBACK_LAUNCH_STATE_NOT_AVAILABLE") => FailbackState::FailbackLaunchStateNotAvailable,
+        Some("FAILBACK_LAUNCH_STATE_NOT_AVAILABLE") => {
+            FailbackState::FailbackLaunchStateNotAvailable
+        }
         _ => FailbackState::FailbackNotStarted,
     }
 }
@@ -136,7 +139,11 @@ impl DrsRecovery {
         loop {
             let mut req = self.drs.describe_jobs().set_next_token(token);
             if let Some(ids) = &ids {
-                req = req.filters(DescribeJobsRequestFilters::builder().set_job_ids(Some(ids.clone())).build());
+                req = req.filters(
+                    DescribeJobsRequestFilters::builder()
+                        .set_job_ids(Some(ids.clone()))
+                        .build(),
+                );
             }
             let out = req
                 .send()
@@ -150,7 +157,10 @@ impl DrsRecovery {
         }
     }
 
-    async fn instances(&self, source_servers: &[String]) -> Result<Vec<aws_sdk_drs::types::RecoveryInstance>> {
+    async fn instances(
+        &self,
+        source_servers: &[String],
+    ) -> Result<Vec<aws_sdk_drs::types::RecoveryInstance>> {
         let mut all = Vec::new();
         let mut token = None;
         loop {
@@ -165,7 +175,9 @@ impl DrsRecovery {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| map_sdk_error(iam::DRS_DESCRIBE_INSTANCES, &source_servers.join(","), e))?;
+                .map_err(|e| {
+                    map_sdk_error(iam::DRS_DESCRIBE_INSTANCES, &source_servers.join(","), e)
+                })?;
             all.extend(out.items().iter().cloned());
             token = out.next_token().filter(|t| !t.is_empty()).map(String::from);
             if token.is_none() {
@@ -191,8 +203,14 @@ impl RecoveryService for DrsRecovery {
         for s in out.items() {
             let ts = s.timestamp().unwrap_or(s.expected_timestamp());
             let t = aws_smithy_types::DateTime::from_str(ts, Format::DateTime).map_err(|e| {
-                Error::new(ErrorKind::Provider, format!("recovery snapshot {} has an unreadable timestamp `{ts}`: {e}", s.snapshot_id()))
-                    .with_resource(source_server.to_string())
+                Error::new(
+                    ErrorKind::Provider,
+                    format!(
+                        "recovery snapshot {} has an unreadable timestamp `{ts}`: {e}",
+                        s.snapshot_id()
+                    ),
+                )
+                .with_resource(source_server.to_string())
             })?;
             let at = SystemTime::try_from(t).unwrap_or(SystemTime::UNIX_EPOCH);
             points.push(RecoveryPoint {
@@ -222,8 +240,12 @@ impl RecoveryService for DrsRecovery {
             .is_drill(req.is_drill)
             .send()
             .await
-            .map_err(|e| map_sdk_error(iam::DRS_START_RECOVERY, &req.source_servers.join(","), e))?;
-        let job = out.job().ok_or_else(|| Error::new(ErrorKind::Provider, "StartRecovery returned no job"))?;
+            .map_err(|e| {
+                map_sdk_error(iam::DRS_START_RECOVERY, &req.source_servers.join(","), e)
+            })?;
+        let job = out
+            .job()
+            .ok_or_else(|| Error::new(ErrorKind::Provider, "StartRecovery returned no job"))?;
         Ok(JobId(job.job_id().to_string()))
     }
 
@@ -253,7 +275,9 @@ impl RecoveryService for DrsRecovery {
             .send()
             .await
             .map_err(|e| map_sdk_error(iam::DRS_START_FAILBACK, &instance_ids.join(","), e))?;
-        let job = out.job().ok_or_else(|| Error::new(ErrorKind::Provider, "StartFailbackLaunch returned no job"))?;
+        let job = out.job().ok_or_else(|| {
+            Error::new(ErrorKind::Provider, "StartFailbackLaunch returned no job")
+        })?;
         Ok(JobId(job.job_id().to_string()))
     }
 
@@ -280,7 +304,11 @@ impl RecoveryService for DrsRecovery {
     async fn job(&self, id: &JobId) -> Result<JobState> {
         let jobs = self.all_jobs(Some(vec![id.0.clone()])).await?;
         let j = jobs.iter().find(|j| j.job_id() == id.0).ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("DRS job `{}` does not exist", id.0)).with_resource(id.0.clone())
+            Error::new(
+                ErrorKind::NotFound,
+                format!("DRS job `{}` does not exist", id.0),
+            )
+            .with_resource(id.0.clone())
         })?;
         let log = self.job_log(&id.0).await?;
         Ok(self.to_state(j, log))
@@ -294,8 +322,10 @@ impl RecoveryService for DrsRecovery {
             .filter(|j| is_launch(j) && job_status(j.status()) != JobStatus::Completed)
             .filter(|j| {
                 j.participating_servers().iter().any(|p| {
-                    p.source_server_id().is_some_and(|s| participants.iter().any(|x| x == s))
-                        || p.recovery_instance_id().is_some_and(|s| participants.iter().any(|x| x == s))
+                    p.source_server_id()
+                        .is_some_and(|s| participants.iter().any(|x| x == s))
+                        || p.recovery_instance_id()
+                            .is_some_and(|s| participants.iter().any(|x| x == s))
                 })
             })
             .map(|j| self.to_state(j, Vec::new()))
@@ -322,7 +352,10 @@ impl RecoveryService for DrsRecovery {
         Ok(())
     }
 
-    async fn source_instance_states(&self, source_servers: &[String]) -> Result<Vec<(String, String)>> {
+    async fn source_instance_states(
+        &self,
+        source_servers: &[String],
+    ) -> Result<Vec<(String, String)>> {
         let out = self
             .drs
             .describe_source_servers()
@@ -333,7 +366,13 @@ impl RecoveryService for DrsRecovery {
             )
             .send()
             .await
-            .map_err(|e| map_sdk_error(iam::DRS_DESCRIBE_SOURCE_SERVERS, &source_servers.join(","), e))?;
+            .map_err(|e| {
+                map_sdk_error(
+                    iam::DRS_DESCRIBE_SOURCE_SERVERS,
+                    &source_servers.join(","),
+                    e,
+                )
+            })?;
         let pairs: Vec<(String, String)> = out
             .items()
             .iter()
@@ -363,7 +402,9 @@ impl RecoveryService for DrsRecovery {
             .filter_map(|i| {
                 Some((
                     i.instance_id()?.to_string(),
-                    i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string())?,
+                    i.state()
+                        .and_then(|s| s.name())
+                        .map(|n| n.as_str().to_string())?,
                 ))
             })
             .collect();

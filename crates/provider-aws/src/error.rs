@@ -56,7 +56,11 @@ fn is_not_found(code: &str) -> bool {
 
 /// Maps an SDK error of the call `action` (an IAM action such as `rds:PromoteReadReplica`) on
 /// `resource` to an aegis-dr error.
-pub(crate) fn map_sdk_error<E>(action: &str, resource: &str, err: SdkError<E, HttpResponse>) -> Error
+pub(crate) fn map_sdk_error<E>(
+    action: &str,
+    resource: &str,
+    err: SdkError<E, HttpResponse>,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -170,10 +174,20 @@ mod tests {
             ("PriorRequestNotComplete", 400, ErrorKind::Throttled, true),
             ("Whatever", 429, ErrorKind::Throttled, true),
             ("AccessDenied", 403, ErrorKind::PermissionDenied, false),
-            ("UnauthorizedOperation", 400, ErrorKind::PermissionDenied, false),
+            (
+                "UnauthorizedOperation",
+                400,
+                ErrorKind::PermissionDenied,
+                false,
+            ),
             ("DBInstanceNotFound", 404, ErrorKind::NotFound, false),
             ("NoSuchHostedZone", 404, ErrorKind::NotFound, false),
-            ("InvalidInstanceID.NotFound", 400, ErrorKind::NotFound, false),
+            (
+                "InvalidInstanceID.NotFound",
+                400,
+                ErrorKind::NotFound,
+                false,
+            ),
             ("ResourceInUseException", 409, ErrorKind::Conflict, true),
             ("ConflictException", 409, ErrorKind::InvalidState, false),
             ("InvalidDBInstanceState", 400, ErrorKind::Conflict, true),
@@ -191,7 +205,12 @@ mod tests {
 
     #[test]
     fn access_denied_names_the_iam_action() {
-        let e = map_service_error("drs:StartFailbackLaunch", "ri-1".into(), 403, &err("AccessDeniedException"));
+        let e = map_service_error(
+            "drs:StartFailbackLaunch",
+            "ri-1".into(),
+            403,
+            &err("AccessDeniedException"),
+        );
         let s = e.to_string();
         assert!(s.contains("drs:StartFailbackLaunch"), "{s}");
         assert!(s.contains("iam-policy"), "{s}");

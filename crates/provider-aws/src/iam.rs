@@ -106,7 +106,10 @@ pub fn policy_for(plan: &Plan) -> Value {
             .iter()
             .map(|r| {
                 if crate::route53::looks_like_zone_id(&r.zone) {
-                    format!("arn:aws:route53:::hostedzone/{}", r.zone.trim_start_matches("/hostedzone/"))
+                    format!(
+                        "arn:aws:route53:::hostedzone/{}",
+                        r.zone.trim_start_matches("/hostedzone/")
+                    )
                 } else {
                     "arn:aws:route53:::hostedzone/*".to_string()
                 }
@@ -124,8 +127,16 @@ pub fn policy_for(plan: &Plan) -> Value {
             &[ROUTE53_GET_CHANGE],
             vec!["arn:aws:route53:::change/*".into()],
         );
-        if plan.dns_records.iter().any(|r| !crate::route53::looks_like_zone_id(&r.zone)) {
-            add("AegisDrRoute53Zones", &[ROUTE53_LIST_ZONES], vec!["*".into()]);
+        if plan
+            .dns_records
+            .iter()
+            .any(|r| !crate::route53::looks_like_zone_id(&r.zone))
+        {
+            add(
+                "AegisDrRoute53Zones",
+                &[ROUTE53_LIST_ZONES],
+                vec!["*".into()],
+            );
         }
         let checks: Vec<String> = plan
             .dns_records
@@ -168,7 +179,10 @@ pub fn policy_for(plan: &Plan) -> Value {
                 }
                 for id in [&d.primary, &d.dr] {
                     for site in [SiteRole::Primary, SiteRole::Dr] {
-                        global.push(format!("arn:aws:rds:{}:*:cluster:{id}", region_of(plan, site)));
+                        global.push(format!(
+                            "arn:aws:rds:{}:*:cluster:{id}",
+                            region_of(plan, site)
+                        ));
                     }
                 }
             }
@@ -192,7 +206,11 @@ pub fn policy_for(plan: &Plan) -> Value {
         if !param_groups.is_empty() {
             param_groups.sort();
             param_groups.dedup();
-            add("AegisDrRdsParameterGroups", &[RDS_MODIFY_INSTANCE], param_groups);
+            add(
+                "AegisDrRdsParameterGroups",
+                &[RDS_MODIFY_INSTANCE],
+                param_groups,
+            );
         }
         add(
             "AegisDrRdsSnapshots",
@@ -204,12 +222,20 @@ pub fn policy_for(plan: &Plan) -> Value {
             global.dedup();
             add(
                 "AegisDrAuroraGlobal",
-                &[RDS_DESCRIBE_GLOBAL, RDS_SWITCHOVER_GLOBAL, RDS_FAILOVER_GLOBAL],
+                &[
+                    RDS_DESCRIBE_GLOBAL,
+                    RDS_SWITCHOVER_GLOBAL,
+                    RDS_FAILOVER_GLOBAL,
+                ],
                 global,
             );
         }
         // CloudWatch metric reads cannot be scoped to a resource.
-        add("AegisDrReplicaLag", &[CLOUDWATCH_GET_STATS], vec!["*".into()]);
+        add(
+            "AegisDrReplicaLag",
+            &[CLOUDWATCH_GET_STATS],
+            vec!["*".into()],
+        );
     }
 
     let (eks, asg): (Vec<_>, Vec<_>) = plan
@@ -305,7 +331,9 @@ pub fn actions_of(policy: &Value) -> BTreeMap<String, Vec<String>> {
             .collect();
         for a in st["Action"].as_array().into_iter().flatten() {
             if let Some(a) = a.as_str() {
-                out.entry(a.to_string()).or_default().extend(resources.clone());
+                out.entry(a.to_string())
+                    .or_default()
+                    .extend(resources.clone());
             }
         }
     }

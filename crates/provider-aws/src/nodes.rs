@@ -15,7 +15,8 @@ use aws_sdk_eks::types::{NodegroupScalingConfig, NodegroupStatus};
 use crate::{error::map_sdk_error, iam, Regional};
 
 fn size_i32(v: u32, what: &str, pool: &str) -> Result<i32> {
-    i32::try_from(v).map_err(|_| Error::config(format!("node pool `{pool}`: {what} {v} is too large")))
+    i32::try_from(v)
+        .map_err(|_| Error::config(format!("node pool `{pool}`: {what} {v} is too large")))
 }
 
 fn size_u32(v: Option<i32>) -> u32 {
@@ -60,10 +61,11 @@ impl EksNodes {
             .await
             .map_err(|e| map_sdk_error(iam::ASG_DESCRIBE, pool, e))?;
         let groups = out.auto_scaling_groups();
-        if let Some(missing) = names
-            .iter()
-            .find(|n| !groups.iter().any(|g| g.auto_scaling_group_name() == Some(n.as_str())))
-        {
+        if let Some(missing) = names.iter().find(|n| {
+            !groups
+                .iter()
+                .any(|g| g.auto_scaling_group_name() == Some(n.as_str()))
+        }) {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!("Auto Scaling group `{missing}` of node pool `{pool}` does not exist"),
@@ -85,7 +87,10 @@ impl EksNodes {
             st.size.desired += size_u32(g.desired_capacity());
             for i in g.instances() {
                 let state = i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default();
-                if matches!(state, "Terminating" | "Terminated" | "Terminating:Wait" | "Terminating:Proceed") {
+                if matches!(
+                    state,
+                    "Terminating" | "Terminated" | "Terminating:Wait" | "Terminating:Proceed"
+                ) {
                     continue;
                 }
                 st.nodes += 1;
@@ -102,7 +107,9 @@ impl EksNodes {
 impl NodeScaler for EksNodes {
     async fn get_pool(&self, pool: &PoolRef) -> Result<PoolState> {
         if let Some(asg) = self.asg_pools.get(&(pool.site, pool.name.clone())) {
-            let st = self.asg_state(pool.site, std::slice::from_ref(asg), &pool.name).await?;
+            let st = self
+                .asg_state(pool.site, std::slice::from_ref(asg), &pool.name)
+                .await?;
             return Ok(PoolState {
                 size: st.size,
                 nodes: st.nodes,
@@ -120,8 +127,11 @@ impl NodeScaler for EksNodes {
             .await
             .map_err(|e| map_sdk_error(iam::EKS_DESCRIBE_NODEGROUP, &pool.name, e))?;
         let ng = out.nodegroup().ok_or_else(|| {
-            Error::new(ErrorKind::Provider, "DescribeNodegroup returned no node group")
-                .with_resource(pool.name.clone())
+            Error::new(
+                ErrorKind::Provider,
+                "DescribeNodegroup returned no node group",
+            )
+            .with_resource(pool.name.clone())
         })?;
         let cfg = ng.scaling_config();
         let size = PoolSize {
@@ -132,14 +142,24 @@ impl NodeScaler for EksNodes {
         let status = ng.status().cloned();
         if matches!(
             status,
-            Some(NodegroupStatus::CreateFailed | NodegroupStatus::DeleteFailed | NodegroupStatus::Degraded)
+            Some(
+                NodegroupStatus::CreateFailed
+                    | NodegroupStatus::DeleteFailed
+                    | NodegroupStatus::Degraded
+            )
         ) {
             let issues: Vec<String> = ng
                 .health()
                 .map(|h| {
                     h.issues()
                         .iter()
-                        .map(|i| format!("{}: {}", i.code().map(|c| c.as_str()).unwrap_or("?"), i.message().unwrap_or("")))
+                        .map(|i| {
+                            format!(
+                                "{}: {}",
+                                i.code().map(|c| c.as_str()).unwrap_or("?"),
+                                i.message().unwrap_or("")
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

@@ -181,7 +181,11 @@ impl RdsDatabases {
         out.db_instances().first().cloned().ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
-                format!("DB instance `{}` does not exist in {}", db.instance, self.rds.region(db.site)),
+                format!(
+                    "DB instance `{}` does not exist in {}",
+                    db.instance,
+                    self.rds.region(db.site)
+                ),
             )
             .with_resource(db.instance.clone())
         })
@@ -258,7 +262,9 @@ impl RdsDatabases {
             Some(site) => match self.snapshot_age(site, &id_of(source)).await {
                 Ok(age) => Ok(age),
                 // The source region being down must not hide that the replica itself is fine.
-                Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Timeout) => Ok(None),
+                Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Timeout) => {
+                    Ok(None)
+                }
                 Err(e) => Err(e),
             },
             None => Ok(None),
@@ -266,7 +272,11 @@ impl RdsDatabases {
     }
 
     async fn add_tags(&self, db: &DatabaseRef, arn: &str, tags: &[(&str, &str)]) -> Result<()> {
-        let mut req = self.rds.get(db.site).add_tags_to_resource().resource_name(arn);
+        let mut req = self
+            .rds
+            .get(db.site)
+            .add_tags_to_resource()
+            .resource_name(arn);
         for (k, v) in tags {
             req = req.tags(Tag::builder().key(*k).value(*v).build());
         }
@@ -304,30 +314,29 @@ impl DatabaseFailover for RdsDatabases {
         self.pair(db)?;
         let i = self.describe(db).await?;
         let role = Self::role_of(&i);
-        let replication_lag = if role == DatabaseRole::Replica
-            && i.db_instance_status() == Some("available")
-        {
-            let broken = i.status_infos().iter().find(|s| {
-                s.status_type() == Some("read replication")
-                    && !matches!(s.status(), Some("replicating") | None)
-            });
-            if let Some(b) = broken {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                        "read replication of `{}` is {}: {}",
-                        db.instance,
-                        b.status().unwrap_or("unknown"),
-                        b.message().unwrap_or("no message")
-                    ),
-                )
-                .with_resource(db.instance.clone()));
-            }
-            self.replica_lag(db).await?
-        } else {
-            // A replica still being created or modified has no lag yet: unknown, not zero.
-            None
-        };
+        let replication_lag =
+            if role == DatabaseRole::Replica && i.db_instance_status() == Some("available") {
+                let broken = i.status_infos().iter().find(|s| {
+                    s.status_type() == Some("read replication")
+                        && !matches!(s.status(), Some("replicating") | None)
+                });
+                if let Some(b) = broken {
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        format!(
+                            "read replication of `{}` is {}: {}",
+                            db.instance,
+                            b.status().unwrap_or("unknown"),
+                            b.message().unwrap_or("no message")
+                        ),
+                    )
+                    .with_resource(db.instance.clone()));
+                }
+                self.replica_lag(db).await?
+            } else {
+                // A replica still being created or modified has no lag yet: unknown, not zero.
+                None
+            };
         Ok(DatabaseStatus {
             role,
             fenced: tag(&i, FENCED_TAG) == Some("true"),
@@ -353,7 +362,8 @@ impl DatabaseFailover for RdsDatabases {
                 // Remember the group to restore once, before switching away from it.
                 if tag(&i, UNFENCED_GROUP_TAG).is_none() {
                     if let Some(cur) = current_group.as_deref().filter(|c| c != group) {
-                        self.add_tags(db, &arn, &[(UNFENCED_GROUP_TAG, cur)]).await?;
+                        self.add_tags(db, &arn, &[(UNFENCED_GROUP_TAG, cur)])
+                            .await?;
                     }
                 }
                 if current_group.as_deref() != Some(group.as_str()) {
@@ -400,9 +410,9 @@ impl DatabaseFailover for RdsDatabases {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
                     format!(
-                        "old primary `{}` still accepts writes: refusing to promote `{}` (split-brain)",
-                        req.old_primary.instance, req.target.instance
-                    ),
+                    "old primary `{}` still accepts writes: refusing to promote `{}` (split-brain)",
+                    req.old_primary.instance, req.target.instance
+                ),
                 )
                 .with_resource(req.old_primary.instance.clone()))
             }
@@ -420,9 +430,7 @@ impl DatabaseFailover for RdsDatabases {
                 .db_instance_identifier(&req.target.instance)
                 .send()
                 .await
-                .map_err(|e| {
-                    map_sdk_error(iam::RDS_PROMOTE_REPLICA, &req.target.instance, e)
-                })?;
+                .map_err(|e| map_sdk_error(iam::RDS_PROMOTE_REPLICA, &req.target.instance, e))?;
         }
         // A promoted instance takes writes: lift a fence it may carry from an earlier cycle.
         if tag(&i, FENCED_TAG).is_some() {
@@ -441,7 +449,10 @@ impl DatabaseFailover for RdsDatabases {
         if Self::role_of(&source) != DatabaseRole::Primary {
             return Err(Error::new(
                 ErrorKind::InvalidState,
-                format!("`{}` is not a primary: nothing to replicate from", req.source.instance),
+                format!(
+                    "`{}` is not a primary: nothing to replicate from",
+                    req.source.instance
+                ),
             )
             .with_resource(req.source.instance.clone()));
         }
@@ -467,7 +478,10 @@ impl DatabaseFailover for RdsDatabases {
         );
         if req.dry_run {
             let summary = if already {
-                format!("{} already replicates from {}", req.target.instance, req.source.instance)
+                format!(
+                    "{} already replicates from {}",
+                    req.target.instance, req.source.instance
+                )
             } else {
                 let size = source.allocated_storage().unwrap_or_default();
                 format!(
@@ -519,7 +533,12 @@ impl DatabaseFailover for RdsDatabases {
             .create_db_instance_read_replica()
             .db_instance_identifier(&req.target.instance)
             .source_db_instance_identifier(&source_arn)
-            .tags(Tag::builder().key("aegis-dr:replica-of").value(&req.source.instance).build());
+            .tags(
+                Tag::builder()
+                    .key("aegis-dr:replica-of")
+                    .value(&req.source.instance)
+                    .build(),
+            );
         if let Some(class) = target
             .as_ref()
             .and_then(|t| t.db_instance_class())

@@ -220,8 +220,11 @@ impl DnsRouter for Route53Dns {
             .change_info()
             .map(|c| c.id().trim_start_matches("/change/").to_string())
             .ok_or_else(|| {
-                Error::new(ErrorKind::Provider, "ChangeResourceRecordSets returned no change id")
-                    .with_resource(req.record.name.clone())
+                Error::new(
+                    ErrorKind::Provider,
+                    "ChangeResourceRecordSets returned no change id",
+                )
+                .with_resource(req.record.name.clone())
             })?;
         Ok(ChangeId(id))
     }

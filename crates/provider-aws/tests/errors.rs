@@ -22,10 +22,21 @@ async fn throttling_is_retried_by_the_sdk_then_reported_as_temporary() {
     let pool = dr_pool(&w);
     // One throttled answer: the SDK's own retry absorbs it.
     w.estate.sim.with(|s| s.throttle_next = 1);
-    w.providers.dr.nodes.get_pool(&pool).await.expect("retried past one throttle");
+    w.providers
+        .dr
+        .nodes
+        .get_pool(&pool)
+        .await
+        .expect("retried past one throttle");
     // More than the SDK's attempts: a temporary Throttled error reaches the orchestrator's retries.
     w.estate.sim.with(|s| s.throttle_next = 10);
-    let e = w.providers.dr.nodes.get_pool(&pool).await.expect_err("throttled");
+    let e = w
+        .providers
+        .dr
+        .nodes
+        .get_pool(&pool)
+        .await
+        .expect_err("throttled");
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
     assert!(e.is_retryable(), "{e}");
     assert_eq!(e.resource(), Some(pool.name.as_str()));
@@ -35,9 +46,14 @@ async fn throttling_is_retried_by_the_sdk_then_reported_as_temporary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_denied_is_permanent_and_names_the_iam_action() {
     let w = world("").await;
-    w.estate.sim.with(|s| s.denied = vec!["StartFailbackLaunch".into(), "UpdateNodegroupConfig".into()]);
+    w.estate
+        .sim
+        .with(|s| s.denied = vec!["StartFailbackLaunch".into(), "UpdateNodegroupConfig".into()]);
     let rs = w.providers.recovery.clone().expect("recovery service");
-    let e = rs.start_failback(&["ri-1".into()]).await.expect_err("denied");
+    let e = rs
+        .start_failback(&["ri-1".into()])
+        .await
+        .expect_err("denied");
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert!(!e.is_retryable());
     assert!(e.to_string().contains("drs:StartFailbackLaunch"), "{e}");
@@ -48,7 +64,11 @@ async fn access_denied_is_permanent_and_names_the_iam_action() {
         .nodes
         .scale_pool(&aegis_dr_core::provider::ScalePool {
             pool,
-            size: aegis_dr_core::plan::PoolSize { min: 2, max: 4, desired: 3 },
+            size: aegis_dr_core::plan::PoolSize {
+                min: 2,
+                max: 4,
+                desired: 3,
+            },
         })
         .await
         .expect_err("denied");
@@ -115,10 +135,21 @@ async fn build_err(options: &str, region: Option<&str>) -> String {
 #[tokio::test]
 async fn the_builder_validates_the_plans_aws_settings() {
     let e = build_err("", None).await;
-    assert!(e.contains("databases.orders.options.fence_parameter_group"), "{e}");
-    let e = build_err(r#"options = { fence_parameter_group = "ro", failover = "multi-az" }"#, None).await;
+    assert!(
+        e.contains("databases.orders.options.fence_parameter_group"),
+        "{e}"
+    );
+    let e = build_err(
+        r#"options = { fence_parameter_group = "ro", failover = "multi-az" }"#,
+        None,
+    )
+    .await;
     assert!(e.contains("not implemented yet"), "{e}");
-    let e = build_err(r#"options = { fence_parameter_group = "ro", colour = "blue" }"#, None).await;
+    let e = build_err(
+        r#"options = { fence_parameter_group = "ro", colour = "blue" }"#,
+        None,
+    )
+    .await;
     assert!(e.contains("databases.orders.options.colour"), "{e}");
     let e = build_err(r#"options = { fence = "tag-only" }"#, Some("westus2")).await;
     assert!(e.contains("sites.dr.region"), "{e}");

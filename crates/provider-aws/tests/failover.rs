@@ -10,15 +10,19 @@ use aegis_dr_core::{
 use crate::common::{world, World};
 
 async fn run(w: &World, operation: Operation) -> aegis_dr_core::orchestrator::RunOutcome {
-    Orchestrator::new(w.plan.clone(), w.providers.clone(), w.dir.path().join("state"))
-        .run(RunRequest {
-            operation,
-            class: IncidentClass::RegionOutage,
-            flags: RunFlags::default(),
-            resume: None,
-        })
-        .await
-        .expect("run starts")
+    Orchestrator::new(
+        w.plan.clone(),
+        w.providers.clone(),
+        w.dir.path().join("state"),
+    )
+    .run(RunRequest {
+        operation,
+        class: IncidentClass::RegionOutage,
+        flags: RunFlags::default(),
+        resume: None,
+    })
+    .await
+    .expect("run starts")
 }
 
 fn source_of(i: &aws_sdk_rds::types::DbInstance) -> Option<String> {
@@ -32,19 +36,36 @@ async fn failover_then_failback_moves_the_whole_estate_and_back() {
     let e = &w.estate;
 
     let out = run(&w, Operation::Failover).await;
-    assert!(out.error.is_none(), "failover failed: {:?}\n{}", out.error, out.report.to_markdown());
+    assert!(
+        out.error.is_none(),
+        "failover failed: {:?}\n{}",
+        out.error,
+        out.report.to_markdown()
+    );
     assert_eq!(out.report.status, RunStatus::Succeeded);
     // DNS points at DR; the DR replica is a writable primary; the old primary is fenced.
     assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
-    let dr = e.db_instance("us-west-2", &e.db_dr).await.expect("DR instance");
+    let dr = e
+        .db_instance("us-west-2", &e.db_dr)
+        .await
+        .expect("DR instance");
     assert_eq!(source_of(&dr), None, "DR promoted");
-    let old = e.db_instance("us-east-1", &e.db_primary).await.expect("old primary");
+    let old = e
+        .db_instance("us-east-1", &e.db_primary)
+        .await
+        .expect("old primary");
     let tag = |i: &aws_sdk_rds::types::DbInstance, k: &str| {
-        i.tag_list().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(String::from)
+        i.tag_list()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(String::from)
     };
     assert_eq!(tag(&old, "aegis-dr:fenced").as_deref(), Some("true"));
     assert_eq!(
-        old.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()),
+        old.db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name()),
         Some(e.fence_group.as_str()),
         "fenced through the read-only parameter group"
     );
@@ -54,28 +75,58 @@ async fn failover_then_failback_moves_the_whole_estate_and_back() {
     assert_eq!(ready, 3);
     let instances = e.sim.with(|s| s.recovery_instances());
     assert!(
-        instances.iter().any(|(_, src, _, drill)| *src == e.source_server && !drill),
+        instances
+            .iter()
+            .any(|(_, src, _, drill)| *src == e.source_server && !drill),
         "recovery instance launched: {instances:?}"
     );
 
     // The region outage took the source machine down; failback must bring it back.
     e.stop_source_instance().await;
     let out = run(&w, Operation::Failback).await;
-    assert!(out.error.is_none(), "failback failed: {:?}\n{}", out.error, out.report.to_markdown());
+    assert!(
+        out.error.is_none(),
+        "failback failed: {:?}\n{}",
+        out.error,
+        out.report.to_markdown()
+    );
     assert_eq!(
         e.record_now().await,
-        ("lb-use1.example.com".to_string(), i64::from(aegis_dr_aws_sim::estate::RECORD_TTL))
+        (
+            "lb-use1.example.com".to_string(),
+            i64::from(aegis_dr_aws_sim::estate::RECORD_TTL)
+        )
     );
-    let p = e.db_instance("us-east-1", &e.db_primary).await.expect("primary");
+    let p = e
+        .db_instance("us-east-1", &e.db_primary)
+        .await
+        .expect("primary");
     assert_eq!(source_of(&p), None, "primary writable again");
     assert_eq!(tag(&p, "aegis-dr:fenced"), None);
-    let d = e.db_instance("us-west-2", &e.db_dr).await.expect("DR replica");
-    assert_eq!(source_of(&d).as_deref(), Some(e.db_primary.as_str()), "DR re-protected");
+    let d = e
+        .db_instance("us-west-2", &e.db_dr)
+        .await
+        .expect("DR replica");
+    assert_eq!(
+        source_of(&d).as_deref(),
+        Some(e.db_primary.as_str()),
+        "DR re-protected"
+    );
     let (_, _, desired, _) = e.asg("us-west-2", &e.asgs.1).await;
     assert_eq!(desired, 1, "DR back at standby");
-    assert_eq!(e.source_instance_state().await, "running", "failed-back instance runs");
-    assert!(e.sim.with(|s| s.recovery_instances()).is_empty(), "recovery instance retired");
-    assert_eq!(e.sim.with(|s| s.source_server_protected(&e.source_server)), Some(true));
+    assert_eq!(
+        e.source_instance_state().await,
+        "running",
+        "failed-back instance runs"
+    );
+    assert!(
+        e.sim.with(|s| s.recovery_instances()).is_empty(),
+        "recovery instance retired"
+    );
+    assert_eq!(
+        e.sim.with(|s| s.source_server_protected(&e.source_server)),
+        Some(true)
+    );
     // The superseded instances were kept, never deleted.
     let all = e
         .rds("us-east-1")
@@ -88,12 +139,18 @@ async fn failover_then_failback_moves_the_whole_estate_and_back() {
         .filter_map(|i| i.db_instance_identifier().map(String::from))
         .collect::<Vec<_>>();
     assert!(
-        all.iter().any(|i| i.starts_with(&format!("{}-aegis-", e.db_primary))),
+        all.iter()
+            .any(|i| i.starts_with(&format!("{}-aegis-", e.db_primary))),
         "superseded primary kept: {all:?}"
     );
     // The DRS job log was copied into the report.
     let md = out.report.to_markdown();
-    assert!(md.contains("LAUNCH_END") || serde_json::to_string(&out.report).unwrap_or_default().contains("LAUNCH_END"));
+    assert!(
+        md.contains("LAUNCH_END")
+            || serde_json::to_string(&out.report)
+                .unwrap_or_default()
+                .contains("LAUNCH_END")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,10 +167,14 @@ async fn a_failed_failback_job_is_backed_out_and_traffic_stays_on_dr() {
     // Backout: StopFailback returned the instance to FAILBACK_NOT_STARTED; DNS still on DR.
     let inst = e.sim.with(|s| s.recovery_instances());
     assert!(
-        inst.iter().all(|(_, _, state, _)| state == "FAILBACK_NOT_STARTED"),
+        inst.iter()
+            .all(|(_, _, state, _)| state == "FAILBACK_NOT_STARTED"),
         "{inst:?}"
     );
     assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
     let requests = e.sim.with(|s| s.requests.clone());
-    assert!(requests.iter().any(|r| r == "drs:StopFailback"), "{requests:?}");
+    assert!(
+        requests.iter().any(|r| r == "drs:StopFailback"),
+        "{requests:?}"
+    );
 }

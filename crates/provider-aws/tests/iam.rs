@@ -69,14 +69,19 @@ fn the_policy_covers_every_call_and_is_scoped_to_the_plan() {
         actions["route53:ChangeResourceRecordSets"],
         vec!["arn:aws:route53:::hostedzone/Z0123456789ABC".to_string()]
     );
-    assert!(actions["rds:PromoteReadReplica"].contains(&"arn:aws:rds:us-west-2:*:db:orders-usw2".to_string()));
+    assert!(actions["rds:PromoteReadReplica"]
+        .contains(&"arn:aws:rds:us-west-2:*:db:orders-usw2".to_string()));
     assert!(actions["eks:UpdateNodegroupConfig"]
         .iter()
         .all(|r| r.starts_with("arn:aws:eks:us-west-2:*:nodegroup/dr/dr-workers/")));
-    assert!(actions["autoscaling:UpdateAutoScalingGroup"][0].ends_with("autoScalingGroupName/legacy-asg"));
+    assert!(actions["autoscaling:UpdateAutoScalingGroup"][0]
+        .ends_with("autoScalingGroupName/legacy-asg"));
     assert!(actions["drs:StartFailbackLaunch"]
         .contains(&"arn:aws:drs:us-west-2:*:source-server/s-0123456789abcdef0".to_string()));
     // Zones given by id need no zone listing; nothing is granted on "*" that could be scoped.
     assert!(!actions.contains_key("route53:ListHostedZonesByName"));
-    assert!(actions["route53:UpdateHealthCheck"] == vec!["arn:aws:route53:::healthcheck/hc-1".to_string()]);
+    assert!(
+        actions["route53:UpdateHealthCheck"]
+            == vec!["arn:aws:route53:::healthcheck/hc-1".to_string()]
+    );
 }

@@ -1488,10 +1488,7 @@ async fn failback_servers(ctx: &StepCtx) -> Result<String> {
     let states = ctx
         .wait("failed-back source instances running", || async {
             let states = rs.source_instance_states(&servers).await?;
-            Ok(states
-                .iter()
-                .all(|(_, s)| s == "running")
-                .then_some(states))
+            Ok(states.iter().all(|(_, s)| s == "running").then_some(states))
         })
         .await?;
     ctx.set(

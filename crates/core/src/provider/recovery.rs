@@ -141,6 +141,8 @@ pub trait RecoveryService: Send + Sync + std::fmt::Debug {
     /// Compute state (`running`, `stopped`, ...) of each source server's own machine, to verify that a
     /// failback brought it back: (source server, state). Servers whose machine the provider cannot
     /// see (on-premises sources, say) are left out.
-    async fn source_instance_states(&self, source_servers: &[String])
-        -> Result<Vec<(String, String)>>;
+    async fn source_instance_states(
+        &self,
+        source_servers: &[String],
+    ) -> Result<Vec<(String, String)>>;
 }

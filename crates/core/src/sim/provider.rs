@@ -1179,21 +1179,16 @@ impl RecoveryService for SimProvider {
         &self,
         source_servers: &[String],
     ) -> Result<Vec<(String, String)>> {
-        self.read(
-            "describe_instances",
-            "source-instances",
-            None,
-            |w, _| {
-                Ok(source_servers
-                    .iter()
-                    .filter_map(|s| {
-                        w.source_servers
-                            .get(s)
-                            .map(|x| (s.clone(), x.state.clone()))
-                    })
-                    .collect())
-            },
-        )
+        self.read("describe_instances", "source-instances", None, |w, _| {
+            Ok(source_servers
+                .iter()
+                .filter_map(|s| {
+                    w.source_servers
+                        .get(s)
+                        .map(|x| (s.clone(), x.state.clone()))
+                })
+                .collect())
+        })
         .await
     }
 
