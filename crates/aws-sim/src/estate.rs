@@ -112,15 +112,10 @@ async fn health_server() -> (String, tokio::sync::oneshot::Sender<()>) {
             r#"{"in_flight": 0, "error_rate": 0.0, "healthy_for_seconds": 86400}"#,
         )
     });
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    (format!("http://{addr}"), tx)
+    (
+        format!("http://{addr}"),
+        crate::server::serve(listener, app),
+    )
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

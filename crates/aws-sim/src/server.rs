@@ -190,6 +190,22 @@ pub(crate) fn epoch_seconds(t: SystemTime) -> f64 {
         .unwrap_or_default()
 }
 
+/// Serves `app` on `listener` in the background until the returned sender is used or dropped.
+pub(crate) fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
+}
+
 /// Which service and region a request is for, from its SigV4 credential scope
 /// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
 fn scope_of(headers: &HeaderMap) -> (&'static str, String) {
@@ -255,18 +271,10 @@ impl AwsSim {
                 }
             },
         );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(AwsSim {
             addr,
             state,
-            shutdown: Some(tx),
+            shutdown: Some(serve(listener, app)),
         })
     }
 

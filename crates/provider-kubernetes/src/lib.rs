@@ -64,6 +64,10 @@ pub(crate) async fn client_with_timeout(
     })?;
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
+    // With the AWS provider in the same build, rustls has two crypto backends (ring for kube,
+    // aws-lc-rs for the AWS SDK) and cannot pick a process default by itself: name one. An already
+    // installed default (the embedding program's choice) is kept.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     kube::Client::try_from(config)
         .map_err(|e| Error::config(format!("{what}: cannot build a client: {e}")))
 }
