@@ -44,8 +44,8 @@ echo "== benchmark smoke runs (small estates; full figures: cargo bench -p aegis
 echo "   cargo bench -p aegis-dr-provider-kubernetes --bench fanout, cargo bench -p aegis-dr-cli --bench aws_runbook)"
 cargo bench -p aegis-dr-core --bench failover --locked -- 500 20 4 4 5
 cargo bench -p aegis-dr-provider-kubernetes --bench fanout --locked -- 100 5 5
-# The AWS comparison reuses the test build (dev profile): it times processes, not this code path.
-cargo bench -p aegis-dr-cli --bench aws_runbook --profile dev --locked -- 1
+# The AWS comparison reuses the test build (test profile): it times processes, not this code path.
+cargo bench -p aegis-dr-cli --bench aws_runbook --profile test --locked -- 1
 
 echo
 echo "tests: ${passed} passed, ${failed} failed"

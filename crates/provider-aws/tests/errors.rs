@@ -154,3 +154,15 @@ async fn the_builder_validates_the_plans_aws_settings() {
     let e = build_err(r#"options = { fence = "tag-only" }"#, Some("westus2")).await;
     assert!(e.contains("sites.dr.region"), "{e}");
 }
+
+#[tokio::test]
+async fn the_example_aws_plan_validates_and_has_a_policy() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/aws.toml");
+    let plan = Plan::load(&path).expect("examples/aws.toml parses");
+    AwsProviders::from_env(&plan)
+        .build()
+        .await
+        .expect("examples/aws.toml passes the builder's validation");
+    let doc = aegis_dr_provider_aws::iam::policy_for(&plan);
+    assert!(doc.to_string().contains("rds:PromoteReadReplica"));
+}
