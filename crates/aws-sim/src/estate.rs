@@ -433,7 +433,7 @@ impl Estate {
         );
     }
 
-    /// (role source, tags) of a DB instance: `Some(source)` for a replica.
+    /// A DB instance as RDS describes it, `None` when it does not exist.
     pub async fn db_instance(
         &self,
         region: &str,

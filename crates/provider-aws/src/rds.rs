@@ -405,8 +405,12 @@ impl DatabaseFailover for RdsDatabases {
     async fn promote(&self, req: &PromoteRequest) -> Result<()> {
         self.pair(&req.target)?;
         // Never two writable primaries: the old primary must be fenced, or unreachable and forced.
-        match self.status(&req.old_primary).await {
-            Ok(o) if o.role == DatabaseRole::Primary && !o.fenced => {
+        // Role and fence come from the instance alone: no lag or backup lookups on this path.
+        match self.describe(&req.old_primary).await {
+            Ok(o)
+                if Self::role_of(&o) == DatabaseRole::Primary
+                    && tag(&o, FENCED_TAG) != Some("true") =>
+            {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
                     format!(

@@ -1,17 +1,13 @@
-//! Health probes over plain HTTP, for sites on real clouds, and the empty workload scaler of sites
-//! without a Kubernetes cluster.
+//! Health probes over plain HTTP, for sites on real clouds.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::{
     error::{Error, ErrorKind, Result},
     plan::SiteRole,
-    provider::{
-        AnnotateWorkload, ConfigMapsRequest, HealthProbe, HealthReport, ListWorkloads,
-        ProbeRequest, ScaleWorkload, WorkloadScaler, WorkloadState,
-    },
+    provider::{HealthProbe, HealthReport, ProbeRequest},
 };
 
 /// Probes endpoints with `GET`. The status code is the verdict; a JSON body may add the optional
@@ -63,38 +59,5 @@ impl HealthProbe for HttpHealthProbe {
             ErrorKind::Unsupported,
             format!("no data-integrity probe for database `{database}` at the {site} site over plain HTTP"),
         ))
-    }
-}
-
-/// The workload scaler of a site that runs no Kubernetes workloads: it lists nothing, and any change
-/// is an error naming the site, so a plan that expects workloads there fails loudly.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoWorkloads;
-
-fn no_cluster(site: SiteRole) -> Error {
-    Error::config(format!(
-        "sites.{site}: the plan has Kubernetes workloads there but the site names no cluster (set `kubeconfig` or `context`)"
-    ))
-}
-
-#[async_trait]
-impl WorkloadScaler for NoWorkloads {
-    async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
-        Err(no_cluster(req.site))
-    }
-
-    async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
-        Err(no_cluster(req.id.site))
-    }
-
-    async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
-        Err(no_cluster(req.id.site))
-    }
-
-    async fn config_maps(
-        &self,
-        req: &ConfigMapsRequest,
-    ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
-        Err(no_cluster(req.site))
     }
 }

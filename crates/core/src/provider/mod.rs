@@ -19,7 +19,7 @@ pub use dns::{
     RecordRef, RecordState, UpsertRecord,
 };
 pub use health::{HealthProbe, HealthReport, ProbeRequest};
-pub use http_health::{HttpHealthProbe, NoWorkloads};
+pub use http_health::HttpHealthProbe;
 pub use nodes::{NodeScaler, PoolRef, PoolState, ScalePool};
 pub use recovery::{
     FailbackState, JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryPoint,
@@ -27,7 +27,7 @@ pub use recovery::{
 };
 pub use set::{Capabilities, Providers, SiteProviders};
 pub use workloads::{
-    AnnotateWorkload, ConfigMapsRequest, LabelSelector, ListWorkloads, ScaleWorkload, WorkloadId,
-    WorkloadScaler, WorkloadState, DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION,
+    AnnotateWorkload, ConfigMapsRequest, LabelSelector, ListWorkloads, NoWorkloads, ScaleWorkload,
+    WorkloadId, WorkloadScaler, WorkloadState, DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION,
     SCALED_BY_RUN_ANNOTATION,
 };

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    error::Result,
+    error::{Error, Result},
     plan::{SiteRole, WorkloadKind},
 };
 
@@ -181,6 +181,39 @@ pub trait WorkloadScaler: Send + Sync + std::fmt::Debug {
         &self,
         req: &ConfigMapsRequest,
     ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>>;
+}
+
+/// The workload scaler of a site that names no Kubernetes cluster: every call is a config error naming
+/// the site, so a plan that lists workloads there fails loudly (a plan without workloads never calls it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoWorkloads;
+
+fn no_cluster(site: SiteRole) -> Error {
+    Error::config(format!(
+        "sites.{site}: the plan has Kubernetes workloads there but the site names no cluster (set `kubeconfig` or `context`)"
+    ))
+}
+
+#[async_trait]
+impl WorkloadScaler for NoWorkloads {
+    async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
+        Err(no_cluster(req.site))
+    }
+
+    async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
+        Err(no_cluster(req.id.site))
+    }
+
+    async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
+        Err(no_cluster(req.id.site))
+    }
+
+    async fn config_maps(
+        &self,
+        req: &ConfigMapsRequest,
+    ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
+        Err(no_cluster(req.site))
+    }
 }
 
 #[cfg(test)]
