@@ -314,39 +314,30 @@ impl StepCtx {
         Fut: Future<Output = Result<T>>,
     {
         let n = self.run.plan.execution.max_concurrency.max(1);
-        // A hand-rolled bounded fan-out (not `buffer_unordered`), so the future stays provably `Send`.
-        let mut rest = items.into_iter();
-        let mut inflight = FuturesUnordered::new();
-        for item in rest.by_ref().take(n) {
-            inflight.push(f(item));
-        }
-        let mut results: Vec<Result<T>> = Vec::with_capacity(inflight.len());
-        while let Some(r) = inflight.next().await {
-            results.push(r);
-            if let Some(item) = rest.next() {
-                inflight.push(f(item));
-            }
-        }
-        let total = results.len();
-        let mut ok = Vec::with_capacity(total);
-        let mut first_err = None;
-        let mut failed = 0;
-        for r in results {
-            match r {
-                Ok(v) => ok.push(v),
-                Err(e) => {
-                    failed += 1;
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        match first_err {
-            None => Ok(ok),
-            Some(e) if failed > 1 => {
-                Err(e.context(format!("{failed} of {total} items failed; first")))
-            }
-            Some(e) => Err(e),
-        }
+        first_error(bounded(items, n, f).await)
+    }
+
+    /// [`fan_out`](Self::fan_out) for large fan-outs whose items own what they need: the items are
+    /// split over one task per runtime worker thread (when there are enough of them), so the per-item
+    /// work (building requests, reading answers) uses every core instead of one. The concurrency
+    /// bound holds across all tasks; as with `fan_out`, results come in no particular order.
+    pub async fn fan_out_tasks<I, T, F, Fut>(
+        self: &Arc<Self>,
+        items: Vec<I>,
+        f: F,
+    ) -> Result<Vec<T>>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        F: Fn(Arc<StepCtx>, I) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let n = self.run.plan.execution.max_concurrency.max(1);
+        let ctx = self.clone();
+        let results = spread(items, n, move |i| f(ctx.clone(), i))
+            .await
+            .map_err(|e| e.context(format!("step `{}`", self.step.id)))?;
+        first_error(results)
     }
 
     /// Journals (fsynced) progress needed to resume this step (a job id, a measured RPO).
@@ -424,5 +415,170 @@ impl StepCtx {
             d.insert("notes".into(), serde_json::json!(notes));
         }
         serde_json::Value::Object(d)
+    }
+}
+
+/// Below this many items per worker thread a fan-out stays in one task.
+const MIN_ITEMS_PER_TASK: usize = 256;
+
+/// How many tasks a fan-out of `len` items with at most `n` in flight uses on `workers` threads.
+fn task_count(len: usize, n: usize, workers: usize) -> usize {
+    workers.min(len / MIN_ITEMS_PER_TASK).min(n).max(1)
+}
+
+/// Runs `f` over `items` with at most `n` in flight, split into contiguous chunks over one task per
+/// runtime worker thread (each with its share of `n`); every result, in no particular order. Fails
+/// only when a task dies (a panic).
+async fn spread<I, T, F, Fut>(items: Vec<I>, n: usize, f: F) -> Result<Vec<Result<T>>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+{
+    let workers = tokio::runtime::Handle::try_current()
+        .map(|h| h.metrics().num_workers())
+        .unwrap_or(1);
+    let tasks = task_count(items.len(), n, workers);
+    if tasks == 1 {
+        return Ok(bounded(items, n, f).await);
+    }
+    let per_task = n / tasks;
+    let chunk = items.len().div_ceil(tasks);
+    let mut rest = items.into_iter();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let part: Vec<I> = rest.by_ref().take(chunk).collect();
+        let f = f.clone();
+        set.spawn(async move { bounded(part, per_task, f).await });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(results) => out.extend(results),
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorKind::Provider,
+                    format!("a fan-out task died: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `f` over `items` with at most `n` in flight and returns every result in completion order.
+async fn bounded<I, T, F, Fut>(items: Vec<I>, n: usize, f: F) -> Vec<Result<T>>
+where
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    // A hand-rolled bounded fan-out (not `buffer_unordered`), so the future stays provably `Send`.
+    let mut rest = items.into_iter();
+    let mut inflight = FuturesUnordered::new();
+    for item in rest.by_ref().take(n.max(1)) {
+        inflight.push(f(item));
+    }
+    let mut results: Vec<Result<T>> = Vec::with_capacity(inflight.len() + rest.len());
+    while let Some(r) = inflight.next().await {
+        results.push(r);
+        if let Some(item) = rest.next() {
+            inflight.push(f(item));
+        }
+    }
+    results
+}
+
+/// All values when every item succeeded, else the first error (with the count of failures).
+fn first_error<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
+    let total = results.len();
+    let mut ok = Vec::with_capacity(total);
+    let mut first_err = None;
+    let mut failed = 0;
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => {
+                failed += 1;
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        None => Ok(ok),
+        Some(e) if failed > 1 => Err(e.context(format!("{failed} of {total} items failed; first"))),
+        Some(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn small_fan_outs_stay_in_one_task() {
+        assert_eq!(task_count(100, 8192, 2), 1);
+        assert_eq!(task_count(511, 8192, 2), 1);
+        assert_eq!(task_count(512, 8192, 2), 2);
+        assert_eq!(task_count(5000, 8192, 8), 8);
+        assert_eq!(
+            task_count(5000, 1, 8),
+            1,
+            "a bound of one call in flight stays serial"
+        );
+        assert_eq!(task_count(5000, 8192, 1), 1);
+        assert_eq!(task_count(0, 8192, 4), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spread_runs_every_item_once_within_the_bound() {
+        let inflight = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let (i2, p2) = (inflight.clone(), peak.clone());
+        let items: Vec<u32> = (0..2000).collect();
+        let out = spread(items, 64, move |i| {
+            let (inflight, peak) = (i2.clone(), p2.clone());
+            async move {
+                let now = inflight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_micros(200)).await;
+                inflight.fetch_sub(1, Ordering::SeqCst);
+                if i % 500 == 7 {
+                    Err(Error::new(ErrorKind::Provider, format!("item {i}")))
+                } else {
+                    Ok(i)
+                }
+            }
+        })
+        .await
+        .expect("no task dies");
+        assert_eq!(out.len(), 2000);
+        let mut ok: Vec<u32> = out
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied())
+            .collect();
+        ok.sort_unstable();
+        let expected: Vec<u32> = (0..2000).filter(|i| i % 500 != 7).collect();
+        assert_eq!(ok, expected);
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(peak <= 64, "at most 64 in flight, saw {peak}");
+        assert!(peak > 1, "items ran concurrently");
+        let err = first_error(out).expect_err("four items failed");
+        assert!(err.to_string().contains("4 of 2000 items failed"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spread_reports_a_panicking_task() {
+        let items: Vec<u32> = (0..1000).collect();
+        let out = spread(items, 100, |i| async move {
+            if i == 999 {
+                panic!("boom");
+            }
+            Ok::<_, Error>(i)
+        })
+        .await;
+        let err = out.expect_err("the task with item 999 died");
+        assert!(err.to_string().contains("fan-out task died"), "{err}");
     }
 }

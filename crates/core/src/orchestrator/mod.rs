@@ -459,7 +459,7 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
         step: step.id.clone(),
     })?;
     ctx.progress.step_started(&step);
-    let sctx = StepCtx::new(ctx.clone(), step.clone());
+    let sctx = Arc::new(StepCtx::new(ctx.clone(), step.clone()));
     let res = steps::execute(&sctx).await;
     match res {
         Ok(summary) => {

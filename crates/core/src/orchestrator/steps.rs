@@ -3,6 +3,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    sync::Arc,
     time::Duration,
 };
 
@@ -23,7 +24,7 @@ use crate::{
 };
 
 /// Runs one step; returns its one-line summary.
-pub(crate) async fn execute(ctx: &StepCtx) -> Result<String> {
+pub(crate) async fn execute(ctx: &Arc<StepCtx>) -> Result<String> {
     match ctx.step.kind.clone() {
         StepKind::Preflight => preflight(ctx).await,
         StepKind::StableGate => stable_gate(ctx).await,
@@ -419,13 +420,15 @@ struct Workload<'a> {
     spec: &'a WorkloadSpec,
 }
 
-async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>> {
+async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload<'_>>> {
     let plan = ctx.plan();
     let cluster = plan.site(site).cluster.clone().unwrap_or_default();
     let scaler = ctx.providers().site(site).workloads.clone();
-    let groups: Vec<&WorkloadSpec> = plan.workloads.iter().collect();
-    let lists = ctx
-        .fan_out(groups, |g| {
+    let requests: Vec<(usize, ListWorkloads)> = plan
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
             let req = ListWorkloads {
                 site,
                 cluster: cluster.clone(),
@@ -436,15 +439,21 @@ async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>
                     .as_deref()
                     .and_then(|s| LabelSelector::parse(s).ok()),
             };
+            (i, req)
+        })
+        .collect();
+    let lists = ctx
+        .fan_out_tasks(requests, move |ctx, (i, req)| {
             let scaler = scaler.clone();
             async move {
                 let items = ctx.call("list workloads", || scaler.list(&req)).await?;
-                Ok((g, items))
+                Ok((i, items))
             }
         })
         .await?;
     let mut out = Vec::new();
-    for (g, items) in lists {
+    for (i, items) in lists {
+        let g = &plan.workloads[i];
         let mut by_name: BTreeMap<String, WorkloadState> =
             items.into_iter().map(|w| (w.name.clone(), w)).collect();
         let wanted: Vec<String> = if g.names.is_empty() {
@@ -485,7 +494,7 @@ async fn workloads_of(ctx: &StepCtx, site: SiteRole) -> Result<Vec<Workload<'_>>
     Ok(out)
 }
 
-async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
+async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
     let items = match workloads_of(ctx, site).await {
         Ok(items) => items,
         Err(e) if primary_down_accepted(ctx, site, &e)? => {
@@ -507,7 +516,7 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
         .map(|w| w.id.clone())
         .collect();
     let annotated = todo.len();
-    ctx.fan_out(todo, |id| {
+    ctx.fan_out_tasks(todo, move |ctx, id| {
         let scaler = scaler.clone();
         let req = AnnotateWorkload {
             id,
@@ -571,7 +580,7 @@ async fn drain(ctx: &StepCtx, site: SiteRole) -> Result<String> {
     ))
 }
 
-async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> Result<String> {
+async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode) -> Result<String> {
     let items = workloads_of(ctx, site).await?;
     let scaler = ctx.providers().site(site).workloads.clone();
     let run_id = ctx.run.run_id.clone();
@@ -588,7 +597,7 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                 .map(|w| w.id.clone())
                 .collect();
             changed = todo.len();
-            ctx.fan_out(todo, |id| {
+            ctx.fan_out_tasks(todo, move |ctx, id| {
                 let scaler = scaler.clone();
                 let req = AnnotateWorkload {
                     id,
@@ -628,7 +637,8 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                 ));
             }
             changed = todo.len();
-            ctx.fan_out(todo, |(id, current, target, annotate)| {
+            let run_id = run_id.clone();
+            ctx.fan_out_tasks(todo, move |ctx, (id, current, target, annotate)| {
                 let scaler = scaler.clone();
                 let run_id = run_id.clone();
                 async move {
@@ -691,7 +701,7 @@ async fn scale_workloads(ctx: &StepCtx, site: SiteRole, mode: WorkloadMode) -> R
                 }
             }
             changed = todo.len();
-            ctx.fan_out(todo, |(id, scale, target, clear)| {
+            ctx.fan_out_tasks(todo, move |ctx, (id, scale, target, clear)| {
                 let scaler = scaler.clone();
                 async move {
                     if scale {
@@ -1543,7 +1553,7 @@ async fn terminate_drill(ctx: &StepCtx) -> Result<String> {
 
 // ---- verification --------------------------------------------------------------------------------
 
-async fn verify(ctx: &StepCtx, site: SiteRole, database_only: bool) -> Result<String> {
+async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Result<String> {
     let plan = ctx.plan();
     let max_err = plan.checks.max_error_rate;
     let health = ctx.providers().site(site).health.clone();
