@@ -1,7 +1,8 @@
 //! A complete AWS estate for tests and benchmarks, created through the real SDK clients in the
 //! emulators: a Route 53 zone, record and health check (LocalStack); an RDS primary in `us-east-1`
-//! with a cross-region read replica in `us-west-2` and a fence parameter group (moto); `ReplicaLag`
-//! metrics (LocalStack CloudWatch); one EKS node group per site (this simulator) driving an Auto
+//! with a cross-region read replica in `us-west-2` and a fence parameter group, a Multi-AZ instance,
+//! and an Aurora global database of two clusters (moto, with the operations `scripts/moto_server.py`
+//! adds); `ReplicaLag` and `AuroraGlobalDBReplicationLag` metrics (LocalStack CloudWatch); one EKS node group per site (this simulator) driving an Auto
 //! Scaling group (moto); a DRS source server (this simulator) protecting an EC2 instance (LocalStack).
 //! Every name carries a unique suffix, so tests share the emulators safely.
 
@@ -54,6 +55,20 @@ impl Endpoints {
 /// TTL of the estate's record: short, because failback waits out the old TTL before it switches.
 pub const RECORD_TTL: u32 = 5;
 
+/// Zones of the Multi-AZ instance: (writer, standby) when the estate is created.
+pub const MULTI_AZ_ZONES: (&str, &str) = ("us-east-1a", "us-east-1b");
+
+/// The kinds of database pair the estate holds, for [`Estate::plan_toml_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// `orders`: cross-region read replica (failover = "replica-promotion").
+    ReplicaPromotion,
+    /// `sessions`: one Multi-AZ instance (failover = "multi-az").
+    MultiAz,
+    /// `ledger`: Aurora global database (failover = "aurora-global").
+    AuroraGlobal,
+}
+
 /// Sizes (min, max, desired) of the node pools in the plan.
 pub const PRODUCTION: (u32, u32, u32) = (2, 4, 3);
 /// Standby sizes.
@@ -83,6 +98,14 @@ pub struct Estate {
     pub db_dr: String,
     /// Fence parameter group (both regions).
     pub fence_group: String,
+    /// Multi-AZ instance (us-east-1), writer in [`MULTI_AZ_ZONES`]`.0`.
+    pub db_multi_az: String,
+    /// Aurora global database (global cluster identifier).
+    pub global_cluster: String,
+    /// Its member clusters (primary in us-east-1, writer; secondary in us-west-2).
+    pub aurora: (String, String),
+    /// Read-only DB cluster parameter group fencing Aurora clusters (both regions).
+    pub cluster_fence_group: String,
     /// Clusters (primary, dr).
     pub clusters: (String, String),
     /// Node groups (primary, dr).
@@ -186,6 +209,10 @@ impl Estate {
             db_primary: format!("orders-{s}"),
             db_dr: format!("orders-{s}-dr"),
             fence_group: format!("aegis-fence-{s}"),
+            db_multi_az: format!("sessions-{s}"),
+            global_cluster: format!("ledger-{s}"),
+            aurora: (format!("ledger-{s}-use1"), format!("ledger-{s}-usw2")),
+            cluster_fence_group: format!("aegis-cluster-fence-{s}"),
             clusters: (format!("prod-{s}"), format!("dr-{s}")),
             nodegroups: (format!("workers-{s}"), format!("dr-workers-{s}")),
             asgs: (format!("eks-workers-{s}"), format!("eks-dr-workers-{s}")),
@@ -405,6 +432,157 @@ impl Estate {
                 self.set_replica_lag(region, &id, 0.0).await;
             }
         }
+        ok(
+            "create Multi-AZ DB instance",
+            self.rds(PRIMARY_REGION)
+                .create_db_instance()
+                .db_instance_identifier(&self.db_multi_az)
+                .engine("postgres")
+                .db_instance_class("db.t3.micro")
+                .allocated_storage(20)
+                .master_username("aegis")
+                .master_user_password("not-a-secret-1")
+                .backup_retention_period(7)
+                .multi_az(true)
+                .availability_zone(MULTI_AZ_ZONES.0)
+                .send()
+                .await,
+        );
+        self.create_aurora_global().await;
+    }
+
+    async fn create_aurora_global(&mut self) {
+        for region in [PRIMARY_REGION, DR_REGION] {
+            ok(
+                "create cluster fence parameter group",
+                self.rds(region)
+                    .create_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(&self.cluster_fence_group)
+                    .db_parameter_group_family("aurora-postgresql16")
+                    .description("aegis-dr fence: default_transaction_read_only = on")
+                    .send()
+                    .await,
+            );
+        }
+        let primary = ok(
+            "create primary Aurora cluster",
+            self.rds(PRIMARY_REGION)
+                .create_db_cluster()
+                .db_cluster_identifier(&self.aurora.0)
+                .engine("aurora-postgresql")
+                .master_username("aegis")
+                .master_user_password("not-a-secret-1")
+                .backup_retention_period(7)
+                .send()
+                .await,
+        );
+        let arn = primary
+            .db_cluster()
+            .and_then(|c| c.db_cluster_arn())
+            .unwrap_or_default()
+            .to_string();
+        ok(
+            "create Aurora global database",
+            self.rds(PRIMARY_REGION)
+                .create_global_cluster()
+                .global_cluster_identifier(&self.global_cluster)
+                .source_db_cluster_identifier(arn)
+                .send()
+                .await,
+        );
+        ok(
+            "create secondary Aurora cluster",
+            self.rds(DR_REGION)
+                .create_db_cluster()
+                .db_cluster_identifier(&self.aurora.1)
+                .engine("aurora-postgresql")
+                .global_cluster_identifier(&self.global_cluster)
+                .send()
+                .await,
+        );
+        for region in [PRIMARY_REGION, DR_REGION] {
+            for id in [self.aurora.0.clone(), self.aurora.1.clone()] {
+                self.set_global_lag(region, &id, 0.0).await;
+            }
+        }
+    }
+
+    /// Publishes an `AuroraGlobalDBReplicationLag` datapoint (milliseconds) for `cluster` in
+    /// `region`, as Aurora does for a secondary cluster.
+    pub async fn set_global_lag(&self, region: &str, cluster: &str, millis: f64) {
+        ok(
+            "put AuroraGlobalDBReplicationLag",
+            self.cloudwatch(region)
+                .put_metric_data()
+                .namespace("AWS/RDS")
+                .metric_data(
+                    MetricDatum::builder()
+                        .metric_name("AuroraGlobalDBReplicationLag")
+                        .dimensions(
+                            Dimension::builder()
+                                .name("DBClusterIdentifier")
+                                .value(cluster)
+                                .build(),
+                        )
+                        .value(millis)
+                        .unit(StandardUnit::Milliseconds)
+                        .timestamp(SystemTime::now().into())
+                        .build(),
+                )
+                .send()
+                .await,
+        );
+    }
+
+    /// The Aurora global database as RDS describes it: (status, writer cluster id, failover state
+    /// `(status, to cluster id, data loss allowed)` while an operation runs).
+    pub async fn global_state(&self) -> (String, String, Option<(String, String, bool)>) {
+        let out = ok(
+            "describe global cluster",
+            self.rds(PRIMARY_REGION)
+                .describe_global_clusters()
+                .global_cluster_identifier(&self.global_cluster)
+                .send()
+                .await,
+        );
+        let g = out
+            .global_clusters()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("global cluster {} is missing", self.global_cluster));
+        let id = |arn: &str| arn.rsplit(":cluster:").next().unwrap_or(arn).to_string();
+        let writer = g
+            .global_cluster_members()
+            .iter()
+            .find(|m| m.is_writer() == Some(true))
+            .and_then(|m| m.db_cluster_arn())
+            .map(id)
+            .unwrap_or_default();
+        let state = g.failover_state().and_then(|f| {
+            f.status().map(|s| {
+                (
+                    s.as_str().to_string(),
+                    f.to_db_cluster_arn().map(id).unwrap_or_default(),
+                    f.is_data_loss_allowed().unwrap_or(false),
+                )
+            })
+        });
+        (g.status().unwrap_or_default().to_string(), writer, state)
+    }
+
+    /// The Multi-AZ instance's (status, writer zone, standby zone).
+    pub async fn multi_az_state(&self) -> (String, String, String) {
+        let i = self
+            .db_instance(PRIMARY_REGION, &self.db_multi_az)
+            .await
+            .unwrap_or_else(|| panic!("instance {} is missing", self.db_multi_az));
+        (
+            i.db_instance_status().unwrap_or_default().to_string(),
+            i.availability_zone().unwrap_or_default().to_string(),
+            i.secondary_availability_zone()
+                .unwrap_or_default()
+                .to_string(),
+        )
     }
 
     /// Publishes a `ReplicaLag` datapoint (seconds) for `instance` in `region`, as RDS does.
@@ -589,8 +767,39 @@ impl Estate {
         );
     }
 
-    /// The plan file (TOML) describing this estate on the `aws` provider; `extra` is appended.
+    /// The plan file (TOML) describing this estate on the `aws` provider with the `orders` replica
+    /// pair; `extra` is appended.
     pub fn plan_toml(&self, extra: &str) -> String {
+        self.plan_toml_with(&[DbKind::ReplicaPromotion], extra)
+    }
+
+    /// The `[[databases]]` entry of one kind of pair.
+    pub fn database_toml(&self, kind: DbKind) -> String {
+        match kind {
+            DbKind::ReplicaPromotion => format!(
+                "[[databases]]\nname = \"orders\"\nprimary = \"{}\"\ndr = \"{}\"\nengine = \"postgres\"\noptions = {{ fence_parameter_group = \"{}\" }}\n",
+                self.db_primary, self.db_dr, self.fence_group
+            ),
+            DbKind::MultiAz => format!(
+                "[[databases]]\nname = \"sessions\"\nprimary = \"{i}@{}\"\ndr = \"{i}@{}\"\nengine = \"postgres\"\noptions = {{ failover = \"multi-az\" }}\n",
+                MULTI_AZ_ZONES.0,
+                MULTI_AZ_ZONES.1,
+                i = self.db_multi_az
+            ),
+            DbKind::AuroraGlobal => format!(
+                "[[databases]]\nname = \"ledger\"\nprimary = \"{}\"\ndr = \"{}\"\nengine = \"aurora-postgresql\"\noptions = {{ failover = \"aurora-global\", global_cluster = \"{}\", fence_parameter_group = \"{}\" }}\n",
+                self.aurora.0, self.aurora.1, self.global_cluster, self.cluster_fence_group
+            ),
+        }
+    }
+
+    /// The plan file with the database pairs `databases` (in that order); `extra` is appended.
+    pub fn plan_toml_with(&self, databases: &[DbKind], extra: &str) -> String {
+        let databases: String = databases
+            .iter()
+            .map(|k| self.database_toml(*k))
+            .collect::<Vec<_>>()
+            .join("\n");
         let (pmin, pmax, pdes) = PRODUCTION;
         let (smin, smax, sdes) = STANDBY;
         format!(
@@ -607,13 +816,7 @@ provider = "aws"
 region = "{DR_REGION}"
 cluster = "{dc}"
 
-[[databases]]
-name = "orders"
-primary = "{dbp}"
-dr = "{dbd}"
-engine = "postgres"
-options = {{ fence_parameter_group = "{fence}" }}
-
+{databases}
 [[dns_records]]
 name = "{record}"
 zone = "{zone}"
@@ -668,9 +871,6 @@ max_poll_interval = "200ms"
             s = self.suffix,
             pc = self.clusters.0,
             dc = self.clusters.1,
-            dbp = self.db_primary,
-            dbd = self.db_dr,
-            fence = self.fence_group,
             record = self.record,
             zone = self.zone,
             hc = self.health_check,

@@ -140,6 +140,7 @@ pub async fn database_failover(p: &Providers, plan: &Plan, clock: &Clock, within
         })
         .await;
         if p.capabilities.sync_dry_run {
+            let before = db.status(&primary).await.expect("status").role;
             let rep = db
                 .reverse_replication(&ReverseReplicationRequest {
                     source: dr.clone(),
@@ -150,7 +151,7 @@ pub async fn database_failover(p: &Providers, plan: &Plan, clock: &Clock, within
                 .expect("dry-run reverse replication");
             assert!(rep.dry_run, "dry run says so");
             let s = db.status(&primary).await.expect("status");
-            assert_ne!(s.role, DatabaseRole::Replica, "a dry run changes nothing");
+            assert_eq!(s.role, before, "a dry run changes nothing");
         }
         db.reverse_replication(&ReverseReplicationRequest {
             source: dr.clone(),
@@ -185,6 +186,11 @@ pub async fn database_failover(p: &Providers, plan: &Plan, clock: &Clock, within
         })
         .await
         .expect("promote back");
+        eventually(clock, "primary becomes primary again", within, || async {
+            let s = db.status(&primary).await?;
+            Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+        })
+        .await;
         db.reverse_replication(&ReverseReplicationRequest {
             source: primary.clone(),
             target: dr.clone(),

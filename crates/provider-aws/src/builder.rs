@@ -148,7 +148,7 @@ impl AwsProvidersBuilder {
             .plan
             .databases
             .iter()
-            .map(PairSettings::from_spec)
+            .map(|d| PairSettings::from_spec(d, &regions.0))
             .collect::<Result<Vec<_>>>()?;
         for s in &self.plan.recovery_servers {
             if !s.source_server_id.starts_with("s-") {

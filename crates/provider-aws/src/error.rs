@@ -42,6 +42,7 @@ const BUSY: &[&str] = &[
     "InvalidDBInstanceState",
     "InvalidDBInstanceStateFault",
     "InvalidDBClusterStateFault",
+    "InvalidGlobalClusterStateFault",
     "ScalingActivityInProgress",
     "ResourceContention",
 ];

@@ -38,6 +38,12 @@ pub const RDS_PROMOTE_REPLICA: &str = "rds:PromoteReadReplica";
 pub const RDS_REBOOT: &str = "rds:RebootDBInstance";
 /// `rds:CreateDBInstanceReadReplica`.
 pub const RDS_CREATE_REPLICA: &str = "rds:CreateDBInstanceReadReplica";
+/// `rds:DescribeDBClusters`.
+pub const RDS_DESCRIBE_CLUSTERS: &str = "rds:DescribeDBClusters";
+/// `rds:DescribeDBClusterSnapshots`.
+pub const RDS_DESCRIBE_CLUSTER_SNAPSHOTS: &str = "rds:DescribeDBClusterSnapshots";
+/// `rds:ModifyDBCluster`.
+pub const RDS_MODIFY_CLUSTER: &str = "rds:ModifyDBCluster";
 /// `rds:DescribeGlobalClusters`.
 pub const RDS_DESCRIBE_GLOBAL: &str = "rds:DescribeGlobalClusters";
 /// `rds:SwitchoverGlobalCluster`.
@@ -154,62 +160,91 @@ pub fn policy_for(plan: &Plan) -> Value {
     }
 
     if !plan.databases.is_empty() {
-        let mut instances = Vec::new();
-        let mut param_groups = Vec::new();
-        let mut global = Vec::new();
+        let (mut replicas, mut multi_az, mut clusters, mut global) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut param_groups, mut cluster_param_groups) = (Vec::new(), Vec::new());
         for d in &plan.databases {
-            let mode = FailoverMode::of(d).unwrap_or(FailoverMode::ReplicaPromotion);
-            for (site, id) in [(SiteRole::Primary, &d.primary), (SiteRole::Dr, &d.dr)] {
-                let region = region_of(plan, site);
-                instances.push(format!("arn:aws:rds:{region}:*:db:{id}"));
-                // Re-protection renames the superseded instance and keeps it.
-                instances.push(format!("arn:aws:rds:{region}:*:db:{id}-aegis-*"));
-                if let Some(g) = d.options.get("fence_parameter_group") {
-                    param_groups.push(format!("arn:aws:rds:{region}:*:pg:{g}"));
-                }
-                for key in ["primary_parameter_group", "dr_parameter_group"] {
-                    if let Some(g) = d.options.get(key) {
-                        param_groups.push(format!("arn:aws:rds:{region}:*:pg:{g}"));
+            let fence_group = d.options.get("fence_parameter_group");
+            match FailoverMode::of(d).unwrap_or(FailoverMode::ReplicaPromotion) {
+                FailoverMode::ReplicaPromotion => {
+                    for (site, id) in [(SiteRole::Primary, &d.primary), (SiteRole::Dr, &d.dr)] {
+                        let region = region_of(plan, site);
+                        replicas.push(format!("arn:aws:rds:{region}:*:db:{id}"));
+                        // Re-protection renames the superseded instance and keeps it.
+                        replicas.push(format!("arn:aws:rds:{region}:*:db:{id}-aegis-*"));
+                        if let Some(g) = fence_group {
+                            param_groups.push(format!("arn:aws:rds:{region}:*:pg:{g}"));
+                        }
                     }
                 }
-            }
-            if mode == FailoverMode::AuroraGlobal {
-                if let Some(g) = d.options.get("global_cluster") {
-                    global.push(format!("arn:aws:rds::*:global-cluster:{g}"));
-                }
-                for id in [&d.primary, &d.dr] {
-                    for site in [SiteRole::Primary, SiteRole::Dr] {
-                        global.push(format!(
-                            "arn:aws:rds:{}:*:cluster:{id}",
-                            region_of(plan, site)
+                FailoverMode::MultiAz => {
+                    // One instance, in the primary site's region.
+                    if let Some((instance, _)) = crate::rds::split_multi_az(&d.primary) {
+                        multi_az.push(format!(
+                            "arn:aws:rds:{}:*:db:{instance}",
+                            region_of(plan, SiteRole::Primary)
                         ));
+                    }
+                }
+                FailoverMode::AuroraGlobal => {
+                    if let Some(g) = d.options.get("global_cluster") {
+                        global.push(format!("arn:aws:rds::*:global-cluster:{g}"));
+                    }
+                    for (site, id) in [(SiteRole::Primary, &d.primary), (SiteRole::Dr, &d.dr)] {
+                        let region = region_of(plan, site);
+                        clusters.push(format!("arn:aws:rds:{region}:*:cluster:{id}"));
+                        if let Some(g) = fence_group {
+                            cluster_param_groups
+                                .push(format!("arn:aws:rds:{region}:*:cluster-pg:{g}"));
+                        }
                     }
                 }
             }
         }
-        instances.sort();
-        instances.dedup();
-        add(
-            "AegisDrRdsInstances",
-            &[
-                RDS_DESCRIBE_INSTANCES,
-                RDS_DESCRIBE_SNAPSHOTS,
-                RDS_ADD_TAGS,
-                RDS_REMOVE_TAGS,
-                RDS_MODIFY_INSTANCE,
-                RDS_PROMOTE_REPLICA,
-                RDS_REBOOT,
-                RDS_CREATE_REPLICA,
-            ],
-            instances,
-        );
+        for v in [
+            &mut replicas,
+            &mut multi_az,
+            &mut clusters,
+            &mut global,
+            &mut param_groups,
+            &mut cluster_param_groups,
+        ] {
+            v.sort();
+            v.dedup();
+        }
+        if !replicas.is_empty() {
+            add(
+                "AegisDrRdsReplicaPairs",
+                &[
+                    RDS_DESCRIBE_INSTANCES,
+                    RDS_DESCRIBE_SNAPSHOTS,
+                    RDS_ADD_TAGS,
+                    RDS_REMOVE_TAGS,
+                    RDS_MODIFY_INSTANCE,
+                    RDS_PROMOTE_REPLICA,
+                    RDS_CREATE_REPLICA,
+                ],
+                replicas,
+            );
+        }
         if !param_groups.is_empty() {
-            param_groups.sort();
-            param_groups.dedup();
             add(
                 "AegisDrRdsParameterGroups",
                 &[RDS_MODIFY_INSTANCE],
                 param_groups,
+            );
+        }
+        if !multi_az.is_empty() {
+            add(
+                "AegisDrRdsMultiAz",
+                &[
+                    RDS_DESCRIBE_INSTANCES,
+                    RDS_DESCRIBE_SNAPSHOTS,
+                    RDS_ADD_TAGS,
+                    RDS_REMOVE_TAGS,
+                    RDS_REBOOT,
+                ],
+                multi_az,
             );
         }
         add(
@@ -217,9 +252,34 @@ pub fn policy_for(plan: &Plan) -> Value {
             &[RDS_DESCRIBE_SNAPSHOTS],
             vec!["arn:aws:rds:*:*:snapshot:*".into()],
         );
+        if !clusters.is_empty() {
+            add(
+                "AegisDrAuroraClusters",
+                &[
+                    RDS_DESCRIBE_CLUSTERS,
+                    RDS_DESCRIBE_CLUSTER_SNAPSHOTS,
+                    RDS_ADD_TAGS,
+                    RDS_REMOVE_TAGS,
+                    RDS_MODIFY_CLUSTER,
+                ],
+                clusters.clone(),
+            );
+            add(
+                "AegisDrAuroraSnapshots",
+                &[RDS_DESCRIBE_CLUSTER_SNAPSHOTS],
+                vec!["arn:aws:rds:*:*:cluster-snapshot:*".into()],
+            );
+        }
+        if !cluster_param_groups.is_empty() {
+            add(
+                "AegisDrAuroraParameterGroups",
+                &[RDS_MODIFY_CLUSTER],
+                cluster_param_groups,
+            );
+        }
         if !global.is_empty() {
-            global.sort();
-            global.dedup();
+            // Switchover and failover act on the global cluster and on its member clusters.
+            global.extend(clusters);
             add(
                 "AegisDrAuroraGlobal",
                 &[

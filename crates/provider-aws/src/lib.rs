@@ -1,5 +1,5 @@
 //! aegis-dr's AWS provider: Route 53 ([`Route53Dns`]), RDS with CloudWatch replica lag
-//! ([`RdsDatabases`]), EKS managed node groups or Auto Scaling groups ([`EksNodes`]), and Elastic
+//! ([`RdsDatabases`]: cross-region read replicas, Multi-AZ instances, Aurora global databases), EKS managed node groups or Auto Scaling groups ([`EksNodes`]), and Elastic
 //! Disaster Recovery with EC2 verification ([`DrsRecovery`]), each behind the core provider traits.
 //!
 //! ```no_run
@@ -19,10 +19,12 @@
 //! emulators. SDK errors become [`aegis_dr_core::Error`]s at this boundary (see [`error`]).
 #![forbid(unsafe_code)]
 
+mod aurora_global;
 mod builder;
 mod drs;
 mod error;
 pub mod iam;
+pub mod multi_az;
 mod nodes;
 pub mod rds;
 pub mod route53;

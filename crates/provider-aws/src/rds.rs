@@ -1,10 +1,14 @@
-//! `DatabaseFailover` on RDS: cross-region read replicas promoted on failover and re-created toward
-//! the original region on failback; replica lag from CloudWatch `ReplicaLag`; backups from snapshots.
+//! `DatabaseFailover` on RDS, in three modes chosen per pair by `options.failover`:
 //!
-//! Fencing sets the instance's DB parameter group to the plan's `fence_parameter_group` (a group
-//! with writes disabled: `read_only = 1` for MySQL/MariaDB, `default_transaction_read_only = on` for
-//! PostgreSQL) and records the fence in the tags `aegis-dr:fenced` and
-//! `aegis-dr:unfenced-parameter-group`, so every step can observe it.
+//! * `replica-promotion` (default, this file): cross-region read replicas promoted on failover and
+//!   re-created toward the original region on failback; replica lag from CloudWatch `ReplicaLag`;
+//!   backups from snapshots. Fencing sets the instance's DB parameter group to the plan's
+//!   `fence_parameter_group` (a group with writes disabled: `read_only = 1` for MySQL/MariaDB,
+//!   `default_transaction_read_only = on` for PostgreSQL) and records the fence in the tags
+//!   `aegis-dr:fenced` and `aegis-dr:unfenced-parameter-group`, so every step can observe it.
+//! * `multi-az` ([`crate::multi_az`]): one Multi-AZ instance, `RebootDBInstance --force-failover`.
+//! * `aurora-global` (`aurora_global.rs`): an Aurora global database, `SwitchoverGlobalCluster` or
+//!   `FailoverGlobalCluster --allow-data-loss`.
 
 use std::time::{Duration, SystemTime};
 
@@ -29,14 +33,16 @@ pub const UNFENCED_GROUP_TAG: &str = "aegis-dr:unfenced-parameter-group";
 /// Tag on a superseded instance kept after re-protection, naming the instance it was.
 pub const SUPERSEDED_TAG: &str = "aegis-dr:superseded";
 
-/// How a database pair fails over.
+/// How a database pair fails over (`options.failover`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailoverMode {
     /// Cross-region read replica promoted; failback re-creates the replica toward the original region.
     ReplicaPromotion,
-    /// Multi-AZ forced failover (`reboot-db-instance --force-failover`). Not implemented yet.
+    /// One Multi-AZ instance: `RebootDBInstance --force-failover` moves the writer to the standby AZ
+    /// and back. `primary` and `dr` name it as `<instance>@<availability zone>`.
     MultiAz,
-    /// Aurora global database switchover/failover. Not implemented yet.
+    /// Aurora global database: `SwitchoverGlobalCluster` (planned, no data loss) or
+    /// `FailoverGlobalCluster --allow-data-loss` (forced) between the clusters `primary` and `dr`.
     AuroraGlobal,
 }
 
@@ -55,13 +61,28 @@ impl FailoverMode {
     }
 }
 
-/// How an instance is fenced.
+/// How an instance or cluster is fenced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fence {
-    /// Switch to this DB parameter group (writes disabled).
+    /// Switch to this DB (cluster) parameter group (writes disabled).
     ParameterGroup(String),
     /// Only tag the instance: the application must honour the tag (no database-level block).
     TagOnly,
+}
+
+/// What a pair is made of, per failover mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PairKind {
+    /// Two instances, one a cross-region read replica of the other.
+    ReplicaPromotion,
+    /// One Multi-AZ instance in the primary site's region; each site is one of its two zones.
+    MultiAz {
+        instance: String,
+        primary_az: String,
+        dr_az: String,
+    },
+    /// Two clusters of one Aurora global database.
+    AuroraGlobal { global_cluster: String },
 }
 
 /// Per-pair settings validated by the builder.
@@ -69,54 +90,131 @@ pub(crate) enum Fence {
 pub(crate) struct PairSettings {
     pub name: String,
     pub fence: Fence,
+    pub kind: PairKind,
+}
+
+/// Splits a Multi-AZ reference `<instance>@<availability zone>`.
+pub(crate) fn split_multi_az(reference: &str) -> Option<(&str, &str)> {
+    let (instance, az) = reference.split_once('@')?;
+    (!instance.is_empty() && !az.is_empty()).then_some((instance, az))
+}
+
+/// Parses the Multi-AZ reference in the field `field` of `d`.
+fn multi_az_ref<'a>(
+    d: &DatabaseSpec,
+    field: &str,
+    value: &'a str,
+    primary_region: &str,
+) -> Result<(&'a str, &'a str)> {
+    split_multi_az(value).ok_or_else(|| {
+        Error::config(format!(
+            "databases.{}.{field}: `{value}` must be `<instance>@<availability zone>` for a Multi-AZ pair (like orders@{primary_region}a)",
+            d.name
+        ))
+    })
 }
 
 impl PairSettings {
-    /// Validates a database spec's options for the AWS provider.
-    pub(crate) fn from_spec(d: &DatabaseSpec) -> Result<PairSettings> {
-        match FailoverMode::of(d)? {
-            FailoverMode::ReplicaPromotion => {}
-            m => {
-                return Err(Error::config(format!(
-                    "databases.{}.options.failover: `{}` is not implemented yet by the AWS provider; use `replica-promotion` (cross-region read replica)",
-                    d.name,
-                    if m == FailoverMode::MultiAz { "multi-az" } else { "aurora-global" }
-                )))
-            }
-        }
-        let known = ["failover", "fence", "fence_parameter_group"];
+    /// Validates a database spec's options for the AWS provider; `primary_region` is the region of
+    /// the primary site (where a Multi-AZ instance lives).
+    pub(crate) fn from_spec(d: &DatabaseSpec, primary_region: &str) -> Result<PairSettings> {
+        let mode = FailoverMode::of(d)?;
+        let known: &[&str] = match mode {
+            FailoverMode::ReplicaPromotion => &["failover", "fence", "fence_parameter_group"],
+            FailoverMode::MultiAz => &["failover"],
+            FailoverMode::AuroraGlobal => &[
+                "failover",
+                "global_cluster",
+                "fence",
+                "fence_parameter_group",
+            ],
+        };
         if let Some(k) = d.options.keys().find(|k| !known.contains(&k.as_str())) {
+            let why = if mode == FailoverMode::MultiAz && k.starts_with("fence") {
+                " (a Multi-AZ failover cannot leave two writers: RDS drops the old primary's connections and makes it the standby, so aegis-dr fences it with a tag only)"
+            } else {
+                ""
+            };
             return Err(Error::config(format!(
-                "databases.{}.options.{k}: unknown option for the AWS provider (known: {})",
+                "databases.{}.options.{k}: unknown option for the AWS provider with failover = {:?} (known: {}){why}",
                 d.name,
+                d.options.get("failover").map(String::as_str).unwrap_or("replica-promotion"),
                 known.join(", ")
             )));
         }
-        let fence = match (
-            d.options.get("fence").map(String::as_str),
-            d.options.get("fence_parameter_group"),
-        ) {
-            (None | Some("parameter-group"), Some(g)) if !g.is_empty() => {
-                Fence::ParameterGroup(g.clone())
+        let kind = match mode {
+            FailoverMode::ReplicaPromotion => PairKind::ReplicaPromotion,
+            FailoverMode::MultiAz => {
+                let (instance, primary_az) = multi_az_ref(d, "primary", &d.primary, primary_region)?;
+                let (dr_instance, dr_az) = multi_az_ref(d, "dr", &d.dr, primary_region)?;
+                if instance != dr_instance {
+                    return Err(Error::config(format!(
+                        "databases.{}.dr: a Multi-AZ pair is one instance in two zones: `{dr_instance}` differs from `{instance}`",
+                        d.name
+                    )));
+                }
+                for (field, az) in [("primary", primary_az), ("dr", dr_az)] {
+                    let zone_suffix = az.strip_prefix(primary_region).unwrap_or("");
+                    if zone_suffix.is_empty() || !zone_suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                        return Err(Error::config(format!(
+                            "databases.{}.{field}: `{az}` is not an availability zone of the primary site's region {primary_region} (a Multi-AZ instance lives in one region)",
+                            d.name
+                        )));
+                    }
+                }
+                PairKind::MultiAz {
+                    instance: instance.to_string(),
+                    primary_az: primary_az.to_string(),
+                    dr_az: dr_az.to_string(),
+                }
             }
-            (None | Some("parameter-group"), _) => {
-                return Err(Error::config(format!(
-                    "databases.{}.options.fence_parameter_group: missing: name a DB parameter group with writes disabled \
-                     (read_only = 1 / default_transaction_read_only = on), or set fence = \"tag-only\" if the application honours the `{FENCED_TAG}` tag",
-                    d.name
-                )))
-            }
-            (Some("tag-only"), _) => Fence::TagOnly,
-            (Some(other), _) => {
-                return Err(Error::config(format!(
-                    "databases.{}.options.fence: unknown value `{other}` (parameter-group, tag-only)",
-                    d.name
-                )))
+            FailoverMode::AuroraGlobal => match d.options.get("global_cluster") {
+                Some(g) if !g.is_empty() => PairKind::AuroraGlobal {
+                    global_cluster: g.clone(),
+                },
+                _ => {
+                    return Err(Error::config(format!(
+                        "databases.{}.options.global_cluster: missing: name the Aurora global database (global cluster identifier) whose member clusters `primary` and `dr` are",
+                        d.name
+                    )))
+                }
+            },
+        };
+        let fence = if mode == FailoverMode::MultiAz {
+            Fence::TagOnly
+        } else {
+            let group_kind = if mode == FailoverMode::AuroraGlobal {
+                "DB cluster parameter group"
+            } else {
+                "DB parameter group"
+            };
+            match (
+                d.options.get("fence").map(String::as_str),
+                d.options.get("fence_parameter_group"),
+            ) {
+                (None | Some("parameter-group"), Some(g)) if !g.is_empty() => {
+                    Fence::ParameterGroup(g.clone())
+                }
+                (None | Some("parameter-group"), _) => {
+                    return Err(Error::config(format!(
+                        "databases.{}.options.fence_parameter_group: missing: name a {group_kind} with writes disabled \
+                         (read_only = 1 / default_transaction_read_only = on), or set fence = \"tag-only\" if the application honours the `{FENCED_TAG}` tag",
+                        d.name
+                    )))
+                }
+                (Some("tag-only"), _) => Fence::TagOnly,
+                (Some(other), _) => {
+                    return Err(Error::config(format!(
+                        "databases.{}.options.fence: unknown value `{other}` (parameter-group, tag-only)",
+                        d.name
+                    )))
+                }
             }
         };
         Ok(PairSettings {
             name: d.name.clone(),
             fence,
+            kind,
         })
     }
 }
@@ -124,12 +222,12 @@ impl PairSettings {
 /// RDS (with CloudWatch for replica lag) behind the [`DatabaseFailover`] trait.
 #[derive(Debug)]
 pub struct RdsDatabases {
-    rds: Regional<aws_sdk_rds::Client>,
-    cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
+    pub(crate) rds: Regional<aws_sdk_rds::Client>,
+    pub(crate) cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
     pairs: Vec<PairSettings>,
 }
 
-fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
+pub(crate) fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
     i.tag_list()
         .iter()
         .find(|t| t.key() == Some(key))
@@ -137,11 +235,11 @@ fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
 }
 
 /// `arn:aws:rds:<region>:<account>:db:<id>` or a plain id → the id.
-fn id_of(source: &str) -> String {
+pub(crate) fn id_of(source: &str) -> String {
     source.rsplit(":db:").next().unwrap_or(source).to_string()
 }
 
-fn secs_since(t: &aws_smithy_types::DateTime) -> Option<Duration> {
+pub(crate) fn secs_since(t: &aws_smithy_types::DateTime) -> Option<Duration> {
     let then = SystemTime::try_from(*t).ok()?;
     Some(SystemTime::now().duration_since(then).unwrap_or_default())
 }
@@ -159,7 +257,7 @@ impl RdsDatabases {
         }
     }
 
-    fn pair(&self, db: &DatabaseRef) -> Result<&PairSettings> {
+    pub(crate) fn pair(&self, db: &DatabaseRef) -> Result<&PairSettings> {
         self.pairs
             .iter()
             .find(|p| p.name == db.database)
@@ -226,7 +324,11 @@ impl RdsDatabases {
     }
 
     /// Age of the newest available snapshot of `instance` in the region of `site`.
-    async fn snapshot_age(&self, site: SiteRole, instance: &str) -> Result<Option<Duration>> {
+    pub(crate) async fn snapshot_age(
+        &self,
+        site: SiteRole,
+        instance: &str,
+    ) -> Result<Option<Duration>> {
         let out = self
             .rds
             .get(site)
@@ -272,17 +374,49 @@ impl RdsDatabases {
     }
 
     async fn add_tags(&self, db: &DatabaseRef, arn: &str, tags: &[(&str, &str)]) -> Result<()> {
-        let mut req = self
-            .rds
-            .get(db.site)
-            .add_tags_to_resource()
-            .resource_name(arn);
+        self.tag_resource(db.site, &db.instance, arn, tags).await
+    }
+
+    /// Adds (or overwrites) tags on the RDS resource `arn` (an instance or cluster named `name`).
+    pub(crate) async fn tag_resource(
+        &self,
+        site: SiteRole,
+        name: &str,
+        arn: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut req = self.rds.get(site).add_tags_to_resource().resource_name(arn);
         for (k, v) in tags {
             req = req.tags(Tag::builder().key(*k).value(*v).build());
         }
         req.send()
             .await
-            .map_err(|e| map_sdk_error(iam::RDS_ADD_TAGS, &db.instance, e))?;
+            .map_err(|e| map_sdk_error(iam::RDS_ADD_TAGS, name, e))?;
+        Ok(())
+    }
+
+    /// Removes tags from the RDS resource `arn` (an instance or cluster named `name`).
+    pub(crate) async fn untag_resource(
+        &self,
+        site: SiteRole,
+        name: &str,
+        arn: &str,
+        keys: &[&str],
+    ) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut r = self
+            .rds
+            .get(site)
+            .remove_tags_from_resource()
+            .resource_name(arn);
+        for k in keys {
+            r = r.tag_keys(*k);
+        }
+        r.send()
+            .await
+            .map_err(|e| map_sdk_error(iam::RDS_REMOVE_TAGS, name, e))?;
         Ok(())
     }
 
@@ -308,10 +442,9 @@ impl RdsDatabases {
     }
 }
 
-#[async_trait]
-impl DatabaseFailover for RdsDatabases {
-    async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
-        self.pair(db)?;
+/// Cross-region read replica pairs.
+impl RdsDatabases {
+    async fn replica_status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
         let i = self.describe(db).await?;
         let role = Self::role_of(&i);
         let replication_lag =
@@ -346,9 +479,8 @@ impl DatabaseFailover for RdsDatabases {
         })
     }
 
-    async fn fence(&self, req: &FenceRequest) -> Result<()> {
+    async fn instance_fence(&self, pair: &PairSettings, req: &FenceRequest) -> Result<()> {
         let db = &req.target;
-        let pair = self.pair(db)?.clone();
         let i = self.describe(db).await?;
         let arn = i.db_instance_arn().unwrap_or_default().to_string();
         let current_group = i
@@ -386,24 +518,11 @@ impl DatabaseFailover for RdsDatabases {
             .into_iter()
             .filter(|k| tag(&i, k).is_some())
             .collect();
-        if !keys.is_empty() {
-            let mut r = self
-                .rds
-                .get(db.site)
-                .remove_tags_from_resource()
-                .resource_name(&arn);
-            for k in keys {
-                r = r.tag_keys(k);
-            }
-            r.send()
-                .await
-                .map_err(|e| map_sdk_error(iam::RDS_REMOVE_TAGS, &db.instance, e))?;
-        }
-        Ok(())
+        self.untag_resource(db.site, &db.instance, &arn, &keys)
+            .await
     }
 
-    async fn promote(&self, req: &PromoteRequest) -> Result<()> {
-        self.pair(&req.target)?;
+    async fn replica_promote(&self, pair: &PairSettings, req: &PromoteRequest) -> Result<()> {
         // Never two writable primaries: the old primary must be fenced, or unreachable and forced.
         // Role and fence come from the instance alone: no lag or backup lookups on this path.
         match self.describe(&req.old_primary).await {
@@ -438,17 +557,19 @@ impl DatabaseFailover for RdsDatabases {
         }
         // A promoted instance takes writes: lift a fence it may carry from an earlier cycle.
         if tag(&i, FENCED_TAG).is_some() {
-            self.fence(&FenceRequest {
-                target: req.target.clone(),
-                fenced: false,
-            })
+            self.instance_fence(
+                pair,
+                &FenceRequest {
+                    target: req.target.clone(),
+                    fenced: false,
+                },
+            )
             .await?;
         }
         Ok(())
     }
 
-    async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
-        self.pair(&req.target)?;
+    async fn replica_reverse(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
         let source = self.describe(&req.source).await?;
         if Self::role_of(&source) != DatabaseRole::Primary {
             return Err(Error::new(
@@ -566,5 +687,49 @@ impl DatabaseFailover for RdsDatabases {
                 None => format!("{} created as a replica of {}", req.target.instance, req.source.instance),
             }),
         })
+    }
+}
+
+#[async_trait]
+impl DatabaseFailover for RdsDatabases {
+    async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
+        match &self.pair(db)?.kind {
+            PairKind::ReplicaPromotion => self.replica_status(db).await,
+            PairKind::MultiAz { .. } => self.multi_az_status(self.pair(db)?, db).await,
+            PairKind::AuroraGlobal { global_cluster } => {
+                self.global_status(global_cluster, db).await
+            }
+        }
+    }
+
+    async fn fence(&self, req: &FenceRequest) -> Result<()> {
+        let pair = self.pair(&req.target)?;
+        match &pair.kind {
+            PairKind::ReplicaPromotion => self.instance_fence(pair, req).await,
+            PairKind::MultiAz { .. } => self.multi_az_fence(pair, req).await,
+            PairKind::AuroraGlobal { .. } => self.cluster_fence(pair, req).await,
+        }
+    }
+
+    async fn promote(&self, req: &PromoteRequest) -> Result<()> {
+        let pair = self.pair(&req.target)?;
+        match &pair.kind {
+            PairKind::ReplicaPromotion => self.replica_promote(pair, req).await,
+            PairKind::MultiAz { .. } => self.multi_az_promote(pair, req).await,
+            PairKind::AuroraGlobal { global_cluster } => {
+                self.global_promote(pair, global_cluster, req).await
+            }
+        }
+    }
+
+    async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
+        let pair = self.pair(&req.target)?;
+        match &pair.kind {
+            PairKind::ReplicaPromotion => self.replica_reverse(req).await,
+            PairKind::MultiAz { .. } => self.multi_az_reverse(pair, req).await,
+            PairKind::AuroraGlobal { global_cluster } => {
+                self.global_reverse(global_cluster, req).await
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aegis_dr_aws_sim::estate::{Endpoints, Estate};
+use aegis_dr_aws_sim::estate::{DbKind, Endpoints, Estate};
 use aegis_dr_core::{provider::Providers, Plan};
 use aegis_dr_provider_aws::AwsProviders;
 
@@ -20,9 +20,14 @@ pub const WITHIN: Duration = Duration::from_secs(20);
 /// Creates an estate in the emulators and AWS providers reaching it through a shared-config
 /// `services` section (the tests of the `aegis-dr` binary use `AWS_ENDPOINT_URL_<SERVICE>`).
 pub async fn world(extra: &str) -> World {
+    world_with(&[DbKind::ReplicaPromotion], extra).await
+}
+
+/// [`world`] whose plan holds the database pairs `databases`, in that order.
+pub async fn world_with(databases: &[DbKind], extra: &str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let estate = Estate::create(dir.path(), &Endpoints::from_env()).await;
-    let plan = Plan::parse(&estate.plan_toml(extra)).expect("plan parses");
+    let plan = Plan::parse(&estate.plan_toml_with(databases, extra)).expect("plan parses");
     let providers = AwsProviders::from_env(&plan)
         .with_sdk_config(estate.sdk.clone())
         .with_max_attempts(2)

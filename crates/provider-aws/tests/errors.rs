@@ -118,13 +118,18 @@ region = "us-west-2"
 cluster = "dr"
 [[databases]]
 name = "orders"
-primary = "orders-use1"
-dr = "orders-usw2"
+PAIR
 OPTIONS
 "#;
 
+const REPLICA_PAIR: &str = "primary = \"orders-use1\"\ndr = \"orders-usw2\"";
+
 async fn build_err(options: &str, region: Option<&str>) -> String {
-    let plan = Plan::parse(&PLAN.replace("OPTIONS", options)).expect("plan");
+    build_pair_err(REPLICA_PAIR, options, region).await
+}
+
+async fn build_pair_err(pair: &str, options: &str, region: Option<&str>) -> String {
+    let plan = Plan::parse(&PLAN.replace("PAIR", pair).replace("OPTIONS", options)).expect("plan");
     let mut b = AwsProviders::from_env(&plan);
     if let Some(r) = region {
         b = b.with_region(SiteRole::Dr, r);
@@ -139,12 +144,85 @@ async fn the_builder_validates_the_plans_aws_settings() {
         e.contains("databases.orders.options.fence_parameter_group"),
         "{e}"
     );
-    let e = build_err(
-        r#"options = { fence_parameter_group = "ro", failover = "multi-az" }"#,
+    let e = build_err(r#"options = { failover = "multi-az" }"#, None).await;
+    assert!(
+        e.contains(
+            "databases.orders.primary: `orders-use1` must be `<instance>@<availability zone>`"
+        ),
+        "{e}"
+    );
+    let maz = r#"options = { failover = "multi-az" }"#;
+    let e = build_pair_err(
+        "primary = \"a@us-east-1a\"\ndr = \"b@us-east-1b\"",
+        maz,
         None,
     )
     .await;
-    assert!(e.contains("not implemented yet"), "{e}");
+    assert!(
+        e.contains("databases.orders.dr: a Multi-AZ pair is one instance"),
+        "{e}"
+    );
+    let e = build_pair_err(
+        "primary = \"a@us-east-1a\"\ndr = \"a@us-west-2b\"",
+        maz,
+        None,
+    )
+    .await;
+    assert!(
+        e.contains("databases.orders.dr: `us-west-2b` is not an availability zone of the primary site's region us-east-1"),
+        "{e}"
+    );
+    let e = build_pair_err(
+        "primary = \"a@us-east-1a\"\ndr = \"a@us-east-1b\"",
+        r#"options = { failover = "multi-az", fence_parameter_group = "ro" }"#,
+        None,
+    )
+    .await;
+    assert!(
+        e.contains("databases.orders.options.fence_parameter_group") && e.contains("Multi-AZ"),
+        "{e}"
+    );
+    for (pair, options) in [
+        ("primary = \"a@us-east-1a\"\ndr = \"a@us-east-1b\"", maz),
+        (
+            REPLICA_PAIR,
+            r#"options = { failover = "aurora-global", global_cluster = "g", fence = "tag-only" }"#,
+        ),
+    ] {
+        let plan =
+            Plan::parse(&PLAN.replace("PAIR", pair).replace("OPTIONS", options)).expect("plan");
+        AwsProviders::from_env(&plan)
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("{options} is valid: {e}"));
+    }
+    let e = build_err(
+        r#"options = { failover = "aurora-global", fence = "tag-only" }"#,
+        None,
+    )
+    .await;
+    assert!(
+        e.contains("databases.orders.options.global_cluster: missing"),
+        "{e}"
+    );
+    let e = build_err(
+        r#"options = { failover = "aurora-global", global_cluster = "g" }"#,
+        None,
+    )
+    .await;
+    assert!(
+        e.contains("databases.orders.options.fence_parameter_group: missing: name a DB cluster parameter group"),
+        "{e}"
+    );
+    let e = build_err(
+        r#"options = { failover = "blue-green", fence = "tag-only" }"#,
+        None,
+    )
+    .await;
+    assert!(
+        e.contains("databases.orders.options.failover: unknown mode `blue-green`"),
+        "{e}"
+    );
     let e = build_err(
         r#"options = { fence_parameter_group = "ro", colour = "blue" }"#,
         None,

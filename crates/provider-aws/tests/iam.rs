@@ -85,3 +85,53 @@ fn the_policy_covers_every_call_and_is_scoped_to_the_plan() {
             == vec!["arn:aws:route53:::healthcheck/hc-1".to_string()]
     );
 }
+
+const MODES: &str = r#"
+[plan]
+name = "iam-modes"
+[sites.primary]
+provider = "aws"
+region = "us-east-1"
+[sites.dr]
+provider = "aws"
+region = "us-west-2"
+[[databases]]
+name = "sessions"
+primary = "sessions@us-east-1a"
+dr = "sessions@us-east-1b"
+options = { failover = "multi-az" }
+[[databases]]
+name = "ledger"
+primary = "ledger-use1"
+dr = "ledger-usw2"
+options = { failover = "aurora-global", global_cluster = "ledger", fence_parameter_group = "ro-cluster" }
+"#;
+
+#[test]
+fn multi_az_and_aurora_global_pairs_get_their_own_actions() {
+    let plan = Plan::parse(MODES).expect("plan");
+    let actions = actions_of(&policy_for(&plan));
+    assert_eq!(
+        actions["rds:RebootDBInstance"],
+        vec!["arn:aws:rds:us-east-1:*:db:sessions".to_string()],
+        "the Multi-AZ instance lives in the primary region only"
+    );
+    for a in ["rds:SwitchoverGlobalCluster", "rds:FailoverGlobalCluster"] {
+        assert!(
+            actions[a].contains(&"arn:aws:rds::*:global-cluster:ledger".to_string()),
+            "{a}"
+        );
+        assert!(
+            actions[a].contains(&"arn:aws:rds:us-west-2:*:cluster:ledger-usw2".to_string()),
+            "{a}"
+        );
+    }
+    assert!(actions["rds:ModifyDBCluster"]
+        .contains(&"arn:aws:rds:us-east-1:*:cluster-pg:ro-cluster".to_string()));
+    assert!(actions["rds:DescribeDBClusters"]
+        .contains(&"arn:aws:rds:us-east-1:*:cluster:ledger-use1".to_string()));
+    assert!(
+        !actions.contains_key("rds:PromoteReadReplica"),
+        "no replica pair, no replica promotion"
+    );
+}

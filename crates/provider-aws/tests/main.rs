@@ -4,6 +4,7 @@
 
 mod common;
 mod conformance;
+mod database_modes;
 mod errors;
 mod failover;
 mod iam;

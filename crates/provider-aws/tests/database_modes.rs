@@ -1,0 +1,234 @@
+//! Multi-AZ instances and Aurora global databases: the conformance suite, a whole failover and
+//! failback moving every kind of pair, and a forced Aurora failover. moto serves RDS, with the
+//! forced Multi-AZ failover and the global switchover/failover that `scripts/moto_server.py` adds.
+
+use aegis_dr_aws_sim::estate::{DbKind, MULTI_AZ_ZONES};
+use aegis_dr_core::{
+    clock::Clock,
+    conformance,
+    journal::{Operation, RunFlags, RunStatus},
+    orchestrator::{Orchestrator, RunRequest},
+    provider::{DatabaseRef, DatabaseRole, FenceRequest, PromoteMode, PromoteRequest},
+    IncidentClass, SiteRole,
+};
+
+use crate::common::{world_with, World, WITHIN};
+
+async fn run(w: &World, operation: Operation) -> aegis_dr_core::orchestrator::RunOutcome {
+    let out = Orchestrator::new(
+        w.plan.clone(),
+        w.providers.clone(),
+        w.dir.path().join("state"),
+    )
+    .run(RunRequest {
+        operation,
+        class: IncidentClass::RegionOutage,
+        flags: RunFlags::default(),
+        resume: None,
+    })
+    .await
+    .expect("run starts");
+    assert!(
+        out.error.is_none(),
+        "{operation:?} failed: {:?}\n{}",
+        out.error,
+        out.report.to_markdown()
+    );
+    assert_eq!(out.report.status, RunStatus::Succeeded);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_az_pair_passes_the_database_conformance_suite() {
+    let w = world_with(&[DbKind::MultiAz], "").await;
+    conformance::database_failover(&w.providers, &w.plan, &Clock::new(), WITHIN).await;
+    // Failed over to the standby zone and back: the writer is in its first zone again.
+    let (status, writer, standby) = w.estate.multi_az_state().await;
+    assert_eq!(
+        (status.as_str(), writer.as_str(), standby.as_str()),
+        ("available", MULTI_AZ_ZONES.0, MULTI_AZ_ZONES.1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aurora_global_pair_passes_the_database_conformance_suite() {
+    let w = world_with(&[DbKind::AuroraGlobal], "").await;
+    conformance::database_failover(&w.providers, &w.plan, &Clock::new(), WITHIN).await;
+    let (status, writer, op) = w.estate.global_state().await;
+    assert_eq!(status, "available");
+    assert_eq!(writer, w.estate.aurora.0, "switched over and back");
+    assert_eq!(op, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_and_failback_move_every_kind_of_database_pair() {
+    let w = world_with(
+        &[
+            DbKind::ReplicaPromotion,
+            DbKind::MultiAz,
+            DbKind::AuroraGlobal,
+        ],
+        "",
+    )
+    .await;
+    let e = &w.estate;
+    let out = run(&w, Operation::Failover).await;
+    // Multi-AZ: the writer moved to the standby zone through a forced failover.
+    let (_, writer, standby) = e.multi_az_state().await;
+    assert_eq!(
+        (writer.as_str(), standby.as_str()),
+        (MULTI_AZ_ZONES.1, MULTI_AZ_ZONES.0)
+    );
+    // Aurora: the DR cluster is the writer (planned switchover, no data loss).
+    let (status, writer, _) = e.global_state().await;
+    assert_eq!(
+        (status.as_str(), writer.as_str()),
+        ("available", e.aurora.1.as_str())
+    );
+    let rds = e.rds("us-east-1");
+    let old = rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&e.aurora.0)
+        .send()
+        .await
+        .expect("describe old primary cluster");
+    let old = &old.db_clusters()[0];
+    assert!(
+        old.tag_list()
+            .iter()
+            .any(|t| t.key() == Some("aegis-dr:fenced") && t.value() == Some("true")),
+        "old primary cluster fenced: {old:?}"
+    );
+    assert_eq!(
+        old.db_cluster_parameter_group(),
+        Some(e.cluster_fence_group.as_str()),
+        "fenced through the read-only cluster parameter group"
+    );
+    let md = out.report.to_markdown();
+    assert!(md.contains("sessions") && md.contains("ledger"), "{md}");
+
+    e.stop_source_instance().await;
+    run(&w, Operation::Failback).await;
+    let (status, writer, standby) = e.multi_az_state().await;
+    assert_eq!(
+        (status.as_str(), writer.as_str(), standby.as_str()),
+        ("available", MULTI_AZ_ZONES.0, MULTI_AZ_ZONES.1)
+    );
+    let (status, writer, _) = e.global_state().await;
+    assert_eq!(
+        (status.as_str(), writer.as_str()),
+        ("available", e.aurora.0.as_str())
+    );
+    let p = rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&e.aurora.0)
+        .send()
+        .await
+        .expect("describe primary cluster");
+    let p = &p.db_clusters()[0];
+    assert!(
+        !p.tag_list()
+            .iter()
+            .any(|t| t.key() == Some("aegis-dr:fenced")),
+        "primary cluster unfenced: {p:?}"
+    );
+    assert_ne!(
+        p.db_cluster_parameter_group(),
+        Some(e.cluster_fence_group.as_str()),
+        "its original parameter group is back"
+    );
+    // Every pair reads as home: primary writable, DR replicating from it.
+    for d in &w.plan.databases {
+        let at = |site| DatabaseRef {
+            database: d.name.clone(),
+            instance: d.instance(site).to_string(),
+            site,
+        };
+        let p = w
+            .providers
+            .database
+            .status(&at(SiteRole::Primary))
+            .await
+            .expect("status");
+        assert_eq!(
+            (p.role, p.fenced),
+            (DatabaseRole::Primary, false),
+            "{}",
+            d.name
+        );
+        let r = w
+            .providers
+            .database
+            .status(&at(SiteRole::Dr))
+            .await
+            .expect("status");
+        assert_eq!(r.role, DatabaseRole::Replica, "{}", d.name);
+        assert_eq!(
+            r.replicating_from.as_deref(),
+            Some(d.primary.as_str()),
+            "{}",
+            d.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_aurora_promotion_fails_over_allowing_data_loss() {
+    let w = world_with(&[DbKind::AuroraGlobal], "").await;
+    let e = &w.estate;
+    let db = &w.providers.database;
+    let at = |site| DatabaseRef {
+        database: "ledger".into(),
+        instance: if site == SiteRole::Primary {
+            e.aurora.0.clone()
+        } else {
+            e.aurora.1.clone()
+        },
+        site,
+    };
+    let req = PromoteRequest {
+        target: at(SiteRole::Dr),
+        old_primary: at(SiteRole::Primary),
+        mode: PromoteMode::Forced,
+    };
+    let refused = db.promote(&req).await.expect_err("unfenced writer");
+    assert!(refused.to_string().contains("split-brain"), "{refused}");
+    db.fence(&FenceRequest {
+        target: at(SiteRole::Primary),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
+    db.promote(&req).await.expect("forced promotion");
+    let (status, _, op) = e.global_state().await;
+    assert_eq!(status, "failing-over");
+    assert_eq!(
+        op,
+        Some(("failing-over".to_string(), e.aurora.1.clone(), true))
+    );
+    // Promoting again while it runs observes the operation instead of starting another.
+    db.promote(&req)
+        .await
+        .expect("idempotent while failing over");
+    let dr = db.status(&at(SiteRole::Dr)).await.expect("status");
+    assert_eq!(dr.replication_lag, None, "no lag is known mid-failover");
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let s = db.status(&at(SiteRole::Dr)).await.expect("status");
+        if s.role == DatabaseRole::Primary {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DR never became the writer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let old = db.status(&at(SiteRole::Primary)).await.expect("status");
+    assert_eq!(
+        old.role,
+        DatabaseRole::Replica,
+        "the old primary stays, as a secondary"
+    );
+    assert_eq!(old.replicating_from.as_deref(), Some(e.aurora.1.as_str()));
+}
