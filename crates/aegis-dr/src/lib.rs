@@ -45,7 +45,8 @@ pub async fn providers_for(
     }
     #[allow(unused_mut)]
     let mut providers = match p {
-        "sim" => Arc::new(sim::SimProvider::open(plan, state_dir, clock)?).providers(),
+        // Real time here: the simulated latency runs on the precise timer.
+        "sim" => Arc::new(sim::SimProvider::open(plan, state_dir, clock)?.with_precise_latency()).providers(),
         #[cfg(feature = "aws")]
         "aws" => aws::AwsProviders::from_env(plan).build().await?.providers(),
         other => {

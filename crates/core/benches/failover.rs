@@ -142,7 +142,7 @@ fn peak_rss_kib() -> u64 {
 async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Duration) {
     let plan = plan(shape, concurrency);
     let clock = Clock::new();
-    let sim = Arc::new(SimProvider::in_memory(&plan, clock));
+    let sim = Arc::new(SimProvider::in_memory(&plan, clock).with_precise_latency());
     let state = tempfile::tempdir().expect("tempdir");
     let orch = Orchestrator::new(plan.clone(), sim.providers(), state.path()).with_clock(clock);
     // Lower bound: the critical path with unlimited concurrency and no waits: one latency per

@@ -378,26 +378,32 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
         .scale(&ScaleWorkload {
             id: id.clone(),
             replicas: g.production_replicas,
+            annotations: Default::default(),
         })
         .await
         .expect("scale");
-    eventually(clock, "rollout", within, || async {
+    let up = eventually(clock, "rollout", within, || async {
         let items = p.dr.workloads.list(&list.clone()).await?;
         let w = items.iter().find(|x| x.name == id.name).cloned();
         Ok(w.filter(|w| w.available_replicas == g.production_replicas))
     })
     .await;
+    assert_eq!(
+        up.annotations
+            .get(ORIGINAL_REPLICAS_ANNOTATION)
+            .map(String::as_str),
+        Some("2"),
+        "a plain scale keeps annotations"
+    );
+    // Scale back and remove the annotation in one request.
     p.dr.workloads
         .scale(&ScaleWorkload {
             id: id.clone(),
             replicas: g.standby_replicas,
+            annotations: ann(None).annotations,
         })
         .await
-        .expect("scale back");
-    p.dr.workloads
-        .annotate(&ann(None))
-        .await
-        .expect("remove annotation");
+        .expect("scale back, removing the annotation");
     let items = p.dr.workloads.list(&list).await.expect("list");
     let w = items
         .iter()

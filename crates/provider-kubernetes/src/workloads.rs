@@ -211,6 +211,23 @@ impl KubernetesWorkloads {
 
     async fn scale_kind<K: Workload>(&self, req: &ScaleWorkload) -> Result<()> {
         let api: Api<K> = Api::namespaced(self.client(req.id.site)?, &req.id.namespace);
+        if !req.annotations.is_empty() {
+            // Replicas and annotations in one merge patch of the object: both or neither.
+            let patch = json!({
+                "metadata": { "annotations": req.annotations },
+                "spec": { "replicas": req.replicas },
+            });
+            api.patch(&req.id.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| {
+                    from_kube(
+                        e,
+                        "patch",
+                        &format!("{}/{}/{}", K::PLURAL, req.id.namespace, req.id.name),
+                    )
+                })?;
+            return Ok(());
+        }
         let patch = json!({ "spec": { "replicas": req.replicas } });
         api.patch_scale(&req.id.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await

@@ -599,13 +599,12 @@ pub fn step_cost(plan: &Plan, est: &Estimates, step: &Step) -> StepCost {
         StepKind::ReverseReplication { .. } => c(3, 0, 0, est.promotion),
         // read, scale, wait ready
         StepKind::ScaleNodes { .. } => c(3, 0, 0, est.node_boot),
-        // list, annotate then scale each, wait rolled out
+        // list, scale each (recording or clearing annotations in the same request), wait rolled out
         StepKind::ScaleWorkloads {
-            mode: WorkloadMode::ScaleUpRecording | WorkloadMode::RestoreRecorded,
-            ..
-        } => c(2, 2, workloads, est.rollout),
-        StepKind::ScaleWorkloads {
-            mode: WorkloadMode::Production,
+            mode:
+                WorkloadMode::ScaleUpRecording
+                | WorkloadMode::RestoreRecorded
+                | WorkloadMode::Production,
             ..
         } => c(2, 1, workloads, est.rollout),
         StepKind::ScaleWorkloads {

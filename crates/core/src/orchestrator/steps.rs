@@ -454,30 +454,31 @@ async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload
     let mut out = Vec::new();
     for (i, items) in lists {
         let g = &plan.workloads[i];
-        let mut by_name: BTreeMap<String, WorkloadState> =
-            items.into_iter().map(|w| (w.name.clone(), w)).collect();
-        let wanted: Vec<String> = if g.names.is_empty() {
-            by_name.keys().cloned().collect()
+        // By name, the name moved out of the state into the key (it becomes the id's name).
+        let mut by_name: HashMap<String, WorkloadState> = items
+            .into_iter()
+            .map(|mut w| (std::mem::take(&mut w.name), w))
+            .collect();
+        let mut names: Vec<&str> = if g.names.is_empty() {
+            by_name.keys().map(String::as_str).collect()
         } else {
-            Vec::new()
+            g.names.iter().map(String::as_str).collect()
         };
-        let names = if g.names.is_empty() {
-            &wanted
-        } else {
-            &g.names
-        };
+        if g.names.is_empty() {
+            names.sort_unstable();
+        }
+        let names: Vec<String> = names.into_iter().map(String::from).collect();
         for name in names {
-            let name = name.clone();
-            let state = by_name.remove(&name).ok_or_else(|| {
-                Error::new(
+            let Some((name, state)) = by_name.remove_entry(name.as_str()) else {
+                return Err(Error::new(
                     ErrorKind::NotFound,
                     format!(
                         "{:?} `{name}` of group `{}` does not exist at the {site} site",
                         g.kind, g.name
                     ),
                 )
-                .with_resource(format!("{site}/{cluster}/{}/{name}", g.namespace))
-            })?;
+                .with_resource(format!("{site}/{cluster}/{}/{name}", g.namespace)));
+            };
             out.push(Workload {
                 id: WorkloadId {
                     site,
@@ -504,8 +505,9 @@ async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
         Err(e) => return Err(e),
     };
     let scaler = ctx.providers().site(site).workloads.clone();
+    let total = items.len();
     let todo: Vec<_> = items
-        .iter()
+        .into_iter()
         .filter(|w| {
             w.state
                 .annotations
@@ -513,7 +515,7 @@ async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
                 .map(String::as_str)
                 != Some("true")
         })
-        .map(|w| w.id.clone())
+        .map(|w| w.id)
         .collect();
     let annotated = todo.len();
     ctx.fan_out_tasks(todo, move |ctx, id| {
@@ -575,8 +577,7 @@ async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
     }
     ctx.set("annotated", json!(annotated));
     Ok(format!(
-        "{annotated} of {} workloads annotated {DRAIN_ANNOTATION}=true; in-flight requests at zero",
-        items.len()
+        "{annotated} of {total} workloads annotated {DRAIN_ANNOTATION}=true; in-flight requests at zero"
     ))
 }
 
@@ -642,24 +643,23 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
                 let scaler = scaler.clone();
                 let run_id = run_id.clone();
                 async move {
-                    if annotate {
-                        // Record the original count first, so a crash between the two calls loses nothing.
-                        let req = AnnotateWorkload {
-                            id: id.clone(),
-                            annotations: BTreeMap::from([
-                                (
-                                    ORIGINAL_REPLICAS_ANNOTATION.to_string(),
-                                    Some(current.to_string()),
-                                ),
-                                (SCALED_BY_RUN_ANNOTATION.to_string(), Some(run_id)),
-                            ]),
-                        };
-                        ctx.call("record original replicas", || scaler.annotate(&req))
-                            .await?;
-                    }
+                    // The original count is recorded in the same request as the scale: a crash
+                    // leaves both or neither.
+                    let annotations = if annotate {
+                        BTreeMap::from([
+                            (
+                                ORIGINAL_REPLICAS_ANNOTATION.to_string(),
+                                Some(current.to_string()),
+                            ),
+                            (SCALED_BY_RUN_ANNOTATION.to_string(), Some(run_id)),
+                        ])
+                    } else {
+                        BTreeMap::new()
+                    };
                     let req = ScaleWorkload {
                         id,
                         replicas: target,
+                        annotations,
                     };
                     ctx.call("scale workload", || scaler.scale(&req)).await
                 }
@@ -705,22 +705,20 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
                 let scaler = scaler.clone();
                 async move {
                     if scale {
+                        // Restore and clear the record in one request: a crash leaves both or neither.
                         let req = ScaleWorkload {
-                            id: id.clone(),
-                            replicas: target,
-                        };
-                        ctx.call("restore replicas", || scaler.scale(&req)).await?;
-                    }
-                    // Clear the record only after the restore, so a crash in between can redo it.
-                    if !clear.is_empty() {
-                        let req = AnnotateWorkload {
                             id,
+                            replicas: target,
                             annotations: clear,
                         };
-                        ctx.call("clear annotations", || scaler.annotate(&req))
-                            .await?;
+                        return ctx.call("restore replicas", || scaler.scale(&req)).await;
                     }
-                    Ok(())
+                    let req = AnnotateWorkload {
+                        id,
+                        annotations: clear,
+                    };
+                    ctx.call("clear annotations", || scaler.annotate(&req))
+                        .await
                 }
             })
             .await?;

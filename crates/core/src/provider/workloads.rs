@@ -142,13 +142,17 @@ pub struct AnnotateWorkload {
     pub annotations: BTreeMap<String, Option<String>>,
 }
 
-/// Set the desired replicas through the scale subresource.
+/// Set the desired replicas, and optionally change annotations in the same request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScaleWorkload {
     /// The workload.
     pub id: WorkloadId,
     /// Desired replicas.
     pub replicas: u32,
+    /// Annotation changes (`None` removes) applied together with the scale, atomically: one merge
+    /// patch of the object on Kubernetes. Empty: a plain scale (the scale subresource there).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Option<String>>,
 }
 
 /// Read ConfigMaps, for "DR config matches primary".

@@ -2,6 +2,7 @@
 //! per-call latency, transient faults and scripted faults. It checks the world's invariants on every
 //! change and refuses a change that would break one (for example two writable primaries).
 
+mod latency;
 mod provider;
 mod world;
 

@@ -162,7 +162,21 @@ pub fn workload_key(
     kind: WorkloadKind,
     name: &str,
 ) -> String {
-    format!("{site}/{cluster}/{ns}/{kind:?}/{name}")
+    // Built by hand: this runs on every simulated workload call.
+    let kind = match kind {
+        WorkloadKind::Deployment => "Deployment",
+        WorkloadKind::StatefulSet => "StatefulSet",
+    };
+    let site = site.as_str();
+    let mut key =
+        String::with_capacity(site.len() + cluster.len() + ns.len() + kind.len() + name.len() + 4);
+    for (i, part) in [site, cluster, ns, kind, name].into_iter().enumerate() {
+        if i > 0 {
+            key.push('/');
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 /// Key of a pool.
@@ -441,5 +455,33 @@ impl SimWorld {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_keys_keep_their_persisted_format() {
+        // sim-world.json files written by earlier versions use exactly this shape.
+        assert_eq!(
+            workload_key(SiteRole::Dr, "dr", "prod", WorkloadKind::StatefulSet, "db"),
+            format!(
+                "{}/dr/prod/{:?}/db",
+                SiteRole::Dr,
+                WorkloadKind::StatefulSet
+            )
+        );
+        assert_eq!(
+            workload_key(
+                SiteRole::Primary,
+                "c",
+                "ns",
+                WorkloadKind::Deployment,
+                "api"
+            ),
+            "primary/c/ns/Deployment/api"
+        );
     }
 }
