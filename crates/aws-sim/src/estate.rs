@@ -510,28 +510,9 @@ impl Estate {
     /// Publishes an `AuroraGlobalDBReplicationLag` datapoint (milliseconds) for `cluster` in
     /// `region`, as Aurora does for a secondary cluster.
     pub async fn set_global_lag(&self, region: &str, cluster: &str, millis: f64) {
-        ok(
-            "put AuroraGlobalDBReplicationLag",
-            self.cloudwatch(region)
-                .put_metric_data()
-                .namespace("AWS/RDS")
-                .metric_data(
-                    MetricDatum::builder()
-                        .metric_name("AuroraGlobalDBReplicationLag")
-                        .dimensions(
-                            Dimension::builder()
-                                .name("DBClusterIdentifier")
-                                .value(cluster)
-                                .build(),
-                        )
-                        .value(millis)
-                        .unit(StandardUnit::Milliseconds)
-                        .timestamp(SystemTime::now().into())
-                        .build(),
-                )
-                .send()
-                .await,
-        );
+        let (metric, unit) = ("AuroraGlobalDBReplicationLag", StandardUnit::Milliseconds);
+        self.put_rds_metric(region, metric, "DBClusterIdentifier", cluster, millis, unit)
+            .await;
     }
 
     /// The Aurora global database as RDS describes it: (status, writer cluster id, failover state
@@ -587,22 +568,32 @@ impl Estate {
 
     /// Publishes a `ReplicaLag` datapoint (seconds) for `instance` in `region`, as RDS does.
     pub async fn set_replica_lag(&self, region: &str, instance: &str, seconds: f64) {
+        let (dim, unit) = ("DBInstanceIdentifier", StandardUnit::Seconds);
+        self.put_rds_metric(region, "ReplicaLag", dim, instance, seconds, unit)
+            .await;
+    }
+
+    /// Publishes a datapoint of the `AWS/RDS` metric `metric` for `dimension` = `id` in `region`.
+    async fn put_rds_metric(
+        &self,
+        region: &str,
+        metric: &str,
+        dimension: &str,
+        id: &str,
+        value: f64,
+        unit: StandardUnit,
+    ) {
         ok(
-            "put ReplicaLag",
+            &format!("put {metric}"),
             self.cloudwatch(region)
                 .put_metric_data()
                 .namespace("AWS/RDS")
                 .metric_data(
                     MetricDatum::builder()
-                        .metric_name("ReplicaLag")
-                        .dimensions(
-                            Dimension::builder()
-                                .name("DBInstanceIdentifier")
-                                .value(instance)
-                                .build(),
-                        )
-                        .value(seconds)
-                        .unit(StandardUnit::Seconds)
+                        .metric_name(metric)
+                        .dimensions(Dimension::builder().name(dimension).value(id).build())
+                        .value(value)
+                        .unit(unit)
                         .timestamp(SystemTime::now().into())
                         .build(),
                 )

@@ -11,7 +11,7 @@
 //! in the same tags as instances. Failback needs no re-creation: after either operation the old
 //! primary stays a member, as a secondary, and the way home is another switchover.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aegis_dr_core::{
     provider::{
@@ -20,20 +20,16 @@ use aegis_dr_core::{
     },
     Error, ErrorKind, Result, SiteRole,
 };
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_sdk_rds::types::{DbCluster, GlobalCluster, GlobalClusterMemberSynchronizationStatus};
 
 use crate::{
     error::map_sdk_error,
     iam,
-    rds::{secs_since, Fence, PairSettings, RdsDatabases, FENCED_TAG, UNFENCED_GROUP_TAG},
+    rds::{secs_since, tag_in, Fenceable, PairSettings, RdsDatabases, FENCED_TAG},
 };
 
 fn cluster_tag<'a>(c: &'a DbCluster, key: &str) -> Option<&'a str> {
-    c.tag_list()
-        .iter()
-        .find(|t| t.key() == Some(key))
-        .and_then(|t| t.value())
+    tag_in(c.tag_list(), key)
 }
 
 /// `arn:aws:rds:<region>:<account>:cluster:<id>` → the id.
@@ -120,37 +116,13 @@ impl RdsDatabases {
             })
     }
 
-    /// Newest `AuroraGlobalDBReplicationLag` datapoint of the last five minutes of a secondary.
+    /// Newest `AuroraGlobalDBReplicationLag` datapoint (milliseconds) of the last five minutes of a
+    /// secondary.
     async fn global_lag(&self, db: &DatabaseRef) -> Result<Option<Duration>> {
-        let end = SystemTime::now();
-        let out = self
-            .cloudwatch
-            .get(db.site)
-            .get_metric_statistics()
-            .namespace("AWS/RDS")
-            .metric_name("AuroraGlobalDBReplicationLag")
-            .dimensions(
-                Dimension::builder()
-                    .name("DBClusterIdentifier")
-                    .value(&db.instance)
-                    .build(),
-            )
-            .start_time((end - Duration::from_secs(300)).into())
-            .end_time((end + Duration::from_secs(60)).into())
-            .period(60)
-            .statistics(Statistic::Maximum)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(iam::CLOUDWATCH_GET_STATS, &db.instance, e))?;
-        let newest = out
-            .datapoints()
-            .iter()
-            .filter(|d| d.timestamp().is_some())
-            .max_by_key(|d| d.timestamp().map(|t| t.as_nanos()));
-        Ok(newest
-            .and_then(|d| d.maximum())
-            .filter(|v| *v >= 0.0 && v.is_finite())
-            .map(|ms| Duration::from_secs_f64(ms / 1000.0)))
+        let millis = self
+            .newest_metric(db, "AuroraGlobalDBReplicationLag", "DBClusterIdentifier")
+            .await?;
+        Ok(millis.map(|ms| Duration::from_secs_f64(ms / 1000.0)))
     }
 
     /// Age of the newest available snapshot of the cluster `id` in the region of `site`.
@@ -225,7 +197,11 @@ impl RdsDatabases {
         })
     }
 
-    async fn set_cluster_parameter_group(&self, db: &DatabaseRef, group: &str) -> Result<()> {
+    pub(crate) async fn set_cluster_parameter_group(
+        &self,
+        db: &DatabaseRef,
+        group: &str,
+    ) -> Result<()> {
         self.rds
             .get(db.site)
             .modify_db_cluster()
@@ -243,47 +219,14 @@ impl RdsDatabases {
         pair: &PairSettings,
         req: &FenceRequest,
     ) -> Result<()> {
-        let db = &req.target;
-        let c = self.describe_cluster(db).await?;
-        let arn = c.db_cluster_arn().unwrap_or_default().to_string();
-        let current = c.db_cluster_parameter_group().map(String::from);
-        if req.fenced {
-            if let Fence::ParameterGroup(group) = &pair.fence {
-                // Remember the group to restore once, before switching away from it.
-                if cluster_tag(&c, UNFENCED_GROUP_TAG).is_none() {
-                    if let Some(cur) = current.as_deref().filter(|c| c != group) {
-                        self.tag_resource(
-                            db.site,
-                            &db.instance,
-                            &arn,
-                            &[(UNFENCED_GROUP_TAG, cur)],
-                        )
-                        .await?;
-                    }
-                }
-                if current.as_deref() != Some(group.as_str()) {
-                    self.set_cluster_parameter_group(db, group).await?;
-                }
-            }
-            if cluster_tag(&c, FENCED_TAG) != Some("true") {
-                self.tag_resource(db.site, &db.instance, &arn, &[(FENCED_TAG, "true")])
-                    .await?;
-            }
-            return Ok(());
-        }
-        if let (Fence::ParameterGroup(group), Some(orig)) =
-            (&pair.fence, cluster_tag(&c, UNFENCED_GROUP_TAG))
-        {
-            if current.as_deref() == Some(group.as_str()) {
-                self.set_cluster_parameter_group(db, orig).await?;
-            }
-        }
-        let keys: Vec<&str> = [FENCED_TAG, UNFENCED_GROUP_TAG]
-            .into_iter()
-            .filter(|k| cluster_tag(&c, k).is_some())
-            .collect();
-        self.untag_resource(db.site, &db.instance, &arn, &keys)
-            .await
+        let c = self.describe_cluster(&req.target).await?;
+        let target = Fenceable {
+            arn: c.db_cluster_arn().unwrap_or_default(),
+            group: c.db_cluster_parameter_group(),
+            tags: c.tag_list(),
+            cluster: true,
+        };
+        self.apply_fence(pair, req, &target).await
     }
 
     pub(crate) async fn global_promote(

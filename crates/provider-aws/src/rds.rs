@@ -228,10 +228,26 @@ pub struct RdsDatabases {
 }
 
 pub(crate) fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
-    i.tag_list()
-        .iter()
+    tag_in(i.tag_list(), key)
+}
+
+/// The value of the tag `key` in `tags`.
+pub(crate) fn tag_in<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
+}
+
+/// What fencing reads of an instance or a cluster.
+pub(crate) struct Fenceable<'a> {
+    /// Its ARN (for tags).
+    pub arn: &'a str,
+    /// Its current (DB or DB cluster) parameter group.
+    pub group: Option<&'a str>,
+    /// Its tags.
+    pub tags: &'a [Tag],
+    /// True for a cluster (DB cluster parameter group), false for an instance.
+    pub cluster: bool,
 }
 
 /// `arn:aws:rds:<region>:<account>:db:<id>` or a plain id → the id.
@@ -291,6 +307,20 @@ impl RdsDatabases {
 
     /// Newest `ReplicaLag` datapoint of the last five minutes, `None` when CloudWatch has none.
     async fn replica_lag(&self, db: &DatabaseRef) -> Result<Option<Duration>> {
+        let seconds = self
+            .newest_metric(db, "ReplicaLag", "DBInstanceIdentifier")
+            .await?;
+        Ok(seconds.map(Duration::from_secs_f64))
+    }
+
+    /// The maximum of the newest datapoint of the last five minutes of the `AWS/RDS` metric `metric`
+    /// with the dimension `dimension` = `db.instance`, in the region of `db.site`.
+    pub(crate) async fn newest_metric(
+        &self,
+        db: &DatabaseRef,
+        metric: &str,
+        dimension: &str,
+    ) -> Result<Option<f64>> {
         let end = SystemTime::now();
         let start = end - Duration::from_secs(300);
         let out = self
@@ -298,10 +328,10 @@ impl RdsDatabases {
             .get(db.site)
             .get_metric_statistics()
             .namespace("AWS/RDS")
-            .metric_name("ReplicaLag")
+            .metric_name(metric)
             .dimensions(
                 Dimension::builder()
-                    .name("DBInstanceIdentifier")
+                    .name(dimension)
                     .value(&db.instance)
                     .build(),
             )
@@ -319,8 +349,7 @@ impl RdsDatabases {
             .max_by_key(|d| d.timestamp().map(|t| t.as_nanos()));
         Ok(newest
             .and_then(|d| d.maximum())
-            .filter(|v| *v >= 0.0 && v.is_finite())
-            .map(Duration::from_secs_f64))
+            .filter(|v| *v >= 0.0 && v.is_finite()))
     }
 
     /// Age of the newest available snapshot of `instance` in the region of `site`.
@@ -480,45 +509,74 @@ impl RdsDatabases {
     }
 
     async fn instance_fence(&self, pair: &PairSettings, req: &FenceRequest) -> Result<()> {
+        let i = self.describe(&req.target).await?;
+        let target = Fenceable {
+            arn: i.db_instance_arn().unwrap_or_default(),
+            group: i
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name()),
+            tags: i.tag_list(),
+            cluster: false,
+        };
+        self.apply_fence(pair, req, &target).await
+    }
+
+    /// Fences (or unfences) an instance or a cluster: switches its parameter group where the pair
+    /// fences with one (remembering the group to restore in a tag), and sets or clears the tags.
+    pub(crate) async fn apply_fence(
+        &self,
+        pair: &PairSettings,
+        req: &FenceRequest,
+        t: &Fenceable<'_>,
+    ) -> Result<()> {
         let db = &req.target;
-        let i = self.describe(db).await?;
-        let arn = i.db_instance_arn().unwrap_or_default().to_string();
-        let current_group = i
-            .db_parameter_groups()
-            .first()
-            .and_then(|g| g.db_parameter_group_name())
-            .map(String::from);
-        let fenced = tag(&i, FENCED_TAG) == Some("true");
+        let set_group = |group: &str| {
+            let group = group.to_string();
+            async move {
+                if t.cluster {
+                    self.set_cluster_parameter_group(db, &group).await
+                } else {
+                    self.set_parameter_group(db, &group).await
+                }
+            }
+        };
         if req.fenced {
             if let Fence::ParameterGroup(group) = &pair.fence {
                 // Remember the group to restore once, before switching away from it.
-                if tag(&i, UNFENCED_GROUP_TAG).is_none() {
-                    if let Some(cur) = current_group.as_deref().filter(|c| c != group) {
-                        self.add_tags(db, &arn, &[(UNFENCED_GROUP_TAG, cur)])
-                            .await?;
+                if tag_in(t.tags, UNFENCED_GROUP_TAG).is_none() {
+                    if let Some(cur) = t.group.filter(|c| c != group) {
+                        self.tag_resource(
+                            db.site,
+                            &db.instance,
+                            t.arn,
+                            &[(UNFENCED_GROUP_TAG, cur)],
+                        )
+                        .await?;
                     }
                 }
-                if current_group.as_deref() != Some(group.as_str()) {
-                    self.set_parameter_group(db, group).await?;
+                if t.group != Some(group.as_str()) {
+                    set_group(group).await?;
                 }
             }
-            if !fenced {
-                self.add_tags(db, &arn, &[(FENCED_TAG, "true")]).await?;
+            if tag_in(t.tags, FENCED_TAG) != Some("true") {
+                self.tag_resource(db.site, &db.instance, t.arn, &[(FENCED_TAG, "true")])
+                    .await?;
             }
             return Ok(());
         }
         if let (Fence::ParameterGroup(group), Some(orig)) =
-            (&pair.fence, tag(&i, UNFENCED_GROUP_TAG))
+            (&pair.fence, tag_in(t.tags, UNFENCED_GROUP_TAG))
         {
-            if current_group.as_deref() == Some(group.as_str()) {
-                self.set_parameter_group(db, orig).await?;
+            if t.group == Some(group.as_str()) {
+                set_group(orig).await?;
             }
         }
         let keys: Vec<&str> = [FENCED_TAG, UNFENCED_GROUP_TAG]
             .into_iter()
-            .filter(|k| tag(&i, k).is_some())
+            .filter(|k| tag_in(t.tags, k).is_some())
             .collect();
-        self.untag_resource(db.site, &db.instance, &arn, &keys)
+        self.untag_resource(db.site, &db.instance, t.arn, &keys)
             .await
     }
 

@@ -3,7 +3,12 @@
 use std::time::Duration;
 
 use aegis_dr_aws_sim::estate::{DbKind, Endpoints, Estate};
-use aegis_dr_core::{provider::Providers, Plan};
+use aegis_dr_core::{
+    journal::{Operation, RunFlags},
+    orchestrator::{Orchestrator, RunOutcome, RunRequest},
+    provider::Providers,
+    IncidentClass, Plan,
+};
 use aegis_dr_provider_aws::AwsProviders;
 
 /// An estate, its plan, its providers and the folder holding its files.
@@ -41,4 +46,21 @@ pub async fn world_with(databases: &[DbKind], extra: &str) -> World {
         providers,
         dir,
     }
+}
+
+/// Runs a region-outage `operation` of the world's plan through the orchestrator.
+pub async fn run(w: &World, operation: Operation) -> RunOutcome {
+    Orchestrator::new(
+        w.plan.clone(),
+        w.providers.clone(),
+        w.dir.path().join("state"),
+    )
+    .run(RunRequest {
+        operation,
+        class: IncidentClass::RegionOutage,
+        flags: RunFlags::default(),
+        resume: None,
+    })
+    .await
+    .expect("run starts")
 }

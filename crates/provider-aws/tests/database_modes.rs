@@ -6,28 +6,17 @@ use aegis_dr_aws_sim::estate::{DbKind, MULTI_AZ_ZONES};
 use aegis_dr_core::{
     clock::Clock,
     conformance,
-    journal::{Operation, RunFlags, RunStatus},
-    orchestrator::{Orchestrator, RunRequest},
+    journal::{Operation, RunStatus},
+    orchestrator::RunOutcome,
     provider::{DatabaseRef, DatabaseRole, FenceRequest, PromoteMode, PromoteRequest},
-    IncidentClass, SiteRole,
+    SiteRole,
 };
 
 use crate::common::{world_with, World, WITHIN};
 
-async fn run(w: &World, operation: Operation) -> aegis_dr_core::orchestrator::RunOutcome {
-    let out = Orchestrator::new(
-        w.plan.clone(),
-        w.providers.clone(),
-        w.dir.path().join("state"),
-    )
-    .run(RunRequest {
-        operation,
-        class: IncidentClass::RegionOutage,
-        flags: RunFlags::default(),
-        resume: None,
-    })
-    .await
-    .expect("run starts");
+/// Runs `operation` and requires it to succeed.
+async fn run_ok(w: &World, operation: Operation) -> RunOutcome {
+    let out = crate::common::run(w, operation).await;
     assert!(
         out.error.is_none(),
         "{operation:?} failed: {:?}\n{}",
@@ -72,7 +61,7 @@ async fn failover_and_failback_move_every_kind_of_database_pair() {
     )
     .await;
     let e = &w.estate;
-    let out = run(&w, Operation::Failover).await;
+    let out = run_ok(&w, Operation::Failover).await;
     // Multi-AZ: the writer moved to the standby zone through a forced failover.
     let (_, writer, standby) = e.multi_az_state().await;
     assert_eq!(
@@ -108,7 +97,7 @@ async fn failover_and_failback_move_every_kind_of_database_pair() {
     assert!(md.contains("sessions") && md.contains("ledger"), "{md}");
 
     e.stop_source_instance().await;
-    run(&w, Operation::Failback).await;
+    run_ok(&w, Operation::Failback).await;
     let (status, writer, standby) = e.multi_az_state().await;
     assert_eq!(
         (status.as_str(), writer.as_str(), standby.as_str()),

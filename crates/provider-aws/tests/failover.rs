@@ -1,29 +1,9 @@
 //! Failover and failback of a whole AWS estate through the orchestrator, checking the cloud state
 //! afterwards through the SDK; and the DRS backout when the failback job fails.
 
-use aegis_dr_core::{
-    journal::{Operation, RunFlags, RunStatus},
-    orchestrator::{Orchestrator, RunRequest},
-    IncidentClass,
-};
+use aegis_dr_core::journal::{Operation, RunStatus};
 
-use crate::common::{world, World};
-
-async fn run(w: &World, operation: Operation) -> aegis_dr_core::orchestrator::RunOutcome {
-    Orchestrator::new(
-        w.plan.clone(),
-        w.providers.clone(),
-        w.dir.path().join("state"),
-    )
-    .run(RunRequest {
-        operation,
-        class: IncidentClass::RegionOutage,
-        flags: RunFlags::default(),
-        resume: None,
-    })
-    .await
-    .expect("run starts")
-}
+use crate::common::{run, world};
 
 fn source_of(i: &aws_sdk_rds::types::DbInstance) -> Option<String> {
     i.read_replica_source_db_instance_identifier()
