@@ -64,7 +64,10 @@ start() {
     exec setsid "$venv/bin/python" scripts/localstack_server.py >"$run/localstack.log" 2>&1
   ) &
   echo $! >"$run/localstack.pid"
-  setsid "$moto_venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 &
+  # Multi-AZ failovers and Aurora switchovers take 2 s here (minutes on AWS): long enough for the tests
+  # to observe them mid-operation on a loaded CI machine.
+  AEGIS_MOTO_FAILOVER_SECONDS="${AEGIS_MOTO_FAILOVER_SECONDS:-2}" \
+    setsid "$moto_venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 &
   echo $! >"$run/moto.pid"
   wait_for localstack "http://127.0.0.1:$localstack_port/_localstack/health"
   wait_for moto "http://127.0.0.1:$moto_port/moto-api/"

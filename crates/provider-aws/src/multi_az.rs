@@ -2,7 +2,7 @@
 //! second availability zone of the primary site's region. Each site of the plan is one of the two
 //! zones (`primary = "<instance>@<zone>"`, `dr = "<instance>@<other zone>"`); the site whose zone runs
 //! the writer is the primary, the other is the replica with a lag of zero (the standby has every
-//! committed write).
+//! committed write). A writer that is not `available` reads as fenced: it takes no writes.
 //!
 //! Promotion is `RebootDBInstance --force-failover`: RDS drops the writer's connections, the standby
 //! takes over the same endpoint and the old writer becomes the standby. No write is lost and there
@@ -144,9 +144,13 @@ impl RdsDatabases {
             && i.db_instance_status() == Some("available")
             && i.secondary_availability_zone() == Some(mine))
         .then_some(Duration::ZERO);
+        // A writer that is not available (rebooting, modifying) takes no writes: it reads as fenced,
+        // so a promotion is confirmed only once the new writer serves.
+        let serving = i.db_instance_status() == Some("available");
         Ok(DatabaseStatus {
             role,
-            fenced: tag(&i, FENCED_AZ_TAG) == Some(mine),
+            fenced: tag(&i, FENCED_AZ_TAG) == Some(mine)
+                || (role == DatabaseRole::Primary && !serving),
             replication_lag,
             last_backup_age: self.snapshot_age(SiteRole::Primary, z.instance).await?,
             replicating_from: (role == DatabaseRole::Replica).then(|| z.reference(db.site.other())),

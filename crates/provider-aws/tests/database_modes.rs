@@ -221,3 +221,63 @@ async fn a_forced_aurora_promotion_fails_over_allowing_data_loss() {
     );
     assert_eq!(old.replicating_from.as_deref(), Some(e.aurora.1.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_az_failover_is_confirmed_only_once_the_new_writer_serves() {
+    let w = world_with(&[DbKind::MultiAz], "").await;
+    let e = &w.estate;
+    let db = &w.providers.database;
+    let d = &w.plan.databases[0];
+    let at = |site| DatabaseRef {
+        database: d.name.clone(),
+        instance: d.instance(site).to_string(),
+        site,
+    };
+    let req = PromoteRequest {
+        target: at(SiteRole::Dr),
+        old_primary: at(SiteRole::Primary),
+        mode: PromoteMode::Planned,
+    };
+    let refused = db.promote(&req).await.expect_err("unfenced writer");
+    assert!(refused.to_string().contains("not fenced"), "{refused}");
+    db.fence(&FenceRequest {
+        target: at(SiteRole::Primary),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
+    db.promote(&req).await.expect("forced failover starts");
+    let (status, writer, _) = e.multi_az_state().await;
+    assert_eq!(
+        (status.as_str(), writer.as_str()),
+        ("rebooting", MULTI_AZ_ZONES.0)
+    );
+    // Mid-failover: the DR zone is not primary yet and its lag is unknown; asking again observes.
+    let dr = db.status(&at(SiteRole::Dr)).await.expect("status");
+    assert_eq!((dr.role, dr.replication_lag), (DatabaseRole::Replica, None));
+    db.promote(&req).await.expect("idempotent while rebooting");
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let s = db.status(&at(SiteRole::Dr)).await.expect("status");
+        if s.role == DatabaseRole::Primary && !s.fenced {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DR zone never served: {s:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, writer, standby) = e.multi_az_state().await;
+    assert_eq!(
+        (status.as_str(), writer.as_str(), standby.as_str()),
+        ("available", MULTI_AZ_ZONES.1, MULTI_AZ_ZONES.0)
+    );
+    let old = db.status(&at(SiteRole::Primary)).await.expect("status");
+    assert_eq!(
+        old.role,
+        DatabaseRole::Replica,
+        "the old writer is the standby"
+    );
+    assert_eq!(old.replication_lag, Some(std::time::Duration::ZERO));
+}
