@@ -25,7 +25,7 @@ use aws_sdk_rds::types::{DbCluster, GlobalCluster, GlobalClusterMemberSynchroniz
 use crate::{
     error::map_sdk_error,
     iam,
-    rds::{secs_since, tag_in, Fenceable, PairSettings, RdsDatabases, FENCED_TAG},
+    rds::{secs_since, split_brain, tag_in, Fenceable, PairSettings, RdsDatabases, FENCED_TAG},
 };
 
 fn cluster_tag<'a>(c: &'a DbCluster, key: &str) -> Option<&'a str> {
@@ -276,14 +276,7 @@ impl RdsDatabases {
                 if writer_arn(&g) == o.db_cluster_arn()
                     && cluster_tag(&o, FENCED_TAG) != Some("true") =>
             {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                        "old primary `{}` still accepts writes: refusing to promote `{}` (split-brain)",
-                        req.old_primary.instance, req.target.instance
-                    ),
-                )
-                .with_resource(req.old_primary.instance.clone()))
+                return Err(split_brain(req))
             }
             Ok(_) => {}
             Err(e)

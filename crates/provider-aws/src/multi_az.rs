@@ -74,24 +74,9 @@ impl RdsDatabases {
     /// unless it is Multi-AZ.
     async fn describe_multi_az(&self, db: &DatabaseRef) -> Result<DbInstance> {
         let instance = split_multi_az(&db.instance).map_or(db.instance.as_str(), |(i, _)| i);
-        let out = self
-            .rds
-            .get(SiteRole::Primary)
-            .describe_db_instances()
-            .db_instance_identifier(instance)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_INSTANCES, &db.instance, e))?;
-        let i = out.db_instances().first().cloned().ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!(
-                    "DB instance `{instance}` does not exist in {}",
-                    self.rds.region(SiteRole::Primary)
-                ),
-            )
-            .with_resource(db.instance.clone())
-        })?;
+        let i = self
+            .describe_instance(SiteRole::Primary, instance, &db.instance)
+            .await?;
         if i.multi_az() != Some(true) {
             return Err(Error::new(
                 ErrorKind::InvalidState,
@@ -127,6 +112,16 @@ impl RdsDatabases {
             )
             .with_resource(z.reference(site)))
         }
+    }
+
+    /// Removes the fence tag when it names `zone`.
+    async fn clear_fenced_zone(&self, i: &DbInstance, zone: &str, db: &DatabaseRef) -> Result<()> {
+        if tag(i, FENCED_AZ_TAG) != Some(zone) {
+            return Ok(());
+        }
+        let arn = i.db_instance_arn().unwrap_or_default();
+        self.untag_resource(SiteRole::Primary, &db.instance, arn, &[FENCED_AZ_TAG])
+            .await
     }
 
     pub(crate) async fn multi_az_status(
@@ -165,20 +160,19 @@ impl RdsDatabases {
         let z = Zones::of(pair)?;
         let db = &req.target;
         let i = self.describe_multi_az(db).await?;
-        let arn = i.db_instance_arn().unwrap_or_default().to_string();
         let mine = z.zone(db.site);
-        let current = tag(&i, FENCED_AZ_TAG);
-        if req.fenced && current != Some(mine) {
+        if !req.fenced {
+            return self.clear_fenced_zone(&i, mine, db).await;
+        }
+        if tag(&i, FENCED_AZ_TAG) != Some(mine) {
+            let arn = i.db_instance_arn().unwrap_or_default();
             self.tag_resource(
                 SiteRole::Primary,
                 &db.instance,
-                &arn,
+                arn,
                 &[(FENCED_AZ_TAG, mine)],
             )
             .await?;
-        } else if !req.fenced && current == Some(mine) {
-            self.untag_resource(SiteRole::Primary, &db.instance, &arn, &[FENCED_AZ_TAG])
-                .await?;
         }
         Ok(())
     }
@@ -191,19 +185,9 @@ impl RdsDatabases {
         let z = Zones::of(pair)?;
         let target = z.zone(req.target.site);
         let i = self.describe_multi_az(&req.target).await?;
-        let arn = i.db_instance_arn().unwrap_or_default().to_string();
         if i.availability_zone() == Some(target) {
             // Already the writer: a fence it may carry from an earlier cycle no longer applies.
-            if tag(&i, FENCED_AZ_TAG) == Some(target) {
-                self.untag_resource(
-                    SiteRole::Primary,
-                    &req.target.instance,
-                    &arn,
-                    &[FENCED_AZ_TAG],
-                )
-                .await?;
-            }
-            return Ok(());
+            return self.clear_fenced_zone(&i, target, &req.target).await;
         }
         let old = z.zone(req.old_primary.site);
         if i.availability_zone() == Some(old) && tag(&i, FENCED_AZ_TAG) != Some(old) {
@@ -287,15 +271,8 @@ impl RdsDatabases {
             .with_resource(req.target.instance.clone()));
         }
         // The old writer is the standby now: a fence recorded for its zone no longer applies.
-        if !req.dry_run && tag(&i, FENCED_AZ_TAG) == Some(target) {
-            let arn = i.db_instance_arn().unwrap_or_default().to_string();
-            self.untag_resource(
-                SiteRole::Primary,
-                &req.target.instance,
-                &arn,
-                &[FENCED_AZ_TAG],
-            )
-            .await?;
+        if !req.dry_run {
+            self.clear_fenced_zone(&i, target, &req.target).await?;
         }
         Ok(SyncReport {
             pending_changes: 0,

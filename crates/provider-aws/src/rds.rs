@@ -99,6 +99,18 @@ pub(crate) fn split_multi_az(reference: &str) -> Option<(&str, &str)> {
     (!instance.is_empty() && !az.is_empty()).then_some((instance, az))
 }
 
+/// The refusal to promote `req.target` while `req.old_primary` still takes writes.
+pub(crate) fn split_brain(req: &PromoteRequest) -> Error {
+    Error::new(
+        ErrorKind::InvalidState,
+        format!(
+            "old primary `{}` still accepts writes: refusing to promote `{}` (split-brain)",
+            req.old_primary.instance, req.target.instance
+        ),
+    )
+    .with_resource(req.old_primary.instance.clone())
+}
+
 /// Parses the Multi-AZ reference in the field `field` of `d`.
 fn multi_az_ref<'a>(
     d: &DatabaseSpec,
@@ -284,24 +296,34 @@ impl RdsDatabases {
     }
 
     async fn describe(&self, db: &DatabaseRef) -> Result<DbInstance> {
+        self.describe_instance(db.site, &db.instance, &db.instance)
+            .await
+    }
+
+    /// The DB instance `id` in the region of `site`; errors name `resource` (the plan's reference).
+    pub(crate) async fn describe_instance(
+        &self,
+        site: SiteRole,
+        id: &str,
+        resource: &str,
+    ) -> Result<DbInstance> {
         let out = self
             .rds
-            .get(db.site)
+            .get(site)
             .describe_db_instances()
-            .db_instance_identifier(&db.instance)
+            .db_instance_identifier(id)
             .send()
             .await
-            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_INSTANCES, &db.instance, e))?;
+            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_INSTANCES, resource, e))?;
         out.db_instances().first().cloned().ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
                 format!(
-                    "DB instance `{}` does not exist in {}",
-                    db.instance,
-                    self.rds.region(db.site)
+                    "DB instance `{id}` does not exist in {}",
+                    self.rds.region(site)
                 ),
             )
-            .with_resource(db.instance.clone())
+            .with_resource(resource.to_string())
         })
     }
 
@@ -400,10 +422,6 @@ impl RdsDatabases {
             },
             None => Ok(None),
         }
-    }
-
-    async fn add_tags(&self, db: &DatabaseRef, arn: &str, tags: &[(&str, &str)]) -> Result<()> {
-        self.tag_resource(db.site, &db.instance, arn, tags).await
     }
 
     /// Adds (or overwrites) tags on the RDS resource `arn` (an instance or cluster named `name`).
@@ -588,14 +606,7 @@ impl RdsDatabases {
                 if Self::role_of(&o) == DatabaseRole::Primary
                     && tag(&o, FENCED_TAG) != Some("true") =>
             {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                    "old primary `{}` still accepts writes: refusing to promote `{}` (split-brain)",
-                    req.old_primary.instance, req.target.instance
-                ),
-                )
-                .with_resource(req.old_primary.instance.clone()))
+                return Err(split_brain(req))
             }
             Ok(_) => {}
             Err(e)
@@ -698,8 +709,13 @@ impl RdsDatabases {
             // Keep the superseded instance (it may hold writes the new primary never received):
             // tag it with what it was, then rename it out of the way.
             let arn = t.db_instance_arn().unwrap_or_default().to_string();
-            self.add_tags(&req.target, &arn, &[(SUPERSEDED_TAG, &req.target.instance)])
-                .await?;
+            self.tag_resource(
+                req.target.site,
+                &req.target.instance,
+                &arn,
+                &[(SUPERSEDED_TAG, &req.target.instance)],
+            )
+            .await?;
             self.rds
                 .get(req.target.site)
                 .modify_db_instance()

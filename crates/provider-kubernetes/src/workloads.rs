@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use aegis_dr_core::{
     plan::{SiteRole, WorkloadKind},
     provider::{
-        AnnotateWorkload, ConfigMapsRequest, ListWorkloads, ScaleWorkload, WorkloadScaler,
-        WorkloadState,
+        AnnotateWorkload, ConfigMapsRequest, ListWorkloads, ScaleWorkload, WorkloadId,
+        WorkloadScaler, WorkloadState,
     },
     Error, Result,
 };
@@ -194,40 +194,40 @@ impl KubernetesWorkloads {
         }
     }
 
-    async fn annotate_kind<K: Workload>(&self, req: &AnnotateWorkload) -> Result<()> {
-        let api: Api<K> = Api::namespaced(self.client(req.id.site)?, &req.id.namespace);
-        let patch = json!({ "metadata": { "annotations": req.annotations } });
-        api.patch(&req.id.name, &PatchParams::default(), &Patch::Merge(&patch))
+    /// A JSON merge patch of the workload object `id`.
+    async fn patch_object<K: Workload>(
+        &self,
+        id: &WorkloadId,
+        patch: &serde_json::Value,
+    ) -> Result<()> {
+        let api: Api<K> = Api::namespaced(self.client(id.site)?, &id.namespace);
+        api.patch(&id.name, &PatchParams::default(), &Patch::Merge(patch))
             .await
             .map_err(|e| {
                 from_kube(
                     e,
                     "patch",
-                    &format!("{}/{}/{}", K::PLURAL, req.id.namespace, req.id.name),
+                    &format!("{}/{}/{}", K::PLURAL, id.namespace, id.name),
                 )
             })?;
         Ok(())
     }
 
+    async fn annotate_kind<K: Workload>(&self, req: &AnnotateWorkload) -> Result<()> {
+        let patch = json!({ "metadata": { "annotations": req.annotations } });
+        self.patch_object::<K>(&req.id, &patch).await
+    }
+
     async fn scale_kind<K: Workload>(&self, req: &ScaleWorkload) -> Result<()> {
-        let api: Api<K> = Api::namespaced(self.client(req.id.site)?, &req.id.namespace);
         if !req.annotations.is_empty() {
             // Replicas and annotations in one merge patch of the object: both or neither.
             let patch = json!({
                 "metadata": { "annotations": req.annotations },
                 "spec": { "replicas": req.replicas },
             });
-            api.patch(&req.id.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(|e| {
-                    from_kube(
-                        e,
-                        "patch",
-                        &format!("{}/{}/{}", K::PLURAL, req.id.namespace, req.id.name),
-                    )
-                })?;
-            return Ok(());
+            return self.patch_object::<K>(&req.id, &patch).await;
         }
+        let api: Api<K> = Api::namespaced(self.client(req.id.site)?, &req.id.namespace);
         let patch = json!({ "spec": { "replicas": req.replicas } });
         api.patch_scale(&req.id.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
