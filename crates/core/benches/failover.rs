@@ -173,10 +173,21 @@ async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Dur
         panic!("benchmark failover failed: {e}");
     }
     if std::env::var_os("AEGIS_BENCH_STEPS").is_some() {
+        let at = |t: &str| humantime::parse_rfc3339(t).ok();
+        let t0 = at(&out.report.started_at);
         for s in &out.report.steps {
+            let from = |t: &Option<String>| {
+                t.as_deref()
+                    .and_then(at)
+                    .zip(t0)
+                    .and_then(|(t, t0)| t.duration_since(t0).ok())
+                    .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+            };
             println!(
-                "  {:<22} {:>8.1}ms  (bound {:>6.1}ms)",
+                "  {:<22} {:>6.0} -> {:>4.0}ms {:>8.1}ms  (bound {:>6.1}ms)",
                 s.id,
+                from(&s.started_at),
+                from(&s.finished_at),
                 s.duration_seconds.unwrap_or(0.0) * 1000.0,
                 preview
                     .estimate

@@ -286,6 +286,14 @@ impl Journal {
             .map_err(|e| Error::io(self.path.display(), e))
     }
 
+    /// A second handle on the journal file, to fsync (everything appended so far) without holding
+    /// the journal, for example on a blocking thread while other entries are appended.
+    pub fn sync_handle(&self) -> Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| Error::io(self.path.display(), e))
+    }
+
     /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -59,6 +59,33 @@ impl RunCtx {
         j.append(&entry)
     }
 
+    /// Appends entries without fsync (they reach the disk with the next fsynced append or
+    /// [`RunCtx::journal_sync`]).
+    pub fn journal_unsynced(&self, entries: &[Entry]) -> Result<()> {
+        let mut j = self
+            .journal
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
+        entries.iter().try_for_each(|e| j.append_unsynced(e))
+    }
+
+    /// Appends `entries` and fsyncs everything appended so far (one group commit), on a blocking
+    /// thread so no runtime worker waits for the disk.
+    pub async fn journal_sync(&self, entries: &[Entry]) -> Result<()> {
+        let (file, path) = {
+            let mut j = self
+                .journal
+                .lock()
+                .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
+            entries.iter().try_for_each(|e| j.append_unsynced(e))?;
+            (j.sync_handle()?, j.path().to_path_buf())
+        };
+        let synced = tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("journal fsync task died: {e}")))?;
+        synced.map_err(|e| Error::io(path.display(), e))
+    }
+
     /// Epoch ms when the RTO runs out.
     pub fn rto_deadline_ms(&self) -> u64 {
         self.started_ms + self.targets.rto.as_millis() as u64
@@ -317,10 +344,12 @@ impl StepCtx {
         first_error(bounded(items, n, f).await)
     }
 
-    /// [`fan_out`](Self::fan_out) for large fan-outs whose items own what they need: the items are
-    /// split over one task per runtime worker thread (when there are enough of them), so the per-item
-    /// work (building requests, reading answers) uses every core instead of one. The concurrency
-    /// bound holds across all tasks; as with `fan_out`, results come in no particular order.
+    /// [`fan_out`](Self::fan_out) for large fan-outs whose items own what they need. On the
+    /// estimated critical path the items are split over one task per runtime worker thread (when
+    /// there are enough of them), so the per-item work (building requests, reading answers) uses
+    /// every core; a step with slack keeps its fan-out in one task, leaving the other cores to the
+    /// steps the run's duration depends on. The concurrency bound holds across all tasks; as with
+    /// `fan_out`, results come in no particular order.
     pub async fn fan_out_tasks<I, T, F, Fut>(
         self: &Arc<Self>,
         items: Vec<I>,
@@ -332,9 +361,48 @@ impl StepCtx {
         F: Fn(Arc<StepCtx>, I) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
+        self.spread_tasks(items, MIN_ITEMS_PER_TASK, f).await
+    }
+
+    /// [`fan_out_tasks`](Self::fan_out_tasks) for a few items with heavy per-item work (a listing of
+    /// thousands of objects to match against the plan): spread over the cores from two items on.
+    pub async fn fan_out_heavy_tasks<I, T, F, Fut>(
+        self: &Arc<Self>,
+        items: Vec<I>,
+        f: F,
+    ) -> Result<Vec<T>>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        F: Fn(Arc<StepCtx>, I) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        self.spread_tasks(items, 1, f).await
+    }
+
+    async fn spread_tasks<I, T, F, Fut>(
+        self: &Arc<Self>,
+        items: Vec<I>,
+        min_per_task: usize,
+        f: F,
+    ) -> Result<Vec<T>>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        F: Fn(Arc<StepCtx>, I) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
         let n = self.run.plan.execution.max_concurrency.max(1);
+        let workers = if self.on_critical_path() {
+            tokio::runtime::Handle::try_current()
+                .map(|h| h.metrics().num_workers())
+                .unwrap_or(1)
+        } else {
+            1
+        };
         let ctx = self.clone();
-        let results = spread(items, n, move |i| f(ctx.clone(), i))
+        let tasks = task_count(items.len(), n, workers, min_per_task);
+        let results = spread(items, n, tasks, move |i| f(ctx.clone(), i))
             .await
             .map_err(|e| e.context(format!("step `{}`", self.step.id)))?;
         first_error(results)
@@ -407,6 +475,12 @@ impl StepCtx {
         }
     }
 
+    /// True when the run's estimate puts this step on its critical path (the chain of steps whose
+    /// durations add up to the run's).
+    pub fn on_critical_path(&self) -> bool {
+        self.run.estimate.critical_path.contains(&self.step.id)
+    }
+
     /// The step's structured output, with its notes.
     pub fn output(&self) -> serde_json::Value {
         let mut d = self.data.lock().map(|d| d.clone()).unwrap_or_default();
@@ -421,25 +495,23 @@ impl StepCtx {
 /// Below this many items per worker thread a fan-out stays in one task.
 const MIN_ITEMS_PER_TASK: usize = 256;
 
-/// How many tasks a fan-out of `len` items with at most `n` in flight uses on `workers` threads.
-fn task_count(len: usize, n: usize, workers: usize) -> usize {
-    workers.min(len / MIN_ITEMS_PER_TASK).min(n).max(1)
+/// How many tasks a fan-out of `len` items with at most `n` in flight uses on `workers` threads,
+/// giving each task at least `min_per_task` items.
+fn task_count(len: usize, n: usize, workers: usize, min_per_task: usize) -> usize {
+    workers.min(len / min_per_task.max(1)).min(n).max(1)
 }
 
-/// Runs `f` over `items` with at most `n` in flight, split into contiguous chunks over one task per
-/// runtime worker thread (each with its share of `n`); every result, in no particular order. Fails
-/// only when a task dies (a panic).
-async fn spread<I, T, F, Fut>(items: Vec<I>, n: usize, f: F) -> Result<Vec<Result<T>>>
+/// Runs `f` over `items` with at most `n` in flight, split into contiguous chunks over `tasks` tasks
+/// (each with its share of `n`); every result, in no particular order. Fails only when a task dies
+/// (a panic).
+async fn spread<I, T, F, Fut>(items: Vec<I>, n: usize, tasks: usize, f: F) -> Result<Vec<Result<T>>>
 where
     I: Send + 'static,
     T: Send + 'static,
     F: Fn(I) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<T>> + Send + 'static,
 {
-    let workers = tokio::runtime::Handle::try_current()
-        .map(|h| h.metrics().num_workers())
-        .unwrap_or(1);
-    let tasks = task_count(items.len(), n, workers);
+    let tasks = tasks.clamp(1, n.max(1));
     if tasks == 1 {
         return Ok(bounded(items, n, f).await);
     }
@@ -518,17 +590,22 @@ mod tests {
 
     #[test]
     fn small_fan_outs_stay_in_one_task() {
-        assert_eq!(task_count(100, 8192, 2), 1);
-        assert_eq!(task_count(511, 8192, 2), 1);
-        assert_eq!(task_count(512, 8192, 2), 2);
-        assert_eq!(task_count(5000, 8192, 8), 8);
+        let light = MIN_ITEMS_PER_TASK;
+        assert_eq!(task_count(100, 8192, 2, light), 1);
+        assert_eq!(task_count(511, 8192, 2, light), 1);
+        assert_eq!(task_count(512, 8192, 2, light), 2);
+        assert_eq!(task_count(5000, 8192, 8, light), 8);
         assert_eq!(
-            task_count(5000, 1, 8),
+            task_count(5000, 1, 8, light),
             1,
             "a bound of one call in flight stays serial"
         );
-        assert_eq!(task_count(5000, 8192, 1), 1);
-        assert_eq!(task_count(0, 8192, 4), 1);
+        assert_eq!(task_count(5000, 8192, 1, light), 1);
+        assert_eq!(task_count(0, 8192, 4, light), 1);
+        // Heavy items (listings) spread from two on; never more tasks than items.
+        assert_eq!(task_count(20, 8192, 2, 1), 2);
+        assert_eq!(task_count(1, 8192, 2, 1), 1);
+        assert_eq!(task_count(3, 8192, 8, 1), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,7 +614,7 @@ mod tests {
         let peak = Arc::new(AtomicUsize::new(0));
         let (i2, p2) = (inflight.clone(), peak.clone());
         let items: Vec<u32> = (0..2000).collect();
-        let out = spread(items, 64, move |i| {
+        let out = spread(items, 64, 2, move |i| {
             let (inflight, peak) = (i2.clone(), p2.clone());
             async move {
                 let now = inflight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -571,7 +648,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spread_reports_a_panicking_task() {
         let items: Vec<u32> = (0..1000).collect();
-        let out = spread(items, 100, |i| async move {
+        let out = spread(items, 100, 2, |i| async move {
             if i == 999 {
                 panic!("boom");
             }

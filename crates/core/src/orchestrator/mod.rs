@@ -402,23 +402,45 @@ impl Orchestrator {
 
 /// Runs the graph: every step whose dependencies are done starts at once; after the first failure no
 /// new step starts, running ones finish, and the first error is returned.
+///
+/// Journal durability: a step's end is appended by its task, and the steps it makes ready are
+/// appended as started; one fsync then covers both, before those steps run. So every transition is
+/// on disk before any side effect that depends on it, with one fsync per transition instead of two.
 async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> Option<Error> {
     let mut started: HashSet<String> = done.clone();
     // Each step is its own task, so independent steps use every worker thread.
     let mut running: JoinSet<(String, Result<()>)> = JoinSet::new();
     let mut first_error: Option<Error> = None;
     loop {
-        if first_error.is_none() {
-            for step in &graph.steps {
-                if !started.contains(&step.id) && step.deps.iter().all(|d| done.contains(d)) {
-                    started.insert(step.id.clone());
-                    let ctx = ctx.clone();
-                    let step = step.clone();
-                    running.spawn(async move {
-                        let id = step.id.clone();
-                        (id, run_step(ctx, step).await)
-                    });
-                }
+        let ready: Vec<&Step> = if first_error.is_none() {
+            graph
+                .steps
+                .iter()
+                .filter(|s| !started.contains(&s.id) && s.deps.iter().all(|d| done.contains(d)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let entries: Vec<Entry> = ready
+            .iter()
+            .map(|s| Entry::StepStarted {
+                ts_ms: ctx.clock.now_ms(),
+                step: s.id.clone(),
+            })
+            .collect();
+        // Durable: the ends appended since the last commit, and these starts.
+        if let Err(e) = ctx.journal_sync(&entries).await {
+            first_error.get_or_insert(e);
+        } else {
+            for step in ready {
+                started.insert(step.id.clone());
+                ctx.progress.step_started(step);
+                let ctx = ctx.clone();
+                let step = step.clone();
+                running.spawn(async move {
+                    let id = step.id.clone();
+                    (id, run_step(ctx, step).await)
+                });
             }
         }
         match running.join_next().await {
@@ -453,23 +475,20 @@ const MILESTONES: [&str; 4] = [
     "switch-dns-to-primary",
 ];
 
+/// Runs one step whose start is journaled; appends its end (made durable by the executor's next
+/// commit, before any step that depends on it starts).
 async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
-    ctx.journal(Entry::StepStarted {
-        ts_ms: ctx.clock.now_ms(),
-        step: step.id.clone(),
-    })?;
-    ctx.progress.step_started(&step);
     let sctx = Arc::new(StepCtx::new(ctx.clone(), step.clone()));
     let res = steps::execute(&sctx).await;
     match res {
         Ok(summary) => {
-            ctx.journal(Entry::StepSucceeded {
+            ctx.journal_unsynced(&[Entry::StepSucceeded {
                 ts_ms: ctx.clock.now_ms(),
                 step: step.id.clone(),
                 retries: sctx.retries(),
                 summary: summary.clone(),
                 data: sctx.output(),
-            })?;
+            }])?;
             ctx.progress.step_finished(&step, Ok(&summary));
             if MILESTONES.iter().any(|m| step.id.ends_with(m)) {
                 steps::progress_update(&sctx, &summary).await;
@@ -482,12 +501,12 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
             } else {
                 e
             };
-            ctx.journal(Entry::StepFailed {
+            ctx.journal_unsynced(&[Entry::StepFailed {
                 ts_ms: ctx.clock.now_ms(),
                 step: step.id.clone(),
                 retries: sctx.retries(),
                 error: e.summary(),
-            })?;
+            }])?;
             ctx.progress.step_finished(&step, Err(&e));
             Err(e)
         }

@@ -442,55 +442,82 @@ async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload
             (i, req)
         })
         .collect();
+    // Each listing is matched against its group in the task that received it: with thousands of
+    // workloads that work is spread over the cores and does not hold up the caller's other calls.
     let lists = ctx
-        .fan_out_tasks(requests, move |ctx, (i, req)| {
+        .fan_out_heavy_tasks(requests, move |ctx, (i, req)| {
             let scaler = scaler.clone();
             async move {
                 let items = ctx.call("list workloads", || scaler.list(&req)).await?;
-                Ok((i, items))
+                let g = &ctx.plan().workloads[i];
+                Ok((i, match_group(g, req, items)?))
             }
         })
         .await?;
-    let mut out = Vec::new();
-    for (i, items) in lists {
-        let g = &plan.workloads[i];
-        // By name, the name moved out of the state into the key (it becomes the id's name).
-        let mut by_name: HashMap<String, WorkloadState> = items
-            .into_iter()
-            .map(|mut w| (std::mem::take(&mut w.name), w))
-            .collect();
-        let mut names: Vec<&str> = if g.names.is_empty() {
-            by_name.keys().map(String::as_str).collect()
-        } else {
-            g.names.iter().map(String::as_str).collect()
+    let mut lists: Vec<_> = lists.into_iter().collect();
+    lists.sort_unstable_by_key(|(i, _)| *i);
+    let mut out = Vec::with_capacity(lists.iter().map(|(_, l)| l.len()).sum());
+    for (i, group) in lists {
+        let spec = &plan.workloads[i];
+        out.extend(
+            group
+                .into_iter()
+                .map(|(id, state)| Workload { id, state, spec }),
+        );
+    }
+    Ok(out)
+}
+
+/// The workloads of group `g` in `listing` (the answer to `req`), in the plan's order (by name when
+/// the group selects by label); a named workload missing from the listing is an error naming it.
+fn match_group(
+    g: &WorkloadSpec,
+    req: ListWorkloads,
+    listing: Vec<WorkloadState>,
+) -> Result<Vec<(WorkloadId, WorkloadState)>> {
+    let ListWorkloads {
+        site,
+        cluster,
+        namespace,
+        kind,
+        ..
+    } = req;
+    // By name, the name moved out of the state into the key (it becomes the id's name).
+    let mut by_name: HashMap<String, WorkloadState> = listing
+        .into_iter()
+        .map(|mut w| (std::mem::take(&mut w.name), w))
+        .collect();
+    let listed: Vec<String>;
+    let names: &[String] = if g.names.is_empty() {
+        let mut all: Vec<String> = by_name.keys().cloned().collect();
+        all.sort_unstable();
+        listed = all;
+        &listed
+    } else {
+        &g.names
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let Some((name, state)) = by_name.remove_entry(name.as_str()) else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{:?} `{name}` of group `{}` does not exist at the {site} site",
+                    g.kind, g.name
+                ),
+            )
+            .with_resource(format!("{site}/{cluster}/{namespace}/{name}")));
         };
-        if g.names.is_empty() {
-            names.sort_unstable();
-        }
-        let names: Vec<String> = names.into_iter().map(String::from).collect();
-        for name in names {
-            let Some((name, state)) = by_name.remove_entry(name.as_str()) else {
-                return Err(Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "{:?} `{name}` of group `{}` does not exist at the {site} site",
-                        g.kind, g.name
-                    ),
-                )
-                .with_resource(format!("{site}/{cluster}/{}/{name}", g.namespace)));
-            };
-            out.push(Workload {
-                id: WorkloadId {
-                    site,
-                    cluster: cluster.clone(),
-                    namespace: g.namespace.clone(),
-                    kind: g.kind,
-                    name,
-                },
-                state,
-                spec: g,
-            });
-        }
+        out.push((
+            WorkloadId {
+                site,
+                cluster: cluster.clone(),
+                namespace: namespace.clone(),
+                kind,
+                name,
+            },
+            state,
+        ));
     }
     Ok(out)
 }

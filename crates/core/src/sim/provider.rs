@@ -13,7 +13,9 @@ use std::{
 use async_trait::async_trait;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-use super::world::{pool_key, record_key, workload_key, SimJob, SimRecoveryInstance, SimWorld};
+use super::world::{
+    pool_key, record_key, workload_key, SimJob, SimRecoveryInstance, SimWorkload, SimWorld,
+};
 use crate::{
     clock::Clock,
     error::{Error, ErrorKind, Result},
@@ -511,31 +513,31 @@ fn invalid(msg: impl Into<String>) -> Error {
 
 /// Applies annotation changes to the workload `key`; the drain annotation starts or ends the site's
 /// drain.
+/// Applies annotation changes to a workload; returns the change of its drain annotation, if any
+/// (`Some(true)` when drained), for [`note_drain`].
 fn apply_annotations(
-    w: &mut SimWorld,
-    key: &str,
-    site: SiteRole,
-    annotations: &BTreeMap<String, Option<String>>,
-    now: u64,
-) -> Result<()> {
-    let wl = w
-        .workloads
-        .get_mut(key)
-        .ok_or_else(|| not_found("workload", key))?;
+    wl: &mut SimWorkload,
+    annotations: BTreeMap<String, Option<String>>,
+) -> Option<bool> {
     let mut drain_change = None;
     for (k, v) in annotations {
-        match v {
-            Some(v) => {
-                wl.annotations.insert(k.clone(), v.clone());
-            }
-            None => {
-                wl.annotations.remove(k);
-            }
-        }
         if k == DRAIN_ANNOTATION {
             drain_change = Some(v.as_deref() == Some("true"));
         }
+        match v {
+            Some(v) => {
+                wl.annotations.insert(k, v);
+            }
+            None => {
+                wl.annotations.remove(&k);
+            }
+        }
     }
+    drain_change
+}
+
+/// Records when the site's drain started (or that it was lifted).
+fn note_drain(w: &mut SimWorld, site: SiteRole, drain_change: Option<bool>, now: u64) {
     if let (Some(drained), Some(site)) = (drain_change, w.sites.get_mut(&site)) {
         if drained {
             site.drain_started_ms.get_or_insert(now);
@@ -543,7 +545,6 @@ fn apply_annotations(
             site.drain_started_ms = None;
         }
     }
-    Ok(())
 }
 
 #[async_trait]
@@ -843,7 +844,7 @@ impl NodeScaler for SimProvider {
     }
 }
 
-fn available(wl: &super::world::SimWorkload, rollout_ms: u64, now: u64) -> u32 {
+fn available(wl: &SimWorkload, rollout_ms: u64, now: u64) -> u32 {
     if wl.replicas <= wl.prev_available || now >= wl.changed_ms + rollout_ms {
         wl.replicas
     } else {
@@ -884,13 +885,23 @@ impl WorkloadScaler for SimProvider {
 
     async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
         let id = &req.id;
+        // Built before the world is locked, so the locked section only looks up and moves.
         let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
+        let changes = req.annotations.clone();
         self.call(
             "annotate_workload",
             &id.name,
             Some(id.site),
             true,
-            |w, now| apply_annotations(w, &key, id.site, &req.annotations, now),
+            |w, now| {
+                let wl = w
+                    .workloads
+                    .get_mut(&key)
+                    .ok_or_else(|| not_found("workload", &key))?;
+                let drain = apply_annotations(wl, changes);
+                note_drain(w, id.site, drain, now);
+                Ok(())
+            },
         )
         .await
     }
@@ -898,6 +909,7 @@ impl WorkloadScaler for SimProvider {
     async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
         let id = &req.id;
         let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
+        let changes = req.annotations.clone();
         let rollout = self.settings.rollout.as_millis() as u64;
         self.call("scale_workload", &id.name, Some(id.site), true, |w, now| {
             let wl = w
@@ -909,7 +921,9 @@ impl WorkloadScaler for SimProvider {
                 wl.replicas = req.replicas;
                 wl.changed_ms = now;
             }
-            apply_annotations(w, &key, id.site, &req.annotations, now)
+            let drain = apply_annotations(wl, changes);
+            note_drain(w, id.site, drain, now);
+            Ok(())
         })
         .await
     }
