@@ -422,6 +422,36 @@ struct Workload<'a> {
 
 async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload<'_>>> {
     let plan = ctx.plan();
+    let lists = per_group(ctx, site, |g, req, mut listing| {
+        let order = match_names(g, &req, &mut listing)?;
+        with_ids(g, req, listing, order)
+    })
+    .await?;
+    let mut out = Vec::with_capacity(lists.iter().map(|(_, l)| l.len()).sum());
+    for (i, group) in lists {
+        let spec = &plan.workloads[i];
+        out.extend(
+            group
+                .into_iter()
+                .map(|(id, state)| Workload { id, state, spec }),
+        );
+    }
+    Ok(out)
+}
+
+/// Lists every workload group of `site` and hands each listing to `f` in the task that received
+/// it: with thousands of workloads that work (and freeing the listing) is spread over the cores
+/// and does not hold up the caller's other calls. Results by group index, in plan order.
+async fn per_group<T, F>(ctx: &Arc<StepCtx>, site: SiteRole, f: F) -> Result<Vec<(usize, T)>>
+where
+    T: Send + 'static,
+    F: Fn(&WorkloadSpec, ListWorkloads, Vec<WorkloadState>) -> Result<T>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let plan = ctx.plan();
     let cluster = plan.site(site).cluster.clone().unwrap_or_default();
     let scaler = ctx.providers().site(site).workloads.clone();
     let requests: Vec<(usize, ListWorkloads)> = plan
@@ -442,38 +472,63 @@ async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload
             (i, req)
         })
         .collect();
-    // Each listing is matched against its group in the task that received it: with thousands of
-    // workloads that work is spread over the cores and does not hold up the caller's other calls.
-    let lists = ctx
+    let mut lists = ctx
         .fan_out_heavy_tasks(requests, move |ctx, (i, req)| {
             let scaler = scaler.clone();
+            let f = f.clone();
             async move {
-                let items = ctx.call("list workloads", || scaler.list(&req)).await?;
-                let g = &ctx.plan().workloads[i];
-                Ok((i, match_group(g, req, items)?))
+                let listing = ctx.call("list workloads", || scaler.list(&req)).await?;
+                Ok((i, f(&ctx.plan().workloads[i], req, listing)?))
             }
         })
         .await?;
-    let mut lists: Vec<_> = lists.into_iter().collect();
     lists.sort_unstable_by_key(|(i, _)| *i);
-    let mut out = Vec::with_capacity(lists.iter().map(|(_, l)| l.len()).sum());
-    for (i, group) in lists {
-        let spec = &plan.workloads[i];
-        out.extend(
-            group
-                .into_iter()
-                .map(|(id, state)| Workload { id, state, spec }),
-        );
-    }
-    Ok(out)
+    Ok(lists)
 }
 
-/// The workloads of group `g` in `listing` (the answer to `req`), in the plan's order (by name when
-/// the group selects by label); a named workload missing from the listing is an error naming it.
-fn match_group(
+/// Indices into `listing` (sorted here by name) of group `g`'s workloads, in the plan's order (all,
+/// by name, when the group selects by label); a named workload missing from the listing is an
+/// error naming it. Binary search, as APIs list in name order (the sort is usually a check): no
+/// hashing, no copies of names.
+fn match_names(
+    g: &WorkloadSpec,
+    req: &ListWorkloads,
+    listing: &mut [WorkloadState],
+) -> Result<Vec<usize>> {
+    if !listing.is_sorted_by(|a, b| a.name <= b.name) {
+        listing.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    }
+    if g.names.is_empty() {
+        return Ok((0..listing.len()).collect());
+    }
+    g.names
+        .iter()
+        .map(|name| {
+            listing
+                .binary_search_by(|w| w.name.as_str().cmp(name))
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{:?} `{name}` of group `{}` does not exist at the {} site",
+                            g.kind, g.name, req.site
+                        ),
+                    )
+                    .with_resource(format!(
+                        "{}/{}/{}/{name}",
+                        req.site, req.cluster, req.namespace
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The workloads at `order` in `listing`, each with its id (the name moves into the id).
+fn with_ids(
     g: &WorkloadSpec,
     req: ListWorkloads,
     listing: Vec<WorkloadState>,
+    order: Vec<usize>,
 ) -> Result<Vec<(WorkloadId, WorkloadState)>> {
     let ListWorkloads {
         site,
@@ -482,32 +537,17 @@ fn match_group(
         kind,
         ..
     } = req;
-    // By name, the name moved out of the state into the key (it becomes the id's name).
-    let mut by_name: HashMap<String, WorkloadState> = listing
-        .into_iter()
-        .map(|mut w| (std::mem::take(&mut w.name), w))
-        .collect();
-    let listed: Vec<String>;
-    let names: &[String] = if g.names.is_empty() {
-        let mut all: Vec<String> = by_name.keys().cloned().collect();
-        all.sort_unstable();
-        listed = all;
-        &listed
-    } else {
-        &g.names
-    };
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        let Some((name, state)) = by_name.remove_entry(name.as_str()) else {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!(
-                    "{:?} `{name}` of group `{}` does not exist at the {site} site",
-                    g.kind, g.name
-                ),
-            )
-            .with_resource(format!("{site}/{cluster}/{namespace}/{name}")));
+    let mut slots: Vec<Option<WorkloadState>> = listing.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(order.len());
+    for i in order {
+        let Some(mut state) = slots[i].take() else {
+            return Err(Error::config(format!(
+                "workload group `{}` names `{}` twice",
+                g.name,
+                g.names[out.len()]
+            )));
         };
+        let name = std::mem::take(&mut state.name);
         out.push((
             WorkloadId {
                 site,
@@ -1652,21 +1692,30 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
                 if database_only {
                     return Ok(Vec::new());
                 }
-                Ok::<_, Error>(
-                    workloads_of(ctx, site)
-                        .await?
-                        .iter()
-                        .filter(|w| {
-                            w.state.replicas == 0 || w.state.available_replicas < w.state.replicas
-                        })
+                // Checked in the listing tasks: only the problems come back.
+                let groups = per_group(ctx, site, |g, req, mut listing| {
+                    let order = match_names(g, &req, &mut listing)?;
+                    Ok(order
+                        .into_iter()
+                        .map(|i| &listing[i])
+                        .filter(|w| w.replicas == 0 || w.available_replicas < w.replicas)
                         .map(|w| {
+                            // As a `WorkloadId` displays.
                             format!(
-                                "{} has {}/{} available",
-                                w.id, w.state.available_replicas, w.state.replicas
+                                "{}/{}:{}/{:?}/{} has {}/{} available",
+                                req.site,
+                                req.cluster,
+                                req.namespace,
+                                req.kind,
+                                w.name,
+                                w.available_replicas,
+                                w.replicas
                             )
                         })
-                        .collect(),
-                )
+                        .collect::<Vec<_>>())
+                })
+                .await?;
+                Ok::<_, Error>(groups.into_iter().flat_map(|(_, p)| p).collect::<Vec<_>>())
             };
             let records = async {
                 if database_only {
@@ -1718,4 +1767,90 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
             "all workloads available, DNS, "
         }
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::WorkloadKind;
+
+    fn group(names: &[&str]) -> WorkloadSpec {
+        WorkloadSpec {
+            name: "api".into(),
+            namespace: "prod".into(),
+            kind: WorkloadKind::Deployment,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            selector: None,
+            production_replicas: 3,
+            standby_replicas: 1,
+        }
+    }
+
+    fn request() -> ListWorkloads {
+        ListWorkloads {
+            site: SiteRole::Dr,
+            cluster: "dr".into(),
+            namespace: "prod".into(),
+            kind: WorkloadKind::Deployment,
+            selector: None,
+        }
+    }
+
+    fn listing(names: &[&str]) -> Vec<WorkloadState> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| WorkloadState {
+                name: n.to_string(),
+                replicas: i as u32,
+                available_replicas: i as u32,
+                annotations: BTreeMap::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn named_workloads_come_back_in_plan_order_from_an_unsorted_listing() {
+        let g = group(&["web", "api", "worker"]);
+        let mut l = listing(&["worker", "api", "cron", "web"]);
+        let order = match_names(&g, &request(), &mut l).expect("all listed");
+        let got = with_ids(&g, request(), l, order).expect("ids");
+        let names: Vec<(&str, u32)> = got
+            .iter()
+            .map(|(id, s)| (id.name.as_str(), s.replicas))
+            .collect();
+        // Replicas tell the listing entry each came from.
+        assert_eq!(names, [("web", 3), ("api", 1), ("worker", 0)]);
+        assert!(
+            got.iter().all(|(_, s)| s.name.is_empty()),
+            "name moved into the id"
+        );
+        assert_eq!(got[0].0.to_string(), "dr/dr:prod/Deployment/web");
+    }
+
+    #[test]
+    fn a_selector_group_takes_every_listed_workload_by_name() {
+        let g = group(&[]);
+        let mut l = listing(&["b", "c", "a"]);
+        let order = match_names(&g, &request(), &mut l).expect("listed");
+        let got = with_ids(&g, request(), l, order).expect("ids");
+        let names: Vec<&str> = got.iter().map(|(id, _)| id.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_missing_or_repeated_workload_is_an_error_naming_it() {
+        let g = group(&["api", "gone"]);
+        let err = match_names(&g, &request(), &mut listing(&["api", "web"]))
+            .expect_err("`gone` is not listed");
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.to_string().contains("`gone` of group `api`"), "{err}");
+        assert_eq!(err.resource(), Some("dr/dr/prod/gone"));
+
+        let g = group(&["api", "api"]);
+        let mut l = listing(&["api"]);
+        let order = match_names(&g, &request(), &mut l).expect("listed");
+        let err = with_ids(&g, request(), l, order).expect_err("named twice");
+        assert!(err.to_string().contains("names `api` twice"), "{err}");
+    }
 }
