@@ -346,44 +346,14 @@ impl StepCtx {
 
     /// [`fan_out`](Self::fan_out) for large fan-outs whose items own what they need. On the
     /// estimated critical path the items are split over one task per runtime worker thread (when
-    /// there are enough of them), so the per-item work (building requests, reading answers) uses
-    /// every core; a step with slack keeps its fan-out in one task, leaving the other cores to the
-    /// steps the run's duration depends on. The concurrency bound holds across all tasks; as with
-    /// `fan_out`, results come in no particular order.
+    /// there are enough of them for their `work`), so the per-item work (building requests, reading
+    /// answers) uses every core; a step with slack keeps its fan-out in one task, leaving the other
+    /// cores to the steps the run's duration depends on. The concurrency bound holds across all
+    /// tasks; as with `fan_out`, results come in no particular order.
     pub async fn fan_out_tasks<I, T, F, Fut>(
         self: &Arc<Self>,
         items: Vec<I>,
-        f: F,
-    ) -> Result<Vec<T>>
-    where
-        I: Send + 'static,
-        T: Send + 'static,
-        F: Fn(Arc<StepCtx>, I) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<T>> + Send + 'static,
-    {
-        self.spread_tasks(items, MIN_ITEMS_PER_TASK, f).await
-    }
-
-    /// [`fan_out_tasks`](Self::fan_out_tasks) for a few items with heavy per-item work (a listing of
-    /// thousands of objects to match against the plan): spread over the cores from two items on.
-    pub async fn fan_out_heavy_tasks<I, T, F, Fut>(
-        self: &Arc<Self>,
-        items: Vec<I>,
-        f: F,
-    ) -> Result<Vec<T>>
-    where
-        I: Send + 'static,
-        T: Send + 'static,
-        F: Fn(Arc<StepCtx>, I) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<T>> + Send + 'static,
-    {
-        self.spread_tasks(items, 1, f).await
-    }
-
-    async fn spread_tasks<I, T, F, Fut>(
-        self: &Arc<Self>,
-        items: Vec<I>,
-        min_per_task: usize,
+        work: ItemWork,
         f: F,
     ) -> Result<Vec<T>>
     where
@@ -401,7 +371,7 @@ impl StepCtx {
             1
         };
         let ctx = self.clone();
-        let tasks = task_count(items.len(), n, workers, min_per_task);
+        let tasks = task_count(items.len(), n, workers, work.min_per_task());
         let results = spread(items, n, tasks, move |i| f(ctx.clone(), i))
             .await
             .map_err(|e| e.context(format!("step `{}`", self.step.id)))?;
@@ -492,8 +462,27 @@ impl StepCtx {
     }
 }
 
-/// Below this many items per worker thread a fan-out stays in one task.
+/// Below this many light items per worker thread a fan-out stays in one task.
 const MIN_ITEMS_PER_TASK: usize = 256;
+
+/// How much work one item of a [`StepCtx::fan_out_tasks`] carries, which decides from how many items
+/// on the fan-out is worth spreading over tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemWork {
+    /// One call: a request to build, an answer to read ([`MIN_ITEMS_PER_TASK`] items per task).
+    Light,
+    /// A listing of many objects to match against the plan (spread from two items on).
+    Heavy,
+}
+
+impl ItemWork {
+    fn min_per_task(self) -> usize {
+        match self {
+            ItemWork::Light => MIN_ITEMS_PER_TASK,
+            ItemWork::Heavy => 1,
+        }
+    }
+}
 
 /// How many tasks a fan-out of `len` items with at most `n` in flight uses on `workers` threads,
 /// giving each task at least `min_per_task` items.
@@ -590,7 +579,7 @@ mod tests {
 
     #[test]
     fn small_fan_outs_stay_in_one_task() {
-        let light = MIN_ITEMS_PER_TASK;
+        let light = ItemWork::Light.min_per_task();
         assert_eq!(task_count(100, 8192, 2, light), 1);
         assert_eq!(task_count(511, 8192, 2, light), 1);
         assert_eq!(task_count(512, 8192, 2, light), 2);
@@ -603,9 +592,10 @@ mod tests {
         assert_eq!(task_count(5000, 8192, 1, light), 1);
         assert_eq!(task_count(0, 8192, 4, light), 1);
         // Heavy items (listings) spread from two on; never more tasks than items.
-        assert_eq!(task_count(20, 8192, 2, 1), 2);
-        assert_eq!(task_count(1, 8192, 2, 1), 1);
-        assert_eq!(task_count(3, 8192, 8, 1), 3);
+        let heavy = ItemWork::Heavy.min_per_task();
+        assert_eq!(task_count(20, 8192, 2, heavy), 2);
+        assert_eq!(task_count(1, 8192, 2, heavy), 1);
+        assert_eq!(task_count(3, 8192, 8, heavy), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

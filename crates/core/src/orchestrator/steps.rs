@@ -10,7 +10,7 @@ use std::{
 use serde_json::json;
 
 use super::{
-    context::StepCtx,
+    context::{ItemWork, StepCtx},
     graph::{Level, StepKind, WorkloadMode},
 };
 use crate::{
@@ -473,7 +473,7 @@ where
         })
         .collect();
     let mut lists = ctx
-        .fan_out_heavy_tasks(requests, move |ctx, (i, req)| {
+        .fan_out_tasks(requests, ItemWork::Heavy, move |ctx, (i, req)| {
             let scaler = scaler.clone();
             let f = f.clone();
             async move {
@@ -585,7 +585,7 @@ async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
         .map(|w| w.id)
         .collect();
     let annotated = todo.len();
-    ctx.fan_out_tasks(todo, move |ctx, id| {
+    ctx.fan_out_tasks(todo, ItemWork::Light, move |ctx, id| {
         let scaler = scaler.clone();
         let req = AnnotateWorkload {
             id,
@@ -665,7 +665,7 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
                 .map(|w| w.id.clone())
                 .collect();
             changed = todo.len();
-            ctx.fan_out_tasks(todo, move |ctx, id| {
+            ctx.fan_out_tasks(todo, ItemWork::Light, move |ctx, id| {
                 let scaler = scaler.clone();
                 let req = AnnotateWorkload {
                     id,
@@ -706,31 +706,35 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
             }
             changed = todo.len();
             let run_id = run_id.clone();
-            ctx.fan_out_tasks(todo, move |ctx, (id, current, target, annotate)| {
-                let scaler = scaler.clone();
-                let run_id = run_id.clone();
-                async move {
-                    // The original count is recorded in the same request as the scale: a crash
-                    // leaves both or neither.
-                    let annotations = if annotate {
-                        BTreeMap::from([
-                            (
-                                ORIGINAL_REPLICAS_ANNOTATION.to_string(),
-                                Some(current.to_string()),
-                            ),
-                            (SCALED_BY_RUN_ANNOTATION.to_string(), Some(run_id)),
-                        ])
-                    } else {
-                        BTreeMap::new()
-                    };
-                    let req = ScaleWorkload {
-                        id,
-                        replicas: target,
-                        annotations,
-                    };
-                    ctx.call("scale workload", || scaler.scale(&req)).await
-                }
-            })
+            ctx.fan_out_tasks(
+                todo,
+                ItemWork::Light,
+                move |ctx, (id, current, target, annotate)| {
+                    let scaler = scaler.clone();
+                    let run_id = run_id.clone();
+                    async move {
+                        // The original count is recorded in the same request as the scale: a crash
+                        // leaves both or neither.
+                        let annotations = if annotate {
+                            BTreeMap::from([
+                                (
+                                    ORIGINAL_REPLICAS_ANNOTATION.to_string(),
+                                    Some(current.to_string()),
+                                ),
+                                (SCALED_BY_RUN_ANNOTATION.to_string(), Some(run_id)),
+                            ])
+                        } else {
+                            BTreeMap::new()
+                        };
+                        let req = ScaleWorkload {
+                            id,
+                            replicas: target,
+                            annotations,
+                        };
+                        ctx.call("scale workload", || scaler.scale(&req)).await
+                    }
+                },
+            )
             .await?;
         }
         WorkloadMode::RestoreRecorded => {
@@ -768,26 +772,30 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
                 }
             }
             changed = todo.len();
-            ctx.fan_out_tasks(todo, move |ctx, (id, scale, target, clear)| {
-                let scaler = scaler.clone();
-                async move {
-                    if scale {
-                        // Restore and clear the record in one request: a crash leaves both or neither.
-                        let req = ScaleWorkload {
+            ctx.fan_out_tasks(
+                todo,
+                ItemWork::Light,
+                move |ctx, (id, scale, target, clear)| {
+                    let scaler = scaler.clone();
+                    async move {
+                        if scale {
+                            // Restore and clear the record in one request: a crash leaves both or neither.
+                            let req = ScaleWorkload {
+                                id,
+                                replicas: target,
+                                annotations: clear,
+                            };
+                            return ctx.call("restore replicas", || scaler.scale(&req)).await;
+                        }
+                        let req = AnnotateWorkload {
                             id,
-                            replicas: target,
                             annotations: clear,
                         };
-                        return ctx.call("restore replicas", || scaler.scale(&req)).await;
+                        ctx.call("clear annotations", || scaler.annotate(&req))
+                            .await
                     }
-                    let req = AnnotateWorkload {
-                        id,
-                        annotations: clear,
-                    };
-                    ctx.call("clear annotations", || scaler.annotate(&req))
-                        .await
-                }
-            })
+                },
+            )
             .await?;
         }
     }
