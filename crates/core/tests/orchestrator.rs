@@ -517,3 +517,37 @@ async fn a_run_is_a_send_future_so_embedders_can_spawn_it() {
     let out = fut.await.expect("runs");
     assert!(out.error.is_none(), "{:?}", out.error);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_journal_has_every_dependency_done_before_a_step_starts() {
+    let e = Estate::new(plan());
+    let out = e.run(Operation::Drill, RO, flags()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let entries = journal::read(&out.run_dir.join("journal.jsonl")).expect("journal");
+    let Some(Entry::RunStarted { steps, .. }) = entries.first() else {
+        panic!("the journal starts with run_started");
+    };
+    let mut done = std::collections::HashSet::new();
+    let mut started = 0;
+    for entry in &entries {
+        match entry {
+            Entry::StepStarted { step, .. } => {
+                started += 1;
+                let info = steps.iter().find(|s| &s.id == step).expect("a known step");
+                for dep in &info.deps {
+                    assert!(
+                        done.contains(dep),
+                        "{step} started before {dep} was journaled done"
+                    );
+                }
+            }
+            Entry::StepSucceeded { step, .. } => {
+                done.insert(step.clone());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(started, steps.len(), "every step started once");
+    assert_eq!(done.len(), steps.len(), "every step journaled done");
+    assert!(matches!(entries.last(), Some(Entry::RunFinished { .. })));
+}
