@@ -738,6 +738,15 @@ impl Plan {
                 crate::provider::workloads::LabelSelector::parse(sel)
                     .map_err(|e| Error::config(format!("{at}.selector: {e}")))?;
             }
+            let mut names = std::collections::HashSet::new();
+            for name in &w.deployments {
+                v.non_empty(&at, "deployments", name)?;
+                if !names.insert(name.as_str()) {
+                    return Err(Error::config(format!(
+                        "{at}.deployments: `{name}` is listed twice"
+                    )));
+                }
+            }
             v.unique(&mut seen, &at, "workload group", w.name.get_ref())?;
             workloads.push(WorkloadSpec {
                 name: w.name.into_inner(),

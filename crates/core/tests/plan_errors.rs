@@ -25,6 +25,7 @@ fn malformed_plans_name_the_field() {
         ("[execution]", "[execution]\nmax_concurrency = 0", &["execution.max_concurrency"]),
         ("[sim]", "[sim]\ntransient_fault_rate = 1.5", &["sim.transient_fault_rate"]),
         ("selector = \"tier=web\"", "selector = \"tier web\"", &["workloads[1]", "selector"]),
+        ("deployments = [\"api\", \"worker\"]", "deployments = [\"api\", \"api\"]", &["workloads[0]", "deployments", "`api` is listed twice", "line"]),
         ("[plan]", "[plan]\ncolour = \"blue\"", &["colour", "line"]),
         ("primary_target = \"lb-use1.example.com\"", "primary_target = \"lb-use1.example.com\"\ntype = \"MX\"", &["dns_records[0]", "type", "MX"]),
     ];
