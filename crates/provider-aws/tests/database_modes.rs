@@ -166,29 +166,7 @@ async fn a_forced_aurora_promotion_fails_over_allowing_data_loss() {
     let w = world_with(&[DbKind::AuroraGlobal], "").await;
     let e = &w.estate;
     let db = &w.providers.database;
-    let at = |site| DatabaseRef {
-        database: "ledger".into(),
-        instance: if site == SiteRole::Primary {
-            e.aurora.0.clone()
-        } else {
-            e.aurora.1.clone()
-        },
-        site,
-    };
-    let req = PromoteRequest {
-        target: at(SiteRole::Dr),
-        old_primary: at(SiteRole::Primary),
-        mode: PromoteMode::Forced,
-    };
-    let refused = db.promote(&req).await.expect_err("unfenced writer");
-    assert!(refused.to_string().contains("split-brain"), "{refused}");
-    db.fence(&FenceRequest {
-        target: at(SiteRole::Primary),
-        fenced: true,
-    })
-    .await
-    .expect("fence");
-    db.promote(&req).await.expect("forced promotion");
+    let req = fence_then_promote(&w, PromoteMode::Forced, "split-brain").await;
     let (status, _, op) = e.global_state().await;
     assert_eq!(status, "failing-over");
     assert_eq!(
@@ -199,21 +177,10 @@ async fn a_forced_aurora_promotion_fails_over_allowing_data_loss() {
     db.promote(&req)
         .await
         .expect("idempotent while failing over");
-    let dr = db.status(&at(SiteRole::Dr)).await.expect("status");
+    let dr = db.status(&req.target).await.expect("status");
     assert_eq!(dr.replication_lag, None, "no lag is known mid-failover");
-    let deadline = std::time::Instant::now() + WITHIN;
-    loop {
-        let s = db.status(&at(SiteRole::Dr)).await.expect("status");
-        if s.role == DatabaseRole::Primary {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "DR never became the writer"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let old = db.status(&at(SiteRole::Primary)).await.expect("status");
+    await_dr_serving(&w).await;
+    let old = db.status(&req.old_primary).await.expect("status");
     assert_eq!(
         old.role,
         DatabaseRole::Replica,
@@ -227,57 +194,77 @@ async fn a_multi_az_failover_is_confirmed_only_once_the_new_writer_serves() {
     let w = world_with(&[DbKind::MultiAz], "").await;
     let e = &w.estate;
     let db = &w.providers.database;
-    let d = &w.plan.databases[0];
-    let at = |site| DatabaseRef {
-        database: d.name.clone(),
-        instance: d.instance(site).to_string(),
-        site,
-    };
-    let req = PromoteRequest {
-        target: at(SiteRole::Dr),
-        old_primary: at(SiteRole::Primary),
-        mode: PromoteMode::Planned,
-    };
-    let refused = db.promote(&req).await.expect_err("unfenced writer");
-    assert!(refused.to_string().contains("not fenced"), "{refused}");
-    db.fence(&FenceRequest {
-        target: at(SiteRole::Primary),
-        fenced: true,
-    })
-    .await
-    .expect("fence");
-    db.promote(&req).await.expect("forced failover starts");
+    let req = fence_then_promote(&w, PromoteMode::Planned, "not fenced").await;
     let (status, writer, _) = e.multi_az_state().await;
     assert_eq!(
         (status.as_str(), writer.as_str()),
         ("rebooting", MULTI_AZ_ZONES.0)
     );
     // Mid-failover: the DR zone is not primary yet and its lag is unknown; asking again observes.
-    let dr = db.status(&at(SiteRole::Dr)).await.expect("status");
+    let dr = db.status(&req.target).await.expect("status");
     assert_eq!((dr.role, dr.replication_lag), (DatabaseRole::Replica, None));
     db.promote(&req).await.expect("idempotent while rebooting");
-    let deadline = std::time::Instant::now() + WITHIN;
-    loop {
-        let s = db.status(&at(SiteRole::Dr)).await.expect("status");
-        if s.role == DatabaseRole::Primary && !s.fenced {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "DR zone never served: {s:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    await_dr_serving(&w).await;
     let (status, writer, standby) = e.multi_az_state().await;
     assert_eq!(
         (status.as_str(), writer.as_str(), standby.as_str()),
         ("available", MULTI_AZ_ZONES.1, MULTI_AZ_ZONES.0)
     );
-    let old = db.status(&at(SiteRole::Primary)).await.expect("status");
+    let old = db.status(&req.old_primary).await.expect("status");
     assert_eq!(
         old.role,
         DatabaseRole::Replica,
         "the old writer is the standby"
     );
     assert_eq!(old.replication_lag, Some(std::time::Duration::ZERO));
+}
+
+/// The first database pair of the plan at `site`.
+fn pair_at(w: &World, site: SiteRole) -> DatabaseRef {
+    let d = &w.plan.databases[0];
+    DatabaseRef {
+        database: d.name.clone(),
+        instance: d.instance(site).to_string(),
+        site,
+    }
+}
+
+/// Promotes the first pair's DR side: refused (the error containing `refusal`) while the writer
+/// is not fenced, started once it is. Returns the request, to repeat it.
+async fn fence_then_promote(w: &World, mode: PromoteMode, refusal: &str) -> PromoteRequest {
+    let db = &w.providers.database;
+    let req = PromoteRequest {
+        target: pair_at(w, SiteRole::Dr),
+        old_primary: pair_at(w, SiteRole::Primary),
+        mode,
+    };
+    let refused = db.promote(&req).await.expect_err("unfenced writer");
+    assert!(refused.to_string().contains(refusal), "{refused}");
+    db.fence(&FenceRequest {
+        target: req.old_primary.clone(),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
+    db.promote(&req).await.expect("promotion starts");
+    req
+}
+
+/// Polls until the first pair's DR side serves as the writer (primary, not fenced), within
+/// [`WITHIN`].
+async fn await_dr_serving(w: &World) {
+    let db = &w.providers.database;
+    let dr = pair_at(w, SiteRole::Dr);
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let s = db.status(&dr).await.expect("status");
+        if s.role == DatabaseRole::Primary && !s.fenced {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DR never became the serving writer: {s:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

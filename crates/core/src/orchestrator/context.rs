@@ -50,22 +50,21 @@ pub(crate) struct RunCtx {
 }
 
 impl RunCtx {
+    fn locked_journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>> {
+        self.journal
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))
+    }
+
     /// Appends to the journal (fsynced).
     pub fn journal(&self, entry: Entry) -> Result<()> {
-        let mut j = self
-            .journal
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
-        j.append(&entry)
+        self.locked_journal()?.append(&entry)
     }
 
     /// Appends entries without fsync (they reach the disk with the next fsynced append or
     /// [`RunCtx::journal_sync`]).
     pub fn journal_unsynced(&self, entries: &[Entry]) -> Result<()> {
-        let mut j = self
-            .journal
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
+        let mut j = self.locked_journal()?;
         entries.iter().try_for_each(|e| j.append_unsynced(e))
     }
 
@@ -73,10 +72,7 @@ impl RunCtx {
     /// thread so no runtime worker waits for the disk.
     pub async fn journal_sync(&self, entries: &[Entry]) -> Result<()> {
         let (file, path) = {
-            let mut j = self
-                .journal
-                .lock()
-                .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
+            let mut j = self.locked_journal()?;
             entries.iter().try_for_each(|e| j.append_unsynced(e))?;
             (j.sync_handle()?, j.path().to_path_buf())
         };
@@ -399,12 +395,7 @@ impl StepCtx {
         if durable {
             self.run.journal(entry)?;
         } else {
-            let mut j = self
-                .run
-                .journal
-                .lock()
-                .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))?;
-            j.append_unsynced(&entry)?;
+            self.run.journal_unsynced(&[entry])?;
         }
         if let Ok(mut c) = self.run.checkpoints.lock() {
             c.insert((self.step.id.clone(), key.into()), value);
