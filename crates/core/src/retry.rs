@@ -55,7 +55,10 @@ where
             Ok(v) => return Ok(v),
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
                 on_retry(&e);
-                clock.sleep(policy.delay(attempt)).await;
+                drop(e);
+                // Boxed, as backing off is the rare path: a fan-out holds thousands of these
+                // futures at once, and an inline timer would make each of them larger.
+                Box::pin(clock.sleep(policy.delay(attempt))).await;
                 attempt += 1;
             }
             Err(e) if e.is_retryable() => return Err(e.persisted().context(what)),

@@ -1,11 +1,7 @@
 //! The steps: idempotent reconcilers that observe, act only where the world differs from the goal,
 //! and wait for the goal with a deadline.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::json;
 
@@ -418,11 +414,13 @@ struct Workload<'a> {
     id: WorkloadId,
     state: WorkloadState,
     spec: &'a WorkloadSpec,
+    /// Index of `spec` in the plan's workload groups.
+    group: usize,
 }
 
 async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload<'_>>> {
     let plan = ctx.plan();
-    let lists = per_group(ctx, site, |g, req, mut listing| {
+    let lists = per_group(ctx, site, |_, g, req, mut listing| {
         let order = match_names(g, &req, &mut listing)?;
         with_ids(g, req, listing, order)
     })
@@ -430,22 +428,23 @@ async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload
     let mut out = Vec::with_capacity(lists.iter().map(|(_, l)| l.len()).sum());
     for (i, group) in lists {
         let spec = &plan.workloads[i];
-        out.extend(
-            group
-                .into_iter()
-                .map(|(id, state)| Workload { id, state, spec }),
-        );
+        out.extend(group.into_iter().map(|(id, state)| Workload {
+            id,
+            state,
+            spec,
+            group: i,
+        }));
     }
     Ok(out)
 }
 
-/// Lists every workload group of `site` and hands each listing to `f` in the task that received
-/// it: with thousands of workloads that work (and freeing the listing) is spread over the cores
+/// Lists every workload group of `site` and hands each listing (with the group's index and spec)
+/// to `f` in the task that received it: with thousands of workloads that work (and freeing the listing) is spread over the cores
 /// and does not hold up the caller's other calls. Results by group index, in plan order.
 async fn per_group<T, F>(ctx: &Arc<StepCtx>, site: SiteRole, f: F) -> Result<Vec<(usize, T)>>
 where
     T: Send + 'static,
-    F: Fn(&WorkloadSpec, ListWorkloads, Vec<WorkloadState>) -> Result<T>
+    F: Fn(usize, &WorkloadSpec, ListWorkloads, Vec<WorkloadState>) -> Result<T>
         + Clone
         + Send
         + Sync
@@ -478,7 +477,7 @@ where
             let f = f.clone();
             async move {
                 let listing = ctx.call("list workloads", || scaler.list(&req)).await?;
-                Ok((i, f(&ctx.plan().workloads[i], req, listing)?))
+                Ok((i, f(i, &ctx.plan().workloads[i], req, listing)?))
             }
         })
         .await?;
@@ -488,8 +487,8 @@ where
 
 /// Indices into `listing` (sorted here by name) of group `g`'s workloads, in the plan's order (all,
 /// by name, when the group selects by label); a named workload missing from the listing is an
-/// error naming it. Binary search, as APIs list in name order (the sort is usually a check): no
-/// hashing, no copies of names.
+/// error naming it. APIs list in name order (the sort is usually a check); names the plan gives in
+/// order are matched in one walk, others by binary search: no hashing, no copies of names.
 fn match_names(
     g: &WorkloadSpec,
     req: &ListWorkloads,
@@ -501,24 +500,46 @@ fn match_names(
     if g.names.is_empty() {
         return Ok((0..listing.len()).collect());
     }
+    let missing = |name: &str| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "{:?} `{name}` of group `{}` does not exist at the {} site",
+                g.kind, g.name, req.site
+            ),
+        )
+        .with_resource(format!(
+            "{}/{}/{}/{name}",
+            req.site, req.cluster, req.namespace
+        ))
+    };
+    let listing: &[WorkloadState] = listing;
+    if g.names.is_sorted() {
+        let mut at = 0;
+        return g
+            .names
+            .iter()
+            .map(|name| {
+                // Plans usually name most of what is listed: step a few before searching.
+                let mut steps = 0;
+                while steps < 4 && listing.get(at).is_some_and(|w| w.name < *name) {
+                    at += 1;
+                    steps += 1;
+                }
+                at += listing[at..].partition_point(|w| w.name < *name);
+                match listing.get(at) {
+                    Some(w) if w.name == *name => Ok(at),
+                    _ => Err(missing(name)),
+                }
+            })
+            .collect();
+    }
     g.names
         .iter()
         .map(|name| {
             listing
                 .binary_search_by(|w| w.name.as_str().cmp(name))
-                .map_err(|_| {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "{:?} `{name}` of group `{}` does not exist at the {} site",
-                            g.kind, g.name, req.site
-                        ),
-                    )
-                    .with_resource(format!(
-                        "{}/{}/{}/{name}",
-                        req.site, req.cluster, req.namespace
-                    ))
-                })
+                .map_err(|_| missing(name))
         })
         .collect()
 }
@@ -648,21 +669,47 @@ async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
     ))
 }
 
+/// Each workload group's goal replicas by workload name (sorted by name), for the rollout wait.
+struct RolloutGoals(Vec<Vec<(String, u32)>>);
+
+impl RolloutGoals {
+    fn new(groups: usize) -> RolloutGoals {
+        RolloutGoals(vec![Vec::new(); groups])
+    }
+
+    fn set(&mut self, w: &Workload<'_>, goal: u32) {
+        self.0[w.group].push((w.id.name.clone(), goal));
+    }
+
+    fn sorted(mut self) -> RolloutGoals {
+        for g in &mut self.0 {
+            g.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        self
+    }
+
+    /// The goal of workload `name` of group `group`, if it has one.
+    fn get(&self, group: usize, name: &str) -> Option<u32> {
+        let g = self.0.get(group)?;
+        g.binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| g[i].1)
+    }
+}
+
 async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode) -> Result<String> {
     let items = workloads_of(ctx, site).await?;
     let scaler = ctx.providers().site(site).workloads.clone();
     let run_id = ctx.run.run_id.clone();
     let total = items.len();
-    // The goal of each workload.
-    // Goal replicas by namespace, then name.
-    let mut goals: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    let mut goals = RolloutGoals::new(ctx.plan().workloads.len());
     let changed;
     match mode {
         WorkloadMode::Undrain => {
             let todo: Vec<_> = items
-                .iter()
+                .into_iter()
                 .filter(|w| w.state.annotations.contains_key(DRAIN_ANNOTATION))
-                .map(|w| w.id.clone())
+                .map(|w| w.id)
                 .collect();
             changed = todo.len();
             ctx.fan_out_tasks(todo, ItemWork::Light, move |ctx, id| {
@@ -684,12 +731,10 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
         WorkloadMode::ScaleUpRecording | WorkloadMode::Production => {
             let record = mode == WorkloadMode::ScaleUpRecording;
             let mut todo = Vec::new();
-            for w in &items {
-                goals
-                    .entry(w.id.namespace.clone())
-                    .or_default()
-                    .insert(w.id.name.clone(), w.spec.production_replicas);
-                if w.state.replicas == w.spec.production_replicas {
+            for w in items {
+                let target = w.spec.production_replicas;
+                goals.set(&w, target);
+                if w.state.replicas == target {
                     continue;
                 }
                 let ours = w.state.annotations.get(SCALED_BY_RUN_ANNOTATION) == Some(&run_id)
@@ -697,12 +742,7 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
                         .annotations
                         .contains_key(ORIGINAL_REPLICAS_ANNOTATION);
                 let annotate = record && !ours;
-                todo.push((
-                    w.id.clone(),
-                    w.state.replicas,
-                    w.spec.production_replicas,
-                    annotate,
-                ));
+                todo.push((w.id, w.state.replicas, target, annotate));
             }
             changed = todo.len();
             let run_id = run_id.clone();
@@ -739,7 +779,7 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
         }
         WorkloadMode::RestoreRecorded => {
             let mut todo = Vec::new();
-            for w in &items {
+            for w in items {
                 let recorded = w.state.annotations.get(ORIGINAL_REPLICAS_ANNOTATION);
                 let target = match recorded.map(|v| v.parse::<u32>()) {
                     Some(Ok(n)) => n,
@@ -754,10 +794,7 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
                     }
                     None => w.spec.standby_replicas,
                 };
-                goals
-                    .entry(w.id.namespace.clone())
-                    .or_default()
-                    .insert(w.id.name.clone(), target);
+                goals.set(&w, target);
                 let clear: BTreeMap<String, Option<String>> = [
                     ORIGINAL_REPLICAS_ANNOTATION,
                     SCALED_BY_RUN_ANNOTATION,
@@ -768,7 +805,7 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
                 .map(|k| (k.to_string(), None))
                 .collect();
                 if w.state.replicas != target || !clear.is_empty() {
-                    todo.push((w.id.clone(), w.state.replicas != target, target, clear));
+                    todo.push((w.id, w.state.replicas != target, target, clear));
                 }
             }
             changed = todo.len();
@@ -799,28 +836,29 @@ async fn scale_workloads(ctx: &Arc<StepCtx>, site: SiteRole, mode: WorkloadMode)
             .await?;
         }
     }
-    // Wait for the rollout.
-    let names: Vec<String> = items.iter().map(|w| w.id.name.clone()).collect();
-    drop(items);
-    let goals_ref = &goals;
-    ctx.wait("workload rollout", || async move {
-        let now = workloads_of(ctx, site).await?;
-        let pending = now
-            .iter()
-            .filter(|w| {
-                let goal = goals_ref
-                    .get(&w.id.namespace)
-                    .and_then(|g| g.get(&w.id.name))
-                    .copied()
-                    .unwrap_or(w.state.replicas);
-                w.state.replicas != goal || w.state.available_replicas != goal
+    // Wait for the rollout: counted in the listing tasks, only the counts come back.
+    let goals = Arc::new(goals.sorted());
+    ctx.wait("workload rollout", || {
+        let goals = goals.clone();
+        async move {
+            let pending = per_group(ctx, site, move |group, g, req, mut listing| {
+                let order = match_names(g, &req, &mut listing)?;
+                Ok(order
+                    .into_iter()
+                    .map(|i| &listing[i])
+                    .filter(|w| {
+                        let goal = goals.get(group, &w.name).unwrap_or(w.replicas);
+                        w.replicas != goal || w.available_replicas != goal
+                    })
+                    .count())
             })
-            .count();
-        Ok((pending == 0).then_some(()))
+            .await?;
+            Ok((pending.iter().all(|(_, n)| *n == 0)).then_some(()))
+        }
     })
     .await?;
     ctx.set("changed", json!(changed));
-    ctx.set("workloads", json!(names.len()));
+    ctx.set("workloads", json!(total));
     let what = match mode {
         WorkloadMode::ScaleUpRecording => "scaled to production (original replicas recorded)",
         WorkloadMode::Production => "scaled to production",
@@ -1701,7 +1739,7 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
                     return Ok(Vec::new());
                 }
                 // Checked in the listing tasks: only the problems come back.
-                let groups = per_group(ctx, site, |g, req, mut listing| {
+                let groups = per_group(ctx, site, |_, g, req, mut listing| {
                     let order = match_names(g, &req, &mut listing)?;
                     Ok(order
                         .into_iter()
@@ -1844,6 +1882,25 @@ mod tests {
         let got = with_ids(&g, request(), l, order).expect("ids");
         let names: Vec<&str> = got.iter().map(|(id, _)| id.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn names_given_in_order_are_matched_in_one_walk_dense_or_sparse() {
+        let all: Vec<String> = (0..100).map(|i| format!("svc-{i:03}")).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        // Neighbours, gaps longer than the steps walked before searching, and the last one.
+        let g = group(&[
+            "svc-000", "svc-001", "svc-002", "svc-050", "svc-051", "svc-099",
+        ]);
+        let order = match_names(&g, &request(), &mut listing(&all)).expect("all listed");
+        assert_eq!(order, [0, 1, 2, 50, 51, 99]);
+
+        let g = group(&["svc-010", "svc-010b", "svc-020"]);
+        let err = match_names(&g, &request(), &mut listing(&all)).expect_err("not listed");
+        assert!(err.to_string().contains("`svc-010b`"), "{err}");
+        let g = group(&["svc-099", "svc-100"]);
+        let err = match_names(&g, &request(), &mut listing(&all)).expect_err("past the end");
+        assert!(err.to_string().contains("`svc-100`"), "{err}");
     }
 
     #[test]

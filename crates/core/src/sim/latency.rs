@@ -15,7 +15,7 @@ use std::{
         Arc, Condvar, Mutex,
     },
     task::{Context, Poll, Waker},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 /// One pending wake-up.
@@ -83,9 +83,15 @@ impl PreciseTimer {
     }
 
     /// A future that completes `d` from now.
-    pub(crate) fn sleep(&self, d: Duration) -> Sleep {
+    #[cfg(test)]
+    pub(crate) fn sleep(&self, d: std::time::Duration) -> Sleep {
+        self.sleep_until(Instant::now() + d)
+    }
+
+    /// A future that completes at `at` (at once when that has passed).
+    pub(crate) fn sleep_until(&self, at: Instant) -> Sleep {
         Sleep {
-            at: Instant::now() + d,
+            at,
             slot: None,
             shared: self.shared.clone(),
         }
@@ -216,6 +222,8 @@ impl Future for Sleep {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,16 +151,35 @@ impl SimProvider {
         self
     }
 
-    async fn inject_latency(&self) {
-        if !self.settings.latency.is_zero() {
-            let t = tokio::time::Instant::now();
-            match &self.precise {
-                Some(timer) => timer.sleep(self.settings.latency).await,
-                None => self.clock.sleep(self.settings.latency).await,
-            }
-            self.latency_us
-                .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+    /// The request's leg of a call's round trip: half the configured latency, after which the
+    /// simulated server serves the request (as a real one does, between the request's arrival and
+    /// the answer's departure). Returns when the trip started, for [`Self::response_leg`].
+    async fn request_leg(&self) -> Option<std::time::Instant> {
+        if self.settings.latency.is_zero() {
+            return None;
         }
+        let start = std::time::Instant::now();
+        let half = self.settings.latency / 2;
+        match &self.precise {
+            Some(timer) => timer.sleep_until(start + half).await,
+            None => self.clock.sleep(half).await,
+        }
+        Some(start)
+    }
+
+    /// The answer's leg: the call returns one configured latency after it started (the server's
+    /// own work counts within it, unless it takes longer than the trip's second half).
+    async fn response_leg(&self, start: Option<std::time::Instant>) {
+        let Some(start) = start else {
+            return;
+        };
+        let latency = self.settings.latency;
+        match &self.precise {
+            Some(timer) => timer.sleep_until(start + latency).await,
+            None => self.clock.sleep(latency - latency / 2).await,
+        }
+        self.latency_us
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 
     /// API calls served so far.
@@ -209,9 +228,21 @@ impl SimProvider {
         site: Option<SiteRole>,
         f: impl FnOnce(&SimWorld, u64) -> Result<T>,
     ) -> Result<T> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let trip = self.request_leg().await;
+        let out = self.serve_read(op, resource, site, f);
+        self.response_leg(trip).await;
+        out
+    }
+
+    fn serve_read<T>(
+        &self,
+        op: &str,
+        resource: &str,
+        site: Option<SiteRole>,
+        f: impl FnOnce(&SimWorld, u64) -> Result<T>,
+    ) -> Result<T> {
         {
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            self.inject_latency().await;
             let now = self.clock.now_ms();
             let w = self.read_lock()?;
             if !self.read_needs_write(&w, op, now) {
@@ -241,10 +272,8 @@ impl SimProvider {
                 });
             }
         }
-        // Rare path: faults or due transitions need the exclusive lock (latency already paid).
-        self.calls.fetch_sub(1, Ordering::Relaxed);
-        self.call_inner(op, resource, site, false, false, |w, now| f(w, now))
-            .await
+        // Rare path: faults or due transitions need the exclusive lock.
+        self.serve(op, resource, site, false, |w, now| f(w, now))
     }
 
     fn persist(&self, w: &SimWorld) -> Result<()> {
@@ -271,8 +300,7 @@ impl SimProvider {
         }
     }
 
-    /// One API call: latency, reachability, scripted and transient faults, the effect, invariants,
-    /// persistence.
+    /// One API call: served (see [`Self::serve`]) halfway through its round trip.
     async fn call<T>(
         &self,
         op: &str,
@@ -281,22 +309,23 @@ impl SimProvider {
         mutates: bool,
         f: impl FnOnce(&mut SimWorld, u64) -> Result<T>,
     ) -> Result<T> {
-        self.call_inner(op, resource, site, mutates, true, f).await
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let trip = self.request_leg().await;
+        let out = self.serve(op, resource, site, mutates, f);
+        self.response_leg(trip).await;
+        out
     }
 
-    async fn call_inner<T>(
+    /// Serves one request under the exclusive lock: reachability, scripted and transient faults,
+    /// the effect, invariants, persistence.
+    fn serve<T>(
         &self,
         op: &str,
         resource: &str,
         site: Option<SiteRole>,
         mutates: bool,
-        wait: bool,
         f: impl FnOnce(&mut SimWorld, u64) -> Result<T>,
     ) -> Result<T> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        if wait {
-            self.inject_latency().await;
-        }
         let transient = self.roll_transient();
         let now = self.clock.now_ms();
         let mut w = self.lock()?;
