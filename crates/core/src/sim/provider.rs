@@ -309,9 +309,26 @@ impl SimProvider {
         mutates: bool,
         f: impl FnOnce(&mut SimWorld, u64) -> Result<T>,
     ) -> Result<T> {
+        self.call_prepared(op, resource, site, mutates, || (), |w, now, ()| f(w, now))
+            .await
+    }
+
+    /// [`Self::call`] whose request is first turned by `prepare` into what the change needs (keys,
+    /// owned values): at the server, before the lock is taken, so neither the caller's side of the
+    /// trip nor the locked section pays for it.
+    async fn call_prepared<P, T>(
+        &self,
+        op: &str,
+        resource: &str,
+        site: Option<SiteRole>,
+        mutates: bool,
+        prepare: impl FnOnce() -> P,
+        f: impl FnOnce(&mut SimWorld, u64, P) -> Result<T>,
+    ) -> Result<T> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let trip = self.request_leg().await;
-        let out = self.serve(op, resource, site, mutates, f);
+        let prepared = prepare();
+        let out = self.serve(op, resource, site, mutates, |w, now| f(w, now, prepared));
         self.response_leg(trip).await;
         out
     }
@@ -540,8 +557,37 @@ fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidState, msg)
 }
 
-/// Applies annotation changes to the workload `key`; the drain annotation starts or ends the site's
-/// drain.
+/// A change to one workload, prepared (its world key, owned annotation changes) before the world is
+/// locked, so the locked section only looks up and moves.
+struct WorkloadChange {
+    site: SiteRole,
+    key: String,
+    annotations: BTreeMap<String, Option<String>>,
+}
+
+impl WorkloadChange {
+    fn of(id: &WorkloadId, annotations: &BTreeMap<String, Option<String>>) -> WorkloadChange {
+        WorkloadChange {
+            site: id.site,
+            key: workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name),
+            annotations: annotations.clone(),
+        }
+    }
+
+    /// Applies `spec` (the change to the workload's spec), then the annotations; the drain
+    /// annotation starts or ends the site's drain.
+    fn apply(self, w: &mut SimWorld, now: u64, spec: impl FnOnce(&mut SimWorkload)) -> Result<()> {
+        let wl = w
+            .workloads
+            .get_mut(&self.key)
+            .ok_or_else(|| not_found("workload", &self.key))?;
+        spec(wl);
+        let drain = apply_annotations(wl, self.annotations);
+        note_drain(w, self.site, drain, now);
+        Ok(())
+    }
+}
+
 /// Applies annotation changes to a workload; returns the change of its drain annotation, if any
 /// (`Some(true)` when drained), for [`note_drain`].
 fn apply_annotations(
@@ -913,47 +959,35 @@ impl WorkloadScaler for SimProvider {
     }
 
     async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
-        let id = &req.id;
-        // Built before the world is locked, so the locked section only looks up and moves.
-        let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
-        let changes = req.annotations.clone();
-        self.call(
+        self.call_prepared(
             "annotate_workload",
-            &id.name,
-            Some(id.site),
+            &req.id.name,
+            Some(req.id.site),
             true,
-            |w, now| {
-                let wl = w
-                    .workloads
-                    .get_mut(&key)
-                    .ok_or_else(|| not_found("workload", &key))?;
-                let drain = apply_annotations(wl, changes);
-                note_drain(w, id.site, drain, now);
-                Ok(())
-            },
+            || WorkloadChange::of(&req.id, &req.annotations),
+            |w, now, change| change.apply(w, now, |_| {}),
         )
         .await
     }
 
     async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
-        let id = &req.id;
-        let key = workload_key(id.site, &id.cluster, &id.namespace, id.kind, &id.name);
-        let changes = req.annotations.clone();
         let rollout = self.settings.rollout.as_millis() as u64;
-        self.call("scale_workload", &id.name, Some(id.site), true, |w, now| {
-            let wl = w
-                .workloads
-                .get_mut(&key)
-                .ok_or_else(|| not_found("workload", &key))?;
-            if wl.replicas != req.replicas {
-                wl.prev_available = available(wl, rollout, now);
-                wl.replicas = req.replicas;
-                wl.changed_ms = now;
-            }
-            let drain = apply_annotations(wl, changes);
-            note_drain(w, id.site, drain, now);
-            Ok(())
-        })
+        self.call_prepared(
+            "scale_workload",
+            &req.id.name,
+            Some(req.id.site),
+            true,
+            || WorkloadChange::of(&req.id, &req.annotations),
+            |w, now, change| {
+                change.apply(w, now, |wl| {
+                    if wl.replicas != req.replicas {
+                        wl.prev_available = available(wl, rollout, now);
+                        wl.replicas = req.replicas;
+                        wl.changed_ms = now;
+                    }
+                })
+            },
+        )
         .await
     }
 
