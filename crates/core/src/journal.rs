@@ -220,7 +220,8 @@ impl Journal {
     }
 
     /// Creates the journal of a new run with its first entry, atomically: after a crash the journal
-    /// either does not exist or starts with `first`.
+    /// either does not exist or starts with `first`. Not fsynced here: the first group commit
+    /// ([`Journal::sync_handle`]), which comes before any step acts, makes it durable.
     pub fn create(path: &Path, first: &Entry) -> Result<Journal> {
         if path.exists() {
             return Err(Error::new(ErrorKind::Io, "journal already exists")
@@ -233,7 +234,7 @@ impl Journal {
             )
         })?;
         line.push(b'\n');
-        crate::fsutil::write_atomic(path, &line)?;
+        crate::fsutil::write_replace(path, &line)?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)

@@ -49,9 +49,10 @@ impl RunLock {
         let info = format!("run {run_id} ({operation}, pid {})", std::process::id());
         file.set_len(0).map_err(|e| Error::io(path.display(), e))?;
         file.rewind().map_err(|e| Error::io(path.display(), e))?;
+        // Not fsynced: the text only names the holder in a refusal; the lock is the OS file lock,
+        // which dies with the process and does not outlive a reboot.
         file.write_all(info.as_bytes())
             .map_err(|e| Error::io(path.display(), e))?;
-        file.sync_data().map_err(|e| Error::io(path.display(), e))?;
         Ok(RunLock { file, path })
     }
 

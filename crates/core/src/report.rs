@@ -8,7 +8,7 @@ use crate::{
     checks::CheckResult,
     clock::rfc3339,
     error::{Error, ErrorKind, ErrorSummary, Result},
-    fsutil::write_atomic,
+    fsutil::write_replace,
     journal::{Entry, RunFlags, RunStatus},
 };
 
@@ -333,12 +333,13 @@ impl Report {
         Report::from_journal(&crate::journal::read(&run_dir.join("journal.jsonl"))?)
     }
 
-    /// Writes `report.json` and `report.md` into `run_dir`.
+    /// Writes `report.json` and `report.md` into `run_dir`, each replaced atomically. Not fsynced:
+    /// the journal they are folded from is, and `aegis-dr report` folds it again.
     pub fn write(&self, run_dir: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise report: {e}")))?;
-        write_atomic(&run_dir.join("report.json"), &json)?;
-        write_atomic(&run_dir.join("report.md"), self.to_markdown().as_bytes())
+        write_replace(&run_dir.join("report.json"), &json)?;
+        write_replace(&run_dir.join("report.md"), self.to_markdown().as_bytes())
     }
 
     /// The report as Markdown.
