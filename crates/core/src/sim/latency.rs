@@ -18,16 +18,11 @@ use std::{
     time::Instant,
 };
 
-/// One pending wake-up.
-struct Slot {
-    fired: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
+/// One pending wake-up: the waker of a [`Sleep`] and when to call it.
 struct Entry {
     at: Instant,
     seq: u64,
-    slot: Arc<Slot>,
+    waker: Waker,
 }
 
 impl PartialEq for Entry {
@@ -51,13 +46,14 @@ impl Ord for Entry {
 struct State {
     heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
-    shutdown: bool,
 }
 
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Set when the timer is dropped: every sleep ends at once.
+    shutdown: AtomicBool,
 }
 
 /// The timer; its thread ends when the timer is dropped.
@@ -92,7 +88,7 @@ impl PreciseTimer {
     pub(crate) fn sleep_until(&self, at: Instant) -> Sleep {
         Sleep {
             at,
-            slot: None,
+            registered: None,
             shared: self.shared.clone(),
         }
     }
@@ -100,9 +96,9 @@ impl PreciseTimer {
 
 impl Drop for PreciseTimer {
     fn drop(&mut self) {
-        if let Ok(mut st) = self.shared.state.lock() {
-            st.shutdown = true;
-        }
+        self.shared.shutdown.store(true, Ordering::Release);
+        // Taken so the thread is either waiting (and gets the notification) or will see the flag.
+        drop(self.shared.state.lock());
         self.shared.wake.notify_all();
     }
 }
@@ -113,14 +109,11 @@ fn run(shared: &Shared) {
     };
     let mut due: Vec<Waker> = Vec::new();
     loop {
-        if st.shutdown {
-            // Nobody will wait for these deadlines any more: answer every sleeper now.
+        if shared.shutdown.load(Ordering::Acquire) {
+            // Nobody will wait for these deadlines any more: wake every sleeper (it then ends).
             let wakers: Vec<Waker> = std::mem::take(&mut st.heap)
                 .into_iter()
-                .filter_map(|Reverse(e)| {
-                    e.slot.fired.store(true, Ordering::Release);
-                    e.slot.waker.lock().ok().and_then(|mut w| w.take())
-                })
+                .map(|Reverse(e)| e.waker)
                 .collect();
             drop(st);
             wakers.into_iter().for_each(Waker::wake);
@@ -129,10 +122,7 @@ fn run(shared: &Shared) {
         let now = Instant::now();
         while st.heap.peek().is_some_and(|Reverse(e)| e.at <= now) {
             if let Some(Reverse(e)) = st.heap.pop() {
-                e.slot.fired.store(true, Ordering::Release);
-                if let Some(w) = e.slot.waker.lock().ok().and_then(|mut w| w.take()) {
-                    due.push(w);
-                }
+                due.push(e.waker);
             }
         }
         if !due.is_empty() {
@@ -164,10 +154,12 @@ fn run(shared: &Shared) {
     }
 }
 
-/// Completes at its deadline (see [`PreciseTimer::sleep`]).
+/// Completes at its deadline (see [`PreciseTimer::sleep_until`]). The deadline itself is the state:
+/// a poll at or after it is ready, so a wake-up needs no shared flag (and no allocation).
 pub(crate) struct Sleep {
     at: Instant,
-    slot: Option<Arc<Slot>>,
+    /// The waker the timer holds for this sleep.
+    registered: Option<Waker>,
     shared: Arc<Shared>,
 }
 
@@ -176,46 +168,40 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Instant::now() >= this.at {
+        if Instant::now() >= this.at || this.shared.shutdown.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        if let Some(slot) = &this.slot {
-            if slot.fired.load(Ordering::Acquire) {
-                return Poll::Ready(());
-            }
-            if let Ok(mut w) = slot.waker.lock() {
-                *w = Some(cx.waker().clone());
-            }
-            // Fired between the check and storing the waker: nobody will wake us.
-            if slot.fired.load(Ordering::Acquire) {
-                return Poll::Ready(());
-            }
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            // Polled early (another part of the same task woke it): the timer still holds us.
             return Poll::Pending;
         }
-        let slot = Arc::new(Slot {
-            fired: AtomicBool::new(false),
-            waker: Mutex::new(Some(cx.waker().clone())),
-        });
         let Ok(mut st) = this.shared.state.lock() else {
             // A poisoned timer cannot wake us: do not hang, answer now.
             return Poll::Ready(());
         };
-        if st.shutdown {
+        if this.shared.shutdown.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
         st.seq += 1;
         let earliest = st.heap.peek().is_none_or(|Reverse(e)| this.at < e.at);
         let seq = st.seq;
+        let waker = cx.waker().clone();
         st.heap.push(Reverse(Entry {
             at: this.at,
             seq,
-            slot: slot.clone(),
+            waker: waker.clone(),
         }));
         drop(st);
         if earliest {
             this.shared.wake.notify_one();
         }
-        this.slot = Some(slot);
+        // A sleep polled with another waker (moved to another task) registers again; the old
+        // entry then wakes its task once, spuriously.
+        this.registered = Some(waker);
         Poll::Pending
     }
 }
