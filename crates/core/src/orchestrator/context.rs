@@ -7,6 +7,7 @@ use std::{
         atomic::{AtomicBool, AtomicU32, Ordering},
         Arc, Mutex,
     },
+    task::Poll,
     time::Duration,
 };
 
@@ -337,7 +338,7 @@ impl StepCtx {
         Fut: Future<Output = Result<T>>,
     {
         let n = self.run.plan.execution.max_concurrency.max(1);
-        first_error(bounded(items, n, f).await)
+        first_error(bounded(items, n, Pace::Eager, f).await)
     }
 
     /// [`fan_out`](Self::fan_out) for large fan-outs whose items own what they need. On the
@@ -359,16 +360,21 @@ impl StepCtx {
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
         let n = self.run.plan.execution.max_concurrency.max(1);
-        let workers = if self.on_critical_path() {
-            tokio::runtime::Handle::try_current()
+        let (workers, pace) = if self.on_critical_path() {
+            let workers = tokio::runtime::Handle::try_current()
                 .map(|h| h.metrics().num_workers())
-                .unwrap_or(1)
+                .unwrap_or(1);
+            (workers, Pace::Eager)
         } else {
-            1
+            let chunk = match work {
+                ItemWork::Light => PACE_CHUNK,
+                ItemWork::Heavy => 1,
+            };
+            (1, Pace::Yielding(chunk))
         };
         let ctx = self.clone();
         let tasks = task_count(items.len(), n, workers, work.min_per_task());
-        let results = spread(items, n, tasks, move |i| f(ctx.clone(), i))
+        let results = spread(items, n, tasks, pace, move |i| f(ctx.clone(), i))
             .await
             .map_err(|e| e.context(format!("step `{}`", self.step.id)))?;
         first_error(results)
@@ -484,7 +490,13 @@ fn task_count(len: usize, n: usize, workers: usize, min_per_task: usize) -> usiz
 /// Runs `f` over `items` with at most `n` in flight, split into contiguous chunks over `tasks` tasks
 /// (each with its share of `n`); every result, in no particular order. Fails only when a task dies
 /// (a panic).
-async fn spread<I, T, F, Fut>(items: Vec<I>, n: usize, tasks: usize, f: F) -> Result<Vec<Result<T>>>
+async fn spread<I, T, F, Fut>(
+    items: Vec<I>,
+    n: usize,
+    tasks: usize,
+    pace: Pace,
+    f: F,
+) -> Result<Vec<Result<T>>>
 where
     I: Send + 'static,
     T: Send + 'static,
@@ -493,7 +505,7 @@ where
 {
     let tasks = tasks.clamp(1, n.max(1));
     if tasks == 1 {
-        return Ok(bounded(items, n, f).await);
+        return Ok(bounded(items, n, pace, f).await);
     }
     let per_task = n / tasks;
     let chunk = items.len().div_ceil(tasks);
@@ -502,7 +514,7 @@ where
     for _ in 0..tasks {
         let part: Vec<I> = rest.by_ref().take(chunk).collect();
         let f = f.clone();
-        set.spawn(async move { bounded(part, per_task, f).await });
+        set.spawn(async move { bounded(part, per_task, pace, f).await });
     }
     let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {
@@ -519,23 +531,56 @@ where
     Ok(out)
 }
 
+/// Whether a fan-out lets other tasks run while it launches and collects its items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Without pausing: a step the run's duration depends on.
+    Eager,
+    /// Yielding to the runtime every so many items launched or collected, so a step with slack
+    /// does not hold a worker thread through thousands of items while a step on the critical path
+    /// waits for it.
+    Yielding(usize),
+}
+
+/// Light items a [`Pace::Yielding`] fan-out handles between yields.
+const PACE_CHUNK: usize = 64;
+
 /// Runs `f` over `items` with at most `n` in flight and returns every result in completion order.
-async fn bounded<I, T, F, Fut>(items: Vec<I>, n: usize, f: F) -> Vec<Result<T>>
+async fn bounded<I, T, F, Fut>(items: Vec<I>, n: usize, pace: Pace, f: F) -> Vec<Result<T>>
 where
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
     // A hand-rolled bounded fan-out (not `buffer_unordered`), so the future stays provably `Send`.
+    let n = n.max(1);
     let mut rest = items.into_iter();
     let mut inflight = FuturesUnordered::new();
-    for item in rest.by_ref().take(n.max(1)) {
-        inflight.push(f(item));
-    }
-    let mut results: Vec<Result<T>> = Vec::with_capacity(inflight.len() + rest.len());
-    while let Some(r) = inflight.next().await {
-        results.push(r);
-        if let Some(item) = rest.next() {
+    let mut results: Vec<Result<T>> = Vec::with_capacity(rest.len());
+    let mut collected = 0;
+    loop {
+        // Fill up to the bound; when pacing, each chunk is polled once (its calls go out) before
+        // the yield.
+        let mut launched = 0;
+        while inflight.len() < n {
+            let Some(item) = rest.next() else { break };
             inflight.push(f(item));
+            launched += 1;
+            if matches!(pace, Pace::Yielding(chunk) if launched >= chunk.max(1)) {
+                while let Poll::Ready(Some(r)) = futures_util::poll!(inflight.next()) {
+                    results.push(r);
+                }
+                tokio::task::yield_now().await;
+                launched = 0;
+            }
+        }
+        // Empty only when every item has been launched and has finished.
+        let Some(r) = inflight.next().await else {
+            break;
+        };
+        results.push(r);
+        collected += 1;
+        if matches!(pace, Pace::Yielding(chunk) if collected % chunk.max(1) == 0) {
+            tokio::task::yield_now().await;
         }
     }
     results
@@ -591,11 +636,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spread_runs_every_item_once_within_the_bound() {
+        for pace in [Pace::Eager, Pace::Yielding(PACE_CHUNK), Pace::Yielding(1)] {
+            spread_runs_every_item_once_within_the_bound_at(pace).await;
+        }
+    }
+
+    async fn spread_runs_every_item_once_within_the_bound_at(pace: Pace) {
         let inflight = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let (i2, p2) = (inflight.clone(), peak.clone());
         let items: Vec<u32> = (0..2000).collect();
-        let out = spread(items, 64, 2, move |i| {
+        let out = spread(items, 64, 2, pace, move |i| {
             let (inflight, peak) = (i2.clone(), p2.clone());
             async move {
                 let now = inflight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -626,10 +677,46 @@ mod tests {
         assert!(err.to_string().contains("4 of 2000 items failed"), "{err}");
     }
 
+    /// Runs 1000 items that finish as soon as they start on a one-thread runtime next to another
+    /// task, and returns how many items had run before that task did.
+    async fn items_run_before_another_task(pace: Pace) -> usize {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(AtomicUsize::new(usize::MAX));
+        let (r2, s2) = (ran.clone(), seen.clone());
+        let other = tokio::spawn(async move {
+            s2.store(r2.load(Ordering::SeqCst), Ordering::SeqCst);
+        });
+        let r3 = ran.clone();
+        let out = bounded((0..1000u32).collect(), 100, pace, move |i| {
+            let ran = r3.clone();
+            async move {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(i)
+            }
+        })
+        .await;
+        let mut ok: Vec<u32> = out.into_iter().map(|r| r.expect("ok")).collect();
+        ok.sort_unstable();
+        assert_eq!(ok, (0..1000).collect::<Vec<_>>(), "every item once");
+        other.await.expect("other task");
+        seen.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_yielding_fan_out_lets_other_tasks_run_between_chunks() {
+        assert_eq!(
+            items_run_before_another_task(Pace::Eager).await,
+            1000,
+            "an eager fan-out of ready items keeps the thread"
+        );
+        let seen = items_run_before_another_task(Pace::Yielding(PACE_CHUNK)).await;
+        assert!(seen <= PACE_CHUNK, "the other task waited for {seen} items");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spread_reports_a_panicking_task() {
         let items: Vec<u32> = (0..1000).collect();
-        let out = spread(items, 100, 2, |i| async move {
+        let out = spread(items, 100, 2, Pace::Eager, |i| async move {
             if i == 999 {
                 panic!("boom");
             }
