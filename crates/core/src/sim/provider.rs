@@ -228,9 +228,15 @@ impl SimProvider {
         site: Option<SiteRole>,
         f: impl FnOnce(&SimWorld, u64) -> Result<T>,
     ) -> Result<T> {
+        self.round_trip(|| self.serve_read(op, resource, site, f))
+            .await
+    }
+
+    /// One call's round trip: counted, the request's leg, `serve` at the server, the answer's leg.
+    async fn round_trip<T>(&self, serve: impl FnOnce() -> Result<T>) -> Result<T> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let trip = self.request_leg().await;
-        let out = self.serve_read(op, resource, site, f);
+        let out = serve();
         self.response_leg(trip).await;
         out
     }
@@ -247,29 +253,11 @@ impl SimProvider {
             let w = self.read_lock()?;
             if !self.read_needs_write(&w, op, now) {
                 let transient = self.roll_transient();
-                if let Some(site) = site {
-                    if !w.sites.get(&site).map(|s| s.reachable).unwrap_or(true) {
-                        return Err(Error::new(
-                            ErrorKind::Unreachable,
-                            format!("{site} site does not answer (simulated outage)"),
-                        )
-                        .with_resource(resource.to_string()));
-                    }
-                }
+                check_reachable(&w, site, resource)?;
                 if !matches!(transient, Transient::None) {
-                    return Err(Error::new(
-                        ErrorKind::Throttled,
-                        format!("simulated transient fault in {op}"),
-                    )
-                    .with_resource(resource.to_string()));
+                    return Err(transient_fault(op, resource));
                 }
-                return f(&w, now).map_err(|e| {
-                    if e.resource().is_none() {
-                        e.with_resource(resource.to_string())
-                    } else {
-                        e
-                    }
-                });
+                return f(&w, now).map_err(|e| about(e, resource));
             }
         }
         // Rare path: faults or due transitions need the exclusive lock.
@@ -325,12 +313,30 @@ impl SimProvider {
         prepare: impl FnOnce() -> P,
         f: impl FnOnce(&mut SimWorld, u64, P) -> Result<T>,
     ) -> Result<T> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let trip = self.request_leg().await;
-        let prepared = prepare();
-        let out = self.serve(op, resource, site, mutates, |w, now| f(w, now, prepared));
-        self.response_leg(trip).await;
-        out
+        self.round_trip(|| {
+            let prepared = prepare();
+            self.serve(op, resource, site, mutates, |w, now| f(w, now, prepared))
+        })
+        .await
+    }
+
+    /// One call changing workload `id`: `spec` (given the time), then `annotations`.
+    async fn change_workload(
+        &self,
+        op: &str,
+        id: &WorkloadId,
+        annotations: &BTreeMap<String, Option<String>>,
+        spec: impl FnOnce(&mut SimWorkload, u64),
+    ) -> Result<()> {
+        self.call_prepared(
+            op,
+            &id.name,
+            Some(id.site),
+            true,
+            || WorkloadChange::of(id, annotations),
+            |w, now, change| change.apply(w, now, |wl| spec(wl, now)),
+        )
+        .await
     }
 
     /// Serves one request under the exclusive lock: reachability, scripted and transient faults,
@@ -347,25 +353,13 @@ impl SimProvider {
         let now = self.clock.now_ms();
         let mut w = self.lock()?;
         settle(&mut w, &self.settings, now);
-        if let Some(site) = site {
-            if !w.sites.get(&site).map(|s| s.reachable).unwrap_or(true) {
-                return Err(Error::new(
-                    ErrorKind::Unreachable,
-                    format!("{site} site does not answer (simulated outage)"),
-                )
-                .with_resource(resource.to_string()));
-            }
-        }
+        check_reachable(&w, site, resource)?;
         if let Some(err) = self.take_fault(&mut w, op, resource, false) {
             self.persist(&w)?;
             return Err(err.with_resource(resource.to_string()));
         }
         if matches!(transient, Transient::Before) {
-            return Err(Error::new(
-                ErrorKind::Throttled,
-                format!("simulated transient fault in {op}"),
-            )
-            .with_resource(resource.to_string()));
+            return Err(transient_fault(op, resource));
         }
         let db_before = op.contains("database").then(|| w.databases.clone());
         let out = f(&mut w, now);
@@ -380,13 +374,7 @@ impl SimProvider {
                 self.persist(&w)?;
             }
         }
-        let out = out.map_err(|e| {
-            if e.resource().is_none() {
-                e.with_resource(resource.to_string())
-            } else {
-                e
-            }
-        });
+        let out = out.map_err(|e| about(e, resource));
         if out.is_ok() && matches!(transient, Transient::After) {
             return Err(Error::new(
                 ErrorKind::Throttled,
@@ -545,6 +533,36 @@ fn settle(w: &mut SimWorld, s: &SimSettings, now: u64) {
             inst.failback_state = FailbackState::FailbackReadyForLaunch;
             inst.failback_changed_ms += job_ms;
         }
+    }
+}
+
+/// An error of a simulated site that does not answer, when `site` is one.
+fn check_reachable(w: &SimWorld, site: Option<SiteRole>, resource: &str) -> Result<()> {
+    match site {
+        Some(site) if !w.sites.get(&site).map(|s| s.reachable).unwrap_or(true) => Err(Error::new(
+            ErrorKind::Unreachable,
+            format!("{site} site does not answer (simulated outage)"),
+        )
+        .with_resource(resource.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// A simulated transient fault of `op` (before the change was applied).
+fn transient_fault(op: &str, resource: &str) -> Error {
+    Error::new(
+        ErrorKind::Throttled,
+        format!("simulated transient fault in {op}"),
+    )
+    .with_resource(resource.to_string())
+}
+
+/// `e`, naming `resource` unless it already names one.
+fn about(e: Error, resource: &str) -> Error {
+    if e.resource().is_none() {
+        e.with_resource(resource.to_string())
+    } else {
+        e
     }
 }
 
@@ -959,35 +977,19 @@ impl WorkloadScaler for SimProvider {
     }
 
     async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
-        self.call_prepared(
-            "annotate_workload",
-            &req.id.name,
-            Some(req.id.site),
-            true,
-            || WorkloadChange::of(&req.id, &req.annotations),
-            |w, now, change| change.apply(w, now, |_| {}),
-        )
-        .await
+        self.change_workload("annotate_workload", &req.id, &req.annotations, |_, _| {})
+            .await
     }
 
     async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
         let rollout = self.settings.rollout.as_millis() as u64;
-        self.call_prepared(
-            "scale_workload",
-            &req.id.name,
-            Some(req.id.site),
-            true,
-            || WorkloadChange::of(&req.id, &req.annotations),
-            |w, now, change| {
-                change.apply(w, now, |wl| {
-                    if wl.replicas != req.replicas {
-                        wl.prev_available = available(wl, rollout, now);
-                        wl.replicas = req.replicas;
-                        wl.changed_ms = now;
-                    }
-                })
-            },
-        )
+        self.change_workload("scale_workload", &req.id, &req.annotations, |wl, now| {
+            if wl.replicas != req.replicas {
+                wl.prev_available = available(wl, rollout, now);
+                wl.replicas = req.replicas;
+                wl.changed_ms = now;
+            }
+        })
         .await
     }
 
