@@ -551,3 +551,28 @@ async fn the_journal_has_every_dependency_done_before_a_step_starts() {
     assert_eq!(done.len(), steps.len(), "every step journaled done");
     assert!(matches!(entries.last(), Some(Entry::RunFinished { .. })));
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_steps_that_read_the_estate_start_without_a_commit() {
+    let e = Estate::new(plan());
+    let p = e.orchestrator().preview(Operation::Drill, RO);
+    let observing: Vec<&str> = p
+        .graph
+        .steps
+        .iter()
+        .filter(|s| s.kind.observes_only())
+        .map(|s| s.id.as_str())
+        .collect();
+    // Checks, gates, verification and the dry run; every step that changes the estate (drain,
+    // fence, promote, DNS, scaling, recovery, reverse replication) commits its start first.
+    assert_eq!(
+        observing,
+        [
+            "failover.preflight",
+            "failover.verify-dr",
+            "failback.stable-gate",
+            "failback.sync-dry-run",
+            "failback.verify-primary"
+        ]
+    );
+}

@@ -106,6 +106,20 @@ pub enum StepKind {
     Resolve,
 }
 
+impl StepKind {
+    /// True for a step that only reads the estate (checks, gates, verification, a dry run):
+    /// running it again changes nothing, so its start need not be durable before it runs.
+    pub fn observes_only(&self) -> bool {
+        matches!(
+            self,
+            StepKind::Preflight
+                | StepKind::StableGate
+                | StepKind::Verify { .. }
+                | StepKind::ReverseReplication { dry_run: true, .. }
+        )
+    }
+}
+
 /// One step of the graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {

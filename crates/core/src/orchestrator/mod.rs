@@ -428,8 +428,15 @@ async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> 
                 step: s.id.clone(),
             })
             .collect();
-        // Durable: the ends appended since the last commit, and these starts.
-        if let Err(e) = ctx.journal_sync(&entries).await {
+        // Durable before a step that changes the estate starts: the ends appended since the last
+        // commit, and these starts. Steps that only observe start at once (a crash before the next
+        // commit runs them again, which changes nothing).
+        let committed = if ready.iter().all(|s| s.kind.observes_only()) {
+            ctx.journal_unsynced(&entries)
+        } else {
+            ctx.journal_sync(&entries).await
+        };
+        if let Err(e) = committed {
             first_error.get_or_insert(e);
         } else {
             for step in ready {
