@@ -576,3 +576,23 @@ async fn only_steps_that_read_the_estate_start_without_a_commit() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_and_a_statefulset_of_one_name_each_reach_their_own_replicas() {
+    // Goals are kept per workload group: a StatefulSet `api` next to the Deployment `api` in the
+    // same namespace has its own production count, and the rollout wait checks each against its own.
+    let mut p = plan();
+    let mut sts = p.workloads[0].clone();
+    sts.name = "api-db".into();
+    sts.kind = aegis_dr_core::plan::WorkloadKind::StatefulSet;
+    sts.names = vec!["api".into()];
+    sts.production_replicas = 3;
+    sts.standby_replicas = 1;
+    p.workloads.push(sts);
+    let e = Estate::new(p);
+    let out = e.run(Operation::Failover, RO, flags()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let w = e.world();
+    assert_eq!(w.workloads["dr/dr/prod/Deployment/api"].replicas, 6);
+    assert_eq!(w.workloads["dr/dr/prod/StatefulSet/api"].replicas, 3);
+}

@@ -439,8 +439,9 @@ async fn workloads_of(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<Vec<Workload
 }
 
 /// Lists every workload group of `site` and hands each listing (with the group's index and spec)
-/// to `f` in the task that received it: with thousands of workloads that work (and freeing the listing) is spread over the cores
-/// and does not hold up the caller's other calls. Results by group index, in plan order.
+/// to `f` in the task that received it: with thousands of workloads that work (and freeing the
+/// listing) is spread over the tasks and does not hold up the caller's other calls. Results by
+/// group index, in plan order.
 async fn per_group<T, F>(ctx: &Arc<StepCtx>, site: SiteRole, f: F) -> Result<Vec<(usize, T)>>
 where
     T: Send + 'static,
