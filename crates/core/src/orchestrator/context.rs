@@ -344,9 +344,10 @@ impl StepCtx {
     /// [`fan_out`](Self::fan_out) for large fan-outs whose items own what they need. On the
     /// estimated critical path the items are split over one task per runtime worker thread (when
     /// there are enough of them for their `work`), so the per-item work (building requests, reading
-    /// answers) uses every core; a step with slack keeps its fan-out in one task, leaving the other
-    /// cores to the steps the run's duration depends on. The concurrency bound holds across all
-    /// tasks; as with `fan_out`, results come in no particular order.
+    /// answers) uses every core; a step with slack keeps its fan-out in one task that yields to the
+    /// runtime every few items, leaving the cores to the steps the run's duration depends on. The
+    /// concurrency bound holds across all tasks; as with `fan_out`, results come in no particular
+    /// order.
     pub async fn fan_out_tasks<I, T, F, Fut>(
         self: &Arc<Self>,
         items: Vec<I>,
