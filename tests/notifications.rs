@@ -11,6 +11,14 @@ use crate::common::*;
 
 /// A tiny HTTP receiver on loopback that answers 200 and hands each body to the channel.
 fn receiver(max: usize) -> (String, mpsc::Receiver<serde_json::Value>) {
+    receiver_answering_after(max, Duration::ZERO)
+}
+
+/// [`receiver`] answering each request `delay` after reading it (a slow webhook).
+fn receiver_answering_after(
+    max: usize,
+    delay: Duration,
+) -> (String, mpsc::Receiver<serde_json::Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hooks/dr", listener.local_addr().expect("addr"));
     let (tx, rx) = mpsc::channel();
@@ -40,6 +48,7 @@ fn receiver(max: usize) -> (String, mpsc::Receiver<serde_json::Value>) {
             }
             let mut body = vec![0; len];
             let _ = r.read_exact(&mut body);
+            std::thread::sleep(delay);
             let _ =
                 s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             if let Ok(v) = serde_json::from_slice(&body) {
@@ -108,5 +117,47 @@ fn a_dead_webhook_is_reported_and_does_not_fail_the_run() {
                 .as_str()
                 .is_some_and(|e| e.contains("POST failed"))),
         "{sent:?}"
+    );
+}
+
+#[test]
+fn a_slow_webhook_does_not_hold_up_the_next_step_and_messages_stay_in_order() {
+    // Every POST is answered after 700 ms. The progress update after the promotion goes out in the
+    // background: the DNS switch starts before it is delivered, and the resolution still comes last.
+    let (url, rx) = receiver_answering_after(64, Duration::from_millis(700));
+    let env = Env::new(
+        "",
+        &format!("[[notifications]]\nkind = \"webhook\"\nurl = \"{url}\"\n"),
+    );
+    let out = env.run(&["failover", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    let sent = doc["notifications"].as_array().expect("notifications");
+    assert!(sent.iter().all(|n| n["error"].is_null()), "{sent:?}");
+    let promoted_progress = sent
+        .iter()
+        .find(|n| n["template"] == "progress")
+        .and_then(|n| n["at"].as_str())
+        .expect("a progress update");
+    let switch_started = doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "switch-dns-to-dr")
+        .and_then(|s| s["started_at"].as_str())
+        .expect("the DNS switch started");
+    assert!(
+        switch_started < promoted_progress,
+        "the DNS switch ({switch_started}) waited for the progress update ({promoted_progress})"
+    );
+    let mut got = Vec::new();
+    while let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
+        got.push(v);
+    }
+    let templates: Vec<&str> = got.iter().filter_map(|v| v["template"].as_str()).collect();
+    assert_eq!(
+        templates,
+        ["initial", "progress", "progress", "resolution"],
+        "delivered in order"
     );
 }

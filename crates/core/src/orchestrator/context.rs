@@ -48,6 +48,8 @@ pub(crate) struct RunCtx {
     /// Per phase (step-id prefix: "", "failover.", "failback."): when it was declared and restored.
     pub marks: Mutex<HashMap<String, u64>>,
     pub rpo_ms: Mutex<Option<u64>>,
+    /// Messages being sent in the background (at most one: each waits for the one before).
+    pub background_notifications: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl RunCtx {
@@ -111,13 +113,54 @@ impl RunCtx {
         }
     }
 
-    /// Sends a notification and journals each sink's outcome; never fails the run.
+    /// Sends a notification (after those still going out in the background) and journals each
+    /// sink's outcome; never fails the run.
     pub async fn notify(
         &self,
         template: Template,
         text: String,
         fields: serde_json::Value,
     ) -> usize {
+        self.flush_notifications().await;
+        self.send_now(template, text, fields).await
+    }
+
+    /// Sends a message without holding up the run (a progress update: a slow webhook must not delay
+    /// the next step). It goes out after the messages before it, and [`RunCtx::notify`] and the
+    /// run's end wait for it, so every sink sees the messages in order.
+    pub fn notify_in_background(
+        self: &Arc<Self>,
+        template: Template,
+        text: String,
+        fields: serde_json::Value,
+    ) {
+        let Ok(mut pending) = self.background_notifications.lock() else {
+            return;
+        };
+        let before = std::mem::take(&mut *pending);
+        let run = self.clone();
+        pending.push(tokio::spawn(async move {
+            for h in before {
+                let _ = h.await;
+            }
+            run.send_now(template, text, fields).await;
+        }));
+    }
+
+    /// Waits until the messages sent in the background are out (and journaled).
+    pub async fn flush_notifications(&self) {
+        let pending = self
+            .background_notifications
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        for h in pending {
+            let _ = h.await;
+        }
+    }
+
+    /// Sends to every sink now and journals each outcome; returns the number of sinks.
+    async fn send_now(&self, template: Template, text: String, fields: serde_json::Value) -> usize {
         let msg = self.message(template, text, fields);
         let results = self.notifier.send(&msg).await;
         let n = results.len();

@@ -187,6 +187,7 @@ impl Orchestrator {
         };
         let error = execute(ctx.clone(), &ctx.graph, done).await;
         watchdog.abort();
+        ctx.flush_notifications().await;
 
         let status = match &error {
             None => RunStatus::Succeeded,
@@ -245,6 +246,7 @@ impl Orchestrator {
             progress: self.progress.clone(),
             rto_escalated: AtomicBool::new(false),
             marks: Mutex::new(HashMap::new()),
+            background_notifications: Mutex::new(Vec::new()),
             rpo_ms: Mutex::new(None),
         }
     }
@@ -498,7 +500,7 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
             }])?;
             ctx.progress.step_finished(&step, Ok(&summary));
             if MILESTONES.iter().any(|m| step.id.ends_with(m)) {
-                steps::progress_update(&sctx, &summary).await;
+                steps::progress_update(&sctx, &summary);
             }
             Ok(())
         }

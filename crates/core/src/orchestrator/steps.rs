@@ -389,8 +389,9 @@ async fn resolve(ctx: &StepCtx) -> Result<String> {
     Ok(format!("resolution notice sent to {n} sink(s)"))
 }
 
-/// Sends a progress update after a milestone step.
-pub(crate) async fn progress_update(ctx: &StepCtx, summary: &str) {
+/// Sends a progress update after a milestone step, in the background: the steps after it do not
+/// wait for the sinks.
+pub(crate) fn progress_update(ctx: &StepCtx, summary: &str) {
     let run = &ctx.run;
     let left = run.targets.rto.saturating_sub(run.elapsed());
     let text = format!(
@@ -400,12 +401,11 @@ pub(crate) async fn progress_update(ctx: &StepCtx, summary: &str) {
         ctx.step.title,
         format_duration(left)
     );
-    run.notify(
+    run.notify_in_background(
         Template::Progress,
         text,
         json!({ "step": ctx.step.id, "summary": summary }),
-    )
-    .await;
+    );
 }
 
 // ---- workloads -----------------------------------------------------------------------------------
