@@ -125,6 +125,15 @@ impl Error {
         self
     }
 
+    /// Names `resource` unless the error already names a (more precise) one.
+    pub fn or_resource(self, resource: &str) -> Self {
+        if self.resource.is_some() {
+            self
+        } else {
+            self.with_resource(resource)
+        }
+    }
+
     /// Marks the error as temporary: a retry may succeed.
     pub fn temporary(mut self) -> Self {
         self.retry = RetryStatus::Temporary;
@@ -226,4 +235,19 @@ pub struct ErrorSummary {
     pub resource: Option<String>,
     /// The full rendered message.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn or_resource_keeps_a_more_precise_resource() {
+        let e = Error::new(ErrorKind::NotFound, "gone").or_resource("step");
+        assert_eq!(e.resource(), Some("step"));
+        let e = Error::new(ErrorKind::NotFound, "gone")
+            .with_resource("dr/dr/prod/api")
+            .or_resource("step");
+        assert_eq!(e.resource(), Some("dr/dr/prod/api"));
+    }
 }

@@ -505,11 +505,7 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            let e = if e.resource().is_none() {
-                e.with_resource(step.id.clone())
-            } else {
-                e
-            };
+            let e = e.or_resource(&step.id);
             ctx.journal_unsynced(&[Entry::StepFailed {
                 ts_ms: ctx.clock.now_ms(),
                 step: step.id.clone(),

@@ -257,7 +257,7 @@ impl SimProvider {
                 if !matches!(transient, Transient::None) {
                     return Err(transient_fault(op, resource));
                 }
-                return f(&w, now).map_err(|e| about(e, resource));
+                return f(&w, now).map_err(|e| e.or_resource(resource));
             }
         }
         // Rare path: faults or due transitions need the exclusive lock.
@@ -374,7 +374,7 @@ impl SimProvider {
                 self.persist(&w)?;
             }
         }
-        let out = out.map_err(|e| about(e, resource));
+        let out = out.map_err(|e| e.or_resource(resource));
         if out.is_ok() && matches!(transient, Transient::After) {
             return Err(Error::new(
                 ErrorKind::Throttled,
@@ -555,15 +555,6 @@ fn transient_fault(op: &str, resource: &str) -> Error {
         format!("simulated transient fault in {op}"),
     )
     .with_resource(resource.to_string())
-}
-
-/// `e`, naming `resource` unless it already names one.
-fn about(e: Error, resource: &str) -> Error {
-    if e.resource().is_none() {
-        e.with_resource(resource.to_string())
-    } else {
-        e
-    }
 }
 
 fn not_found(what: &str, id: &str) -> Error {
