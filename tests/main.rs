@@ -8,3 +8,4 @@ mod drill;
 mod gates;
 mod k8s;
 mod notifications;
+mod safety;

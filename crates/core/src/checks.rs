@@ -10,7 +10,9 @@ use crate::{
     duration::format_duration,
     error::{ErrorKind, Result},
     plan::{Plan, SiteRole},
-    provider::{ConfigMapsRequest, DatabaseRef, PoolRef, ProbeRequest, Providers, RecordRef},
+    provider::{
+        ConfigMapsRequest, DatabaseRef, DatabaseRole, PoolRef, ProbeRequest, Providers, RecordRef,
+    },
     retry::{retry, RetryPolicy},
 };
 
@@ -225,6 +227,17 @@ impl Checker<'_> {
                             status = CheckStatus::Fail;
                         }
                         ev.push(format!("{name}: lag {}", format_duration(lag)));
+                    }
+                    None if s.role == DatabaseRole::Replica => {
+                        // Replicating, but the lag is not measured: unknown is not zero.
+                        status = CheckStatus::Fail;
+                        ev.push(format!(
+                            "{name}: replicating{}, lag unknown (the provider reports no measurement)",
+                            s.replicating_from
+                                .as_deref()
+                                .map(|f| format!(" from {f}"))
+                                .unwrap_or_default()
+                        ));
                     }
                     None => {
                         status = status.max(CheckStatus::Warn);

@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-/// Parses `30s`, `5m`, `2h`, `1h30m`, `250ms`; a bare number is rejected so units are never guessed.
+/// The longest duration a plan or flag may give: 30 days. Anything longer is a typo, and bounding it
+/// keeps every deadline computed from it (start + RTO x overrun, TTL waits) far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Parses `30s`, `5m`, `2h`, `1h30m`, `250ms`; a bare number is rejected so units are never guessed,
+/// and anything longer than [`MAX_DURATION`] is rejected.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
@@ -13,16 +18,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "duration `{t}` has no unit: write e.g. `{t}s`, `{t}m` or `{t}h`"
         ));
     }
-    humantime::parse_duration(t).map_err(|e| format!("invalid duration `{t}`: {e}"))
+    let d = humantime::parse_duration(t).map_err(|e| format!("invalid duration `{t}`: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration `{t}` is too long: the most is {}",
+            format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(d)
 }
 
-/// Formats a duration compactly: `1h2m3s`, `45s`, `250ms`.
+/// Formats a duration compactly to the millisecond: `1h2m3s`, `45s`, `1.525s`, `250ms`. Nothing is
+/// rounded away, so two figures compared in one sentence never contradict the comparison.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         return format!("{ms}ms");
     }
     let secs = d.as_secs();
+    let frac = d.subsec_millis();
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
     let mut out = String::new();
     if h > 0 {
@@ -31,10 +45,22 @@ pub fn format_duration(d: Duration) -> String {
     if m > 0 {
         out.push_str(&format!("{m}m"));
     }
-    if s > 0 || out.is_empty() {
+    if frac > 0 {
+        let f = format!("{frac:03}");
+        out.push_str(&format!("{s}.{}s", f.trim_end_matches('0')));
+    } else if s > 0 || out.is_empty() {
         out.push_str(&format!("{s}s"));
     }
     out
+}
+
+/// Formats a duration so that [`parse_duration`] reads it back exactly (`1s525ms`).
+fn format_parseable(d: Duration) -> String {
+    let ms = Duration::from_millis(d.as_millis() as u64);
+    if ms.is_zero() {
+        return "0s".into();
+    }
+    humantime::format_duration(ms).to_string().replace(' ', "")
 }
 
 /// Serde adapter for `Duration` fields written as human durations.
@@ -44,7 +70,7 @@ pub mod serde_human {
 
     /// Serialises as `30s`-style text.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(*d))
+        s.serialize_str(&format_parseable(*d))
     }
 
     /// Deserialises from `30s`-style text.
@@ -62,7 +88,7 @@ pub mod serde_human_opt {
     /// Serialises as `30s`-style text or nothing.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => s.serialize_str(&format_duration(*d)),
+            Some(d) => s.serialize_str(&format_parseable(*d)),
             None => s.serialize_none(),
         }
     }
@@ -97,5 +123,32 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(45)), "45s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_secs(0)), "0ms");
+    }
+
+    #[test]
+    fn keeps_milliseconds_so_a_miss_never_reads_as_met() {
+        assert_eq!(format_duration(Duration::from_millis(1525)), "1.525s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_millis(62_050)), "1m2.05s");
+        assert_ne!(
+            format_duration(Duration::from_millis(1001)),
+            format_duration(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn serialised_durations_read_back_exactly() {
+        for ms in [0, 1, 999, 1000, 1525, 62_050, 3_723_004] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_parseable(d)).unwrap(), d, "{ms}ms");
+        }
+    }
+
+    #[test]
+    fn rejects_durations_beyond_the_maximum() {
+        let e = parse_duration("18446744073709551615s").unwrap_err();
+        assert!(e.contains("invalid") || e.contains("too long"), "{e}");
+        assert!(parse_duration("31days").unwrap_err().contains("too long"));
+        assert_eq!(parse_duration("30days").unwrap(), MAX_DURATION);
     }
 }

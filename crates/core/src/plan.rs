@@ -350,6 +350,9 @@ pub struct SimSettings {
     pub replication_lag: Duration,
     /// How fast a replica catches up once its source is fenced, in seconds of lag per second (default 10).
     pub catch_up_speed: f64,
+    /// Whether replicas report their lag (false: like an RDS replica with no CloudWatch
+    /// `ReplicaLag` datapoint in the window, the lag is unknown).
+    pub lag_reported: bool,
     /// Age of the newest backup at the start.
     #[serde(with = "serde_human")]
     pub backup_age: Duration,
@@ -386,6 +389,7 @@ impl Default for SimSettings {
             rollout: Duration::from_millis(300),
             replication_lag: Duration::from_secs(2),
             catch_up_speed: 10.0,
+            lag_reported: true,
             backup_age: Duration::from_secs(3600),
             recovery_point_age: Duration::from_secs(30),
             drain_time: Duration::from_millis(200),
@@ -570,6 +574,13 @@ impl Plan {
             return Err(Error::config(format!(
                 "plan.name: `{}` must be non-empty and use only letters, digits, `-`, `_` and `.`",
                 raw.plan.name
+            )));
+        }
+        // The name becomes a lock file name (`<name>.lock`) and appears in every run folder path.
+        if name.len() > MAX_PLAN_NAME {
+            return Err(Error::config(format!(
+                "plan.name: {} characters long; the most is {MAX_PLAN_NAME}",
+                name.len()
             )));
         }
         let site = |role: &str, s: Option<RawSite>| -> Result<Site> {
@@ -848,7 +859,20 @@ impl Plan {
                 sim.catch_up_speed
             )));
         }
+        if !(0.0..=1.0).contains(&sim.error_rate) {
+            return Err(Error::config(format!(
+                "sim.error_rate: {} must be between 0 and 1",
+                sim.error_rate
+            )));
+        }
         for (i, f) in sim.faults.iter().enumerate() {
+            if !crate::sim::OPERATIONS.contains(&f.operation.as_str()) {
+                return Err(Error::config(format!(
+                    "sim.faults[{i}].operation: `{}` is not an operation of the simulated provider (one of: {})",
+                    f.operation,
+                    crate::sim::OPERATIONS.join(", ")
+                )));
+            }
             if ![
                 "temporary",
                 "permanent",
@@ -903,6 +927,9 @@ impl Plan {
         })
     }
 }
+
+/// The longest plan name: it names the lock file and the run folders.
+pub const MAX_PLAN_NAME: usize = 100;
 
 fn check_provider(name: &str, field: &str) -> Result<()> {
     if KNOWN_PROVIDERS.contains(&name) {

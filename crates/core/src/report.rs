@@ -26,9 +26,13 @@ pub struct TargetSeconds {
 pub struct AchievedSeconds {
     /// Time from the start to verified service.
     pub rto_seconds: Option<f64>,
-    /// Largest data-loss window measured at promotion or recovery.
+    /// Largest data-loss window measured at promotion or recovery (`null` when not reached or
+    /// not measured: see `rpo_unknown`).
     pub rpo_seconds: Option<f64>,
-    /// True when both are within their targets.
+    /// True when a promotion's data-loss window could not be measured: the RPO is unknown, not 0.
+    #[serde(default)]
+    pub rpo_unknown: bool,
+    /// True when both are within their targets (`null` when either is not known).
     pub within_targets: Option<bool>,
 }
 
@@ -140,6 +144,14 @@ pub struct Report {
     pub error: Option<ErrorSummary>,
 }
 
+/// Seconds as people read them, to the millisecond (`1.525s`, `2m`), so a miss never reads as met.
+fn seconds(v: f64) -> String {
+    if !v.is_finite() || v < 0.0 {
+        return format!("{v}s");
+    }
+    crate::duration::format_duration(std::time::Duration::from_secs_f64(v.min(1e12)))
+}
+
 impl Report {
     /// Folds a journal into a report.
     pub fn from_journal(entries: &[Entry]) -> Result<Report> {
@@ -177,6 +189,7 @@ impl Report {
             achieved: AchievedSeconds {
                 rto_seconds: None,
                 rpo_seconds: None,
+                rpo_unknown: false,
                 within_targets: None,
             },
             estimate_seconds: *estimate_ms as f64 / 1000.0,
@@ -209,7 +222,7 @@ impl Report {
         let mut first_start: BTreeMap<String, u64> = BTreeMap::new();
         let mut last_ts = started;
         let mut restored: Option<u64> = None;
-        let mut rpo: Option<u64> = None;
+        let mut loss = crate::orchestrator::DataLoss::default();
         let mut data_moved = false;
         for e in entries {
             match e {
@@ -240,8 +253,11 @@ impl Report {
                     if let Some(r) = data.get("service_restored_ms").and_then(|v| v.as_u64()) {
                         restored.get_or_insert(r);
                     }
-                    if let Some(r) = data.get("rpo_ms").and_then(|v| v.as_u64()) {
-                        rpo = Some(rpo.map_or(r, |c| c.max(r)));
+                    if let Some(d) = crate::orchestrator::DataLoss::from_output(data) {
+                        if d.worst_ms.is_some() {
+                            loss.add(d.worst_ms);
+                        }
+                        loss.unknown |= d.unknown;
                         data_moved = true;
                     }
                     if let Some(checks) = data.get("checks") {
@@ -313,13 +329,18 @@ impl Report {
         }
         // A step still "running" in a finished run was interrupted by the failure of another.
         report.duration_seconds = last_ts.saturating_sub(started) as f64 / 1000.0;
+        report.achieved.rpo_unknown = loss.unknown;
+        let rpo_seconds = |ms: u64| ms as f64 / 1000.0;
         if let Some(r) = restored {
             report.achieved.rto_seconds = Some(r.saturating_sub(started) as f64 / 1000.0);
             // Restored without moving data (routing or compute only): nothing was lost.
-            report.achieved.rpo_seconds =
-                Some(if data_moved { rpo.unwrap_or(0) } else { 0 } as f64 / 1000.0);
-        } else if let Some(r) = rpo {
-            report.achieved.rpo_seconds = Some(r as f64 / 1000.0);
+            report.achieved.rpo_seconds = match (data_moved, loss.unknown) {
+                (_, true) => None,
+                (true, false) => Some(rpo_seconds(loss.worst_ms.unwrap_or(0))),
+                (false, false) => Some(0.0),
+            };
+        } else if !loss.unknown {
+            report.achieved.rpo_seconds = loss.worst_ms.map(rpo_seconds);
         }
         if let (Some(rto), Some(rpo)) = (report.achieved.rto_seconds, report.achieved.rpo_seconds) {
             report.achieved.within_targets =
@@ -345,10 +366,7 @@ impl Report {
     /// The report as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let secs = |v: Option<f64>| {
-            v.map(|v| format!("{v:.1}s"))
-                .unwrap_or_else(|| "n/a".into())
-        };
+        let secs = |v: Option<f64>| v.map(seconds).unwrap_or_else(|| "n/a".into());
         let _ = writeln!(s, "# aegis-dr {} report: {}\n", self.operation, self.run_id);
         let _ = writeln!(s, "| | |\n|---|---|");
         let _ = writeln!(s, "| plan | {} |", self.plan);
@@ -362,20 +380,32 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| duration | {:.1}s (estimate {:.1}s) |",
-            self.duration_seconds, self.estimate_seconds
+            "| duration | {} (estimate {}) |",
+            seconds(self.duration_seconds),
+            seconds(self.estimate_seconds)
         );
+        let verdict = |achieved: Option<f64>, target: f64| match achieved {
+            Some(a) if a <= target => " (met)",
+            Some(_) => " (**missed**)",
+            None => "",
+        };
         let _ = writeln!(
             s,
-            "| RTO | achieved {} / target {:.0}s |",
+            "| RTO | achieved {} / target {}{} |",
             secs(self.achieved.rto_seconds),
-            self.targets.rto_seconds
+            seconds(self.targets.rto_seconds),
+            verdict(self.achieved.rto_seconds, self.targets.rto_seconds)
         );
+        let rpo = if self.achieved.rpo_unknown {
+            "**unknown** (a replication lag could not be measured)".to_string()
+        } else {
+            secs(self.achieved.rpo_seconds)
+        };
         let _ = writeln!(
             s,
-            "| RPO | achieved {} / target {:.0}s |",
-            secs(self.achieved.rpo_seconds),
-            self.targets.rpo_seconds
+            "| RPO | achieved {rpo} / target {}{} |",
+            seconds(self.targets.rpo_seconds),
+            verdict(self.achieved.rpo_seconds, self.targets.rpo_seconds)
         );
         if self.resumes > 0 {
             let _ = writeln!(s, "| resumed | {} time(s) |", self.resumes);

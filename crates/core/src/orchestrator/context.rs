@@ -47,7 +47,8 @@ pub(crate) struct RunCtx {
     pub rto_escalated: AtomicBool,
     /// Per phase (step-id prefix: "", "failover.", "failback."): when it was declared and restored.
     pub marks: Mutex<HashMap<String, u64>>,
-    pub rpo_ms: Mutex<Option<u64>>,
+    /// Per phase: the data-loss windows measured by its promotions and recoveries.
+    pub data_loss: Mutex<HashMap<String, DataLoss>>,
     /// Messages being sent in the background (at most one: each waits for the one before).
     pub background_notifications: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -87,13 +88,16 @@ impl RunCtx {
 
     /// Epoch ms when the RTO runs out.
     pub fn rto_deadline_ms(&self) -> u64 {
-        self.started_ms + self.targets.rto.as_millis() as u64
+        self.started_ms
+            .saturating_add(u64::try_from(self.targets.rto.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Epoch ms when waits give up: the RTO plus its allowed overrun.
     pub fn hard_deadline_ms(&self) -> u64 {
         let rto = self.targets.rto.as_secs_f64() * 1000.0;
-        self.started_ms + (rto * (1.0 + self.plan.execution.overrun_factor)) as u64
+        // `as` saturates a float too large for u64.
+        self.started_ms
+            .saturating_add((rto * (1.0 + self.plan.execution.overrun_factor)) as u64)
     }
 
     /// Time since the run started.
@@ -238,10 +242,67 @@ impl RunCtx {
         self.graph.steps.iter().any(|s| f(&s.kind))
     }
 
-    /// Records a measured data-loss window (the largest wins).
-    pub fn record_rpo(&self, ms: u64) {
-        if let Ok(mut r) = self.rpo_ms.lock() {
-            *r = Some(r.map_or(ms, |cur| cur.max(ms)));
+    /// Records the data-loss window of step `step_id` (`None`: it could not be measured).
+    pub fn record_data_loss(&self, step_id: &str, ms: Option<u64>) {
+        if let Ok(mut r) = self.data_loss.lock() {
+            r.entry(phase_of(step_id).to_string()).or_default().add(ms);
+        }
+    }
+
+    /// The data lost by the phase of `step_id` so far.
+    pub fn data_loss_of(&self, step_id: &str) -> DataLoss {
+        self.data_loss
+            .lock()
+            .ok()
+            .and_then(|r| r.get(phase_of(step_id)).copied())
+            .unwrap_or_default()
+    }
+}
+
+/// The data a phase lost, as measured: the largest measured window, and whether any window could
+/// not be measured (then the phase's RPO is unknown, never zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DataLoss {
+    /// Largest measured window in ms.
+    pub worst_ms: Option<u64>,
+    /// True when a window was not measured.
+    pub unknown: bool,
+}
+
+impl DataLoss {
+    /// Adds one window (`None`: not measured).
+    pub fn add(&mut self, ms: Option<u64>) {
+        match ms {
+            Some(ms) => self.worst_ms = Some(self.worst_ms.map_or(ms, |w| w.max(ms))),
+            None => self.unknown = true,
+        }
+    }
+
+    /// The step output keys that carry this record into the journal (read back on resume and by
+    /// the report).
+    pub fn to_output(self) -> [(&'static str, serde_json::Value); 2] {
+        [
+            ("rpo_ms", serde_json::json!(self.worst_ms)),
+            ("rpo_unknown", serde_json::json!(self.unknown)),
+        ]
+    }
+
+    /// Reads the record a step wrote with [`DataLoss::to_output`]; `None` when it wrote none.
+    pub fn from_output(data: &serde_json::Value) -> Option<DataLoss> {
+        let unknown = data.get("rpo_unknown").and_then(|v| v.as_bool());
+        let worst = data.get("rpo_ms").and_then(|v| v.as_u64());
+        (unknown.is_some() || worst.is_some()).then_some(DataLoss {
+            worst_ms: worst,
+            unknown: unknown.unwrap_or(false),
+        })
+    }
+
+    /// The RPO as people read it.
+    pub fn describe(self) -> String {
+        match (self.unknown, self.worst_ms) {
+            (true, _) => "unknown (a replication lag could not be measured)".into(),
+            (false, Some(ms)) => format_duration(Duration::from_millis(ms)),
+            (false, None) => "0ms (no data moved)".into(),
         }
     }
 }
@@ -310,6 +371,52 @@ impl StepCtx {
         Fut: Future<Output = Result<T>>,
     {
         retry(self.policy(), &self.run.clock, what, self.on_retry(), f).await
+    }
+
+    /// The duration estimates in force (the provider's where it has them, else the plan's).
+    pub fn estimates(&self) -> crate::plan::Estimates {
+        self.providers()
+            .estimates
+            .clone()
+            .unwrap_or_else(|| self.plan().estimates.clone())
+    }
+
+    /// Polls until `poll` yields `Some` for at most `budget` (never past the RTO deadline);
+    /// `Ok(None)` when the budget runs out.
+    pub async fn wait_at_most<T, F, Fut>(
+        &self,
+        what: &str,
+        budget: Duration,
+        poll: F,
+    ) -> Result<Option<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        let e = &self.run.plan.execution;
+        let now = self.run.clock.now_ms();
+        let until = now
+            .saturating_add(budget.as_millis() as u64)
+            .min(self.run.rto_deadline_ms().max(now));
+        let policy = WaitPolicy {
+            initial: e.poll_interval,
+            max: e.max_poll_interval,
+            deadline_ms: until,
+        };
+        match await_condition(
+            self.policy(),
+            policy,
+            &self.run.clock,
+            what,
+            self.on_retry(),
+            poll,
+        )
+        .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(err) if err.kind() == ErrorKind::Timeout => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// Polls until `poll` yields `Some`; escalates when the RTO passes and gives up at the hard deadline.

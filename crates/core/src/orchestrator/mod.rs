@@ -26,6 +26,7 @@ use crate::{
     provider::Providers,
     report::Report,
 };
+pub(crate) use context::DataLoss;
 use context::{RunCtx, StepCtx};
 
 /// Receives progress as steps run (the CLI draws it on a terminal).
@@ -247,7 +248,7 @@ impl Orchestrator {
             rto_escalated: AtomicBool::new(false),
             marks: Mutex::new(HashMap::new()),
             background_notifications: Mutex::new(Vec::new()),
-            rpo_ms: Mutex::new(None),
+            data_loss: Mutex::new(HashMap::new()),
         }
     }
 
@@ -352,7 +353,7 @@ impl Orchestrator {
         let mut started = HashSet::new();
         let mut checkpoints = HashMap::new();
         let mut marks = HashMap::new();
-        let mut rpo: Option<u64> = None;
+        let mut data_loss: HashMap<String, context::DataLoss> = HashMap::new();
         for e in &entries {
             match e {
                 Entry::StepStarted { step, .. } => {
@@ -373,8 +374,14 @@ impl Orchestrator {
                             marks.insert(format!("{kind}:{}", context::phase_of(step)), v);
                         }
                     }
-                    if let Some(r) = data.get("rpo_ms").and_then(|v| v.as_u64()) {
-                        rpo = Some(rpo.map_or(r, |c| c.max(r)));
+                    if let Some(d) = context::DataLoss::from_output(data) {
+                        let phase = data_loss
+                            .entry(context::phase_of(step).to_string())
+                            .or_default();
+                        if d.worst_ms.is_some() {
+                            phase.add(d.worst_ms);
+                        }
+                        phase.unknown |= d.unknown;
                     }
                 }
                 _ => {}
@@ -396,7 +403,7 @@ impl Orchestrator {
         ctx.checkpoints = Mutex::new(checkpoints);
         ctx.previously_started = started;
         ctx.marks = Mutex::new(marks);
-        ctx.rpo_ms = Mutex::new(rpo);
+        ctx.data_loss = Mutex::new(data_loss);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok((ctx, done, lock, dir))
     }

@@ -116,27 +116,41 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
         }
     }
 
-    // RPO gate: measured replication lag of every database this class promotes.
+    // RPO gate: measured replication lag of every database this class promotes. A lag that could
+    // not be measured cannot show the RPO holds: it fails the gate like a lag beyond it.
     let mut lag_data = serde_json::Map::new();
     for (name, lag) in lags? {
-        let Some(lag) = lag else {
-            lag_data.insert(name, json!("already promoted"));
-            continue;
-        };
-        lag_data.insert(name.clone(), json!(lag.as_millis() as u64));
-        if lag > targets.rpo {
-            let msg = format!(
-                "database `{name}`: replication lag {} exceeds the RPO of {} for {}: promoting now could lose up to {} of writes",
-                format_duration(lag),
-                format_duration(targets.rpo),
-                run.class,
-                format_duration(lag)
-            );
-            if flags.accept_data_loss {
-                ctx.note(format!("{msg}; proceeding because of --accept-data-loss"));
-            } else {
-                refusals.push(format!("{msg} (pass --accept-data-loss to promote anyway)"));
+        let msg = match lag {
+            LagReading::AlreadyPrimary => {
+                lag_data.insert(name, json!("already promoted"));
+                continue;
             }
+            LagReading::Unknown => {
+                lag_data.insert(name.clone(), json!("unknown"));
+                format!(
+                    "database `{name}`: the replication lag is unknown (the provider reports no measurement), so a promotion cannot be shown to lose less than the RPO of {} for {}",
+                    format_duration(targets.rpo),
+                    run.class
+                )
+            }
+            LagReading::Measured(lag) => {
+                lag_data.insert(name.clone(), json!(lag.as_millis() as u64));
+                if lag <= targets.rpo {
+                    continue;
+                }
+                format!(
+                    "database `{name}`: replication lag {} exceeds the RPO of {} for {}: promoting now could lose up to {} of writes",
+                    format_duration(lag),
+                    format_duration(targets.rpo),
+                    run.class,
+                    format_duration(lag)
+                )
+            }
+        };
+        if flags.accept_data_loss {
+            ctx.note(format!("{msg}; proceeding because of --accept-data-loss"));
+        } else {
+            refusals.push(format!("{msg} (pass --accept-data-loss to promote anyway)"));
         }
     }
     ctx.set("replication_lag_ms", serde_json::Value::Object(lag_data));
@@ -172,8 +186,18 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
     ))
 }
 
-/// Replication lag of each DR replica this run promotes (`None`: already promoted).
-async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> {
+/// What the RPO gate knows of a DR instance's lag.
+enum LagReading {
+    /// Already the primary: nothing to promote.
+    AlreadyPrimary,
+    /// The provider measured this lag.
+    Measured(Duration),
+    /// A replica whose lag the provider does not report.
+    Unknown,
+}
+
+/// Replication lag of each DR replica this run promotes.
+async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, LagReading)>> {
     let promotes = ctx
         .run
         .has_step(|k| matches!(k, StepKind::PromoteDatabases { to: SiteRole::Dr }));
@@ -189,8 +213,11 @@ async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, Option<Duration>)>> 
             let s = ctx
                 .call("read DR database status", || db.status(&r))
                 .await?;
-            let lag =
-                (s.role != DatabaseRole::Primary).then(|| s.replication_lag.unwrap_or_default());
+            let lag = match (s.role, s.replication_lag) {
+                (DatabaseRole::Primary, _) => LagReading::AlreadyPrimary,
+                (_, Some(lag)) => LagReading::Measured(lag),
+                (_, None) => LagReading::Unknown,
+            };
             Ok((d.name.clone(), lag))
         }
     })
@@ -363,30 +390,56 @@ async fn resolve(ctx: &StepCtx) -> Result<String> {
     let rto_ms = run
         .get_mark("restored", &ctx.step.id)
         .map(|r| r.saturating_sub(start));
-    let rpo_ms = run.rpo_ms.lock().ok().and_then(|r| *r).unwrap_or(0);
-    let site = if ctx.step.id.starts_with("failover.") || run.operation == Operation::Failover {
-        "the DR site"
-    } else {
-        "the primary site"
+    let loss = run.data_loss_of(&ctx.step.id);
+    let site = match verified_site(ctx) {
+        Some(site) => format!("the {site} site"),
+        None => "the serving site".into(),
     };
+    let achieved_rto = rto_ms
+        .map(|ms| {
+            let rto = Duration::from_millis(ms);
+            format!(
+                "{} ({} the target of {})",
+                format_duration(rto),
+                if rto <= run.targets.rto {
+                    "within"
+                } else {
+                    "MISSED"
+                },
+                format_duration(run.targets.rto)
+            )
+        })
+        .unwrap_or_else(|| format!("not measured (target {})", format_duration(run.targets.rto)));
     let text = format!(
-        "[aegis-dr] Resolved {}: service restored on {site} (T+{}). Achieved RTO {} (target {}), RPO {} (target {}). Run {}.",
+        "[aegis-dr] Resolved {}: service verified on {site} (T+{}). Achieved RTO {achieved_rto}; RPO {} (target {}). Run {}.",
         run.plan.name,
         format_duration(run.elapsed()),
-        rto_ms.map(fmt_ms).unwrap_or_else(|| "n/a".into()),
-        format_duration(run.targets.rto),
-        fmt_ms(rpo_ms),
+        loss.describe(),
         format_duration(run.targets.rpo),
         run.run_id
     );
+    let rpo_seconds = if loss.unknown {
+        None
+    } else {
+        Some(loss.worst_ms.unwrap_or(0) as f64 / 1000.0)
+    };
     let n = run
         .notify(
             Template::Resolution,
             text,
-            json!({ "achieved_rto_seconds": rto_ms.map(|m| m as f64 / 1000.0), "achieved_rpo_seconds": rpo_ms as f64 / 1000.0 }),
+            json!({ "achieved_rto_seconds": rto_ms.map(|m| m as f64 / 1000.0), "achieved_rpo_seconds": rpo_seconds, "rpo_unknown": loss.unknown }),
         )
         .await;
     Ok(format!("resolution notice sent to {n} sink(s)"))
+}
+
+/// The site the verification step of `ctx`'s phase checked.
+fn verified_site(ctx: &StepCtx) -> Option<SiteRole> {
+    let phase = super::context::phase_of(&ctx.step.id);
+    ctx.run.graph.steps.iter().find_map(|s| match s.kind {
+        StepKind::Verify { site, .. } if super::context::phase_of(&s.id) == phase => Some(site),
+        _ => None,
+    })
 }
 
 /// Sends a progress update after a milestone step, in the background: the steps after it do not
@@ -652,12 +705,7 @@ async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
         .await?;
     if !reported {
         // Nothing to observe: give in-flight requests the estimated drain time before fencing.
-        let grace = ctx
-            .providers()
-            .estimates
-            .clone()
-            .unwrap_or_else(|| ctx.plan().estimates.clone())
-            .drain;
+        let grace = ctx.estimates().drain;
         ctx.note(format!(
             "no health endpoint of the {site} site reports in-flight requests: waited the drain estimate of {}",
             format_duration(grace)
@@ -977,87 +1025,158 @@ struct PromoteDecision<'a> {
     old: DatabaseRef,
     /// `None`: already primary.
     mode: Option<PromoteMode>,
-    rpo_ms: u64,
+    /// The data-loss window in ms; `None` when it could not be measured.
+    rpo_ms: Option<u64>,
+}
+
+/// True when a status proves the replica has everything its fenced source wrote: a measured zero
+/// lag (an unknown lag proves nothing), or the replica already serving as primary.
+fn caught_up(s: &DatabaseStatus) -> bool {
+    s.role == DatabaseRole::Primary || s.replication_lag == Some(Duration::ZERO)
+}
+
+/// Decides how to promote `d` at `to`: reads both instances, refuses a split brain, waits for a
+/// planned promotion's replica to catch up, and gates a forced one on its measured lag.
+async fn decide_promotion<'a>(
+    ctx: &StepCtx,
+    db: &Arc<dyn DatabaseFailover>,
+    d: &'a DatabaseSpec,
+    to: SiteRole,
+) -> Result<PromoteDecision<'a>> {
+    let rpo = ctx.run.targets.rpo;
+    let target = db_ref(d, to);
+    let old = db_ref(d, to.other());
+    let skip_old = old.site == SiteRole::Primary && ctx.flags().primary_unreachable;
+    let s = ctx
+        .call("read database status", || db.status(&target))
+        .await?;
+    if s.role == DatabaseRole::Primary && !s.fenced {
+        // Promoted by an earlier attempt: its measured window was checkpointed before promoting.
+        let rpo_ms = ctx
+            .checkpointed("rpo_ms")
+            .and_then(|m| m.get(&d.name).and_then(|v| v.as_u64()));
+        return Ok(PromoteDecision {
+            spec: d,
+            target,
+            old,
+            mode: None,
+            rpo_ms,
+        });
+    }
+    if s.role != DatabaseRole::Replica {
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            format!(
+                "{} is {:?}, not a replica: refusing to promote it",
+                target.instance, s.role
+            ),
+        )
+        .with_resource(target.instance.clone()));
+    }
+    let mode =
+        if skip_old {
+            // --primary-unreachable: the old primary is not asked (it cannot be fenced either).
+            PromoteMode::Forced
+        } else {
+            match ctx
+                .call("read old primary status", || db.status(&old))
+                .await
+            {
+                Ok(o) if o.role != DatabaseRole::Replica && !o.fenced => return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "old primary {} still accepts writes: refusing to promote {} (split-brain)",
+                        old.instance, target.instance
+                    ),
+                )
+                .with_resource(old.instance.clone())),
+                Ok(_) => PromoteMode::Planned,
+                Err(e) if primary_down_accepted(ctx, old.site, &e)? => PromoteMode::Forced,
+                Err(e) => return Err(e),
+            }
+        };
+    let rpo_ms = match mode {
+        PromoteMode::Planned if caught_up(&s) => Some(0),
+        PromoteMode::Planned => {
+            // The source is fenced: once the replica has everything, nothing is lost. Only a
+            // measured zero proves it; an unknown lag is waited on like a positive one.
+            let what = format!("{} to catch up (measured lag 0)", target.instance);
+            let poll = || async {
+                let s = db.status(&target).await?;
+                Ok(caught_up(&s).then_some(()))
+            };
+            if s.replication_lag.is_none() && ctx.flags().accept_data_loss {
+                // Lag unknown and data loss accepted: wait the promotion estimate, not the RTO.
+                let budget = ctx.estimates().promotion;
+                match ctx.wait_at_most(&what, budget, poll).await? {
+                    Some(()) => Some(0),
+                    None => {
+                        ctx.note(format!(
+                            "{}: no measured lag within {}; promoting with an unknown data-loss window (--accept-data-loss)",
+                            target.instance,
+                            format_duration(budget)
+                        ));
+                        None
+                    }
+                }
+            } else {
+                ctx.wait(&what, poll).await.map_err(|e| {
+                    if s.replication_lag.is_none() {
+                        e.context(format!(
+                            "the replication lag of {} was never measured, so it was not shown to have caught up (pass --accept-data-loss to promote without that proof)",
+                            target.instance
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
+                Some(0)
+            }
+        }
+        PromoteMode::Forced => match s.replication_lag {
+            None if ctx.flags().accept_data_loss => None,
+            None => {
+                return Err(Error::refused(format!(
+                    "database `{}`: the replication lag of {} is unknown, so the data a forced promotion would lose cannot be bounded by the RPO of {} (pass --accept-data-loss)",
+                    d.name,
+                    target.instance,
+                    format_duration(rpo)
+                ))
+                .with_resource(target.instance.clone()));
+            }
+            Some(lag) if lag > rpo && !ctx.flags().accept_data_loss => {
+                return Err(Error::refused(format!(
+                    "database `{}`: forced promotion would lose {} of writes, beyond the RPO of {} (pass --accept-data-loss)",
+                    d.name,
+                    format_duration(lag),
+                    format_duration(rpo)
+                ))
+                .with_resource(target.instance.clone()));
+            }
+            Some(lag) => Some(lag.as_millis() as u64),
+        },
+    };
+    Ok(PromoteDecision {
+        spec: d,
+        target,
+        old,
+        mode: Some(mode),
+        rpo_ms,
+    })
 }
 
 async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
     let db = ctx.providers().database.clone();
-    let rpo = ctx.run.targets.rpo;
     let dbs: Vec<_> = ctx.plan().databases.iter().collect();
     // Phase 1: observe every pair and decide; nothing is promoted unless every pair passes its gate.
     let decisions = ctx
         .fan_out(dbs, |d| {
             let db = db.clone();
-            let target = db_ref(d, to);
-            let old = db_ref(d, to.other());
-            async move {
-                let (s, old_status) = futures_util::join!(
-                    ctx.call("read database status", || db.status(&target)),
-                    ctx.call("read old primary status", || db.status(&old))
-                );
-                let s = s?;
-                if s.role == DatabaseRole::Primary && !s.fenced {
-                    let rpo_ms = ctx.checkpointed("rpo_ms").and_then(|m| m.get(&d.name).and_then(|v| v.as_u64())).unwrap_or(0);
-                    return Ok(PromoteDecision { spec: d, target, old, mode: None, rpo_ms });
-                }
-                if s.role != DatabaseRole::Replica {
-                    return Err(Error::new(
-                        ErrorKind::InvalidState,
-                        format!("{} is {:?}, not a replica: refusing to promote it", target.instance, s.role),
-                    )
-                    .with_resource(target.instance.clone()));
-                }
-                let mode = match old_status {
-                    Ok(o) if o.role != DatabaseRole::Replica && !o.fenced => {
-                        return Err(Error::new(
-                            ErrorKind::InvalidState,
-                            format!("old primary {} still accepts writes: refusing to promote {} (split-brain)", old.instance, target.instance),
-                        )
-                        .with_resource(old.instance.clone()))
-                    }
-                    Ok(_) => PromoteMode::Planned,
-                    Err(e) if primary_down_accepted(ctx, old.site, &e)? => PromoteMode::Forced,
-                    Err(e) => return Err(e),
-                };
-                let rpo_ms = match mode {
-                    PromoteMode::Planned if s.replication_lag.unwrap_or_default().is_zero() => 0,
-                    PromoteMode::Planned => {
-                        // The source is fenced: wait until the replica has everything, then nothing is lost.
-                        ctx.wait(&format!("{} to catch up", target.instance), || async {
-                            let s = db.status(&target).await?;
-                            Ok((s.role == DatabaseRole::Primary || s.replication_lag.unwrap_or_default().is_zero()).then_some(()))
-                        })
-                        .await?;
-                        0
-                    }
-                    PromoteMode::Forced => {
-                        // An unknown lag is not a zero lag: without a measurement the gate refuses.
-                        let Some(lag) = s.replication_lag.or(ctx.flags().accept_data_loss.then_some(Duration::ZERO)) else {
-                            return Err(Error::refused(format!(
-                                "database `{}`: the replication lag of {} is unknown, so the data a forced promotion would lose cannot be bounded by the RPO of {} (pass --accept-data-loss)",
-                                d.name,
-                                target.instance,
-                                format_duration(rpo)
-                            ))
-                            .with_resource(target.instance.clone()));
-                        };
-                        if lag > rpo && !ctx.flags().accept_data_loss {
-                            return Err(Error::refused(format!(
-                                "database `{}`: forced promotion would lose {} of writes, beyond the RPO of {} (pass --accept-data-loss)",
-                                d.name,
-                                format_duration(lag),
-                                format_duration(rpo)
-                            ))
-                            .with_resource(target.instance.clone()));
-                        }
-                        lag.as_millis() as u64
-                    }
-                };
-                Ok(PromoteDecision { spec: d, target, old, mode: Some(mode), rpo_ms })
-            }
+            async move { decide_promotion(ctx, &db, d, to).await }
         })
         .await?;
-    // The measured data-loss windows are journaled once, durably, before any promotion.
+    // The measured data-loss windows are journaled once, durably, before any promotion (`null`:
+    // not measured).
     let todo: Vec<&PromoteDecision> = decisions.iter().filter(|d| d.mode.is_some()).collect();
     if !todo.is_empty() {
         let mut all = match ctx.checkpointed("rpo_ms") {
@@ -1105,14 +1224,24 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                     "{}: {} promoted ({mode:?}, data loss window {})",
                     d.spec.name,
                     d.target.instance,
-                    fmt_ms(d.rpo_ms)
+                    d.rpo_ms.map(fmt_ms).unwrap_or_else(|| "unknown".into())
                 ))
             }
         })
         .await?;
-    let worst = decisions.iter().map(|d| d.rpo_ms).max().unwrap_or(0);
-    ctx.run.record_rpo(worst);
-    ctx.set("rpo_ms", json!(worst));
+    let mut loss = super::context::DataLoss::default();
+    for d in &decisions {
+        loss.add(d.rpo_ms);
+    }
+    if loss.worst_ms.is_some() {
+        ctx.run.record_data_loss(&ctx.step.id, loss.worst_ms);
+    }
+    if loss.unknown {
+        ctx.run.record_data_loss(&ctx.step.id, None);
+    }
+    for (k, v) in loss.to_output() {
+        ctx.set(k, v);
+    }
     Ok(out.join("; "))
 }
 
@@ -1490,8 +1619,14 @@ async fn recover_servers(ctx: &StepCtx) -> Result<String> {
             .with_resource(job.0.clone()));
         }
     }
-    ctx.set("rpo_ms", json!(age));
-    ctx.run.record_rpo(age);
+    let loss = super::context::DataLoss {
+        worst_ms: Some(age),
+        unknown: false,
+    };
+    for (k, v) in loss.to_output() {
+        ctx.set(k, v);
+    }
+    ctx.run.record_data_loss(&ctx.step.id, Some(age));
     Ok(format!(
         "{} recovery instance(s) {}{}",
         servers.len(),

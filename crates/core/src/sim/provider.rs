@@ -642,7 +642,9 @@ impl DatabaseFailover for SimProvider {
             Ok(DatabaseStatus {
                 role: d.role,
                 fenced: d.fenced,
-                replication_lag: w.lag(&db.instance, now, self.settings.catch_up_speed),
+                replication_lag: w
+                    .lag(&db.instance, now, self.settings.catch_up_speed)
+                    .filter(|_| self.settings.lag_reported),
                 last_backup_age: Some(Duration::from_millis(now.saturating_sub(d.last_backup_ms))),
                 replicating_from: d.replicating_from.clone(),
             })
@@ -1148,7 +1150,7 @@ impl RecoveryService for SimProvider {
     async fn start_failback(&self, instance_ids: &[String]) -> Result<JobId> {
         let fails = self.job_fails("start_failback", instance_ids)?;
         self.call(
-            "start_failback_launch",
+            "start_failback",
             &instance_ids.join(","),
             None,
             true,
