@@ -116,3 +116,183 @@ fn rto_figures_keep_enough_precision_that_a_miss_never_reads_as_met() {
     assert!(rto_line.contains("(**missed**)"), "{rto_line}");
     assert!(!rto_line.contains("achieved 1s "), "{rto_line}");
 }
+
+/// The fixture without its `[[workloads]]` table.
+fn plan_without_workloads(sim: &str) -> Env {
+    let start = PLAN.find("[[workloads]]").expect("workloads table");
+    let end = start + PLAN[start..].find("\n\n").expect("table end");
+    let text = format!("{}{}", &PLAN[..start], &PLAN[end..])
+        .replace("{EXTRA}", "")
+        .replace("{SIM}", sim);
+    Env::with_plan(&text)
+}
+
+/// Journal entries of a run, in order.
+fn journal(env: &Env, run_id: &str) -> Vec<Value> {
+    std::fs::read_to_string(env.state().join("runs").join(run_id).join("journal.jsonl"))
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("journal line"))
+        .collect()
+}
+
+fn position(entries: &[Value], event: &str, step: &str) -> usize {
+    entries
+        .iter()
+        .position(|e| e["event"] == event && e["step"] == step)
+        .unwrap_or_else(|| panic!("no {event} of {step}"))
+}
+
+#[test]
+fn traffic_never_moves_before_the_dr_node_pools_reach_production() {
+    // No [[workloads]]: the node pools are the only capacity, and they boot slowly.
+    let env = plan_without_workloads("");
+    let slow = std::fs::read_to_string(env.path().join("aegis.toml"))
+        .expect("plan")
+        .replace("node_boot = \"120ms\"", "node_boot = \"700ms\"");
+    std::fs::write(env.path().join("aegis.toml"), slow).expect("write");
+
+    let out = env.run(&["plan", "--output", "json"]);
+    let doc = json(&out);
+    assert!(
+        doc["critical_path"]
+            .as_array()
+            .expect("critical path")
+            .iter()
+            .any(|s| s == "scale-dr-nodes"),
+        "the node boot is on the critical path: {doc}"
+    );
+
+    for op in ["drill"] {
+        let out = env.run(&[op, "--yes", "--output", "json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let doc = json(&out);
+        let run_id = doc["run_id"].as_str().expect("run id");
+        let j = journal(&env, run_id);
+        for (prefix, pools, site) in [
+            ("failover.", "scale-dr-nodes", "dr"),
+            ("failback.", "scale-primary-nodes", "primary"),
+        ] {
+            let ready = position(&j, "step_succeeded", &format!("{prefix}{pools}"));
+            let dns = position(&j, "step_started", &format!("{prefix}switch-dns-to-{site}"));
+            let verify = position(&j, "step_started", &format!("{prefix}verify-{site}"));
+            assert!(
+                ready < dns && ready < verify,
+                "{prefix}: DNS or verification before {pools}"
+            );
+        }
+        let verify = step(&doc, "failover.verify-dr")["summary"]
+            .as_str()
+            .expect("summary")
+            .to_string();
+        assert!(verify.contains("node pools at production"), "{verify}");
+        assert!(
+            !verify.contains("workloads"),
+            "no workloads were checked: {verify}"
+        );
+    }
+}
+
+#[test]
+fn with_the_primary_declared_unreachable_its_steps_are_skipped_at_once() {
+    let env = Env::new("primary_reachable = false", "");
+    let t0 = std::time::Instant::now();
+    let out = env.run(&[
+        "failover",
+        "--yes",
+        "--primary-unreachable",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    for id in ["drain-primary", "fence-primary-db"] {
+        let s = step(&doc, id);
+        assert_eq!(s["status"], "skipped", "{s}");
+        assert_eq!(s["retries"], 0, "{s}");
+        assert!(
+            s["summary"]
+                .as_str()
+                .expect("summary")
+                .contains("unreachable, as declared"),
+            "{s}"
+        );
+    }
+    // Every retry of a call to the primary costs a backoff: none were made.
+    let retries: u64 = doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["retries"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(retries, 0, "{doc}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+    let md = std::fs::read_to_string(
+        env.state()
+            .join("runs")
+            .join(doc["run_id"].as_str().expect("id"))
+            .join("report.md"),
+    )
+    .expect("report.md");
+    assert!(md.contains("| drain-primary | Skipped |"), "{md}");
+}
+
+#[test]
+fn verification_fails_when_the_other_database_may_take_writes() {
+    // A network partition moves no data: the primary database stays the writable one and the DR
+    // instance must be fenced or replicating from it. Detach the DR instance behind aegis-dr's back
+    // (an unfenced standalone: a second writer) and the DR verification must not pass.
+    let env = Env::new(
+        "",
+        "[targets.network-partition]\nrto = \"2s\"\nrpo = \"0s\"",
+    );
+    let out = env.run(&["drill", "--yes", "--class", "network-partition"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let world_path = env.state().join("sim-world.json");
+    let mut w: Value =
+        serde_json::from_str(&std::fs::read_to_string(&world_path).expect("world")).expect("json");
+    let dr = &mut w["databases"]["orders-euc1"];
+    dr["role"] = Value::from("standalone");
+    dr["fenced"] = Value::Bool(false);
+    dr["replicating_from"] = Value::Null;
+    std::fs::write(&world_path, w.to_string()).expect("write world");
+
+    let out = env.run(&[
+        "failover",
+        "--yes",
+        "--class",
+        "network-partition",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc = json(&out);
+    let v = step(&doc, "verify-dr");
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(
+        v["errors"].to_string().contains(
+            "orders-euc1 at the dr site is an unfenced Standalone and may take writes (split brain)"
+        ),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_resolution_names_the_site_it_verified_and_only_the_checks_it_ran() {
+    let env = Env::new(
+        "",
+        "[[notifications]]\nkind = \"file\"\npath = \"notes.jsonl\"\n",
+    );
+    let out = env.run(&["failover", "--yes", "--class", "database-corruption"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let notes = std::fs::read_to_string(env.path().join("notes.jsonl")).expect("notes");
+    let resolution = notes
+        .lines()
+        .find(|l| l.contains("\"resolution\""))
+        .expect("resolution notice");
+    assert!(
+        resolution.contains("service verified on the primary site"),
+        "{resolution}"
+    );
+    assert!(!resolution.contains("DR site"), "{resolution}");
+}

@@ -164,6 +164,16 @@ pub enum Entry {
         /// Structured outcome (achieved RPO, job logs, ...).
         data: serde_json::Value,
     },
+    /// A step was skipped: what it does was not attempted (for example draining a primary the user
+    /// declared unreachable). Counts as done for the steps after it.
+    StepSkipped {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Step id.
+        step: String,
+        /// Why, in the words shown to people.
+        reason: String,
+    },
     /// A step failed.
     StepFailed {
         /// Epoch ms.

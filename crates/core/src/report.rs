@@ -46,6 +46,8 @@ pub enum StepStatus {
     Running,
     /// Done.
     Succeeded,
+    /// Not attempted, on purpose (the reason is its summary).
+    Skipped,
     /// Failed.
     Failed,
 }
@@ -274,6 +276,21 @@ impl Report {
                         s.retries += retries;
                         s.summary = Some(summary.clone());
                         s.data = data.clone();
+                    }
+                }
+                Entry::StepSkipped {
+                    ts_ms,
+                    step,
+                    reason,
+                } => {
+                    last_ts = *ts_ms;
+                    if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
+                        s.status = StepStatus::Skipped;
+                        s.finished_at = Some(rfc3339(*ts_ms));
+                        s.duration_seconds = first_start
+                            .get(step)
+                            .map(|f| ts_ms.saturating_sub(*f) as f64 / 1000.0);
+                        s.summary = Some(format!("skipped: {reason}"));
                     }
                 }
                 Entry::StepFailed {

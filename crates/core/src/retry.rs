@@ -61,7 +61,10 @@ where
                 Box::pin(clock.sleep(policy.delay(attempt))).await;
                 attempt += 1;
             }
-            Err(e) if e.is_retryable() => return Err(e.persisted().context(what)),
+            // "Still failing after retries" only where there were retries.
+            Err(e) if e.is_retryable() && policy.attempts > 1 => {
+                return Err(e.persisted().context(what))
+            }
             Err(e) => return Err(e.context(what)),
         }
     }
@@ -99,7 +102,7 @@ where
             Ok(Some(v)) => return Ok(v),
             Ok(None) => None,
             // A read that kept failing transiently does not end the wait; the deadline does.
-            Err(e) if e.retry_status() == RetryStatus::Persistent => Some(e),
+            Err(e) if e.retry_status() == RetryStatus::Persistent || e.is_retryable() => Some(e),
             Err(e) => return Err(e),
         };
         let now = clock.now_ms();

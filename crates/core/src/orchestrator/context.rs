@@ -20,8 +20,9 @@ use crate::{
     incident::{IncidentClass, Targets},
     journal::{Entry, Journal, Operation, RunFlags},
     notify::{Message, Notifier, Template},
+    orchestrator::graph::StepKind,
     orchestrator::{graph::Step, Estimate, Graph, Progress},
-    plan::Plan,
+    plan::{Plan, SiteRole},
     provider::Providers,
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
 };
@@ -319,6 +320,7 @@ pub(crate) struct StepCtx {
     retries: AtomicU32,
     data: Mutex<serde_json::Map<String, serde_json::Value>>,
     notes: Mutex<Vec<String>>,
+    skipped: Mutex<Option<String>>,
 }
 
 impl StepCtx {
@@ -329,6 +331,7 @@ impl StepCtx {
             retries: AtomicU32::new(0),
             data: Mutex::new(serde_json::Map::new()),
             notes: Mutex::new(Vec::new()),
+            skipped: Mutex::new(None),
         }
     }
 
@@ -346,8 +349,18 @@ impl StepCtx {
 
     fn policy(&self) -> RetryPolicy {
         let e = &self.run.plan.execution;
+        // A step that needs a primary declared unreachable asks once: no retry delays the failover.
+        let primary_down = self.run.flags.primary_unreachable
+            && matches!(
+                self.step.kind,
+                StepKind::Drain {
+                    site: SiteRole::Primary
+                } | StepKind::FenceDatabases {
+                    site: SiteRole::Primary
+                }
+            );
         RetryPolicy {
-            attempts: e.retry_attempts,
+            attempts: if primary_down { 1 } else { e.retry_attempts },
             base_delay: e.retry_base_delay,
             max_delay: Duration::from_secs(10),
         }
@@ -580,6 +593,21 @@ impl StepCtx {
         if let Ok(mut d) = self.data.lock() {
             d.insert(key.into(), value);
         }
+    }
+
+    /// Adds a note to the step's output.
+    /// Marks the step skipped (nothing attempted) for `reason`; returns its summary.
+    pub fn skip(&self, reason: impl Into<String>) -> String {
+        let reason = reason.into();
+        if let Ok(mut s) = self.skipped.lock() {
+            *s = Some(reason.clone());
+        }
+        format!("skipped: {reason}")
+    }
+
+    /// Why the step was skipped, if it was.
+    pub fn skipped(&self) -> Option<String> {
+        self.skipped.lock().ok().and_then(|s| s.clone())
     }
 
     /// Adds a note to the step's output.

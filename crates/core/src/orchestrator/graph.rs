@@ -298,9 +298,11 @@ fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<Step> {
         b.add(
             "switch-dns-to-dr",
             "Point DNS at the DR site",
+            // Traffic never reaches the DR site before its capacity: node pools and workloads.
             &[
                 "declare",
                 "promote-dr-db",
+                "scale-dr-nodes",
                 "scale-dr-workloads",
                 "recover-servers",
                 "drain-primary",
@@ -342,6 +344,7 @@ fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<Step> {
             &[
                 "declare",
                 "switch-dns-to-dr",
+                "scale-dr-nodes",
                 "scale-dr-workloads",
                 "promote-dr-db",
                 "recover-servers",
@@ -497,6 +500,8 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             &[
                 "promote-primary-db",
                 "undrain-primary",
+                "scale-primary-nodes",
+                "scale-primary-workloads",
                 "lower-ttl",
                 "failback-servers",
                 "terminate-drill-instances",
@@ -512,6 +517,8 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
         &[
             "switch-dns-to-primary",
             "undrain-primary",
+            "scale-primary-nodes",
+            "scale-primary-workloads",
             "promote-primary-db",
             "declare",
             "failback-servers",

@@ -364,6 +364,9 @@ impl Orchestrator {
                 } => {
                     checkpoints.insert((step.clone(), key.clone()), value.clone());
                 }
+                Entry::StepSkipped { step, .. } => {
+                    done.insert(step.clone());
+                }
                 Entry::StepSucceeded { step, data, .. } => {
                     done.insert(step.clone());
                     for (field, kind) in [
@@ -497,6 +500,15 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
     let sctx = Arc::new(StepCtx::new(ctx.clone(), step.clone()));
     let res = steps::execute(&sctx).await;
     match res {
+        Ok(summary) if sctx.skipped().is_some() => {
+            ctx.journal_unsynced(&[Entry::StepSkipped {
+                ts_ms: ctx.clock.now_ms(),
+                step: step.id.clone(),
+                reason: sctx.skipped().unwrap_or_default(),
+            }])?;
+            ctx.progress.step_finished(&step, Ok(&summary));
+            Ok(())
+        }
         Ok(summary) => {
             ctx.journal_unsynced(&[Entry::StepSucceeded {
                 ts_ms: ctx.clock.now_ms(),

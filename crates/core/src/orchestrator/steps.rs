@@ -641,8 +641,9 @@ async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> {
     let items = match workloads_of(ctx, site).await {
         Ok(items) => items,
         Err(e) if primary_down_accepted(ctx, site, &e)? => {
-            ctx.note(format!("primary unreachable, not drained: {e}"));
-            return Ok("primary unreachable: drain skipped (--primary-unreachable)".into());
+            return Ok(ctx.skip(format!(
+                "the primary site is unreachable, as declared (--primary-unreachable): not drained ({e})"
+            )));
         }
         Err(e) => return Err(e),
     };
@@ -993,29 +994,41 @@ async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
                     Ok(s) => s,
                     Err(e) if primary_down_accepted(ctx, site, &e)? => {
                         ctx.note(format!(
-                            "{}: unreachable, not fenced; the promotion will be forced",
+                            "{}: unreachable, not fenced; the promotion will be forced ({e})",
                             r.instance
                         ));
-                        return Ok(format!("{}: unreachable", d.name));
+                        return Ok(None);
                     }
                     Err(e) => return Err(e),
                 };
                 if s.role != DatabaseRole::Primary {
-                    return Ok(format!("{}: {:?}, nothing to fence", d.name, s.role));
+                    return Ok(Some(format!("{}: {:?}, nothing to fence", d.name, s.role)));
                 }
                 if s.fenced {
-                    return Ok(format!("{}: already fenced", d.name));
+                    return Ok(Some(format!("{}: already fenced", d.name)));
                 }
                 let req = FenceRequest {
                     target: r.clone(),
                     fenced: true,
                 };
                 ctx.call("fence database", || db.fence(&req)).await?;
-                Ok(format!("{}: fenced {}", d.name, r.instance))
+                Ok(Some(format!("{}: fenced {}", d.name, r.instance)))
             }
         })
         .await?;
-    Ok(out.join("; "))
+    let unreachable = out.iter().filter(|o| o.is_none()).count();
+    if unreachable == out.len() && unreachable > 0 {
+        return Ok(ctx.skip(
+            "the primary site is unreachable, as declared (--primary-unreachable): no database fenced; the promotion is forced",
+        ));
+    }
+    let mut lines: Vec<String> = out.into_iter().flatten().collect();
+    if unreachable > 0 {
+        lines.push(format!(
+            "{unreachable} unreachable, not fenced (--primary-unreachable)"
+        ));
+    }
+    Ok(lines.join("; "))
 }
 
 /// What the promotion step decided for one database.
@@ -1046,7 +1059,6 @@ async fn decide_promotion<'a>(
     let rpo = ctx.run.targets.rpo;
     let target = db_ref(d, to);
     let old = db_ref(d, to.other());
-    let skip_old = old.site == SiteRole::Primary && ctx.flags().primary_unreachable;
     let s = ctx
         .call("read database status", || db.status(&target))
         .await?;
@@ -1073,28 +1085,28 @@ async fn decide_promotion<'a>(
         )
         .with_resource(target.instance.clone()));
     }
-    let mode =
-        if skip_old {
-            // --primary-unreachable: the old primary is not asked (it cannot be fenced either).
-            PromoteMode::Forced
-        } else {
-            match ctx
-                .call("read old primary status", || db.status(&old))
-                .await
-            {
-                Ok(o) if o.role != DatabaseRole::Replica && !o.fenced => return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                        "old primary {} still accepts writes: refusing to promote {} (split-brain)",
-                        old.instance, target.instance
-                    ),
-                )
-                .with_resource(old.instance.clone())),
-                Ok(_) => PromoteMode::Planned,
-                Err(e) if primary_down_accepted(ctx, old.site, &e)? => PromoteMode::Forced,
-                Err(e) => return Err(e),
-            }
-        };
+    // A primary declared unreachable is asked once, without retries.
+    let old_status = if old.site == SiteRole::Primary && ctx.flags().primary_unreachable {
+        db.status(&old).await
+    } else {
+        ctx.call("read old primary status", || db.status(&old))
+            .await
+    };
+    let mode = match old_status {
+        Ok(o) if o.role != DatabaseRole::Replica && !o.fenced => {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "old primary {} still accepts writes: refusing to promote {} (split-brain)",
+                    old.instance, target.instance
+                ),
+            )
+            .with_resource(old.instance.clone()))
+        }
+        Ok(_) => PromoteMode::Planned,
+        Err(e) if primary_down_accepted(ctx, old.site, &e)? => PromoteMode::Forced,
+        Err(e) => return Err(e),
+    };
     let rpo_ms = match mode {
         PromoteMode::Planned if caught_up(&s) => Some(0),
         PromoteMode::Planned => {
@@ -1800,15 +1812,87 @@ async fn terminate_drill(ctx: &StepCtx) -> Result<String> {
 
 // ---- verification --------------------------------------------------------------------------------
 
+/// The site whose databases must be writable once this phase is done: where the phase promotes
+/// them, else the primary (classes that move no data leave them there).
+fn writable_database_site(ctx: &StepCtx) -> SiteRole {
+    let phase = super::context::phase_of(&ctx.step.id);
+    ctx.run
+        .graph
+        .steps
+        .iter()
+        .find_map(|s| match s.kind {
+            StepKind::PromoteDatabases { to } if super::context::phase_of(&s.id) == phase => {
+                Some(to)
+            }
+            _ => None,
+        })
+        .unwrap_or(SiteRole::Primary)
+}
+
+/// What is wrong with the database roles: the instance at `writable` must be an unfenced primary,
+/// the other fenced or replicating from it (or, at a primary declared unreachable, not asked).
+async fn database_roles(ctx: &StepCtx, writable: SiteRole) -> Result<Vec<String>> {
+    let db = ctx.providers().database.clone();
+    let per_db = ctx.plan().databases.iter().map(|d| {
+        let db = db.clone();
+        async move {
+            let (w, o) = (db_ref(d, writable), db_ref(d, writable.other()));
+            let skip_other = o.site == SiteRole::Primary && ctx.flags().primary_unreachable;
+            let (ws, os) = futures_util::join!(db.status(&w), async {
+                if skip_other {
+                    Ok(None)
+                } else {
+                    db.status(&o).await.map(Some)
+                }
+            });
+            let ws = ws?;
+            let mut problems = Vec::new();
+            if ws.role != DatabaseRole::Primary || ws.fenced {
+                problems.push(format!(
+                    "database `{}`: {} at the {writable} site is a{} {:?}, not a writable primary",
+                    d.name,
+                    w.instance,
+                    if ws.fenced { " fenced" } else { "n unfenced" },
+                    ws.role
+                ));
+            }
+            let os = match os {
+                Ok(Some(s)) => s,
+                Ok(None) => return Ok(problems),
+                Err(e) if primary_down_accepted(ctx, o.site, &e)? => return Ok(problems),
+                Err(e) => return Err(e),
+            };
+            let replicates_from_writable = os.role == DatabaseRole::Replica
+                && os
+                    .replicating_from
+                    .as_deref()
+                    .is_none_or(|f| f == w.instance);
+            if !(os.fenced || replicates_from_writable) {
+                problems.push(format!(
+                    "database `{}`: {} at the {} site is an unfenced {:?} and may take writes (split brain)",
+                    d.name, o.instance, o.site, os.role
+                ));
+            }
+            Ok::<_, Error>(problems)
+        }
+    });
+    let all = futures_util::future::try_join_all(per_db).await?;
+    Ok(all.into_iter().flatten().collect())
+}
+
 async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Result<String> {
     let plan = ctx.plan();
     let max_err = plan.checks.max_error_rate;
     let health = ctx.providers().site(site).health.clone();
-    // Data integrity, checked alongside the health wait; a failure stops the operation.
+    // Data integrity, checked alongside the health wait once a poll has seen the database roles
+    // right (a marker write means nothing on the wrong writer); a failure stops the operation.
+    let roles_ok = tokio::sync::Notify::new();
+    let roles_ok = &roles_ok;
     let integrity = async {
-        if !ctx.providers().capabilities.integrity_check {
+        if !ctx.providers().capabilities.integrity_check || plan.databases.is_empty() {
             return Ok(());
         }
+        roles_ok.notified().await;
         let dbs: Vec<_> = plan.databases.iter().collect();
         let res = ctx
             .fan_out(dbs, |d| {
@@ -1837,6 +1921,7 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
         .iter()
         .filter(|h| h.site == site)
         .collect();
+    let db_site = writable_database_site(ctx);
     let what = format!("{site} site healthy");
     let healthy = ctx.wait(&what, || {
         let eps = eps.clone();
@@ -1917,10 +2002,50 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
                 .await
                 .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
             };
-            let (p, w, r) = futures_util::join!(probes, workloads, records);
-            let mut problems: Vec<String> = p?.into_iter().flatten().collect();
+            let pools = async {
+                if database_only {
+                    return Ok(Vec::new());
+                }
+                // The serving site runs at the plan's production capacity.
+                let scaler = ctx.providers().site(site).nodes.clone();
+                futures_util::future::try_join_all(
+                    plan.node_pools.iter().filter(|p| p.site == site).map(|p| {
+                        let scaler = scaler.clone();
+                        async move {
+                            let s = scaler
+                                .get_pool(&PoolRef {
+                                    site,
+                                    cluster: p.cluster.clone(),
+                                    name: p.name.clone(),
+                                })
+                                .await?;
+                            Ok::<_, Error>((s.ready_nodes < p.production.desired).then(|| {
+                                format!(
+                                    "node pool {} has {} Ready nodes, below production {}",
+                                    p.name, s.ready_nodes, p.production.desired
+                                )
+                            }))
+                        }
+                    }),
+                )
+                .await
+                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+            };
+            let (p, w, r, n, d) = futures_util::join!(
+                probes,
+                workloads,
+                records,
+                pools,
+                database_roles(ctx, db_site)
+            );
+            let mut problems: Vec<String> = d?;
+            if problems.is_empty() {
+                roles_ok.notify_one();
+            }
+            problems.extend(p?.into_iter().flatten());
             problems.extend(w?);
             problems.extend(r?);
+            problems.extend(n?);
             let ok = problems.is_empty();
             if let Ok(mut l) = last_ref.lock() {
                 *l = problems;
@@ -1928,27 +2053,40 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
             Ok(ok.then_some(()))
         }
     });
-    let (integrity, healthy) = futures_util::join!(integrity, healthy);
-    integrity?;
-    healthy.map_err(|e| {
-        let problems = last.lock().map(|l| l.join("; ")).unwrap_or_default();
-        if problems.is_empty() {
-            e
-        } else {
-            e.context(format!("still failing: {problems}"))
-        }
-    })?;
+    // The first failure ends the verification, with every problem the last poll saw.
+    futures_util::future::try_join(integrity, healthy)
+        .await
+        .map_err(|e| {
+            let problems = last.lock().map(|l| l.join("; ")).unwrap_or_default();
+            if problems.is_empty() {
+                e
+            } else {
+                e.context(format!("still failing: {problems}"))
+            }
+        })?;
     let now = ctx.run.clock.now_ms();
     ctx.set("service_restored_ms", json!(now));
     ctx.run.mark("restored", &ctx.step.id, now);
-    Ok(format!(
-        "{site} site verified: health endpoints, {}data integrity",
-        if database_only {
-            ""
-        } else {
-            "all workloads available, DNS, "
+    // Name only what was checked.
+    let mut checked = vec!["health endpoints".to_string()];
+    if !database_only {
+        if !plan.workloads.is_empty() {
+            checked.push("all workloads available".into());
         }
-    ))
+        if plan.node_pools.iter().any(|p| p.site == site) {
+            checked.push("node pools at production".into());
+        }
+        if !plan.dns_records.is_empty() {
+            checked.push("DNS".into());
+        }
+    }
+    if !plan.databases.is_empty() {
+        checked.push(format!("databases writable at the {db_site} site"));
+        if ctx.providers().capabilities.integrity_check {
+            checked.push("data integrity".into());
+        }
+    }
+    Ok(format!("{site} site verified: {}", checked.join(", ")))
 }
 
 #[cfg(test)]
