@@ -37,7 +37,7 @@ fn drill_runs_failover_and_failback_and_prints_the_report() {
     let out = env.run(&["status", &run_id]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("succeeded"));
     let out = env.run(&["report", "no-such-run"]);
-    assert_eq!(code(&out), 2);
+    assert_eq!(code(&out), 1, "an unknown run is not a usage error");
     assert!(stderr(&out).contains("no run `no-such-run`"));
 }
 

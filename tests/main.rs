@@ -8,4 +8,5 @@ mod drill;
 mod gates;
 mod k8s;
 mod notifications;
+mod runs;
 mod safety;

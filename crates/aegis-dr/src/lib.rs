@@ -12,7 +12,7 @@
 //! let state_dir = std::path::Path::new(".aegis");
 //! let providers = aegis_dr::providers_for(&plan, state_dir, aegis_dr::clock::Clock::new()).await?;
 //! let outcome = Orchestrator::new(plan, providers, state_dir)
-//!     .run(RunRequest { operation: Operation::Drill, class: IncidentClass::RegionOutage, flags: RunFlags::default(), resume: None })
+//!     .run(RunRequest { operation: Operation::Drill, class: IncidentClass::RegionOutage, flags: RunFlags::default(), resume: None, abandon: None })
 //!     .await?;
 //! println!("{}", outcome.report.to_markdown());
 //! # Ok(()) }

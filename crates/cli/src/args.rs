@@ -160,9 +160,10 @@ pub enum OperationArg {
 /// Flags of `failover`, `failback` and `drill`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Incident class: region-outage, database-corruption, network-partition, compute-failure.
-    #[arg(long, default_value = "region-outage")]
-    pub class: String,
+    /// Incident class: region-outage (default), database-corruption, network-partition,
+    /// compute-failure. A failback takes the class of the failover it undoes.
+    #[arg(long)]
+    pub class: Option<String>,
     /// Promote even when replication lag exceeds the class's RPO.
     #[arg(long)]
     pub accept_data_loss: bool,
@@ -184,4 +185,15 @@ pub struct RunArgs {
     /// Continue a run that was interrupted.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
+    /// Give up on an interrupted run (journaled in it, with --reason) and start a new one.
+    #[arg(
+        long,
+        value_name = "RUN_ID",
+        requires = "reason",
+        conflicts_with = "resume"
+    )]
+    pub abandon: Option<String>,
+    /// Why the run given to --abandon is given up on.
+    #[arg(long, requires = "abandon")]
+    pub reason: Option<String>,
 }

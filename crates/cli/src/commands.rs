@@ -333,10 +333,22 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
         flags,
         yes,
         resume,
+        abandon,
+        class_given,
     } = &cfg.action
     else {
         return Ok(exit::USAGE);
     };
+    if *operation == Operation::Failback && *class_given && resume.is_none() {
+        if let Some(f) = aegis_dr::runs::failover_to_undo(&cfg.state_dir, &cfg.plan.name) {
+            if f.class != class.as_str() {
+                return Err(Error::config(format!(
+                    "--class: the failback undoes failover {} of class {}, not {}: drop --class (a failback always takes its failover's class)",
+                    f.run_id, f.class, class
+                )));
+            }
+        }
+    }
     confirm(cfg, *operation, *yes)?;
     let o = orchestrator(cfg).await?;
     let outcome = o
@@ -345,6 +357,7 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
             class: *class,
             flags: *flags,
             resume: resume.clone(),
+            abandon: abandon.clone(),
         })
         .await?;
     let r = &outcome.report;
@@ -363,9 +376,8 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
                 .any(|s| s.status == aegis_dr::report::StepStatus::Succeeded)
         {
             eprintln!(
-                "the run stopped in a consistent state; fix the cause and continue with: aegis-dr {} --resume {}",
-                operation.as_str(),
-                r.run_id
+                "the run stopped in a consistent state; fix the cause and continue with: {}",
+                resume_hint(cfg, r)
             );
         }
         return Ok(code_for(e));
@@ -373,43 +385,67 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn runs(state_dir: &Path) -> Result<Vec<Report>> {
-    let dir = state_dir.join("runs");
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for e in rd.flatten() {
-        if e.path().join("journal.jsonl").exists() {
-            out.push(Report::for_run(&e.path())?);
+/// `aegis-dr` with the global flags that find this plan and state folder from any directory.
+fn invocation(cfg: &Config) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let quote = |p: &Path| {
+        let t = abs(p).display().to_string();
+        if t.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+            format!("'{}'", t.replace('\'', "'\\''"))
+        } else {
+            t
         }
-    }
-    out.sort_by(|a, b| {
-        a.started_at
-            .cmp(&b.started_at)
-            .then(a.run_id.cmp(&b.run_id))
-    });
-    Ok(out)
+    };
+    format!(
+        "aegis-dr --config {} --state-dir {}",
+        quote(&cfg.config_path),
+        quote(&cfg.state_dir)
+    )
+}
+
+/// How to continue (or give up on) a run that did not finish.
+fn resume_hint(cfg: &Config, r: &Report) -> String {
+    format!("{} {} --resume {}", invocation(cfg), r.operation, r.run_id)
 }
 
 fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
-    match id {
-        Some(id) => {
-            if id.contains(['/', '\\']) || id.starts_with('.') {
-                return Err(Error::config(format!("`{id}` is not a run id")));
-            }
-            let dir = cfg.state_dir.join("runs").join(id);
-            if !dir.join("journal.jsonl").exists() {
-                return Err(Error::config(format!(
-                    "no run `{id}` under {}",
-                    cfg.state_dir.display()
-                )));
-            }
-            Report::for_run(&dir)
-        }
-        None => runs(&cfg.state_dir)?
-            .pop()
-            .ok_or_else(|| Error::config(format!("no runs under {}", cfg.state_dir.display()))),
+    let Some(id) = id else {
+        return aegis_dr::runs::list(&cfg.state_dir)
+            .into_iter()
+            .rev()
+            .find_map(|r| r.report().cloned())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("no runs under {}", cfg.state_dir.display()),
+                )
+            });
+    };
+    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        return Err(Error::config(format!("`{id}` is not a run id")));
+    }
+    let dir = cfg.state_dir.join("runs").join(id);
+    if !dir.is_dir() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no run `{id}` under {}", cfg.state_dir.display()),
+        )
+        .with_resource(id.to_string()));
+    }
+    match aegis_dr::runs::read(&cfg.state_dir, &dir).read {
+        aegis_dr::runs::RunRead::Report(r) => Ok(*r),
+        aegis_dr::runs::RunRead::Corrupt(e) => Err(Error::new(
+            ErrorKind::Io,
+            format!("run `{id}` cannot be read: {e}"),
+        )
+        .with_resource(id.to_string())),
+        aegis_dr::runs::RunRead::NoJournal => Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "run `{id}` has no journal: it was killed before its first step, so nothing ran (its folder is removed by the next run)"
+            ),
+        )
+        .with_resource(id.to_string())),
     }
 }
 
@@ -427,39 +463,84 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
                     r.plan,
                     r.status.as_str()
                 );
+                if let Some(a) = &r.abandoned {
+                    println!("{a}");
+                }
+                if let Some(e) = &r.error {
+                    println!("error: {}", e.message);
+                }
+                println!("\n  {:<10} {:<34} OUTCOME", "STATUS", "STEP");
                 for s in &r.steps {
+                    let outcome = s
+                        .summary
+                        .clone()
+                        .or_else(|| s.errors.last().map(|e| format!("error: {}", e.message)))
+                        .unwrap_or_default();
                     println!(
-                        "  {:<10} {:<32} {}",
+                        "  {:<10} {:<34} {}",
                         format!("{:?}", s.status).to_lowercase(),
                         s.id,
-                        s.summary.clone().unwrap_or_default()
+                        outcome
                     );
+                }
+                if matches!(r.status, RunStatus::Interrupted | RunStatus::Failed) {
+                    println!("\ncontinue it with: {}", resume_hint(cfg, &r));
                 }
             }
         }
         return Ok(exit::OK);
     }
-    let all = runs(&cfg.state_dir)?;
+    let all = aegis_dr::runs::list(&cfg.state_dir);
     match cfg.output {
-        OutputFormat::Json => print_json(&json!({ "runs": all.iter().map(|r| json!({
-            "run_id": r.run_id, "operation": r.operation, "class": r.class, "status": r.status.as_str(),
-            "started_at": r.started_at, "duration_seconds": r.duration_seconds,
-            "achieved": r.achieved,
-        })).collect::<Vec<_>>() })),
+        OutputFormat::Json => print_json(&json!({ "runs": all.iter().map(|rec| match &rec.read {
+            aegis_dr::runs::RunRead::Report(r) => json!({
+                "run_id": r.run_id, "operation": r.operation, "class": r.class, "status": r.status.as_str(),
+                "started_at": r.started_at, "duration_seconds": r.duration_seconds,
+                "achieved": r.achieved,
+            }),
+            aegis_dr::runs::RunRead::Corrupt(e) => json!({
+                "run_id": rec.run_id, "status": "unreadable", "error": e,
+            }),
+            aegis_dr::runs::RunRead::NoJournal => json!({
+                "run_id": rec.run_id, "status": "no-journal",
+                "error": "killed before its first step: nothing ran",
+            }),
+        }).collect::<Vec<_>>() })),
         OutputFormat::Text => {
             if all.is_empty() {
                 println!("no runs under {}", cfg.state_dir.display());
+                return Ok(exit::OK);
             }
-            for r in &all {
-                println!(
-                    "{:<40} {:<9} {:<20} {:<10} {}  {:.1}s",
-                    r.run_id,
-                    r.operation,
-                    r.class,
-                    r.status.as_str(),
-                    r.started_at,
-                    r.duration_seconds
-                );
+            println!(
+                "{:<40} {:<9} {:<20} {:<11} {:<24} DURATION",
+                "RUN", "OPERATION", "CLASS", "STATUS", "STARTED"
+            );
+            for rec in &all {
+                match &rec.read {
+                    aegis_dr::runs::RunRead::Report(r) => {
+                        println!(
+                            "{:<40} {:<9} {:<20} {:<11} {:<24} {}",
+                            r.run_id,
+                            r.operation,
+                            r.class,
+                            r.status.as_str(),
+                            r.started_at,
+                            format_duration(std::time::Duration::from_secs_f64(
+                                r.duration_seconds.max(0.0)
+                            ))
+                        );
+                        if r.status == RunStatus::Interrupted {
+                            println!("  interrupted: continue it with: {}", resume_hint(cfg, r));
+                        }
+                    }
+                    aegis_dr::runs::RunRead::Corrupt(e) => {
+                        println!("{:<40} UNREADABLE: {e}", rec.run_id)
+                    }
+                    aegis_dr::runs::RunRead::NoJournal => println!(
+                        "{:<40} NO JOURNAL: killed before its first step, nothing ran",
+                        rec.run_id
+                    ),
+                }
             }
         }
     }

@@ -33,6 +33,10 @@ pub enum Action {
         yes: bool,
         /// Resume this run.
         resume: Option<String>,
+        /// Abandon this interrupted run first.
+        abandon: Option<aegis_dr::orchestrator::Abandon>,
+        /// True when `--class` was given.
+        class_given: bool,
     },
     /// `status`.
     Status(Option<String>),
@@ -101,6 +105,8 @@ pub struct Config {
     pub plan: Plan,
     /// Folder the plan file is in (relative notification paths start there).
     pub plan_dir: PathBuf,
+    /// The plan file.
+    pub config_path: PathBuf,
     /// State folder.
     pub state_dir: PathBuf,
     /// Output format.
@@ -115,7 +121,7 @@ fn class(text: &str) -> Result<IncidentClass> {
 }
 
 fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
-    let class = class(&a.class)?;
+    let class = class(a.class.as_deref().unwrap_or("region-outage"))?;
     if a.dry_run && a.resume.is_some() {
         return Err(Error::config("--dry-run and --resume cannot be combined"));
     }
@@ -136,6 +142,14 @@ fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
         },
         yes: a.yes,
         resume: a.resume.clone(),
+        abandon: a
+            .abandon
+            .clone()
+            .map(|run_id| aegis_dr::orchestrator::Abandon {
+                run_id,
+                reason: a.reason.clone().unwrap_or_default(),
+            }),
+        class_given: a.class.is_some(),
     })
 }
 
@@ -270,6 +284,7 @@ impl Config {
             .unwrap_or_else(|| plan_dir.join(".aegis"));
         Ok(Config {
             plan,
+            config_path: cli.config.clone(),
             plan_dir,
             state_dir,
             output: cli.output,

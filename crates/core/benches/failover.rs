@@ -165,6 +165,7 @@ async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Dur
             class: IncidentClass::RegionOutage,
             flags: RunFlags::default(),
             resume: None,
+            abandon: None,
         })
         .await
         .expect("run starts");

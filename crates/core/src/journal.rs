@@ -87,6 +87,11 @@ pub enum RunStatus {
     Failed,
     /// A safety gate refused.
     Refused,
+    /// Its process is gone and it never finished: resume it or abandon it (never journaled; seen
+    /// by [`crate::runs`]).
+    Interrupted,
+    /// Given up on purpose (`--abandon`), with the reason journaled.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -97,6 +102,8 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Refused => "refused",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 }
@@ -125,6 +132,9 @@ pub enum Entry {
         steps: Vec<StepInfo>,
         /// Estimated duration (critical path) in ms.
         estimate_ms: u64,
+        /// A failback: the failover run it undoes (its class is the failback's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        undoes: Option<String>,
     },
     /// The run was resumed by another process.
     RunResumed {
@@ -204,6 +214,15 @@ pub enum Entry {
         sink: String,
         /// Error, if sending failed.
         error: Option<String>,
+    },
+    /// An interrupted run was given up on (`--abandon`): it can no longer be resumed.
+    RunAbandoned {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Why, as the operator wrote it.
+        reason: String,
+        /// The run that abandoned it.
+        by: String,
     },
     /// The run ended.
     RunFinished {

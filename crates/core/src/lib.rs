@@ -17,6 +17,7 @@ pub mod plan;
 pub mod provider;
 pub mod report;
 pub mod retry;
+pub mod runs;
 pub mod sim;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};

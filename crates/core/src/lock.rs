@@ -28,18 +28,29 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io(path.display(), e))?;
-        match file.try_lock() {
+        // A `status` probing the lock holds it for an instant: try again briefly before refusing.
+        let mut tries = 0;
+        let locked = loop {
+            match file.try_lock() {
+                Err(TryLockError::WouldBlock)
+                    if tries < 20 && holder_text(&mut file).is_empty() =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
+                let holder = holder_text(&mut file);
                 return Err(Error::refused(format!(
                     "another run holds the lock of plan `{plan}`: {}",
                     if holder.is_empty() {
                         "unknown holder"
                     } else {
-                        holder
+                        holder.as_str()
                     }
                 ))
                 .with_resource(path.display().to_string()));
@@ -60,6 +71,34 @@ impl RunLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The run id holding the lock of `plan` now, if a live process holds it. Probes by taking
+    /// the lock for an instant (a run starting at that instant waits for it).
+    pub fn holder(state_dir: &Path, plan: &str) -> Option<String> {
+        let path = state_dir.join("locks").join(format!("{plan}.lock"));
+        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.unlock();
+                None
+            }
+            Err(TryLockError::WouldBlock) => {
+                let text = holder_text(&mut file);
+                // "run <id> (<operation>, pid <n>)"
+                text.strip_prefix("run ")
+                    .and_then(|t| t.split_whitespace().next())
+                    .map(String::from)
+            }
+            Err(TryLockError::Error(_)) => None,
+        }
+    }
+}
+
+fn holder_text(file: &mut File) -> String {
+    let mut holder = String::new();
+    let _ = file.rewind();
+    let _ = file.read_to_string(&mut holder);
+    holder.trim().to_string()
 }
 
 impl Drop for RunLock {

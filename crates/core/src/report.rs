@@ -144,6 +144,12 @@ pub struct Report {
     pub notifications: Vec<NotificationReport>,
     /// The error that ended the run.
     pub error: Option<ErrorSummary>,
+    /// The failover this failback undid (`run_id`), from which it took its incident class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<String>,
+    /// Why the run was abandoned, and by which run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<String>,
 }
 
 /// Seconds as people read them, to the millisecond (`1.525s`, `2m`), so a miss never reads as met.
@@ -167,6 +173,7 @@ impl Report {
             flags,
             steps,
             estimate_ms,
+            undoes,
         }) = entries.first()
         else {
             return Err(Error::new(
@@ -202,6 +209,8 @@ impl Report {
             escalations: Vec::new(),
             notifications: Vec::new(),
             error: None,
+            undoes: undoes.clone(),
+            abandoned: None,
         };
         let mut idx = BTreeMap::new();
         for (i, s) in steps.iter().enumerate() {
@@ -332,6 +341,11 @@ impl Report {
                         error: error.clone(),
                     });
                 }
+                Entry::RunAbandoned { ts_ms, reason, by } => {
+                    report.status = RunStatus::Abandoned;
+                    report.finished_at = Some(rfc3339(*ts_ms));
+                    report.abandoned = Some(format!("abandoned by run {by}: {reason}"));
+                }
                 Entry::RunFinished {
                     ts_ms,
                     status,
@@ -426,6 +440,12 @@ impl Report {
         );
         if self.resumes > 0 {
             let _ = writeln!(s, "| resumed | {} time(s) |", self.resumes);
+        }
+        if let Some(u) = &self.undoes {
+            let _ = writeln!(s, "| undoes | failover {u} (its incident class) |");
+        }
+        if let Some(a) = &self.abandoned {
+            let _ = writeln!(s, "\n**Abandoned:** {a}");
         }
         if let Some(e) = &self.error {
             let _ = writeln!(s, "\n**Error:** {}", e.message);

@@ -149,6 +149,7 @@ impl Estate {
                 class,
                 flags,
                 resume: None,
+                abandon: None,
             })
             .await
             .expect("run starts")
@@ -161,6 +162,7 @@ impl Estate {
                 class: IncidentClass::RegionOutage,
                 flags,
                 resume: Some(run_id.into()),
+                abandon: None,
             })
             .await
             .expect("resume starts")

@@ -381,6 +381,7 @@ async fn a_second_concurrent_run_is_refused_naming_the_holder() {
             class: RO,
             flags: flags(),
             resume: None,
+            abandon: None,
         })
         .await
         .expect_err("refused");
@@ -513,6 +514,7 @@ async fn a_run_is_a_send_future_so_embedders_can_spawn_it() {
         class: RO,
         flags: flags(),
         resume: None,
+        abandon: None,
     }));
     let out = fut.await.expect("runs");
     assert!(out.error.is_none(), "{:?}", out.error);

@@ -60,6 +60,7 @@ pub async fn run(w: &World, operation: Operation) -> RunOutcome {
         class: IncidentClass::RegionOutage,
         flags: RunFlags::default(),
         resume: None,
+        abandon: None,
     })
     .await
     .expect("run starts")

@@ -138,6 +138,7 @@ async fn run(
             class: IncidentClass::RegionOutage,
             flags: RunFlags::default(),
             resume: None,
+            abandon: None,
         })
         .await
         .expect("run starts");

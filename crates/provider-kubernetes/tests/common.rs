@@ -207,6 +207,7 @@ impl Env {
             class: IncidentClass::RegionOutage,
             flags,
             resume,
+            abandon: None,
         })
         .await
         .expect("run starts")

@@ -204,12 +204,12 @@ pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
             steps: failover(plan, class, ""),
         },
         Operation::Failback => Graph {
-            steps: failback(plan, "", &[], false),
+            steps: failback(plan, class, "", &[], false),
         },
         Operation::Drill => {
             let mut steps = failover(plan, class, "failover.");
             let last: Vec<String> = steps.last().map(|s| vec![s.id.clone()]).unwrap_or_default();
-            steps.extend(failback(plan, "failback.", &last, true));
+            steps.extend(failback(plan, class, "failback.", &last, true));
             Graph { steps }
         }
     }
@@ -364,13 +364,31 @@ fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<Step> {
     b.steps
 }
 
-fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Step> {
+/// The failback of what a failover of `class` did: only what it moved is moved back.
+fn failback(
+    plan: &Plan,
+    class: IncidentClass,
+    prefix: &str,
+    after: &[String],
+    drill: bool,
+) -> Vec<Step> {
+    use IncidentClass::*;
     use SiteRole::*;
     let mut b = Builder {
         plan,
         prefix,
         steps: Vec::new(),
     };
+    // The same decisions as the failover of `class`.
+    let moves_db = matches!(class, RegionOutage | DatabaseCorruption) && b.dbs();
+    let moves_compute = matches!(class, RegionOutage | NetworkPartition | ComputeFailure);
+    let moves_traffic = moves_compute && b.records();
+    let recovers = matches!(class, RegionOutage | ComputeFailure) && b.servers();
+    let workloads = b.workloads();
+    // A database corruption failover left the primary site serving on the DR databases: its
+    // workloads are the writers to stop before the databases move back.
+    let writers = if moves_compute { Dr } else { Primary };
+
     b.add_after(
         "stable-gate",
         "Verify the primary is healthy and stable",
@@ -384,7 +402,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
         &["stable-gate"],
         StepKind::Declare,
     );
-    if b.dbs() {
+    if moves_db {
         b.add(
             "sync-dry-run",
             "Dry-run the data sync back to the primary",
@@ -404,7 +422,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             },
         );
     }
-    if b.records() {
+    if moves_traffic {
         b.add(
             "lower-ttl",
             "Lower DNS TTL",
@@ -412,7 +430,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             StepKind::LowerTtl,
         );
     }
-    if b.pools(Primary) {
+    if moves_compute && b.pools(Primary) {
         b.add(
             "scale-primary-nodes",
             "Scale primary node pools to production",
@@ -423,7 +441,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             },
         );
     }
-    if b.workloads() {
+    if moves_compute && workloads {
         b.add(
             "scale-primary-workloads",
             "Scale primary workloads to production",
@@ -434,7 +452,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             },
         );
     }
-    if b.servers() {
+    if recovers {
         if drill {
             b.add(
                 "terminate-drill-instances",
@@ -458,17 +476,28 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
         "failback-servers",
         "declare",
     ];
-    if b.workloads() {
+    // Drain the writers: the DR site when traffic moved there, else the primary site (its workloads
+    // write to the DR databases).
+    let drain_id = if writers == Dr {
+        "drain-dr"
+    } else {
+        "drain-primary"
+    };
+    if workloads && (moves_compute || moves_db) {
         b.add(
-            "drain-dr",
-            "Drain the DR site",
+            drain_id,
+            if writers == Dr {
+                "Drain the DR site"
+            } else {
+                "Drain the primary (stop writes to the DR databases)"
+            },
             &gate,
-            StepKind::Drain { site: Dr },
+            StepKind::Drain { site: writers },
         );
     }
-    if b.dbs() {
+    if moves_db {
         let mut deps = gate.to_vec();
-        deps.push("drain-dr");
+        deps.push(drain_id);
         b.add(
             "fence-dr-db",
             "Fence the DR databases",
@@ -482,18 +511,18 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             StepKind::PromoteDatabases { to: Primary },
         );
     }
-    if b.workloads() {
+    if workloads && (moves_compute || moves_db) {
         b.add(
             "undrain-primary",
             "Let the primary take writes",
-            &["promote-primary-db", "scale-primary-workloads"],
+            &["promote-primary-db", "scale-primary-workloads", drain_id],
             StepKind::ScaleWorkloads {
                 site: Primary,
                 mode: WorkloadMode::Undrain,
             },
         );
     }
-    if b.records() {
+    if moves_traffic {
         b.add(
             "switch-dns-to-primary",
             "Point DNS back at the primary",
@@ -522,13 +551,14 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             "promote-primary-db",
             "declare",
             "failback-servers",
+            "terminate-drill-instances",
         ],
         StepKind::Verify {
             site: Primary,
-            database_only: false,
+            database_only: !moves_compute,
         },
     );
-    if b.dbs() {
+    if moves_db {
         b.add(
             "reprotect-dr-db",
             "Re-protect: replicate the primary to DR again",
@@ -539,7 +569,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             },
         );
     }
-    if b.records() {
+    if moves_traffic {
         b.add(
             "restore-ttl",
             "Restore DNS TTL",
@@ -547,7 +577,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             StepKind::RestoreTtl,
         );
     }
-    if b.workloads() {
+    if moves_compute && workloads {
         b.add(
             "scale-dr-workloads",
             "Scale DR workloads back to standby",
@@ -558,7 +588,7 @@ fn failback(plan: &Plan, prefix: &str, after: &[String], drill: bool) -> Vec<Ste
             },
         );
     }
-    if b.pools(Dr) {
+    if moves_compute && b.pools(Dr) {
         b.add(
             "scale-dr-nodes",
             "Scale DR node pools back to standby",

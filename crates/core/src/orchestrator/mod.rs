@@ -55,6 +55,17 @@ pub struct RunRequest {
     pub flags: RunFlags,
     /// Resume this run instead of starting a new one.
     pub resume: Option<String>,
+    /// Give up on this interrupted run first (a new run is refused while one is interrupted).
+    pub abandon: Option<Abandon>,
+}
+
+/// An interrupted run to give up on, and why (journaled in that run).
+#[derive(Debug, Clone)]
+pub struct Abandon {
+    /// Its run id.
+    pub run_id: String,
+    /// Why, in the operator's words.
+    pub reason: String,
 }
 
 /// How a run ended. Runs that started always produce a report, also when they fail or are refused.
@@ -252,6 +263,49 @@ impl Orchestrator {
         }
     }
 
+    /// Journals in `a.run_id` that it was given up on by `by`; it must be an interrupted run of
+    /// this plan.
+    fn abandon(&self, a: &Abandon, by: &str) -> Result<()> {
+        let path = Journal::path_of(&self.state_dir, &a.run_id);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if a.run_id.is_empty() || a.run_id.contains(['/', '\\']) || !dir.is_dir() {
+            return Err(Error::config(format!(
+                "--abandon: no run `{}` under {}",
+                a.run_id,
+                self.state_dir.display()
+            )));
+        }
+        if a.reason.trim().is_empty() {
+            return Err(Error::config("--reason: say why the run is abandoned"));
+        }
+        match crate::runs::read(&self.state_dir, &dir).read {
+            crate::runs::RunRead::Report(r) if r.plan != self.plan.name => Err(Error::config(
+                format!("--abandon: run `{}` belongs to plan `{}`", a.run_id, r.plan),
+            )),
+            crate::runs::RunRead::Report(r) if r.status != RunStatus::Interrupted => {
+                Err(Error::config(format!(
+                    "--abandon: run `{}` is {}, not interrupted: only an interrupted run can be abandoned",
+                    a.run_id,
+                    r.status.as_str()
+                )))
+            }
+            crate::runs::RunRead::Report(_) => {
+                let (mut j, _) = Journal::reopen(&path)?;
+                j.append(&Entry::RunAbandoned {
+                    ts_ms: self.clock.now_ms(),
+                    reason: a.reason.clone(),
+                    by: by.to_string(),
+                })
+            }
+            crate::runs::RunRead::NoJournal => std::fs::remove_dir_all(&dir)
+                .map_err(|e| Error::io(dir.display(), e)),
+            crate::runs::RunRead::Corrupt(e) => Err(Error::config(format!(
+                "--abandon: run `{}` has a corrupt journal ({e}); move its folder away by hand",
+                a.run_id
+            ))),
+        }
+    }
+
     fn start(&self, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
         let run_id = self.new_run_id(req.operation);
         let lock = RunLock::acquire(
@@ -260,8 +314,42 @@ impl Orchestrator {
             &run_id,
             req.operation.as_str(),
         )?;
+        // Folders of runs killed before their first journal entry (nothing ran) go.
+        crate::runs::remove_stale_without_journal(
+            &self.state_dir,
+            std::time::Duration::from_secs(60),
+        );
+        if let Some(a) = &req.abandon {
+            self.abandon(a, &run_id)?;
+        }
+        // Holding the lock, every unfinished run of the plan is an interrupted one.
+        if let Some(r) = crate::runs::interrupted(&self.state_dir, &self.plan.name).pop() {
+            let at = r
+                .steps
+                .iter()
+                .find(|s| s.status == crate::report::StepStatus::Running)
+                .map(|s| format!(" at step {}", s.id))
+                .unwrap_or_default();
+            return Err(Error::refused(format!(
+                "run {} ({}, started {}) was interrupted{at} and never finished: resume it with `aegis-dr {} --resume {}`, or give up on it with `--abandon {} --reason \"...\"`",
+                r.run_id, r.operation, r.started_at, r.operation, r.run_id, r.run_id
+            )));
+        }
+        // A failback undoes the last completed failover, under that failover's class.
+        let (class, undoes) = match req.operation {
+            Operation::Failback => {
+                match crate::runs::failover_to_undo(&self.state_dir, &self.plan.name) {
+                    Some(f) => (
+                        f.class.parse::<IncidentClass>().unwrap_or(req.class),
+                        Some(f.run_id),
+                    ),
+                    None => (req.class, None),
+                }
+            }
+            _ => (req.class, None),
+        };
         let path = Journal::path_of(&self.state_dir, &run_id);
-        let preview = self.preview(req.operation, req.class);
+        let preview = self.preview(req.operation, class);
         let started = self.clock.now_ms();
         let journal = Journal::create(
             &path,
@@ -269,18 +357,19 @@ impl Orchestrator {
                 ts_ms: started,
                 run_id: run_id.clone(),
                 operation: req.operation,
-                class: req.class,
+                class,
                 plan: self.plan.name.clone(),
                 targets: preview.targets,
                 flags: req.flags,
                 steps: preview.graph.infos(&preview.estimate),
                 estimate_ms: preview.estimate.total.as_millis() as u64,
+                undoes,
             },
         )?;
         let header = RunHeader {
             run_id,
             operation: req.operation,
-            class: req.class,
+            class,
             targets: preview.targets,
             flags: req.flags,
             started_ms: started,
@@ -308,6 +397,23 @@ impl Orchestrator {
             )));
         }
         let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if let crate::runs::RunRead::Report(r) = crate::runs::read(&self.state_dir, &dir).read {
+            if r.status == RunStatus::Abandoned {
+                return Err(Error::refused(format!(
+                    "run `{run_id}` cannot be resumed: it was {}",
+                    r.abandoned.as_deref().unwrap_or("abandoned")
+                )));
+            }
+            if let Some(later) = crate::runs::superseded_by(&self.state_dir, &r) {
+                return Err(Error::refused(format!(
+                    "run `{run_id}` cannot be resumed: run {} ({}, {}) started after it and succeeded, so the estate has moved on; start a new run instead",
+                    later.run_id,
+                    later.operation,
+                    later.finished_at.as_deref().unwrap_or(&later.started_at)
+                )));
+            }
+        }
         let (mut journal, entries) = Journal::reopen(&path)?;
         let Some(Entry::RunStarted {
             ts_ms,
