@@ -296,3 +296,37 @@ fn the_resolution_names_the_site_it_verified_and_only_the_checks_it_ran() {
     );
     assert!(!resolution.contains("DR site"), "{resolution}");
 }
+
+#[test]
+fn plan_and_dry_run_have_no_side_effects() {
+    let env = Env::default();
+    for args in [
+        &["plan"][..],
+        &["plan", "--operation", "drill", "--output", "json"],
+        &["failover", "--dry-run"],
+        &["failback", "--dry-run"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
+    assert!(
+        !env.state().exists(),
+        "plan wrote into the state folder: {:?}",
+        std::fs::read_dir(env.state()).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+    );
+
+    // An AWS plan whose kubeconfig cannot be read still prints its graph.
+    let text = PLAN
+        .replace("{EXTRA}", "")
+        .replace("{SIM}", "")
+        .replace("provider = \"sim\"", "provider = \"aws\"")
+        .replace(
+            "cluster = \"prod\"",
+            "cluster = \"prod\"\nkubeconfig = \"no-such-kubeconfig.yaml\"",
+        );
+    let env = Env::with_plan(&text);
+    let out = env.run(&["plan", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["status"], "planned");
+    assert!(!env.state().exists());
+}

@@ -249,9 +249,16 @@ fn preview_json(p: &PlanPreview) -> serde_json::Value {
 }
 
 async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass) -> Result<u8> {
-    // The preview needs no provider calls; build providers only for their estimates.
-    let o = orchestrator(cfg).await?;
-    let p = o.preview(operation, class);
+    // No provider is built: the preview reads no cloud, kubeconfig or simulated world, writes nothing.
+    // A failback is shown as it would run: under the class of the failover it undoes.
+    let class = match operation {
+        Operation::Failback => aegis_dr::runs::failover_to_undo(&cfg.state_dir, &cfg.plan.name)
+            .and_then(|f| f.class.parse().ok())
+            .unwrap_or(class),
+        _ => class,
+    };
+    let estimates = aegis_dr::orchestrator::plan_estimates(&cfg.plan);
+    let p = aegis_dr::orchestrator::preview(&cfg.plan, &estimates, operation, class);
     match cfg.output {
         OutputFormat::Json => print_json(&preview_json(&p)),
         OutputFormat::Text => {

@@ -94,6 +94,35 @@ pub struct PlanPreview {
     pub estimate: Estimate,
 }
 
+/// The graph of `op` for `class` and its estimate with `estimates`: no provider is built, nothing
+/// is read or written.
+pub fn preview(
+    plan: &Plan,
+    estimates: &Estimates,
+    op: Operation,
+    class: IncidentClass,
+) -> PlanPreview {
+    let graph = build(plan, op, class);
+    let estimate = estimate(plan, estimates, &graph, plan.execution.max_concurrency);
+    PlanPreview {
+        operation: op,
+        class,
+        targets: plan.targets(class),
+        graph,
+        estimate,
+    }
+}
+
+/// The estimates a run of `plan` uses, known without building its providers: the simulated
+/// estate's own timings for a plan on `sim`, else the plan's `[estimates]`.
+pub fn plan_estimates(plan: &Plan) -> Estimates {
+    if plan.primary.provider.as_str() == "sim" && plan.dr.provider.as_str() == "sim" {
+        crate::sim::SimProvider::estimates_of(&plan.sim)
+    } else {
+        plan.estimates.clone()
+    }
+}
+
 /// What identifies a run and fixes its gates.
 struct RunHeader {
     run_id: String,
@@ -159,20 +188,7 @@ impl Orchestrator {
 
     /// The graph and estimate of `op` for `class`, without side effects.
     pub fn preview(&self, op: Operation, class: IncidentClass) -> PlanPreview {
-        let graph = build(&self.plan, op, class);
-        let estimate = estimate(
-            &self.plan,
-            &self.estimates(),
-            &graph,
-            self.plan.execution.max_concurrency,
-        );
-        PlanPreview {
-            operation: op,
-            class,
-            targets: self.plan.targets(class),
-            graph,
-            estimate,
-        }
+        preview(&self.plan, &self.estimates(), op, class)
     }
 
     /// Runs (or resumes) an operation to its end.

@@ -123,7 +123,11 @@ impl SimProvider {
 
     /// Estimates matching the simulator's timings.
     pub fn estimates(&self) -> Estimates {
-        let s = &self.settings;
+        SimProvider::estimates_of(&self.settings)
+    }
+
+    /// Estimates matching the timings of `s`, without a simulator (for a side-effect-free preview).
+    pub fn estimates_of(s: &crate::plan::SimSettings) -> Estimates {
         Estimates {
             api_call: s.latency,
             dns_propagation: s.dns_propagation,
