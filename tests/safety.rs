@@ -330,3 +330,38 @@ fn plan_and_dry_run_have_no_side_effects() {
     assert_eq!(json(&out)["status"], "planned");
     assert!(!env.state().exists());
 }
+
+#[test]
+fn an_unreachable_cloud_endpoint_gives_one_readable_line_per_problem() {
+    // The runbook's AWS estate, without its Kubernetes contexts, against a closed loopback port.
+    let text: String = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/aws.toml"
+    ))
+    .expect("examples/aws.toml")
+    .lines()
+    .filter(|l| !l.starts_with("context") && !l.starts_with("kubeconfig"))
+    .map(|l| format!("{l}\n"))
+    .collect();
+    let env = Env::with_plan(&format!(
+        "{text}\n[execution]\nretry_attempts = 2\nretry_base_delay = \"5ms\"\n"
+    ));
+    let out = env
+        .command(&["check"])
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("orders-db-usw2]: read database status: rds:DescribeDBInstances: could not reach the endpoint"),
+        "{text}"
+    );
+    for dump in ["DispatchFailure", "ConnectorError", "{ source", "Some("] {
+        assert!(!text.contains(dump), "SDK debug output `{dump}`: {text}");
+    }
+}

@@ -66,7 +66,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let resource = resource.to_string();
-    let detail = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    let detail = cause_chain(&err);
     match err {
         SdkError::ConstructionFailure(_) => Error::new(
             ErrorKind::Config,
@@ -101,6 +101,23 @@ where
         }
         _ => Error::new(ErrorKind::Provider, format!("{action}: {detail}")).with_resource(resource),
     }
+}
+
+/// The error's causes as one line of their Display texts, innermost last, each said once. Never the
+/// Debug form (SDK errors' `DisplayErrorContext` appends it: `DispatchFailure(DispatchFailure { ...`).
+pub(crate) fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string().replace('\n', " ");
+        let text = text.trim();
+        // Wrappers often repeat their source's text: keep each piece once.
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+            parts.push(text.to_string());
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Maps a service's error answer (code, message, HTTP status).
