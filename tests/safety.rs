@@ -365,3 +365,58 @@ fn an_unreachable_cloud_endpoint_gives_one_readable_line_per_problem() {
         assert!(!text.contains(dump), "SDK debug output `{dump}`: {text}");
     }
 }
+
+#[test]
+fn webhook_secrets_never_reach_output_reports_or_the_journal() {
+    // Nothing listens on port 9: the POSTs fail, and their errors are journaled too.
+    let sinks = "[[notifications]]\nkind = \"webhook\"\nurl = \"http://bot:pa55word@127.0.0.1:9/services/T0/B0/tok3nInPath?sig=qu3rySecret\"\n\n\
+                 [[notifications]]\nkind = \"webhook\"\nurl_env = \"AEGIS_TEST_HOOK\"\n";
+    let env = Env::new("", sinks);
+    let out = env
+        .command(&["failover", "--yes", "--class", "network-partition"])
+        .env(
+            "AEGIS_TEST_HOOK",
+            "http://127.0.0.1:9/hooks/envT0ken?key=envQu3ry",
+        )
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let run_dir = env
+        .state()
+        .join("runs")
+        .join(env.runs().pop().expect("run"));
+    let mut seen = vec![stdout(&out), stderr(&out)];
+    for f in ["journal.jsonl", "report.json", "report.md"] {
+        seen.push(std::fs::read_to_string(run_dir.join(f)).expect(f));
+    }
+    seen.push(stdout(&env.run(&["report", "--output", "json"])));
+    for text in &seen {
+        for secret in [
+            "pa55word",
+            "tok3nInPath",
+            "qu3rySecret",
+            "envT0ken",
+            "envQu3ry",
+            "bot:",
+        ] {
+            assert!(!text.contains(secret), "`{secret}` leaked in:\n{text}");
+        }
+    }
+    let journal = &seen[2];
+    assert!(
+        journal.contains("webhook:http://127.0.0.1:9/…"),
+        "{journal}"
+    );
+    assert!(journal.contains("($AEGIS_TEST_HOOK)"), "{journal}");
+
+    // A missing variable is said plainly, and the run goes on.
+    let out = env.run(&["failback", "--yes", "--force", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert!(
+        doc["notifications"]
+            .to_string()
+            .contains("environment variable AEGIS_TEST_HOOK (url_env) is not set"),
+        "{doc}"
+    );
+}

@@ -52,6 +52,23 @@ pub struct Message {
     pub fields: serde_json::Value,
 }
 
+/// A URL with its secrets taken out: the scheme and host stay, user info, path, query and fragment
+/// (where webhook tokens live) become `…`. For every place a sink URL is written or printed.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => return "<redacted>".into(),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let hidden = authority.contains('@') || rest[end..].trim_start_matches('/').len() > 0;
+    format!("{scheme}://{host}{}", if hidden { "/…" } else { "" })
+}
+
 /// Sends messages to the plan's sinks.
 #[derive(Debug, Clone)]
 pub struct Notifier {
@@ -126,8 +143,25 @@ impl Notifier {
                         res.map_err(|e| e.to_string()),
                     )
                 }
-                NotificationSink::Webhook { url } => {
-                    (format!("webhook:{url}"), self.post(url, msg).await)
+                NotificationSink::Webhook { url, url_env } => {
+                    let resolved = match (url, url_env) {
+                        (Some(u), _) => Ok(u.clone()),
+                        (None, Some(var)) => std::env::var(var).map_err(|_| {
+                            format!("environment variable {var} (url_env) is not set")
+                        }),
+                        (None, None) => Err("no url".to_string()),
+                    };
+                    let desc = match (&resolved, url_env) {
+                        (Ok(u), None) => format!("webhook:{}", redact_url(u)),
+                        (Ok(u), Some(var)) => format!("webhook:{} (${var})", redact_url(u)),
+                        (Err(_), Some(var)) => format!("webhook:${var}"),
+                        (Err(_), None) => "webhook".to_string(),
+                    };
+                    let res = match resolved {
+                        Ok(u) => self.post(&u, msg).await,
+                        Err(e) => Err(e),
+                    };
+                    (desc, res)
                 }
             };
             out.push((desc, res.err()));
@@ -144,11 +178,41 @@ impl Notifier {
             .json(msg)
             .send()
             .await
-            .map_err(|e| format!("POST failed: {e}"))?;
+            // The error's text would carry the URL: its token must not reach the journal.
+            .map_err(|e| {
+                let e = e.without_url();
+                let mut text = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(c) = src {
+                    text.push_str(&format!(": {c}"));
+                    src = c.source();
+                }
+                format!("POST failed: {text} ({})", redact_url(url))
+            })?;
         if resp.status().is_success() {
             Ok(())
         } else {
             Err(format!("webhook answered {}", resp.status()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_keep_their_host_and_lose_their_secrets() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/XyZ"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact_url("https://user:pw@example.com:8443?token=1"),
+            "https://example.com:8443/…"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(redact_url("http://127.0.0.1:9/"), "http://127.0.0.1:9");
+        assert_eq!(redact_url("not a url with secret"), "<redacted>");
     }
 }

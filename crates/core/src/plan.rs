@@ -318,10 +318,15 @@ pub enum NotificationSink {
         /// File path (relative to the plan file).
         path: String,
     },
-    /// POSTed as JSON.
+    /// POSTed as JSON. The URL (a secret: Slack and Teams URLs carry their token) is never written
+    /// or printed whole; `url_env` keeps it out of the plan file.
     Webhook {
         /// URL receiving the POST.
-        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// Environment variable holding the URL (instead of `url`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_env: Option<String>,
     },
 }
 
@@ -891,13 +896,27 @@ impl Plan {
         }
         for (i, n) in raw.notifications.iter().enumerate() {
             match n {
-                NotificationSink::Webhook { url }
-                    if !(url.starts_with("http://") || url.starts_with("https://")) =>
-                {
-                    return Err(Error::config(format!(
-                        "notifications[{i}].url: `{url}` must start with http:// or https://"
-                    )));
-                }
+                NotificationSink::Webhook { url, url_env } => match (url, url_env) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        return Err(Error::config(format!(
+                            "notifications[{i}]: a webhook takes exactly one of `url` and `url_env`"
+                        )));
+                    }
+                    (Some(url), None)
+                        if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                    {
+                        return Err(Error::config(format!(
+                            "notifications[{i}].url: `{}` must start with http:// or https://",
+                            crate::notify::redact_url(url)
+                        )));
+                    }
+                    (None, Some(var)) if var.trim().is_empty() => {
+                        return Err(Error::config(format!(
+                            "notifications[{i}].url_env: must name an environment variable"
+                        )));
+                    }
+                    _ => {}
+                },
                 NotificationSink::File { path } if path.trim().is_empty() => {
                     return Err(Error::config(format!(
                         "notifications[{i}].path: must not be empty"
