@@ -4,3 +4,4 @@ mod common;
 mod conformance_sim;
 mod orchestrator;
 mod plan_errors;
+mod plan_fuzz;

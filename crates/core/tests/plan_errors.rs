@@ -68,3 +68,72 @@ fn targets_can_be_overridden_per_class() {
         1800
     );
 }
+
+#[test]
+fn out_of_range_numbers_and_names_are_rejected_at_load_naming_the_field() {
+    let long_name = format!("name = \"{}\"", "p".repeat(300));
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        (
+            "latency = \"2ms\"",
+            "latency = \"18446744073709551615s\"".into(),
+            &["latency", "line"],
+        ),
+        (
+            "node_boot = \"3m\"",
+            "node_boot = \"400days\"".into(),
+            &["node_boot", "too long"],
+        ),
+        (
+            "dns_propagation = \"30s\"",
+            "dns_propagation = \"9999999h\"".into(),
+            &["dns_propagation", "too long"],
+        ),
+        (
+            "[checks]",
+            "[targets.region-outage]\nrto = \"18446744073709551615s\"\n\n[checks]".into(),
+            &["targets.region-outage.rto"],
+        ),
+        (
+            "[sim]",
+            "[sim]\nerror_rate = 2.0".into(),
+            &["sim.error_rate", "between 0 and 1"],
+        ),
+        (
+            "[sim]",
+            "[sim]\nerror_rate = nan".into(),
+            &["sim.error_rate"],
+        ),
+        (
+            "name = \"test-estate\"",
+            long_name,
+            &["plan.name", "300 characters"],
+        ),
+        (
+            "[sim]",
+            "[[sim.faults]]\noperation = \"promote_databse\"\nerror = \"temporary\"\n\n[sim]"
+                .into(),
+            &[
+                "sim.faults[0].operation",
+                "promote_databse",
+                "promote_database",
+            ],
+        ),
+    ];
+    for (from, to, needles) in &cases {
+        assert!(PLAN.contains(from), "fixture lacks {from:?}");
+        let msg = err(&PLAN.replacen(from, to, 1));
+        for n in *needles {
+            assert!(
+                msg.contains(n),
+                "error for {to:?} should mention {n:?}: {msg}"
+            );
+        }
+    }
+    // The documented fault names are accepted, `start_failback` among them.
+    let ok = PLAN.replacen(
+        "[sim]",
+        "[[sim.faults]]\noperation = \"start_failback\"\nerror = \"temporary\"\n\n[sim]",
+        1,
+    );
+    Plan::parse(&ok).expect("start_failback is an operation");
+}
