@@ -15,23 +15,23 @@ fn stdout(o: &std::process::Output) -> String {
 fn kill_at_step(env: &Env, args: &[&str], step: &str) -> String {
     let mut child = env.command(args).spawn().expect("spawn");
     let t0 = Instant::now();
-    loop {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{step} never started"
-        );
-        if let Some(id) = env.journaled_runs().pop() {
-            let j =
-                std::fs::read_to_string(env.state().join("runs").join(&id).join("journal.jsonl"))
-                    .unwrap_or_default();
-            if j.contains(&format!("\"step\":\"{step}\"")) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return id;
-            }
+    let started = |id: &str| {
+        std::fs::read_to_string(env.state().join("runs").join(id).join("journal.jsonl"))
+            .unwrap_or_default()
+            .contains(&format!("\"step\":\"{step}\""))
+    };
+    let found = loop {
+        if let Some(id) = env.journaled_runs().pop().filter(|id| started(id)) {
+            break Some(id);
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            break None;
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    found.unwrap_or_else(|| panic!("{step} never started"))
 }
 
 fn slow_nodes_env() -> Env {
@@ -240,7 +240,7 @@ fn a_corrupt_journal_hides_no_other_run() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains(&format!("{bad}")) && text.contains("UNREADABLE"),
+        text.contains(bad.as_str()) && text.contains("UNREADABLE"),
         "{text}"
     );
     assert!(text.contains(&runs[1]), "{text}");

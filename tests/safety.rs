@@ -420,3 +420,56 @@ fn webhook_secrets_never_reach_output_reports_or_the_journal() {
         "{doc}"
     );
 }
+
+/// Escalation lines written to the file sink `path`.
+fn escalations_in(env: &Env, path: &str) -> Vec<Value> {
+    std::fs::read_to_string(env.path().join(path))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("line"))
+        .filter(|m| m["template"] == "escalation")
+        .collect()
+}
+
+#[test]
+fn an_unhealthy_dr_site_and_two_failed_sites_escalate_each_to_their_route() {
+    let routes = "[[notifications]]\nkind = \"file\"\npath = \"platform.jsonl\"\nname = \"platform\"\n\n\
+                  [[notifications]]\nkind = \"file\"\npath = \"exec.jsonl\"\nname = \"exec\"\n\n\
+                  [escalations.dr-environment-unhealthy]\nnotify = [\"platform\"]\n\n\
+                  [escalations.both-sites-down]\nnotify = [\"exec\"]\ncontact = \"the CTO on 555-0100\"\n\n\
+                  [[sim.faults]]\noperation = \"probe\"\nresource = \"dr\"\nerror = \"permanent\"\ntimes = 0\n";
+    let env = Env::new("", routes);
+    let out = env.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let platform = escalations_in(&env, "platform.jsonl");
+    assert_eq!(platform.len(), 1, "{platform:?}");
+    assert_eq!(platform[0]["fields"]["reason"], "dr-environment-unhealthy");
+    assert!(platform[0]["text"]
+        .as_str()
+        .expect("text")
+        .contains("Contact the platform team"));
+    assert!(escalations_in(&env, "exec.jsonl").is_empty());
+
+    // The primary is down as well: both sites, to the executive route with its contact.
+    let env = Env::new("primary_reachable = false", routes);
+    let out = env.run(&["failover", "--yes", "--primary-unreachable"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let exec = escalations_in(&env, "exec.jsonl");
+    assert_eq!(exec.len(), 1, "{exec:?}");
+    assert_eq!(exec[0]["fields"]["reason"], "both-sites-down");
+    assert!(exec[0]["text"]
+        .as_str()
+        .expect("text")
+        .contains("Contact the CTO on 555-0100"));
+    assert!(escalations_in(&env, "platform.jsonl").is_empty());
+
+    // A route naming no sink is a config error naming it.
+    let env = Env::new("", "[escalations.both-sites-down]\nnotify = [\"nobody\"]\n");
+    let out = env.run(&["plan"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("escalations.both-sites-down.notify"),
+        "{}",
+        stderr(&out)
+    );
+}

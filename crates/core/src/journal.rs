@@ -199,7 +199,7 @@ pub enum Entry {
     Escalation {
         /// Epoch ms.
         ts_ms: u64,
-        /// `rto_exceeded` or `data_integrity`.
+        /// The escalation (`rto-exceeded`, `data-integrity`, `dr-environment-unhealthy`, `both-sites-down`).
         reason: String,
         /// Text.
         message: String,

@@ -33,6 +33,69 @@ impl Template {
     }
 }
 
+/// Why a run escalates: each has the runbook's contact and may be routed to its own sinks
+/// (`[escalations.<name>]`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Escalation {
+    /// The run passed its RTO.
+    RtoExceeded,
+    /// A data integrity check failed.
+    DataIntegrity,
+    /// Pre-failover checks or verification found the DR site unhealthy.
+    DrEnvironmentUnhealthy,
+    /// The health of both sites fails at once.
+    BothSitesDown,
+}
+
+impl Escalation {
+    /// Every escalation.
+    pub const ALL: [Escalation; 4] = [
+        Escalation::RtoExceeded,
+        Escalation::DataIntegrity,
+        Escalation::DrEnvironmentUnhealthy,
+        Escalation::BothSitesDown,
+    ];
+
+    /// Its name in plans and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Escalation::RtoExceeded => "rto-exceeded",
+            Escalation::DataIntegrity => "data-integrity",
+            Escalation::DrEnvironmentUnhealthy => "dr-environment-unhealthy",
+            Escalation::BothSitesDown => "both-sites-down",
+        }
+    }
+
+    /// Who the runbook says to contact.
+    pub fn default_contact(self) -> &'static str {
+        match self {
+            Escalation::RtoExceeded => "the incident commander",
+            Escalation::DataIntegrity => "the database team (stop the operation)",
+            Escalation::DrEnvironmentUnhealthy => "the platform team",
+            Escalation::BothSitesDown => "the executive team: invoke the business-continuity plan",
+        }
+    }
+}
+
+impl std::str::FromStr for Escalation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Escalation::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Escalation::ALL.iter().map(|e| e.as_str()).collect();
+                format!(
+                    "unknown escalation `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 /// A rendered message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
@@ -65,7 +128,7 @@ pub fn redact_url(url: &str) -> String {
         .rsplit_once('@')
         .map(|(_, h)| h)
         .unwrap_or(authority);
-    let hidden = authority.contains('@') || rest[end..].trim_start_matches('/').len() > 0;
+    let hidden = authority.contains('@') || !rest[end..].trim_start_matches('/').is_empty();
     format!("{scheme}://{host}{}", if hidden { "/…" } else { "" })
 }
 
@@ -113,10 +176,19 @@ impl Notifier {
 
     /// Sends to every sink; returns per sink its description and the error, if any. Never fails.
     pub async fn send(&self, msg: &Message) -> Vec<(String, Option<String>)> {
+        self.send_to(msg, &[]).await
+    }
+
+    /// Sends to the sinks named in `names` (every sink when empty); as [`Notifier::send`].
+    pub async fn send_to(&self, msg: &Message, names: &[String]) -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
-        for sink in &self.sinks {
+        let chosen = self
+            .sinks
+            .iter()
+            .filter(|s| names.is_empty() || s.name().is_some_and(|n| names.iter().any(|x| x == n)));
+        for sink in chosen {
             let (desc, res) = match sink {
-                NotificationSink::Stdout => {
+                NotificationSink::Stdout { .. } => {
                     let line = format!("{}\n", msg.text);
                     let res = if self.stdout_is_data {
                         std::io::stderr().write_all(line.as_bytes())
@@ -125,7 +197,7 @@ impl Notifier {
                     };
                     ("stdout".to_string(), res.map_err(|e| e.to_string()))
                 }
-                NotificationSink::File { path } => {
+                NotificationSink::File { path, .. } => {
                     let p = self.base_dir.join(path);
                     let res = (|| -> std::io::Result<()> {
                         if let Some(d) = p.parent() {
@@ -143,7 +215,7 @@ impl Notifier {
                         res.map_err(|e| e.to_string()),
                     )
                 }
-                NotificationSink::Webhook { url, url_env } => {
+                NotificationSink::Webhook { url, url_env, .. } => {
                     let resolved = match (url, url_env) {
                         (Some(u), _) => Ok(u.clone()),
                         (None, Some(var)) => std::env::var(var).map_err(|_| {

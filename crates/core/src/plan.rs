@@ -312,11 +312,18 @@ impl Default for ExecutionSettings {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum NotificationSink {
     /// Printed to the terminal (stderr when the output is JSON).
-    Stdout,
+    Stdout {
+        /// Name an escalation route can give.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// Appended to a file.
     File {
         /// File path (relative to the plan file).
         path: String,
+        /// Name an escalation route can give.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
     /// POSTed as JSON. The URL (a secret: Slack and Teams URLs carry their token) is never written
     /// or printed whole; `url_env` keeps it out of the plan file.
@@ -327,7 +334,34 @@ pub enum NotificationSink {
         /// Environment variable holding the URL (instead of `url`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url_env: Option<String>,
+        /// Name an escalation route can give.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
+}
+
+impl NotificationSink {
+    /// The sink's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            NotificationSink::Stdout { name }
+            | NotificationSink::File { name, .. }
+            | NotificationSink::Webhook { name, .. } => name.as_deref(),
+        }
+    }
+}
+
+/// Who an escalation pages (`[escalations.<reason>]`): named sinks, and the contact its message
+/// names. Without a route an escalation goes to every sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRoute {
+    /// Names of the `[[notifications]]` sinks to send it to.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Who to contact, in the message (default: the runbook's).
+    #[serde(default)]
+    pub contact: Option<String>,
 }
 
 /// Settings of the simulated provider (`[sim]`).
@@ -504,6 +538,8 @@ pub struct Plan {
     pub estimates: Estimates,
     /// Notification sinks.
     pub notifications: Vec<NotificationSink>,
+    /// Routes of the escalations.
+    pub escalations: BTreeMap<crate::notify::Escalation, EscalationRoute>,
     /// Simulated-provider settings.
     pub sim: SimSettings,
 }
@@ -896,7 +932,7 @@ impl Plan {
         }
         for (i, n) in raw.notifications.iter().enumerate() {
             match n {
-                NotificationSink::Webhook { url, url_env } => match (url, url_env) {
+                NotificationSink::Webhook { url, url_env, .. } => match (url, url_env) {
                     (Some(_), Some(_)) | (None, None) => {
                         return Err(Error::config(format!(
                             "notifications[{i}]: a webhook takes exactly one of `url` and `url_env`"
@@ -917,13 +953,32 @@ impl Plan {
                     }
                     _ => {}
                 },
-                NotificationSink::File { path } if path.trim().is_empty() => {
+                NotificationSink::File { path, .. } if path.trim().is_empty() => {
                     return Err(Error::config(format!(
                         "notifications[{i}].path: must not be empty"
                     )));
                 }
                 _ => {}
             }
+        }
+
+        let mut escalations = BTreeMap::new();
+        for (key, route) in raw.escalations {
+            let reason: crate::notify::Escalation = key
+                .parse()
+                .map_err(|e: String| Error::config(format!("escalations.{key}: {e}")))?;
+            for n in &route.notify {
+                if !raw
+                    .notifications
+                    .iter()
+                    .any(|s| s.name() == Some(n.as_str()))
+                {
+                    return Err(Error::config(format!(
+                        "escalations.{key}.notify: no [[notifications]] sink is named `{n}`"
+                    )));
+                }
+            }
+            escalations.insert(reason, route);
         }
 
         Ok(Plan {
@@ -941,6 +996,7 @@ impl Plan {
             failback,
             execution,
             estimates: raw.estimates.unwrap_or_default(),
+            escalations,
             notifications: raw.notifications,
             sim,
         })
@@ -1037,6 +1093,8 @@ struct RawPlan {
     estimates: Option<Estimates>,
     #[serde(default)]
     notifications: Vec<NotificationSink>,
+    #[serde(default)]
+    escalations: BTreeMap<String, EscalationRoute>,
     sim: Option<SimSettings>,
 }
 

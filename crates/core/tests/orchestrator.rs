@@ -173,7 +173,7 @@ async fn passing_the_rto_escalates_and_the_run_continues() {
     assert!(out.error.is_none(), "{:?}", out.error);
     let r = &out.report;
     assert_eq!(r.escalations.len(), 1, "{:?}", r.escalations);
-    assert_eq!(r.escalations[0].reason, "rto_exceeded");
+    assert_eq!(r.escalations[0].reason, "rto-exceeded");
     assert!(r.achieved.rto_seconds.expect("rto") > 1800.0);
     assert_eq!(r.achieved.within_targets, Some(false));
 }
@@ -223,7 +223,7 @@ async fn integrity_failure_stops_the_failover_and_escalates() {
         .report
         .escalations
         .iter()
-        .any(|x| x.reason == "data_integrity"));
+        .any(|x| x.reason == "data-integrity"));
     assert_eq!(out.report.status, RunStatus::Failed);
 }
 

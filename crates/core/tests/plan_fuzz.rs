@@ -89,7 +89,7 @@ fn mutate(text: &str, rng: &mut Lcg) -> String {
                 let is_duration = value.starts_with('"') && value.ends_with("s\"")
                     || value.ends_with("m\"")
                     || value.ends_with("h\"");
-                let table = if is_duration && rng.next() % 4 != 0 {
+                let table = if is_duration && !rng.next().is_multiple_of(4) {
                     DURATIONS
                 } else {
                     NUMBERS

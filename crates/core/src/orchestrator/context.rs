@@ -19,7 +19,7 @@ use crate::{
     error::{Error, ErrorKind, Result},
     incident::{IncidentClass, Targets},
     journal::{Entry, Journal, Operation, RunFlags},
-    notify::{Message, Notifier, Template},
+    notify::{Escalation, Message, Notifier, Template},
     orchestrator::graph::StepKind,
     orchestrator::{graph::Step, Estimate, Graph, Progress},
     plan::{Plan, SiteRole},
@@ -166,8 +166,18 @@ impl RunCtx {
 
     /// Sends to every sink now and journals each outcome; returns the number of sinks.
     async fn send_now(&self, template: Template, text: String, fields: serde_json::Value) -> usize {
+        self.send_routed(template, text, fields, &[]).await
+    }
+
+    async fn send_routed(
+        &self,
+        template: Template,
+        text: String,
+        fields: serde_json::Value,
+        sinks: &[String],
+    ) -> usize {
         let msg = self.message(template, text, fields);
-        let results = self.notifier.send(&msg).await;
+        let results = self.notifier.send_to(&msg, sinks).await;
         let n = results.len();
         for (sink, error) in results {
             if let Some(e) = &error {
@@ -184,15 +194,27 @@ impl RunCtx {
         n
     }
 
-    /// Raises an escalation: journaled, shown, and sent with the escalation template.
-    pub async fn escalate(&self, reason: &str, message: String) {
+    /// Raises an escalation: journaled, shown, and sent with the escalation template to its route's
+    /// sinks (every sink without a route), naming who to contact.
+    pub async fn escalate(&self, reason: Escalation, message: String) {
+        let route = self
+            .plan
+            .escalations
+            .get(&reason)
+            .cloned()
+            .unwrap_or_default();
+        let contact = route
+            .contact
+            .clone()
+            .unwrap_or_else(|| reason.default_contact().to_string());
+        let message = format!("{message}. Contact {contact}.");
         let _ = self.journal(Entry::Escalation {
             ts_ms: self.clock.now_ms(),
-            reason: reason.into(),
+            reason: reason.as_str().into(),
             message: message.clone(),
         });
         self.progress
-            .message(&format!("ESCALATION ({reason}): {message}"));
+            .message(&format!("ESCALATION ({}): {message}", reason.as_str()));
         let text = format!(
             "[aegis-dr] ESCALATION {} {} ({}), run {}: {message}",
             self.plan.name,
@@ -200,10 +222,12 @@ impl RunCtx {
             self.class,
             self.run_id
         );
-        self.notify(
+        self.flush_notifications().await;
+        self.send_routed(
             Template::Escalation,
             text,
-            serde_json::json!({ "reason": reason, "message": message }),
+            serde_json::json!({ "reason": reason.as_str(), "message": message, "contact": contact }),
+            &route.notify,
         )
         .await;
     }
@@ -212,12 +236,12 @@ impl RunCtx {
     pub async fn escalate_rto(&self) {
         if !self.rto_escalated.swap(true, Ordering::SeqCst) {
             let msg = format!(
-                "the {} has run {} and passed its RTO of {}: escalate to the incident commander; the run continues",
+                "the {} has run {} and passed its RTO of {}; the run continues",
                 self.operation.as_str(),
                 format_duration(self.elapsed()),
                 format_duration(self.targets.rto)
             );
-            self.escalate("rto_exceeded", msg).await;
+            self.escalate(Escalation::RtoExceeded, msg).await;
         }
     }
 

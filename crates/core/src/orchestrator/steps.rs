@@ -97,6 +97,7 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
         recovery_gate_if_needed(ctx)
     );
     ctx.set("checks", json!(checks));
+    escalate_unhealthy_sites(ctx, &checks).await;
     let mut refusals = Vec::new();
 
     // RTO gate: the plan's estimate against the class's RTO.
@@ -184,6 +185,73 @@ async fn preflight(ctx: &StepCtx) -> Result<String> {
         format_duration(est),
         format_duration(targets.rto)
     ))
+}
+
+/// Escalates when the checks find the DR site unhealthy: to the platform team, or, when the
+/// primary's health fails too, as both sites down (executive team, business continuity).
+async fn escalate_unhealthy_sites(ctx: &StepCtx, checks: &[crate::checks::CheckResult]) {
+    let dr_bad: Vec<String> = checks
+        .iter()
+        .filter(|c| {
+            c.status == CheckStatus::Fail
+                && ["dr-health", "dr-nodes-ready"].contains(&c.name.as_str())
+        })
+        .map(|c| format!("{}: {}", c.name, c.evidence))
+        .collect();
+    if dr_bad.is_empty() {
+        return;
+    }
+    use crate::notify::Escalation;
+    match primary_health_failure(ctx).await {
+        Some(primary) => {
+            ctx.run
+                .escalate(
+                    Escalation::BothSitesDown,
+                    format!(
+                        "both sites fail their health: DR {}; primary {primary}",
+                        dr_bad.join("; ")
+                    ),
+                )
+                .await
+        }
+        None => {
+            ctx.run
+                .escalate(
+                    Escalation::DrEnvironmentUnhealthy,
+                    format!("the DR site is unhealthy: {}", dr_bad.join("; ")),
+                )
+                .await
+        }
+    }
+}
+
+/// Why the primary's health fails (every primary endpoint answers wrong or not at all, asked once),
+/// or `None` when it does not (or the plan has no primary endpoint to ask).
+async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
+    if ctx.flags().primary_unreachable {
+        return Some("declared unreachable (--primary-unreachable)".into());
+    }
+    let health = ctx.providers().primary.health.clone();
+    let mut failures = Vec::new();
+    let eps: Vec<_> = ctx
+        .plan()
+        .health_endpoints
+        .iter()
+        .filter(|h| h.site == SiteRole::Primary)
+        .collect();
+    for h in &eps {
+        let req = ProbeRequest {
+            name: h.name.clone(),
+            site: SiteRole::Primary,
+            url: h.url.clone(),
+        };
+        match health.probe(&req).await {
+            Ok(r) if r.status == h.expect_status => return None,
+            Ok(r) => failures.push(format!("{} answers {}", h.url, r.status)),
+            Err(e) => failures.push(format!("{}: {e}", h.url)),
+        }
+    }
+    (!eps.is_empty()).then(|| failures.join("; "))
 }
 
 /// What the RPO gate knows of a DR instance's lag.
@@ -1908,7 +1976,10 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
         if let Err(e) = &res {
             if e.kind() == ErrorKind::Integrity {
                 ctx.run
-                    .escalate("data_integrity", format!("integrity check failed at the {site} site: {e}. Stop the operation and escalate."))
+                    .escalate(
+                        crate::notify::Escalation::DataIntegrity,
+                        format!("integrity check failed at the {site} site: {e}"),
+                    )
                     .await;
             }
         }
@@ -2054,7 +2125,7 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
         }
     });
     // The first failure ends the verification, with every problem the last poll saw.
-    futures_util::future::try_join(integrity, healthy)
+    let verified = futures_util::future::try_join(integrity, healthy)
         .await
         .map_err(|e| {
             let problems = last.lock().map(|l| l.join("; ")).unwrap_or_default();
@@ -2063,7 +2134,18 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
             } else {
                 e.context(format!("still failing: {problems}"))
             }
-        })?;
+        });
+    if let Err(e) = &verified {
+        if site == SiteRole::Dr && e.kind() != ErrorKind::Integrity {
+            ctx.run
+                .escalate(
+                    crate::notify::Escalation::DrEnvironmentUnhealthy,
+                    format!("verification of the DR site failed: {e}"),
+                )
+                .await;
+        }
+    }
+    verified?;
     let now = ctx.run.clock.now_ms();
     ctx.set("service_restored_ms", json!(now));
     ctx.run.mark("restored", &ctx.step.id, now);
