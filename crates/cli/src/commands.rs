@@ -78,6 +78,9 @@ fn iam_policy(cfg: &Config) -> Result<u8> {
     {
         let doc = aegis_dr::aws::iam::policy_for(&cfg.plan);
         print_json(&doc);
+        for note in aegis_dr::aws::iam::unscoped_zone_notes(&cfg.plan) {
+            eprintln!("note: {note}");
+        }
         Ok(exit::OK)
     }
     #[cfg(not(feature = "aws"))]

@@ -734,15 +734,17 @@ impl Plan {
         for (i, p) in raw.node_pools.into_iter().enumerate() {
             let at = v.at("node_pools", i, &p.name);
             v.non_empty(&at, "name", p.name.get_ref())?;
+            // An Auto Scaling group pool is named by its group: no cluster needed.
             let cluster = p
                 .cluster
                 .or_else(|| match p.site {
                     SiteRole::Primary => primary.cluster.clone(),
                     SiteRole::Dr => dr.cluster.clone(),
                 })
+                .or_else(|| p.autoscaling_group.as_ref().map(|_| String::new()))
                 .ok_or_else(|| {
                     Error::config(format!(
-                        "{at}.cluster: missing, and sites.{}.cluster is not set either",
+                        "{at}.cluster: missing, and sites.{}.cluster is not set either (a node pool names its cluster, unless it is an Auto Scaling group: set autoscaling_group)",
                         p.site
                     ))
                 })?;

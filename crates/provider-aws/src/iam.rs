@@ -89,6 +89,28 @@ fn region_of(plan: &Plan, site: SiteRole) -> &str {
     &plan.site(site).region
 }
 
+/// Why the policy cannot scope Route 53 to some zones: one line per zone the plan names by domain
+/// name. A zone id is only known by asking Route 53 (`ListHostedZonesByName`), and the policy is
+/// written offline, before any credentials exist: those zones get `hostedzone/*`.
+pub fn unscoped_zone_notes(plan: &Plan) -> Vec<String> {
+    let mut zones: Vec<&str> = plan
+        .dns_records
+        .iter()
+        .map(|r| r.zone.as_str())
+        .filter(|z| !crate::route53::looks_like_zone_id(z))
+        .collect();
+    zones.sort_unstable();
+    zones.dedup();
+    zones
+        .into_iter()
+        .map(|z| {
+            format!(
+                "zone `{z}` is named by domain, not by id: the policy grants Route 53 changes on every hosted zone (hostedzone/*); write its id (`aws route53 list-hosted-zones-by-name --dns-name {z}`, e.g. zone = \"Z0123456789ABC\") for a policy scoped to it"
+            )
+        })
+        .collect()
+}
+
 /// The least-privilege IAM policy document for running `plan` (failover, failback, drill, check)
 /// on AWS: one statement per resource family, scoped to the plan's resources where the service
 /// supports resource-level permissions.

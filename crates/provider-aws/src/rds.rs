@@ -32,6 +32,8 @@ pub const FENCED_TAG: &str = "aegis-dr:fenced";
 pub const UNFENCED_GROUP_TAG: &str = "aegis-dr:unfenced-parameter-group";
 /// Tag on a superseded instance kept after re-protection, naming the instance it was.
 pub const SUPERSEDED_TAG: &str = "aegis-dr:superseded";
+/// Tag on a replica aegis-dr created, naming its source; removed when it is promoted.
+pub const REPLICA_OF_TAG: &str = "aegis-dr:replica-of";
 
 /// How a database pair fails over (`options.failover`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -624,6 +626,18 @@ impl RdsDatabases {
                 .await
                 .map_err(|e| map_sdk_error(iam::RDS_PROMOTE_REPLICA, &req.target.instance, e))?;
         }
+        // A promoted instance replicates from nothing: its replica-of tag would name the wrong
+        // instance from now on.
+        if tag(&i, REPLICA_OF_TAG).is_some() {
+            let arn = i.db_instance_arn().unwrap_or_default().to_string();
+            self.untag_resource(
+                req.target.site,
+                &req.target.instance,
+                &arn,
+                &[REPLICA_OF_TAG],
+            )
+            .await?;
+        }
         // A promoted instance takes writes: lift a fence it may carry from an earlier cycle.
         if tag(&i, FENCED_TAG).is_some() {
             self.instance_fence(
@@ -734,7 +748,7 @@ impl RdsDatabases {
             .source_db_instance_identifier(&source_arn)
             .tags(
                 Tag::builder()
-                    .key("aegis-dr:replica-of")
+                    .key(REPLICA_OF_TAG)
                     .value(&req.source.instance)
                     .build(),
             );

@@ -83,6 +83,12 @@ async fn failover_then_failback_moves_the_whole_estate_and_back() {
         .expect("primary");
     assert_eq!(source_of(&p), None, "primary writable again");
     assert_eq!(tag(&p, "aegis-dr:fenced"), None);
+    // It was re-created as a replica of DR during the failback and promoted: the tag went with it.
+    assert_eq!(
+        tag(&p, "aegis-dr:replica-of"),
+        None,
+        "promoted: replicates from nothing"
+    );
     let d = e
         .db_instance("us-west-2", &e.db_dr)
         .await
@@ -91,6 +97,11 @@ async fn failover_then_failback_moves_the_whole_estate_and_back() {
         source_of(&d).as_deref(),
         Some(e.db_primary.as_str()),
         "DR re-protected"
+    );
+    assert_eq!(
+        tag(&d, "aegis-dr:replica-of").as_deref(),
+        Some(e.db_primary.as_str()),
+        "the replica-of tag names its real source"
     );
     let (_, _, desired, _) = e.asg("us-west-2", &e.asgs.1).await;
     assert_eq!(desired, 1, "DR back at standby");

@@ -135,3 +135,43 @@ fn multi_az_and_aurora_global_pairs_get_their_own_actions() {
         "no replica pair, no replica promotion"
     );
 }
+
+#[test]
+fn a_zone_named_by_domain_is_granted_widely_and_says_why() {
+    let plan = Plan::parse(&PLAN.replace("zone = \"Z0123456789ABC\"", "zone = \"aegis.io\""))
+        .expect("plan");
+    let doc = policy_for(&plan);
+    assert_eq!(
+        actions_of(&doc)["route53:ChangeResourceRecordSets"],
+        vec!["arn:aws:route53:::hostedzone/*".to_string()]
+    );
+    let notes = aegis_dr_provider_aws::iam::unscoped_zone_notes(&plan);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("zone `aegis.io` is named by domain")
+            && notes[0].contains("hostedzone/*")
+    );
+    // Named by id: nothing to explain.
+    assert!(
+        aegis_dr_provider_aws::iam::unscoped_zone_notes(&Plan::parse(PLAN).expect("plan"))
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_auto_scaling_group_pool_needs_no_cluster() {
+    // Neither site names a cluster: the Auto Scaling group pool stands alone.
+    let text = PLAN
+        .replace("cluster = \"prod\"\n", "")
+        .replace("cluster = \"dr\"\n", "")
+        .replace(
+            "[[node_pools]]\nname = \"dr-workers\"\nsite = \"dr\"\nproduction = { min = 3, max = 10, desired = 6 }\nstandby = { min = 1, max = 10, desired = 1 }\n",
+            "",
+        );
+    let plan = Plan::parse(&text).expect("an ASG pool without a cluster loads");
+    assert_eq!(plan.node_pools.len(), 1);
+    // An EKS node group still names its cluster, and the error says how to do without.
+    let err = Plan::parse(&text.replace("autoscaling_group = \"legacy-asg\"\n", ""))
+        .expect_err("EKS pool without a cluster");
+    assert!(err.to_string().contains("set autoscaling_group"), "{err}");
+}
