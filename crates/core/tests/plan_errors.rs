@@ -10,6 +10,18 @@ fn err(text: &str) -> String {
     e.to_string()
 }
 
+/// The fixture with `from` replaced by `to` is rejected with an error mentioning every needle.
+fn rejected_naming(from: &str, to: &str, needles: &[&str]) {
+    assert!(PLAN.contains(from), "fixture lacks {from:?}");
+    let msg = err(&PLAN.replacen(from, to, 1));
+    for n in needles {
+        assert!(
+            msg.contains(n),
+            "error for {to:?} should mention {n:?}: {msg}"
+        );
+    }
+}
+
 #[test]
 fn malformed_plans_name_the_field() {
     let cases: &[(&str, &str, &[&str])] = &[
@@ -30,14 +42,7 @@ fn malformed_plans_name_the_field() {
         ("primary_target = \"lb-use1.example.com\"", "primary_target = \"lb-use1.example.com\"\ntype = \"MX\"", &["dns_records[0]", "type", "MX"]),
     ];
     for (from, to, needles) in cases {
-        assert!(PLAN.contains(from), "fixture lacks {from:?}");
-        let msg = err(&PLAN.replacen(from, to, 1));
-        for n in *needles {
-            assert!(
-                msg.contains(n),
-                "error for {to:?} should mention {n:?}: {msg}"
-            );
-        }
+        rejected_naming(from, to, needles);
     }
     assert!(err("").contains("plan"), "missing [plan]");
     let no_dr = PLAN.replace(
@@ -120,14 +125,7 @@ fn out_of_range_numbers_and_names_are_rejected_at_load_naming_the_field() {
         ),
     ];
     for (from, to, needles) in &cases {
-        assert!(PLAN.contains(from), "fixture lacks {from:?}");
-        let msg = err(&PLAN.replacen(from, to, 1));
-        for n in *needles {
-            assert!(
-                msg.contains(n),
-                "error for {to:?} should mention {n:?}: {msg}"
-            );
-        }
+        rejected_naming(from, to, needles);
     }
     // The documented fault names are accepted, `start_failback` among them.
     let ok = PLAN.replacen(
