@@ -260,3 +260,41 @@ fn a_corrupt_journal_hides_no_other_run() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains(&runs[1]));
 }
+
+#[test]
+fn a_failback_after_a_failover_that_fenced_but_never_promoted_lifts_the_fence() {
+    let env = Env::new(
+        "",
+        "[[sim.faults]]\noperation = \"promote_database\"\nerror = \"permanent\"",
+    );
+    let out = env.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let w = env.world();
+    assert_eq!(
+        w["databases"]["orders-euw1"]["fenced"], true,
+        "fenced by the failover"
+    );
+    assert_eq!(w["databases"]["orders-euw1"]["role"], "primary");
+
+    let out = env.run(&["failback", "--yes", "--force", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    let promote = doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "promote-primary-db")
+        .expect("promote step");
+    assert!(
+        promote["summary"]
+            .as_str()
+            .expect("summary")
+            .contains("fence lifted, no data moved"),
+        "{promote}"
+    );
+    assert_eq!(doc["achieved"]["rpo_seconds"], 0.0);
+    let w = env.world();
+    assert_eq!(w["databases"]["orders-euw1"]["fenced"], false);
+    assert_eq!(w["databases"]["orders-euw1"]["role"], "primary");
+    assert_eq!(w["databases"]["orders-euc1"]["role"], "replica");
+}

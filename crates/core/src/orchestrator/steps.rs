@@ -1106,6 +1106,9 @@ struct PromoteDecision<'a> {
     old: DatabaseRef,
     /// `None`: already primary.
     mode: Option<PromoteMode>,
+    /// Already primary but fenced, never demoted (a failover that failed before promoting the
+    /// other side): lifting the fence is all it needs.
+    unfence: bool,
     /// The data-loss window in ms; `None` when it could not be measured.
     rpo_ms: Option<u64>,
 }
@@ -1127,20 +1130,60 @@ async fn decide_promotion<'a>(
     let rpo = ctx.run.targets.rpo;
     let target = db_ref(d, to);
     let old = db_ref(d, to.other());
-    let s = ctx
-        .call("read database status", || db.status(&target))
-        .await?;
+    // Both instances are read at once (one round trip); a primary declared unreachable is asked
+    // once, without retries.
+    let read_old = async {
+        if old.site == SiteRole::Primary && ctx.flags().primary_unreachable {
+            db.status(&old).await
+        } else {
+            ctx.call("read old primary status", || db.status(&old))
+                .await
+        }
+    };
+    let (s, old_status) = futures_util::join!(
+        ctx.call("read database status", || db.status(&target)),
+        read_old
+    );
+    let s = s?;
     if s.role == DatabaseRole::Primary && !s.fenced {
-        // Promoted by an earlier attempt: its measured window was checkpointed before promoting.
-        let rpo_ms = ctx
+        // Promoted by an earlier attempt: its measured window was checkpointed before promoting
+        // (`null`: not measured). Without a checkpoint it was primary already: nothing moved.
+        let rpo_ms = match ctx
             .checkpointed("rpo_ms")
-            .and_then(|m| m.get(&d.name).and_then(|v| v.as_u64()));
+            .and_then(|m| m.get(&d.name).cloned())
+        {
+            Some(v) => v.as_u64(),
+            None => Some(0),
+        };
         return Ok(PromoteDecision {
             spec: d,
             target,
             old,
             mode: None,
+            unfence: false,
             rpo_ms,
+        });
+    }
+    if s.role == DatabaseRole::Primary {
+        // Fenced and never demoted: the other instance must not have become a writer meanwhile.
+        let o = old_status?;
+        if o.role != DatabaseRole::Replica && !o.fenced {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "{} is a fenced primary and {} also accepts writes: refusing to lift the fence (split-brain)",
+                    target.instance, old.instance
+                ),
+            )
+            .with_resource(target.instance.clone()));
+        }
+        return Ok(PromoteDecision {
+            spec: d,
+            target,
+            old,
+            mode: None,
+            unfence: true,
+            rpo_ms: Some(0),
         });
     }
     if s.role != DatabaseRole::Replica {
@@ -1153,13 +1196,6 @@ async fn decide_promotion<'a>(
         )
         .with_resource(target.instance.clone()));
     }
-    // A primary declared unreachable is asked once, without retries.
-    let old_status = if old.site == SiteRole::Primary && ctx.flags().primary_unreachable {
-        db.status(&old).await
-    } else {
-        ctx.call("read old primary status", || db.status(&old))
-            .await
-    };
     let mode = match old_status {
         Ok(o) if o.role != DatabaseRole::Replica && !o.fenced => {
             return Err(Error::new(
@@ -1241,6 +1277,7 @@ async fn decide_promotion<'a>(
         target,
         old,
         mode: Some(mode),
+        unfence: false,
         rpo_ms,
     })
 }
@@ -1271,6 +1308,22 @@ async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
         .fan_out(decisions.iter().collect(), |d: &PromoteDecision| {
             let db = db.clone();
             async move {
+                if d.unfence {
+                    let req = FenceRequest {
+                        target: d.target.clone(),
+                        fenced: false,
+                    };
+                    ctx.call("lift fence", || db.fence(&req)).await?;
+                    ctx.wait(&format!("{} to take writes", d.target.instance), || async {
+                        let s = db.status(&d.target).await?;
+                        Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+                    })
+                    .await?;
+                    return Ok(format!(
+                        "{}: {} was fenced but never demoted: fence lifted, no data moved",
+                        d.spec.name, d.target.instance
+                    ));
+                }
                 let Some(mode) = d.mode else {
                     return Ok(format!(
                         "{}: {} already primary",
@@ -1952,15 +2005,14 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
     let plan = ctx.plan();
     let max_err = plan.checks.max_error_rate;
     let health = ctx.providers().site(site).health.clone();
-    // Data integrity, checked alongside the health wait once a poll has seen the database roles
-    // right (a marker write means nothing on the wrong writer); a failure stops the operation.
-    let roles_ok = tokio::sync::Notify::new();
-    let roles_ok = &roles_ok;
+    // Data integrity, checked alongside the health wait; a failure stops the operation, after the
+    // first poll has looked at the database roles, so that the error says what is wrong with them.
+    let first_poll = tokio::sync::Notify::new();
+    let first_poll = &first_poll;
     let integrity = async {
         if !ctx.providers().capabilities.integrity_check || plan.databases.is_empty() {
             return Ok(());
         }
-        roles_ok.notified().await;
         let dbs: Vec<_> = plan.databases.iter().collect();
         let res = ctx
             .fan_out(dbs, |d| {
@@ -1973,6 +2025,9 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
                 }
             })
             .await;
+        if res.is_err() {
+            first_poll.notified().await;
+        }
         if let Err(e) = &res {
             if e.kind() == ErrorKind::Integrity {
                 ctx.run
@@ -2109,19 +2164,21 @@ async fn verify(ctx: &Arc<StepCtx>, site: SiteRole, database_only: bool) -> Resu
                 pools,
                 database_roles(ctx, db_site)
             );
-            let mut problems: Vec<String> = d?;
-            if problems.is_empty() {
-                roles_ok.notify_one();
-            }
-            problems.extend(p?.into_iter().flatten());
-            problems.extend(w?);
-            problems.extend(r?);
-            problems.extend(n?);
-            let ok = problems.is_empty();
-            if let Ok(mut l) = last_ref.lock() {
-                *l = problems;
-            }
-            Ok(ok.then_some(()))
+            // Every poll, whatever it found, lets a failed integrity check report.
+            let outcome = (|| {
+                let mut problems: Vec<String> = d?;
+                problems.extend(p?.into_iter().flatten());
+                problems.extend(w?);
+                problems.extend(r?);
+                problems.extend(n?);
+                let ok = problems.is_empty();
+                if let Ok(mut l) = last_ref.lock() {
+                    *l = problems;
+                }
+                Ok(ok.then_some(()))
+            })();
+            first_poll.notify_one();
+            outcome
         }
     });
     // The first failure ends the verification, with every problem the last poll saw.
