@@ -1,0 +1,123 @@
+//! The communication templates a run sends: declaration, progress, resolution.
+
+use super::*;
+
+pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
+    let run = &ctx.run;
+    let now = run.clock.now_ms();
+    ctx.set("declared_ms", json!(now));
+    run.mark("declared", &ctx.step.id, now);
+    let what = match (run.operation, ctx.step.id.starts_with("failback.")) {
+        (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
+        (Operation::Drill, false) => "DR drill (failover, verify, failback)",
+        (Operation::Failover, _) => "failover to the DR site",
+    };
+    let text = format!(
+        "[aegis-dr] T+0 {}: {what} declared for incident class {}. Targets: RTO {}, RPO {}; estimated {}. Run {}. Updates follow at each milestone.",
+        run.plan.name,
+        run.class,
+        format_duration(run.targets.rto),
+        format_duration(run.targets.rpo),
+        format_duration(run.estimate.total),
+        run.run_id
+    );
+    let n = run
+        .notify(
+            Template::Initial,
+            text,
+            json!({
+                "rto_seconds": run.targets.rto.as_secs(),
+                "rpo_seconds": run.targets.rpo.as_secs(),
+                "estimate_seconds": run.estimate.total.as_secs_f64(),
+                "steps": run.estimate.steps.len(),
+            }),
+        )
+        .await;
+    Ok(format!("initial notification sent to {n} sink(s)"))
+}
+
+pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
+    let run = &ctx.run;
+    // This phase's recovery time: from the run's start (a failover, or a drill's failover) or from the
+    // phase's declaration (a drill's failback) to its verified service.
+    let start = match super::super::context::phase_of(&ctx.step.id) {
+        "failback." => run
+            .get_mark("declared", &ctx.step.id)
+            .unwrap_or(run.started_ms),
+        _ => run.started_ms,
+    };
+    let rto_ms = run
+        .get_mark("restored", &ctx.step.id)
+        .map(|r| r.saturating_sub(start));
+    let loss = run.data_loss_of(&ctx.step.id);
+    let site = match verified_site(ctx) {
+        Some(site) => format!("the {site} site"),
+        None => "the serving site".into(),
+    };
+    let achieved_rto = rto_ms
+        .map(|ms| {
+            let rto = Duration::from_millis(ms);
+            format!(
+                "{} ({} the target of {})",
+                format_duration(rto),
+                if rto <= run.targets.rto {
+                    "within"
+                } else {
+                    "MISSED"
+                },
+                format_duration(run.targets.rto)
+            )
+        })
+        .unwrap_or_else(|| format!("not measured (target {})", format_duration(run.targets.rto)));
+    let text = format!(
+        "[aegis-dr] Resolved {}: service verified on {site} (T+{}). Achieved RTO {achieved_rto}; RPO {} (target {}). Run {}.",
+        run.plan.name,
+        format_duration(run.elapsed()),
+        loss.describe(),
+        format_duration(run.targets.rpo),
+        run.run_id
+    );
+    let rpo_seconds = if loss.unknown {
+        None
+    } else {
+        Some(loss.worst_ms.unwrap_or(0) as f64 / 1000.0)
+    };
+    let n = run
+        .notify(
+            Template::Resolution,
+            text,
+            json!({ "achieved_rto_seconds": rto_ms.map(|m| m as f64 / 1000.0), "achieved_rpo_seconds": rpo_seconds, "rpo_unknown": loss.unknown }),
+        )
+        .await;
+    Ok(format!("resolution notice sent to {n} sink(s)"))
+}
+
+/// The site the verification step of `ctx`'s phase checked.
+pub(super) fn verified_site(ctx: &StepCtx) -> Option<SiteRole> {
+    let phase = super::super::context::phase_of(&ctx.step.id);
+    ctx.run.graph.steps.iter().find_map(|s| match s.kind {
+        StepKind::Verify { site, .. } if super::super::context::phase_of(&s.id) == phase => {
+            Some(site)
+        }
+        _ => None,
+    })
+}
+
+/// Sends a progress update after a milestone step, in the background: the steps after it do not
+/// wait for the sinks.
+pub(crate) fn progress_update(ctx: &StepCtx, summary: &str) {
+    let run = &ctx.run;
+    let left = run.targets.rto.saturating_sub(run.elapsed());
+    let text = format!(
+        "[aegis-dr] Progress {} (T+{}): {} done: {summary}. RTO budget left: {}.",
+        run.plan.name,
+        format_duration(run.elapsed()),
+        ctx.step.title,
+        format_duration(left)
+    );
+    run.notify_in_background(
+        Template::Progress,
+        text,
+        json!({ "step": ctx.step.id, "summary": summary }),
+    );
+}

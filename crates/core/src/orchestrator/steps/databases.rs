@@ -1,0 +1,420 @@
+//! Databases: fence, promote (planned or forced, behind the RPO gate), reverse replication.
+
+use super::*;
+
+pub(super) async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
+    let db = ctx.providers().database.clone();
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    let out = ctx
+        .fan_out(dbs, |d| {
+            let db = db.clone();
+            let r = db_ref(d, site);
+            async move {
+                let s = match ctx.call("read database status", || db.status(&r)).await {
+                    Ok(s) => s,
+                    Err(e) if primary_down_accepted(ctx, site, &e)? => {
+                        ctx.note(format!(
+                            "{}: unreachable, not fenced; the promotion will be forced ({e})",
+                            r.instance
+                        ));
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                };
+                if s.role != DatabaseRole::Primary {
+                    return Ok(Some(format!("{}: {:?}, nothing to fence", d.name, s.role)));
+                }
+                if s.fenced {
+                    return Ok(Some(format!("{}: already fenced", d.name)));
+                }
+                let req = FenceRequest {
+                    target: r.clone(),
+                    fenced: true,
+                };
+                ctx.call("fence database", || db.fence(&req)).await?;
+                Ok(Some(format!("{}: fenced {}", d.name, r.instance)))
+            }
+        })
+        .await?;
+    let unreachable = out.iter().filter(|o| o.is_none()).count();
+    if unreachable == out.len() && unreachable > 0 {
+        return Ok(ctx.skip(
+            "the primary site is unreachable, as declared (--primary-unreachable): no database fenced; the promotion is forced",
+        ));
+    }
+    let mut lines: Vec<String> = out.into_iter().flatten().collect();
+    if unreachable > 0 {
+        lines.push(format!(
+            "{unreachable} unreachable, not fenced (--primary-unreachable)"
+        ));
+    }
+    Ok(lines.join("; "))
+}
+
+/// What the promotion step decided for one database.
+pub(super) struct PromoteDecision<'a> {
+    spec: &'a DatabaseSpec,
+    target: DatabaseRef,
+    old: DatabaseRef,
+    /// `None`: already primary.
+    mode: Option<PromoteMode>,
+    /// Already primary but fenced, never demoted (a failover that failed before promoting the
+    /// other side): lifting the fence is all it needs.
+    unfence: bool,
+    /// The data-loss window in ms; `None` when it could not be measured.
+    rpo_ms: Option<u64>,
+}
+
+/// True when a status proves the replica has everything its fenced source wrote: a measured zero
+/// lag (an unknown lag proves nothing), or the replica already serving as primary.
+pub(super) fn caught_up(s: &DatabaseStatus) -> bool {
+    s.role == DatabaseRole::Primary || s.replication_lag == Some(Duration::ZERO)
+}
+
+/// Decides how to promote `d` at `to`: reads both instances, refuses a split brain, waits for a
+/// planned promotion's replica to catch up, and gates a forced one on its measured lag.
+pub(super) async fn decide_promotion<'a>(
+    ctx: &StepCtx,
+    db: &Arc<dyn DatabaseFailover>,
+    d: &'a DatabaseSpec,
+    to: SiteRole,
+) -> Result<PromoteDecision<'a>> {
+    let rpo = ctx.run.targets.rpo;
+    let target = db_ref(d, to);
+    let old = db_ref(d, to.other());
+    // Both instances are read at once (one round trip); a primary declared unreachable is asked
+    // once, without retries.
+    let read_old = async {
+        if old.site == SiteRole::Primary && ctx.flags().primary_unreachable {
+            db.status(&old).await
+        } else {
+            ctx.call("read old primary status", || db.status(&old))
+                .await
+        }
+    };
+    let (s, old_status) = futures_util::join!(
+        ctx.call("read database status", || db.status(&target)),
+        read_old
+    );
+    let s = s?;
+    if s.role == DatabaseRole::Primary && !s.fenced {
+        // Promoted by an earlier attempt: its measured window was checkpointed before promoting
+        // (`null`: not measured). Without a checkpoint it was primary already: nothing moved.
+        let rpo_ms = match ctx
+            .checkpointed("rpo_ms")
+            .and_then(|m| m.get(&d.name).cloned())
+        {
+            Some(v) => v.as_u64(),
+            None => Some(0),
+        };
+        return Ok(PromoteDecision {
+            spec: d,
+            target,
+            old,
+            mode: None,
+            unfence: false,
+            rpo_ms,
+        });
+    }
+    if s.role == DatabaseRole::Primary {
+        // Fenced and never demoted: the other instance must not have become a writer meanwhile.
+        let o = old_status?;
+        if o.role != DatabaseRole::Replica && !o.fenced {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "{} is a fenced primary and {} also accepts writes: refusing to lift the fence (split-brain)",
+                    target.instance, old.instance
+                ),
+            )
+            .with_resource(target.instance.clone()));
+        }
+        return Ok(PromoteDecision {
+            spec: d,
+            target,
+            old,
+            mode: None,
+            unfence: true,
+            rpo_ms: Some(0),
+        });
+    }
+    if s.role != DatabaseRole::Replica {
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            format!(
+                "{} is {:?}, not a replica: refusing to promote it",
+                target.instance, s.role
+            ),
+        )
+        .with_resource(target.instance.clone()));
+    }
+    let mode = match old_status {
+        Ok(o) if o.role != DatabaseRole::Replica && !o.fenced => {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "old primary {} still accepts writes: refusing to promote {} (split-brain)",
+                    old.instance, target.instance
+                ),
+            )
+            .with_resource(old.instance.clone()))
+        }
+        Ok(_) => PromoteMode::Planned,
+        Err(e) if primary_down_accepted(ctx, old.site, &e)? => PromoteMode::Forced,
+        Err(e) => return Err(e),
+    };
+    let rpo_ms = match mode {
+        PromoteMode::Planned if caught_up(&s) => Some(0),
+        PromoteMode::Planned => {
+            // The source is fenced: once the replica has everything, nothing is lost. Only a
+            // measured zero proves it; an unknown lag is waited on like a positive one.
+            let what = format!("{} to catch up (measured lag 0)", target.instance);
+            let poll = || async {
+                let s = db.status(&target).await?;
+                Ok(caught_up(&s).then_some(()))
+            };
+            if s.replication_lag.is_none() && ctx.flags().accept_data_loss {
+                // Lag unknown and data loss accepted: wait the promotion estimate, not the RTO.
+                let budget = ctx.estimates().promotion;
+                match ctx.wait_at_most(&what, budget, poll).await? {
+                    Some(()) => Some(0),
+                    None => {
+                        ctx.note(format!(
+                            "{}: no measured lag within {}; promoting with an unknown data-loss window (--accept-data-loss)",
+                            target.instance,
+                            format_duration(budget)
+                        ));
+                        None
+                    }
+                }
+            } else {
+                ctx.wait(&what, poll).await.map_err(|e| {
+                    if s.replication_lag.is_none() {
+                        e.context(format!(
+                            "the replication lag of {} was never measured, so it was not shown to have caught up (pass --accept-data-loss to promote without that proof)",
+                            target.instance
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
+                Some(0)
+            }
+        }
+        PromoteMode::Forced => match s.replication_lag {
+            None if ctx.flags().accept_data_loss => None,
+            None => {
+                return Err(Error::refused(format!(
+                    "database `{}`: the replication lag of {} is unknown, so the data a forced promotion would lose cannot be bounded by the RPO of {} (pass --accept-data-loss)",
+                    d.name,
+                    target.instance,
+                    format_duration(rpo)
+                ))
+                .with_resource(target.instance.clone()));
+            }
+            Some(lag) if lag > rpo && !ctx.flags().accept_data_loss => {
+                return Err(Error::refused(format!(
+                    "database `{}`: forced promotion would lose {} of writes, beyond the RPO of {} (pass --accept-data-loss)",
+                    d.name,
+                    format_duration(lag),
+                    format_duration(rpo)
+                ))
+                .with_resource(target.instance.clone()));
+            }
+            Some(lag) => Some(lag.as_millis() as u64),
+        },
+    };
+    Ok(PromoteDecision {
+        spec: d,
+        target,
+        old,
+        mode: Some(mode),
+        unfence: false,
+        rpo_ms,
+    })
+}
+
+pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
+    let db = ctx.providers().database.clone();
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    // Phase 1: observe every pair and decide; nothing is promoted unless every pair passes its gate.
+    let decisions = ctx
+        .fan_out(dbs, |d| {
+            let db = db.clone();
+            async move { decide_promotion(ctx, &db, d, to).await }
+        })
+        .await?;
+    // The measured data-loss windows are journaled once, durably, before any promotion (`null`:
+    // not measured).
+    let todo: Vec<&PromoteDecision> = decisions.iter().filter(|d| d.mode.is_some()).collect();
+    if !todo.is_empty() {
+        let mut all = match ctx.checkpointed("rpo_ms") {
+            Some(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        all.extend(todo.iter().map(|d| (d.spec.name.clone(), json!(d.rpo_ms))));
+        ctx.checkpoint("rpo_ms", serde_json::Value::Object(all))?;
+    }
+    // Phase 2: promote and confirm.
+    let out = ctx
+        .fan_out(decisions.iter().collect(), |d: &PromoteDecision| {
+            let db = db.clone();
+            async move {
+                if d.unfence {
+                    let req = FenceRequest {
+                        target: d.target.clone(),
+                        fenced: false,
+                    };
+                    ctx.call("lift fence", || db.fence(&req)).await?;
+                    ctx.wait(&format!("{} to take writes", d.target.instance), || async {
+                        let s = db.status(&d.target).await?;
+                        Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+                    })
+                    .await?;
+                    return Ok(format!(
+                        "{}: {} was fenced but never demoted: fence lifted, no data moved",
+                        d.spec.name, d.target.instance
+                    ));
+                }
+                let Some(mode) = d.mode else {
+                    return Ok(format!(
+                        "{}: {} already primary",
+                        d.spec.name, d.target.instance
+                    ));
+                };
+                let req = PromoteRequest {
+                    target: d.target.clone(),
+                    old_primary: d.old.clone(),
+                    mode,
+                };
+                // On a retry, observe first: a lost response to a promotion that happened must not fail it.
+                let attempt = std::sync::atomic::AtomicU32::new(0);
+                ctx.call("promote database", || async {
+                    let retrying = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
+                    if retrying && db.status(&d.target).await?.role == DatabaseRole::Primary {
+                        return Ok(());
+                    }
+                    db.promote(&req).await
+                })
+                .await?;
+                ctx.wait(
+                    &format!("{} to become primary", d.target.instance),
+                    || async {
+                        let s = db.status(&d.target).await?;
+                        Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+                    },
+                )
+                .await?;
+                Ok(format!(
+                    "{}: {} promoted ({mode:?}, data loss window {})",
+                    d.spec.name,
+                    d.target.instance,
+                    d.rpo_ms.map(fmt_ms).unwrap_or_else(|| "unknown".into())
+                ))
+            }
+        })
+        .await?;
+    let mut loss = super::super::context::DataLoss::default();
+    for d in &decisions {
+        loss.add(d.rpo_ms);
+    }
+    if loss.worst_ms.is_some() {
+        ctx.run.record_data_loss(&ctx.step.id, loss.worst_ms);
+    }
+    if loss.unknown {
+        ctx.run.record_data_loss(&ctx.step.id, None);
+    }
+    for (k, v) in loss.to_output() {
+        ctx.set(k, v);
+    }
+    Ok(out.join("; "))
+}
+
+pub(super) async fn reverse(
+    ctx: &StepCtx,
+    replica_site: SiteRole,
+    dry_run: bool,
+) -> Result<String> {
+    let db = ctx.providers().database.clone();
+    let max_lag = ctx.plan().checks.max_replication_lag;
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    let out = ctx
+        .fan_out(dbs, |d| {
+            let db = db.clone();
+            let source = db_ref(d, replica_site.other());
+            let target = db_ref(d, replica_site);
+            async move {
+                let ss = ctx
+                    .call("read source database status", || db.status(&source))
+                    .await?;
+                if ss.role != DatabaseRole::Primary {
+                    return Ok((
+                        format!(
+                            "{}: {} is not the primary, nothing to replicate back",
+                            d.name, source.instance
+                        ),
+                        json!(null),
+                    ));
+                }
+                let ts = ctx
+                    .call("read target database status", || db.status(&target))
+                    .await?;
+                let already = ts.role == DatabaseRole::Replica
+                    && ts.replicating_from.as_deref() == Some(source.instance.as_str());
+                let req = ReverseReplicationRequest {
+                    source: source.clone(),
+                    target: target.clone(),
+                    dry_run,
+                };
+                if dry_run || !already {
+                    let rep = ctx
+                        .call("reverse replication", || db.reverse_replication(&req))
+                        .await?;
+                    if dry_run {
+                        let line = match &rep.summary {
+                            Some(s) => format!("{}: {s}", d.name),
+                            None => format!(
+                                "{}: {} changes to sync from {} to {} (about {})",
+                                d.name,
+                                rep.pending_changes,
+                                source.instance,
+                                target.instance,
+                                format_duration(rep.estimated_catch_up)
+                            ),
+                        };
+                        return Ok((line, json!(rep)));
+                    }
+                }
+                ctx.wait(
+                    &format!("{} to catch up with {}", target.instance, source.instance),
+                    || async {
+                        let s = db.status(&target).await?;
+                        Ok(s.replication_lag.filter(|l| *l <= max_lag).map(|_| ()))
+                    },
+                )
+                .await?;
+                Ok((
+                    format!(
+                        "{}: {} replicates from {}",
+                        d.name, target.instance, source.instance
+                    ),
+                    json!(null),
+                ))
+            }
+        })
+        .await?;
+    let data: Vec<_> = out.iter().map(|(_, d)| d.clone()).collect();
+    ctx.set(
+        if dry_run {
+            "sync_dry_run"
+        } else {
+            "replication"
+        },
+        json!(data),
+    );
+    Ok(out
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect::<Vec<_>>()
+        .join("; "))
+}

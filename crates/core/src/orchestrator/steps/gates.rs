@@ -1,0 +1,327 @@
+//! Gates: the pre-failover checks with the RPO and RTO gates, the failback stability gate, and
+//! the escalations of unhealthy sites.
+
+use super::*;
+
+pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
+    let run = &ctx.run;
+    let plan = ctx.plan();
+    let flags = ctx.flags();
+    let targets = run.targets;
+    let (checks, lags, recovery_refusal) = futures_util::join!(
+        run_checks(plan, ctx.providers(), &run.clock),
+        measure_lags(ctx),
+        recovery_gate_if_needed(ctx)
+    );
+    ctx.set("checks", json!(checks));
+    escalate_unhealthy_sites(ctx, &checks).await;
+    let mut refusals = Vec::new();
+
+    // RTO gate: the plan's estimate against the class's RTO.
+    let est = run.estimate.total;
+    ctx.set("estimate_ms", json!(est.as_millis() as u64));
+    if est > targets.rto {
+        let msg = format!(
+            "the estimated duration {} exceeds the RTO of {} for {}",
+            format_duration(est),
+            format_duration(targets.rto),
+            run.class
+        );
+        if flags.force {
+            ctx.note(format!("{msg}; proceeding because of --force"));
+        } else {
+            refusals.push(format!("{msg} (pass --force to run anyway)"));
+        }
+    }
+
+    // RPO gate: measured replication lag of every database this class promotes. A lag that could
+    // not be measured cannot show the RPO holds: it fails the gate like a lag beyond it.
+    let mut lag_data = serde_json::Map::new();
+    for (name, lag) in lags? {
+        let msg = match lag {
+            LagReading::AlreadyPrimary => {
+                lag_data.insert(name, json!("already promoted"));
+                continue;
+            }
+            LagReading::Unknown => {
+                lag_data.insert(name.clone(), json!("unknown"));
+                format!(
+                    "database `{name}`: the replication lag is unknown (the provider reports no measurement), so a promotion cannot be shown to lose less than the RPO of {} for {}",
+                    format_duration(targets.rpo),
+                    run.class
+                )
+            }
+            LagReading::Measured(lag) => {
+                lag_data.insert(name.clone(), json!(lag.as_millis() as u64));
+                if lag <= targets.rpo {
+                    continue;
+                }
+                format!(
+                    "database `{name}`: replication lag {} exceeds the RPO of {} for {}: promoting now could lose up to {} of writes",
+                    format_duration(lag),
+                    format_duration(targets.rpo),
+                    run.class,
+                    format_duration(lag)
+                )
+            }
+        };
+        if flags.accept_data_loss {
+            ctx.note(format!("{msg}; proceeding because of --accept-data-loss"));
+        } else {
+            refusals.push(format!("{msg} (pass --accept-data-loss to promote anyway)"));
+        }
+    }
+    ctx.set("replication_lag_ms", serde_json::Value::Object(lag_data));
+    if let Some(msg) = recovery_refusal? {
+        refusals.push(msg);
+    }
+
+    let failed: Vec<_> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail && c.name != "replication-lag")
+        .map(|c| format!("{} ({})", c.name, c.evidence))
+        .collect();
+    if !failed.is_empty() {
+        let msg = format!("pre-failover checks failed: {}", failed.join("; "));
+        if flags.ignore_checks {
+            ctx.note(format!("{msg}; proceeding because of --ignore-checks"));
+        } else {
+            refusals.push(format!("{msg} (pass --ignore-checks to fail over anyway)"));
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(Error::refused(refusals.join("; ")));
+    }
+    let passed = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pass)
+        .count();
+    Ok(format!(
+        "{passed}/{} checks passed; estimate {} within RTO {}",
+        checks.len(),
+        format_duration(est),
+        format_duration(targets.rto)
+    ))
+}
+
+/// Escalates when the checks find the DR site unhealthy: to the platform team, or, when the
+/// primary's health fails too, as both sites down (executive team, business continuity).
+pub(super) async fn escalate_unhealthy_sites(ctx: &StepCtx, checks: &[crate::checks::CheckResult]) {
+    let dr_bad: Vec<String> = checks
+        .iter()
+        .filter(|c| {
+            c.status == CheckStatus::Fail
+                && ["dr-health", "dr-nodes-ready"].contains(&c.name.as_str())
+        })
+        .map(|c| format!("{}: {}", c.name, c.evidence))
+        .collect();
+    if dr_bad.is_empty() {
+        return;
+    }
+    use crate::notify::Escalation;
+    match primary_health_failure(ctx).await {
+        Some(primary) => {
+            ctx.run
+                .escalate(
+                    Escalation::BothSitesDown,
+                    format!(
+                        "both sites fail their health: DR {}; primary {primary}",
+                        dr_bad.join("; ")
+                    ),
+                )
+                .await
+        }
+        None => {
+            ctx.run
+                .escalate(
+                    Escalation::DrEnvironmentUnhealthy,
+                    format!("the DR site is unhealthy: {}", dr_bad.join("; ")),
+                )
+                .await
+        }
+    }
+}
+
+/// Why the primary's health fails (every primary endpoint answers wrong or not at all, asked once),
+/// or `None` when it does not (or the plan has no primary endpoint to ask).
+pub(super) async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
+    if ctx.flags().primary_unreachable {
+        return Some("declared unreachable (--primary-unreachable)".into());
+    }
+    let health = ctx.providers().primary.health.clone();
+    let mut failures = Vec::new();
+    let eps: Vec<_> = ctx
+        .plan()
+        .health_endpoints
+        .iter()
+        .filter(|h| h.site == SiteRole::Primary)
+        .collect();
+    for h in &eps {
+        let req = ProbeRequest {
+            name: h.name.clone(),
+            site: SiteRole::Primary,
+            url: h.url.clone(),
+        };
+        match health.probe(&req).await {
+            Ok(r) if r.status == h.expect_status => return None,
+            Ok(r) => failures.push(format!("{} answers {}", h.url, r.status)),
+            Err(e) => failures.push(format!("{}: {e}", h.url)),
+        }
+    }
+    (!eps.is_empty()).then(|| failures.join("; "))
+}
+
+/// What the RPO gate knows of a DR instance's lag.
+pub(super) enum LagReading {
+    /// Already the primary: nothing to promote.
+    AlreadyPrimary,
+    /// The provider measured this lag.
+    Measured(Duration),
+    /// A replica whose lag the provider does not report.
+    Unknown,
+}
+
+/// Replication lag of each DR replica this run promotes.
+pub(super) async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, LagReading)>> {
+    let promotes = ctx
+        .run
+        .has_step(|k| matches!(k, StepKind::PromoteDatabases { to: SiteRole::Dr }));
+    if !promotes {
+        return Ok(Vec::new());
+    }
+    let db = ctx.providers().database.clone();
+    let dbs: Vec<_> = ctx.plan().databases.iter().collect();
+    ctx.fan_out(dbs, |d| {
+        let db = db.clone();
+        let r = db_ref(d, SiteRole::Dr);
+        async move {
+            let s = ctx
+                .call("read DR database status", || db.status(&r))
+                .await?;
+            let lag = match (s.role, s.replication_lag) {
+                (DatabaseRole::Primary, _) => LagReading::AlreadyPrimary,
+                (_, Some(lag)) => LagReading::Measured(lag),
+                (_, None) => LagReading::Unknown,
+            };
+            Ok((d.name.clone(), lag))
+        }
+    })
+    .await
+}
+
+pub(super) async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<String>> {
+    if ctx.run.has_step(|k| matches!(k, StepKind::RecoverServers)) {
+        recovery_point_gate(ctx).await
+    } else {
+        Ok(None)
+    }
+}
+
+/// The RPO gate for recovery servers: the newest recovery point must be younger than the RPO.
+pub(super) async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
+    let Some(rs) = ctx.providers().recovery.clone() else {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "the plan lists recovery servers but the provider has no recovery service",
+        ));
+    };
+    let rpo = ctx.run.targets.rpo;
+    let mut worst = Duration::ZERO;
+    let servers: Vec<_> = ctx.plan().recovery_servers.iter().collect();
+    let all = ctx
+        .fan_out(servers, |s| {
+            let rs = rs.clone();
+            async move {
+                let points = ctx
+                    .call("describe recovery snapshots", || {
+                        rs.recovery_points(&s.source_server_id)
+                    })
+                    .await?;
+                Ok((s, points))
+            }
+        })
+        .await?;
+    for (s, points) in all {
+        let Some(newest) = points.iter().map(|p| p.age).min() else {
+            return Ok(Some(format!(
+                "recovery server `{}` has no recovery point",
+                s.name
+            )));
+        };
+        worst = worst.max(newest);
+        if newest > rpo && !ctx.flags().accept_data_loss {
+            return Ok(Some(format!(
+                "recovery server `{}`: newest recovery point is {} old, beyond the RPO of {} (pass --accept-data-loss to recover anyway)",
+                s.name,
+                format_duration(newest),
+                format_duration(rpo)
+            )));
+        }
+    }
+    ctx.set("recovery_point_age_ms", json!(worst.as_millis() as u64));
+    Ok(None)
+}
+
+pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {
+    let plan = ctx.plan();
+    let drill = ctx.run.operation == Operation::Drill;
+    let min = plan.failback.min_primary_stable;
+    let eps: Vec<_> = plan
+        .health_endpoints
+        .iter()
+        .filter(|h| h.site == SiteRole::Primary)
+        .collect();
+    if eps.is_empty() {
+        if ctx.flags().force || drill {
+            ctx.note("no primary health endpoints in the plan: stability not verified");
+            return Ok("primary stability not verifiable (no endpoints)".into());
+        }
+        return Err(Error::refused(
+            "no primary health endpoints in the plan: cannot verify the primary is stable (pass --force to fail back anyway)",
+        ));
+    }
+    let health = ctx.providers().primary.health.clone();
+    let mut shortest: Option<Duration> = None;
+    for h in eps {
+        let req = ProbeRequest {
+            name: h.name.clone(),
+            site: SiteRole::Primary,
+            url: h.url.clone(),
+        };
+        let r = ctx
+            .call("probe primary health", || health.probe(&req))
+            .await?;
+        if r.status != h.expect_status {
+            return Err(Error::refused(format!(
+                "primary endpoint {} answers {} (expected {}): the primary is not healthy",
+                h.url, r.status, h.expect_status
+            )));
+        }
+        if let Some(f) = r.healthy_for {
+            shortest = Some(shortest.map_or(f, |s: Duration| s.min(f)));
+        }
+    }
+    if drill {
+        return Ok("primary healthy (drill: stability window not required)".into());
+    }
+    match shortest {
+        Some(f) if f >= min => Ok(format!("primary healthy for {}", format_duration(f))),
+        other => {
+            let seen = other
+                .map(format_duration)
+                .unwrap_or_else(|| "an unknown time".into());
+            let msg = format!(
+                "the primary has been healthy for {seen}; the runbook requires {} before failback",
+                format_duration(min)
+            );
+            if ctx.flags().force {
+                ctx.note(format!("{msg}; proceeding because of --force"));
+                Ok(format!("primary healthy for {seen} (--force)"))
+            } else {
+                Err(Error::refused(format!(
+                    "{msg} (pass --force to fail back anyway)"
+                )))
+            }
+        }
+    }
+}

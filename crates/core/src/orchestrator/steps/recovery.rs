@@ -1,0 +1,294 @@
+//! The recovery service: launch recovery instances, fail them back (with backout), end drills.
+
+use super::*;
+
+pub(super) fn recovery(ctx: &StepCtx) -> Result<std::sync::Arc<dyn RecoveryService>> {
+    ctx.providers().recovery.clone().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Unsupported,
+            "the plan lists recovery servers but the provider has no recovery service",
+        )
+    })
+}
+
+pub(super) async fn wait_job(
+    ctx: &StepCtx,
+    rs: &dyn RecoveryService,
+    job: &JobId,
+) -> Result<JobState> {
+    let st = ctx
+        .wait(&format!("recovery job {}", job.0), || async {
+            let j = rs.job(job).await?;
+            let done = j.status == JobStatus::Completed
+                && j.participants.iter().all(|(_, s)| s.is_final());
+            Ok(done.then_some(j))
+        })
+        .await?;
+    ctx.set("job_log", json!(st.log));
+    Ok(st)
+}
+
+/// Adopts a running job of `participants` (a retry after a lost response, or a resume) or starts one.
+pub(super) async fn adopt_or_start<F, Fut>(
+    rs: &dyn RecoveryService,
+    participants: &[String],
+    start: F,
+) -> Result<JobId>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<JobId>>,
+{
+    if let Some(j) = rs.active_jobs(participants).await?.into_iter().next() {
+        return Ok(j.id);
+    }
+    start().await
+}
+
+pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
+    let rs = recovery(ctx)?;
+    let drill = ctx.run.operation == Operation::Drill;
+    let servers: Vec<String> = ctx
+        .plan()
+        .recovery_servers
+        .iter()
+        .map(|s| s.source_server_id.clone())
+        .collect();
+    if let Some(msg) = recovery_point_gate(ctx).await? {
+        return Err(Error::refused(msg));
+    }
+    let age = ctx.output()["recovery_point_age_ms"].as_u64().unwrap_or(0);
+    let job = match ctx
+        .checkpointed("job_id")
+        .and_then(|v| v.as_str().map(String::from))
+    {
+        Some(id) => Some(JobId(id)),
+        None => {
+            let existing = ctx
+                .call("describe recovery instances", || {
+                    rs.recovery_instances(&servers)
+                })
+                .await?;
+            let todo: Vec<String> = servers
+                .iter()
+                .filter(|s| {
+                    !existing
+                        .iter()
+                        .any(|i| &i.source_server == *s && i.is_drill == drill)
+                })
+                .cloned()
+                .collect();
+            if todo.is_empty() {
+                None
+            } else {
+                let req = StartRecovery {
+                    source_servers: todo.clone(),
+                    is_drill: drill,
+                };
+                let id = ctx
+                    .call("start recovery", || {
+                        adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(&req))
+                    })
+                    .await?;
+                ctx.checkpoint("job_id", json!(id.0))?;
+                Some(id)
+            }
+        }
+    };
+    if let Some(job) = &job {
+        let st = wait_job(ctx, rs.as_ref(), job).await?;
+        let failed: Vec<_> = st
+            .participants
+            .iter()
+            .filter(|(_, s)| *s != LaunchStatus::Launched)
+            .map(|(p, s)| format!("{p}: {s:?}"))
+            .collect();
+        if !failed.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Provider,
+                format!(
+                    "recovery job {} did not launch: {}",
+                    job.0,
+                    failed.join(", ")
+                ),
+            )
+            .with_resource(job.0.clone()));
+        }
+    }
+    let loss = super::super::context::DataLoss {
+        worst_ms: Some(age),
+        unknown: false,
+    };
+    for (k, v) in loss.to_output() {
+        ctx.set(k, v);
+    }
+    ctx.run.record_data_loss(&ctx.step.id, Some(age));
+    Ok(format!(
+        "{} recovery instance(s) {}{}",
+        servers.len(),
+        if drill {
+            "launched as a drill"
+        } else {
+            "launched"
+        },
+        job.map(|j| format!(" by job {}", j.0))
+            .unwrap_or_else(|| " (already running)".into())
+    ))
+}
+
+pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
+    let rs = recovery(ctx)?;
+    let servers: Vec<String> = ctx
+        .plan()
+        .recovery_servers
+        .iter()
+        .map(|s| s.source_server_id.clone())
+        .collect();
+    let list = || async {
+        let all = ctx
+            .call("describe recovery instances", || {
+                rs.recovery_instances(&servers)
+            })
+            .await?;
+        Ok::<_, Error>(all.into_iter().filter(|i| !i.is_drill).collect::<Vec<_>>())
+    };
+    let instances = list().await?;
+    if instances.is_empty() {
+        return Ok("no recovery instances to fail back".into());
+    }
+    let pending: Vec<String> = instances
+        .iter()
+        .filter(|i| i.failback_state != FailbackState::FailbackCompleted)
+        .map(|i| i.id.clone())
+        .collect();
+    if !pending.is_empty() {
+        let job = match ctx
+            .checkpointed("job_id")
+            .and_then(|v| v.as_str().map(String::from))
+        {
+            Some(id) => JobId(id),
+            None => {
+                // Gate on FailbackState: wait until every instance is ready for launch.
+                ctx.wait("recovery instances FAILBACK_READY_FOR_LAUNCH", || async {
+                    let now = rs.recovery_instances(&servers).await?;
+                    let mut ready = true;
+                    for i in now.iter().filter(|i| pending.contains(&i.id)) {
+                        match i.failback_state {
+                            FailbackState::FailbackReadyForLaunch => {}
+                            FailbackState::FailbackInProgress => ready = false,
+                            other => {
+                                return Err(Error::new(
+                                    ErrorKind::InvalidState,
+                                    format!(
+                                        "recovery instance {} is {other:?}: failback cannot start",
+                                        i.id
+                                    ),
+                                )
+                                .with_resource(i.id.clone()))
+                            }
+                        }
+                    }
+                    Ok(ready.then_some(()))
+                })
+                .await?;
+                let id = ctx
+                    .call("start failback launch", || {
+                        adopt_or_start(rs.as_ref(), &pending, || rs.start_failback(&pending))
+                    })
+                    .await?;
+                ctx.checkpoint("job_id", json!(id.0))?;
+                id
+            }
+        };
+        let st = wait_job(ctx, rs.as_ref(), &job).await?;
+        let failed: Vec<_> = st
+            .participants
+            .iter()
+            .filter(|(_, s)| *s != LaunchStatus::Launched)
+            .map(|(p, _)| p.clone())
+            .collect();
+        if !failed.is_empty() {
+            // Backout: stop the failback so the DR instances keep serving.
+            for id in &pending {
+                ctx.call("stop failback (backout)", || rs.stop_failback(id))
+                    .await?;
+            }
+            return Err(Error::new(
+                ErrorKind::Provider,
+                format!(
+                    "failback job {} failed for {}; backed out with stop_failback: the DR instances keep serving and DNS stays on DR",
+                    job.0,
+                    failed.join(", ")
+                ),
+            )
+            .with_resource(job.0.clone()));
+        }
+    }
+    // Verify, then re-protect.
+    let after = list().await?;
+    let not_done: Vec<_> = after
+        .iter()
+        .filter(|i| i.failback_state != FailbackState::FailbackCompleted)
+        .map(|i| i.id.clone())
+        .collect();
+    if !not_done.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            format!("instances not failed back: {}", not_done.join(", ")),
+        ));
+    }
+    // The failed-back servers must be running in the source region before they are re-protected.
+    let states = ctx
+        .wait("failed-back source instances running", || async {
+            let states = rs.source_instance_states(&servers).await?;
+            Ok(states.iter().all(|(_, s)| s == "running").then_some(states))
+        })
+        .await?;
+    ctx.set(
+        "source_instances",
+        json!(states
+            .iter()
+            .map(|(s, st)| json!({ "source_server": s, "state": st }))
+            .collect::<Vec<_>>()),
+    );
+    for i in &after {
+        let attempt = std::sync::atomic::AtomicU32::new(0);
+        ctx.call("reverse replication (re-protect)", || async {
+            match rs.reverse_replication(&i.id).await {
+                // The instance is gone after re-protection: on a retry that means the lost call worked.
+                Err(e)
+                    if e.kind() == ErrorKind::NotFound
+                        && attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 =>
+                {
+                    Ok(())
+                }
+                r => {
+                    attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    r
+                }
+            }
+        })
+        .await?;
+    }
+    Ok(format!(
+        "{} instance(s) failed back and re-protected",
+        after.len()
+    ))
+}
+
+pub(super) async fn terminate_drill(ctx: &StepCtx) -> Result<String> {
+    let rs = recovery(ctx)?;
+    let servers: Vec<String> = ctx
+        .plan()
+        .recovery_servers
+        .iter()
+        .map(|s| s.source_server_id.clone())
+        .collect();
+    ctx.call("terminate drill instances", || {
+        rs.terminate_drill_instances(&servers)
+    })
+    .await?;
+    Ok(format!(
+        "drill instances of {} server(s) terminated",
+        servers.len()
+    ))
+}
