@@ -1,0 +1,612 @@
+//! The plan file: a TOML description of the estate, parsed into a validated [`Plan`].
+//!
+//! Parsing is two-phase (after ripgrep): serde reads the raw file (unknown fields and type errors are
+//! reported by `toml` with line and column; `raw.rs`), then `Plan::from_raw` (`validate.rs`) checks cross-references and ranges,
+//! naming the offending field and the line of its entry.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    duration::{parse_duration, serde_human},
+    error::{Error, Result},
+    incident::{IncidentClass, Targets},
+};
+
+mod raw;
+mod validate;
+
+use raw::RawPlan;
+pub use validate::MAX_PLAN_NAME;
+use validate::{check_provider, line_of};
+
+/// Which side of the estate a resource lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteRole {
+    /// The site that serves production in normal operation.
+    Primary,
+    /// The disaster-recovery site.
+    Dr,
+}
+
+impl SiteRole {
+    /// `primary` or `dr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteRole::Primary => "primary",
+            SiteRole::Dr => "dr",
+        }
+    }
+    /// The other site.
+    pub fn other(self) -> SiteRole {
+        match self {
+            SiteRole::Primary => SiteRole::Dr,
+            SiteRole::Dr => SiteRole::Primary,
+        }
+    }
+}
+
+impl std::fmt::Display for SiteRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provider name as written in the plan (`sim`, `aws`, `azure`, `gcp`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderName(pub String);
+
+impl ProviderName {
+    /// The built-in simulated provider.
+    pub fn sim() -> Self {
+        ProviderName("sim".into())
+    }
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Provider names this build knows about; others are rejected at validation.
+pub const KNOWN_PROVIDERS: [&str; 4] = ["sim", "aws", "azure", "gcp"];
+
+/// One site of the estate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    /// Which provider serves it.
+    pub provider: ProviderName,
+    /// Region (or location) name.
+    pub region: String,
+    /// Kubernetes cluster name serving the site's workloads (used in reports and by the simulator).
+    pub cluster: Option<String>,
+    /// Kubeconfig file of the site's cluster; with `context`, the site's workloads are reached through
+    /// the Kubernetes API. Relative paths are resolved against the plan file's folder.
+    pub kubeconfig: Option<String>,
+    /// Context in the kubeconfig (default: its current context).
+    pub context: Option<String>,
+}
+
+impl Site {
+    /// True when the site's workloads live in a real Kubernetes cluster.
+    pub fn uses_kubernetes(&self) -> bool {
+        self.kubeconfig.is_some() || self.context.is_some()
+    }
+}
+
+/// A database pair: the writable primary and its replica at the DR site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseSpec {
+    /// Name used in reports and errors.
+    pub name: String,
+    /// Provider identifier of the instance at the primary site.
+    pub primary: String,
+    /// Provider identifier of the replica at the DR site.
+    pub dr: String,
+    /// Engine, informational (`postgres`, `mysql`, `aurora-postgresql`, ...).
+    pub engine: Option<String>,
+    /// Provider-specific options (for example an Aurora global cluster id).
+    pub options: BTreeMap<String, String>,
+}
+
+impl DatabaseSpec {
+    /// The instance identifier at `site`.
+    pub fn instance(&self, site: SiteRole) -> &str {
+        match site {
+            SiteRole::Primary => &self.primary,
+            SiteRole::Dr => &self.dr,
+        }
+    }
+}
+
+/// A DNS record that points at the serving site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsRecordSpec {
+    /// Fully-qualified record name, e.g. `api.aegis.io`.
+    pub name: String,
+    /// Hosted zone (name or id).
+    pub zone: String,
+    /// Record type: `CNAME`, `A` or `ALIAS`.
+    pub record_type: String,
+    /// Target while the primary serves.
+    pub primary_target: String,
+    /// Target while the DR site serves.
+    pub dr_target: String,
+    /// TTL in seconds to keep in normal operation.
+    pub ttl: u32,
+    /// Health check on the primary target, disabled during failover.
+    pub health_check: Option<String>,
+}
+
+impl DnsRecordSpec {
+    /// The target for `site`.
+    pub fn target(&self, site: SiteRole) -> &str {
+        match site {
+            SiteRole::Primary => &self.primary_target,
+            SiteRole::Dr => &self.dr_target,
+        }
+    }
+}
+
+/// Node-group sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSize {
+    /// Minimum nodes.
+    pub min: u32,
+    /// Maximum nodes.
+    pub max: u32,
+    /// Desired nodes.
+    pub desired: u32,
+}
+
+/// A node pool (EKS node group, AKS node pool, GKE node pool) with its production and standby sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodePoolSpec {
+    /// Provider identifier of the pool.
+    pub name: String,
+    /// Site it belongs to.
+    pub site: SiteRole,
+    /// Cluster the pool belongs to.
+    pub cluster: String,
+    /// Size when the site serves production.
+    pub production: PoolSize,
+    /// Size when the site is standby.
+    pub standby: PoolSize,
+    /// AWS: scale this Auto Scaling group directly instead of the EKS managed node group `name`.
+    pub autoscaling_group: Option<String>,
+}
+
+/// Kind of Kubernetes workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WorkloadKind {
+    /// apps/v1 Deployment.
+    Deployment,
+    /// apps/v1 StatefulSet.
+    StatefulSet,
+}
+
+/// A group of Kubernetes workloads present at both sites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    /// Name of the group, for reports.
+    pub name: String,
+    /// Namespace at both sites.
+    pub namespace: String,
+    /// Workload kind.
+    pub kind: WorkloadKind,
+    /// Explicit workload names; empty means "all matching `selector`".
+    pub names: Vec<String>,
+    /// Label selector (`app=api,tier=web`); empty with no names means the whole namespace.
+    pub selector: Option<String>,
+    /// Replicas when the site serves production.
+    pub production_replicas: u32,
+    /// Replicas when the site is standby.
+    pub standby_replicas: u32,
+}
+
+/// A server protected by a recovery service (AWS DRS source server and the like).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryServerSpec {
+    /// Name for reports.
+    pub name: String,
+    /// Provider identifier of the source server.
+    pub source_server_id: String,
+}
+
+/// An HTTP health endpoint of one site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthEndpointSpec {
+    /// Name for reports.
+    pub name: String,
+    /// Site it checks.
+    pub site: SiteRole,
+    /// URL probed.
+    pub url: String,
+    /// Status code meaning healthy.
+    pub expect_status: u16,
+}
+
+/// Thresholds of the pre-failover checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckThresholds {
+    /// Largest acceptable replication lag (default 30 s).
+    #[serde(with = "serde_human")]
+    pub max_replication_lag: Duration,
+    /// Oldest acceptable backup (default 6 h).
+    #[serde(with = "serde_human")]
+    pub max_backup_age: Duration,
+    /// Largest acceptable DNS TTL in seconds (default 60).
+    pub max_dns_ttl: u32,
+    /// Largest acceptable error rate in verification (default 1%).
+    pub max_error_rate: f64,
+    /// ConfigMaps compared between the sites ("DR config matches primary").
+    pub config_maps: Vec<String>,
+}
+
+impl Default for CheckThresholds {
+    fn default() -> Self {
+        CheckThresholds {
+            max_replication_lag: Duration::from_secs(30),
+            max_backup_age: Duration::from_secs(6 * 3600),
+            max_dns_ttl: 60,
+            max_error_rate: 0.01,
+            config_maps: Vec::new(),
+        }
+    }
+}
+
+/// Failback settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailbackSettings {
+    /// How long the primary must have been healthy before failback (default 2 h).
+    #[serde(with = "serde_human")]
+    pub min_primary_stable: Duration,
+    /// TTL in seconds used while moving traffic back (default 60).
+    pub lowered_ttl: u32,
+}
+
+impl Default for FailbackSettings {
+    fn default() -> Self {
+        FailbackSettings {
+            min_primary_stable: Duration::from_secs(2 * 3600),
+            lowered_ttl: 60,
+        }
+    }
+}
+
+/// How the orchestrator executes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionSettings {
+    /// Calls in flight at once inside one step's fan-out (default 256).
+    pub max_concurrency: usize,
+    /// Attempts for a retryable error before it becomes persistent (default 8).
+    pub retry_attempts: u32,
+    /// First retry delay; doubled each attempt with full jitter (default 200 ms).
+    #[serde(with = "serde_human")]
+    pub retry_base_delay: Duration,
+    /// First poll interval of waits; grows to `max_poll_interval` (default 1 s).
+    #[serde(with = "serde_human")]
+    pub poll_interval: Duration,
+    /// Longest poll interval (default 15 s).
+    #[serde(with = "serde_human")]
+    pub max_poll_interval: Duration,
+    /// How long waits go on past the RTO before they give up, as a fraction of the RTO (default 1.0).
+    pub overrun_factor: f64,
+}
+
+impl Default for ExecutionSettings {
+    fn default() -> Self {
+        ExecutionSettings {
+            max_concurrency: 256,
+            retry_attempts: 8,
+            retry_base_delay: Duration::from_millis(200),
+            poll_interval: Duration::from_secs(1),
+            max_poll_interval: Duration::from_secs(15),
+            overrun_factor: 1.0,
+        }
+    }
+}
+
+/// Where notifications go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum NotificationSink {
+    /// Printed to the terminal (stderr when the output is JSON).
+    Stdout {
+        /// Name an escalation route can give.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// Appended to a file.
+    File {
+        /// File path (relative to the plan file).
+        path: String,
+        /// Name an escalation route can give.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// POSTed as JSON. The URL (a secret: Slack and Teams URLs carry their token) is never written
+    /// or printed whole; `url_env` keeps it out of the plan file.
+    Webhook {
+        /// URL receiving the POST.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// Environment variable holding the URL (instead of `url`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_env: Option<String>,
+        /// Name an escalation route can give.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+}
+
+impl NotificationSink {
+    /// The sink's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            NotificationSink::Stdout { name }
+            | NotificationSink::File { name, .. }
+            | NotificationSink::Webhook { name, .. } => name.as_deref(),
+        }
+    }
+}
+
+/// Who an escalation pages (`[escalations.<reason>]`): named sinks, and the contact its message
+/// names. Without a route an escalation goes to every sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRoute {
+    /// Names of the `[[notifications]]` sinks to send it to.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Who to contact, in the message (default: the runbook's).
+    #[serde(default)]
+    pub contact: Option<String>,
+}
+
+/// Settings of the simulated provider (`[sim]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimSettings {
+    /// Latency added to every call.
+    #[serde(with = "serde_human")]
+    pub latency: Duration,
+    /// Probability that a call fails with a transient error.
+    pub transient_fault_rate: f64,
+    /// Seed of the fault generator.
+    pub seed: u64,
+    /// Time a DNS change takes to become INSYNC.
+    #[serde(with = "serde_human")]
+    pub dns_propagation: Duration,
+    /// Time a new node takes to become Ready.
+    #[serde(with = "serde_human")]
+    pub node_boot: Duration,
+    /// Time a scaled workload takes to make its replicas available.
+    #[serde(with = "serde_human")]
+    pub rollout: Duration,
+    /// Replication lag of every replica at the start.
+    #[serde(with = "serde_human")]
+    pub replication_lag: Duration,
+    /// How fast a replica catches up once its source is fenced, in seconds of lag per second (default 10).
+    pub catch_up_speed: f64,
+    /// Whether replicas report their lag (false: like an RDS replica with no CloudWatch
+    /// `ReplicaLag` datapoint in the window, the lag is unknown).
+    pub lag_reported: bool,
+    /// Age of the newest backup at the start.
+    #[serde(with = "serde_human")]
+    pub backup_age: Duration,
+    /// Age of the newest recovery point of each recovery server.
+    #[serde(with = "serde_human")]
+    pub recovery_point_age: Duration,
+    /// Time in-flight requests take to drain after the drain annotation.
+    #[serde(with = "serde_human")]
+    pub drain_time: Duration,
+    /// Time a recovery or failback job takes.
+    #[serde(with = "serde_human")]
+    pub job_time: Duration,
+    /// How long the primary has been healthy at the start.
+    #[serde(with = "serde_human")]
+    pub primary_stable_for: Duration,
+    /// Whether the primary site answers at all.
+    pub primary_reachable: bool,
+    /// Error rate reported by the health endpoints.
+    pub error_rate: f64,
+    /// Scripted faults.
+    pub faults: Vec<SimFault>,
+    /// ConfigMaps (`namespace/name`) whose DR copy differs from the primary's.
+    pub config_drift: Vec<String>,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            latency: Duration::from_millis(2),
+            transient_fault_rate: 0.0,
+            seed: 1,
+            dns_propagation: Duration::from_millis(300),
+            node_boot: Duration::from_millis(400),
+            rollout: Duration::from_millis(300),
+            replication_lag: Duration::from_secs(2),
+            catch_up_speed: 10.0,
+            lag_reported: true,
+            backup_age: Duration::from_secs(3600),
+            recovery_point_age: Duration::from_secs(30),
+            drain_time: Duration::from_millis(200),
+            job_time: Duration::from_millis(300),
+            primary_stable_for: Duration::from_secs(3 * 3600),
+            primary_reachable: true,
+            error_rate: 0.001,
+            faults: Vec::new(),
+            config_drift: Vec::new(),
+        }
+    }
+}
+
+/// A scripted fault of the simulated provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimFault {
+    /// Operation name (`promote_database`, `fence_database`, `upsert_record`, `scale_pool`,
+    /// `scale_workload`, `annotate_workload`, `start_recovery`, `start_failback`, `verify_integrity`,
+    /// `config_maps`, ...).
+    pub operation: String,
+    /// Resource it applies to; absent means every resource.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// `temporary`, `permanent`, `unreachable`, `integrity` or `job-failure`.
+    pub error: String,
+    /// How many calls fail (default 1; 0 means always).
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Duration estimates used for the RTO estimate of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Estimates {
+    /// One API call.
+    #[serde(with = "serde_human")]
+    pub api_call: Duration,
+    /// DNS propagation to INSYNC.
+    #[serde(with = "serde_human")]
+    pub dns_propagation: Duration,
+    /// Nodes becoming Ready after a scale-up.
+    #[serde(with = "serde_human")]
+    pub node_boot: Duration,
+    /// Workload rollout.
+    #[serde(with = "serde_human")]
+    pub rollout: Duration,
+    /// Database promotion.
+    #[serde(with = "serde_human")]
+    pub promotion: Duration,
+    /// Draining in-flight requests.
+    #[serde(with = "serde_human")]
+    pub drain: Duration,
+    /// A recovery or failback job.
+    #[serde(with = "serde_human")]
+    pub recovery_job: Duration,
+}
+
+impl Default for Estimates {
+    fn default() -> Self {
+        Estimates {
+            api_call: Duration::from_millis(300),
+            dns_propagation: Duration::from_secs(60),
+            node_boot: Duration::from_secs(4 * 60),
+            rollout: Duration::from_secs(2 * 60),
+            promotion: Duration::from_secs(3 * 60),
+            drain: Duration::from_secs(60),
+            recovery_job: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// A validated plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Plan name; also names the run lock.
+    pub name: String,
+    /// The primary site.
+    pub primary: Site,
+    /// The DR site.
+    pub dr: Site,
+    /// Targets per incident class (defaults, overridden by `[targets.<class>]`).
+    pub targets: BTreeMap<IncidentClass, Targets>,
+    /// Database pairs.
+    pub databases: Vec<DatabaseSpec>,
+    /// DNS records.
+    pub dns_records: Vec<DnsRecordSpec>,
+    /// Node pools.
+    pub node_pools: Vec<NodePoolSpec>,
+    /// Workload groups.
+    pub workloads: Vec<WorkloadSpec>,
+    /// Recovery-service source servers.
+    pub recovery_servers: Vec<RecoveryServerSpec>,
+    /// Health endpoints.
+    pub health_endpoints: Vec<HealthEndpointSpec>,
+    /// Check thresholds.
+    pub checks: CheckThresholds,
+    /// Failback settings.
+    pub failback: FailbackSettings,
+    /// Execution settings.
+    pub execution: ExecutionSettings,
+    /// Duration estimates.
+    pub estimates: Estimates,
+    /// Notification sinks.
+    pub notifications: Vec<NotificationSink>,
+    /// Routes of the escalations.
+    pub escalations: BTreeMap<crate::notify::Escalation, EscalationRoute>,
+    /// Simulated-provider settings.
+    pub sim: SimSettings,
+}
+
+impl Plan {
+    /// The targets of `class`.
+    pub fn targets(&self, class: IncidentClass) -> Targets {
+        self.targets
+            .get(&class)
+            .copied()
+            .unwrap_or_else(|| class.default_targets())
+    }
+
+    /// The site description for `role`.
+    pub fn site(&self, role: SiteRole) -> &Site {
+        match role {
+            SiteRole::Primary => &self.primary,
+            SiteRole::Dr => &self.dr,
+        }
+    }
+
+    /// Reads and validates a plan file.
+    pub fn load(path: &Path) -> Result<Plan> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!("cannot read plan file: {e}"))
+                .with_resource(path.display().to_string())
+        })?;
+        let mut plan =
+            Plan::parse(&text).map_err(|e| e.with_resource(path.display().to_string()))?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        for site in [&mut plan.primary, &mut plan.dr] {
+            if let Some(k) = &site.kubeconfig {
+                if Path::new(k).is_relative() {
+                    site.kubeconfig = Some(base.join(k).display().to_string());
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Parses and validates plan text.
+    pub fn parse(text: &str) -> Result<Plan> {
+        let raw: RawPlan = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let l = line_of(text, span.start);
+                    let src = text.lines().nth(l - 1).unwrap_or("").trim();
+                    Error::config(format!("line {l}: `{src}`: {msg}"))
+                }
+                None => Error::config(msg),
+            }
+        })?;
+        Plan::from_raw(raw, text)
+    }
+
+    /// Overrides every site's provider (the CLI's `--provider`).
+    pub fn with_provider(mut self, provider: &str) -> Result<Plan> {
+        check_provider(provider, "--provider")?;
+        self.primary.provider = ProviderName(provider.to_string());
+        self.dr.provider = ProviderName(provider.to_string());
+        Ok(self)
+    }
+}

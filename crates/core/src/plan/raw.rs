@@ -1,0 +1,143 @@
+//! The plan file as written: the raw TOML shape that validation turns into a [`super::Plan`].
+
+use toml::Spanned;
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlan {
+    pub(super) plan: RawPlanHeader,
+    pub(super) sites: RawSites,
+    #[serde(default)]
+    pub(super) targets: BTreeMap<String, RawTargets>,
+    #[serde(default)]
+    pub(super) databases: Vec<RawDatabase>,
+    #[serde(default)]
+    pub(super) dns_records: Vec<RawDnsRecord>,
+    #[serde(default)]
+    pub(super) node_pools: Vec<RawNodePool>,
+    #[serde(default)]
+    pub(super) workloads: Vec<RawWorkload>,
+    #[serde(default)]
+    pub(super) recovery_servers: Vec<RawRecoveryServer>,
+    #[serde(default)]
+    pub(super) health_endpoints: Vec<RawHealthEndpoint>,
+    pub(super) checks: Option<CheckThresholds>,
+    pub(super) failback: Option<FailbackSettings>,
+    pub(super) execution: Option<ExecutionSettings>,
+    pub(super) estimates: Option<Estimates>,
+    #[serde(default)]
+    pub(super) notifications: Vec<NotificationSink>,
+    #[serde(default)]
+    pub(super) escalations: BTreeMap<String, EscalationRoute>,
+    pub(super) sim: Option<SimSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlanHeader {
+    pub(super) name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSites {
+    pub(super) primary: Option<RawSite>,
+    pub(super) dr: Option<RawSite>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSite {
+    pub(super) provider: String,
+    pub(super) region: String,
+    pub(super) cluster: Option<String>,
+    pub(super) kubeconfig: Option<String>,
+    pub(super) context: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTargets {
+    pub(super) rto: Option<String>,
+    pub(super) rpo: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    pub(super) name: Spanned<String>,
+    pub(super) primary: String,
+    pub(super) dr: String,
+    pub(super) engine: Option<String>,
+    #[serde(default)]
+    pub(super) options: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDnsRecord {
+    pub(super) name: Spanned<String>,
+    pub(super) zone: String,
+    #[serde(rename = "type", default = "cname")]
+    pub(super) record_type: String,
+    pub(super) primary_target: String,
+    pub(super) dr_target: String,
+    pub(super) ttl: u32,
+    pub(super) health_check: Option<String>,
+}
+
+fn cname() -> String {
+    "CNAME".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNodePool {
+    pub(super) name: Spanned<String>,
+    pub(super) site: SiteRole,
+    pub(super) cluster: Option<String>,
+    pub(super) production: PoolSize,
+    pub(super) standby: PoolSize,
+    pub(super) autoscaling_group: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWorkload {
+    pub(super) name: Spanned<String>,
+    pub(super) namespace: String,
+    #[serde(default = "deployment")]
+    pub(super) kind: WorkloadKind,
+    #[serde(default)]
+    pub(super) deployments: Vec<String>,
+    pub(super) selector: Option<String>,
+    pub(super) production_replicas: u32,
+    pub(super) standby_replicas: u32,
+}
+
+fn deployment() -> WorkloadKind {
+    WorkloadKind::Deployment
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRecoveryServer {
+    pub(super) name: Spanned<String>,
+    pub(super) source_server_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealthEndpoint {
+    pub(super) name: Spanned<String>,
+    pub(super) site: SiteRole,
+    pub(super) url: String,
+    #[serde(default = "ok_status")]
+    pub(super) expect_status: u16,
+}
+
+fn ok_status() -> u16 {
+    200
+}
