@@ -203,3 +203,17 @@ pub fn json(o: &Output) -> Value {
         )
     })
 }
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// The step `id` of a report (JSON), or a panic naming it.
+pub fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {doc}"))
+}

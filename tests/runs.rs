@@ -1,15 +1,11 @@
 //! Runs over time: interrupted and abandoned runs, superseded runs, the failback of the last
-//! failover, `status` and `report` (each test failed before its fix).
+//! failover, `status` and `report`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::*;
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
 
 /// Starts `args` and kills it (SIGKILL) once its journal shows `step` started.
 fn kill_at_step(env: &Env, args: &[&str], step: &str) -> String {
@@ -279,12 +275,7 @@ fn a_failback_after_a_failover_that_fenced_but_never_promoted_lifts_the_fence() 
     let out = env.run(&["failback", "--yes", "--force", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
-    let promote = doc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == "promote-primary-db")
-        .expect("promote step");
+    let promote = step(&doc, "promote-primary-db");
     assert!(
         promote["summary"]
             .as_str()

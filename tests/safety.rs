@@ -1,21 +1,9 @@
-//! What a failover must never do, and what it must never claim (each test failed before its fix).
+//! What a failover must never do, and what it must never claim: one test per defect the safety issue
+//! names, written against the defect as a user sees it.
 
 use serde_json::Value;
 
 use crate::common::*;
-
-fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {doc}"))
-}
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
 
 #[test]
 fn an_unknown_replication_lag_is_never_read_as_zero() {

@@ -255,9 +255,9 @@ async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass
     // No provider is built: the preview reads no cloud, kubeconfig or simulated world, writes nothing.
     // A failback is shown as it would run: under the class of the failover it undoes.
     let class = match operation {
-        Operation::Failback => aegis_dr::runs::failover_to_undo(&cfg.state_dir, &cfg.plan.name)
-            .and_then(|f| f.class.parse().ok())
-            .unwrap_or(class),
+        Operation::Failback => {
+            aegis_dr::runs::failback_class(&cfg.state_dir, &cfg.plan.name).map_or(class, |(c, _)| c)
+        }
         _ => class,
     };
     let estimates = aegis_dr::orchestrator::plan_estimates(&cfg.plan);
@@ -350,11 +350,12 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
         return Ok(exit::USAGE);
     };
     if *operation == Operation::Failback && *class_given && resume.is_none() {
-        if let Some(f) = aegis_dr::runs::failover_to_undo(&cfg.state_dir, &cfg.plan.name) {
-            if f.class != class.as_str() {
+        if let Some((undone, failover)) =
+            aegis_dr::runs::failback_class(&cfg.state_dir, &cfg.plan.name)
+        {
+            if undone != *class {
                 return Err(Error::config(format!(
-                    "--class: the failback undoes failover {} of class {}, not {}: drop --class (a failback always takes its failover's class)",
-                    f.run_id, f.class, class
+                    "--class: the failback undoes failover {failover} of class {undone}, not {class}: drop --class (a failback always takes its failover's class)"
                 )));
             }
         }
@@ -431,7 +432,7 @@ fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
                 )
             });
     };
-    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+    if !aegis_dr::runs::is_run_id(id) {
         return Err(Error::config(format!("`{id}` is not a run id")));
     }
     let dir = cfg.state_dir.join("runs").join(id);

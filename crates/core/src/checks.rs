@@ -409,11 +409,7 @@ impl Checker<'_> {
             );
         }
         let res = join_all(eps.iter().map(|h| {
-            let req = ProbeRequest {
-                name: h.name.clone(),
-                site: SiteRole::Dr,
-                url: h.url.clone(),
-            };
+            let req = ProbeRequest::of(h);
             async move {
                 (
                     h,

@@ -61,17 +61,25 @@ impl fmt::Display for IncidentClass {
 impl FromStr for IncidentClass {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        IncidentClass::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = IncidentClass::ALL.iter().map(|c| c.as_str()).collect();
-                format!(
-                    "unknown incident class `{s}` (expected one of: {})",
-                    names.join(", ")
-                )
-            })
+        parse_named(s, &IncidentClass::ALL, |c| c.as_str(), "incident class")
     }
+}
+
+/// The value of `all` whose `name` is `s`, or an error listing the names (for enums written by
+/// name in plans and flags).
+pub(crate) fn parse_named<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> Result<T, String> {
+    all.iter().copied().find(|v| name(*v) == s).ok_or_else(|| {
+        let names: Vec<_> = all.iter().map(|v| name(*v)).collect();
+        format!(
+            "unknown {what} `{s}` (expected one of: {})",
+            names.join(", ")
+        )
+    })
 }
 
 /// Recovery targets: how long recovery may take and how much data may be lost.

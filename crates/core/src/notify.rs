@@ -83,16 +83,7 @@ impl Escalation {
 impl std::str::FromStr for Escalation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Escalation::ALL
-            .into_iter()
-            .find(|e| e.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Escalation::ALL.iter().map(|e| e.as_str()).collect();
-                format!(
-                    "unknown escalation `{s}` (expected one of: {})",
-                    names.join(", ")
-                )
-            })
+        crate::incident::parse_named(s, &Escalation::ALL, |e| e.as_str(), "escalation")
     }
 }
 

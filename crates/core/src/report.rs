@@ -234,7 +234,6 @@ impl Report {
         let mut last_ts = started;
         let mut restored: Option<u64> = None;
         let mut loss = crate::orchestrator::DataLoss::default();
-        let mut data_moved = false;
         for e in entries {
             match e {
                 Entry::RunStarted { .. } => {}
@@ -265,11 +264,7 @@ impl Report {
                         restored.get_or_insert(r);
                     }
                     if let Some(d) = crate::orchestrator::DataLoss::from_output(data) {
-                        if d.worst_ms.is_some() {
-                            loss.add(d.worst_ms);
-                        }
-                        loss.unknown |= d.unknown;
-                        data_moved = true;
+                        loss.merge(d);
                     }
                     if let Some(checks) = data.get("checks") {
                         if let Ok(c) = serde_json::from_value::<Vec<CheckResult>>(checks.clone()) {
@@ -361,17 +356,12 @@ impl Report {
         // A step still "running" in a finished run was interrupted by the failure of another.
         report.duration_seconds = last_ts.saturating_sub(started) as f64 / 1000.0;
         report.achieved.rpo_unknown = loss.unknown;
-        let rpo_seconds = |ms: u64| ms as f64 / 1000.0;
         if let Some(r) = restored {
             report.achieved.rto_seconds = Some(r.saturating_sub(started) as f64 / 1000.0);
             // Restored without moving data (routing or compute only): nothing was lost.
-            report.achieved.rpo_seconds = match (data_moved, loss.unknown) {
-                (_, true) => None,
-                (true, false) => Some(rpo_seconds(loss.worst_ms.unwrap_or(0))),
-                (false, false) => Some(0.0),
-            };
+            report.achieved.rpo_seconds = loss.rpo_seconds();
         } else if !loss.unknown {
-            report.achieved.rpo_seconds = loss.worst_ms.map(rpo_seconds);
+            report.achieved.rpo_seconds = loss.worst_ms.map(|ms| ms as f64 / 1000.0);
         }
         if let (Some(rto), Some(rpo)) = (report.achieved.rto_seconds, report.achieved.rpo_seconds) {
             report.achieved.within_targets =

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
+    incident::IncidentClass,
     journal::{Operation, RunStatus},
     lock::RunLock,
     report::Report,
@@ -117,6 +118,18 @@ pub fn failover_to_undo(state_dir: &Path, plan: &str) -> Option<Report> {
                 || r.operation == Operation::Failback.as_str())
     })?;
     (runs[last].operation == Operation::Failover.as_str()).then(|| runs[last].clone())
+}
+
+/// The class a failback of `plan` runs under, and the failover it undoes (see
+/// [`failover_to_undo`]); `None` when there is no failover to undo.
+pub fn failback_class(state_dir: &Path, plan: &str) -> Option<(IncidentClass, String)> {
+    let f = failover_to_undo(state_dir, plan)?;
+    Some((f.class.parse().ok()?, f.run_id))
+}
+
+/// True when `id` can name a run folder: not empty, no path separator, not hidden.
+pub fn is_run_id(id: &str) -> bool {
+    !id.is_empty() && !id.contains(['/', '\\']) && !id.starts_with('.')
 }
 
 /// The first run of `plan` started after `run` that succeeded: the estate has moved on since.

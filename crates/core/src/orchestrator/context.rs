@@ -262,15 +262,28 @@ impl RunCtx {
             .copied()
     }
 
+    /// The first step of `step_id`'s phase for which `f` gives a value (the verification site, the
+    /// site promoted to, ...).
+    pub fn find_in_phase<T>(&self, step_id: &str, f: impl Fn(&StepKind) -> Option<T>) -> Option<T> {
+        let phase = phase_of(step_id);
+        self.graph
+            .steps
+            .iter()
+            .filter(|s| phase_of(&s.id) == phase)
+            .find_map(|s| f(&s.kind))
+    }
+
     /// True when the run's graph has a step of a kind matching `f`.
     pub fn has_step(&self, f: impl Fn(&super::graph::StepKind) -> bool) -> bool {
         self.graph.steps.iter().any(|s| f(&s.kind))
     }
 
-    /// Records the data-loss window of step `step_id` (`None`: it could not be measured).
-    pub fn record_data_loss(&self, step_id: &str, ms: Option<u64>) {
+    /// Adds the data lost by step `step_id` to its phase's.
+    fn add_data_loss(&self, step_id: &str, loss: DataLoss) {
         if let Ok(mut r) = self.data_loss.lock() {
-            r.entry(phase_of(step_id).to_string()).or_default().add(ms);
+            r.entry(phase_of(step_id).to_string())
+                .or_default()
+                .merge(loss);
         }
     }
 
@@ -301,6 +314,19 @@ impl DataLoss {
             Some(ms) => self.worst_ms = Some(self.worst_ms.map_or(ms, |w| w.max(ms))),
             None => self.unknown = true,
         }
+    }
+
+    /// Adds the windows of `other`.
+    pub fn merge(&mut self, other: DataLoss) {
+        if other.worst_ms.is_some() {
+            self.add(other.worst_ms);
+        }
+        self.unknown |= other.unknown;
+    }
+
+    /// The achieved RPO in seconds: `None` when a window was not measured, 0 when nothing moved.
+    pub fn rpo_seconds(self) -> Option<f64> {
+        (!self.unknown).then(|| self.worst_ms.unwrap_or(0) as f64 / 1000.0)
     }
 
     /// The step output keys that carry this record into the journal (read back on resume and by
@@ -410,12 +436,19 @@ impl StepCtx {
         retry(self.policy(), &self.run.clock, what, self.on_retry(), f).await
     }
 
-    /// The duration estimates in force (the provider's where it has them, else the plan's).
+    /// The duration estimates in force (the providers' where they have them, else the plan's).
     pub fn estimates(&self) -> crate::plan::Estimates {
-        self.providers()
-            .estimates
-            .clone()
-            .unwrap_or_else(|| self.plan().estimates.clone())
+        self.providers().estimates_for(self.plan())
+    }
+
+    /// The plan's polling intervals, ending at `deadline_ms`.
+    fn wait_policy(&self, deadline_ms: u64) -> WaitPolicy {
+        let e = &self.run.plan.execution;
+        WaitPolicy {
+            initial: e.poll_interval,
+            max: e.max_poll_interval,
+            deadline_ms,
+        }
     }
 
     /// Polls until `poll` yields `Some` for at most `budget` (never past the RTO deadline);
@@ -430,19 +463,13 @@ impl StepCtx {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<T>>>,
     {
-        let e = &self.run.plan.execution;
         let now = self.run.clock.now_ms();
         let until = now
             .saturating_add(budget.as_millis() as u64)
             .min(self.run.rto_deadline_ms().max(now));
-        let policy = WaitPolicy {
-            initial: e.poll_interval,
-            max: e.max_poll_interval,
-            deadline_ms: until,
-        };
         match await_condition(
             self.policy(),
-            policy,
+            self.wait_policy(until),
             &self.run.clock,
             what,
             self.on_retry(),
@@ -462,16 +489,11 @@ impl StepCtx {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<T>>>,
     {
-        let e = &self.run.plan.execution;
         let rto_deadline = self.run.rto_deadline_ms();
         let hard = self.run.hard_deadline_ms();
         let now = self.run.clock.now_ms();
         // Within the RTO budget the wait ends at the RTO deadline; past it (after escalating) at the hard one.
-        let first = WaitPolicy {
-            initial: e.poll_interval,
-            max: e.max_poll_interval,
-            deadline_ms: rto_deadline.max(now),
-        };
+        let first = self.wait_policy(rto_deadline.max(now));
         let mut poll = poll;
         if now < rto_deadline {
             match await_condition(
@@ -489,11 +511,7 @@ impl StepCtx {
             }
         }
         self.run.escalate_rto().await;
-        let second = WaitPolicy {
-            initial: e.poll_interval,
-            max: e.max_poll_interval,
-            deadline_ms: hard,
-        };
+        let second = self.wait_policy(hard);
         await_condition(
             self.policy(),
             second,
@@ -619,7 +637,15 @@ impl StepCtx {
         }
     }
 
-    /// Adds a note to the step's output.
+    /// Records the data this step lost: in its output (journaled; read back on resume and by the
+    /// report) and in its phase's total (for the resolution notice).
+    pub fn record_data_loss(&self, loss: DataLoss) {
+        for (k, v) in loss.to_output() {
+            self.set(k, v);
+        }
+        self.run.add_data_loss(&self.step.id, loss);
+    }
+
     /// Marks the step skipped (nothing attempted) for `reason`; returns its summary.
     pub fn skip(&self, reason: impl Into<String>) -> String {
         let reason = reason.into();

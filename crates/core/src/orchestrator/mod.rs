@@ -179,16 +179,14 @@ impl Orchestrator {
         &self.plan
     }
 
-    fn estimates(&self) -> Estimates {
-        self.providers
-            .estimates
-            .clone()
-            .unwrap_or_else(|| self.plan.estimates.clone())
-    }
-
     /// The graph and estimate of `op` for `class`, without side effects.
     pub fn preview(&self, op: Operation, class: IncidentClass) -> PlanPreview {
-        preview(&self.plan, &self.estimates(), op, class)
+        preview(
+            &self.plan,
+            &self.providers.estimates_for(&self.plan),
+            op,
+            class,
+        )
     }
 
     /// Runs (or resumes) an operation to its end.
@@ -284,7 +282,7 @@ impl Orchestrator {
     fn abandon(&self, a: &Abandon, by: &str) -> Result<()> {
         let path = Journal::path_of(&self.state_dir, &a.run_id);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if a.run_id.is_empty() || a.run_id.contains(['/', '\\']) || !dir.is_dir() {
+        if !crate::runs::is_run_id(&a.run_id) || !dir.is_dir() {
             return Err(Error::config(format!(
                 "--abandon: no run `{}` under {}",
                 a.run_id,
@@ -354,11 +352,8 @@ impl Orchestrator {
         // A failback undoes the last completed failover, under that failover's class.
         let (class, undoes) = match req.operation {
             Operation::Failback => {
-                match crate::runs::failover_to_undo(&self.state_dir, &self.plan.name) {
-                    Some(f) => (
-                        f.class.parse::<IncidentClass>().unwrap_or(req.class),
-                        Some(f.run_id),
-                    ),
+                match crate::runs::failback_class(&self.state_dir, &self.plan.name) {
+                    Some((class, failover)) => (class, Some(failover)),
                     None => (req.class, None),
                 }
             }
@@ -400,7 +395,7 @@ impl Orchestrator {
         run_id: &str,
         req: &RunRequest,
     ) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
-        if run_id.is_empty() || run_id.contains(['/', '\\']) || run_id.starts_with('.') {
+        if !crate::runs::is_run_id(run_id) {
             return Err(Error::config(format!(
                 "--resume: `{run_id}` is not a run id"
             )));
@@ -413,24 +408,22 @@ impl Orchestrator {
             )));
         }
         let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if let crate::runs::RunRead::Report(r) = crate::runs::read(&self.state_dir, &dir).read {
-            if r.status == RunStatus::Abandoned {
-                return Err(Error::refused(format!(
-                    "run `{run_id}` cannot be resumed: it was {}",
-                    r.abandoned.as_deref().unwrap_or("abandoned")
-                )));
-            }
-            if let Some(later) = crate::runs::superseded_by(&self.state_dir, &r) {
-                return Err(Error::refused(format!(
-                    "run `{run_id}` cannot be resumed: run {} ({}, {}) started after it and succeeded, so the estate has moved on; start a new run instead",
-                    later.run_id,
-                    later.operation,
-                    later.finished_at.as_deref().unwrap_or(&later.started_at)
-                )));
-            }
-        }
         let (mut journal, entries) = Journal::reopen(&path)?;
+        let folded = Report::from_journal(&entries)?;
+        if folded.status == RunStatus::Abandoned {
+            return Err(Error::refused(format!(
+                "run `{run_id}` cannot be resumed: it was {}",
+                folded.abandoned.as_deref().unwrap_or("abandoned")
+            )));
+        }
+        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &folded) {
+            return Err(Error::refused(format!(
+                "run `{run_id}` cannot be resumed: run {} ({}, {}) started after it and succeeded, so the estate has moved on; start a new run instead",
+                later.run_id,
+                later.operation,
+                later.finished_at.as_deref().unwrap_or(&later.started_at)
+            )));
+        }
         let Some(Entry::RunStarted {
             ts_ms,
             operation,
@@ -500,13 +493,10 @@ impl Orchestrator {
                         }
                     }
                     if let Some(d) = context::DataLoss::from_output(data) {
-                        let phase = data_loss
+                        data_loss
                             .entry(context::phase_of(step).to_string())
-                            .or_default();
-                        if d.worst_ms.is_some() {
-                            phase.add(d.worst_ms);
-                        }
-                        phase.unknown |= d.unknown;
+                            .or_default()
+                            .merge(d);
                     }
                 }
                 _ => {}

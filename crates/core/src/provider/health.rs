@@ -16,6 +16,17 @@ pub struct ProbeRequest {
     pub url: String,
 }
 
+impl ProbeRequest {
+    /// The probe of the plan's endpoint `h`.
+    pub fn of(h: &crate::plan::HealthEndpointSpec) -> ProbeRequest {
+        ProbeRequest {
+            name: h.name.clone(),
+            site: h.site,
+            url: h.url.clone(),
+        }
+    }
+}
+
 /// What a probe saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthReport {

@@ -57,6 +57,13 @@ pub struct Providers {
 }
 
 impl Providers {
+    /// The duration estimates in force: the providers' own where they have them, else the plan's.
+    pub fn estimates_for(&self, plan: &crate::plan::Plan) -> Estimates {
+        self.estimates
+            .clone()
+            .unwrap_or_else(|| plan.estimates.clone())
+    }
+
     /// The providers of `site`.
     pub fn site(&self, site: SiteRole) -> &SiteProviders {
         match site {

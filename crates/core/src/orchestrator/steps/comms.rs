@@ -77,11 +77,7 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
         format_duration(run.targets.rpo),
         run.run_id
     );
-    let rpo_seconds = if loss.unknown {
-        None
-    } else {
-        Some(loss.worst_ms.unwrap_or(0) as f64 / 1000.0)
-    };
+    let rpo_seconds = loss.rpo_seconds();
     let n = run
         .notify(
             Template::Resolution,
@@ -93,12 +89,9 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
 }
 
 /// The site the verification step of `ctx`'s phase checked.
-pub(super) fn verified_site(ctx: &StepCtx) -> Option<SiteRole> {
-    let phase = super::super::context::phase_of(&ctx.step.id);
-    ctx.run.graph.steps.iter().find_map(|s| match s.kind {
-        StepKind::Verify { site, .. } if super::super::context::phase_of(&s.id) == phase => {
-            Some(site)
-        }
+fn verified_site(ctx: &StepCtx) -> Option<SiteRole> {
+    ctx.run.find_in_phase(&ctx.step.id, |k| match k {
+        StepKind::Verify { site, .. } => Some(*site),
         _ => None,
     })
 }

@@ -56,13 +56,34 @@ pub(super) struct PromoteDecision<'a> {
     spec: &'a DatabaseSpec,
     target: DatabaseRef,
     old: DatabaseRef,
-    /// `None`: already primary.
-    mode: Option<PromoteMode>,
-    /// Already primary but fenced, never demoted (a failover that failed before promoting the
-    /// other side): lifting the fence is all it needs.
-    unfence: bool,
+    action: PromoteAction,
     /// The data-loss window in ms; `None` when it could not be measured.
     rpo_ms: Option<u64>,
+}
+
+/// What the promotion does to one database.
+#[derive(Clone, Copy)]
+pub(super) enum PromoteAction {
+    /// Nothing: it already is an unfenced primary.
+    None,
+    /// It is a primary that was fenced and never demoted (a failover that failed before promoting
+    /// the other side): lifting the fence is all it needs.
+    LiftFence,
+    /// Promote it.
+    Promote(PromoteMode),
+}
+
+/// Waits until `target` is an unfenced primary.
+async fn wait_writable(
+    ctx: &StepCtx,
+    db: &Arc<dyn DatabaseFailover>,
+    target: &DatabaseRef,
+) -> Result<()> {
+    ctx.wait(&format!("{} to take writes", target.instance), || async {
+        let s = db.status(target).await?;
+        Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
+    })
+    .await
 }
 
 /// True when a status proves the replica has everything its fenced source wrote: a measured zero
@@ -111,8 +132,7 @@ pub(super) async fn decide_promotion<'a>(
             spec: d,
             target,
             old,
-            mode: None,
-            unfence: false,
+            action: PromoteAction::None,
             rpo_ms,
         });
     }
@@ -133,8 +153,7 @@ pub(super) async fn decide_promotion<'a>(
             spec: d,
             target,
             old,
-            mode: None,
-            unfence: true,
+            action: PromoteAction::LiftFence,
             rpo_ms: Some(0),
         });
     }
@@ -228,8 +247,7 @@ pub(super) async fn decide_promotion<'a>(
         spec: d,
         target,
         old,
-        mode: Some(mode),
-        unfence: false,
+        action: PromoteAction::Promote(mode),
         rpo_ms,
     })
 }
@@ -246,7 +264,10 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
         .await?;
     // The measured data-loss windows are journaled once, durably, before any promotion (`null`:
     // not measured).
-    let todo: Vec<&PromoteDecision> = decisions.iter().filter(|d| d.mode.is_some()).collect();
+    let todo: Vec<&PromoteDecision> = decisions
+        .iter()
+        .filter(|d| matches!(d.action, PromoteAction::Promote(_)))
+        .collect();
     if !todo.is_empty() {
         let mut all = match ctx.checkpointed("rpo_ms") {
             Some(serde_json::Value::Object(m)) => m,
@@ -260,27 +281,26 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
         .fan_out(decisions.iter().collect(), |d: &PromoteDecision| {
             let db = db.clone();
             async move {
-                if d.unfence {
-                    let req = FenceRequest {
-                        target: d.target.clone(),
-                        fenced: false,
-                    };
-                    ctx.call("lift fence", || db.fence(&req)).await?;
-                    ctx.wait(&format!("{} to take writes", d.target.instance), || async {
-                        let s = db.status(&d.target).await?;
-                        Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
-                    })
-                    .await?;
-                    return Ok(format!(
-                        "{}: {} was fenced but never demoted: fence lifted, no data moved",
-                        d.spec.name, d.target.instance
-                    ));
-                }
-                let Some(mode) = d.mode else {
-                    return Ok(format!(
-                        "{}: {} already primary",
-                        d.spec.name, d.target.instance
-                    ));
+                let mode = match d.action {
+                    PromoteAction::None => {
+                        return Ok(format!(
+                            "{}: {} already primary",
+                            d.spec.name, d.target.instance
+                        ))
+                    }
+                    PromoteAction::LiftFence => {
+                        let req = FenceRequest {
+                            target: d.target.clone(),
+                            fenced: false,
+                        };
+                        ctx.call("lift fence", || db.fence(&req)).await?;
+                        wait_writable(ctx, &db, &d.target).await?;
+                        return Ok(format!(
+                            "{}: {} was fenced but never demoted: fence lifted, no data moved",
+                            d.spec.name, d.target.instance
+                        ));
+                    }
+                    PromoteAction::Promote(mode) => mode,
                 };
                 let req = PromoteRequest {
                     target: d.target.clone(),
@@ -297,14 +317,7 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                     db.promote(&req).await
                 })
                 .await?;
-                ctx.wait(
-                    &format!("{} to become primary", d.target.instance),
-                    || async {
-                        let s = db.status(&d.target).await?;
-                        Ok((s.role == DatabaseRole::Primary && !s.fenced).then_some(()))
-                    },
-                )
-                .await?;
+                wait_writable(ctx, &db, &d.target).await?;
                 Ok(format!(
                     "{}: {} promoted ({mode:?}, data loss window {})",
                     d.spec.name,
@@ -318,15 +331,7 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
     for d in &decisions {
         loss.add(d.rpo_ms);
     }
-    if loss.worst_ms.is_some() {
-        ctx.run.record_data_loss(&ctx.step.id, loss.worst_ms);
-    }
-    if loss.unknown {
-        ctx.run.record_data_loss(&ctx.step.id, None);
-    }
-    for (k, v) in loss.to_output() {
-        ctx.set(k, v);
-    }
+    ctx.record_data_loss(loss);
     Ok(out.join("; "))
 }
 

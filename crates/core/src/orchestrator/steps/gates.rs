@@ -157,11 +157,7 @@ pub(super) async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
         .filter(|h| h.site == SiteRole::Primary)
         .collect();
     for h in &eps {
-        let req = ProbeRequest {
-            name: h.name.clone(),
-            site: SiteRole::Primary,
-            url: h.url.clone(),
-        };
+        let req = ProbeRequest::of(h);
         match health.probe(&req).await {
             Ok(r) if r.status == h.expect_status => return None,
             Ok(r) => failures.push(format!("{} answers {}", h.url, r.status)),
@@ -283,11 +279,7 @@ pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {
     let health = ctx.providers().primary.health.clone();
     let mut shortest: Option<Duration> = None;
     for h in eps {
-        let req = ProbeRequest {
-            name: h.name.clone(),
-            site: SiteRole::Primary,
-            url: h.url.clone(),
-        };
+        let req = ProbeRequest::of(h);
         let r = ctx
             .call("probe primary health", || health.probe(&req))
             .await?;

@@ -114,14 +114,10 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
             .with_resource(job.0.clone()));
         }
     }
-    let loss = super::super::context::DataLoss {
+    ctx.record_data_loss(super::super::context::DataLoss {
         worst_ms: Some(age),
         unknown: false,
-    };
-    for (k, v) in loss.to_output() {
-        ctx.set(k, v);
-    }
-    ctx.run.record_data_loss(&ctx.step.id, Some(age));
+    });
     Ok(format!(
         "{} recovery instance(s) {}{}",
         servers.len(),

@@ -5,17 +5,9 @@ use super::*;
 /// The site whose databases must be writable once this phase is done: where the phase promotes
 /// them, else the primary (classes that move no data leave them there).
 pub(super) fn writable_database_site(ctx: &StepCtx) -> SiteRole {
-    let phase = super::super::context::phase_of(&ctx.step.id);
     ctx.run
-        .graph
-        .steps
-        .iter()
-        .find_map(|s| match s.kind {
-            StepKind::PromoteDatabases { to }
-                if super::super::context::phase_of(&s.id) == phase =>
-            {
-                Some(to)
-            }
+        .find_in_phase(&ctx.step.id, |k| match k {
+            StepKind::PromoteDatabases { to } => Some(*to),
             _ => None,
         })
         .unwrap_or(SiteRole::Primary)
@@ -132,13 +124,7 @@ pub(super) async fn verify(
                 futures_util::future::try_join_all(eps.iter().map(|h| {
                     let health = health.clone();
                     async move {
-                        let r = health
-                            .probe(&ProbeRequest {
-                                name: h.name.clone(),
-                                site,
-                                url: h.url.clone(),
-                            })
-                            .await?;
+                        let r = health.probe(&ProbeRequest::of(h)).await?;
                         let mut p = Vec::new();
                         if r.status != h.expect_status {
                             p.push(format!("{} answers {}", h.url, r.status));

@@ -230,13 +230,7 @@ pub(super) async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> 
             async move {
                 let mut any_reported = false;
                 for h in eps {
-                    let r = health
-                        .probe(&ProbeRequest {
-                            name: h.name.clone(),
-                            site,
-                            url: h.url.clone(),
-                        })
-                        .await?;
+                    let r = health.probe(&ProbeRequest::of(h)).await?;
                     match r.in_flight {
                         Some(n) if n > 0 => return Ok(None),
                         Some(_) => any_reported = true,
