@@ -42,7 +42,8 @@ fn bad_flags_and_missing_files_exit_2() {
     let out = env.run(&["check", "--provider", "azure"]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("not available in this build"),
+        stderr(&out).contains("`azure` is not implemented yet")
+            && stderr(&out).contains("[sim] plays"),
         "{}",
         stderr(&out)
     );

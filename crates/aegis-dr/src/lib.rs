@@ -1,9 +1,11 @@
 //! aegis-dr: disaster-recovery failover and failback as a library.
 //!
 //! This is the one crate to depend on. It re-exports the core (plan model, provider traits,
-//! orchestrator, journal, reports, simulated estate) and builds the provider set a plan names:
-//! the simulated estate (`sim`) is built in; AWS (feature `aws`) and Kubernetes workloads (feature
-//! `kubernetes`) are default features. Azure and GCP are not implemented yet.
+//! orchestrator, journal, reports, simulated estate) and builds the providers a plan names through
+//! the [`registry`]: each resource (database pair, DNS record, node pool, recovery server, health
+//! endpoint) on the provider its plan entry names, so one plan can span clouds. The simulated estate
+//! (`sim`) is built in; AWS (feature `aws`) and Kubernetes workloads (feature `kubernetes`) are
+//! default features. Azure and GCP are not implemented yet.
 //!
 //! ```no_run
 //! # async fn demo() -> aegis_dr::Result<()> {
@@ -21,7 +23,15 @@
 
 pub use aegis_dr_core::*;
 
+pub mod registry;
+
 use std::{path::Path, sync::Arc};
+
+use aegis_dr_core::{
+    layer::{FaultLayer, TimeoutLayer},
+    plan::ProviderName,
+    provider::{BuildContext, Permissions, Providers},
+};
 
 #[cfg(feature = "kubernetes")]
 pub use aegis_dr_provider_kubernetes as kubernetes;
@@ -29,65 +39,113 @@ pub use aegis_dr_provider_kubernetes as kubernetes;
 #[cfg(feature = "aws")]
 pub use aegis_dr_provider_aws as aws;
 
-/// Builds the providers the plan's sites name. Every site must use a provider of this build; a site
-/// with `kubeconfig` or `context` has its workloads served by the Kubernetes provider.
+/// Picks `ring` as the process's rustls crypto provider, unless the program already chose one.
+/// Needed when two TLS stacks share the process (kube's ring and the AWS SDK's aws-lc-rs): rustls
+/// cannot choose by itself. [`providers_for`] calls it; so does the CLI before any client exists.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The build context of provider `name` for `plan`.
+fn context(
+    plan: &Plan,
+    name: &ProviderName,
+    state_dir: &Path,
+    clock: clock::Clock,
+) -> BuildContext {
+    BuildContext {
+        name: name.clone(),
+        plan: plan.for_provider(name),
+        state_dir: state_dir.to_path_buf(),
+        clock,
+    }
+}
+
+/// Builds the providers the plan's resources name: the simulated estate once for every name it
+/// serves (`sim` and `[sim] plays`), and each other provider from its registry backend, validated
+/// first (all of them, before anything is built), each wrapped in a call timeout
+/// (`execution.call_timeout`) and in `[fault_injection]` where the plan asks for it.
 pub async fn providers_for(
     plan: &Plan,
     state_dir: &Path,
     clock: clock::Clock,
-) -> Result<provider::Providers> {
-    let (p, d) = (plan.primary.provider.as_str(), plan.dr.provider.as_str());
-    if p != d {
-        return Err(Error::config(format!(
-            "sites.dr.provider: `{d}` differs from sites.primary.provider `{p}`: one plan runs on one provider \
-             (Kubernetes workloads of either site come from `kubeconfig`/`context`)"
-        )));
-    }
-    #[allow(unused_mut)]
-    let mut providers = match p {
+) -> Result<Providers> {
+    install_crypto_provider();
+    let names = plan.provider_names();
+    let (simulated, real): (Vec<_>, Vec<_>) = names.iter().partition(|n| plan.sim_serves(n));
+    let backends = real
+        .iter()
+        .map(|name| {
+            let backend = registry::backend_of(plan, name)?;
+            let ctx = context(plan, name, state_dir, clock);
+            backend.validate(&ctx)?;
+            Ok((backend, ctx))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut providers = if simulated.is_empty() {
+        Providers::new()
+    } else {
         // Real time here: the simulated latency runs on the precise timer.
-        "sim" => Arc::new(sim::SimProvider::open(plan, state_dir, clock)?.with_precise_latency()).providers(),
-        #[cfg(feature = "aws")]
-        "aws" => aws::AwsProviders::from_env(plan).build().await?.providers(),
-        other => {
-            return Err(Error::config(format!(
-                "provider `{other}` is not available in this build of aegis-dr: `sim` (the simulated estate) and \
-                 `aws` (feature `aws`) are; Azure and GCP are not implemented yet (Kubernetes workloads: set \
-                 `kubeconfig`/`context` on a site)"
-            )))
-        }
+        Arc::new(sim::SimProvider::open(plan, state_dir, clock)?.with_precise_latency())
+            .providers()?
     };
-    let k8s_sites: Vec<SiteRole> = [SiteRole::Primary, SiteRole::Dr]
-        .into_iter()
-        .filter(|r| plan.site(*r).uses_kubernetes())
-        .collect();
-    if !k8s_sites.is_empty() {
-        #[cfg(feature = "kubernetes")]
-        {
-            let mut b = kubernetes::KubernetesBuilder::new();
-            for role in &k8s_sites {
-                let s = plan.site(*role);
-                b = b.with_site(
-                    *role,
-                    kubernetes::KubeSite {
-                        kubeconfig: s.kubeconfig.as_ref().map(Into::into),
-                        context: s.context.clone(),
-                    },
-                );
-            }
-            let k8s: Arc<dyn provider::WorkloadScaler> = Arc::new(b.build().await?);
-            for role in &k8s_sites {
-                match role {
-                    SiteRole::Primary => providers.primary.workloads = k8s.clone(),
-                    SiteRole::Dr => providers.dr.workloads = k8s.clone(),
-                }
+    if !plan.runs_on_sim() {
+        providers.estimates = None;
+    }
+    let faults = match &plan.fault_injection {
+        Some(f) => Some(Arc::new(
+            FaultLayer::new(f.transient_rate, f.seed, f.faults.clone())
+                .persisted(state_dir.join(format!("{}.fault-injection.json", plan.name)))?,
+        )),
+        None => None,
+    };
+    for (backend, ctx) in backends {
+        let mut set = backend
+            .build(&ctx)
+            .await?
+            .layer(TimeoutLayer::new(plan.execution.call_timeout));
+        if let (Some(layer), Some(f)) = (&faults, &plan.fault_injection) {
+            if f.providers.is_empty() || f.providers.contains(&ctx.name) {
+                set = set.layer_shared(layer.clone());
             }
         }
-        #[cfg(not(feature = "kubernetes"))]
-        return Err(Error::config(format!(
-            "sites.{}.kubeconfig: this build of aegis-dr has no Kubernetes provider (enable the `kubernetes` feature)",
-            k8s_sites[0]
-        )));
+        providers.insert(set);
     }
     Ok(providers)
+}
+
+/// The least-privilege permissions the plan needs of each provider it uses (or of `only`), in each
+/// provider's own format. The simulated estate and names it plays need none and are left out.
+pub fn permissions_for(
+    plan: &Plan,
+    only: Option<&str>,
+) -> Result<Vec<(ProviderName, Permissions)>> {
+    let names: Vec<ProviderName> = match only {
+        Some(p) => {
+            let name = ProviderName(p.to_string());
+            if !plan.provider_names().contains(&name) {
+                return Err(Error::config(format!(
+                    "permissions: the plan puts nothing on `{p}` (it uses: {}); pass --provider {p} to see what it would need there",
+                    plan.provider_names()
+                        .iter()
+                        .map(ProviderName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            vec![name]
+        }
+        None => plan.provider_names().into_iter().collect(),
+    };
+    let state_dir = Path::new(".");
+    names
+        .into_iter()
+        .filter(|n| !plan.sim_serves(n))
+        .map(|name| {
+            let backend = registry::backend_of(plan, &name)?;
+            let perms =
+                backend.permissions(&context(plan, &name, state_dir, clock::Clock::new()))?;
+            Ok((name, perms))
+        })
+        .collect()
 }

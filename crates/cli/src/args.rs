@@ -24,7 +24,8 @@ pub struct Cli {
     /// Folder for run journals, reports, locks and the simulated world (default: `.aegis` beside the plan).
     #[arg(long, global = true, env = "AEGIS_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Use this provider for every site, overriding the plan (`sim`, `aws`, `azure`, `gcp`).
+    /// Run the whole plan on this provider, overriding the plan (`sim`, `aws`, `azure`, `gcp`);
+    /// for `permissions`, print only this provider's.
     #[arg(long, global = true)]
     pub provider: Option<String>,
     /// Output format.
@@ -74,8 +75,13 @@ pub enum Command {
         /// Run id.
         run_id: Option<String>,
     },
-    /// Print the least-privilege IAM policy the plan needs (`--provider aws`).
+    /// Print the least-privilege permissions the plan needs of each provider, in its own format
+    /// (AWS: an IAM policy; Kubernetes: RBAC); `--provider P` prints only P's.
+    Permissions,
+    /// Print the AWS IAM policy the plan needs (`permissions --provider aws`).
     IamPolicy,
+    /// List the providers aegis-dr knows and which this build has (no plan needed).
+    Providers,
     /// Move a namespace between two clusters: stage, cutover, failback (no plan file needed).
     K8s {
         /// The mode.

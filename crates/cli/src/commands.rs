@@ -59,37 +59,87 @@ pub async fn run(cfg: Config) -> Result<u8> {
         Action::Run { .. } => run_operation(&cfg).await,
         Action::Status(id) => status(&cfg, id.as_deref()),
         Action::Report(id) => report(&cfg, id.as_deref()),
-        Action::IamPolicy => iam_policy(&cfg),
+        Action::Permissions(only) => permissions(&cfg, only.as_deref()),
     }
 }
 
-/// `aegis-dr iam-policy`: the IAM policy document for the plan, on stdout.
-fn iam_policy(cfg: &Config) -> Result<u8> {
-    let (p, d) = (
-        cfg.plan.primary.provider.as_str(),
-        cfg.plan.dr.provider.as_str(),
-    );
-    if p != "aws" || d != "aws" {
-        return Err(Error::config(format!(
-            "iam-policy: the plan's sites use `{p}`/`{d}`; IAM policies are for AWS (pass --provider aws)"
-        )));
+/// `aegis-dr permissions` (and `iam-policy`): each provider's least-privilege document on stdout,
+/// what it cannot scope on stderr.
+fn permissions(cfg: &Config, only: Option<&str>) -> Result<u8> {
+    let all = aegis_dr::permissions_for(&cfg.plan, only)?;
+    if all.is_empty() {
+        eprintln!(
+            "note: the plan runs on the simulated estate only: no provider permissions are needed"
+        );
     }
-    #[cfg(feature = "aws")]
-    {
-        let doc = aegis_dr::aws::iam::policy_for(&cfg.plan);
-        print_json(&doc);
-        for note in aegis_dr::aws::iam::unscoped_zone_notes(&cfg.plan) {
-            eprintln!("note: {note}");
+    match cfg.output {
+        OutputFormat::Json => print_json(&json!({
+            "plan": cfg.plan.name,
+            "providers": all.iter().map(|(name, p)| json!({
+                "provider": name.as_str(),
+                "format": p.format,
+                // JSON documents stay JSON; others (RBAC YAML) are text.
+                "document": serde_json::from_str::<serde_json::Value>(&p.document)
+                    .unwrap_or_else(|_| json!(p.document)),
+                "notes": p.notes,
+            })).collect::<Vec<_>>(),
+        })),
+        OutputFormat::Text => {
+            let one = all.len() == 1;
+            for (name, p) in &all {
+                if !one {
+                    println!("# {name}: {}", p.format);
+                }
+                println!("{}", p.document.trim_end());
+                for note in &p.notes {
+                    eprintln!("note: {name}: {note}");
+                }
+            }
         }
-        Ok(exit::OK)
     }
-    #[cfg(not(feature = "aws"))]
-    Err(Error::config(
-        "iam-policy: this build of aegis-dr has no AWS provider (enable the `aws` feature)",
-    ))
+    Ok(exit::OK)
+}
+
+/// `aegis-dr providers`: every provider aegis-dr knows, and whether this build has it.
+pub fn providers(output: OutputFormat) -> Result<u8> {
+    use aegis_dr::registry::{Implementation, REGISTRY};
+    let state = |i: &Implementation| match i {
+        Implementation::Simulated | Implementation::Backend(_) => "built in",
+        Implementation::FeatureOff => "not in this build",
+        Implementation::NotImplemented => "not implemented",
+    };
+    match output {
+        OutputFormat::Json => print_json(&json!(REGISTRY
+            .iter()
+            .map(|d| json!({
+                "name": d.name,
+                "feature": d.feature,
+                "available": state(&d.implementation) == "built in",
+                "state": state(&d.implementation),
+                "serves": d.serves,
+            }))
+            .collect::<Vec<_>>())),
+        OutputFormat::Text => {
+            println!(
+                "{:<11} {:<18} {:<11} SERVES",
+                "PROVIDER", "STATE", "FEATURE"
+            );
+            for d in REGISTRY {
+                println!(
+                    "{:<11} {:<18} {:<11} {}",
+                    d.name,
+                    state(&d.implementation),
+                    d.feature.unwrap_or("-"),
+                    d.serves
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// `aegis-dr k8s stage|cutover|failback`.
+#[cfg(feature = "kubernetes")]
 pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8> {
     use crate::config::K8sModeKind;
     use aegis_dr::kubernetes::{

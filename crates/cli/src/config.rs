@@ -42,8 +42,8 @@ pub enum Action {
     Status(Option<String>),
     /// `report`.
     Report(Option<String>),
-    /// `iam-policy`.
-    IamPolicy,
+    /// `permissions` (and `iam-policy`): only this provider's, when given.
+    Permissions(Option<String>),
 }
 
 /// Which `k8s` mode.
@@ -57,6 +57,7 @@ pub enum K8sModeKind {
     Failback,
 }
 
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 impl K8sModeKind {
     /// Lowercase name.
     pub fn as_str(self) -> &'static str {
@@ -69,6 +70,7 @@ impl K8sModeKind {
 }
 
 /// One cluster of a `k8s` command.
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct ClusterRef {
     /// Kubeconfig.
@@ -80,6 +82,7 @@ pub struct ClusterRef {
 }
 
 /// A validated `k8s` command.
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct K8sConfig {
     /// Mode.
@@ -260,12 +263,20 @@ impl Config {
             Command::Drill(a) => run_action(Operation::Drill, a)?,
             Command::Status { run_id } => Action::Status(run_id.clone()),
             Command::Report { run_id } => Action::Report(run_id.clone()),
-            Command::IamPolicy => Action::IamPolicy,
-            Command::K8s { .. } => return Err(Error::config("the k8s command takes no plan")),
+            Command::Permissions => Action::Permissions(cli.provider.clone()),
+            Command::IamPolicy => Action::Permissions(Some("aws".into())),
+            Command::K8s { .. } | Command::Providers => {
+                return Err(Error::config("this command takes no plan"))
+            }
         };
         let mut plan = Plan::load(&cli.config)?;
-        if let Some(p) = &cli.provider {
-            plan = plan.with_provider(p)?;
+        let uses = |plan: &Plan, p: &str| plan.provider_names().iter().any(|n| n.as_str() == p);
+        match (&action, &cli.provider) {
+            // `permissions --provider P` of a plan that uses P: only P's part of it.
+            (Action::Permissions(_), Some(p)) if uses(&plan, p) => {}
+            // Otherwise the plan moves whole onto P (for `permissions`: what it would need there).
+            (_, Some(p)) => plan = plan.with_provider(p)?,
+            _ => {}
         }
         let plan_dir = cli
             .config

@@ -13,8 +13,22 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let json = cli.output == args::OutputFormat::Json;
+    aegis_dr::install_crypto_provider();
+    if matches!(cli.command, args::Command::Providers) {
+        return run_async(async { commands::providers(cli.output) }, json);
+    }
     match config::Config::k8s_from_cli(&cli) {
+        #[cfg(feature = "kubernetes")]
         Ok(Some(k)) => return run_async(commands::k8s(k, cli.output), json),
+        #[cfg(not(feature = "kubernetes"))]
+        Ok(Some(_)) => {
+            return fail(
+                &aegis_dr::Error::config(
+                    "k8s: this build of aegis-dr has no Kubernetes provider (rebuild with the `kubernetes` cargo feature)",
+                ),
+                json,
+            )
+        }
         Ok(None) => {}
         Err(e) => return fail(&e, json),
     }

@@ -13,7 +13,7 @@ use aegis_dr_core::{
     orchestrator::{estimate, Orchestrator, RunRequest},
     plan::{
         DatabaseSpec, DnsRecordSpec, Estimates, HealthEndpointSpec, NodePoolSpec, PoolSize,
-        SiteRole, WorkloadKind, WorkloadSpec,
+        ProviderName, SiteRole, WorkloadKind, WorkloadSpec,
     },
     sim::SimProvider,
     IncidentClass, Plan,
@@ -63,6 +63,7 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
     }
     for i in 0..s.records {
         p.dns_records.push(DnsRecordSpec {
+            provider: ProviderName::sim(),
             name: format!("svc{i}.bench.io"),
             zone: "bench.io".into(),
             record_type: "CNAME".into(),
@@ -74,6 +75,7 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
     }
     for i in 0..s.databases {
         p.databases.push(DatabaseSpec {
+            provider: ProviderName::sim(),
             name: format!("db{i}"),
             primary: format!("db{i}-use1"),
             dr: format!("db{i}-usw2"),
@@ -84,6 +86,7 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
     for i in 0..s.pools {
         for site in [SiteRole::Primary, SiteRole::Dr] {
             p.node_pools.push(NodePoolSpec {
+                provider: ProviderName::sim(),
                 name: format!("pool{i}"),
                 site,
                 cluster: if site == SiteRole::Primary {
@@ -107,6 +110,7 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
     }
     for site in [SiteRole::Primary, SiteRole::Dr] {
         p.health_endpoints.push(HealthEndpointSpec {
+            provider: ProviderName::sim(),
             name: format!("{site}"),
             site,
             url: format!("https://{site}.bench.io/healthz"),
@@ -144,7 +148,12 @@ async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Dur
     let clock = Clock::new();
     let sim = Arc::new(SimProvider::in_memory(&plan, clock).with_precise_latency());
     let state = tempfile::tempdir().expect("tempdir");
-    let orch = Orchestrator::new(plan.clone(), sim.providers(), state.path()).with_clock(clock);
+    let orch = Orchestrator::new(
+        plan.clone(),
+        sim.providers().expect("sim providers"),
+        state.path(),
+    )
+    .with_clock(clock);
     // Lower bound: the critical path with unlimited concurrency and no waits: one latency per
     // dependent round trip.
     let preview = orch.preview(Operation::Failover, IncidentClass::RegionOutage);

@@ -134,10 +134,9 @@ impl Checker<'_> {
             .iter()
             .filter(|p| p.site == SiteRole::Dr)
             .collect();
+        let workloads = self.p.workloads(&self.plan.dr);
         let cluster = self
-            .call("list cluster nodes", || {
-                self.p.dr.workloads.nodes_ready(SiteRole::Dr)
-            })
+            .call("list cluster nodes", || workloads.nodes_ready(SiteRole::Dr))
             .await;
         let mut status = CheckStatus::Pass;
         let mut ev = Vec::new();
@@ -166,8 +165,10 @@ impl Checker<'_> {
             async move {
                 (
                     p.name.clone(),
-                    self.call("read node pool", || self.p.dr.nodes.get_pool(&r))
-                        .await,
+                    self.call("read node pool", || async {
+                        self.p.nodes(&p.provider)?.get_pool(&r).await
+                    })
+                    .await,
                 )
             }
         }))
@@ -202,8 +203,10 @@ impl Checker<'_> {
             async move {
                 (
                     d.name.clone(),
-                    self.call("read database status", || self.p.database.status(&r))
-                        .await,
+                    self.call("read database status", || async {
+                        self.p.database(&d.provider)?.status(&r).await
+                    })
+                    .await,
                 )
             }
         }))
@@ -302,8 +305,10 @@ impl Checker<'_> {
             async move {
                 (
                     r.name.clone(),
-                    self.call("read record", || self.p.dns.get_record(&rr))
-                        .await,
+                    self.call("read record", || async {
+                        self.p.dns(&r.provider)?.get_record(&rr).await
+                    })
+                    .await,
                 )
             }
         }))
@@ -345,7 +350,7 @@ impl Checker<'_> {
                 cluster: self.plan.site(site).cluster.clone().unwrap_or_default(),
                 names: names.clone(),
             };
-            let w = self.p.site(site).workloads.clone();
+            let w = self.p.workloads(self.plan.site(site));
             async move { self.call("read ConfigMaps", || w.config_maps(&req)).await }
         };
         let (primary, dr) = futures_util::join!(read(SiteRole::Primary), read(SiteRole::Dr));
@@ -413,8 +418,10 @@ impl Checker<'_> {
             async move {
                 (
                     h,
-                    self.call("probe health endpoint", || self.p.dr.health.probe(&req))
-                        .await,
+                    self.call("probe health endpoint", || async {
+                        self.p.health(&h.provider)?.probe(&req).await
+                    })
+                    .await,
                 )
             }
         }))

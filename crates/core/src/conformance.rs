@@ -41,11 +41,11 @@ where
 
 /// Database failover: status, idempotent fencing, split-brain refusal, planned promotion after the
 /// replica caught up, reverse replication back, and the way home.
-pub async fn database_failover(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
+pub async fn database_failover(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     let Some(d) = plan.databases.first() else {
         return;
     };
-    let db = &p.database;
+    let db = p.database.as_ref().expect("the provider serves databases");
     let primary = DatabaseRef {
         database: d.name.clone(),
         instance: d.primary.clone(),
@@ -206,22 +206,22 @@ pub async fn database_failover(p: &Providers, plan: &Plan, clock: &Clock, within
 }
 
 /// DNS: read, UPSERT, wait for INSYNC, health checks.
-pub async fn dns_routing(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
+pub async fn dns_routing(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     let Some(r) = plan.dns_records.first() else {
         return;
     };
+    let dns = p.dns.as_ref().expect("the provider serves DNS");
     let rr = RecordRef {
         zone: r.zone.clone(),
         name: r.name.clone(),
         record_type: r.record_type.clone(),
     };
-    let cur = p.dns.get_record(&rr).await.expect("read record");
+    let cur = dns.get_record(&rr).await.expect("read record");
     assert_eq!(
         cur.target, r.primary_target,
         "record starts on the primary target"
     );
-    let change = p
-        .dns
+    let change = dns
         .upsert_record(&UpsertRecord {
             record: rr.clone(),
             target: r.dr_target.clone(),
@@ -230,65 +230,59 @@ pub async fn dns_routing(p: &Providers, plan: &Plan, clock: &Clock, within: Dura
         .await
         .expect("upsert");
     eventually(clock, "change INSYNC", within, || async {
-        Ok((p.dns.change_status(&change).await? == ChangeStatus::Insync).then_some(()))
+        Ok((dns.change_status(&change).await? == ChangeStatus::Insync).then_some(()))
     })
     .await;
-    let now = p.dns.get_record(&rr).await.expect("read record");
+    let now = dns.get_record(&rr).await.expect("read record");
     assert_eq!((now.target.as_str(), now.ttl), (r.dr_target.as_str(), 30));
-    p.dns
-        .upsert_record(&UpsertRecord {
-            record: rr.clone(),
-            target: r.primary_target.clone(),
-            ttl: r.ttl,
-        })
-        .await
-        .expect("upsert back");
+    dns.upsert_record(&UpsertRecord {
+        record: rr.clone(),
+        target: r.primary_target.clone(),
+        ttl: r.ttl,
+    })
+    .await
+    .expect("upsert back");
     let missing = RecordRef {
         name: format!("missing.{}", r.zone),
         ..rr
     };
     assert_eq!(
-        p.dns
-            .get_record(&missing)
-            .await
-            .expect_err("missing")
-            .kind(),
+        dns.get_record(&missing).await.expect_err("missing").kind(),
         ErrorKind::NotFound
     );
     if let (true, Some(hc)) = (p.capabilities.dns_health_checks, &r.health_check) {
-        p.dns
-            .set_health_check(&HealthCheckRequest {
-                id: hc.clone(),
-                disabled: true,
-            })
-            .await
-            .expect("disable");
-        assert!(p.dns.get_health_check(hc).await.expect("read hc").disabled);
-        p.dns
-            .set_health_check(&HealthCheckRequest {
-                id: hc.clone(),
-                disabled: false,
-            })
-            .await
-            .expect("enable");
-        assert!(!p.dns.get_health_check(hc).await.expect("read hc").disabled);
+        dns.set_health_check(&HealthCheckRequest {
+            id: hc.clone(),
+            disabled: true,
+        })
+        .await
+        .expect("disable");
+        assert!(dns.get_health_check(hc).await.expect("read hc").disabled);
+        dns.set_health_check(&HealthCheckRequest {
+            id: hc.clone(),
+            disabled: false,
+        })
+        .await
+        .expect("enable");
+        assert!(!dns.get_health_check(hc).await.expect("read hc").disabled);
     }
 }
 
 /// Node pools: read, scale, wait Ready, scale back.
-pub async fn node_scaling(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
+pub async fn node_scaling(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     let Some(pool) = plan.node_pools.iter().find(|n| n.site == SiteRole::Dr) else {
         return;
     };
+    let nodes = p.nodes.as_ref().expect("the provider serves node pools");
     let r = PoolRef {
         site: SiteRole::Dr,
         cluster: pool.cluster.clone(),
         name: pool.name.clone(),
     };
-    let s = p.dr.nodes.get_pool(&r).await.expect("read pool");
+    let s = nodes.get_pool(&r).await.expect("read pool");
     assert_eq!(s.size, pool.standby, "DR pool starts at standby size");
     for _ in 0..2 {
-        p.dr.nodes
+        nodes
             .scale_pool(&ScalePool {
                 pool: r.clone(),
                 size: pool.production,
@@ -297,12 +291,12 @@ pub async fn node_scaling(p: &Providers, plan: &Plan, clock: &Clock, within: Dur
             .expect("scale (idempotent)");
     }
     let s = eventually(clock, "nodes Ready", within, || async {
-        let s = p.dr.nodes.get_pool(&r).await?;
+        let s = nodes.get_pool(&r).await?;
         Ok((s.ready_nodes >= pool.production.desired && !s.updating).then_some(s))
     })
     .await;
     assert_eq!(s.size, pool.production);
-    p.dr.nodes
+    nodes
         .scale_pool(&ScalePool {
             pool: r.clone(),
             size: pool.standby,
@@ -314,20 +308,17 @@ pub async fn node_scaling(p: &Providers, plan: &Plan, clock: &Clock, within: Dur
         ..r
     };
     assert_eq!(
-        p.dr.nodes
-            .get_pool(&missing)
-            .await
-            .expect_err("missing")
-            .kind(),
+        nodes.get_pool(&missing).await.expect_err("missing").kind(),
         ErrorKind::NotFound
     );
 }
 
 /// Workloads: list with selectors, annotate, scale, roll out, remove annotations.
-pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
+pub async fn workload_scaling(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     let Some(g) = plan.workloads.first() else {
         return;
     };
+    let workloads = p.workloads.as_ref().expect("the provider serves workloads");
     let cluster = plan.dr.cluster.clone().unwrap_or_default();
     let list = ListWorkloads {
         site: SiteRole::Dr,
@@ -339,7 +330,7 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
             .as_deref()
             .and_then(|s| LabelSelector::parse(s).ok()),
     };
-    let items = p.dr.workloads.list(&list.clone()).await.expect("list");
+    let items = workloads.list(&list.clone()).await.expect("list");
     assert!(!items.is_empty(), "group `{}` lists workloads", g.name);
     let w = &items[0];
     assert_eq!(
@@ -351,7 +342,7 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
         ..list.clone()
     };
     assert!(
-        p.dr.workloads.list(&none).await.expect("list").is_empty(),
+        workloads.list(&none).await.expect("list").is_empty(),
         "selectors filter"
     );
     let id = WorkloadId {
@@ -370,11 +361,8 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
         .into_iter()
         .collect(),
     };
-    p.dr.workloads
-        .annotate(&ann(Some("2")))
-        .await
-        .expect("annotate");
-    p.dr.workloads
+    workloads.annotate(&ann(Some("2"))).await.expect("annotate");
+    workloads
         .scale(&ScaleWorkload {
             id: id.clone(),
             replicas: g.production_replicas,
@@ -383,7 +371,7 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
         .await
         .expect("scale");
     let up = eventually(clock, "rollout", within, || async {
-        let items = p.dr.workloads.list(&list.clone()).await?;
+        let items = workloads.list(&list.clone()).await?;
         let w = items.iter().find(|x| x.name == id.name).cloned();
         Ok(w.filter(|w| w.available_replicas == g.production_replicas))
     })
@@ -396,7 +384,7 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
         "a plain scale keeps annotations"
     );
     // Scale back and remove the annotation in one request.
-    p.dr.workloads
+    workloads
         .scale(&ScaleWorkload {
             id: id.clone(),
             replicas: g.standby_replicas,
@@ -404,7 +392,7 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
         })
         .await
         .expect("scale back, removing the annotation");
-    let items = p.dr.workloads.list(&list).await.expect("list");
+    let items = workloads.list(&list).await.expect("list");
     let w = items
         .iter()
         .find(|x| x.name == id.name)
@@ -417,7 +405,7 @@ pub async fn workload_scaling(p: &Providers, plan: &Plan, clock: &Clock, within:
 }
 
 /// Recovery service: points, drill launch, job to completion, terminate the drill.
-pub async fn recovery_service(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
+pub async fn recovery_service(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     let (Some(rs), Some(s)) = (&p.recovery, plan.recovery_servers.first()) else {
         return;
     };
@@ -467,7 +455,7 @@ pub async fn recovery_service(p: &Providers, plan: &Plan, clock: &Clock, within:
 }
 
 /// Runs every conformance function.
-pub async fn run_all(p: &Providers, plan: &Plan, clock: &Clock, within: Duration) {
+pub async fn run_all(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     database_failover(p, plan, clock, within).await;
     dns_routing(p, plan, clock, within).await;
     node_scaling(p, plan, clock, within).await;

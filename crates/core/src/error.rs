@@ -76,12 +76,32 @@ pub enum RetryStatus {
     Persistent,
 }
 
+/// What an HTTP status means, for every provider's REST answers alike: its kind and whether a retry
+/// may help. 408/429/5xx are temporary; 409 a retryable conflict (another operation in progress);
+/// 401/403 permission denied; 404/410 not found; 400/412/422 an invalid state.
+pub fn classify_http_status(status: u16) -> (ErrorKind, RetryStatus) {
+    use ErrorKind::*;
+    use RetryStatus::*;
+    match status {
+        401 | 403 => (PermissionDenied, Permanent),
+        404 | 410 => (NotFound, Permanent),
+        408 => (Unreachable, Temporary),
+        409 => (Conflict, Temporary),
+        429 => (Throttled, Temporary),
+        400 | 412 | 422 => (InvalidState, Permanent),
+        501 => (Unsupported, Permanent),
+        500..=599 => (Provider, Temporary),
+        _ => (Provider, Permanent),
+    }
+}
+
 /// An aegis-dr error. Provider crates convert their SDK errors into this at their boundary.
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     retry: RetryStatus,
     resource: Option<String>,
+    provider: Option<String>,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -99,9 +119,18 @@ impl Error {
             kind,
             retry,
             resource: None,
+            provider: None,
             message: message.into(),
             source: None,
         }
+    }
+
+    /// An error for an HTTP answer with `status`, classified by [`classify_http_status`].
+    pub fn from_http_status(status: u16, message: impl Into<String>) -> Self {
+        let (kind, retry) = classify_http_status(status);
+        let mut e = Error::new(kind, message);
+        e.retry = retry;
+        e
     }
 
     /// Shorthand for a config error.
@@ -132,6 +161,19 @@ impl Error {
         } else {
             self.with_resource(resource)
         }
+    }
+
+    /// Names the provider that answered with this error, unless one is named already.
+    pub fn or_provider(mut self, provider: &str) -> Self {
+        if self.provider.is_none() {
+            self.provider = Some(provider.to_string());
+        }
+        self
+    }
+
+    /// The provider that answered with this error, where it came from one.
+    pub fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
     }
 
     /// Marks the error as temporary: a retry may succeed.
@@ -197,6 +239,7 @@ impl Error {
             kind: self.kind,
             retry: self.retry,
             resource: self.resource.clone(),
+            provider: self.provider.clone(),
             message: self.to_string(),
         }
     }
@@ -204,6 +247,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.provider {
+            write!(f, "{p}: ")?;
+        }
         write!(f, "{}", self.kind)?;
         if let Some(r) = &self.resource {
             write!(f, " [{r}]")?;
@@ -233,6 +279,9 @@ pub struct ErrorSummary {
     pub retry: RetryStatus,
     /// The resource concerned.
     pub resource: Option<String>,
+    /// The provider that answered with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     /// The full rendered message.
     pub message: String,
 }
@@ -240,6 +289,31 @@ pub struct ErrorSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_statuses_classify() {
+        for (status, kind, retryable) in [
+            (403, ErrorKind::PermissionDenied, false),
+            (404, ErrorKind::NotFound, false),
+            (409, ErrorKind::Conflict, true),
+            (429, ErrorKind::Throttled, true),
+            (503, ErrorKind::Provider, true),
+            (400, ErrorKind::InvalidState, false),
+            (418, ErrorKind::Provider, false),
+        ] {
+            let e = Error::from_http_status(status, "x");
+            assert_eq!((e.kind(), e.is_retryable()), (kind, retryable), "{status}");
+        }
+    }
+
+    #[test]
+    fn the_provider_leads_the_message() {
+        let e = Error::new(ErrorKind::NotFound, "gone")
+            .with_resource("db-1")
+            .or_provider("aws")
+            .or_provider("sim");
+        assert_eq!(e.to_string(), "aws: not found [db-1]: gone");
+    }
 
     #[test]
     fn or_resource_keeps_a_more_precise_resource() {

@@ -2,6 +2,7 @@
 //! around its side effect, so a run killed at any point can be resumed.
 
 use std::{
+    collections::BTreeMap,
     fs::{File, OpenOptions},
     io::Write,
     path::{Path, PathBuf},
@@ -223,6 +224,14 @@ pub enum Entry {
         reason: String,
         /// The run that abandoned it.
         by: String,
+    },
+    /// The calls this process made to each provider during the run (journaled when the run ends,
+    /// once per process that worked on it).
+    ProviderCalls {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// Calls and errors by provider name.
+        calls: BTreeMap<String, crate::layer::ProviderCalls>,
     },
     /// The run ended.
     RunFinished {

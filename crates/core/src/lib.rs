@@ -4,12 +4,14 @@
 
 pub mod checks;
 pub mod clock;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod duration;
 pub mod error;
 pub mod fsutil;
 pub mod incident;
 pub mod journal;
+pub mod layer;
 pub mod lock;
 pub mod notify;
 pub mod orchestrator;

@@ -150,6 +150,10 @@ pub struct Report {
     /// Why the run was abandoned, and by which run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abandoned: Option<String>,
+    /// Calls and errors by provider, over every process that worked on the run and ended it
+    /// (a process killed mid-run journals none).
+    #[serde(default)]
+    pub provider_calls: BTreeMap<String, crate::layer::ProviderCalls>,
 }
 
 /// Seconds as people read them, to the millisecond (`1.525s`, `2m`), so a miss never reads as met.
@@ -211,6 +215,7 @@ impl Report {
             error: None,
             undoes: undoes.clone(),
             abandoned: None,
+            provider_calls: BTreeMap::new(),
         };
         let mut idx = BTreeMap::new();
         for (i, s) in steps.iter().enumerate() {
@@ -341,6 +346,15 @@ impl Report {
                     report.finished_at = Some(rfc3339(*ts_ms));
                     report.abandoned = Some(format!("abandoned by run {by}: {reason}"));
                 }
+                Entry::ProviderCalls { calls, .. } => {
+                    for (name, c) in calls {
+                        report
+                            .provider_calls
+                            .entry(name.clone())
+                            .or_default()
+                            .add(c);
+                    }
+                }
                 Entry::RunFinished {
                     ts_ms,
                     status,
@@ -468,6 +482,19 @@ impl Report {
                         line.as_str().unwrap_or_default().replace('|', "\\|")
                     );
                 }
+            }
+        }
+        if !self.provider_calls.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Calls by provider\n\n| provider | calls | transient errors | other errors |\n|---|---|---|---|"
+            );
+            for (name, c) in &self.provider_calls {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {} | {} |",
+                    c.calls, c.transient_errors, c.errors
+                );
             }
         }
         if !self.checks.is_empty() {

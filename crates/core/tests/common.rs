@@ -133,8 +133,12 @@ impl Estate {
     }
 
     pub fn orchestrator(&self) -> Orchestrator {
-        Orchestrator::new(self.plan.clone(), self.sim.providers(), self.dir.path())
-            .with_clock(self.clock)
+        Orchestrator::new(
+            self.plan.clone(),
+            self.sim.providers().expect("providers"),
+            self.dir.path(),
+        )
+        .with_clock(self.clock)
     }
 
     pub async fn run(

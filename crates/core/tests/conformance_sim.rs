@@ -2,7 +2,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use aegis_dr_core::{clock::Clock, conformance, sim::SimProvider};
+use aegis_dr_core::{
+    clock::Clock,
+    conformance,
+    layer::{FaultLayer, RetryLayer},
+    plan::ProviderName,
+    retry::RetryPolicy,
+    sim::SimProvider,
+};
 
 use crate::common::plan;
 
@@ -11,7 +18,7 @@ async fn sim_passes_the_conformance_suite() {
     let plan = plan();
     let clock = Clock::new();
     let sim = Arc::new(SimProvider::in_memory(&plan, clock));
-    conformance::run_all(&sim.providers(), &plan, &clock, Duration::from_secs(3600)).await;
+    conformance::run_all(&sim.set(), &plan, &clock, Duration::from_secs(3600)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -23,7 +30,9 @@ async fn sim_conformance_holds_under_transient_faults() {
     let sim = Arc::new(SimProvider::in_memory(&plan, clock));
     // The suite itself does not retry mutating calls, so only reads run under faults here:
     // exercise the read paths many times and check every failure is retryable.
-    let p = sim.providers();
+    let providers = sim.providers().expect("providers");
+    let p = providers.get(&ProviderName::sim()).expect("the sim set");
+    let dns = p.dns.as_ref().expect("dns");
     let mut failures = 0;
     for _ in 0..200 {
         let r = aegis_dr_core::provider::RecordRef {
@@ -31,7 +40,7 @@ async fn sim_conformance_holds_under_transient_faults() {
             name: "api.example.com".into(),
             record_type: "CNAME".into(),
         };
-        if let Err(e) = p.dns.get_record(&r).await {
+        if let Err(e) = dns.get_record(&r).await {
             assert!(e.is_retryable(), "transient faults are retryable: {e}");
             failures += 1;
         }
@@ -40,4 +49,45 @@ async fn sim_conformance_holds_under_transient_faults() {
         (20..=70).contains(&failures),
         "about 20% of 200 calls fail: {failures}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_layer_over_a_fault_layer_hides_transient_faults() {
+    let plan = plan();
+    let clock = Clock::new();
+    let sim = Arc::new(SimProvider::in_memory(&plan, clock));
+    let policy = RetryPolicy {
+        attempts: 8,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(100),
+    };
+    let faulty = sim.set().layer(FaultLayer::new(0.3, 5, Vec::new()));
+    let retried = faulty.clone().layer(RetryLayer::new(policy, clock));
+    let r = aegis_dr_core::provider::RecordRef {
+        zone: "example.com".into(),
+        name: "api.example.com".into(),
+        record_type: "CNAME".into(),
+    };
+    let (mut raw_failures, mut retried_failures) = (0, 0);
+    for _ in 0..100 {
+        raw_failures += faulty
+            .dns
+            .as_ref()
+            .expect("dns")
+            .get_record(&r)
+            .await
+            .is_err() as u32;
+        retried_failures += retried
+            .dns
+            .as_ref()
+            .expect("dns")
+            .get_record(&r)
+            .await
+            .is_err() as u32;
+    }
+    assert!(
+        raw_failures >= 10,
+        "the fault layer injects: {raw_failures}"
+    );
+    assert_eq!(retried_failures, 0, "the retry layer absorbs them");
 }

@@ -183,7 +183,7 @@ async fn mutated_plans_never_panic_or_hang_in_plan_or_check() {
         // The checks against the estate, in virtual time, bounded.
         let clock = Clock::new();
         let sim = Arc::new(SimProvider::in_memory(&plan, clock));
-        let providers = sim.providers();
+        let providers = sim.providers().expect("providers");
         let checks = tokio::time::timeout(
             Duration::from_secs(400 * 24 * 3600),
             run_checks(&plan, &providers, &clock),

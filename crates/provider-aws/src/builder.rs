@@ -1,15 +1,24 @@
-//! [`AwsProviders::from_env`]: the builder that loads the aws-config chain, binds one client per
-//! service and region, and validates the plan's AWS settings in [`AwsProvidersBuilder::build`].
+//! [`AwsProviders::from_env`]: the builder that loads the aws-config chain (with the plan's AWS
+//! settings), binds one client per service and region for the resources the plan puts on AWS, and
+//! validates them in [`AwsProvidersBuilder::build`]; [`AwsBackend`] is its registry entry.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
-    provider::{Capabilities, HttpHealthProbe, NoWorkloads, Providers, SiteProviders},
-    Error, Plan, Result, SiteRole,
+    provider::{
+        Backend, BuildContext, Capabilities, DatabaseFailover, DnsRouter, HttpHealthProbe,
+        NodeScaler, Permissions, ProviderSet, Providers, RecoveryService,
+    },
+    Error, ErrorKind, Plan, Result, SiteRole,
 };
-use aws_config::{retry::RetryConfig, BehaviorVersion, Region, SdkConfig};
+use aws_config::{retry::RetryConfig, sts::AssumeRoleProvider, BehaviorVersion, Region, SdkConfig};
+use aws_sdk_route53::config::SharedCredentialsProvider;
 
-use crate::{rds::PairSettings, DrsRecovery, EksNodes, RdsDatabases, Regional, Route53Dns};
+use crate::{
+    rds::PairSettings,
+    settings::{region_of, valid_region, AwsSettings},
+    DrsRecovery, EksNodes, RdsDatabases, Regional, Route53Dns,
+};
 
 /// Region Route 53 (a global service) is signed for.
 const ROUTE53_REGION: &str = "us-east-1";
@@ -25,36 +34,23 @@ pub struct AwsProvidersBuilder {
     probe_timeout: Duration,
 }
 
-/// The AWS providers of one plan.
+/// The AWS providers of one plan: a client for each service its AWS resources use, nothing else.
 #[derive(Debug, Clone)]
 pub struct AwsProviders {
-    /// Route 53.
-    pub dns: Arc<Route53Dns>,
-    /// RDS and CloudWatch.
-    pub database: Arc<RdsDatabases>,
-    /// EKS node groups and Auto Scaling groups of both sites.
-    pub nodes: Arc<EksNodes>,
-    /// Elastic Disaster Recovery, when the plan lists recovery servers.
+    /// Route 53, when the plan has records on AWS.
+    pub dns: Option<Arc<Route53Dns>>,
+    /// RDS and CloudWatch, when the plan has database pairs on AWS.
+    pub database: Option<Arc<RdsDatabases>>,
+    /// EKS node groups and Auto Scaling groups, when the plan has node pools on AWS.
+    pub nodes: Option<Arc<EksNodes>>,
+    /// Elastic Disaster Recovery, when the plan lists recovery servers on AWS.
     pub recovery: Option<Arc<DrsRecovery>>,
     health: Arc<HttpHealthProbe>,
-    has_databases: bool,
-}
-
-fn valid_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 impl AwsProviders {
-    /// A builder on the standard aws-config chain, with each site in the region the plan names.
+    /// A builder on the standard aws-config chain (with the plan's `[providers.aws]` and
+    /// `[sites.<site>.aws]` settings), each site's resources in its AWS region.
     pub fn from_env(plan: &Plan) -> AwsProvidersBuilder {
         AwsProvidersBuilder {
             plan: plan.clone(),
@@ -66,38 +62,37 @@ impl AwsProviders {
         }
     }
 
-    /// The provider set for the orchestrator. Workloads are served by nothing (a site with
-    /// Kubernetes workloads gets them from the Kubernetes provider; the facade wires that in).
-    pub fn providers(&self) -> Providers {
-        let site = SiteProviders {
-            nodes: self.nodes.clone(),
-            workloads: Arc::new(NoWorkloads),
-            health: self.health.clone(),
+    /// The provider set `aws`. Workloads are not AWS's: a site's Kubernetes workloads come from
+    /// the Kubernetes provider.
+    pub fn set(&self) -> ProviderSet {
+        let mut set = ProviderSet::new("aws");
+        set.dns = self.dns.clone().map(|d| d as Arc<dyn DnsRouter>);
+        set.database = self
+            .database
+            .clone()
+            .map(|d| d as Arc<dyn DatabaseFailover>);
+        set.nodes = self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>);
+        set.recovery = self.recovery.clone().map(|r| r as Arc<dyn RecoveryService>);
+        set.health = Some(self.health.clone());
+        set.capabilities = Capabilities {
+            planned_promotion: self.database.is_some(),
+            forced_promotion: self.database.is_some(),
+            sync_dry_run: self.database.is_some(),
+            dns_health_checks: self.dns.is_some(),
+            recovery_service: self.recovery.is_some(),
+            integrity_check: false,
         };
-        Providers {
-            primary: site.clone(),
-            dr: site,
-            database: self.database.clone(),
-            dns: self.dns.clone(),
-            recovery: self
-                .recovery
-                .clone()
-                .map(|r| r as Arc<dyn aegis_dr_core::provider::RecoveryService>),
-            capabilities: Capabilities {
-                planned_promotion: self.has_databases,
-                forced_promotion: self.has_databases,
-                sync_dry_run: self.has_databases,
-                dns_health_checks: true,
-                recovery_service: self.recovery.is_some(),
-                integrity_check: false,
-            },
-            estimates: None,
-        }
+        set
+    }
+
+    /// The set alone as [`Providers`] (a plan all on AWS, Kubernetes aside).
+    pub fn providers(&self) -> Providers {
+        Providers::new().with(self.set())
     }
 }
 
 impl AwsProvidersBuilder {
-    /// Overrides the region of a site (default: the plan's `sites.<site>.region`).
+    /// Overrides the region of a site (default: `[sites.<site>.aws] region`, else the site's region).
     pub fn with_region(mut self, site: SiteRole, region: impl Into<String>) -> Self {
         self.regions.insert(site, region.into());
         self
@@ -109,7 +104,8 @@ impl AwsProvidersBuilder {
         self
     }
 
-    /// Uses this SDK configuration instead of loading the environment's.
+    /// Uses this SDK configuration instead of loading the environment's (and the plan's profile
+    /// and role settings).
     pub fn with_sdk_config(mut self, config: SdkConfig) -> Self {
         self.sdk_config = Some(config);
         self
@@ -128,28 +124,39 @@ impl AwsProvidersBuilder {
     }
 
     fn region(&self, site: SiteRole) -> Result<String> {
-        let r = self
-            .regions
-            .get(&site)
-            .cloned()
-            .unwrap_or_else(|| self.plan.site(site).region.clone());
-        if !valid_region(&r) {
-            return Err(Error::config(format!(
+        match self.regions.get(&site) {
+            Some(r) if valid_region(r) => Ok(r.clone()),
+            Some(r) => Err(Error::config(format!(
                 "sites.{site}.region: `{r}` is not an AWS region (like us-east-1)"
-            )));
+            ))),
+            None => region_of(&self.plan, site),
         }
-        Ok(r)
     }
 
-    /// Validates the plan's AWS settings and builds the clients.
-    pub async fn build(self) -> Result<AwsProviders> {
-        let regions = (self.region(SiteRole::Primary)?, self.region(SiteRole::Dr)?);
-        let pairs = self
-            .plan
-            .databases
-            .iter()
-            .map(|d| PairSettings::from_spec(d, &regions.0))
-            .collect::<Result<Vec<_>>>()?;
+    /// True when AWS serves something at `site` that needs its region (a database pair has an
+    /// instance at each site; DRS recovers into the DR region and checks sources in the primary's).
+    fn needs_site(&self, site: SiteRole) -> bool {
+        let p = &self.plan;
+        !p.databases.is_empty()
+            || !p.recovery_servers.is_empty()
+            || p.node_pools.iter().any(|n| n.site == site)
+    }
+
+    /// Checks the plan's AWS settings and resources without building anything.
+    pub fn validate(&self) -> Result<()> {
+        AwsSettings::of(&self.plan, None)?;
+        for site in [SiteRole::Primary, SiteRole::Dr] {
+            AwsSettings::of(&self.plan, Some(site))?;
+            if self.needs_site(site) {
+                self.region(site)?;
+            }
+        }
+        if !self.plan.databases.is_empty() {
+            let primary = self.region(SiteRole::Primary)?;
+            for d in &self.plan.databases {
+                PairSettings::from_spec(d, &primary)?;
+            }
+        }
         for s in &self.plan.recovery_servers {
             if !s.source_server_id.starts_with("s-") {
                 return Err(Error::config(format!(
@@ -158,100 +165,190 @@ impl AwsProvidersBuilder {
                 )));
             }
         }
-        let mut asg_pools = BTreeMap::new();
         for p in &self.plan.node_pools {
-            if let Some(g) = &p.autoscaling_group {
-                if g.is_empty() {
-                    return Err(Error::config(format!(
-                        "node_pools.{}.autoscaling_group: empty",
-                        p.name
-                    )));
-                }
-                asg_pools.insert((p.site, p.name.clone()), g.clone());
+            if p.autoscaling_group.as_deref().is_some_and(str::is_empty) {
+                return Err(Error::config(format!(
+                    "node_pools.{}.autoscaling_group: empty",
+                    p.name
+                )));
             }
         }
-        let base = match self.sdk_config.clone() {
-            Some(c) => c,
-            None => {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                    .region(Region::new(regions.0.clone()));
-                if let Some(u) = &self.endpoint_url {
-                    loader = loader.endpoint_url(u);
-                }
-                loader.load().await
-            }
+        Ok(())
+    }
+
+    /// The SDK configuration for `settings` in `region`: the environment's chain, the plan's
+    /// profile and endpoint, then the role to assume.
+    async fn sdk_config(&self, settings: &AwsSettings, region: &str) -> SdkConfig {
+        if let Some(c) = &self.sdk_config {
+            return c.clone();
+        }
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(u) = self
+            .endpoint_url
+            .as_ref()
+            .or(settings.endpoint_url.as_ref())
+        {
+            loader = loader.endpoint_url(u);
+        }
+        let config = loader.load().await;
+        let Some(role) = &settings.role_arn else {
+            return config;
         };
+        let mut assume = AssumeRoleProvider::builder(role)
+            .session_name("aegis-dr")
+            .region(Region::new(region.to_string()))
+            .configure(&config);
+        if let Some(x) = &settings.external_id {
+            assume = assume.external_id(x);
+        }
+        let creds = SharedCredentialsProvider::new(assume.build().await);
+        config.into_builder().credentials_provider(creds).build()
+    }
+
+    /// Validates the plan's AWS settings and builds the clients its AWS resources need.
+    pub async fn build(self) -> Result<AwsProviders> {
+        self.validate()?;
         let retry = self
             .max_attempts
             .map(|n| RetryConfig::standard().with_max_attempts(n.max(1)));
-
         macro_rules! client {
-            ($krate:ident, $region:expr) => {{
+            ($krate:ident, $base:expr, $region:expr) => {{
                 let mut b =
-                    $krate::config::Builder::from(&base).region(Region::new($region.to_string()));
+                    $krate::config::Builder::from($base).region(Region::new($region.to_string()));
                 if let Some(r) = &retry {
                     b = b.retry_config(r.clone());
                 }
                 $krate::Client::from_conf(b.build())
             }};
         }
-        macro_rules! regional {
-            ($krate:ident) => {
-                Regional::new(
-                    (client!($krate, regions.0), regions.0.clone()),
-                    (client!($krate, regions.1), regions.1.clone()),
-                )
-            };
+        // Each site's configuration (credentials, region), for the sites AWS serves; a site
+        // without AWS resources borrows the other's (its clients are never called).
+        let mut sites = BTreeMap::new();
+        for site in [SiteRole::Primary, SiteRole::Dr] {
+            if self.needs_site(site) {
+                let region = self.region(site)?;
+                let settings = AwsSettings::of(&self.plan, Some(site))?;
+                sites.insert(site, (self.sdk_config(&settings, &region).await, region));
+            }
         }
-
-        let recovery = (!self.plan.recovery_servers.is_empty()).then(|| {
-            Arc::new(DrsRecovery::new(
-                client!(aws_sdk_drs, regions.1),
-                client!(aws_sdk_ec2, regions.0),
-            ))
-        });
-        Ok(AwsProviders {
-            dns: Arc::new(Route53Dns::new(client!(aws_sdk_route53, ROUTE53_REGION))),
-            database: Arc::new(RdsDatabases::new(
+        let site = |s: SiteRole| {
+            sites
+                .get(&s)
+                .or_else(|| sites.get(&s.other()))
+                .cloned()
+                .ok_or_else(|| Error::config("no site has AWS resources"))
+        };
+        macro_rules! regional {
+            ($krate:ident) => {{
+                let (p, d) = (site(SiteRole::Primary)?, site(SiteRole::Dr)?);
+                Regional::new(
+                    (client!($krate, &p.0, p.1), p.1.clone()),
+                    (client!($krate, &d.0, d.1), d.1.clone()),
+                )
+            }};
+        }
+        let plan = &self.plan;
+        let dns = if plan.dns_records.is_empty() {
+            None
+        } else {
+            let global = self
+                .sdk_config(&AwsSettings::of(plan, None)?, ROUTE53_REGION)
+                .await;
+            Some(Arc::new(Route53Dns::new(client!(
+                aws_sdk_route53,
+                &global,
+                ROUTE53_REGION
+            ))))
+        };
+        let database = if plan.databases.is_empty() {
+            None
+        } else {
+            let primary = site(SiteRole::Primary)?.1;
+            let pairs = plan
+                .databases
+                .iter()
+                .map(|d| PairSettings::from_spec(d, &primary))
+                .collect::<Result<Vec<_>>>()?;
+            Some(Arc::new(RdsDatabases::new(
                 regional!(aws_sdk_rds),
                 regional!(aws_sdk_cloudwatch),
                 pairs,
-            )),
-            nodes: Arc::new(EksNodes::new(
+            )))
+        };
+        let nodes = if plan.node_pools.is_empty() {
+            None
+        } else {
+            let asg_pools = plan
+                .node_pools
+                .iter()
+                .filter_map(|p| {
+                    p.autoscaling_group
+                        .clone()
+                        .map(|g| ((p.site, p.name.clone()), g))
+                })
+                .collect();
+            Some(Arc::new(EksNodes::new(
                 regional!(aws_sdk_eks),
                 regional!(aws_sdk_autoscaling),
                 asg_pools,
-            )),
+            )))
+        };
+        let recovery = if plan.recovery_servers.is_empty() {
+            None
+        } else {
+            let (p, d) = (site(SiteRole::Primary)?, site(SiteRole::Dr)?);
+            Some(Arc::new(DrsRecovery::new(
+                client!(aws_sdk_drs, &d.0, d.1),
+                client!(aws_sdk_ec2, &p.0, p.1),
+            )))
+        };
+        Ok(AwsProviders {
+            dns,
+            database,
+            nodes,
             recovery,
             health: Arc::new(HttpHealthProbe::new(self.probe_timeout)?),
-            has_databases: !self.plan.databases.is_empty(),
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::valid_region;
+/// The registry's AWS backend: validation, build and IAM policy of a plan's AWS resources.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AwsBackend;
 
-    #[test]
-    fn regions_are_validated() {
-        for ok in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "ap-southeast-4",
-        ] {
-            assert!(valid_region(ok), "{ok}");
+#[async_trait::async_trait]
+impl Backend for AwsBackend {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            planned_promotion: true,
+            forced_promotion: true,
+            sync_dry_run: true,
+            dns_health_checks: true,
+            recovery_service: true,
+            integrity_check: false,
         }
-        for bad in [
-            "",
-            "us-east",
-            "US-EAST-1",
-            "us_east_1",
-            "eastus",
-            "us-east-1a",
-        ] {
-            assert!(!valid_region(bad), "{bad}");
-        }
+    }
+
+    fn validate(&self, ctx: &BuildContext) -> Result<()> {
+        AwsProviders::from_env(&ctx.plan).validate()
+    }
+
+    async fn build(&self, ctx: &BuildContext) -> Result<ProviderSet> {
+        Ok(AwsProviders::from_env(&ctx.plan).build().await?.set())
+    }
+
+    fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {
+        self.validate(ctx)?;
+        let doc = crate::iam::policy_for(&ctx.plan)?;
+        Ok(Permissions {
+            format: "AWS IAM policy (JSON)",
+            document: serde_json::to_string_pretty(&doc)
+                .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?,
+            notes: crate::iam::unscoped_zone_notes(&ctx.plan),
+        })
     }
 }

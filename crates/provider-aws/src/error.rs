@@ -148,17 +148,17 @@ pub(crate) fn map_service_error<E: ProvideErrorMetadata>(
     if code == "ConflictException" {
         return Error::new(ErrorKind::InvalidState, text).with_resource(resource);
     }
-    if BUSY.contains(&code.as_str()) || status == 409 {
+    if BUSY.contains(&code.as_str()) {
         return Error::new(ErrorKind::Conflict, text)
             .with_resource(resource)
             .temporary();
     }
-    if status >= 500 {
-        return Error::new(ErrorKind::Provider, text)
-            .with_resource(resource)
-            .temporary();
+    // Anything else by its HTTP status, as every provider classifies it. A 400 whose code is not
+    // known here stays a plain provider error: AWS answers most faults with 400 and its code.
+    match status {
+        400 => Error::new(ErrorKind::Provider, text).with_resource(resource),
+        _ => Error::from_http_status(status, text).with_resource(resource),
     }
-    Error::new(ErrorKind::Provider, text).with_resource(resource)
 }
 
 #[cfg(test)]

@@ -85,10 +85,6 @@ pub const DRS_DESCRIBE_SOURCE_SERVERS: &str = "drs:DescribeSourceServers";
 /// `ec2:DescribeInstances`.
 pub const EC2_DESCRIBE_INSTANCES: &str = "ec2:DescribeInstances";
 
-fn region_of(plan: &Plan, site: SiteRole) -> &str {
-    &plan.site(site).region
-}
-
 /// Why the policy cannot scope Route 53 to some zones: one line per zone the plan names by domain
 /// name. A zone id is only known by asking Route 53 (`ListHostedZonesByName`), and the policy is
 /// written offline, before any credentials exist: those zones get `hostedzone/*`.
@@ -114,7 +110,19 @@ pub fn unscoped_zone_notes(plan: &Plan) -> Vec<String> {
 /// The least-privilege IAM policy document for running `plan` (failover, failback, drill, check)
 /// on AWS: one statement per resource family, scoped to the plan's resources where the service
 /// supports resource-level permissions.
-pub fn policy_for(plan: &Plan) -> Value {
+pub fn policy_for(plan: &Plan) -> aegis_dr_core::Result<Value> {
+    // The AWS region of each site with AWS resources (`*` for a site without: never used).
+    let mut regions = BTreeMap::new();
+    for site in [SiteRole::Primary, SiteRole::Dr] {
+        if !plan.databases.is_empty()
+            || !plan.recovery_servers.is_empty()
+            || plan.node_pools.iter().any(|p| p.site == site)
+        {
+            regions.insert(site, crate::settings::region_of(plan, site)?);
+        }
+    }
+    let region_of =
+        |_: &Plan, site: SiteRole| regions.get(&site).cloned().unwrap_or_else(|| "*".into());
     let mut statements: Vec<Value> = Vec::new();
     let mut add = |sid: &str, actions: &[&str], resources: Vec<String>| {
         let mut actions: Vec<&str> = actions.to_vec();
@@ -398,7 +406,7 @@ pub fn policy_for(plan: &Plan) -> Value {
         );
     }
 
-    json!({ "Version": "2012-10-17", "Statement": statements })
+    Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
 }
 
 /// Every action in [`policy_for`]'s document, for tests and summaries.

@@ -9,7 +9,7 @@
 //!     .with_region(aegis_dr_core::SiteRole::Dr, "us-west-2")
 //!     .build()
 //!     .await?;
-//! let providers = aws.providers();
+//! let providers = aws.providers(); // or aws.set(): the provider set `aws`
 //! # let _ = providers; Ok(()) }
 //! ```
 //!
@@ -28,8 +28,9 @@ pub mod multi_az;
 mod nodes;
 pub mod rds;
 pub mod route53;
+pub mod settings;
 
-pub use builder::{AwsProviders, AwsProvidersBuilder};
+pub use builder::{AwsBackend, AwsProviders, AwsProvidersBuilder};
 pub use drs::DrsRecovery;
 pub use nodes::EksNodes;
 pub use rds::RdsDatabases;

@@ -6,7 +6,7 @@ use aegis_dr_aws_sim::estate::{DbKind, Endpoints, Estate};
 use aegis_dr_core::{
     journal::{Operation, RunFlags},
     orchestrator::{Orchestrator, RunOutcome, RunRequest},
-    provider::Providers,
+    provider::{ProviderSet, Providers},
     IncidentClass, Plan,
 };
 use aegis_dr_provider_aws::AwsProviders;
@@ -16,6 +16,8 @@ pub struct World {
     pub estate: Estate,
     pub plan: Plan,
     pub providers: Providers,
+    /// The `aws` set of `providers` (as the orchestrator sees it: counted, errors named).
+    pub aws: ProviderSet,
     pub dir: tempfile::TempDir,
 }
 
@@ -43,6 +45,7 @@ pub async fn world_with(databases: &[DbKind], extra: &str) -> World {
     World {
         estate,
         plan,
+        aws: providers.get(&"aws".into()).cloned().expect("the aws set"),
         providers,
         dir,
     }

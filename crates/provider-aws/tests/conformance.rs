@@ -7,7 +7,7 @@ use crate::common::{world, WITHIN};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_providers_pass_the_conformance_suite() {
     let w = world("").await;
-    conformance::run_all(&w.providers, &w.plan, &Clock::new(), WITHIN).await;
+    conformance::run_all(&w.aws, &w.plan, &Clock::new(), WITHIN).await;
     // The suite left the estate as it found it: primary serving, DR replicating, DR nodes standby.
     let e = &w.estate;
     let p = e

@@ -30,7 +30,7 @@ async fn run_ok(w: &World, operation: Operation) -> RunOutcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_az_pair_passes_the_database_conformance_suite() {
     let w = world_with(&[DbKind::MultiAz], "").await;
-    conformance::database_failover(&w.providers, &w.plan, &Clock::new(), WITHIN).await;
+    conformance::database_failover(&w.aws, &w.plan, &Clock::new(), WITHIN).await;
     // Failed over to the standby zone and back: the writer is in its first zone again.
     let (status, writer, standby) = w.estate.multi_az_state().await;
     assert_eq!(
@@ -42,7 +42,7 @@ async fn a_multi_az_pair_passes_the_database_conformance_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aurora_global_pair_passes_the_database_conformance_suite() {
     let w = world_with(&[DbKind::AuroraGlobal], "").await;
-    conformance::database_failover(&w.providers, &w.plan, &Clock::new(), WITHIN).await;
+    conformance::database_failover(&w.aws, &w.plan, &Clock::new(), WITHIN).await;
     let (status, writer, op) = w.estate.global_state().await;
     assert_eq!(status, "available");
     assert_eq!(writer, w.estate.aurora.0, "switched over and back");
@@ -134,8 +134,10 @@ async fn failover_and_failback_move_every_kind_of_database_pair() {
             site,
         };
         let p = w
-            .providers
+            .aws
             .database
+            .as_ref()
+            .expect("database")
             .status(&at(SiteRole::Primary))
             .await
             .expect("status");
@@ -146,8 +148,10 @@ async fn failover_and_failback_move_every_kind_of_database_pair() {
             d.name
         );
         let r = w
-            .providers
+            .aws
             .database
+            .as_ref()
+            .expect("database")
             .status(&at(SiteRole::Dr))
             .await
             .expect("status");
@@ -165,7 +169,7 @@ async fn failover_and_failback_move_every_kind_of_database_pair() {
 async fn a_forced_aurora_promotion_fails_over_allowing_data_loss() {
     let w = world_with(&[DbKind::AuroraGlobal], "").await;
     let e = &w.estate;
-    let db = &w.providers.database;
+    let db = w.aws.database.as_ref().expect("database");
     let req = fence_then_promote(&w, PromoteMode::Forced, "split-brain").await;
     let (status, _, op) = e.global_state().await;
     assert_eq!(status, "failing-over");
@@ -193,7 +197,7 @@ async fn a_forced_aurora_promotion_fails_over_allowing_data_loss() {
 async fn a_multi_az_failover_is_confirmed_only_once_the_new_writer_serves() {
     let w = world_with(&[DbKind::MultiAz], "").await;
     let e = &w.estate;
-    let db = &w.providers.database;
+    let db = w.aws.database.as_ref().expect("database");
     let req = fence_then_promote(&w, PromoteMode::Planned, "not fenced").await;
     let (status, writer, _) = e.multi_az_state().await;
     assert_eq!(
@@ -232,7 +236,7 @@ fn pair_at(w: &World, site: SiteRole) -> DatabaseRef {
 /// Promotes the first pair's DR side: refused (the error containing `refusal`) while the writer
 /// is not fenced, started once it is. Returns the request, to repeat it.
 async fn fence_then_promote(w: &World, mode: PromoteMode, refusal: &str) -> PromoteRequest {
-    let db = &w.providers.database;
+    let db = w.aws.database.as_ref().expect("database");
     let req = PromoteRequest {
         target: pair_at(w, SiteRole::Dr),
         old_primary: pair_at(w, SiteRole::Primary),
@@ -253,7 +257,7 @@ async fn fence_then_promote(w: &World, mode: PromoteMode, refusal: &str) -> Prom
 /// Polls until the first pair's DR side serves as the writer (primary, not fenced), within
 /// [`WITHIN`].
 async fn await_dr_serving(w: &World) {
-    let db = &w.providers.database;
+    let db = w.aws.database.as_ref().expect("database");
     let dr = pair_at(w, SiteRole::Dr);
     let deadline = std::time::Instant::now() + WITHIN;
     loop {

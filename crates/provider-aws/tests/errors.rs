@@ -22,18 +22,20 @@ async fn throttling_is_retried_by_the_sdk_then_reported_as_temporary() {
     let pool = dr_pool(&w);
     // One throttled answer: the SDK's own retry absorbs it.
     w.estate.sim.with(|s| s.throttle_next = 1);
-    w.providers
-        .dr
+    w.aws
         .nodes
+        .as_ref()
+        .expect("nodes")
         .get_pool(&pool)
         .await
         .expect("retried past one throttle");
     // More than the SDK's attempts: a temporary Throttled error reaches the orchestrator's retries.
     w.estate.sim.with(|s| s.throttle_next = 10);
     let e = w
-        .providers
-        .dr
+        .aws
         .nodes
+        .as_ref()
+        .expect("nodes")
         .get_pool(&pool)
         .await
         .expect_err("throttled");
@@ -49,7 +51,7 @@ async fn access_denied_is_permanent_and_names_the_iam_action() {
     w.estate
         .sim
         .with(|s| s.denied = vec!["StartFailbackLaunch".into(), "UpdateNodegroupConfig".into()]);
-    let rs = w.providers.recovery.clone().expect("recovery service");
+    let rs = w.aws.recovery.clone().expect("recovery service");
     let e = rs
         .start_failback(&["ri-1".into()])
         .await
@@ -59,9 +61,10 @@ async fn access_denied_is_permanent_and_names_the_iam_action() {
     assert!(e.to_string().contains("drs:StartFailbackLaunch"), "{e}");
     let pool = dr_pool(&w);
     let e = w
-        .providers
-        .dr
+        .aws
         .nodes
+        .as_ref()
+        .expect("nodes")
         .scale_pool(&aegis_dr_core::provider::ScalePool {
             pool,
             size: aegis_dr_core::plan::PoolSize {
@@ -99,7 +102,12 @@ async fn an_unreachable_endpoint_is_temporary_and_names_the_instance() {
         instance: w.estate.db_primary.clone(),
         site: SiteRole::Primary,
     };
-    let e = p.database.status(&r).await.expect_err("unreachable");
+    let db = p.database(&"aws".into()).expect("database");
+    let e = db.status(&r).await.expect_err("unreachable");
+    assert!(
+        e.to_string().starts_with("aws: unreachable"),
+        "the error names its provider: {e}"
+    );
     assert_eq!(e.kind(), ErrorKind::Unreachable, "{e}");
     assert!(e.is_retryable());
     assert_eq!(e.resource(), Some(w.estate.db_primary.as_str()));
@@ -241,6 +249,6 @@ async fn the_example_aws_plan_validates_and_has_a_policy() {
         .build()
         .await
         .expect("examples/aws.toml passes the builder's validation");
-    let doc = aegis_dr_provider_aws::iam::policy_for(&plan);
+    let doc = aegis_dr_provider_aws::iam::policy_for(&plan).expect("policy");
     assert!(doc.to_string().contains("rds:PromoteReadReplica"));
 }

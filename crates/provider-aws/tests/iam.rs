@@ -45,7 +45,7 @@ source_server_id = "s-0123456789abcdef0"
 #[test]
 fn the_policy_covers_every_call_and_is_scoped_to_the_plan() {
     let plan = Plan::parse(PLAN).expect("plan");
-    let doc = policy_for(&plan);
+    let doc = policy_for(&plan).expect("policy");
     assert_eq!(doc["Version"], "2012-10-17");
     let actions = actions_of(&doc);
     for a in [
@@ -110,7 +110,7 @@ options = { failover = "aurora-global", global_cluster = "ledger", fence_paramet
 #[test]
 fn multi_az_and_aurora_global_pairs_get_their_own_actions() {
     let plan = Plan::parse(MODES).expect("plan");
-    let actions = actions_of(&policy_for(&plan));
+    let actions = actions_of(&policy_for(&plan).expect("policy"));
     assert_eq!(
         actions["rds:RebootDBInstance"],
         vec!["arn:aws:rds:us-east-1:*:db:sessions".to_string()],
@@ -140,7 +140,7 @@ fn multi_az_and_aurora_global_pairs_get_their_own_actions() {
 fn a_zone_named_by_domain_is_granted_widely_and_says_why() {
     let plan = Plan::parse(&PLAN.replace("zone = \"Z0123456789ABC\"", "zone = \"aegis.io\""))
         .expect("plan");
-    let doc = policy_for(&plan);
+    let doc = policy_for(&plan).expect("policy");
     assert_eq!(
         actions_of(&doc)["route53:ChangeResourceRecordSets"],
         vec!["arn:aws:route53:::hostedzone/*".to_string()]

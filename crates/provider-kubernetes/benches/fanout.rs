@@ -12,7 +12,11 @@ use aegis_dr_core::{
     clock::Clock,
     journal::{Operation, RunFlags},
     orchestrator::{estimate, Orchestrator, RunRequest},
-    plan::{Estimates, HealthEndpointSpec, SiteRole, WorkloadKind, WorkloadSpec},
+    plan::{
+        Estimates, HealthEndpointSpec, ProviderName, SiteRole, WorkloadKind, WorkloadSpec,
+        KUBERNETES,
+    },
+    provider::ProviderSet,
     sim::SimProvider,
     IncidentClass, Plan,
 };
@@ -83,6 +87,7 @@ async fn run(
     }
     plan.health_endpoints.push(HealthEndpointSpec {
         name: "dr".into(),
+        provider: ProviderName::sim(),
         site: SiteRole::Dr,
         url: "https://dr.example/healthz".into(),
         expect_status: 200,
@@ -100,9 +105,13 @@ async fn run(
     ] {
         *d = Duration::ZERO;
     }
+    // The sites' workloads are the simulated clusters', through the Kubernetes provider.
+    plan.primary.kubeconfig = Some(dir.path().join("primary.kubeconfig").display().to_string());
+    plan.dr.kubeconfig = Some(dir.path().join("dr.kubeconfig").display().to_string());
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let clock = Clock::new();
     let sim = Arc::new(SimProvider::open(&plan, &dir.path().join("state"), clock).expect("sim"));
-    let mut providers = sim.providers();
+    let mut providers = sim.providers().expect("sim providers");
     let site = |f: &str| KubeSite {
         kubeconfig: Some(dir.path().join(f)),
         context: None,
@@ -115,8 +124,9 @@ async fn run(
             .await
             .expect("clients"),
     );
-    providers.primary.workloads = k8s.clone();
-    providers.dr.workloads = k8s;
+    let mut set = ProviderSet::new(KUBERNETES);
+    set.workloads = Some(k8s);
+    providers.insert(set);
     let orch =
         Orchestrator::new(plan.clone(), providers, dir.path().join("state")).with_clock(clock);
     let preview = orch.preview(Operation::Failover, IncidentClass::RegionOutage);

@@ -5,14 +5,18 @@
 //! (a `null` value removes one). API errors map to core errors at this boundary: 404 not found,
 //! 409 conflict (temporary, so the orchestrator retries), 401/403 permission denied naming the verb
 //! and resource, 429 throttled, 5xx and connection failures temporary (unreachable).
+//!
+//! TLS is rustls; the program picks its process-wide crypto provider (the `aegis-dr` facade
+//! installs `ring` before it builds clients), as a library must not.
 #![forbid(unsafe_code)]
 
+mod backend;
 mod error;
+pub mod migration;
 mod workloads;
 
+pub use backend::{rbac_for, KubernetesBackend};
 pub use workloads::{KubeSite, KubernetesBuilder, KubernetesWorkloads};
-
-pub mod migration;
 
 /// Builds a client for one kubeconfig file (`None`: `KUBECONFIG` or `~/.kube/config`) and context
 /// (`None`: its current context); `what` names the setting in errors (a flag or a plan field).
@@ -64,10 +68,6 @@ pub(crate) async fn client_with_timeout(
     })?;
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
-    // With the AWS provider in the same build, rustls has two crypto backends (ring for kube,
-    // aws-lc-rs for the AWS SDK) and cannot pick a process default by itself: name one. An already
-    // installed default (the embedding program's choice) is kept.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     kube::Client::try_from(config)
         .map_err(|e| Error::config(format!("{what}: cannot build a client: {e}")))
 }

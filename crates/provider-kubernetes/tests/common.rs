@@ -7,8 +7,8 @@ use aegis_dr_core::{
     clock::Clock,
     journal::{Operation, RunFlags},
     orchestrator::{Orchestrator, RunOutcome, RunRequest},
-    plan::SiteRole,
-    provider::{Providers, WorkloadScaler},
+    plan::{SiteRole, KUBERNETES},
+    provider::{ProviderSet, Providers, WorkloadScaler},
     sim::SimProvider,
     IncidentClass, Plan,
 };
@@ -161,6 +161,8 @@ impl Env {
     }
 
     pub async fn workloads(&self) -> Arc<dyn WorkloadScaler> {
+        // The program picks rustls's crypto provider (the facade does in aegis-dr).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let site = |r: SiteRole| {
             let s = self.plan.site(r);
             KubeSite {
@@ -184,10 +186,10 @@ impl Env {
             SimProvider::open(&self.plan, &self.dir.path().join("state"), Clock::new())
                 .expect("sim"),
         );
-        let mut p = sim.providers();
-        let k = self.workloads().await;
-        p.primary.workloads = k.clone();
-        p.dr.workloads = k;
+        let mut p = sim.providers().expect("sim providers");
+        let mut k8s = ProviderSet::new(KUBERNETES);
+        k8s.workloads = Some(self.workloads().await);
+        p.insert(k8s);
         p
     }
 

@@ -114,9 +114,9 @@ pub fn preview(
 }
 
 /// The estimates a run of `plan` uses, known without building its providers: the simulated
-/// estate's own timings for a plan on `sim`, else the plan's `[estimates]`.
+/// estate's own timings for a plan it serves, else the plan's `[estimates]`.
 pub fn plan_estimates(plan: &Plan) -> Estimates {
-    if plan.primary.provider.as_str() == "sim" && plan.dr.provider.as_str() == "sim" {
+    if plan.runs_on_sim() {
         crate::sim::SimProvider::estimates_of(&plan.sim)
     } else {
         plan.estimates.clone()
@@ -196,6 +196,7 @@ impl Orchestrator {
             None => self.start(&req)?,
         };
         let ctx = Arc::new(ctx);
+        let calls_before = self.providers.calls();
 
         // Escalate when the RTO passes while the run is still going.
         let watchdog = {
@@ -220,6 +221,19 @@ impl Orchestrator {
             Some(e) if e.kind() == ErrorKind::Refused => RunStatus::Refused,
             Some(_) => RunStatus::Failed,
         };
+        let mut calls = self.providers.calls();
+        for (name, c) in calls.iter_mut() {
+            if let Some(b) = calls_before.get(name) {
+                c.calls -= b.calls;
+                c.transient_errors -= b.transient_errors;
+                c.errors -= b.errors;
+            }
+        }
+        calls.retain(|_, c| c.calls > 0);
+        ctx.journal(Entry::ProviderCalls {
+            ts_ms: ctx.clock.now_ms(),
+            calls,
+        })?;
         ctx.journal(Entry::RunFinished {
             ts_ms: ctx.clock.now_ms(),
             status,

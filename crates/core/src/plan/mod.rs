@@ -70,8 +70,28 @@ impl ProviderName {
     }
 }
 
-/// Provider names this build knows about; others are rejected at validation.
+impl std::fmt::Display for ProviderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ProviderName {
+    fn from(s: &str) -> Self {
+        ProviderName(s.to_string())
+    }
+}
+
+/// Provider names a plan may use (whether this build has them is the registry's question, asked
+/// when the providers are built); others are rejected at validation.
 pub const KNOWN_PROVIDERS: [&str; 4] = ["sim", "aws", "azure", "gcp"];
+
+/// The name of the provider serving Kubernetes workloads of a site with `kubeconfig`/`context`.
+pub const KUBERNETES: &str = "kubernetes";
+
+/// A provider's settings table as written in the plan (`[providers.aws]`, `[sites.dr.aws]`); its keys
+/// are validated by that provider when it is built.
+pub type ProviderSettings = BTreeMap<String, toml::Value>;
 
 /// One site of the estate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,12 +107,27 @@ pub struct Site {
     pub kubeconfig: Option<String>,
     /// Context in the kubeconfig (default: its current context).
     pub context: Option<String>,
+    /// Settings of each provider at this site (`[sites.dr.aws] profile = "dr"`), over the plan-wide
+    /// `[providers.<name>]` ones.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<ProviderName, ProviderSettings>,
 }
 
 impl Site {
     /// True when the site's workloads live in a real Kubernetes cluster.
     pub fn uses_kubernetes(&self) -> bool {
         self.kubeconfig.is_some() || self.context.is_some()
+    }
+
+    /// The provider serving the site's Kubernetes workloads: `kubernetes` when the site names a
+    /// cluster through `kubeconfig`/`context`, else the site's provider (the simulated estate has
+    /// its own workloads).
+    pub fn workloads_provider(&self) -> ProviderName {
+        if self.uses_kubernetes() {
+            ProviderName(KUBERNETES.into())
+        } else {
+            self.provider.clone()
+        }
     }
 }
 
@@ -101,6 +136,8 @@ impl Site {
 pub struct DatabaseSpec {
     /// Name used in reports and errors.
     pub name: String,
+    /// Provider serving both instances (default: the sites' provider).
+    pub provider: ProviderName,
     /// Provider identifier of the instance at the primary site.
     pub primary: String,
     /// Provider identifier of the replica at the DR site.
@@ -126,6 +163,8 @@ impl DatabaseSpec {
 pub struct DnsRecordSpec {
     /// Fully-qualified record name, e.g. `api.aegis.io`.
     pub name: String,
+    /// Provider serving the zone (default: the primary site's provider).
+    pub provider: ProviderName,
     /// Hosted zone (name or id).
     pub zone: String,
     /// Record type: `CNAME`, `A` or `ALIAS`.
@@ -167,6 +206,8 @@ pub struct PoolSize {
 pub struct NodePoolSpec {
     /// Provider identifier of the pool.
     pub name: String,
+    /// Provider serving the pool (default: its site's provider).
+    pub provider: ProviderName,
     /// Site it belongs to.
     pub site: SiteRole,
     /// Cluster the pool belongs to.
@@ -212,6 +253,8 @@ pub struct WorkloadSpec {
 pub struct RecoveryServerSpec {
     /// Name for reports.
     pub name: String,
+    /// Provider of the recovery service (default: the DR site's provider).
+    pub provider: ProviderName,
     /// Provider identifier of the source server.
     pub source_server_id: String,
 }
@@ -221,6 +264,8 @@ pub struct RecoveryServerSpec {
 pub struct HealthEndpointSpec {
     /// Name for reports.
     pub name: String,
+    /// Provider that probes it (default: its site's provider).
+    pub provider: ProviderName,
     /// Site it checks.
     pub site: SiteRole,
     /// URL probed.
@@ -298,6 +343,9 @@ pub struct ExecutionSettings {
     pub max_poll_interval: Duration,
     /// How long waits go on past the RTO before they give up, as a fraction of the RTO (default 1.0).
     pub overrun_factor: f64,
+    /// Longest a cloud provider's call may take before it is abandoned and retried (default 2 min).
+    #[serde(with = "serde_human")]
+    pub call_timeout: Duration,
 }
 
 impl Default for ExecutionSettings {
@@ -309,6 +357,7 @@ impl Default for ExecutionSettings {
             poll_interval: Duration::from_secs(1),
             max_poll_interval: Duration::from_secs(15),
             overrun_factor: 1.0,
+            call_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -421,6 +470,10 @@ pub struct SimSettings {
     pub faults: Vec<SimFault>,
     /// ConfigMaps (`namespace/name`) whose DR copy differs from the primary's.
     pub config_drift: Vec<String>,
+    /// Provider names the simulated estate plays besides `sim` (`["aws", "azure"]`), so a plan
+    /// mixing clouds runs with no cloud at all. One world serves them all; calls are counted and
+    /// reported per name.
+    pub plays: Vec<ProviderName>,
 }
 
 impl Default for SimSettings {
@@ -444,11 +497,39 @@ impl Default for SimSettings {
             error_rate: 0.001,
             faults: Vec::new(),
             config_drift: Vec::new(),
+            plays: Vec::new(),
         }
     }
 }
 
-/// A scripted fault of the simulated provider.
+/// Faults injected around the calls of real providers (`[fault_injection]`), to rehearse a run
+/// against errors with real clients: the same layer that carries the `[sim]` faults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultInjection {
+    /// Providers whose calls get faults (empty: every provider the plan uses, but the simulated
+    /// estate, which has its own in `[sim]`).
+    pub providers: Vec<ProviderName>,
+    /// Share of calls failing with a transient error (0 to 0.9).
+    pub transient_rate: f64,
+    /// Seed of the fault generator.
+    pub seed: u64,
+    /// Scripted faults.
+    pub faults: Vec<SimFault>,
+}
+
+impl Default for FaultInjection {
+    fn default() -> Self {
+        FaultInjection {
+            providers: Vec::new(),
+            transient_rate: 0.0,
+            seed: 1,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// A scripted fault of a provider's calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimFault {
@@ -548,6 +629,12 @@ pub struct Plan {
     pub escalations: BTreeMap<crate::notify::Escalation, EscalationRoute>,
     /// Simulated-provider settings.
     pub sim: SimSettings,
+    /// Faults injected around real providers' calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_injection: Option<FaultInjection>,
+    /// Plan-wide settings of each provider (`[providers.aws] profile = "prod"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<ProviderName, ProviderSettings>,
 }
 
 impl Plan {
@@ -602,11 +689,86 @@ impl Plan {
         Plan::from_raw(raw, text)
     }
 
-    /// Overrides every site's provider (the CLI's `--provider`).
+    /// Runs the whole plan on one provider (the CLI's `--provider`): both sites and every resource,
+    /// including those that name another provider; Kubernetes workloads stay on their clusters.
     pub fn with_provider(mut self, provider: &str) -> Result<Plan> {
         check_provider(provider, "--provider")?;
-        self.primary.provider = ProviderName(provider.to_string());
-        self.dr.provider = ProviderName(provider.to_string());
+        let p = ProviderName(provider.to_string());
+        self.primary.provider = p.clone();
+        self.dr.provider = p.clone();
+        for d in &mut self.databases {
+            d.provider = p.clone();
+        }
+        for r in &mut self.dns_records {
+            r.provider = p.clone();
+        }
+        for n in &mut self.node_pools {
+            n.provider = p.clone();
+        }
+        for s in &mut self.recovery_servers {
+            s.provider = p.clone();
+        }
+        for h in &mut self.health_endpoints {
+            h.provider = p.clone();
+        }
         Ok(self)
+    }
+
+    /// Every provider the plan's resources name, with the site workloads' (`kubernetes` included).
+    pub fn provider_names(&self) -> std::collections::BTreeSet<ProviderName> {
+        let mut names: std::collections::BTreeSet<ProviderName> = [&self.primary, &self.dr]
+            .into_iter()
+            .filter(|s| !self.workloads.is_empty() || s.uses_kubernetes())
+            .map(Site::workloads_provider)
+            .collect();
+        names.extend(self.databases.iter().map(|d| d.provider.clone()));
+        names.extend(self.dns_records.iter().map(|d| d.provider.clone()));
+        names.extend(self.node_pools.iter().map(|d| d.provider.clone()));
+        names.extend(self.recovery_servers.iter().map(|d| d.provider.clone()));
+        names.extend(self.health_endpoints.iter().map(|d| d.provider.clone()));
+        names
+    }
+
+    /// True when the simulated estate serves `provider`: `sim` itself, or a name it plays
+    /// (`[sim] plays = ["aws"]`).
+    pub fn sim_serves(&self, provider: &ProviderName) -> bool {
+        provider.as_str() == "sim" || self.sim.plays.contains(provider)
+    }
+
+    /// True when the simulated estate serves every resource of the plan (Kubernetes workloads
+    /// aside): its timings then stand for the plan's `[estimates]`.
+    pub fn runs_on_sim(&self) -> bool {
+        self.sim_serves(&self.primary.provider)
+            && self.sim_serves(&self.dr.provider)
+            && self
+                .provider_names()
+                .iter()
+                .all(|n| n.as_str() == KUBERNETES || self.sim_serves(n))
+    }
+
+    /// The settings of `provider` at `site`: the plan-wide `[providers.<name>]` table overlaid by
+    /// the site's `[sites.<site>.<name>]` table.
+    pub fn provider_settings(
+        &self,
+        provider: &ProviderName,
+        site: Option<SiteRole>,
+    ) -> ProviderSettings {
+        let mut out = self.providers.get(provider).cloned().unwrap_or_default();
+        if let Some(s) = site.and_then(|r| self.site(r).settings.get(provider)) {
+            out.extend(s.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+
+    /// The plan as one provider sees it: only the resources it serves (sites, settings and
+    /// execution settings unchanged). Providers build their clients and validate from this view.
+    pub fn for_provider(&self, provider: &ProviderName) -> Plan {
+        let mut p = self.clone();
+        p.databases.retain(|d| &d.provider == provider);
+        p.dns_records.retain(|d| &d.provider == provider);
+        p.node_pools.retain(|d| &d.provider == provider);
+        p.recovery_servers.retain(|d| &d.provider == provider);
+        p.health_endpoints.retain(|d| &d.provider == provider);
+        p
     }
 }

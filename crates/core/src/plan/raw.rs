@@ -32,6 +32,9 @@ pub(super) struct RawPlan {
     #[serde(default)]
     pub(super) escalations: BTreeMap<String, EscalationRoute>,
     pub(super) sim: Option<SimSettings>,
+    #[serde(default)]
+    pub(super) providers: BTreeMap<String, ProviderSettings>,
+    pub(super) fault_injection: Option<FaultInjection>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +58,9 @@ pub(super) struct RawSite {
     pub(super) cluster: Option<String>,
     pub(super) kubeconfig: Option<String>,
     pub(super) context: Option<String>,
+    pub(super) aws: Option<ProviderSettings>,
+    pub(super) azure: Option<ProviderSettings>,
+    pub(super) gcp: Option<ProviderSettings>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +74,7 @@ pub(super) struct RawTargets {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDatabase {
     pub(super) name: Spanned<String>,
+    pub(super) provider: Option<String>,
     pub(super) primary: String,
     pub(super) dr: String,
     pub(super) engine: Option<String>,
@@ -79,6 +86,7 @@ pub(super) struct RawDatabase {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDnsRecord {
     pub(super) name: Spanned<String>,
+    pub(super) provider: Option<String>,
     pub(super) zone: String,
     #[serde(rename = "type", default = "cname")]
     pub(super) record_type: String,
@@ -96,6 +104,7 @@ fn cname() -> String {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNodePool {
     pub(super) name: Spanned<String>,
+    pub(super) provider: Option<String>,
     pub(super) site: SiteRole,
     pub(super) cluster: Option<String>,
     pub(super) production: PoolSize,
@@ -125,6 +134,7 @@ fn deployment() -> WorkloadKind {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRecoveryServer {
     pub(super) name: Spanned<String>,
+    pub(super) provider: Option<String>,
     pub(super) source_server_id: String,
 }
 
@@ -132,6 +142,7 @@ pub(super) struct RawRecoveryServer {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHealthEndpoint {
     pub(super) name: Spanned<String>,
+    pub(super) provider: Option<String>,
     pub(super) site: SiteRole,
     pub(super) url: String,
     #[serde(default = "ok_status")]

@@ -3,409 +3,561 @@
 
 use toml::Spanned;
 
-use super::raw::{RawPlan, RawSite};
+use super::raw::{
+    RawDatabase, RawDnsRecord, RawHealthEndpoint, RawNodePool, RawPlan, RawRecoveryServer, RawSite,
+    RawTargets, RawWorkload,
+};
 use super::*;
 
 impl Plan {
     pub(super) fn from_raw(raw: RawPlan, text: &str) -> Result<Plan> {
-        let v = Validator { text };
-        let name = raw.plan.name.trim().to_string();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(Error::config(format!(
-                "plan.name: `{}` must be non-empty and use only letters, digits, `-`, `_` and `.`",
-                raw.plan.name
-            )));
-        }
-        // The name becomes a lock file name (`<name>.lock`) and appears in every run folder path.
-        if name.len() > MAX_PLAN_NAME {
-            return Err(Error::config(format!(
-                "plan.name: {} characters long; the most is {MAX_PLAN_NAME}",
-                name.len()
-            )));
-        }
-        let site = |role: &str, s: Option<RawSite>| -> Result<Site> {
-            let s = s.ok_or_else(|| {
-                Error::config(format!("sites.{role}: missing table [sites.{role}]"))
-            })?;
-            check_provider(&s.provider, &format!("sites.{role}.provider"))?;
-            if s.region.trim().is_empty() {
-                return Err(Error::config(format!(
-                    "sites.{role}.region: must not be empty"
-                )));
-            }
-            if s.kubeconfig.as_deref().is_some_and(|k| k.trim().is_empty()) {
-                return Err(Error::config(format!(
-                    "sites.{role}.kubeconfig: must not be empty"
-                )));
-            }
-            Ok(Site {
-                provider: ProviderName(s.provider),
-                region: s.region,
-                cluster: s.cluster,
-                kubeconfig: s.kubeconfig,
-                context: s.context,
-            })
+        let v = Validator {
+            text,
+            seen: Default::default(),
         };
+        let name = plan_name(&raw.plan.name)?;
         let primary = site("primary", raw.sites.primary)?;
         let dr = site("dr", raw.sites.dr)?;
-
-        let mut targets = BTreeMap::new();
-        for class in IncidentClass::ALL {
-            targets.insert(class, class.default_targets());
-        }
-        for (key, t) in raw.targets {
-            let class: IncidentClass = key
-                .parse()
-                .map_err(|e: String| Error::config(format!("targets.{key}: {e}")))?;
-            let mut cur = class.default_targets();
-            if let Some(rto) = t.rto {
-                cur.rto = parse_duration(&rto)
-                    .map_err(|e| Error::config(format!("targets.{key}.rto: {e}")))?;
-                if cur.rto.is_zero() {
-                    return Err(Error::config(format!(
-                        "targets.{key}.rto: must be greater than zero"
-                    )));
-                }
-            }
-            if let Some(rpo) = t.rpo {
-                cur.rpo = parse_duration(&rpo)
-                    .map_err(|e| Error::config(format!("targets.{key}.rpo: {e}")))?;
-            }
-            targets.insert(class, cur);
-        }
-
-        let mut seen = std::collections::HashSet::new();
-        let mut databases = Vec::new();
-        for (i, d) in raw.databases.into_iter().enumerate() {
-            let at = v.at("databases", i, &d.name);
-            v.non_empty(&at, "name", d.name.get_ref())?;
-            v.non_empty(&at, "primary", &d.primary)?;
-            v.non_empty(&at, "dr", &d.dr)?;
-            if d.primary == d.dr {
-                return Err(Error::config(format!(
-                    "{at}.dr: must differ from `primary` (`{}`)",
-                    d.primary
-                )));
-            }
-            v.unique(&mut seen, &at, "database", d.name.get_ref())?;
-            databases.push(DatabaseSpec {
-                name: d.name.into_inner(),
-                primary: d.primary,
-                dr: d.dr,
-                engine: d.engine,
-                options: d.options,
-            });
-        }
-
-        let mut dns_records = Vec::new();
-        for (i, r) in raw.dns_records.into_iter().enumerate() {
-            let at = v.at("dns_records", i, &r.name);
-            v.non_empty(&at, "name", r.name.get_ref())?;
-            v.non_empty(&at, "zone", &r.zone)?;
-            v.non_empty(&at, "primary_target", &r.primary_target)?;
-            v.non_empty(&at, "dr_target", &r.dr_target)?;
-            let rtype = r.record_type.to_ascii_uppercase();
-            if !["CNAME", "A", "AAAA", "ALIAS"].contains(&rtype.as_str()) {
-                return Err(Error::config(format!(
-                    "{at}.type: `{}` is not one of CNAME, A, AAAA, ALIAS",
-                    r.record_type
-                )));
-            }
-            if r.ttl == 0 || r.ttl > 172_800 {
-                return Err(Error::config(format!(
-                    "{at}.ttl: {} must be between 1 and 172800 seconds",
-                    r.ttl
-                )));
-            }
-            v.unique(&mut seen, &at, "dns record", r.name.get_ref())?;
-            dns_records.push(DnsRecordSpec {
-                name: r.name.into_inner(),
-                zone: r.zone,
-                record_type: rtype,
-                primary_target: r.primary_target,
-                dr_target: r.dr_target,
-                ttl: r.ttl,
-                health_check: r.health_check,
-            });
-        }
-
-        let mut node_pools = Vec::new();
-        for (i, p) in raw.node_pools.into_iter().enumerate() {
-            let at = v.at("node_pools", i, &p.name);
-            v.non_empty(&at, "name", p.name.get_ref())?;
-            // An Auto Scaling group pool is named by its group: no cluster needed.
-            let cluster = p
-                .cluster
-                .or_else(|| match p.site {
-                    SiteRole::Primary => primary.cluster.clone(),
-                    SiteRole::Dr => dr.cluster.clone(),
-                })
-                .or_else(|| p.autoscaling_group.as_ref().map(|_| String::new()))
-                .ok_or_else(|| {
-                    Error::config(format!(
-                        "{at}.cluster: missing, and sites.{}.cluster is not set either (a node pool names its cluster, unless it is an Auto Scaling group: set autoscaling_group)",
-                        p.site
-                    ))
-                })?;
-            for (label, s) in [("production", &p.production), ("standby", &p.standby)] {
-                if s.min > s.max || s.desired < s.min || s.desired > s.max {
-                    return Err(Error::config(format!(
-                        "{at}.{label}: need min <= desired <= max, got min={} desired={} max={}",
-                        s.min, s.desired, s.max
-                    )));
-                }
-            }
-            v.unique(
-                &mut seen,
-                &at,
-                "node pool",
-                &format!("{}/{}", p.site, p.name.get_ref()),
-            )?;
-            node_pools.push(NodePoolSpec {
-                name: p.name.into_inner(),
-                site: p.site,
-                cluster,
-                production: p.production,
-                standby: p.standby,
-                autoscaling_group: p.autoscaling_group,
-            });
-        }
-
-        let mut workloads = Vec::new();
-        for (i, w) in raw.workloads.into_iter().enumerate() {
-            let at = v.at("workloads", i, &w.name);
-            v.non_empty(&at, "name", w.name.get_ref())?;
-            v.non_empty(&at, "namespace", &w.namespace)?;
-            if w.standby_replicas > w.production_replicas {
-                return Err(Error::config(format!(
-                    "{at}.standby_replicas: {} exceeds production_replicas {}",
-                    w.standby_replicas, w.production_replicas
-                )));
-            }
-            if w.production_replicas == 0 {
-                return Err(Error::config(format!(
-                    "{at}.production_replicas: must be at least 1"
-                )));
-            }
-            if let Some(sel) = &w.selector {
-                crate::provider::workloads::LabelSelector::parse(sel)
-                    .map_err(|e| Error::config(format!("{at}.selector: {e}")))?;
-            }
-            let mut names = std::collections::HashSet::new();
-            for name in &w.deployments {
-                v.non_empty(&at, "deployments", name)?;
-                if !names.insert(name.as_str()) {
-                    return Err(Error::config(format!(
-                        "{at}.deployments: `{name}` is listed twice"
-                    )));
-                }
-            }
-            v.unique(&mut seen, &at, "workload group", w.name.get_ref())?;
-            workloads.push(WorkloadSpec {
-                name: w.name.into_inner(),
-                namespace: w.namespace,
-                kind: w.kind,
-                names: w.deployments,
-                selector: w.selector,
-                production_replicas: w.production_replicas,
-                standby_replicas: w.standby_replicas,
-            });
-        }
-        if !workloads.is_empty() && (primary.cluster.is_none() || dr.cluster.is_none()) {
-            return Err(Error::config(
-                "sites.primary.cluster / sites.dr.cluster: both must be set when [[workloads]] are listed",
-            ));
-        }
-
-        let mut recovery_servers = Vec::new();
-        for (i, s) in raw.recovery_servers.into_iter().enumerate() {
-            let at = v.at("recovery_servers", i, &s.name);
-            v.non_empty(&at, "source_server_id", &s.source_server_id)?;
-            v.unique(&mut seen, &at, "recovery server", s.name.get_ref())?;
-            recovery_servers.push(RecoveryServerSpec {
-                name: s.name.into_inner(),
-                source_server_id: s.source_server_id,
-            });
-        }
-
-        let mut health_endpoints = Vec::new();
-        for (i, h) in raw.health_endpoints.into_iter().enumerate() {
-            let at = v.at("health_endpoints", i, &h.name);
-            if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
-                return Err(Error::config(format!(
-                    "{at}.url: `{}` must start with http:// or https://",
-                    h.url
-                )));
-            }
-            if !(100..=599).contains(&h.expect_status) {
-                return Err(Error::config(format!(
-                    "{at}.expect_status: {} is not an HTTP status",
-                    h.expect_status
-                )));
-            }
-            v.unique(&mut seen, &at, "health endpoint", h.name.get_ref())?;
-            health_endpoints.push(HealthEndpointSpec {
-                name: h.name.into_inner(),
-                site: h.site,
-                url: h.url,
-                expect_status: h.expect_status,
-            });
-        }
-
-        let checks = raw.checks.unwrap_or_default();
-        if !(0.0..=1.0).contains(&checks.max_error_rate) {
-            return Err(Error::config(format!(
-                "checks.max_error_rate: {} must be between 0 and 1",
-                checks.max_error_rate
-            )));
-        }
-        let execution = raw.execution.unwrap_or_default();
-        if execution.max_concurrency == 0 {
-            return Err(Error::config(
-                "execution.max_concurrency: must be at least 1",
-            ));
-        }
-        if execution.retry_attempts == 0 {
-            return Err(Error::config(
-                "execution.retry_attempts: must be at least 1",
-            ));
-        }
-        if execution.poll_interval.is_zero()
-            || execution.max_poll_interval < execution.poll_interval
-        {
-            return Err(Error::config(
-                "execution.poll_interval: must be > 0 and <= execution.max_poll_interval",
-            ));
-        }
-        if !(execution.overrun_factor >= 0.0 && execution.overrun_factor <= 10.0) {
-            return Err(Error::config(
-                "execution.overrun_factor: must be between 0 and 10",
-            ));
-        }
-        let failback = raw.failback.unwrap_or_default();
-        if failback.lowered_ttl == 0 {
-            return Err(Error::config(
-                "failback.lowered_ttl: must be at least 1 second",
-            ));
-        }
-        let sim = raw.sim.unwrap_or_default();
-        if !(0.0..=0.9).contains(&sim.transient_fault_rate) {
-            return Err(Error::config(format!(
-                "sim.transient_fault_rate: {} must be between 0 and 0.9",
-                sim.transient_fault_rate
-            )));
-        }
-        if !(sim.catch_up_speed > 0.0 && sim.catch_up_speed.is_finite()) {
-            return Err(Error::config(format!(
-                "sim.catch_up_speed: {} must be greater than 0",
-                sim.catch_up_speed
-            )));
-        }
-        if !(0.0..=1.0).contains(&sim.error_rate) {
-            return Err(Error::config(format!(
-                "sim.error_rate: {} must be between 0 and 1",
-                sim.error_rate
-            )));
-        }
-        for (i, f) in sim.faults.iter().enumerate() {
-            if !crate::sim::OPERATIONS.contains(&f.operation.as_str()) {
-                return Err(Error::config(format!(
-                    "sim.faults[{i}].operation: `{}` is not an operation of the simulated provider (one of: {})",
-                    f.operation,
-                    crate::sim::OPERATIONS.join(", ")
-                )));
-            }
-            if ![
-                "temporary",
-                "permanent",
-                "unreachable",
-                "integrity",
-                "job-failure",
-                "throttled",
-            ]
-            .contains(&f.error.as_str())
-            {
-                return Err(Error::config(format!(
-                    "sim.faults[{i}].error: `{}` is not one of temporary, throttled, permanent, unreachable, integrity, job-failure",
-                    f.error
-                )));
-            }
-        }
-        for (i, n) in raw.notifications.iter().enumerate() {
-            match n {
-                NotificationSink::Webhook { url, url_env, .. } => match (url, url_env) {
-                    (Some(_), Some(_)) | (None, None) => {
-                        return Err(Error::config(format!(
-                            "notifications[{i}]: a webhook takes exactly one of `url` and `url_env`"
-                        )));
-                    }
-                    (Some(url), None)
-                        if !(url.starts_with("http://") || url.starts_with("https://")) =>
-                    {
-                        return Err(Error::config(format!(
-                            "notifications[{i}].url: `{}` must start with http:// or https://",
-                            crate::notify::redact_url(url)
-                        )));
-                    }
-                    (None, Some(var)) if var.trim().is_empty() => {
-                        return Err(Error::config(format!(
-                            "notifications[{i}].url_env: must name an environment variable"
-                        )));
-                    }
-                    _ => {}
-                },
-                NotificationSink::File { path, .. } if path.trim().is_empty() => {
-                    return Err(Error::config(format!(
-                        "notifications[{i}].path: must not be empty"
-                    )));
-                }
-                _ => {}
-            }
-        }
-
-        let mut escalations = BTreeMap::new();
-        for (key, route) in raw.escalations {
-            let reason: crate::notify::Escalation = key
-                .parse()
-                .map_err(|e: String| Error::config(format!("escalations.{key}: {e}")))?;
-            for n in &route.notify {
-                if !raw
-                    .notifications
-                    .iter()
-                    .any(|s| s.name() == Some(n.as_str()))
-                {
-                    return Err(Error::config(format!(
-                        "escalations.{key}.notify: no [[notifications]] sink is named `{n}`"
-                    )));
-                }
-            }
-            escalations.insert(reason, route);
-        }
-
+        let providers = provider_tables(raw.providers)?;
+        let sites = Sites {
+            primary: &primary,
+            dr: &dr,
+        };
+        let mut v = v;
+        let databases = databases(&mut v, raw.databases, sites)?;
+        let dns_records = dns_records(&mut v, raw.dns_records, sites)?;
+        let node_pools = node_pools(&mut v, raw.node_pools, sites)?;
+        let workloads = workloads(&mut v, raw.workloads, sites)?;
+        let recovery_servers = recovery_servers(&mut v, raw.recovery_servers, sites)?;
+        let health_endpoints = health_endpoints(&mut v, raw.health_endpoints, sites)?;
+        let sim = sim(raw.sim.unwrap_or_default())?;
+        notifications(&raw.notifications)?;
+        let escalations = escalations(raw.escalations, &raw.notifications)?;
         Ok(Plan {
             name,
+            targets: targets(raw.targets)?,
             primary,
             dr,
-            targets,
             databases,
             dns_records,
             node_pools,
             workloads,
             recovery_servers,
             health_endpoints,
-            checks,
-            failback,
-            execution,
+            checks: checks(raw.checks.unwrap_or_default())?,
+            failback: failback(raw.failback.unwrap_or_default())?,
+            execution: execution(raw.execution.unwrap_or_default())?,
             estimates: raw.estimates.unwrap_or_default(),
             escalations,
             notifications: raw.notifications,
             sim,
+            fault_injection: raw.fault_injection.map(fault_injection).transpose()?,
+            providers,
         })
     }
+}
+
+/// The two sites, for the defaults of the resources' providers.
+#[derive(Clone, Copy)]
+struct Sites<'a> {
+    primary: &'a Site,
+    dr: &'a Site,
+}
+
+impl Sites<'_> {
+    fn get(&self, role: SiteRole) -> &Site {
+        match role {
+            SiteRole::Primary => self.primary,
+            SiteRole::Dr => self.dr,
+        }
+    }
+}
+
+/// The provider a resource names, checked, or `default`.
+fn provider_of(at: &str, named: Option<String>, default: &ProviderName) -> Result<ProviderName> {
+    match named {
+        Some(p) => {
+            check_provider(&p, &format!("{at}.provider"))?;
+            Ok(ProviderName(p))
+        }
+        None => Ok(default.clone()),
+    }
+}
+
+fn plan_name(raw: &str) -> Result<String> {
+    let name = raw.trim().to_string();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(Error::config(format!(
+            "plan.name: `{raw}` must be non-empty and use only letters, digits, `-`, `_` and `.`"
+        )));
+    }
+    // The name becomes a lock file name (`<name>.lock`) and appears in every run folder path.
+    if name.len() > MAX_PLAN_NAME {
+        return Err(Error::config(format!(
+            "plan.name: {} characters long; the most is {MAX_PLAN_NAME}",
+            name.len()
+        )));
+    }
+    Ok(name)
+}
+
+fn site(role: &str, s: Option<RawSite>) -> Result<Site> {
+    let s =
+        s.ok_or_else(|| Error::config(format!("sites.{role}: missing table [sites.{role}]")))?;
+    check_provider(&s.provider, &format!("sites.{role}.provider"))?;
+    if s.region.trim().is_empty() {
+        return Err(Error::config(format!(
+            "sites.{role}.region: must not be empty"
+        )));
+    }
+    if s.kubeconfig.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(Error::config(format!(
+            "sites.{role}.kubeconfig: must not be empty"
+        )));
+    }
+    let settings = [("aws", s.aws), ("azure", s.azure), ("gcp", s.gcp)]
+        .into_iter()
+        .filter_map(|(name, t)| t.map(|t| (ProviderName(name.into()), t)))
+        .collect();
+    Ok(Site {
+        provider: ProviderName(s.provider),
+        region: s.region,
+        cluster: s.cluster,
+        kubeconfig: s.kubeconfig,
+        context: s.context,
+        settings,
+    })
+}
+
+fn provider_tables(
+    raw: BTreeMap<String, ProviderSettings>,
+) -> Result<BTreeMap<ProviderName, ProviderSettings>> {
+    raw.into_iter()
+        .map(|(name, t)| {
+            check_provider(&name, &format!("providers.{name}"))?;
+            Ok((ProviderName(name), t))
+        })
+        .collect()
+}
+
+fn targets(raw: BTreeMap<String, RawTargets>) -> Result<BTreeMap<IncidentClass, Targets>> {
+    let mut targets = BTreeMap::new();
+    for class in IncidentClass::ALL {
+        targets.insert(class, class.default_targets());
+    }
+    for (key, t) in raw {
+        let class: IncidentClass = key
+            .parse()
+            .map_err(|e: String| Error::config(format!("targets.{key}: {e}")))?;
+        let mut cur = class.default_targets();
+        if let Some(rto) = t.rto {
+            cur.rto = parse_duration(&rto)
+                .map_err(|e| Error::config(format!("targets.{key}.rto: {e}")))?;
+            if cur.rto.is_zero() {
+                return Err(Error::config(format!(
+                    "targets.{key}.rto: must be greater than zero"
+                )));
+            }
+        }
+        if let Some(rpo) = t.rpo {
+            cur.rpo = parse_duration(&rpo)
+                .map_err(|e| Error::config(format!("targets.{key}.rpo: {e}")))?;
+        }
+        targets.insert(class, cur);
+    }
+    Ok(targets)
+}
+
+fn databases(v: &mut Validator, raw: Vec<RawDatabase>, sites: Sites) -> Result<Vec<DatabaseSpec>> {
+    let mut out = Vec::new();
+    for (i, d) in raw.into_iter().enumerate() {
+        let at = v.at("databases", i, &d.name);
+        v.non_empty(&at, "name", d.name.get_ref())?;
+        v.non_empty(&at, "primary", &d.primary)?;
+        v.non_empty(&at, "dr", &d.dr)?;
+        if d.primary == d.dr {
+            return Err(Error::config(format!(
+                "{at}.dr: must differ from `primary` (`{}`)",
+                d.primary
+            )));
+        }
+        let (p, r) = (&sites.primary.provider, &sites.dr.provider);
+        if d.provider.is_none() && p != r {
+            return Err(Error::config(format!(
+                "{at}.provider: the primary site is on `{p}` and the DR site on `{r}`, but a database pair's two \
+                 instances are on one provider (aegis-dr promotes a provider's own replica; replication across \
+                 clouds is the application's): set `provider` to the cloud holding both instances"
+            )));
+        }
+        let provider = provider_of(&at, d.provider, p)?;
+        v.unique(&at, "database", d.name.get_ref())?;
+        out.push(DatabaseSpec {
+            name: d.name.into_inner(),
+            provider,
+            primary: d.primary,
+            dr: d.dr,
+            engine: d.engine,
+            options: d.options,
+        });
+    }
+    Ok(out)
+}
+
+fn dns_records(
+    v: &mut Validator,
+    raw: Vec<RawDnsRecord>,
+    sites: Sites,
+) -> Result<Vec<DnsRecordSpec>> {
+    let mut out = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let at = v.at("dns_records", i, &r.name);
+        v.non_empty(&at, "name", r.name.get_ref())?;
+        v.non_empty(&at, "zone", &r.zone)?;
+        v.non_empty(&at, "primary_target", &r.primary_target)?;
+        v.non_empty(&at, "dr_target", &r.dr_target)?;
+        let rtype = r.record_type.to_ascii_uppercase();
+        if !["CNAME", "A", "AAAA", "ALIAS"].contains(&rtype.as_str()) {
+            return Err(Error::config(format!(
+                "{at}.type: `{}` is not one of CNAME, A, AAAA, ALIAS",
+                r.record_type
+            )));
+        }
+        if r.ttl == 0 || r.ttl > 172_800 {
+            return Err(Error::config(format!(
+                "{at}.ttl: {} must be between 1 and 172800 seconds",
+                r.ttl
+            )));
+        }
+        let provider = provider_of(&at, r.provider, &sites.primary.provider)?;
+        v.unique(&at, "dns record", r.name.get_ref())?;
+        out.push(DnsRecordSpec {
+            name: r.name.into_inner(),
+            provider,
+            zone: r.zone,
+            record_type: rtype,
+            primary_target: r.primary_target,
+            dr_target: r.dr_target,
+            ttl: r.ttl,
+            health_check: r.health_check,
+        });
+    }
+    Ok(out)
+}
+
+fn node_pools(v: &mut Validator, raw: Vec<RawNodePool>, sites: Sites) -> Result<Vec<NodePoolSpec>> {
+    let mut out = Vec::new();
+    for (i, p) in raw.into_iter().enumerate() {
+        let at = v.at("node_pools", i, &p.name);
+        v.non_empty(&at, "name", p.name.get_ref())?;
+        let provider = provider_of(&at, p.provider, &sites.get(p.site).provider)?;
+        if p.autoscaling_group.is_some() && provider.as_str() != "aws" {
+            return Err(Error::config(format!(
+                "{at}.autoscaling_group: an Auto Scaling group is an AWS resource, but the pool is on `{provider}`"
+            )));
+        }
+        // An Auto Scaling group pool is named by its group: no cluster needed.
+        let cluster = p
+            .cluster
+            .or_else(|| sites.get(p.site).cluster.clone())
+            .or_else(|| p.autoscaling_group.as_ref().map(|_| String::new()))
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "{at}.cluster: missing, and sites.{}.cluster is not set either (a node pool names its cluster, unless it is an Auto Scaling group: set autoscaling_group)",
+                    p.site
+                ))
+            })?;
+        for (label, s) in [("production", &p.production), ("standby", &p.standby)] {
+            if s.min > s.max || s.desired < s.min || s.desired > s.max {
+                return Err(Error::config(format!(
+                    "{at}.{label}: need min <= desired <= max, got min={} desired={} max={}",
+                    s.min, s.desired, s.max
+                )));
+            }
+        }
+        v.unique(
+            &at,
+            "node pool",
+            &format!("{}/{}", p.site, p.name.get_ref()),
+        )?;
+        out.push(NodePoolSpec {
+            name: p.name.into_inner(),
+            provider,
+            site: p.site,
+            cluster,
+            production: p.production,
+            standby: p.standby,
+            autoscaling_group: p.autoscaling_group,
+        });
+    }
+    Ok(out)
+}
+
+fn workloads(v: &mut Validator, raw: Vec<RawWorkload>, sites: Sites) -> Result<Vec<WorkloadSpec>> {
+    let mut out = Vec::new();
+    for (i, w) in raw.into_iter().enumerate() {
+        let at = v.at("workloads", i, &w.name);
+        v.non_empty(&at, "name", w.name.get_ref())?;
+        v.non_empty(&at, "namespace", &w.namespace)?;
+        if w.standby_replicas > w.production_replicas {
+            return Err(Error::config(format!(
+                "{at}.standby_replicas: {} exceeds production_replicas {}",
+                w.standby_replicas, w.production_replicas
+            )));
+        }
+        if w.production_replicas == 0 {
+            return Err(Error::config(format!(
+                "{at}.production_replicas: must be at least 1"
+            )));
+        }
+        if let Some(sel) = &w.selector {
+            crate::provider::workloads::LabelSelector::parse(sel)
+                .map_err(|e| Error::config(format!("{at}.selector: {e}")))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for name in &w.deployments {
+            v.non_empty(&at, "deployments", name)?;
+            if !names.insert(name.as_str()) {
+                return Err(Error::config(format!(
+                    "{at}.deployments: `{name}` is listed twice"
+                )));
+            }
+        }
+        v.unique(&at, "workload group", w.name.get_ref())?;
+        out.push(WorkloadSpec {
+            name: w.name.into_inner(),
+            namespace: w.namespace,
+            kind: w.kind,
+            names: w.deployments,
+            selector: w.selector,
+            production_replicas: w.production_replicas,
+            standby_replicas: w.standby_replicas,
+        });
+    }
+    if !out.is_empty() && (sites.primary.cluster.is_none() || sites.dr.cluster.is_none()) {
+        return Err(Error::config(
+            "sites.primary.cluster / sites.dr.cluster: both must be set when [[workloads]] are listed",
+        ));
+    }
+    Ok(out)
+}
+
+fn recovery_servers(
+    v: &mut Validator,
+    raw: Vec<RawRecoveryServer>,
+    sites: Sites,
+) -> Result<Vec<RecoveryServerSpec>> {
+    let mut out = Vec::new();
+    for (i, s) in raw.into_iter().enumerate() {
+        let at = v.at("recovery_servers", i, &s.name);
+        v.non_empty(&at, "source_server_id", &s.source_server_id)?;
+        let provider = provider_of(&at, s.provider, &sites.dr.provider)?;
+        v.unique(&at, "recovery server", s.name.get_ref())?;
+        out.push(RecoveryServerSpec {
+            name: s.name.into_inner(),
+            provider,
+            source_server_id: s.source_server_id,
+        });
+    }
+    if let Some(other) = out.iter().find(|s| s.provider != out[0].provider) {
+        return Err(Error::config(format!(
+            "recovery_servers: `{}` is on `{}` but `{}` on `{}`: one recovery service runs a plan's recovery job",
+            out[0].name, out[0].provider, other.name, other.provider
+        )));
+    }
+    Ok(out)
+}
+
+fn health_endpoints(
+    v: &mut Validator,
+    raw: Vec<RawHealthEndpoint>,
+    sites: Sites,
+) -> Result<Vec<HealthEndpointSpec>> {
+    let mut out = Vec::new();
+    for (i, h) in raw.into_iter().enumerate() {
+        let at = v.at("health_endpoints", i, &h.name);
+        if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+            return Err(Error::config(format!(
+                "{at}.url: `{}` must start with http:// or https://",
+                h.url
+            )));
+        }
+        if !(100..=599).contains(&h.expect_status) {
+            return Err(Error::config(format!(
+                "{at}.expect_status: {} is not an HTTP status",
+                h.expect_status
+            )));
+        }
+        let provider = provider_of(&at, h.provider, &sites.get(h.site).provider)?;
+        v.unique(&at, "health endpoint", h.name.get_ref())?;
+        out.push(HealthEndpointSpec {
+            name: h.name.into_inner(),
+            provider,
+            site: h.site,
+            url: h.url,
+            expect_status: h.expect_status,
+        });
+    }
+    Ok(out)
+}
+
+fn checks(checks: CheckThresholds) -> Result<CheckThresholds> {
+    if !(0.0..=1.0).contains(&checks.max_error_rate) {
+        return Err(Error::config(format!(
+            "checks.max_error_rate: {} must be between 0 and 1",
+            checks.max_error_rate
+        )));
+    }
+    Ok(checks)
+}
+
+fn execution(execution: ExecutionSettings) -> Result<ExecutionSettings> {
+    if execution.max_concurrency == 0 {
+        return Err(Error::config(
+            "execution.max_concurrency: must be at least 1",
+        ));
+    }
+    if execution.retry_attempts == 0 {
+        return Err(Error::config(
+            "execution.retry_attempts: must be at least 1",
+        ));
+    }
+    if execution.poll_interval.is_zero() || execution.max_poll_interval < execution.poll_interval {
+        return Err(Error::config(
+            "execution.poll_interval: must be > 0 and <= execution.max_poll_interval",
+        ));
+    }
+    if !(execution.overrun_factor >= 0.0 && execution.overrun_factor <= 10.0) {
+        return Err(Error::config(
+            "execution.overrun_factor: must be between 0 and 10",
+        ));
+    }
+    if execution.call_timeout < Duration::from_secs(1) {
+        return Err(Error::config("execution.call_timeout: must be at least 1s"));
+    }
+    Ok(execution)
+}
+
+fn failback(failback: FailbackSettings) -> Result<FailbackSettings> {
+    if failback.lowered_ttl == 0 {
+        return Err(Error::config(
+            "failback.lowered_ttl: must be at least 1 second",
+        ));
+    }
+    Ok(failback)
+}
+
+fn sim(sim: SimSettings) -> Result<SimSettings> {
+    if !(0.0..=0.9).contains(&sim.transient_fault_rate) {
+        return Err(Error::config(format!(
+            "sim.transient_fault_rate: {} must be between 0 and 0.9",
+            sim.transient_fault_rate
+        )));
+    }
+    if !(sim.catch_up_speed > 0.0 && sim.catch_up_speed.is_finite()) {
+        return Err(Error::config(format!(
+            "sim.catch_up_speed: {} must be greater than 0",
+            sim.catch_up_speed
+        )));
+    }
+    if !(0.0..=1.0).contains(&sim.error_rate) {
+        return Err(Error::config(format!(
+            "sim.error_rate: {} must be between 0 and 1",
+            sim.error_rate
+        )));
+    }
+    for (i, f) in sim.faults.iter().enumerate() {
+        crate::layer::check_fault(f, &format!("sim.faults[{i}]"))?;
+    }
+    for (i, p) in sim.plays.iter().enumerate() {
+        check_provider(p.as_str(), &format!("sim.plays[{i}]"))?;
+        if p.as_str() == "sim" {
+            return Err(Error::config(format!(
+                "sim.plays[{i}]: `sim` is always the simulated estate; list the other names it plays"
+            )));
+        }
+    }
+    Ok(sim)
+}
+
+fn fault_injection(f: FaultInjection) -> Result<FaultInjection> {
+    if !(0.0..=0.9).contains(&f.transient_rate) {
+        return Err(Error::config(format!(
+            "fault_injection.transient_rate: {} must be between 0 and 0.9",
+            f.transient_rate
+        )));
+    }
+    for (i, p) in f.providers.iter().enumerate() {
+        check_provider(p.as_str(), &format!("fault_injection.providers[{i}]"))?;
+    }
+    for (i, fault) in f.faults.iter().enumerate() {
+        crate::layer::check_fault(fault, &format!("fault_injection.faults[{i}]"))?;
+        if fault.error == "job-failure" {
+            return Err(Error::config(format!(
+                "fault_injection.faults[{i}].error: `job-failure` is the simulated estate's (a job that fails); a real provider's calls take the others"
+            )));
+        }
+    }
+    Ok(f)
+}
+
+fn notifications(sinks: &[NotificationSink]) -> Result<()> {
+    for (i, n) in sinks.iter().enumerate() {
+        match n {
+            NotificationSink::Webhook { url, url_env, .. } => match (url, url_env) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(Error::config(format!(
+                        "notifications[{i}]: a webhook takes exactly one of `url` and `url_env`"
+                    )));
+                }
+                (Some(url), None)
+                    if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                {
+                    return Err(Error::config(format!(
+                        "notifications[{i}].url: `{}` must start with http:// or https://",
+                        crate::notify::redact_url(url)
+                    )));
+                }
+                (None, Some(var)) if var.trim().is_empty() => {
+                    return Err(Error::config(format!(
+                        "notifications[{i}].url_env: must name an environment variable"
+                    )));
+                }
+                _ => {}
+            },
+            NotificationSink::File { path, .. } if path.trim().is_empty() => {
+                return Err(Error::config(format!(
+                    "notifications[{i}].path: must not be empty"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn escalations(
+    raw: BTreeMap<String, EscalationRoute>,
+    sinks: &[NotificationSink],
+) -> Result<BTreeMap<crate::notify::Escalation, EscalationRoute>> {
+    let mut escalations = BTreeMap::new();
+    for (key, route) in raw {
+        let reason: crate::notify::Escalation = key
+            .parse()
+            .map_err(|e: String| Error::config(format!("escalations.{key}: {e}")))?;
+        for n in &route.notify {
+            if !sinks.iter().any(|s| s.name() == Some(n.as_str())) {
+                return Err(Error::config(format!(
+                    "escalations.{key}.notify: no [[notifications]] sink is named `{n}`"
+                )));
+            }
+        }
+        escalations.insert(reason, route);
+    }
+    Ok(escalations)
 }
 
 /// The longest plan name: it names the lock file and the run folders.
@@ -437,6 +589,8 @@ pub(super) fn line_of(text: &str, pos: usize) -> usize {
 
 struct Validator<'a> {
     text: &'a str,
+    /// Names seen so far, by kind of resource.
+    seen: std::collections::HashSet<String>,
 }
 
 impl Validator<'_> {
@@ -454,14 +608,8 @@ impl Validator<'_> {
             Ok(())
         }
     }
-    fn unique(
-        &self,
-        seen: &mut std::collections::HashSet<String>,
-        at: &str,
-        what: &str,
-        key: &str,
-    ) -> Result<()> {
-        if seen.insert(format!("{what}:{key}")) {
+    fn unique(&mut self, at: &str, what: &str, key: &str) -> Result<()> {
+        if self.seen.insert(format!("{what}:{key}")) {
             Ok(())
         } else {
             Err(Error::config(format!(

@@ -1,6 +1,7 @@
 //! Provider traits: one async trait per capability, with request structs as arguments so adding a
 //! field breaks nobody. Provider crates implement them and convert their SDK errors at the boundary.
 
+pub mod backend;
 pub mod database;
 pub mod dns;
 pub mod health;
@@ -10,6 +11,7 @@ pub mod recovery;
 pub mod set;
 pub mod workloads;
 
+pub use backend::{Backend, BuildContext, Permissions};
 pub use database::{
     DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
     PromoteRequest, ReverseReplicationRequest, SyncReport,
@@ -25,7 +27,7 @@ pub use recovery::{
     FailbackState, JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryPoint,
     RecoveryService, StartRecovery,
 };
-pub use set::{Capabilities, Providers, SiteProviders};
+pub use set::{Capabilities, ProviderSet, Providers};
 pub use workloads::{
     AnnotateWorkload, ConfigMapsRequest, LabelSelector, ListWorkloads, NoWorkloads, ScaleWorkload,
     WorkloadId, WorkloadScaler, WorkloadState, DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION,

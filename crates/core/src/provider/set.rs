@@ -1,15 +1,19 @@
-//! The set of providers a plan runs against, and what each can do.
+//! The providers a plan runs against: one [`ProviderSet`] per provider name, each resource routed to
+//! the set its plan entry names.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use crate::{
-    plan::{Estimates, SiteRole},
+    error::{Error, Result},
+    layer::{CallStats, Layer, Layered, ProviderCalls},
+    plan::{Estimates, ProviderName, Site},
     provider::{
-        DatabaseFailover, DnsRouter, HealthProbe, NodeScaler, RecoveryService, WorkloadScaler,
+        DatabaseFailover, DnsRouter, HealthProbe, NoWorkloads, NodeScaler, RecoveryService,
+        WorkloadScaler,
     },
 };
 
-/// Which behaviours a provider set supports; the conformance suite skips only what is declared absent.
+/// Which behaviours a provider supports; the conformance suite skips only what is declared absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capabilities {
     /// Planned (zero data loss) promotion.
@@ -26,37 +30,125 @@ pub struct Capabilities {
     pub integrity_check: bool,
 }
 
-/// The providers of one site.
+/// What one provider serves: each capability it has for this plan.
 #[derive(Debug, Clone)]
-pub struct SiteProviders {
-    /// Node pools of the site.
-    pub nodes: Arc<dyn NodeScaler>,
-    /// Workloads of the site's cluster.
-    pub workloads: Arc<dyn WorkloadScaler>,
-    /// Health probes of the site.
-    pub health: Arc<dyn HealthProbe>,
+pub struct ProviderSet {
+    /// The name the plan uses for it (`aws`, `sim`, `kubernetes`, ...).
+    pub name: ProviderName,
+    /// Database pairs.
+    pub database: Option<Arc<dyn DatabaseFailover>>,
+    /// DNS records.
+    pub dns: Option<Arc<dyn DnsRouter>>,
+    /// Node pools.
+    pub nodes: Option<Arc<dyn NodeScaler>>,
+    /// Kubernetes workloads.
+    pub workloads: Option<Arc<dyn WorkloadScaler>>,
+    /// Health endpoints (and the integrity check, where `capabilities.integrity_check`).
+    pub health: Option<Arc<dyn HealthProbe>>,
+    /// Recovery service.
+    pub recovery: Option<Arc<dyn RecoveryService>>,
+    /// What it supports.
+    pub capabilities: Capabilities,
 }
 
-/// Everything the orchestrator calls.
-#[derive(Debug, Clone)]
+impl ProviderSet {
+    /// A set serving nothing yet.
+    pub fn new(name: impl Into<ProviderName>) -> ProviderSet {
+        ProviderSet {
+            name: name.into(),
+            database: None,
+            dns: None,
+            nodes: None,
+            workloads: None,
+            health: None,
+            recovery: None,
+            capabilities: Capabilities::default(),
+        }
+    }
+
+    /// The same set under another name (the simulated estate playing `aws`, say).
+    pub fn renamed(mut self, name: impl Into<ProviderName>) -> ProviderSet {
+        self.name = name.into();
+        self
+    }
+
+    /// Every capability wrapped in `layer`.
+    pub fn layer<L: Layer>(self, layer: L) -> ProviderSet {
+        self.layer_shared(Arc::new(layer))
+    }
+
+    /// Every capability wrapped in `layer`, shared with other sets (one fault script over several
+    /// provider names, say).
+    pub fn layer_shared<L: Layer>(self, layer: Arc<L>) -> ProviderSet {
+        let name: Arc<str> = Arc::from(self.name.as_str());
+        macro_rules! wrap {
+            ($field:expr, $tr:ident) => {
+                $field.map(|inner| {
+                    Arc::new(Layered::<L, dyn $tr>::new(
+                        layer.clone(),
+                        name.clone(),
+                        inner,
+                    )) as Arc<dyn $tr>
+                })
+            };
+        }
+        ProviderSet {
+            database: wrap!(self.database, DatabaseFailover),
+            dns: wrap!(self.dns, DnsRouter),
+            nodes: wrap!(self.nodes, NodeScaler),
+            workloads: wrap!(self.workloads, WorkloadScaler),
+            health: wrap!(self.health, HealthProbe),
+            recovery: wrap!(self.recovery, RecoveryService),
+            name: self.name,
+            capabilities: self.capabilities,
+        }
+    }
+}
+
+/// Everything the orchestrator calls: the provider sets by name. Each set wears a
+/// [`StatsLayer`](crate::layer::StatsLayer), so calls and errors are counted and named per provider.
+#[derive(Debug, Clone, Default)]
 pub struct Providers {
-    /// Primary-site providers.
-    pub primary: SiteProviders,
-    /// DR-site providers.
-    pub dr: SiteProviders,
-    /// Database pairs.
-    pub database: Arc<dyn DatabaseFailover>,
-    /// DNS.
-    pub dns: Arc<dyn DnsRouter>,
-    /// Recovery service, where the plan uses one.
-    pub recovery: Option<Arc<dyn RecoveryService>>,
-    /// What the set supports.
-    pub capabilities: Capabilities,
-    /// Duration estimates for the RTO estimate, from the provider where it knows better than the plan.
+    sets: BTreeMap<ProviderName, ProviderSet>,
+    stats: Arc<CallStats>,
+    /// Duration estimates for the RTO estimate, from the providers where they know better than the
+    /// plan (the simulated estate's own timings).
     pub estimates: Option<Estimates>,
 }
 
 impl Providers {
+    /// No provider yet.
+    pub fn new() -> Providers {
+        Providers::default()
+    }
+
+    /// Adds (or replaces) the set of `set.name`.
+    pub fn insert(&mut self, set: ProviderSet) {
+        let layer = self.stats.layer(set.name.as_str());
+        self.sets.insert(set.name.clone(), set.layer(layer));
+    }
+
+    /// With `set` added.
+    pub fn with(mut self, set: ProviderSet) -> Providers {
+        self.insert(set);
+        self
+    }
+
+    /// The set named `name`.
+    pub fn get(&self, name: &ProviderName) -> Option<&ProviderSet> {
+        self.sets.get(name)
+    }
+
+    /// The names of the sets.
+    pub fn names(&self) -> impl Iterator<Item = &ProviderName> {
+        self.sets.keys()
+    }
+
+    /// Calls and errors so far, by provider.
+    pub fn calls(&self) -> BTreeMap<String, ProviderCalls> {
+        self.stats.snapshot()
+    }
+
     /// The duration estimates in force: the providers' own where they have them, else the plan's.
     pub fn estimates_for(&self, plan: &crate::plan::Plan) -> Estimates {
         self.estimates
@@ -64,11 +156,71 @@ impl Providers {
             .unwrap_or_else(|| plan.estimates.clone())
     }
 
-    /// The providers of `site`.
-    pub fn site(&self, site: SiteRole) -> &SiteProviders {
-        match site {
-            SiteRole::Primary => &self.primary,
-            SiteRole::Dr => &self.dr,
+    fn missing(&self, name: &ProviderName, what: &str) -> Error {
+        match self.sets.get(name) {
+            Some(_) => Error::config(format!(
+                "provider `{name}` serves no {what} in this run (its plan entries were not built for it)"
+            )),
+            None => Error::config(format!(
+                "the plan routes {what} to provider `{name}`, which this run has not built"
+            )),
         }
+    }
+
+    /// The database capability of provider `name`.
+    pub fn database(&self, name: &ProviderName) -> Result<&Arc<dyn DatabaseFailover>> {
+        self.sets
+            .get(name)
+            .and_then(|s| s.database.as_ref())
+            .ok_or_else(|| self.missing(name, "database pairs"))
+    }
+
+    /// The DNS capability of provider `name`.
+    pub fn dns(&self, name: &ProviderName) -> Result<&Arc<dyn DnsRouter>> {
+        self.sets
+            .get(name)
+            .and_then(|s| s.dns.as_ref())
+            .ok_or_else(|| self.missing(name, "DNS records"))
+    }
+
+    /// The node-pool capability of provider `name`.
+    pub fn nodes(&self, name: &ProviderName) -> Result<&Arc<dyn NodeScaler>> {
+        self.sets
+            .get(name)
+            .and_then(|s| s.nodes.as_ref())
+            .ok_or_else(|| self.missing(name, "node pools"))
+    }
+
+    /// The health probes of provider `name`.
+    pub fn health(&self, name: &ProviderName) -> Result<&Arc<dyn HealthProbe>> {
+        self.sets
+            .get(name)
+            .and_then(|s| s.health.as_ref())
+            .ok_or_else(|| self.missing(name, "health endpoints"))
+    }
+
+    /// The recovery service of provider `name`.
+    pub fn recovery(&self, name: &ProviderName) -> Result<&Arc<dyn RecoveryService>> {
+        self.sets
+            .get(name)
+            .and_then(|s| s.recovery.as_ref())
+            .ok_or_else(|| self.missing(name, "recovery servers"))
+    }
+
+    /// The capabilities of provider `name` (none when it is not in the run).
+    pub fn capabilities(&self, name: &ProviderName) -> Capabilities {
+        self.sets
+            .get(name)
+            .map(|s| s.capabilities)
+            .unwrap_or_default()
+    }
+
+    /// The workloads of `site`: its Kubernetes cluster, or the site's provider; a site with neither
+    /// gets [`NoWorkloads`] (every call a config error naming the site).
+    pub fn workloads(&self, site: &Site) -> Arc<dyn WorkloadScaler> {
+        self.sets
+            .get(&site.workloads_provider())
+            .and_then(|s| s.workloads.clone())
+            .unwrap_or_else(|| Arc::new(NoWorkloads))
     }
 }

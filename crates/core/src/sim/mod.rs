@@ -9,33 +9,5 @@ mod world;
 pub use provider::SimProvider;
 pub use world::{SimDatabase, SimPool, SimRecord, SimWorkload, SimWorld};
 
-/// The operations of the simulated provider, as scripted faults name them (`[[sim.faults]]
-/// operation = ...`).
-pub const OPERATIONS: &[&str] = &[
-    "annotate_workload",
-    "config_maps",
-    "database_status",
-    "describe_instances",
-    "describe_jobs",
-    "describe_recovery_instances",
-    "describe_recovery_snapshots",
-    "fence_database",
-    "get_change",
-    "get_health_check",
-    "get_pool",
-    "get_record",
-    "list_workloads",
-    "probe",
-    "promote_database",
-    "reverse_replication",
-    "reverse_replication_database",
-    "scale_pool",
-    "scale_workload",
-    "set_health_check",
-    "start_failback",
-    "start_recovery",
-    "stop_failback",
-    "terminate_recovery_instances",
-    "upsert_record",
-    "verify_integrity",
-];
+/// The operations a scripted fault can name: those of every provider (see [`crate::layer`]).
+pub use crate::layer::OPERATIONS;

@@ -5,13 +5,12 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        Arc, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     time::Duration,
 };
 
 use async_trait::async_trait;
-use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 use super::world::{
     pool_key, record_key, workload_key, SimJob, SimRecoveryInstance, SimWorkload, SimWorld,
@@ -19,7 +18,8 @@ use super::world::{
 use crate::{
     clock::Clock,
     error::{Error, ErrorKind, Result},
-    plan::{Estimates, Plan, SimSettings, SiteRole},
+    layer::FaultLayer,
+    plan::{Estimates, Plan, ProviderName, SimSettings, SiteRole},
     provider::*,
 };
 
@@ -30,7 +30,6 @@ pub struct SimProvider {
     settings: SimSettings,
     path: Option<PathBuf>,
     clock: Clock,
-    rng: Mutex<SmallRng>,
     calls: AtomicU64,
     latency_us: AtomicU64,
     /// Sites whose workloads run in a real cluster: the simulator cannot see their drain, so their
@@ -38,12 +37,6 @@ pub struct SimProvider {
     external_workloads: Vec<SiteRole>,
     /// Real-time timer answering calls at their latency to the tens of microseconds.
     precise: Option<super::latency::PreciseTimer>,
-}
-
-enum Transient {
-    None,
-    Before,
-    After,
 }
 
 impl SimProvider {
@@ -54,13 +47,11 @@ impl SimProvider {
         path: Option<PathBuf>,
         clock: Clock,
     ) -> SimProvider {
-        let seed = settings.seed;
         SimProvider {
             world: RwLock::new(world),
             settings,
             path,
             clock,
-            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
             calls: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
             external_workloads: Vec::new(),
@@ -96,18 +87,15 @@ impl SimProvider {
         )
     }
 
-    /// Every trait served by this simulator.
-    pub fn providers(self: &Arc<Self>) -> Providers {
-        let site = SiteProviders {
-            nodes: self.clone(),
-            workloads: self.clone(),
-            health: self.clone(),
-        };
-        Providers {
-            primary: site.clone(),
-            dr: site,
-            database: self.clone(),
-            dns: self.clone(),
+    /// Every trait of the simulated estate, as provider `sim`.
+    pub fn set(self: &Arc<Self>) -> ProviderSet {
+        ProviderSet {
+            name: ProviderName::sim(),
+            database: Some(self.clone()),
+            dns: Some(self.clone()),
+            nodes: Some(self.clone()),
+            workloads: Some(self.clone()),
+            health: Some(self.clone()),
             recovery: Some(self.clone()),
             capabilities: Capabilities {
                 planned_promotion: true,
@@ -117,8 +105,33 @@ impl SimProvider {
                 recovery_service: true,
                 integrity_check: true,
             },
-            estimates: Some(self.estimates()),
         }
+    }
+
+    /// The simulated estate as every provider it serves: `sim` and the names it plays
+    /// (`[sim] plays`), all over this one world, with the `[sim]` transient and scripted faults as a
+    /// [`FaultLayer`] shared by them (its firing counts kept beside the world when it is persisted).
+    pub fn providers(self: &Arc<Self>) -> Result<Providers> {
+        let mut faults = FaultLayer::new(
+            self.settings.transient_fault_rate,
+            self.settings.seed,
+            self.settings.faults.clone(),
+        );
+        if let Some(path) = &self.path {
+            faults = faults.persisted(path.with_file_name("sim-faults.json"))?;
+        }
+        let faults = (!faults.is_inert()).then(|| Arc::new(faults));
+        let mut providers = Providers::new();
+        let names = std::iter::once(ProviderName::sim()).chain(self.settings.plays.iter().cloned());
+        for name in names {
+            let set = self.set().renamed(name);
+            providers.insert(match &faults {
+                Some(f) => set.layer_shared(f.clone()),
+                None => set,
+            });
+        }
+        providers.estimates = Some(self.estimates());
+        Ok(providers)
     }
 
     /// Estimates matching the simulator's timings.
@@ -217,11 +230,9 @@ impl SimProvider {
             .map_err(|_| Error::new(ErrorKind::Provider, "simulated world lock poisoned"))
     }
 
-    /// True when a read must take the write lock: a scripted fault may fire, or time-driven
-    /// transitions are due.
-    fn read_needs_write(&self, w: &SimWorld, op: &str, now: u64) -> bool {
-        self.settings.faults.iter().any(|f| f.operation == op)
-            || needs_settle(w, &self.settings, now)
+    /// True when a read must take the write lock: time-driven transitions are due.
+    fn read_needs_write(&self, w: &SimWorld, now: u64) -> bool {
+        needs_settle(w, &self.settings, now)
     }
 
     /// A read-only API call: served under a shared lock, so reads run concurrently.
@@ -255,12 +266,8 @@ impl SimProvider {
         {
             let now = self.clock.now_ms();
             let w = self.read_lock()?;
-            if !self.read_needs_write(&w, op, now) {
-                let transient = self.roll_transient();
+            if !self.read_needs_write(&w, now) {
                 check_reachable(&w, site, resource)?;
-                if !matches!(transient, Transient::None) {
-                    return Err(transient_fault(op, resource));
-                }
                 return f(&w, now).map_err(|e| e.or_resource(resource));
             }
         }
@@ -272,23 +279,6 @@ impl SimProvider {
         match &self.path {
             Some(p) => w.save(p),
             None => Ok(()),
-        }
-    }
-
-    fn roll_transient(&self) -> Transient {
-        let rate = self.settings.transient_fault_rate;
-        if rate <= 0.0 {
-            return Transient::None;
-        }
-        let Ok(mut rng) = self.rng.lock() else {
-            return Transient::None;
-        };
-        if rng.gen::<f64>() >= rate {
-            Transient::None
-        } else if rng.gen_bool(0.5) {
-            Transient::Before
-        } else {
-            Transient::After
         }
     }
 
@@ -353,18 +343,10 @@ impl SimProvider {
         mutates: bool,
         f: impl FnOnce(&mut SimWorld, u64) -> Result<T>,
     ) -> Result<T> {
-        let transient = self.roll_transient();
         let now = self.clock.now_ms();
         let mut w = self.lock()?;
         settle(&mut w, &self.settings, now);
         check_reachable(&w, site, resource)?;
-        if let Some(err) = self.take_fault(&mut w, op, resource, false) {
-            self.persist(&w)?;
-            return Err(err.with_resource(resource.to_string()));
-        }
-        if matches!(transient, Transient::Before) {
-            return Err(transient_fault(op, resource));
-        }
         let db_before = op.contains("database").then(|| w.databases.clone());
         let out = f(&mut w, now);
         if out.is_ok() {
@@ -378,29 +360,22 @@ impl SimProvider {
                 self.persist(&w)?;
             }
         }
-        let out = out.map_err(|e| e.or_resource(resource));
-        if out.is_ok() && matches!(transient, Transient::After) {
-            return Err(Error::new(
-                ErrorKind::Throttled,
-                format!("simulated transient fault in {op} (response lost after the change was applied)"),
-            )
-            .with_resource(resource.to_string()));
-        }
-        out
+        out.map_err(|e| e.or_resource(resource))
     }
 
-    /// True when a scripted `job-failure` fault of `op` fires for any of `participants`.
+    /// True when a scripted `job-failure` fault of `op` fires for any of `participants` (the other
+    /// scripted faults are calls' errors: the [`FaultLayer`] raises them).
     fn job_fails(&self, op: &str, participants: &[String]) -> Result<bool> {
         let mut w = self.lock()?;
         Ok(participants
             .iter()
-            .any(|p| self.take_fault(&mut w, op, p, true).is_some()))
+            .any(|p| self.take_job_fault(&mut w, op, p)))
     }
 
-    /// Fires the first matching scripted fault, counting it; `job` selects `job-failure` faults.
-    fn take_fault(&self, w: &mut SimWorld, op: &str, resource: &str, job: bool) -> Option<Error> {
+    /// Fires the first matching `job-failure` fault, counting it.
+    fn take_job_fault(&self, w: &mut SimWorld, op: &str, resource: &str) -> bool {
         for (i, f) in self.settings.faults.iter().enumerate() {
-            if f.operation != op || (f.error == "job-failure") != job {
+            if f.operation != op || f.error != "job-failure" {
                 continue;
             }
             if let Some(r) = &f.resource {
@@ -413,17 +388,9 @@ impl SimProvider {
                 continue;
             }
             *fired += 1;
-            let msg = format!("scripted fault in {op}");
-            return Some(match f.error.as_str() {
-                "temporary" => Error::new(ErrorKind::Provider, msg).temporary(),
-                "throttled" => Error::new(ErrorKind::Throttled, msg),
-                "unreachable" => Error::new(ErrorKind::Unreachable, msg),
-                "integrity" => Error::new(ErrorKind::Integrity, msg),
-                "job-failure" => Error::new(ErrorKind::Provider, msg),
-                _ => Error::new(ErrorKind::Provider, msg).permanent(),
-            });
+            return true;
         }
-        None
+        false
     }
 }
 
@@ -550,15 +517,6 @@ fn check_reachable(w: &SimWorld, site: Option<SiteRole>, resource: &str) -> Resu
         .with_resource(resource.to_string())),
         _ => Ok(()),
     }
-}
-
-/// A simulated transient fault of `op` (before the change was applied).
-fn transient_fault(op: &str, resource: &str) -> Error {
-    Error::new(
-        ErrorKind::Throttled,
-        format!("simulated transient fault in {op}"),
-    )
-    .with_resource(resource.to_string())
 }
 
 fn not_found(what: &str, id: &str) -> Error {

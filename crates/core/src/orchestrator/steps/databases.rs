@@ -3,13 +3,12 @@
 use super::*;
 
 pub(super) async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
-    let db = ctx.providers().database.clone();
     let dbs: Vec<_> = ctx.plan().databases.iter().collect();
     let out = ctx
         .fan_out(dbs, |d| {
-            let db = db.clone();
             let r = db_ref(d, site);
             async move {
+                let db = ctx.providers().database(&d.provider)?;
                 let s = match ctx.call("read database status", || db.status(&r)).await {
                     Ok(s) => s,
                     Err(e) if primary_down_accepted(ctx, site, &e)? => {
@@ -253,13 +252,12 @@ pub(super) async fn decide_promotion<'a>(
 }
 
 pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
-    let db = ctx.providers().database.clone();
     let dbs: Vec<_> = ctx.plan().databases.iter().collect();
     // Phase 1: observe every pair and decide; nothing is promoted unless every pair passes its gate.
     let decisions = ctx
-        .fan_out(dbs, |d| {
-            let db = db.clone();
-            async move { decide_promotion(ctx, &db, d, to).await }
+        .fan_out(dbs, |d| async move {
+            let db = ctx.providers().database(&d.provider)?;
+            decide_promotion(ctx, db, d, to).await
         })
         .await?;
     // The measured data-loss windows are journaled once, durably, before any promotion (`null`:
@@ -279,8 +277,8 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
     // Phase 2: promote and confirm.
     let out = ctx
         .fan_out(decisions.iter().collect(), |d: &PromoteDecision| {
-            let db = db.clone();
             async move {
+                let db = ctx.providers().database(&d.spec.provider)?;
                 let mode = match d.action {
                     PromoteAction::None => {
                         return Ok(format!(
@@ -294,7 +292,7 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                             fenced: false,
                         };
                         ctx.call("lift fence", || db.fence(&req)).await?;
-                        wait_writable(ctx, &db, &d.target).await?;
+                        wait_writable(ctx, db, &d.target).await?;
                         return Ok(format!(
                             "{}: {} was fenced but never demoted: fence lifted, no data moved",
                             d.spec.name, d.target.instance
@@ -317,7 +315,7 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                     db.promote(&req).await
                 })
                 .await?;
-                wait_writable(ctx, &db, &d.target).await?;
+                wait_writable(ctx, db, &d.target).await?;
                 Ok(format!(
                     "{}: {} promoted ({mode:?}, data loss window {})",
                     d.spec.name,
@@ -340,15 +338,14 @@ pub(super) async fn reverse(
     replica_site: SiteRole,
     dry_run: bool,
 ) -> Result<String> {
-    let db = ctx.providers().database.clone();
     let max_lag = ctx.plan().checks.max_replication_lag;
     let dbs: Vec<_> = ctx.plan().databases.iter().collect();
     let out = ctx
         .fan_out(dbs, |d| {
-            let db = db.clone();
             let source = db_ref(d, replica_site.other());
             let target = db_ref(d, replica_site);
             async move {
+                let db = ctx.providers().database(&d.provider)?;
                 let ss = ctx
                     .call("read source database status", || db.status(&source))
                     .await?;

@@ -2,8 +2,16 @@
 
 use super::*;
 
-pub(super) async fn wait_change(ctx: &StepCtx, change: &ChangeId) -> Result<()> {
-    let dns = ctx.providers().dns.clone();
+/// The DNS provider serving `rec`.
+fn dns_of(ctx: &StepCtx, rec: &crate::plan::DnsRecordSpec) -> Result<Arc<dyn DnsRouter>> {
+    ctx.providers().dns(&rec.provider).cloned()
+}
+
+pub(super) async fn wait_change(
+    ctx: &StepCtx,
+    dns: &dyn DnsRouter,
+    change: &ChangeId,
+) -> Result<()> {
     ctx.wait(&format!("DNS change {} INSYNC", change.0), || async {
         Ok((dns.change_status(change).await? == ChangeStatus::Insync).then_some(()))
     })
@@ -17,7 +25,7 @@ pub(super) async fn ensure_record(
     target: &str,
     ttl: u32,
 ) -> Result<bool> {
-    let dns = ctx.providers().dns.clone();
+    let dns = dns_of(ctx, rec)?;
     let key = format!("change:{}", rec.name);
     let rr = record_ref(rec);
     let matches = ctx
@@ -29,7 +37,7 @@ pub(super) async fn ensure_record(
     match (matches, pending) {
         // Changed by an earlier attempt of this step: wait for that change.
         (true, Some(id)) => {
-            wait_change(ctx, &ChangeId(id)).await?;
+            wait_change(ctx, &*dns, &ChangeId(id)).await?;
             return Ok(true);
         }
         // Already as wanted, and not a resumed step whose change may still be propagating.
@@ -45,12 +53,17 @@ pub(super) async fn ensure_record(
         .call("UPSERT record", || dns.upsert_record(&req))
         .await?;
     ctx.checkpoint_light(&key, json!(change.0))?;
-    wait_change(ctx, &change).await?;
+    wait_change(ctx, &*dns, &change).await?;
     Ok(true)
 }
 
-pub(super) async fn set_health_check(ctx: &StepCtx, id: &str, disabled: bool) -> Result<bool> {
-    let dns = ctx.providers().dns.clone();
+pub(super) async fn set_health_check(
+    ctx: &StepCtx,
+    rec: &crate::plan::DnsRecordSpec,
+    id: &str,
+    disabled: bool,
+) -> Result<bool> {
+    let dns = dns_of(ctx, rec)?;
     let cur = ctx
         .call("read health check", || dns.get_health_check(id))
         .await?;
@@ -81,14 +94,14 @@ pub(super) async fn switch_dns(ctx: &StepCtx, to: SiteRole) -> Result<String> {
                 (SiteRole::Dr, Some(hc)) => {
                     // Stop the primary's health check from routing traffic back, then flip.
                     let (a, b) = futures_util::join!(
-                        set_health_check(ctx, hc, true),
+                        set_health_check(ctx, rec, hc, true),
                         ensure_record(ctx, rec, target, ttl)
                     );
                     (a?, b?)
                 }
                 (SiteRole::Primary, Some(hc)) => {
                     let b = ensure_record(ctx, rec, target, ttl).await?;
-                    (set_health_check(ctx, hc, false).await?, b)
+                    (set_health_check(ctx, rec, hc, false).await?, b)
                 }
                 (_, None) => (false, ensure_record(ctx, rec, target, ttl).await?),
             };
@@ -113,12 +126,11 @@ pub(super) async fn switch_dns(ctx: &StepCtx, to: SiteRole) -> Result<String> {
 pub(super) async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
     let plan = ctx.plan();
     let lowered = plan.failback.lowered_ttl;
-    let dns = ctx.providers().dns.clone();
     let recs: Vec<_> = plan.dns_records.iter().collect();
     let out = ctx
         .fan_out(recs, |rec| {
-            let dns = dns.clone();
             async move {
+                let dns = dns_of(ctx, rec)?;
                 let rr = record_ref(rec);
                 let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
                 let key = format!("lowered:{}", rec.name);
@@ -158,22 +170,19 @@ pub(super) async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
 }
 
 pub(super) async fn restore_ttl(ctx: &StepCtx) -> Result<String> {
-    let dns = ctx.providers().dns.clone();
     let recs: Vec<_> = ctx.plan().dns_records.iter().collect();
     let out = ctx
-        .fan_out(recs, |rec| {
-            let dns = dns.clone();
-            async move {
-                let rr = record_ref(rec);
-                let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
-                let changed = ensure_record(ctx, rec, &cur.target, rec.ttl).await?;
-                Ok(format!(
-                    "{}: TTL {}s{}",
-                    rec.name,
-                    rec.ttl,
-                    if changed { " restored" } else { " already" }
-                ))
-            }
+        .fan_out(recs, |rec| async move {
+            let dns = dns_of(ctx, rec)?;
+            let rr = record_ref(rec);
+            let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
+            let changed = ensure_record(ctx, rec, &cur.target, rec.ttl).await?;
+            Ok(format!(
+                "{}: TTL {}s{}",
+                rec.name,
+                rec.ttl,
+                if changed { " restored" } else { " already" }
+            ))
         })
         .await?;
     Ok(out.join("; "))

@@ -148,7 +148,6 @@ pub(super) async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
     if ctx.flags().primary_unreachable {
         return Some("declared unreachable (--primary-unreachable)".into());
     }
-    let health = ctx.providers().primary.health.clone();
     let mut failures = Vec::new();
     let eps: Vec<_> = ctx
         .plan()
@@ -158,7 +157,11 @@ pub(super) async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
         .collect();
     for h in &eps {
         let req = ProbeRequest::of(h);
-        match health.probe(&req).await {
+        let answer = match ctx.providers().health(&h.provider) {
+            Ok(health) => health.probe(&req).await,
+            Err(e) => Err(e),
+        };
+        match answer {
             Ok(r) if r.status == h.expect_status => return None,
             Ok(r) => failures.push(format!("{} answers {}", h.url, r.status)),
             Err(e) => failures.push(format!("{}: {e}", h.url)),
@@ -185,12 +188,11 @@ pub(super) async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, LagReadin
     if !promotes {
         return Ok(Vec::new());
     }
-    let db = ctx.providers().database.clone();
     let dbs: Vec<_> = ctx.plan().databases.iter().collect();
     ctx.fan_out(dbs, |d| {
-        let db = db.clone();
         let r = db_ref(d, SiteRole::Dr);
         async move {
+            let db = ctx.providers().database(&d.provider)?;
             let s = ctx
                 .call("read DR database status", || db.status(&r))
                 .await?;
@@ -215,12 +217,7 @@ pub(super) async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<Stri
 
 /// The RPO gate for recovery servers: the newest recovery point must be younger than the RPO.
 pub(super) async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
-    let Some(rs) = ctx.providers().recovery.clone() else {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "the plan lists recovery servers but the provider has no recovery service",
-        ));
-    };
+    let rs = super::recovery::recovery(ctx)?;
     let rpo = ctx.run.targets.rpo;
     let mut worst = Duration::ZERO;
     let servers: Vec<_> = ctx.plan().recovery_servers.iter().collect();
@@ -276,9 +273,9 @@ pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {
             "no primary health endpoints in the plan: cannot verify the primary is stable (pass --force to fail back anyway)",
         ));
     }
-    let health = ctx.providers().primary.health.clone();
     let mut shortest: Option<Duration> = None;
     for h in eps {
+        let health = ctx.providers().health(&h.provider)?;
         let req = ProbeRequest::of(h);
         let r = ctx
             .call("probe primary health", || health.probe(&req))

@@ -9,10 +9,9 @@ pub(super) async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> 
         .iter()
         .filter(|p| p.site == site)
         .collect();
-    let scaler = ctx.providers().site(site).nodes.clone();
     let results = ctx
         .fan_out(pools, |p| {
-            let scaler = scaler.clone();
+            let scaler = ctx.providers().nodes(&p.provider).cloned();
             let size = match level {
                 Level::Production => p.production,
                 Level::Standby => p.standby,
@@ -23,6 +22,7 @@ pub(super) async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> 
                 name: p.name.clone(),
             };
             async move {
+                let scaler = scaler?;
                 let cur = ctx
                     .call("read node pool", || scaler.get_pool(&pool))
                     .await?;

@@ -2,13 +2,15 @@
 
 use super::*;
 
+/// The recovery service of the plan's recovery servers (validation puts them all on one provider).
 pub(super) fn recovery(ctx: &StepCtx) -> Result<std::sync::Arc<dyn RecoveryService>> {
-    ctx.providers().recovery.clone().ok_or_else(|| {
-        Error::new(
+    let Some(first) = ctx.plan().recovery_servers.first() else {
+        return Err(Error::new(
             ErrorKind::Unsupported,
-            "the plan lists recovery servers but the provider has no recovery service",
-        )
-    })
+            "the plan lists no recovery servers",
+        ));
+    };
+    ctx.providers().recovery(&first.provider).cloned()
 }
 
 pub(super) async fn wait_job(

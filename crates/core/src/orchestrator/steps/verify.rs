@@ -16,10 +16,9 @@ pub(super) fn writable_database_site(ctx: &StepCtx) -> SiteRole {
 /// What is wrong with the database roles: the instance at `writable` must be an unfenced primary,
 /// the other fenced or replicating from it (or, at a primary declared unreachable, not asked).
 pub(super) async fn database_roles(ctx: &StepCtx, writable: SiteRole) -> Result<Vec<String>> {
-    let db = ctx.providers().database.clone();
     let per_db = ctx.plan().databases.iter().map(|d| {
-        let db = db.clone();
         async move {
+            let db = ctx.providers().database(&d.provider)?;
             let (w, o) = (db_ref(d, writable), db_ref(d, writable.other()));
             let skip_other = o.site == SiteRole::Primary && ctx.flags().primary_unreachable;
             let (ws, os) = futures_util::join!(db.status(&w), async {
@@ -64,6 +63,15 @@ pub(super) async fn database_roles(ctx: &StepCtx, writable: SiteRole) -> Result<
     Ok(all.into_iter().flatten().collect())
 }
 
+/// The databases whose provider can check their data integrity.
+fn integrity_checked(ctx: &StepCtx) -> Vec<&crate::plan::DatabaseSpec> {
+    ctx.plan()
+        .databases
+        .iter()
+        .filter(|d| ctx.providers().capabilities(&d.provider).integrity_check)
+        .collect()
+}
+
 pub(super) async fn verify(
     ctx: &Arc<StepCtx>,
     site: SiteRole,
@@ -71,25 +79,22 @@ pub(super) async fn verify(
 ) -> Result<String> {
     let plan = ctx.plan();
     let max_err = plan.checks.max_error_rate;
-    let health = ctx.providers().site(site).health.clone();
     // Data integrity, checked alongside the health wait; a failure stops the operation, after the
     // first poll has looked at the database roles, so that the error says what is wrong with them.
     let first_poll = tokio::sync::Notify::new();
     let first_poll = &first_poll;
     let integrity = async {
-        if !ctx.providers().capabilities.integrity_check || plan.databases.is_empty() {
+        let dbs = integrity_checked(ctx);
+        if dbs.is_empty() {
             return Ok(());
         }
-        let dbs: Vec<_> = plan.databases.iter().collect();
         let res = ctx
-            .fan_out(dbs, |d| {
-                let health = health.clone();
-                async move {
-                    ctx.call("verify data integrity", || {
-                        health.verify_integrity(site, &d.name)
-                    })
-                    .await
-                }
+            .fan_out(dbs, |d| async move {
+                let health = ctx.providers().health(&d.provider)?;
+                ctx.call("verify data integrity", || {
+                    health.verify_integrity(site, &d.name)
+                })
+                .await
             })
             .await;
         if res.is_err() {
@@ -118,27 +123,24 @@ pub(super) async fn verify(
     let what = format!("{site} site healthy");
     let healthy = ctx.wait(&what, || {
         let eps = eps.clone();
-        let health = health.clone();
         async move {
             let probes = async {
-                futures_util::future::try_join_all(eps.iter().map(|h| {
-                    let health = health.clone();
-                    async move {
-                        let r = health.probe(&ProbeRequest::of(h)).await?;
-                        let mut p = Vec::new();
-                        if r.status != h.expect_status {
-                            p.push(format!("{} answers {}", h.url, r.status));
-                        }
-                        if let Some(er) = r.error_rate.filter(|er| *er > max_err) {
-                            p.push(format!(
-                                "{} error rate {:.2}% > {:.2}%",
-                                h.url,
-                                er * 100.0,
-                                max_err * 100.0
-                            ));
-                        }
-                        Ok::<_, Error>(p)
+                futures_util::future::try_join_all(eps.iter().map(|h| async move {
+                    let health = ctx.providers().health(&h.provider)?;
+                    let r = health.probe(&ProbeRequest::of(h)).await?;
+                    let mut p = Vec::new();
+                    if r.status != h.expect_status {
+                        p.push(format!("{} answers {}", h.url, r.status));
                     }
+                    if let Some(er) = r.error_rate.filter(|er| *er > max_err) {
+                        p.push(format!(
+                            "{} error rate {:.2}% > {:.2}%",
+                            h.url,
+                            er * 100.0,
+                            max_err * 100.0
+                        ));
+                    }
+                    Ok::<_, Error>(p)
                 }))
                 .await
             };
@@ -175,16 +177,13 @@ pub(super) async fn verify(
                 if database_only {
                     return Ok(Vec::new());
                 }
-                let dns = ctx.providers().dns.clone();
-                futures_util::future::try_join_all(plan.dns_records.iter().map(|rec| {
-                    let dns = dns.clone();
-                    async move {
-                        let cur = dns.get_record(&record_ref(rec)).await?;
-                        Ok::<_, Error>(
-                            (cur.target != rec.target(site))
-                                .then(|| format!("{} points at {}", rec.name, cur.target)),
-                        )
-                    }
+                futures_util::future::try_join_all(plan.dns_records.iter().map(|rec| async move {
+                    let dns = ctx.providers().dns(&rec.provider)?;
+                    let cur = dns.get_record(&record_ref(rec)).await?;
+                    Ok::<_, Error>(
+                        (cur.target != rec.target(site))
+                            .then(|| format!("{} points at {}", rec.name, cur.target)),
+                    )
                 }))
                 .await
                 .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
@@ -194,11 +193,12 @@ pub(super) async fn verify(
                     return Ok(Vec::new());
                 }
                 // The serving site runs at the plan's production capacity.
-                let scaler = ctx.providers().site(site).nodes.clone();
                 futures_util::future::try_join_all(
-                    plan.node_pools.iter().filter(|p| p.site == site).map(|p| {
-                        let scaler = scaler.clone();
-                        async move {
+                    plan.node_pools
+                        .iter()
+                        .filter(|p| p.site == site)
+                        .map(|p| async move {
+                            let scaler = ctx.providers().nodes(&p.provider)?;
                             let s = scaler
                                 .get_pool(&PoolRef {
                                     site,
@@ -212,8 +212,7 @@ pub(super) async fn verify(
                                     p.name, s.ready_nodes, p.production.desired
                                 )
                             }))
-                        }
-                    }),
+                        }),
                 )
                 .await
                 .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
@@ -282,7 +281,7 @@ pub(super) async fn verify(
     }
     if !plan.databases.is_empty() {
         checked.push(format!("databases writable at the {db_site} site"));
-        if ctx.providers().capabilities.integrity_check {
+        if !integrity_checked(ctx).is_empty() {
             checked.push("data integrity".into());
         }
     }

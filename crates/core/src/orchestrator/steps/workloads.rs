@@ -49,7 +49,7 @@ where
 {
     let plan = ctx.plan();
     let cluster = plan.site(site).cluster.clone().unwrap_or_default();
-    let scaler = ctx.providers().site(site).workloads.clone();
+    let scaler = ctx.providers().workloads(ctx.plan().site(site));
     let requests: Vec<(usize, ListWorkloads)> = plan
         .workloads
         .iter()
@@ -190,7 +190,7 @@ pub(super) async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> 
         }
         Err(e) => return Err(e),
     };
-    let scaler = ctx.providers().site(site).workloads.clone();
+    let scaler = ctx.providers().workloads(ctx.plan().site(site));
     let total = items.len();
     let todo: Vec<_> = items
         .into_iter()
@@ -220,16 +220,15 @@ pub(super) async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> 
         .iter()
         .filter(|h| h.site == site)
         .collect();
-    let health = ctx.providers().site(site).health.clone();
     // Some(true): every endpoint reports zero in flight; Some(false): requests still in flight;
     // None: no endpoint reports in-flight requests at all.
     let reported = ctx
         .wait("in-flight requests to drain", || {
             let eps = eps.clone();
-            let health = health.clone();
             async move {
                 let mut any_reported = false;
                 for h in eps {
+                    let health = ctx.providers().health(&h.provider)?;
                     let r = health.probe(&ProbeRequest::of(h)).await?;
                     match r.in_flight {
                         Some(n) if n > 0 => return Ok(None),
@@ -290,7 +289,7 @@ pub(super) async fn scale_workloads(
     mode: WorkloadMode,
 ) -> Result<String> {
     let items = workloads_of(ctx, site).await?;
-    let scaler = ctx.providers().site(site).workloads.clone();
+    let scaler = ctx.providers().workloads(ctx.plan().site(site));
     let run_id = ctx.run.run_id.clone();
     let total = items.len();
     let mut goals = RolloutGoals::new(ctx.plan().workloads.len());

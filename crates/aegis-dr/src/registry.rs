@@ -1,0 +1,167 @@
+//! The provider registry: every provider aegis-dr knows, with its cargo feature and backend. The
+//! facade ([`crate::providers_for`]), the CLI (`aegis-dr providers`, `aegis-dr permissions`) and
+//! the error texts ask it; adding a provider is one crate and one entry in [`REGISTRY`].
+
+use aegis_dr_core::{
+    plan::{Plan, ProviderName, KUBERNETES},
+    provider::Backend,
+    Error, Result,
+};
+
+/// How a provider is implemented in this build.
+#[derive(Debug, Clone, Copy)]
+pub enum Implementation {
+    /// The simulated estate (built in; one world plays every name it serves).
+    Simulated,
+    /// A backend crate, compiled in.
+    Backend(&'static dyn Backend),
+    /// A backend crate this build left out: its cargo feature is off.
+    FeatureOff,
+    /// Not implemented yet (the simulated estate can play it: `[sim] plays`).
+    NotImplemented,
+}
+
+/// One provider aegis-dr knows.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderDescriptor {
+    /// The name plans use.
+    pub name: &'static str,
+    /// The cargo feature of the `aegis-dr` crate (and the CLI) that builds it in.
+    pub feature: Option<&'static str>,
+    /// What it serves, in a few words.
+    pub serves: &'static str,
+    /// Its implementation in this build.
+    pub implementation: Implementation,
+}
+
+#[cfg(feature = "aws")]
+const AWS: Implementation = Implementation::Backend(&aegis_dr_provider_aws::AwsBackend);
+#[cfg(not(feature = "aws"))]
+const AWS: Implementation = Implementation::FeatureOff;
+
+#[cfg(feature = "kubernetes")]
+const KUBE: Implementation =
+    Implementation::Backend(&aegis_dr_provider_kubernetes::KubernetesBackend);
+#[cfg(not(feature = "kubernetes"))]
+const KUBE: Implementation = Implementation::FeatureOff;
+
+/// Every provider, in the order `aegis-dr providers` lists them.
+pub const REGISTRY: &[ProviderDescriptor] = &[
+    ProviderDescriptor {
+        name: "sim",
+        feature: None,
+        serves: "the simulated estate: every capability, no cloud (`[sim] plays` names other providers it stands in for)",
+        implementation: Implementation::Simulated,
+    },
+    ProviderDescriptor {
+        name: "aws",
+        feature: Some("aws"),
+        serves: "Route 53, RDS (replicas, Multi-AZ, Aurora global), EKS node groups / Auto Scaling, Elastic Disaster Recovery",
+        implementation: AWS,
+    },
+    ProviderDescriptor {
+        name: KUBERNETES,
+        feature: Some("kubernetes"),
+        serves: "Deployments and StatefulSets of sites with `kubeconfig`/`context`",
+        implementation: KUBE,
+    },
+    ProviderDescriptor {
+        name: "azure",
+        feature: None,
+        serves: "not implemented yet",
+        implementation: Implementation::NotImplemented,
+    },
+    ProviderDescriptor {
+        name: "gcp",
+        feature: None,
+        serves: "not implemented yet",
+        implementation: Implementation::NotImplemented,
+    },
+];
+
+/// The descriptor of `name`.
+pub fn descriptor(name: &str) -> Option<&'static ProviderDescriptor> {
+    REGISTRY.iter().find(|d| d.name == name)
+}
+
+/// The first plan entry naming `name`, for error messages.
+pub fn first_use(plan: &Plan, name: &ProviderName) -> String {
+    for (role, site) in [("primary", &plan.primary), ("dr", &plan.dr)] {
+        if &site.provider == name {
+            return format!("sites.{role}.provider");
+        }
+        if &site.workloads_provider() == name {
+            return format!("sites.{role}.kubeconfig/context");
+        }
+    }
+    let at = |table: &str, i: usize, n: &str| format!("{table}[{i}] (`{n}`).provider");
+    let found = None
+        .or_else(|| {
+            plan.databases
+                .iter()
+                .enumerate()
+                .find(|(_, d)| &d.provider == name)
+                .map(|(i, d)| at("databases", i, &d.name))
+        })
+        .or_else(|| {
+            plan.dns_records
+                .iter()
+                .enumerate()
+                .find(|(_, d)| &d.provider == name)
+                .map(|(i, d)| at("dns_records", i, &d.name))
+        })
+        .or_else(|| {
+            plan.node_pools
+                .iter()
+                .enumerate()
+                .find(|(_, d)| &d.provider == name)
+                .map(|(i, d)| at("node_pools", i, &d.name))
+        })
+        .or_else(|| {
+            plan.recovery_servers
+                .iter()
+                .enumerate()
+                .find(|(_, d)| &d.provider == name)
+                .map(|(i, d)| at("recovery_servers", i, &d.name))
+        })
+        .or_else(|| {
+            plan.health_endpoints
+                .iter()
+                .enumerate()
+                .find(|(_, d)| &d.provider == name)
+                .map(|(i, d)| at("health_endpoints", i, &d.name))
+        });
+    found.unwrap_or_else(|| format!("provider `{name}`"))
+}
+
+/// The backend of `name` in this build, or a config error (exit 2) saying why there is none:
+/// its feature is off (naming it), or it is not implemented yet.
+pub fn backend_of(plan: &Plan, name: &ProviderName) -> Result<&'static dyn Backend> {
+    let Some(d) = descriptor(name.as_str()) else {
+        return Err(Error::config(format!(
+            "{}: unknown provider `{name}` (known: {})",
+            first_use(plan, name),
+            REGISTRY
+                .iter()
+                .map(|d| d.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    match d.implementation {
+        Implementation::Backend(b) => Ok(b),
+        Implementation::FeatureOff => Err(Error::config(format!(
+            "{}: provider `{name}` is not in this build of aegis-dr: rebuild with the `{}` cargo feature",
+            first_use(plan, name),
+            d.feature.unwrap_or(d.name)
+        ))),
+        Implementation::NotImplemented => Err(Error::config(format!(
+            "{}: provider `{name}` is not implemented yet; to rehearse the plan without it, let the simulated estate play it (`[sim] plays = [\"{name}\"]`)",
+            first_use(plan, name)
+        ))),
+        Implementation::Simulated => Err(Error::config(format!(
+            "{}: `{name}` is the simulated estate, not a backend",
+            first_use(plan, name)
+        ))),
+    }
+}

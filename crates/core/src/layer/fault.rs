@@ -1,0 +1,203 @@
+//! [`FaultLayer`]: transient and scripted faults around any provider's calls, so a test proves a run
+//! survives faults against real clients as well as against the simulated estate.
+
+use std::{path::PathBuf, sync::Mutex};
+
+use futures_util::future::BoxFuture;
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+use super::{Call, Layer};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    plan::SimFault,
+};
+
+/// The operations a fault can name (`[[sim.faults]] operation = ...`): the provider calls, one name
+/// per trait method, whichever provider serves them.
+pub const OPERATIONS: &[&str] = &[
+    "annotate_workload",
+    "config_maps",
+    "database_status",
+    "describe_instances",
+    "describe_jobs",
+    "describe_recovery_instances",
+    "describe_recovery_snapshots",
+    "fence_database",
+    "get_change",
+    "get_health_check",
+    "get_pool",
+    "get_record",
+    "list_workloads",
+    "nodes_ready",
+    "probe",
+    "promote_database",
+    "reverse_replication",
+    "reverse_replication_database",
+    "scale_pool",
+    "scale_workload",
+    "set_health_check",
+    "start_failback",
+    "start_recovery",
+    "stop_failback",
+    "terminate_recovery_instances",
+    "upsert_record",
+    "verify_integrity",
+];
+
+/// The errors a scripted fault can raise. `job-failure` is not a call's error: the simulated estate
+/// lets the call succeed and fails the job it started.
+const ERRORS: &[&str] = &[
+    "temporary",
+    "throttled",
+    "permanent",
+    "unreachable",
+    "integrity",
+    "job-failure",
+];
+
+/// Checks a fault as written in the plan; `at` names it in the error.
+pub fn check_fault(f: &SimFault, at: &str) -> Result<()> {
+    if !OPERATIONS.contains(&f.operation.as_str()) {
+        return Err(Error::config(format!(
+            "{at}.operation: `{}` is not a provider operation (one of: {})",
+            f.operation,
+            OPERATIONS.join(", ")
+        )));
+    }
+    if !ERRORS.contains(&f.error.as_str()) {
+        return Err(Error::config(format!(
+            "{at}.error: `{}` is not one of {}",
+            f.error,
+            ERRORS.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Fails a share of calls with a transient error (half before the call reaches the provider, half
+/// after it took effect with its answer lost, as a dropped connection does) and fires scripted
+/// faults. How often each scripted fault fired is kept in a file when given, so a fault that
+/// fired once does not fire again in a resumed run.
+#[derive(Debug)]
+pub struct FaultLayer {
+    rate: f64,
+    rng: Mutex<SmallRng>,
+    faults: Vec<SimFault>,
+    fired: Mutex<Vec<u32>>,
+    state: Option<PathBuf>,
+}
+
+impl FaultLayer {
+    /// Transient faults on `rate` of the calls (0..=0.9), from a generator seeded with `seed`, and
+    /// the scripted `faults` (those of kind `job-failure` are left to the provider).
+    pub fn new(rate: f64, seed: u64, faults: Vec<SimFault>) -> FaultLayer {
+        let faults: Vec<SimFault> = faults
+            .into_iter()
+            .filter(|f| f.error != "job-failure")
+            .collect();
+        FaultLayer {
+            rate: rate.clamp(0.0, 0.9),
+            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+            fired: Mutex::new(vec![0; faults.len()]),
+            faults,
+            state: None,
+        }
+    }
+
+    /// Keeps the firing counts in `path` (read now if it exists, written when a fault fires).
+    pub fn persisted(mut self, path: PathBuf) -> Result<FaultLayer> {
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
+            let counts: Vec<u32> = serde_json::from_str(&text).map_err(|e| {
+                Error::new(ErrorKind::Io, format!("fault counts unreadable: {e}"))
+                    .with_resource(path.display().to_string())
+            })?;
+            if let Ok(mut fired) = self.fired.lock() {
+                for (slot, n) in fired.iter_mut().zip(counts) {
+                    *slot = n;
+                }
+            }
+        }
+        self.state = Some(path);
+        Ok(self)
+    }
+
+    /// True when the layer injects nothing.
+    pub fn is_inert(&self) -> bool {
+        self.rate <= 0.0 && self.faults.is_empty()
+    }
+
+    /// The first scripted fault matching `call` that has firings left, counted.
+    fn scripted(&self, call: Call<'_>) -> Result<Option<Error>> {
+        let Ok(mut fired) = self.fired.lock() else {
+            return Ok(None);
+        };
+        for (i, f) in self.faults.iter().enumerate() {
+            if f.operation != call.operation
+                || f.resource.as_deref().is_some_and(|r| r != call.resource)
+                || (f.times != 0 && fired[i] >= f.times)
+            {
+                continue;
+            }
+            fired[i] += 1;
+            if let Some(path) = &self.state {
+                let json = serde_json::to_vec(&*fired)
+                    .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+                crate::fsutil::write_atomic(path, &json)?;
+            }
+            let msg = format!("injected fault in {}", call.operation);
+            return Ok(Some(
+                match f.error.as_str() {
+                    "temporary" => Error::new(ErrorKind::Provider, msg).temporary(),
+                    "throttled" => Error::new(ErrorKind::Throttled, msg),
+                    "unreachable" => Error::new(ErrorKind::Unreachable, msg),
+                    "integrity" => Error::new(ErrorKind::Integrity, msg),
+                    _ => Error::new(ErrorKind::Provider, msg).permanent(),
+                }
+                .with_resource(call.resource.to_string()),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Rolls a transient fault: `Some(true)` after the call, `Some(false)` before it.
+    fn transient(&self) -> Option<bool> {
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let mut rng = self.rng.lock().ok()?;
+        (rng.gen::<f64>() < self.rate).then(|| rng.gen_bool(0.5))
+    }
+}
+
+#[async_trait::async_trait]
+impl Layer for FaultLayer {
+    async fn around<'a, T: Send + 'a>(
+        &'a self,
+        call: Call<'a>,
+        next: &'a (dyn Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a),
+    ) -> Result<T> {
+        if let Some(e) = self.scripted(call)? {
+            return Err(e);
+        }
+        match self.transient() {
+            None => next().await,
+            Some(false) => Err(Error::new(
+                ErrorKind::Throttled,
+                format!("injected transient fault in {}", call.operation),
+            )
+            .with_resource(call.resource.to_string())),
+            Some(true) => {
+                next().await?;
+                Err(Error::new(
+                    ErrorKind::Throttled,
+                    format!(
+                        "injected transient fault in {} (answer lost after the call took effect)",
+                        call.operation
+                    ),
+                )
+                .with_resource(call.resource.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! What a provider crate offers the registry: a [`Backend`] that validates its part of a plan,
+//! builds its [`ProviderSet`], and says which permissions the plan needs of it.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::{
+    clock::Clock,
+    error::Result,
+    plan::{Plan, ProviderName},
+    provider::{Capabilities, ProviderSet},
+};
+
+/// What a backend builds from.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The name the plan uses for the provider.
+    pub name: ProviderName,
+    /// The plan as this provider sees it ([`Plan::for_provider`]): only the resources it serves.
+    pub plan: Plan,
+    /// The run state folder.
+    pub state_dir: PathBuf,
+    /// The clock of the run.
+    pub clock: Clock,
+}
+
+/// A least-privilege policy document, in the provider's own format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Permissions {
+    /// What the document is (`AWS IAM policy (JSON)`, `Kubernetes RBAC (YAML)`, ...).
+    pub format: &'static str,
+    /// The document itself, ready to paste.
+    pub document: String,
+    /// What the document cannot express (unscoped resources and why), for the terminal.
+    pub notes: Vec<String>,
+}
+
+/// One provider implementation, as the registry sees it.
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// What it supports, for the conformance suite and the `providers` listing.
+    fn capabilities(&self) -> Capabilities;
+    /// Checks the plan's settings and resources for this provider (its view of the plan), naming
+    /// the offending field. Run before anything is built.
+    fn validate(&self, ctx: &BuildContext) -> Result<()>;
+    /// Builds the clients.
+    async fn build(&self, ctx: &BuildContext) -> Result<ProviderSet>;
+    /// The permissions its part of the plan needs, in its own format.
+    fn permissions(&self, ctx: &BuildContext) -> Result<Permissions>;
+}
