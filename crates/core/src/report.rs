@@ -265,16 +265,15 @@ impl Report {
                     data,
                 } => {
                     last_ts = *ts_ms;
-                    if let Some(r) = data.get("service_restored_ms").and_then(|v| v.as_u64()) {
+                    let out = crate::orchestrator::StepOutputView::of(data);
+                    if let Some(r) = out.service_restored_ms {
                         restored.get_or_insert(r);
                     }
-                    if let Some(d) = crate::orchestrator::DataLoss::from_output(data) {
+                    if let Some(d) = out.data_loss() {
                         loss.merge(d);
                     }
-                    if let Some(checks) = data.get("checks") {
-                        if let Ok(c) = serde_json::from_value::<Vec<CheckResult>>(checks.clone()) {
-                            report.checks = c;
-                        }
+                    if let Some(c) = out.checks {
+                        report.checks = c;
                     }
                     if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
                         s.status = StepStatus::Succeeded;
@@ -474,14 +473,9 @@ impl Report {
                 st.retries,
                 outcome
             );
-            if let Some(log) = st.data.get("job_log").and_then(|l| l.as_array()) {
-                for line in log {
-                    let _ = writeln!(
-                        s,
-                        "|  | | | | job: {} |",
-                        line.as_str().unwrap_or_default().replace('|', "\\|")
-                    );
-                }
+            let log = crate::orchestrator::StepOutputView::of(&st.data).job_log;
+            for line in log.iter().flatten() {
+                let _ = writeln!(s, "|  | | | | job: {} |", line.replace('|', "\\|"));
             }
         }
         if !self.provider_calls.is_empty() {

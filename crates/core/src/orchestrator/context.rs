@@ -21,7 +21,7 @@ use crate::{
     journal::{Entry, Journal, Operation, RunFlags},
     notify::{Escalation, Message, Notifier, Template},
     orchestrator::graph::StepKind,
-    orchestrator::{graph::Step, Estimate, Graph, Progress},
+    orchestrator::{graph::Step, output::Output, Estimate, Graph, Progress},
     plan::{Plan, SiteRole},
     provider::Providers,
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
@@ -47,7 +47,7 @@ pub(crate) struct RunCtx {
     pub progress: Arc<dyn Progress>,
     pub rto_escalated: AtomicBool,
     /// Per phase (step-id prefix: "", "failover.", "failback."): when it was declared and restored.
-    pub marks: Mutex<HashMap<String, u64>>,
+    pub marks: Mutex<HashMap<(Mark, String), u64>>,
     /// Per phase: the data-loss windows measured by its promotions and recoveries.
     pub data_loss: Mutex<HashMap<String, DataLoss>>,
     /// Messages being sent in the background (at most one: each waits for the one before).
@@ -245,20 +245,19 @@ impl RunCtx {
         }
     }
 
-    /// Records a phase mark (`declared` or `restored`) for the phase of `step_id`.
-    pub fn mark(&self, kind: &str, step_id: &str, ms: u64) {
+    /// Records a phase mark for the phase of `step_id` (the first one of its kind stays).
+    pub fn mark(&self, kind: Mark, step_id: &str, ms: u64) {
         if let Ok(mut m) = self.marks.lock() {
-            m.entry(format!("{kind}:{}", phase_of(step_id)))
-                .or_insert(ms);
+            m.entry((kind, phase_of(step_id).to_string())).or_insert(ms);
         }
     }
 
     /// A phase mark.
-    pub fn get_mark(&self, kind: &str, step_id: &str) -> Option<u64> {
+    pub fn get_mark(&self, kind: Mark, step_id: &str) -> Option<u64> {
         self.marks
             .lock()
             .ok()?
-            .get(&format!("{kind}:{}", phase_of(step_id)))
+            .get(&(kind, phase_of(step_id).to_string()))
             .copied()
     }
 
@@ -297,10 +296,19 @@ impl RunCtx {
     }
 }
 
+/// The instants of a phase its RTO runs between (epoch ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Mark {
+    /// The incident was declared.
+    Declared,
+    /// Service was verified restored.
+    Restored,
+}
+
 /// The data a phase lost, as measured: the largest measured window, and whether any window could
 /// not be measured (then the phase's RPO is unknown, never zero).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct DataLoss {
+pub struct DataLoss {
     /// Largest measured window in ms.
     pub worst_ms: Option<u64>,
     /// True when a window was not measured.
@@ -327,25 +335,6 @@ impl DataLoss {
     /// The achieved RPO in seconds: `None` when a window was not measured, 0 when nothing moved.
     pub fn rpo_seconds(self) -> Option<f64> {
         (!self.unknown).then(|| self.worst_ms.unwrap_or(0) as f64 / 1000.0)
-    }
-
-    /// The step output keys that carry this record into the journal (read back on resume and by
-    /// the report).
-    pub fn to_output(self) -> [(&'static str, serde_json::Value); 2] {
-        [
-            ("rpo_ms", serde_json::json!(self.worst_ms)),
-            ("rpo_unknown", serde_json::json!(self.unknown)),
-        ]
-    }
-
-    /// Reads the record a step wrote with [`DataLoss::to_output`]; `None` when it wrote none.
-    pub fn from_output(data: &serde_json::Value) -> Option<DataLoss> {
-        let unknown = data.get("rpo_unknown").and_then(|v| v.as_bool());
-        let worst = data.get("rpo_ms").and_then(|v| v.as_u64());
-        (unknown.is_some() || worst.is_some()).then_some(DataLoss {
-            worst_ms: worst,
-            unknown: unknown.unwrap_or(false),
-        })
     }
 
     /// The RPO as people read it.
@@ -630,19 +619,19 @@ impl StepCtx {
         self.run.previously_started.contains(&self.step.id)
     }
 
-    /// Adds to the step's structured output.
-    pub fn set(&self, key: &str, value: serde_json::Value) {
+    /// Adds to the step's output (journaled with its success).
+    pub fn record(&self, out: Output) {
         if let Ok(mut d) = self.data.lock() {
-            d.insert(key.into(), value);
+            for (k, v) in out.entries() {
+                d.insert(k.into(), v);
+            }
         }
     }
 
     /// Records the data this step lost: in its output (journaled; read back on resume and by the
     /// report) and in its phase's total (for the resolution notice).
     pub fn record_data_loss(&self, loss: DataLoss) {
-        for (k, v) in loss.to_output() {
-            self.set(k, v);
-        }
+        self.record(Output::DataLoss(loss));
         self.run.add_data_loss(&self.step.id, loss);
     }
 

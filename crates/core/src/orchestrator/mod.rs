@@ -3,6 +3,7 @@
 
 mod context;
 pub mod graph;
+pub(crate) mod output;
 mod steps;
 
 use std::{
@@ -26,8 +27,9 @@ use crate::{
     provider::Providers,
     report::Report,
 };
-pub(crate) use context::DataLoss;
+pub(crate) use context::{DataLoss, Mark};
 use context::{RunCtx, StepCtx};
+pub(crate) use output::StepOutputView;
 
 /// Receives progress as steps run (the CLI draws it on a terminal).
 pub trait Progress: Send + Sync {
@@ -498,15 +500,17 @@ impl Orchestrator {
                 }
                 Entry::StepSucceeded { step, data, .. } => {
                     done.insert(step.clone());
-                    for (field, kind) in [
-                        ("declared_ms", "declared"),
-                        ("service_restored_ms", "restored"),
+                    let out = StepOutputView::of(data);
+                    let phase = context::phase_of(step).to_string();
+                    for (kind, at) in [
+                        (Mark::Declared, out.declared_ms),
+                        (Mark::Restored, out.service_restored_ms),
                     ] {
-                        if let Some(v) = data.get(field).and_then(|v| v.as_u64()) {
-                            marks.insert(format!("{kind}:{}", context::phase_of(step)), v);
+                        if let Some(v) = at {
+                            marks.insert((kind, phase.clone()), v);
                         }
                     }
-                    if let Some(d) = context::DataLoss::from_output(data) {
+                    if let Some(d) = out.data_loss() {
                         data_loss
                             .entry(context::phase_of(step).to_string())
                             .or_default()
@@ -613,13 +617,6 @@ async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> 
     first_error
 }
 
-const MILESTONES: [&str; 4] = [
-    "promote-dr-db",
-    "switch-dns-to-dr",
-    "promote-primary-db",
-    "switch-dns-to-primary",
-];
-
 /// Runs one step whose start is journaled; appends its end (made durable by the executor's next
 /// commit, before any step that depends on it starts).
 async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
@@ -644,7 +641,10 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
                 data: sctx.output(),
             }])?;
             ctx.progress.step_finished(&step, Ok(&summary));
-            if MILESTONES.iter().any(|m| step.id.ends_with(m)) {
+            if matches!(
+                step.kind,
+                StepKind::PromoteDatabases { .. } | StepKind::SwitchDns { .. }
+            ) {
                 steps::progress_update(&sctx, &summary);
             }
             Ok(())

@@ -5,8 +5,8 @@ use super::*;
 pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
     let now = run.clock.now_ms();
-    ctx.set("declared_ms", json!(now));
-    run.mark("declared", &ctx.step.id, now);
+    ctx.record(Output::DeclaredMs(now));
+    run.mark(Mark::Declared, &ctx.step.id, now);
     let what = match (run.operation, ctx.step.id.starts_with("failback.")) {
         (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
         (Operation::Drill, false) => "DR drill (failover, verify, failback)",
@@ -42,12 +42,12 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
     // phase's declaration (a drill's failback) to its verified service.
     let start = match super::super::context::phase_of(&ctx.step.id) {
         "failback." => run
-            .get_mark("declared", &ctx.step.id)
+            .get_mark(Mark::Declared, &ctx.step.id)
             .unwrap_or(run.started_ms),
         _ => run.started_ms,
     };
     let rto_ms = run
-        .get_mark("restored", &ctx.step.id)
+        .get_mark(Mark::Restored, &ctx.step.id)
         .map(|r| r.saturating_sub(start));
     let loss = run.data_loss_of(&ctx.step.id);
     let site = match verified_site(ctx) {

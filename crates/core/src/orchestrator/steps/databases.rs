@@ -406,14 +406,10 @@ pub(super) async fn reverse(
         })
         .await?;
     let data: Vec<_> = out.iter().map(|(_, d)| d.clone()).collect();
-    ctx.set(
-        if dry_run {
-            "sync_dry_run"
-        } else {
-            "replication"
-        },
-        json!(data),
-    );
+    ctx.record(Output::Replication {
+        dry_run,
+        pairs: data,
+    });
     Ok(out
         .into_iter()
         .map(|(s, _)| s)

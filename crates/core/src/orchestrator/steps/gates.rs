@@ -13,13 +13,13 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
         measure_lags(ctx),
         recovery_gate_if_needed(ctx)
     );
-    ctx.set("checks", json!(checks));
+    ctx.record(Output::Checks(checks.clone()));
     escalate_unhealthy_sites(ctx, &checks).await;
     let mut refusals = Vec::new();
 
     // RTO gate: the plan's estimate against the class's RTO.
     let est = run.estimate.total;
-    ctx.set("estimate_ms", json!(est.as_millis() as u64));
+    ctx.record(Output::EstimateMs(est.as_millis() as u64));
     if est > targets.rto {
         let msg = format!(
             "the estimated duration {} exceeds the RTO of {} for {}",
@@ -36,15 +36,15 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
 
     // RPO gate: measured replication lag of every database this class promotes. A lag that could
     // not be measured cannot show the RPO holds: it fails the gate like a lag beyond it.
-    let mut lag_data = serde_json::Map::new();
+    let mut lag_data = std::collections::BTreeMap::new();
     for (name, lag) in lags? {
         let msg = match lag {
             LagReading::AlreadyPrimary => {
-                lag_data.insert(name, json!("already promoted"));
+                lag_data.insert(name, LagSeen::AlreadyPrimary);
                 continue;
             }
             LagReading::Unknown => {
-                lag_data.insert(name.clone(), json!("unknown"));
+                lag_data.insert(name.clone(), LagSeen::Unknown);
                 format!(
                     "database `{name}`: the replication lag is unknown (the provider reports no measurement), so a promotion cannot be shown to lose less than the RPO of {} for {}",
                     format_duration(targets.rpo),
@@ -52,7 +52,7 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
                 )
             }
             LagReading::Measured(lag) => {
-                lag_data.insert(name.clone(), json!(lag.as_millis() as u64));
+                lag_data.insert(name.clone(), LagSeen::Ms(lag.as_millis() as u64));
                 if lag <= targets.rpo {
                     continue;
                 }
@@ -71,7 +71,7 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
             refusals.push(format!("{msg} (pass --accept-data-loss to promote anyway)"));
         }
     }
-    ctx.set("replication_lag_ms", serde_json::Value::Object(lag_data));
+    ctx.record(Output::ReplicationLag(lag_data));
     if let Some(msg) = recovery_refusal? {
         refusals.push(msg);
     }
@@ -209,14 +209,18 @@ pub(super) async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, LagReadin
 
 pub(super) async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<String>> {
     if ctx.run.has_step(|k| matches!(k, StepKind::RecoverServers)) {
-        recovery_point_gate(ctx).await
+        Ok(recovery_point_gate(ctx).await?.err())
     } else {
         Ok(None)
     }
 }
 
 /// The RPO gate for recovery servers: the newest recovery point must be younger than the RPO.
-pub(super) async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>> {
+/// `Ok(age)`: the gate passes, the oldest of the servers' newest points is `age` old;
+/// `Err(why)`: it refuses.
+pub(super) async fn recovery_point_gate(
+    ctx: &StepCtx,
+) -> Result<std::result::Result<Duration, String>> {
     let rs = super::recovery::recovery(ctx)?;
     let rpo = ctx.run.targets.rpo;
     let mut worst = Duration::ZERO;
@@ -236,14 +240,14 @@ pub(super) async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>>
         .await?;
     for (s, points) in all {
         let Some(newest) = points.iter().map(|p| p.age).min() else {
-            return Ok(Some(format!(
+            return Ok(Err(format!(
                 "recovery server `{}` has no recovery point",
                 s.name
             )));
         };
         worst = worst.max(newest);
         if newest > rpo && !ctx.flags().accept_data_loss {
-            return Ok(Some(format!(
+            return Ok(Err(format!(
                 "recovery server `{}`: newest recovery point is {} old, beyond the RPO of {} (pass --accept-data-loss to recover anyway)",
                 s.name,
                 format_duration(newest),
@@ -251,8 +255,8 @@ pub(super) async fn recovery_point_gate(ctx: &StepCtx) -> Result<Option<String>>
             )));
         }
     }
-    ctx.set("recovery_point_age_ms", json!(worst.as_millis() as u64));
-    Ok(None)
+    ctx.record(Output::RecoveryPointAgeMs(worst.as_millis() as u64));
+    Ok(Ok(worst))
 }
 
 pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {

@@ -6,8 +6,9 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use serde_json::json;
 
 use super::{
-    context::{ItemWork, StepCtx},
+    context::{ItemWork, Mark, StepCtx},
     graph::{Level, StepKind, WorkloadMode},
+    output::{LagSeen, Output},
 };
 use crate::{
     checks::{run_checks, CheckStatus},

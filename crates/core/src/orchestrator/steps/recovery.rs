@@ -26,7 +26,7 @@ pub(super) async fn wait_job(
             Ok(done.then_some(j))
         })
         .await?;
-    ctx.set("job_log", json!(st.log));
+    ctx.record(Output::JobLog(st.log.clone()));
     Ok(st)
 }
 
@@ -55,10 +55,10 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
         .iter()
         .map(|s| s.source_server_id.clone())
         .collect();
-    if let Some(msg) = recovery_point_gate(ctx).await? {
-        return Err(Error::refused(msg));
-    }
-    let age = ctx.output()["recovery_point_age_ms"].as_u64().unwrap_or(0);
+    let age = match recovery_point_gate(ctx).await? {
+        Ok(age) => age.as_millis() as u64,
+        Err(msg) => return Err(Error::refused(msg)),
+    };
     let job = match ctx
         .checkpointed("job_id")
         .and_then(|v| v.as_str().map(String::from))
@@ -241,13 +241,7 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
             Ok(states.iter().all(|(_, s)| s == "running").then_some(states))
         })
         .await?;
-    ctx.set(
-        "source_instances",
-        json!(states
-            .iter()
-            .map(|(s, st)| json!({ "source_server": s, "state": st }))
-            .collect::<Vec<_>>()),
-    );
+    ctx.record(Output::SourceInstances(states.clone()));
     for i in &after {
         let attempt = std::sync::atomic::AtomicU32::new(0);
         ctx.call("reverse replication (re-protect)", || async {

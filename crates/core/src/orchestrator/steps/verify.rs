@@ -264,8 +264,8 @@ pub(super) async fn verify(
     }
     verified?;
     let now = ctx.run.clock.now_ms();
-    ctx.set("service_restored_ms", json!(now));
-    ctx.run.mark("restored", &ctx.step.id, now);
+    ctx.record(Output::ServiceRestoredMs(now));
+    ctx.run.mark(Mark::Restored, &ctx.step.id, now);
     // Name only what was checked.
     let mut checked = vec!["health endpoints".to_string()];
     if !database_only {

@@ -249,7 +249,7 @@ pub(super) async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> 
         ));
         ctx.run.clock.sleep(grace).await;
     }
-    ctx.set("annotated", json!(annotated));
+    ctx.record(Output::Annotated(annotated));
     Ok(format!(
         "{annotated} of {total} workloads annotated {DRAIN_ANNOTATION}=true; in-flight requests at zero"
     ))
@@ -447,8 +447,7 @@ pub(super) async fn scale_workloads(
         }
     })
     .await?;
-    ctx.set("changed", json!(changed));
-    ctx.set("workloads", json!(total));
+    ctx.record(Output::Scaled { changed, total });
     let what = match mode {
         WorkloadMode::ScaleUpRecording => "scaled to production (original replicas recorded)",
         WorkloadMode::Production => "scaled to production",
