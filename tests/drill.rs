@@ -142,3 +142,38 @@ fn failover_then_failback_with_transient_faults() {
     let out = env.run(&["failback", "--yes", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn the_multi_cloud_example_runs_on_the_simulated_estate_playing_both_clouds() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/multi-cloud.toml"
+    ))
+    .expect("examples/multi-cloud.toml");
+    let env = Env::with_plan(&text);
+    let o = env.run(&["drill", "--yes", "--output", "json"]);
+    let r = json(&o);
+    assert_eq!(code(&o), 0, "drill: {r:#}\n{}", stderr(&o));
+    assert_eq!(r["status"], "succeeded");
+    let calls = &r["provider_calls"];
+    for p in ["aws", "azure"] {
+        assert!(calls[p]["calls"].as_u64().unwrap_or(0) > 0, "{p}: {calls}");
+    }
+    // Nothing real is needed: the simulator plays both clouds.
+    let o = env.run(&["permissions"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no provider permissions are needed"),
+        "{}",
+        stderr(&o)
+    );
+    // Without `plays`, Azure is named as not implemented (exit 2), before anything is built.
+    let real = Env::with_plan(&text.replace("plays = [\"aws\", \"azure\"]", ""));
+    let o = real.run(&["check"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`azure` is not implemented yet"),
+        "{}",
+        stderr(&o)
+    );
+}

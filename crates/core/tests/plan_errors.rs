@@ -135,3 +135,91 @@ fn out_of_range_numbers_and_names_are_rejected_at_load_naming_the_field() {
     );
     Plan::parse(&ok).expect("start_failback is an operation");
 }
+
+/// The fixture with its DR site on `azure`.
+fn dr_on_azure() -> String {
+    let from = "[sites.dr]\nprovider = \"sim\"";
+    assert!(PLAN.contains(from), "fixture lacks the DR site");
+    PLAN.replacen(from, "[sites.dr]\nprovider = \"azure\"", 1)
+}
+
+#[test]
+fn resources_are_on_their_sites_provider_unless_they_name_another() {
+    // A database pair between two clouds is refused, saying why and what to write.
+    let e = err(&dr_on_azure());
+    for needle in [
+        "databases[0]",
+        "provider",
+        "`sim`",
+        "`azure`",
+        "replication across clouds",
+    ] {
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+    // Naming the cloud of both instances makes the plan valid; the rest follows the sites.
+    let named = dr_on_azure().replace(
+        "[[databases]]\nname = \"orders\"",
+        "[[databases]]\nprovider = \"azure\"\nname = \"orders\"",
+    );
+    let named = named.replace(
+        "[[databases]]\nname = \"users\"",
+        "[[databases]]\nprovider = \"sim\"\nname = \"users\"",
+    );
+    let p = Plan::parse(&named).expect("a plan across two clouds");
+    assert_eq!(p.databases[0].provider.as_str(), "azure");
+    assert_eq!(p.databases[1].provider.as_str(), "sim");
+    assert!(
+        p.dns_records.iter().all(|r| r.provider.as_str() == "sim"),
+        "DNS: the primary's"
+    );
+    for pool in &p.node_pools {
+        let want = if pool.site == aegis_dr_core::SiteRole::Dr {
+            "azure"
+        } else {
+            "sim"
+        };
+        assert_eq!(pool.provider.as_str(), want, "{}", pool.name);
+    }
+    assert!(
+        p.recovery_servers
+            .iter()
+            .all(|s| s.provider.as_str() == "azure"),
+        "recovery: the DR site's"
+    );
+    assert!(!p.runs_on_sim(), "azure is not played");
+    // `--provider` moves everything, named or not.
+    let all_sim = p.clone().with_provider("sim").expect("sim");
+    assert!(
+        all_sim.runs_on_sim()
+            && all_sim
+                .databases
+                .iter()
+                .all(|d| d.provider.as_str() == "sim")
+    );
+    // The simulated estate may play azure.
+    let played =
+        Plan::parse(&format!("{named}\n").replacen("[sim]", "[sim]\nplays = [\"azure\"]", 1))
+            .expect("sim plays azure");
+    assert!(played.runs_on_sim());
+    // A view per provider keeps only its resources.
+    let azure = p.for_provider(&"azure".into());
+    assert_eq!(azure.databases.len(), 1);
+    assert!(azure.dns_records.is_empty());
+}
+
+#[test]
+fn provider_fields_are_checked_where_they_are_written() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("[[databases]]\nname = \"orders\"", "[[databases]]\nprovider = \"oracle\"\nname = \"orders\"", &["databases", "provider", "oracle"]),
+        ("[sim]", "[sim]\nplays = [\"kubernetes\"]", &["sim.plays[0]", "kubernetes"]),
+        ("[sim]", "[sim]\nplays = [\"sim\"]", &["sim.plays[0]"]),
+        ("[sim]", "[providers.oracle]\nx = 1\n\n[sim]", &["providers.oracle"]),
+        ("[sim]", "[fault_injection]\ntransient_rate = 0.95\n\n[sim]", &["fault_injection.transient_rate"]),
+        ("[sim]", "[[fault_injection.faults]]\noperation = \"promote_database\"\nerror = \"job-failure\"\n\n[sim]", &["fault_injection.faults[0].error", "job-failure"]),
+        ("[execution]", "[execution]\ncall_timeout = \"10ms\"", &["execution.call_timeout"]),
+        ("production = { min = 3, max = 10, desired = 6 }", "autoscaling_group = \"eks-workers\"\nproduction = { min = 3, max = 10, desired = 6 }", &["node_pools[0]", "autoscaling_group", "AWS", "`sim`"]),
+    ];
+    for (from, to, needles) in cases {
+        rejected_naming(from, to, needles);
+    }
+}
