@@ -2,6 +2,7 @@
 
 mod common;
 mod conformance_sim;
+mod multi_provider;
 mod orchestrator;
 mod plan_errors;
 mod plan_fuzz;

@@ -136,7 +136,7 @@ pub(crate) fn map_service_error<E: ProvideErrorMetadata>(
     if DENIED.contains(&code.as_str()) || status == 403 {
         return Error::new(
             ErrorKind::PermissionDenied,
-            format!("missing IAM permission `{action}` on {resource} ({code}: {msg}); `aegis-dr iam-policy --provider aws` prints the policy the plan needs"),
+            format!("missing IAM permission `{action}` on {resource} ({code}: {msg}); `aegis-dr permissions --provider aws` prints the policy the plan needs"),
         )
         .with_resource(resource);
     }
@@ -231,6 +231,6 @@ mod tests {
         );
         let s = e.to_string();
         assert!(s.contains("drs:StartFailbackLaunch"), "{s}");
-        assert!(s.contains("iam-policy"), "{s}");
+        assert!(s.contains("aegis-dr permissions --provider aws"), "{s}");
     }
 }

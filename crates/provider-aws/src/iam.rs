@@ -1,5 +1,5 @@
 //! The IAM actions each capability calls, and the least-privilege policy a plan needs
-//! (`aegis-dr iam-policy --provider aws`). Every SDK call site names its action from here, so an
+//! (`aegis-dr permissions --provider aws`). Every SDK call site names its action from here, so an
 //! access-denied error and the printed policy always agree.
 
 use std::collections::BTreeMap;
