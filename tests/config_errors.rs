@@ -71,3 +71,36 @@ fn bad_flags_and_missing_files_exit_2() {
     assert_eq!(code(&out), 2);
     assert_eq!(json(&out)["status"], "error");
 }
+
+#[test]
+fn a_provider_the_registry_does_not_know_is_named_before_anything_runs() {
+    let env = Env::new("", "");
+    let plan = std::fs::read_to_string(env.path().join("aegis.toml")).expect("plan");
+    let plan = plan.replacen(
+        "[[databases]]\nname = \"orders\"",
+        "[[databases]]\nprovider = \"oracle\"\nname = \"orders\"",
+        1,
+    );
+    std::fs::write(env.path().join("aegis.toml"), plan).expect("plan");
+    // Even `plan`, which builds no provider, checks the names.
+    for cmd in [
+        &["plan"][..],
+        &["check"],
+        &["failover", "--yes"],
+        &["permissions"],
+    ] {
+        let out = env.run(cmd);
+        assert_eq!(code(&out), 2, "{cmd:?}: {}", stderr(&out));
+        let e = stderr(&out);
+        assert!(
+            e.contains("databases[0] (`orders`).provider")
+                && e.contains("unknown provider `oracle`")
+                && e.contains("known: sim, aws, azure, gcp"),
+            "{cmd:?}: {e}"
+        );
+    }
+    assert!(
+        !env.state().join("sim-world.json").exists(),
+        "nothing was built"
+    );
+}

@@ -71,6 +71,7 @@ pub async fn providers_for(
     clock: clock::Clock,
 ) -> Result<Providers> {
     install_crypto_provider();
+    registry::check_names(plan)?;
     let names = plan.provider_names();
     let (simulated, real): (Vec<_>, Vec<_>) = names.iter().partition(|n| plan.sim_serves(n));
     let backends = real

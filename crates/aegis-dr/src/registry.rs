@@ -84,54 +84,101 @@ pub fn descriptor(name: &str) -> Option<&'static ProviderDescriptor> {
     REGISTRY.iter().find(|d| d.name == name)
 }
 
-/// The first plan entry naming `name`, for error messages.
-pub fn first_use(plan: &Plan, name: &ProviderName) -> String {
+/// Every place the plan names a provider: (field, name), in file order.
+pub fn provider_fields(plan: &Plan) -> Vec<(String, ProviderName)> {
+    let mut out = Vec::new();
     for (role, site) in [("primary", &plan.primary), ("dr", &plan.dr)] {
-        if &site.provider == name {
-            return format!("sites.{role}.provider");
+        out.push((format!("sites.{role}.provider"), site.provider.clone()));
+        if site.uses_kubernetes() {
+            out.push((
+                format!("sites.{role}.kubeconfig/context"),
+                site.workloads_provider(),
+            ));
         }
-        if &site.workloads_provider() == name {
-            return format!("sites.{role}.kubeconfig/context");
+        for name in site.settings.keys() {
+            out.push((format!("[sites.{role}.{name}]"), name.clone()));
         }
     }
-    let at = |table: &str, i: usize, n: &str| format!("{table}[{i}] (`{n}`).provider");
-    let found = None
-        .or_else(|| {
-            plan.databases
-                .iter()
-                .enumerate()
-                .find(|(_, d)| &d.provider == name)
-                .map(|(i, d)| at("databases", i, &d.name))
-        })
-        .or_else(|| {
-            plan.dns_records
-                .iter()
-                .enumerate()
-                .find(|(_, d)| &d.provider == name)
-                .map(|(i, d)| at("dns_records", i, &d.name))
-        })
-        .or_else(|| {
-            plan.node_pools
-                .iter()
-                .enumerate()
-                .find(|(_, d)| &d.provider == name)
-                .map(|(i, d)| at("node_pools", i, &d.name))
-        })
-        .or_else(|| {
-            plan.recovery_servers
-                .iter()
-                .enumerate()
-                .find(|(_, d)| &d.provider == name)
-                .map(|(i, d)| at("recovery_servers", i, &d.name))
-        })
-        .or_else(|| {
-            plan.health_endpoints
-                .iter()
-                .enumerate()
-                .find(|(_, d)| &d.provider == name)
-                .map(|(i, d)| at("health_endpoints", i, &d.name))
-        });
-    found.unwrap_or_else(|| format!("provider `{name}`"))
+    for name in plan.providers.keys() {
+        out.push((format!("[providers.{name}]"), name.clone()));
+    }
+    let mut entries = |table: &str, items: Vec<(&str, &ProviderName)>| {
+        for (i, (n, p)) in items.into_iter().enumerate() {
+            out.push((format!("{table}[{i}] (`{n}`).provider"), p.clone()));
+        }
+    };
+    entries(
+        "databases",
+        plan.databases
+            .iter()
+            .map(|d| (d.name.as_str(), &d.provider))
+            .collect(),
+    );
+    entries(
+        "dns_records",
+        plan.dns_records
+            .iter()
+            .map(|d| (d.name.as_str(), &d.provider))
+            .collect(),
+    );
+    entries(
+        "node_pools",
+        plan.node_pools
+            .iter()
+            .map(|d| (d.name.as_str(), &d.provider))
+            .collect(),
+    );
+    entries(
+        "recovery_servers",
+        plan.recovery_servers
+            .iter()
+            .map(|d| (d.name.as_str(), &d.provider))
+            .collect(),
+    );
+    entries(
+        "health_endpoints",
+        plan.health_endpoints
+            .iter()
+            .map(|d| (d.name.as_str(), &d.provider))
+            .collect(),
+    );
+    for (i, p) in plan.sim.plays.iter().enumerate() {
+        out.push((format!("sim.plays[{i}]"), p.clone()));
+    }
+    if let Some(f) = &plan.fault_injection {
+        for (i, p) in f.providers.iter().enumerate() {
+            out.push((format!("fault_injection.providers[{i}]"), p.clone()));
+        }
+    }
+    out
+}
+
+/// The first plan entry naming `name`, for error messages.
+pub fn first_use(plan: &Plan, name: &ProviderName) -> String {
+    provider_fields(plan)
+        .into_iter()
+        .find(|(_, n)| n == name)
+        .map(|(field, _)| field)
+        .unwrap_or_else(|| format!("provider `{name}`"))
+}
+
+/// Checks that every provider the plan names is one aegis-dr knows (built in this build or not),
+/// naming the first field with an unknown one. The plan's other checks are the backends' own.
+pub fn check_names(plan: &Plan) -> Result<()> {
+    for (field, name) in provider_fields(plan) {
+        if descriptor(name.as_str()).is_none() {
+            return Err(Error::config(format!(
+                "{field}: unknown provider `{name}` (known: {})",
+                REGISTRY
+                    .iter()
+                    .map(|d| d.name)
+                    .filter(|n| *n != KUBERNETES)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The backend of `name` in this build, or a config error (exit 2) saying why there is none:

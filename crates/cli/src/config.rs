@@ -278,6 +278,14 @@ impl Config {
             (_, Some(p)) => plan = plan.with_provider(p)?,
             _ => {}
         }
+        if let Some(p) = &cli.provider {
+            if aegis_dr::registry::descriptor(p).is_none() {
+                return Err(Error::config(format!(
+                    "--provider: unknown provider `{p}` (`aegis-dr providers` lists them)"
+                )));
+            }
+        }
+        aegis_dr::registry::check_names(&plan)?;
         let plan_dir = cli
             .config
             .parent()

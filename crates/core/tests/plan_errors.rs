@@ -25,7 +25,8 @@ fn rejected_naming(from: &str, to: &str, needles: &[&str]) {
 #[test]
 fn malformed_plans_name_the_field() {
     let cases: &[(&str, &str, &[&str])] = &[
-        ("provider = \"sim\"\nregion = \"us-east-1\"\ncluster = \"prod\"", "provider = \"oracle\"\nregion = \"us-east-1\"\ncluster = \"prod\"", &["sites.primary.provider", "oracle"]),
+        ("provider = \"sim\"\nregion = \"us-east-1\"\ncluster = \"prod\"", "provider = \"Oracle Cloud\"\nregion = \"us-east-1\"\ncluster = \"prod\"", &["sites.primary.provider", "Oracle Cloud", "not a provider name"]),
+        ("provider = \"sim\"\nregion = \"us-east-1\"\ncluster = \"prod\"", "provider = \"sim\"\nregion = \"us-east-1\"\ncluster = \"prod\"\nregoin = \"x\"", &["sites.primary.regoin", "unknown field"]),
         ("ttl = 60\nhealth_check", "ttl = \"sixty\"\nhealth_check", &["line", "ttl"]),
         ("production_replicas = 6\nstandby_replicas = 2", "production_replicas = 6\nstandby_replicas = 9", &["workloads[0]", "standby_replicas", "line"]),
         ("production = { min = 3, max = 10, desired = 6 }\nstandby = { min = 1, max = 10, desired = 1 }\n\n[[node_pools]]\nname = \"dr-pool\"", "production = { min = 3, max = 10, desired = 60 }\nstandby = { min = 1, max = 10, desired = 1 }\n\n[[node_pools]]\nname = \"dr-pool\"", &["node_pools[0]", "production", "desired=60"]),
@@ -210,10 +211,10 @@ fn resources_are_on_their_sites_provider_unless_they_name_another() {
 #[test]
 fn provider_fields_are_checked_where_they_are_written() {
     let cases: &[(&str, &str, &[&str])] = &[
-        ("[[databases]]\nname = \"orders\"", "[[databases]]\nprovider = \"oracle\"\nname = \"orders\"", &["databases", "provider", "oracle"]),
+        ("[[databases]]\nname = \"orders\"", "[[databases]]\nprovider = \"kubernetes\"\nname = \"orders\"", &["databases", "provider", "kubernetes"]),
         ("[sim]", "[sim]\nplays = [\"kubernetes\"]", &["sim.plays[0]", "kubernetes"]),
         ("[sim]", "[sim]\nplays = [\"sim\"]", &["sim.plays[0]"]),
-        ("[sim]", "[providers.oracle]\nx = 1\n\n[sim]", &["providers.oracle"]),
+        ("[sim]", "[providers.Oracle]\nx = 1\n\n[sim]", &["providers.Oracle"]),
         ("[sim]", "[fault_injection]\ntransient_rate = 0.95\n\n[sim]", &["fault_injection.transient_rate"]),
         ("[sim]", "[[fault_injection.faults]]\noperation = \"promote_database\"\nerror = \"job-failure\"\n\n[sim]", &["fault_injection.faults[0].error", "job-failure"]),
         ("[execution]", "[execution]\ncall_timeout = \"10ms\"", &["execution.call_timeout"]),

@@ -54,7 +54,8 @@ impl std::fmt::Display for SiteRole {
     }
 }
 
-/// A provider name as written in the plan (`sim`, `aws`, `azure`, `gcp`).
+/// A provider name as written in the plan (`sim`, `aws`, ...). Validation checks its shape; the
+/// registry (`aegis_dr::registry`) whether such a provider exists.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProviderName(pub String);
@@ -81,10 +82,6 @@ impl From<&str> for ProviderName {
         ProviderName(s.to_string())
     }
 }
-
-/// Provider names a plan may use (whether this build has them is the registry's question, asked
-/// when the providers are built); others are rejected at validation.
-pub const KNOWN_PROVIDERS: [&str; 4] = ["sim", "aws", "azure", "gcp"];
 
 /// The name of the provider serving Kubernetes workloads of a site with `kubeconfig`/`context`.
 pub const KUBERNETES: &str = "kubernetes";

@@ -50,17 +50,17 @@ pub(super) struct RawSites {
     pub(super) dr: Option<RawSite>,
 }
 
+/// A site; its other keys are provider settings tables (`[sites.dr.aws]`), checked in validation
+/// (serde cannot deny unknown fields beside a flattened map).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawSite {
     pub(super) provider: String,
     pub(super) region: String,
     pub(super) cluster: Option<String>,
     pub(super) kubeconfig: Option<String>,
     pub(super) context: Option<String>,
-    pub(super) aws: Option<ProviderSettings>,
-    pub(super) azure: Option<ProviderSettings>,
-    pub(super) gcp: Option<ProviderSettings>,
+    #[serde(flatten)]
+    pub(super) other: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Deserialize)]

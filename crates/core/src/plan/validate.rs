@@ -119,10 +119,20 @@ fn site(role: &str, s: Option<RawSite>) -> Result<Site> {
             "sites.{role}.kubeconfig: must not be empty"
         )));
     }
-    let settings = [("aws", s.aws), ("azure", s.azure), ("gcp", s.gcp)]
-        .into_iter()
-        .filter_map(|(name, t)| t.map(|t| (ProviderName(name.into()), t)))
-        .collect();
+    let mut settings = BTreeMap::new();
+    for (key, value) in s.other {
+        match value {
+            toml::Value::Table(t) => {
+                check_provider(&key, &format!("sites.{role}.{key}"))?;
+                settings.insert(ProviderName(key), t.into_iter().collect());
+            }
+            _ => {
+                return Err(Error::config(format!(
+                    "sites.{role}.{key}: unknown field (a site has provider, region, cluster, kubeconfig, context, and a settings table per provider such as [sites.{role}.aws])"
+                )))
+            }
+        }
+    }
     Ok(Site {
         provider: ProviderName(s.provider),
         region: s.region,
@@ -188,7 +198,7 @@ fn databases(v: &mut Validator, raw: Vec<RawDatabase>, sites: Sites) -> Result<V
         let (p, r) = (&sites.primary.provider, &sites.dr.provider);
         if d.provider.is_none() && p != r {
             return Err(Error::config(format!(
-                "{at}.provider: the primary site is on `{p}` and the DR site on `{r}`, but a database pair's two \
+                "{at}.provider: sites.primary.provider is `{p}` and sites.dr.provider `{r}`, but a database pair's two \
                  instances are on one provider (aegis-dr promotes a provider's own replica; replication across \
                  clouds is the application's): set `provider` to the cloud holding both instances"
             )));
@@ -563,18 +573,23 @@ fn escalations(
 /// The longest plan name: it names the lock file and the run folders.
 pub const MAX_PLAN_NAME: usize = 100;
 
+/// Checks the shape of a provider name. Whether a provider of that name exists is the registry's
+/// question (`aegis_dr::registry`), asked before anything runs.
 pub(super) fn check_provider(name: &str, field: &str) -> Result<()> {
-    if KNOWN_PROVIDERS.contains(&name) {
-        Ok(())
-    } else if name == "kubernetes" {
+    if name == KUBERNETES {
         Err(Error::config(format!(
-            "{field}: `kubernetes` is not a site provider: a site's workloads go through Kubernetes when the site sets `kubeconfig` and/or `context`"
+            "{field}: `kubernetes` is not a site or resource provider: a site's workloads go through Kubernetes when the site sets `kubeconfig` and/or `context`"
+        )))
+    } else if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Err(Error::config(format!(
+            "{field}: `{name}` is not a provider name (lowercase letters, digits and `-`, like `aws`)"
         )))
     } else {
-        Err(Error::config(format!(
-            "{field}: unknown provider `{name}` (expected one of: {})",
-            KNOWN_PROVIDERS.join(", ")
-        )))
+        Ok(())
     }
 }
 
