@@ -254,6 +254,18 @@ fn a_plan_across_route53_a_second_cloud_and_two_clusters_fails_over_and_back() {
         !aws_doc.contains("rds:"),
         "the database is not on AWS: {aws_doc}"
     );
+    let rbac = p["providers"][1]["document"]
+        .as_str()
+        .expect("RBAC is YAML text");
+    for needle in [
+        "kind: Role",
+        "namespace: production",
+        "deployments/scale",
+        "kind: ClusterRole",
+        "resources: [nodes]",
+    ] {
+        assert!(rbac.contains(needle), "{needle}: {rbac}");
+    }
 
     let o = m.run(&["failover", "--yes", "--output", "json"]);
     let r = parse_json(&o);

@@ -119,13 +119,16 @@ async fn failover_then_failback_moves_the_whole_estate_and_back() {
         Some(true)
     );
     // The superseded instances were kept, never deleted.
+    // Every page: an emulator kept up between runs may hold more than one page of instances.
     let all = e
         .rds("us-east-1")
         .describe_db_instances()
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .expect("list")
-        .db_instances()
         .iter()
         .filter_map(|i| i.db_instance_identifier().map(String::from))
         .collect::<Vec<_>>();
