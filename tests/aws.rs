@@ -1,11 +1,11 @@
 //! `aegis-dr --provider aws` end to end: the binary reaches LocalStack, moto and the DRS/EKS
 //! simulator through `AWS_ENDPOINT_URL_<SERVICE>`; the cloud state is checked through the SDK.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use aegis_dr_aws_sim::estate::{Endpoints, Estate, DR_REGION, PRIMARY_REGION};
 
-use crate::common::{code, json, stderr};
+use crate::common::{aws_command, code, json, stderr};
 
 struct Aws {
     rt: tokio::runtime::Runtime,
@@ -31,18 +31,11 @@ impl Aws {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aegis-dr"));
-        c.arg("--config")
-            .arg(self.dir.path().join("aegis.toml"))
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
+        aws_command(self.dir.path(), self.estate.child_env())
             .args(["--provider", "aws"])
             .args(args)
-            .stdin(Stdio::null())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .envs(self.estate.child_env());
-        c.output().expect("binary runs")
+            .output()
+            .expect("binary runs")
     }
 }
 

@@ -186,6 +186,21 @@ impl Env {
     }
 }
 
+/// The binary on the plan `dir/aegis.toml` with its state in `dir/state`, reaching the AWS test
+/// estate through `env` (its endpoints and static credentials) and nothing from the caller's AWS set-up.
+pub fn aws_command(dir: &Path, env: Vec<(String, String)>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aegis-dr"));
+    c.arg("--config")
+        .arg(dir.join("aegis.toml"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .envs(env);
+    c
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }

@@ -5,14 +5,14 @@
 //! failback reach the same end states as a single-provider plan; the report counts the calls of
 //! each provider; and a fault layer over the AWS clients does not stop the run.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use aegis_dr::{provider::DatabaseRole, sim::SimWorld, SiteRole};
 use aegis_dr_aws_sim::estate::{Endpoints, Estate, PRIMARY_REGION, PRODUCTION, STANDBY};
 use aegis_dr_k8s_sim::K8sSim;
 use serde_json::{json, Value};
 
-use crate::common::{code, json as parse_json, stderr, step};
+use crate::common::{aws_command, code, json as parse_json, stderr, step};
 
 struct Mixed {
     rt: tokio::runtime::Runtime,
@@ -151,17 +151,10 @@ drain_time = "40ms"
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aegis-dr"));
-        c.arg("--config")
-            .arg(self.dir.path().join("aegis.toml"))
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
+        aws_command(self.dir.path(), self.estate.child_env())
             .args(args)
-            .stdin(Stdio::null())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .envs(self.estate.child_env());
-        c.output().expect("binary runs")
+            .output()
+            .expect("binary runs")
     }
 
     /// Role and fence of each instance of the pair the simulated `azure` serves.

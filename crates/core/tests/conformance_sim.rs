@@ -13,6 +13,15 @@ use aegis_dr_core::{
 
 use crate::common::plan;
 
+/// The fixture's record.
+fn api_record() -> aegis_dr_core::provider::RecordRef {
+    aegis_dr_core::provider::RecordRef {
+        zone: "example.com".into(),
+        name: "api.example.com".into(),
+        record_type: "CNAME".into(),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn sim_passes_the_conformance_suite() {
     let plan = plan();
@@ -35,11 +44,7 @@ async fn sim_conformance_holds_under_transient_faults() {
     let dns = p.dns.as_ref().expect("dns");
     let mut failures = 0;
     for _ in 0..200 {
-        let r = aegis_dr_core::provider::RecordRef {
-            zone: "example.com".into(),
-            name: "api.example.com".into(),
-            record_type: "CNAME".into(),
-        };
+        let r = api_record();
         if let Err(e) = dns.get_record(&r).await {
             assert!(e.is_retryable(), "transient faults are retryable: {e}");
             failures += 1;
@@ -63,27 +68,16 @@ async fn a_retry_layer_over_a_fault_layer_hides_transient_faults() {
     };
     let faulty = sim.set().layer(FaultLayer::new(0.3, 5, Vec::new()));
     let retried = faulty.clone().layer(RetryLayer::new(policy, clock));
-    let r = aegis_dr_core::provider::RecordRef {
-        zone: "example.com".into(),
-        name: "api.example.com".into(),
-        record_type: "CNAME".into(),
+    let r = api_record();
+    let fails = |set: &aegis_dr_core::provider::ProviderSet| {
+        let dns = set.dns.clone().expect("dns");
+        let r = r.clone();
+        async move { dns.get_record(&r).await.is_err() as u32 }
     };
     let (mut raw_failures, mut retried_failures) = (0, 0);
     for _ in 0..100 {
-        raw_failures += faulty
-            .dns
-            .as_ref()
-            .expect("dns")
-            .get_record(&r)
-            .await
-            .is_err() as u32;
-        retried_failures += retried
-            .dns
-            .as_ref()
-            .expect("dns")
-            .get_record(&r)
-            .await
-            .is_err() as u32;
+        raw_failures += fails(&faulty).await;
+        retried_failures += fails(&retried).await;
     }
     assert!(
         raw_failures >= 10,

@@ -156,55 +156,48 @@ impl Providers {
             .unwrap_or_else(|| plan.estimates.clone())
     }
 
-    fn missing(&self, name: &ProviderName, what: &str) -> Error {
+    /// The capability `pick` of provider `name`, or a config error saying which is missing.
+    fn capability<'a, T: ?Sized>(
+        &'a self,
+        name: &ProviderName,
+        what: &str,
+        pick: impl FnOnce(&'a ProviderSet) -> Option<&'a Arc<T>>,
+    ) -> Result<&'a Arc<T>> {
         match self.sets.get(name) {
-            Some(_) => Error::config(format!(
-                "provider `{name}` serves no {what} in this run (its plan entries were not built for it)"
-            )),
-            None => Error::config(format!(
+            Some(set) => pick(set).ok_or_else(|| {
+                Error::config(format!(
+                    "provider `{name}` serves no {what} in this run (its plan entries were not built for it)"
+                ))
+            }),
+            None => Err(Error::config(format!(
                 "the plan routes {what} to provider `{name}`, which this run has not built"
-            )),
+            ))),
         }
     }
 
     /// The database capability of provider `name`.
     pub fn database(&self, name: &ProviderName) -> Result<&Arc<dyn DatabaseFailover>> {
-        self.sets
-            .get(name)
-            .and_then(|s| s.database.as_ref())
-            .ok_or_else(|| self.missing(name, "database pairs"))
+        self.capability(name, "database pairs", |s| s.database.as_ref())
     }
 
     /// The DNS capability of provider `name`.
     pub fn dns(&self, name: &ProviderName) -> Result<&Arc<dyn DnsRouter>> {
-        self.sets
-            .get(name)
-            .and_then(|s| s.dns.as_ref())
-            .ok_or_else(|| self.missing(name, "DNS records"))
+        self.capability(name, "DNS records", |s| s.dns.as_ref())
     }
 
     /// The node-pool capability of provider `name`.
     pub fn nodes(&self, name: &ProviderName) -> Result<&Arc<dyn NodeScaler>> {
-        self.sets
-            .get(name)
-            .and_then(|s| s.nodes.as_ref())
-            .ok_or_else(|| self.missing(name, "node pools"))
+        self.capability(name, "node pools", |s| s.nodes.as_ref())
     }
 
     /// The health probes of provider `name`.
     pub fn health(&self, name: &ProviderName) -> Result<&Arc<dyn HealthProbe>> {
-        self.sets
-            .get(name)
-            .and_then(|s| s.health.as_ref())
-            .ok_or_else(|| self.missing(name, "health endpoints"))
+        self.capability(name, "health endpoints", |s| s.health.as_ref())
     }
 
     /// The recovery service of provider `name`.
     pub fn recovery(&self, name: &ProviderName) -> Result<&Arc<dyn RecoveryService>> {
-        self.sets
-            .get(name)
-            .and_then(|s| s.recovery.as_ref())
-            .ok_or_else(|| self.missing(name, "recovery servers"))
+        self.capability(name, "recovery servers", |s| s.recovery.as_ref())
     }
 
     /// The capabilities of provider `name` (none when it is not in the run).
