@@ -161,3 +161,130 @@ fn a_slow_webhook_does_not_hold_up_the_next_step_and_messages_stay_in_order() {
         "delivered in order"
     );
 }
+
+#[test]
+fn slack_teams_and_pagerduty_sinks_get_their_services_payloads() {
+    let (slack, slack_rx) = receiver(64);
+    let (teams, teams_rx) = receiver(64);
+    let (pd, pd_rx) = receiver(64);
+    let extra = format!(
+        "[[notifications]]\nkind = \"webhook\"\nformat = \"slack\"\nurl = \"{slack}\"\n\n\
+         [[notifications]]\nkind = \"webhook\"\nformat = \"teams\"\nurl = \"{teams}\"\n\n\
+         [[notifications]]\nkind = \"webhook\"\nformat = \"pagerduty\"\nurl = \"{pd}\"\nrouting_key_env = \"AEGIS_TEST_PD_KEY\"\n"
+    );
+    let env = Env::new("", &extra);
+    let out = env
+        .command(&["failover", "--yes", "--output", "json"])
+        .env("AEGIS_TEST_PD_KEY", "R0UT1NGKEY0123456789")
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    let run_id = doc["run_id"].as_str().expect("run id");
+    let drain = |rx: &std::sync::mpsc::Receiver<serde_json::Value>| {
+        let mut got = Vec::new();
+        while let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
+            got.push(v);
+        }
+        got
+    };
+
+    // Slack incoming webhooks: `text` (the notification fallback) and Block Kit `blocks`.
+    let slack = drain(&slack_rx);
+    assert_eq!(
+        slack.len(),
+        4,
+        "initial, two progress updates, resolution: {slack:?}"
+    );
+    for m in &slack {
+        assert!(m["text"].as_str().is_some_and(|t| !t.is_empty()), "{m}");
+        let blocks = m["blocks"].as_array().expect("blocks");
+        assert_eq!(blocks[0]["type"], "header");
+        assert_eq!(blocks[0]["text"]["type"], "plain_text");
+        assert_eq!(blocks[1]["type"], "section");
+        assert_eq!(blocks[1]["text"]["type"], "mrkdwn");
+        assert!(blocks[2]["elements"][0]["text"]
+            .as_str()
+            .expect("context")
+            .contains(run_id));
+    }
+
+    // Teams: a message whose attachment is an Adaptive Card.
+    let teams = drain(&teams_rx);
+    assert_eq!(teams.len(), 4);
+    for m in &teams {
+        assert_eq!(m["type"], "message");
+        let a = &m["attachments"][0];
+        assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(a["content"]["type"], "AdaptiveCard");
+        assert!(a["content"]["version"].as_str().is_some());
+        let body = a["content"]["body"].as_array().expect("card body");
+        assert!(
+            body.iter().all(|b| b["type"].as_str().is_some()),
+            "{body:?}"
+        );
+        assert!(body.iter().any(|b| b["type"] == "FactSet"));
+    }
+
+    // PagerDuty Events API v2: trigger at declaration, resolve at resolution, one dedup key, the
+    // routing key from the environment; progress updates are not events.
+    let pd = drain(&pd_rx);
+    let actions: Vec<&str> = pd
+        .iter()
+        .filter_map(|e| e["event_action"].as_str())
+        .collect();
+    assert_eq!(actions, ["trigger", "resolve"], "{pd:?}");
+    assert!(pd
+        .iter()
+        .all(|e| e["routing_key"] == "R0UT1NGKEY0123456789"));
+    assert_eq!(pd[0]["dedup_key"], pd[1]["dedup_key"]);
+    assert!(pd[0]["dedup_key"]
+        .as_str()
+        .expect("dedup key")
+        .contains(run_id));
+    let payload = &pd[0]["payload"];
+    assert!(payload["summary"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty() && s.chars().count() <= 1024));
+    assert!(payload["source"].as_str().is_some());
+    assert!(["critical", "error", "warning", "info"]
+        .contains(&payload["severity"].as_str().expect("severity")));
+    // The report says what was not sent, and why, without calling it a failure.
+    let sent = doc["notifications"].as_array().expect("notifications");
+    assert!(sent.iter().all(|n| n["error"].is_null()), "{sent:?}");
+    assert!(
+        sent.iter()
+            .any(|n| n["sink"].as_str().is_some_and(|s| s.contains("not sent"))),
+        "{sent:?}"
+    );
+    assert!(
+        !stdout(&out).contains("R0UT1NGKEY"),
+        "the routing key is never printed"
+    );
+}
+
+#[test]
+fn a_pagerduty_sink_needs_its_routing_key() {
+    let env = Env::new(
+        "",
+        "[[notifications]]\nkind = \"webhook\"\nformat = \"pagerduty\"\n",
+    );
+    let out = env.run(&["check"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("notifications[0].routing_key_env"),
+        "{}",
+        stderr(&out)
+    );
+    let env = Env::new(
+        "",
+        "[[notifications]]\nkind = \"webhook\"\nurl = \"https://example.com\"\nrouting_key_env = \"K\"\n",
+    );
+    let out = env.run(&["check"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("only a `pagerduty` webhook"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -377,15 +377,21 @@ pub enum NotificationSink {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
-    /// POSTed as JSON. The URL (a secret: Slack and Teams URLs carry their token) is never written
-    /// or printed whole; `url_env` keeps it out of the plan file.
+    /// POSTed as JSON, in one of the [`WebhookFormat`]s. The URL (a secret: Slack and Teams URLs
+    /// carry their token) is never written or printed whole; `url_env` keeps it out of the plan file.
     Webhook {
-        /// URL receiving the POST.
+        /// URL receiving the POST (a `pagerduty` sink defaults to the Events API v2 endpoint).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
         /// Environment variable holding the URL (instead of `url`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url_env: Option<String>,
+        /// What the body looks like (default: aegis-dr's own JSON).
+        #[serde(default, skip_serializing_if = "WebhookFormat::is_json")]
+        format: WebhookFormat,
+        /// PagerDuty: the environment variable holding the integration's routing key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        routing_key_env: Option<String>,
         /// Name an escalation route can give.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
@@ -400,6 +406,29 @@ impl NotificationSink {
             | NotificationSink::File { name, .. }
             | NotificationSink::Webhook { name, .. } => name.as_deref(),
         }
+    }
+}
+
+/// The body a webhook sink POSTs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// aegis-dr's message as JSON (template, run, plan, text, fields).
+    #[default]
+    Json,
+    /// A Slack incoming webhook: Block Kit blocks with a `text` fallback.
+    Slack,
+    /// A Microsoft Teams incoming webhook or workflow: an Adaptive Card.
+    Teams,
+    /// PagerDuty Events API v2: trigger at declaration and escalation, resolve at resolution, one
+    /// dedup key per run; progress updates are not sent.
+    Pagerduty,
+}
+
+impl WebhookFormat {
+    /// True for the default format.
+    pub fn is_json(&self) -> bool {
+        *self == WebhookFormat::Json
     }
 }
 

@@ -517,6 +517,26 @@ fn fault_injection(f: FaultInjection) -> Result<FaultInjection> {
 fn notifications(sinks: &[NotificationSink]) -> Result<()> {
     for (i, n) in sinks.iter().enumerate() {
         match n {
+            NotificationSink::Webhook {
+                format,
+                routing_key_env,
+                ..
+            } if (*format == WebhookFormat::Pagerduty) != routing_key_env.is_some() => {
+                return Err(Error::config(format!(
+                    "notifications[{i}].routing_key_env: {}",
+                    if routing_key_env.is_some() {
+                        "only a `pagerduty` webhook takes a routing key"
+                    } else {
+                        "a `pagerduty` webhook needs the environment variable holding its routing key"
+                    }
+                )));
+            }
+            NotificationSink::Webhook {
+                url: None,
+                url_env: None,
+                format: WebhookFormat::Pagerduty,
+                ..
+            } => {}
             NotificationSink::Webhook { url, url_env, .. } => match (url, url_env) {
                 (Some(_), Some(_)) | (None, None) => {
                     return Err(Error::config(format!(

@@ -1,11 +1,15 @@
 //! Communication templates (initial notification, progress update, resolution notice, escalation)
-//! rendered from run state and sent to stdout, a file or a webhook.
+//! rendered from run state and sent to stdout, a file or a webhook (in the formats of `formats.rs`).
+
+mod formats;
+
+pub use formats::{dedup_key, PAGERDUTY_EVENTS_URL};
 
 use std::{io::Write, path::PathBuf, time::Duration};
 
 use serde::Serialize;
 
-use crate::plan::NotificationSink;
+use crate::plan::{NotificationSink, WebhookFormat};
 
 /// Which template a message uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -206,23 +210,53 @@ impl Notifier {
                         res.map_err(|e| e.to_string()),
                     )
                 }
-                NotificationSink::Webhook { url, url_env, .. } => {
-                    let resolved = match (url, url_env) {
-                        (Some(u), _) => Ok(u.clone()),
-                        (None, Some(var)) => std::env::var(var).map_err(|_| {
-                            format!("environment variable {var} (url_env) is not set")
-                        }),
-                        (None, None) => Err("no url".to_string()),
+                NotificationSink::Webhook {
+                    url,
+                    url_env,
+                    format,
+                    routing_key_env,
+                    ..
+                } => {
+                    let env = |var: &str, what: &str| {
+                        std::env::var(var)
+                            .map_err(|_| format!("environment variable {var} ({what}) is not set"))
+                    };
+                    let resolved = match (url, url_env, format) {
+                        (Some(u), _, _) => Ok(u.clone()),
+                        (None, Some(var), _) => env(var, "url_env"),
+                        (None, None, WebhookFormat::Pagerduty) => Ok(PAGERDUTY_EVENTS_URL.into()),
+                        (None, None, _) => Err("no url".to_string()),
+                    };
+                    let kind = match format {
+                        WebhookFormat::Json => "webhook".to_string(),
+                        f => format!("webhook[{}]", serde_json::json!(f).as_str().unwrap_or("?")),
                     };
                     let desc = match (&resolved, url_env) {
-                        (Ok(u), None) => format!("webhook:{}", redact_url(u)),
-                        (Ok(u), Some(var)) => format!("webhook:{} (${var})", redact_url(u)),
-                        (Err(_), Some(var)) => format!("webhook:${var}"),
-                        (Err(_), None) => "webhook".to_string(),
+                        (Ok(u), None) => format!("{kind}:{}", redact_url(u)),
+                        (Ok(u), Some(var)) => format!("{kind}:{} (${var})", redact_url(u)),
+                        (Err(_), Some(var)) => format!("{kind}:${var}"),
+                        (Err(_), None) => kind,
                     };
-                    let res = match resolved {
-                        Ok(u) => self.post(&u, msg).await,
-                        Err(e) => Err(e),
+                    let key = match routing_key_env {
+                        Some(var) => env(var, "routing_key_env").map(Some),
+                        None => Ok(None),
+                    };
+                    let res = match (resolved, key) {
+                        (Ok(u), Ok(key)) => match formats::body(*format, msg, key.as_deref()) {
+                            Some(body) => self.post(&u, &body).await,
+                            // Nothing in this format for the template: not sent, not an error.
+                            None => {
+                                out.push((
+                                    format!(
+                                        "{desc} (not sent: this format has no event for a {} message)",
+                                        msg.template.as_str()
+                                    ),
+                                    None,
+                                ));
+                                continue;
+                            }
+                        },
+                        (Err(e), _) | (_, Err(e)) => Err(e),
                     };
                     (desc, res)
                 }
@@ -232,13 +266,13 @@ impl Notifier {
         out
     }
 
-    async fn post(&self, url: &str, msg: &Message) -> Result<(), String> {
+    async fn post(&self, url: &str, body: &serde_json::Value) -> Result<(), String> {
         let Some(http) = &self.http else {
             return Err("HTTP client could not be built".into());
         };
         let resp = http
             .post(url)
-            .json(msg)
+            .json(body)
             .send()
             .await
             // The error's text would carry the URL: its token must not reach the journal.
