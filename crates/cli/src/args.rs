@@ -31,6 +31,13 @@ pub struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Log to stderr at this level and above (`RUST_LOG` refines it per module, e.g.
+    /// `aegis_dr_core::layer=debug` for every provider call); no logs without either.
+    #[arg(long, global = true, value_enum)]
+    pub log_level: Option<LogLevel>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -42,6 +49,30 @@ pub enum OutputFormat {
     /// Tables and text for people.
     Text,
     /// One JSON document on stdout.
+    Json,
+}
+
+/// Log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings (escalations, failed notifications, skipped steps) and errors.
+    Warn,
+    /// Runs, steps and retries.
+    Info,
+    /// Every provider call.
+    Debug,
+    /// Everything, the libraries' too.
+    Trace,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
     Json,
 }
 

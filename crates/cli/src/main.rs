@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod config;
+mod logging;
 mod progress;
 
 use std::process::ExitCode;
@@ -14,6 +15,11 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let json = cli.output == args::OutputFormat::Json;
     aegis_dr::install_crypto_provider();
+    match logging::filter(cli.log_level, std::env::var("RUST_LOG").ok().as_deref()) {
+        Ok(Some(filter)) => logging::init(filter, cli.log_format),
+        Ok(None) => {}
+        Err(e) => return fail(&e, json),
+    }
     if matches!(cli.command, args::Command::Providers) {
         return run_async(async { commands::providers(cli.output) }, json);
     }

@@ -1,4 +1,5 @@
-//! [`StatsLayer`]: calls and errors counted per provider, errors named after their provider.
+//! [`StatsLayer`]: calls and errors counted per provider, errors named after their provider, and
+//! each call traced (`tracing` at debug level: provider, operation, resource, milliseconds).
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -81,7 +82,7 @@ impl CallStats {
     }
 }
 
-/// Counts one provider's calls and names it in their errors.
+/// Counts and traces one provider's calls and names it in their errors.
 #[derive(Debug, Clone)]
 pub struct StatsLayer {
     counters: Arc<Counters>,
@@ -95,7 +96,27 @@ impl Layer for StatsLayer {
         next: &'a (dyn Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a),
     ) -> Result<T> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        next().await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let out = next().await;
+        let ms = started.elapsed().as_millis() as u64;
+        match &out {
+            Ok(_) => tracing::debug!(
+                provider = call.provider,
+                operation = call.operation,
+                resource = call.resource,
+                ms,
+                "provider call"
+            ),
+            Err(e) => tracing::debug!(
+                provider = call.provider,
+                operation = call.operation,
+                resource = call.resource,
+                ms,
+                error = %e,
+                "provider call failed"
+            ),
+        }
+        out.map_err(|e| {
             let counter = if e.is_retryable() {
                 &self.counters.transient_errors
             } else {

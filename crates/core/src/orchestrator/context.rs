@@ -181,6 +181,7 @@ impl RunCtx {
         let n = results.len();
         for (sink, error) in results {
             if let Some(e) = &error {
+                tracing::warn!(sink = %sink, template = template.as_str(), error = %e, "notification failed");
                 self.progress
                     .message(&format!("notification to {sink} failed: {e}"));
             }
@@ -208,6 +209,7 @@ impl RunCtx {
             .clone()
             .unwrap_or_else(|| reason.default_contact().to_string());
         let message = format!("{message}. Contact {contact}.");
+        tracing::warn!(run = %self.run_id, reason = reason.as_str(), message = %message, "escalation");
         let _ = self.journal(Entry::Escalation {
             ts_ms: self.clock.now_ms(),
             reason: reason.as_str().into(),
@@ -406,8 +408,9 @@ impl StepCtx {
     }
 
     fn on_retry(&self) -> impl FnMut(&Error) + '_ {
-        |_| {
+        |e| {
             self.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(error = %e, "retrying after a transient error");
         }
     }
 
@@ -732,7 +735,10 @@ where
     for _ in 0..tasks {
         let part: Vec<I> = rest.by_ref().take(chunk).collect();
         let f = f.clone();
-        set.spawn(async move { bounded(part, per_task, pace, f).await });
+        // The step's span follows its work into the tasks, so their logs say which step it is.
+        set.spawn(tracing::Instrument::in_current_span(async move {
+            bounded(part, per_task, pace, f).await
+        }));
     }
     let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {

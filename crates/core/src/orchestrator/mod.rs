@@ -198,6 +198,13 @@ impl Orchestrator {
             None => self.start(&req)?,
         };
         let ctx = Arc::new(ctx);
+        tracing::info!(
+            run = %ctx.run_id,
+            operation = ctx.operation.as_str(),
+            class = %ctx.class,
+            resumed = req.resume.is_some(),
+            "run started"
+        );
         let calls_before = self.providers.calls();
 
         // Escalate when the RTO passes while the run is still going.
@@ -236,6 +243,12 @@ impl Orchestrator {
             ts_ms: ctx.clock.now_ms(),
             calls,
         })?;
+        match &error {
+            None => tracing::info!(run = %ctx.run_id, status = status.as_str(), "run finished"),
+            Some(e) => {
+                tracing::error!(run = %ctx.run_id, status = status.as_str(), error = %e, "run finished")
+            }
+        }
         ctx.journal(Entry::RunFinished {
             ts_ms: ctx.clock.now_ms(),
             status,
@@ -620,8 +633,29 @@ async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> 
 /// Runs one step whose start is journaled; appends its end (made durable by the executor's next
 /// commit, before any step that depends on it starts).
 async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
+    let span = tracing::info_span!("step", run = %ctx.run_id, step = %step.id);
     let sctx = Arc::new(StepCtx::new(ctx.clone(), step.clone()));
-    let res = steps::execute(&sctx).await;
+    let started = std::time::Instant::now();
+    let res = {
+        use tracing::Instrument;
+        async {
+            tracing::info!(title = %step.title, "step started");
+            steps::execute(&sctx).await
+        }
+        .instrument(span.clone())
+        .await
+    };
+    let _entered = span.enter();
+    let ms = started.elapsed().as_millis() as u64;
+    match &res {
+        Ok(summary) if sctx.skipped().is_some() => {
+            tracing::warn!(reason = %sctx.skipped().unwrap_or_default(), summary = %summary, "step skipped")
+        }
+        Ok(summary) => {
+            tracing::info!(ms, retries = sctx.retries(), summary = %summary, "step succeeded")
+        }
+        Err(e) => tracing::error!(ms, retries = sctx.retries(), error = %e, "step failed"),
+    }
     match res {
         Ok(summary) if sctx.skipped().is_some() => {
             ctx.journal_unsynced(&[Entry::StepSkipped {
