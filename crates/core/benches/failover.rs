@@ -165,6 +165,7 @@ async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Dur
         promotion: Duration::ZERO,
         drain: Duration::ZERO,
         recovery_job: Duration::ZERO,
+        snapshot: Duration::ZERO,
     };
     let bound = estimate(&plan, &est, &preview.graph, usize::MAX).total;
     let started = std::time::Instant::now();

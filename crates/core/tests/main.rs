@@ -1,5 +1,6 @@
 //! Integration tests of aegis-dr-core: one binary, one module per concern.
 
+mod backup;
 mod common;
 mod conformance_sim;
 mod multi_provider;

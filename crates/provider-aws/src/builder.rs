@@ -81,6 +81,7 @@ impl AwsProviders {
             dns_health_checks: self.dns.is_some(),
             recovery_service: self.recovery.is_some(),
             integrity_check: false,
+            snapshots: self.database.is_some(),
         };
         set
     }
@@ -330,6 +331,7 @@ impl Backend for AwsBackend {
             dns_health_checks: true,
             recovery_service: true,
             integrity_check: false,
+            snapshots: true,
         }
     }
 

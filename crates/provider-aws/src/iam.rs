@@ -26,6 +26,10 @@ pub const ROUTE53_UPDATE_HEALTH_CHECK: &str = "route53:UpdateHealthCheck";
 pub const RDS_DESCRIBE_INSTANCES: &str = "rds:DescribeDBInstances";
 /// `rds:DescribeDBSnapshots`.
 pub const RDS_DESCRIBE_SNAPSHOTS: &str = "rds:DescribeDBSnapshots";
+/// `rds:CreateDBSnapshot`.
+pub const RDS_CREATE_SNAPSHOT: &str = "rds:CreateDBSnapshot";
+/// `rds:CreateDBClusterSnapshot`.
+pub const RDS_CREATE_CLUSTER_SNAPSHOT: &str = "rds:CreateDBClusterSnapshot";
 /// `rds:AddTagsToResource`.
 pub const RDS_ADD_TAGS: &str = "rds:AddTagsToResource";
 /// `rds:RemoveTagsFromResource`.
@@ -242,6 +246,7 @@ pub fn policy_for(plan: &Plan) -> aegis_dr_core::Result<Value> {
             v.sort();
             v.dedup();
         }
+        let instance_pairs = !replicas.is_empty() || !multi_az.is_empty();
         if !replicas.is_empty() {
             add(
                 "AegisDrRdsReplicaPairs",
@@ -253,6 +258,7 @@ pub fn policy_for(plan: &Plan) -> aegis_dr_core::Result<Value> {
                     RDS_MODIFY_INSTANCE,
                     RDS_PROMOTE_REPLICA,
                     RDS_CREATE_REPLICA,
+                    RDS_CREATE_SNAPSHOT,
                 ],
                 replicas,
             );
@@ -273,6 +279,7 @@ pub fn policy_for(plan: &Plan) -> aegis_dr_core::Result<Value> {
                     RDS_ADD_TAGS,
                     RDS_REMOVE_TAGS,
                     RDS_REBOOT,
+                    RDS_CREATE_SNAPSHOT,
                 ],
                 multi_az,
             );
@@ -282,6 +289,14 @@ pub fn policy_for(plan: &Plan) -> aegis_dr_core::Result<Value> {
             &[RDS_DESCRIBE_SNAPSHOTS],
             vec!["arn:aws:rds:*:*:snapshot:*".into()],
         );
+        // The backup before a failback: snapshots named `aegis-<run id>-<database>`.
+        if instance_pairs {
+            add(
+                "AegisDrRdsBackupBeforeFailback",
+                &[RDS_CREATE_SNAPSHOT],
+                vec!["arn:aws:rds:*:*:snapshot:aegis-*".into()],
+            );
+        }
         if !clusters.is_empty() {
             add(
                 "AegisDrAuroraClusters",
@@ -291,8 +306,14 @@ pub fn policy_for(plan: &Plan) -> aegis_dr_core::Result<Value> {
                     RDS_ADD_TAGS,
                     RDS_REMOVE_TAGS,
                     RDS_MODIFY_CLUSTER,
+                    RDS_CREATE_CLUSTER_SNAPSHOT,
                 ],
                 clusters.clone(),
+            );
+            add(
+                "AegisDrAuroraBackupBeforeFailback",
+                &[RDS_CREATE_CLUSTER_SNAPSHOT],
+                vec!["arn:aws:rds:*:*:cluster-snapshot:aegis-*".into()],
             );
             add(
                 "AegisDrAuroraSnapshots",

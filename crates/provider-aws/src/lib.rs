@@ -29,6 +29,7 @@ mod nodes;
 pub mod rds;
 pub mod route53;
 pub mod settings;
+mod snapshots;
 
 pub use builder::{AwsBackend, AwsProviders, AwsProvidersBuilder};
 pub use drs::DrsRecovery;

@@ -16,7 +16,7 @@ use aegis_dr_core::{
     plan::DatabaseSpec,
     provider::{
         DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
-        PromoteRequest, ReverseReplicationRequest, SyncReport,
+        PromoteRequest, ReverseReplicationRequest, SnapshotRequest, SnapshotState, SyncReport,
     },
     Error, ErrorKind, Result, SiteRole,
 };
@@ -819,5 +819,13 @@ impl DatabaseFailover for RdsDatabases {
                 self.global_reverse(global_cluster, req).await
             }
         }
+    }
+
+    async fn create_snapshot(&self, req: &SnapshotRequest) -> Result<()> {
+        self.take_snapshot(req).await
+    }
+
+    async fn snapshot_state(&self, req: &SnapshotRequest) -> Result<SnapshotState> {
+        self.snapshot_status(req).await
     }
 }

@@ -97,7 +97,69 @@ async fn failover_and_failback_move_every_kind_of_database_pair() {
     assert!(md.contains("sessions") && md.contains("ledger"), "{md}");
 
     e.stop_source_instance().await;
-    run_ok(&w, Operation::Failback).await;
+    let back = run_ok(&w, Operation::Failback).await;
+    // Before anything changed, every pair's serving instance was snapshotted: a DB snapshot of the
+    // replica (in the DR region) and of the Multi-AZ instance, a cluster snapshot of Aurora's.
+    let backup = back
+        .report
+        .steps
+        .iter()
+        .find(|s| s.id == "backup-dr-db")
+        .expect("backup step");
+    let taken = backup.data["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .clone();
+    assert_eq!(taken.len(), 3, "{taken:?}");
+    let name_of = |db: &str| {
+        taken
+            .iter()
+            .find(|t| t["database"] == db)
+            .and_then(|t| t["snapshot"].as_str())
+            .unwrap_or_else(|| panic!("no snapshot of {db}: {taken:?}"))
+            .to_string()
+    };
+    let dr_rds = e.rds("us-west-2");
+    let snap = dr_rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(name_of("orders"))
+        .send()
+        .await
+        .expect("the replica's snapshot exists");
+    assert_eq!(
+        snap.db_snapshots()[0].db_instance_identifier(),
+        Some(e.db_dr.as_str())
+    );
+    let snap = rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(name_of("sessions"))
+        .send()
+        .await
+        .expect("the Multi-AZ instance's snapshot exists");
+    assert_eq!(
+        snap.db_snapshots()[0].db_instance_identifier(),
+        Some(e.db_multi_az.as_str())
+    );
+    let snap = dr_rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_snapshot_identifier(name_of("ledger"))
+        .send()
+        .await
+        .expect("the Aurora cluster's snapshot exists");
+    assert_eq!(
+        snap.db_cluster_snapshots()[0].db_cluster_identifier(),
+        Some(e.aurora.1.as_str())
+    );
+    let fence = back
+        .report
+        .steps
+        .iter()
+        .find(|s| s.id == "fence-dr-db")
+        .expect("fence step");
+    assert!(
+        backup.finished_at <= fence.started_at,
+        "the backup ended before the fence began"
+    );
     let (status, writer, standby) = e.multi_az_state().await;
     assert_eq!(
         (status.as_str(), writer.as_str(), standby.as_str()),

@@ -138,6 +138,7 @@ async fn run(
         promotion: Duration::ZERO,
         drain: Duration::ZERO,
         recovery_job: Duration::ZERO,
+        snapshot: Duration::ZERO,
     };
     let bound = estimate(&plan, &est, &preview.graph, usize::MAX).total;
     let before = primary.with(|c| c.requests.len()) + dr.with(|c| c.requests.len());

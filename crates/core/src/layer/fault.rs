@@ -17,6 +17,7 @@ use crate::{
 pub const OPERATIONS: &[&str] = &[
     "annotate_workload",
     "config_maps",
+    "create_snapshot",
     "database_status",
     "describe_instances",
     "describe_jobs",
@@ -36,6 +37,7 @@ pub const OPERATIONS: &[&str] = &[
     "scale_pool",
     "scale_workload",
     "set_health_check",
+    "snapshot_state",
     "start_failback",
     "start_recovery",
     "stop_failback",

@@ -13,8 +13,8 @@ use crate::{
         DatabaseStatus, DnsRouter, FenceRequest, HealthCheckRequest, HealthCheckState, HealthProbe,
         HealthReport, JobId, JobState, ListWorkloads, NodeScaler, PoolRef, PoolState, ProbeRequest,
         PromoteRequest, RecordRef, RecordState, RecoveryInstance, RecoveryPoint, RecoveryService,
-        ReverseReplicationRequest, ScalePool, ScaleWorkload, StartRecovery, SyncReport,
-        UpsertRecord, WorkloadScaler, WorkloadState,
+        ReverseReplicationRequest, ScalePool, ScaleWorkload, SnapshotRequest, SnapshotState,
+        StartRecovery, SyncReport, UpsertRecord, WorkloadScaler, WorkloadState,
     },
 };
 
@@ -88,6 +88,14 @@ impl<L: Layer> DatabaseFailover for Layered<L, dyn DatabaseFailover> {
             !req.dry_run,
             |i| i.reverse_replication(req)
         )
+    }
+    async fn create_snapshot(&self, req: &SnapshotRequest) -> Result<()> {
+        through!(self, "create_snapshot", &req.db.instance, true, |i| i
+            .create_snapshot(req))
+    }
+    async fn snapshot_state(&self, req: &SnapshotRequest) -> Result<SnapshotState> {
+        through!(self, "snapshot_state", &req.db.instance, false, |i| i
+            .snapshot_state(req))
     }
 }
 

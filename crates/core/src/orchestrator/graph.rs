@@ -59,6 +59,12 @@ pub enum StepKind {
         /// Site promoted.
         to: SiteRole,
     },
+    /// Snapshot the databases at `site` (where their provider takes snapshots) and wait until the
+    /// snapshots are usable: the backup a failback takes before it changes anything.
+    BackupDatabases {
+        /// Site whose instances are snapshotted.
+        site: SiteRole,
+    },
     /// Make the instances at `replica_site` replicas of the other site (or measure with `dry_run`).
     ReverseReplication {
         /// Site that becomes the replica.
@@ -402,6 +408,18 @@ fn failback(
         &["stable-gate"],
         StepKind::Declare,
     );
+    // Nothing changes before the DR databases (serving since the failover) are backed up.
+    let start = if moves_db {
+        b.add(
+            "backup-dr-db",
+            "Snapshot the DR databases before anything changes",
+            &["declare"],
+            StepKind::BackupDatabases { site: Dr },
+        );
+        "backup-dr-db"
+    } else {
+        "declare"
+    };
     if moves_db {
         b.add(
             "sync-dry-run",
@@ -415,7 +433,7 @@ fn failback(
         b.add(
             "resync-primary-db",
             "Replicate data written during the failover back to the primary",
-            &["sync-dry-run"],
+            &["sync-dry-run", start],
             StepKind::ReverseReplication {
                 replica_site: Primary,
                 dry_run: false,
@@ -423,18 +441,13 @@ fn failback(
         );
     }
     if moves_traffic {
-        b.add(
-            "lower-ttl",
-            "Lower DNS TTL",
-            &["declare"],
-            StepKind::LowerTtl,
-        );
+        b.add("lower-ttl", "Lower DNS TTL", &[start], StepKind::LowerTtl);
     }
     if moves_compute && b.pools(Primary) {
         b.add(
             "scale-primary-nodes",
             "Scale primary node pools to production",
-            &["declare"],
+            &[start],
             StepKind::ScaleNodes {
                 site: Primary,
                 level: Level::Production,
@@ -445,7 +458,7 @@ fn failback(
         b.add(
             "scale-primary-workloads",
             "Scale primary workloads to production",
-            &["declare", "scale-primary-nodes"],
+            &[start, "scale-primary-nodes"],
             StepKind::ScaleWorkloads {
                 site: Primary,
                 mode: WorkloadMode::Production,
@@ -457,14 +470,14 @@ fn failback(
             b.add(
                 "terminate-drill-instances",
                 "Terminate drill instances",
-                &["declare"],
+                &[start],
                 StepKind::TerminateDrill,
             );
         } else {
             b.add(
                 "failback-servers",
                 "Fail recovery instances back",
-                &["declare"],
+                &[start],
                 StepKind::FailbackServers,
             );
         }
@@ -474,7 +487,7 @@ fn failback(
         "scale-primary-workloads",
         "lower-ttl",
         "failback-servers",
-        "declare",
+        start,
     ];
     // Drain the writers: the DR site when traffic moved there, else the primary site (its workloads
     // write to the DR databases).
@@ -534,7 +547,7 @@ fn failback(
                 "lower-ttl",
                 "failback-servers",
                 "terminate-drill-instances",
-                "declare",
+                start,
                 "drain-dr",
             ],
             StepKind::SwitchDns { to: Primary },
@@ -549,7 +562,7 @@ fn failback(
             "scale-primary-nodes",
             "scale-primary-workloads",
             "promote-primary-db",
-            "declare",
+            start,
             "failback-servers",
             "terminate-drill-instances",
         ],
@@ -647,6 +660,8 @@ pub fn step_cost(plan: &Plan, est: &Estimates, step: &Step) -> StepCost {
         // status of both (concurrently), promote, confirm; plus the catch-up wait
         StepKind::PromoteDatabases { .. } => c(3, 0, 0, est.promotion),
         StepKind::ReverseReplication { dry_run: true, .. } => c(2, 0, 0, zero),
+        // create, then poll until available (a snapshot takes about as long as a recovery job)
+        StepKind::BackupDatabases { .. } => c(2, 0, 0, est.snapshot),
         StepKind::ReverseReplication { .. } => c(3, 0, 0, est.promotion),
         // read, scale, wait ready
         StepKind::ScaleNodes { .. } => c(3, 0, 0, est.node_boot),

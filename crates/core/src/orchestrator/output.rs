@@ -35,6 +35,8 @@ pub enum Output {
         /// One entry per database pair.
         pairs: Vec<Value>,
     },
+    /// The snapshots taken before a failback: (database, snapshot name).
+    Snapshots(Vec<(String, String)>),
     /// The compute state of each failed-back source server (server, state).
     SourceInstances(Vec<(String, String)>),
     /// Workloads whose drain annotation this step set.
@@ -95,6 +97,13 @@ impl Output {
                     "replication"
                 },
                 json!(pairs),
+            )],
+            Output::Snapshots(taken) => vec![(
+                "snapshots",
+                json!(taken
+                    .iter()
+                    .map(|(db, name)| json!({ "database": db, "snapshot": name }))
+                    .collect::<Vec<_>>()),
             )],
             Output::SourceInstances(states) => vec![(
                 "source_instances",

@@ -602,6 +602,9 @@ pub struct Estimates {
     /// A recovery or failback job.
     #[serde(with = "serde_human")]
     pub recovery_job: Duration,
+    /// A database snapshot becoming usable.
+    #[serde(with = "serde_human")]
+    pub snapshot: Duration,
 }
 
 impl Default for Estimates {
@@ -614,6 +617,7 @@ impl Default for Estimates {
             promotion: Duration::from_secs(3 * 60),
             drain: Duration::from_secs(60),
             recovery_job: Duration::from_secs(10 * 60),
+            snapshot: Duration::from_secs(5 * 60),
         }
     }
 }

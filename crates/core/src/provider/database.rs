@@ -101,6 +101,26 @@ pub struct SyncReport {
     pub summary: Option<String>,
 }
 
+/// A snapshot of one instance (or Aurora cluster), named by the caller so that asking again adopts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRequest {
+    /// The instance.
+    pub db: DatabaseRef,
+    /// The snapshot's name (letters, digits and `-`, starting with a letter).
+    pub name: String,
+}
+
+/// Where a snapshot stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotState {
+    /// Being taken.
+    Creating,
+    /// Usable for a restore.
+    Available,
+    /// The provider gave up on it, saying why.
+    Failed(String),
+}
+
 /// Database failover capability.
 #[async_trait]
 pub trait DatabaseFailover: Send + Sync + std::fmt::Debug {
@@ -113,4 +133,25 @@ pub trait DatabaseFailover: Send + Sync + std::fmt::Debug {
     async fn promote(&self, req: &PromoteRequest) -> Result<()>;
     /// Re-establishes replication toward `target` (or reports what it would move).
     async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport>;
+    /// Starts the snapshot `req.name` of `req.db`; an existing snapshot of that name is adopted.
+    /// Providers without snapshots keep this default (and say so in their capabilities).
+    async fn create_snapshot(&self, req: &SnapshotRequest) -> Result<()> {
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!(
+                "no snapshots of `{}` through this provider",
+                req.db.instance
+            ),
+        ))
+    }
+    /// Where the snapshot `req.name` stands.
+    async fn snapshot_state(&self, req: &SnapshotRequest) -> Result<SnapshotState> {
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!(
+                "no snapshots of `{}` through this provider",
+                req.db.instance
+            ),
+        ))
+    }
 }

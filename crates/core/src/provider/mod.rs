@@ -14,7 +14,7 @@ pub mod workloads;
 pub use backend::{Backend, BuildContext, Permissions};
 pub use database::{
     DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
-    PromoteRequest, ReverseReplicationRequest, SyncReport,
+    PromoteRequest, ReverseReplicationRequest, SnapshotRequest, SnapshotState, SyncReport,
 };
 pub use dns::{
     ChangeId, ChangeStatus, DnsRouter, DnsRouterExt, HealthCheckRequest, HealthCheckState,

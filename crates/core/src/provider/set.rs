@@ -28,6 +28,8 @@ pub struct Capabilities {
     pub recovery_service: bool,
     /// Integrity verification.
     pub integrity_check: bool,
+    /// Database snapshots (taken before a failback changes anything).
+    pub snapshots: bool,
 }
 
 /// What one provider serves: each capability it has for this plan.

@@ -104,6 +104,7 @@ impl SimProvider {
                 dns_health_checks: true,
                 recovery_service: true,
                 integrity_check: true,
+                snapshots: true,
             },
         }
     }
@@ -149,6 +150,7 @@ impl SimProvider {
             promotion: Duration::from_secs_f64(s.replication_lag.as_secs_f64() / s.catch_up_speed),
             drain: s.drain_time,
             recovery_job: s.job_time,
+            snapshot: s.job_time,
         }
     }
 
@@ -758,6 +760,41 @@ impl DatabaseFailover for SimProvider {
                     dry_run: req.dry_run,
                     summary: None,
                 })
+            },
+        )
+        .await
+    }
+
+    async fn create_snapshot(&self, req: &SnapshotRequest) -> Result<()> {
+        let (name, id) = (req.name.clone(), req.db.instance.clone());
+        self.call("create_snapshot", &id, Some(req.db.site), true, |w, now| {
+            if !w.databases.contains_key(&id) {
+                return Err(not_found("database instance", &id));
+            }
+            match w.snapshots.get(&name) {
+                Some((of, _)) if *of != id => Err(invalid(format!(
+                    "snapshot `{name}` exists, of `{of}`, not of `{id}`"
+                ))),
+                Some(_) => Ok(()),
+                None => {
+                    w.snapshots.insert(name, (id.clone(), now));
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+
+    async fn snapshot_state(&self, req: &SnapshotRequest) -> Result<SnapshotState> {
+        let job_ms = self.settings.job_time.as_millis() as u64;
+        self.read(
+            "snapshot_state",
+            &req.db.instance,
+            Some(req.db.site),
+            |w, now| match w.snapshots.get(&req.name) {
+                None => Err(not_found("snapshot", &req.name)),
+                Some((_, at)) if now >= at + job_ms => Ok(SnapshotState::Available),
+                Some(_) => Ok(SnapshotState::Creating),
             },
         )
         .await

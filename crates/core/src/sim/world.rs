@@ -150,6 +150,9 @@ pub struct SimWorld {
     pub jobs: BTreeMap<String, SimJob>,
     /// How often each scripted fault (by index) has fired.
     pub fault_fired: BTreeMap<usize, u32>,
+    /// Database snapshots by name: (instance, epoch ms taken).
+    #[serde(default)]
+    pub snapshots: BTreeMap<String, (String, u64)>,
     /// Sequence for generated ids.
     pub next_id: u64,
 }
@@ -207,6 +210,7 @@ impl SimWorld {
             recovery_instances: BTreeMap::new(),
             jobs: BTreeMap::new(),
             fault_fired: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
             next_id: 1,
         };
         let backup = now_ms.saturating_sub(s.backup_age.as_millis() as u64);
@@ -418,6 +422,8 @@ impl SimWorld {
             m.remove("changes");
             m.remove("jobs");
             m.remove("fault_fired");
+            // Snapshots are history, not the estate's state.
+            m.remove("snapshots");
             if let Some(Value::Object(inst)) = m.remove("recovery_instances") {
                 let mut list: Vec<Value> = inst.into_values().collect();
                 list.iter_mut().for_each(strip);

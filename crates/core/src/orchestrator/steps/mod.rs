@@ -48,6 +48,7 @@ pub(crate) async fn execute(ctx: &Arc<StepCtx>) -> Result<String> {
         StepKind::Drain { site } => drain(ctx, site).await,
         StepKind::FenceDatabases { site } => fence(ctx, site).await,
         StepKind::PromoteDatabases { to } => promote(ctx, to).await,
+        StepKind::BackupDatabases { site } => backup(ctx, site).await,
         StepKind::ReverseReplication {
             replica_site,
             dry_run,
