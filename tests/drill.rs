@@ -177,3 +177,55 @@ fn the_multi_cloud_example_runs_on_the_simulated_estate_playing_both_clouds() {
         stderr(&o)
     );
 }
+
+#[test]
+fn plan_names_what_each_step_touches_and_a_closed_stdout_is_no_panic() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/multi-cloud.toml"
+    ))
+    .expect("examples/multi-cloud.toml");
+    let env = Env::with_plan(&text);
+    let o = env.run(&["plan", "--output", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let p = json(&o);
+    let touches = |id: &str| step(&p, id)["touches"].as_array().expect("touches").clone();
+    let dns = touches("switch-dns-to-dr");
+    assert_eq!(dns[0]["provider"], "aws");
+    assert_eq!(dns[0]["resource"], "api.aegis.io");
+    assert!(dns[0]["operations"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .any(|o| o == "upsert_record"));
+    let promote = touches("promote-dr-db");
+    assert_eq!(promote[0]["provider"], "azure");
+    assert_eq!(promote[0]["resource"], "orders-sql-neu");
+    // `aegis-dr plan | head -1`: the reader goes away; the binary ends quietly. A thousand records
+    // make the plan far larger than a pipe's buffer, so writing does meet the closed pipe.
+    let records: String = (0..1000)
+        .map(|i| {
+            format!(
+                "\n[[dns_records]]\nname = \"r{i}.aegis.io\"\nzone = \"aegis.io\"\n\
+                 primary_target = \"a.aegis.io\"\ndr_target = \"b.aegis.io\"\nttl = 60\n"
+            )
+        })
+        .collect();
+    let env = Env::with_plan(&format!("{text}{records}"));
+    let mut child = env
+        .command(&["plan"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut first).expect("reads");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("ends");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

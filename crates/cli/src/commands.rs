@@ -24,6 +24,17 @@ use crate::{
     progress::TerminalProgress,
 };
 
+/// `println!` that ends the process quietly when stdout is closed (`aegis-dr plan | head`), as a
+/// Unix tool does on SIGPIPE, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 /// Exit codes.
 pub mod exit {
     /// Success.
@@ -47,8 +58,9 @@ pub fn code_for(e: &Error) -> u8 {
 
 fn print_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, v);
-    let _ = writeln!(out);
+    if serde_json::to_writer_pretty(&mut out, v).is_err() || writeln!(out).is_err() {
+        std::process::exit(0);
+    }
 }
 
 /// Runs the configured action.
@@ -88,9 +100,9 @@ fn permissions(cfg: &Config, only: Option<&str>) -> Result<u8> {
             let one = all.len() == 1;
             for (name, p) in &all {
                 if !one {
-                    println!("# {name}: {}", p.format);
+                    outln!("# {name}: {}", p.format);
                 }
-                println!("{}", p.document.trim_end());
+                outln!("{}", p.document.trim_end());
                 for note in &p.notes {
                     eprintln!("note: {name}: {note}");
                 }
@@ -120,12 +132,14 @@ pub fn providers(output: OutputFormat) -> Result<u8> {
             }))
             .collect::<Vec<_>>())),
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "{:<11} {:<18} {:<11} SERVES",
-                "PROVIDER", "STATE", "FEATURE"
+                "PROVIDER",
+                "STATE",
+                "FEATURE"
             );
             for d in REGISTRY {
-                println!(
+                outln!(
                     "{:<11} {:<18} {:<11} {}",
                     d.name,
                     state(&d.implementation),
@@ -199,7 +213,7 @@ pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8
             "actions": actions,
         })),
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "k8s {}{}: {} -> {}",
                 k.mode.as_str(),
                 if k.dry_run {
@@ -215,7 +229,7 @@ pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8
                     .replicas
                     .map(|(f, t)| format!(" {f} -> {t}"))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "  {:<6} {:<11} {:<14} {}{reps}{}",
                     a.side,
                     a.action,
@@ -228,7 +242,7 @@ pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8
                 );
             }
             if actions.is_empty() {
-                println!("  nothing to do");
+                outln!("  nothing to do");
             }
         }
     }
@@ -260,17 +274,17 @@ async fn check(cfg: &Config) -> Result<u8> {
             &json!({ "plan": cfg.plan.name, "status": status.as_str(), "checks": results }),
         ),
         OutputFormat::Text => {
-            println!("Pre-failover checks for plan `{}`\n", cfg.plan.name);
-            println!("{:<20} {:<6} EVIDENCE", "CHECK", "STATUS");
+            outln!("Pre-failover checks for plan `{}`\n", cfg.plan.name);
+            outln!("{:<20} {:<6} EVIDENCE", "CHECK", "STATUS");
             for r in &results {
-                println!(
+                outln!(
                     "{:<20} {:<6} {}",
                     r.name,
                     r.status.as_str().to_uppercase(),
                     r.evidence
                 );
             }
-            println!("\noverall: {}", status.as_str().to_uppercase());
+            outln!("\noverall: {}", status.as_str().to_uppercase());
         }
     }
     Ok(if status == CheckStatus::Fail {
@@ -280,7 +294,7 @@ async fn check(cfg: &Config) -> Result<u8> {
     })
 }
 
-fn preview_json(p: &PlanPreview) -> serde_json::Value {
+fn preview_json(plan: &aegis_dr::Plan, p: &PlanPreview) -> serde_json::Value {
     json!({
         "run_id": null,
         "operation": p.operation.as_str(),
@@ -297,6 +311,7 @@ fn preview_json(p: &PlanPreview) -> serde_json::Value {
             "deps": s.deps,
             "kind": s.kind,
             "estimate_seconds": p.estimate.steps.get(&s.id).map(|d| d.as_secs_f64()),
+            "touches": aegis_dr::orchestrator::touches(plan, &s.kind),
         })).collect::<Vec<_>>(),
     })
 }
@@ -313,15 +328,15 @@ async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass
     let estimates = aegis_dr::orchestrator::plan_estimates(&cfg.plan);
     let p = aegis_dr::orchestrator::preview(&cfg.plan, &estimates, operation, class);
     match cfg.output {
-        OutputFormat::Json => print_json(&preview_json(&p)),
+        OutputFormat::Json => print_json(&preview_json(&cfg.plan, &p)),
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "{} plan for `{}` ({}), dry run: nothing is changed\n",
                 operation.as_str(),
                 cfg.plan.name,
                 class
             );
-            println!("{:<36} {:>10}  AFTER", "STEP", "ESTIMATE");
+            outln!("{:<36} {:>10}  AFTER", "STEP", "ESTIMATE");
             for s in &p.graph.steps {
                 let est = p.estimate.steps.get(&s.id).copied().unwrap_or_default();
                 let crit = if p.estimate.critical_path.contains(&s.id) {
@@ -329,15 +344,23 @@ async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass
                 } else {
                     " "
                 };
-                println!(
+                outln!(
                     "{crit}{:<35} {:>10}  {}",
                     s.id,
                     format_duration(est),
                     s.deps.join(", ")
                 );
-                println!("    {}", s.title);
+                outln!("    {}", s.title);
+                for t in aegis_dr::orchestrator::touches(&cfg.plan, &s.kind) {
+                    outln!(
+                        "      {}: {} ({})",
+                        t.provider,
+                        t.resource,
+                        t.operations.join(", ")
+                    );
+                }
             }
-            println!(
+            outln!(
                 "\nestimate {} (critical path marked *) against RTO {}: {}; RPO {}",
                 format_duration(p.estimate.total),
                 format_duration(p.targets.rto),
@@ -425,8 +448,8 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
     match cfg.output {
         OutputFormat::Json => print_json(&serde_json::to_value(r).unwrap_or_default()),
         OutputFormat::Text => {
-            println!("{}", r.to_markdown());
-            println!("report: {}", outcome.run_dir.join("report.md").display());
+            outln!("{}", r.to_markdown());
+            outln!("report: {}", outcome.run_dir.join("report.md").display());
         }
     }
     if let Some(e) = &outcome.error {
@@ -516,7 +539,7 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
         match cfg.output {
             OutputFormat::Json => print_json(&serde_json::to_value(&r).unwrap_or_default()),
             OutputFormat::Text => {
-                println!(
+                outln!(
                     "run {} ({} {}, plan {}): {}",
                     r.run_id,
                     r.operation,
@@ -525,19 +548,19 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
                     r.status.as_str()
                 );
                 if let Some(a) = &r.abandoned {
-                    println!("{a}");
+                    outln!("{a}");
                 }
                 if let Some(e) = &r.error {
-                    println!("error: {}", e.message);
+                    outln!("error: {}", e.message);
                 }
-                println!("\n  {:<10} {:<34} OUTCOME", "STATUS", "STEP");
+                outln!("\n  {:<10} {:<34} OUTCOME", "STATUS", "STEP");
                 for s in &r.steps {
                     let outcome = s
                         .summary
                         .clone()
                         .or_else(|| s.errors.last().map(|e| format!("error: {}", e.message)))
                         .unwrap_or_default();
-                    println!(
+                    outln!(
                         "  {:<10} {:<34} {}",
                         format!("{:?}", s.status).to_lowercase(),
                         s.id,
@@ -545,7 +568,7 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
                     );
                 }
                 if matches!(r.status, RunStatus::Interrupted | RunStatus::Failed) {
-                    println!("\ncontinue it with: {}", resume_hint(cfg, &r));
+                    outln!("\ncontinue it with: {}", resume_hint(cfg, &r));
                 }
             }
         }
@@ -569,17 +592,21 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
         }).collect::<Vec<_>>() })),
         OutputFormat::Text => {
             if all.is_empty() {
-                println!("no runs under {}", cfg.state_dir.display());
+                outln!("no runs under {}", cfg.state_dir.display());
                 return Ok(exit::OK);
             }
-            println!(
+            outln!(
                 "{:<40} {:<9} {:<20} {:<11} {:<24} DURATION",
-                "RUN", "OPERATION", "CLASS", "STATUS", "STARTED"
+                "RUN",
+                "OPERATION",
+                "CLASS",
+                "STATUS",
+                "STARTED"
             );
             for rec in &all {
                 match &rec.read {
                     aegis_dr::runs::RunRead::Report(r) => {
-                        println!(
+                        outln!(
                             "{:<40} {:<9} {:<20} {:<11} {:<24} {}",
                             r.run_id,
                             r.operation,
@@ -591,13 +618,13 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
                             ))
                         );
                         if r.status == RunStatus::Interrupted {
-                            println!("  interrupted: continue it with: {}", resume_hint(cfg, r));
+                            outln!("  interrupted: continue it with: {}", resume_hint(cfg, r));
                         }
                     }
                     aegis_dr::runs::RunRead::Corrupt(e) => {
-                        println!("{:<40} UNREADABLE: {e}", rec.run_id)
+                        outln!("{:<40} UNREADABLE: {e}", rec.run_id)
                     }
-                    aegis_dr::runs::RunRead::NoJournal => println!(
+                    aegis_dr::runs::RunRead::NoJournal => outln!(
                         "{:<40} NO JOURNAL: killed before its first step, nothing ran",
                         rec.run_id
                     ),
@@ -612,7 +639,7 @@ fn report(cfg: &Config, id: Option<&str>) -> Result<u8> {
     let r = find_run(cfg, id)?;
     match cfg.output {
         OutputFormat::Json => print_json(&serde_json::to_value(&r).unwrap_or_default()),
-        OutputFormat::Text => println!("{}", r.to_markdown()),
+        OutputFormat::Text => outln!("{}", r.to_markdown()),
     }
     Ok(exit::OK)
 }

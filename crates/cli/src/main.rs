@@ -7,7 +7,7 @@ mod config;
 mod logging;
 mod progress;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use clap::Parser;
 
@@ -77,7 +77,9 @@ fn fail(e: &aegis_dr::Error, json: bool) -> ExitCode {
         } else {
             "error"
         };
-        println!(
+        // A closed stdout must not turn an error into a panic.
+        let _ = writeln!(
+            std::io::stdout(),
             "{}",
             serde_json::json!({ "run_id": null, "status": status, "error": e.summary() })
         );

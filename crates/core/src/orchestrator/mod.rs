@@ -5,6 +5,7 @@ mod context;
 pub mod graph;
 pub(crate) mod output;
 mod steps;
+mod touches;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,6 +16,7 @@ use std::{
 use tokio::task::JoinSet;
 
 pub use graph::{build, estimate, step_cost, Estimate, Graph, Step, StepCost, StepKind};
+pub use touches::{touches, Touch};
 
 use crate::{
     clock::{rfc3339, Clock},
