@@ -6,6 +6,7 @@ mod config_errors;
 mod crash_resume;
 mod drill;
 mod gates;
+mod health;
 mod k8s;
 mod logs;
 mod mixed;

@@ -115,6 +115,7 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
             site,
             url: format!("https://{site}.bench.io/healthz"),
             expect_status: 200,
+            expect_json: Default::default(),
         });
     }
     p.execution.max_concurrency = concurrency;

@@ -398,7 +398,7 @@ impl Checker<'_> {
 
     async fn dr_health(&self) -> CheckResult {
         const N: &str = "dr-health";
-        const D: &str = "the DR health endpoints answer their expected status";
+        const D: &str = "the DR health endpoints answer their expected status and body fields";
         let eps: Vec<_> = self
             .plan
             .health_endpoints
@@ -430,14 +430,13 @@ impl Checker<'_> {
         let mut ev = Vec::new();
         for (h, r) in res {
             match r {
-                Ok(r) if r.status == h.expect_status => ev.push(format!("{}: {}", h.url, r.status)),
-                Ok(r) => {
-                    status = CheckStatus::Fail;
-                    ev.push(format!(
-                        "{}: {} (expected {})",
-                        h.url, r.status, h.expect_status
-                    ));
-                }
+                Ok(r) => match h.problems(&r).as_slice() {
+                    [] => ev.push(format!("{}: {}", h.url, r.status)),
+                    problems => {
+                        status = CheckStatus::Fail;
+                        ev.extend(problems.iter().cloned());
+                    }
+                },
                 Err(e) => {
                     status = CheckStatus::Fail;
                     ev.push(format!("{}: {e}", h.url));

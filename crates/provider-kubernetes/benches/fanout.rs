@@ -91,6 +91,7 @@ async fn run(
         site: SiteRole::Dr,
         url: "https://dr.example/healthz".into(),
         expect_status: 200,
+        expect_json: Default::default(),
     });
     plan.execution.max_concurrency = concurrency;
     plan.execution.poll_interval = Duration::from_millis(5);

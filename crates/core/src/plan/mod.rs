@@ -269,6 +269,37 @@ pub struct HealthEndpointSpec {
     pub url: String,
     /// Status code meaning healthy.
     pub expect_status: u16,
+    /// Fields the JSON body must carry, with these values (`{ status = "healthy", region = "dr" }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expect_json: BTreeMap<String, serde_json::Value>,
+}
+
+impl HealthEndpointSpec {
+    /// What is wrong with `r` for this endpoint: a status other than expected, an expected body field
+    /// absent or different (absent is never taken as matching). Empty when healthy.
+    pub fn problems(&self, r: &crate::provider::HealthReport) -> Vec<String> {
+        let mut out = Vec::new();
+        if r.status != self.expect_status {
+            out.push(format!(
+                "{} answers {} (expected {})",
+                self.url, r.status, self.expect_status
+            ));
+        }
+        for (k, want) in &self.expect_json {
+            match r.fields.get(k) {
+                Some(got) if got == want => {}
+                Some(got) => out.push(format!(
+                    "{}: body field `{k}` is {got}, expected {want}",
+                    self.url
+                )),
+                None => out.push(format!(
+                    "{}: body field `{k}` absent, expected {want}",
+                    self.url
+                )),
+            }
+        }
+        out
+    }
 }
 
 /// Thresholds of the pre-failover checks.

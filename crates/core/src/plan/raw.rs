@@ -147,6 +147,8 @@ pub(super) struct RawHealthEndpoint {
     pub(super) url: String,
     #[serde(default = "ok_status")]
     pub(super) expect_status: u16,
+    #[serde(default)]
+    pub(super) expect_json: BTreeMap<String, toml::Value>,
 }
 
 fn ok_status() -> u16 {

@@ -402,6 +402,23 @@ fn health_endpoints(
             )));
         }
         let provider = provider_of(&at, h.provider, &sites.get(h.site).provider)?;
+        let mut expect_json = BTreeMap::new();
+        for (k, value) in h.expect_json {
+            let json = match value {
+                toml::Value::String(s) => serde_json::Value::String(s),
+                toml::Value::Integer(i) => serde_json::Value::from(i),
+                toml::Value::Boolean(b) => serde_json::Value::Bool(b),
+                toml::Value::Float(f) => serde_json::Number::from_f64(f)
+                    .map(serde_json::Value::Number)
+                    .ok_or_else(|| {
+                        Error::config(format!("{at}.expect_json.{k}: not a finite number"))
+                    })?,
+                _ => return Err(Error::config(format!(
+                    "{at}.expect_json.{k}: a field's expected value is a string, number or boolean"
+                ))),
+            };
+            expect_json.insert(k, json);
+        }
         v.unique(&at, "health endpoint", h.name.get_ref())?;
         out.push(HealthEndpointSpec {
             name: h.name.into_inner(),
@@ -409,6 +426,7 @@ fn health_endpoints(
             site: h.site,
             url: h.url,
             expect_status: h.expect_status,
+            expect_json,
         });
     }
     Ok(out)

@@ -39,6 +39,9 @@ pub struct HealthReport {
     /// How long the endpoint has been continuously healthy, where known.
     #[serde(with = "crate::duration::serde_human_opt", default)]
     pub healthy_for: Option<std::time::Duration>,
+    /// The body's top-level fields, when it is a JSON object (`{"status":"healthy","region":"dr"}`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Health probing capability.

@@ -10,8 +10,9 @@ use crate::{
     provider::{HealthProbe, HealthReport, ProbeRequest},
 };
 
-/// Probes endpoints with `GET`. The status code is the verdict; a JSON body may add the optional
-/// figures `in_flight` (requests in flight), `error_rate` (0..1) and `healthy_for_seconds`.
+/// Probes endpoints with `GET`. The status code and the fields a plan expects of a JSON body are the
+/// verdict; the body may add the optional figures `in_flight` (requests in flight), `error_rate`
+/// (0..1) and `healthy_for_seconds`.
 /// Data-integrity verification needs the application's help and is not offered
 /// (`Capabilities::integrity_check` is false for providers that use this probe).
 #[derive(Debug, Clone)]
@@ -51,6 +52,10 @@ impl HealthProbe for HttpHealthProbe {
                 .and_then(|v| v.as_f64())
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(Duration::from_secs_f64),
+            fields: match body {
+                serde_json::Value::Object(m) => m.into_iter().collect(),
+                _ => Default::default(),
+            },
         })
     }
 

@@ -37,6 +37,8 @@ pub struct SimProvider {
     external_workloads: Vec<SiteRole>,
     /// Real-time timer answering calls at their latency to the tens of microseconds.
     precise: Option<super::latency::PreciseTimer>,
+    /// The region of each site, which its health endpoints report.
+    regions: BTreeMap<SiteRole, String>,
 }
 
 impl SimProvider {
@@ -56,6 +58,7 @@ impl SimProvider {
             latency_us: AtomicU64::new(0),
             external_workloads: Vec::new(),
             precise: None,
+            regions: BTreeMap::new(),
         }
     }
 
@@ -74,7 +77,7 @@ impl SimProvider {
             .into_iter()
             .filter(|r| plan.site(*r).uses_kubernetes())
             .collect();
-        Ok(sim)
+        Ok(sim.with_regions_of(plan))
     }
 
     /// An in-memory simulator of `plan`'s estate (nothing persisted).
@@ -85,6 +88,16 @@ impl SimProvider {
             None,
             clock,
         )
+        .with_regions_of(plan)
+    }
+
+    /// Health endpoints report their site's region from `plan`.
+    fn with_regions_of(mut self, plan: &Plan) -> SimProvider {
+        self.regions = [SiteRole::Primary, SiteRole::Dr]
+            .into_iter()
+            .map(|r| (r, plan.site(r).region.clone()))
+            .collect();
+        self
     }
 
     /// Every trait of the simulated estate, as provider `sim`.
@@ -1031,12 +1044,26 @@ impl HealthProbe for SimProvider {
                 None if up > 0 => 25,
                 None => 0,
             };
+            // As a service's health endpoint answers: its verdict and where it runs.
+            let mut fields = BTreeMap::new();
+            fields.insert(
+                "status".to_string(),
+                serde_json::json!(if status == 200 {
+                    "healthy"
+                } else {
+                    "unhealthy"
+                }),
+            );
+            if let Some(region) = self.regions.get(&req.site) {
+                fields.insert("region".to_string(), serde_json::json!(region));
+            }
             Ok(HealthReport {
                 status,
                 in_flight: (!external).then_some(in_flight),
                 error_rate: Some(error_rate),
                 healthy_for: site
                     .map(|s| Duration::from_millis(now.saturating_sub(s.healthy_since_ms))),
+                fields,
             })
         })
         .await

@@ -162,8 +162,8 @@ pub(super) async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
             Err(e) => Err(e),
         };
         match answer {
-            Ok(r) if r.status == h.expect_status => return None,
-            Ok(r) => failures.push(format!("{} answers {}", h.url, r.status)),
+            Ok(r) if h.problems(&r).is_empty() => return None,
+            Ok(r) => failures.extend(h.problems(&r)),
             Err(e) => failures.push(format!("{}: {e}", h.url)),
         }
     }
@@ -284,10 +284,11 @@ pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {
         let r = ctx
             .call("probe primary health", || health.probe(&req))
             .await?;
-        if r.status != h.expect_status {
+        let problems = h.problems(&r);
+        if !problems.is_empty() {
             return Err(Error::refused(format!(
-                "primary endpoint {} answers {} (expected {}): the primary is not healthy",
-                h.url, r.status, h.expect_status
+                "primary endpoint {}: the primary is not healthy",
+                problems.join("; ")
             )));
         }
         if let Some(f) = r.healthy_for {
