@@ -413,9 +413,11 @@ fn health_endpoints(
                     .ok_or_else(|| {
                         Error::config(format!("{at}.expect_json.{k}: not a finite number"))
                     })?,
-                _ => return Err(Error::config(format!(
+                _ => {
+                    return Err(Error::config(format!(
                     "{at}.expect_json.{k}: a field's expected value is a string, number or boolean"
-                ))),
+                )))
+                }
             };
             expect_json.insert(k, json);
         }

@@ -1,0 +1,257 @@
+//! The simulated recovery service, modelled on AWS DRS: recovery points, launch and failback jobs,
+//! `FailbackState` transitions, reverse replication and drill instances.
+
+use super::*;
+
+/// Records a new recovery job and returns its id.
+fn new_job(
+    w: &mut SimWorld,
+    kind: &str,
+    now: u64,
+    participants: Vec<String>,
+    fails: bool,
+    is_drill: bool,
+) -> JobId {
+    let id = w.new_id("drsjob-");
+    let job = SimJob {
+        kind: kind.into(),
+        created_ms: now,
+        participants,
+        fails,
+        is_drill,
+        applied: false,
+    };
+    w.jobs.insert(id.clone(), job);
+    JobId(id)
+}
+
+#[async_trait]
+impl RecoveryService for SimProvider {
+    async fn recovery_points(&self, source_server: &str) -> Result<Vec<RecoveryPoint>> {
+        let age = self.settings.recovery_point_age;
+        self.read(
+            "describe_recovery_snapshots",
+            source_server,
+            None,
+            |w, now| {
+                w.source_servers
+                    .get(source_server)
+                    .ok_or_else(|| not_found("source server", source_server))?;
+                Ok(vec![RecoveryPoint {
+                    id: format!("pit-{source_server}-{}", now / 60_000),
+                    age,
+                }])
+            },
+        )
+        .await
+    }
+
+    async fn start_recovery(&self, req: &StartRecovery) -> Result<JobId> {
+        let resource = req.source_servers.join(",");
+        let fails = self.job_fails("start_recovery", &req.source_servers)?;
+        self.call("start_recovery", &resource, None, true, |w, now| {
+            for s in &req.source_servers {
+                w.source_servers
+                    .get(s)
+                    .ok_or_else(|| not_found("source server", s))?;
+                let busy = w
+                    .jobs
+                    .values()
+                    .any(|j| j.kind == "LAUNCH" && !j.applied && j.participants.contains(s));
+                if busy {
+                    return Err(invalid(format!(
+                        "source server `{s}` already has a launch in progress"
+                    )));
+                }
+            }
+            Ok(new_job(
+                w,
+                "LAUNCH",
+                now,
+                req.source_servers.clone(),
+                fails,
+                req.is_drill,
+            ))
+        })
+        .await
+    }
+
+    async fn recovery_instances(&self, source_servers: &[String]) -> Result<Vec<RecoveryInstance>> {
+        self.read(
+            "describe_recovery_instances",
+            "recovery-instances",
+            None,
+            |w, _| {
+                Ok(w.recovery_instances
+                    .iter()
+                    .filter(|(_, i)| source_servers.contains(&i.source_server))
+                    .map(|(id, i)| RecoveryInstance {
+                        id: id.clone(),
+                        source_server: i.source_server.clone(),
+                        failback_state: i.failback_state,
+                        is_drill: i.is_drill,
+                        compute_state: "running".into(),
+                    })
+                    .collect())
+            },
+        )
+        .await
+    }
+
+    async fn start_failback(&self, instance_ids: &[String]) -> Result<JobId> {
+        let fails = self.job_fails("start_failback", instance_ids)?;
+        self.call(
+            "start_failback",
+            &instance_ids.join(","),
+            None,
+            true,
+            |w, now| {
+                for id in instance_ids {
+                    let inst = w
+                        .recovery_instances
+                        .get(id)
+                        .ok_or_else(|| not_found("recovery instance", id))?;
+                    if inst.failback_state != FailbackState::FailbackReadyForLaunch {
+                        return Err(invalid(format!(
+                            "recovery instance `{id}` is {:?}, not FAILBACK_READY_FOR_LAUNCH",
+                            inst.failback_state
+                        )));
+                    }
+                }
+                Ok(new_job(
+                    w,
+                    "FAILBACK",
+                    now,
+                    instance_ids.to_vec(),
+                    fails,
+                    false,
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn stop_failback(&self, instance_id: &str) -> Result<()> {
+        self.call("stop_failback", instance_id, None, true, |w, now| {
+            let inst = w
+                .recovery_instances
+                .get_mut(instance_id)
+                .ok_or_else(|| not_found("recovery instance", instance_id))?;
+            if inst.failback_state != FailbackState::FailbackCompleted {
+                inst.failback_state = FailbackState::FailbackNotReadyForLaunch;
+                inst.failback_changed_ms = now;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reverse_replication(&self, instance_id: &str) -> Result<()> {
+        self.call("reverse_replication", instance_id, None, true, |w, _| {
+            let inst = w
+                .recovery_instances
+                .get(instance_id)
+                .ok_or_else(|| not_found("recovery instance", instance_id))?;
+            if inst.failback_state != FailbackState::FailbackCompleted {
+                return Err(invalid(format!(
+                    "recovery instance `{instance_id}` is {:?}: re-protect only after a completed failback",
+                    inst.failback_state
+                )));
+            }
+            w.recovery_instances.remove(instance_id);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn job(&self, id: &JobId) -> Result<JobState> {
+        let job_ms = self.settings.job_time.as_millis() as u64;
+        self.read("describe_jobs", &id.0, None, |w, now| {
+            let j = w.jobs.get(&id.0).ok_or_else(|| not_found("job", &id.0))?;
+            let done = now >= j.created_ms + job_ms;
+            let launch = if !done {
+                LaunchStatus::InProgress
+            } else if j.fails {
+                LaunchStatus::Failed
+            } else {
+                LaunchStatus::Launched
+            };
+            let mut log = vec![format!(
+                "{} job {} started for {}",
+                j.kind,
+                id.0,
+                j.participants.join(", ")
+            )];
+            if done {
+                log.push(format!("{} job {} ended: {:?}", j.kind, id.0, launch));
+            }
+            Ok(JobState {
+                id: id.clone(),
+                status: if done {
+                    JobStatus::Completed
+                } else {
+                    JobStatus::Started
+                },
+                participants: j.participants.iter().map(|p| (p.clone(), launch)).collect(),
+                log,
+            })
+        })
+        .await
+    }
+
+    async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>> {
+        let job_ms = self.settings.job_time.as_millis() as u64;
+        self.read("describe_jobs", "active-jobs", None, |w, now| {
+            Ok(w.jobs
+                .iter()
+                .filter(|(_, j)| {
+                    now < j.created_ms + job_ms
+                        && j.participants.iter().any(|p| participants.contains(p))
+                })
+                .map(|(id, j)| JobState {
+                    id: JobId(id.clone()),
+                    status: JobStatus::Started,
+                    participants: j
+                        .participants
+                        .iter()
+                        .map(|p| (p.clone(), LaunchStatus::InProgress))
+                        .collect(),
+                    log: Vec::new(),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn source_instance_states(
+        &self,
+        source_servers: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        self.read("describe_instances", "source-instances", None, |w, _| {
+            Ok(source_servers
+                .iter()
+                .filter_map(|s| {
+                    w.source_servers
+                        .get(s)
+                        .map(|x| (s.clone(), x.state.clone()))
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()> {
+        self.call(
+            "terminate_recovery_instances",
+            "drill-instances",
+            None,
+            true,
+            |w, _| {
+                w.recovery_instances
+                    .retain(|_, i| !(i.is_drill && source_servers.contains(&i.source_server)));
+                Ok(())
+            },
+        )
+        .await
+    }
+}
