@@ -413,10 +413,11 @@ fn health_endpoints(
                     .ok_or_else(|| {
                         Error::config(format!("{at}.expect_json.{k}: not a finite number"))
                     })?,
-                _ => {
+                other => {
+                    let what = other.type_str();
                     return Err(Error::config(format!(
-                    "{at}.expect_json.{k}: a field's expected value is a string, number or boolean"
-                )))
+                        "{at}.expect_json.{k}: a {what}; an expected field is a string, number or boolean"
+                    )));
                 }
             };
             expect_json.insert(k, json);
