@@ -162,8 +162,10 @@ pub(super) async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
             Err(e) => Err(e),
         };
         match answer {
-            Ok(r) if h.problems(&r).is_empty() => return None,
-            Ok(r) => failures.extend(h.problems(&r)),
+            Ok(r) => match h.problems(&r) {
+                p if p.is_empty() => return None,
+                p => failures.extend(p),
+            },
             Err(e) => failures.push(format!("{}: {e}", h.url)),
         }
     }

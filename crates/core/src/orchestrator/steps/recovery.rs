@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// The source server ids of the plan's recovery servers.
+fn source_server_ids(ctx: &StepCtx) -> Vec<String> {
+    ctx.plan()
+        .recovery_servers
+        .iter()
+        .map(|s| s.source_server_id.clone())
+        .collect()
+}
+
 /// The recovery service of the plan's recovery servers (validation puts them all on one provider).
 pub(super) fn recovery(ctx: &StepCtx) -> Result<std::sync::Arc<dyn RecoveryService>> {
     let Some(first) = ctx.plan().recovery_servers.first() else {
@@ -49,12 +58,7 @@ where
 pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
     let drill = ctx.run.operation == Operation::Drill;
-    let servers: Vec<String> = ctx
-        .plan()
-        .recovery_servers
-        .iter()
-        .map(|s| s.source_server_id.clone())
-        .collect();
+    let servers = source_server_ids(ctx);
     let age = match recovery_point_gate(ctx).await? {
         Ok(age) => age.as_millis() as u64,
         Err(msg) => return Err(Error::refused(msg)),
@@ -135,12 +139,7 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
 
 pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
-    let servers: Vec<String> = ctx
-        .plan()
-        .recovery_servers
-        .iter()
-        .map(|s| s.source_server_id.clone())
-        .collect();
+    let servers = source_server_ids(ctx);
     let list = || async {
         let all = ctx
             .call("describe recovery instances", || {
@@ -269,12 +268,7 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
 
 pub(super) async fn terminate_drill(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
-    let servers: Vec<String> = ctx
-        .plan()
-        .recovery_servers
-        .iter()
-        .map(|s| s.source_server_id.clone())
-        .collect();
+    let servers = source_server_ids(ctx);
     ctx.call("terminate drill instances", || {
         rs.terminate_drill_instances(&servers)
     })
