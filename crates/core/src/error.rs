@@ -35,6 +35,9 @@ pub enum ErrorKind {
     Unsupported,
     /// Any other provider failure.
     Provider,
+    /// A step of the user's own (`[[hooks]]`) did not succeed: its command, answer, query or
+    /// approval.
+    HookFailed,
 }
 
 impl ErrorKind {
@@ -54,6 +57,7 @@ impl ErrorKind {
             ErrorKind::Io => "i/o error",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Provider => "provider error",
+            ErrorKind::HookFailed => "hook failed",
         }
     }
 }

@@ -74,6 +74,12 @@ pub struct StepInfo {
     pub deps: Vec<String>,
     /// Estimated duration in milliseconds.
     pub estimate_ms: u64,
+    /// Skipping it needs `--force` (gates, fencing, verification, safety hooks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub safety: bool,
+    /// An approval hook (`aegis-dr approve|reject` answer it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval: bool,
 }
 
 /// Final state of a run.
@@ -184,6 +190,12 @@ pub enum Entry {
         step: String,
         /// Why, in the words shown to people.
         reason: String,
+        /// The operator who skipped it (`None`: the step skipped itself).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// A safety step skipped with `--force`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        forced: bool,
     },
     /// A step failed.
     StepFailed {
@@ -195,6 +207,9 @@ pub enum Entry {
         retries: u32,
         /// The error.
         error: ErrorSummary,
+        /// What the step recorded before it failed (a hook's captured output).
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        data: serde_json::Value,
     },
     /// An escalation was raised.
     Escalation {
@@ -215,6 +230,13 @@ pub enum Entry {
         sink: String,
         /// Error, if sending failed.
         error: Option<String>,
+    },
+    /// An operator's request (`aegis-dr pause|resume|skip|approve|reject`), as the run took it.
+    Control {
+        /// Epoch ms.
+        ts_ms: u64,
+        /// The request.
+        request: crate::control::ControlRequest,
     },
     /// An interrupted run was given up on (`--abandon`): it can no longer be resumed.
     RunAbandoned {

@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod clock;
+pub mod control;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod duration;

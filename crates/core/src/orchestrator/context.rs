@@ -52,9 +52,41 @@ pub(crate) struct RunCtx {
     pub data_loss: Mutex<HashMap<String, DataLoss>>,
     /// Messages being sent in the background (at most one: each waits for the one before).
     pub background_notifications: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The operator's requests in force.
+    pub controls: Mutex<super::controls::Controls>,
+    /// Bumped whenever `controls` changes (approval hooks wait on it).
+    pub controls_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl RunCtx {
+    /// Applies an operator's request: journaled (durably), then in force.
+    pub fn apply_control(&self, req: crate::control::ControlRequest) -> Result<String> {
+        let applied = match self.controls.lock() {
+            Ok(mut c) => c.apply(req),
+            Err(_) => return Err(Error::new(ErrorKind::InvalidState, "controls lock poisoned")),
+        };
+        for r in applied.journaled {
+            self.journal(Entry::Control {
+                ts_ms: self.clock.now_ms(),
+                request: r,
+            })?;
+        }
+        self.controls_changed.send_modify(|g| *g += 1);
+        tracing::warn!(run = %self.run_id, "{}", applied.message);
+        self.progress.message(&applied.message);
+        Ok(applied.message)
+    }
+
+    /// True while the operator has paused the run.
+    pub fn paused(&self) -> bool {
+        self.controls.lock().map(|c| c.paused.is_some()).unwrap_or(false)
+    }
+
+    /// The operator's order to skip `step`, if any.
+    pub fn skip_order(&self, step: &str) -> Option<super::controls::SkipOrder> {
+        self.controls.lock().ok()?.skips.get(step).cloned()
+    }
+
     fn locked_journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>> {
         self.journal
             .lock()

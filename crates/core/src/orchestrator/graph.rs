@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     incident::IncidentClass,
     journal::{Operation, StepInfo},
-    plan::{Estimates, Plan, SiteRole},
+    plan::{Estimates, HookAnchor, HookPhase, Plan, SiteRole},
 };
 
 /// Size a node pool or workload group is scaled to.
@@ -110,6 +110,11 @@ pub enum StepKind {
     },
     /// Resolution notice.
     Resolve,
+    /// A step of the user's own (`[[hooks]]`).
+    Hook {
+        /// The hook's name.
+        name: String,
+    },
 }
 
 impl StepKind {
@@ -123,6 +128,22 @@ impl StepKind {
                 | StepKind::Verify { .. }
                 | StepKind::ReverseReplication { dry_run: true, .. }
         )
+    }
+
+    /// True for a step whose skipping by an operator needs `--force`: the gates, draining,
+    /// fencing, the backup, the dry run, verification and hooks marked `safety` (the default).
+    pub fn is_safety(&self, plan: &Plan) -> bool {
+        match self {
+            StepKind::Preflight
+            | StepKind::StableGate
+            | StepKind::Drain { .. }
+            | StepKind::FenceDatabases { .. }
+            | StepKind::BackupDatabases { .. }
+            | StepKind::ReverseReplication { dry_run: true, .. }
+            | StepKind::Verify { .. } => true,
+            StepKind::Hook { name } => plan.hooks.iter().any(|h| &h.name == name && h.safety),
+            _ => false,
+        }
     }
 }
 
@@ -203,22 +224,116 @@ impl Builder<'_> {
     }
 }
 
-/// Builds the graph of `op` for `class`.
+/// Builds the graph of `op` for `class`, with the plan's hooks in place.
 pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
+    let with_hooks = |mut steps: Vec<Step>, phase: HookPhase, prefix: &str| {
+        // Anchors were checked when the plan was loaded; a missing one cannot happen here.
+        let _ = insert_hooks(plan, &mut steps, phase, class, prefix);
+        steps
+    };
     match op {
         Operation::Failover => Graph {
-            steps: failover(plan, class, ""),
+            steps: with_hooks(failover(plan, class, ""), HookPhase::Failover, ""),
         },
         Operation::Failback => Graph {
-            steps: failback(plan, class, "", &[], false),
+            steps: with_hooks(failback(plan, class, "", &[], false), HookPhase::Failback, ""),
         },
         Operation::Drill => {
-            let mut steps = failover(plan, class, "failover.");
+            let mut steps = with_hooks(
+                failover(plan, class, "failover."),
+                HookPhase::Failover,
+                "failover.",
+            );
             let last: Vec<String> = steps.last().map(|s| vec![s.id.clone()]).unwrap_or_default();
-            steps.extend(failback(plan, class, "failback.", &last, true));
+            steps.extend(with_hooks(
+                failback(plan, class, "failback.", &last, true),
+                HookPhase::Failback,
+                "failback.",
+            ));
             Graph { steps }
         }
     }
+}
+
+/// Puts the hooks of `phase` and `class` into a phase's steps: `before = X` runs after X's
+/// dependencies and X waits for it; `after = X` runs after X and every step that waited for X
+/// waits for it too. Errors name a hook whose anchor is not in the phase.
+fn insert_hooks(
+    plan: &Plan,
+    steps: &mut Vec<Step>,
+    phase: HookPhase,
+    class: IncidentClass,
+    prefix: &str,
+) -> std::result::Result<(), String> {
+    for h in plan.hooks.iter().filter(|h| h.applies(phase, class)) {
+        let target = h.anchor.target();
+        let target_id = match plan.hooks.iter().find(|o| o.name == target) {
+            Some(o) => format!("{prefix}{}", o.step_id()),
+            None => format!("{prefix}{target}"),
+        };
+        let Some(at) = steps.iter().position(|s| s.id == target_id) else {
+            let ids: Vec<&str> = steps
+                .iter()
+                .map(|s| s.id.strip_prefix(prefix).unwrap_or(&s.id))
+                .collect();
+            return Err(format!(
+                "hook `{}`: `{target}` is not a step of the {} of a {class} (its steps: {}); name another step, or limit the hook with `phases`/`classes`",
+                h.name,
+                phase.as_str(),
+                ids.join(", ")
+            ));
+        };
+        let id = format!("{prefix}{}", h.step_id());
+        let kind = StepKind::Hook {
+            name: h.name.clone(),
+        };
+        match &h.anchor {
+            HookAnchor::Before(_) => {
+                let deps = steps[at].deps.clone();
+                steps[at].deps.push(id.clone());
+                steps.insert(
+                    at,
+                    Step {
+                        id,
+                        title: h.title(),
+                        deps,
+                        kind,
+                    },
+                );
+            }
+            HookAnchor::After(_) => {
+                for s in steps.iter_mut() {
+                    if s.deps.contains(&target_id) {
+                        s.deps.push(id.clone());
+                    }
+                }
+                steps.insert(
+                    at + 1,
+                    Step {
+                        id,
+                        title: h.title(),
+                        deps: vec![target_id],
+                        kind,
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every hook's anchor is a step of each phase and class it runs in.
+pub(crate) fn check_hook_anchors(plan: &Plan) -> crate::error::Result<()> {
+    for class in IncidentClass::ALL {
+        for (phase, mut steps) in [
+            (HookPhase::Failover, failover(plan, class, "")),
+            (HookPhase::Failback, failback(plan, class, "", &[], false)),
+        ] {
+            insert_hooks(plan, &mut steps, phase, class, "")
+                .map_err(|e| crate::error::Error::config(format!("hooks: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
 fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<Step> {
@@ -684,6 +799,16 @@ pub fn step_cost(plan: &Plan, est: &Estimates, step: &Step) -> StepCost {
         // points or instances, start, poll job
         StepKind::RecoverServers | StepKind::FailbackServers => c(4, 0, 0, est.recovery_job),
         StepKind::TerminateDrill => c(1, 0, 0, zero),
+        StepKind::Hook { name } => c(
+            0,
+            0,
+            0,
+            plan.hooks
+                .iter()
+                .find(|h| &h.name == name)
+                .map(|h| h.estimate)
+                .unwrap_or(zero),
+        ),
     }
 }
 
@@ -745,7 +870,7 @@ pub fn estimate(plan: &Plan, est: &Estimates, graph: &Graph, concurrency: usize)
 
 impl Graph {
     /// The graph as journal step infos.
-    pub fn infos(&self, est: &Estimate) -> Vec<StepInfo> {
+    pub fn infos(&self, plan: &Plan, est: &Estimate) -> Vec<StepInfo> {
         self.steps
             .iter()
             .map(|s| StepInfo {
@@ -757,6 +882,13 @@ impl Graph {
                     .get(&s.id)
                     .map(|d| d.as_millis() as u64)
                     .unwrap_or(0),
+                safety: s.kind.is_safety(plan),
+                approval: match &s.kind {
+                    StepKind::Hook { name } => plan.hooks.iter().any(|h| {
+                        &h.name == name && matches!(h.action, crate::plan::HookAction::Approval { .. })
+                    }),
+                    _ => false,
+                },
             })
             .collect()
     }

@@ -2,6 +2,7 @@
 //! concurrently with every transition journaled, and resumes a run killed at any point.
 
 mod context;
+mod controls;
 pub mod graph;
 pub(crate) mod output;
 mod steps;
@@ -20,6 +21,7 @@ pub use touches::{touches, Touch};
 
 use crate::{
     clock::{rfc3339, Clock},
+    control::ControlRequest,
     error::{Error, ErrorKind, Result},
     incident::{IncidentClass, Targets},
     journal::{self, Entry, Journal, Operation, RunFlags, RunStatus},
@@ -223,7 +225,10 @@ impl Orchestrator {
                 ctx.escalate_rto().await;
             })
         };
-        let error = execute(ctx.clone(), &ctx.graph, done).await;
+        let (deliver, control) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = crate::control::Watcher::start(crate::control::control_dir(&run_dir), deliver);
+        let error = execute(ctx.clone(), &ctx.graph, done, control).await;
+        drop(watcher);
         watchdog.abort();
         ctx.flush_notifications().await;
 
@@ -305,6 +310,8 @@ impl Orchestrator {
             marks: Mutex::new(HashMap::new()),
             background_notifications: Mutex::new(Vec::new()),
             data_loss: Mutex::new(HashMap::new()),
+            controls: Mutex::new(controls::Controls::default()),
+            controls_changed: tokio::sync::watch::channel(0).0,
         }
     }
 
@@ -403,7 +410,7 @@ impl Orchestrator {
                 plan: self.plan.name.clone(),
                 targets: preview.targets,
                 flags: req.flags,
-                steps: preview.graph.infos(&preview.estimate),
+                steps: preview.graph.infos(&self.plan, &preview.estimate),
                 estimate_ms: preview.estimate.total.as_millis() as u64,
                 undoes,
             },
@@ -416,8 +423,8 @@ impl Orchestrator {
             flags: req.flags,
             started_ms: started,
         };
-        let ctx = self.ctx(header, preview, journal);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let ctx = self.ctx(header, preview, journal);
         Ok((ctx, HashSet::new(), lock, dir))
     }
 
@@ -500,8 +507,10 @@ impl Orchestrator {
         let mut checkpoints = HashMap::new();
         let mut marks = HashMap::new();
         let mut data_loss: HashMap<String, context::DataLoss> = HashMap::new();
+        let mut control_requests = Vec::new();
         for e in &entries {
             match e {
+                Entry::Control { request, .. } => control_requests.push(request.clone()),
                 Entry::StepStarted { step, .. } => {
                     started.insert(step.clone());
                 }
@@ -547,37 +556,76 @@ impl Orchestrator {
             flags,
             started_ms: ts_ms,
         };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut ctx = self.ctx(header, preview, journal);
         ctx.checkpoints = Mutex::new(checkpoints);
         ctx.previously_started = started;
         ctx.marks = Mutex::new(marks);
         ctx.data_loss = Mutex::new(data_loss);
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // The operator's skips and answers stand; a pause does not: resuming is going on.
+        let mut c = controls::Controls::default();
+        for r in control_requests {
+            c.apply(r);
+        }
+        c.paused = None;
+        ctx.controls = Mutex::new(c);
         Ok((ctx, done, lock, dir))
     }
 }
 
 /// Runs the graph: every step whose dependencies are done starts at once; after the first failure no
-/// new step starts, running ones finish, and the first error is returned.
+/// new step starts, running ones finish, and the first error is returned. The operator's requests
+/// arrive on `control`: while paused no step starts; a step ordered skipped is journaled skipped
+/// instead of starting (or is stopped, when running) and counts as done.
 ///
 /// Journal durability: a step's end is appended by its task, and the steps it makes ready are
 /// appended as started; one fsync then covers both, before those steps run. So every transition is
 /// on disk before any side effect that depends on it, with one fsync per transition instead of two.
-async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> Option<Error> {
+async fn execute(
+    ctx: Arc<RunCtx>,
+    graph: &Graph,
+    mut done: HashSet<String>,
+    mut control: tokio::sync::mpsc::UnboundedReceiver<std::result::Result<ControlRequest, String>>,
+) -> Option<Error> {
     let mut started: HashSet<String> = done.clone();
     // Each step is its own task, so independent steps use every worker thread.
-    let mut running: JoinSet<(String, Result<()>)> = JoinSet::new();
+    let mut running: JoinSet<Result<()>> = JoinSet::new();
+    let mut tasks: HashMap<tokio::task::Id, Step> = HashMap::new();
+    let mut handles: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
     let mut first_error: Option<Error> = None;
+    let mut control_open = true;
     loop {
-        let ready: Vec<&Step> = if first_error.is_none() {
-            graph
-                .steps
-                .iter()
-                .filter(|s| !started.contains(&s.id) && s.deps.iter().all(|d| done.contains(d)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let mut ready: Vec<&Step> = Vec::new();
+        if first_error.is_none() && !ctx.paused() {
+            loop {
+                let now: Vec<&Step> = graph
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        !started.contains(&s.id) && s.deps.iter().all(|d| done.contains(d))
+                    })
+                    .collect();
+                // Steps the operator skipped count as done at once, which may make more ready.
+                let (skipped, run): (Vec<&Step>, Vec<&Step>) = now
+                    .into_iter()
+                    .partition(|s| ctx.skip_order(&s.id).is_some());
+                ready = run;
+                if skipped.is_empty() {
+                    break;
+                }
+                for s in skipped {
+                    started.insert(s.id.clone());
+                    match journal_operator_skip(&ctx, s) {
+                        Ok(()) => {
+                            done.insert(s.id.clone());
+                        }
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
         let entries: Vec<Entry> = ready
             .iter()
             .map(|s| Entry::StepStarted {
@@ -599,28 +647,76 @@ async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> 
             for step in ready {
                 started.insert(step.id.clone());
                 ctx.progress.step_started(step);
-                let ctx = ctx.clone();
-                let step = step.clone();
-                running.spawn(async move {
-                    let id = step.id.clone();
-                    (id, run_step(ctx, step).await)
-                });
+                let task_ctx = ctx.clone();
+                let task_step = step.clone();
+                let h = running.spawn(async move { run_step(task_ctx, task_step).await });
+                tasks.insert(h.id(), step.clone());
+                handles.insert(step.id.clone(), h);
             }
         }
-        match running.join_next().await {
-            None => break,
-            Some(Ok((id, Ok(())))) => {
-                done.insert(id);
+        if running.is_empty() {
+            // Nothing runs: the run is over, unless it is paused with steps left to start.
+            let waiting = first_error.is_none() && ctx.paused() && done.len() < graph.steps.len();
+            if !waiting || !control_open {
+                break;
             }
-            Some(Ok((_, Err(e)))) => {
-                first_error.get_or_insert(e);
+        }
+        tokio::select! {
+            joined = running.join_next_with_id(), if !running.is_empty() => {
+                let (id, res) = match joined {
+                    Some(Ok((id, res))) => (id, Ok(res)),
+                    Some(Err(join)) => (join.id(), Err(join)),
+                    None => continue,
+                };
+                let Some(step) = tasks.remove(&id) else { continue };
+                handles.remove(&step.id);
+                match res {
+                    Ok(Ok(())) => {
+                        done.insert(step.id.clone());
+                    }
+                    Ok(Err(e)) => {
+                        first_error.get_or_insert(e);
+                    }
+                    // Stopped on the operator's order: journaled skipped, counts as done.
+                    Err(join) if join.is_cancelled() => match journal_operator_skip(&ctx, &step) {
+                        Ok(()) => {
+                            done.insert(step.id.clone());
+                        }
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    },
+                    Err(join) => {
+                        first_error.get_or_insert(Error::new(
+                            ErrorKind::Provider,
+                            format!("step `{}`: its task died: {join}", step.id),
+                        ));
+                    }
+                }
             }
-            Some(Err(join)) => {
-                first_error.get_or_insert(Error::new(
-                    ErrorKind::Provider,
-                    format!("a step task died: {join}"),
-                ));
-            }
+            req = control.recv(), if control_open => match req {
+                None => control_open = false,
+                Some(Err(bad)) => ctx.progress.message(&bad),
+                Some(Ok(req)) => {
+                    let skip = match &req.command {
+                        crate::control::Command::Skip { step, .. } => Some(step.clone()),
+                        _ => None,
+                    };
+                    if let Some(step) = skip.as_ref().filter(|s| done.contains(*s)) {
+                        ctx.progress.message(&format!(
+                            "{step}: already done; the skip by {} changes nothing",
+                            req.by
+                        ));
+                        continue;
+                    }
+                    if let Err(e) = ctx.apply_control(req) {
+                        first_error.get_or_insert(e);
+                    }
+                    if let Some(h) = skip.and_then(|s| handles.get(&s)) {
+                        h.abort();
+                    }
+                }
+            },
         }
     }
     if first_error.is_none() && done.len() < graph.steps.len() {
@@ -630,6 +726,27 @@ async fn execute(ctx: Arc<RunCtx>, graph: &Graph, mut done: HashSet<String>) -> 
         ));
     }
     first_error
+}
+
+/// Journals `step` skipped on the operator's order (it counts as done for the steps after it).
+fn journal_operator_skip(ctx: &RunCtx, step: &Step) -> Result<()> {
+    let order = ctx.skip_order(&step.id).unwrap_or(controls::SkipOrder {
+        by: "unknown".into(),
+        reason: String::new(),
+        force: false,
+    });
+    let forced = order.force && step.kind.is_safety(&ctx.plan);
+    tracing::warn!(run = %ctx.run_id, step = %step.id, by = %order.by, reason = %order.reason, forced, "step skipped by the operator");
+    ctx.journal(Entry::StepSkipped {
+        ts_ms: ctx.clock.now_ms(),
+        step: step.id.clone(),
+        reason: format!("skipped by {}: {}", order.by, order.reason),
+        by: Some(order.by.clone()),
+        forced,
+    })?;
+    let summary = format!("skipped by {}: {}", order.by, order.reason);
+    ctx.progress.step_finished(step, Ok(&summary));
+    Ok(())
 }
 
 /// Runs one step whose start is journaled; appends its end (made durable by the executor's next
@@ -664,6 +781,8 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
                 ts_ms: ctx.clock.now_ms(),
                 step: step.id.clone(),
                 reason: sctx.skipped().unwrap_or_default(),
+                by: None,
+                forced: false,
             }])?;
             ctx.progress.step_finished(&step, Ok(&summary));
             Ok(())
@@ -692,6 +811,10 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
                 step: step.id.clone(),
                 retries: sctx.retries(),
                 error: e.summary(),
+                data: match sctx.output() {
+                    serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
+                    d => d,
+                },
             }])?;
             ctx.progress.step_finished(&step, Err(&e));
             Err(e)

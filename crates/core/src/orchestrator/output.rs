@@ -41,6 +41,8 @@ pub enum Output {
     SourceInstances(Vec<(String, String)>),
     /// Workloads whose drain annotation this step set.
     Annotated(usize),
+    /// A hook's evidence: what it ran or asked, and what came back.
+    Hook(Value),
     /// Workloads this step scaled, and all it looked at.
     Scaled {
         /// Scaled.
@@ -113,6 +115,7 @@ impl Output {
                     .collect::<Vec<_>>()),
             )],
             Output::Annotated(n) => vec![("annotated", json!(n))],
+            Output::Hook(evidence) => vec![("hook", evidence.clone())],
             Output::Scaled { changed, total } => {
                 vec![("changed", json!(changed)), ("workloads", json!(total))]
             }

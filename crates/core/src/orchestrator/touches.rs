@@ -147,6 +147,22 @@ pub fn touches(plan: &Plan, kind: &StepKind) -> Vec<Touch> {
                 records(RECORD_READ, &mut add);
             }
         }
+        StepKind::Hook { name } => {
+            if let Some(h) = plan.hooks.iter().find(|h| &h.name == name) {
+                use crate::plan::HookAction;
+                let (resource, ops): (String, &'static [&'static str]) = match &h.action {
+                    HookAction::Command { argv, .. } => (argv.join(" "), &["run_command"]),
+                    HookAction::Http { method, url, .. } => {
+                        (format!("{method} {url}"), &["http_request"])
+                    }
+                    HookAction::Prometheus { url, query, .. } => {
+                        (format!("{url} `{query}`"), &["prometheus_query"])
+                    }
+                    HookAction::Approval { .. } => ("aegis-dr approve|reject".into(), &["approval"]),
+                };
+                add(&ProviderName("hook".into()), resource, ops);
+            }
+        }
     }
     out
 }

@@ -14,8 +14,11 @@ use crate::{
     incident::{IncidentClass, Targets},
 };
 
+mod hooks;
 mod raw;
 mod validate;
+
+pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
 use raw::RawPlan;
 pub use validate::MAX_PLAN_NAME;
@@ -696,6 +699,8 @@ pub struct Plan {
     /// Plan-wide settings of each provider (`[providers.aws] profile = "prod"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<ProviderName, ProviderSettings>,
+    /// Steps of the user's own (`[[hooks]]`), in file order.
+    pub hooks: Vec<HookSpec>,
 }
 
 impl Plan {
@@ -729,6 +734,17 @@ impl Plan {
                 if Path::new(k).is_relative() {
                     site.kubeconfig = Some(base.join(k).display().to_string());
                 }
+            }
+        }
+        // A command hook runs in the plan's folder unless it names another (relative to it).
+        for h in &mut plan.hooks {
+            if let HookAction::Command { workdir, .. } = &mut h.action {
+                let dir = match workdir.as_deref() {
+                    Some(w) if Path::new(w).is_absolute() => w.into(),
+                    Some(w) => base.join(w),
+                    None => base.to_path_buf(),
+                };
+                *workdir = Some(dir.display().to_string());
             }
         }
         Ok(plan)

@@ -35,6 +35,8 @@ pub(super) struct RawPlan {
     #[serde(default)]
     pub(super) providers: BTreeMap<String, ProviderSettings>,
     pub(super) fault_injection: Option<FaultInjection>,
+    #[serde(default)]
+    pub(super) hooks: Vec<RawHook>,
 }
 
 #[derive(Deserialize)]
@@ -153,4 +155,82 @@ pub(super) struct RawHealthEndpoint {
 
 fn ok_status() -> u16 {
     200
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHook {
+    pub(super) name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub(super) kind: String,
+    #[serde(default)]
+    pub(super) phases: Vec<super::hooks::HookPhase>,
+    #[serde(default)]
+    pub(super) classes: Vec<IncidentClass>,
+    pub(super) before: Option<String>,
+    pub(super) after: Option<String>,
+    pub(super) timeout: Option<String>,
+    pub(super) estimate: Option<String>,
+    pub(super) safety: Option<bool>,
+    pub(super) escalate: Option<String>,
+    // command
+    pub(super) command: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) secret_env: Vec<String>,
+    pub(super) workdir: Option<String>,
+    pub(super) expect_stdout: Option<String>,
+    // http and prometheus
+    pub(super) url: Option<String>,
+    pub(super) method: Option<String>,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) secret_headers: BTreeMap<String, String>,
+    pub(super) body: Option<String>,
+    pub(super) expect_status: Option<u16>,
+    #[serde(default)]
+    pub(super) expect_json: BTreeMap<String, toml::Value>,
+    // prometheus
+    pub(super) query: Option<String>,
+    pub(super) below: Option<f64>,
+    pub(super) above: Option<f64>,
+    #[serde(rename = "for")]
+    pub(super) window: Option<String>,
+    pub(super) interval: Option<String>,
+    // approval
+    pub(super) message: Option<String>,
+    pub(super) default: Option<String>,
+}
+
+impl RawHook {
+    /// The type-specific keys this entry sets.
+    pub(super) fn set_keys(&self) -> Vec<&'static str> {
+        [
+            ("command", self.command.is_some()),
+            ("env", !self.env.is_empty()),
+            ("secret_env", !self.secret_env.is_empty()),
+            ("workdir", self.workdir.is_some()),
+            ("expect_stdout", self.expect_stdout.is_some()),
+            ("url", self.url.is_some()),
+            ("method", self.method.is_some()),
+            ("headers", !self.headers.is_empty()),
+            ("secret_headers", !self.secret_headers.is_empty()),
+            ("body", self.body.is_some()),
+            ("expect_status", self.expect_status.is_some()),
+            ("expect_json", !self.expect_json.is_empty()),
+            ("query", self.query.is_some()),
+            ("below", self.below.is_some()),
+            ("above", self.above.is_some()),
+            ("for", self.window.is_some()),
+            ("interval", self.interval.is_some()),
+            ("message", self.message.is_some()),
+            ("default", self.default.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| k)
+        .collect()
+    }
 }

@@ -4,7 +4,7 @@
 use toml::Spanned;
 
 use super::raw::{
-    RawDatabase, RawDnsRecord, RawHealthEndpoint, RawNodePool, RawPlan, RawRecoveryServer, RawSite,
+    RawDatabase, RawDnsRecord, RawHealthEndpoint, RawHook, RawNodePool, RawPlan, RawRecoveryServer, RawSite,
     RawTargets, RawWorkload,
 };
 use super::*;
@@ -33,7 +33,8 @@ impl Plan {
         let sim = sim(raw.sim.unwrap_or_default())?;
         notifications(&raw.notifications)?;
         let escalations = escalations(raw.escalations, &raw.notifications)?;
-        Ok(Plan {
+        let hooks = hooks(&mut v, raw.hooks)?;
+        let plan = Plan {
             name,
             targets: targets(raw.targets)?,
             primary,
@@ -53,7 +54,10 @@ impl Plan {
             sim,
             fault_injection: raw.fault_injection.map(fault_injection).transpose()?,
             providers,
-        })
+            hooks,
+        };
+        crate::orchestrator::graph::check_hook_anchors(&plan)?;
+        Ok(plan)
     }
 }
 
@@ -402,26 +406,7 @@ fn health_endpoints(
             )));
         }
         let provider = provider_of(&at, h.provider, &sites.get(h.site).provider)?;
-        let mut expect_json = BTreeMap::new();
-        for (k, value) in h.expect_json {
-            let json = match value {
-                toml::Value::String(s) => serde_json::Value::String(s),
-                toml::Value::Integer(i) => serde_json::Value::from(i),
-                toml::Value::Boolean(b) => serde_json::Value::Bool(b),
-                toml::Value::Float(f) => serde_json::Number::from_f64(f)
-                    .map(serde_json::Value::Number)
-                    .ok_or_else(|| {
-                        Error::config(format!("{at}.expect_json.{k}: not a finite number"))
-                    })?,
-                other => {
-                    let what = other.type_str();
-                    return Err(Error::config(format!(
-                        "{at}.expect_json.{k}: a {what}; an expected field is a string, number or boolean"
-                    )));
-                }
-            };
-            expect_json.insert(k, json);
-        }
+        let expect_json = super::hooks::expect_json(&at, h.expect_json)?;
         v.unique(&at, "health endpoint", h.name.get_ref())?;
         out.push(HealthEndpointSpec {
             name: h.name.into_inner(),
@@ -431,6 +416,16 @@ fn health_endpoints(
             expect_status: h.expect_status,
             expect_json,
         });
+    }
+    Ok(out)
+}
+
+fn hooks(v: &mut Validator, raw: Vec<RawHook>) -> Result<Vec<HookSpec>> {
+    let mut out = Vec::new();
+    for (i, h) in raw.into_iter().enumerate() {
+        let at = v.at("hooks", i, &h.name);
+        v.unique(&at, "hook", h.name.get_ref())?;
+        out.push(super::hooks::hook(&at, h)?);
     }
     Ok(out)
 }

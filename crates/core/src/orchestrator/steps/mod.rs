@@ -24,6 +24,7 @@ mod comms;
 mod databases;
 mod dns;
 mod gates;
+mod hooks;
 mod nodes;
 mod recovery;
 mod verify;
@@ -66,6 +67,7 @@ pub(crate) async fn execute(ctx: &Arc<StepCtx>) -> Result<String> {
             database_only,
         } => verify(ctx, site, database_only).await,
         StepKind::Resolve => resolve(ctx).await,
+        StepKind::Hook { name } => hooks::run(ctx, &name).await,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Run reports: folded from the journal, written as `report.json` and `report.md` in the run folder.
 
-use std::{collections::BTreeMap, fmt::Write as _, path::Path};
+use std::{collections::BTreeMap, path::Path};
+
+mod markdown;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +81,51 @@ pub struct StepReport {
     pub data: serde_json::Value,
     /// Estimated seconds.
     pub estimate_seconds: f64,
+    /// Steps it waited for.
+    #[serde(default)]
+    pub deps: Vec<String>,
+    /// Skipping it needs `--force`.
+    #[serde(default)]
+    pub safety: bool,
+    /// An approval hook.
+    #[serde(default)]
+    pub approval: bool,
+    /// Seconds from the run's start to the step's first start.
+    #[serde(default)]
+    pub start_offset_seconds: Option<f64>,
+    /// Seconds from the run's start to the step's end.
+    #[serde(default)]
+    pub end_offset_seconds: Option<f64>,
+    /// The operator who skipped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_by: Option<String>,
+    /// A safety step skipped with `--force`: flagged in every report.
+    #[serde(default)]
+    pub forced_skip: bool,
+}
+
+/// An operator's request, as the run took it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlReport {
+    /// When.
+    pub at: String,
+    /// Seconds from the run's start.
+    pub offset_seconds: f64,
+    /// Who.
+    pub by: String,
+    /// What.
+    pub request: String,
+}
+
+/// A time the run was paused by an operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PauseReport {
+    /// Seconds from the run's start to the pause.
+    pub from_seconds: f64,
+    /// Seconds from the run's start to the resume (`null`: never resumed in this run's journal).
+    pub to_seconds: Option<f64>,
+    /// Who paused, and why.
+    pub by: String,
 }
 
 /// An escalation in a report.
@@ -90,6 +137,9 @@ pub struct EscalationReport {
     pub reason: String,
     /// Text.
     pub message: String,
+    /// Seconds from the run's start.
+    #[serde(default)]
+    pub offset_seconds: f64,
 }
 
 /// A notification in a report.
@@ -154,10 +204,89 @@ pub struct Report {
     /// (a process killed mid-run journals none).
     #[serde(default)]
     pub provider_calls: BTreeMap<String, crate::layer::ProviderCalls>,
+    /// The operator's requests (pause, resume, skip, approve, reject).
+    #[serde(default)]
+    pub controls: Vec<ControlReport>,
+    /// Times the run was paused.
+    #[serde(default)]
+    pub pauses: Vec<PauseReport>,
+    /// The chain of steps that decided the run's duration: from the last step to end, back
+    /// through the dependency that ended last.
+    #[serde(default)]
+    pub critical_path: Vec<String>,
+}
+
+/// The steps that decided the run's duration: the step that ended last, then, repeatedly, the
+/// dependency of the current one that ended last.
+fn critical_path(steps: &[StepReport]) -> Vec<String> {
+    let by_id: BTreeMap<&str, &StepReport> = steps.iter().map(|s| (s.id.as_str(), s)).collect();
+    let end = |s: &StepReport| s.end_offset_seconds.unwrap_or(f64::NEG_INFINITY);
+    let mut cur = steps
+        .iter()
+        .filter(|s| s.end_offset_seconds.is_some())
+        .max_by(|a, b| end(a).total_cmp(&end(b)));
+    let mut path = Vec::new();
+    while let Some(s) = cur {
+        path.push(s.id.clone());
+        cur = s
+            .deps
+            .iter()
+            .filter_map(|d| by_id.get(d.as_str()).copied())
+            .filter(|d| d.end_offset_seconds.is_some())
+            .max_by(|a, b| end(a).total_cmp(&end(b)));
+    }
+    path.reverse();
+    path
+}
+
+/// A hook's evidence in one line (exit code and output's last line, answer, query, decision).
+pub(crate) fn hook_evidence_line(data: &serde_json::Value) -> Option<String> {
+    let h = data.get("hook")?;
+    let last_line = |k: &str| {
+        h[k].as_str()
+            .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()))
+            .map(|l| l.trim().to_string())
+    };
+    Some(match h["type"].as_str()? {
+        "command" if h["timed_out"] == true => "hook: timed out (killed)".to_string(),
+        "command" => format!(
+            "hook: exit {}{}{}",
+            h["exit_code"],
+            last_line("stdout")
+                .map(|l| format!("; stdout: {l}"))
+                .unwrap_or_default(),
+            last_line("stderr")
+                .map(|l| format!("; stderr: {l}"))
+                .unwrap_or_default()
+        ),
+        "http" => match h["status"].as_u64() {
+            Some(st) => format!("hook: {} answered {st}", h["request"].as_str().unwrap_or("")),
+            None => format!("hook: {}", h["error"].as_str().unwrap_or("no answer")),
+        },
+        "prometheus" => format!(
+            "hook: `{}` {} held {} for {}s (longest {}s, {} evaluations kept)",
+            h["query"].as_str().unwrap_or(""),
+            if h["held"] == true { "" } else { "NOT" },
+            h["bound"].as_str().unwrap_or(""),
+            h["window_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+            h["longest_held_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+            h["samples"].as_array().map(Vec::len).unwrap_or(0)
+        )
+        .replace("  ", " "),
+        "approval" => format!(
+            "hook: {}{}",
+            h["outcome"].as_str().unwrap_or(""),
+            h["by"]
+                .as_str()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default()
+        ),
+        _ => return None,
+    })
 }
 
 /// Seconds as people read them, to the millisecond (`1.525s`, `2m`), so a miss never reads as met.
-fn seconds(v: f64) -> String {
+pub(crate) fn seconds(v: f64) -> String {
     if !v.is_finite() || v < 0.0 {
         return format!("{v}s");
     }
@@ -216,7 +345,11 @@ impl Report {
             undoes: undoes.clone(),
             abandoned: None,
             provider_calls: BTreeMap::new(),
+            controls: Vec::new(),
+            pauses: Vec::new(),
+            critical_path: Vec::new(),
         };
+        let offset = |ts: u64| ts.saturating_sub(started) as f64 / 1000.0;
         let mut idx = BTreeMap::new();
         for (i, s) in steps.iter().enumerate() {
             idx.insert(s.id.clone(), i);
@@ -233,6 +366,13 @@ impl Report {
                 errors: Vec::new(),
                 data: serde_json::Value::Null,
                 estimate_seconds: s.estimate_ms as f64 / 1000.0,
+                deps: s.deps.clone(),
+                safety: s.safety,
+                approval: s.approval,
+                start_offset_seconds: None,
+                end_offset_seconds: None,
+                skipped_by: None,
+                forced_skip: false,
             });
         }
         let mut first_start: BTreeMap<String, u64> = BTreeMap::new();
@@ -244,6 +384,10 @@ impl Report {
                 Entry::RunStarted { .. } => {}
                 Entry::RunResumed { ts_ms, flags } => {
                     report.resumes += 1;
+                    // Resuming a run ends a pause its earlier process was in.
+                    if let Some(p) = report.pauses.last_mut() {
+                        p.to_seconds.get_or_insert(offset(*ts_ms));
+                    }
                     report.flags = *flags;
                     last_ts = *ts_ms;
                 }
@@ -254,6 +398,7 @@ impl Report {
                         s.attempts += 1;
                         first_start.entry(step.clone()).or_insert(*ts_ms);
                         s.started_at.get_or_insert_with(|| rfc3339(*ts_ms));
+                        s.start_offset_seconds.get_or_insert(offset(*ts_ms));
                     }
                 }
                 Entry::StepCheckpoint { ts_ms, .. } => last_ts = *ts_ms,
@@ -278,6 +423,7 @@ impl Report {
                     if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
                         s.status = StepStatus::Succeeded;
                         s.finished_at = Some(rfc3339(*ts_ms));
+                        s.end_offset_seconds = Some(offset(*ts_ms));
                         s.duration_seconds = first_start
                             .get(step)
                             .map(|f| ts_ms.saturating_sub(*f) as f64 / 1000.0);
@@ -290,11 +436,16 @@ impl Report {
                     ts_ms,
                     step,
                     reason,
+                    by,
+                    forced,
                 } => {
                     last_ts = *ts_ms;
                     if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
                         s.status = StepStatus::Skipped;
                         s.finished_at = Some(rfc3339(*ts_ms));
+                        s.end_offset_seconds = Some(offset(*ts_ms));
+                        s.skipped_by = by.clone();
+                        s.forced_skip = *forced;
                         s.duration_seconds = first_start
                             .get(step)
                             .map(|f| ts_ms.saturating_sub(*f) as f64 / 1000.0);
@@ -306,11 +457,16 @@ impl Report {
                     step,
                     retries,
                     error,
+                    data,
                 } => {
                     last_ts = *ts_ms;
                     if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
                         s.status = StepStatus::Failed;
                         s.finished_at = Some(rfc3339(*ts_ms));
+                        s.end_offset_seconds = Some(offset(*ts_ms));
+                        if !data.is_null() {
+                            s.data = data.clone();
+                        }
                         s.retries += retries;
                         s.errors.push(error.clone());
                     }
@@ -325,6 +481,7 @@ impl Report {
                         at: rfc3339(*ts_ms),
                         reason: reason.clone(),
                         message: message.clone(),
+                        offset_seconds: offset(*ts_ms),
                     });
                 }
                 Entry::Notification {
@@ -339,6 +496,32 @@ impl Report {
                         sink: sink.clone(),
                         error: error.clone(),
                     });
+                }
+                Entry::Control { ts_ms, request } => {
+                    last_ts = *ts_ms;
+                    report.controls.push(ControlReport {
+                        at: rfc3339(*ts_ms),
+                        offset_seconds: offset(*ts_ms),
+                        by: request.by.clone(),
+                        request: request.command.describe(),
+                    });
+                    match &request.command {
+                        crate::control::Command::Pause { reason } => {
+                            if report.pauses.last().is_none_or(|p| p.to_seconds.is_some()) {
+                                report.pauses.push(PauseReport {
+                                    from_seconds: offset(*ts_ms),
+                                    to_seconds: None,
+                                    by: format!("{}: {reason}", request.by),
+                                });
+                            }
+                        }
+                        crate::control::Command::Resume => {
+                            if let Some(p) = report.pauses.last_mut() {
+                                p.to_seconds.get_or_insert(offset(*ts_ms));
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 Entry::RunAbandoned { ts_ms, reason, by } => {
                     report.status = RunStatus::Abandoned;
@@ -366,6 +549,7 @@ impl Report {
                 }
             }
         }
+        report.critical_path = critical_path(&report.steps);
         // A step still "running" in a finished run was interrupted by the failure of another.
         report.duration_seconds = last_ts.saturating_sub(started) as f64 / 1000.0;
         report.achieved.rpo_unknown = loss.unknown;
@@ -395,139 +579,5 @@ impl Report {
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise report: {e}")))?;
         write_replace(&run_dir.join("report.json"), &json)?;
         write_replace(&run_dir.join("report.md"), self.to_markdown().as_bytes())
-    }
-
-    /// The report as Markdown.
-    pub fn to_markdown(&self) -> String {
-        let mut s = String::new();
-        let secs = |v: Option<f64>| v.map(seconds).unwrap_or_else(|| "n/a".into());
-        let _ = writeln!(s, "# aegis-dr {} report: {}\n", self.operation, self.run_id);
-        let _ = writeln!(s, "| | |\n|---|---|");
-        let _ = writeln!(s, "| plan | {} |", self.plan);
-        let _ = writeln!(s, "| incident class | {} |", self.class);
-        let _ = writeln!(s, "| status | **{}** |", self.status.as_str());
-        let _ = writeln!(s, "| started | {} |", self.started_at);
-        let _ = writeln!(
-            s,
-            "| finished | {} |",
-            self.finished_at.as_deref().unwrap_or("(not finished)")
-        );
-        let _ = writeln!(
-            s,
-            "| duration | {} (estimate {}) |",
-            seconds(self.duration_seconds),
-            seconds(self.estimate_seconds)
-        );
-        let verdict = |achieved: Option<f64>, target: f64| match achieved {
-            Some(a) if a <= target => " (met)",
-            Some(_) => " (**missed**)",
-            None => "",
-        };
-        let _ = writeln!(
-            s,
-            "| RTO | achieved {} / target {}{} |",
-            secs(self.achieved.rto_seconds),
-            seconds(self.targets.rto_seconds),
-            verdict(self.achieved.rto_seconds, self.targets.rto_seconds)
-        );
-        let rpo = if self.achieved.rpo_unknown {
-            "**unknown** (a replication lag could not be measured)".to_string()
-        } else {
-            secs(self.achieved.rpo_seconds)
-        };
-        let _ = writeln!(
-            s,
-            "| RPO | achieved {rpo} / target {}{} |",
-            seconds(self.targets.rpo_seconds),
-            verdict(self.achieved.rpo_seconds, self.targets.rpo_seconds)
-        );
-        if self.resumes > 0 {
-            let _ = writeln!(s, "| resumed | {} time(s) |", self.resumes);
-        }
-        if let Some(u) = &self.undoes {
-            let _ = writeln!(s, "| undoes | failover {u} (its incident class) |");
-        }
-        if let Some(a) = &self.abandoned {
-            let _ = writeln!(s, "\n**Abandoned:** {a}");
-        }
-        if let Some(e) = &self.error {
-            let _ = writeln!(s, "\n**Error:** {}", e.message);
-        }
-        let _ = writeln!(
-            s,
-            "\n## Steps\n\n| step | status | duration | retries | outcome |\n|---|---|---|---|---|"
-        );
-        for st in &self.steps {
-            let outcome = st
-                .summary
-                .clone()
-                .or_else(|| st.errors.last().map(|e| e.message.clone()))
-                .unwrap_or_default()
-                .replace('|', "\\|");
-            let _ = writeln!(
-                s,
-                "| {} | {:?} | {} | {} | {} |",
-                st.id,
-                st.status,
-                secs(st.duration_seconds),
-                st.retries,
-                outcome
-            );
-            let log = crate::orchestrator::StepOutputView::of(&st.data).job_log;
-            for line in log.iter().flatten() {
-                let _ = writeln!(s, "|  | | | | job: {} |", line.replace('|', "\\|"));
-            }
-        }
-        if !self.provider_calls.is_empty() {
-            let _ = writeln!(
-                s,
-                "\n## Calls by provider\n\n| provider | calls | transient errors | other errors |\n|---|---|---|---|"
-            );
-            for (name, c) in &self.provider_calls {
-                let _ = writeln!(
-                    s,
-                    "| {name} | {} | {} | {} |",
-                    c.calls, c.transient_errors, c.errors
-                );
-            }
-        }
-        if !self.checks.is_empty() {
-            let _ = writeln!(
-                s,
-                "\n## Checks\n\n| check | status | evidence |\n|---|---|---|"
-            );
-            for c in &self.checks {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} |",
-                    c.name,
-                    c.status.as_str(),
-                    c.evidence.replace('|', "\\|")
-                );
-            }
-        }
-        if !self.escalations.is_empty() {
-            let _ = writeln!(s, "\n## Escalations\n");
-            for e in &self.escalations {
-                let _ = writeln!(s, "- {} **{}**: {}", e.at, e.reason, e.message);
-            }
-        }
-        if !self.notifications.is_empty() {
-            let _ = writeln!(s, "\n## Notifications\n");
-            for n in &self.notifications {
-                let _ = writeln!(
-                    s,
-                    "- {} {} -> {}{}",
-                    n.at,
-                    n.template,
-                    n.sink,
-                    n.error
-                        .as_ref()
-                        .map(|e| format!(" (failed: {e})"))
-                        .unwrap_or_default()
-                );
-            }
-        }
-        s
     }
 }

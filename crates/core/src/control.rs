@@ -1,0 +1,326 @@
+//! Operator control of a run from another process: pause, resume, skip a step, approve or reject
+//! an approval hook.
+//!
+//! A live run (its process holds the plan's lock) reads requests from its folder's `control/`
+//! directory, where [`send`] drops each as one file (written aside, then renamed in, so a reader
+//! never sees half of one); the run journals each as it takes it. A run that is not live gets the
+//! request journaled at once (under the plan's lock), and a `--resume` applies it.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{Error, Result},
+    journal::{Entry, Journal, RunStatus},
+    lock::RunLock,
+    report::{Report, StepStatus},
+    runs::{self, RunRead},
+};
+
+/// What an operator asks of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Start no new step until resumed (running steps finish; approvals keep waiting).
+    Pause {
+        /// Why.
+        reason: String,
+    },
+    /// Start steps again.
+    Resume,
+    /// Do not run `step` (stop it, if it is running); what waits for it goes on. A safety step
+    /// needs `force`.
+    Skip {
+        /// The step id, as `aegis-dr status RUN_ID` shows it.
+        step: String,
+        /// Why.
+        reason: String,
+        /// Allows skipping a safety step.
+        #[serde(default)]
+        force: bool,
+    },
+    /// Approve the approval hook `step` (or every one waiting, when `None`).
+    Approve {
+        /// The hook's step id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    /// Reject the approval hook `step` (or every one waiting): the hook fails.
+    Reject {
+        /// The hook's step id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Command {
+    /// A one-line description for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Command::Pause { reason } => format!("pause ({reason})"),
+            Command::Resume => "resume".into(),
+            Command::Skip {
+                step,
+                reason,
+                force,
+            } => format!(
+                "skip {step}{} ({reason})",
+                if *force { " --force" } else { "" }
+            ),
+            Command::Approve { step } => {
+                format!("approve {}", step.as_deref().unwrap_or("waiting approvals"))
+            }
+            Command::Reject { step, reason } => format!(
+                "reject {} ({reason})",
+                step.as_deref().unwrap_or("waiting approvals")
+            ),
+        }
+    }
+}
+
+/// One request as delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlRequest {
+    /// Who asked (`user@host`, or what `--by` said).
+    pub by: String,
+    /// What.
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// How a request reached its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The running process takes it (within a fraction of a second).
+    Live,
+    /// The run is not running: journaled in it now, applied when it is resumed.
+    Journaled,
+}
+
+/// The folder a live run reads requests from.
+pub fn control_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("control")
+}
+
+/// The operator's name as journaled: `$USER@hostname`.
+pub fn operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}
+
+/// Sends `command` to run `run_id` under `state_dir`, checked against the run first: the step
+/// must be in it and not done, a safety step needs `force`, pause and resume need a live run.
+pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Result<Delivery> {
+    if !runs::is_run_id(run_id) {
+        return Err(Error::config(format!("`{run_id}` is not a run id")));
+    }
+    let dir = state_dir.join("runs").join(run_id);
+    let report = match runs::read(state_dir, &dir).read {
+        RunRead::Report(r) => r,
+        RunRead::NoJournal => {
+            return Err(Error::config(format!(
+                "no run `{run_id}` under {}",
+                state_dir.display()
+            )))
+        }
+        RunRead::Corrupt(e) => {
+            return Err(Error::config(format!(
+                "run `{run_id}` has a corrupt journal: {e}"
+            )))
+        }
+    };
+    check(&report, &command)?;
+    let req = ControlRequest {
+        by: by.to_string(),
+        command,
+    };
+    let live = RunLock::holder(state_dir, &report.plan).as_deref() == Some(run_id);
+    if live {
+        drop_file(&control_dir(&dir), &req)?;
+        return Ok(Delivery::Live);
+    }
+    if let Command::Pause { .. } | Command::Resume = req.command {
+        return Err(Error::config(format!(
+            "run `{run_id}` is not running (it is {}): only a running run can be paused or resumed; continue it with `aegis-dr {} --resume {run_id}`",
+            report.status.as_str(),
+            report.operation
+        )));
+    }
+    if !matches!(
+        report.status,
+        RunStatus::Failed | RunStatus::Interrupted | RunStatus::Refused
+    ) {
+        return Err(Error::config(format!(
+            "run `{run_id}` is {}: there is nothing left to resume",
+            report.status.as_str()
+        )));
+    }
+    let _lock = RunLock::acquire(state_dir, &report.plan, run_id, "control")?;
+    let (mut journal, _) = Journal::reopen(&dir.join("journal.jsonl"))?;
+    journal.append(&Entry::Control {
+        ts_ms: crate::clock::Clock::new().now_ms(),
+        request: req,
+    })?;
+    Ok(Delivery::Journaled)
+}
+
+fn check(report: &Report, command: &Command) -> Result<()> {
+    let find = |step: &str| {
+        report.steps.iter().find(|s| s.id == step).ok_or_else(|| {
+            let ids: Vec<&str> = report.steps.iter().map(|s| s.id.as_str()).collect();
+            Error::config(format!(
+                "run `{}` has no step `{step}` (its steps: {})",
+                report.run_id,
+                ids.join(", ")
+            ))
+        })
+    };
+    match command {
+        Command::Skip {
+            step,
+            reason,
+            force,
+        } => {
+            let s = find(step)?;
+            if reason.trim().is_empty() {
+                return Err(Error::config("--reason: say why the step is skipped"));
+            }
+            if matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped) {
+                return Err(Error::config(format!(
+                    "step `{step}` is already {}",
+                    if s.status == StepStatus::Succeeded {
+                        "done"
+                    } else {
+                        "skipped"
+                    }
+                )));
+            }
+            if s.safety && !force {
+                return Err(Error::refused(format!(
+                    "step `{step}` is a safety step ({}): skipping it needs --force, and the reports will flag it",
+                    s.title
+                )));
+            }
+        }
+        Command::Approve { step: Some(step) } | Command::Reject { step: Some(step), .. } => {
+            let s = find(step)?;
+            if !s.approval {
+                return Err(Error::config(format!(
+                    "step `{step}` is not an approval hook"
+                )));
+            }
+        }
+        Command::Reject { reason, .. } if reason.trim().is_empty() => {
+            return Err(Error::config("--reason: say why the run is rejected"));
+        }
+        _ => {}
+    }
+    if let Command::Approve { step: None } | Command::Reject { step: None, .. } = command {
+        if !report.steps.iter().any(|s| s.approval) {
+            return Err(Error::config(format!(
+                "run `{}` has no approval hook",
+                report.run_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `req` into `dir` as one new file, renamed in once complete.
+fn drop_file(dir: &Path, req: &ControlRequest) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+    let name = format!(
+        "{:020}-{:08x}",
+        crate::clock::Clock::new().now_ms(),
+        rand::random::<u32>()
+    );
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let body = serde_json::to_vec(req).map_err(|e| Error::config(e.to_string()))?;
+    std::fs::write(&tmp, body).map_err(|e| Error::io(tmp.display(), e))?;
+    let to = dir.join(format!("{name}.json"));
+    std::fs::rename(&tmp, &to).map_err(|e| Error::io(to.display(), e))
+}
+
+/// Takes the requests waiting in `dir`, oldest first (each file is removed once read; a file
+/// that is not a request is moved aside as `*.bad` and reported).
+pub(crate) fn take(dir: &Path) -> Vec<std::result::Result<ControlRequest, String>> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let read = std::fs::read(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+            match read {
+                Ok(r) => {
+                    let _ = std::fs::remove_file(&p);
+                    Ok(r)
+                }
+                Err(e) => {
+                    let _ = std::fs::rename(&p, p.with_extension("bad"));
+                    Err(format!("{}: not a control request ({e})", p.display()))
+                }
+            }
+        })
+        .collect()
+}
+
+/// Watches a live run's control folder on a thread of its own (real time, so a run on a virtual
+/// clock is not moved on by it) and hands each request to `deliver` until dropped.
+pub(crate) struct Watcher {
+    stop: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    pub(crate) fn start(
+        dir: PathBuf,
+        deliver: tokio::sync::mpsc::UnboundedSender<std::result::Result<ControlRequest, String>>,
+    ) -> Watcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                for r in take(&dir) {
+                    if deliver.send(r).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Watcher { stop }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
