@@ -106,6 +106,67 @@ pub enum Command {
         /// Run id.
         run_id: Option<String>,
     },
+    /// Pause a running run: no new step starts until `resume` (running steps finish).
+    Pause {
+        /// Run id.
+        run_id: String,
+        /// Why (journaled).
+        #[arg(long, default_value = "paused by the operator")]
+        reason: String,
+        /// Who asks (default: $USER@host).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Let a paused run start steps again.
+    Resume {
+        /// Run id.
+        run_id: String,
+        /// Who asks (default: $USER@host).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Skip a step of a run (stopping it if it is running); a safety step needs --force. On a run
+    /// that is not running, the skip applies when it is resumed.
+    Skip {
+        /// Run id.
+        run_id: String,
+        /// Step id, as `aegis-dr status RUN_ID` shows it.
+        step: String,
+        /// Why (journaled, in every report).
+        #[arg(long)]
+        reason: String,
+        /// Allow skipping a safety step (gates, fencing, backup, verification, safety hooks).
+        #[arg(long)]
+        force: bool,
+        /// Who asks (default: $USER@host).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Approve a run's approval hook (default: every one waiting).
+    Approve {
+        /// Run id.
+        run_id: String,
+        /// The approval hook's step id.
+        #[arg(long)]
+        step: Option<String>,
+        /// Who approves (default: $USER@host).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reject a run's approval hook (default: every one waiting): the hook fails, the run stops.
+    Reject {
+        /// Run id.
+        run_id: String,
+        /// The approval hook's step id.
+        #[arg(long)]
+        step: Option<String>,
+        /// Why (journaled).
+        #[arg(long)]
+        reason: String,
+        /// Who rejects (default: $USER@host).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Print the least-privilege permissions the plan needs of each provider, in its own format
     /// (AWS: an IAM policy; Kubernetes: RBAC); `--provider P` prints only P's.
     Permissions,

@@ -72,7 +72,40 @@ pub async fn run(cfg: Config) -> Result<u8> {
         Action::Status(id) => status(&cfg, id.as_deref()),
         Action::Report(id) => report(&cfg, id.as_deref()),
         Action::Permissions(only) => permissions(&cfg, only.as_deref()),
+        Action::Control {
+            run_id,
+            by,
+            command,
+        } => control(&cfg, run_id, by, command.clone()),
     }
+}
+
+/// `aegis-dr pause|resume|skip|approve|reject`: hands the request to the run.
+fn control(
+    cfg: &Config,
+    run_id: &str,
+    by: &str,
+    command: aegis_dr::control::Command,
+) -> Result<u8> {
+    use aegis_dr::control::Delivery;
+    let what = command.describe();
+    let delivery = aegis_dr::control::send(&cfg.state_dir, run_id, by, command)?;
+    let how = match delivery {
+        Delivery::Live => "sent to the running run (it journals it within a second)".to_string(),
+        Delivery::Journaled => format!(
+            "journaled in the stopped run: it applies when the run is resumed (`--resume {run_id}`)"
+        ),
+    };
+    match cfg.output {
+        OutputFormat::Json => print_json(&json!({
+            "run_id": run_id,
+            "request": what,
+            "by": by,
+            "delivery": match delivery { Delivery::Live => "live", Delivery::Journaled => "journaled" },
+        })),
+        OutputFormat::Text => outln!("{run_id}: {what}: {how}"),
+    }
+    Ok(exit::OK)
 }
 
 /// `aegis-dr permissions` (and `iam-policy`): each provider's least-privilege document on stdout,

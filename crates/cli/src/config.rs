@@ -44,6 +44,15 @@ pub enum Action {
     Report(Option<String>),
     /// `permissions` (and `iam-policy`): only this provider's, when given.
     Permissions(Option<String>),
+    /// `pause`, `resume`, `skip`, `approve`, `reject`.
+    Control {
+        /// The run.
+        run_id: String,
+        /// Who asks.
+        by: String,
+        /// What.
+        command: aegis_dr::control::Command,
+    },
 }
 
 /// Which `k8s` mode.
@@ -121,6 +130,67 @@ pub struct Config {
 fn class(text: &str) -> Result<IncidentClass> {
     text.parse()
         .map_err(|e: String| Error::config(format!("--class: {e}")))
+}
+
+fn control_action(c: &Command) -> Result<Action> {
+    use aegis_dr::control::Command as C;
+    let by = |b: &Option<String>| b.clone().unwrap_or_else(aegis_dr::control::operator);
+    let (run_id, by, command) = match c {
+        Command::Pause {
+            run_id,
+            reason,
+            by: b,
+        } => (
+            run_id,
+            by(b),
+            C::Pause {
+                reason: reason.clone(),
+            },
+        ),
+        Command::Resume { run_id, by: b } => (run_id, by(b), C::Resume),
+        Command::Skip {
+            run_id,
+            step,
+            reason,
+            force,
+            by: b,
+        } => (
+            run_id,
+            by(b),
+            C::Skip {
+                step: step.clone(),
+                reason: reason.clone(),
+                force: *force,
+            },
+        ),
+        Command::Approve {
+            run_id,
+            step,
+            by: b,
+        } => (run_id, by(b), C::Approve { step: step.clone() }),
+        Command::Reject {
+            run_id,
+            step,
+            reason,
+            by: b,
+        } => (
+            run_id,
+            by(b),
+            C::Reject {
+                step: step.clone(),
+                reason: reason.clone(),
+            },
+        ),
+        _ => return Err(Error::config("not a control command")),
+    };
+    if by.trim().is_empty() {
+        return Err(Error::config("--by: must not be empty"));
+    }
+    Ok(Action::Control {
+        run_id: run_id.clone(),
+        by,
+        command,
+    })
 }
 
 fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
@@ -265,6 +335,11 @@ impl Config {
             Command::Report { run_id } => Action::Report(run_id.clone()),
             Command::Permissions => Action::Permissions(cli.provider.clone()),
             Command::IamPolicy => Action::Permissions(Some("aws".into())),
+            Command::Pause { .. }
+            | Command::Resume { .. }
+            | Command::Skip { .. }
+            | Command::Approve { .. }
+            | Command::Reject { .. } => control_action(&cli.command)?,
             Command::K8s { .. } | Command::Providers => {
                 return Err(Error::config("this command takes no plan"))
             }

@@ -221,7 +221,10 @@ fn check(report: &Report, command: &Command) -> Result<()> {
                 )));
             }
         }
-        Command::Approve { step: Some(step) } | Command::Reject { step: Some(step), .. } => {
+        Command::Approve { step: Some(step) }
+        | Command::Reject {
+            step: Some(step), ..
+        } => {
             let s = find(step)?;
             if !s.approval {
                 return Err(Error::config(format!(

@@ -4,9 +4,9 @@
 
 pub mod checks;
 pub mod clock;
-pub mod control;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod control;
 pub mod duration;
 pub mod error;
 pub mod fsutil;

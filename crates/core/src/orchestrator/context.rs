@@ -63,7 +63,12 @@ impl RunCtx {
     pub fn apply_control(&self, req: crate::control::ControlRequest) -> Result<String> {
         let applied = match self.controls.lock() {
             Ok(mut c) => c.apply(req),
-            Err(_) => return Err(Error::new(ErrorKind::InvalidState, "controls lock poisoned")),
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    "controls lock poisoned",
+                ))
+            }
         };
         for r in applied.journaled {
             self.journal(Entry::Control {
@@ -79,7 +84,10 @@ impl RunCtx {
 
     /// True while the operator has paused the run.
     pub fn paused(&self) -> bool {
-        self.controls.lock().map(|c| c.paused.is_some()).unwrap_or(false)
+        self.controls
+            .lock()
+            .map(|c| c.paused.is_some())
+            .unwrap_or(false)
     }
 
     /// The operator's order to skip `step`, if any.

@@ -236,7 +236,11 @@ pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
             steps: with_hooks(failover(plan, class, ""), HookPhase::Failover, ""),
         },
         Operation::Failback => Graph {
-            steps: with_hooks(failback(plan, class, "", &[], false), HookPhase::Failback, ""),
+            steps: with_hooks(
+                failback(plan, class, "", &[], false),
+                HookPhase::Failback,
+                "",
+            ),
         },
         Operation::Drill => {
             let mut steps = with_hooks(
@@ -257,14 +261,14 @@ pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
 
 /// Puts the hooks of `phase` and `class` into a phase's steps: `before = X` runs after X's
 /// dependencies and X waits for it; `after = X` runs after X and every step that waited for X
-/// waits for it too. Errors name a hook whose anchor is not in the phase.
+/// waits for it too. A hook runs wherever its step is, among its phases and classes.
 fn insert_hooks(
     plan: &Plan,
     steps: &mut Vec<Step>,
     phase: HookPhase,
     class: IncidentClass,
     prefix: &str,
-) -> std::result::Result<(), String> {
+) {
     for h in plan.hooks.iter().filter(|h| h.applies(phase, class)) {
         let target = h.anchor.target();
         let target_id = match plan.hooks.iter().find(|o| o.name == target) {
@@ -272,16 +276,7 @@ fn insert_hooks(
             None => format!("{prefix}{target}"),
         };
         let Some(at) = steps.iter().position(|s| s.id == target_id) else {
-            let ids: Vec<&str> = steps
-                .iter()
-                .map(|s| s.id.strip_prefix(prefix).unwrap_or(&s.id))
-                .collect();
-            return Err(format!(
-                "hook `{}`: `{target}` is not a step of the {} of a {class} (its steps: {}); name another step, or limit the hook with `phases`/`classes`",
-                h.name,
-                phase.as_str(),
-                ids.join(", ")
-            ));
+            continue;
         };
         let id = format!("{prefix}{}", h.step_id());
         let kind = StepKind::Hook {
@@ -319,18 +314,48 @@ fn insert_hooks(
             }
         }
     }
-    Ok(())
 }
 
-/// Checks that every hook's anchor is a step of each phase and class it runs in.
+/// Checks every hook's step: it must be in some graph of the hook's phases (a misspelt step runs
+/// nowhere), and in each class the hook names (in one of its phases).
 pub(crate) fn check_hook_anchors(plan: &Plan) -> crate::error::Result<()> {
+    let mut placed: std::collections::BTreeSet<(String, IncidentClass)> = Default::default();
+    let mut known: Vec<String> = Vec::new();
     for class in IncidentClass::ALL {
         for (phase, mut steps) in [
             (HookPhase::Failover, failover(plan, class, "")),
             (HookPhase::Failback, failback(plan, class, "", &[], false)),
         ] {
-            insert_hooks(plan, &mut steps, phase, class, "")
-                .map_err(|e| crate::error::Error::config(format!("hooks: {e}")))?;
+            insert_hooks(plan, &mut steps, phase, class, "");
+            for s in steps {
+                if let StepKind::Hook { name } = &s.kind {
+                    placed.insert((name.clone(), class));
+                } else if !known.contains(&s.id) {
+                    known.push(s.id);
+                }
+            }
+        }
+    }
+    for h in &plan.hooks {
+        let phases: Vec<&str> = h.phases.iter().map(|p| p.as_str()).collect();
+        let phases = phases.join(" or ");
+        let target = h.anchor.target();
+        if !placed.iter().any(|(n, _)| n == &h.name) {
+            return Err(crate::error::Error::config(format!(
+                "hooks: hook `{}`: `{target}` is not a step of any {phases} of this plan (its steps: {})",
+                h.name,
+                known.join(", ")
+            )));
+        }
+        if let Some(c) = h
+            .classes
+            .iter()
+            .find(|c| !placed.contains(&(h.name.clone(), **c)))
+        {
+            return Err(crate::error::Error::config(format!(
+                "hooks: hook `{}`: `{target}` is not a step of the {phases} of a {c}, so the hook would not run there: leave {c} out of its `classes`, or name another step",
+                h.name
+            )));
         }
     }
     Ok(())
@@ -885,7 +910,8 @@ impl Graph {
                 safety: s.kind.is_safety(plan),
                 approval: match &s.kind {
                     StepKind::Hook { name } => plan.hooks.iter().any(|h| {
-                        &h.name == name && matches!(h.action, crate::plan::HookAction::Approval { .. })
+                        &h.name == name
+                            && matches!(h.action, crate::plan::HookAction::Approval { .. })
                     }),
                     _ => false,
                 },

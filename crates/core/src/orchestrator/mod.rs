@@ -226,7 +226,8 @@ impl Orchestrator {
             })
         };
         let (deliver, control) = tokio::sync::mpsc::unbounded_channel();
-        let watcher = crate::control::Watcher::start(crate::control::control_dir(&run_dir), deliver);
+        let watcher =
+            crate::control::Watcher::start(crate::control::control_dir(&run_dir), deliver);
         let error = execute(ctx.clone(), &ctx.graph, done, control).await;
         drop(watcher);
         watchdog.abort();
@@ -601,9 +602,7 @@ async fn execute(
                 let now: Vec<&Step> = graph
                     .steps
                     .iter()
-                    .filter(|s| {
-                        !started.contains(&s.id) && s.deps.iter().all(|d| done.contains(d))
-                    })
+                    .filter(|s| !started.contains(&s.id) && s.deps.iter().all(|d| done.contains(d)))
                     .collect();
                 // Steps the operator skipped count as done at once, which may make more ready.
                 let (skipped, run): (Vec<&Step>, Vec<&Step>) = now

@@ -158,7 +158,9 @@ pub fn touches(plan: &Plan, kind: &StepKind) -> Vec<Touch> {
                     HookAction::Prometheus { url, query, .. } => {
                         (format!("{url} `{query}`"), &["prometheus_query"])
                     }
-                    HookAction::Approval { .. } => ("aegis-dr approve|reject".into(), &["approval"]),
+                    HookAction::Approval { .. } => {
+                        ("aegis-dr approve|reject".into(), &["approval"])
+                    }
                 };
                 add(&ProviderName("hook".into()), resource, ops);
             }

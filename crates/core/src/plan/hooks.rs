@@ -200,7 +200,9 @@ impl HookSpec {
     /// Its title in plans and reports.
     pub fn title(&self) -> String {
         match &self.action {
-            HookAction::Command { argv, .. } => format!("Hook `{}`: run {}", self.name, argv.join(" ")),
+            HookAction::Command { argv, .. } => {
+                format!("Hook `{}`: run {}", self.name, argv.join(" "))
+            }
             HookAction::Http { method, url, .. } => format!("Hook `{}`: {method} {url}", self.name),
             HookAction::Prometheus {
                 query,
@@ -320,12 +322,18 @@ pub(super) fn hook(at: &str, h: RawHook) -> Result<HookSpec> {
     } else {
         h.phases
     };
-    let timeout = duration(at, "timeout", h.timeout.as_deref(), Duration::from_secs(300))?;
+    let timeout = duration(
+        at,
+        "timeout",
+        h.timeout.as_deref(),
+        Duration::from_secs(300),
+    )?;
     if timeout.is_zero() {
         return Err(Error::config(format!("{at}.timeout: must be more than 0")));
     }
     let url = |u: Option<String>| -> Result<String> {
-        let u = u.ok_or_else(|| Error::config(format!("{at}.url: required for a `{}` hook", h.kind)))?;
+        let u =
+            u.ok_or_else(|| Error::config(format!("{at}.url: required for a `{}` hook", h.kind)))?;
         if u.starts_with("http://") || u.starts_with("https://") {
             Ok(u)
         } else {
@@ -361,7 +369,10 @@ pub(super) fn hook(at: &str, h: RawHook) -> Result<HookSpec> {
             )
         }
         "http" => {
-            let method = h.method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+            let method = h
+                .method
+                .unwrap_or_else(|| "GET".into())
+                .to_ascii_uppercase();
             if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
                 return Err(Error::config(format!(
                     "{at}.method: `{method}` is not one of GET, POST, PUT, PATCH, DELETE, HEAD"
@@ -393,14 +404,17 @@ pub(super) fn hook(at: &str, h: RawHook) -> Result<HookSpec> {
             let bound = match (h.below, h.above) {
                 (Some(b), None) if b.is_finite() => Bound::Below(b),
                 (None, Some(a)) if a.is_finite() => Bound::Above(a),
-                _ => {
-                    return Err(Error::config(format!(
-                        "{at}: give exactly one finite `below` or `above` bound for the query's value"
-                    )))
-                }
+                _ => return Err(Error::config(format!(
+                    "{at}: give exactly one finite `below` or `above` bound for the query's value"
+                ))),
             };
             let window = duration(at, "for", h.window.as_deref(), Duration::ZERO)?;
-            let interval = duration(at, "interval", h.interval.as_deref(), Duration::from_secs(15))?;
+            let interval = duration(
+                at,
+                "interval",
+                h.interval.as_deref(),
+                Duration::from_secs(15),
+            )?;
             if interval.is_zero() {
                 return Err(Error::config(format!("{at}.interval: must be more than 0")));
             }
@@ -462,7 +476,12 @@ pub(super) fn hook(at: &str, h: RawHook) -> Result<HookSpec> {
         classes: h.classes,
         anchor,
         timeout,
-        estimate: duration(at, "estimate", h.estimate.as_deref(), default_estimate.min(timeout))?,
+        estimate: duration(
+            at,
+            "estimate",
+            h.estimate.as_deref(),
+            default_estimate.min(timeout),
+        )?,
         safety: h.safety.unwrap_or(true),
         escalate,
         action,

@@ -4,8 +4,8 @@
 use toml::Spanned;
 
 use super::raw::{
-    RawDatabase, RawDnsRecord, RawHealthEndpoint, RawHook, RawNodePool, RawPlan, RawRecoveryServer, RawSite,
-    RawTargets, RawWorkload,
+    RawDatabase, RawDnsRecord, RawHealthEndpoint, RawHook, RawNodePool, RawPlan, RawRecoveryServer,
+    RawSite, RawTargets, RawWorkload,
 };
 use super::*;
 

@@ -114,11 +114,7 @@ impl Report {
             }
         }
         if !self.critical_path.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nCritical path: {}",
-                self.critical_path.join(" → ")
-            );
+            let _ = writeln!(s, "\nCritical path: {}", self.critical_path.join(" → "));
         }
         if !self.provider_calls.is_empty() {
             let _ = writeln!(

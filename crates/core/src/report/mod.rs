@@ -260,7 +260,10 @@ pub(crate) fn hook_evidence_line(data: &serde_json::Value) -> Option<String> {
                 .unwrap_or_default()
         ),
         "http" => match h["status"].as_u64() {
-            Some(st) => format!("hook: {} answered {st}", h["request"].as_str().unwrap_or("")),
+            Some(st) => format!(
+                "hook: {} answered {st}",
+                h["request"].as_str().unwrap_or("")
+            ),
             None => format!("hook: {}", h["error"].as_str().unwrap_or("no answer")),
         },
         "prometheus" => format!(

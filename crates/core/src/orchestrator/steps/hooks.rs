@@ -95,9 +95,12 @@ async fn command(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let started = ctx.run.clock.now_ms();
-    let child = cmd
-        .spawn()
-        .map_err(|e| failed(h, format!("cannot start `{program}` in {}: {e}", dir.display())))?;
+    let child = cmd.spawn().map_err(|e| {
+        failed(
+            h,
+            format!("cannot start `{program}` in {}: {e}", dir.display()),
+        )
+    })?;
     let out = match tokio::time::timeout(h.timeout, child.wait_with_output()).await {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => return Err(failed(h, format!("`{program}`: {e}"))),
@@ -139,7 +142,10 @@ async fn command(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
             .find(|l| !l.trim().is_empty())
             .map(|l| format!(": {}", l.trim()))
             .unwrap_or_default();
-        return Err(failed(h, format!("`{}` ended with {status}{last}", argv.join(" "))));
+        return Err(failed(
+            h,
+            format!("`{}` ended with {status}{last}", argv.join(" ")),
+        ));
     }
     if let Some(want) = expect_stdout {
         if !String::from_utf8_lossy(&out.stdout).contains(want.as_str()) {
@@ -246,7 +252,10 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         }
         let now = ctx.run.clock.now_ms();
         if !repeat || now >= deadline {
-            return Err(failed(h, format!("{method} {url}: {}", problems.join("; "))));
+            return Err(failed(
+                h,
+                format!("{method} {url}: {}", problems.join("; ")),
+            ));
         }
         let pause = ctx.plan().execution.poll_interval.as_millis() as u64;
         ctx.run
@@ -264,7 +273,12 @@ async fn evaluate(client: &reqwest::Client, url: &str, query: &str) -> Result<Ve
         .query(&[("query", query)])
         .send()
         .await
-        .map_err(|e| Error::new(ErrorKind::Unreachable, format!("Prometheus {endpoint}: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Unreachable,
+                format!("Prometheus {endpoint}: {e}"),
+            )
+        })?;
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.map_err(|e| {
         Error::new(
@@ -349,7 +363,9 @@ async fn prometheus(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
                     .iter()
                     .map(|(m, v)| serde_json::json!({ "series": m, "value": v.is_finite().then_some(*v) }))
                     .collect();
-                samples.push(serde_json::json!({ "at_ms": now, "series": shown, "holds": bad.is_empty() }));
+                samples.push(
+                    serde_json::json!({ "at_ms": now, "series": shown, "holds": bad.is_empty() }),
+                );
                 if bad.is_empty() {
                     Ok(())
                 } else {
@@ -364,7 +380,9 @@ async fn prometheus(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
             }
             Err(problem) => {
                 if !problem.contains(" = ") {
-                    samples.push(serde_json::json!({ "at_ms": now, "error": problem, "holds": false }));
+                    samples.push(
+                        serde_json::json!({ "at_ms": now, "error": problem, "holds": false }),
+                    );
                 }
                 held_since = None;
                 last_problem = problem;
@@ -436,7 +454,11 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     run.progress.message(&asked);
     let deadline = run.clock.now_ms() + h.timeout.as_millis() as u64;
     let decision = loop {
-        let d = run.controls.lock().ok().and_then(|c| c.decisions.get(&id).cloned());
+        let d = run
+            .controls
+            .lock()
+            .ok()
+            .and_then(|c| c.decisions.get(&id).cloned());
         if let Some(d) = d {
             break Some(d);
         }
@@ -468,7 +490,11 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         }
         Some(d) => {
             let reason = d.reason.clone().unwrap_or_default();
-            ctx.record(Output::Hook(evidence("rejected", Some(&d.by), Some(&reason))));
+            ctx.record(Output::Hook(evidence(
+                "rejected",
+                Some(&d.by),
+                Some(&reason),
+            )));
             Err(Error::refused(format!("rejected by {}: {reason}", d.by))
                 .with_resource(format!("hook.{}", h.name)))
         }
@@ -511,8 +537,7 @@ mod tests {
 
     #[test]
     fn expected_fields_must_be_present_and_equal() {
-        let want: BTreeMap<String, Value> =
-            [("status".to_string(), Value::from("healthy"))].into();
+        let want: BTreeMap<String, Value> = [("status".to_string(), Value::from("healthy"))].into();
         assert!(json_problems(r#"{"status":"healthy"}"#, &want).is_empty());
         assert_eq!(json_problems(r#"{"status":"degraded"}"#, &want).len(), 1);
         assert_eq!(json_problems("{}", &want).len(), 1);
