@@ -11,5 +11,6 @@ mod k8s;
 mod logs;
 mod mixed;
 mod notifications;
+mod operator;
 mod runs;
 mod safety;

@@ -3,9 +3,10 @@
 mod backup;
 mod common;
 mod conformance_sim;
-mod hooks;
+pub mod hooks;
 mod http_health;
 mod multi_provider;
 mod orchestrator;
 mod plan_errors;
 mod plan_fuzz;
+mod prometheus;

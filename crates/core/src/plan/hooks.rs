@@ -404,9 +404,11 @@ pub(super) fn hook(at: &str, h: RawHook) -> Result<HookSpec> {
             let bound = match (h.below, h.above) {
                 (Some(b), None) if b.is_finite() => Bound::Below(b),
                 (None, Some(a)) if a.is_finite() => Bound::Above(a),
-                _ => return Err(Error::config(format!(
+                _ => {
+                    return Err(Error::config(format!(
                     "{at}: give exactly one finite `below` or `above` bound for the query's value"
-                ))),
+                )))
+                }
             };
             let window = duration(at, "for", h.window.as_deref(), Duration::ZERO)?;
             let interval = duration(
