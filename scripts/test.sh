@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: format check, clippy with -D warnings, every test, and benchmark smoke runs.
 # Installs what it needs (rustfmt and clippy components; LocalStack and moto in Python 3.13 venvs under
-# .ci/) and starts nothing that outlives it: the AWS emulators are stopped on exit, and the tests
+# .ci/; Debian's chromium, prometheus and, without a kubectl, kubernetes-client) and starts nothing
+# that outlives it: the AWS emulators are stopped on exit, and the tests
 # start and stop their own loopback helpers (DRS/EKS and Kubernetes simulators, a webhook receiver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,16 +14,26 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
-# The Python venvs install (network and disk) while clippy compiles.
+# The Python venvs and the Debian packages install (network and disk) while clippy compiles.
 mkdir -p .ci
 scripts/aws-emulators.sh install >.ci/emulators-install.log 2>&1 &
 install_pid=$!
+scripts/test-tools.sh install >.ci/tools-install.log 2>&1 &
+tools_pid=$!
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== test tools (chromium, prometheus, kubectl)"
+if ! wait "$tools_pid"; then
+  cat .ci/tools-install.log >&2
+  echo "installing the test tools failed" >&2
+  exit 1
+fi
+scripts/test-tools.sh check
 
 echo "== AWS emulators (LocalStack, moto)"
 if ! wait "$install_pid"; then

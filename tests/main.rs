@@ -7,6 +7,7 @@ mod crash_resume;
 mod drill;
 mod gates;
 mod health;
+mod html;
 mod k8s;
 mod logs;
 mod mixed;

@@ -50,6 +50,8 @@ pub enum OutputFormat {
     Text,
     /// One JSON document on stdout.
     Json,
+    /// One self-contained HTML page on stdout (`plan` and `report` only).
+    Html,
 }
 
 /// Log levels.

@@ -103,7 +103,7 @@ fn control(
             "by": by,
             "delivery": match delivery { Delivery::Live => "live", Delivery::Journaled => "journaled" },
         })),
-        OutputFormat::Text => outln!("{run_id}: {what}: {how}"),
+        OutputFormat::Text | OutputFormat::Html => outln!("{run_id}: {what}: {how}"),
     }
     Ok(exit::OK)
 }
@@ -129,7 +129,7 @@ fn permissions(cfg: &Config, only: Option<&str>) -> Result<u8> {
                 "notes": p.notes,
             })).collect::<Vec<_>>(),
         })),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Html => {
             let one = all.len() == 1;
             for (name, p) in &all {
                 if !one {
@@ -164,7 +164,7 @@ pub fn providers(output: OutputFormat) -> Result<u8> {
                 "serves": d.serves,
             }))
             .collect::<Vec<_>>())),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Html => {
             outln!(
                 "{:<11} {:<18} {:<11} SERVES",
                 "PROVIDER",
@@ -245,7 +245,7 @@ pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8
             "dest": { "kubeconfig": k.dest.kubeconfig, "context": k.dest.context, "namespace": k.dest.namespace },
             "actions": actions,
         })),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Html => {
             outln!(
                 "k8s {}{}: {} -> {}",
                 k.mode.as_str(),
@@ -306,7 +306,7 @@ async fn check(cfg: &Config) -> Result<u8> {
         OutputFormat::Json => print_json(
             &json!({ "plan": cfg.plan.name, "status": status.as_str(), "checks": results }),
         ),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Html => {
             outln!("Pre-failover checks for plan `{}`\n", cfg.plan.name);
             outln!("{:<20} {:<6} EVIDENCE", "CHECK", "STATUS");
             for r in &results {
@@ -362,6 +362,7 @@ async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass
     let p = aegis_dr::orchestrator::preview(&cfg.plan, &estimates, operation, class);
     match cfg.output {
         OutputFormat::Json => print_json(&preview_json(&cfg.plan, &p)),
+        OutputFormat::Html => outln!("{}", aegis_dr::report::plan_html(&cfg.plan.name, &p)),
         OutputFormat::Text => {
             outln!(
                 "{} plan for `{}` ({}), dry run: nothing is changed\n",
@@ -480,7 +481,7 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
     let r = &outcome.report;
     match cfg.output {
         OutputFormat::Json => print_json(&serde_json::to_value(r).unwrap_or_default()),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Html => {
             outln!("{}", r.to_markdown());
             outln!("report: {}", outcome.run_dir.join("report.md").display());
         }
@@ -571,7 +572,7 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
         let r = find_run(cfg, Some(id))?;
         match cfg.output {
             OutputFormat::Json => print_json(&serde_json::to_value(&r).unwrap_or_default()),
-            OutputFormat::Text => {
+            OutputFormat::Text | OutputFormat::Html => {
                 outln!(
                     "run {} ({} {}, plan {}): {}",
                     r.run_id,
@@ -623,7 +624,7 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
                 "error": "killed before its first step: nothing ran",
             }),
         }).collect::<Vec<_>>() })),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Html => {
             if all.is_empty() {
                 outln!("no runs under {}", cfg.state_dir.display());
                 return Ok(exit::OK);
@@ -672,6 +673,7 @@ fn report(cfg: &Config, id: Option<&str>) -> Result<u8> {
     let r = find_run(cfg, id)?;
     match cfg.output {
         OutputFormat::Json => print_json(&serde_json::to_value(&r).unwrap_or_default()),
+        OutputFormat::Html => outln!("{}", r.to_html()),
         OutputFormat::Text => outln!("{}", r.to_markdown()),
     }
     Ok(exit::OK)

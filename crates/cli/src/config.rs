@@ -344,6 +344,13 @@ impl Config {
                 return Err(Error::config("this command takes no plan"))
             }
         };
+        if cli.output == OutputFormat::Html
+            && !matches!(action, Action::Plan { .. } | Action::Report(_))
+        {
+            return Err(Error::config(
+                "--output html: only `plan` (and `--dry-run`) and `report` draw HTML",
+            ));
+        }
         let mut plan = Plan::load(&cli.config)?;
         let uses = |plan: &Plan, p: &str| plan.provider_names().iter().any(|n| n.as_str() == p);
         match (&action, &cli.provider) {

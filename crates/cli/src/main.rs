@@ -20,6 +20,17 @@ fn main() -> ExitCode {
         Ok(None) => {}
         Err(e) => return fail(&e, json),
     }
+    if cli.output == args::OutputFormat::Html
+        && matches!(
+            cli.command,
+            args::Command::Providers | args::Command::K8s { .. }
+        )
+    {
+        let e = aegis_dr::Error::config(
+            "--output html: only `plan` (and `--dry-run`) and `report` draw HTML",
+        );
+        return fail(&e, json);
+    }
     if matches!(cli.command, args::Command::Providers) {
         return run_async(async { commands::providers(cli.output) }, json);
     }

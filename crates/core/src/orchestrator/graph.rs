@@ -227,8 +227,7 @@ impl Builder<'_> {
 /// Builds the graph of `op` for `class`, with the plan's hooks in place.
 pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
     let with_hooks = |mut steps: Vec<Step>, phase: HookPhase, prefix: &str| {
-        // Anchors were checked when the plan was loaded; a missing one cannot happen here.
-        let _ = insert_hooks(plan, &mut steps, phase, class, prefix);
+        insert_hooks(plan, &mut steps, phase, class, prefix);
         steps
     };
     match op {

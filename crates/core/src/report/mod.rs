@@ -2,7 +2,10 @@
 
 use std::{collections::BTreeMap, path::Path};
 
+mod html;
 mod markdown;
+
+pub use html::plan_html;
 
 use serde::{Deserialize, Serialize};
 
@@ -509,14 +512,14 @@ impl Report {
                         request: request.command.describe(),
                     });
                     match &request.command {
-                        crate::control::Command::Pause { reason } => {
-                            if report.pauses.last().is_none_or(|p| p.to_seconds.is_some()) {
-                                report.pauses.push(PauseReport {
-                                    from_seconds: offset(*ts_ms),
-                                    to_seconds: None,
-                                    by: format!("{}: {reason}", request.by),
-                                });
-                            }
+                        crate::control::Command::Pause { reason }
+                            if report.pauses.last().is_none_or(|p| p.to_seconds.is_some()) =>
+                        {
+                            report.pauses.push(PauseReport {
+                                from_seconds: offset(*ts_ms),
+                                to_seconds: None,
+                                by: format!("{}: {reason}", request.by),
+                            });
                         }
                         crate::control::Command::Resume => {
                             if let Some(p) = report.pauses.last_mut() {
@@ -575,12 +578,13 @@ impl Report {
         Report::from_journal(&crate::journal::read(&run_dir.join("journal.jsonl"))?)
     }
 
-    /// Writes `report.json` and `report.md` into `run_dir`, each replaced atomically. Not fsynced:
+    /// Writes `report.json`, `report.md` and `report.html` into `run_dir`, each replaced atomically. Not fsynced:
     /// the journal they are folded from is, and `aegis-dr report` folds it again.
     pub fn write(&self, run_dir: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise report: {e}")))?;
         write_replace(&run_dir.join("report.json"), &json)?;
-        write_replace(&run_dir.join("report.md"), self.to_markdown().as_bytes())
+        write_replace(&run_dir.join("report.md"), self.to_markdown().as_bytes())?;
+        write_replace(&run_dir.join("report.html"), self.to_html().as_bytes())
     }
 }
