@@ -177,6 +177,7 @@ pub enum Command {
     /// List the providers aegis-dr knows and which this build has (no plan needed).
     Providers,
     /// Move a namespace between two clusters: stage, cutover, failback (no plan file needed).
+    /// DR-Syncer's `--mode=Stage|Cutover|Failback` stands for the mode.
     K8s {
         /// The mode.
         #[command(subcommand)]
@@ -234,15 +235,20 @@ pub struct K8sFailbackArgs {
     /// Clusters and namespaces.
     #[command(flatten)]
     pub common: K8sArgs,
-    /// Migrate PVC data from the destination back to the source with `pv-migrate` first.
-    #[arg(long)]
-    pub reverse_migrate_pvc_data: bool,
-    /// Extra flags for `pv-migrate` (one string, split on whitespace).
+    /// Migrate PVC data from the destination back to the source with `pv-migrate` first
+    /// (`--reverse-migrate-pvc-data=true|false` as DR-Syncer writes it is accepted too).
     #[arg(
         long,
-        allow_hyphen_values = true,
-        requires = "reverse_migrate_pvc_data"
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
     )]
+    pub reverse_migrate_pvc_data: bool,
+    /// Extra flags for `pv-migrate` (one string, split on whitespace).
+    #[arg(long, allow_hyphen_values = true)]
     pub pv_migrate_flags: Option<String>,
 }
 

@@ -299,6 +299,11 @@ impl Config {
             K8sMode::Stage(a) => k8s_config(K8sModeKind::Stage, a, None)?,
             K8sMode::Cutover(a) => k8s_config(K8sModeKind::Cutover, a, None)?,
             K8sMode::Failback(f) => {
+                if f.pv_migrate_flags.is_some() && !f.reverse_migrate_pvc_data {
+                    return Err(Error::config(
+                        "--pv-migrate-flags: only with --reverse-migrate-pvc-data",
+                    ));
+                }
                 let pv = f.reverse_migrate_pvc_data.then(|| {
                     f.pv_migrate_flags
                         .as_deref()

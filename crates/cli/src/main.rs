@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod config;
+mod drsyncer;
 mod logging;
 mod progress;
 
@@ -12,7 +13,14 @@ use std::{io::Write, process::ExitCode};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let argv = match drsyncer::rewrite(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(commands::exit::USAGE);
+        }
+    };
+    let cli = args::Cli::parse_from(argv);
     let json = cli.output == args::OutputFormat::Json;
     aegis_dr::install_crypto_provider();
     match logging::filter(cli.log_level, std::env::var("RUST_LOG").ok().as_deref()) {
