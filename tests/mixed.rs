@@ -122,6 +122,10 @@ retry_base_delay = "20ms"
 poll_interval = "50ms"
 max_poll_interval = "200ms"
 
+# LocalStack's hosted zones are in no resolver: verification takes the providers' answers.
+[verification]
+dns_resolver = "none"
+
 [sim]
 plays = ["azure"]
 latency = "1ms"

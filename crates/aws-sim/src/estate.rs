@@ -857,6 +857,10 @@ retry_attempts = 6
 retry_base_delay = "20ms"
 poll_interval = "50ms"
 max_poll_interval = "200ms"
+
+# LocalStack's hosted zones are in no resolver: verification takes Route 53's own answer.
+[verification]
+dns_resolver = "none"
 {extra}
 "#,
             s = self.suffix,

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::{
     args::OutputFormat,
     config::{Action, Config},
-    progress::TerminalProgress,
+    progress::{LiveProgress, PlainProgress},
 };
 
 /// `println!` that ends the process quietly when stdout is closed (`aegis-dr plan | head`), as a
@@ -292,8 +292,13 @@ async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
             cfg.plan_dir.clone(),
             cfg.output == OutputFormat::Json,
         ));
-    if std::io::stderr().is_terminal() {
-        o = o.with_progress(Arc::new(TerminalProgress::new()));
+    // Logs carry the same facts as progress lines: with logs on, no progress beside them.
+    if !cfg.logs {
+        if std::io::stderr().is_terminal() {
+            o = o.with_progress(Arc::new(LiveProgress::stderr(clock)));
+        } else {
+            o = o.with_progress(Arc::new(PlainProgress::stderr(clock)));
+        }
     }
     Ok(o)
 }

@@ -125,6 +125,8 @@ pub struct Config {
     pub output: OutputFormat,
     /// The action.
     pub action: Action,
+    /// Logs go to stderr (`--log-level` or `RUST_LOG`).
+    pub logs: bool,
 }
 
 fn class(text: &str) -> Result<IncidentClass> {
@@ -395,6 +397,7 @@ impl Config {
             state_dir,
             output: cli.output,
             action,
+            logs: cli.log_level.is_some() || std::env::var_os("RUST_LOG").is_some(),
         })
     }
 }

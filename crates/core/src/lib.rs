@@ -7,6 +7,7 @@ pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod control;
+pub mod dns_check;
 pub mod duration;
 pub mod error;
 pub mod fsutil;

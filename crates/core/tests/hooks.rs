@@ -616,7 +616,7 @@ fn hook_errors_name_the_field_and_the_steps_there_are() {
 }
 
 /// The fast plan's text with `hooks` appended (for errors, which `fast_plan` would panic on).
-fn common_plan_text(hooks: &str) -> String {
+pub fn common_plan_text(hooks: &str) -> String {
     format!(
         "[plan]\nname = \"h\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"a\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"b\"\n[[databases]]\nname = \"d\"\nprimary = \"p\"\ndr = \"q\"\n[[dns_records]]\nname = \"n\"\nzone = \"z\"\nprimary_target = \"a\"\ndr_target = \"b\"\nttl = 60\n{hooks}"
     )

@@ -3,6 +3,7 @@
 mod backup;
 mod common;
 mod conformance_sim;
+mod dns_resolver;
 pub mod hooks;
 mod http_health;
 mod multi_provider;

@@ -499,6 +499,7 @@ impl StepCtx {
         let until = now
             .saturating_add(budget.as_millis() as u64)
             .min(self.run.rto_deadline_ms().max(now));
+        self.run.progress.step_waiting(&self.step, what, until);
         match await_condition(
             self.policy(),
             self.wait_policy(until),
@@ -527,6 +528,15 @@ impl StepCtx {
         // Within the RTO budget the wait ends at the RTO deadline; past it (after escalating) at the hard one.
         let first = self.wait_policy(rto_deadline.max(now));
         let mut poll = poll;
+        self.run.progress.step_waiting(
+            &self.step,
+            what,
+            if now < rto_deadline {
+                rto_deadline
+            } else {
+                hard
+            },
+        );
         if now < rto_deadline {
             match await_condition(
                 self.policy(),
@@ -543,6 +553,7 @@ impl StepCtx {
             }
         }
         self.run.escalate_rto().await;
+        self.run.progress.step_waiting(&self.step, what, hard);
         let second = self.wait_policy(hard);
         await_condition(
             self.policy(),

@@ -41,6 +41,8 @@ pub trait Progress: Send + Sync {
     fn step_started(&self, _step: &Step) {}
     /// A step ended; `Ok(summary)` or the error.
     fn step_finished(&self, _step: &Step, _outcome: std::result::Result<&str, &Error>) {}
+    /// A running step waits for `what` until `deadline_ms` (epoch ms) at the latest.
+    fn step_waiting(&self, _step: &Step, _what: &str, _deadline_ms: u64) {}
     /// A free-form message (notes, escalations).
     fn message(&self, _text: &str) {}
 }

@@ -305,6 +305,54 @@ impl HealthEndpointSpec {
     }
 }
 
+/// Which DNS resolver verification asks for each record (`[verification] dns_resolver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsResolver {
+    /// No resolver query: the provider's answer (INSYNC, the record's value) is the evidence.
+    None,
+    /// The machine's resolver configuration (`/etc/resolv.conf`).
+    System,
+    /// This name server (`ip:port`).
+    Server(std::net::SocketAddr),
+}
+
+impl DnsResolver {
+    /// Parses `none`, `system`, `IP` or `IP:PORT`.
+    pub fn parse(text: &str) -> std::result::Result<DnsResolver, String> {
+        match text {
+            "none" => Ok(DnsResolver::None),
+            "system" => Ok(DnsResolver::System),
+            t => t
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| {
+                    t.parse::<std::net::IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, 53))
+                })
+                .map(DnsResolver::Server)
+                .map_err(|_| format!("`{t}` is not `none`, `system`, an IP address or IP:PORT")),
+        }
+    }
+}
+
+impl std::fmt::Display for DnsResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DnsResolver::None => f.write_str("none"),
+            DnsResolver::System => f.write_str("the system resolver"),
+            DnsResolver::Server(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// How verification looks at the serving site beyond the providers' own answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerificationSettings {
+    /// The resolver asked for every DNS record (default: the system resolver when a record is on
+    /// a real provider, none when the simulated estate serves them all).
+    pub dns_resolver: Option<DnsResolver>,
+}
+
 /// Thresholds of the pre-failover checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -701,9 +749,27 @@ pub struct Plan {
     pub providers: BTreeMap<ProviderName, ProviderSettings>,
     /// Steps of the user's own (`[[hooks]]`), in file order.
     pub hooks: Vec<HookSpec>,
+    /// How verification looks beyond the providers' answers.
+    pub verification: VerificationSettings,
 }
 
 impl Plan {
+    /// The resolver verification asks for the DNS records: the plan's choice, else the system's
+    /// when a record is on a real provider, else none (the simulated estate's names are not in DNS).
+    pub fn dns_resolver(&self) -> DnsResolver {
+        self.verification.dns_resolver.unwrap_or_else(|| {
+            if self
+                .dns_records
+                .iter()
+                .all(|r| self.sim_serves(&r.provider))
+            {
+                DnsResolver::None
+            } else {
+                DnsResolver::System
+            }
+        })
+    }
+
     /// The targets of `class`.
     pub fn targets(&self, class: IncidentClass) -> Targets {
         self.targets

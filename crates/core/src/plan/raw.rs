@@ -37,6 +37,13 @@ pub(super) struct RawPlan {
     pub(super) fault_injection: Option<FaultInjection>,
     #[serde(default)]
     pub(super) hooks: Vec<RawHook>,
+    pub(super) verification: Option<RawVerification>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVerification {
+    pub(super) dns_resolver: Option<String>,
 }
 
 #[derive(Deserialize)]

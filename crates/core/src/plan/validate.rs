@@ -55,6 +55,16 @@ impl Plan {
             fault_injection: raw.fault_injection.map(fault_injection).transpose()?,
             providers,
             hooks,
+            verification: VerificationSettings {
+                dns_resolver: raw
+                    .verification
+                    .and_then(|v| v.dns_resolver)
+                    .map(|t| {
+                        DnsResolver::parse(&t)
+                            .map_err(|e| Error::config(format!("verification.dns_resolver: {e}")))
+                    })
+                    .transpose()?,
+            },
         };
         crate::orchestrator::graph::check_hook_anchors(&plan)?;
         Ok(plan)

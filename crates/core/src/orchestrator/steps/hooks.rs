@@ -347,6 +347,11 @@ async fn prometheus(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     let mut samples: Vec<Value> = Vec::new();
     let mut longest = 0u64;
     let mut last_problem = String::from("never evaluated");
+    ctx.run.progress.step_waiting(
+        &ctx.step,
+        &format!("`{query}` {bound} for {}", format_duration(*window)),
+        deadline,
+    );
     loop {
         let now = clock.now_ms();
         let verdict = match evaluate(&client, url, query).await {
@@ -453,6 +458,8 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     tracing::warn!(run = %run.run_id, step = %id, "{asked}");
     run.progress.message(&asked);
     let deadline = run.clock.now_ms() + h.timeout.as_millis() as u64;
+    run.progress
+        .step_waiting(&ctx.step, &format!("approval ({message})"), deadline);
     let decision = loop {
         let d = run
             .controls

@@ -120,6 +120,13 @@ pub(super) async fn verify(
         .filter(|h| h.site == site)
         .collect();
     let db_site = writable_database_site(ctx);
+    // DNS as clients see it: a resolver query per record, besides the provider's answer.
+    let resolver = if database_only || plan.dns_records.is_empty() {
+        None
+    } else {
+        crate::dns_check::DnsCheck::new(plan.dns_resolver())?
+    };
+    let resolver = &resolver;
     let what = format!("{site} site healthy");
     let healthy = ctx.wait(&what, || {
         let eps = eps.clone();
@@ -177,10 +184,17 @@ pub(super) async fn verify(
                 futures_util::future::try_join_all(plan.dns_records.iter().map(|rec| async move {
                     let dns = ctx.providers().dns(&rec.provider)?;
                     let cur = dns.get_record(&record_ref(rec)).await?;
-                    Ok::<_, Error>(
-                        (cur.target != rec.target(site))
-                            .then(|| format!("{} points at {}", rec.name, cur.target)),
-                    )
+                    let mut p = Vec::new();
+                    if cur.target != rec.target(site) {
+                        p.push(format!("{} points at {}", rec.name, cur.target));
+                    }
+                    if let Some(r) = resolver {
+                        p.extend(
+                            r.problem(&rec.name, &rec.record_type, rec.target(site))
+                                .await,
+                        );
+                    }
+                    Ok::<_, Error>(p)
                 }))
                 .await
                 .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
@@ -272,8 +286,12 @@ pub(super) async fn verify(
         if plan.node_pools.iter().any(|p| p.site == site) {
             checked.push("node pools at production".into());
         }
-        if !plan.dns_records.is_empty() {
-            checked.push("DNS".into());
+        match resolver {
+            Some(r) if !plan.dns_records.is_empty() => {
+                checked.push(format!("DNS (and as {} answers it)", r.via()))
+            }
+            _ if !plan.dns_records.is_empty() => checked.push("DNS".into()),
+            _ => {}
         }
     }
     if !plan.databases.is_empty() {
