@@ -62,6 +62,12 @@ fn an_operator_approves_pauses_and_resumes_a_run_from_another_terminal() {
     let doc = json(&o);
     assert_eq!(step(&doc, "hook.go-ahead")["status"], "succeeded", "{doc}");
     assert_eq!(step(&doc, "promote-dr-db")["status"], "pending", "{doc}");
+    let o = env.run(&["status", &id]);
+    assert!(
+        stdout(&o).contains("paused by alice: reading the lag"),
+        "{}",
+        stdout(&o)
+    );
     let o = env.run(&["resume", &id, "--by", "alice"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 

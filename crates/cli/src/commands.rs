@@ -599,12 +599,28 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
                         .clone()
                         .or_else(|| s.errors.last().map(|e| format!("error: {}", e.message)))
                         .unwrap_or_default();
+                    let flag = if s.forced_skip {
+                        "SAFETY STEP SKIPPED (--force): "
+                    } else {
+                        ""
+                    };
                     outln!(
-                        "  {:<10} {:<34} {}",
+                        "  {:<10} {:<34} {flag}{}",
                         format!("{:?}", s.status).to_lowercase(),
                         s.id,
                         outcome
                     );
+                }
+                for p in &r.pauses {
+                    match p.to_seconds {
+                        Some(_) => {}
+                        None => outln!(
+                            "
+paused by {} (`aegis-dr resume {}`)",
+                            p.by,
+                            r.run_id
+                        ),
+                    }
                 }
                 if matches!(r.status, RunStatus::Interrupted | RunStatus::Failed) {
                     outln!("\ncontinue it with: {}", resume_hint(cfg, &r));

@@ -737,6 +737,10 @@ fn journal_operator_skip(ctx: &RunCtx, step: &Step) -> Result<()> {
         force: false,
     });
     let forced = order.force && step.kind.is_safety(&ctx.plan);
+    // A stopped approval no longer waits for an answer.
+    if let Ok(mut c) = ctx.controls.lock() {
+        c.waiting.remove(&step.id);
+    }
     tracing::warn!(run = %ctx.run_id, step = %step.id, by = %order.by, reason = %order.reason, forced, "step skipped by the operator");
     ctx.journal(Entry::StepSkipped {
         ts_ms: ctx.clock.now_ms(),
