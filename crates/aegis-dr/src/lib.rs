@@ -150,3 +150,28 @@ pub fn permissions_for(
         })
         .collect()
 }
+
+/// The leadership `aegis-dr watch` acts under: the plan's `[watch.lease]` (a Kubernetes `Lease`,
+/// feature `kubernetes`) or else the state folder's controller lock.
+pub async fn leadership_for(
+    plan: &Plan,
+    state_dir: &Path,
+    identity: &str,
+) -> Result<Arc<dyn controller::Leadership>> {
+    match &plan.watch.lease {
+        None => Ok(Arc::new(controller::StateDirLeader::new(
+            state_dir, &plan.name, identity,
+        ))),
+        #[cfg(feature = "kubernetes")]
+        Some(l) => {
+            install_crypto_provider();
+            Ok(Arc::new(
+                kubernetes::LeaseLeader::new(l, identity).await?,
+            ))
+        }
+        #[cfg(not(feature = "kubernetes"))]
+        Some(_) => Err(Error::config(
+            "watch.lease: this build of aegis-dr has no Kubernetes provider (rebuild with the `kubernetes` cargo feature)",
+        )),
+    }
+}

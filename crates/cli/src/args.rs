@@ -169,6 +169,23 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// The DR controller: evaluate the plan's triggers against Prometheus, run the checks
+    /// periodically, act (notify, failover after approval, failover) while leader; serves
+    /// `/metrics` and `/healthz`. Stops on SIGTERM or Ctrl-C.
+    Watch {
+        /// This replica's name in the leader election (default: $HOSTNAME and the pid).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Serve `/metrics` and `/healthz` here instead of the plan's `watch.listen`.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// The plan's triggers.
+    Triggers {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: TriggersCommand,
+    },
     /// Print the least-privilege permissions the plan needs of each provider, in its own format
     /// (AWS: an IAM policy; Kubernetes: RBAC); `--provider P` prints only P's.
     Permissions,
@@ -183,6 +200,13 @@ pub enum Command {
         #[command(subcommand)]
         mode: K8sMode,
     },
+}
+
+/// Subcommands of `aegis-dr triggers`.
+#[derive(Debug, Subcommand)]
+pub enum TriggersCommand {
+    /// Evaluate every trigger once and print its value and verdict; act on nothing.
+    Test,
 }
 
 /// Modes of `aegis-dr k8s`.

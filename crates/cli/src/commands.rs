@@ -34,6 +34,7 @@ macro_rules! outln {
         }
     }};
 }
+pub(crate) use outln;
 
 /// Exit codes.
 pub mod exit {
@@ -77,6 +78,10 @@ pub async fn run(cfg: Config) -> Result<u8> {
             by,
             command,
         } => control(&cfg, run_id, by, command.clone()),
+        Action::Watch { identity, listen } => crate::watch::watch(&cfg, identity, *listen).await,
+        Action::TriggersTest => {
+            crate::watch::triggers_test(&cfg, cfg.output == OutputFormat::Json).await
+        }
     }
 }
 

@@ -44,6 +44,15 @@ pub enum Action {
     Report(Option<String>),
     /// `permissions` (and `iam-policy`): only this provider's, when given.
     Permissions(Option<String>),
+    /// `watch`.
+    Watch {
+        /// Leader-election identity.
+        identity: String,
+        /// Where `/metrics` is served.
+        listen: std::net::SocketAddr,
+    },
+    /// `triggers test`.
+    TriggersTest,
     /// `pause`, `resume`, `skip`, `approve`, `reject`.
     Control {
         /// The run.
@@ -342,6 +351,19 @@ impl Config {
             Command::Report { run_id } => Action::Report(run_id.clone()),
             Command::Permissions => Action::Permissions(cli.provider.clone()),
             Command::IamPolicy => Action::Permissions(Some("aws".into())),
+            Command::Watch { identity, listen } => Action::Watch {
+                identity: identity
+                    .clone()
+                    .unwrap_or_else(aegis_dr::controller::default_identity),
+                listen: match listen {
+                    Some(l) => l.parse().map_err(|_| {
+                        Error::config(format!("--listen: `{l}` is not an IP:PORT address"))
+                    })?,
+                    // Checked when the plan is loaded (below).
+                    None => "0.0.0.0:0".parse().map_err(|_| Error::config("--listen"))?,
+                },
+            },
+            Command::Triggers { .. } => Action::TriggersTest,
             Command::Pause { .. }
             | Command::Resume { .. }
             | Command::Skip { .. }
@@ -375,6 +397,17 @@ impl Config {
             }
         }
         aegis_dr::registry::check_names(&plan)?;
+        let mut action = action;
+        if let (Action::Watch { listen, .. }, Command::Watch { listen: None, .. }) =
+            (&mut action, &cli.command)
+        {
+            *listen = plan.watch.listen.parse().map_err(|_| {
+                Error::config(format!(
+                    "watch.listen: `{}` is not an IP:PORT address",
+                    plan.watch.listen
+                ))
+            })?;
+        }
         let plan_dir = cli
             .config
             .parent()

@@ -7,6 +7,7 @@ mod config;
 mod drsyncer;
 mod logging;
 mod progress;
+mod watch;
 
 use std::{io::Write, process::ExitCode};
 

@@ -7,6 +7,7 @@ pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod control;
+pub mod controller;
 pub mod dns_check;
 pub mod duration;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod lock;
 pub mod notify;
 pub mod orchestrator;
 pub mod plan;
+pub mod promql;
 pub mod provider;
 pub mod report;
 pub mod retry;

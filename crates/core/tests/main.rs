@@ -11,3 +11,4 @@ mod orchestrator;
 mod plan_errors;
 mod plan_fuzz;
 mod prometheus;
+mod triggers;

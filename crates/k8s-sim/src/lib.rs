@@ -2,7 +2,8 @@
 //! can be installed on the machines this project is built on, so the real `kube` client talks HTTP to
 //! this server instead.
 //!
-//! Modelled: `apps/v1` Deployments and StatefulSets with the `scale` subresource; `v1` Namespaces,
+//! Modelled: `apps/v1` Deployments and StatefulSets with the `scale` subresource; `coordination.k8s.io/v1`
+//! Leases (leader election: a replace carrying an old `resourceVersion` is 409); `v1` Namespaces,
 //! Nodes, ConfigMaps, Secrets, Services; `networking.k8s.io/v1` Ingresses. Get, list (with equality-
 //! and set-based label selectors `k=v`, `k!=v`, `k`, `!k`), create, replace (PUT, with
 //! `resourceVersion` preconditions answering 409 Conflict), patch (JSON merge patch; strategic merge
@@ -40,7 +41,7 @@ struct Kind {
     workload: bool,
 }
 
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 11] = [
     Kind {
         prefix: "/apis/apps/v1",
         plural: "deployments",
@@ -110,6 +111,14 @@ const KINDS: [Kind; 10] = [
         plural: "pods",
         kind: "Pod",
         api_version: "v1",
+        namespaced: true,
+        workload: false,
+    },
+    Kind {
+        prefix: "/apis/coordination.k8s.io/v1",
+        plural: "leases",
+        kind: "Lease",
+        api_version: "coordination.k8s.io/v1",
         namespaced: true,
         workload: false,
     },

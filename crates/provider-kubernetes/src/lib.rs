@@ -12,10 +12,12 @@
 
 mod backend;
 mod error;
+mod lease;
 pub mod migration;
 mod workloads;
 
 pub use backend::{rbac_for, KubernetesBackend};
+pub use lease::LeaseLeader;
 pub use workloads::{KubeSite, KubernetesBuilder, KubernetesWorkloads};
 
 /// Builds a client for one kubeconfig file (`None`: `KUBECONFIG` or `~/.kube/config`) and context

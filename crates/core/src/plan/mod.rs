@@ -16,7 +16,10 @@ use crate::{
 
 mod hooks;
 mod raw;
+mod triggers;
 mod validate;
+
+pub use triggers::{default_triggers, LeaseSettings, TriggerAction, TriggerSpec, WatchSettings};
 
 pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
@@ -751,6 +754,11 @@ pub struct Plan {
     pub hooks: Vec<HookSpec>,
     /// How verification looks beyond the providers' answers.
     pub verification: VerificationSettings,
+    /// Conditions that declare an incident (`[[triggers]]`; the runbook's three when none are
+    /// written: see [`Plan::triggers_in_force`]).
+    pub triggers: Vec<TriggerSpec>,
+    /// What `aegis-dr watch` does.
+    pub watch: WatchSettings,
 }
 
 impl Plan {
@@ -768,6 +776,15 @@ impl Plan {
                 DnsResolver::System
             }
         })
+    }
+
+    /// The triggers `watch` evaluates: the plan's, or the runbook's three when it writes none.
+    pub fn triggers_in_force(&self) -> Vec<TriggerSpec> {
+        if self.triggers.is_empty() {
+            default_triggers(&self.primary)
+        } else {
+            self.triggers.clone()
+        }
     }
 
     /// The targets of `class`.

@@ -38,6 +38,9 @@ pub(super) struct RawPlan {
     #[serde(default)]
     pub(super) hooks: Vec<RawHook>,
     pub(super) verification: Option<RawVerification>,
+    #[serde(default)]
+    pub(super) triggers: Vec<super::triggers::RawTrigger>,
+    pub(super) watch: Option<super::triggers::RawWatch>,
 }
 
 #[derive(Deserialize)]

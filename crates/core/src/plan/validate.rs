@@ -65,6 +65,8 @@ impl Plan {
                     })
                     .transpose()?,
             },
+            triggers: super::triggers::triggers(raw.triggers)?,
+            watch: super::triggers::watch(raw.watch)?,
         };
         crate::orchestrator::graph::check_hook_anchors(&plan)?;
         Ok(plan)

@@ -265,65 +265,6 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     }
 }
 
-/// One evaluation of a PromQL query: each series' value, or why there is none.
-async fn evaluate(client: &reqwest::Client, url: &str, query: &str) -> Result<Vec<(String, f64)>> {
-    let endpoint = format!("{}/api/v1/query", url.trim_end_matches('/'));
-    let resp = client
-        .get(&endpoint)
-        .query(&[("query", query)])
-        .send()
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Unreachable,
-                format!("Prometheus {endpoint}: {e}"),
-            )
-        })?;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.map_err(|e| {
-        Error::new(
-            ErrorKind::Provider,
-            format!("Prometheus answered {status} with a body that is not JSON: {e}"),
-        )
-    })?;
-    if body["status"] != "success" {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!(
-                "Prometheus rejected the query ({status}): {}",
-                body["error"].as_str().unwrap_or("no error text")
-            ),
-        ));
-    }
-    let value = |v: &Value| -> f64 {
-        v.get(1)
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    let data = &body["data"];
-    Ok(match data["resultType"].as_str() {
-        Some("vector") => data["result"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| (r["metric"].to_string(), value(&r["value"])))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        Some("scalar") => vec![("scalar".into(), value(&data["result"]))],
-        other => {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "the query gives a {}, not an instant vector or scalar",
-                    other.unwrap_or("nothing")
-                ),
-            ))
-        }
-    })
-}
-
 async fn prometheus(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     let HookAction::Prometheus {
         url,
@@ -354,19 +295,19 @@ async fn prometheus(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     );
     loop {
         let now = clock.now_ms();
-        let verdict = match evaluate(&client, url, query).await {
+        let verdict = match crate::promql::instant(&client, url, query).await {
             Err(e) if e.kind() == ErrorKind::Config => return Err(failed(h, e)),
             Err(e) => Err(e.to_string()),
             Ok(series) if series.is_empty() => Err("no data (an unknown value never holds)".into()),
             Ok(series) => {
                 let bad: Vec<String> = series
                     .iter()
-                    .filter(|(_, v)| !bound.holds(*v))
-                    .map(|(m, v)| format!("{m} = {v}"))
+                    .filter(|s| !bound.holds(s.value))
+                    .map(|s| format!("{} = {}", s.series, s.value))
                     .collect();
                 let shown: Vec<Value> = series
                     .iter()
-                    .map(|(m, v)| serde_json::json!({ "series": m, "value": v.is_finite().then_some(*v) }))
+                    .map(|s| serde_json::json!({ "series": s.series, "value": s.value.is_finite().then_some(s.value) }))
                     .collect();
                 samples.push(
                     serde_json::json!({ "at_ms": now, "series": shown, "holds": bad.is_empty() }),

@@ -1,0 +1,294 @@
+//! The DR controller against a real Prometheus scraping an exporter the test sets: a condition that
+//! holds for its `for` triggers exactly one failover, a shorter blip none; Prometheus down triggers
+//! nothing and is escalated; a second condition while a run is active triggers nothing; of two
+//! replicas only the leader acts, and the other takes over when it goes.
+
+use std::{sync::Arc, time::Duration};
+
+use aegis_dr_core::{
+    control::{self, Command},
+    controller::{Controller, Leadership, RuleState, StateDirLeader},
+    journal::RunStatus,
+    notify::Notifier,
+    report::StepStatus,
+    runs,
+};
+use aegis_dr_test_servers::{Exporter, Prometheus};
+
+use crate::{common::*, hooks::fast_plan};
+
+const HEALTH: &str = "test_health{region=\"us-east-1\"}";
+const LAG: &str = "test_lag_seconds";
+
+fn plan_text(prom: &str, notes: &std::path::Path, health_action: &str) -> String {
+    format!(
+        r#"
+[[notifications]]
+kind = "file"
+path = "{notes}"
+
+[watch]
+prometheus = "{prom}"
+interval = "150ms"
+min_delay = "1h"
+unknown_escalate_after = "500ms"
+approve_timeout = "1m"
+
+[[triggers]]
+name = "primary-health"
+query = 'min(test_health{{region="us-east-1"}})'
+below = 0.3
+for = "1500ms"
+action = "{health_action}"
+
+[[triggers]]
+name = "replication-lag"
+query = 'max(test_lag_seconds)'
+above = 120
+action = "failover"
+"#,
+        notes = notes.display()
+    )
+}
+
+async fn setup() -> (Exporter, Prometheus) {
+    let exporter = Exporter::start().await;
+    exporter.set(HEALTH, 0.9);
+    exporter.set(LAG, 1.0);
+    let prom = Prometheus::start(
+        &[exporter.addr()],
+        Duration::from_millis(200),
+        "test_health",
+    )
+    .await;
+    (exporter, prom)
+}
+
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    status: Arc<std::sync::RwLock<aegis_dr_core::controller::ControllerStatus>>,
+}
+
+fn start(e: &Estate, leader: Arc<dyn Leadership>, notes_dir: &std::path::Path) -> Running {
+    let c = Controller::new(
+        e.plan.clone(),
+        e.sim.providers().expect("providers"),
+        e.state_dir(),
+        leader,
+    )
+    .expect("controller")
+    .with_clock(e.clock)
+    .with_notifier(Notifier::new(
+        e.plan.notifications.clone(),
+        notes_dir.to_path_buf(),
+        false,
+    ));
+    let status = c.status();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        c.run(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("controller runs");
+    });
+    Running { stop, task, status }
+}
+
+impl Running {
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn failovers(e: &Estate) -> Vec<aegis_dr_core::report::Report> {
+    runs::of_plan(e.state_dir(), &e.plan.name)
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_condition_holding_for_its_for_triggers_exactly_one_failover_and_a_blip_none() {
+    let (exporter, prom) = setup().await;
+    let notes = tempfile::tempdir().expect("notes");
+    let e = Estate::new(fast_plan(&plan_text(
+        &prom.url,
+        &notes.path().join("n.jsonl"),
+        "failover",
+    )));
+    let leader = Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a"));
+    let c = start(&e, leader, notes.path());
+
+    // A blip shorter than `for`: pending, then inactive, no run.
+    exporter.set(HEALTH, 0.1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    exporter.set(HEALTH, 0.9);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(failovers(&e).is_empty(), "a blip triggered a run");
+
+    // Held: exactly one failover, however long it stays low.
+    exporter.set(HEALTH, 0.1);
+    wait_for("the failover to finish", || {
+        failovers(&e)
+            .iter()
+            .any(|r| r.status == RunStatus::Succeeded)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let runs = failovers(&e);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (runs[0].operation.as_str(), runs[0].class.as_str()),
+        ("failover", "region-outage")
+    );
+    let st = c.status.read().expect("status").clone();
+    let health = st
+        .rules
+        .iter()
+        .find(|r| r.spec.name == "primary-health")
+        .expect("rule");
+    assert_eq!(health.state, RuleState::Firing);
+    assert_eq!(health.value, Some(0.1));
+    assert!(st.leader);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_down_triggers_nothing_and_is_escalated() {
+    let (_exporter, mut prom) = setup().await;
+    let notes = tempfile::tempdir().expect("notes");
+    let file = notes.path().join("n.jsonl");
+    let e = Estate::new(fast_plan(&plan_text(&prom.url, &file, "failover")));
+    let c = start(
+        &e,
+        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a")),
+        notes.path(),
+    );
+    wait_for("a first evaluation", || {
+        c.status.read().map(|s| s.evaluations > 0).unwrap_or(false)
+    })
+    .await;
+    prom.stop();
+    wait_for("the escalation", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("could not be evaluated"))
+    })
+    .await;
+    let st = c.status.read().expect("status").clone();
+    assert!(
+        st.rules.iter().all(|r| r.state == RuleState::Unknown),
+        "{:?}",
+        st.rules
+    );
+    assert!(failovers(&e).is_empty());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_condition_while_a_run_is_active_triggers_nothing() {
+    let (exporter, prom) = setup().await;
+    let notes = tempfile::tempdir().expect("notes");
+    let e = Estate::new(fast_plan(&plan_text(
+        &prom.url,
+        &notes.path().join("n.jsonl"),
+        "approve",
+    )));
+    let c = start(
+        &e,
+        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a")),
+        notes.path(),
+    );
+    exporter.set(HEALTH, 0.1);
+    // The approval holds the run.
+    wait_for("the run to wait for approval", || {
+        failovers(&e).iter().any(|r| {
+            r.steps
+                .iter()
+                .any(|s| s.id == "hook.trigger-approval" && s.status == StepStatus::Running)
+        })
+    })
+    .await;
+    exporter.set(LAG, 600.0);
+    wait_for("the lag trigger to be refused", || {
+        c.status
+            .read()
+            .ok()
+            .and_then(|s| s.last_action.clone())
+            .is_some_and(|a| a.contains("`replication-lag`") && a.contains("not acting"))
+    })
+    .await;
+    let id = failovers(&e)[0].run_id.clone();
+    control::send(
+        e.state_dir(),
+        &id,
+        "oncall",
+        Command::Approve { step: None },
+    )
+    .expect("approve");
+    wait_for("the failover to finish", || {
+        failovers(&e)
+            .iter()
+            .any(|r| r.status == RunStatus::Succeeded)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        failovers(&e).len(),
+        1,
+        "the second condition started nothing"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over() {
+    let (exporter, prom) = setup().await;
+    let notes = tempfile::tempdir().expect("notes");
+    let e = Estate::new(fast_plan(&plan_text(
+        &prom.url,
+        &notes.path().join("n.jsonl"),
+        "failover",
+    )));
+    let a = start(
+        &e,
+        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a")),
+        notes.path(),
+    );
+    wait_for("a to lead", || {
+        a.status.read().map(|s| s.leader).unwrap_or(false)
+    })
+    .await;
+    let b = start(
+        &e,
+        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "b")),
+        notes.path(),
+    );
+    wait_for("b to evaluate", || {
+        b.status.read().map(|s| s.evaluations > 2).unwrap_or(false)
+    })
+    .await;
+    assert!(!b.status.read().expect("b").leader, "never both");
+    a.shutdown().await;
+    wait_for("b to take over", || {
+        b.status.read().map(|s| s.leader).unwrap_or(false)
+    })
+    .await;
+    exporter.set(HEALTH, 0.1);
+    wait_for("b's failover", || {
+        failovers(&e)
+            .iter()
+            .any(|r| r.status == RunStatus::Succeeded)
+    })
+    .await;
+    assert_eq!(failovers(&e).len(), 1);
+    b.shutdown().await;
+}
