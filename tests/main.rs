@@ -15,3 +15,4 @@ mod notifications;
 mod operator;
 mod runs;
 mod safety;
+mod watch;

@@ -3,4 +3,5 @@
 
 mod common;
 mod conformance_k8s;
+mod lease;
 mod orchestrator_k8s;

@@ -1,0 +1,284 @@
+//! `aegis-dr watch` as two replicas electing a leader through a `Lease` on the Kubernetes API
+//! simulator, triggered by a real Prometheus scraping an exporter the test sets (and scraping the
+//! replicas' own `/metrics`): the leader starts the failover; killed mid-run, the other takes over
+//! within the lease duration and resumes it; never both. And `aegis-dr triggers test`.
+
+use std::{
+    process::{Child, Stdio},
+    time::Duration,
+};
+
+use aegis_dr_k8s_sim::K8sSim;
+use aegis_dr_test_servers::{free_port, Exporter, Prometheus};
+
+use crate::common::*;
+
+const HEALTH: &str = "test_health{region=\"eu-west-1\"}";
+
+struct Replica {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn replica(env: &Env, identity: &str, port: u16) -> Replica {
+    let child = env
+        .command(&[
+            "watch",
+            "--identity",
+            identity,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watch starts");
+    Replica { child, port }
+}
+
+fn metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {secs}s waiting for {what}");
+}
+
+fn holder(sim: &K8sSim) -> Option<String> {
+    sim.with(|c| c.get("leases", "aegis-system", "aegis-dr"))
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
+}
+
+#[test]
+fn two_replicas_one_leader_a_failover_resumed_by_the_other_after_a_kill() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (a_port, b_port) = (free_port(), free_port());
+    let (sim, exporter, prom) = rt.block_on(async {
+        let sim = K8sSim::start("ops").await.expect("sim");
+        sim.with(|c| c.ensure_namespace("aegis-system"));
+        let exporter = Exporter::start().await;
+        exporter.set(HEALTH, 0.9);
+        let b = format!("127.0.0.1:{b_port}");
+        let prom = Prometheus::start(
+            &[exporter.addr(), &b],
+            Duration::from_millis(200),
+            "test_health",
+        )
+        .await;
+        (sim, exporter, prom)
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("ops.kubeconfig");
+    sim.write_kubeconfig(&kc).expect("kubeconfig");
+    let env = Env::new(
+        "",
+        &format!(
+            r#"
+[watch]
+prometheus = "{}"
+interval = "200ms"
+lease = {{ namespace = "aegis-system", name = "aegis-dr", kubeconfig = "{}", duration = "2s", renew_every = "400ms" }}
+
+[[triggers]]
+name = "primary-health"
+query = 'min(test_health{{region="eu-west-1"}})'
+below = 0.3
+for = "600ms"
+action = "approve"
+"#,
+            prom.url,
+            kc.display()
+        ),
+    );
+    let mut a = replica(&env, "replica-a", a_port);
+    wait("replica-a to lead", 20, || {
+        holder(&sim).as_deref() == Some("replica-a")
+    });
+    let b = replica(&env, "replica-b", b_port);
+    wait("both to serve metrics", 20, || {
+        metrics(a.port).contains("aegis_dr_leader{identity=\"replica-a\"} 1")
+            && metrics(b.port).contains("aegis_dr_leader{identity=\"replica-b\"} 0")
+    });
+
+    // The condition holds: the leader starts a failover, held by its approval.
+    rt.block_on(async { exporter.set(HEALTH, 0.1) });
+    let run_id = {
+        let mut id = String::new();
+        wait("the failover to wait for approval", 30, || {
+            let o = env.run(&["--output", "json", "status"]);
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            let run = doc["runs"]
+                .as_array()
+                .and_then(|r| r.first())
+                .cloned()
+                .unwrap_or_default();
+            id = run["run_id"].as_str().unwrap_or_default().to_string();
+            if id.is_empty() {
+                return false;
+            }
+            let s = json(&env.run(&["--output", "json", "status", &id]));
+            step(&s, "hook.trigger-approval")["status"] == "running"
+        });
+        id
+    };
+
+    // Kill the leader mid-run: the other takes over within the lease duration and resumes it.
+    let killed = std::time::Instant::now();
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    wait("replica-b to take over", 10, || {
+        holder(&sim).as_deref() == Some("replica-b")
+    });
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        killed.elapsed()
+    );
+    wait("the run to be resumed", 20, || {
+        let s = json(&env.run(&["--output", "json", "status", &run_id]));
+        s["resumes"] == 1 && step(&s, "hook.trigger-approval")["status"] == "running"
+    });
+    let o = env.run(&["approve", &run_id, "--by", "oncall"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    wait("the failover to succeed", 30, || {
+        json(&env.run(&["--output", "json", "status", &run_id]))["status"] == "succeeded"
+    });
+    assert_eq!(env.journaled_runs().len(), 1, "one run, never two");
+
+    // Prometheus scraped replica-b's own metrics: read back through its API.
+    rt.block_on(async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let leader = prom.query("aegis_dr_leader{identity=\"replica-b\"}").await;
+            let value = prom
+                .query("aegis_dr_trigger_value{trigger=\"primary-health\"}")
+                .await;
+            if leader.first().map(|s| s.1) == Some(1.0) && value.first().map(|s| s.1) == Some(0.1) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Prometheus never saw replica-b's metrics: {leader:?} {value:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    drop(b);
+}
+
+#[test]
+fn triggers_test_prints_each_value_and_verdict_and_unknown_is_not_ok() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (exporter, prom) = rt.block_on(async {
+        let exporter = Exporter::start().await;
+        exporter.set(HEALTH, 0.2);
+        exporter.set("aegis_db_replication_lag_seconds", 3.0);
+        let prom = Prometheus::start(
+            &[exporter.addr()],
+            Duration::from_millis(200),
+            "test_health",
+        )
+        .await;
+        (exporter, prom)
+    });
+    let env = Env::new(
+        "",
+        &format!(
+            r#"
+[watch]
+prometheus = "{}"
+
+[[triggers]]
+name = "primary-health"
+query = 'min(test_health{{region="eu-west-1"}})'
+below = 0.3
+for = "2m"
+action = "approve"
+
+[[triggers]]
+name = "replication-lag"
+query = 'max(aegis_db_replication_lag_seconds)'
+above = 120
+action = "notify"
+
+[[triggers]]
+name = "gone"
+query = 'absent_metric'
+above = 1
+"#,
+            prom.url
+        ),
+    );
+    let o = env.run(&["triggers", "test"]);
+    assert_eq!(code(&o), 1, "a firing trigger is exit 1: {}", stderr(&o));
+    let out = stdout(&o);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    assert!(
+        line("primary-health").contains("FIRES") && line("primary-health").contains("0.2"),
+        "{out}"
+    );
+    assert!(
+        line("replication-lag").contains("ok") && line("replication-lag").contains(" 3 "),
+        "{out}"
+    );
+    assert!(
+        line("gone").contains("UNKNOWN") && line("gone").contains("unknown"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no data (an unknown value never fires)"),
+        "{out}"
+    );
+    let doc = json(&env.run(&["--output", "json", "triggers", "test"]));
+    assert_eq!(doc[0]["state"], "pending", "{doc}");
+    assert_eq!(doc[2]["value"], serde_json::Value::Null);
+    // Nothing ran.
+    assert!(env.journaled_runs().is_empty());
+    drop(exporter);
+
+    // The runbook's three conditions when the plan writes none.
+    let env = Env::new("", &format!("[watch]\nprometheus = \"{}\"\n", prom.url));
+    let o = env.run(&["triggers", "test"]);
+    let out = stdout(&o);
+    for name in ["primary-health", "health-check-failures", "replication-lag"] {
+        assert!(out.contains(name), "{out}");
+    }
+    assert!(
+        out.contains("avg(aegis_health_status{region=\"eu-west-1\"})"),
+        "{out}"
+    );
+}
