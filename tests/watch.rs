@@ -282,3 +282,41 @@ above = 1
         "{out}"
     );
 }
+
+/// `deploy/` renders with kubectl's kustomize (a client no one here wrote) into the controller's
+/// objects, and the plan it mounts is a valid plan whose `[watch]` uses the Lease the Role allows.
+#[test]
+fn the_deploy_manifests_render_and_their_plan_loads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root.join("deploy"))
+        .output()
+        .expect("kubectl runs (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "kind: Deployment",
+        "replicas: 2",
+        "name: aegis-dr-controller",
+        "namespace: aegis-system",
+        "resourceNames:\n  - aegis-dr-controller",
+        "kind: ConfigMap",
+        "ReadWriteMany",
+        "image: registry.example.com/aegis-dr:0.1.0",
+    ] {
+        assert!(yaml.contains(want), "no `{want}` in:\n{yaml}");
+    }
+    let plan =
+        aegis_dr::Plan::load(&root.join("deploy/aegis.toml")).expect("deploy/aegis.toml loads");
+    let lease = plan.watch.lease.expect("a lease");
+    assert_eq!(
+        (lease.namespace.as_str(), lease.name.as_str()),
+        ("aegis-system", "aegis-dr-controller")
+    );
+    assert_eq!(plan.triggers.len(), 3);
+}
