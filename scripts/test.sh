@@ -52,8 +52,10 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } } END { print p + 0, f + 0 }' "$log")
 
 echo "== benchmark smoke runs (small estates; full figures: cargo bench -p aegis-dr-core --bench failover,"
-echo "   cargo bench -p aegis-dr-provider-kubernetes --bench fanout, cargo bench -p aegis-dr-cli --bench aws_runbook)"
+echo "   cargo bench -p aegis-dr-core --bench trigger_latency, cargo bench -p aegis-dr-provider-kubernetes --bench fanout,"
+echo "   cargo bench -p aegis-dr-cli --bench aws_runbook)"
 cargo bench -p aegis-dr-core --bench failover --locked -- 500 20 4 4 5
+cargo bench -p aegis-dr-core --bench trigger_latency --locked -- 2
 cargo bench -p aegis-dr-provider-kubernetes --bench fanout --locked -- 100 5 5
 # The AWS comparison reuses the test build (test profile): it times processes, not this code path.
 cargo bench -p aegis-dr-cli --bench aws_runbook --profile test --locked -- 1
