@@ -37,7 +37,10 @@ fn wait_started(env: &Env, step: &str) -> String {
 
 #[test]
 fn an_operator_approves_pauses_and_resumes_a_run_from_another_terminal() {
-    let env = Env::new("", APPROVAL);
+    let env = Env::new(
+        "",
+        &format!("{APPROVAL}\n[[notifications]]\nkind = \"file\"\npath = \"notes.jsonl\"\n"),
+    );
     let run = env
         .command(&["--output", "json", "failover", "--yes"])
         .stdout(Stdio::piped())
@@ -45,6 +48,19 @@ fn an_operator_approves_pauses_and_resumes_a_run_from_another_terminal() {
         .spawn()
         .expect("failover starts");
     let id = wait_started(&env, "hook.go-ahead");
+    // The people who decide are asked where the plan's messages go.
+    let mut notes = String::new();
+    for _ in 0..200 {
+        notes = std::fs::read_to_string(env.path().join("notes.jsonl")).unwrap_or_default();
+        if notes.contains("approval needed") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(
+        notes.contains("approval needed") && notes.contains(&format!("aegis-dr approve {id}")),
+        "{notes}"
+    );
 
     // Pause first: the approval then lets nothing start until `resume`.
     let o = env.run(&["pause", &id, "--reason", "reading the lag", "--by", "alice"]);

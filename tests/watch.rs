@@ -36,11 +36,27 @@ fn replica(env: &Env, identity: &str, port: u16) -> Replica {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
+        .env("AEGIS_TEST_APPROVAL_TOKEN", "t0ken")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("watch starts");
     Replica { child, port }
+}
+
+/// `POST path` to a replica, with `token` as bearer; the status line and body.
+fn post(port: u16, path: &str, token: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let _ = s.write_all(
+        format!("POST {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\n\r\n").as_bytes(),
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }
 
 fn metrics(port: u16) -> String {
@@ -103,6 +119,7 @@ fn two_replicas_one_leader_a_failover_resumed_by_the_other_after_a_kill() {
 prometheus = "{}"
 interval = "200ms"
 lease = {{ namespace = "aegis-system", name = "aegis-dr", kubeconfig = "{}", duration = "2s", renew_every = "400ms" }}
+approval_token_env = "AEGIS_TEST_APPROVAL_TOKEN"
 
 [[triggers]]
 name = "primary-health"
@@ -163,12 +180,24 @@ action = "approve"
         let s = json(&env.run(&["--output", "json", "status", &run_id]));
         s["resumes"] == 1 && step(&s, "hook.trigger-approval")["status"] == "running"
     });
-    let o = env.run(&["approve", &run_id, "--by", "oncall"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The approval by webhook callback: a token is required.
+    let path = format!("/runs/{run_id}/approve?by=oncall");
+    let denied = post(b.port, &path, Some("wrong"));
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    let ok = post(b.port, &path, Some("t0ken"));
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.contains("\"delivery\":\"live\""),
+        "{ok}"
+    );
     wait("the failover to succeed", 30, || {
         json(&env.run(&["--output", "json", "status", &run_id]))["status"] == "succeeded"
     });
     assert_eq!(env.journaled_runs().len(), 1, "one run, never two");
+    let report = json(&env.run(&["--output", "json", "report", &run_id]));
+    assert_eq!(
+        step(&report, "hook.trigger-approval")["summary"],
+        "approved by oncall"
+    );
 
     // Prometheus scraped replica-b's own metrics: read back through its API.
     rt.block_on(async {

@@ -181,8 +181,18 @@ async fn serve(
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let n = sock.read(&mut buf).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let method = head.split_whitespace().next().unwrap_or("").to_string();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                if method == "POST" && path.starts_with("/runs/") {
+                    let (code, body) = approval_callback(&head, &path, &plan, &state_dir);
+                    let resp = format!(
+                        "HTTP/1.1 {code}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                    return;
+                }
                 let (code, ctype, body) = match path.split('?').next() {
                     Some("/metrics") => {
                         let snapshot = status.read().map(|s| s.clone()).ok();
@@ -215,6 +225,88 @@ async fn serve(
         }
     });
     Ok(bound)
+}
+
+/// `POST /runs/RUN_ID/approve` or `/reject?reason=...` (`step=`, `by=` optional) with
+/// `Authorization: Bearer <token>`: the approval answered as `aegis-dr approve|reject` would.
+fn approval_callback(
+    head: &str,
+    path: &str,
+    plan: &Plan,
+    state_dir: &std::path::Path,
+) -> (&'static str, String) {
+    use aegis_dr::control::{send, Command, Delivery};
+    let err = |code, msg: String| (code, serde_json::json!({ "error": msg }).to_string());
+    let Some(var) = &plan.watch.approval_token_env else {
+        return err(
+            "404 Not Found",
+            "approval callbacks are off (watch.approval_token_env)".into(),
+        );
+    };
+    let Some(token) = std::env::var(var).ok().filter(|t| !t.is_empty()) else {
+        return err(
+            "503 Service Unavailable",
+            format!("approval callbacks: `{var}` is not set"),
+        );
+    };
+    let given = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("authorization")
+                .then(|| v.trim().to_string())
+        })
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string));
+    if given.as_deref() != Some(token.as_str()) {
+        return err(
+            "401 Unauthorized",
+            "a valid bearer token is required".into(),
+        );
+    }
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    let param = |k: &str| {
+        query.split('&').find_map(|kv| {
+            let (a, b) = kv.split_once('=')?;
+            (a == k).then(|| b.replace('+', " ").replace("%20", " "))
+        })
+    };
+    let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
+    let (run_id, verb) = match parts.as_slice() {
+        ["runs", id, verb] => (*id, *verb),
+        _ => {
+            return err(
+                "404 Not Found",
+                "POST /runs/RUN_ID/approve or /reject".into(),
+            )
+        }
+    };
+    let by = param("by").unwrap_or_else(|| "webhook".into());
+    let step = param("step");
+    let command = match verb {
+        "approve" => Command::Approve { step },
+        "reject" => Command::Reject {
+            step,
+            reason: param("reason").unwrap_or_default(),
+        },
+        _ => {
+            return err(
+                "404 Not Found",
+                "POST /runs/RUN_ID/approve or /reject".into(),
+            )
+        }
+    };
+    match send(state_dir, run_id, &by, command) {
+        Ok(d) => (
+            "200 OK",
+            serde_json::json!({
+                "run_id": run_id,
+                "delivery": match d { Delivery::Live => "live", Delivery::Journaled => "journaled" },
+            })
+            .to_string(),
+        ),
+        Err(e) => err("409 Conflict", e.to_string()),
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

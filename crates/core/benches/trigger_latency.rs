@@ -72,9 +72,14 @@ async fn trial(exporter: &Exporter, prom: &Prometheus) -> f64 {
     let clock = Clock::new();
     let sim = Arc::new(SimProvider::open(&plan, dir.path(), clock).expect("sim"));
     let leader = Arc::new(StateDirLeader::new(dir.path(), &plan.name, "bench"));
-    let c = Controller::new(plan.clone(), sim.providers().expect("providers"), dir.path(), leader)
-        .expect("controller")
-        .with_clock(clock);
+    let c = Controller::new(
+        plan.clone(),
+        sim.providers().expect("providers"),
+        dir.path(),
+        leader,
+    )
+    .expect("controller")
+    .with_clock(clock);
     let status = c.status();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -94,7 +99,12 @@ async fn trial(exporter: &Exporter, prom: &Prometheus) -> f64 {
     let first_step = loop {
         let started = aegis_dr_core::runs::of_plan(dir.path(), &plan.name)
             .first()
-            .map(|r| dir.path().join("runs").join(&r.run_id).join("journal.jsonl"))
+            .map(|r| {
+                dir.path()
+                    .join("runs")
+                    .join(&r.run_id)
+                    .join("journal.jsonl")
+            })
             .and_then(|p| journal::read(&p).ok())
             .and_then(|es| {
                 es.iter().find_map(|e| match e {

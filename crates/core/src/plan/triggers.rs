@@ -90,6 +90,9 @@ pub struct WatchSettings {
     pub listen: String,
     /// Leader election through a Lease (default: the state folder's lock).
     pub lease: Option<LeaseSettings>,
+    /// The environment variable holding the bearer token of the approval callbacks
+    /// (`POST /runs/RUN_ID/approve|reject` on `listen`); none: the callbacks are off.
+    pub approval_token_env: Option<String>,
 }
 
 impl Default for WatchSettings {
@@ -104,6 +107,7 @@ impl Default for WatchSettings {
             approve_default: ApprovalDefault::Reject,
             listen: "0.0.0.0:9464".into(),
             lease: None,
+            approval_token_env: None,
         }
     }
 }
@@ -121,6 +125,7 @@ pub(super) struct RawWatch {
     approve_default: Option<ApprovalDefault>,
     listen: Option<String>,
     lease: Option<RawLease>,
+    approval_token_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +239,7 @@ pub(super) fn watch(raw: Option<RawWatch>) -> Result<WatchSettings> {
         approve_default: raw.approve_default.unwrap_or(d.approve_default),
         listen,
         lease,
+        approval_token_env: raw.approval_token_env,
     })
 }
 

@@ -398,6 +398,18 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     );
     tracing::warn!(run = %run.run_id, step = %id, "{asked}");
     run.progress.message(&asked);
+    // People are asked where the plan's messages go (a page, with PagerDuty), not only on this
+    // terminal.
+    run.notify(
+        crate::notify::Template::Escalation,
+        format!(
+            "aegis-dr {} {}: approval needed: {asked}",
+            run.operation.as_str(),
+            run.run_id
+        ),
+        serde_json::json!({ "approval": { "step": id, "message": message } }),
+    )
+    .await;
     let deadline = run.clock.now_ms() + h.timeout.as_millis() as u64;
     run.progress
         .step_waiting(&ctx.step, &format!("approval ({message})"), deadline);
