@@ -217,7 +217,18 @@ action = "approve"
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    drop(b);
+    // SIGTERM: replica-b stops cleanly and releases the lease (no holder: the next replica leads
+    // at once).
+    let mut b = b;
+    let pid = b.child.id().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let status = b.child.wait().expect("replica-b exits");
+    assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
+    assert_eq!(holder(&sim), None, "the lease is released");
 }
 
 #[test]
