@@ -582,37 +582,35 @@ command = ["true"]
 
 #[test]
 fn hook_errors_name_the_field_and_the_steps_there_are() {
-    let err = |hooks: &str| {
-        let text = common_plan_text(hooks);
-        Plan::parse(&text).expect_err("rejected").to_string()
-    };
-    let e = err("[[hooks]]\nname = \"x\"\ntype = \"command\"\nafter = \"promote-dr-db\"\nclasses = [\"region-outage\", \"network-partition\"]\ncommand = [\"true\"]\n");
-    assert!(
-        e.contains(
-            "`promote-dr-db` is not a step of the failover or failback of a network-partition"
+    // (the hook as written, what its error must say)
+    let cases = [
+        (
+            "after = \"promote-dr-db\"\nclasses = [\"region-outage\", \"network-partition\"]\ntype = \"command\"\ncommand = [\"true\"]",
+            "`promote-dr-db` is not a step of the failover or failback of a network-partition, so the hook would not run there: leave network-partition out of its `classes`",
         ),
-        "{e}"
-    );
-    assert!(
-        e.contains("leave network-partition out of its `classes`"),
-        "{e}"
-    );
-    let e = err("[[hooks]]\nname = \"x\"\ntype = \"command\"\nafter = \"promte-dr-db\"\ncommand = [\"true\"]\n");
-    assert!(e.contains("`promte-dr-db` is not a step of any failover or failback of this plan (its steps: preflight, declare,"), "{e}");
-    let e = err("[[hooks]]\nname = \"x\"\ntype = \"shell\"\nafter = \"declare\"\n");
-    assert!(
-        e.contains("hooks[0] (`x`, line 20).type: `shell` is not a hook type"),
-        "{e}"
-    );
-    let e = err("[[hooks]]\nname = \"x\"\ntype = \"command\"\nafter = \"declare\"\ncommand = [\"true\"]\nquery = \"up\"\n");
-    assert!(e.contains(".query: not a key of a `command` hook"), "{e}");
-    let e = err("[[hooks]]\nname = \"x\"\ntype = \"approval\"\n");
-    assert!(e.contains("give exactly one of `before` or `after`"), "{e}");
-    let e = err("[[hooks]]\nname = \"x\"\ntype = \"prometheus\"\nafter = \"declare\"\nurl = \"http://p:9090\"\nquery = \"up\"\n");
-    assert!(
-        e.contains("give exactly one finite `below` or `above`"),
-        "{e}"
-    );
+        (
+            "after = \"promte-dr-db\"\ntype = \"command\"\ncommand = [\"true\"]",
+            "`promte-dr-db` is not a step of any failover or failback of this plan (its steps: preflight, declare,",
+        ),
+        (
+            "type = \"shell\"\nafter = \"declare\"",
+            "hooks[0] (`x`, line 20).type: `shell` is not a hook type",
+        ),
+        (
+            "type = \"command\"\nafter = \"declare\"\ncommand = [\"true\"]\nquery = \"up\"",
+            ".query: not a key of a `command` hook",
+        ),
+        ("type = \"approval\"", "give exactly one of `before` or `after`"),
+        (
+            "type = \"prometheus\"\nafter = \"declare\"\nurl = \"http://p:9090\"\nquery = \"up\"",
+            "give exactly one finite `below` or `above`",
+        ),
+    ];
+    for (hook, want) in cases {
+        let text = common_plan_text(&format!("[[hooks]]\nname = \"x\"\n{hook}\n"));
+        let e = Plan::parse(&text).expect_err("rejected").to_string();
+        assert!(e.contains(want), "{hook}:\n{e}");
+    }
 }
 
 /// The fast plan's text with `hooks` appended (for errors, which `fast_plan` would panic on).

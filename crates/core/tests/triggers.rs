@@ -64,6 +64,24 @@ async fn setup() -> (Exporter, Prometheus) {
     (exporter, prom)
 }
 
+/// An estate whose plan watches `prom`, with its messages in `notes/n.jsonl`.
+fn estate(prom: &Prometheus, notes: &tempfile::TempDir, health_action: &str) -> Estate {
+    Estate::new(fast_plan(&plan_text(
+        &prom.url,
+        &notes.path().join("n.jsonl"),
+        health_action,
+    )))
+}
+
+/// A replica named `id` of the controller of `e`, leading through the state folder's lock.
+fn replica(e: &Estate, id: &str, notes: &tempfile::TempDir) -> Running {
+    start(
+        e,
+        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, id)),
+        notes.path(),
+    )
+}
+
 struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
@@ -121,13 +139,8 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 async fn a_condition_holding_for_its_for_triggers_exactly_one_failover_and_a_blip_none() {
     let (exporter, prom) = setup().await;
     let notes = tempfile::tempdir().expect("notes");
-    let e = Estate::new(fast_plan(&plan_text(
-        &prom.url,
-        &notes.path().join("n.jsonl"),
-        "failover",
-    )));
-    let leader = Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a"));
-    let c = start(&e, leader, notes.path());
+    let e = estate(&prom, &notes, "failover");
+    let c = replica(&e, "a", &notes);
 
     // A blip shorter than `for`: pending, then inactive, no run.
     exporter.set(HEALTH, 0.1);
@@ -169,11 +182,7 @@ async fn prometheus_down_triggers_nothing_and_is_escalated() {
     let notes = tempfile::tempdir().expect("notes");
     let file = notes.path().join("n.jsonl");
     let e = Estate::new(fast_plan(&plan_text(&prom.url, &file, "failover")));
-    let c = start(
-        &e,
-        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a")),
-        notes.path(),
-    );
+    let c = replica(&e, "a", &notes);
     wait_for("a first evaluation", || {
         c.status.read().map(|s| s.evaluations > 0).unwrap_or(false)
     })
@@ -197,16 +206,8 @@ async fn prometheus_down_triggers_nothing_and_is_escalated() {
 async fn a_second_condition_while_a_run_is_active_triggers_nothing() {
     let (exporter, prom) = setup().await;
     let notes = tempfile::tempdir().expect("notes");
-    let e = Estate::new(fast_plan(&plan_text(
-        &prom.url,
-        &notes.path().join("n.jsonl"),
-        "approve",
-    )));
-    let c = start(
-        &e,
-        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a")),
-        notes.path(),
-    );
+    let e = estate(&prom, &notes, "approve");
+    let c = replica(&e, "a", &notes);
     exporter.set(HEALTH, 0.1);
     // The approval holds the run.
     wait_for("the run to wait for approval", || {
@@ -253,25 +254,13 @@ async fn a_second_condition_while_a_run_is_active_triggers_nothing() {
 async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over() {
     let (exporter, prom) = setup().await;
     let notes = tempfile::tempdir().expect("notes");
-    let e = Estate::new(fast_plan(&plan_text(
-        &prom.url,
-        &notes.path().join("n.jsonl"),
-        "failover",
-    )));
-    let a = start(
-        &e,
-        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "a")),
-        notes.path(),
-    );
+    let e = estate(&prom, &notes, "failover");
+    let a = replica(&e, "a", &notes);
     wait_for("a to lead", || {
         a.status.read().map(|s| s.leader).unwrap_or(false)
     })
     .await;
-    let b = start(
-        &e,
-        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, "b")),
-        notes.path(),
-    );
+    let b = replica(&e, "b", &notes);
     wait_for("b to evaluate", || {
         b.status.read().map(|s| s.evaluations > 2).unwrap_or(false)
     })
