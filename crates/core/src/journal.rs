@@ -142,6 +142,9 @@ pub enum Entry {
         /// A failback: the failover run it undoes (its class is the failback's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         undoes: Option<String>,
+        /// Who started it when not a person at the CLI (`aegis-dr watch`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_by: Option<String>,
     },
     /// The run was resumed by another process.
     RunResumed {

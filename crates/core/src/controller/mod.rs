@@ -29,6 +29,9 @@ use crate::{
     provider::Providers,
 };
 
+/// How the runs the controller starts are journaled (`started_by`).
+pub const STARTED_BY: &str = "aegis-dr watch";
+
 /// The approval hook an `approve` trigger's failover waits on (before `declare`).
 pub const TRIGGER_APPROVAL: &str = "trigger-approval";
 
@@ -430,7 +433,8 @@ impl Controller {
     fn spawn_run(&self, plan: Plan, req: RunRequest, why: String) -> RunTask {
         let mut o = Orchestrator::new(plan, self.providers.clone(), self.state_dir.clone())
             .with_clock(self.clock)
-            .with_notifier(self.notifier.clone());
+            .with_notifier(self.notifier.clone())
+            .with_started_by(STARTED_BY);
         if let Some(p) = &self.progress {
             o = o.with_progress(p.clone());
         }
@@ -443,10 +447,14 @@ impl Controller {
         (label, tokio::spawn(async move { o.run(req).await }))
     }
 
-    /// On becoming leader: resume the plan's interrupted failover or failback (a run a previous
-    /// leader, or this replica before a restart, was driving).
+    /// On becoming leader: resume the plan's interrupted run that a controller started (a previous
+    /// leader, or this replica before a restart). A person's interrupted run is left to them (and
+    /// blocks new runs until they resume or abandon it).
     fn resume_interrupted(&self) -> Option<RunTask> {
-        let r = crate::runs::interrupted(&self.state_dir, &self.plan.name).pop()?;
+        let r = crate::runs::interrupted(&self.state_dir, &self.plan.name)
+            .into_iter()
+            .rev()
+            .find(|r| r.started_by.as_deref() == Some(STARTED_BY))?;
         let operation = match r.operation.as_str() {
             "failover" => Operation::Failover,
             "failback" => Operation::Failback,

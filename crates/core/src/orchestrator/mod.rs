@@ -149,6 +149,7 @@ pub struct Orchestrator {
     clock: Clock,
     notifier: Notifier,
     progress: Arc<dyn Progress>,
+    started_by: Option<String>,
 }
 
 impl Orchestrator {
@@ -161,7 +162,14 @@ impl Orchestrator {
             clock: Clock::new(),
             notifier: Notifier::none(),
             progress: Arc::new(NoProgress),
+            started_by: None,
         }
+    }
+
+    /// Journals the runs it starts as started by `who` (the controller: `aegis-dr watch`).
+    pub fn with_started_by(mut self, who: impl Into<String>) -> Self {
+        self.started_by = Some(who.into());
+        self
     }
 
     /// Uses `clock` (a virtual one in tests).
@@ -416,6 +424,7 @@ impl Orchestrator {
                 steps: preview.graph.infos(&self.plan, &preview.estimate),
                 estimate_ms: preview.estimate.total.as_millis() as u64,
                 undoes,
+                started_by: self.started_by.clone(),
             },
         )?;
         let header = RunHeader {

@@ -213,6 +213,9 @@ pub struct Report {
     /// Times the run was paused.
     #[serde(default)]
     pub pauses: Vec<PauseReport>,
+    /// Who started it when not a person at the CLI (`aegis-dr watch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
     /// The chain of steps that decided the run's duration: from the last step to end, back
     /// through the dependency that ended last.
     #[serde(default)]
@@ -313,6 +316,7 @@ impl Report {
             steps,
             estimate_ms,
             undoes,
+            started_by,
         }) = entries.first()
         else {
             return Err(Error::new(
@@ -354,6 +358,7 @@ impl Report {
             controls: Vec::new(),
             pauses: Vec::new(),
             critical_path: Vec::new(),
+            started_by: started_by.clone(),
         };
         let offset = |ts: u64| ts.saturating_sub(started) as f64 / 1000.0;
         let mut idx = BTreeMap::new();
