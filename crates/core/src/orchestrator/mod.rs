@@ -3,6 +3,7 @@
 
 mod context;
 mod controls;
+mod fanout;
 pub mod graph;
 pub(crate) mod output;
 mod steps;
