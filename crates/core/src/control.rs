@@ -174,12 +174,53 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
             report.status.as_str()
         )));
     }
+    // A stopped run has nothing waiting: an answer without a step answers its approvals not done.
+    let pending = |step: &Option<String>| -> Vec<Option<String>> {
+        match step {
+            Some(s) => vec![Some(s.clone())],
+            None => report
+                .steps
+                .iter()
+                .filter(|s| {
+                    s.approval && !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped)
+                })
+                .map(|s| Some(s.id.clone()))
+                .collect(),
+        }
+    };
+    let requests: Vec<ControlRequest> = match &req.command {
+        Command::Approve { step } => pending(step)
+            .into_iter()
+            .map(|step| ControlRequest {
+                by: req.by.clone(),
+                command: Command::Approve { step },
+            })
+            .collect(),
+        Command::Reject { step, reason } => pending(step)
+            .into_iter()
+            .map(|step| ControlRequest {
+                by: req.by.clone(),
+                command: Command::Reject {
+                    step,
+                    reason: reason.clone(),
+                },
+            })
+            .collect(),
+        _ => vec![req.clone()],
+    };
+    if requests.is_empty() {
+        return Err(Error::config(format!(
+            "run `{run_id}` has no approval left to answer"
+        )));
+    }
     let _lock = RunLock::acquire(state_dir, &report.plan, run_id, "control")?;
     let (mut journal, _) = Journal::reopen(&dir.join("journal.jsonl"))?;
-    journal.append(&Entry::Control {
-        ts_ms: crate::clock::Clock::new().now_ms(),
-        request: req,
-    })?;
+    for request in requests {
+        journal.append(&Entry::Control {
+            ts_ms: crate::clock::Clock::new().now_ms(),
+            request,
+        })?;
+    }
     Ok(Delivery::Journaled)
 }
 

@@ -404,6 +404,34 @@ default = "approve"
     let out = e.run(Operation::Failover, RO, flags()).await;
     let err = out.error.expect("rejected by default");
     assert!(err.to_string().contains("rejected by default"), "{err}");
+
+    // Approved afterwards, while the run is stopped: the answer waits in its journal.
+    let run_id = out.report.run_id.clone();
+    let d = control::send(
+        e.state_dir(),
+        &run_id,
+        "frank",
+        Command::Approve { step: None },
+    )
+    .expect("approve a stopped run");
+    assert_eq!(d, Delivery::Journaled);
+    let out = e.resume(Operation::Failover, &run_id, flags()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let hook = out
+        .report
+        .steps
+        .iter()
+        .find(|s| s.id == "hook.go-ahead")
+        .expect("hook");
+    assert_eq!(hook.summary.as_deref(), Some("approved by frank"));
+    let err = control::send(
+        e.state_dir(),
+        &run_id,
+        "frank",
+        Command::Approve { step: None },
+    )
+    .expect_err("nothing left");
+    assert!(err.to_string().contains("succeeded"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
