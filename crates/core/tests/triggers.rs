@@ -203,6 +203,82 @@ async fn prometheus_down_triggers_nothing_and_is_escalated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_drift_is_escalated_when_a_check_starts_failing_and_only_then() {
+    let (_exporter, prom) = setup().await;
+    let notes = tempfile::tempdir().expect("notes");
+    let file = notes.path().join("n.jsonl");
+    // The simulated newest backup is 1h old: above this threshold the backup check fails.
+    let text = format!(
+        "{}\n[checks]\nmax_backup_age = \"30m\"\n",
+        plan_text(&prom.url, &file, "failover").replace(
+            "approve_timeout = \"1m\"",
+            "approve_timeout = \"1m\"\ncheck_interval = \"200ms\""
+        )
+    );
+    let e = Estate::new(fast_plan(&text));
+    let c = replica(&e, "a", &notes);
+    wait_for("the drift escalation", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("readiness drift: backup-age"))
+    })
+    .await;
+    // Checked again and again, reported once while it keeps failing.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let text = std::fs::read_to_string(&file).expect("notes");
+    assert_eq!(text.matches("readiness drift").count(), 1, "{text}");
+    let st = c.status.read().expect("status").clone();
+    assert!(
+        st.checks.iter().any(|c| c.name == "backup-age"),
+        "{:?}",
+        st.checks
+    );
+    assert!(failovers(&e).is_empty());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failover_it_says_once_when_the_primary_is_ready_to_fail_back_to() {
+    let (_exporter, prom) = setup().await;
+    let notes = tempfile::tempdir().expect("notes");
+    let file = notes.path().join("n.jsonl");
+    // The simulated primary has been healthy for 3h (its default); failback needs 2h.
+    let text = format!(
+        "{}\n[[health_endpoints]]\nname = \"primary\"\nsite = \"primary\"\nurl = \"https://primary.example.com/healthz\"\n",
+        plan_text(&prom.url, &file, "failover").replace(
+            "approve_timeout = \"1m\"",
+            "approve_timeout = \"1m\"\ncheck_interval = \"200ms\""
+        )
+    );
+    let e = Estate::new(fast_plan(&text));
+    // No failover yet: nothing to fail back.
+    let c = replica(&e, "a", &notes);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!c.status.read().expect("status").failback_ready);
+    c.shutdown().await;
+    let out = e
+        .run(
+            aegis_dr_core::journal::Operation::Failover,
+            aegis_dr_core::IncidentClass::RegionOutage,
+            flags(),
+        )
+        .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let c = replica(&e, "a", &notes);
+    wait_for("failback readiness", || {
+        c.status.read().map(|s| s.failback_ready).unwrap_or(false)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let text = std::fs::read_to_string(&file).expect("notes");
+    assert_eq!(
+        text.matches("ready to fail back").count(),
+        1,
+        "once: {text}"
+    );
+    assert!(text.contains(&out.report.run_id), "{text}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_condition_while_a_run_is_active_triggers_nothing() {
     let (exporter, prom) = setup().await;
     let notes = tempfile::tempdir().expect("notes");

@@ -372,17 +372,12 @@ impl Controller {
             return None;
         }
         // No automatic failover to a DR site that fails its own checks.
-        let checks = run_checks(&self.plan, &self.providers, &self.clock).await;
-        let at = self.clock.now_ms();
+        let (checks, _) = self.take_checks().await;
         let dr_bad: Vec<String> = checks
             .iter()
             .filter(|c| c.status == CheckStatus::Fail && c.name.starts_with("dr-"))
             .map(|c| format!("{}: {}", c.name, c.evidence))
             .collect();
-        self.set(|s| {
-            s.checks = checks;
-            s.checks_ms = Some(at);
-        });
         if !dr_bad.is_empty() {
             self.notify(
                 Template::Escalation,
@@ -479,31 +474,34 @@ impl Controller {
         Some(self.spawn_run(plan, req, format!("resuming interrupted run {}", r.run_id)))
     }
 
+    /// Runs the pre-failover checks and keeps their results in the status; returns them with the
+    /// names of the checks that failed before.
+    async fn take_checks(&self) -> (Vec<CheckResult>, Vec<String>) {
+        let checks = run_checks(&self.plan, &self.providers, &self.clock).await;
+        let at = self.clock.now_ms();
+        let mut was_failing = Vec::new();
+        self.set(|s| {
+            was_failing = s
+                .checks
+                .iter()
+                .filter(|c| c.status == CheckStatus::Fail)
+                .map(|c| c.name.clone())
+                .collect();
+            s.checks = checks.clone();
+            s.checks_ms = Some(at);
+        });
+        (checks, was_failing)
+    }
+
     /// The periodic checks (readiness drift is reported when it appears, not when it is needed),
     /// and after a completed failover, whether the primary is ready to fail back to.
     async fn check_readiness(&self) {
-        let checks = run_checks(&self.plan, &self.providers, &self.clock).await;
-        let at = self.clock.now_ms();
-        let was_failing: Vec<String> = self
-            .status
-            .read()
-            .map(|s| {
-                s.checks
-                    .iter()
-                    .filter(|c| c.status == CheckStatus::Fail)
-                    .map(|c| c.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (checks, was_failing) = self.take_checks().await;
         let new_failures: Vec<String> = checks
             .iter()
             .filter(|c| c.status == CheckStatus::Fail && !was_failing.contains(&c.name))
             .map(|c| format!("{}: {}", c.name, c.evidence))
             .collect();
-        self.set(|s| {
-            s.checks = checks;
-            s.checks_ms = Some(at);
-        });
         if !new_failures.is_empty() {
             self.notify(
                 Template::Escalation,
