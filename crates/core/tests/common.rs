@@ -187,3 +187,15 @@ pub fn flags() -> RunFlags {
 }
 
 pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// The step `id` of `report`, or a panic naming it.
+pub fn step<'a>(
+    report: &'a aegis_dr_core::report::Report,
+    id: &str,
+) -> &'a aegis_dr_core::report::StepReport {
+    report
+        .steps
+        .iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no step {id} in the report"))
+}

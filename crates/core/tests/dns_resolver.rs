@@ -76,12 +76,7 @@ async fn verification_waits_until_the_resolver_answers_the_new_target() {
         .run(Operation::Failover, IncidentClass::RegionOutage, flags())
         .await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let verify = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "verify-dr")
-        .expect("verify");
+    let verify = step(&out.report, "verify-dr");
     assert!(
         verify
             .summary

@@ -108,12 +108,7 @@ expect_stdout = "zero conflicts"
     assert!(
         position(&es, succeeded("hook.sync-check")) < position(&es, started("switch-dns-to-dr"))
     );
-    let step = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.sync-check")
-        .expect("hook step in the report");
+    let step = step(&out.report, "hook.sync-check");
     let hook = &step.data["hook"];
     assert_eq!(hook["exit_code"], 0, "{hook}");
     let stdout = hook["stdout"].as_str().expect("stdout captured");
@@ -158,19 +153,9 @@ command = ["sh", "-c", "test -f {flag} || {{ echo 3 conflicts >&2; exit 4; }}"]
     );
     assert_eq!(out.report.status, RunStatus::Failed);
     // Nothing after the hook ran: the primary is not fenced.
-    let fence = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "fence-primary-db")
-        .expect("fence");
+    let fence = step(&out.report, "fence-primary-db");
     assert_eq!(fence.status, StepStatus::Pending);
-    let failed = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.integrity")
-        .expect("hook");
+    let failed = step(&out.report, "hook.integrity");
     assert!(failed.data["hook"]["stderr"]
         .as_str()
         .unwrap_or("")
@@ -181,12 +166,7 @@ command = ["sh", "-c", "test -f {flag} || {{ echo 3 conflicts >&2; exit 4; }}"]
     let out = e.resume(Operation::Failover, &run_id, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert_eq!(std::fs::read_to_string(&count).expect("count"), "ran\n");
-    let hook = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.integrity")
-        .expect("hook");
+    let hook = step(&out.report, "hook.integrity");
     assert_eq!((hook.attempts, hook.status), (2, StepStatus::Succeeded));
 }
 
@@ -330,12 +310,7 @@ async fn an_approval_hook_holds_the_run_until_approved_and_a_rejection_fails_it(
     assert_eq!(d, Delivery::Live);
     let out = run.await.expect("run task");
     assert!(out.error.is_none(), "{:?}", out.error);
-    let hook = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.go-ahead")
-        .expect("hook");
+    let hook = step(&out.report, "hook.go-ahead");
     assert_eq!(hook.summary.as_deref(), Some("approved by alice"));
     assert!(out
         .report
@@ -364,12 +339,7 @@ async fn an_approval_hook_holds_the_run_until_approved_and_a_rejection_fails_it(
         err.to_string().contains("rejected by bob: lag too high"),
         "{err}"
     );
-    let promote = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "promote-dr-db")
-        .expect("promote");
+    let promote = step(&out.report, "promote-dr-db");
     assert_eq!(promote.status, StepStatus::Pending);
 }
 
@@ -388,12 +358,7 @@ default = "approve"
     ));
     let out = e.run(Operation::Failover, RO, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let hook = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.go-ahead")
-        .expect("hook");
+    let hook = step(&out.report, "hook.go-ahead");
     assert!(hook
         .summary
         .as_deref()
@@ -417,12 +382,7 @@ default = "approve"
     assert_eq!(d, Delivery::Journaled);
     let out = e.resume(Operation::Failover, &run_id, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let hook = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.go-ahead")
-        .expect("hook");
+    let hook = step(&out.report, "hook.go-ahead");
     assert_eq!(hook.summary.as_deref(), Some("approved by frank"));
     let err = control::send(
         e.state_dir(),
@@ -511,7 +471,7 @@ command = [\"false\"]
     let out = run.await.expect("run task");
     assert!(out.error.is_none(), "{:?}", out.error);
     for id in ["hook.smoke", "hook.go-ahead"] {
-        let s = out.report.steps.iter().find(|s| s.id == id).expect("step");
+        let s = step(&out.report, id);
         assert_eq!(s.status, StepStatus::Skipped, "{id}");
         assert!(s.forced_skip, "{id}");
         assert_eq!(s.skipped_by.as_deref(), Some("dave"));
@@ -558,12 +518,7 @@ command = ["false"]
     assert_eq!(d, Delivery::Journaled);
     let out = e.resume(Operation::Failover, &run_id, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let s = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.flaky-scan")
-        .expect("hook");
+    let s = step(&out.report, "hook.flaky-scan");
     assert_eq!(s.status, StepStatus::Skipped);
     assert!(!s.forced_skip);
 }

@@ -51,12 +51,7 @@ async fn a_prometheus_hook_needs_its_condition_to_hold_for_the_whole_window() {
     )));
     let out = e.run(Operation::Failover, ro, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let step = out
-        .report
-        .steps
-        .iter()
-        .find(|s| s.id == "hook.error-rate")
-        .expect("hook step");
+    let step = step(&out.report, "hook.error-rate");
     let ev = &step.data["hook"];
     assert_eq!(ev["held"], true, "{ev}");
     let samples = ev["samples"].as_array().expect("samples");

@@ -243,11 +243,7 @@ fn status_name(s: StepStatus) -> &'static str {
 }
 
 fn step_note(st: &StepReport) -> String {
-    let mut n = st
-        .summary
-        .clone()
-        .or_else(|| st.errors.last().map(|e| e.message.clone()))
-        .unwrap_or_default();
+    let mut n = st.outcome();
     if st.retries > 0 {
         let _ = write!(n, " ({} retried calls)", st.retries);
     }
@@ -304,12 +300,7 @@ impl Report {
         if let Some(e) = &self.error {
             let _ = write!(b, "<p class=\"bad\"><b>Error:</b> {}</p>", esc(&e.message));
         }
-        let forced: Vec<&str> = self
-            .steps
-            .iter()
-            .filter(|s| s.forced_skip)
-            .map(|s| s.id.as_str())
-            .collect();
+        let forced = self.forced_skips();
         if !forced.is_empty() {
             let _ = write!(
                 b,

@@ -71,12 +71,7 @@ impl Report {
             } else {
                 ""
             };
-            let outcome = st
-                .summary
-                .clone()
-                .or_else(|| st.errors.last().map(|e| e.message.clone()))
-                .unwrap_or_default()
-                .replace('|', "\\|");
+            let outcome = st.outcome().replace('|', "\\|");
             let _ = writeln!(
                 s,
                 "| {} | {:?} | {} | {} | {flag}{} |",
@@ -94,12 +89,7 @@ impl Report {
                 let _ = writeln!(s, "|  | | | | job: {} |", line.replace('|', "\\|"));
             }
         }
-        let forced: Vec<&str> = self
-            .steps
-            .iter()
-            .filter(|st| st.forced_skip)
-            .map(|st| st.id.as_str())
-            .collect();
+        let forced = self.forced_skips();
         if !forced.is_empty() {
             let _ = writeln!(
                 s,

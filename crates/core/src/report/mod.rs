@@ -107,6 +107,16 @@ pub struct StepReport {
     pub forced_skip: bool,
 }
 
+impl StepReport {
+    /// Its outcome in one line: the summary, else its last error.
+    pub fn outcome(&self) -> String {
+        self.summary
+            .clone()
+            .or_else(|| self.errors.last().map(|e| e.message.clone()))
+            .unwrap_or_default()
+    }
+}
+
 /// An operator's request, as the run took it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlReport {
@@ -303,6 +313,15 @@ pub(crate) fn seconds(v: f64) -> String {
 }
 
 impl Report {
+    /// The safety steps an operator skipped with `--force` (flagged in every report).
+    pub fn forced_skips(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|s| s.forced_skip)
+            .map(|s| s.id.as_str())
+            .collect()
+    }
+
     /// Folds a journal into a report.
     pub fn from_journal(entries: &[Entry]) -> Result<Report> {
         let Some(Entry::RunStarted {
