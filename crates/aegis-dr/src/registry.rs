@@ -39,6 +39,11 @@ const AWS: Implementation = Implementation::Backend(&aegis_dr_provider_aws::AwsB
 #[cfg(not(feature = "aws"))]
 const AWS: Implementation = Implementation::FeatureOff;
 
+#[cfg(feature = "azure")]
+const AZURE: Implementation = Implementation::Backend(&aegis_dr_provider_azure::AzureBackend);
+#[cfg(not(feature = "azure"))]
+const AZURE: Implementation = Implementation::FeatureOff;
+
 #[cfg(feature = "kubernetes")]
 const KUBE: Implementation =
     Implementation::Backend(&aegis_dr_provider_kubernetes::KubernetesBackend);
@@ -67,9 +72,9 @@ pub const REGISTRY: &[ProviderDescriptor] = &[
     },
     ProviderDescriptor {
         name: "azure",
-        feature: None,
-        serves: "not implemented yet",
-        implementation: Implementation::NotImplemented,
+        feature: Some("azure"),
+        serves: "SQL failover groups, Traffic Manager, Azure DNS, AKS node pools",
+        implementation: AZURE,
     },
     ProviderDescriptor {
         name: "gcp",

@@ -194,6 +194,7 @@ impl RdsDatabases {
             } else {
                 None
             },
+            lossless_planned_promotion: false,
         })
     }
 

@@ -149,6 +149,7 @@ impl RdsDatabases {
             replication_lag,
             last_backup_age: self.snapshot_age(SiteRole::Primary, z.instance).await?,
             replicating_from: (role == DatabaseRole::Replica).then(|| z.reference(db.site.other())),
+            lossless_planned_promotion: false,
         })
     }
 

@@ -115,6 +115,7 @@ impl NodeScaler for EksNodes {
                 nodes: st.nodes,
                 ready_nodes: st.ready,
                 updating: st.nodes != st.size.desired,
+                fixed_count: false,
             });
         }
         let out = self
@@ -192,6 +193,7 @@ impl NodeScaler for EksNodes {
                 nodes: 0,
                 ready_nodes: 0,
                 updating: true,
+                fixed_count: false,
             });
         }
         let st = self.asg_state(pool.site, &asgs, &pool.name).await?;
@@ -200,6 +202,7 @@ impl NodeScaler for EksNodes {
             nodes: st.nodes,
             ready_nodes: st.ready,
             updating: updating || st.nodes != size.desired,
+            fixed_count: false,
         })
     }
 

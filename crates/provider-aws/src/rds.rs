@@ -525,6 +525,7 @@ impl RdsDatabases {
             replication_lag,
             last_backup_age: self.last_backup_age(db, &i).await?,
             replicating_from: i.read_replica_source_db_instance_identifier().map(id_of),
+            lossless_planned_promotion: false,
         })
     }
 

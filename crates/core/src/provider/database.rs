@@ -43,6 +43,12 @@ pub struct DatabaseStatus {
     pub last_backup_age: Option<Duration>,
     /// Instance the replica replicates from.
     pub replicating_from: Option<String>,
+    /// True when the provider's planned promotion itself synchronises every committed write before
+    /// it switches roles, and replication is healthy enough for it now (an Azure SQL failover group
+    /// in `CATCH_UP`): a planned promotion then loses nothing although no lag is measured. A forced
+    /// promotion still needs a measured lag (or `--accept-data-loss`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lossless_planned_promotion: bool,
 }
 
 /// Stop (or allow again) writes on an instance, the fence against split-brain.

@@ -30,6 +30,21 @@ pub struct PoolState {
     pub ready_nodes: u32,
     /// True while a size update is still being applied.
     pub updating: bool,
+    /// True when the pool has one node count and no bounds (an AKS node pool without its cluster
+    /// autoscaler): its `size` is that count three times, and only the desired size applies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_count: bool,
+}
+
+impl PoolState {
+    /// True when the pool is configured at `size` (only `desired` for a fixed-count pool).
+    pub fn has_size(&self, size: &PoolSize) -> bool {
+        if self.fixed_count {
+            self.size.desired == size.desired
+        } else {
+            self.size == *size
+        }
+    }
 }
 
 /// Set a pool's sizes.

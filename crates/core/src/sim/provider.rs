@@ -687,6 +687,7 @@ impl NodeScaler for SimProvider {
                 nodes: p.size.desired,
                 ready_nodes: ready,
                 updating: ready != p.size.desired,
+                fixed_count: false,
             })
         })
         .await

@@ -183,6 +183,8 @@ pub(super) async fn decide_promotion<'a>(
     };
     let rpo_ms = match mode {
         PromoteMode::Planned if caught_up(&s) => Some(0),
+        // The provider's planned promotion synchronises before switching roles: nothing is lost.
+        PromoteMode::Planned if s.lossless_planned_promotion => Some(0),
         PromoteMode::Planned => {
             // The source is fenced: once the replica has everything, nothing is lost. Only a
             // measured zero proves it; an unknown lag is waited on like a positive one.
@@ -391,7 +393,11 @@ pub(super) async fn reverse(
                     &format!("{} to catch up with {}", target.instance, source.instance),
                     || async {
                         let s = db.status(&target).await?;
-                        Ok(s.replication_lag.filter(|l| *l <= max_lag).map(|_| ()))
+                        // A provider that reports no lag but a caught-up link (an Azure failover
+                        // group in CATCH_UP) is caught up by its own account.
+                        let synced = s.replication_lag.is_none() && s.lossless_planned_promotion;
+                        Ok((synced || s.replication_lag.is_some_and(|l| l <= max_lag))
+                            .then_some(()))
                     },
                 )
                 .await?;

@@ -43,6 +43,15 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
                 lag_data.insert(name, LagSeen::AlreadyPrimary);
                 continue;
             }
+            LagReading::SyncedByPlannedPromotion => {
+                // Passes: a planned promotion loses nothing; should the primary not answer, the
+                // promotion is forced and refused without a measured lag (or --accept-data-loss).
+                lag_data.insert(name.clone(), LagSeen::Unknown);
+                ctx.note(format!(
+                    "database `{name}`: replication lag not reported; the provider's planned failover synchronises every write before switching roles, so nothing is lost while the primary answers (a forced failover still needs a measured lag or --accept-data-loss)"
+                ));
+                continue;
+            }
             LagReading::Unknown => {
                 lag_data.insert(name.clone(), LagSeen::Unknown);
                 format!(
@@ -180,6 +189,8 @@ pub(super) enum LagReading {
     Measured(Duration),
     /// A replica whose lag the provider does not report.
     Unknown,
+    /// No lag reported, but the provider's planned promotion synchronises before it switches roles.
+    SyncedByPlannedPromotion,
 }
 
 /// Replication lag of each DR replica this run promotes.
@@ -201,6 +212,7 @@ pub(super) async fn measure_lags(ctx: &StepCtx) -> Result<Vec<(String, LagReadin
             let lag = match (s.role, s.replication_lag) {
                 (DatabaseRole::Primary, _) => LagReading::AlreadyPrimary,
                 (_, Some(lag)) => LagReading::Measured(lag),
+                (_, None) if s.lossless_planned_promotion => LagReading::SyncedByPlannedPromotion,
                 (_, None) => LagReading::Unknown,
             };
             Ok((d.name.clone(), lag))

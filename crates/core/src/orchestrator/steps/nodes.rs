@@ -26,7 +26,7 @@ pub(super) async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> 
                 let cur = ctx
                     .call("read node pool", || scaler.get_pool(&pool))
                     .await?;
-                let changed = cur.size != size;
+                let changed = !cur.has_size(&size);
                 if changed {
                     let req = ScalePool {
                         pool: pool.clone(),
@@ -38,7 +38,7 @@ pub(super) async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> 
                 let s = ctx
                     .wait(&format!("nodes of pool {} Ready", pool.name), || async {
                         let s = scaler.get_pool(&pool).await?;
-                        Ok((s.size == size
+                        Ok((s.has_size(&size)
                             && !s.updating
                             && s.ready_nodes >= size.desired
                             && s.nodes == size.desired)

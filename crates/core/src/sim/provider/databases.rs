@@ -18,6 +18,7 @@ impl DatabaseFailover for SimProvider {
                     .filter(|_| self.settings.lag_reported),
                 last_backup_age: Some(Duration::from_millis(now.saturating_sub(d.last_backup_ms))),
                 replicating_from: d.replicating_from.clone(),
+                lossless_planned_promotion: false,
             })
         })
         .await

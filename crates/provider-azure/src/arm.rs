@@ -1,0 +1,395 @@
+//! A small typed client of Azure Resource Manager: bearer tokens from a [`TokenSource`], ARM's error
+//! body turned into [`aegis_dr_core::Error`]s (through the shared status table), `Retry-After`
+//! honoured, and one long-running-operation poller that follows `Azure-AsyncOperation`, then
+//! `Location`, then the resource's `provisioningState`, and never re-sends the request that started
+//! the operation.
+
+use std::{sync::Arc, time::Duration};
+
+use aegis_dr_core::{
+    error::{classify_http_status, RetryStatus},
+    Error, ErrorKind, Result,
+};
+use reqwest::{header::HeaderMap, Method, StatusCode};
+use serde_json::Value;
+
+use crate::credential::TokenSource;
+
+/// Longest `Retry-After` honoured before giving the error back to the caller's own retries.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// An ARM answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    }
+}
+
+/// One Resource Manager endpoint and subscription, with its credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct Arm {
+    http: reqwest::Client,
+    /// `https://management.azure.com` (no trailing slash).
+    endpoint: String,
+    scope: String,
+    tokens: Arc<dyn TokenSource>,
+    /// Attempts of a safe request (reads, idempotent writes) on 429/5xx/transport errors.
+    attempts: u32,
+    /// Pause between long-running-operation polls when the service gives no `Retry-After`.
+    poll_interval: Duration,
+}
+
+impl Arm {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        endpoint: &str,
+        scope: String,
+        tokens: Arc<dyn TokenSource>,
+        attempts: u32,
+    ) -> Arm {
+        Arm {
+            http,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            scope,
+            tokens,
+            attempts: attempts.max(1),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Overrides the pause between operation polls (tests).
+    pub(crate) fn with_poll_interval(mut self, d: Duration) -> Arm {
+        self.poll_interval = d;
+        self
+    }
+
+    /// GET `path` (an ARM resource id) at `api`.
+    pub(crate) async fn get(&self, path: &str, api: &str) -> Result<Value> {
+        Ok(self
+            .send(Method::GET, path, api, None, None, true)
+            .await?
+            .body)
+    }
+
+    /// PATCH `path`: idempotent, so retried like a read.
+    pub(crate) async fn patch(&self, path: &str, api: &str, body: &Value) -> Result<Value> {
+        Ok(self
+            .send(Method::PATCH, path, api, Some(body), None, true)
+            .await?
+            .body)
+    }
+
+    /// PUT `path`, with `If-Match` when given.
+    pub(crate) async fn put(
+        &self,
+        path: &str,
+        api: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Value> {
+        Ok(self
+            .send(Method::PUT, path, api, Some(body), if_match, true)
+            .await?
+            .body)
+    }
+
+    /// POST an action that starts a long-running operation, sent exactly once (only a 429, which
+    /// means it was not accepted, is sent again), then polled until it ends or `deadline` passes.
+    pub(crate) async fn post_action(
+        &self,
+        path: &str,
+        api: &str,
+        deadline: Duration,
+    ) -> Result<Value> {
+        let started = self
+            .send(Method::POST, path, api, None, None, false)
+            .await?;
+        self.poll(path, api, started, deadline).await
+    }
+
+    /// Follows a started operation to its end.
+    async fn poll(
+        &self,
+        path: &str,
+        api: &str,
+        first: Answer,
+        deadline: Duration,
+    ) -> Result<Value> {
+        if first.status != StatusCode::ACCEPTED && first.status != StatusCode::CREATED {
+            return Ok(first.body);
+        }
+        let async_op = first.header("azure-asyncoperation");
+        let location = first.header("location");
+        let until = tokio::time::Instant::now() + deadline;
+        let mut wait = self.retry_after(&first.headers);
+        loop {
+            if tokio::time::Instant::now() + wait > until {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the operation started by POST {path} did not end within {}s",
+                        deadline.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            if let Some(url) = &async_op {
+                let a = self.send_url(Method::GET, url, None, None, true).await?;
+                wait = self.retry_after(&a.headers);
+                match a.body["status"].as_str().unwrap_or_default() {
+                    "Succeeded" => {
+                        // The final resource: from `Location` when given, else the resource itself.
+                        return match &location {
+                            Some(l) => {
+                                Ok(self.send_url(Method::GET, l, None, None, true).await?.body)
+                            }
+                            None => {
+                                self.get(path.rsplit_once('/').map_or(path, |p| p.0), api)
+                                    .await
+                            }
+                        };
+                    }
+                    "Failed" | "Canceled" => {
+                        let code = a.body["error"]["code"]
+                            .as_str()
+                            .unwrap_or("OperationFailed");
+                        let msg = a.body["error"]["message"].as_str().unwrap_or_default();
+                        return Err(Error::new(
+                            error_kind_of_code(code).unwrap_or(ErrorKind::Provider),
+                            format!("{code}: {msg}"),
+                        ));
+                    }
+                    _ => continue,
+                }
+            }
+            if let Some(url) = &location {
+                let a = self.send_url(Method::GET, url, None, None, true).await?;
+                wait = self.retry_after(&a.headers);
+                if a.status == StatusCode::ACCEPTED {
+                    continue;
+                }
+                return Ok(a.body);
+            }
+            // Neither header: the resource's own provisioningState tells.
+            let body = self
+                .get(path.rsplit_once('/').map_or(path, |p| p.0), api)
+                .await?;
+            match body["properties"]["provisioningState"].as_str() {
+                Some("Succeeded") | None => return Ok(body),
+                Some(s @ ("Failed" | "Canceled")) => {
+                    return Err(Error::new(
+                        ErrorKind::Provider,
+                        format!("{path}: provisioningState {s}"),
+                    ))
+                }
+                Some(_) => wait = self.poll_interval,
+            }
+        }
+    }
+
+    fn retry_after(&self, headers: &HeaderMap) -> Duration {
+        headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+            .unwrap_or(self.poll_interval)
+            .max(Duration::from_millis(20))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        api: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        safe: bool,
+    ) -> Result<Answer> {
+        let url = format!("{}{path}?api-version={api}", self.endpoint);
+        self.send_url(method, &url, body, if_match, safe).await
+    }
+
+    async fn send_url(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        safe: bool,
+    ) -> Result<Answer> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.tokens.token(&self.scope).await?;
+            let mut req = self.http.request(method.clone(), url).bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            if let Some(m) = if_match {
+                req = req.header("if-match", m);
+            }
+            let err = match req.send().await {
+                Ok(rsp) => {
+                    let status = rsp.status();
+                    let headers = rsp.headers().clone();
+                    let bytes = rsp.bytes().await.map_err(|e| transport_error(url, &e))?;
+                    let body: Value = if bytes.is_empty() {
+                        Value::Null
+                    } else {
+                        serde_json::from_slice(&bytes).map_err(|e| {
+                            Error::new(
+                                ErrorKind::Provider,
+                                format!("{method} {}: answer is not JSON ({e})", short(url)),
+                            )
+                        })?
+                    };
+                    if status.is_success() {
+                        return Ok(Answer {
+                            status,
+                            headers,
+                            body,
+                        });
+                    }
+                    let e = arm_error(&method, url, status, &body);
+                    let again = status == StatusCode::TOO_MANY_REQUESTS
+                        || (safe
+                            && e.retry_status() == RetryStatus::Temporary
+                            && status != StatusCode::CONFLICT);
+                    if again && attempt < self.attempts {
+                        tokio::time::sleep(self.retry_after(&headers).min(MAX_RETRY_AFTER)).await;
+                        continue;
+                    }
+                    e
+                }
+                Err(e) => {
+                    let e = transport_error(url, &e);
+                    if safe && attempt < self.attempts {
+                        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                        continue;
+                    }
+                    e
+                }
+            };
+            return Err(err);
+        }
+    }
+}
+
+/// The ARM path without scheme, host and query, for messages.
+fn short(url: &str) -> &str {
+    let path = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = path.find('/').map_or(path, |i| &path[i..]);
+    path.split('?').next().unwrap_or(path)
+}
+
+fn transport_error(url: &str, e: &reqwest::Error) -> Error {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let host = url.split('/').nth(2).unwrap_or(url);
+    Error::new(
+        ErrorKind::Unreachable,
+        format!("Azure Resource Manager at {host}: {what}"),
+    )
+}
+
+/// The kind an ARM error code means where the status alone would mislead.
+fn error_kind_of_code(code: &str) -> Option<ErrorKind> {
+    Some(match code {
+        "AnotherOperationInProgress" | "FailoverGroupBusy" | "OperationNotAllowed" | "Conflict" => {
+            ErrorKind::Conflict
+        }
+        "AuthorizationFailed" | "LinkedAuthorizationFailed" => ErrorKind::PermissionDenied,
+        "ResourceNotFound" | "ResourceGroupNotFound" | "NotFound" | "SubscriptionNotFound" => {
+            ErrorKind::NotFound
+        }
+        "SubscriptionRequestsThrottled" | "TooManyRequests" => ErrorKind::Throttled,
+        _ => return None,
+    })
+}
+
+/// An ARM error answer as an aegis-dr error: kind from the shared status table (with the codes that
+/// refine it), ARM's own code and message, and for 403 the action the role lacks.
+fn arm_error(method: &Method, url: &str, status: StatusCode, body: &Value) -> Error {
+    let code = body["error"]["code"].as_str().unwrap_or("");
+    let msg = body["error"]["message"].as_str().unwrap_or("");
+    let what = format!("{method} {}", short(url));
+    let text = if status == StatusCode::FORBIDDEN {
+        match msg.split("perform action '").nth(1).and_then(|r| r.split('\'').next()) {
+            Some(action) => format!(
+                "{what}: the role lacks `{action}` (add it to the role assigned to aegis-dr: `aegis-dr permissions --provider azure`)"
+            ),
+            None => format!("{what}: {code} {msg}"),
+        }
+    } else if code.is_empty() {
+        format!("{what}: HTTP {status}")
+    } else {
+        format!("{what}: {code}: {msg}")
+    };
+    let (status_kind, retry) = classify_http_status(status.as_u16());
+    let kind = error_kind_of_code(code).unwrap_or(status_kind);
+    let e = Error::new(kind, text);
+    if retry == RetryStatus::Temporary || matches!(kind, ErrorKind::Conflict | ErrorKind::Throttled)
+    {
+        e.temporary()
+    } else {
+        e.permanent()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_arm_codes_and_name_the_missing_action() {
+        let e = arm_error(
+            &Method::POST,
+            "https://management.azure.com/subscriptions/s/x/failover?api-version=1",
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"error": {"code": "AuthorizationFailed", "message": "The client 'x' does not have authorization to perform action 'Microsoft.Sql/servers/failoverGroups/failover/action' over scope '/s'"}}),
+        );
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert!(
+            e.to_string()
+                .contains("`Microsoft.Sql/servers/failoverGroups/failover/action`"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("api-version"), "{e}");
+        let e = arm_error(
+            &Method::PUT,
+            "http://h/p",
+            StatusCode::CONFLICT,
+            &serde_json::json!({"error": {"code": "AnotherOperationInProgress", "message": "busy"}}),
+        );
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert_eq!(e.retry_status(), RetryStatus::Temporary);
+        let e = arm_error(
+            &Method::POST,
+            "http://h/p",
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": {"code": "FailoverGroupFailoverRequestOnPrimary", "message": "already primary"}}),
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidState);
+        assert!(
+            e.to_string()
+                .contains("FailoverGroupFailoverRequestOnPrimary"),
+            "{e}"
+        );
+    }
+}
