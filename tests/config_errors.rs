@@ -39,11 +39,19 @@ fn bad_flags_and_missing_files_exit_2() {
     let out = env.run(&["check", "--provider", "oracle"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--provider"));
+    let out = env.run(&["check", "--provider", "gcp"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("`gcp` is not implemented yet")
+            && stderr(&out).contains("[sim] plays"),
+        "{}",
+        stderr(&out)
+    );
+    // The sim plan has no Azure settings: the builder names what is missing before any call.
     let out = env.run(&["check", "--provider", "azure"]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("`azure` is not implemented yet")
-            && stderr(&out).contains("[sim] plays"),
+        stderr(&out).contains("no Azure subscription") && stderr(&out).contains("subscription_id"),
         "{}",
         stderr(&out)
     );

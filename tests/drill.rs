@@ -167,12 +167,12 @@ fn the_multi_cloud_example_runs_on_the_simulated_estate_playing_both_clouds() {
         "{}",
         stderr(&o)
     );
-    // Without `plays`, Azure is named as not implemented (exit 2), before anything is built.
+    // Without `plays`, the real Azure provider wants its settings (exit 2), before anything is built.
     let real = Env::with_plan(&text.replace("plays = [\"aws\", \"azure\"]", ""));
     let o = real.run(&["check"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("`azure` is not implemented yet"),
+        stderr(&o).contains("no Azure subscription"),
         "{}",
         stderr(&o)
     );

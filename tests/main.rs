@@ -1,6 +1,7 @@
 //! End-to-end tests of the `aegis-dr` binary: one test binary, one module per concern.
 
 mod aws;
+mod azure;
 mod common;
 mod config_errors;
 mod crash_resume;

@@ -4,8 +4,8 @@
 //! orchestrator, journal, reports, simulated estate) and builds the providers a plan names through
 //! the [`registry`]: each resource (database pair, DNS record, node pool, recovery server, health
 //! endpoint) on the provider its plan entry names, so one plan can span clouds. The simulated estate
-//! (`sim`) is built in; AWS (feature `aws`) and Kubernetes workloads (feature `kubernetes`) are
-//! default features. Azure and GCP are not implemented yet.
+//! (`sim`) is built in; AWS (feature `aws`), Azure (feature `azure`) and Kubernetes workloads
+//! (feature `kubernetes`) are default features. GCP is not implemented yet.
 //!
 //! ```no_run
 //! # async fn demo() -> aegis_dr::Result<()> {

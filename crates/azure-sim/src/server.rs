@@ -373,6 +373,12 @@ impl AzureSim {
         format!("http://{}/msi/token", self.addr)
     }
 
+    /// A healthy application endpoint per site (`{url}/primary`, `{url}/dr`) for plans under test;
+    /// not part of ARM.
+    pub fn health_url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+
     /// The secret the token endpoint wants (`IDENTITY_HEADER`, `MSI_SECRET`).
     pub const IDENTITY_SECRET: &'static str = "aegis-sim-identity-secret";
 
@@ -469,6 +475,12 @@ fn handle(
     s.requests.push(format!("{method} {path}"));
     if path.eq_ignore_ascii_case("/msi/token") {
         return token(s, uri, headers);
+    }
+    if path.starts_with("/health/") {
+        // The sites' application health endpoints, for plans under test: not ARM.
+        return Reply::ok(
+            json!({ "in_flight": 0, "error_rate": 0.0, "healthy_for_seconds": 86400 }),
+        );
     }
     let auth = headers
         .get("authorization")

@@ -289,7 +289,9 @@ impl Checker<'_> {
                 }
                 Ok(None) => {
                     status = CheckStatus::Fail;
-                    ev.push(format!("{name}: no backup found"));
+                    ev.push(format!(
+                        "{name}: no backup age reported (none found, or the provider could not read it)"
+                    ));
                 }
                 Err(e) => {
                     status = CheckStatus::Fail;

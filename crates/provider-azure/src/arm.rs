@@ -267,7 +267,7 @@ impl Arm {
                             && e.retry_status() == RetryStatus::Temporary
                             && status != StatusCode::CONFLICT);
                     if again && attempt < self.attempts {
-                        tokio::time::sleep(self.retry_after(&headers).min(MAX_RETRY_AFTER)).await;
+                        tokio::time::sleep(backoff(&headers, attempt)).await;
                         continue;
                     }
                     e
@@ -284,6 +284,17 @@ impl Arm {
             return Err(err);
         }
     }
+}
+
+/// The pause before retry `attempt + 1`: the answer's `Retry-After` (at most 30 s), else 200 ms
+/// doubling.
+fn backoff(headers: &HeaderMap, attempt: u32) -> Duration {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+        .unwrap_or_else(|| Duration::from_millis(200 << attempt.min(6).saturating_sub(1)))
 }
 
 /// The ARM path without scheme, host and query, for messages.
@@ -342,6 +353,12 @@ fn arm_error(method: &Method, url: &str, status: StatusCode, body: &Value) -> Er
         format!("{what}: {code}: {msg}")
     };
     let (status_kind, retry) = classify_http_status(status.as_u16());
+    // A regional resource provider that does not answer (503/504 through ARM) is an unreachable
+    // site, as a refused connection is.
+    let status_kind = match status.as_u16() {
+        503 | 504 => ErrorKind::Unreachable,
+        _ => status_kind,
+    };
     let kind = error_kind_of_code(code).unwrap_or(status_kind);
     let e = Error::new(kind, text);
     if retry == RetryStatus::Temporary || matches!(kind, ErrorKind::Conflict | ErrorKind::Throttled)
