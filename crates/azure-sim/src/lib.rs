@@ -26,5 +26,6 @@ pub mod estate;
 mod network;
 mod server;
 mod sql;
+mod tls;
 
 pub use server::{AzureSim, SimState};

@@ -57,6 +57,46 @@ pub struct SimState {
     pub(crate) next_id: u64,
 }
 
+/// base64url without padding, for the token's JWT segments.
+fn base64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The token the simulator issues and expects: shaped like Entra ID's (a JWT naming the tenant, as
+/// the Azure CLI reads it), signed by nobody.
+fn sim_token() -> String {
+    let header = json!({ "alg": "RS256", "typ": "JWT" });
+    let claims = json!({
+        "aud": "https://management.core.windows.net/",
+        "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
+        "tid": TENANT_ID,
+        "oid": "0ae91500-0000-4000-8000-00000000c11e",
+        "appid": "0ae91500-0000-4000-8000-00000000c11e",
+        "iat": 1_700_000_000u64,
+        "nbf": 1_700_000_000u64,
+        "exp": 4_102_444_800u64,
+    });
+    format!(
+        "{}.{}.{}",
+        base64url(header.to_string().as_bytes()),
+        base64url(claims.to_string().as_bytes()),
+        base64url(b"aegis-dr-simulator")
+    )
+}
+
 /// An asynchronous ARM operation.
 #[derive(Debug)]
 pub(crate) struct Operation {
@@ -76,7 +116,7 @@ impl SimState {
     fn new() -> SimState {
         SimState {
             subscription_id: "00000000-0000-0000-0000-0000000ae915".into(),
-            token: "aegis-sim-token".into(),
+            token: sim_token(),
             failover_time: Duration::from_millis(300),
             seeding_time: Duration::from_millis(300),
             monitor_time: Duration::from_millis(300),
@@ -319,48 +359,81 @@ pub(crate) struct Req<'a> {
 /// A running simulator on 127.0.0.1.
 pub struct AzureSim {
     addr: SocketAddr,
+    tls_addr: SocketAddr,
+    ca_pem: String,
     state: Arc<Mutex<SimState>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+/// The router of one listener: every request goes to [`handle`] under the state lock.
+fn app(state: Arc<Mutex<SimState>>, scheme: &'static str, addr: SocketAddr) -> Router {
+    Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
+            let state = state.clone();
+            async move {
+                let bytes = to_bytes(body, 4 << 20).await.unwrap_or_default();
+                let mut s = match state.lock() {
+                    Ok(s) => s,
+                    Err(p) => p.into_inner(),
+                };
+                let base = headers
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .map(|h| format!("{scheme}://{h}"))
+                    .unwrap_or_else(|| format!("{scheme}://{addr}"));
+                handle(&mut s, &method, &uri, &headers, &bytes, base).into_response()
+            }
+        },
+    )
 }
 
 impl AzureSim {
-    /// Starts the simulator on an ephemeral loopback port, on the current tokio runtime.
+    /// Starts the simulator on two ephemeral loopback ports (HTTP and HTTPS with a fresh
+    /// self-signed certificate), on the current tokio runtime.
     pub async fn start() -> std::io::Result<AzureSim> {
         let state = Arc::new(Mutex::new(SimState::new()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let shared = state.clone();
-        let app = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
-                let state = shared.clone();
-                async move {
-                    let bytes = to_bytes(body, 4 << 20).await.unwrap_or_default();
-                    let mut s = match state.lock() {
-                        Ok(s) => s,
-                        Err(p) => p.into_inner(),
-                    };
-                    let base = headers
-                        .get("host")
-                        .and_then(|h| h.to_str().ok())
-                        .map(|h| format!("http://{h}"))
-                        .unwrap_or_else(|| format!("http://{addr}"));
-                    handle(&mut s, &method, &uri, &headers, &bytes, base).into_response()
-                }
-            },
-        );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let tls_tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let tls_addr = tls_tcp.local_addr()?;
+        let (ca_pem, acceptor) = crate::tls::self_signed()?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut rx2 = rx.clone();
+        let plain = app(state.clone(), "http", addr);
+        let secure = app(state.clone(), "https", tls_addr);
+        let mut rx1 = rx;
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
+            let _ = axum::serve(listener, plain)
+                .with_graceful_shutdown(async move {
+                    let _ = rx1.changed().await;
+                })
+                .await;
+        });
+        let tls = crate::tls::TlsListener::new(tls_tcp, acceptor);
+        tokio::spawn(async move {
+            let _ = axum::serve(tls, secure)
+                .with_graceful_shutdown(async move {
+                    let _ = rx2.changed().await;
                 })
                 .await;
         });
         Ok(AzureSim {
             addr,
+            tls_addr,
+            ca_pem,
             state,
             shutdown: Some(tx),
         })
+    }
+
+    /// The HTTPS Resource Manager endpoint, for clients that want TLS (the Azure CLI).
+    pub fn tls_url(&self) -> String {
+        format!("https://{}", self.tls_addr)
+    }
+
+    /// The HTTPS endpoint's self-signed certificate (PEM), to trust in such clients.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     /// The Resource Manager endpoint (`AZURE_RESOURCE_MANAGER_ENDPOINT`).
@@ -395,7 +468,7 @@ impl AzureSim {
     /// Stops serving.
     pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }
@@ -471,10 +544,22 @@ fn handle(
     body: &[u8],
     base: String,
 ) -> Reply {
-    let path = uri.path().trim_end_matches('/').to_string();
+    let path = format!("/{}", uri.path().trim_matches('/'));
     s.requests.push(format!("{method} {path}"));
     if path.eq_ignore_ascii_case("/msi/token") {
         return token(s, uri, headers);
+    }
+    if path.eq_ignore_ascii_case("/metadata/endpoints") {
+        // Azure Stack's cloud metadata, which `az cloud register --profile ...-hybrid` reads.
+        return Reply::ok(json!({
+            "galleryEndpoint": format!("{base}/"),
+            "graphEndpoint": "https://graph.windows.net/",
+            "portalEndpoint": format!("{base}/"),
+            "authentication": {
+                "loginEndpoint": format!("{base}/"),
+                "audiences": ["https://management.core.windows.net/"],
+            }
+        }));
     }
     if path.starts_with("/health/") {
         // The sites' application health endpoints, for plans under test: not ARM.
