@@ -2,7 +2,7 @@
 # The programs the tests drive that are not Rust crates: Debian's `chromium` (HTML reports rendered
 # in a real browser), `prometheus` (Prometheus hooks against a real server) and a `kubectl` (the
 # Kubernetes API simulator checked by a client no one here wrote; Debian's `kubernetes-client` when
-# the machine has none). The tests start and stop their own instances; nothing here runs a service.
+# the machine has none) and Debian's `azure-cli` (`az`, which checks the Azure ARM simulator). The tests start and stop their own instances; nothing here runs a service.
 #   scripts/test-tools.sh install   install what is missing (apt-get, as root or through sudo)
 #   scripts/test-tools.sh check     fail naming what is still missing
 set -euo pipefail
@@ -12,6 +12,7 @@ missing() {
   command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
   command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)
   command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
+  command -v az >/dev/null 2>&1 || pkgs+=(azure-cli)
   echo "${pkgs[@]:-}"
 }
 
@@ -19,7 +20,7 @@ case "${1:-}" in
   install)
     read -r -a pkgs <<<"$(missing)"
     if [ "${#pkgs[@]}" -eq 0 ]; then
-      echo "chromium, prometheus and kubectl are installed"
+      echo "chromium, prometheus, kubectl and az are installed"
       exit 0
     fi
     sudo=""
@@ -37,6 +38,7 @@ case "${1:-}" in
     echo "chromium: $(chromium --version 2>/dev/null | head -1)"
     echo "prometheus: $(prometheus --version 2>&1 | head -1)"
     echo "kubectl: $(kubectl version --client 2>/dev/null | head -1)"
+    echo "az: $(az version --output tsv 2>/dev/null | head -1 | cut -f1)"
     ;;
   *)
     echo "usage: $0 install|check" >&2

@@ -57,7 +57,7 @@ impl Aks {
         cluster: &str,
         pool: &str,
         now: Instant,
-    ) -> Option<(u32, Option<(u32, u32)>, String)> {
+    ) -> Option<crate::server::AgentPoolSummary> {
         let p = self.pools.get(&(cluster.to_string(), pool.to_string()))?;
         Some((p.count, p.autoscale, p.state(now).to_string()))
     }

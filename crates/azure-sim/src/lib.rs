@@ -28,4 +28,4 @@ mod server;
 mod sql;
 mod tls;
 
-pub use server::{AzureSim, SimState};
+pub use server::{AgentPoolSummary, AzureSim, SimState};

@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 use crate::{aks, network, sql};
 
+/// An agent pool as (count, autoscaler bounds, provisioningState).
+pub type AgentPoolSummary = (u32, Option<(u32, u32)>, String);
+
 /// The tenant every simulated subscription belongs to.
 pub const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
@@ -222,11 +225,7 @@ impl SimState {
     }
 
     /// An agent pool as (count, autoscaler bounds, provisioningState).
-    pub fn agent_pool(
-        &self,
-        cluster: &str,
-        pool: &str,
-    ) -> Option<(u32, Option<(u32, u32)>, String)> {
+    pub fn agent_pool(&self, cluster: &str, pool: &str) -> Option<AgentPoolSummary> {
         self.aks.summary(cluster, pool, Instant::now())
     }
 

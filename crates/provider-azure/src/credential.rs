@@ -141,7 +141,6 @@ impl IdentityChain {
                 azure_identity::WorkloadIdentityCredentialOptions {
                     credential_options: azure_identity::ClientAssertionCredentialOptions {
                         client_options: options(),
-                        ..Default::default()
                     },
                     ..Default::default()
                 },
