@@ -59,6 +59,21 @@ impl Azure {
         Azure { rt, sim, dir }
     }
 
+    /// A region-outage failover that must succeed: its report.
+    fn failover(&self) -> serde_json::Value {
+        let o = self.run(&[
+            "failover",
+            "--class",
+            "region-outage",
+            "--yes",
+            "--output",
+            "json",
+        ]);
+        let r = json(&o);
+        assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
+        r
+    }
+
     pub(crate) fn run(&self, args: &[&str]) -> Output {
         let _enter = self.rt.enter();
         Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
@@ -87,16 +102,7 @@ fn failover_and_failback_on_azure_through_the_cli() {
     assert_eq!(code(&o), 0, "check: {text}\n{}", stderr(&o));
     assert!(text.contains("lag not reported by the provider"), "{text}");
 
-    let o = a.run(&[
-        "failover",
-        "--class",
-        "region-outage",
-        "--yes",
-        "--output",
-        "json",
-    ]);
-    let r = json(&o);
-    assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
+    let r = a.failover();
     assert_eq!(r["status"], "succeeded");
     assert_eq!(
         r["achieved"]["rpo_seconds"].as_f64(),
@@ -323,16 +329,7 @@ lowered_ttl = 60
     let a = Azure::new(plan);
     a.sim
         .with(|s| s.set_record(estate::ZONE, "CNAME", "app", 60, "app-eastus.aegis.io"));
-    let o = a.run(&[
-        "failover",
-        "--class",
-        "region-outage",
-        "--yes",
-        "--output",
-        "json",
-    ]);
-    let r = json(&o);
-    assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
+    let r = a.failover();
     assert!(
         r["provider_calls"]["azure"]["calls"].as_u64().unwrap_or(0) > 0,
         "{r:#}"

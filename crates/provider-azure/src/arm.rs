@@ -197,12 +197,9 @@ impl Arm {
         }
     }
 
+    /// The pause before the next operation poll: `Retry-After`, else the poll interval.
     fn retry_after(&self, headers: &HeaderMap) -> Duration {
-        headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+        retry_after_header(headers)
             .unwrap_or(self.poll_interval)
             .max(Duration::from_millis(20))
     }
@@ -289,12 +286,17 @@ impl Arm {
 /// The pause before retry `attempt + 1`: the answer's `Retry-After` (at most 30 s), else 200 ms
 /// doubling.
 fn backoff(headers: &HeaderMap, attempt: u32) -> Duration {
+    retry_after_header(headers)
+        .unwrap_or_else(|| Duration::from_millis(200 << attempt.min(6).saturating_sub(1)))
+}
+
+/// An answer's `Retry-After` seconds, at most [`MAX_RETRY_AFTER`].
+fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
-        .unwrap_or_else(|| Duration::from_millis(200 << attempt.min(6).saturating_sub(1)))
 }
 
 /// The ARM path without scheme, host and query, for messages.
