@@ -4,7 +4,13 @@
 //! CLI). `azure_identity` is used without its own HTTP stack: its requests go through the same
 //! `reqwest` client as aegis-dr's (see [`ReqwestTransport`]), which keeps one TLS stack in the build.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
 
 use aegis_dr_core::{Error, ErrorKind, Result};
 use async_trait::async_trait;
@@ -80,6 +86,9 @@ impl CredentialKind {
 /// The official credentials, tried in order until one gives a token.
 pub struct IdentityChain {
     creds: Vec<(&'static str, Arc<dyn TokenCredential>)>,
+    /// The credential that last gave a token, asked first next time (a managed-identity probe on
+    /// a machine without one is not paid on every call).
+    winner: AtomicUsize,
 }
 
 impl fmt::Debug for IdentityChain {
@@ -164,17 +173,31 @@ impl IdentityChain {
                 azure_identity::AzureCliCredential::new(None).map_err(|e| fail("Azure CLI", e))?;
             creds.push(("Azure CLI", c));
         }
-        Ok(IdentityChain { creds })
+        Ok(IdentityChain {
+            creds,
+            winner: AtomicUsize::new(0),
+        })
     }
 }
 
 #[async_trait]
 impl TokenSource for IdentityChain {
     async fn token(&self, scope: &str) -> Result<String> {
+        let first = self
+            .winner
+            .load(Ordering::Relaxed)
+            .min(self.creds.len().saturating_sub(1));
+        let order = std::iter::once(first).chain((0..self.creds.len()).filter(|i| *i != first));
         let mut failures = Vec::new();
-        for (name, c) in &self.creds {
+        for i in order {
+            let Some((name, c)) = self.creds.get(i) else {
+                continue;
+            };
             match c.get_token(&[scope], None).await {
-                Ok(t) => return Ok(t.token.secret().to_string()),
+                Ok(t) => {
+                    self.winner.store(i, Ordering::Relaxed);
+                    return Ok(t.token.secret().to_string());
+                }
                 Err(e) => failures.push(format!(
                     "{name}: {}",
                     e.to_string().lines().next().unwrap_or_default()

@@ -54,6 +54,12 @@ async fn throttling_is_retried_and_conflicts_are_retryable() {
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
     assert_eq!(e.retry_status(), RetryStatus::Temporary);
     w.sim.with(|s| s.throttle_next = 0);
+    // A transient 503 on a read is retried too.
+    w.sim.with(|s| s.unavailable_next = 2);
+    assert_eq!(
+        dns.get_record(&tm()).await.expect("retried").target,
+        estate::PRIMARY_TARGET
+    );
 
     let nodes = w.azure.nodes.clone().expect("nodes");
     let pool = PoolRef {
