@@ -97,6 +97,16 @@ impl Sql {
         });
     }
 
+    /// The group `name` (case-insensitive, as ARM names are) as `server` sees it: (group index,
+    /// the server's index among its members).
+    fn find(&self, name: &str, server: &str) -> Option<(usize, usize)> {
+        self.groups.iter().enumerate().find_map(|(i, g)| {
+            (g.name.eq_ignore_ascii_case(name))
+                .then(|| g.members.iter().position(|m| m == server).map(|m| (i, m)))
+                .flatten()
+        })
+    }
+
     pub(crate) fn group_summary(&self, name: &str) -> Option<(String, String)> {
         let g = self.groups.iter().find(|g| g.name == name)?;
         Some((g.members[g.primary].clone(), g.state.clone()))
@@ -275,11 +285,7 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
 
 fn group(s: &mut SimState, r: &Req, sub: &str, server: &str) -> Reply {
     let name = r.rest[3];
-    let Some((gi, member)) = s.sql.groups.iter().enumerate().find_map(|(i, g)| {
-        (g.name.eq_ignore_ascii_case(name))
-            .then(|| g.members.iter().position(|m| m == server).map(|m| (i, m)))
-            .flatten()
-    }) else {
+    let Some((gi, member)) = s.sql.find(name, server) else {
         return Reply::error(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
@@ -466,11 +472,7 @@ pub(crate) fn operation_status(s: &mut SimState, kind: &str, id: &str, now: Inst
             let segs: Vec<&str> = resource.split('/').filter(|p| !p.is_empty()).collect();
             let (server, group) = (segs[7], segs[9]);
             let sub = s.subscription_id.clone();
-            match s.sql.groups.iter().enumerate().find_map(|(i, g)| {
-                (g.name == group)
-                    .then(|| g.members.iter().position(|m| m == server).map(|m| (i, m)))
-                    .flatten()
-            }) {
+            match s.sql.find(group, server) {
                 Some((gi, m)) => Reply::ok(s.sql.group_json(&sub, gi, m)),
                 None => Reply::not_found("Microsoft.Sql/servers/failoverGroups", group),
             }

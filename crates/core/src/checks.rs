@@ -231,27 +231,25 @@ impl Checker<'_> {
                         }
                         ev.push(format!("{name}: lag {}", format_duration(lag)));
                     }
-                    None if s.role == DatabaseRole::Replica && s.lossless_planned_promotion => {
-                        // Not measured, but a planned failover synchronises first: a warning.
-                        status = status.max(CheckStatus::Warn);
-                        ev.push(format!(
-                            "{name}: replicating{}, lag not reported by the provider (a planned failover synchronises before switching roles; a forced one would lose an unknown amount)",
-                            s.replicating_from
-                                .as_deref()
-                                .map(|f| format!(" from {f}"))
-                                .unwrap_or_default()
-                        ));
-                    }
                     None if s.role == DatabaseRole::Replica => {
-                        // Replicating, but the lag is not measured: unknown is not zero.
-                        status = CheckStatus::Fail;
-                        ev.push(format!(
-                            "{name}: replicating{}, lag unknown (the provider reports no measurement)",
-                            s.replicating_from
-                                .as_deref()
-                                .map(|f| format!(" from {f}"))
-                                .unwrap_or_default()
-                        ));
+                        let from = s
+                            .replicating_from
+                            .as_deref()
+                            .map(|f| format!(" from {f}"))
+                            .unwrap_or_default();
+                        if s.lossless_planned_promotion {
+                            // Not measured, but a planned failover synchronises first: a warning.
+                            status = status.max(CheckStatus::Warn);
+                            ev.push(format!(
+                                "{name}: replicating{from}, lag not reported by the provider (a planned failover synchronises before switching roles; a forced one would lose an unknown amount)"
+                            ));
+                        } else {
+                            // Replicating, but the lag is not measured: unknown is not zero.
+                            status = CheckStatus::Fail;
+                            ev.push(format!(
+                                "{name}: replicating{from}, lag unknown (the provider reports no measurement)"
+                            ));
+                        }
                     }
                     None => {
                         status = status.max(CheckStatus::Warn);

@@ -135,7 +135,7 @@ impl NodeScaler for AksNodes {
                 o.remove(k);
             }
         }
-        let body = serde_json::json!({ "properties": v["properties"].clone() });
+        let body = serde_json::json!({ "properties": v["properties"].take() });
         self.arm
             .put(&id, API, &body, None)
             .await

@@ -130,6 +130,8 @@ impl Arm {
         }
         let async_op = first.header("azure-asyncoperation");
         let location = first.header("location");
+        // The resource the action (`.../failover`) was posted on.
+        let resource = path.rsplit_once('/').map_or(path, |p| p.0);
         let until = tokio::time::Instant::now() + deadline;
         let mut wait = self.retry_after(&first.headers);
         loop {
@@ -153,10 +155,7 @@ impl Arm {
                             Some(l) => {
                                 Ok(self.send_url(Method::GET, l, None, None, true).await?.body)
                             }
-                            None => {
-                                self.get(path.rsplit_once('/').map_or(path, |p| p.0), api)
-                                    .await
-                            }
+                            None => self.get(resource, api).await,
                         };
                     }
                     "Failed" | "Canceled" => {
@@ -181,9 +180,7 @@ impl Arm {
                 return Ok(a.body);
             }
             // Neither header: the resource's own provisioningState tells.
-            let body = self
-                .get(path.rsplit_once('/').map_or(path, |p| p.0), api)
-                .await?;
+            let body = self.get(resource, api).await?;
             match body["properties"]["provisioningState"].as_str() {
                 Some("Succeeded") | None => return Ok(body),
                 Some(s @ ("Failed" | "Canceled")) => {

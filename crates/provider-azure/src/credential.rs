@@ -227,8 +227,7 @@ impl HttpClient for ReqwestTransport {
         }
         match request.body() {
             Body::Bytes(b) => req = req.body(b.to_vec()),
-            #[allow(unreachable_patterns)]
-            _ => {
+            Body::SeekableStream(_) => {
                 return Err(AzErr::with_message(
                     AzKind::Other,
                     "streamed request bodies are not supported",

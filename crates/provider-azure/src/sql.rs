@@ -136,6 +136,21 @@ fn parse_time(s: &str) -> Option<SystemTime> {
         .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
 }
 
+/// The role of the server `db` names, from the failover group `g` as that server sees it.
+fn role_of(p: &GroupPair, db: &DatabaseRef, g: &Value) -> Result<DatabaseRole> {
+    match g["properties"]["replicationRole"].as_str() {
+        Some("Primary") => Ok(DatabaseRole::Primary),
+        Some("Secondary") => Ok(DatabaseRole::Replica),
+        other => Err(Error::new(
+            ErrorKind::Provider,
+            format!(
+                "failover group {} on {}: unexpected replicationRole {other:?}",
+                p.group, db.instance
+            ),
+        )),
+    }
+}
+
 fn last_segment(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
@@ -170,6 +185,18 @@ impl SqlFailoverGroups {
             .get(&p.group_id(db), API)
             .await
             .map_err(|e| e.or_resource(&format!("failover group {} on {}", p.group, db.instance)))
+    }
+
+    /// True when the server `db` names carries the fence this pair uses (the tag, and for
+    /// `public-network-access` also a closed public endpoint).
+    async fn fenced(&self, p: &GroupPair, db: &DatabaseRef) -> Result<bool> {
+        let server = self.arm.get(&p.server_id(db), API).await?;
+        let tagged = server["tags"][FENCED_TAG] == "true";
+        let closed = server["properties"]["publicNetworkAccess"] == "Disabled";
+        Ok(match p.fence {
+            FenceMode::Tag => tagged,
+            FenceMode::PublicNetworkAccess => tagged && closed,
+        })
     }
 
     /// Age of the newest DISCRETE restore point of every database of the group, on its primary
@@ -213,27 +240,9 @@ impl DatabaseFailover for SqlFailoverGroups {
         let p = self.pair(db)?;
         let g = self.group(p, db).await?;
         let props = &g["properties"];
-        let role = match props["replicationRole"].as_str() {
-            Some("Primary") => DatabaseRole::Primary,
-            Some("Secondary") => DatabaseRole::Replica,
-            other => {
-                return Err(Error::new(
-                    ErrorKind::Provider,
-                    format!(
-                        "failover group {} on {}: unexpected replicationRole {other:?}",
-                        p.group, db.instance
-                    ),
-                ))
-            }
-        };
+        let role = role_of(p, db, &g)?;
         let state = props["replicationState"].as_str().unwrap_or_default();
-        let server = self.arm.get(&p.server_id(db), API).await?;
-        let tagged = server["tags"][FENCED_TAG] == "true";
-        let closed = server["properties"]["publicNetworkAccess"] == "Disabled";
-        let fenced = match p.fence {
-            FenceMode::Tag => tagged,
-            FenceMode::PublicNetworkAccess => tagged && closed,
-        };
+        let fenced = self.fenced(p, db).await?;
         Ok(DatabaseStatus {
             role,
             fenced,
@@ -283,8 +292,14 @@ impl DatabaseFailover for SqlFailoverGroups {
             return Ok(());
         }
         // Never two writable primaries: the old primary must be fenced, or (forced) unreachable.
-        match self.status(&req.old_primary).await {
-            Ok(o) if o.role == DatabaseRole::Primary && !o.fenced => {
+        // Only its role and fence are read (not its restore points, as `status` would).
+        let old = &req.old_primary;
+        let old_writable = async {
+            let role = role_of(p, old, &self.group(p, old).await?)?;
+            Ok::<_, Error>(role == DatabaseRole::Primary && !self.fenced(p, old).await?)
+        };
+        match old_writable.await {
+            Ok(true) => {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
                     format!(
@@ -294,7 +309,7 @@ impl DatabaseFailover for SqlFailoverGroups {
                 )
                 .with_resource(req.old_primary.instance.clone()))
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(e) if req.mode == PromoteMode::Forced && e.retry_status() != RetryStatus::Permanent => {}
             Err(e) => return Err(e),
         }
@@ -329,7 +344,7 @@ impl DatabaseFailover for SqlFailoverGroups {
             .with_resource(req.target.instance.clone()));
         }
         // The new primary takes writes: a fence left on it from an earlier failover is lifted.
-        if self.status(&req.target).await?.fenced {
+        if self.fenced(p, &req.target).await? {
             self.fence(&FenceRequest {
                 target: req.target.clone(),
                 fenced: false,
