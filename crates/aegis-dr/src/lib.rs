@@ -5,7 +5,7 @@
 //! the [`registry`]: each resource (database pair, DNS record, node pool, recovery server, health
 //! endpoint) on the provider its plan entry names, so one plan can span clouds. The simulated estate
 //! (`sim`) is built in; AWS (feature `aws`), Azure (feature `azure`) and Kubernetes workloads
-//! (feature `kubernetes`) are default features. GCP is not implemented yet.
+//! (feature `kubernetes`) and GCP (feature `gcp`) are default features.
 //!
 //! ```no_run
 //! # async fn demo() -> aegis_dr::Result<()> {

@@ -44,6 +44,11 @@ const AZURE: Implementation = Implementation::Backend(&aegis_dr_provider_azure::
 #[cfg(not(feature = "azure"))]
 const AZURE: Implementation = Implementation::FeatureOff;
 
+#[cfg(feature = "gcp")]
+const GCP: Implementation = Implementation::Backend(&aegis_dr_provider_gcp::GcpBackend);
+#[cfg(not(feature = "gcp"))]
+const GCP: Implementation = Implementation::FeatureOff;
+
 #[cfg(feature = "kubernetes")]
 const KUBE: Implementation =
     Implementation::Backend(&aegis_dr_provider_kubernetes::KubernetesBackend);
@@ -78,9 +83,9 @@ pub const REGISTRY: &[ProviderDescriptor] = &[
     },
     ProviderDescriptor {
         name: "gcp",
-        feature: None,
-        serves: "not implemented yet",
-        implementation: Implementation::NotImplemented,
+        feature: Some("gcp"),
+        serves: "Cloud SQL (DR replica switchover / promotion, HA failover), Cloud DNS, GKE node pools",
+        implementation: GCP,
     },
 ];
 

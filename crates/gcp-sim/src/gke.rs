@@ -1,0 +1,289 @@
+//! GKE (`container/v1`) node pools with `setSize` / `setAutoscaling` as operations, and the Compute
+//! (`compute/v1`) managed instance groups that hold a pool's nodes, one per zone: GKE's API has no
+//! node count of its own; a pool's size is its groups' `targetSize`.
+
+use std::{
+    collections::BTreeMap,
+    time::{Instant, SystemTime},
+};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{
+    reply::{enum_name, int64, rfc3339, Reply},
+    server::{check, Req, SimState},
+};
+
+/// One node pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Pool {
+    zones: Vec<String>,
+    /// Nodes per zone (every zone's group's `targetSize`).
+    per_zone: u32,
+    /// Nodes per zone that exist and run (lags `per_zone` while an operation runs).
+    running: u32,
+    /// Total autoscaling bounds, when the autoscaler is on.
+    autoscaling: Option<(u32, u32)>,
+    /// The operation running on it.
+    busy: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Effect {
+    Size(u32),
+    Autoscaling(Option<(u32, u32)>),
+}
+
+#[derive(Debug)]
+struct Operation {
+    /// (location, cluster, pool)
+    pool: (String, String, String),
+    kind: &'static str,
+    started: SystemTime,
+    done_at: Instant,
+    effect: Effect,
+    applied: bool,
+}
+
+/// The GKE part of the state: pools by (location, cluster, pool).
+#[derive(Debug, Default)]
+pub(crate) struct Gke {
+    pools: BTreeMap<(String, String, String), Pool>,
+    operations: BTreeMap<String, Operation>,
+}
+
+fn group_name(cluster: &str, pool: &str, zone: &str) -> String {
+    format!("gke-{cluster}-{pool}-{}-grp", zone.rsplit('-').next().unwrap_or(zone))
+}
+
+impl Gke {
+    pub(crate) fn advance(&mut self, now: Instant) {
+        for op in self.operations.values_mut() {
+            if op.applied || op.done_at > now {
+                continue;
+            }
+            op.applied = true;
+            if let Some(p) = self.pools.get_mut(&op.pool) {
+                p.busy = None;
+                match op.effect {
+                    Effect::Size(n) => p.running = n,
+                    Effect::Autoscaling(a) => p.autoscaling = a,
+                }
+            }
+        }
+    }
+
+    fn pool_json(&self, key: &(String, String, String), p: &Pool, project: &str, base: &str) -> Value {
+        let (location, cluster, name) = key;
+        let mut autoscaling = json!({});
+        if let Some((min, max)) = p.autoscaling {
+            autoscaling = json!({ "enabled": true, "totalMinNodeCount": min, "totalMaxNodeCount": max, "locationPolicy": "BALANCED" });
+        }
+        json!({
+            "name": name,
+            "config": { "machineType": "e2-standard-4", "diskSizeGb": 100 },
+            "initialNodeCount": 3,
+            "locations": p.zones,
+            "instanceGroupUrls": p.zones.iter().map(|z| format!(
+                "{base}/compute/v1/projects/{project}/zones/{z}/instanceGroupManagers/{}",
+                group_name(cluster, name, z)
+            )).collect::<Vec<_>>(),
+            "status": if p.busy.is_some() { "RECONCILING" } else { "RUNNING" },
+            "autoscaling": autoscaling,
+            "management": { "autoUpgrade": true, "autoRepair": true },
+            "version": "1.30.5-gke.1014001",
+            "selfLink": format!("{base}/v1/projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{name}"),
+            "etag": format!("{}-{}", p.per_zone, p.autoscaling.map(|a| a.1).unwrap_or(0)),
+        })
+    }
+
+    fn operation_json(&self, id: &str, op: &Operation, now: Instant, project: &str, base: &str) -> Value {
+        let (location, cluster, pool) = &op.pool;
+        let done = now >= op.done_at;
+        let mut v = json!({
+            "name": id,
+            "zone": location,
+            "operationType": op.kind,
+            "status": if done { "DONE" } else { "RUNNING" },
+            "selfLink": format!("{base}/v1/projects/{project}/locations/{location}/operations/{id}"),
+            "targetLink": format!("{base}/v1/projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{pool}"),
+            "startTime": rfc3339(op.started),
+        });
+        if done {
+            v["endTime"] = json!(rfc3339(SystemTime::now()));
+        }
+        v
+    }
+}
+
+pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
+    let rest: Vec<&str> = req.rest.iter().map(String::as_str).collect();
+    let project = s.project.clone();
+    if let ["locations", location, "operations", id] = rest.as_slice() {
+        if let Err(r) = check(s, "container.operations.get", &format!("projects/{project}/locations/{location}")) {
+            return r;
+        }
+        return match s.gke.operations.get(*id) {
+            Some(op) => Reply::ok(s.gke.operation_json(id, op, req.now, &project, req.base)),
+            None => Reply::not_found(&format!("operation {id}")),
+        };
+    }
+    let ["locations", location, "clusters", cluster, "nodePools", last] = rest.as_slice() else {
+        return Reply::not_found("resource");
+    };
+    let (pool, verb) = match last.split_once(':') {
+        Some((p, v)) => (p, Some(v)),
+        None => (*last, None),
+    };
+    let resource = format!("projects/{project}/locations/{location}/clusters/{cluster}");
+    let perm = match (req.method.clone(), verb) {
+        (Method::GET, None) => "container.clusters.get",
+        (Method::POST, Some("setSize" | "setAutoscaling")) => "container.clusters.update",
+        _ => return Reply::not_found(&format!("method {} {}", req.method, rest.join("/"))),
+    };
+    if let Err(r) = check(s, perm, &resource) {
+        return r;
+    }
+    let key = (location.to_string(), cluster.to_string(), pool.to_string());
+    let Some(p) = s.gke.pools.get(&key).cloned() else {
+        return Reply::error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            format!("Not found: projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{pool}."),
+        );
+    };
+    if verb.is_none() {
+        return Reply::ok(s.gke.pool_json(&key, &p, &project, req.base));
+    }
+    if let Some(op) = &p.busy {
+        return Reply::error_as(
+            StatusCode::BAD_REQUEST,
+            "FAILED_PRECONDITION",
+            "failedPrecondition",
+            format!("Cluster is running incompatible operation {op}."),
+        );
+    }
+    let (kind, effect) = if verb == Some("setSize") {
+        let Some(n) = int64(&req.body["nodeCount"]).and_then(|n| u32::try_from(n).ok()) else {
+            return Reply::error(StatusCode::BAD_REQUEST, "invalid", "Invalid value for field 'nodeCount'.");
+        };
+        ("SET_NODE_POOL_SIZE", Effect::Size(n))
+    } else {
+        let a = &req.body["autoscaling"];
+        let enabled = a["enabled"].as_bool().unwrap_or(false);
+        if !a["locationPolicy"].is_null() && enum_name("locationPolicy", &a["locationPolicy"]).is_none() {
+            return Reply::error(StatusCode::BAD_REQUEST, "invalid", format!(
+                "Invalid value for field 'autoscaling.locationPolicy': {}", a["locationPolicy"]
+            ));
+        }
+        let bounds = if enabled {
+            let min = int64(&a["totalMinNodeCount"]).unwrap_or(0);
+            let max = int64(&a["totalMaxNodeCount"]).unwrap_or(0);
+            if max < 1 || min > max || min < 0 {
+                return Reply::error(StatusCode::BAD_REQUEST, "invalid", format!(
+                    "Invalid autoscaling bounds: total_min_node_count {min}, total_max_node_count {max}."
+                ));
+            }
+            Some((min as u32, max as u32))
+        } else {
+            None
+        };
+        ("SET_NODE_POOL_MANAGEMENT", Effect::Autoscaling(bounds))
+    };
+    let id = format!("operation-{}-aegis{:04}", 1_700_000_000u64 + s.next_id, s.new_id());
+    let op = Operation {
+        pool: key.clone(),
+        kind,
+        started: SystemTime::now(),
+        done_at: req.now + s.pool_time,
+        effect: effect.clone(),
+        applied: false,
+    };
+    let v = s.gke.operation_json(&id, &op, req.now, &project, req.base);
+    if let Some(p) = s.gke.pools.get_mut(&key) {
+        p.busy = Some(id.clone());
+        if let Effect::Size(n) = effect {
+            p.per_zone = n;
+        }
+    }
+    s.gke.operations.insert(id, op);
+    Reply::ok(v)
+}
+
+/// `compute/v1` `instanceGroupManagers.get`: a pool's group in one zone.
+pub(crate) fn compute(s: &mut SimState, req: &Req) -> Reply {
+    let rest: Vec<&str> = req.rest.iter().map(String::as_str).collect();
+    let project = s.project.clone();
+    let ["zones", zone, "instanceGroupManagers", name] = rest.as_slice() else {
+        return Reply::not_found("resource");
+    };
+    if req.method != Method::GET {
+        return Reply::not_found("method");
+    }
+    if let Err(r) = check(s, "compute.instanceGroupManagers.get", &format!("projects/{project}/zones/{zone}/instanceGroupManagers/{name}")) {
+        return r;
+    }
+    let found = s.gke.pools.iter().find(|((_, c, p), pool)| {
+        pool.zones.iter().any(|z| z == zone) && group_name(c, p, zone) == *name
+    });
+    let Some((_, p)) = found else {
+        return Reply::error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            format!("The resource 'projects/{project}/zones/{zone}/instanceGroupManagers/{name}' was not found"),
+        );
+    };
+    let (target, running) = (p.per_zone, if p.busy.is_some() { p.running.min(p.per_zone) } else { p.per_zone });
+    let creating = target.saturating_sub(running);
+    let deleting = if p.busy.is_some() { p.running.saturating_sub(target) } else { 0 };
+    let base = req.base;
+    Reply::ok(json!({
+        "kind": "compute#instanceGroupManager",
+        "name": name,
+        "zone": format!("{base}/compute/v1/projects/{project}/zones/{zone}"),
+        "baseInstanceName": name.trim_end_matches("-grp"),
+        "targetSize": target,
+        "currentActions": {
+            "none": running.min(target), "creating": creating, "deleting": deleting,
+            "recreating": 0, "refreshing": 0, "restarting": 0, "abandoning": 0, "verifying": 0,
+        },
+        "status": { "isStable": p.busy.is_none() },
+        "instanceGroup": format!("{base}/compute/v1/projects/{project}/zones/{zone}/instanceGroups/{name}"),
+        "selfLink": format!("{base}/compute/v1/projects/{project}/zones/{zone}/instanceGroupManagers/{name}"),
+    }))
+}
+
+impl SimState {
+    /// Adds a node pool of `cluster` at `location` over `zones`, with `per_zone` nodes in each and
+    /// total autoscaling bounds when given.
+    pub fn add_node_pool(
+        &mut self,
+        location: &str,
+        cluster: &str,
+        pool: &str,
+        zones: &[&str],
+        per_zone: u32,
+        autoscaling: Option<(u32, u32)>,
+    ) {
+        self.gke.pools.insert(
+            (location.into(), cluster.into(), pool.into()),
+            Pool {
+                zones: zones.iter().map(|z| z.to_string()).collect(),
+                per_zone,
+                running: per_zone,
+                autoscaling,
+                busy: None,
+            },
+        );
+    }
+
+    /// A pool as (nodes per zone, zones, autoscaling bounds, an operation running).
+    pub fn node_pool(&self, cluster: &str, pool: &str) -> Option<(u32, usize, Option<(u32, u32)>, bool)> {
+        self.gke
+            .pools
+            .iter()
+            .find(|((_, c, p), _)| c == cluster && p == pool)
+            .map(|(_, p)| (p.per_zone, p.zones.len(), p.autoscaling, p.busy.is_some()))
+    }
+}

@@ -1,0 +1,548 @@
+//! Cloud SQL ([`CloudSql`]) through `google-cloud-sql-v1`, in the two shapes a GCP user has:
+//!
+//! - `mode = "replica"` (default): a primary and its cross-region DR replica. Planned promotion is
+//!   `instances.switchover` (lossless: the roles swap and the old primary replicates from the new
+//!   one); forced is `instances.promoteReplica`, behind the RPO gate (the old primary is left a
+//!   standalone primary, to be re-created as a replica by hand).
+//! - `mode = "ha"`: one regional (HA) instance, its primary zone at one site and standby zone at the
+//!   other (`options.primary_zone`, `options.dr_zone`); promotion is `instances.failover` with the
+//!   current `settingsVersion`. It stays inside one region: it does not survive a region loss.
+//!
+//! Fencing writes `aegis-dr-fenced=true` to the instance's user labels (default: aegis-dr honours it,
+//! Cloud SQL does not) or also turns on the engine's read-only flag (`options.fence =
+//! "read-only-flag"`: MySQL `read_only`, PostgreSQL `default_transaction_read_only`). Every change
+//! is an operation polled to `DONE`, its errors surfaced. Lag is not read (Cloud Monitoring's
+//! `replica_lag` metric is not queried): it stays unknown. Backup age is the newest successful backup
+//! run of the current primary.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aegis_dr_core::{
+    plan::DatabaseSpec,
+    provider::{
+        DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
+        PromoteRequest, ReverseReplicationRequest, SyncReport,
+    },
+    Error, ErrorKind, Result, RetryStatus, SiteRole,
+};
+use async_trait::async_trait;
+use google_cloud_sql_v1::{
+    client::{SqlBackupRunsService, SqlInstancesService, SqlOperationsService},
+    model::{
+        operation::SqlOperationStatus, DatabaseFlags, DatabaseInstance, FailoverContext,
+        InstancesFailoverRequest, Settings, SqlBackupRunStatus, SqlInstanceType,
+    },
+};
+
+use crate::client::{convert, is_stale_settings, wait, Call, Poll};
+
+/// The label that marks a fenced instance.
+pub const FENCED_LABEL: &str = "aegis-dr-fenced";
+
+/// How a pair fails over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlMode {
+    /// A primary and its cross-region DR replica.
+    Replica,
+    /// One regional instance: (zone at the primary site, zone at the DR site).
+    Ha {
+        /// The zone that serves when the primary site does.
+        primary_zone: String,
+        /// The standby zone.
+        dr_zone: String,
+    },
+}
+
+/// How writes to the old primary are stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceMode {
+    /// The label only: aegis-dr treats the instance as fenced, Cloud SQL still takes writes.
+    Label,
+    /// The label and the engine's read-only database flag.
+    ReadOnlyFlag,
+}
+
+/// One database pair of the plan on Cloud SQL.
+#[derive(Debug, Clone)]
+pub struct InstancePair {
+    /// The pair's name in the plan.
+    pub database: String,
+    /// Project of the primary site's instance.
+    pub primary_project: String,
+    /// Project of the DR site's instance.
+    pub dr_project: String,
+    /// Failover shape.
+    pub mode: SqlMode,
+    /// Fencing.
+    pub fence: FenceMode,
+}
+
+const OPTIONS: &[&str] = &["mode", "fence", "primary_zone", "dr_zone"];
+
+fn is_instance_id(s: &str) -> bool {
+    (1..=98).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl InstancePair {
+    /// The pair of `spec`: `options.mode` (`replica`, `ha`), `options.fence` (`label`,
+    /// `read-only-flag`), and for `ha` the two zones.
+    pub fn from_spec(spec: &DatabaseSpec, primary_project: String, dr_project: String) -> Result<InstancePair> {
+        let at = format!("databases.{}", spec.name);
+        for k in spec.options.keys() {
+            if !OPTIONS.contains(&k.as_str()) {
+                return Err(Error::config(format!(
+                    "{at}.options.{k}: not a Cloud SQL option (known: {})",
+                    OPTIONS.join(", ")
+                )));
+            }
+        }
+        for s in [&spec.primary, &spec.dr] {
+            if !is_instance_id(s) {
+                return Err(Error::config(format!(
+                    "{at}: `{s}` is not a Cloud SQL instance id (lowercase letters, digits and '-', starting with a letter)"
+                )));
+            }
+        }
+        let opt = |k: &str| spec.options.get(k).cloned();
+        let mode = match opt("mode").as_deref() {
+            None | Some("replica") => {
+                if spec.primary == spec.dr {
+                    return Err(Error::config(format!(
+                        "{at}: primary and dr are both `{}`; a replica pair names two instances (or set options.mode = \"ha\")",
+                        spec.primary
+                    )));
+                }
+                SqlMode::Replica
+            }
+            Some("ha") => {
+                if spec.primary != spec.dr {
+                    return Err(Error::config(format!(
+                        "{at}: mode \"ha\" fails one regional instance over between its zones: primary and dr must name the same instance"
+                    )));
+                }
+                let zone = |k: &str| {
+                    opt(k).ok_or_else(|| {
+                        Error::config(format!("{at}.options.{k}: required for mode \"ha\" (a zone of the instance's region)"))
+                    })
+                };
+                SqlMode::Ha {
+                    primary_zone: zone("primary_zone")?,
+                    dr_zone: zone("dr_zone")?,
+                }
+            }
+            Some(o) => {
+                return Err(Error::config(format!(
+                    "{at}.options.mode: `{o}` is not one of replica, ha"
+                )))
+            }
+        };
+        let fence = match opt("fence").as_deref() {
+            None | Some("label") => FenceMode::Label,
+            Some("read-only-flag") => FenceMode::ReadOnlyFlag,
+            Some(o) => {
+                return Err(Error::config(format!(
+                    "{at}.options.fence: `{o}` is not one of label, read-only-flag"
+                )))
+            }
+        };
+        Ok(InstancePair {
+            database: spec.name.clone(),
+            primary_project,
+            dr_project,
+            mode,
+            fence,
+        })
+    }
+
+    fn project(&self, site: SiteRole) -> &str {
+        match site {
+            SiteRole::Primary => &self.primary_project,
+            SiteRole::Dr => &self.dr_project,
+        }
+    }
+
+    fn zone(&self, site: SiteRole) -> Option<&str> {
+        match (&self.mode, site) {
+            (SqlMode::Ha { primary_zone, .. }, SiteRole::Primary) => Some(primary_zone),
+            (SqlMode::Ha { dr_zone, .. }, SiteRole::Dr) => Some(dr_zone),
+            _ => None,
+        }
+    }
+}
+
+/// Cloud SQL through the official client.
+#[derive(Debug, Clone)]
+pub struct CloudSql {
+    instances: SqlInstancesService,
+    operations: SqlOperationsService,
+    backups: SqlBackupRunsService,
+    pairs: Vec<InstancePair>,
+    poll: Duration,
+    timeout: Duration,
+}
+
+fn what(db: &DatabaseRef) -> String {
+    format!("Cloud SQL instance {}", db.instance)
+}
+
+fn read_only_flag(i: &DatabaseInstance) -> Result<&'static str> {
+    let v = i.database_version.name().unwrap_or_default();
+    if v.starts_with("MYSQL") {
+        Ok("read_only")
+    } else if v.starts_with("POSTGRES") {
+        Ok("default_transaction_read_only")
+    } else {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("Cloud SQL instance {}: {v} has no read-only flag; fence it with options.fence = \"label\"", i.name),
+        ))
+    }
+}
+
+fn flag_on(i: &DatabaseInstance, flag: &str) -> bool {
+    settings(i)
+        .database_flags
+        .iter()
+        .any(|f| f.name == flag && f.value == "on")
+}
+
+fn settings(i: &DatabaseInstance) -> Settings {
+    i.settings.clone().unwrap_or_default()
+}
+
+fn is_replica(i: &DatabaseInstance) -> bool {
+    i.instance_type == SqlInstanceType::ReadReplicaInstance || !i.master_instance_name.is_empty()
+}
+
+impl CloudSql {
+    pub(crate) fn new(
+        instances: SqlInstancesService,
+        operations: SqlOperationsService,
+        backups: SqlBackupRunsService,
+        pairs: Vec<InstancePair>,
+        poll: Duration,
+        timeout: Duration,
+    ) -> CloudSql {
+        CloudSql { instances, operations, backups, pairs, poll, timeout }
+    }
+
+    fn pair(&self, db: &DatabaseRef) -> Result<&InstancePair> {
+        self.pairs
+            .iter()
+            .find(|p| p.database == db.database)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("database pair `{}` is not on GCP", db.database)))
+    }
+
+    async fn get(&self, project: &str, db: &DatabaseRef) -> Result<DatabaseInstance> {
+        self.instances
+            .get()
+            .set_project(project)
+            .set_instance(&db.instance)
+            .send()
+            .await
+            .map_err(|e| convert(e, Call { what: &what(db), permission: "cloudsql.instances.get" }))
+            .map_err(|e| e.or_resource(&db.instance))
+    }
+
+    /// Waits for a Cloud SQL operation to reach `DONE`, surfacing its errors.
+    async fn wait_op(&self, project: &str, op: &str, about: &str) -> Result<()> {
+        let label = format!("{about} (operation {op})");
+        wait(&label, self.poll, self.timeout, || async {
+            let o = self
+                .operations
+                .get()
+                .set_project(project)
+                .set_operation(op)
+                .send()
+                .await
+                .map_err(|e| convert(e, Call { what: &label, permission: "cloudsql.instances.get" }))?;
+            Ok(match o.status {
+                SqlOperationStatus::Done => match o.error.filter(|e| !e.errors.is_empty()) {
+                    Some(errs) => Poll::Failed(
+                        errs.errors
+                            .iter()
+                            .map(|e| format!("{}: {}", e.code, e.message))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                    None => Poll::Done,
+                },
+                s => Poll::Pending(s.name().unwrap_or("UNKNOWN").to_string()),
+            })
+        })
+        .await
+    }
+
+    /// True when `i` carries this pair's fence.
+    fn fenced(&self, p: &InstancePair, i: &DatabaseInstance) -> Result<bool> {
+        let labelled = settings(i).user_labels.get(FENCED_LABEL).map(String::as_str) == Some("true");
+        Ok(match p.fence {
+            FenceMode::Label => labelled,
+            FenceMode::ReadOnlyFlag => labelled && flag_on(i, read_only_flag(i)?),
+        })
+    }
+
+    /// The role of the instance `db` names, from `i`.
+    fn role(&self, p: &InstancePair, db: &DatabaseRef, i: &DatabaseInstance) -> DatabaseRole {
+        match p.zone(db.site) {
+            Some(z) if i.gce_zone == z => DatabaseRole::Primary,
+            Some(_) => DatabaseRole::Replica,
+            None if is_replica(i) => DatabaseRole::Replica,
+            None => DatabaseRole::Primary,
+        }
+    }
+
+    /// Age of the newest successful backup run of `instance`; unknown when none or unreadable.
+    async fn backup_age(&self, project: &str, instance: &str) -> Option<Duration> {
+        let runs = self
+            .backups
+            .list()
+            .set_project(project)
+            .set_instance(instance)
+            .send()
+            .await
+            .ok()?;
+        let newest = runs
+            .items
+            .iter()
+            .filter(|r| r.status == SqlBackupRunStatus::Successful)
+            .filter_map(|r| r.end_time.as_ref())
+            .filter_map(|t| u64::try_from(t.seconds()).ok())
+            .max()?;
+        let end = UNIX_EPOCH + Duration::from_secs(newest);
+        Some(SystemTime::now().duration_since(end).unwrap_or_default())
+    }
+
+    /// Sets or lifts the fence on `db` (observe first; a stale `settingsVersion` is read again).
+    async fn set_fence(&self, p: &InstancePair, db: &DatabaseRef, fenced: bool) -> Result<()> {
+        let project = p.project(db.site);
+        for _ in 0..3 {
+            let i = self.get(project, db).await?;
+            if self.fenced(p, &i)? == fenced && (fenced || !flag_on(&i, read_only_flag(&i).unwrap_or("-"))) {
+                return Ok(());
+            }
+            let s = settings(&i);
+            let mut labels: HashMap<String, String> = s.user_labels.clone();
+            if fenced {
+                labels.insert(FENCED_LABEL.into(), "true".into());
+            } else {
+                labels.remove(FENCED_LABEL);
+            }
+            let mut patch = Settings::new().set_user_labels(labels);
+            if let Some(v) = s.settings_version {
+                patch = patch.set_settings_version(v);
+            }
+            if p.fence == FenceMode::ReadOnlyFlag {
+                let flag = read_only_flag(&i)?;
+                let mut flags: Vec<DatabaseFlags> =
+                    s.database_flags.iter().filter(|f| f.name != flag).cloned().collect();
+                if fenced {
+                    flags.push(DatabaseFlags::new().set_name(flag).set_value("on"));
+                }
+                patch = patch.set_database_flags(flags);
+            }
+            let sent = self
+                .instances
+                .patch()
+                .set_project(project)
+                .set_instance(&db.instance)
+                .set_body(DatabaseInstance::new().set_settings(patch))
+                .send()
+                .await
+                .map_err(|e| convert(e, Call { what: &what(db), permission: "cloudsql.instances.update" }));
+            match sent {
+                Ok(op) => {
+                    let about = format!("{} of {}", if fenced { "fencing" } else { "unfencing" }, what(db));
+                    return self.wait_op(project, &op.name, &about).await;
+                }
+                Err(e) if is_stale_settings(&e) => continue,
+                Err(e) => return Err(e.or_resource(&db.instance)),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("{}: its settings kept changing under aegis-dr (settingsVersion stale three times); run again", what(db)),
+        )
+        .with_resource(db.instance.clone()))
+    }
+
+    /// Starts the promotion call of `req` and returns its operation's name.
+    async fn start_promotion(&self, p: &InstancePair, req: &PromoteRequest) -> Result<String> {
+        let t = &req.target;
+        let project = p.project(t.site);
+        let (permission, sent) = match (&p.mode, req.mode) {
+            (SqlMode::Ha { .. }, _) => {
+                let mut last = None;
+                for _ in 0..3 {
+                    let i = self.get(project, t).await?;
+                    if self.role(p, t, &i) == DatabaseRole::Primary {
+                        return Ok(String::new());
+                    }
+                    let version = settings(&i).settings_version.unwrap_or_default();
+                    let r = self
+                        .instances
+                        .failover()
+                        .set_project(project)
+                        .set_instance(&t.instance)
+                        .set_body(InstancesFailoverRequest::new().set_failover_context(
+                            FailoverContext::new().set_settings_version(version).set_kind("sql#failoverContext"),
+                        ))
+                        .send()
+                        .await
+                        .map_err(|e| convert(e, Call { what: &what(t), permission: "cloudsql.instances.failover" }));
+                    match r {
+                        Err(e) if is_stale_settings(&e) => last = Some(e),
+                        other => return other.map(|o| o.name).map_err(|e| e.or_resource(&t.instance)),
+                    }
+                }
+                return Err(last.unwrap_or_else(|| Error::new(ErrorKind::Conflict, "settingsVersion kept changing")));
+            }
+            (SqlMode::Replica, PromoteMode::Planned) => (
+                "cloudsql.instances.failover",
+                self.instances.switchover().set_project(project).set_instance(&t.instance).send().await,
+            ),
+            (SqlMode::Replica, PromoteMode::Forced) => (
+                "cloudsql.instances.promoteReplica",
+                self.instances.promote_replica().set_project(project).set_instance(&t.instance).send().await,
+            ),
+        };
+        sent.map(|o| o.name)
+            .map_err(|e| convert(e, Call { what: &what(t), permission }).or_resource(&t.instance))
+    }
+}
+
+#[async_trait]
+impl DatabaseFailover for CloudSql {
+    async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
+        let p = self.pair(db)?;
+        let project = p.project(db.site);
+        let i = self.get(project, db).await?;
+        let role = self.role(p, db, &i);
+        let runnable = i.state.name() == Some("RUNNABLE");
+        let (replicating_from, lossless, backup_of) = match (&p.mode, role) {
+            (SqlMode::Ha { .. }, DatabaseRole::Replica) => (
+                Some(i.name.clone()),
+                // The standby's disk is written synchronously: a failover loses nothing.
+                runnable && settings(&i).availability_type.name() == Some("REGIONAL"),
+                i.name.clone(),
+            ),
+            (SqlMode::Replica, DatabaseRole::Replica) => (
+                Some(i.master_instance_name.clone()),
+                // A switchover to the DR replica waits for it to catch up: lossless.
+                runnable && i.replication_cluster.as_ref().is_some_and(|c| c.dr_replica),
+                i.master_instance_name.clone(),
+            ),
+            _ => (None, false, i.name.clone()),
+        };
+        Ok(DatabaseStatus {
+            role,
+            fenced: self.fenced(p, &i)?,
+            // Cloud SQL's instance resource reports no lag (only Cloud Monitoring's
+            // `database/replication/replica_lag`, not read here): unknown, never zero.
+            replication_lag: None,
+            last_backup_age: self.backup_age(project, &backup_of).await,
+            replicating_from,
+            lossless_planned_promotion: lossless,
+        })
+    }
+
+    async fn fence(&self, req: &FenceRequest) -> Result<()> {
+        let p = self.pair(&req.target)?;
+        self.set_fence(p, &req.target, req.fenced).await
+    }
+
+    async fn promote(&self, req: &PromoteRequest) -> Result<()> {
+        let p = self.pair(&req.target)?;
+        let t = &req.target;
+        let project = p.project(t.site);
+        // Observe first: a retried promotion whose operation already ended is done.
+        let i = self.get(project, t).await?;
+        if self.role(p, t, &i) != DatabaseRole::Primary {
+            // Never two writable primaries: the old primary must be fenced, or (forced) unreachable.
+            let old = &req.old_primary;
+            let old_writable = async {
+                let o = self.get(p.project(old.site), old).await?;
+                Ok::<_, Error>(self.role(p, old, &o) == DatabaseRole::Primary && !self.fenced(p, &o)?)
+            };
+            match old_writable.await {
+                Ok(true) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        format!(
+                            "old primary {} still accepts writes: refusing to promote {} (split-brain)",
+                            old.instance, t.instance
+                        ),
+                    )
+                    .with_resource(old.instance.clone()))
+                }
+                Ok(false) => {}
+                Err(e) if req.mode == PromoteMode::Forced && e.retry_status() != RetryStatus::Permanent => {}
+                Err(e) => return Err(e),
+            }
+            let op = self.start_promotion(p, req).await?;
+            if !op.is_empty() {
+                let verb = match (&p.mode, req.mode) {
+                    (SqlMode::Ha { .. }, _) => "failover",
+                    (_, PromoteMode::Planned) => "switchover",
+                    (_, PromoteMode::Forced) => "promoteReplica",
+                };
+                self.wait_op(project, &op, &format!("{verb} of {}", what(t))).await?;
+            }
+            let after = self.get(project, t).await?;
+            if self.role(p, t, &after) != DatabaseRole::Primary {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!("the promotion of {} ended, but it is still not the primary", what(t)),
+                )
+                .with_resource(t.instance.clone()));
+            }
+        }
+        // The new primary takes writes: a fence left on it (from an earlier failover, or the HA
+        // instance's own before its failover) is lifted.
+        self.set_fence(p, t, false).await
+    }
+
+    async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
+        let p = self.pair(&req.target)?;
+        let t = &req.target;
+        let i = self.get(p.project(t.site), t).await?;
+        let summary = match &p.mode {
+            SqlMode::Ha { .. } => format!(
+                "{} is the standby of its own HA pair again; Cloud SQL rebuilds the standby by itself, nothing to start",
+                what(t)
+            ),
+            SqlMode::Replica if is_replica(&i) && i.master_instance_name == req.source.instance => format!(
+                "the switchover left {} replicating from {}; Cloud SQL reports no change count or lag here, the replica catches up by itself",
+                t.instance, req.source.instance
+            ),
+            SqlMode::Replica => {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "{} is not a replica of {} (a forced promotion left it standalone); re-create it as one by hand: \
+                         `gcloud sql instances delete {t}` once its unreplicated writes are saved, then \
+                         `gcloud sql instances create {t} --master-instance-name={s}` and \
+                         `gcloud sql instances patch {s} --failover-dr-replica-name={t}`",
+                        what(t),
+                        req.source.instance,
+                        t = t.instance,
+                        s = req.source.instance
+                    ),
+                )
+                .with_resource(t.instance.clone()))
+            }
+        };
+        Ok(SyncReport {
+            pending_changes: 0,
+            estimated_catch_up: Duration::ZERO,
+            dry_run: req.dry_run,
+            summary: Some(summary),
+        })
+    }
+}
