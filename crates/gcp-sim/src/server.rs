@@ -243,12 +243,20 @@ fn token_reply(s: &SimState) -> Reply {
     }))
 }
 
+/// The `refresh_token` grant, as a form (RFC 6749) or as JSON (Google's Rust client sends JSON;
+/// Google's endpoint takes both).
 fn oauth_token(s: &SimState, body: &[u8]) -> Reply {
-    let form: Vec<(String, String)> = String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (percent_decode(k), percent_decode(&v.replace('+', " "))))
-        .collect();
+    let form: Vec<(String, String)> = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        _ => String::from_utf8_lossy(body)
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (percent_decode(k), percent_decode(&v.replace('+', " "))))
+            .collect(),
+    };
     let get = |k: &str| form.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
     if get("grant_type") != Some("refresh_token") || get("refresh_token") != Some(GcpSim::REFRESH_TOKEN)
     {

@@ -62,7 +62,7 @@ pub(crate) fn convert(e: google_cloud_gax::error::Error, call: Call) -> Error {
     if e.is_authentication() {
         return Error::new(
             ErrorKind::PermissionDenied,
-            format!("{what}: no usable Google credentials: {e}"),
+            format!("{what}: no usable Google credentials: {}", source_chain(&e)),
         );
     }
     let Some(status) = e.status() else {

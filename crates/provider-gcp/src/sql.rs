@@ -8,7 +8,7 @@
 //!   other (`options.primary_zone`, `options.dr_zone`); promotion is `instances.failover` with the
 //!   current `settingsVersion`. It stays inside one region: it does not survive a region loss.
 //!
-//! Fencing writes `aegis-dr-fenced=true` to the instance's user labels (default: aegis-dr honours it,
+//! Fencing writes `aegis-dr-fenced=true` to the instance's user labels (`false` when lifted) (default: aegis-dr honours it,
 //! Cloud SQL does not) or also turns on the engine's read-only flag (`options.fence =
 //! "read-only-flag"`: MySQL `read_only`, PostgreSQL `default_transaction_read_only`). Every change
 //! is an operation polled to `DONE`, its errors surfaced. Lag is not read (Cloud Monitoring's
@@ -328,12 +328,10 @@ impl CloudSql {
                 return Ok(());
             }
             let s = settings(&i);
+            // A PATCH cannot remove the last label or flag (an empty map or list is not sent):
+            // lifting the fence writes `false` and `off` instead.
             let mut labels: HashMap<String, String> = s.user_labels.clone();
-            if fenced {
-                labels.insert(FENCED_LABEL.into(), "true".into());
-            } else {
-                labels.remove(FENCED_LABEL);
-            }
+            labels.insert(FENCED_LABEL.into(), fenced.to_string());
             let mut patch = Settings::new().set_user_labels(labels);
             if let Some(v) = s.settings_version {
                 patch = patch.set_settings_version(v);
@@ -342,9 +340,11 @@ impl CloudSql {
                 let flag = read_only_flag(&i)?;
                 let mut flags: Vec<DatabaseFlags> =
                     s.database_flags.iter().filter(|f| f.name != flag).cloned().collect();
-                if fenced {
-                    flags.push(DatabaseFlags::new().set_name(flag).set_value("on"));
-                }
+                flags.push(
+                    DatabaseFlags::new()
+                        .set_name(flag)
+                        .set_value(if fenced { "on" } else { "off" }),
+                );
                 patch = patch.set_database_flags(flags);
             }
             let sent = self
