@@ -5,8 +5,9 @@
 //!   one); forced is `instances.promoteReplica`, behind the RPO gate (the old primary is left a
 //!   standalone primary, to be re-created as a replica by hand).
 //! - `mode = "ha"`: one regional (HA) instance, its primary zone at one site and standby zone at the
-//!   other (`options.primary_zone`, `options.dr_zone`); promotion is `instances.failover` with the
-//!   current `settingsVersion`. It stays inside one region: it does not survive a region loss.
+//!   other, named `instance:zone` (`primary = "aegis-db:us-central1-a"`, `dr =
+//!   "aegis-db:us-central1-b"`); promotion is `instances.failover` with the current
+//!   `settingsVersion`. It stays inside one region: it does not survive a region loss.
 //!
 //! Fencing writes `aegis-dr-fenced=true` to the instance's user labels (`false` when lifted) (default: aegis-dr honours it,
 //! Cloud SQL does not) or also turns on the engine's read-only flag (`options.fence =
@@ -47,7 +48,7 @@ pub const FENCED_LABEL: &str = "aegis-dr-fenced";
 pub enum SqlMode {
     /// A primary and its cross-region DR replica.
     Replica,
-    /// One regional instance: (zone at the primary site, zone at the DR site).
+    /// One regional instance, its zone at each site.
     Ha {
         /// The zone that serves when the primary site does.
         primary_zone: String,
@@ -80,7 +81,12 @@ pub struct InstancePair {
     pub fence: FenceMode,
 }
 
-const OPTIONS: &[&str] = &["mode", "fence", "primary_zone", "dr_zone"];
+const OPTIONS: &[&str] = &["mode", "fence"];
+
+/// The Cloud SQL instance id of a pair member (`aegis-db` of an HA pair's `aegis-db:us-central1-a`).
+fn api_name(instance: &str) -> &str {
+    instance.split_once(':').map_or(instance, |(i, _)| i)
+}
 
 fn is_instance_id(s: &str) -> bool {
     (1..=98).contains(&s.len())
@@ -103,7 +109,7 @@ impl InstancePair {
             }
         }
         for s in [&spec.primary, &spec.dr] {
-            if !is_instance_id(s) {
+            if !is_instance_id(api_name(s)) {
                 return Err(Error::config(format!(
                     "{at}: `{s}` is not a Cloud SQL instance id (lowercase letters, digits and '-', starting with a letter)"
                 )));
@@ -112,28 +118,24 @@ impl InstancePair {
         let opt = |k: &str| spec.options.get(k).cloned();
         let mode = match opt("mode").as_deref() {
             None | Some("replica") => {
-                if spec.primary == spec.dr {
+                if spec.primary.contains(':') || spec.dr.contains(':') {
                     return Err(Error::config(format!(
-                        "{at}: primary and dr are both `{}`; a replica pair names two instances (or set options.mode = \"ha\")",
-                        spec.primary
+                        "{at}: `instance:zone` names an HA instance's zone: set options.mode = \"ha\", or name two instances"
                     )));
                 }
                 SqlMode::Replica
             }
             Some("ha") => {
-                if spec.primary != spec.dr {
-                    return Err(Error::config(format!(
-                        "{at}: mode \"ha\" fails one regional instance over between its zones: primary and dr must name the same instance"
-                    )));
-                }
-                let zone = |k: &str| {
-                    opt(k).ok_or_else(|| {
-                        Error::config(format!("{at}.options.{k}: required for mode \"ha\" (a zone of the instance's region)"))
-                    })
+                let split = |s: &String| {
+                    s.split_once(':').map(|(i, z)| (i.to_string(), z.to_string())).filter(|(_, z)| !z.is_empty())
                 };
-                SqlMode::Ha {
-                    primary_zone: zone("primary_zone")?,
-                    dr_zone: zone("dr_zone")?,
+                match (split(&spec.primary), split(&spec.dr)) {
+                    (Some((a, primary_zone)), Some((b, dr_zone))) if a == b => SqlMode::Ha { primary_zone, dr_zone },
+                    _ => {
+                        return Err(Error::config(format!(
+                            "{at}: mode \"ha\" fails one regional instance over between its zones: name it `instance:zone` on both sides (`aegis-db:us-central1-a`, `aegis-db:us-central1-b`)"
+                        )))
+                    }
                 }
             }
             Some(o) => {
@@ -188,7 +190,7 @@ pub struct CloudSql {
 }
 
 fn what(db: &DatabaseRef) -> String {
-    format!("Cloud SQL instance {}", db.instance)
+    format!("Cloud SQL instance {}", api_name(&db.instance))
 }
 
 fn read_only_flag(i: &DatabaseInstance) -> Result<&'static str> {
@@ -243,7 +245,7 @@ impl CloudSql {
         self.instances
             .get()
             .set_project(project)
-            .set_instance(&db.instance)
+            .set_instance(api_name(&db.instance))
             .send()
             .await
             .map_err(|e| convert(e, Call { what: &what(db), permission: "cloudsql.instances.get" }))
@@ -351,7 +353,7 @@ impl CloudSql {
                 .instances
                 .patch()
                 .set_project(project)
-                .set_instance(&db.instance)
+                .set_instance(api_name(&db.instance))
                 .set_body(DatabaseInstance::new().set_settings(patch))
                 .send()
                 .await
@@ -389,7 +391,7 @@ impl CloudSql {
                         .instances
                         .failover()
                         .set_project(project)
-                        .set_instance(&t.instance)
+                        .set_instance(api_name(&t.instance))
                         .set_body(InstancesFailoverRequest::new().set_failover_context(
                             FailoverContext::new().set_settings_version(version).set_kind("sql#failoverContext"),
                         ))
@@ -405,11 +407,11 @@ impl CloudSql {
             }
             (SqlMode::Replica, PromoteMode::Planned) => (
                 "cloudsql.instances.failover",
-                self.instances.switchover().set_project(project).set_instance(&t.instance).send().await,
+                self.instances.switchover().set_project(project).set_instance(api_name(&t.instance)).send().await,
             ),
             (SqlMode::Replica, PromoteMode::Forced) => (
                 "cloudsql.instances.promoteReplica",
-                self.instances.promote_replica().set_project(project).set_instance(&t.instance).send().await,
+                self.instances.promote_replica().set_project(project).set_instance(api_name(&t.instance)).send().await,
             ),
         };
         sent.map(|o| o.name)
@@ -517,7 +519,7 @@ impl DatabaseFailover for CloudSql {
                 "{} is the standby of its own HA pair again; Cloud SQL rebuilds the standby by itself, nothing to start",
                 what(t)
             ),
-            SqlMode::Replica if is_replica(&i) && i.master_instance_name == req.source.instance => format!(
+            SqlMode::Replica if is_replica(&i) && i.master_instance_name == api_name(&req.source.instance) => format!(
                 "the switchover left {} replicating from {}; Cloud SQL reports no change count or lag here, the replica catches up by itself",
                 t.instance, req.source.instance
             ),

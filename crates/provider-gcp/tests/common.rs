@@ -11,11 +11,15 @@ use google_cloud_auth::credentials::user_account;
 /// Longest any conformance wait may take.
 pub const WITHIN: Duration = Duration::from_secs(30);
 
+/// The text of `examples/gcp.toml`.
+pub fn example_text() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gcp.toml"))
+        .expect("examples/gcp.toml")
+}
+
 /// `examples/gcp.toml`.
 pub fn example_plan() -> Plan {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gcp.toml"))
-        .expect("examples/gcp.toml");
-    Plan::parse(&text).expect("the example parses")
+    Plan::parse(&example_text()).expect("the example parses")
 }
 
 /// A simulator holding the runbook's estate, the example plan, and its GCP provider set.

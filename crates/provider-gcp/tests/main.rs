@@ -3,4 +3,4 @@
 
 mod common;
 mod conformance;
-// mod errors;
+mod errors;
