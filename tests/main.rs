@@ -6,6 +6,7 @@ mod common;
 mod config_errors;
 mod crash_resume;
 mod drill;
+mod gcp;
 mod gates;
 mod health;
 mod html;
