@@ -2,7 +2,9 @@
 # The programs the tests drive that are not Rust crates: Debian's `chromium` (HTML reports rendered
 # in a real browser), `prometheus` (Prometheus hooks against a real server) and a `kubectl` (the
 # Kubernetes API simulator checked by a client no one here wrote; Debian's `kubernetes-client` when
-# the machine has none) and Debian's `azure-cli` (`az`, which checks the Azure ARM simulator). The tests start and stop their own instances; nothing here runs a service.
+# the machine has none), Debian's `azure-cli` (`az`, which checks the Azure ARM simulator) and, in the
+# venv .ci/.venv-google, Google's Python discovery client (which checks the GCP simulator). The tests
+# start and stop their own instances; nothing here runs a service.
 #   scripts/test-tools.sh install   install what is missing (apt-get, as root or through sudo)
 #   scripts/test-tools.sh check     fail naming what is still missing
 set -euo pipefail
@@ -16,8 +18,15 @@ missing() {
   echo "${pkgs[@]:-}"
 }
 
+google_venv=".ci/.venv-google"
+google_ok() { [ -x "$google_venv/bin/python" ] && "$google_venv/bin/python" -c 'import googleapiclient' 2>/dev/null; }
+
 case "${1:-}" in
   install)
+    if ! google_ok; then
+      python3 -m venv "$google_venv"
+      "$google_venv/bin/pip" install --quiet --disable-pip-version-check 'google-api-python-client==2.202.0'
+    fi
     read -r -a pkgs <<<"$(missing)"
     if [ "${#pkgs[@]}" -eq 0 ]; then
       echo "chromium, prometheus, kubectl and az are installed"
@@ -31,14 +40,16 @@ case "${1:-}" in
     ;;
   check)
     m="$(missing)"
+    google_ok || m="$m google-api-python-client (PyPI, in $google_venv)"
     if [ -n "$m" ]; then
-      echo "missing test tools (Debian packages): $m" >&2
+      echo "missing test tools: $m" >&2
       exit 1
     fi
     echo "chromium: $(chromium --version 2>/dev/null | head -1)"
     echo "prometheus: $(prometheus --version 2>&1 | head -1)"
     echo "kubectl: $(kubectl version --client 2>/dev/null | head -1)"
     echo "az: $(az version --output tsv 2>/dev/null | head -1 | cut -f1)"
+    echo "google-api-python-client: $("$google_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("google-api-python-client"))')"
     ;;
   *)
     echo "usage: $0 install|check" >&2

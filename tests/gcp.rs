@@ -18,9 +18,12 @@ struct Gcp {
 /// `examples/gcp.toml` for the simulator: verified without a DNS resolver (the sandbox resolves no
 /// public names), with health endpoints `HEALTH_URL/primary|dr` and fast polls.
 fn example() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gcp.toml"))
-        .expect("examples/gcp.toml")
-        .replace("min_primary_stable = \"2h\"", "min_primary_stable = \"0s\"")
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/gcp.toml"
+    ))
+    .expect("examples/gcp.toml")
+    .replace("min_primary_stable = \"2h\"", "min_primary_stable = \"0s\"")
         + r#"
 [verification]
 dns_resolver = "none"
@@ -51,8 +54,11 @@ impl Gcp {
         let sim = rt.block_on(GcpSim::start()).expect("simulator");
         sim.with(estate::runbook);
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("aegis.toml"), plan.replace("HEALTH_URL", &sim.health_url()))
-            .expect("plan");
+        std::fs::write(
+            dir.path().join("aegis.toml"),
+            plan.replace("HEALTH_URL", &sim.health_url()),
+        )
+        .expect("plan");
         std::fs::write(dir.path().join("adc.json"), sim.adc_json()).expect("credentials");
         Gcp { rt, sim, dir }
     }
@@ -67,7 +73,10 @@ impl Gcp {
             .args(args)
             .stdin(Stdio::null())
             .env("AEGIS_DR_GCP_ENDPOINT", self.sim.url())
-            .env("GOOGLE_APPLICATION_CREDENTIALS", self.dir.path().join("adc.json"))
+            .env(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                self.dir.path().join("adc.json"),
+            )
             .env_remove("GCE_METADATA_HOST")
             .env_remove("GOOGLE_CLOUD_PROJECT")
             .output()
@@ -88,42 +97,94 @@ fn failover_and_failback_on_gcp_through_the_cli() {
     let o = g.run(&["check", "--output", "json"]);
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(code(&o), 0, "check: {text}\n{}", stderr(&o));
-    assert!(text.contains("lag not reported by the provider"), "unknown lag said so: {text}");
+    assert!(
+        text.contains("lag not reported by the provider"),
+        "unknown lag said so: {text}"
+    );
 
-    let r = g.ok(&["failover", "--provider", "gcp", "--class", "region-outage", "--yes", "--output", "json"]);
+    let r = g.ok(&[
+        "failover",
+        "--provider",
+        "gcp",
+        "--class",
+        "region-outage",
+        "--yes",
+        "--output",
+        "json",
+    ]);
     assert_eq!(r["status"], "succeeded");
-    assert_eq!(r["achieved"]["rpo_seconds"].as_f64(), Some(0.0), "switchover is lossless: {r:#}");
+    assert_eq!(
+        r["achieved"]["rpo_seconds"].as_f64(),
+        Some(0.0),
+        "switchover is lossless: {r:#}"
+    );
     g.sim.with(|s| {
         let dr = s.sql_instance(estate::DR_DB).expect("dr");
         assert_eq!(dr.master, None, "aegis-db-failover is the primary");
         let old = s.sql_instance(estate::PRIMARY_DB).expect("old");
-        assert_eq!(old.master.as_deref(), Some(estate::DR_DB), "the old primary replicates from it");
-        assert_eq!(old.labels.get("aegis-dr-fenced").map(String::as_str), Some("true"));
-        let (_, data) = s.record_set(estate::ZONE, estate::RECORD, "CNAME").expect("record");
+        assert_eq!(
+            old.master.as_deref(),
+            Some(estate::DR_DB),
+            "the old primary replicates from it"
+        );
+        assert_eq!(
+            old.labels.get("aegis-dr-fenced").map(String::as_str),
+            Some("true")
+        );
+        let (_, data) = s
+            .record_set(estate::ZONE, estate::RECORD, "CNAME")
+            .expect("record");
         assert_eq!(data, vec![estate::DR_TARGET.to_string()]);
-        let (per_zone, _, bounds, busy) = s.node_pool(estate::DR_CLUSTER, estate::POOL).expect("pool");
+        let (per_zone, _, bounds, busy) =
+            s.node_pool(estate::DR_CLUSTER, estate::POOL).expect("pool");
         assert_eq!((per_zone, bounds, busy), (6, Some((3, 10)), false));
-        let posts: Vec<&String> = s.requests.iter().filter(|r| r.ends_with("/switchover")).collect();
-        assert_eq!(posts.len(), 1, "one planned switchover, sent once: {posts:?}");
-        assert!(posts[0].contains(&format!("/instances/{}/", estate::DR_DB)), "{posts:?}");
+        let posts: Vec<&String> = s
+            .requests
+            .iter()
+            .filter(|r| r.ends_with("/switchover"))
+            .collect();
+        assert_eq!(
+            posts.len(),
+            1,
+            "one planned switchover, sent once: {posts:?}"
+        );
+        assert!(
+            posts[0].contains(&format!("/instances/{}/", estate::DR_DB)),
+            "{posts:?}"
+        );
     });
 
     g.ok(&["failback", "--provider", "gcp", "--yes", "--output", "json"]);
     g.sim.with(|s| {
         let db = s.sql_instance(estate::PRIMARY_DB).expect("primary");
         assert_eq!(db.master, None);
-        assert_eq!(db.labels.get("aegis-dr-fenced").map(String::as_str), Some("false"), "writable again");
+        assert_eq!(
+            db.labels.get("aegis-dr-fenced").map(String::as_str),
+            Some("false"),
+            "writable again"
+        );
         let dr = s.sql_instance(estate::DR_DB).expect("dr");
         assert_eq!(dr.master.as_deref(), Some(estate::PRIMARY_DB));
-        let (ttl, data) = s.record_set(estate::ZONE, estate::RECORD, "CNAME").expect("record");
+        let (ttl, data) = s
+            .record_set(estate::ZONE, estate::RECORD, "CNAME")
+            .expect("record");
         assert_eq!((ttl, data), (60, vec![estate::PRIMARY_TARGET.to_string()]));
-        assert_eq!(s.node_pool(estate::DR_CLUSTER, estate::POOL).map(|p| p.0), Some(1), "DR back at standby");
+        assert_eq!(
+            s.node_pool(estate::DR_CLUSTER, estate::POOL).map(|p| p.0),
+            Some(1),
+            "DR back at standby"
+        );
     });
 
     let o = g.run(&["permissions", "--provider", "gcp"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    for p in ["includedPermissions", "cloudsql.instances.failover", "dns.changes.create", "container.clusters.update"] {
+    for p in [
+        "includedPermissions",
+        "cloudsql.instances.failover",
+        "dns.changes.create",
+        "container.clusters.update",
+    ] {
         assert!(out.contains(p), "{p}: {out}");
     }
 }
@@ -179,13 +240,31 @@ dns_resolver = "none"
 lowered_ttl = 60
 "#;
     let g = Gcp::new(plan);
-    let r = g.ok(&["failover", "--class", "region-outage", "--yes", "--output", "json"]);
-    assert!(r["provider_calls"]["gcp"]["calls"].as_u64().unwrap_or(0) > 0, "{r:#}");
-    assert!(r["provider_calls"]["sim"]["calls"].as_u64().unwrap_or(0) > 0, "{r:#}");
+    let r = g.ok(&[
+        "failover",
+        "--class",
+        "region-outage",
+        "--yes",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        r["provider_calls"]["gcp"]["calls"].as_u64().unwrap_or(0) > 0,
+        "{r:#}"
+    );
+    assert!(
+        r["provider_calls"]["sim"]["calls"].as_u64().unwrap_or(0) > 0,
+        "{r:#}"
+    );
     g.sim.with(|s| {
-        let (_, data) = s.record_set(estate::ZONE, estate::RECORD, "CNAME").expect("record");
+        let (_, data) = s
+            .record_set(estate::ZONE, estate::RECORD, "CNAME")
+            .expect("record");
         assert_eq!(data, vec![estate::DR_TARGET.to_string()]);
-        assert_eq!(s.node_pool(estate::DR_CLUSTER, estate::POOL).map(|p| p.0), Some(6));
+        assert_eq!(
+            s.node_pool(estate::DR_CLUSTER, estate::POOL).map(|p| p.0),
+            Some(6)
+        );
     });
 }
 
@@ -193,7 +272,14 @@ lowered_ttl = 60
 fn a_missing_permission_stops_the_failover_naming_it() {
     let g = Gcp::new(&example());
     g.sim.with(|s| s.denied.push("dns.changes.create".into()));
-    let o = g.run(&["failover", "--class", "region-outage", "--yes", "--output", "json"]);
+    let o = g.run(&[
+        "failover",
+        "--class",
+        "region-outage",
+        "--yes",
+        "--output",
+        "json",
+    ]);
     assert_ne!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
     let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert!(all.contains("`dns.changes.create`"), "{all}");

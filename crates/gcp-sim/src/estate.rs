@@ -49,5 +49,12 @@ pub fn runbook(s: &mut SimState) {
         2,
         None,
     );
-    s.add_node_pool("us-east1-b", DR_CLUSTER, POOL, &["us-east1-b"], 1, Some((1, 10)));
+    s.add_node_pool(
+        "us-east1-b",
+        DR_CLUSTER,
+        POOL,
+        &["us-east1-b"],
+        1,
+        Some((1, 10)),
+    );
 }

@@ -15,6 +15,9 @@ use crate::{
     server::{check, Req, SimState},
 };
 
+/// A pool as a test reads it: (nodes per zone, zones, autoscaling bounds, an operation running).
+pub type PoolSummary = (u32, usize, Option<(u32, u32)>, bool);
+
 /// One node pool.
 #[derive(Debug, Clone)]
 pub(crate) struct Pool {
@@ -54,7 +57,10 @@ pub(crate) struct Gke {
 }
 
 fn group_name(cluster: &str, pool: &str, zone: &str) -> String {
-    format!("gke-{cluster}-{pool}-{}-grp", zone.rsplit('-').next().unwrap_or(zone))
+    format!(
+        "gke-{cluster}-{pool}-{}-grp",
+        zone.rsplit('-').next().unwrap_or(zone)
+    )
 }
 
 impl Gke {
@@ -74,7 +80,13 @@ impl Gke {
         }
     }
 
-    fn pool_json(&self, key: &(String, String, String), p: &Pool, project: &str, base: &str) -> Value {
+    fn pool_json(
+        &self,
+        key: &(String, String, String),
+        p: &Pool,
+        project: &str,
+        base: &str,
+    ) -> Value {
         let (location, cluster, name) = key;
         let mut autoscaling = json!({});
         if let Some((min, max)) = p.autoscaling {
@@ -98,7 +110,14 @@ impl Gke {
         })
     }
 
-    fn operation_json(&self, id: &str, op: &Operation, now: Instant, project: &str, base: &str) -> Value {
+    fn operation_json(
+        &self,
+        id: &str,
+        op: &Operation,
+        now: Instant,
+        project: &str,
+        base: &str,
+    ) -> Value {
         let (location, cluster, pool) = &op.pool;
         let done = now >= op.done_at;
         let mut v = json!({
@@ -121,7 +140,11 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
     let rest: Vec<&str> = req.rest.iter().map(String::as_str).collect();
     let project = s.project.clone();
     if let ["locations", location, "operations", id] = rest.as_slice() {
-        if let Err(r) = check(s, "container.operations.get", &format!("projects/{project}/locations/{location}")) {
+        if let Err(r) = check(
+            s,
+            "container.operations.get",
+            &format!("projects/{project}/locations/{location}"),
+        ) {
             return r;
         }
         return match s.gke.operations.get(*id) {
@@ -166,16 +189,27 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
     }
     let (kind, effect) = if verb == Some("setSize") {
         let Some(n) = int64(&req.body["nodeCount"]).and_then(|n| u32::try_from(n).ok()) else {
-            return Reply::error(StatusCode::BAD_REQUEST, "invalid", "Invalid value for field 'nodeCount'.");
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "Invalid value for field 'nodeCount'.",
+            );
         };
         ("SET_NODE_POOL_SIZE", Effect::Size(n))
     } else {
         let a = &req.body["autoscaling"];
         let enabled = a["enabled"].as_bool().unwrap_or(false);
-        if !a["locationPolicy"].is_null() && enum_name("locationPolicy", &a["locationPolicy"]).is_none() {
-            return Reply::error(StatusCode::BAD_REQUEST, "invalid", format!(
-                "Invalid value for field 'autoscaling.locationPolicy': {}", a["locationPolicy"]
-            ));
+        if !a["locationPolicy"].is_null()
+            && enum_name("locationPolicy", &a["locationPolicy"]).is_none()
+        {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!(
+                    "Invalid value for field 'autoscaling.locationPolicy': {}",
+                    a["locationPolicy"]
+                ),
+            );
         }
         let bounds = if enabled {
             let min = int64(&a["totalMinNodeCount"]).unwrap_or(0);
@@ -191,7 +225,11 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
         };
         ("SET_NODE_POOL_MANAGEMENT", Effect::Autoscaling(bounds))
     };
-    let id = format!("operation-{}-aegis{:04}", 1_700_000_000u64 + s.next_id, s.new_id());
+    let id = format!(
+        "operation-{}-aegis{:04}",
+        1_700_000_000u64 + s.next_id,
+        s.new_id()
+    );
     let op = Operation {
         pool: key.clone(),
         kind,
@@ -221,7 +259,11 @@ pub(crate) fn compute(s: &mut SimState, req: &Req) -> Reply {
     if req.method != Method::GET {
         return Reply::not_found("method");
     }
-    if let Err(r) = check(s, "compute.instanceGroupManagers.get", &format!("projects/{project}/zones/{zone}/instanceGroupManagers/{name}")) {
+    if let Err(r) = check(
+        s,
+        "compute.instanceGroupManagers.get",
+        &format!("projects/{project}/zones/{zone}/instanceGroupManagers/{name}"),
+    ) {
         return r;
     }
     let found = s.gke.pools.iter().find(|((_, c, p), pool)| {
@@ -234,9 +276,20 @@ pub(crate) fn compute(s: &mut SimState, req: &Req) -> Reply {
             format!("The resource 'projects/{project}/zones/{zone}/instanceGroupManagers/{name}' was not found"),
         );
     };
-    let (target, running) = (p.per_zone, if p.busy.is_some() { p.running.min(p.per_zone) } else { p.per_zone });
+    let (target, running) = (
+        p.per_zone,
+        if p.busy.is_some() {
+            p.running.min(p.per_zone)
+        } else {
+            p.per_zone
+        },
+    );
     let creating = target.saturating_sub(running);
-    let deleting = if p.busy.is_some() { p.running.saturating_sub(target) } else { 0 };
+    let deleting = if p.busy.is_some() {
+        p.running.saturating_sub(target)
+    } else {
+        0
+    };
     let base = req.base;
     Reply::ok(json!({
         "kind": "compute#instanceGroupManager",
@@ -279,7 +332,7 @@ impl SimState {
     }
 
     /// A pool as (nodes per zone, zones, autoscaling bounds, an operation running).
-    pub fn node_pool(&self, cluster: &str, pool: &str) -> Option<(u32, usize, Option<(u32, u32)>, bool)> {
+    pub fn node_pool(&self, cluster: &str, pool: &str) -> Option<PoolSummary> {
         self.gke
             .pools
             .iter()

@@ -31,4 +31,6 @@ mod server;
 mod sql;
 mod zones;
 
+pub use gke::PoolSummary;
 pub use server::{GcpSim, SimState};
+pub use sql::SqlInstanceSummary;

@@ -258,7 +258,8 @@ fn oauth_token(s: &SimState, body: &[u8]) -> Reply {
             .collect(),
     };
     let get = |k: &str| form.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
-    if get("grant_type") != Some("refresh_token") || get("refresh_token") != Some(GcpSim::REFRESH_TOKEN)
+    if get("grant_type") != Some("refresh_token")
+        || get("refresh_token") != Some(GcpSim::REFRESH_TOKEN)
     {
         return Reply {
             status: StatusCode::BAD_REQUEST,

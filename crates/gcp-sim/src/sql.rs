@@ -42,7 +42,9 @@ pub(crate) struct Instance {
 #[derive(Debug, Clone)]
 pub(crate) enum Effect {
     Failover,
-    Switchover { old_primary: String },
+    Switchover {
+        old_primary: String,
+    },
     Promote,
     Patch {
         labels: Option<BTreeMap<String, String>>,
@@ -188,7 +190,8 @@ impl Sql {
         }
         if let Some(m) = &i.master {
             v["masterInstanceName"] = json!(m);
-            v["replicaConfiguration"] = json!({ "kind": "sql#replicaConfiguration", "failoverTarget": false });
+            v["replicaConfiguration"] =
+                json!({ "kind": "sql#replicaConfiguration", "failoverTarget": false });
         }
         if let Some(d) = &i.failover_dr_replica {
             v["replicationCluster"]["failoverDrReplicaName"] = json!(d);
@@ -196,7 +199,14 @@ impl Sql {
         v
     }
 
-    fn operation_json(&self, s: &SimState, id: &str, op: &Operation, now: Instant, base: &str) -> Value {
+    fn operation_json(
+        &self,
+        s: &SimState,
+        id: &str,
+        op: &Operation,
+        now: Instant,
+        base: &str,
+    ) -> Value {
         let project = &s.project;
         let status = if now >= op.done_at {
             "DONE"
@@ -266,7 +276,12 @@ fn flags_of(v: &Value) -> Option<BTreeMap<String, String>> {
     Some(
         v.as_array()?
             .iter()
-            .filter_map(|f| Some((f["name"].as_str()?.to_string(), f["value"].as_str().unwrap_or("").to_string())))
+            .filter_map(|f| {
+                Some((
+                    f["name"].as_str()?.to_string(),
+                    f["value"].as_str().unwrap_or("").to_string(),
+                ))
+            })
             .collect(),
     )
 }
@@ -375,7 +390,9 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
         }
         (_, Some("switchover")) => {
             let Some(old) = inst.master.clone() else {
-                return invalid(format!("Instance {name} is not a replica: only a DR replica can be switched over to."));
+                return invalid(format!(
+                    "Instance {name} is not a replica: only a DR replica can be switched over to."
+                ));
             };
             if !inst.dr_replica {
                 return invalid(format!(
@@ -392,7 +409,13 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             if s.sql.instances.get(&old).is_some_and(|o| o.busy.is_some()) {
                 return busy(&old);
             }
-            start(s, req, name, "SWITCHOVER", Effect::Switchover { old_primary: old })
+            start(
+                s,
+                req,
+                name,
+                "SWITCHOVER",
+                Effect::Switchover { old_primary: old },
+            )
         }
         (_, Some(_)) => {
             if inst.master.is_none() {
@@ -438,14 +461,24 @@ impl SimState {
                 settings_version: 1,
                 labels: BTreeMap::new(),
                 flags: BTreeMap::new(),
-                backups: backup_age.map(|a| SystemTime::now() - a).into_iter().collect(),
+                backups: backup_age
+                    .map(|a| SystemTime::now() - a)
+                    .into_iter()
+                    .collect(),
                 busy: None,
             },
         );
     }
 
     /// Adds a cross-region read replica of `master`; `dr` makes it the master's DR replica.
-    pub fn add_sql_replica(&mut self, name: &str, master: &str, region: &str, zone: &str, dr: bool) {
+    pub fn add_sql_replica(
+        &mut self,
+        name: &str,
+        master: &str,
+        region: &str,
+        zone: &str,
+        dr: bool,
+    ) {
         if let Some(m) = self.sql.instances.get_mut(master) {
             m.replicas.push(name.into());
             if dr {

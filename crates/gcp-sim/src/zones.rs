@@ -59,7 +59,9 @@ fn parse_set(v: &Value) -> Option<(String, String, RecordSet)> {
         .iter()
         .map(|d| d.as_str().map(str::to_string))
         .collect::<Option<Vec<_>>>()?;
-    let ttl = v["ttl"].as_u64().or_else(|| v["ttl"].as_str()?.parse().ok())?;
+    let ttl = v["ttl"]
+        .as_u64()
+        .or_else(|| v["ttl"].as_str()?.parse().ok())?;
     Some((
         v["name"].as_str()?.to_string(),
         v["type"].as_str()?.to_string(),
@@ -125,7 +127,11 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             }
             for (n, d) in deletions.iter().enumerate() {
                 let Some((name, rtype, set)) = parse_set(d) else {
-                    return Reply::error(StatusCode::BAD_REQUEST, "invalid", format!("Invalid value for 'entity.change.deletions[{n}]'"));
+                    return Reply::error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        format!("Invalid value for 'entity.change.deletions[{n}]'"),
+                    );
                 };
                 if sets.get(&(name.clone(), rtype.clone())) != Some(&set) {
                     return Reply::error(
@@ -138,7 +144,11 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             }
             for (n, a) in additions.iter().enumerate() {
                 let Some((name, rtype, set)) = parse_set(a) else {
-                    return Reply::error(StatusCode::BAD_REQUEST, "invalid", format!("Invalid value for 'entity.change.additions[{n}]'"));
+                    return Reply::error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        format!("Invalid value for 'entity.change.additions[{n}]'"),
+                    );
                 };
                 if !name.ends_with('.') || !name.ends_with(&zone.dns_name) {
                     return Reply::error(

@@ -63,7 +63,10 @@ impl GcpProviders {
     pub fn set(&self) -> ProviderSet {
         let mut set = ProviderSet::new("gcp");
         set.dns = self.dns.clone().map(|d| d as Arc<dyn DnsRouter>);
-        set.database = self.database.clone().map(|d| d as Arc<dyn DatabaseFailover>);
+        set.database = self
+            .database
+            .clone()
+            .map(|d| d as Arc<dyn DatabaseFailover>);
         set.nodes = self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>);
         set.health = Some(self.health.clone());
         set.capabilities = GcpBackend.capabilities();
@@ -152,7 +155,9 @@ impl GcpProvidersBuilder {
             }
             let zone_ok = !r.zone.is_empty()
                 && !r.zone.contains('.')
-                && r.zone.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                && r.zone
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !zone_ok {
                 return Err(Error::config(format!(
                     "{at}.zone: `{}` is not a Cloud DNS managed zone name (the zone's name, like `aegis-zone`, not its DNS name)",
@@ -177,10 +182,13 @@ impl GcpProvidersBuilder {
             return Ok(c.clone());
         }
         if let Some(path) = &wide.credentials_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::config(format!("providers.gcp.credentials_file: {path}: {e}")))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::config(format!("providers.gcp.credentials_file: {path}: {e}"))
+            })?;
             let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                Error::config(format!("providers.gcp.credentials_file: {path}: not JSON: {e}"))
+                Error::config(format!(
+                    "providers.gcp.credentials_file: {path}: not JSON: {e}"
+                ))
             })?;
             use google_cloud_auth::credentials::{external_account, service_account, user_account};
             let built = match json["type"].as_str() {
@@ -193,7 +201,9 @@ impl GcpProvidersBuilder {
                     )))
                 }
             };
-            return built.map_err(|e| Error::config(format!("providers.gcp.credentials_file: {path}: {e}")));
+            return built.map_err(|e| {
+                Error::config(format!("providers.gcp.credentials_file: {path}: {e}"))
+            });
         }
         google_cloud_auth::credentials::Builder::default().build().map_err(|e| {
             Error::new(
@@ -211,14 +221,28 @@ impl GcpProvidersBuilder {
         let p = &self.plan;
         let wide = GcpSettings::of(p, None)?;
         let endpoint = self.endpoint.clone().or(wide.endpoint.clone());
-        let g = Google::new(self.credentials(&wide)?, endpoint, self.attempts, self.poll_interval)?;
+        let g = Google::new(
+            self.credentials(&wide)?,
+            endpoint,
+            self.attempts,
+            self.poll_interval,
+        )?;
         let database = if p.databases.is_empty() {
             None
         } else {
             Some(Arc::new(CloudSql::new(
-                configure!(g, google_cloud_sql_v1::client::SqlInstancesService::builder()),
-                configure!(g, google_cloud_sql_v1::client::SqlOperationsService::builder()),
-                configure!(g, google_cloud_sql_v1::client::SqlBackupRunsService::builder()),
+                configure!(
+                    g,
+                    google_cloud_sql_v1::client::SqlInstancesService::builder()
+                ),
+                configure!(
+                    g,
+                    google_cloud_sql_v1::client::SqlOperationsService::builder()
+                ),
+                configure!(
+                    g,
+                    google_cloud_sql_v1::client::SqlBackupRunsService::builder()
+                ),
                 self.pairs()?,
                 self.poll_interval,
                 self.operation_timeout,
@@ -228,7 +252,10 @@ impl GcpProvidersBuilder {
             None
         } else {
             Some(Arc::new(CloudDns::new(
-                configure!(g, google_cloud_dns_v1::client::ResourceRecordSets::builder()),
+                configure!(
+                    g,
+                    google_cloud_dns_v1::client::ResourceRecordSets::builder()
+                ),
                 configure!(g, google_cloud_dns_v1::client::Changes::builder()),
                 wide.project(None, "dns_records")?,
             )))
@@ -247,7 +274,10 @@ impl GcpProvidersBuilder {
                 }
             }
             Some(Arc::new(GkeNodes::new(
-                configure!(g, google_cloud_container_v1::client::ClusterManager::builder()),
+                configure!(
+                    g,
+                    google_cloud_container_v1::client::ClusterManager::builder()
+                ),
                 g.clone(),
                 homes,
                 self.operation_timeout,

@@ -32,7 +32,8 @@ pub(crate) struct AegisRetry {
 
 fn throttled(e: &google_cloud_gax::error::Error) -> bool {
     e.http_status_code() == Some(429)
-        || e.status().is_some_and(|s| s.code == Code::ResourceExhausted)
+        || e.status()
+            .is_some_and(|s| s.code == Code::ResourceExhausted)
 }
 
 fn unavailable(e: &google_cloud_gax::error::Error) -> bool {
@@ -130,7 +131,10 @@ pub(crate) fn convert(e: google_cloud_gax::error::Error, call: Call) -> Error {
     };
     let http = http.map(|h| format!(" {h}")).unwrap_or_default();
     with_retry(
-        Error::new(kind, format!("{what}: {msg} ({}{http}{reason})", status.code.name())),
+        Error::new(
+            kind,
+            format!("{what}: {msg} ({}{http}{reason})", status.code.name()),
+        ),
         retry,
     )
 }
@@ -170,7 +174,12 @@ pub(crate) enum Poll {
 
 /// Polls `poll` every `interval` until the operation is done, failed (its error surfaced) or
 /// `timeout` passed (a distinct "exceeded the wait" timeout error naming what was awaited).
-pub(crate) async fn wait<F, Fut>(what: &str, interval: Duration, timeout: Duration, mut poll: F) -> Result<()>
+pub(crate) async fn wait<F, Fut>(
+    what: &str,
+    interval: Duration,
+    timeout: Duration,
+    mut poll: F,
+) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll>>,
@@ -180,7 +189,10 @@ where
         let last = match poll().await {
             Ok(Poll::Done) => return Ok(()),
             Ok(Poll::Failed(m)) => {
-                return Err(Error::new(ErrorKind::Provider, format!("{what} failed: {m}")))
+                return Err(Error::new(
+                    ErrorKind::Provider,
+                    format!("{what} failed: {m}"),
+                ))
             }
             Ok(Poll::Pending(s)) => s,
             // A transient error while polling is not the operation's failure: poll again.
@@ -224,13 +236,18 @@ macro_rules! configure {
     ($g:expr, $builder:expr) => {{
         let mut b = $builder
             .with_credentials($g.credentials.clone())
-            .with_retry_policy(AegisRetry { attempts: $g.attempts })
+            .with_retry_policy(AegisRetry {
+                attempts: $g.attempts,
+            })
             .with_backoff_policy($g.backoff()?);
         if let Some(e) = &$g.endpoint {
             b = b.with_endpoint(e.clone());
         }
         b.build().await.map_err(|e| {
-            Error::new(ErrorKind::Config, format!("Google client: {}", $crate::client::source_chain(&e)))
+            Error::new(
+                ErrorKind::Config,
+                format!("Google client: {}", $crate::client::source_chain(&e)),
+            )
         })?
     }};
 }
@@ -258,7 +275,9 @@ impl Google {
     }
 
     /// Backoff between retried attempts: a tenth of the poll interval at first, at most 10 s.
-    pub(crate) fn backoff(&self) -> Result<google_cloud_gax::exponential_backoff::ExponentialBackoff> {
+    pub(crate) fn backoff(
+        &self,
+    ) -> Result<google_cloud_gax::exponential_backoff::ExponentialBackoff> {
         ExponentialBackoffBuilder::new()
             .with_initial_delay((self.poll / 10).max(Duration::from_millis(10)))
             .with_maximum_delay(Duration::from_secs(10))
@@ -278,11 +297,7 @@ impl Google {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let headers = match self
-                .credentials
-                .headers(http::Extensions::new())
-                .await
-            {
+            let headers = match self.credentials.headers(http::Extensions::new()).await {
                 Ok(CacheableResource::New { data, .. }) => data,
                 Ok(CacheableResource::NotModified) => http::HeaderMap::new(),
                 Err(e) => {
@@ -300,7 +315,10 @@ impl Google {
             let err = match res {
                 Ok(r) if r.status().is_success() => {
                     return r.json().await.map_err(|e| {
-                        Error::new(ErrorKind::Provider, format!("{}: unreadable answer: {e}", call.what))
+                        Error::new(
+                            ErrorKind::Provider,
+                            format!("{}: unreadable answer: {e}", call.what),
+                        )
                     })
                 }
                 Ok(r) => {
@@ -310,7 +328,11 @@ impl Google {
                 }
                 Err(e) => Error::new(
                     ErrorKind::Unreachable,
-                    format!("{}: cannot reach the Compute API: {}", call.what, source_chain(&e)),
+                    format!(
+                        "{}: cannot reach the Compute API: {}",
+                        call.what,
+                        source_chain(&e)
+                    ),
                 ),
             };
             if !err.is_retryable() || attempt >= self.attempts {
@@ -342,4 +364,3 @@ fn compute_error(code: u16, body: &serde_json::Value, call: Call) -> Error {
         retry,
     )
 }
-

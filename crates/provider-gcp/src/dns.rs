@@ -46,12 +46,21 @@ fn rrdata(rtype: &str, target: &str) -> String {
 }
 
 fn label(r: &RecordRef) -> String {
-    format!("record {} {} in managed zone {}", fqdn(&r.name), r.record_type, r.zone)
+    format!(
+        "record {} {} in managed zone {}",
+        fqdn(&r.name),
+        r.record_type,
+        r.zone
+    )
 }
 
 impl CloudDns {
     pub(crate) fn new(rrsets: ResourceRecordSets, changes: Changes, project: String) -> CloudDns {
-        CloudDns { rrsets, changes, project }
+        CloudDns {
+            rrsets,
+            changes,
+            project,
+        }
     }
 
     async fn read(&self, r: &RecordRef) -> Result<Option<ResourceRecordSet>> {
@@ -64,10 +73,20 @@ impl CloudDns {
             .set_type(&r.record_type)
             .send()
             .await
-            .map_err(|e| convert(e, Call { what: &label(r), permission: "dns.resourceRecordSets.get" }));
+            .map_err(|e| {
+                convert(
+                    e,
+                    Call {
+                        what: &label(r),
+                        permission: "dns.resourceRecordSets.get",
+                    },
+                )
+            });
         match got {
             Ok(set) => Ok(Some(set)),
-            Err(e) if e.kind() == ErrorKind::NotFound && !e.message().contains("managedZone") => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound && !e.message().contains("managedZone") => {
+                Ok(None)
+            }
             Err(e) => Err(e.or_resource(&r.name)),
         }
     }
@@ -77,17 +96,27 @@ impl CloudDns {
 impl DnsRouter for CloudDns {
     async fn get_record(&self, r: &RecordRef) -> Result<RecordState> {
         let set = self.read(r).await?.ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("{} does not exist", label(r))).with_resource(r.name.clone())
+            Error::new(ErrorKind::NotFound, format!("{} does not exist", label(r)))
+                .with_resource(r.name.clone())
         })?;
         Ok(RecordState {
             // A CNAME target as the plan writes it: without Cloud DNS's trailing dot.
             target: set
                 .rrdatas
                 .iter()
-                .map(|d| if r.record_type == "CNAME" { d.trim_end_matches('.') } else { d.as_str() })
+                .map(|d| {
+                    if r.record_type == "CNAME" {
+                        d.trim_end_matches('.')
+                    } else {
+                        d.as_str()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(","),
-            ttl: set.ttl.and_then(|t| u32::try_from(t).ok()).unwrap_or_default(),
+            ttl: set
+                .ttl
+                .and_then(|t| u32::try_from(t).ok())
+                .unwrap_or_default(),
         })
     }
 
@@ -106,7 +135,10 @@ impl DnsRouter for CloudDns {
                     .map(|t| rrdata(&r.record_type, t.trim()))
                     .collect::<Vec<_>>(),
             );
-        if current.as_ref().is_some_and(|c| c.rrdatas == new.rrdatas && c.ttl == new.ttl) {
+        if current
+            .as_ref()
+            .is_some_and(|c| c.rrdatas == new.rrdatas && c.ttl == new.ttl)
+        {
             // Already so: nothing to change, nothing to wait for.
             return Ok(ChangeId(String::new()));
         }
@@ -122,9 +154,21 @@ impl DnsRouter for CloudDns {
             .set_body(change)
             .send()
             .await
-            .map_err(|e| convert(e, Call { what: &label(r), permission: "dns.changes.create" }).or_resource(&r.name))?;
+            .map_err(|e| {
+                convert(
+                    e,
+                    Call {
+                        what: &label(r),
+                        permission: "dns.changes.create",
+                    },
+                )
+                .or_resource(&r.name)
+            })?;
         let id = made.id.ok_or_else(|| {
-            Error::new(ErrorKind::Provider, format!("{}: Cloud DNS returned a change without an id", label(r)))
+            Error::new(
+                ErrorKind::Provider,
+                format!("{}: Cloud DNS returned a change without an id", label(r)),
+            )
         })?;
         Ok(ChangeId(format!("{}/{id}", r.zone)))
     }
@@ -134,7 +178,10 @@ impl DnsRouter for CloudDns {
             return Ok(ChangeStatus::Insync);
         }
         let (zone, id) = change.0.split_once('/').ok_or_else(|| {
-            Error::new(ErrorKind::InvalidState, format!("`{}` is not a Cloud DNS change id (zone/id)", change.0))
+            Error::new(
+                ErrorKind::InvalidState,
+                format!("`{}` is not a Cloud DNS change id (zone/id)", change.0),
+            )
         })?;
         let what = format!("change {id} of managed zone {zone}");
         let c = self
@@ -145,7 +192,15 @@ impl DnsRouter for CloudDns {
             .set_change_id(id)
             .send()
             .await
-            .map_err(|e| convert(e, Call { what: &what, permission: "dns.changes.get" }))?;
+            .map_err(|e| {
+                convert(
+                    e,
+                    Call {
+                        what: &what,
+                        permission: "dns.changes.get",
+                    },
+                )
+            })?;
         Ok(match c.status {
             Some(Status::Done) => ChangeStatus::Insync,
             _ => ChangeStatus::Pending,

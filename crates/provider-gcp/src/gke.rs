@@ -17,7 +17,10 @@ use aegis_dr_core::{
 use async_trait::async_trait;
 use google_cloud_container_v1::{
     client::ClusterManager,
-    model::{node_pool::Status as PoolStatus, operation::Status as OpStatus, NodePool, NodePoolAutoscaling},
+    model::{
+        node_pool::Status as PoolStatus, operation::Status as OpStatus, NodePool,
+        NodePoolAutoscaling,
+    },
 };
 
 use crate::client::{convert, wait, Call, Google, Poll};
@@ -54,12 +57,21 @@ impl GkeNodes {
         homes: BTreeMap<SiteRole, ClusterHome>,
         timeout: Duration,
     ) -> GkeNodes {
-        GkeNodes { clusters, google, homes, timeout }
+        GkeNodes {
+            clusters,
+            google,
+            homes,
+            timeout,
+        }
     }
 
     fn home(&self, p: &PoolRef) -> Result<&ClusterHome> {
         self.homes.get(&p.site).ok_or_else(|| {
-            Error::config(format!("{}: no GCP project for the {} site", pool_label(p), p.site))
+            Error::config(format!(
+                "{}: no GCP project for the {} site",
+                pool_label(p),
+                p.site
+            ))
         })
     }
 
@@ -79,7 +91,16 @@ impl GkeNodes {
             .set_name(self.name(p)?)
             .send()
             .await
-            .map_err(|e| convert(e, Call { what: &what, permission: "container.clusters.get" }).or_resource(&p.name))?;
+            .map_err(|e| {
+                convert(
+                    e,
+                    Call {
+                        what: &what,
+                        permission: "container.clusters.get",
+                    },
+                )
+                .or_resource(&p.name)
+            })?;
         if pool.instance_group_urls.is_empty() {
             return Err(Error::new(
                 ErrorKind::Provider,
@@ -92,18 +113,33 @@ impl GkeNodes {
             let about = format!("instance group {group} of {what}");
             let g = self
                 .google
-                .compute_get(url, Call { what: &about, permission: "compute.instanceGroupManagers.get" })
+                .compute_get(
+                    url,
+                    Call {
+                        what: &about,
+                        permission: "compute.instanceGroupManagers.get",
+                    },
+                )
                 .await?;
             let count = |v: &serde_json::Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
             let t = count(&g["targetSize"]).ok_or_else(|| {
-                Error::new(ErrorKind::Provider, format!("{about}: no targetSize in Compute's answer"))
+                Error::new(
+                    ErrorKind::Provider,
+                    format!("{about}: no targetSize in Compute's answer"),
+                )
             })?;
             target += t;
             running += count(&g["currentActions"]["none"]).unwrap_or(0);
             stable &= g["status"]["isStable"].as_bool().unwrap_or(false);
         }
         let zones = u32::try_from(pool.instance_group_urls.len()).unwrap_or(1);
-        Ok(Observed { pool, zones, target, running, stable })
+        Ok(Observed {
+            pool,
+            zones,
+            target,
+            running,
+            stable,
+        })
     }
 
     /// Waits for a GKE operation to reach `DONE`, surfacing its error.
@@ -118,7 +154,15 @@ impl GkeNodes {
                 .set_name(&name)
                 .send()
                 .await
-                .map_err(|e| convert(e, Call { what: &label, permission: "container.operations.get" }))?;
+                .map_err(|e| {
+                    convert(
+                        e,
+                        Call {
+                            what: &label,
+                            permission: "container.operations.get",
+                        },
+                    )
+                })?;
             Ok(match o.status {
                 OpStatus::Done => match o.error.filter(|e| !e.message.is_empty()) {
                     Some(e) => Poll::Failed(e.message),
@@ -150,14 +194,21 @@ fn bounds(a: &NodePoolAutoscaling, zones: u32) -> (u32, u32) {
 impl NodeScaler for GkeNodes {
     async fn get_pool(&self, p: &PoolRef) -> Result<PoolState> {
         let o = self.observe(p).await?;
-        if matches!(o.pool.status, PoolStatus::Error | PoolStatus::RunningWithError) {
+        if matches!(
+            o.pool.status,
+            PoolStatus::Error | PoolStatus::RunningWithError
+        ) {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
                     "{} is {}{}",
                     pool_label(p),
                     o.pool.status.name().unwrap_or("?"),
-                    o.pool.conditions.first().map(|c| format!(": {}", c.message)).unwrap_or_default()
+                    o.pool
+                        .conditions
+                        .first()
+                        .map(|c| format!(": {}", c.message))
+                        .unwrap_or_default()
                 ),
             )
             .with_resource(p.name.clone()));
@@ -165,9 +216,17 @@ impl NodeScaler for GkeNodes {
         let size = match autoscaled(&o.pool) {
             Some(a) => {
                 let (min, max) = bounds(a, o.zones);
-                PoolSize { min, max, desired: o.target }
+                PoolSize {
+                    min,
+                    max,
+                    desired: o.target,
+                }
             }
-            None => PoolSize { min: o.target, max: o.target, desired: o.target },
+            None => PoolSize {
+                min: o.target,
+                max: o.target,
+                desired: o.target,
+            },
         };
         let settled = o.pool.status == PoolStatus::Running && o.stable;
         Ok(PoolState {
@@ -187,7 +246,10 @@ impl NodeScaler for GkeNodes {
             // GKE refuses a second operation while one runs: say so, and let the caller retry.
             return Err(Error::new(
                 ErrorKind::Conflict,
-                format!("{what} is {}: an operation is running on it", o.pool.status.name().unwrap_or("?")),
+                format!(
+                    "{what} is {}: an operation is running on it",
+                    o.pool.status.name().unwrap_or("?")
+                ),
             )
             .with_resource(p.name.clone()));
         }
@@ -208,12 +270,22 @@ impl NodeScaler for GkeNodes {
                     )
                     .send()
                     .await
-                    .map_err(|e| convert(e, Call { what: &what, permission: "container.clusters.update" }).or_resource(&p.name))?;
-                self.wait_op(p, &op.name, &format!("autoscaling of {what}")).await?;
+                    .map_err(|e| {
+                        convert(
+                            e,
+                            Call {
+                                what: &what,
+                                permission: "container.clusters.update",
+                            },
+                        )
+                        .or_resource(&p.name)
+                    })?;
+                self.wait_op(p, &op.name, &format!("autoscaling of {what}"))
+                    .await?;
             }
         }
         if o.target != req.size.desired {
-            if req.size.desired % o.zones != 0 {
+            if !req.size.desired.is_multiple_of(o.zones) {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
                     format!(
@@ -231,8 +303,18 @@ impl NodeScaler for GkeNodes {
                 .set_node_count(per_zone)
                 .send()
                 .await
-                .map_err(|e| convert(e, Call { what: &what, permission: "container.clusters.update" }).or_resource(&p.name))?;
-            self.wait_op(p, &op.name, &format!("resize of {what}")).await?;
+                .map_err(|e| {
+                    convert(
+                        e,
+                        Call {
+                            what: &what,
+                            permission: "container.clusters.update",
+                        },
+                    )
+                    .or_resource(&p.name)
+                })?;
+            self.wait_op(p, &op.name, &format!("resize of {what}"))
+                .await?;
         }
         Ok(())
     }

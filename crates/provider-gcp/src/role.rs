@@ -32,7 +32,9 @@ pub fn role_for(plan: &Plan) -> Result<(Value, BTreeSet<String>)> {
         }
     }
     for r in &plan.dns_records {
-        projects.insert(GcpSettings::of(plan, None)?.project(None, &format!("dns_records.{}", r.name))?);
+        projects.insert(
+            GcpSettings::of(plan, None)?.project(None, &format!("dns_records.{}", r.name))?,
+        );
         for p in [
             "dns.resourceRecordSets.get",
             "dns.resourceRecordSets.create",
@@ -46,7 +48,8 @@ pub fn role_for(plan: &Plan) -> Result<(Value, BTreeSet<String>)> {
     }
     for n in &plan.node_pools {
         projects.insert(
-            GcpSettings::of(plan, Some(n.site))?.project(Some(n.site), &format!("node_pools.{}", n.name))?,
+            GcpSettings::of(plan, Some(n.site))?
+                .project(Some(n.site), &format!("node_pools.{}", n.name))?,
         );
         for p in [
             "container.clusters.get",

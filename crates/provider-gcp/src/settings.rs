@@ -75,11 +75,8 @@ impl GcpSettings {
             }
             _ => table_name(None),
         };
-        let endpoint = get("endpoint").or_else(|| {
-            std::env::var(ENDPOINT_ENV)
-                .ok()
-                .filter(|v| !v.is_empty())
-        });
+        let endpoint =
+            get("endpoint").or_else(|| std::env::var(ENDPOINT_ENV).ok().filter(|v| !v.is_empty()));
         if let Some(e) = &endpoint {
             if !(e.starts_with("https://") || e.starts_with("http://")) {
                 return Err(Error::config(format!(
@@ -103,7 +100,11 @@ impl GcpSettings {
             }
         }
         if let Some(l) = &s.location {
-            if l.is_empty() || !l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            if l.is_empty()
+                || !l
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
                 return Err(Error::config(format!(
                     "{}.location: `{l}` is not a GCP region or zone",
                     at_of("location")
@@ -157,15 +158,37 @@ mod tests {
         let p = plan("[providers.gcp]\nproject = \"aegis-prod\"\n[sites.dr.gcp]\nlocation = \"us-east1-b\"\n");
         let dr = GcpSettings::of(&p, Some(SiteRole::Dr)).expect("settings");
         assert_eq!(dr.location.as_deref(), Some("us-east1-b"));
-        assert_eq!(dr.project(Some(SiteRole::Dr), "x").expect("project"), "aegis-prod");
+        assert_eq!(
+            dr.project(Some(SiteRole::Dr), "x").expect("project"),
+            "aegis-prod"
+        );
         let pr = GcpSettings::of(&p, Some(SiteRole::Primary)).expect("settings");
-        assert_eq!(pr.location.as_deref(), Some("us-central1"), "the site's region");
+        assert_eq!(
+            pr.location.as_deref(),
+            Some("us-central1"),
+            "the site's region"
+        );
         for (extra, want) in [
-            ("[providers.gcp]\nproject_id = \"x\"\n", "providers.gcp.project_id: not a GCP setting"),
-            ("[providers.gcp]\nproject = \"Aegis Prod\"\n", "providers.gcp.project: `Aegis Prod` is not a project id"),
-            ("[sites.dr.gcp]\nendpoint = \"sqladmin.googleapis.com\"\n", "sites.dr.gcp.endpoint: `sqladmin.googleapis.com` must start with https://"),
-            ("[sites.dr.gcp]\nlocation = \"US East\"\n", "sites.dr.gcp.location: `US East`"),
-            ("[providers.gcp]\nproject = 7\n", "providers.gcp.project: must be a string"),
+            (
+                "[providers.gcp]\nproject_id = \"x\"\n",
+                "providers.gcp.project_id: not a GCP setting",
+            ),
+            (
+                "[providers.gcp]\nproject = \"Aegis Prod\"\n",
+                "providers.gcp.project: `Aegis Prod` is not a project id",
+            ),
+            (
+                "[sites.dr.gcp]\nendpoint = \"sqladmin.googleapis.com\"\n",
+                "sites.dr.gcp.endpoint: `sqladmin.googleapis.com` must start with https://",
+            ),
+            (
+                "[sites.dr.gcp]\nlocation = \"US East\"\n",
+                "sites.dr.gcp.location: `US East`",
+            ),
+            (
+                "[providers.gcp]\nproject = 7\n",
+                "providers.gcp.project: must be a string",
+            ),
         ] {
             let e = GcpSettings::of(&plan(extra), Some(SiteRole::Dr)).expect_err(extra);
             assert!(e.to_string().contains(want), "{e}");
@@ -174,6 +197,9 @@ mod tests {
             .expect("defaults")
             .project(None, "databases.orders")
             .expect_err("no project");
-        assert!(e.to_string().contains("databases.orders: no GCP project"), "{e}");
+        assert!(
+            e.to_string().contains("databases.orders: no GCP project"),
+            "{e}"
+        );
     }
 }

@@ -92,13 +92,18 @@ fn is_instance_id(s: &str) -> bool {
     (1..=98).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 impl InstancePair {
     /// The pair of `spec`: `options.mode` (`replica`, `ha`), `options.fence` (`label`,
     /// `read-only-flag`), and for `ha` the two zones.
-    pub fn from_spec(spec: &DatabaseSpec, primary_project: String, dr_project: String) -> Result<InstancePair> {
+    pub fn from_spec(
+        spec: &DatabaseSpec,
+        primary_project: String,
+        dr_project: String,
+    ) -> Result<InstancePair> {
         let at = format!("databases.{}", spec.name);
         for k in spec.options.keys() {
             if !OPTIONS.contains(&k.as_str()) {
@@ -127,7 +132,9 @@ impl InstancePair {
             }
             Some("ha") => {
                 let split = |s: &String| {
-                    s.split_once(':').map(|(i, z)| (i.to_string(), z.to_string())).filter(|(_, z)| !z.is_empty())
+                    s.split_once(':')
+                        .map(|(i, z)| (i.to_string(), z.to_string()))
+                        .filter(|(_, z)| !z.is_empty())
                 };
                 match (split(&spec.primary), split(&spec.dr)) {
                     (Some((a, primary_zone)), Some((b, dr_zone))) if a == b => SqlMode::Ha { primary_zone, dr_zone },
@@ -231,14 +238,26 @@ impl CloudSql {
         poll: Duration,
         timeout: Duration,
     ) -> CloudSql {
-        CloudSql { instances, operations, backups, pairs, poll, timeout }
+        CloudSql {
+            instances,
+            operations,
+            backups,
+            pairs,
+            poll,
+            timeout,
+        }
     }
 
     fn pair(&self, db: &DatabaseRef) -> Result<&InstancePair> {
         self.pairs
             .iter()
             .find(|p| p.database == db.database)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("database pair `{}` is not on GCP", db.database)))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("database pair `{}` is not on GCP", db.database),
+                )
+            })
     }
 
     async fn get(&self, project: &str, db: &DatabaseRef) -> Result<DatabaseInstance> {
@@ -248,7 +267,15 @@ impl CloudSql {
             .set_instance(api_name(&db.instance))
             .send()
             .await
-            .map_err(|e| convert(e, Call { what: &what(db), permission: "cloudsql.instances.get" }))
+            .map_err(|e| {
+                convert(
+                    e,
+                    Call {
+                        what: &what(db),
+                        permission: "cloudsql.instances.get",
+                    },
+                )
+            })
             .map_err(|e| e.or_resource(&db.instance))
     }
 
@@ -263,7 +290,15 @@ impl CloudSql {
                 .set_operation(op)
                 .send()
                 .await
-                .map_err(|e| convert(e, Call { what: &label, permission: "cloudsql.instances.get" }))?;
+                .map_err(|e| {
+                    convert(
+                        e,
+                        Call {
+                            what: &label,
+                            permission: "cloudsql.instances.get",
+                        },
+                    )
+                })?;
             Ok(match o.status {
                 SqlOperationStatus::Done => match o.error.filter(|e| !e.errors.is_empty()) {
                     Some(errs) => Poll::Failed(
@@ -283,7 +318,11 @@ impl CloudSql {
 
     /// True when `i` carries this pair's fence.
     fn fenced(&self, p: &InstancePair, i: &DatabaseInstance) -> Result<bool> {
-        let labelled = settings(i).user_labels.get(FENCED_LABEL).map(String::as_str) == Some("true");
+        let labelled = settings(i)
+            .user_labels
+            .get(FENCED_LABEL)
+            .map(String::as_str)
+            == Some("true");
         Ok(match p.fence {
             FenceMode::Label => labelled,
             FenceMode::ReadOnlyFlag => labelled && flag_on(i, read_only_flag(i)?),
@@ -326,7 +365,9 @@ impl CloudSql {
         let project = p.project(db.site);
         for _ in 0..3 {
             let i = self.get(project, db).await?;
-            if self.fenced(p, &i)? == fenced && (fenced || !flag_on(&i, read_only_flag(&i).unwrap_or("-"))) {
+            if self.fenced(p, &i)? == fenced
+                && (fenced || !flag_on(&i, read_only_flag(&i).unwrap_or("-")))
+            {
                 return Ok(());
             }
             let s = settings(&i);
@@ -340,13 +381,17 @@ impl CloudSql {
             }
             if p.fence == FenceMode::ReadOnlyFlag {
                 let flag = read_only_flag(&i)?;
-                let mut flags: Vec<DatabaseFlags> =
-                    s.database_flags.iter().filter(|f| f.name != flag).cloned().collect();
-                flags.push(
-                    DatabaseFlags::new()
-                        .set_name(flag)
-                        .set_value(if fenced { "on" } else { "off" }),
-                );
+                let mut flags: Vec<DatabaseFlags> = s
+                    .database_flags
+                    .iter()
+                    .filter(|f| f.name != flag)
+                    .cloned()
+                    .collect();
+                flags.push(DatabaseFlags::new().set_name(flag).set_value(if fenced {
+                    "on"
+                } else {
+                    "off"
+                }));
                 patch = patch.set_database_flags(flags);
             }
             let sent = self
@@ -357,10 +402,22 @@ impl CloudSql {
                 .set_body(DatabaseInstance::new().set_settings(patch))
                 .send()
                 .await
-                .map_err(|e| convert(e, Call { what: &what(db), permission: "cloudsql.instances.update" }));
+                .map_err(|e| {
+                    convert(
+                        e,
+                        Call {
+                            what: &what(db),
+                            permission: "cloudsql.instances.update",
+                        },
+                    )
+                });
             match sent {
                 Ok(op) => {
-                    let about = format!("{} of {}", if fenced { "fencing" } else { "unfencing" }, what(db));
+                    let about = format!(
+                        "{} of {}",
+                        if fenced { "fencing" } else { "unfencing" },
+                        what(db)
+                    );
                     return self.wait_op(project, &op.name, &about).await;
                 }
                 Err(e) if is_stale_settings(&e) => continue,
@@ -392,30 +449,66 @@ impl CloudSql {
                         .failover()
                         .set_project(project)
                         .set_instance(api_name(&t.instance))
-                        .set_body(InstancesFailoverRequest::new().set_failover_context(
-                            FailoverContext::new().set_settings_version(version).set_kind("sql#failoverContext"),
-                        ))
+                        .set_body(
+                            InstancesFailoverRequest::new().set_failover_context(
+                                FailoverContext::new()
+                                    .set_settings_version(version)
+                                    .set_kind("sql#failoverContext"),
+                            ),
+                        )
                         .send()
                         .await
-                        .map_err(|e| convert(e, Call { what: &what(t), permission: "cloudsql.instances.failover" }));
+                        .map_err(|e| {
+                            convert(
+                                e,
+                                Call {
+                                    what: &what(t),
+                                    permission: "cloudsql.instances.failover",
+                                },
+                            )
+                        });
                     match r {
                         Err(e) if is_stale_settings(&e) => last = Some(e),
-                        other => return other.map(|o| o.name).map_err(|e| e.or_resource(&t.instance)),
+                        other => {
+                            return other
+                                .map(|o| o.name)
+                                .map_err(|e| e.or_resource(&t.instance))
+                        }
                     }
                 }
-                return Err(last.unwrap_or_else(|| Error::new(ErrorKind::Conflict, "settingsVersion kept changing")));
+                return Err(last.unwrap_or_else(|| {
+                    Error::new(ErrorKind::Conflict, "settingsVersion kept changing")
+                }));
             }
             (SqlMode::Replica, PromoteMode::Planned) => (
                 "cloudsql.instances.failover",
-                self.instances.switchover().set_project(project).set_instance(api_name(&t.instance)).send().await,
+                self.instances
+                    .switchover()
+                    .set_project(project)
+                    .set_instance(api_name(&t.instance))
+                    .send()
+                    .await,
             ),
             (SqlMode::Replica, PromoteMode::Forced) => (
                 "cloudsql.instances.promoteReplica",
-                self.instances.promote_replica().set_project(project).set_instance(api_name(&t.instance)).send().await,
+                self.instances
+                    .promote_replica()
+                    .set_project(project)
+                    .set_instance(api_name(&t.instance))
+                    .send()
+                    .await,
             ),
         };
-        sent.map(|o| o.name)
-            .map_err(|e| convert(e, Call { what: &what(t), permission }).or_resource(&t.instance))
+        sent.map(|o| o.name).map_err(|e| {
+            convert(
+                e,
+                Call {
+                    what: &what(t),
+                    permission,
+                },
+            )
+            .or_resource(&t.instance)
+        })
     }
 }
 
@@ -470,21 +563,25 @@ impl DatabaseFailover for CloudSql {
             let old = &req.old_primary;
             let old_writable = async {
                 let o = self.get(p.project(old.site), old).await?;
-                Ok::<_, Error>(self.role(p, old, &o) == DatabaseRole::Primary && !self.fenced(p, &o)?)
+                Ok::<_, Error>(
+                    self.role(p, old, &o) == DatabaseRole::Primary && !self.fenced(p, &o)?,
+                )
             };
             match old_writable.await {
                 Ok(true) => {
                     return Err(Error::new(
                         ErrorKind::InvalidState,
                         format!(
-                            "old primary {} still accepts writes: refusing to promote {} (split-brain)",
-                            old.instance, t.instance
-                        ),
+                        "old primary {} still accepts writes: refusing to promote {} (split-brain)",
+                        old.instance, t.instance
+                    ),
                     )
                     .with_resource(old.instance.clone()))
                 }
                 Ok(false) => {}
-                Err(e) if req.mode == PromoteMode::Forced && e.retry_status() != RetryStatus::Permanent => {}
+                Err(e)
+                    if req.mode == PromoteMode::Forced
+                        && e.retry_status() != RetryStatus::Permanent => {}
                 Err(e) => return Err(e),
             }
             let op = self.start_promotion(p, req).await?;
@@ -494,13 +591,17 @@ impl DatabaseFailover for CloudSql {
                     (_, PromoteMode::Planned) => "switchover",
                     (_, PromoteMode::Forced) => "promoteReplica",
                 };
-                self.wait_op(project, &op, &format!("{verb} of {}", what(t))).await?;
+                self.wait_op(project, &op, &format!("{verb} of {}", what(t)))
+                    .await?;
             }
             let after = self.get(project, t).await?;
             if self.role(p, t, &after) != DatabaseRole::Primary {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
-                    format!("the promotion of {} ended, but it is still not the primary", what(t)),
+                    format!(
+                        "the promotion of {} ended, but it is still not the primary",
+                        what(t)
+                    ),
                 )
                 .with_resource(t.instance.clone()));
             }

@@ -13,8 +13,11 @@ pub const WITHIN: Duration = Duration::from_secs(30);
 
 /// The text of `examples/gcp.toml`.
 pub fn example_text() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gcp.toml"))
-        .expect("examples/gcp.toml")
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/gcp.toml"
+    ))
+    .expect("examples/gcp.toml")
 }
 
 /// `examples/gcp.toml`.
@@ -31,16 +34,26 @@ pub struct World {
 
 /// Providers for `plan` against `sim` with fast polls.
 pub async fn providers(sim: &GcpSim, plan: &Plan, attempts: u32) -> ProviderSet {
-    builder(sim, plan, attempts).build().await.expect("providers build").set()
+    builder(sim, plan, attempts)
+        .build()
+        .await
+        .expect("providers build")
+        .set()
 }
 
 /// The builder of [`providers`].
-pub fn builder(sim: &GcpSim, plan: &Plan, attempts: u32) -> aegis_dr_provider_gcp::GcpProvidersBuilder {
+pub fn builder(
+    sim: &GcpSim,
+    plan: &Plan,
+    attempts: u32,
+) -> aegis_dr_provider_gcp::GcpProvidersBuilder {
     // Google's clients bring no TLS provider (their default one is off); the credentials' token
     // refresh starts as they are built.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let adc: serde_json::Value = serde_json::from_str(&sim.adc_json()).expect("adc json");
-    let credentials = user_account::Builder::new(adc).build().expect("credentials");
+    let credentials = user_account::Builder::new(adc)
+        .build()
+        .expect("credentials");
     GcpProviders::from_env(plan)
         .with_endpoint(sim.url())
         .with_credentials(credentials)

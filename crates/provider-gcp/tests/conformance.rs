@@ -13,13 +13,24 @@ async fn gcp_providers_pass_the_conformance_suite() {
     w.sim.with(|s| {
         let db = s.sql_instance(estate::PRIMARY_DB).expect("primary");
         assert_eq!(db.master, None, "aegis-db is the primary again");
-        assert_eq!(db.labels.get("aegis-dr-fenced").map(String::as_str), Some("false"), "{db:?}");
+        assert_eq!(
+            db.labels.get("aegis-dr-fenced").map(String::as_str),
+            Some("false"),
+            "{db:?}"
+        );
         let dr = s.sql_instance(estate::DR_DB).expect("replica");
         assert_eq!(dr.master.as_deref(), Some(estate::PRIMARY_DB));
-        let (ttl, data) = s.record_set(estate::ZONE, estate::RECORD, "CNAME").expect("record");
+        let (ttl, data) = s
+            .record_set(estate::ZONE, estate::RECORD, "CNAME")
+            .expect("record");
         assert_eq!((ttl, data), (60, vec![estate::PRIMARY_TARGET.to_string()]));
-        let (per_zone, zones, bounds, busy) = s.node_pool(estate::DR_CLUSTER, estate::POOL).expect("pool");
-        assert_eq!((per_zone, zones, bounds, busy), (1, 1, Some((1, 10)), false), "DR pool back at standby");
+        let (per_zone, zones, bounds, busy) =
+            s.node_pool(estate::DR_CLUSTER, estate::POOL).expect("pool");
+        assert_eq!(
+            (per_zone, zones, bounds, busy),
+            (1, 1, Some((1, 10)), false),
+            "DR pool back at standby"
+        );
     });
     // Every switchover was a POST followed to DONE, never re-sent.
     let posts = w.sim.with(|s| {

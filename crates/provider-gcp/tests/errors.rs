@@ -40,10 +40,16 @@ async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() 
     let w = world().await;
     let dns = w.gcp.dns.clone().expect("dns");
     w.sim.with(|s| s.throttle_next = 2);
-    let r = dns.get_record(&record()).await.expect("two 429s, then an answer");
+    let r = dns
+        .get_record(&record())
+        .await
+        .expect("two 429s, then an answer");
     assert_eq!(r.target, estate::PRIMARY_TARGET.trim_end_matches('.'));
     w.sim.with(|s| s.throttle_next = 5);
-    let e = dns.get_record(&record()).await.expect_err("still throttled");
+    let e = dns
+        .get_record(&record())
+        .await
+        .expect_err("still throttled");
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
     assert_eq!(e.retry_status(), RetryStatus::Temporary);
     assert!(e.to_string().contains("RESOURCE_EXHAUSTED"), "{e}");
@@ -52,30 +58,53 @@ async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() 
     w.sim.with(|s| s.unavailable_next = 2);
     let db = w.gcp.database.clone().expect("database");
     let (primary, _) = refs();
-    assert_eq!(db.status(&primary).await.expect("retried").role, DatabaseRole::Primary);
+    assert_eq!(
+        db.status(&primary).await.expect("retried").role,
+        DatabaseRole::Primary
+    );
     let nodes = w.gcp.nodes.clone().expect("nodes");
     let pool = PoolRef {
         site: SiteRole::Dr,
         cluster: estate::DR_CLUSTER.into(),
         name: estate::POOL.into(),
     };
-    let size = |desired| PoolSize { min: 1, max: 10, desired };
+    let size = |desired| PoolSize {
+        min: 1,
+        max: 10,
+        desired,
+    };
     nodes
-        .scale_pool(&ScalePool { pool: pool.clone(), size: size(6) })
+        .scale_pool(&ScalePool {
+            pool: pool.clone(),
+            size: size(6),
+        })
         .await
         .expect("resize, followed to DONE");
     let s = nodes.get_pool(&pool).await.expect("pool");
-    assert_eq!((s.size.desired, s.updating, s.ready_nodes), (6, false, 6), "{s:?}");
+    assert_eq!(
+        (s.size.desired, s.updating, s.ready_nodes),
+        (6, false, 6),
+        "{s:?}"
+    );
     // A pool whose operation still runs is a retryable conflict, not a second operation.
     w.sim.with(|s| s.pool_time = Duration::from_secs(5));
     let busy = nodes.clone();
     let first = {
         let pool = pool.clone();
-        tokio::spawn(async move { busy.scale_pool(&ScalePool { pool, size: size(2) }).await })
+        tokio::spawn(async move {
+            busy.scale_pool(&ScalePool {
+                pool,
+                size: size(2),
+            })
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let e = nodes
-        .scale_pool(&ScalePool { pool: pool.clone(), size: size(4) })
+        .scale_pool(&ScalePool {
+            pool: pool.clone(),
+            size: size(4),
+        })
         .await
         .expect_err("busy");
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
@@ -84,9 +113,20 @@ async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() 
     assert!(st.updating && st.ready_nodes < 6, "{st:?}");
     first.abort();
     // Six nodes over three zones is fine, five is refused naming the zones.
-    let primary_pool = PoolRef { site: SiteRole::Primary, cluster: estate::PRIMARY_CLUSTER.into(), name: estate::POOL.into() };
+    let primary_pool = PoolRef {
+        site: SiteRole::Primary,
+        cluster: estate::PRIMARY_CLUSTER.into(),
+        name: estate::POOL.into(),
+    };
     let e = nodes
-        .scale_pool(&ScalePool { pool: primary_pool, size: PoolSize { min: 5, max: 5, desired: 5 } })
+        .scale_pool(&ScalePool {
+            pool: primary_pool,
+            size: PoolSize {
+                min: 5,
+                max: 5,
+                desired: 5,
+            },
+        })
         .await
         .expect_err("uneven");
     assert!(e.to_string().contains("3 zones"), "{e}");
@@ -109,28 +149,74 @@ async fn a_stale_settings_version_is_read_again_and_ha_failover_sends_the_curren
     let plan = Plan::parse(&text).expect("HA plan");
     let gcp = providers(&sim, &plan, 3).await;
     let db = gcp.database.clone().expect("db");
-    let r = |zone: &str, site| DatabaseRef { database: "orders".into(), instance: format!("{}:{zone}", estate::PRIMARY_DB), site };
-    let (a, b) = (r("us-central1-a", SiteRole::Primary), r("us-central1-b", SiteRole::Dr));
+    let r = |zone: &str, site| DatabaseRef {
+        database: "orders".into(),
+        instance: format!("{}:{zone}", estate::PRIMARY_DB),
+        site,
+    };
+    let (a, b) = (
+        r("us-central1-a", SiteRole::Primary),
+        r("us-central1-b", SiteRole::Dr),
+    );
     let s = db.status(&b).await.expect("standby");
     assert_eq!(s.role, DatabaseRole::Replica);
-    assert!(s.lossless_planned_promotion && s.replication_lag.is_none(), "{s:?}");
+    assert!(
+        s.lossless_planned_promotion && s.replication_lag.is_none(),
+        "{s:?}"
+    );
     // Someone else changes the instance between our read and our failover: the failover is refused
     // for its stale settingsVersion, read again, and sent with the current one.
-    db.fence(&FenceRequest { target: a.clone(), fenced: true }).await.expect("fence");
+    db.fence(&FenceRequest {
+        target: a.clone(),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
     let flags = sim.with(|s| s.sql_instance(estate::PRIMARY_DB).expect("db").flags);
-    assert_eq!(flags.get("default_transaction_read_only").map(String::as_str), Some("on"));
+    assert_eq!(
+        flags
+            .get("default_transaction_read_only")
+            .map(String::as_str),
+        Some("on")
+    );
     sim.with(|s| s.bump_settings_version(estate::PRIMARY_DB));
-    let stale = sim.with(|s| s.sql_instance(estate::PRIMARY_DB).expect("db").settings_version);
-    db.promote(&PromoteRequest { target: b.clone(), old_primary: a.clone(), mode: PromoteMode::Planned })
-        .await
-        .expect("HA failover");
+    let stale = sim.with(|s| {
+        s.sql_instance(estate::PRIMARY_DB)
+            .expect("db")
+            .settings_version
+    });
+    db.promote(&PromoteRequest {
+        target: b.clone(),
+        old_primary: a.clone(),
+        mode: PromoteMode::Planned,
+    })
+    .await
+    .expect("HA failover");
     let after = sim.with(|s| s.sql_instance(estate::PRIMARY_DB).expect("db"));
     assert_eq!(after.zone, "us-central1-b");
-    assert_eq!(after.flags.get("default_transaction_read_only").map(String::as_str), Some("off"), "the promoted side takes writes");
+    assert_eq!(
+        after
+            .flags
+            .get("default_transaction_read_only")
+            .map(String::as_str),
+        Some("off"),
+        "the promoted side takes writes"
+    );
     assert!(after.settings_version > stale);
-    assert_eq!(db.status(&b).await.expect("status").role, DatabaseRole::Primary);
-    let posts = sim.with(|s| s.requests.iter().filter(|r| r.ends_with("/failover")).count());
-    assert_eq!(posts, 1, "the current settingsVersion was read before the one failover");
+    assert_eq!(
+        db.status(&b).await.expect("status").role,
+        DatabaseRole::Primary
+    );
+    let posts = sim.with(|s| {
+        s.requests
+            .iter()
+            .filter(|r| r.ends_with("/failover"))
+            .count()
+    });
+    assert_eq!(
+        posts, 1,
+        "the current settingsVersion was read before the one failover"
+    );
     // A stale version on the wire is refused by the simulator as Cloud SQL does.
     sim.with(|s| s.bump_settings_version(estate::PRIMARY_DB));
     let client = reqwest_like_post(&sim, estate::PRIMARY_DB, stale).await;
@@ -141,36 +227,72 @@ async fn a_stale_settings_version_is_read_again_and_ha_failover_sends_the_curren
 async fn reqwest_like_post(sim: &GcpSim, instance: &str, version: i64) -> u16 {
     let token = sim.with(|s| s.token.clone());
     let body = format!("{{\"failoverContext\":{{\"settingsVersion\":\"{version}\"}}}}");
-    let url = format!("{}/v1/projects/{}/instances/{instance}/failover", sim.url(), estate::PROJECT);
+    let url = format!(
+        "{}/v1/projects/{}/instances/{instance}/failover",
+        sim.url(),
+        estate::PROJECT
+    );
     let out = tokio::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+        ])
         .arg(format!("Authorization: Bearer {token}"))
         .args(["-H", "content-type: application/json", "-d", &body, &url])
         .output()
         .await
         .expect("curl runs");
-    String::from_utf8_lossy(&out.stdout).parse().expect("a status code")
+    String::from_utf8_lossy(&out.stdout)
+        .parse()
+        .expect("a status code")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_permission_is_named_and_the_role_holds_it() {
     let w = world().await;
-    w.sim.with(|s| s.denied.push("cloudsql.instances.failover".into()));
+    w.sim
+        .with(|s| s.denied.push("cloudsql.instances.failover".into()));
     let db = w.gcp.database.clone().expect("db");
     let (primary, dr) = refs();
-    db.fence(&FenceRequest { target: primary.clone(), fenced: true }).await.expect("fence");
+    db.fence(&FenceRequest {
+        target: primary.clone(),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
     let e = db
-        .promote(&PromoteRequest { target: dr, old_primary: primary, mode: PromoteMode::Planned })
+        .promote(&PromoteRequest {
+            target: dr,
+            old_primary: primary,
+            mode: PromoteMode::Planned,
+        })
         .await
         .expect_err("denied");
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
-    assert!(e.to_string().contains("`cloudsql.instances.failover`"), "{e}");
+    assert!(
+        e.to_string().contains("`cloudsql.instances.failover`"),
+        "{e}"
+    );
     let (role, projects) = aegis_dr_provider_gcp::role::role_for(&w.plan).expect("role");
     let perms = role["includedPermissions"].as_array().expect("list");
-    for p in ["cloudsql.instances.failover", "dns.changes.create", "container.clusters.update", "compute.instanceGroupManagers.get"] {
+    for p in [
+        "cloudsql.instances.failover",
+        "dns.changes.create",
+        "container.clusters.update",
+        "compute.instanceGroupManagers.get",
+    ] {
         assert!(perms.iter().any(|x| x == p), "{p} in {perms:?}");
     }
-    assert_eq!(projects.into_iter().collect::<Vec<_>>(), vec![estate::PROJECT.to_string()]);
+    assert_eq!(
+        projects.into_iter().collect::<Vec<_>>(),
+        vec![estate::PROJECT.to_string()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +304,12 @@ async fn an_unreachable_endpoint_is_a_temporary_unreachable_error() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let gcp = builder(&sim, &plan, 2).with_endpoint(url).build().await.expect("builds").set();
+    let gcp = builder(&sim, &plan, 2)
+        .with_endpoint(url)
+        .build()
+        .await
+        .expect("builds")
+        .set();
     let e = gcp
         .dns
         .expect("dns")
@@ -198,22 +325,36 @@ async fn a_forced_promotion_with_the_primary_region_down_promotes_the_replica() 
     let w = world().await;
     let db = w.gcp.database.clone().expect("db");
     let (primary, dr) = refs();
-    w.sim.with(|s| s.down_instances.push(estate::PRIMARY_DB.into()));
+    w.sim
+        .with(|s| s.down_instances.push(estate::PRIMARY_DB.into()));
     let e = db.status(&primary).await.expect_err("down");
     assert_eq!(e.kind(), ErrorKind::Unreachable, "{e}");
     // Planned needs the primary: refused while it cannot be shown fenced.
     let e = db
-        .promote(&PromoteRequest { target: dr.clone(), old_primary: primary.clone(), mode: PromoteMode::Planned })
+        .promote(&PromoteRequest {
+            target: dr.clone(),
+            old_primary: primary.clone(),
+            mode: PromoteMode::Planned,
+        })
         .await
         .expect_err("planned needs the primary");
     assert_eq!(e.kind(), ErrorKind::Unreachable, "{e}");
-    db.promote(&PromoteRequest { target: dr.clone(), old_primary: primary.clone(), mode: PromoteMode::Forced })
-        .await
-        .expect("forced");
+    db.promote(&PromoteRequest {
+        target: dr.clone(),
+        old_primary: primary.clone(),
+        mode: PromoteMode::Forced,
+    })
+    .await
+    .expect("forced");
     let s = db.status(&dr).await.expect("status");
     assert_eq!(s.role, DatabaseRole::Primary);
     assert_eq!(s.replication_lag, None, "unknown stays unknown");
-    let promotes = w.sim.with(|s| s.requests.iter().filter(|r| r.ends_with("/promoteReplica")).count());
+    let promotes = w.sim.with(|s| {
+        s.requests
+            .iter()
+            .filter(|r| r.ends_with("/promoteReplica"))
+            .count()
+    });
     assert_eq!(promotes, 1);
     // Back up, the old primary is standalone: re-protection says how to re-create it.
     w.sim.with(|s| s.down_instances.clear());
@@ -225,5 +366,9 @@ async fn a_forced_promotion_with_the_primary_region_down_promotes_the_replica() 
         })
         .await
         .expect_err("not a replica");
-    assert!(e.to_string().contains("--master-instance-name=aegis-db-failover"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("--master-instance-name=aegis-db-failover"),
+        "{e}"
+    );
 }
