@@ -98,8 +98,8 @@ fn failover_and_failback_on_gcp_through_the_cli() {
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(code(&o), 0, "check: {text}\n{}", stderr(&o));
     assert!(
-        text.contains("lag not reported by the provider"),
-        "unknown lag said so: {text}"
+        text.contains("orders: lag 2s"),
+        "the lag Cloud Monitoring reports: {text}"
     );
 
     let r = g.ok(&[
@@ -283,4 +283,63 @@ fn a_missing_permission_stops_the_failover_naming_it() {
     assert_ne!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
     let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert!(all.contains("`dns.changes.create`"), "{all}");
+}
+
+#[test]
+fn with_the_primary_region_down_the_replica_is_promoted_within_the_measured_rpo() {
+    let g = Gcp::new(&example());
+    g.sim
+        .with(|s| s.down_instances.push(estate::PRIMARY_DB.into()));
+    let args = [
+        "failover",
+        "--class",
+        "region-outage",
+        "--primary-unreachable",
+        "--yes",
+        "--output",
+        "json",
+    ];
+    // The primary's backup runs cannot be read: the backup check fails, nothing is touched.
+    let o = g.run(&args);
+    assert_eq!(
+        code(&o),
+        3,
+        "refused: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("orders: no backup age reported"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        g.sim
+            .with(|s| s.sql_instance(estate::DR_DB))
+            .and_then(|i| i.master)
+            .is_some(),
+        "nothing promoted"
+    );
+    // Past the checks: a forced promotion, whose loss Cloud Monitoring's lag bounds (2 s).
+    let mut ignoring = args.to_vec();
+    ignoring.push("--ignore-checks");
+    let r = g.ok(&ignoring);
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    assert_eq!(r["achieved"]["rpo_seconds"].as_f64(), Some(2.0), "{r:#}");
+    g.sim.with(|s| {
+        assert_eq!(s.sql_instance(estate::DR_DB).and_then(|i| i.master), None);
+        let promotes = s
+            .requests
+            .iter()
+            .filter(|r| r.ends_with("/promoteReplica"))
+            .count();
+        assert_eq!(promotes, 1);
+        assert_eq!(
+            s.requests
+                .iter()
+                .filter(|r| r.ends_with("/switchover"))
+                .count(),
+            0
+        );
+    });
 }

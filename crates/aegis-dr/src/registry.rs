@@ -17,8 +17,6 @@ pub enum Implementation {
     Backend(&'static dyn Backend),
     /// A backend crate this build left out: its cargo feature is off.
     FeatureOff,
-    /// Not implemented yet (the simulated estate can play it: `[sim] plays`).
-    NotImplemented,
 }
 
 /// One provider aegis-dr knows.
@@ -192,7 +190,7 @@ pub fn check_names(plan: &Plan) -> Result<()> {
 }
 
 /// The backend of `name` in this build, or a config error (exit 2) saying why there is none:
-/// its feature is off (naming it), or it is not implemented yet.
+/// it is unknown, or its feature is off (naming it).
 pub fn backend_of(plan: &Plan, name: &ProviderName) -> Result<&'static dyn Backend> {
     let Some(d) = descriptor(name.as_str()) else {
         return Err(Error::config(format!(
@@ -211,10 +209,6 @@ pub fn backend_of(plan: &Plan, name: &ProviderName) -> Result<&'static dyn Backe
             "{}: provider `{name}` is not in this build of aegis-dr: rebuild with the `{}` cargo feature",
             first_use(plan, name),
             d.feature.unwrap_or(d.name)
-        ))),
-        Implementation::NotImplemented => Err(Error::config(format!(
-            "{}: provider `{name}` is not implemented yet; to rehearse the plan without it, let the simulated estate play it (`[sim] plays = [\"{name}\"]`)",
-            first_use(plan, name)
         ))),
         Implementation::Simulated => Err(Error::config(format!(
             "{}: `{name}` is the simulated estate, not a backend",

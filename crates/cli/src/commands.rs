@@ -156,7 +156,6 @@ pub fn providers(output: OutputFormat) -> Result<u8> {
     let state = |i: &Implementation| match i {
         Implementation::Simulated | Implementation::Backend(_) => "built in",
         Implementation::FeatureOff => "not in this build",
-        Implementation::NotImplemented => "not implemented",
     };
     match output {
         OutputFormat::Json => print_json(&json!(REGISTRY

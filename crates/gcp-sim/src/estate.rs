@@ -1,6 +1,6 @@
 //! The runbook's GCP estate, as `examples/gcp.toml` describes it: the Cloud SQL primary `aegis-db`
 //! (us-central1, HA across zones a and b, backed up an hour ago) with its cross-region DR replica
-//! `aegis-db-failover` (us-east1), the Cloud DNS zone `aegis-zone` (`aegis.io.`, `api.aegis.io.` →
+//! `aegis-db-failover` (us-east1, 2 s behind in Cloud Monitoring until the primary is fenced), the Cloud DNS zone `aegis-zone` (`aegis.io.`, `api.aegis.io.` →
 //! `primary-lb.aegis.io.`), and the GKE pools `primary-pool` of `aegis-prod` (regional, 2 nodes in
 //! each of three zones) and of `aegis-dr` (one zone, standby: 1 node, autoscaler 1..10).
 
@@ -31,6 +31,7 @@ pub const POOL: &str = "primary-pool";
 
 /// Creates the runbook's estate in `s`.
 pub fn runbook(s: &mut SimState) {
+    s.replica_lag = Some(Duration::from_secs(2));
     s.add_sql_primary(
         PRIMARY_DB,
         "us-central1",

@@ -15,6 +15,8 @@
 //!   `setSize` and `setAutoscaling` as operations, 400 `FAILED_PRECONDITION` while another runs; and
 //!   the pools' **Compute** managed instance groups (`compute/v1` `instanceGroupManagers.get`:
 //!   `targetSize`, `currentActions`, `status.isStable`), where GKE keeps a pool's node count.
+//! - **Cloud Monitoring** (`monitoring/v3`): `timeSeries.list` of each read replica's
+//!   `cloudsql.googleapis.com/database/replication/replica_lag`, 0 once its primary is fenced.
 //! - An OAuth token endpoint (the `refresh_token` grant of an `authorized_user` credential) and the
 //!   metadata server's token endpoint.
 //!
@@ -26,6 +28,7 @@
 
 pub mod estate;
 mod gke;
+mod monitoring;
 mod reply;
 mod server;
 mod sql;

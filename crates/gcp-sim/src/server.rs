@@ -15,7 +15,7 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use crate::{gke, reply::Reply, sql, zones};
+use crate::{gke, monitoring, reply::Reply, sql, zones};
 
 /// Everything the simulator knows; tests read and change it through [`GcpSim::with`].
 #[derive(Debug)]
@@ -38,6 +38,9 @@ pub struct SimState {
     pub denied: Vec<String>,
     /// Cloud SQL instances whose region is down: every request about them answers 503.
     pub down_instances: Vec<String>,
+    /// The `replica_lag` every read replica reports to Cloud Monitoring while its primary takes
+    /// writes (0 once the primary is fenced); `None`: no metric at all.
+    pub replica_lag: Option<Duration>,
     /// API requests served, in order (`POST /v1/projects/p/instances/i/switchover`).
     pub requests: Vec<String>,
     pub(crate) sql: sql::Sql,
@@ -58,6 +61,7 @@ impl SimState {
             unavailable_next: 0,
             denied: Vec::new(),
             down_instances: Vec::new(),
+            replica_lag: None,
             requests: Vec::new(),
             sql: sql::Sql::default(),
             dns: zones::Dns::default(),
@@ -201,7 +205,7 @@ impl Drop for GcpSim {
     }
 }
 
-/// `%XX` decoding of a path segment or query component (`+` stays: Google's clients send `%20`).
+/// `%XX` decoding of a path segment or query component.
 pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -228,7 +232,11 @@ fn query_of(uri: &Uri) -> Vec<(String, String)> {
         .filter(|kv| !kv.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k), percent_decode(v))
+            // Form encoding: `+` is a space (a literal `+` comes as `%2B`).
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
         })
         .collect()
 }
@@ -372,6 +380,7 @@ fn handle(
     let (api, at) = match (seg(0), seg(1)) {
         ("dns", "v1") => ("dns", 2),
         ("compute", "v1") => ("compute", 2),
+        ("v3", _) => ("v3", 1),
         ("v1", _) => ("v1", 1),
         _ => return Reply::not_found(&format!("route {path}")),
     };
@@ -396,6 +405,7 @@ fn handle(
     let reply = match (api, req.rest.first().map(String::as_str)) {
         ("dns", _) => zones::handle(s, &req),
         ("compute", _) => gke::compute(s, &req),
+        ("v3", _) => monitoring::handle(s, &req),
         ("v1", Some("locations")) => gke::handle(s, &req),
         ("v1", Some("instances" | "operations")) => sql::handle(s, &req),
         _ => Reply::not_found(&format!("route {path}")),

@@ -40,6 +40,7 @@ def until(what, fetch, done):
 
 
 sql = client("sqladmin", "v1", "")
+monitoring = client("monitoring", "v3", "")
 dns = client("dns", "v1", "")
 gke = client("container", "v1", "")
 compute = client("compute", "v1", "compute/v1/")
@@ -68,6 +69,16 @@ until("failover", lambda: sql.operations().get(project=project, operation=op["na
 db = sql.instances().get(project=project, instance="aegis-db").execute()
 assert db["gceZone"] != zone and db["secondaryGceZone"] == zone, db
 summary["ha_zone"] = db["gceZone"]
+
+# Cloud Monitoring: the DR replica's lag, the metric aegis-dr reads.
+series = monitoring.projects().timeSeries().list(
+    name=f"projects/{project}",
+    filter='metric.type = "cloudsql.googleapis.com/database/replication/replica_lag" '
+           f'AND resource.labels.database_id = "{project}:aegis-db-failover"',
+    interval_startTime="2026-01-01T00:00:00Z",
+    interval_endTime="2099-01-01T00:00:00Z",
+).execute()
+summary["replica_lag"] = series["timeSeries"][0]["points"][0]["value"]["doubleValue"]
 
 # Cloud SQL: switchover to the DR replica.
 rep = sql.instances().get(project=project, instance="aegis-db-failover").execute()

@@ -1,5 +1,5 @@
 //! The simulator checked by a client no one here wrote: Google's Python discovery client
-//! (`google-api-python-client`, with the `sqladmin`, `dns`, `container` and `compute` discovery
+//! (`google-api-python-client`, with the `sqladmin`, `dns`, `container`, `compute` and `monitoring` discovery
 //! documents it ships) runs the runbook's calls against it (`discovery_client.py`). The client lives
 //! in the venv `scripts/test-tools.sh install` makes (`.ci/.venv-google`, or
 //! `AEGIS_DR_GOOGLE_PYTHON`); without it this test fails (it never skips).
@@ -55,6 +55,7 @@ async fn googles_python_client_agrees_with_the_simulator() {
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary JSON");
     assert_eq!(summary["ha_zone"], "us-central1-b");
     assert_eq!(summary["pool_size"], 6);
+    assert_eq!(summary["replica_lag"], 2.0);
     sim.with(|s| {
         assert_eq!(
             s.sql_instance(estate::PRIMARY_DB)

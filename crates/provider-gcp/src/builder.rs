@@ -231,6 +231,7 @@ impl GcpProvidersBuilder {
             None
         } else {
             Some(Arc::new(CloudSql::new(
+                g.clone(),
                 configure!(
                     g,
                     google_cloud_sql_v1::client::SqlInstancesService::builder()
@@ -244,7 +245,6 @@ impl GcpProvidersBuilder {
                     google_cloud_sql_v1::client::SqlBackupRunsService::builder()
                 ),
                 self.pairs()?,
-                self.poll_interval,
                 self.operation_timeout,
             )))
         };

@@ -285,13 +285,22 @@ impl Google {
             .map_err(|e| Error::new(ErrorKind::Config, format!("retry backoff: {e}")))
     }
 
-    /// GET of a Compute resource by its URL (the `instanceGroupUrls` GKE gives), by hand: the
-    /// official Compute crate would cost more to build than this one call. The URL's
-    /// `https://www.googleapis.com` (or `compute.googleapis.com`) is replaced by the endpoint
-    /// override when one is set.
-    pub(crate) async fn compute_get(&self, url: &str, call: Call<'_>) -> Result<serde_json::Value> {
-        let url = match (&self.endpoint, url.find("/compute/v1/")) {
-            (Some(e), Some(i)) => format!("{e}{}", &url[i..]),
+    /// A GET of a Google REST API by hand, with the clients' credentials and retry rules (for the
+    /// two calls whose official crates would cost more to build than the call: Compute's
+    /// `instanceGroupManagers.get` and Cloud Monitoring's `timeSeries.list`). With an endpoint
+    /// override the URL's scheme and host are replaced by it (`https://www.googleapis.com/compute/v1/...`
+    /// becomes `{endpoint}/compute/v1/...`).
+    pub(crate) async fn rest_get(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        call: Call<'_>,
+    ) -> Result<serde_json::Value> {
+        let url = match (&self.endpoint, url.find("://")) {
+            (Some(e), Some(i)) => {
+                let path = url[i + 3..].find('/').map_or("", |j| &url[i + 3 + j..]);
+                format!("{e}{path}")
+            }
             _ => url.to_string(),
         };
         let mut attempt = 0;
@@ -307,7 +316,7 @@ impl Google {
                     ))
                 }
             };
-            let mut req = self.http.get(&url);
+            let mut req = self.http.get(&url).query(query);
             for (k, v) in &headers {
                 req = req.header(k.as_str(), v.as_bytes());
             }
@@ -324,7 +333,7 @@ impl Google {
                 Ok(r) => {
                     let code = r.status().as_u16();
                     let body: serde_json::Value = r.json().await.unwrap_or_default();
-                    compute_error(code, &body, call)
+                    rest_error(code, &body, call)
                 }
                 Err(e) => Error::new(
                     ErrorKind::Unreachable,
@@ -343,8 +352,8 @@ impl Google {
     }
 }
 
-/// A Compute error answer as an [`Error`], through the same table as the official clients' ones.
-fn compute_error(code: u16, body: &serde_json::Value, call: Call) -> Error {
+/// A REST error answer as an [`Error`], through the same table as the official clients' ones.
+fn rest_error(code: u16, body: &serde_json::Value, call: Call) -> Error {
     let msg = body["error"]["message"].as_str().unwrap_or("no message");
     if code == 403 {
         let permission = body["error"]["details"][0]["metadata"]["permission"]

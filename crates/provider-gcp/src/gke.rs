@@ -113,8 +113,9 @@ impl GkeNodes {
             let about = format!("instance group {group} of {what}");
             let g = self
                 .google
-                .compute_get(
+                .rest_get(
                     url,
+                    &[],
                     Call {
                         what: &about,
                         permission: "compute.instanceGroupManagers.get",

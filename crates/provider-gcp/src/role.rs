@@ -19,6 +19,7 @@ pub fn role_for(plan: &Plan) -> Result<(Value, BTreeSet<String>)> {
             "cloudsql.instances.failover",
             "cloudsql.instances.promoteReplica",
             "cloudsql.backupRuns.list",
+            "monitoring.timeSeries.list",
         ] {
             perms.insert(p);
         }

@@ -12,9 +12,10 @@
 //! Fencing writes `aegis-dr-fenced=true` to the instance's user labels (`false` when lifted) (default: aegis-dr honours it,
 //! Cloud SQL does not) or also turns on the engine's read-only flag (`options.fence =
 //! "read-only-flag"`: MySQL `read_only`, PostgreSQL `default_transaction_read_only`). Every change
-//! is an operation polled to `DONE`, its errors surfaced. Lag is not read (Cloud Monitoring's
-//! `replica_lag` metric is not queried): it stays unknown. Backup age is the newest successful backup
-//! run of the current primary.
+//! is an operation polled to `DONE`, its errors surfaced. A replica's lag is Cloud Monitoring's
+//! `cloudsql.googleapis.com/database/replication/replica_lag`, newest point of the last five minutes;
+//! without one (metrics not collected, no permission, an HA standby, which has no such metric) it
+//! stays unknown. Backup age is the newest successful backup run of the current primary.
 
 use std::{
     collections::HashMap,
@@ -38,7 +39,12 @@ use google_cloud_sql_v1::{
     },
 };
 
-use crate::client::{convert, is_stale_settings, wait, Call, Poll};
+use crate::client::{convert, is_stale_settings, wait, Call, Google, Poll};
+
+/// Cloud Monitoring's replica-lag metric.
+const REPLICA_LAG: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
+/// The newest lag point older than this is not a measurement of now.
+const LAG_FRESHNESS: Duration = Duration::from_secs(300);
 
 /// The label that marks a fenced instance.
 pub const FENCED_LABEL: &str = "aegis-dr-fenced";
@@ -188,11 +194,11 @@ impl InstancePair {
 /// Cloud SQL through the official client.
 #[derive(Debug, Clone)]
 pub struct CloudSql {
+    google: Google,
     instances: SqlInstancesService,
     operations: SqlOperationsService,
     backups: SqlBackupRunsService,
     pairs: Vec<InstancePair>,
-    poll: Duration,
     timeout: Duration,
 }
 
@@ -231,19 +237,19 @@ fn is_replica(i: &DatabaseInstance) -> bool {
 
 impl CloudSql {
     pub(crate) fn new(
+        google: Google,
         instances: SqlInstancesService,
         operations: SqlOperationsService,
         backups: SqlBackupRunsService,
         pairs: Vec<InstancePair>,
-        poll: Duration,
         timeout: Duration,
     ) -> CloudSql {
         CloudSql {
+            google,
             instances,
             operations,
             backups,
             pairs,
-            poll,
             timeout,
         }
     }
@@ -282,7 +288,7 @@ impl CloudSql {
     /// Waits for a Cloud SQL operation to reach `DONE`, surfacing its errors.
     async fn wait_op(&self, project: &str, op: &str, about: &str) -> Result<()> {
         let label = format!("{about} (operation {op})");
-        wait(&label, self.poll, self.timeout, || async {
+        wait(&label, self.google.poll, self.timeout, || async {
             let o = self
                 .operations
                 .get()
@@ -337,6 +343,49 @@ impl CloudSql {
             None if is_replica(i) => DatabaseRole::Replica,
             None => DatabaseRole::Primary,
         }
+    }
+
+    /// The replica's lag from Cloud Monitoring: the newest `replica_lag` point of the last five
+    /// minutes; `None` (unknown) without one or when it cannot be read.
+    async fn replica_lag(&self, project: &str, instance: &str) -> Option<Duration> {
+        let fmt = &time::format_description::well_known::Rfc3339;
+        let now = time::OffsetDateTime::now_utc();
+        let start = now - LAG_FRESHNESS;
+        let filter = format!(
+            "metric.type = \"{REPLICA_LAG}\" AND resource.labels.database_id = \"{project}:{instance}\""
+        );
+        let what = format!("replica lag of Cloud SQL instance {instance}");
+        let v = self
+            .google
+            .rest_get(
+                &format!("https://monitoring.googleapis.com/v3/projects/{project}/timeSeries"),
+                &[
+                    ("filter", filter),
+                    ("interval.startTime", start.format(fmt).ok()?),
+                    ("interval.endTime", now.format(fmt).ok()?),
+                ],
+                Call {
+                    what: &what,
+                    permission: "monitoring.timeSeries.list",
+                },
+            )
+            .await
+            .ok()?;
+        // Points come newest first; the newest of every series (one per database id) counts.
+        let newest = v["timeSeries"]
+            .as_array()?
+            .iter()
+            .filter_map(|ts| ts["points"].as_array()?.first())
+            .filter_map(|p| {
+                let end =
+                    time::OffsetDateTime::parse(p["interval"]["endTime"].as_str()?, fmt).ok()?;
+                let secs = p["value"]["doubleValue"].as_f64()?;
+                Some((end, secs))
+            })
+            .max_by_key(|(end, _)| *end)?;
+        let (end, secs) = newest;
+        (now - end <= LAG_FRESHNESS && secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs))
     }
 
     /// Age of the newest successful backup run of `instance`; unknown when none or unreadable.
@@ -538,9 +587,14 @@ impl DatabaseFailover for CloudSql {
         Ok(DatabaseStatus {
             role,
             fenced: self.fenced(p, &i)?,
-            // Cloud SQL's instance resource reports no lag (only Cloud Monitoring's
-            // `database/replication/replica_lag`, not read here): unknown, never zero.
-            replication_lag: None,
+            // Only Cloud Monitoring reports a replica's lag; an HA standby has none (its disk is
+            // synchronous, see `lossless_planned_promotion`). Unknown is never zero.
+            replication_lag: match (&p.mode, role) {
+                (SqlMode::Replica, DatabaseRole::Replica) => {
+                    self.replica_lag(project, &i.name).await
+                }
+                _ => None,
+            },
             last_backup_age: self.backup_age(project, &backup_of).await,
             replicating_from,
             lossless_planned_promotion: lossless,

@@ -372,3 +372,49 @@ async fn a_forced_promotion_with_the_primary_region_down_promotes_the_replica() 
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_comes_from_cloud_monitoring_and_unknown_stays_unknown() {
+    let w = world().await;
+    let db = w.gcp.database.clone().expect("db");
+    let (primary, dr) = refs();
+    let lag = |w: &crate::common::World| {
+        let db = w.gcp.database.clone().expect("db");
+        let dr = dr.clone();
+        async move { db.status(&dr).await.expect("status").replication_lag }
+    };
+    assert_eq!(
+        lag(&w).await,
+        Some(Duration::from_secs(2)),
+        "the metric's newest point"
+    );
+    db.fence(&FenceRequest {
+        target: primary.clone(),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
+    assert_eq!(
+        lag(&w).await,
+        Some(Duration::ZERO),
+        "caught up once writes stopped"
+    );
+    // No series (metrics not collected), or no permission to read them: unknown, not zero.
+    w.sim.with(|s| s.replica_lag = None);
+    assert_eq!(lag(&w).await, None);
+    w.sim.with(|s| {
+        s.replica_lag = Some(Duration::from_secs(2));
+        s.denied.push("monitoring.timeSeries.list".into());
+    });
+    let s = db.status(&dr).await.expect("status");
+    assert_eq!(s.replication_lag, None);
+    assert!(
+        s.lossless_planned_promotion,
+        "a switchover still waits for the replica: {s:?}"
+    );
+    // The primary has no lag of its own.
+    assert_eq!(
+        db.status(&primary).await.expect("status").replication_lag,
+        None
+    );
+}
