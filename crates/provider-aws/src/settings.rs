@@ -3,10 +3,7 @@
 //! cloud), `profile` (a shared-config profile), `role_arn` with optional `external_id` (a role
 //! assumed with the profile's or the environment's credentials), `endpoint_url` (an emulator).
 
-use aegis_dr_core::{
-    plan::{ProviderName, ProviderSettings},
-    Error, Plan, Result, SiteRole,
-};
+use aegis_dr_core::{plan::settings_table, Error, Plan, Result, SiteRole};
 
 const KEYS: &[&str] = &[
     "region",
@@ -31,31 +28,12 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
 }
 
-fn aws() -> ProviderName {
-    ProviderName("aws".into())
-}
-
-fn table_name(site: Option<SiteRole>) -> String {
-    match site {
-        Some(s) => format!("sites.{s}.aws"),
-        None => "providers.aws".into(),
-    }
-}
-
 impl AwsSettings {
     /// The settings of `site` (`None`: the plan-wide ones), checked: unknown keys, wrong types and
     /// malformed values name their table and key.
     pub fn of(plan: &Plan, site: Option<SiteRole>) -> Result<AwsSettings> {
-        if let Some(t) = plan.providers.get(&aws()) {
-            check_table(t, "providers.aws")?;
-        }
-        if let Some(s) = site {
-            if let Some(t) = plan.site(s).settings.get(&aws()) {
-                check_table(t, &table_name(site))?;
-            }
-        }
-        let t = plan.provider_settings(&aws(), site);
-        let get = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let t = plan.checked_provider_settings("aws", site, KEYS, "an AWS")?;
+        let get = |k: &str| t.get(k);
         let s = AwsSettings {
             region: get("region"),
             profile: get("profile"),
@@ -63,7 +41,7 @@ impl AwsSettings {
             external_id: get("external_id"),
             endpoint_url: get("endpoint_url"),
         };
-        let at = table_name(site);
+        let at = settings_table("aws", site);
         if let Some(r) = &s.role_arn {
             if !(r.starts_with("arn:aws") && r.contains(":role/")) {
                 return Err(Error::config(format!(
@@ -92,21 +70,6 @@ impl AwsSettings {
         }
         Ok(s)
     }
-}
-
-fn check_table(t: &ProviderSettings, at: &str) -> Result<()> {
-    for (k, v) in t {
-        if !KEYS.contains(&k.as_str()) {
-            return Err(Error::config(format!(
-                "{at}.{k}: not an AWS setting (known: {})",
-                KEYS.join(", ")
-            )));
-        }
-        if !v.is_str() {
-            return Err(Error::config(format!("{at}.{k}: must be a string")));
-        }
-    }
-    Ok(())
 }
 
 /// The AWS region of `site`: its `[sites.<site>.aws] region`, else the site's own region when the

@@ -5,10 +5,7 @@
 //! (`auto`, `environment`, `workload-identity`, `managed-identity`, `azure-cli`) and `client_id` (a
 //! user-assigned managed identity).
 
-use aegis_dr_core::{
-    plan::{ProviderName, ProviderSettings},
-    Error, Plan, Result, SiteRole,
-};
+use aegis_dr_core::{plan::settings_table, Error, Plan, Result, SiteRole};
 use azure_core::cloud::CloudConfiguration;
 
 use crate::credential::CredentialKind;
@@ -65,17 +62,6 @@ pub struct AzureSettings {
     pub client_id: Option<String>,
 }
 
-fn azure() -> ProviderName {
-    ProviderName("azure".into())
-}
-
-fn table_name(site: Option<SiteRole>) -> String {
-    match site {
-        Some(s) => format!("sites.{s}.azure"),
-        None => "providers.azure".into(),
-    }
-}
-
 /// True for a GUID (`8-4-4-4-12` hex digits).
 pub(crate) fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
@@ -90,29 +76,9 @@ impl AzureSettings {
     /// The settings of `site` (`None`: the plan-wide ones), checked: unknown keys, wrong types and
     /// malformed values name their table and key.
     pub fn of(plan: &Plan, site: Option<SiteRole>) -> Result<AzureSettings> {
-        if let Some(t) = plan.providers.get(&azure()) {
-            check_table(t, "providers.azure")?;
-        }
-        if let Some(s) = site {
-            if let Some(t) = plan.site(s).settings.get(&azure()) {
-                check_table(t, &table_name(site))?;
-            }
-        }
-        let t = plan.provider_settings(&azure(), site);
-        let get = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        // Errors name the table the offending key came from.
-        let at_of = |k: &str| match site {
-            Some(st)
-                if plan
-                    .site(st)
-                    .settings
-                    .get(&azure())
-                    .is_some_and(|t| t.contains_key(k)) =>
-            {
-                table_name(site)
-            }
-            _ => table_name(None),
-        };
+        let t = plan.checked_provider_settings("azure", site, KEYS, "an Azure")?;
+        let get = |k: &str| t.get(k);
+        let at_of = |k: &str| t.origin(k);
         let (default_endpoint, scope, cloud) = match get("cloud").as_deref().unwrap_or("public") {
             "public" => (
                 "https://management.azure.com",
@@ -197,7 +163,7 @@ impl AzureSettings {
     /// The resource group of this site's resources (or the plan-wide one), or an error naming the
     /// setting to add for `what`.
     pub fn group(&self, site: Option<SiteRole>, what: &str) -> Result<ResourceGroup> {
-        let at = table_name(site);
+        let at = settings_table("azure", site);
         let sub = self.subscription_id.clone().ok_or_else(|| {
             Error::config(format!(
                 "{what}: no Azure subscription: set `subscription_id` in [{at}] (or [providers.azure])"
@@ -213,21 +179,6 @@ impl AzureSettings {
             name: rg,
         })
     }
-}
-
-fn check_table(t: &ProviderSettings, at: &str) -> Result<()> {
-    for (k, v) in t {
-        if !KEYS.contains(&k.as_str()) {
-            return Err(Error::config(format!(
-                "{at}.{k}: not an Azure setting (known: {})",
-                KEYS.join(", ")
-            )));
-        }
-        if !v.is_str() {
-            return Err(Error::config(format!("{at}.{k}: must be a string")));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

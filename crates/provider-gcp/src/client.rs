@@ -56,9 +56,17 @@ impl RetryPolicy for AegisRetry {
     }
 }
 
+/// The converter of errors of the call about `what` that needs `permission`, for `map_err`.
+pub(crate) fn on<'a>(
+    what: &'a str,
+    permission: &'a str,
+) -> impl FnOnce(google_cloud_gax::error::Error) -> Error + 'a {
+    move |e| convert(e, Call { what, permission })
+}
+
 /// Converts a Google client error at the boundary: semantic kind and retry status from the
 /// canonical code (or the HTTP status), 403 naming the IAM permission the call needs.
-pub(crate) fn convert(e: google_cloud_gax::error::Error, call: Call) -> Error {
+fn convert(e: google_cloud_gax::error::Error, call: Call) -> Error {
     let what = call.what;
     if e.is_authentication() {
         return Error::new(

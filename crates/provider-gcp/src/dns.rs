@@ -17,7 +17,7 @@ use google_cloud_dns_v1::{
     model::{change::Status, Change, ResourceRecordSet},
 };
 
-use crate::client::{convert, Call};
+use crate::client::on;
 
 /// Cloud DNS of one project.
 #[derive(Debug, Clone)]
@@ -73,15 +73,7 @@ impl CloudDns {
             .set_type(&r.record_type)
             .send()
             .await
-            .map_err(|e| {
-                convert(
-                    e,
-                    Call {
-                        what: &label(r),
-                        permission: "dns.resourceRecordSets.get",
-                    },
-                )
-            });
+            .map_err(on(&label(r), "dns.resourceRecordSets.get"));
         match got {
             Ok(set) => Ok(Some(set)),
             Err(e) if e.kind() == ErrorKind::NotFound && !e.message().contains("managedZone") => {
@@ -154,16 +146,7 @@ impl DnsRouter for CloudDns {
             .set_body(change)
             .send()
             .await
-            .map_err(|e| {
-                convert(
-                    e,
-                    Call {
-                        what: &label(r),
-                        permission: "dns.changes.create",
-                    },
-                )
-                .or_resource(&r.name)
-            })?;
+            .map_err(|e| on(&label(r), "dns.changes.create")(e).or_resource(&r.name))?;
         let id = made.id.ok_or_else(|| {
             Error::new(
                 ErrorKind::Provider,
@@ -192,15 +175,7 @@ impl DnsRouter for CloudDns {
             .set_change_id(id)
             .send()
             .await
-            .map_err(|e| {
-                convert(
-                    e,
-                    Call {
-                        what: &what,
-                        permission: "dns.changes.get",
-                    },
-                )
-            })?;
+            .map_err(on(&what, "dns.changes.get"))?;
         Ok(match c.status {
             Some(Status::Done) => ChangeStatus::Insync,
             _ => ChangeStatus::Pending,

@@ -23,7 +23,7 @@ use google_cloud_container_v1::{
     },
 };
 
-use crate::client::{convert, wait, Call, Google, Poll};
+use crate::client::{on, wait, Call, Google, Poll};
 
 /// Where a site's clusters are: (project, location).
 pub type ClusterHome = (String, String);
@@ -91,16 +91,7 @@ impl GkeNodes {
             .set_name(self.name(p)?)
             .send()
             .await
-            .map_err(|e| {
-                convert(
-                    e,
-                    Call {
-                        what: &what,
-                        permission: "container.clusters.get",
-                    },
-                )
-                .or_resource(&p.name)
-            })?;
+            .map_err(|e| on(&what, "container.clusters.get")(e).or_resource(&p.name))?;
         if pool.instance_group_urls.is_empty() {
             return Err(Error::new(
                 ErrorKind::Provider,
@@ -155,15 +146,7 @@ impl GkeNodes {
                 .set_name(&name)
                 .send()
                 .await
-                .map_err(|e| {
-                    convert(
-                        e,
-                        Call {
-                            what: &label,
-                            permission: "container.operations.get",
-                        },
-                    )
-                })?;
+                .map_err(on(&label, "container.operations.get"))?;
             Ok(match o.status {
                 OpStatus::Done => match o.error.filter(|e| !e.message.is_empty()) {
                     Some(e) => Poll::Failed(e.message),
@@ -271,16 +254,7 @@ impl NodeScaler for GkeNodes {
                     )
                     .send()
                     .await
-                    .map_err(|e| {
-                        convert(
-                            e,
-                            Call {
-                                what: &what,
-                                permission: "container.clusters.update",
-                            },
-                        )
-                        .or_resource(&p.name)
-                    })?;
+                    .map_err(|e| on(&what, "container.clusters.update")(e).or_resource(&p.name))?;
                 self.wait_op(p, &op.name, &format!("autoscaling of {what}"))
                     .await?;
             }
@@ -304,16 +278,7 @@ impl NodeScaler for GkeNodes {
                 .set_node_count(per_zone)
                 .send()
                 .await
-                .map_err(|e| {
-                    convert(
-                        e,
-                        Call {
-                            what: &what,
-                            permission: "container.clusters.update",
-                        },
-                    )
-                    .or_resource(&p.name)
-                })?;
+                .map_err(|e| on(&what, "container.clusters.update")(e).or_resource(&p.name))?;
             self.wait_op(p, &op.name, &format!("resize of {what}"))
                 .await?;
         }

@@ -5,10 +5,7 @@
 //! environment) and `credentials_file` (a service-account key or `authorized_user` file instead of
 //! Application Default Credentials).
 
-use aegis_dr_core::{
-    plan::{ProviderName, ProviderSettings},
-    Error, Plan, Result, SiteRole,
-};
+use aegis_dr_core::{plan::settings_table, Error, Plan, Result, SiteRole};
 
 const KEYS: &[&str] = &["project", "location", "endpoint", "credentials_file"];
 
@@ -28,17 +25,6 @@ pub struct GcpSettings {
     pub credentials_file: Option<String>,
 }
 
-fn gcp() -> ProviderName {
-    ProviderName("gcp".into())
-}
-
-fn table_name(site: Option<SiteRole>) -> String {
-    match site {
-        Some(s) => format!("sites.{s}.gcp"),
-        None => "providers.gcp".into(),
-    }
-}
-
 /// True for a project id: 6 to 30 lowercase letters, digits and hyphens, starting with a letter,
 /// not ending with a hyphen.
 fn is_project_id(s: &str) -> bool {
@@ -53,28 +39,9 @@ impl GcpSettings {
     /// The settings of `site` (`None`: the plan-wide ones), checked: unknown keys, wrong types and
     /// malformed values name their table and key.
     pub fn of(plan: &Plan, site: Option<SiteRole>) -> Result<GcpSettings> {
-        if let Some(t) = plan.providers.get(&gcp()) {
-            check_table(t, "providers.gcp")?;
-        }
-        if let Some(s) = site {
-            if let Some(t) = plan.site(s).settings.get(&gcp()) {
-                check_table(t, &table_name(site))?;
-            }
-        }
-        let t = plan.provider_settings(&gcp(), site);
-        let get = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let at_of = |k: &str| match site {
-            Some(st)
-                if plan
-                    .site(st)
-                    .settings
-                    .get(&gcp())
-                    .is_some_and(|t| t.contains_key(k)) =>
-            {
-                table_name(site)
-            }
-            _ => table_name(None),
-        };
+        let t = plan.checked_provider_settings("gcp", site, KEYS, "a GCP")?;
+        let get = |k: &str| t.get(k);
+        let at_of = |k: &str| t.origin(k);
         let endpoint =
             get("endpoint").or_else(|| std::env::var(ENDPOINT_ENV).ok().filter(|v| !v.is_empty()));
         if let Some(e) = &endpoint {
@@ -120,25 +87,10 @@ impl GcpSettings {
         self.project.clone().ok_or_else(|| {
             Error::config(format!(
                 "{what}: no GCP project: set `project` in [{}] (or [providers.gcp])",
-                table_name(site)
+                settings_table("gcp", site)
             ))
         })
     }
-}
-
-fn check_table(t: &ProviderSettings, at: &str) -> Result<()> {
-    for (k, v) in t {
-        if !KEYS.contains(&k.as_str()) {
-            return Err(Error::config(format!(
-                "{at}.{k}: not a GCP setting (known: {})",
-                KEYS.join(", ")
-            )));
-        }
-        if !v.is_str() {
-            return Err(Error::config(format!("{at}.{k}: must be a string")));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

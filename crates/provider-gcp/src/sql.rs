@@ -39,7 +39,7 @@ use google_cloud_sql_v1::{
     },
 };
 
-use crate::client::{convert, is_stale_settings, wait, Call, Google, Poll};
+use crate::client::{is_stale_settings, on, wait, Call, Google, Poll};
 
 /// Cloud Monitoring's replica-lag metric.
 const REPLICA_LAG: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
@@ -273,15 +273,7 @@ impl CloudSql {
             .set_instance(api_name(&db.instance))
             .send()
             .await
-            .map_err(|e| {
-                convert(
-                    e,
-                    Call {
-                        what: &what(db),
-                        permission: "cloudsql.instances.get",
-                    },
-                )
-            })
+            .map_err(on(&what(db), "cloudsql.instances.get"))
             .map_err(|e| e.or_resource(&db.instance))
     }
 
@@ -296,15 +288,7 @@ impl CloudSql {
                 .set_operation(op)
                 .send()
                 .await
-                .map_err(|e| {
-                    convert(
-                        e,
-                        Call {
-                            what: &label,
-                            permission: "cloudsql.instances.get",
-                        },
-                    )
-                })?;
+                .map_err(on(&label, "cloudsql.instances.get"))?;
             Ok(match o.status {
                 SqlOperationStatus::Done => match o.error.filter(|e| !e.errors.is_empty()) {
                     Some(errs) => Poll::Failed(
@@ -451,15 +435,7 @@ impl CloudSql {
                 .set_body(DatabaseInstance::new().set_settings(patch))
                 .send()
                 .await
-                .map_err(|e| {
-                    convert(
-                        e,
-                        Call {
-                            what: &what(db),
-                            permission: "cloudsql.instances.update",
-                        },
-                    )
-                });
+                .map_err(on(&what(db), "cloudsql.instances.update"));
             match sent {
                 Ok(op) => {
                     let about = format!(
@@ -507,15 +483,7 @@ impl CloudSql {
                         )
                         .send()
                         .await
-                        .map_err(|e| {
-                            convert(
-                                e,
-                                Call {
-                                    what: &what(t),
-                                    permission: "cloudsql.instances.failover",
-                                },
-                            )
-                        });
+                        .map_err(on(&what(t), "cloudsql.instances.failover"));
                     match r {
                         Err(e) if is_stale_settings(&e) => last = Some(e),
                         other => {
@@ -548,16 +516,8 @@ impl CloudSql {
                     .await,
             ),
         };
-        sent.map(|o| o.name).map_err(|e| {
-            convert(
-                e,
-                Call {
-                    what: &what(t),
-                    permission,
-                },
-            )
-            .or_resource(&t.instance)
-        })
+        sent.map(|o| o.name)
+            .map_err(|e| on(&what(t), permission)(e).or_resource(&t.instance))
     }
 }
 

@@ -15,6 +15,7 @@ use crate::{
 };
 
 mod hooks;
+mod provider_settings;
 mod raw;
 mod triggers;
 mod validate;
@@ -23,6 +24,7 @@ pub use triggers::{default_triggers, LeaseSettings, TriggerAction, TriggerSpec, 
 
 pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
+pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
 pub use validate::MAX_PLAN_NAME;
 use validate::{check_provider, line_of};
