@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: format check, clippy with -D warnings, every test, and benchmark smoke runs.
 # Installs what it needs (rustfmt and clippy components; LocalStack and moto in Python 3.13 venvs under
-# .ci/; Debian's chromium, prometheus, azure-cli and, without a kubectl, kubernetes-client) and starts
-# nothing that outlives it: the AWS emulators are stopped on exit, and the tests start and stop their
-# own loopback helpers (DRS/EKS, ARM and Kubernetes simulators, a webhook receiver).
+# .ci/; Debian's chromium, prometheus, azure-cli and, without a kubectl, kubernetes-client; Google's
+# Python discovery client in .ci/.venv-google) and starts nothing that outlives it: the AWS emulators
+# are stopped on exit, and the tests start and stop their own loopback helpers (DRS/EKS, ARM, GCP and
+# Kubernetes simulators, a webhook receiver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== test tools (chromium, prometheus, kubectl, az)"
+echo "== test tools (chromium, prometheus, kubectl, az, Google's Python client)"
 if ! wait "$tools_pid"; then
   cat .ci/tools-install.log >&2
   echo "installing the test tools failed" >&2
