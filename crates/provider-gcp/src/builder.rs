@@ -153,6 +153,16 @@ impl GcpProvidersBuilder {
                     r.record_type
                 )));
             }
+            for (key, target) in [
+                ("primary_target", &r.primary_target),
+                ("dr_target", &r.dr_target),
+            ] {
+                if r.record_type == "CNAME" && target.ends_with('.') {
+                    return Err(Error::config(format!(
+                        "{at}.{key}: write `{target}` without its trailing dot (Cloud DNS's is added and read back for you)"
+                    )));
+                }
+            }
             let zone_ok = !r.zone.is_empty()
                 && !r.zone.contains('.')
                 && r.zone

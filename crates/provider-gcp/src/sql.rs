@@ -77,10 +77,8 @@ pub enum FenceMode {
 pub struct InstancePair {
     /// The pair's name in the plan.
     pub database: String,
-    /// Project of the primary site's instance.
-    pub primary_project: String,
-    /// Project of the DR site's instance.
-    pub dr_project: String,
+    /// Project of both instances (a replica lives in its primary's project).
+    pub project: String,
     /// Failover shape.
     pub mode: SqlMode,
     /// Fencing.
@@ -166,20 +164,17 @@ impl InstancePair {
                 )))
             }
         };
+        if primary_project != dr_project {
+            return Err(Error::config(format!(
+                "{at}: the primary is in project `{primary_project}` and the DR instance in `{dr_project}`; a Cloud SQL replica (or HA standby) lives in its primary's project"
+            )));
+        }
         Ok(InstancePair {
             database: spec.name.clone(),
-            primary_project,
-            dr_project,
+            project: primary_project,
             mode,
             fence,
         })
-    }
-
-    fn project(&self, site: SiteRole) -> &str {
-        match site {
-            SiteRole::Primary => &self.primary_project,
-            SiteRole::Dr => &self.dr_project,
-        }
     }
 
     fn zone(&self, site: SiteRole) -> Option<&str> {
@@ -395,7 +390,7 @@ impl CloudSql {
 
     /// Sets or lifts the fence on `db` (observe first; a stale `settingsVersion` is read again).
     async fn set_fence(&self, p: &InstancePair, db: &DatabaseRef, fenced: bool) -> Result<()> {
-        let project = p.project(db.site);
+        let project = &p.project;
         for _ in 0..3 {
             let i = self.get(project, db).await?;
             if self.fenced(p, &i)? == fenced
@@ -459,7 +454,7 @@ impl CloudSql {
     /// Starts the promotion call of `req` and returns its operation's name.
     async fn start_promotion(&self, p: &InstancePair, req: &PromoteRequest) -> Result<String> {
         let t = &req.target;
-        let project = p.project(t.site);
+        let project = &p.project;
         let (permission, sent) = match (&p.mode, req.mode) {
             (SqlMode::Ha { .. }, _) => {
                 let mut last = None;
@@ -525,7 +520,7 @@ impl CloudSql {
 impl DatabaseFailover for CloudSql {
     async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
         let p = self.pair(db)?;
-        let project = p.project(db.site);
+        let project = &p.project;
         let i = self.get(project, db).await?;
         let role = self.role(p, db, &i);
         let runnable = i.state.name() == Some("RUNNABLE");
@@ -569,14 +564,14 @@ impl DatabaseFailover for CloudSql {
     async fn promote(&self, req: &PromoteRequest) -> Result<()> {
         let p = self.pair(&req.target)?;
         let t = &req.target;
-        let project = p.project(t.site);
+        let project = &p.project;
         // Observe first: a retried promotion whose operation already ended is done.
         let i = self.get(project, t).await?;
         if self.role(p, t, &i) != DatabaseRole::Primary {
             // Never two writable primaries: the old primary must be fenced, or (forced) unreachable.
             let old = &req.old_primary;
             let old_writable = async {
-                let o = self.get(p.project(old.site), old).await?;
+                let o = self.get(&p.project, old).await?;
                 Ok::<_, Error>(
                     self.role(p, old, &o) == DatabaseRole::Primary && !self.fenced(p, &o)?,
                 )
@@ -628,7 +623,7 @@ impl DatabaseFailover for CloudSql {
     async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
         let p = self.pair(&req.target)?;
         let t = &req.target;
-        let i = self.get(p.project(t.site), t).await?;
+        let i = self.get(&p.project, t).await?;
         let summary = match &p.mode {
             SqlMode::Ha { .. } => format!(
                 "{} is the standby of its own HA pair again; Cloud SQL rebuilds the standby by itself, nothing to start",
@@ -661,5 +656,86 @@ impl DatabaseFailover for CloudSql {
             dry_run: req.dry_run,
             summary: Some(summary),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aegis_dr_core::Plan;
+
+    fn spec(primary: &str, dr: &str, options: &str) -> DatabaseSpec {
+        let plan = Plan::parse(&format!(
+            "[plan]\nname = \"p\"\n[sites.primary]\nprovider = \"gcp\"\nregion = \"us-central1\"\n\
+             [sites.dr]\nprovider = \"gcp\"\nregion = \"us-east1\"\n\
+             [[databases]]\nname = \"orders\"\nprimary = \"{primary}\"\ndr = \"{dr}\"\noptions = {{ {options} }}\n"
+        ))
+        .expect("plan");
+        plan.databases[0].clone()
+    }
+
+    #[test]
+    fn modes_and_their_names_are_checked() {
+        let p = |s: &DatabaseSpec, a: &str, b: &str| InstancePair::from_spec(s, a.into(), b.into());
+        let ha = p(
+            &spec(
+                "aegis-db:us-central1-a",
+                "aegis-db:us-central1-b",
+                "mode = \"ha\"",
+            ),
+            "x-proj",
+            "x-proj",
+        )
+        .expect("ha");
+        assert_eq!(
+            ha.mode,
+            SqlMode::Ha {
+                primary_zone: "us-central1-a".into(),
+                dr_zone: "us-central1-b".into()
+            }
+        );
+        for (s, want) in [
+            (
+                spec("aegis-db", "aegis-db-failover", "mode = \"ha\""),
+                "name it `instance:zone`",
+            ),
+            (
+                spec(
+                    "aegis-db:us-central1-a",
+                    "other:us-central1-b",
+                    "mode = \"ha\"",
+                ),
+                "name it `instance:zone`",
+            ),
+            (
+                spec("aegis-db:us-central1-a", "aegis-db-failover", ""),
+                "set options.mode = \"ha\"",
+            ),
+            (
+                spec("Aegis_DB", "aegis-db-failover", ""),
+                "`Aegis_DB` is not a Cloud SQL instance id",
+            ),
+            (
+                spec("aegis-db", "aegis-db-failover", "fence = \"lock\""),
+                "options.fence: `lock`",
+            ),
+            (
+                spec("aegis-db", "aegis-db-failover", "tier = \"x\""),
+                "options.tier: not a Cloud SQL option",
+            ),
+        ] {
+            let e = p(&s, "x-proj", "x-proj").expect_err(want);
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        let e = p(
+            &spec("aegis-db", "aegis-db-failover", ""),
+            "proj-a",
+            "proj-b",
+        )
+        .expect_err("two projects");
+        assert!(
+            e.to_string().contains("lives in its primary's project"),
+            "{e}"
+        );
     }
 }

@@ -418,3 +418,31 @@ async fn lag_comes_from_cloud_monitoring_and_unknown_stays_unknown() {
         None
     );
 }
+
+#[test]
+fn plan_mistakes_are_named_before_any_call() {
+    for (from, to, want) in [
+        (
+            "dr_target = \"dr-lb.aegis.io\"",
+            "dr_target = \"dr-lb.aegis.io.\"",
+            "dns_records.api.aegis.io..dr_target: write `dr-lb.aegis.io.` without its trailing dot",
+        ),
+        (
+            "zone = \"aegis-zone\"",
+            "zone = \"aegis.io.\"",
+            "is not a Cloud DNS managed zone name",
+        ),
+        (
+            "type = \"CNAME\"",
+            "type = \"ALIAS\"",
+            "ALIAS is not supported on Cloud DNS",
+        ),
+        ("project = \"aegis-prod\"", "# no project", "no GCP project"),
+    ] {
+        let plan = Plan::parse(&example_text().replace(from, to)).expect("plan parses");
+        let e = aegis_dr_provider_gcp::GcpProviders::from_env(&plan)
+            .validate()
+            .expect_err(want);
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
