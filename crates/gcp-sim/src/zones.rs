@@ -37,6 +37,8 @@ struct Change {
 pub(crate) struct Dns {
     zones: BTreeMap<String, Zone>,
     changes: BTreeMap<(String, String), Change>,
+    /// A record set (name, type, TTL, data) written just before the next change is checked.
+    edit_before_next_change: Option<(String, String, u32, Vec<String>)>,
 }
 
 fn set_json(name: &str, rtype: &str, (ttl, data): &RecordSet) -> Value {
@@ -86,6 +88,14 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
     };
     if let Err(r) = check(s, perm, &resource) {
         return r;
+    }
+    if perm == "dns.changes.create" {
+        if let Some((name, rtype, ttl, data)) = s.dns.edit_before_next_change.take() {
+            // Someone else's change lands just before this one.
+            if let Some(zone) = s.dns.zones.get_mut(&zone_name) {
+                zone.sets.insert((name, rtype), (ttl, data));
+            }
+        }
     }
     let Some(zone) = s.dns.zones.get_mut(&zone_name) else {
         return Reply::error(
@@ -209,6 +219,17 @@ impl SimState {
                 (ttl, data.iter().map(|d| d.to_string()).collect()),
             );
         }
+    }
+
+    /// Writes this record set just before the next change arrives, as another operator's change
+    /// landing between the client's read and its change.
+    pub fn edit_before_next_change(&mut self, name: &str, rtype: &str, ttl: u32, data: &[&str]) {
+        self.dns.edit_before_next_change = Some((
+            name.to_string(),
+            rtype.to_string(),
+            ttl,
+            data.iter().map(|d| d.to_string()).collect(),
+        ));
     }
 
     /// A record set as (TTL, rrdatas).

@@ -114,7 +114,6 @@ impl DnsRouter for CloudDns {
 
     async fn upsert_record(&self, req: &UpsertRecord) -> Result<ChangeId> {
         let r = &req.record;
-        let current = self.read(r).await?;
         let ttl = i32::try_from(req.ttl)
             .map_err(|_| Error::config(format!("{}: TTL {} is too large", label(r), req.ttl)))?;
         let new = ResourceRecordSet::new()
@@ -127,33 +126,44 @@ impl DnsRouter for CloudDns {
                     .map(|t| rrdata(&r.record_type, t.trim()))
                     .collect::<Vec<_>>(),
             );
-        if current
-            .as_ref()
-            .is_some_and(|c| c.rrdatas == new.rrdatas && c.ttl == new.ttl)
-        {
-            // Already so: nothing to change, nothing to wait for.
-            return Ok(ChangeId(String::new()));
+        // Cloud DNS refuses a change whose deletion no longer matches the set (412
+        // `conditionNotMet`: someone changed it since it was read): read it again, twice at most.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.read(r).await?;
+            if current
+                .as_ref()
+                .is_some_and(|c| c.rrdatas == new.rrdatas && c.ttl == new.ttl)
+            {
+                // Already so: nothing to change, nothing to wait for.
+                return Ok(ChangeId(String::new()));
+            }
+            let mut change = Change::new().set_additions([new.clone()]);
+            if let Some(c) = current {
+                change = change.set_deletions([c]);
+            }
+            let made = self
+                .changes
+                .create()
+                .set_project(&self.project)
+                .set_managed_zone(&r.zone)
+                .set_body(change)
+                .send()
+                .await
+                .map_err(|e| on(&label(r), "dns.changes.create")(e).or_resource(&r.name));
+            let made = match made {
+                Err(e) if attempt < 3 && e.message().contains("conditionNotMet") => continue,
+                other => other?,
+            };
+            let id = made.id.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Provider,
+                    format!("{}: Cloud DNS returned a change without an id", label(r)),
+                )
+            })?;
+            return Ok(ChangeId(format!("{}/{id}", r.zone)));
         }
-        let mut change = Change::new().set_additions([new]);
-        if let Some(c) = current {
-            change = change.set_deletions([c]);
-        }
-        let made = self
-            .changes
-            .create()
-            .set_project(&self.project)
-            .set_managed_zone(&r.zone)
-            .set_body(change)
-            .send()
-            .await
-            .map_err(|e| on(&label(r), "dns.changes.create")(e).or_resource(&r.name))?;
-        let id = made.id.ok_or_else(|| {
-            Error::new(
-                ErrorKind::Provider,
-                format!("{}: Cloud DNS returned a change without an id", label(r)),
-            )
-        })?;
-        Ok(ChangeId(format!("{}/{id}", r.zone)))
     }
 
     async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus> {

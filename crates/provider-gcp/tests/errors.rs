@@ -446,3 +446,38 @@ fn plan_mistakes_are_named_before_any_call() {
         assert!(e.to_string().contains(want), "{e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_changed_between_read_and_change_is_read_again() {
+    let w = world().await;
+    let dns = w.gcp.dns.clone().expect("dns");
+    // Another operator lowers the TTL just before our change: Cloud DNS refuses our deletion (412),
+    // the provider reads the set again and sends a change that matches it.
+    w.sim.with(|s| {
+        s.edit_before_next_change(estate::RECORD, "CNAME", 30, &[estate::PRIMARY_TARGET])
+    });
+    let id = dns
+        .upsert_record(&aegis_dr_core::provider::UpsertRecord {
+            record: record(),
+            target: estate::DR_TARGET.trim_end_matches('.').into(),
+            ttl: 60,
+        })
+        .await
+        .expect("upsert after a re-read");
+    assert!(!id.0.is_empty());
+    let (ttl, data) = w
+        .sim
+        .with(|s| s.record_set(estate::ZONE, estate::RECORD, "CNAME"))
+        .expect("record");
+    assert_eq!((ttl, data), (60, vec![estate::DR_TARGET.to_string()]));
+    let changes = w.sim.with(|s| {
+        s.requests
+            .iter()
+            .filter(|r| r.starts_with("POST ") && r.ends_with("/changes"))
+            .count()
+    });
+    assert_eq!(
+        changes, 2,
+        "refused once, then sent against the current set"
+    );
+}
