@@ -123,6 +123,7 @@ impl Gke {
         let mut v = json!({
             "name": id,
             "zone": location,
+            "location": location,
             "operationType": op.kind,
             "status": if done { "DONE" } else { "RUNNING" },
             "selfLink": format!("{base}/v1/projects/{project}/locations/{location}/operations/{id}"),

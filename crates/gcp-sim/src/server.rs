@@ -41,6 +41,8 @@ pub struct SimState {
     /// The `replica_lag` every read replica reports to Cloud Monitoring while its primary takes
     /// writes (0 once the primary is fenced); `None`: no metric at all.
     pub replica_lag: Option<Duration>,
+    /// Replies written with enums as integers (requests that asked `$alt=json;enum-encoding=int`).
+    pub int_enum_replies: u32,
     /// API requests served, in order (`POST /v1/projects/p/instances/i/switchover`).
     pub requests: Vec<String>,
     pub(crate) sql: sql::Sql,
@@ -62,6 +64,7 @@ impl SimState {
             denied: Vec::new(),
             down_instances: Vec::new(),
             replica_lag: None,
+            int_enum_replies: 0,
             requests: Vec::new(),
             sql: sql::Sql::default(),
             dns: zones::Dns::default(),
@@ -410,6 +413,9 @@ fn handle(
         ("v1", Some("instances" | "operations")) => sql::handle(s, &req),
         _ => Reply::not_found(&format!("route {path}")),
     };
+    if as_int {
+        s.int_enum_replies += 1;
+    }
     reply.encode_enums(as_int)
 }
 

@@ -32,6 +32,8 @@ async fn gcp_providers_pass_the_conformance_suite() {
             "DR pool back at standby"
         );
     });
+    // Google's Rust clients asked for enums as integers, and got them.
+    assert!(w.sim.with(|s| s.int_enum_replies) > 0);
     // Every switchover was a POST followed to DONE, never re-sent.
     let posts = w.sim.with(|s| {
         s.requests
