@@ -36,6 +36,8 @@ pub struct SimState {
     pub unavailable_next: u32,
     /// IAM permissions (`cloudsql.instances.failover`) answered 403.
     pub denied: Vec<String>,
+    /// The next Cloud SQL operation ends `DONE` with this error (code, message) and changes nothing.
+    pub fail_next_operation: Option<(String, String)>,
     /// Cloud SQL instances whose region is down: every request about them answers 503.
     pub down_instances: Vec<String>,
     /// The `replica_lag` every read replica reports to Cloud Monitoring while its primary takes
@@ -62,6 +64,7 @@ impl SimState {
             throttle_next: 0,
             unavailable_next: 0,
             denied: Vec::new(),
+            fail_next_operation: None,
             down_instances: Vec::new(),
             replica_lag: None,
             int_enum_replies: 0,

@@ -54,6 +54,8 @@ pub(crate) enum Effect {
 
 #[derive(Debug)]
 pub(crate) struct Operation {
+    /// Its error when it fails: (code, message); a failed operation changes nothing.
+    error: Option<(String, String)>,
     instance: String,
     kind: &'static str,
     inserted: SystemTime,
@@ -84,11 +86,14 @@ impl Sql {
                 continue;
             };
             op.applied = true;
-            let (name, effect) = (op.instance.clone(), op.effect.clone());
+            let (name, effect, failed) =
+                (op.instance.clone(), op.effect.clone(), op.error.is_some());
             if let Some(i) = self.instances.get_mut(&name) {
                 i.busy = None;
             }
-            self.apply(&name, effect);
+            if !failed {
+                self.apply(&name, effect);
+            }
         }
     }
 
@@ -229,6 +234,11 @@ impl Sql {
         });
         if status == "DONE" {
             v["endTime"] = json!(rfc3339(SystemTime::now()));
+            if let Some((code, message)) = &op.error {
+                v["error"] = json!({ "kind": "sql#operationErrors", "errors": [
+                    { "kind": "sql#operationError", "code": code, "message": message }
+                ]});
+            }
         }
         v
     }
@@ -255,6 +265,7 @@ fn invalid(message: impl Into<String>) -> Reply {
 fn start(s: &mut SimState, req: &Req, name: &str, kind: &'static str, effect: Effect) -> Reply {
     let id = format!("{:08x}-0000-4000-8000-aegis00000000", s.new_id());
     let op = Operation {
+        error: s.fail_next_operation.take(),
         instance: name.to_string(),
         kind,
         inserted: SystemTime::now(),

@@ -481,3 +481,42 @@ async fn a_record_changed_between_read_and_change_is_read_again() {
         "refused once, then sent against the current set"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_operation_surfaces_its_error_and_changes_nothing() {
+    let w = world().await;
+    let db = w.gcp.database.clone().expect("db");
+    let (primary, dr) = refs();
+    db.fence(&FenceRequest {
+        target: primary.clone(),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
+    w.sim.with(|s| {
+        s.fail_next_operation = Some((
+            "INTERNAL_ERROR".into(),
+            "An internal error occurred while switching over.".into(),
+        ))
+    });
+    let e = db
+        .promote(&PromoteRequest {
+            target: dr.clone(),
+            old_primary: primary,
+            mode: PromoteMode::Planned,
+        })
+        .await
+        .expect_err("the operation failed");
+    assert!(
+        e.to_string()
+            .contains("switchover of Cloud SQL instance aegis-db-failover")
+            && e.to_string()
+                .contains("INTERNAL_ERROR: An internal error occurred while switching over."),
+        "{e}"
+    );
+    assert_eq!(
+        db.status(&dr).await.expect("status").role,
+        DatabaseRole::Replica,
+        "nothing changed"
+    );
+}
