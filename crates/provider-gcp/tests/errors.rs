@@ -520,3 +520,36 @@ async fn a_failed_operation_surfaces_its_error_and_changes_nothing() {
         "nothing changed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_in_progress_is_a_retryable_conflict() {
+    let w = world().await;
+    let db = w.gcp.database.clone().expect("db");
+    let (primary, _) = refs();
+    w.sim.with(|s| s.op_time = Duration::from_secs(3));
+    let first = {
+        let (db, primary) = (db.clone(), primary.clone());
+        tokio::spawn(async move {
+            db.fence(&FenceRequest {
+                target: primary,
+                fenced: true,
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A second change while Cloud SQL runs the first: 409 `operationInProgress`.
+    let e = db
+        .fence(&FenceRequest {
+            target: primary.clone(),
+            fenced: true,
+        })
+        .await
+        .expect_err("busy");
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert!(
+        e.is_retryable() && e.to_string().contains("operationInProgress"),
+        "{e}"
+    );
+    first.await.expect("joins").expect("the first fence ends");
+}
