@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks a binary built with --no-default-features (the path is the first argument): the registry
-# says AWS and Kubernetes are not in the build, a drill of the example plan succeeds on the
+# says AWS, Azure, GCP and Kubernetes are not in the build, a drill of the example plan succeeds on the
 # simulated estate, and a plan on AWS is refused with exit 2 naming the cargo feature to enable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ fail() { echo "sim-only check failed: $*" >&2; exit 1; }
 "$bin" providers >"$tmp/providers"
 grep -Eq '^aws +not in this build' "$tmp/providers" || fail "aws is listed as built in: $(cat "$tmp/providers")"
 grep -Eq '^kubernetes +not in this build' "$tmp/providers" || fail "kubernetes is listed as built in"
+grep -Eq '^azure +not in this build' "$tmp/providers" || fail "azure is listed as built in"
+grep -Eq '^gcp +not in this build' "$tmp/providers" || fail "gcp is listed as built in"
 grep -Eq '^sim +built in' "$tmp/providers" || fail "sim is not built in"
 
 "$bin" --config examples/aegis.toml --state-dir "$tmp/state" drill --yes --output json >"$tmp/drill.json" 2>"$tmp/drill.err" \

@@ -61,7 +61,7 @@ cargo bench -p aegis-dr-provider-kubernetes --bench fanout --locked -- 100 5 5
 # The AWS comparison reuses the test build (test profile): it times processes, not this code path.
 cargo bench -p aegis-dr-cli --bench aws_runbook --profile test --locked -- 1
 
-echo "== sim-only build: --no-default-features leaves AWS and Kubernetes out, and still runs a drill"
+echo "== sim-only build: --no-default-features leaves AWS, Azure, GCP and Kubernetes out, and still runs a drill"
 # Its own target folder, so the default binary in target/debug stays the full one.
 cargo build -p aegis-dr-cli --no-default-features --locked --target-dir target/sim-only
 scripts/sim-only-check.sh target/sim-only/debug/aegis-dr
