@@ -343,3 +343,51 @@ fn with_the_primary_region_down_the_replica_is_promoted_within_the_measured_rpo(
         );
     });
 }
+
+#[test]
+fn an_ha_instance_fails_over_between_its_zones_and_back() {
+    let plan = example()
+        .replace(
+            "primary = \"aegis-db\"                       # Cloud SQL primary",
+            "primary = \"aegis-db:us-central1-a\"",
+        )
+        .replace(
+            "dr = \"aegis-db-failover\"                   # its cross-region DR replica",
+            "dr = \"aegis-db:us-central1-b\"",
+        )
+        .replace("mode = \"replica\"", "mode = \"ha\"");
+    let g = Gcp::new(&plan);
+    let r = g.ok(&[
+        "failover",
+        "--class",
+        "region-outage",
+        "--yes",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    assert_eq!(r["achieved"]["rpo_seconds"].as_f64(), Some(0.0), "{r:#}");
+    let db = g
+        .sim
+        .with(|s| s.sql_instance(estate::PRIMARY_DB))
+        .expect("db");
+    assert_eq!(db.zone, "us-central1-b", "{db:?}");
+    assert_eq!(
+        db.labels.get("aegis-dr-fenced").map(String::as_str),
+        Some("false"),
+        "the one instance takes writes"
+    );
+    g.ok(&["failback", "--yes", "--output", "json"]);
+    let db = g
+        .sim
+        .with(|s| s.sql_instance(estate::PRIMARY_DB))
+        .expect("db");
+    assert_eq!(db.zone, "us-central1-a", "{db:?}");
+    let failovers = g.sim.with(|s| {
+        s.requests
+            .iter()
+            .filter(|r| r.ends_with("/failover"))
+            .count()
+    });
+    assert_eq!(failovers, 2, "one failover there, one back");
+}

@@ -541,7 +541,10 @@ impl DatabaseFailover for CloudSql {
         };
         Ok(DatabaseStatus {
             role,
-            fenced: self.fenced(p, &i)?,
+            // An HA standby takes no connections at all: its writes are blocked by Cloud SQL itself
+            // (the label on the one instance belongs to whichever zone serves).
+            fenced: matches!((&p.mode, role), (SqlMode::Ha { .. }, DatabaseRole::Replica))
+                || self.fenced(p, &i)?,
             // Only Cloud Monitoring reports a replica's lag; an HA standby has none (its disk is
             // synchronous, see `lossless_planned_promotion`). Unknown is never zero.
             replication_lag: match (&p.mode, role) {
