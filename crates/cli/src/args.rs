@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "aegis-dr",
-    version,
+    version = env!("AEGIS_DR_VERSION"),
     about = "Disaster-recovery failover and failback across clouds, run as a plan: check, plan, failover, failback, drill.",
     propagate_version = true
 )]
@@ -98,6 +98,9 @@ pub enum Command {
     Failback(RunArgs),
     /// Failover, verify, failback: a complete drill.
     Drill(RunArgs),
+    /// Where each resource of the plan serves now (database roles and fences, DNS targets, pool
+    /// sizes, workload replicas) and whether the estate is whole or split (exit 1 unless whole).
+    Estate,
     /// List runs, or show one run's steps.
     Status {
         /// Run id (default: list all runs).

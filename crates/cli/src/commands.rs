@@ -57,7 +57,7 @@ pub fn code_for(e: &Error) -> u8 {
     }
 }
 
-fn print_json(v: &serde_json::Value) {
+pub(crate) fn print_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
     if serde_json::to_writer_pretty(&mut out, v).is_err() || writeln!(out).is_err() {
         std::process::exit(0);
@@ -70,6 +70,7 @@ pub async fn run(cfg: Config) -> Result<u8> {
         Action::Check => check(&cfg).await,
         Action::Plan { operation, class } => plan(&cfg, *operation, *class).await,
         Action::Run { .. } => run_operation(&cfg).await,
+        Action::Estate => crate::estate::estate(&cfg).await,
         Action::Status(id) => status(&cfg, id.as_deref()),
         Action::Report(id) => report(&cfg, id.as_deref()),
         Action::Permissions(only) => permissions(&cfg, only.as_deref()),
@@ -291,6 +292,7 @@ async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
     let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock).await?;
     let mut o = Orchestrator::new(cfg.plan.clone(), providers, cfg.state_dir.clone())
         .with_clock(clock)
+        .with_interrupt(crate::estate::interrupt_channel())
         .with_notifier(Notifier::new(
             cfg.plan.notifications.clone(),
             cfg.plan_dir.clone(),
@@ -309,7 +311,20 @@ async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
 
 async fn check(cfg: &Config) -> Result<u8> {
     let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await?;
-    let results = run_checks(&cfg.plan, &providers, &Clock::new()).await;
+    let clock = Clock::new();
+    let mut results = run_checks(&cfg.plan, &providers, &clock).await;
+    // Beside the runbook's six: can every hook start and every sink be reached, is the estate whole.
+    let (hooks, sinks, estate) = tokio::join!(
+        aegis_dr::readiness::hooks(&cfg.plan),
+        aegis_dr::readiness::sinks(&cfg.plan, &cfg.plan_dir),
+        aegis_dr::estate::read(&cfg.plan, &providers, &clock)
+    );
+    results.extend([
+        aegis_dr::readiness::plan(&cfg.plan),
+        hooks,
+        sinks,
+        aegis_dr::readiness::estate(&estate),
+    ]);
     let status = overall(&results);
     match cfg.output {
         OutputFormat::Json => print_json(
@@ -367,6 +382,12 @@ async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass
         }
         _ => class,
     };
+    for w in cfg.plan.warnings() {
+        eprintln!("warning: {w}");
+    }
+    for p in aegis_dr::readiness::hook_start_problems(&cfg.plan) {
+        eprintln!("warning: {p}: the run would fail at that hook");
+    }
     let estimates = aegis_dr::orchestrator::plan_estimates(&cfg.plan);
     let p = aegis_dr::orchestrator::preview(&cfg.plan, &estimates, operation, class);
     match cfg.output {
@@ -492,28 +513,20 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
         OutputFormat::Json => print_json(&serde_json::to_value(r).unwrap_or_default()),
         OutputFormat::Text | OutputFormat::Html => {
             outln!("{}", r.to_markdown());
-            outln!("report: {}", outcome.run_dir.join("report.md").display());
+            if outcome.report_written {
+                outln!("report: {}", outcome.run_dir.join("report.md").display());
+            }
         }
     }
     if let Some(e) = &outcome.error {
-        eprintln!("error: {e}");
-        if r.status != RunStatus::Refused
-            || r.steps
-                .iter()
-                .any(|s| s.status == aegis_dr::report::StepStatus::Succeeded)
-        {
-            eprintln!(
-                "the run stopped in a consistent state; fix the cause and continue with: {}",
-                resume_hint(cfg, r)
-            );
-        }
+        crate::estate::print_stop(cfg, r, e, outcome.stopped.as_ref());
         return Ok(code_for(e));
     }
     Ok(exit::OK)
 }
 
 /// `aegis-dr` with the global flags that find this plan and state folder from any directory.
-fn invocation(cfg: &Config) -> String {
+pub(crate) fn invocation(cfg: &Config) -> String {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let quote = |p: &Path| {
         let t = abs(p).display().to_string();
@@ -537,7 +550,7 @@ fn resume_hint(cfg: &Config, r: &Report) -> String {
 
 fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
     let Some(id) = id else {
-        return aegis_dr::runs::list(&cfg.state_dir)
+        return aegis_dr::runs::try_list(&cfg.state_dir)?
             .into_iter()
             .rev()
             .find_map(|r| r.report().cloned())
@@ -608,12 +621,15 @@ fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
                     } else {
                         ""
                     };
-                    outln!(
-                        "  {:<10} {:<34} {flag}{}",
-                        format!("{:?}", s.status).to_lowercase(),
-                        s.id,
-                        outcome
-                    );
+                    // A step "running" in a run whose process is gone is running no more.
+                    let state = match (r.status, s.status) {
+                        (
+                            RunStatus::Interrupted | RunStatus::Failed | RunStatus::Refused,
+                            aegis_dr::report::StepStatus::Running,
+                        ) => "cut-off".to_string(),
+                        _ => format!("{:?}", s.status).to_lowercase(),
+                    };
+                    outln!("  {:<10} {:<34} {flag}{}", state, s.id, outcome);
                 }
                 for p in &r.pauses {
                     match p.to_seconds {
@@ -633,7 +649,7 @@ paused by {} (`aegis-dr resume {}`)",
         }
         return Ok(exit::OK);
     }
-    let all = aegis_dr::runs::list(&cfg.state_dir);
+    let all = aegis_dr::runs::try_list(&cfg.state_dir)?;
     match cfg.output {
         OutputFormat::Json => print_json(&json!({ "runs": all.iter().map(|rec| match &rec.read {
             aegis_dr::runs::RunRead::Report(r) => json!({
@@ -665,12 +681,14 @@ paused by {} (`aegis-dr resume {}`)",
             for rec in &all {
                 match &rec.read {
                     aegis_dr::runs::RunRead::Report(r) => {
+                        let paused = r.status == RunStatus::Running
+                            && r.pauses.last().is_some_and(|p| p.to_seconds.is_none());
                         outln!(
                             "{:<40} {:<9} {:<20} {:<11} {:<24} {}",
                             r.run_id,
                             r.operation,
                             r.class,
-                            r.status.as_str(),
+                            if paused { "paused" } else { r.status.as_str() },
                             r.started_at,
                             format_duration(std::time::Duration::from_secs_f64(
                                 r.duration_seconds.max(0.0)

@@ -38,6 +38,8 @@ pub enum Action {
         /// True when `--class` was given.
         class_given: bool,
     },
+    /// `estate`.
+    Estate,
     /// `status`.
     Status(Option<String>),
     /// `report`.
@@ -347,6 +349,7 @@ impl Config {
             Command::Failover(a) => run_action(Operation::Failover, a)?,
             Command::Failback(a) => run_action(Operation::Failback, a)?,
             Command::Drill(a) => run_action(Operation::Drill, a)?,
+            Command::Estate => Action::Estate,
             Command::Status { run_id } => Action::Status(run_id.clone()),
             Command::Report { run_id } => Action::Report(run_id.clone()),
             Command::Permissions => Action::Permissions(cli.provider.clone()),

@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod config;
 mod drsyncer;
+mod estate;
 mod logging;
 mod progress;
 mod watch;

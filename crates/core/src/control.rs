@@ -115,8 +115,12 @@ pub fn control_dir(run_dir: &Path) -> PathBuf {
 /// The operator's name as journaled: `$USER@hostname`.
 pub fn operator() -> String {
     let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(os_user)
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
@@ -125,6 +129,14 @@ pub fn operator() -> String {
     } else {
         format!("{user}@{host}")
     }
+}
+
+/// The name of the OS user this process runs as (from the password database, through `id -un`),
+/// for when the environment names none.
+fn os_user() -> Option<String> {
+    let out = std::process::Command::new("id").arg("-un").output().ok()?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !name.is_empty()).then_some(name)
 }
 
 /// Sends `command` to run `run_id` under `state_dir`, checked against the run first: the step
@@ -159,10 +171,21 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
         return Ok(Delivery::Live);
     }
     if let Command::Pause { .. } | Command::Resume = req.command {
+        // Only a run that can go on is told how; a finished or abandoned one cannot.
+        let hint = if matches!(
+            report.status,
+            RunStatus::Failed | RunStatus::Interrupted | RunStatus::Refused
+        ) {
+            format!(
+                "; continue it with `aegis-dr {} --resume {run_id}`",
+                report.operation
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::config(format!(
-            "run `{run_id}` is not running (it is {}): only a running run can be paused or resumed; continue it with `aegis-dr {} --resume {run_id}`",
-            report.status.as_str(),
-            report.operation
+            "run `{run_id}` is not running (it is {}): only a running run can be paused or resumed{hint}",
+            report.status.as_str()
         )));
     }
     if !matches!(

@@ -42,7 +42,8 @@ pub fn format_duration(d: Duration) -> String {
     if h > 0 {
         out.push_str(&format!("{h}h"));
     }
-    if m > 0 {
+    // Minutes stand between hours and seconds even when zero: `1h0m2.032s`, never `1h2.032s`.
+    if m > 0 || (h > 0 && (s > 0 || frac > 0)) {
         out.push_str(&format!("{m}m"));
     }
     if frac > 0 {
@@ -130,6 +131,11 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(1525)), "1.525s");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_millis(62_050)), "1m2.05s");
+        assert_eq!(
+            format_duration(Duration::from_millis(3_602_032)),
+            "1h0m2.032s"
+        );
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
         assert_ne!(
             format_duration(Duration::from_millis(1001)),
             format_duration(Duration::from_secs(1))

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     /// A step of the user's own (`[[hooks]]`) did not succeed: its command, answer, query or
     /// approval.
     HookFailed,
+    /// The run was told to stop (SIGINT, SIGTERM): it started no further step.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -58,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Provider => "provider error",
             ErrorKind::HookFailed => "hook failed",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }

@@ -24,12 +24,19 @@ fn write_via_temp(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io(tmp.display(), e))?;
-    if durable {
-        f.sync_data().map_err(|e| Error::io(tmp.display(), e))?;
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io(tmp.display(), e))?;
+        if durable {
+            f.sync_data().map_err(|e| Error::io(tmp.display(), e))?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+    })();
+    // A full disk (or any failure) leaves no temporary file behind.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+    written
 }

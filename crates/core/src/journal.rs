@@ -38,6 +38,16 @@ impl Operation {
     }
 }
 
+impl std::str::FromStr for Operation {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [Operation::Failover, Operation::Failback, Operation::Drill]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not an operation (failover, failback, drill)"))
+    }
+}
+
 /// Flags that change what gates allow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFlags {
@@ -218,7 +228,7 @@ pub enum Entry {
     Escalation {
         /// Epoch ms.
         ts_ms: u64,
-        /// The escalation (`rto-exceeded`, `data-integrity`, `dr-environment-unhealthy`, `both-sites-down`).
+        /// The escalation (`rto-exceeded`, `data-integrity`, `dr-environment-unhealthy`, `both-sites-down`, `run-stopped`).
         reason: String,
         /// Text.
         message: String,
@@ -302,19 +312,23 @@ impl Journal {
             .append(true)
             .open(path)
             .map_err(|e| Error::io(path.display(), e))?;
+        lock_writer(&file, path)?;
         Ok(Journal {
             file,
             path: path.to_path_buf(),
         })
     }
 
-    /// Opens an existing journal for appending, dropping a torn last line left by a crash.
+    /// Opens an existing journal for appending, dropping a torn last line left by a crash. Refused
+    /// while another process (or handle) writes it: one writer per journal, whatever happened to
+    /// the plan's lock file.
     pub fn reopen(path: &Path) -> Result<(Journal, Vec<Entry>)> {
-        let (entries, valid_len) = read_entries(path)?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)
             .map_err(|e| Error::io(path.display(), e))?;
+        lock_writer(&file, path)?;
+        let (entries, valid_len) = read_entries(path)?;
         file.set_len(valid_len)
             .map_err(|e| Error::io(path.display(), e))?;
         Ok((
@@ -396,6 +410,34 @@ fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64)> {
         start += line.len();
     }
     Ok((entries, valid as u64))
+}
+
+/// True when a live process holds the journal at `path` open for writing (its writer's lock).
+pub fn has_live_writer(path: &Path) -> bool {
+    let Ok(file) = OpenOptions::new().read(true).open(path) else {
+        return false;
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
+}
+
+/// Takes the journal's writer lock (an OS lock on the journal itself, released when the process
+/// ends, even by kill -9), or refuses: a live run is writing it.
+fn lock_writer(file: &File, path: &Path) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::refused(
+            "a live process is writing this run's journal: the run is running (another aegis-dr drives it)",
+        )
+        .with_resource(path.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path.display(), e)),
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,20 @@ impl RunLock {
         &self.path
     }
 
+    /// The run ids holding any plan's lock under `state_dir` now.
+    pub fn holders(state_dir: &Path) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(state_dir.join("locks")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                let plan = name.strip_suffix(".lock")?.to_string();
+                RunLock::holder(state_dir, &plan)
+            })
+            .collect()
+    }
+
     /// The run id holding the lock of `plan` now, if a live process holds it. Probes by taking
     /// the lock for an instant (a run starting at that instant waits for it).
     pub fn holder(state_dir: &Path, plan: &str) -> Option<String> {

@@ -27,7 +27,11 @@ pub async fn instant(client: &reqwest::Client, url: &str, query: &str) -> Result
         .map_err(|e| {
             Error::new(
                 ErrorKind::Unreachable,
-                format!("Prometheus {endpoint}: {e}"),
+                format!(
+                    "Prometheus {}: {}",
+                    crate::notify::redact_credentials(&endpoint),
+                    e.without_url()
+                ),
             )
         })?;
     let status = resp.status().as_u16();

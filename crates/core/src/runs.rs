@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
+    error::{Error, Result},
     incident::IncidentClass,
     journal::{Operation, RunStatus},
     lock::RunLock,
@@ -42,23 +43,35 @@ impl RunRecord {
     }
 }
 
-/// Every run folder under `state_dir`, oldest first (run ids start with their start time).
+/// Every run folder under `state_dir`, oldest first (run ids start with their start time); a
+/// `runs` folder that cannot be read lists nothing (see [`try_list`] for the error).
 pub fn list(state_dir: &Path) -> Vec<RunRecord> {
-    let Ok(rd) = std::fs::read_dir(state_dir.join("runs")) else {
-        return Vec::new();
+    try_list(state_dir).unwrap_or_default()
+}
+
+/// Every run folder under `state_dir`, oldest first; no `runs` folder is no runs, one that cannot
+/// be read is an error naming it.
+pub fn try_list(state_dir: &Path) -> Result<Vec<RunRecord>> {
+    let runs = state_dir.join("runs");
+    let rd = match std::fs::read_dir(&runs) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(runs.display(), e)),
     };
-    let mut out: Vec<RunRecord> = rd
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| read(state_dir, &e.path()))
-        .collect();
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| Error::io(runs.display(), e))?;
+        if e.path().is_dir() && is_run_id(&e.file_name().to_string_lossy()) {
+            out.push(read(state_dir, &e.path()));
+        }
+    }
     out.sort_by(|a, b| {
         let start = |r: &RunRecord| r.report().map(|r| r.started_at.clone());
         start(a)
             .cmp(&start(b))
             .then_with(|| a.run_id.cmp(&b.run_id))
     });
-    out
+    Ok(out)
 }
 
 /// Reads one run folder.
@@ -67,13 +80,30 @@ pub fn read(state_dir: &Path, dir: &Path) -> RunRecord {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let read = if !dir.join("journal.jsonl").exists() {
-        RunRead::NoJournal
+    let journal = dir.join("journal.jsonl");
+    // "No journal" only when the folder can be read and holds none: an unreadable folder is an error.
+    let read = if let Err(e) = std::fs::read_dir(dir) {
+        RunRead::Corrupt(format!("cannot read {}: {e}", dir.display()))
+    } else if let Err(e) = std::fs::metadata(&journal).and_then(|m| {
+        if m.is_file() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("not a file"))
+        }
+    }) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            RunRead::NoJournal
+        } else {
+            RunRead::Corrupt(format!("cannot read {}: {e}", journal.display()))
+        }
     } else {
         match Report::for_run(dir) {
             Ok(mut r) => {
+                // Live while its process holds the plan's lock or writes its journal (the lock
+                // file may have been deleted under it; the journal's own lock cannot be).
                 if r.status == RunStatus::Running
                     && RunLock::holder(state_dir, &r.plan).as_deref() != Some(r.run_id.as_str())
+                    && !crate::journal::has_live_writer(&journal)
                 {
                     r.status = RunStatus::Interrupted;
                 }
@@ -139,20 +169,55 @@ pub fn superseded_by(state_dir: &Path, run: &Report) -> Option<Report> {
     })
 }
 
-/// Removes run folders of no journal older than `age` (runs killed before their first entry: nothing
-/// ran). Younger ones may be a run being created right now.
-pub fn remove_stale_without_journal(state_dir: &Path, age: std::time::Duration) {
+/// Removes run folders of no journal (runs killed before their first entry: nothing ran), except
+/// one whose run holds a plan's lock: that run is being created right now (a run takes its lock
+/// before it makes its folder).
+pub fn remove_without_journal(state_dir: &Path) {
+    let live = RunLock::holders(state_dir);
     for r in list(state_dir) {
-        if !matches!(r.read, RunRead::NoJournal) {
-            continue;
-        }
-        let old = std::fs::metadata(&r.dir)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|e| e >= age);
-        if old {
+        if matches!(r.read, RunRead::NoJournal) && !live.contains(&r.run_id) {
             let _ = std::fs::remove_dir_all(&r.dir);
         }
     }
+}
+
+/// Runs of `plan` that block a new run: live ones (seen by their journal's writer lock when the
+/// plan's lock file was lost), interrupted ones until resumed or abandoned, and run folders whose
+/// journal cannot be read (their plan is unknown, so they may be this plan's).
+pub fn blocking(state_dir: &Path, plan: &str) -> Result<Vec<RunRecord>> {
+    Ok(try_list(state_dir)?
+        .into_iter()
+        .filter(|r| match &r.read {
+            RunRead::Report(rep) => {
+                rep.plan == plan
+                    && matches!(rep.status, RunStatus::Interrupted | RunStatus::Running)
+            }
+            RunRead::Corrupt(_) => true,
+            RunRead::NoJournal => false,
+        })
+        .collect())
+}
+
+/// Gives up on a run whose journal cannot be read: its folder moves, whole, to
+/// `abandoned/<run-id>` under the state folder (nothing is deleted), with the reason beside it.
+pub fn abandon_unreadable(
+    state_dir: &Path,
+    run_id: &str,
+    reason: &str,
+    by: &str,
+    ts_ms: u64,
+) -> Result<PathBuf> {
+    let from = state_dir.join("runs").join(run_id);
+    let to_dir = state_dir.join("abandoned");
+    std::fs::create_dir_all(&to_dir).map_err(|e| Error::io(to_dir.display(), e))?;
+    let to = to_dir.join(run_id);
+    std::fs::rename(&from, &to).map_err(|e| Error::io(from.display(), e))?;
+    let note = serde_json::json!({
+        "run_id": run_id,
+        "reason": reason,
+        "by": by,
+        "abandoned_at": crate::clock::rfc3339(ts_ms),
+    });
+    crate::fsutil::write_atomic(&to.join("abandoned.json"), note.to_string().as_bytes())?;
+    Ok(to)
 }

@@ -52,15 +52,19 @@ pub enum Escalation {
     DrEnvironmentUnhealthy,
     /// The health of both sites fails at once.
     BothSitesDown,
+    /// A run stopped before its end (a failed step, a refusal, a rejection or an interruption):
+    /// the message says what serves now and how to go forward or back.
+    RunStopped,
 }
 
 impl Escalation {
     /// Every escalation.
-    pub const ALL: [Escalation; 4] = [
+    pub const ALL: [Escalation; 5] = [
         Escalation::RtoExceeded,
         Escalation::DataIntegrity,
         Escalation::DrEnvironmentUnhealthy,
         Escalation::BothSitesDown,
+        Escalation::RunStopped,
     ];
 
     /// Its name in plans and reports.
@@ -70,6 +74,7 @@ impl Escalation {
             Escalation::DataIntegrity => "data-integrity",
             Escalation::DrEnvironmentUnhealthy => "dr-environment-unhealthy",
             Escalation::BothSitesDown => "both-sites-down",
+            Escalation::RunStopped => "run-stopped",
         }
     }
 
@@ -80,6 +85,7 @@ impl Escalation {
             Escalation::DataIntegrity => "the database team (stop the operation)",
             Escalation::DrEnvironmentUnhealthy => "the platform team",
             Escalation::BothSitesDown => "the executive team: invoke the business-continuity plan",
+            Escalation::RunStopped => "the incident commander",
         }
     }
 }
@@ -125,6 +131,55 @@ pub fn redact_url(url: &str) -> String {
         .unwrap_or(authority);
     let hidden = authority.contains('@') || !rest[end..].trim_start_matches('/').is_empty();
     format!("{scheme}://{host}{}", if hidden { "/…" } else { "" })
+}
+
+/// A URL fit to show: its path stays, but user info becomes `…@` and every query value `…`
+/// (`https://…@host/api?api_key=…`). For hook URLs in titles, journals, reports and errors.
+pub fn redact_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, h)) => format!("…@{h}"),
+        None => authority.to_string(),
+    };
+    let (path, query) = match tail.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (tail, None),
+    };
+    let query = query.map(|q| {
+        let (q, frag) = q.split_once('#').map_or((q, None), |(q, f)| (q, Some(f)));
+        let masked: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) => format!("{k}=…"),
+                None => kv.to_string(),
+            })
+            .collect();
+        format!("?{}{}", masked.join("&"), frag.map(|_| "#…").unwrap_or(""))
+    });
+    format!("{scheme}://{host}{path}{}", query.unwrap_or_default())
+}
+
+fn env_value(var: &str, what: &str) -> Result<String, String> {
+    std::env::var(var).map_err(|_| format!("environment variable {var} ({what}) is not set"))
+}
+
+/// The URL a webhook sink posts to: `url`, else the variable `url_env` names, else PagerDuty's
+/// Events API for that format; the error says what is missing.
+pub fn sink_url(
+    url: Option<&str>,
+    url_env: Option<&str>,
+    format: WebhookFormat,
+) -> Result<String, String> {
+    match (url, url_env, format) {
+        (Some(u), _, _) => Ok(u.to_string()),
+        (None, Some(var), _) => env_value(var, "url_env"),
+        (None, None, WebhookFormat::Pagerduty) => Ok(PAGERDUTY_EVENTS_URL.into()),
+        (None, None, _) => Err("no url".to_string()),
+    }
 }
 
 /// Sends messages to the plan's sinks.
@@ -217,16 +272,7 @@ impl Notifier {
                     routing_key_env,
                     ..
                 } => {
-                    let env = |var: &str, what: &str| {
-                        std::env::var(var)
-                            .map_err(|_| format!("environment variable {var} ({what}) is not set"))
-                    };
-                    let resolved = match (url, url_env, format) {
-                        (Some(u), _, _) => Ok(u.clone()),
-                        (None, Some(var), _) => env(var, "url_env"),
-                        (None, None, WebhookFormat::Pagerduty) => Ok(PAGERDUTY_EVENTS_URL.into()),
-                        (None, None, _) => Err("no url".to_string()),
-                    };
+                    let resolved = sink_url(url.as_deref(), url_env.as_deref(), *format);
                     let kind = match format {
                         WebhookFormat::Json => "webhook".to_string(),
                         f => format!("webhook[{}]", serde_json::json!(f).as_str().unwrap_or("?")),
@@ -238,7 +284,7 @@ impl Notifier {
                         (Err(_), None) => kind,
                     };
                     let key = match routing_key_env {
-                        Some(var) => env(var, "routing_key_env").map(Some),
+                        Some(var) => env_value(var, "routing_key_env").map(Some),
                         None => Ok(None),
                     };
                     let res = match (resolved, key) {
@@ -311,5 +357,19 @@ mod tests {
         assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
         assert_eq!(redact_url("http://127.0.0.1:9/"), "http://127.0.0.1:9");
         assert_eq!(redact_url("not a url with secret"), "<redacted>");
+    }
+
+    #[test]
+    fn hook_urls_keep_their_path_and_lose_credentials_and_query_values() {
+        use super::redact_credentials as r;
+        assert_eq!(
+            r("https://ops:s3cret@deploy.example.com/api/freeze?api_key=K1&env=prod"),
+            "https://…@deploy.example.com/api/freeze?api_key=…&env=…"
+        );
+        assert_eq!(
+            r("http://127.0.0.1:8080/ready"),
+            "http://127.0.0.1:8080/ready"
+        );
+        assert_eq!(r("http://h/p?flag#frag"), "http://h/p?flag#…");
     }
 }

@@ -26,6 +26,30 @@ use crate::{
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
 };
 
+/// What became of one message: how many sinks took it, and which failed (journaled with their errors).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Sinks that took it.
+    pub delivered: usize,
+    /// Sinks that failed.
+    pub failed: Vec<String>,
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sent to {} sink(s)", self.delivered)?;
+        if !self.failed.is_empty() {
+            write!(
+                f,
+                "; FAILED at {} ({})",
+                self.failed.len(),
+                self.failed.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything the steps of one run share.
 pub(crate) struct RunCtx {
     pub plan: Arc<Plan>,
@@ -164,7 +188,7 @@ impl RunCtx {
         template: Template,
         text: String,
         fields: serde_json::Value,
-    ) -> usize {
+    ) -> Delivery {
         self.flush_notifications().await;
         self.send_now(template, text, fields).await
     }
@@ -203,8 +227,13 @@ impl RunCtx {
         }
     }
 
-    /// Sends to every sink now and journals each outcome; returns the number of sinks.
-    async fn send_now(&self, template: Template, text: String, fields: serde_json::Value) -> usize {
+    /// Sends to every sink now and journals each outcome.
+    async fn send_now(
+        &self,
+        template: Template,
+        text: String,
+        fields: serde_json::Value,
+    ) -> Delivery {
         self.send_routed(template, text, fields, &[]).await
     }
 
@@ -214,11 +243,15 @@ impl RunCtx {
         text: String,
         fields: serde_json::Value,
         sinks: &[String],
-    ) -> usize {
+    ) -> Delivery {
         let msg = self.message(template, text, fields);
         let results = self.notifier.send_to(&msg, sinks).await;
-        let n = results.len();
+        let mut d = Delivery::default();
         for (sink, error) in results {
+            match &error {
+                None => d.delivered += 1,
+                Some(_) => d.failed.push(sink.clone()),
+            }
             if let Some(e) = &error {
                 tracing::warn!(sink = %sink, template = template.as_str(), error = %e, "notification failed");
                 self.progress
@@ -231,7 +264,7 @@ impl RunCtx {
                 error,
             });
         }
-        n
+        d
     }
 
     /// Raises an escalation: journaled, shown, and sent with the escalation template to its route's
@@ -515,6 +548,16 @@ impl StepCtx {
         }
     }
 
+    /// Until when a [`StepCtx::wait`] starting now waits: the RTO deadline, or past it the hard one.
+    pub fn wait_deadline_ms(&self) -> u64 {
+        let rto = self.run.rto_deadline_ms();
+        if self.run.clock.now_ms() < rto {
+            rto
+        } else {
+            self.run.hard_deadline_ms()
+        }
+    }
+
     /// Polls until `poll` yields `Some`; escalates when the RTO passes and gives up at the hard deadline.
     pub async fn wait<T, F, Fut>(&self, what: &str, poll: F) -> Result<T>
     where
@@ -564,7 +607,13 @@ impl StepCtx {
         )
         .await
         .map_err(|err| {
-            if err.kind() == ErrorKind::Timeout {
+            if err.kind() == ErrorKind::Timeout && hard <= rto_deadline {
+                err.context(format!(
+                    "stopped at the RTO of {} (execution.overrun_factor = 0) ({} step)",
+                    format_duration(self.run.targets.rto),
+                    self.step.id
+                ))
+            } else if err.kind() == ErrorKind::Timeout {
                 err.context(format!(
                     "gave up {} after the RTO of {} ({} step)",
                     format_duration(Duration::from_millis(hard.saturating_sub(rto_deadline))),

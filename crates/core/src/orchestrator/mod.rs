@@ -7,6 +7,7 @@ mod fanout;
 pub mod graph;
 pub(crate) mod output;
 mod steps;
+pub mod stop;
 mod touches;
 
 use std::{
@@ -86,6 +87,11 @@ pub struct RunOutcome {
     pub error: Option<Error>,
     /// The run folder.
     pub run_dir: PathBuf,
+    /// Where the estate serves and whether the run had changed anything, after a run that stopped
+    /// before its end.
+    pub stopped: Option<stop::Stopped>,
+    /// False when the report files could not be written (a warning was shown; the journal is whole).
+    pub report_written: bool,
 }
 
 /// What `plan` shows: the graph and its estimate, without side effects.
@@ -151,6 +157,7 @@ pub struct Orchestrator {
     notifier: Notifier,
     progress: Arc<dyn Progress>,
     started_by: Option<String>,
+    interrupt: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 impl Orchestrator {
@@ -164,7 +171,19 @@ impl Orchestrator {
             notifier: Notifier::none(),
             progress: Arc::new(NoProgress),
             started_by: None,
+            interrupt: None,
         }
+    }
+
+    /// Stops runs when `interrupt` carries a reason (the CLI's SIGINT and SIGTERM): no further step
+    /// starts, running ones get [`stop::INTERRUPT_GRACE`] to finish, and the run ends interrupted,
+    /// journaled and resumable.
+    pub fn with_interrupt(
+        mut self,
+        interrupt: tokio::sync::watch::Receiver<Option<String>>,
+    ) -> Self {
+        self.interrupt = Some(interrupt);
+        self
     }
 
     /// Journals the runs it starts as started by `who` (the controller: `aegis-dr watch`).
@@ -210,7 +229,7 @@ impl Orchestrator {
     pub async fn run(&self, req: RunRequest) -> Result<RunOutcome> {
         let (ctx, done, _lock, run_dir) = match &req.resume {
             Some(id) => self.resume(id, &req)?,
-            None => self.start(&req)?,
+            None => self.start(&req).await?,
         };
         let ctx = Arc::new(ctx);
         tracing::info!(
@@ -239,7 +258,14 @@ impl Orchestrator {
         let (deliver, control) = tokio::sync::mpsc::unbounded_channel();
         let watcher =
             crate::control::Watcher::start(crate::control::control_dir(&run_dir), deliver);
-        let error = execute(ctx.clone(), &ctx.graph, done, control).await;
+        let error = execute(
+            ctx.clone(),
+            &ctx.graph,
+            done,
+            control,
+            self.interrupt.clone(),
+        )
+        .await;
         drop(watcher);
         watchdog.abort();
         ctx.flush_notifications().await;
@@ -247,7 +273,13 @@ impl Orchestrator {
         let status = match &error {
             None => RunStatus::Succeeded,
             Some(e) if e.kind() == ErrorKind::Refused => RunStatus::Refused,
+            Some(e) if e.kind() == ErrorKind::Interrupted => RunStatus::Interrupted,
             Some(_) => RunStatus::Failed,
+        };
+        let journal_path = run_dir.join("journal.jsonl");
+        let stopped = match &error {
+            Some(e) => Some(stop::after_stop(&ctx, &journal_path, status, e).await),
+            None => None,
         };
         let mut calls = self.providers.calls();
         for (name, c) in calls.iter_mut() {
@@ -273,12 +305,22 @@ impl Orchestrator {
             status,
             error: error.as_ref().map(Error::summary),
         })?;
-        let report = Report::from_journal(&journal::read(&run_dir.join("journal.jsonl"))?)?;
-        report.write(&run_dir)?;
+        let report = Report::from_journal(&journal::read(&journal_path)?)?;
+        // The run's outcome is its journal's: a report that cannot be written is a warning.
+        let written = report.write(&run_dir);
+        if let Err(e) = &written {
+            tracing::warn!(run = %ctx.run_id, error = %e, "report not written");
+            self.progress.message(&format!(
+                "warning: the report could not be written ({e}); the run's journal is complete: write it later with `aegis-dr report {}`",
+                ctx.run_id
+            ));
+        }
         Ok(RunOutcome {
             report,
             error,
             run_dir,
+            stopped,
+            report_written: written.is_ok(),
         })
     }
 
@@ -363,14 +405,25 @@ impl Orchestrator {
             }
             crate::runs::RunRead::NoJournal => std::fs::remove_dir_all(&dir)
                 .map_err(|e| Error::io(dir.display(), e)),
-            crate::runs::RunRead::Corrupt(e) => Err(Error::config(format!(
-                "--abandon: run `{}` has a corrupt journal ({e}); move its folder away by hand",
-                a.run_id
-            ))),
+            // Its journal cannot take the entry: the folder is kept, whole, under `abandoned/`.
+            crate::runs::RunRead::Corrupt(_) => crate::runs::abandon_unreadable(
+                &self.state_dir,
+                &a.run_id,
+                &a.reason,
+                by,
+                self.clock.now_ms(),
+            )
+            .map(|to| {
+                self.progress.message(&format!(
+                    "run {} (unreadable) abandoned: its folder is kept at {}",
+                    a.run_id,
+                    to.display()
+                ))
+            }),
         }
     }
 
-    fn start(&self, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+    async fn start(&self, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
         let run_id = self.new_run_id(req.operation);
         let lock = RunLock::acquire(
             &self.state_dir,
@@ -379,26 +432,50 @@ impl Orchestrator {
             req.operation.as_str(),
         )?;
         // Folders of runs killed before their first journal entry (nothing ran) go.
-        crate::runs::remove_stale_without_journal(
-            &self.state_dir,
-            std::time::Duration::from_secs(60),
-        );
+        crate::runs::remove_without_journal(&self.state_dir);
         if let Some(a) = &req.abandon {
             self.abandon(a, &run_id)?;
         }
-        // Holding the lock, every unfinished run of the plan is an interrupted one.
-        if let Some(r) = crate::runs::interrupted(&self.state_dir, &self.plan.name).pop() {
-            let at = r
-                .steps
-                .iter()
-                .find(|s| s.status == crate::report::StepStatus::Running)
-                .map(|s| format!(" at step {}", s.id))
-                .unwrap_or_default();
-            return Err(Error::refused(format!(
-                "run {} ({}, started {}) was interrupted{at} and never finished: resume it with `aegis-dr {} --resume {}`, or give up on it with `--abandon {} --reason \"...\"`",
-                r.run_id, r.operation, r.started_at, r.operation, r.run_id, r.run_id
-            )));
+        // Holding the lock, every unfinished run of the plan is an interrupted one; a run whose
+        // journal cannot be read may be one too.
+        if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?.pop() {
+            return Err(Error::refused(match &rec.read {
+                crate::runs::RunRead::Report(r) if r.status == RunStatus::Running => format!(
+                    "run {} ({}, started {}) is running in another process (its journal is locked by its writer, though the plan's lock file was not): wait for it, or stop that process",
+                    r.run_id, r.operation, r.started_at
+                ),
+                crate::runs::RunRead::Report(r) => {
+                    let running: Vec<&str> = r
+                        .steps
+                        .iter()
+                        .filter(|s| s.status == crate::report::StepStatus::Running)
+                        .map(|s| s.id.as_str())
+                        .collect();
+                    let at = match running.len() {
+                        0 => String::new(),
+                        1 => format!(" during step {}", running[0]),
+                        _ => format!(" during steps {}", running.join(", ")),
+                    };
+                    format!(
+                        "run {} ({}, started {}) was interrupted{at} and never finished: resume it with `aegis-dr {} --resume {}`, or give up on it with `--abandon {} --reason \"...\"`",
+                        r.run_id, r.operation, r.started_at, r.operation, r.run_id, r.run_id
+                    )
+                }
+                crate::runs::RunRead::Corrupt(e) => format!(
+                    "run {} cannot be read ({e}): it may be an unfinished run of this plan; look at it, then give up on it with `--abandon {} --reason \"...\"` (its folder is kept under abandoned/)",
+                    rec.run_id, rec.run_id
+                ),
+                crate::runs::RunRead::NoJournal => format!("run {} has no journal", rec.run_id),
+            }));
         }
+        stop::refuse_nothing_to_do(
+            &self.plan,
+            &self.providers,
+            &self.clock,
+            &self.state_dir,
+            req.operation,
+        )
+        .await?;
         // A failback undoes the last completed failover, under that failover's class.
         let (class, undoes) = match req.operation {
             Operation::Failback => {
@@ -453,10 +530,17 @@ impl Orchestrator {
         }
         let path = Journal::path_of(&self.state_dir, run_id);
         if !path.exists() {
-            return Err(Error::config(format!(
-                "--resume: no run `{run_id}` under {}",
-                self.state_dir.display()
-            )));
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            return Err(Error::config(if dir.is_dir() {
+                format!(
+                    "--resume: run `{run_id}` has no journal: it was killed before its first step, so nothing ran; start a new run (its folder is removed by the next one)"
+                )
+            } else {
+                format!(
+                    "--resume: no run `{run_id}` under {}",
+                    self.state_dir.display()
+                )
+            }));
         }
         let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
         let (mut journal, entries) = Journal::reopen(&path)?;
@@ -599,7 +683,12 @@ async fn execute(
     graph: &Graph,
     mut done: HashSet<String>,
     mut control: tokio::sync::mpsc::UnboundedReceiver<std::result::Result<ControlRequest, String>>,
+    mut interrupt: Option<tokio::sync::watch::Receiver<Option<String>>>,
 ) -> Option<Error> {
+    // After an interruption: why, and when running steps are stopped.
+    let mut interrupted: Option<String> = None;
+    let mut grace = Box::pin(std::future::pending::<()>())
+        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
     let mut started: HashSet<String> = done.clone();
     // Each step is its own task, so independent steps use every worker thread.
     let mut running: JoinSet<Result<()>> = JoinSet::new();
@@ -688,6 +777,26 @@ async fn execute(
                     Ok(Err(e)) => {
                         first_error.get_or_insert(e);
                     }
+                    // Stopped by the interruption's bound: journaled failed, run again on resume.
+                    Err(join) if join.is_cancelled() && interrupted.is_some() && ctx.skip_order(&step.id).is_none() => {
+                        let e = Error::new(
+                            ErrorKind::Interrupted,
+                            format!(
+                                "stopped after {}s by the interruption ({}) before it finished",
+                                stop::INTERRUPT_GRACE.as_secs(),
+                                interrupted.as_deref().unwrap_or_default()
+                            ),
+                        )
+                        .with_resource(step.id.clone());
+                        let _ = ctx.journal_unsynced(&[Entry::StepFailed {
+                            ts_ms: ctx.clock.now_ms(),
+                            step: step.id.clone(),
+                            retries: 0,
+                            error: e.summary(),
+                            data: serde_json::Value::Null,
+                        }]);
+                        ctx.progress.step_finished(&step, Err(&e));
+                    }
                     // Stopped on the operator's order: journaled skipped, counts as done.
                     Err(join) if join.is_cancelled() => match journal_operator_skip(&ctx, &step) {
                         Ok(()) => {
@@ -704,6 +813,27 @@ async fn execute(
                         ));
                     }
                 }
+            }
+            reason = stop::interrupted(&mut interrupt), if interrupted.is_none() => {
+                ctx.progress.message(&format!(
+                    "{reason}: no further step starts; {} running step(s) get {}s to finish",
+                    handles.len(),
+                    stop::INTERRUPT_GRACE.as_secs()
+                ));
+                tracing::warn!(run = %ctx.run_id, reason = %reason, "run interrupted");
+                first_error.get_or_insert(Error::new(
+                    ErrorKind::Interrupted,
+                    format!("{reason}: the run stopped starting steps"),
+                ));
+                interrupted = Some(reason);
+                let clock = ctx.clock;
+                grace = Box::pin(async move { clock.sleep(stop::INTERRUPT_GRACE).await });
+            }
+            () = &mut grace, if !running.is_empty() => {
+                for h in handles.values() {
+                    h.abort();
+                }
+                grace = Box::pin(std::future::pending());
             }
             req = control.recv(), if control_open => match req {
                 None => control_open = false,

@@ -131,7 +131,17 @@ pub fn touches(plan: &Plan, kind: &StepKind) -> Vec<Touch> {
         StepKind::ScaleNodes { site, .. } => pools(*site, POOL_SCALE, &mut add),
         StepKind::ScaleWorkloads { site, .. } => workloads(*site, WORKLOADS_SCALE, &mut add),
         StepKind::LowerTtl | StepKind::RestoreTtl => records(RECORD_CHANGE, &mut add),
-        StepKind::SwitchDns { .. } => records(RECORD_SWITCH, &mut add),
+        // Health checks are read and set only for records that have one.
+        StepKind::SwitchDns { .. } => {
+            for r in &plan.dns_records {
+                let ops = if r.health_check.is_some() {
+                    RECORD_SWITCH
+                } else {
+                    RECORD_CHANGE
+                };
+                add(&r.provider, r.name.clone(), ops);
+            }
+        }
         StepKind::RecoverServers => servers(RECOVER, &mut add),
         StepKind::FailbackServers => servers(FAIL_BACK, &mut add),
         StepKind::TerminateDrill => servers(TERMINATE, &mut add),
@@ -152,12 +162,14 @@ pub fn touches(plan: &Plan, kind: &StepKind) -> Vec<Touch> {
                 use crate::plan::HookAction;
                 let (resource, ops): (String, &'static [&'static str]) = match &h.action {
                     HookAction::Command { argv, .. } => (argv.join(" "), &["run_command"]),
-                    HookAction::Http { method, url, .. } => {
-                        (format!("{method} {url}"), &["http_request"])
-                    }
-                    HookAction::Prometheus { url, query, .. } => {
-                        (format!("{url} `{query}`"), &["prometheus_query"])
-                    }
+                    HookAction::Http { method, url, .. } => (
+                        format!("{method} {}", crate::notify::redact_credentials(url)),
+                        &["http_request"],
+                    ),
+                    HookAction::Prometheus { url, query, .. } => (
+                        format!("{} `{query}`", crate::notify::redact_credentials(url)),
+                        &["prometheus_query"],
+                    ),
                     HookAction::Approval { .. } => {
                         ("aegis-dr approve|reject".into(), &["approval"])
                     }

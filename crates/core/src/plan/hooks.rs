@@ -203,7 +203,11 @@ impl HookSpec {
             HookAction::Command { argv, .. } => {
                 format!("Hook `{}`: run {}", self.name, argv.join(" "))
             }
-            HookAction::Http { method, url, .. } => format!("Hook `{}`: {method} {url}", self.name),
+            HookAction::Http { method, url, .. } => format!(
+                "Hook `{}`: {method} {}",
+                self.name,
+                crate::notify::redact_credentials(url)
+            ),
             HookAction::Prometheus {
                 query,
                 bound,
@@ -466,8 +470,10 @@ pub(super) fn hook(at: &str, h: RawHook) -> Result<HookSpec> {
                 .into_iter()
                 .find(|x| x.as_str() == e)
                 .ok_or_else(|| {
+                    let names: Vec<&str> = Escalation::ALL.iter().map(|x| x.as_str()).collect();
                     Error::config(format!(
-                        "{at}.escalate: `{e}` is not an escalation (rto-exceeded, data-integrity, dr-environment-unhealthy, both-sites-down)"
+                        "{at}.escalate: `{e}` is not an escalation ({})",
+                        names.join(", ")
                     ))
                 })?,
         ),

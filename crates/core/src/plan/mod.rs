@@ -4,7 +4,11 @@
 //! reported by `toml` with line and column; `raw.rs`), then `Plan::from_raw` (`validate.rs`) checks cross-references and ranges,
 //! naming the offending field and the line of its entry.
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -764,6 +768,30 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// What the plan claims but cannot do, worth a warning (`plan` and `check` print them): two
+    /// sites in one region (a region outage takes both), and a plan that moves nothing.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.primary.region == self.dr.region && self.primary.provider == self.dr.provider {
+            out.push(format!(
+                "sites.primary.region and sites.dr.region are both `{}`: a region outage takes both sites, so the region-outage class cannot be served",
+                self.primary.region
+            ));
+        }
+        if self.databases.is_empty()
+            && self.dns_records.is_empty()
+            && self.node_pools.is_empty()
+            && self.workloads.is_empty()
+            && self.recovery_servers.is_empty()
+        {
+            out.push(
+                "the plan has no databases, DNS records, node pools, workloads or recovery servers: a run moves nothing"
+                    .to_string(),
+            );
+        }
+        out
+    }
+
     /// The resolver verification asks for the DNS records: the plan's choice, else the system's
     /// when a record is on a real provider, else none (the simulated estate's names are not in DNS).
     pub fn dns_resolver(&self) -> DnsResolver {
@@ -813,7 +841,13 @@ impl Plan {
         })?;
         let mut plan =
             Plan::parse(&text).map_err(|e| e.with_resource(path.display().to_string()))?;
-        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        // `aegis.toml` has the parent `""`: its folder is the working directory, made absolute so a
+        // hook's working folder does not depend on where the process runs later.
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = std::path::absolute(&base).unwrap_or(base);
         for site in [&mut plan.primary, &mut plan.dr] {
             if let Some(k) = &site.kubeconfig {
                 if Path::new(k).is_relative() {

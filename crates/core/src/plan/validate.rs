@@ -73,6 +73,29 @@ impl Plan {
     }
 }
 
+/// True when two DNS targets name the same thing (case and a trailing dot aside).
+fn same_target(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// An A record's target is an IPv4 address, an AAAA record's an IPv6 address (or, on Route 53,
+/// an `alias:<zone>/<name>`); no target is a list (one value: no spaces or commas).
+fn target_fits(at: &str, field: &str, rtype: &str, t: &str) -> Result<()> {
+    let bad = |what: &str| Err(Error::config(format!("{at}.{field}: `{t}` is not {what}")));
+    if t.contains(|c: char| c.is_whitespace() || c == ',') {
+        return bad("one target (a record names one address or host here)");
+    }
+    if t.starts_with("alias:") {
+        return Ok(());
+    }
+    match rtype {
+        "A" if t.parse::<std::net::Ipv4Addr>().is_err() => bad("an IPv4 address (type A)"),
+        "AAAA" if t.parse::<std::net::Ipv6Addr>().is_err() => bad("an IPv6 address (type AAAA)"),
+        _ => Ok(()),
+    }
+}
+
 /// The two sites, for the defaults of the resources' providers.
 #[derive(Clone, Copy)]
 struct Sites<'a> {
@@ -221,6 +244,14 @@ fn databases(v: &mut Validator, raw: Vec<RawDatabase>, sites: Sites) -> Result<V
         }
         let provider = provider_of(&at, d.provider, p)?;
         v.unique(&at, "database", d.name.get_ref())?;
+        // One instance promoted or fenced by two pairs would be driven twice, each time on a guess.
+        for instance in [&d.primary, &d.dr] {
+            if !v.seen.insert(format!("db-instance:{provider}/{instance}")) {
+                return Err(Error::config(format!(
+                    "{at}: instance `{instance}` is already in another database pair; each instance belongs to one pair"
+                )));
+            }
+        }
         out.push(DatabaseSpec {
             name: d.name.into_inner(),
             provider,
@@ -252,6 +283,18 @@ fn dns_records(
                 r.record_type
             )));
         }
+        if same_target(&r.primary_target, &r.dr_target) {
+            return Err(Error::config(format!(
+                "{at}.dr_target: `{}` is also the primary_target: moving the record would move nothing",
+                r.dr_target
+            )));
+        }
+        for (field, t) in [
+            ("primary_target", &r.primary_target),
+            ("dr_target", &r.dr_target),
+        ] {
+            target_fits(&at, field, &rtype, t)?;
+        }
         if r.ttl == 0 || r.ttl > 172_800 {
             return Err(Error::config(format!(
                 "{at}.ttl: {} must be between 1 and 172800 seconds",
@@ -259,7 +302,12 @@ fn dns_records(
             )));
         }
         let provider = provider_of(&at, r.provider, &sites.primary.provider)?;
-        v.unique(&at, "dns record", r.name.get_ref())?;
+        // A dual-stack name has an A and an AAAA record: one record is a name and a type.
+        v.unique(
+            &at,
+            "dns record",
+            &format!("{} {rtype}", r.name.get_ref().to_ascii_lowercase()),
+        )?;
         out.push(DnsRecordSpec {
             name: r.name.into_inner(),
             provider,
@@ -342,6 +390,11 @@ fn workloads(v: &mut Validator, raw: Vec<RawWorkload>, sites: Sites) -> Result<V
         if let Some(sel) = &w.selector {
             crate::provider::workloads::LabelSelector::parse(sel)
                 .map_err(|e| Error::config(format!("{at}.selector: {e}")))?;
+        }
+        if w.selector.is_some() && !w.deployments.is_empty() {
+            return Err(Error::config(format!(
+                "{at}: give either `deployments` (names) or `selector` (labels), not both"
+            )));
         }
         let mut names = std::collections::HashSet::new();
         for name in &w.deployments {

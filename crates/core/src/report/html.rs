@@ -250,6 +250,9 @@ fn step_note(st: &StepReport) -> String {
     if st.attempts > 1 {
         let _ = write!(n, " ({} attempts)", st.attempts);
     }
+    for e in st.earlier_errors() {
+        let _ = write!(n, "; an earlier attempt failed: {}", e.message);
+    }
     n
 }
 
@@ -430,6 +433,23 @@ impl Report {
                     esc(&c.at),
                     esc(&c.by),
                     esc(&c.request)
+                );
+            }
+            b.push_str("</ul>");
+        }
+        if !self.notifications.is_empty() {
+            b.push_str("<h2>Notifications</h2><ul>");
+            for n in &self.notifications {
+                let _ = write!(
+                    b,
+                    "<li>{} {} → {}{}</li>",
+                    esc(&n.at),
+                    esc(&n.template),
+                    esc(&n.sink),
+                    n.error
+                        .as_ref()
+                        .map(|e| format!(" <b class=\"bad\">failed: {}</b>", esc(e)))
+                        .unwrap_or_default()
                 );
             }
             b.push_str("</ul>");

@@ -81,6 +81,13 @@ impl Report {
                 st.retries,
                 outcome
             );
+            for e in st.earlier_errors() {
+                let _ = writeln!(
+                    s,
+                    "|  | | | | an earlier attempt failed: {} |",
+                    e.message.replace('|', "\\|")
+                );
+            }
             if let Some(line) = super::hook_evidence_line(&st.data) {
                 let _ = writeln!(s, "|  | | | | {} |", line.replace('|', "\\|"));
             }

@@ -115,6 +115,15 @@ impl StepReport {
             .or_else(|| self.errors.last().map(|e| e.message.clone()))
             .unwrap_or_default()
     }
+
+    /// The errors not shown as its outcome: every failed attempt's but the last one of a step that
+    /// ended failed (after a resume, the error that stopped the run stays in the report).
+    pub fn earlier_errors(&self) -> &[ErrorSummary] {
+        match (&self.summary, self.errors.split_last()) {
+            (None, Some((_, before))) => before,
+            _ => &self.errors,
+        }
+    }
 }
 
 /// An operator's request, as the run took it.

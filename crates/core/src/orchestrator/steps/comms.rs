@@ -33,7 +33,7 @@ pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
             }),
         )
         .await;
-    Ok(format!("initial notification sent to {n} sink(s)"))
+    Ok(format!("initial notification {n}"))
 }
 
 pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
@@ -85,7 +85,7 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
             json!({ "achieved_rto_seconds": rto_ms.map(|m| m as f64 / 1000.0), "achieved_rpo_seconds": rpo_seconds, "rpo_unknown": loss.unknown }),
         )
         .await;
-    Ok(format!("resolution notice sent to {n} sink(s)"))
+    Ok(format!("resolution notice {n}"))
 }
 
 /// The site the verification step of `ctx`'s phase checked.

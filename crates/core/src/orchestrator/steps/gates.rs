@@ -106,9 +106,14 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
         .filter(|c| c.status == CheckStatus::Pass)
         .count();
     Ok(format!(
-        "{passed}/{} checks passed; estimate {} within RTO {}",
+        "{passed}/{} checks passed; estimate {} {} RTO {}",
         checks.len(),
         format_duration(est),
+        if est <= targets.rto {
+            "within"
+        } else {
+            "EXCEEDS (run anyway with --force)"
+        },
         format_duration(targets.rto)
     ))
 }

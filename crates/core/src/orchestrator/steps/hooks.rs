@@ -205,6 +205,8 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     let repeat = matches!(method.as_str(), "GET" | "HEAD");
     let deadline = ctx.run.clock.now_ms() + h.timeout.as_millis() as u64;
     let mut attempts = 0u32;
+    // What is shown of the URL everywhere (journal, reports, errors): no credentials.
+    let shown = crate::notify::redact_credentials(url);
     loop {
         attempts += 1;
         let mut req = client.request(method_v.clone(), url);
@@ -228,7 +230,7 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
                 p.extend(json_problems(&text, expect_json));
                 ctx.record(Output::Hook(serde_json::json!({
                     "type": "http",
-                    "request": format!("{method} {url}"),
+                    "request": format!("{method} {shown}"),
                     "status": status,
                     "body": captured(text.as_bytes(), &secrets),
                     "attempts": attempts,
@@ -237,10 +239,10 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
                 p
             }
             Err(e) => {
-                let msg = format!("{method} {url} failed: {e}");
+                let msg = format!("{method} {shown} failed: {}", e.without_url());
                 ctx.record(Output::Hook(serde_json::json!({
                     "type": "http",
-                    "request": format!("{method} {url}"),
+                    "request": format!("{method} {shown}"),
                     "error": msg,
                     "attempts": attempts,
                 })));
@@ -248,13 +250,13 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
             }
         };
         if problems.is_empty() {
-            return Ok(format!("{method} {url}: as expected"));
+            return Ok(format!("{method} {shown}: as expected"));
         }
         let now = ctx.run.clock.now_ms();
         if !repeat || now >= deadline {
             return Err(failed(
                 h,
-                format!("{method} {url}: {}", problems.join("; ")),
+                format!("{method} {shown}: {}", problems.join("; ")),
             ));
         }
         let pause = ctx.plan().execution.poll_interval.as_millis() as u64;

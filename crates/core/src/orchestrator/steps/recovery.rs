@@ -39,6 +39,26 @@ pub(super) async fn wait_job(
     Ok(st)
 }
 
+/// The job an earlier process of this step started, to follow again; `None` when there is none or
+/// it ended with a participant not launched (a resume then launches a new job instead of adopting
+/// the failed one again).
+async fn saved_job(ctx: &StepCtx, rs: &dyn RecoveryService) -> Result<Option<JobId>> {
+    let Some(id) = ctx
+        .checkpointed("job_id")
+        .and_then(|v| v.as_str().map(String::from))
+    else {
+        return Ok(None);
+    };
+    let job = JobId(id);
+    let st = ctx.call("describe recovery job", || rs.job(&job)).await?;
+    let ended_failed = st.status == JobStatus::Completed
+        && st
+            .participants
+            .iter()
+            .any(|(_, s)| s.is_final() && *s != LaunchStatus::Launched);
+    Ok((!ended_failed).then_some(job))
+}
+
 /// Adopts a running job of `participants` (a retry after a lost response, or a resume) or starts one.
 pub(super) async fn adopt_or_start<F, Fut>(
     rs: &dyn RecoveryService,
@@ -63,11 +83,8 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
         Ok(age) => age.as_millis() as u64,
         Err(msg) => return Err(Error::refused(msg)),
     };
-    let job = match ctx
-        .checkpointed("job_id")
-        .and_then(|v| v.as_str().map(String::from))
-    {
-        Some(id) => Some(JobId(id)),
+    let job = match saved_job(ctx, rs.as_ref()).await? {
+        Some(id) => Some(id),
         None => {
             let existing = ctx
                 .call("describe recovery instances", || {
@@ -158,11 +175,8 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
         .map(|i| i.id.clone())
         .collect();
     if !pending.is_empty() {
-        let job = match ctx
-            .checkpointed("job_id")
-            .and_then(|v| v.as_str().map(String::from))
-        {
-            Some(id) => JobId(id),
+        let job = match saved_job(ctx, rs.as_ref()).await? {
+            Some(id) => id,
             None => {
                 // Gate on FailbackState: wait until every instance is ready for launch.
                 ctx.wait("recovery instances FAILBACK_READY_FOR_LAUNCH", || async {

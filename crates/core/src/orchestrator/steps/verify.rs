@@ -128,6 +128,7 @@ pub(super) async fn verify(
     };
     let resolver = &resolver;
     let what = format!("{site} site healthy");
+    let what_ref = &what;
     let healthy = ctx.wait(&what, || {
         let eps = eps.clone();
         async move {
@@ -244,6 +245,14 @@ pub(super) async fn verify(
                 problems.extend(n?);
                 let ok = problems.is_empty();
                 if let Ok(mut l) = last_ref.lock() {
+                    // The progress line names what the wait fails on, each time that changes.
+                    if !ok && *l != problems {
+                        ctx.run.progress.step_waiting(
+                            &ctx.step,
+                            &format!("{what_ref}; failing: {}", problems.join("; ")),
+                            ctx.wait_deadline_ms(),
+                        );
+                    }
                     *l = problems;
                 }
                 Ok(ok.then_some(()))

@@ -1,0 +1,127 @@
+//! `aegis-dr estate`, what a stopped run says of the estate, and the signals that stop a run.
+
+use aegis_dr::{
+    clock::Clock,
+    estate::Verdict,
+    journal::RunStatus,
+    orchestrator::stop::{ways_out, Stopped},
+    report::Report,
+    Error, Result,
+};
+use serde_json::json;
+
+use crate::{
+    args::OutputFormat,
+    commands::{exit, invocation, outln, print_json},
+    config::Config,
+};
+
+/// `aegis-dr estate`: every resource's state now, the verdict and the plan's last run; exit 0 only
+/// when the estate is whole.
+pub async fn estate(cfg: &Config) -> Result<u8> {
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await?;
+    let e = aegis_dr::estate::read(&cfg.plan, &providers, &Clock::new()).await;
+    let last = aegis_dr::runs::of_plan(&cfg.state_dir, &cfg.plan.name).pop();
+    match cfg.output {
+        OutputFormat::Json => print_json(&json!({
+            "plan": cfg.plan.name,
+            "estate": e,
+            "headline": e.headline(),
+            "last_run": last.as_ref().map(|r| json!({
+                "run_id": r.run_id, "operation": r.operation, "status": r.status.as_str(),
+                "started_at": r.started_at,
+            })),
+        })),
+        OutputFormat::Text | OutputFormat::Html => {
+            outln!("Estate of plan `{}`, read now\n", cfg.plan.name);
+            for line in e.lines() {
+                outln!("  {line}");
+            }
+            if let Some(r) = &last {
+                outln!(
+                    "\nlast run: {} ({} {}, {})",
+                    r.run_id,
+                    r.operation,
+                    r.class,
+                    r.status.as_str()
+                );
+            }
+            outln!("\n{}", e.headline());
+            for n in &e.notes {
+                outln!("note: {n}");
+            }
+        }
+    }
+    Ok(if e.verdict == Verdict::Whole {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+/// What a run that stopped before its end says on stderr: why, what serves now, and both ways out.
+pub fn print_stop(cfg: &Config, r: &Report, error: &Error, stopped: Option<&Stopped>) {
+    eprintln!("error: {error}");
+    let what = match r.status {
+        RunStatus::Interrupted => "was interrupted",
+        RunStatus::Refused => "was refused",
+        _ => "failed",
+    };
+    eprintln!("run {} {what}.", r.run_id);
+    match stopped.map(|s| &s.estate) {
+        Some(e) => {
+            eprintln!("what serves now: {}", e.headline());
+            for line in e.lines() {
+                eprintln!("  {line}");
+            }
+            for n in &e.notes {
+                eprintln!("  note: {n}");
+            }
+            if e.verdict == Verdict::Whole && !stopped.is_some_and(|s| s.changed) {
+                eprintln!("nothing was changed.");
+                return;
+            }
+        }
+        None => eprintln!("what serves now: not read"),
+    }
+    let (forward, back) = ways_out(
+        r.operation
+            .parse()
+            .unwrap_or(aegis_dr::journal::Operation::Failover),
+        &r.run_id,
+        &r.class,
+    );
+    let inv = invocation(cfg);
+    let with_inv = |s: &str| s.replacen("aegis-dr", &inv, 1);
+    eprintln!("go forward: {}", with_inv(&forward));
+    eprintln!("or go back: {}", with_inv(&back));
+}
+
+/// A channel that carries the reason once SIGINT or SIGTERM arrives; a second signal ends the
+/// process at once (exit 130).
+pub fn interrupt_channel() -> tokio::sync::watch::Receiver<Option<String>> {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        let first = next_signal().await;
+        let _ = tx.send(Some(format!("{first} received")));
+        eprintln!("{first}: stopping after the running steps (at most {}s); send it again to quit at once", aegis_dr::orchestrator::stop::INTERRUPT_GRACE.as_secs());
+        let again = next_signal().await;
+        eprintln!("{again} received again: quitting now; the run is interrupted and resumable");
+        std::process::exit(130);
+    });
+    rx
+}
+
+async fn next_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! When a run stops before its end: an interruption (SIGINT, SIGTERM) stops it starting steps and
+//! bounds the running ones, and the sinks hear what serves now and the ways forward and back.
+
+use std::{collections::HashSet, path::Path, time::Duration};
+
+use tokio::sync::watch;
+
+use super::context::RunCtx;
+use crate::{
+    clock::Clock,
+    error::{Error, Result},
+    estate::{Estate, Verdict},
+    journal::{Entry, Operation, RunStatus},
+    notify::Escalation,
+    plan::{Plan, SiteRole},
+    provider::Providers,
+};
+
+/// How long steps running when an interruption arrives may take to finish before they are stopped.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
+/// Resolves with the reason once an interruption is asked for; never when there is no channel or
+/// its sender is gone without one.
+pub(super) async fn interrupted(rx: &mut Option<watch::Receiver<Option<String>>>) -> String {
+    if let Some(rx) = rx {
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    std::future::pending().await
+}
+
+/// What is known after a run stopped before its end.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// Where the estate serves now, read from the providers.
+    pub estate: Estate,
+    /// True when a step that changes the estate (or declares the incident) had started.
+    pub changed: bool,
+}
+
+/// The ways out of a stopped run, as commands.
+pub fn ways_out(operation: Operation, run_id: &str, class: &str) -> (String, String) {
+    let forward = format!(
+        "aegis-dr {} --resume {run_id} (after fixing the cause)",
+        operation.as_str()
+    );
+    let back = match operation {
+        Operation::Failback => {
+            format!("aegis-dr failover --class {class} --yes (back to the DR site)")
+        }
+        Operation::Failover | Operation::Drill => {
+            "aegis-dr failback --yes (back to the primary site)".to_string()
+        }
+    };
+    (forward, back)
+}
+
+/// After a run stopped with `error`: reads where the estate serves now and tells the sinks
+/// (through the `run-stopped` escalation route) with the ways forward and back. Only runs whose
+/// declaration or changes were under way are announced: a run its gates refused changed nothing
+/// and had announced nothing.
+pub(super) async fn after_stop(
+    ctx: &RunCtx,
+    journal: &Path,
+    status: RunStatus,
+    error: &Error,
+) -> Stopped {
+    let estate = crate::estate::read(&ctx.plan, &ctx.providers, &ctx.clock).await;
+    let started: HashSet<String> = crate::journal::read(journal)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| match e {
+            Entry::StepStarted { step, .. } => Some(step.clone()),
+            _ => None,
+        })
+        .collect();
+    let changed = ctx
+        .graph
+        .steps
+        .iter()
+        .any(|s| !s.kind.observes_only() && started.contains(&s.id));
+    if changed {
+        announce(ctx, status, error, &estate).await;
+    }
+    Stopped { estate, changed }
+}
+
+async fn announce(ctx: &RunCtx, status: RunStatus, error: &Error, estate: &Estate) {
+    let (forward, back) = ways_out(ctx.operation, &ctx.run_id, ctx.class.as_str());
+    let message = format!(
+        "the run {} ({error}). What serves now: {}. Go forward: {forward}; or go back: {back}",
+        match status {
+            RunStatus::Interrupted => "was interrupted",
+            RunStatus::Refused => "was refused",
+            _ => "failed",
+        },
+        estate.headline()
+    );
+    ctx.escalate(Escalation::RunStopped, message).await;
+}
+
+/// Refuses a run that would move nothing: a failback with no completed failover to undo while the
+/// estate serves whole from the primary site (or cannot be read), and a failover or drill while
+/// the last failover stands and the estate serves whole from the DR site. Reads the estate only
+/// when the runs on record say there may be nothing to do.
+pub(super) async fn refuse_nothing_to_do(
+    plan: &Plan,
+    providers: &Providers,
+    clock: &Clock,
+    state_dir: &Path,
+    op: Operation,
+) -> Result<()> {
+    let on_dr_by_record = crate::runs::failover_to_undo(state_dir, &plan.name);
+    match (op, &on_dr_by_record) {
+        (Operation::Failback, None) => {
+            let e = crate::estate::read(plan, providers, clock).await;
+            match (e.verdict, e.serving) {
+                (Verdict::Whole, Some(SiteRole::Primary)) | (Verdict::Whole, None) => {
+                    Err(Error::refused(format!(
+                        "no completed failover of plan `{}` to undo, and {}: nothing to fail back",
+                        plan.name,
+                        e.headline()
+                    )))
+                }
+                (Verdict::Unknown, _) => Err(Error::refused(format!(
+                    "no completed failover of plan `{}` to undo, and {}: fail back once it can be read",
+                    plan.name,
+                    e.headline()
+                ))),
+                _ => {
+                    tracing::warn!(plan = %plan.name, estate = %e.headline(), "failback without a completed failover: the estate is not on the primary");
+                    Ok(())
+                }
+            }
+        }
+        (Operation::Failover | Operation::Drill, Some(f)) => {
+            let e = crate::estate::read(plan, providers, clock).await;
+            if e.verdict == Verdict::Whole && e.serving == Some(SiteRole::Dr) {
+                return Err(Error::refused(format!(
+                    "already on DR: failover {} completed and {}; nothing was done (fail back with `aegis-dr failback`)",
+                    f.run_id,
+                    e.headline()
+                )));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
