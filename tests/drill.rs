@@ -100,7 +100,28 @@ fn check_reports_each_check_and_fails_on_config_drift() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
     assert_eq!(doc["status"], "pass");
-    assert_eq!(doc["checks"].as_array().expect("checks").len(), 6);
+    // The runbook's six, then the plan, hooks, sinks and the estate.
+    let names: Vec<&str> = doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dr-nodes-ready",
+            "replication-lag",
+            "backup-age",
+            "dns-ttl",
+            "dr-config-matches",
+            "dr-health",
+            "plan",
+            "hooks",
+            "sinks",
+            "estate"
+        ]
+    );
 
     let env = Env::new(
         "config_drift = [\"production/api-config\"]\nbackup_age = \"7h\"",

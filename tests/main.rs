@@ -17,4 +17,5 @@ mod notifications;
 mod operator;
 mod runs;
 mod safety;
+mod stops;
 mod watch;

@@ -66,10 +66,10 @@ fn a_killed_run_is_interrupted_and_blocks_new_runs_until_resumed_or_abandoned() 
     }
 
     // Abandoning it needs a reason, is journaled, and lets a new run start.
-    let out = env.run(&["failback", "--yes", "--abandon", &id]);
+    let out = env.run(&["failover", "--yes", "--abandon", &id]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let out = env.run(&[
-        "failback",
+        "failover",
         "--yes",
         "--abandon",
         &id,
@@ -104,7 +104,7 @@ fn the_resume_hint_pastes_from_another_folder() {
     let err = stderr(&out);
     let hint = err
         .lines()
-        .find_map(|l| l.split("continue with: ").nth(1))
+        .find_map(|l| l.split("go forward, once the cause is fixed: ").nth(1))
         .unwrap_or_else(|| panic!("no hint: {err}"));
     assert!(
         hint.contains("--config") && hint.contains("--state-dir"),

@@ -84,7 +84,7 @@ pub fn print_stop(cfg: &Config, r: &Report, error: &Error, stopped: Option<&Stop
         }
         None => eprintln!("what serves now: not read"),
     }
-    let (forward, back) = ways_out(
+    let w = ways_out(
         r.operation
             .parse()
             .unwrap_or(aegis_dr::journal::Operation::Failover),
@@ -93,35 +93,45 @@ pub fn print_stop(cfg: &Config, r: &Report, error: &Error, stopped: Option<&Stop
     );
     let inv = invocation(cfg);
     let with_inv = |s: &str| s.replacen("aegis-dr", &inv, 1);
-    eprintln!("go forward: {}", with_inv(&forward));
-    eprintln!("or go back: {}", with_inv(&back));
+    eprintln!(
+        "go forward, once the cause is fixed: {}",
+        with_inv(&w.forward)
+    );
+    eprintln!("or go back to {}: {}", w.back_to, with_inv(&w.back));
 }
 
 /// A channel that carries the reason once SIGINT or SIGTERM arrives; a second signal ends the
-/// process at once (exit 130).
+/// process at once (exit 130). The handlers are in place when this returns.
 pub fn interrupt_channel() -> tokio::sync::watch::Receiver<Option<String>> {
+    use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = tokio::sync::watch::channel(None);
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // No handlers: the signals keep their default action (the run is left interrupted).
+        return rx;
+    };
     tokio::spawn(async move {
-        let first = next_signal().await;
+        let first = next_signal(&mut int, &mut term).await;
         let _ = tx.send(Some(format!("{first} received")));
-        eprintln!("{first}: stopping after the running steps (at most {}s); send it again to quit at once", aegis_dr::orchestrator::stop::INTERRUPT_GRACE.as_secs());
-        let again = next_signal().await;
+        eprintln!(
+            "{first}: stopping after the running steps (at most {}s); send it again to quit at once",
+            aegis_dr::orchestrator::stop::INTERRUPT_GRACE.as_secs()
+        );
+        let again = next_signal(&mut int, &mut term).await;
         eprintln!("{again} received again: quitting now; the run is interrupted and resumable");
         std::process::exit(130);
     });
     rx
 }
 
-async fn next_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
+async fn next_signal(
+    int: &mut tokio::signal::unix::Signal,
+    term: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
 }

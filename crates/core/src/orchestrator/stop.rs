@@ -44,21 +44,31 @@ pub struct Stopped {
     pub changed: bool,
 }
 
-/// The ways out of a stopped run, as commands.
-pub fn ways_out(operation: Operation, run_id: &str, class: &str) -> (String, String) {
-    let forward = format!(
-        "aegis-dr {} --resume {run_id} (after fixing the cause)",
-        operation.as_str()
-    );
-    let back = match operation {
-        Operation::Failback => {
-            format!("aegis-dr failover --class {class} --yes (back to the DR site)")
-        }
-        Operation::Failover | Operation::Drill => {
-            "aegis-dr failback --yes (back to the primary site)".to_string()
-        }
-    };
-    (forward, back)
+/// The ways out of a stopped run: the command that goes forward (resumes it, once its cause is
+/// fixed) and the one that goes back, with where back is.
+pub fn ways_out(operation: Operation, run_id: &str, class: &str) -> WaysOut {
+    WaysOut {
+        forward: format!("aegis-dr {} --resume {run_id}", operation.as_str()),
+        back: match operation {
+            Operation::Failback => format!("aegis-dr failover --class {class} --yes"),
+            Operation::Failover | Operation::Drill => "aegis-dr failback --yes".to_string(),
+        },
+        back_to: match operation {
+            Operation::Failback => "the DR site",
+            Operation::Failover | Operation::Drill => "the primary site",
+        },
+    }
+}
+
+/// Commands that go forward or back from a stopped run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaysOut {
+    /// Resumes the run (after its cause is fixed).
+    pub forward: String,
+    /// Moves the estate back to where it served before the run.
+    pub back: String,
+    /// Where `back` moves it.
+    pub back_to: &'static str,
 }
 
 /// After a run stopped with `error`: reads where the estate serves now and tells the sinks
@@ -92,15 +102,18 @@ pub(super) async fn after_stop(
 }
 
 async fn announce(ctx: &RunCtx, status: RunStatus, error: &Error, estate: &Estate) {
-    let (forward, back) = ways_out(ctx.operation, &ctx.run_id, ctx.class.as_str());
+    let w = ways_out(ctx.operation, &ctx.run_id, ctx.class.as_str());
     let message = format!(
-        "the run {} ({error}). What serves now: {}. Go forward: {forward}; or go back: {back}",
+        "the run {} ({error}). What serves now: {}. Go forward, once the cause is fixed: `{}`; or go back to {}: `{}`",
         match status {
             RunStatus::Interrupted => "was interrupted",
             RunStatus::Refused => "was refused",
             _ => "failed",
         },
-        estate.headline()
+        estate.headline(),
+        w.forward,
+        w.back_to,
+        w.back
     );
     ctx.escalate(Escalation::RunStopped, message).await;
 }
