@@ -262,7 +262,9 @@ fn command_hooks_run_from_a_plan_named_without_a_folder_and_check_finds_missing_
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let ran = std::fs::read_to_string(env.path().join("hook-ran")).expect("the hook ran");
     assert_eq!(
-        std::path::Path::new(ran.trim()).canonicalize().expect("dir"),
+        std::path::Path::new(ran.trim())
+            .canonicalize()
+            .expect("dir"),
         env.path().canonicalize().expect("dir")
     );
 
@@ -381,7 +383,10 @@ fn a_second_process_never_drives_a_live_run_whose_lock_file_was_deleted() {
 #[test]
 fn an_unreadable_run_blocks_new_runs_until_abandoned_and_is_kept() {
     let env = Env::default();
-    let dir = env.state().join("runs").join("20260101T000000Z-failover-dead");
+    let dir = env
+        .state()
+        .join("runs")
+        .join("20260101T000000Z-failover-dead");
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("journal.jsonl"), "{not json\n").expect("write");
 
@@ -478,7 +483,10 @@ fn an_unreadable_state_folder_is_an_error_never_no_runs() {
     assert!(stderr(&out).contains("runs"), "{}", stderr(&out));
 
     let env = Env::default();
-    let dir = env.state().join("runs").join("20260101T000000Z-failover-0001");
+    let dir = env
+        .state()
+        .join("runs")
+        .join("20260101T000000Z-failover-0001");
     std::fs::create_dir_all(dir.join("journal.jsonl")).expect("a folder where the journal is");
     let text = stdout(&env.run(&["status"]));
     assert!(
@@ -548,7 +556,10 @@ fn overrun_factor_zero_stops_at_the_rto_and_the_wait_names_what_fails() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("stopped at the RTO of 3s"), "{err}");
-    assert!(err.contains("failing:") && err.contains("error rate"), "{err}");
+    assert!(
+        err.contains("failing:") && err.contains("error rate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -597,7 +608,8 @@ fn plans_that_cannot_do_what_they_claim_are_refused_or_warned() {
     let out = env.run(&["plan"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("warning: sites.primary.region and sites.dr.region are both `eu-west-1`"),
+        stderr(&out)
+            .contains("warning: sites.primary.region and sites.dr.region are both `eu-west-1`"),
         "{}",
         stderr(&out)
     );
@@ -636,7 +648,9 @@ fn untrue_lines_are_gone() {
     let out = env.run(&["failover", "--yes", "--force", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
-    let gate = step(&doc, "preflight")["summary"].as_str().expect("summary");
+    let gate = step(&doc, "preflight")["summary"]
+        .as_str()
+        .expect("summary");
     assert!(
         gate.contains("EXCEEDS") && !gate.contains("within"),
         "{gate}"
@@ -658,7 +672,15 @@ fn untrue_lines_are_gone() {
     assert_eq!(code(&failed.run(&["failover", "--yes"])), 1);
     let id = failed.runs().pop().expect("run");
     let out = failed
-        .command(&["skip", &id, "switch-dns-to-dr", "--reason", "r", "--output", "json"])
+        .command(&[
+            "skip",
+            &id,
+            "switch-dns-to-dr",
+            "--reason",
+            "r",
+            "--output",
+            "json",
+        ])
         .env_remove("USER")
         .env_remove("LOGNAME")
         .env_remove("USERNAME")

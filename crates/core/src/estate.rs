@@ -538,3 +538,120 @@ fn judge(
         notes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan::parse(
+            "[plan]\nname = \"t\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"a\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"b\"\n[[databases]]\nname = \"d\"\nprimary = \"p\"\ndr = \"q\"\n[[dns_records]]\nname = \"n\"\nzone = \"z\"\nprimary_target = \"lb-a\"\ndr_target = \"lb-b\"\nttl = 60\n",
+        )
+        .expect("plan")
+    }
+
+    fn inst(name: &str, role: Option<DatabaseRole>, fenced: Option<bool>) -> InstanceView {
+        InstanceView {
+            instance: name.into(),
+            role,
+            fenced,
+            error: role.is_none().then(|| "unreachable".to_string()),
+        }
+    }
+
+    fn estate(p: InstanceView, d: InstanceView, target: Option<&str>) -> Estate {
+        let plan = plan();
+        let serves = target.and_then(|t| {
+            [SiteRole::Primary, SiteRole::Dr]
+                .into_iter()
+                .find(|s| same_target(t, plan.dns_records[0].target(*s)))
+        });
+        judge(
+            &plan,
+            vec![DatabaseView {
+                name: "d".into(),
+                primary: p,
+                dr: d,
+            }],
+            vec![DnsView {
+                name: "n".into(),
+                target: target.map(String::from),
+                serves,
+                error: target.is_none().then(|| "unreachable".to_string()),
+            }],
+            Vec::new(),
+            Vec::new(),
+        )
+    }
+
+    use DatabaseRole::{Primary, Replica, Standalone};
+
+    #[test]
+    fn one_writer_where_dns_points_is_whole() {
+        let e = estate(
+            inst("p", Some(Primary), Some(false)),
+            inst("q", Some(Replica), Some(true)),
+            Some("LB-A."),
+        );
+        assert_eq!(
+            (e.verdict, e.serving, e.down),
+            (Verdict::Whole, Some(SiteRole::Primary), false)
+        );
+        let e = estate(
+            inst("p", Some(Standalone), Some(true)),
+            inst("q", Some(Primary), Some(false)),
+            Some("lb-b"),
+        );
+        assert_eq!((e.verdict, e.serving), (Verdict::Whole, Some(SiteRole::Dr)));
+    }
+
+    #[test]
+    fn dns_at_a_fenced_site_is_down_and_two_writers_a_split() {
+        let e = estate(
+            inst("p", Some(Standalone), Some(true)),
+            inst("q", Some(Primary), Some(false)),
+            Some("lb-a"),
+        );
+        assert_eq!((e.verdict, e.down), (Verdict::Split, true));
+        assert!(
+            e.headline()
+                .starts_with("service DOWN: dns n points at the primary site"),
+            "{}",
+            e.headline()
+        );
+        let e = estate(
+            inst("p", Some(Primary), Some(false)),
+            inst("q", Some(Primary), Some(false)),
+            Some("lb-a"),
+        );
+        assert_eq!(e.verdict, Verdict::Split);
+        assert!(
+            e.headline().contains("BOTH instances take writes"),
+            "{}",
+            e.headline()
+        );
+        let e = estate(
+            inst("p", Some(Primary), Some(true)),
+            inst("q", Some(Replica), Some(true)),
+            Some("lb-a"),
+        );
+        assert_eq!((e.verdict, e.down), (Verdict::Split, true));
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_unknown_never_whole() {
+        let e = estate(
+            inst("p", None, None),
+            inst("q", Some(Replica), Some(true)),
+            Some("lb-a"),
+        );
+        assert_eq!((e.verdict, e.serving), (Verdict::Unknown, None));
+        let e = estate(
+            inst("p", Some(Primary), Some(false)),
+            inst("q", Some(Replica), Some(true)),
+            None,
+        );
+        assert_eq!(e.verdict, Verdict::Unknown);
+        assert!(e.headline().contains("UNKNOWN"), "{}", e.headline());
+    }
+}

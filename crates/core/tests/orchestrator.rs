@@ -76,9 +76,20 @@ async fn failover_moves_everything_and_records_original_replicas() {
         "selector group scaled"
     );
     assert_eq!(out.report.achieved.rpo_seconds, Some(20.0));
-    // Re-running a finished failover changes nothing.
-    let again = e.run(Operation::Failover, RO, flags()).await;
-    assert!(again.error.is_none(), "{:?}", again.error);
+    // A second failover while on DR is refused ("already on DR") and changes nothing.
+    let again = e
+        .orchestrator()
+        .run(aegis_dr_core::orchestrator::RunRequest {
+            operation: Operation::Failover,
+            class: RO,
+            flags: flags(),
+            resume: None,
+            abandon: None,
+        })
+        .await;
+    let err = again.err().expect("refused");
+    assert_eq!(err.kind(), ErrorKind::Refused);
+    assert!(err.to_string().contains("already on DR"), "{err}");
     assert_eq!(canonical(&e.world()), canonical(&w));
 }
 
