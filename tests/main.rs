@@ -15,6 +15,7 @@ mod logs;
 mod mixed;
 mod notifications;
 mod operator;
+mod rollback;
 mod runs;
 mod safety;
 mod stops;

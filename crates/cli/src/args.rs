@@ -98,6 +98,9 @@ pub enum Command {
     Failback(RunArgs),
     /// Failover, verify, failback: a complete drill.
     Drill(RunArgs),
+    /// Undo what a stopped failover changed, in reverse, as a run of its own (journaled and
+    /// resumable like any run).
+    Rollback(RollbackArgs),
     /// Where each resource of the plan serves now (database roles and fences, DNS targets, pool
     /// sizes, workload replicas) and whether the estate is whole or split (exit 1 unless whole).
     Estate,
@@ -329,4 +332,18 @@ pub struct RunArgs {
     /// Why the run given to --abandon is given up on.
     #[arg(long, requires = "abandon")]
     pub reason: Option<String>,
+}
+
+/// Flags of `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The stopped failover (or drill stopped in its failover phase) to undo.
+    #[arg(required_unless_present = "resume")]
+    pub run_id: Option<String>,
+    /// Do not ask for confirmation (required when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Continue a rollback that stopped.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "run_id")]
+    pub resume: Option<String>,
 }

@@ -71,6 +71,11 @@ pub async fn run(cfg: Config) -> Result<u8> {
         Action::Plan { operation, class } => plan(&cfg, *operation, *class).await,
         Action::Run { .. } => run_operation(&cfg).await,
         Action::Estate => crate::estate::estate(&cfg).await,
+        Action::Rollback {
+            run_id,
+            resume,
+            yes,
+        } => rollback(&cfg, run_id.as_deref(), resume.as_deref(), *yes).await,
         Action::Status(id) => status(&cfg, id.as_deref()),
         Action::Report(id) => report(&cfg, id.as_deref()),
         Action::Permissions(only) => permissions(&cfg, only.as_deref()),
@@ -508,9 +513,47 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
             abandon: abandon.clone(),
         })
         .await?;
+    Ok(print_outcome(cfg, &outcome))
+}
+
+/// `aegis-dr rollback RUN_ID` (or `--resume` of a rollback).
+async fn rollback(
+    cfg: &Config,
+    run_id: Option<&str>,
+    resume: Option<&str>,
+    yes: bool,
+) -> Result<u8> {
+    confirm(cfg, Operation::Rollback, yes)?;
+    let o = orchestrator(cfg).await?;
+    let outcome = match (run_id, resume) {
+        (_, Some(id)) => {
+            o.run(RunRequest {
+                operation: Operation::Rollback,
+                class: aegis_dr::IncidentClass::RegionOutage,
+                flags: Default::default(),
+                resume: Some(id.to_string()),
+                abandon: None,
+            })
+            .await?
+        }
+        (Some(id), None) => o.rollback(id).await?,
+        (None, None) => return Err(Error::config("rollback: name the run to undo")),
+    };
+    Ok(print_outcome(cfg, &outcome))
+}
+
+/// Prints a run's report (and the rollback's that followed it) and what a stop leaves; the exit
+/// code is the run's (a rollback that then succeeded does not make a failed failover succeed).
+fn print_outcome(cfg: &Config, outcome: &aegis_dr::orchestrator::RunOutcome) -> u8 {
     let r = &outcome.report;
     match cfg.output {
-        OutputFormat::Json => print_json(&serde_json::to_value(r).unwrap_or_default()),
+        OutputFormat::Json => {
+            let mut doc = serde_json::to_value(r).unwrap_or_default();
+            if let Some(rb) = &outcome.rollback {
+                doc["rollback"] = serde_json::to_value(&rb.report).unwrap_or_default();
+            }
+            print_json(&doc)
+        }
         OutputFormat::Text | OutputFormat::Html => {
             outln!("{}", r.to_markdown());
             if outcome.report_written {
@@ -518,11 +561,27 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
             }
         }
     }
-    if let Some(e) = &outcome.error {
-        crate::estate::print_stop(cfg, r, e, outcome.stopped.as_ref());
-        return Ok(code_for(e));
+    let Some(e) = &outcome.error else {
+        return exit::OK;
+    };
+    match &outcome.rollback {
+        None => crate::estate::print_stop(cfg, r, e, outcome.stopped.as_ref()),
+        Some(rb) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "run {} stopped; the plan's on_failure = rollback ran rollback {}:",
+                r.run_id, rb.report.run_id
+            );
+            if cfg.output != OutputFormat::Json {
+                outln!("{}", rb.report.to_markdown());
+            }
+            match &rb.error {
+                None => eprintln!("rollback {} succeeded.", rb.report.run_id),
+                Some(rbe) => crate::estate::print_stop(cfg, &rb.report, rbe, rb.stopped.as_ref()),
+            }
+        }
     }
-    Ok(exit::OK)
+    code_for(e)
 }
 
 /// `aegis-dr` with the global flags that find this plan and state folder from any directory.

@@ -40,6 +40,15 @@ pub enum Action {
     },
     /// `estate`.
     Estate,
+    /// `rollback RUN_ID` or `rollback --resume RUN_ID`.
+    Rollback {
+        /// The stopped run to undo.
+        run_id: Option<String>,
+        /// The rollback to resume.
+        resume: Option<String>,
+        /// Skip the confirmation.
+        yes: bool,
+    },
     /// `status`.
     Status(Option<String>),
     /// `report`.
@@ -350,6 +359,11 @@ impl Config {
             Command::Failback(a) => run_action(Operation::Failback, a)?,
             Command::Drill(a) => run_action(Operation::Drill, a)?,
             Command::Estate => Action::Estate,
+            Command::Rollback(a) => Action::Rollback {
+                run_id: a.run_id.clone(),
+                resume: a.resume.clone(),
+                yes: a.yes,
+            },
             Command::Status { run_id } => Action::Status(run_id.clone()),
             Command::Report { run_id } => Action::Report(run_id.clone()),
             Command::Permissions => Action::Permissions(cli.provider.clone()),

@@ -25,6 +25,8 @@ pub enum Operation {
     Failback,
     /// Failover, verify, failback.
     Drill,
+    /// Undo what a stopped failover changed, in reverse (`aegis-dr rollback RUN_ID`).
+    Rollback,
 }
 
 impl Operation {
@@ -34,6 +36,7 @@ impl Operation {
             Operation::Failover => "failover",
             Operation::Failback => "failback",
             Operation::Drill => "drill",
+            Operation::Rollback => "rollback",
         }
     }
 }
@@ -41,10 +44,15 @@ impl Operation {
 impl std::str::FromStr for Operation {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        [Operation::Failover, Operation::Failback, Operation::Drill]
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not an operation (failover, failback, drill)"))
+        [
+            Operation::Failover,
+            Operation::Failback,
+            Operation::Drill,
+            Operation::Rollback,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| format!("`{s}` is not an operation (failover, failback, drill, rollback)"))
     }
 }
 

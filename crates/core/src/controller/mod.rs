@@ -450,10 +450,9 @@ impl Controller {
             .into_iter()
             .rev()
             .find(|r| r.started_by.as_deref() == Some(STARTED_BY))?;
-        let operation = match r.operation.as_str() {
-            "failover" => Operation::Failover,
-            "failback" => Operation::Failback,
-            "drill" => Operation::Drill,
+        // A rollback is a person's decision: the controller resumes only what it runs itself.
+        let operation = match r.operation.parse() {
+            Ok(op @ (Operation::Failover | Operation::Failback | Operation::Drill)) => op,
             _ => return None,
         };
         let approval = r

@@ -241,6 +241,17 @@ pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
                 "",
             ),
         },
+        // Without the stopped run it undoes, a rollback undoes all a failover does.
+        Operation::Rollback => super::rollback::graph(
+            plan,
+            class,
+            false,
+            &build(plan, Operation::Failover, class)
+                .steps
+                .iter()
+                .map(|s| s.kind.clone())
+                .collect::<Vec<_>>(),
+        ),
         Operation::Drill => {
             let mut steps = with_hooks(
                 failover(plan, class, "failover."),
@@ -510,7 +521,7 @@ fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<Step> {
 }
 
 /// The failback of what a failover of `class` did: only what it moved is moved back.
-fn failback(
+pub(super) fn failback(
     plan: &Plan,
     class: IncidentClass,
     prefix: &str,

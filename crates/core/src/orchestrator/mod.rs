@@ -6,6 +6,7 @@ mod controls;
 mod fanout;
 pub mod graph;
 pub(crate) mod output;
+pub mod rollback;
 mod steps;
 pub mod stop;
 mod touches;
@@ -92,6 +93,8 @@ pub struct RunOutcome {
     pub stopped: Option<stop::Stopped>,
     /// False when the report files could not be written (a warning was shown; the journal is whole).
     pub report_written: bool,
+    /// The rollback the plan's `on_failure = "rollback"` ran after this run stopped.
+    pub rollback: Option<Box<RunOutcome>>,
 }
 
 /// What `plan` shows: the graph and its estimate, without side effects.
@@ -227,16 +230,48 @@ impl Orchestrator {
 
     /// Runs (or resumes) an operation to its end.
     pub async fn run(&self, req: RunRequest) -> Result<RunOutcome> {
-        let (ctx, done, _lock, run_dir) = match &req.resume {
+        let (ctx, done, lock, run_dir) = match &req.resume {
             Some(id) => self.resume(id, &req)?,
             None => self.start(&req).await?,
         };
+        let mut outcome = self
+            .drive(ctx, done, lock, run_dir, req.resume.is_some())
+            .await?;
+        // The plan's `on_failure = "rollback"`: undo at once what a stopped failover changed.
+        if outcome
+            .stopped
+            .as_ref()
+            .is_some_and(|s| s.changed && s.rolls_back)
+        {
+            match self.rollback(&outcome.report.run_id).await {
+                Ok(rb) => outcome.rollback = Some(Box::new(rb)),
+                Err(e) => {
+                    tracing::error!(run = %outcome.report.run_id, error = %e, "rollback did not start");
+                    self.progress.message(&format!(
+                        "the plan's on_failure = rollback could not start: {e}"
+                    ));
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Runs a started (or resumed) run to its end, holding its lock: the steps, the RTO watchdog,
+    /// the operator's requests, the stop's announcement, the journal's last entries and the report.
+    async fn drive(
+        &self,
+        ctx: RunCtx,
+        done: HashSet<String>,
+        _lock: RunLock,
+        run_dir: PathBuf,
+        resumed: bool,
+    ) -> Result<RunOutcome> {
         let ctx = Arc::new(ctx);
         tracing::info!(
             run = %ctx.run_id,
             operation = ctx.operation.as_str(),
             class = %ctx.class,
-            resumed = req.resume.is_some(),
+            resumed,
             "run started"
         );
         let calls_before = self.providers.calls();
@@ -321,6 +356,7 @@ impl Orchestrator {
             run_dir,
             stopped,
             report_written: written.is_ok(),
+            rollback: None,
         })
     }
 
@@ -424,6 +460,11 @@ impl Orchestrator {
     }
 
     async fn start(&self, req: &RunRequest) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+        if req.operation == Operation::Rollback {
+            return Err(Error::config(
+                "rollback: name the stopped run it undoes (`aegis-dr rollback RUN_ID`)",
+            ));
+        }
         let run_id = self.new_run_id(req.operation);
         let lock = RunLock::acquire(
             &self.state_dir,
@@ -567,6 +608,7 @@ impl Orchestrator {
             flags,
             steps,
             plan,
+            undoes,
             ..
         }) = entries.first().cloned()
         else {
@@ -588,7 +630,10 @@ impl Orchestrator {
                 req.operation.as_str()
             )));
         }
-        let preview = self.preview(operation, class);
+        let preview = match operation {
+            Operation::Rollback => self.resumed_rollback_preview(undoes.as_deref(), class)?,
+            _ => self.preview(operation, class),
+        };
         let now_ids: Vec<_> = preview.graph.steps.iter().map(|s| s.id.as_str()).collect();
         let then_ids: Vec<_> = steps.iter().map(|s| s.id.as_str()).collect();
         if now_ids != then_ids {

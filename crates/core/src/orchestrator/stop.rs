@@ -12,7 +12,7 @@ use crate::{
     estate::{Estate, Verdict},
     journal::{Entry, Operation, RunStatus},
     notify::Escalation,
-    plan::{Plan, SiteRole},
+    plan::{OnFailure, Plan, SiteRole},
     provider::Providers,
 };
 
@@ -42,19 +42,23 @@ pub struct Stopped {
     pub estate: Estate,
     /// True when a step that changes the estate (or declares the incident) had started.
     pub changed: bool,
+    /// True when the plan's `on_failure = "rollback"` rolls it back now.
+    pub rolls_back: bool,
 }
 
 /// The ways out of a stopped run: the command that goes forward (resumes it, once its cause is
 /// fixed) and the one that goes back, with where back is.
 pub fn ways_out(operation: Operation, run_id: &str, class: &str) -> WaysOut {
     WaysOut {
-        forward: format!("aegis-dr {} --resume {run_id}", operation.as_str()),
+        forward: format!("aegis-dr {} --resume {run_id} --yes", operation.as_str()),
         back: match operation {
-            Operation::Failback => format!("aegis-dr failover --class {class} --yes"),
-            Operation::Failover | Operation::Drill => "aegis-dr failback --yes".to_string(),
+            Operation::Failback | Operation::Rollback => {
+                format!("aegis-dr failover --class {class} --yes")
+            }
+            Operation::Failover | Operation::Drill => format!("aegis-dr rollback {run_id} --yes"),
         },
         back_to: match operation {
-            Operation::Failback => "the DR site",
+            Operation::Failback | Operation::Rollback => "the DR site",
             Operation::Failover | Operation::Drill => "the primary site",
         },
     }
@@ -95,25 +99,47 @@ pub(super) async fn after_stop(
         .steps
         .iter()
         .any(|s| !s.kind.observes_only() && started.contains(&s.id));
+    let rolls_back = matches!(ctx.operation, Operation::Failover | Operation::Drill)
+        && matches!(status, RunStatus::Failed | RunStatus::Refused)
+        && ctx.plan.on_failure(ctx.class) == OnFailure::Rollback
+        && !started.iter().any(|s| s.starts_with("failback."));
     if changed {
-        announce(ctx, status, error, &estate).await;
+        announce(ctx, status, error, &estate, rolls_back).await;
     }
-    Stopped { estate, changed }
+    Stopped {
+        estate,
+        changed,
+        rolls_back,
+    }
 }
 
-async fn announce(ctx: &RunCtx, status: RunStatus, error: &Error, estate: &Estate) {
+async fn announce(
+    ctx: &RunCtx,
+    status: RunStatus,
+    error: &Error,
+    estate: &Estate,
+    rolls_back: bool,
+) {
     let w = ways_out(ctx.operation, &ctx.run_id, ctx.class.as_str());
+    let next = if rolls_back {
+        format!(
+            "Rolling back now to {} (the plan's on_failure = rollback)",
+            w.back_to
+        )
+    } else {
+        format!(
+            "Go forward, once the cause is fixed: `{}`; or go back to {}: `{}`",
+            w.forward, w.back_to, w.back
+        )
+    };
     let message = format!(
-        "the run {} ({error}). What serves now: {}. Go forward, once the cause is fixed: `{}`; or go back to {}: `{}`",
+        "the run {} ({error}). What serves now: {}. {next}",
         match status {
             RunStatus::Interrupted => "was interrupted",
             RunStatus::Refused => "was refused",
             _ => "failed",
         },
         estate.headline(),
-        w.forward,
-        w.back_to,
-        w.back
     );
     ctx.escalate(Escalation::RunStopped, message).await;
 }

@@ -198,6 +198,17 @@ impl DnsRecordSpec {
     }
 }
 
+/// What a failover that stops midway (a failed step or a refusal after it changed the estate) does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Stop where it is; the stop says what serves and both ways out.
+    #[default]
+    Stop,
+    /// Roll back at once what it changed (`aegis-dr rollback`), as a run of its own.
+    Rollback,
+}
+
 /// Node-group sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -724,6 +735,9 @@ pub struct Plan {
     pub dr: Site,
     /// Targets per incident class (defaults, overridden by `[targets.<class>]`).
     pub targets: BTreeMap<IncidentClass, Targets>,
+    /// What a failover of a class does when it stops midway (`[targets.<class>] on_failure`;
+    /// default: stop).
+    pub on_failure: BTreeMap<IncidentClass, OnFailure>,
     /// Database pairs.
     pub databases: Vec<DatabaseSpec>,
     /// DNS records.
@@ -815,6 +829,11 @@ impl Plan {
         } else {
             self.triggers.clone()
         }
+    }
+
+    /// The targets of `class`.
+    pub fn on_failure(&self, class: IncidentClass) -> OnFailure {
+        self.on_failure.get(&class).copied().unwrap_or_default()
     }
 
     /// The targets of `class`.

@@ -80,6 +80,7 @@ pub(super) struct RawSite {
 pub(super) struct RawTargets {
     pub(super) rto: Option<String>,
     pub(super) rpo: Option<String>,
+    pub(super) on_failure: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -36,6 +36,7 @@ impl Plan {
         let hooks = hooks(&mut v, raw.hooks)?;
         let plan = Plan {
             name,
+            on_failure: on_failure(&raw.targets)?,
             targets: targets(raw.targets)?,
             primary,
             dr,
@@ -191,6 +192,27 @@ fn provider_tables(
             Ok((ProviderName(name), t))
         })
         .collect()
+}
+
+fn on_failure(raw: &BTreeMap<String, RawTargets>) -> Result<BTreeMap<IncidentClass, OnFailure>> {
+    let mut out = BTreeMap::new();
+    for (key, t) in raw {
+        let Some(p) = &t.on_failure else { continue };
+        let class: IncidentClass = key
+            .parse()
+            .map_err(|e: String| Error::config(format!("targets.{key}: {e}")))?;
+        let policy = match p.as_str() {
+            "stop" => OnFailure::Stop,
+            "rollback" => OnFailure::Rollback,
+            other => {
+                return Err(Error::config(format!(
+                    "targets.{key}.on_failure: `{other}` is not one of stop, rollback"
+                )))
+            }
+        };
+        out.insert(class, policy);
+    }
+    Ok(out)
 }
 
 fn targets(raw: BTreeMap<String, RawTargets>) -> Result<BTreeMap<IncidentClass, Targets>> {

@@ -11,6 +11,7 @@ pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
         (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
         (Operation::Drill, false) => "DR drill (failover, verify, failback)",
         (Operation::Failover, _) => "failover to the DR site",
+        (Operation::Rollback, _) => "rollback of a stopped failover (back to the primary site)",
     };
     let text = format!(
         "[aegis-dr] T+0 {}: {what} declared for incident class {}. Targets: RTO {}, RPO {}; estimated {}. Run {}. Updates follow at each milestone.",

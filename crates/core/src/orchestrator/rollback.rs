@@ -1,0 +1,302 @@
+//! Rollback: undo what a stopped failover changed, in reverse, as a run of its own (journaled and
+//! resumable like any). Its steps are the failback's that undo the kinds of step the stopped run
+//! started, in the failback's order; the rest of the failback (its stability gate, hooks, what the
+//! failover never touched) is left out.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+};
+
+use super::{
+    graph::{self, Graph, Level, Step, StepKind, WorkloadMode},
+    Orchestrator, PlanPreview, RunHeader, RunOutcome,
+};
+use crate::{
+    error::{Error, Result},
+    incident::IncidentClass,
+    journal::{Entry, Journal, Operation, RunStatus},
+    lock::RunLock,
+    plan::{Plan, SiteRole},
+    report::StepStatus,
+    runs::RunRead,
+};
+
+/// The rollback graph of a failover of `class` (a drill's failover phase when `drill`) whose
+/// steps of kinds `started` had started.
+pub fn graph(plan: &Plan, class: IncidentClass, drill: bool, started: &[StepKind]) -> Graph {
+    use SiteRole::{Dr, Primary};
+    let did = |f: &dyn Fn(&StepKind) -> bool| started.iter().any(f);
+    let promoted = did(&|k| matches!(k, StepKind::PromoteDatabases { to: Dr }));
+    let fenced_primary = did(&|k| matches!(k, StepKind::FenceDatabases { site: Primary }));
+    let drained_primary = did(&|k| matches!(k, StepKind::Drain { site: Primary }));
+    let switched = did(&|k| matches!(k, StepKind::SwitchDns { to: Dr }));
+    let dr_nodes = did(&|k| matches!(k, StepKind::ScaleNodes { site: Dr, .. }));
+    let dr_workloads = did(&|k| matches!(k, StepKind::ScaleWorkloads { site: Dr, .. }));
+    let recovered = did(&|k| matches!(k, StepKind::RecoverServers));
+    let back = graph::failback(plan, class, "", &[], drill);
+    // The failback drains the primary's workloads when they write to the DR databases (a database
+    // corruption failover): so does the rollback of a promotion.
+    let drains_primary_here = promoted
+        && back
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::Drain { site: Primary }));
+    let keep = |k: &StepKind| match k {
+        StepKind::Declare | StepKind::Verify { .. } | StepKind::Resolve => true,
+        StepKind::BackupDatabases { .. } | StepKind::ReverseReplication { .. } => promoted,
+        StepKind::FenceDatabases { site: Dr } | StepKind::PromoteDatabases { to: Primary } => {
+            promoted || fenced_primary
+        }
+        StepKind::Drain { site: Dr } => switched,
+        StepKind::Drain { site: Primary } => drains_primary_here,
+        StepKind::ScaleWorkloads {
+            site: Primary,
+            mode: WorkloadMode::Undrain,
+        } => drained_primary || drains_primary_here,
+        StepKind::LowerTtl | StepKind::SwitchDns { .. } | StepKind::RestoreTtl => switched,
+        StepKind::ScaleWorkloads { site: Dr, .. } => dr_workloads,
+        StepKind::ScaleNodes {
+            site: Dr,
+            level: Level::Standby,
+        } => dr_nodes,
+        StepKind::TerminateDrill | StepKind::FailbackServers => recovered,
+        _ => false,
+    };
+    Graph {
+        steps: restrict(back, keep),
+    }
+}
+
+/// The steps `keep` keeps, each depending on the kept steps it depended on, directly or through
+/// steps left out (steps come in dependency order).
+fn restrict(steps: Vec<Step>, keep: impl Fn(&StepKind) -> bool) -> Vec<Step> {
+    let mut through: HashMap<String, Vec<String>> = HashMap::new();
+    let mut out: Vec<Step> = Vec::new();
+    for s in steps {
+        let mut deps: Vec<String> = Vec::new();
+        for d in &s.deps {
+            let via = through.get(d).cloned().unwrap_or_else(|| vec![d.clone()]);
+            for v in via {
+                if !deps.contains(&v) {
+                    deps.push(v);
+                }
+            }
+        }
+        if keep(&s.kind) {
+            out.push(Step { deps, ..s });
+        } else {
+            through.insert(s.id, deps);
+        }
+    }
+    out
+}
+
+/// What a rollback needs of the run it undoes.
+struct Undone {
+    class: IncidentClass,
+    drill: bool,
+    started: Vec<StepKind>,
+    status: RunStatus,
+}
+
+impl Orchestrator {
+    /// Rolls back the stopped failover (or drill stopped in its failover phase) `run_id`: a new run
+    /// of operation [`Operation::Rollback`] that undoes, in reverse, what that run's steps changed.
+    /// An interrupted run is given up on first (journaled in it as abandoned by the rollback).
+    pub async fn rollback(&self, run_id: &str) -> Result<RunOutcome> {
+        let (ctx, lock, run_dir) = self.start_rollback(run_id)?;
+        self.drive(ctx, Default::default(), lock, run_dir, false)
+            .await
+    }
+
+    fn start_rollback(&self, run_id: &str) -> Result<(super::RunCtx, RunLock, PathBuf)> {
+        let rb_id = self.new_run_id(Operation::Rollback);
+        let lock = RunLock::acquire(&self.state_dir, &self.plan.name, &rb_id, "rollback")?;
+        // Read under the lock: no run of the plan changes it meanwhile.
+        let undone = self.undone(run_id)?;
+        crate::runs::remove_without_journal(&self.state_dir);
+        if undone.status == RunStatus::Interrupted {
+            let (mut j, _) = Journal::reopen(&Journal::path_of(&self.state_dir, run_id))?;
+            j.append(&Entry::RunAbandoned {
+                ts_ms: self.clock.now_ms(),
+                reason: format!("rolled back by run {rb_id}"),
+                by: rb_id.clone(),
+            })?;
+        }
+        if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?.pop() {
+            return Err(Error::refused(format!(
+                "run {} blocks a rollback: it is {}; resume or abandon it first",
+                rec.run_id,
+                match &rec.read {
+                    RunRead::Report(r) => r.status.as_str().to_string(),
+                    RunRead::Corrupt(e) => format!("unreadable ({e})"),
+                    RunRead::NoJournal => "without a journal".to_string(),
+                }
+            )));
+        }
+        let preview = self.rollback_preview(undone.class, undone.drill, &undone.started);
+        let path = Journal::path_of(&self.state_dir, &rb_id);
+        let started = self.clock.now_ms();
+        let journal = Journal::create(
+            &path,
+            &Entry::RunStarted {
+                ts_ms: started,
+                run_id: rb_id.clone(),
+                operation: Operation::Rollback,
+                class: undone.class,
+                plan: self.plan.name.clone(),
+                targets: preview.targets,
+                flags: Default::default(),
+                steps: preview.graph.infos(&self.plan, &preview.estimate),
+                estimate_ms: preview.estimate.total.as_millis() as u64,
+                undoes: Some(run_id.to_string()),
+                started_by: self.started_by.clone(),
+            },
+        )?;
+        let header = RunHeader {
+            run_id: rb_id,
+            operation: Operation::Rollback,
+            class: undone.class,
+            targets: preview.targets,
+            flags: Default::default(),
+            started_ms: started,
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok((self.ctx(header, preview, journal), lock, dir))
+    }
+
+    /// The graph and estimate of the rollback of a run whose steps of kinds `started` started.
+    fn rollback_preview(
+        &self,
+        class: IncidentClass,
+        drill: bool,
+        started: &[StepKind],
+    ) -> PlanPreview {
+        let graph = graph(&self.plan, class, drill, started);
+        let estimates = self.providers.estimates_for(&self.plan);
+        let estimate = super::estimate(
+            &self.plan,
+            &estimates,
+            &graph,
+            self.plan.execution.max_concurrency,
+        );
+        PlanPreview {
+            operation: Operation::Rollback,
+            class,
+            targets: self.plan.targets(class),
+            graph,
+            estimate,
+        }
+    }
+
+    /// The preview a resumed rollback runs: the same graph its start built from the run it undoes.
+    pub(super) fn resumed_rollback_preview(
+        &self,
+        undoes: Option<&str>,
+        class: IncidentClass,
+    ) -> Result<PlanPreview> {
+        let id =
+            undoes.ok_or_else(|| Error::config("--resume: the rollback names no run it undoes"))?;
+        let undone = self.undone_steps(id)?;
+        Ok(self.rollback_preview(class, undone.drill, &undone.started))
+    }
+
+    /// The run `run_id` as a rollback may undo it: a failover, or a drill stopped in its failover
+    /// phase, of this plan, that did not succeed.
+    fn undone(&self, run_id: &str) -> Result<Undone> {
+        let u = self.undone_steps(run_id)?;
+        match u.status {
+            RunStatus::Failed
+            | RunStatus::Refused
+            | RunStatus::Interrupted
+            | RunStatus::Abandoned => Ok(u),
+            RunStatus::Succeeded => Err(Error::refused(format!(
+                "run `{run_id}` completed: undo a completed failover with `aegis-dr failback`"
+            ))),
+            RunStatus::Running => Err(Error::refused(format!(
+                "run `{run_id}` is running: stop it first (SIGINT or SIGTERM), then roll it back"
+            ))),
+        }
+    }
+
+    fn undone_steps(&self, run_id: &str) -> Result<Undone> {
+        if !crate::runs::is_run_id(run_id) {
+            return Err(Error::config(format!(
+                "rollback: `{run_id}` is not a run id"
+            )));
+        }
+        let dir = self.state_dir.join("runs").join(run_id);
+        let r = match crate::runs::read(&self.state_dir, &dir).read {
+            RunRead::Report(r) => r,
+            RunRead::NoJournal if dir.is_dir() => {
+                return Err(Error::config(format!(
+                    "rollback: run `{run_id}` has no journal: it was killed before its first step, so nothing ran"
+                )))
+            }
+            RunRead::NoJournal => {
+                return Err(Error::config(format!(
+                    "rollback: no run `{run_id}` under {}",
+                    self.state_dir.display()
+                )))
+            }
+            RunRead::Corrupt(e) => {
+                return Err(Error::config(format!(
+                    "rollback: run `{run_id}` cannot be read ({e}): what it changed is unknown; look at `aegis-dr estate`"
+                )))
+            }
+        };
+        if r.plan != self.plan.name {
+            return Err(Error::config(format!(
+                "rollback: run `{run_id}` belongs to plan `{}`",
+                r.plan
+            )));
+        }
+        let op: Operation = r.operation.parse().map_err(Error::config)?;
+        let drill = match op {
+            Operation::Failover => false,
+            Operation::Drill => true,
+            Operation::Failback => {
+                return Err(Error::refused(format!(
+                    "rollback: run `{run_id}` is a failback; the way back from a failback is a failover (`aegis-dr failover --class {} --yes`), or resume it",
+                    r.class
+                )))
+            }
+            Operation::Rollback => {
+                return Err(Error::refused(format!(
+                    "rollback: run `{run_id}` is a rollback itself: resume it (`aegis-dr rollback --resume {run_id} --yes`)"
+                )))
+            }
+        };
+        let class: IncidentClass = r.class.parse().map_err(Error::config)?;
+        let ran: HashSet<&str> = r
+            .steps
+            .iter()
+            .filter(|s| s.status != StepStatus::Pending)
+            .map(|s| s.id.as_str())
+            .collect();
+        if drill && ran.iter().any(|id| id.starts_with("failback.")) {
+            return Err(Error::refused(format!(
+                "rollback: drill `{run_id}` stopped in its failback phase: the way back is to finish it (`aegis-dr drill --resume {run_id} --yes`)"
+            )));
+        }
+        let graph = graph::build(&self.plan, op, class);
+        let then: Vec<&str> = r.steps.iter().map(|s| s.id.as_str()).collect();
+        let now: Vec<&str> = graph.steps.iter().map(|s| s.id.as_str()).collect();
+        if then != now {
+            return Err(Error::config(format!(
+                "rollback: the plan changed since run `{run_id}` started: roll it back with the plan it ran with"
+            )));
+        }
+        Ok(Undone {
+            class,
+            drill,
+            started: graph
+                .steps
+                .into_iter()
+                .filter(|s| ran.contains(s.id.as_str()))
+                .map(|s| s.kind)
+                .collect(),
+            status: r.status,
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! `aegis-dr rollback`: a stopped failover's changes undone in reverse, as a run of its own, and
+//! the plan's `on_failure = "rollback"`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const DNS_FAULT: &str =
+    "[[sim.faults]]\noperation = \"upsert_record\"\nerror = \"permanent\"\ntimes = 1";
+
+fn step_ids(doc: &Value) -> Vec<String> {
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Each pool's desired size and each workload group's replicas, as `estate` reads them.
+fn sizes(env: &Env) -> Vec<String> {
+    let doc = json(&env.run(&["estate", "--output", "json"]));
+    let mut out = Vec::new();
+    for p in doc["estate"]["pools"].as_array().expect("pools") {
+        out.push(format!("{} {}", p["name"], p["desired"]));
+    }
+    for w in doc["estate"]["workloads"].as_array().expect("workloads") {
+        out.push(format!("{} {} {}", w["name"], w["site"], w["replicas"]));
+    }
+    out
+}
+
+fn whole_on_primary(env: &Env) {
+    let out = env.run(&["estate"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the estate is whole: the primary site serves"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_failover_stopped_at_dns_is_rolled_back_and_cannot_be_resumed_after() {
+    let env = Env::new("", DNS_FAULT);
+    let before = sizes(&env);
+    let out = env.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let id = env.runs().pop().expect("run");
+
+    let out = env.run(&["rollback", &id, "--yes", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["operation"], "rollback");
+    assert_eq!(doc["undoes"], id.as_str(), "{doc}");
+    let steps = step_ids(&doc);
+    // What the failover did, undone in the failback's order; no stability gate.
+    for s in [
+        "promote-primary-db",
+        "undrain-primary",
+        "switch-dns-to-primary",
+        "scale-dr-workloads",
+        "scale-dr-nodes",
+        "verify-primary",
+    ] {
+        assert!(steps.iter().any(|x| x == s), "{s} missing: {steps:?}");
+    }
+    assert!(!steps.iter().any(|x| x == "stable-gate"), "{steps:?}");
+    let pos = |s: &str| steps.iter().position(|x| x == s).expect("step");
+    assert!(pos("promote-primary-db") < pos("verify-primary"));
+    whole_on_primary(&env);
+    // The pools and workloads are back at their standby sizes, as before the failover.
+    assert_eq!(
+        sizes(&env),
+        before,
+        "the rollback restores what the failover changed"
+    );
+
+    let out = env.run(&["failover", "--yes", "--resume", &id]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("moved on"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_rollback_undoes_only_what_ran() {
+    // Fencing fails: nothing was promoted and DNS never moved, so the rollback lifts the fence
+    // and the drain, and touches neither replication nor DNS.
+    let env = Env::new(
+        "",
+        "[[sim.faults]]\noperation = \"fence_database\"\nerror = \"permanent\"\ntimes = 1",
+    );
+    assert_eq!(code(&env.run(&["failover", "--yes"])), 1);
+    let id = env.runs().pop().expect("run");
+    let out = env.run(&["rollback", &id, "--yes", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let steps = step_ids(&json(&out));
+    assert!(
+        steps.iter().any(|s| s == "promote-primary-db")
+            && steps.iter().any(|s| s == "undrain-primary"),
+        "{steps:?}"
+    );
+    for s in [
+        "switch-dns-to-primary",
+        "lower-ttl",
+        "drain-dr",
+        "resync-primary-db",
+    ] {
+        assert!(!steps.iter().any(|x| x == s), "{s} ran: {steps:?}");
+    }
+    whole_on_primary(&env);
+}
+
+#[test]
+fn on_failure_rollback_rolls_back_at_once_and_tells_the_sinks() {
+    let env = Env::new(
+        "",
+        &format!(
+            "{DNS_FAULT}\n\n[targets.region-outage]\non_failure = \"rollback\"\n\n[[notifications]]\nkind = \"file\"\npath = \"messages.jsonl\""
+        ),
+    );
+    let out = env.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 1, "the failover failed: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the plan's on_failure = rollback ran rollback") && err.contains("succeeded"),
+        "{err}"
+    );
+    whole_on_primary(&env);
+    let runs = env.runs();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs[1].contains("-rollback-"), "{runs:?}");
+    let messages = std::fs::read_to_string(env.path().join("messages.jsonl")).expect("sink");
+    assert!(
+        messages.contains("Rolling back now to the primary site"),
+        "{messages}"
+    );
+    let out = env.run(&["plan"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn what_a_rollback_cannot_undo_is_refused() {
+    let env = Env::default();
+    let out = env.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = env.runs().pop().expect("run");
+    let out = env.run(&["rollback", &id, "--yes"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("undo a completed failover with `aegis-dr failback`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["rollback", "no-such-run", "--yes"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = env.run(&["rollback", &id]);
+    assert_eq!(
+        code(&out),
+        3,
+        "needs --yes off a terminal: {}",
+        stderr(&out)
+    );
+
+    // A failback that fails (its backup) is not a rollback's to undo.
+    let env = Env::new(
+        "",
+        "[[sim.faults]]\noperation = \"create_snapshot\"\nerror = \"permanent\"\ntimes = 1",
+    );
+    assert_eq!(code(&env.run(&["failover", "--yes"])), 0);
+    let failover = env.runs().pop().expect("run");
+    let out = env.run(&["failback", "--yes"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let failback = env
+        .runs()
+        .into_iter()
+        .find(|r| r.contains("-failback-"))
+        .expect("failback run");
+    let out = env.run(&["rollback", &failback, "--yes"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a failback"), "{}", stderr(&out));
+    assert_ne!(failover, failback);
+}
+
+#[test]
+fn a_killed_rollback_resumes_to_its_end() {
+    let env = Env::new("node_boot = \"1500ms\"", DNS_FAULT);
+    assert_eq!(code(&env.run(&["failover", "--yes"])), 1);
+    let id = env.runs().pop().expect("run");
+    let mut child = env
+        .command(&["rollback", &id, "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let t0 = Instant::now();
+    let rb = loop {
+        let started = env.journaled_runs().into_iter().find(|r| {
+            r.contains("-rollback-")
+                && std::fs::read_to_string(env.state().join("runs").join(r).join("journal.jsonl"))
+                    .unwrap_or_default()
+                    .contains("\"step\":\"scale-dr-nodes\"")
+        });
+        if let Some(r) = started {
+            break r;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "never started");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = env.run(&["rollback", "--resume", &rb, "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    whole_on_primary(&env);
+}
