@@ -87,7 +87,7 @@ async fn failover_moves_everything_and_records_original_replicas() {
             abandon: None,
         })
         .await;
-    let err = again.err().expect("refused");
+    let err = again.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::Refused);
     assert!(err.to_string().contains("already on DR"), "{err}");
     assert_eq!(canonical(&e.world()), canonical(&w));
