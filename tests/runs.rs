@@ -121,13 +121,12 @@ fn the_resume_hint_pastes_from_another_folder() {
         promote.contains("failed") && promote.contains("error:"),
         "{text}"
     );
-    // Pasted as printed (the fault fires once), from a folder with no plan: it resumes.
+    // Pasted as printed (with its --yes; the fault fires once), from a folder with no plan: it resumes.
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let mut words = hint.split_whitespace();
     assert_eq!(words.next(), Some("aegis-dr"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
         .args(words)
-        .args(["--yes"])
         .current_dir(elsewhere.path())
         .env_remove("AEGIS_CONFIG")
         .env_remove("AEGIS_STATE_DIR")

@@ -90,7 +90,9 @@ fn a_run_stopped_after_the_point_of_no_return_says_service_is_down_and_both_ways
         .lines()
         .find_map(|l| l.strip_prefix("or go back to the primary site: "))
         .unwrap_or_else(|| panic!("{err}"));
-    assert!(back.ends_with("failback --yes"), "{back}");
+    let id = env.runs().pop().expect("run");
+    assert!(back.ends_with(&format!("rollback {id} --yes")), "{back}");
+    let back = back.to_string();
 
     // The sinks heard it: what serves and the ways out, as the run-stopped escalation.
     let messages = std::fs::read_to_string(env.path().join("messages.jsonl")).expect("sink");
@@ -102,7 +104,7 @@ fn a_run_stopped_after_the_point_of_no_return_says_service_is_down_and_both_ways
     assert_eq!(stopped.len(), 1, "{messages}");
     let text = stopped[0]["text"].as_str().expect("text");
     assert!(
-        text.contains("service DOWN") && text.contains("--resume") && text.contains("failback"),
+        text.contains("service DOWN") && text.contains("--resume") && text.contains("rollback"),
         "{text}"
     );
 
@@ -115,8 +117,18 @@ fn a_run_stopped_after_the_point_of_no_return_says_service_is_down_and_both_ways
     assert_eq!(doc["last_run"]["status"], "failed", "{doc}");
     assert_eq!(check_status(&env, "estate"), "fail");
 
-    // The way back: a failback puts the primary back whole.
-    let out = env.run(&["failback", "--yes"]);
+    // The way back, pasted as printed from another folder: the primary serves whole again.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let mut words = back.split_whitespace();
+    assert_eq!(words.next(), Some("aegis-dr"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
+        .args(words)
+        .current_dir(elsewhere.path())
+        .env_remove("AEGIS_CONFIG")
+        .env_remove("AEGIS_STATE_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = env.run(&["estate"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));

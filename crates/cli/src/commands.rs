@@ -76,7 +76,7 @@ pub async fn run(cfg: Config) -> Result<u8> {
             resume,
             yes,
         } => rollback(&cfg, run_id.as_deref(), resume.as_deref(), *yes).await,
-        Action::Status(id) => status(&cfg, id.as_deref()),
+        Action::Status(id) => status(&cfg, id.as_deref()).await,
         Action::Report(id) => report(&cfg, id.as_deref()),
         Action::Permissions(only) => permissions(&cfg, only.as_deref()),
         Action::Control {
@@ -648,7 +648,7 @@ fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
     }
 }
 
-fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
+async fn status(cfg: &Config, id: Option<&str>) -> Result<u8> {
     if let Some(id) = id {
         let r = find_run(cfg, Some(id))?;
         match cfg.output {
@@ -701,16 +701,37 @@ paused by {} (`aegis-dr resume {}`)",
                         ),
                     }
                 }
-                if matches!(r.status, RunStatus::Interrupted | RunStatus::Failed) {
+                if matches!(
+                    r.status,
+                    RunStatus::Interrupted | RunStatus::Failed | RunStatus::Refused
+                ) {
                     outln!("\ncontinue it with: {}", resume_hint(cfg, &r));
+                    if let Ok(op) = r.operation.parse::<Operation>() {
+                        let w = aegis_dr::orchestrator::stop::ways_out(op, &r.run_id, &r.class);
+                        outln!(
+                            "or go back to {}: {}",
+                            w.back_to,
+                            w.back.replacen("aegis-dr", &invocation(cfg), 1)
+                        );
+                    }
                 }
             }
         }
         return Ok(exit::OK);
     }
     let all = aegis_dr::runs::try_list(&cfg.state_dir)?;
+    // Where the estate serves now, beside the runs (what `aegis-dr estate` shows).
+    let estate = match aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await {
+        Ok(p) => Ok(aegis_dr::estate::read(&cfg.plan, &p, &Clock::new()).await),
+        Err(e) => Err(e.to_string()),
+    };
     match cfg.output {
-        OutputFormat::Json => print_json(&json!({ "runs": all.iter().map(|rec| match &rec.read {
+        OutputFormat::Json => print_json(&json!({
+            "estate": match &estate {
+                Ok(e) => json!({ "verdict": e.verdict, "headline": e.headline(), "detail": e }),
+                Err(err) => json!({ "verdict": "unknown", "error": err }),
+            },
+            "runs": all.iter().map(|rec| match &rec.read {
             aegis_dr::runs::RunRead::Report(r) => json!({
                 "run_id": r.run_id, "operation": r.operation, "class": r.class, "status": r.status.as_str(),
                 "started_at": r.started_at, "duration_seconds": r.duration_seconds,
@@ -725,8 +746,13 @@ paused by {} (`aegis-dr resume {}`)",
             }),
         }).collect::<Vec<_>>() })),
         OutputFormat::Text | OutputFormat::Html => {
+            let estate_line = match &estate {
+                Ok(e) => format!("estate now: {}", e.headline()),
+                Err(err) => format!("estate now: UNKNOWN (not read: {err})"),
+            };
             if all.is_empty() {
                 outln!("no runs under {}", cfg.state_dir.display());
+                outln!("\n{estate_line}");
                 return Ok(exit::OK);
             }
             outln!(
@@ -766,6 +792,7 @@ paused by {} (`aegis-dr resume {}`)",
                     ),
                 }
             }
+            outln!("\n{estate_line}");
         }
     }
     Ok(exit::OK)

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod promql;
 pub mod provider;
 pub mod readiness;
+pub mod redact;
 pub mod report;
 pub mod retry;
 pub mod runs;

@@ -29,7 +29,7 @@ pub async fn instant(client: &reqwest::Client, url: &str, query: &str) -> Result
                 ErrorKind::Unreachable,
                 format!(
                     "Prometheus {}: {}",
-                    crate::notify::redact_credentials(&endpoint),
+                    crate::redact::redact_credentials(&endpoint),
                     e.without_url()
                 ),
             )

@@ -163,11 +163,11 @@ pub fn touches(plan: &Plan, kind: &StepKind) -> Vec<Touch> {
                 let (resource, ops): (String, &'static [&'static str]) = match &h.action {
                     HookAction::Command { argv, .. } => (argv.join(" "), &["run_command"]),
                     HookAction::Http { method, url, .. } => (
-                        format!("{method} {}", crate::notify::redact_credentials(url)),
+                        format!("{method} {}", crate::redact::redact_credentials(url)),
                         &["http_request"],
                     ),
                     HookAction::Prometheus { url, query, .. } => (
-                        format!("{} `{query}`", crate::notify::redact_credentials(url)),
+                        format!("{} `{query}`", crate::redact::redact_credentials(url)),
                         &["prometheus_query"],
                     ),
                     HookAction::Approval { .. } => {

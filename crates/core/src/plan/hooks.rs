@@ -206,7 +206,7 @@ impl HookSpec {
             HookAction::Http { method, url, .. } => format!(
                 "Hook `{}`: {method} {}",
                 self.name,
-                crate::notify::redact_credentials(url)
+                crate::redact::redact_credentials(url)
             ),
             HookAction::Prometheus {
                 query,

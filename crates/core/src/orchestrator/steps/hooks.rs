@@ -206,7 +206,7 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     let deadline = ctx.run.clock.now_ms() + h.timeout.as_millis() as u64;
     let mut attempts = 0u32;
     // What is shown of the URL everywhere (journal, reports, errors): no credentials.
-    let shown = crate::notify::redact_credentials(url);
+    let shown = crate::redact::redact_credentials(url);
     loop {
         attempts += 1;
         let mut req = client.request(method_v.clone(), url);

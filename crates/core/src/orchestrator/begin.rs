@@ -1,0 +1,334 @@
+//! How a run begins: a new run takes the plan's lock, refuses while another run blocks it (or
+//! while there is nothing to do) and journals its start; a resumed run is checked against its journal
+//! and folds it back into its context; an interrupted run can be abandoned.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use super::context::{Mark, RunCtx};
+use super::{
+    context, controls, stop, Abandon, Orchestrator, RunHeader, RunRequest, StepOutputView,
+};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    journal::{Entry, Journal, Operation, RunStatus},
+    lock::RunLock,
+    report::Report,
+};
+
+impl Orchestrator {
+    /// Journals in `a.run_id` that it was given up on by `by`; it must be an interrupted run of
+    /// this plan.
+    fn abandon(&self, a: &Abandon, by: &str) -> Result<()> {
+        let path = Journal::path_of(&self.state_dir, &a.run_id);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if !crate::runs::is_run_id(&a.run_id) || !dir.is_dir() {
+            return Err(Error::config(format!(
+                "--abandon: no run `{}` under {}",
+                a.run_id,
+                self.state_dir.display()
+            )));
+        }
+        if a.reason.trim().is_empty() {
+            return Err(Error::config("--reason: say why the run is abandoned"));
+        }
+        match crate::runs::read(&self.state_dir, &dir).read {
+            crate::runs::RunRead::Report(r) if r.plan != self.plan.name => Err(Error::config(
+                format!("--abandon: run `{}` belongs to plan `{}`", a.run_id, r.plan),
+            )),
+            crate::runs::RunRead::Report(r) if r.status != RunStatus::Interrupted => {
+                Err(Error::config(format!(
+                    "--abandon: run `{}` is {}, not interrupted: only an interrupted run can be abandoned",
+                    a.run_id,
+                    r.status.as_str()
+                )))
+            }
+            crate::runs::RunRead::Report(_) => {
+                let (mut j, _) = Journal::reopen(&path)?;
+                j.append(&Entry::RunAbandoned {
+                    ts_ms: self.clock.now_ms(),
+                    reason: a.reason.clone(),
+                    by: by.to_string(),
+                })
+            }
+            crate::runs::RunRead::NoJournal => std::fs::remove_dir_all(&dir)
+                .map_err(|e| Error::io(dir.display(), e)),
+            // Its journal cannot take the entry: the folder is kept, whole, under `abandoned/`.
+            crate::runs::RunRead::Corrupt(_) => crate::runs::abandon_unreadable(
+                &self.state_dir,
+                &a.run_id,
+                &a.reason,
+                by,
+                self.clock.now_ms(),
+            )
+            .map(|to| {
+                self.progress.message(&format!(
+                    "run {} (unreadable) abandoned: its folder is kept at {}",
+                    a.run_id,
+                    to.display()
+                ))
+            }),
+        }
+    }
+
+    pub(super) async fn start(
+        &self,
+        req: &RunRequest,
+    ) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+        if req.operation == Operation::Rollback {
+            return Err(Error::config(
+                "rollback: name the stopped run it undoes (`aegis-dr rollback RUN_ID`)",
+            ));
+        }
+        let run_id = self.new_run_id(req.operation);
+        let lock = RunLock::acquire(
+            &self.state_dir,
+            &self.plan.name,
+            &run_id,
+            req.operation.as_str(),
+        )?;
+        // Folders of runs killed before their first journal entry (nothing ran) go.
+        crate::runs::remove_without_journal(&self.state_dir);
+        if let Some(a) = &req.abandon {
+            self.abandon(a, &run_id)?;
+        }
+        // Holding the lock, every unfinished run of the plan is an interrupted one; a run whose
+        // journal cannot be read may be one too.
+        if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?.pop() {
+            return Err(Error::refused(match &rec.read {
+                crate::runs::RunRead::Report(r) if r.status == RunStatus::Running => format!(
+                    "run {} ({}, started {}) is running in another process (its journal is locked by its writer, though the plan's lock file was not): wait for it, or stop that process",
+                    r.run_id, r.operation, r.started_at
+                ),
+                crate::runs::RunRead::Report(r) => {
+                    let running: Vec<&str> = r
+                        .steps
+                        .iter()
+                        .filter(|s| s.status == crate::report::StepStatus::Running)
+                        .map(|s| s.id.as_str())
+                        .collect();
+                    let at = match running.len() {
+                        0 => String::new(),
+                        1 => format!(" during step {}", running[0]),
+                        _ => format!(" during steps {}", running.join(", ")),
+                    };
+                    format!(
+                        "run {} ({}, started {}) was interrupted{at} and never finished: resume it with `aegis-dr {} --resume {}`, or give up on it with `--abandon {} --reason \"...\"`",
+                        r.run_id, r.operation, r.started_at, r.operation, r.run_id, r.run_id
+                    )
+                }
+                crate::runs::RunRead::Corrupt(e) => format!(
+                    "run {} cannot be read ({e}): it may be an unfinished run of this plan; look at it, then give up on it with `--abandon {} --reason \"...\"` (its folder is kept under abandoned/)",
+                    rec.run_id, rec.run_id
+                ),
+                crate::runs::RunRead::NoJournal => format!("run {} has no journal", rec.run_id),
+            }));
+        }
+        stop::refuse_nothing_to_do(
+            &self.plan,
+            &self.providers,
+            &self.clock,
+            &self.state_dir,
+            req.operation,
+        )
+        .await?;
+        // A failback undoes the last completed failover, under that failover's class.
+        let (class, undoes) = match req.operation {
+            Operation::Failback => {
+                match crate::runs::failback_class(&self.state_dir, &self.plan.name) {
+                    Some((class, failover)) => (class, Some(failover)),
+                    None => (req.class, None),
+                }
+            }
+            _ => (req.class, None),
+        };
+        let path = Journal::path_of(&self.state_dir, &run_id);
+        let preview = self.preview(req.operation, class);
+        let started = self.clock.now_ms();
+        let journal = Journal::create(
+            &path,
+            &Entry::RunStarted {
+                ts_ms: started,
+                run_id: run_id.clone(),
+                operation: req.operation,
+                class,
+                plan: self.plan.name.clone(),
+                targets: preview.targets,
+                flags: req.flags,
+                steps: preview.graph.infos(&self.plan, &preview.estimate),
+                estimate_ms: preview.estimate.total.as_millis() as u64,
+                undoes,
+                started_by: self.started_by.clone(),
+            },
+        )?;
+        let header = RunHeader {
+            run_id,
+            operation: req.operation,
+            class,
+            targets: preview.targets,
+            flags: req.flags,
+            started_ms: started,
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let ctx = self.ctx(header, preview, journal);
+        Ok((ctx, HashSet::new(), lock, dir))
+    }
+
+    pub(super) fn resume(
+        &self,
+        run_id: &str,
+        req: &RunRequest,
+    ) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+        if !crate::runs::is_run_id(run_id) {
+            return Err(Error::config(format!(
+                "--resume: `{run_id}` is not a run id"
+            )));
+        }
+        let path = Journal::path_of(&self.state_dir, run_id);
+        if !path.exists() {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            return Err(Error::config(if dir.is_dir() {
+                format!(
+                    "--resume: run `{run_id}` has no journal: it was killed before its first step, so nothing ran; start a new run (its folder is removed by the next one)"
+                )
+            } else {
+                format!(
+                    "--resume: no run `{run_id}` under {}",
+                    self.state_dir.display()
+                )
+            }));
+        }
+        let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
+        let (mut journal, entries) = Journal::reopen(&path)?;
+        let folded = Report::from_journal(&entries)?;
+        if folded.status == RunStatus::Abandoned {
+            return Err(Error::refused(format!(
+                "run `{run_id}` cannot be resumed: it was {}",
+                folded.abandoned.as_deref().unwrap_or("abandoned")
+            )));
+        }
+        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &folded) {
+            return Err(Error::refused(format!(
+                "run `{run_id}` cannot be resumed: run {} ({}, {}) started after it and succeeded, so the estate has moved on; start a new run instead",
+                later.run_id,
+                later.operation,
+                later.finished_at.as_deref().unwrap_or(&later.started_at)
+            )));
+        }
+        let Some(Entry::RunStarted {
+            ts_ms,
+            operation,
+            class,
+            targets,
+            flags,
+            steps,
+            plan,
+            undoes,
+            ..
+        }) = entries.first().cloned()
+        else {
+            return Err(
+                Error::new(ErrorKind::Io, "journal has no run_started entry")
+                    .with_resource(path.display().to_string()),
+            );
+        };
+        if plan != self.plan.name {
+            return Err(Error::config(format!(
+                "--resume: run `{run_id}` belongs to plan `{plan}`, not `{}`",
+                self.plan.name
+            )));
+        }
+        if operation != req.operation {
+            return Err(Error::config(format!(
+                "--resume: run `{run_id}` is a {}, not a {}",
+                operation.as_str(),
+                req.operation.as_str()
+            )));
+        }
+        let preview = match operation {
+            Operation::Rollback => self.resumed_rollback_preview(undoes.as_deref(), class)?,
+            _ => self.preview(operation, class),
+        };
+        let now_ids: Vec<_> = preview.graph.steps.iter().map(|s| s.id.as_str()).collect();
+        let then_ids: Vec<_> = steps.iter().map(|s| s.id.as_str()).collect();
+        if now_ids != then_ids {
+            return Err(Error::config(format!(
+                "--resume: the plan changed since run `{run_id}` started (its steps were {}; now {}): resume with the plan it started with",
+                then_ids.join(","),
+                now_ids.join(",")
+            )));
+        }
+        let flags = flags.union(req.flags);
+        let mut done = HashSet::new();
+        let mut started = HashSet::new();
+        let mut checkpoints = HashMap::new();
+        let mut marks = HashMap::new();
+        let mut data_loss: HashMap<String, context::DataLoss> = HashMap::new();
+        let mut control_requests = Vec::new();
+        for e in &entries {
+            match e {
+                Entry::Control { request, .. } => control_requests.push(request.clone()),
+                Entry::StepStarted { step, .. } => {
+                    started.insert(step.clone());
+                }
+                Entry::StepCheckpoint {
+                    step, key, value, ..
+                } => {
+                    checkpoints.insert((step.clone(), key.clone()), value.clone());
+                }
+                Entry::StepSkipped { step, .. } => {
+                    done.insert(step.clone());
+                }
+                Entry::StepSucceeded { step, data, .. } => {
+                    done.insert(step.clone());
+                    let out = StepOutputView::of(data);
+                    let phase = context::phase_of(step).to_string();
+                    for (kind, at) in [
+                        (Mark::Declared, out.declared_ms),
+                        (Mark::Restored, out.service_restored_ms),
+                    ] {
+                        if let Some(v) = at {
+                            marks.insert((kind, phase.clone()), v);
+                        }
+                    }
+                    if let Some(d) = out.data_loss() {
+                        data_loss
+                            .entry(context::phase_of(step).to_string())
+                            .or_default()
+                            .merge(d);
+                    }
+                }
+                _ => {}
+            }
+        }
+        journal.append(&Entry::RunResumed {
+            ts_ms: self.clock.now_ms(),
+            flags,
+        })?;
+        let header = RunHeader {
+            run_id: run_id.to_string(),
+            operation,
+            class,
+            targets,
+            flags,
+            started_ms: ts_ms,
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut ctx = self.ctx(header, preview, journal);
+        ctx.checkpoints = Mutex::new(checkpoints);
+        ctx.previously_started = started;
+        ctx.marks = Mutex::new(marks);
+        ctx.data_loss = Mutex::new(data_loss);
+        // The operator's skips and answers stand; a pause does not: resuming is going on.
+        let mut c = controls::Controls::default();
+        for r in control_requests {
+            c.apply(r);
+        }
+        c.paused = None;
+        ctx.controls = Mutex::new(c);
+        Ok((ctx, done, lock, dir))
+    }
+}
