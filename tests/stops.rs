@@ -715,3 +715,51 @@ fn untrue_lines_are_gone() {
     let touches = step(&doc, "switch-dns-to-dr")["touches"].to_string();
     assert!(!touches.contains("health_check"), "{touches}");
 }
+
+#[test]
+fn missing_aws_credentials_are_named_and_are_no_unreachable_endpoint() {
+    let env = Env::with_plan(
+        r#"
+[plan]
+name = "no-creds"
+
+[sites.primary]
+provider = "aws"
+region = "us-east-1"
+
+[sites.dr]
+provider = "aws"
+region = "us-west-2"
+
+[[dns_records]]
+name = "api.aegis.io"
+zone = "aegis.io"
+primary_target = "lb-use1.aegis.io"
+dr_target = "lb-usw2.aegis.io"
+ttl = 60
+"#,
+    );
+    let out = env
+        .command(&["estate", "--output", "json"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", env.path().join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", env.path().join("no-credentials"))
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc = json(&out);
+    let error = doc["estate"]["dns"][0]["error"].as_str().expect("error");
+    assert!(
+        error.contains("no AWS credentials found") && error.contains("permission denied"),
+        "{error}"
+    );
+    assert!(!error.contains("unreachable"), "{error}");
+    assert_eq!(doc["estate"]["verdict"], "unknown");
+}

@@ -77,7 +77,7 @@ pub fn print_stop(cfg: &Config, r: &Report, error: &Error, stopped: Option<&Stop
             for n in &e.notes {
                 eprintln!("  note: {n}");
             }
-            if e.verdict == Verdict::Whole && !stopped.is_some_and(|s| s.changed) {
+            if !stopped.is_some_and(|s| s.changed) {
                 eprintln!("nothing was changed.");
                 return;
             }

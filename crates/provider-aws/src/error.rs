@@ -79,6 +79,15 @@ where
         )
         .with_resource(resource)
         .temporary(),
+        // No credentials is no unreachable endpoint (which `--primary-unreachable` keys on): the
+        // chain (environment, profile, SSO, web identity, container, instance metadata) found none.
+        SdkError::DispatchFailure(_) if no_credentials(&err) => Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{action}: no AWS credentials found (environment, AWS_PROFILE or the plan's `profile`, SSO, web identity, container or instance metadata): {detail}"
+            ),
+        )
+        .with_resource(resource),
         SdkError::DispatchFailure(_) => Error::new(
             ErrorKind::Unreachable,
             format!("{action}: could not reach the endpoint: {detail}"),
@@ -101,6 +110,22 @@ where
         }
         _ => Error::new(ErrorKind::Provider, format!("{action}: {detail}")).with_resource(resource),
     }
+}
+
+/// True when the credentials chain found no credentials (the SDK reports it as a dispatch failure).
+fn no_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return matches!(
+                c,
+                CredentialsError::CredentialsNotLoaded(_) | CredentialsError::ProviderError(_)
+            );
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// The error's causes as one line of their Display texts, innermost last, each said once. Never the
