@@ -263,6 +263,19 @@ fn a_plan_across_route53_a_second_cloud_and_two_clusters_fails_over_and_back() {
     ] {
         assert!(rbac.contains(needle), "{needle}: {rbac}");
     }
+    // JSON and YAML are never run together on stdout: one file each, or one provider at a time.
+    let o = m.run(&["permissions"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--out-dir"), "{}", stderr(&o));
+    let out = m.dir.path().join("perms");
+    let o = m.run(&["permissions", "--out-dir", out.to_str().expect("path")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let aws: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("aws.json")).expect("aws.json"))
+            .expect("one JSON document");
+    assert!(aws.to_string().contains("route53:ChangeResourceRecordSets"));
+    let yaml = std::fs::read_to_string(out.join("kubernetes.yaml")).expect("kubernetes.yaml");
+    assert!(yaml.contains("kind: Role") && !yaml.contains("\"Statement\""), "{yaml}");
 
     let o = m.run(&["failover", "--yes", "--output", "json"]);
     let r = parse_json(&o);

@@ -194,7 +194,12 @@ pub enum Command {
     },
     /// Print the least-privilege permissions the plan needs of each provider, in its own format
     /// (AWS: an IAM policy; Kubernetes: RBAC); `--provider P` prints only P's.
-    Permissions,
+    Permissions {
+        /// Write each provider's document to a file of its own in this folder
+        /// (`<provider>.json`, `<provider>.yaml`) instead of stdout.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Print the AWS IAM policy the plan needs (`permissions --provider aws`).
     IamPolicy,
     /// List the providers aegis-dr knows and which this build has (no plan needed).

@@ -78,7 +78,9 @@ pub async fn run(cfg: Config) -> Result<u8> {
         } => rollback(&cfg, run_id.as_deref(), resume.as_deref(), *yes).await,
         Action::Status(id) => status(&cfg, id.as_deref()).await,
         Action::Report(id) => report(&cfg, id.as_deref()),
-        Action::Permissions(only) => permissions(&cfg, only.as_deref()),
+        Action::Permissions(only, out_dir) => {
+            permissions(&cfg, only.as_deref(), out_dir.as_deref())
+        }
         Action::Control {
             run_id,
             by,
@@ -121,8 +123,33 @@ fn control(
 
 /// `aegis-dr permissions` (and `iam-policy`): each provider's least-privilege document on stdout,
 /// what it cannot scope on stderr.
-fn permissions(cfg: &Config, only: Option<&str>) -> Result<u8> {
+fn permissions(cfg: &Config, only: Option<&str>, out_dir: Option<&Path>) -> Result<u8> {
     let all = aegis_dr::permissions_for(&cfg.plan, only)?;
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        for (name, p) in &all {
+            let json = serde_json::from_str::<serde_json::Value>(&p.document).is_ok();
+            let file = dir.join(format!("{name}.{}", if json { "json" } else { "yaml" }));
+            aegis_dr::fsutil::write_atomic(&file, p.document.as_bytes())?;
+            outln!("{name}: {} -> {}", p.format, file.display());
+            for note in &p.notes {
+                eprintln!("note: {name}: {note}");
+            }
+        }
+        return Ok(exit::OK);
+    }
+    // Documents of different formats are never run together on stdout.
+    if all.len() > 1 && cfg.output != OutputFormat::Json {
+        let which: Vec<String> = all
+            .iter()
+            .map(|(n, p)| format!("{n}: {}", p.format))
+            .collect();
+        return Err(Error::config(format!(
+            "the plan needs the permissions of {} providers ({}): print one with `--provider P`, write a file each with `--out-dir DIR`, or all as one JSON document with `--output json`",
+            all.len(),
+            which.join("; ")
+        )));
+    }
     if all.is_empty() {
         eprintln!(
             "note: the plan runs on the simulated estate only: no provider permissions are needed"
@@ -141,11 +168,7 @@ fn permissions(cfg: &Config, only: Option<&str>) -> Result<u8> {
             })).collect::<Vec<_>>(),
         })),
         OutputFormat::Text | OutputFormat::Html => {
-            let one = all.len() == 1;
             for (name, p) in &all {
-                if !one {
-                    outln!("# {name}: {}", p.format);
-                }
                 outln!("{}", p.document.trim_end());
                 for note in &p.notes {
                     eprintln!("note: {name}: {note}");

@@ -53,8 +53,8 @@ pub enum Action {
     Status(Option<String>),
     /// `report`.
     Report(Option<String>),
-    /// `permissions` (and `iam-policy`): only this provider's, when given.
-    Permissions(Option<String>),
+    /// `permissions` (and `iam-policy`): only this provider's, when given; to files in a folder.
+    Permissions(Option<String>, Option<PathBuf>),
     /// `watch`.
     Watch {
         /// Leader-election identity.
@@ -366,8 +366,10 @@ impl Config {
             },
             Command::Status { run_id } => Action::Status(run_id.clone()),
             Command::Report { run_id } => Action::Report(run_id.clone()),
-            Command::Permissions => Action::Permissions(cli.provider.clone()),
-            Command::IamPolicy => Action::Permissions(Some("aws".into())),
+            Command::Permissions { out_dir } => {
+                Action::Permissions(cli.provider.clone(), out_dir.clone())
+            }
+            Command::IamPolicy => Action::Permissions(Some("aws".into()), None),
             Command::Watch { identity, listen } => Action::Watch {
                 identity: identity
                     .clone()
@@ -401,7 +403,7 @@ impl Config {
         let uses = |plan: &Plan, p: &str| plan.provider_names().iter().any(|n| n.as_str() == p);
         match (&action, &cli.provider) {
             // `permissions --provider P` of a plan that uses P: only P's part of it.
-            (Action::Permissions(_), Some(p)) if uses(&plan, p) => {}
+            (Action::Permissions(..), Some(p)) if uses(&plan, p) => {}
             // Otherwise the plan moves whole onto P (for `permissions`: what it would need there).
             (_, Some(p)) => plan = plan.with_provider(p)?,
             _ => {}
