@@ -165,3 +165,58 @@ fn iam_policy_needs_the_aws_provider() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("--provider aws"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_failover_launches_drs_recovery_from_a_chosen_recovery_point() {
+    let a = Aws::new();
+    // `check` lists each server's recovery points, newest first, with their ages.
+    let o = a.run(&["check", "--output", "json"]);
+    let doc = json(&o);
+    let evidence = doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "recovery-points")
+        .and_then(|c| c["evidence"].as_str())
+        .expect("recovery-points check")
+        .to_string();
+    let older = evidence
+        .split([' ', ','])
+        .find(|w| w.ends_with("-h2"))
+        .unwrap_or_else(|| panic!("no point two hours older: {evidence}"))
+        .to_string();
+    assert!(evidence.contains("2h"), "{evidence}");
+
+    // Two hours is beyond the RPO: refused unless the data loss is accepted.
+    let o = a.run(&["failover", "--yes", "--recovery-point", &older]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains(&older), "{}", stderr(&o));
+    let o = a.run(&[
+        "failover",
+        "--yes",
+        "--accept-data-loss",
+        "--recovery-point",
+        &older,
+        "--output",
+        "json",
+    ]);
+    let r = json(&o);
+    assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
+    assert_eq!(r["recovery_point"], older.as_str());
+    let step = r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "recover-servers")
+        .expect("recover-servers");
+    let summary = step["summary"].as_str().expect("summary");
+    assert!(
+        summary.contains(&format!("from the chosen recovery point(s)")) && summary.contains(&older),
+        "{summary}"
+    );
+    // DRS was asked for that snapshot: its job log says it used a previous snapshot.
+    assert!(
+        step.to_string().contains("USING_PREVIOUS_SNAPSHOT"),
+        "{step:#}"
+    );
+}

@@ -100,7 +100,7 @@ fn check_reports_each_check_and_fails_on_config_drift() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
     assert_eq!(doc["status"], "pass");
-    // The runbook's six, then the plan, hooks, sinks and the estate.
+    // The runbook's six, then recovery points, the plan, hooks, sinks and the estate.
     let names: Vec<&str> = doc["checks"]
         .as_array()
         .expect("checks")
@@ -116,6 +116,7 @@ fn check_reports_each_check_and_fails_on_config_drift() {
             "dns-ttl",
             "dr-config-matches",
             "dr-health",
+            "recovery-points",
             "plan",
             "hooks",
             "sinks",

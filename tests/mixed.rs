@@ -275,7 +275,10 @@ fn a_plan_across_route53_a_second_cloud_and_two_clusters_fails_over_and_back() {
             .expect("one JSON document");
     assert!(aws.to_string().contains("route53:ChangeResourceRecordSets"));
     let yaml = std::fs::read_to_string(out.join("kubernetes.yaml")).expect("kubernetes.yaml");
-    assert!(yaml.contains("kind: Role") && !yaml.contains("\"Statement\""), "{yaml}");
+    assert!(
+        yaml.contains("kind: Role") && !yaml.contains("\"Statement\""),
+        "{yaml}"
+    );
 
     let o = m.run(&["failover", "--yes", "--output", "json"]);
     let r = parse_json(&o);

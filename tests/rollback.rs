@@ -214,3 +214,64 @@ fn a_killed_rollback_resumes_to_its_end() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     whole_on_primary(&env);
 }
+
+#[test]
+fn a_recovery_point_in_time_is_chosen_and_named_in_the_report() {
+    let env = Env::default();
+    // Three hours ago, as RFC 3339: each server's newest point taken at or before it.
+    let at = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    let at = humantime_like(at);
+    let out = env.run(&["failover", "--yes", "--recovery-point", "no-such-point"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("neither an RFC 3339 time nor a recovery point"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["failover", "--yes", "--recovery-point", &at]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the chosen recovery point") && stderr(&out).contains("RPO"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&[
+        "failover",
+        "--yes",
+        "--accept-data-loss",
+        "--recovery-point",
+        &at,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["recovery_point"], at.as_str());
+    let summary = step(&doc, "recover-servers")["summary"]
+        .as_str()
+        .expect("summary")
+        .to_string();
+    assert!(
+        summary.contains("from the chosen recovery point(s) s-billing: pit-s-billing-"),
+        "{summary}"
+    );
+    // The data lost is the chosen point's age: three hours or more, never the newest point's.
+    let rpo = doc["achieved"]["rpo_seconds"].as_f64().expect("rpo");
+    assert!(rpo >= 3.0 * 3600.0, "{rpo}");
+
+    let out = env.run(&["failback", "--yes", "--recovery-point", &at]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+/// `t` as RFC 3339 in UTC, to the second.
+fn humantime_like(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -750,7 +750,10 @@ ttl = 60
         .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", env.path().join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", env.path().join("no-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            env.path().join("no-credentials"),
+        )
         .output()
         .expect("runs");
     assert_eq!(code(&out), 1, "{}", stderr(&out));

@@ -62,11 +62,23 @@ impl Drs {
         let taken = SystemTime::now()
             .checked_sub(snapshot_age)
             .unwrap_or(SystemTime::UNIX_EPOCH);
+        // Older point-in-time snapshots, hourly (`<snapshot>-h3` is three hours older), oldest
+        // first, then the newest.
+        let mut snapshots: Vec<(String, SystemTime)> = (1..=3u64)
+            .rev()
+            .map(|h| {
+                let t = taken
+                    .checked_sub(Duration::from_secs(3600 * h))
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                (format!("{snapshot}-h{h}"), t)
+            })
+            .collect();
+        snapshots.push((snapshot, taken));
         self.servers.insert(
             id.to_string(),
             SourceServer {
                 aws_instance_id: aws_instance_id.map(String::from),
-                snapshots: vec![(snapshot, taken)],
+                snapshots,
                 protected: true,
             },
         );
@@ -404,10 +416,28 @@ pub(crate) fn handle(
                         .collect()
                 })
                 .unwrap_or_default();
+            // A chosen recovery snapshot must be one of that server's (DRS answers 400 otherwise).
+            let unknown_snapshot = input
+                .get("sourceServers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find_map(|x| {
+                    let id = str_field(x, "sourceServerID")?;
+                    let snap = str_field(x, "recoverySnapshotID")?;
+                    let known = s
+                        .drs
+                        .servers
+                        .get(id)
+                        .is_some_and(|srv| srv.snapshots.iter().any(|(sid, _)| sid == snap));
+                    (!known).then(|| format!("Recovery snapshot {snap} not found for source server {id}"))
+                });
             if servers.is_empty() {
                 Reply::invalid("sourceServers must not be empty".into())
             } else if let Some(missing) = servers.iter().find(|x| !s.drs.servers.contains_key(*x)) {
                 Reply::not_found(format!("Source server {missing} not found"))
+            } else if let Some(msg) = unknown_snapshot {
+                Reply::invalid(msg)
             } else if let Some(busy) = servers.iter().find(|x| {
                 s.drs.jobs.values().any(|j| {
                     !j.applied
@@ -422,8 +452,25 @@ pub(crate) fn handle(
                     s.fail_next_recovery_jobs -= 1;
                 }
                 let by = if is_drill { "START_DRILL" } else { "START_RECOVERY" };
+                // Servers launched from a chosen point-in-time snapshot, as DRS logs them.
+                let from_snapshot: Vec<String> = input
+                    .get("sourceServers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|x| str_field(x, "recoverySnapshotID").is_some())
+                    .filter_map(|x| str_field(x, "sourceServerID").map(String::from))
+                    .collect();
                 let participants = servers.into_iter().map(|x| (x, None)).collect();
                 let id = new_job(s, now, by, "LAUNCH", participants, is_drill, fails);
+                if let Some(j) = s.drs.jobs.get_mut(&id) {
+                    let at = j.created_at;
+                    j.log.extend(
+                        from_snapshot
+                            .into_iter()
+                            .map(|x| (at, "USING_PREVIOUS_SNAPSHOT", Some(x))),
+                    );
+                }
                 Reply::ok(json!({ "job": job_json(s, &id) }))
             }
         }

@@ -323,6 +323,10 @@ pub struct RunArgs {
     /// Only show what would run (same as `plan`).
     #[arg(long)]
     pub dry_run: bool,
+    /// Launch the recovery servers from this recovery point instead of their newest: an RFC 3339
+    /// time (each server's newest point taken at or before it) or a recovery snapshot id.
+    #[arg(long, value_name = "TIME|ID")]
+    pub recovery_point: Option<String>,
     /// Continue a run that was interrupted.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,

@@ -348,6 +348,7 @@ async fn check(cfg: &Config) -> Result<u8> {
         aegis_dr::estate::read(&cfg.plan, &providers, &clock)
     );
     results.extend([
+        aegis_dr::readiness::recovery_points(&cfg.plan, &providers).await,
         aegis_dr::readiness::plan(&cfg.plan),
         hooks,
         sinks,
@@ -510,6 +511,7 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
         resume,
         abandon,
         class_given,
+        recovery_point,
     } = &cfg.action
     else {
         return Ok(exit::USAGE);
@@ -526,7 +528,9 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
         }
     }
     confirm(cfg, *operation, *yes)?;
-    let o = orchestrator(cfg).await?;
+    let o = orchestrator(cfg)
+        .await?
+        .with_recovery_point(recovery_point.clone());
     let outcome = o
         .run(RunRequest {
             operation: *operation,

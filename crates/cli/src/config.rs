@@ -37,6 +37,8 @@ pub enum Action {
         abandon: Option<aegis_dr::orchestrator::Abandon>,
         /// True when `--class` was given.
         class_given: bool,
+        /// `--recovery-point`.
+        recovery_point: Option<String>,
     },
     /// `estate`.
     Estate,
@@ -217,6 +219,16 @@ fn control_action(c: &Command) -> Result<Action> {
 
 fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
     let class = class(a.class.as_deref().unwrap_or("region-outage"))?;
+    if a.recovery_point.is_some() && op == Operation::Failback {
+        return Err(Error::config(
+            "--recovery-point: a failback launches no recovery; give it to `failover` or `drill`",
+        ));
+    }
+    if a.recovery_point.is_some() && a.resume.is_some() {
+        return Err(Error::config(
+            "--recovery-point: a resumed run keeps the recovery point it started with",
+        ));
+    }
     if a.dry_run && a.resume.is_some() {
         return Err(Error::config("--dry-run and --resume cannot be combined"));
     }
@@ -245,6 +257,7 @@ fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
                 reason: a.reason.clone().unwrap_or_default(),
             }),
         class_given: a.class.is_some(),
+        recovery_point: a.recovery_point.clone(),
     })
 }
 

@@ -163,6 +163,10 @@ pub enum Entry {
         /// Who started it when not a person at the CLI (`aegis-dr watch`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         started_by: Option<String>,
+        /// The recovery point its recovery launches use (`--recovery-point TIME|ID`); the newest
+        /// when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovery_point: Option<String>,
     },
     /// The run was resumed by another process.
     RunResumed {

@@ -11,9 +11,11 @@ use futures_util::future::join_all;
 
 use crate::{
     checks::{CheckResult, CheckStatus},
+    duration::format_duration,
     estate::{Estate, Verdict},
     notify::{redact_url, sink_url},
     plan::{HookAction, NotificationSink, Plan},
+    provider::Providers,
 };
 
 /// How long a reachability probe waits for its TCP connection.
@@ -110,6 +112,63 @@ async fn reachable(url: &str) -> std::result::Result<(), String> {
             "{shown}: no connection within {}s",
             CONNECT_TIMEOUT.as_secs()
         )),
+    }
+}
+
+/// Every recovery server's recovery points, newest first with their ages (the points
+/// `--recovery-point` chooses from); a server with none fails, a newest point older than the
+/// region-outage RPO warns.
+pub async fn recovery_points(plan: &Plan, providers: &Providers) -> CheckResult {
+    let rpo = plan.targets(crate::IncidentClass::RegionOutage).rpo;
+    let mut status = CheckStatus::Pass;
+    let mut evidence = Vec::new();
+    for s in &plan.recovery_servers {
+        let points = match providers.recovery(&s.provider) {
+            Ok(rs) => rs.recovery_points(&s.source_server_id).await,
+            Err(e) => Err(e),
+        };
+        match points {
+            Ok(mut p) if !p.is_empty() => {
+                p.sort_by_key(|x| x.age);
+                if p[0].age > rpo {
+                    status = status.max(CheckStatus::Warn);
+                }
+                let shown: Vec<String> = p
+                    .iter()
+                    .take(5)
+                    .map(|x| format!("{} ({} old)", x.id, format_duration(x.age)))
+                    .collect();
+                let more = p.len().saturating_sub(5);
+                evidence.push(format!(
+                    "{}: {}{}",
+                    s.name,
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} older")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            Ok(_) => {
+                status = CheckStatus::Fail;
+                evidence.push(format!("{}: no recovery point", s.name));
+            }
+            Err(e) => {
+                status = CheckStatus::Fail;
+                evidence.push(format!("{}: unknown ({e})", s.name));
+            }
+        }
+    }
+    CheckResult {
+        name: "recovery-points".into(),
+        description: "every recovery server's recovery points, newest first with their ages".into(),
+        status,
+        evidence: if evidence.is_empty() {
+            "no recovery servers".into()
+        } else {
+            evidence.join("; ")
+        },
     }
 }
 

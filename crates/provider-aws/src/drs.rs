@@ -229,6 +229,7 @@ impl RecoveryService for DrsRecovery {
             .map(|s| {
                 StartRecoveryRequestSourceServer::builder()
                     .source_server_id(s)
+                    .set_recovery_snapshot_id(req.recovery_points.get(s).cloned())
                     .build()
                     .map_err(|e| Error::config(format!("source server `{s}`: {e}")))
             })

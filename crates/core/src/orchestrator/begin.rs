@@ -162,6 +162,7 @@ impl Orchestrator {
                 estimate_ms: preview.estimate.total.as_millis() as u64,
                 undoes,
                 started_by: self.started_by.clone(),
+                recovery_point: self.recovery_point.clone(),
             },
         )?;
         let header = RunHeader {
@@ -171,6 +172,7 @@ impl Orchestrator {
             targets: preview.targets,
             flags: req.flags,
             started_ms: started,
+            recovery_point: self.recovery_point.clone(),
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let ctx = self.ctx(header, preview, journal);
@@ -227,6 +229,7 @@ impl Orchestrator {
             steps,
             plan,
             undoes,
+            recovery_point,
             ..
         }) = entries.first().cloned()
         else {
@@ -315,6 +318,7 @@ impl Orchestrator {
             targets,
             flags,
             started_ms: ts_ms,
+            recovery_point,
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut ctx = self.ctx(header, preview, journal);

@@ -61,6 +61,7 @@ pub(crate) struct RunCtx {
     pub targets: Targets,
     pub flags: RunFlags,
     pub started_ms: u64,
+    pub recovery_point: Option<String>,
     pub graph: Graph,
     pub estimate: Estimate,
     pub journal: Mutex<Journal>,

@@ -150,6 +150,7 @@ struct RunHeader {
     targets: Targets,
     flags: RunFlags,
     started_ms: u64,
+    recovery_point: Option<String>,
 }
 
 /// Runs operations of one plan against one provider set.
@@ -162,6 +163,7 @@ pub struct Orchestrator {
     progress: Arc<dyn Progress>,
     started_by: Option<String>,
     interrupt: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    recovery_point: Option<String>,
 }
 
 impl Orchestrator {
@@ -176,7 +178,16 @@ impl Orchestrator {
             progress: Arc::new(NoProgress),
             started_by: None,
             interrupt: None,
+            recovery_point: None,
         }
+    }
+
+    /// Launches recovery servers from `point` (an RFC 3339 time: each server's newest point taken
+    /// at or before it; or a snapshot id) instead of their newest; journaled with the run, so a
+    /// resume keeps it.
+    pub fn with_recovery_point(mut self, point: Option<String>) -> Self {
+        self.recovery_point = point;
+        self
     }
 
     /// Stops runs when `interrupt` carries a reason (the CLI's SIGINT and SIGTERM): no further step
@@ -379,6 +390,7 @@ impl Orchestrator {
             targets,
             flags,
             started_ms,
+            recovery_point,
         } = h;
         RunCtx {
             plan: self.plan.clone(),
@@ -390,6 +402,7 @@ impl Orchestrator {
             targets,
             flags,
             started_ms,
+            recovery_point,
             graph: preview.graph,
             estimate: preview.estimate,
             journal: Mutex::new(journal),

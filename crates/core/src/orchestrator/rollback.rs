@@ -151,6 +151,7 @@ impl Orchestrator {
                 estimate_ms: preview.estimate.total.as_millis() as u64,
                 undoes: Some(run_id.to_string()),
                 started_by: self.started_by.clone(),
+                recovery_point: None,
             },
         )?;
         let header = RunHeader {
@@ -160,6 +161,7 @@ impl Orchestrator {
             targets: preview.targets,
             flags: Default::default(),
             started_ms: started,
+            recovery_point: None,
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok((self.ctx(header, preview, journal), lock, dir))

@@ -24,6 +24,10 @@ pub struct StartRecovery {
     pub source_servers: Vec<String>,
     /// A drill leaves the source untouched.
     pub is_drill: bool,
+    /// The recovery point (snapshot id) to launch each source server from; a server not named
+    /// launches from its newest.
+    #[serde(default)]
+    pub recovery_points: std::collections::BTreeMap<String, String>,
 }
 
 /// A recovery job id.

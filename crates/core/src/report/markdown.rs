@@ -52,6 +52,12 @@ impl Report {
         if self.resumes > 0 {
             let _ = writeln!(s, "| resumed | {} time(s) |", self.resumes);
         }
+        if let Some(p) = &self.recovery_point {
+            let _ = writeln!(
+                s,
+                "| recovery point | {p} (asked for with --recovery-point) |"
+            );
+        }
         if let Some(u) = &self.undoes {
             let _ = writeln!(s, "| undoes | failover {u} (its incident class) |");
         }

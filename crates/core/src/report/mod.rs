@@ -235,6 +235,9 @@ pub struct Report {
     /// Who started it when not a person at the CLI (`aegis-dr watch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
+    /// The recovery point asked for (`--recovery-point`); each server's newest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point: Option<String>,
     /// The chain of steps that decided the run's duration: from the last step to end, back
     /// through the dependency that ended last.
     #[serde(default)]
@@ -345,6 +348,7 @@ impl Report {
             estimate_ms,
             undoes,
             started_by,
+            recovery_point,
         }) = entries.first()
         else {
             return Err(Error::new(
@@ -387,6 +391,7 @@ impl Report {
             pauses: Vec::new(),
             critical_path: Vec::new(),
             started_by: started_by.clone(),
+            recovery_point: recovery_point.clone(),
         };
         let offset = |ts: u64| ts.saturating_sub(started) as f64 / 1000.0;
         let mut idx = BTreeMap::new();

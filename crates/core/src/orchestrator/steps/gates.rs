@@ -239,10 +239,11 @@ pub(super) async fn recovery_gate_if_needed(ctx: &StepCtx) -> Result<Option<Stri
 /// `Err(why)`: it refuses.
 pub(super) async fn recovery_point_gate(
     ctx: &StepCtx,
-) -> Result<std::result::Result<Duration, String>> {
+) -> Result<std::result::Result<(Duration, ChosenPoints), String>> {
     let rs = super::recovery::recovery(ctx)?;
     let rpo = ctx.run.targets.rpo;
     let mut worst = Duration::ZERO;
+    let mut chosen = ChosenPoints::new();
     let servers: Vec<_> = ctx.plan().recovery_servers.iter().collect();
     let all = ctx
         .fan_out(servers, |s| {
@@ -257,25 +258,81 @@ pub(super) async fn recovery_point_gate(
             }
         })
         .await?;
+    // A chosen recovery point (`--recovery-point`): each server's point at or before it.
+    let choice = match ctx.run.recovery_point.as_deref() {
+        None => None,
+        Some(c) => {
+            let lists: Vec<&[crate::provider::RecoveryPoint]> =
+                all.iter().map(|(_, p)| p.as_slice()).collect();
+            match point_time(c, &lists, ctx.run.clock.now_ms()) {
+                Some(t) => Some((c, t)),
+                None => {
+                    return Ok(Err(format!(
+                        "--recovery-point `{c}` is neither an RFC 3339 time nor a recovery point of the plan's servers"
+                    )))
+                }
+            }
+        }
+    };
+    let now = ctx.run.clock.now_ms();
     for (s, points) in all {
-        let Some(newest) = points.iter().map(|p| p.age).min() else {
-            return Ok(Err(format!(
-                "recovery server `{}` has no recovery point",
-                s.name
-            )));
+        let point = match choice {
+            None => points.iter().min_by_key(|p| p.age),
+            Some((c, at_ms)) => points
+                .iter()
+                .filter(|p| p.id == c || now.saturating_sub(p.age.as_millis() as u64) <= at_ms)
+                .min_by_key(|p| (p.id != c, p.age)),
         };
-        worst = worst.max(newest);
-        if newest > rpo && !ctx.flags().accept_data_loss {
+        let Some(point) = point else {
+            return Ok(Err(match choice {
+                None => format!("recovery server `{}` has no recovery point", s.name),
+                Some((c, _)) => format!(
+                    "recovery server `{}` has no recovery point at or before `{c}`",
+                    s.name
+                ),
+            }));
+        };
+        let age = point.age;
+        worst = worst.max(age);
+        if age > rpo && !ctx.flags().accept_data_loss {
             return Ok(Err(format!(
-                "recovery server `{}`: newest recovery point is {} old, beyond the RPO of {} (pass --accept-data-loss to recover anyway)",
+                "recovery server `{}`: {} recovery point {} is {} old, beyond the RPO of {} (pass --accept-data-loss to recover anyway)",
                 s.name,
-                format_duration(newest),
+                if choice.is_some() { "the chosen" } else { "the newest" },
+                point.id,
+                format_duration(age),
                 format_duration(rpo)
             )));
         }
+        if choice.is_some() {
+            chosen.insert(s.source_server_id.clone(), point.clone());
+        }
     }
     ctx.record(Output::RecoveryPointAgeMs(worst.as_millis() as u64));
-    Ok(Ok(worst))
+    Ok(Ok((worst, chosen)))
+}
+
+/// The recovery points chosen for a run, by source server id (empty: each server's newest).
+pub(super) type ChosenPoints = std::collections::BTreeMap<String, crate::provider::RecoveryPoint>;
+
+/// The time (epoch ms) `choice` stands for: an RFC 3339 time, or the time a recovery point of that
+/// id was taken (now less its age).
+fn point_time(
+    choice: &str,
+    lists: &[&[crate::provider::RecoveryPoint]],
+    now_ms: u64,
+) -> Option<u64> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(choice) {
+        return t
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_millis() as u64);
+    }
+    lists
+        .iter()
+        .flat_map(|l| l.iter())
+        .find(|p| p.id == choice)
+        .map(|p| now_ms.saturating_sub(p.age.as_millis() as u64))
 }
 
 pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {

@@ -79,8 +79,8 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
     let drill = ctx.run.operation == Operation::Drill;
     let servers = source_server_ids(ctx);
-    let age = match recovery_point_gate(ctx).await? {
-        Ok(age) => age.as_millis() as u64,
+    let (age, chosen) = match recovery_point_gate(ctx).await? {
+        Ok((age, chosen)) => (age.as_millis() as u64, chosen),
         Err(msg) => return Err(Error::refused(msg)),
     };
     let job = match saved_job(ctx, rs.as_ref()).await? {
@@ -106,6 +106,11 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
                 let req = StartRecovery {
                     source_servers: todo.clone(),
                     is_drill: drill,
+                    recovery_points: chosen
+                        .iter()
+                        .filter(|(s, _)| todo.contains(s))
+                        .map(|(s, p)| (s.clone(), p.id.clone()))
+                        .collect(),
                 };
                 let id = ctx
                     .call("start recovery", || {
@@ -141,8 +146,27 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
         worst_ms: Some(age),
         unknown: false,
     });
+    // The report names the recovery point each server was launched from.
+    let from = if chosen.is_empty() {
+        format!(
+            " from each server's newest recovery point (at most {} old)",
+            crate::duration::format_duration(std::time::Duration::from_millis(age))
+        )
+    } else {
+        let points: Vec<String> = chosen
+            .iter()
+            .map(|(s, p)| {
+                format!(
+                    "{s}: {} ({} old)",
+                    p.id,
+                    crate::duration::format_duration(p.age)
+                )
+            })
+            .collect();
+        format!(" from the chosen recovery point(s) {}", points.join(", "))
+    };
     Ok(format!(
-        "{} recovery instance(s) {}{}",
+        "{} recovery instance(s) {}{}{from}",
         servers.len(),
         if drill {
             "launched as a drill"

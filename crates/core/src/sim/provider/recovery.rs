@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The id of the recovery point of `server` taken at `ms` (to the minute).
+fn point_id(server: &str, ms: u64) -> String {
+    format!("pit-{server}-{}", ms / 60_000)
+}
+
 /// Records a new recovery job and returns its id.
 fn new_job(
     w: &mut SimWorld,
@@ -37,10 +42,24 @@ impl RecoveryService for SimProvider {
                 w.source_servers
                     .get(source_server)
                     .ok_or_else(|| not_found("source server", source_server))?;
-                Ok(vec![RecoveryPoint {
-                    id: format!("pit-{source_server}-{}", now / 60_000),
+                // Continuous replication: the newest point is `recovery_point_age` old; older
+                // points are kept hourly, for a day (DRS keeps its point-in-time snapshots so).
+                let newest = now.saturating_sub(age.as_millis() as u64);
+                let mut points = vec![RecoveryPoint {
+                    id: point_id(source_server, newest),
                     age,
-                }])
+                }];
+                let hour = 3_600_000;
+                for k in 0..24 {
+                    let taken = (newest / hour).saturating_sub(k) * hour;
+                    if taken < newest {
+                        points.push(RecoveryPoint {
+                            id: point_id(source_server, taken),
+                            age: Duration::from_millis(now - taken),
+                        });
+                    }
+                }
+                Ok(points)
             },
         )
         .await
@@ -48,12 +67,25 @@ impl RecoveryService for SimProvider {
 
     async fn start_recovery(&self, req: &StartRecovery) -> Result<JobId> {
         let resource = req.source_servers.join(",");
+        let age_ms = self.settings.recovery_point_age.as_millis() as u64;
         let fails = self.job_fails("start_recovery", &req.source_servers)?;
         self.call("start_recovery", &resource, None, true, |w, now| {
             for s in &req.source_servers {
                 w.source_servers
                     .get(s)
                     .ok_or_else(|| not_found("source server", s))?;
+                // A chosen point must be one of the server's: taken by now (less the lag).
+                if let Some(p) = req.recovery_points.get(s) {
+                    let taken = p
+                        .strip_prefix(&format!("pit-{s}-"))
+                        .and_then(|m| m.parse::<u64>().ok())
+                        .map(|m| m * 60_000);
+                    if !taken.is_some_and(|t| t <= now.saturating_sub(age_ms)) {
+                        return Err(invalid(format!(
+                            "recovery snapshot `{p}` is not a recovery point of source server `{s}`"
+                        )));
+                    }
+                }
                 let busy = w
                     .jobs
                     .values()
