@@ -417,6 +417,7 @@ pub async fn recovery_service(p: &ProviderSet, plan: &Plan, clock: &Clock, withi
         .start_recovery(&StartRecovery {
             source_servers: servers.clone(),
             is_drill: true,
+            recovery_points: Default::default(),
         })
         .await
         .expect("start drill");
