@@ -211,7 +211,7 @@ fn a_failover_launches_drs_recovery_from_a_chosen_recovery_point() {
         .expect("recover-servers");
     let summary = step["summary"].as_str().expect("summary");
     assert!(
-        summary.contains(&format!("from the chosen recovery point(s)")) && summary.contains(&older),
+        summary.contains("from the chosen recovery point(s)") && summary.contains(&older),
         "{summary}"
     );
     // DRS was asked for that snapshot: its job log says it used a previous snapshot.

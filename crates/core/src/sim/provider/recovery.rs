@@ -80,7 +80,7 @@ impl RecoveryService for SimProvider {
                         .strip_prefix(&format!("pit-{s}-"))
                         .and_then(|m| m.parse::<u64>().ok())
                         .map(|m| m * 60_000);
-                    if !taken.is_some_and(|t| t <= now.saturating_sub(age_ms)) {
+                    if taken.is_none_or(|t| t > now.saturating_sub(age_ms)) {
                         return Err(invalid(format!(
                             "recovery snapshot `{p}` is not a recovery point of source server `{s}`"
                         )));
