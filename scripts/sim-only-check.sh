@@ -15,6 +15,7 @@ grep -Eq '^kubernetes +not in this build' "$tmp/providers" || fail "kubernetes i
 grep -Eq '^azure +not in this build' "$tmp/providers" || fail "azure is listed as built in"
 grep -Eq '^gcp +not in this build' "$tmp/providers" || fail "gcp is listed as built in"
 grep -Eq '^sim +built in' "$tmp/providers" || fail "sim is not built in"
+"$bin" --version | grep -q 'providers: sim)' || fail "--version names other providers: $("$bin" --version)"
 
 "$bin" --config examples/aegis.toml --state-dir "$tmp/state" drill --yes --output json >"$tmp/drill.json" 2>"$tmp/drill.err" \
   || fail "the drill of examples/aegis.toml failed: $(cat "$tmp/drill.err")"
@@ -24,4 +25,4 @@ rc=0
 "$bin" --config examples/aws.toml --state-dir "$tmp/state" check >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" = 2 ] || fail "a plan on AWS exited $rc, not 2: $(cat "$tmp/err")"
 grep -q 'rebuild with the `aws` cargo feature' "$tmp/err" || fail "the error does not name the feature: $(cat "$tmp/err")"
-echo "sim-only build: providers listed, drill succeeded, a plan on AWS refused naming the feature"
+echo "sim-only build: providers listed (and in --version), drill succeeded, a plan on AWS refused naming the feature"

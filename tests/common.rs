@@ -151,6 +151,15 @@ impl Env {
         self.command(args).output().expect("binary runs")
     }
 
+    /// Starts `args` in the background with stdout and stderr captured (`wait_with_output`).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    }
+
     /// The simulated world, canonicalised for comparison.
     pub fn world(&self) -> Value {
         let text = std::fs::read_to_string(self.state().join("sim-world.json")).expect("sim world");
@@ -221,6 +230,22 @@ pub fn json(o: &Output) -> Value {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Runs a command line as aegis-dr printed it (`aegis-dr --config … failover --resume …`), pasted
+/// in a folder with no plan and no aegis-dr environment.
+pub fn run_printed(line: &str) -> Output {
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let mut words = line.split_whitespace();
+    assert_eq!(words.next(), Some("aegis-dr"), "{line}");
+    Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
+        .args(words)
+        .current_dir(elsewhere.path())
+        .env_remove("AEGIS_CONFIG")
+        .env_remove("AEGIS_STATE_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs")
 }
 
 /// The step `id` of a report (JSON), or a panic naming it.

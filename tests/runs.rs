@@ -122,17 +122,7 @@ fn the_resume_hint_pastes_from_another_folder() {
         "{text}"
     );
     // Pasted as printed (with its --yes; the fault fires once), from a folder with no plan: it resumes.
-    let elsewhere = tempfile::tempdir().expect("tempdir");
-    let mut words = hint.split_whitespace();
-    assert_eq!(words.next(), Some("aegis-dr"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
-        .args(words)
-        .current_dir(elsewhere.path())
-        .env_remove("AEGIS_CONFIG")
-        .env_remove("AEGIS_STATE_DIR")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("runs");
+    let out = run_printed(hint);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 

@@ -118,17 +118,7 @@ fn a_run_stopped_after_the_point_of_no_return_says_service_is_down_and_both_ways
     assert_eq!(check_status(&env, "estate"), "fail");
 
     // The way back, pasted as printed from another folder: the primary serves whole again.
-    let elsewhere = tempfile::tempdir().expect("tempdir");
-    let mut words = back.split_whitespace();
-    assert_eq!(words.next(), Some("aegis-dr"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
-        .args(words)
-        .current_dir(elsewhere.path())
-        .env_remove("AEGIS_CONFIG")
-        .env_remove("AEGIS_STATE_DIR")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("runs");
+    let out = run_printed(&back);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = env.run(&["estate"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
@@ -152,12 +142,7 @@ fn a_run_refused_at_its_gates_changed_nothing_and_says_so() {
 #[test]
 fn sigterm_stops_starting_steps_journals_the_interruption_and_the_run_resumes() {
     let env = Env::new("node_boot = \"1500ms\"", "");
-    let child = env
-        .command(&["failover", "--yes"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = env.spawn(&["failover", "--yes"]);
     let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
     let pid = child.id().to_string();
     let killed = std::process::Command::new("kill")
@@ -354,12 +339,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_second_process_never_drives_a_live_run_whose_lock_file_was_deleted() {
     let env = Env::new("node_boot = \"3s\"", "");
-    let child = env
-        .command(&["failover", "--yes"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = env.spawn(&["failover", "--yes"]);
     let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
     std::fs::remove_file(env.state().join("locks").join("e2e.lock")).expect("rm lock");
 
@@ -435,12 +415,7 @@ fn an_unreadable_run_blocks_new_runs_until_abandoned_and_is_kept() {
 #[test]
 fn a_report_that_cannot_be_written_does_not_fail_a_run_that_succeeded() {
     let env = Env::new("node_boot = \"600ms\"", "");
-    let child = env
-        .command(&["failover", "--yes"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = env.spawn(&["failover", "--yes"]);
     let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
     // A folder where the report goes: its write fails as on a full disk.
     let blocker = env.state().join("runs").join(&id).join("report.json");

@@ -318,16 +318,7 @@ pub async fn workload_scaling(p: &ProviderSet, plan: &Plan, clock: &Clock, withi
     };
     let workloads = p.workloads.as_ref().expect("the provider serves workloads");
     let cluster = plan.dr.cluster.clone().unwrap_or_default();
-    let list = ListWorkloads {
-        site: SiteRole::Dr,
-        cluster: cluster.clone(),
-        namespace: g.namespace.clone(),
-        kind: g.kind,
-        selector: g
-            .selector
-            .as_deref()
-            .and_then(|s| LabelSelector::parse(s).ok()),
-    };
+    let list = ListWorkloads::for_group(plan, SiteRole::Dr, g);
     let items = workloads.list(&list.clone()).await.expect("list");
     assert!(!items.is_empty(), "group `{}` lists workloads", g.name);
     let w = &items[0];

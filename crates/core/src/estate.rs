@@ -13,9 +13,7 @@ use crate::{
     clock::Clock,
     error::Result,
     plan::{Plan, SiteRole},
-    provider::{
-        DatabaseRef, DatabaseRole, LabelSelector, ListWorkloads, PoolRef, Providers, RecordRef,
-    },
+    provider::{DatabaseRef, DatabaseRole, ListWorkloads, PoolRef, Providers, RecordRef},
     retry::{retry, RetryPolicy},
 };
 
@@ -360,16 +358,7 @@ async fn read_workloads(
         }
     }
     join_all(asks.into_iter().map(|(site, g)| async move {
-        let req = ListWorkloads {
-            site,
-            cluster: plan.site(site).cluster.clone().unwrap_or_default(),
-            namespace: g.namespace.clone(),
-            kind: g.kind,
-            selector: g
-                .selector
-                .as_deref()
-                .and_then(|s| LabelSelector::parse(s).ok()),
-        };
+        let req = ListWorkloads::for_group(plan, site, g);
         let scaler = providers.workloads(plan.site(site));
         let res = retry(
             policy,

@@ -120,6 +120,27 @@ pub struct ListWorkloads {
     pub selector: Option<LabelSelector>,
 }
 
+impl ListWorkloads {
+    /// The listing of workload group `g` of `plan` at `site` (its cluster, namespace, kind and
+    /// selector; the plan's selectors are checked at load).
+    pub fn for_group(
+        plan: &crate::plan::Plan,
+        site: SiteRole,
+        g: &crate::plan::WorkloadSpec,
+    ) -> ListWorkloads {
+        ListWorkloads {
+            site,
+            cluster: plan.site(site).cluster.clone().unwrap_or_default(),
+            namespace: g.namespace.clone(),
+            kind: g.kind,
+            selector: g
+                .selector
+                .as_deref()
+                .and_then(|s| LabelSelector::parse(s).ok()),
+        }
+    }
+}
+
 /// A workload as observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadState {

@@ -48,25 +48,12 @@ where
         + 'static,
 {
     let plan = ctx.plan();
-    let cluster = plan.site(site).cluster.clone().unwrap_or_default();
     let scaler = ctx.providers().workloads(ctx.plan().site(site));
     let requests: Vec<(usize, ListWorkloads)> = plan
         .workloads
         .iter()
         .enumerate()
-        .map(|(i, g)| {
-            let req = ListWorkloads {
-                site,
-                cluster: cluster.clone(),
-                namespace: g.namespace.clone(),
-                kind: g.kind,
-                selector: g
-                    .selector
-                    .as_deref()
-                    .and_then(|s| LabelSelector::parse(s).ok()),
-            };
-            (i, req)
-        })
+        .map(|(i, g)| (i, ListWorkloads::for_group(plan, site, g)))
         .collect();
     let mut lists = ctx
         .fan_out_tasks(requests, ItemWork::Heavy, move |ctx, (i, req)| {
