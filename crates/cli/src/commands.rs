@@ -318,18 +318,34 @@ pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8
 async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
     let clock = Clock::new();
     let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock).await?;
+    let mut notifier = Notifier::new(
+        cfg.plan.notifications.clone(),
+        cfg.plan_dir.clone(),
+        cfg.output == OutputFormat::Json,
+    );
+    let live = (!cfg.logs && std::io::stderr().is_terminal())
+        .then(|| Arc::new(LiveProgress::stderr(clock)));
+    // The stdout sink writes around the live display, never into a progress line.
+    if let Some(live) = live.clone() {
+        let json = cfg.output == OutputFormat::Json;
+        notifier = notifier.with_printer(Arc::new(move |line: &str| {
+            live.suspend(|| {
+                if json {
+                    std::io::stderr().write_all(line.as_bytes())
+                } else {
+                    std::io::stdout().write_all(line.as_bytes())
+                }
+            })
+        }));
+    }
     let mut o = Orchestrator::new(cfg.plan.clone(), providers, cfg.state_dir.clone())
         .with_clock(clock)
         .with_interrupt(crate::estate::interrupt_channel())
-        .with_notifier(Notifier::new(
-            cfg.plan.notifications.clone(),
-            cfg.plan_dir.clone(),
-            cfg.output == OutputFormat::Json,
-        ));
+        .with_notifier(notifier);
     // Logs carry the same facts as progress lines: with logs on, no progress beside them.
     if !cfg.logs {
-        if std::io::stderr().is_terminal() {
-            o = o.with_progress(Arc::new(LiveProgress::stderr(clock)));
+        if let Some(live) = live {
+            o = o.with_progress(live);
         } else {
             o = o.with_progress(Arc::new(PlainProgress::stderr(clock)));
         }

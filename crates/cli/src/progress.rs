@@ -111,6 +111,12 @@ impl LiveProgress {
     fn println(&self, text: &str) {
         let _ = self.multi.println(text);
     }
+
+    /// Runs `f` (a write to stdout) with the display cleared, then draws it again: text written
+    /// meanwhile never lands inside a progress line.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.multi.suspend(f)
+    }
 }
 
 impl Progress for LiveProgress {
@@ -161,7 +167,7 @@ mod tests {
 
     use super::*;
 
-    /// A terminal that keeps what is drawn on it.
+    /// A terminal that keeps what is drawn on it (a cleared line is marked `<clear>`).
     #[derive(Debug, Clone, Default)]
     struct Screen(Arc<Mutex<String>>);
 
@@ -191,7 +197,7 @@ mod tests {
             Ok(())
         }
         fn clear_line(&self) -> std::io::Result<()> {
-            Ok(())
+            self.write_str("<clear>")
         }
         fn flush(&self) -> std::io::Result<()> {
             Ok(())
@@ -232,6 +238,33 @@ mod tests {
         let drawn = screen.0.lock().expect("screen").clone();
         assert!(drawn.contains("ok  switch-dns-to-dr"), "{drawn}");
         assert!(p.bars.lock().expect("bars").is_empty());
+    }
+
+    #[test]
+    fn text_written_to_stdout_meanwhile_never_lands_inside_a_progress_line() {
+        let screen = Screen::default();
+        let p = LiveProgress::on(
+            ProgressDrawTarget::term_like_with_hz(Box::new(screen.clone()), 100),
+            Clock::starting_at(1_700_000_000_000),
+        );
+        let s = step();
+        p.step_started(&s);
+        if let Some(b) = p.bars.lock().expect("bars").get(&s.id) {
+            b.tick();
+        }
+        let drawn = || screen.0.lock().expect("screen").clone();
+        let before = drawn();
+        assert!(
+            before.contains("switch-dns-to-dr"),
+            "the bar was drawn: {before}"
+        );
+        // What the stdout sink does: its write happens with the bar cleared from the screen.
+        let during = p.suspend(drawn);
+        let after_bar = &during[before.rfind("switch-dns-to-dr").expect("bar")..];
+        assert!(
+            after_bar.contains("<clear>"),
+            "the bar's line is cleared before the write: {during:?}"
+        );
     }
 
     #[test]

@@ -136,13 +136,29 @@ pub fn sink_url(
     }
 }
 
+/// Writes the `stdout` sink's lines where a live terminal display expects them (it clears its own
+/// lines first, so a message never lands inside a progress bar).
+pub type Printer = std::sync::Arc<dyn Fn(&str) -> std::io::Result<()> + Send + Sync>;
+
 /// Sends messages to the plan's sinks.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Notifier {
     sinks: Vec<NotificationSink>,
     base_dir: PathBuf,
     stdout_is_data: bool,
     http: Option<reqwest::Client>,
+    printer: Option<Printer>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("sinks", &self.sinks.len())
+            .field("base_dir", &self.base_dir)
+            .field("stdout_is_data", &self.stdout_is_data)
+            .field("printer", &self.printer.is_some())
+            .finish()
+    }
 }
 
 impl Notifier {
@@ -165,7 +181,14 @@ impl Notifier {
             base_dir,
             stdout_is_data,
             http,
+            printer: None,
         }
+    }
+
+    /// The `stdout` sink writes its lines through `printer` (a live terminal display's).
+    pub fn with_printer(mut self, printer: Printer) -> Notifier {
+        self.printer = Some(printer);
+        self
     }
 
     /// A notifier that sends nothing.
@@ -175,6 +198,7 @@ impl Notifier {
             base_dir: PathBuf::from("."),
             stdout_is_data: false,
             http: None,
+            printer: None,
         }
     }
 
@@ -194,7 +218,9 @@ impl Notifier {
             let (desc, res) = match sink {
                 NotificationSink::Stdout { .. } => {
                     let line = format!("{}\n", msg.text);
-                    let res = if self.stdout_is_data {
+                    let res = if let Some(p) = &self.printer {
+                        p(&line)
+                    } else if self.stdout_is_data {
                         std::io::stderr().write_all(line.as_bytes())
                     } else {
                         std::io::stdout().write_all(line.as_bytes())
