@@ -231,6 +231,21 @@ impl Estate {
     }
 }
 
+/// How long one read of the estate may take: a stop is announced within seconds even when a
+/// site does not answer (what is not read by then is unknown).
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn bounded<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(READ_TIMEOUT, f).await {
+        Ok(r) => r,
+        // Not tried again: a site silent this long is reported unknown at once.
+        Err(_) => Err(crate::error::Error::new(
+            crate::error::ErrorKind::Timeout,
+            format!("no answer within {}s", READ_TIMEOUT.as_secs()),
+        )),
+    }
+}
+
 fn same_target(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
@@ -255,7 +270,7 @@ pub async fn read(plan: &Plan, providers: &Providers, clock: &Clock) -> Estate {
                 clock,
                 "read database status",
                 |_| {},
-                || async { providers.database(&d.provider)?.status(&r).await },
+                || bounded(async { providers.database(&d.provider)?.status(&r).await }),
             )
             .await;
             match res {
@@ -292,7 +307,7 @@ pub async fn read(plan: &Plan, providers: &Providers, clock: &Clock) -> Estate {
             clock,
             "read DNS record",
             |_| {},
-            || async { providers.dns(&r.provider)?.get_record(&rr).await },
+            || bounded(async { providers.dns(&r.provider)?.get_record(&rr).await }),
         )
         .await;
         match res {
@@ -324,7 +339,7 @@ pub async fn read(plan: &Plan, providers: &Providers, clock: &Clock) -> Estate {
             clock,
             "read node pool",
             |_| {},
-            || async { providers.nodes(&p.provider)?.get_pool(&r).await },
+            || bounded(async { providers.nodes(&p.provider)?.get_pool(&r).await }),
         )
         .await;
         let (desired, ready_nodes, error) = match res {
@@ -365,7 +380,7 @@ async fn read_workloads(
             clock,
             "list workloads",
             |_| {},
-            || async { scaler.list(&req).await },
+            || bounded(async { scaler.list(&req).await }),
         )
         .await;
         let (replicas, available, error) = match res {
