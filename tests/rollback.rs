@@ -185,7 +185,7 @@ fn what_a_rollback_cannot_undo_is_refused() {
 
 #[test]
 fn a_killed_rollback_resumes_to_its_end() {
-    let env = Env::new("node_boot = \"1500ms\"", DNS_FAULT);
+    let env = Env::new("node_boot = \"3s\"", DNS_FAULT);
     assert_eq!(code(&env.run(&["failover", "--yes"])), 1);
     let id = env.runs().pop().expect("run");
     let mut child = env

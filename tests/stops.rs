@@ -141,7 +141,7 @@ fn a_run_refused_at_its_gates_changed_nothing_and_says_so() {
 
 #[test]
 fn sigterm_stops_starting_steps_journals_the_interruption_and_the_run_resumes() {
-    let env = Env::new("node_boot = \"1500ms\"", "");
+    let env = Env::new("node_boot = \"3s\"", "");
     let child = env.spawn(&["failover", "--yes"]);
     let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
     let pid = child.id().to_string();
@@ -338,9 +338,13 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_second_process_never_drives_a_live_run_whose_lock_file_was_deleted() {
-    let env = Env::new("node_boot = \"3s\"", "");
+    // The run waits for an approval: it stays live, deterministically, while the test acts.
+    let env = Env::new(
+        "",
+        "[[hooks]]\nname = \"go\"\ntype = \"approval\"\nphases = [\"failover\"]\nbefore = \"promote-dr-db\"\ntimeout = \"10m\"",
+    );
     let child = env.spawn(&["failover", "--yes"]);
-    let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
+    let id = wait_for_journal(&env, "\"step\":\"hook.go\"");
     std::fs::remove_file(env.state().join("locks").join("e2e.lock")).expect("rm lock");
 
     let out = env.run(&["failover", "--yes"]);
@@ -359,6 +363,14 @@ fn a_second_process_never_drives_a_live_run_whose_lock_file_was_deleted() {
         line.lines()
             .any(|l| l.starts_with(&id) && l.contains("running")),
         "{line}"
+    );
+    // The operator still reaches the live run (through its control folder, not its journal).
+    let out = env.run(&["approve", &id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sent to the running run"),
+        "{}",
+        stdout(&out)
     );
 
     let out = child.wait_with_output().expect("exits");
@@ -414,7 +426,7 @@ fn an_unreadable_run_blocks_new_runs_until_abandoned_and_is_kept() {
 
 #[test]
 fn a_report_that_cannot_be_written_does_not_fail_a_run_that_succeeded() {
-    let env = Env::new("node_boot = \"600ms\"", "");
+    let env = Env::new("node_boot = \"2s\"", "");
     let child = env.spawn(&["failover", "--yes"]);
     let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
     // A folder where the report goes: its write fails as on a full disk.

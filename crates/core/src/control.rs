@@ -165,7 +165,10 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
         by: by.to_string(),
         command,
     };
-    let live = RunLock::holder(state_dir, &report.plan).as_deref() == Some(run_id);
+    // Live while its process holds the plan's lock or writes its journal (the lock file may have
+    // been deleted under it).
+    let live = RunLock::holder(state_dir, &report.plan).as_deref() == Some(run_id)
+        || crate::journal::has_live_writer(&dir.join("journal.jsonl"));
     if live {
         drop_file(&control_dir(&dir), &req)?;
         return Ok(Delivery::Live);
