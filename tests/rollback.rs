@@ -275,3 +275,83 @@ fn humantime_like(t: std::time::SystemTime) -> String {
         .expect("date");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+#[test]
+fn a_rollback_never_undoes_a_run_the_estate_moved_on_from() {
+    let env = Env::new("", DNS_FAULT);
+    assert_eq!(code(&env.run(&["failover", "--yes"])), 1);
+    let stopped = env.runs().pop().expect("run");
+    // It is resumed to its end (the fault fired once): rolling it back now would undo what serves.
+    let out = env.run(&["failover", "--yes", "--resume", &stopped]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&["rollback", &stopped, "--yes"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("completed"), "{}", stderr(&out));
+
+    // A stopped failover superseded by a later one that succeeded is not rolled back either.
+    let env = Env::new("", DNS_FAULT);
+    assert_eq!(code(&env.run(&["failover", "--yes"])), 1);
+    let stopped = env.runs().pop().expect("run");
+    assert_eq!(code(&env.run(&["failover", "--yes"])), 0);
+    let out = env.run(&["rollback", &stopped, "--yes"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("moved on"), "{}", stderr(&out));
+    assert_eq!(
+        env.runs().len(),
+        2,
+        "no rollback run was made: {:?}",
+        env.runs()
+    );
+}
+
+#[test]
+fn an_interrupted_run_is_given_up_on_only_when_its_rollback_starts() {
+    let env = Env::new("node_boot = \"3s\"", "");
+    let child = env.spawn(&["failover", "--yes"]);
+    let t0 = Instant::now();
+    let id = loop {
+        let found = env.journaled_runs().into_iter().find(|r| {
+            std::fs::read_to_string(env.state().join("runs").join(r).join("journal.jsonl"))
+                .unwrap_or_default()
+                .contains("\"step\":\"fence-primary-db\"")
+        });
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "never fenced");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    // Another run's folder that cannot be read blocks the rollback: the interrupted run stays
+    // interrupted (not abandoned in the name of a rollback that never ran).
+    let bad = env
+        .state()
+        .join("runs")
+        .join("20200101T000000Z-failover-bad0");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    std::fs::write(bad.join("journal.jsonl"), "{broken\n").expect("write");
+    let out = env.run(&["rollback", &id, "--yes"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("blocks a rollback"),
+        "{}",
+        stderr(&out)
+    );
+    let doc = json(&env.run(&["status", &id, "--output", "json"]));
+    assert_eq!(doc["status"], "interrupted", "{doc}");
+
+    std::fs::remove_dir_all(&bad).expect("rm");
+    let out = env.run(&["rollback", &id, "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&env.run(&["status", &id, "--output", "json"]));
+    assert_eq!(doc["status"], "abandoned", "{doc}");
+    assert!(
+        doc["abandoned"]
+            .as_str()
+            .is_some_and(|a| a.contains("rolled back by run")),
+        "{doc}"
+    );
+    whole_on_primary(&env);
+}

@@ -483,7 +483,36 @@ fn judge(
         .chain(dns_sites.iter().map(|(_, s)| *s))
         .collect();
     if sites.len() > 1 && problems.len() == unknown {
-        problems.push("the DNS records point at different sites".to_string());
+        let at =
+            |what: &str, name: &str, site: SiteRole| format!("{what} {name} at the {site} site");
+        let parts: Vec<String> = write_sites
+            .iter()
+            .map(|(d, s)| at("database", &d.name, *s))
+            .chain(dns_sites.iter().map(|(r, s)| at("dns", &r.name, *s)))
+            .collect();
+        problems.push(format!(
+            "the estate serves from two sites: {}",
+            parts.join(", ")
+        ));
+    }
+    // Capacity that could not be read is unknown too: never "whole" on a guess.
+    for p in pools.iter().filter(|p| p.error.is_some()) {
+        unknown += 1;
+        problems.push(format!("pool {}: its size could not be read", p.name));
+    }
+    for w in workloads.iter().filter(|w| w.error.is_some()) {
+        unknown += 1;
+        problems.push(format!(
+            "workloads {} at the {} site: their replicas could not be read",
+            w.name, w.site
+        ));
+    }
+    // With no database and no DNS record, nothing says which site serves.
+    if databases.is_empty() && dns.is_empty() {
+        unknown += 1;
+        problems.push(
+            "the plan has no databases or DNS records: which site serves cannot be told".into(),
+        );
     }
     // A split seen is a split, even where something else could not be read.
     let verdict = if problems.len() > unknown {
@@ -507,7 +536,7 @@ fn judge(
                     p.name, p.production_desired
                 )),
                 Some(_) => {}
-                None => notes.push(format!("pool {}: its size could not be read", p.name)),
+                None => {}
             }
         }
         for w in workloads.iter().filter(|w| w.site == site) {
@@ -522,11 +551,7 @@ fn judge(
                     "workloads {} at the serving {site} site have no available replica",
                     w.name
                 )),
-                Some(_) => {}
-                None => notes.push(format!(
-                    "workloads {} at the {site} site: their replicas could not be read",
-                    w.name
-                )),
+                Some(_) | None => {}
             }
         }
     }
@@ -640,6 +665,12 @@ mod tests {
             Some("lb-a"),
         );
         assert_eq!((e.verdict, e.down), (Verdict::Split, true));
+    }
+
+    #[test]
+    fn a_plan_with_no_database_or_record_cannot_say_where_it_serves() {
+        let e = judge(&plan(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        assert_eq!((e.verdict, e.serving), (Verdict::Unknown, None));
     }
 
     #[test]

@@ -429,7 +429,8 @@ pub fn has_live_writer(path: &Path) -> bool {
     let Ok(file) = OpenOptions::new().read(true).open(path) else {
         return false;
     };
-    match file.try_lock() {
+    // Shared: two probes at once do not make each other's run look live.
+    match file.try_lock_shared() {
         Ok(()) => {
             let _ = file.unlock();
             false
@@ -442,7 +443,18 @@ pub fn has_live_writer(path: &Path) -> bool {
 /// Takes the journal's writer lock (an OS lock on the journal itself, released when the process
 /// ends, even by kill -9), or refuses: a live run is writing it.
 fn lock_writer(file: &File, path: &Path) -> Result<()> {
-    match file.try_lock() {
+    // A probe ([`has_live_writer`]) holds a shared lock for an instant: try again briefly.
+    let mut tries = 0;
+    let locked = loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => break other,
+        }
+    };
+    match locked {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::refused(
             "a live process is writing this run's journal: the run is running (another aegis-dr drives it)",

@@ -293,6 +293,10 @@ pub fn estate(e: &Estate) -> CheckResult {
         },
         e.headline(),
     );
+    // A plan with no database and no record has nothing that says where it serves: a warning.
+    if e.databases.is_empty() && e.dns.is_empty() && e.problems.len() == 1 {
+        r.status = CheckStatus::Warn;
+    }
     if r.status == CheckStatus::Pass && !e.notes.is_empty() {
         r.status = CheckStatus::Warn;
         r.evidence = format!("{}; {}", r.evidence, e.notes.join("; "));

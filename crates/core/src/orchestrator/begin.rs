@@ -90,11 +90,11 @@ impl Orchestrator {
             &run_id,
             req.operation.as_str(),
         )?;
-        // Folders of runs killed before their first journal entry (nothing ran) go.
-        crate::runs::remove_without_journal(&self.state_dir);
         if let Some(a) = &req.abandon {
             self.abandon(a, &run_id)?;
         }
+        // Folders of runs killed before their first journal entry (nothing ran) go.
+        crate::runs::remove_without_journal(&self.state_dir);
         // Holding the lock, every unfinished run of the plan is an interrupted one; a run whose
         // journal cannot be read may be one too.
         if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?.pop() {

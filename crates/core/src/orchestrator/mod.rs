@@ -288,8 +288,9 @@ impl Orchestrator {
         );
         let calls_before = self.providers.calls();
 
-        // Escalate when the RTO passes while the run is still going.
-        let watchdog = {
+        // Escalate when the RTO passes while the run is still going. Stopped with the run, also
+        // when the run's future is dropped (the controller aborts it): it holds the run's journal.
+        let watchdog = AbortOnDrop({
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 let now = ctx.clock.now_ms();
@@ -301,7 +302,7 @@ impl Orchestrator {
                 }
                 ctx.escalate_rto().await;
             })
-        };
+        });
         let (deliver, control) = tokio::sync::mpsc::unbounded_channel();
         let watcher =
             crate::control::Watcher::start(crate::control::control_dir(&run_dir), deliver);
@@ -314,7 +315,7 @@ impl Orchestrator {
         )
         .await;
         drop(watcher);
-        watchdog.abort();
+        drop(watchdog);
         ctx.flush_notifications().await;
 
         let status = match &error {
@@ -417,6 +418,15 @@ impl Orchestrator {
             controls: Mutex::new(controls::Controls::default()),
             controls_changed: tokio::sync::watch::channel(0).0,
         }
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

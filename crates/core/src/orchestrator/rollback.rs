@@ -59,7 +59,10 @@ pub fn graph(plan: &Plan, class: IncidentClass, drill: bool, started: &[StepKind
             site: Dr,
             level: Level::Standby,
         } => dr_nodes,
-        StepKind::TerminateDrill | StepKind::FailbackServers => recovered,
+        // A DRS failback writes the recovery instances back over the source: only when they served
+        // (traffic moved). Launched instances that never served are left to the operator.
+        StepKind::TerminateDrill => recovered,
+        StepKind::FailbackServers => recovered && switched,
         _ => false,
     };
     Graph {
@@ -115,15 +118,12 @@ impl Orchestrator {
         // Read under the lock: no run of the plan changes it meanwhile.
         let undone = self.undone(run_id)?;
         crate::runs::remove_without_journal(&self.state_dir);
-        if undone.status == RunStatus::Interrupted {
-            let (mut j, _) = Journal::reopen(&Journal::path_of(&self.state_dir, run_id))?;
-            j.append(&Entry::RunAbandoned {
-                ts_ms: self.clock.now_ms(),
-                reason: format!("rolled back by run {rb_id}"),
-                by: rb_id.clone(),
-            })?;
-        }
-        if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?.pop() {
+        // Another run blocks it (the interrupted run it undoes does not: it is given up on below,
+        // once nothing can refuse the rollback any more).
+        if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?
+            .into_iter()
+            .rfind(|r| r.run_id != run_id)
+        {
             return Err(Error::refused(format!(
                 "run {} blocks a rollback: it is {}; resume or abandon it first",
                 rec.run_id,
@@ -135,6 +135,14 @@ impl Orchestrator {
             )));
         }
         let preview = self.rollback_preview(undone.class, undone.drill, &undone.started);
+        if undone.status == RunStatus::Interrupted {
+            let (mut j, _) = Journal::reopen(&Journal::path_of(&self.state_dir, run_id))?;
+            j.append(&Entry::RunAbandoned {
+                ts_ms: self.clock.now_ms(),
+                reason: format!("rolled back by run {rb_id}"),
+                by: rb_id.clone(),
+            })?;
+        }
         let path = Journal::path_of(&self.state_dir, &rb_id);
         let started = self.clock.now_ms();
         let journal = Journal::create(
@@ -206,18 +214,13 @@ impl Orchestrator {
     /// The run `run_id` as a rollback may undo it: a failover, or a drill stopped in its failover
     /// phase, of this plan, that did not succeed.
     fn undone(&self, run_id: &str) -> Result<Undone> {
+        // A completed or superseded run is refused by `undone_steps`.
         let u = self.undone_steps(run_id)?;
         match u.status {
-            RunStatus::Failed
-            | RunStatus::Refused
-            | RunStatus::Interrupted
-            | RunStatus::Abandoned => Ok(u),
-            RunStatus::Succeeded => Err(Error::refused(format!(
-                "run `{run_id}` completed: undo a completed failover with `aegis-dr failback`"
-            ))),
             RunStatus::Running => Err(Error::refused(format!(
                 "run `{run_id}` is running: stop it first (SIGINT or SIGTERM), then roll it back"
             ))),
+            _ => Ok(u),
         }
     }
 
@@ -270,10 +273,24 @@ impl Orchestrator {
             }
         };
         let class: IncidentClass = r.class.parse().map_err(Error::config)?;
+        // The estate moved on since (the run was resumed to its end, or a later run succeeded,
+        // a rollback of it among them): undoing it now would undo what serves.
+        if r.status == RunStatus::Succeeded {
+            return Err(Error::refused(format!(
+                "rollback: run `{run_id}` completed: undo a completed failover with `aegis-dr failback`"
+            )));
+        }
+        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &r) {
+            return Err(Error::refused(format!(
+                "rollback: run `{run_id}` cannot be rolled back: run {} ({}) started after it and succeeded, so the estate has moved on (`aegis-dr estate` shows where it serves)",
+                later.run_id, later.operation
+            )));
+        }
+        // Steps that started (a failed one may have acted); skipped ones changed nothing.
         let ran: HashSet<&str> = r
             .steps
             .iter()
-            .filter(|s| s.status != StepStatus::Pending)
+            .filter(|s| !matches!(s.status, StepStatus::Pending | StepStatus::Skipped))
             .map(|s| s.id.as_str())
             .collect();
         if drill && ran.iter().any(|id| id.starts_with("failback.")) {

@@ -86,7 +86,10 @@ pub(super) async fn after_stop(
     error: &Error,
 ) -> Stopped {
     let estate = crate::estate::read(&ctx.plan, &ctx.providers, &ctx.clock).await;
-    let started: HashSet<String> = crate::journal::read(journal)
+    // A journal that cannot be read says nothing of what ran: take it that something changed.
+    let entries = crate::journal::read(journal);
+    let started: HashSet<String> = entries
+        .as_deref()
         .unwrap_or_default()
         .iter()
         .filter_map(|e| match e {
@@ -94,11 +97,12 @@ pub(super) async fn after_stop(
             _ => None,
         })
         .collect();
-    let changed = ctx
-        .graph
-        .steps
-        .iter()
-        .any(|s| !s.kind.observes_only() && started.contains(&s.id));
+    let changed = entries.is_err()
+        || ctx
+            .graph
+            .steps
+            .iter()
+            .any(|s| !s.kind.observes_only() && started.contains(&s.id));
     let rolls_back = matches!(ctx.operation, Operation::Failover | Operation::Drill)
         && matches!(status, RunStatus::Failed | RunStatus::Refused)
         && ctx.plan.on_failure(ctx.class) == OnFailure::Rollback
@@ -123,8 +127,8 @@ async fn announce(
     let w = ways_out(ctx.operation, &ctx.run_id, ctx.class.as_str());
     let next = if rolls_back {
         format!(
-            "Rolling back now to {} (the plan's on_failure = rollback)",
-            w.back_to
+            "Rolling back now to {} (the plan's on_failure = rollback); if the rollback cannot start, go back with `{}`",
+            w.back_to, w.back
         )
     } else {
         format!(
