@@ -753,3 +753,26 @@ ttl = 60
     assert!(!error.contains("unreachable"), "{error}");
     assert_eq!(doc["estate"]["verdict"], "unknown");
 }
+
+#[test]
+fn a_run_interrupted_before_it_changed_anything_still_says_how_to_unblock() {
+    // Slow calls keep the run in its (observing) preflight while the signal arrives.
+    let env = Env::new("latency = \"1s\"", "");
+    let child = env.spawn(&["failover", "--yes"]);
+    let id = wait_for_journal(&env, "\"step\":\"preflight\"");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("exits");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(
+        err.contains(&format!("failover --resume {id} --yes"))
+            && err.contains(&format!("failover --abandon {id}")),
+        "{err}"
+    );
+    assert!(!err.contains("go back"), "{err}");
+}

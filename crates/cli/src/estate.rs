@@ -79,6 +79,18 @@ pub fn print_stop(cfg: &Config, r: &Report, error: &Error, stopped: Option<&Stop
             }
             if !stopped.is_some_and(|s| s.changed) {
                 eprintln!("nothing was changed.");
+                // An interrupted run blocks new runs until it is resumed or given up on.
+                if r.status == RunStatus::Interrupted {
+                    let inv = invocation(cfg);
+                    eprintln!(
+                        "continue it with: {inv} {} --resume {} --yes",
+                        r.operation, r.run_id
+                    );
+                    eprintln!(
+                        "or give up on it with: {inv} {} --abandon {} --reason \"...\" --yes",
+                        r.operation, r.run_id
+                    );
+                }
                 return;
             }
         }
