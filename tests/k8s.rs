@@ -305,6 +305,54 @@ fn migration_retries_conflicts() {
     assert_eq!(k.src("deployments", "api")["spec"]["replicas"], 0);
 }
 
+/// `k8s` and `providers` read no plan: their help does not list the plan's flags, and giving one is
+/// a usage error naming it (the plan commands still list and take them).
+#[test]
+fn commands_without_a_plan_neither_list_nor_take_the_plan_flags() {
+    let bin = env!("CARGO_BIN_EXE_aegis-dr");
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).output().expect("runs");
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let plan_help = help(&["plan", "--help"]);
+    for flag in ["--config", "--provider", "--state-dir"] {
+        assert!(plan_help.contains(flag), "plan --help lacks {flag}");
+    }
+    for args in [
+        &["k8s", "--help"][..],
+        &["k8s", "stage", "--help"],
+        &["k8s", "failback", "--help"],
+        &["providers", "--help"],
+    ] {
+        let text = help(args);
+        assert!(text.contains("--log-level"), "{args:?}: {text}");
+        for flag in ["--config", "--provider", "--state-dir"] {
+            assert!(!text.contains(flag), "{args:?} lists {flag}: {text}");
+        }
+    }
+    for args in [
+        &["k8s", "stage", "--source-namespace", "shop", "--provider", "sim"][..],
+        &["--config", "x.toml", "k8s", "cutover", "--source-namespace", "shop"],
+        &["providers", "--state-dir", "/tmp"],
+    ] {
+        let out = std::process::Command::new(bin).args(args).output().expect("runs");
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(
+            stderr(&out).contains("reads no plan and does not use it"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // The plan's environment variable is not a flag given to `providers`: it still runs.
+    let out = std::process::Command::new(bin)
+        .arg("providers")
+        .env("AEGIS_CONFIG", "elsewhere.toml")
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
 #[test]
 fn k8s_flags_are_validated() {
     let k = Clusters::new();

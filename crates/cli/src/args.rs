@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Disaster-recovery failover and failback, run as a plan.
 #[derive(Debug, Parser)]
@@ -41,6 +41,61 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Global flags only the commands that read a plan use: `k8s` and `providers` neither list them in
+/// their help nor accept them on the command line.
+const PLAN_FLAGS: [&str; 3] = ["config", "state_dir", "provider"];
+
+/// Commands that read no plan.
+const PLANLESS: [&str; 2] = ["k8s", "providers"];
+
+/// Parses `argv` (exiting with clap's usage error or help as `Parser::parse_from` does); a plan flag
+/// given on the command line to a command that reads no plan is a usage error.
+pub fn parse(argv: Vec<std::ffi::OsString>) -> Cli {
+    let cmd = Cli::command();
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| PLAN_FLAGS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    // A subcommand's own copy of a global flag stops the visible one propagating into it (and,
+    // being global itself, the hidden copy propagates to its subcommands).
+    let mut cmd = cmd.mut_subcommands(|sc| {
+        if PLANLESS.contains(&sc.get_name()) {
+            sc.args(hidden.iter().cloned())
+        } else {
+            sc
+        }
+    });
+    let matches = cmd
+        .try_get_matches_from_mut(argv)
+        .unwrap_or_else(|e| e.exit());
+    if let Some((name, sub)) = matches.subcommand() {
+        if let Some(id) = PLANLESS
+            .contains(&name)
+            .then(|| explicit_plan_flag(&matches).or_else(|| explicit_plan_flag(sub)))
+            .flatten()
+        {
+            cmd.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "--{}: `{name}` reads no plan and does not use it",
+                    id.replace('_', "-")
+                ),
+            )
+            .exit();
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// The first plan flag given on the command line (not by its environment variable or default).
+fn explicit_plan_flag(m: &clap::ArgMatches) -> Option<&'static str> {
+    PLAN_FLAGS.into_iter().find(|id| {
+        m.try_get_raw(id).is_ok_and(|v| v.is_some())
+            && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    })
 }
 
 /// Output formats.

@@ -12,7 +12,6 @@ mod watch;
 
 use std::{io::Write, process::ExitCode};
 
-use clap::Parser;
 
 fn main() -> ExitCode {
     let argv = match drsyncer::rewrite(std::env::args_os().collect()) {
@@ -22,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(commands::exit::USAGE);
         }
     };
-    let cli = args::Cli::parse_from(argv);
+    let cli = args::parse(argv);
     let json = cli.output == args::OutputFormat::Json;
     aegis_dr::install_crypto_provider();
     match logging::filter(cli.log_level, std::env::var("RUST_LOG").ok().as_deref()) {
