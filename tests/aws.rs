@@ -3,7 +3,9 @@
 
 use std::process::{Command, Output};
 
-use aegis_dr_aws_sim::estate::{Endpoints, Estate, DR_REGION, PRIMARY_REGION};
+use aegis_dr_aws_sim::estate::{
+    Endpoints, Estate, ADDRESS_SET_DR, ADDRESS_SET_PRIMARY, DR_REGION, PRIMARY_REGION,
+};
 
 use crate::common::{aws_command, code, json, stderr};
 
@@ -71,6 +73,7 @@ fn failover_and_failback_on_aws_through_the_cli() {
     assert!(r["achieved"]["rto_seconds"].as_f64().is_some());
     a.rt.block_on(async {
         assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
+        assert_eq!(e.address_set_now().await, ADDRESS_SET_DR, "the A set moved whole");
         assert!(
             e.health_check_disabled().await,
             "primary health check disabled"
@@ -93,6 +96,7 @@ fn failover_and_failback_on_aws_through_the_cli() {
     assert_eq!(code(&o), 0, "failback: {r:#}\n{}", stderr(&o));
     a.rt.block_on(async {
         assert_eq!(e.record_now().await.0, "lb-use1.example.com");
+        assert_eq!(e.address_set_now().await, ADDRESS_SET_PRIMARY);
         assert!(
             !e.health_check_disabled().await,
             "primary health check enabled again"

@@ -575,11 +575,48 @@ fn plans_that_cannot_do_what_they_claim_are_refused_or_warned() {
     );
     refused(
         "[[dns_records]]\nname = \"v4.aegis.io\"\nzone = \"aegis.io\"\ntype = \"A\"\nprimary_target = \"192.0.2.1,192.0.2.2\"\ndr_target = \"198.51.100.10\"\nttl = 60",
-        "is not one target",
+        "is not one value (write several as a list",
     );
     refused(
         "[[dns_records]]\nname = \"same.aegis.io\"\nzone = \"aegis.io\"\nprimary_target = \"lb.aegis.io\"\ndr_target = \"LB.aegis.io.\"\nttl = 60",
-        "is also the primary_target",
+        "shares a value with the primary_target",
+    );
+    // Address sets: validated value by value; a CNAME names one host; no value twice, none on
+    // both sides, no alias among others.
+    let set = |primary: &str, dr: &str, rtype: &str| {
+        format!("[[dns_records]]\nname = \"set.aegis.io\"\nzone = \"aegis.io\"\ntype = \"{rtype}\"\nprimary_target = {primary}\ndr_target = {dr}\nttl = 60")
+    };
+    refused(
+        &set(r#"["192.0.2.1", "not-an-ip"]"#, r#""198.51.100.10""#, "A"),
+        "primary_target: `not-an-ip` is not an IPv4 address",
+    );
+    refused(
+        &set(r#"["2001:db8::1", "192.0.2.1"]"#, r#""2001:db8::2""#, "AAAA"),
+        "`192.0.2.1` is not an IPv6 address",
+    );
+    refused(
+        &set(r#""a.aegis.io""#, r#"["b.aegis.io", "c.aegis.io"]"#, "CNAME"),
+        "a CNAME record names one host, not 2",
+    );
+    refused(
+        &set(r#"["192.0.2.1", "192.0.2.1"]"#, r#""198.51.100.10""#, "A"),
+        "`192.0.2.1` is listed twice",
+    );
+    refused(
+        &set(r#"["192.0.2.1", "192.0.2.2"]"#, r#"["198.51.100.10", "192.0.2.2"]"#, "A"),
+        "shares a value with the primary_target",
+    );
+    refused(
+        &set(r#"[]"#, r#""198.51.100.10""#, "A"),
+        "primary_target: must not be empty",
+    );
+    refused(
+        &set(r#"["alias:Z1/lb.aws.com", "192.0.2.1"]"#, r#""198.51.100.10""#, "A"),
+        "an alias stands alone",
+    );
+    refused(
+        &set("7", r#""198.51.100.10""#, "A"),
+        "a target, or a list of targets",
     );
     refused(
         "[[databases]]\nname = \"again\"\nprimary = \"orders-euw1\"\ndr = \"other\"",
@@ -596,6 +633,36 @@ fn plans_that_cannot_do_what_they_claim_are_refused_or_warned() {
     );
     let out = env.run(&["plan"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // An address set moves as a whole, and the estate reads it back as the DR site's.
+    let env = Env::new(
+        "",
+        "[[dns_records]]\nname = \"set.aegis.io\"\nzone = \"aegis.io\"\ntype = \"A\"\nprimary_target = [\"192.0.2.1\", \"192.0.2.2\"]\ndr_target = [\"198.51.100.10\", \"198.51.100.11\"]\nttl = 60",
+    );
+    let out = env.run(&["plan", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&env.run(&["estate", "--output", "json"]));
+    let rec = doc["estate"]["dns"]
+        .as_array()
+        .expect("dns")
+        .iter()
+        .find(|r| r["name"] == "set.aegis.io")
+        .expect("the set's record")
+        .clone();
+    assert_eq!(rec["serves"], "dr", "{rec}");
+    assert_eq!(
+        rec["target"],
+        serde_json::json!(["198.51.100.10", "198.51.100.11"]),
+        "{rec}"
+    );
+    let out = env.run(&["estate"]);
+    assert!(
+        stdout(&out).contains("dns set.aegis.io: 198.51.100.10, 198.51.100.11 (the dr site)"),
+        "{}",
+        stdout(&out)
+    );
 
     // Both sites in one region: a warning in `plan` and in `check`.
     let env = Env::with_plan(

@@ -52,6 +52,11 @@ impl Endpoints {
     }
 }
 
+/// The addresses of the estate's A record set while the primary serves.
+pub const ADDRESS_SET_PRIMARY: [&str; 2] = ["192.0.2.10", "192.0.2.11"];
+/// The addresses of the estate's A record set while the DR site serves.
+pub const ADDRESS_SET_DR: [&str; 2] = ["198.51.100.10", "198.51.100.11"];
+
 /// TTL of the estate's record: short, because failback waits out the old TTL before it switches.
 pub const RECORD_TTL: u32 = 5;
 
@@ -282,6 +287,13 @@ impl Estate {
             .unwrap_or_default();
         self.set_record("lb-use1.example.com", RECORD_TTL as i64)
             .await;
+        self.upsert(
+            &self.address_set_record(),
+            aws_sdk_route53::types::RrType::A,
+            &ADDRESS_SET_PRIMARY,
+            RECORD_TTL as i64,
+        )
+        .await;
         let hc = ok(
             "create health check",
             r53.create_health_check()
@@ -306,19 +318,36 @@ impl Estate {
 
     /// UPSERTs the record as a CNAME to `target`.
     pub async fn set_record(&self, target: &str, ttl: i64) {
+        self.upsert(
+            &self.record,
+            aws_sdk_route53::types::RrType::Cname,
+            &[target],
+            ttl,
+        )
+        .await;
+    }
+
+    /// The name of the estate's A record that holds a set of addresses on each site.
+    pub fn address_set_record(&self) -> String {
+        format!("v4.{}", self.zone)
+    }
+
+    /// UPSERTs record `name` of type `t` with `values`.
+    async fn upsert(&self, name: &str, t: aws_sdk_route53::types::RrType, values: &[&str], ttl: i64) {
         use aws_sdk_route53::types::{
-            Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+            Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
         };
+        let records = values
+            .iter()
+            .map(|v| ok("record", ResourceRecord::builder().value(*v).build()))
+            .collect();
         let rs = ok(
             "record set",
             ResourceRecordSet::builder()
-                .name(&self.record)
-                .r#type(RrType::Cname)
+                .name(name)
+                .r#type(t)
                 .ttl(ttl)
-                .resource_records(ok(
-                    "record",
-                    ResourceRecord::builder().value(target).build(),
-                ))
+                .set_resource_records(Some(records))
                 .build(),
         );
         let batch = ok(
@@ -346,6 +375,19 @@ impl Estate {
 
     /// The record's (target, TTL) as Route 53 serves it.
     pub async fn record_now(&self) -> (String, i64) {
+        let (values, ttl) = self.values_now(&self.record, "CNAME").await;
+        (values.into_iter().next().unwrap_or_default(), ttl)
+    }
+
+    /// The A record set's addresses (sorted) as Route 53 serves them.
+    pub async fn address_set_now(&self) -> Vec<String> {
+        let mut v = self.values_now(&self.address_set_record(), "A").await.0;
+        v.sort();
+        v
+    }
+
+    /// Record `name` of type `t`: its values and TTL as Route 53 serves them.
+    async fn values_now(&self, name: &str, t: &str) -> (Vec<String>, i64) {
         let out = ok(
             "list records",
             self.route53()
@@ -357,15 +399,13 @@ impl Estate {
         let rs = out
             .resource_record_sets()
             .iter()
-            .find(|r| {
-                r.name().trim_end_matches('.') == self.record && r.r#type().as_str() == "CNAME"
-            })
-            .unwrap_or_else(|| panic!("record {} missing", self.record));
+            .find(|r| r.name().trim_end_matches('.') == name && r.r#type().as_str() == t)
+            .unwrap_or_else(|| panic!("record {name} {t} missing"));
         (
             rs.resource_records()
-                .first()
+                .iter()
                 .map(|r| r.value().to_string())
-                .unwrap_or_default(),
+                .collect(),
             rs.ttl().unwrap_or_default(),
         )
     }
@@ -817,6 +857,14 @@ dr_target = "lb-usw2.example.com"
 ttl = {RECORD_TTL}
 health_check = "{hc}"
 
+[[dns_records]]
+name = "{set_record}"
+zone = "{zone}"
+type = "A"
+primary_target = {set_primary:?}
+dr_target = {set_dr:?}
+ttl = {RECORD_TTL}
+
 [[node_pools]]
 name = "{png}"
 site = "primary"
@@ -867,6 +915,9 @@ dns_resolver = "none"
             pc = self.clusters.0,
             dc = self.clusters.1,
             record = self.record,
+            set_record = self.address_set_record(),
+            set_primary = ADDRESS_SET_PRIMARY,
+            set_dr = ADDRESS_SET_DR,
             zone = self.zone,
             hc = self.health_check,
             png = self.nodegroups.0,

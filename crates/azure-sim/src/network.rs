@@ -111,13 +111,20 @@ impl Network {
         );
     }
 
-    pub(crate) fn set_record(&mut self, zone: &str, rtype: &str, rel: &str, ttl: u32, value: &str) {
+    pub(crate) fn set_record(
+        &mut self,
+        zone: &str,
+        rtype: &str,
+        rel: &str,
+        ttl: u32,
+        values: &[&str],
+    ) {
         if let Some(z) = self.zones.get_mut(zone) {
             z.records.insert(
                 (rtype.to_ascii_uppercase(), rel.to_string()),
                 RecordSet {
                     ttl,
-                    values: vec![value.to_string()],
+                    values: values.iter().map(|v| v.to_string()).collect(),
                     etag: 1,
                 },
             );

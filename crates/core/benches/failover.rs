@@ -67,8 +67,8 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
             name: format!("svc{i}.bench.io"),
             zone: "bench.io".into(),
             record_type: "CNAME".into(),
-            primary_target: format!("lb-use1-{i}.bench.io"),
-            dr_target: format!("lb-usw2-{i}.bench.io"),
+            primary_target: format!("lb-use1-{i}.bench.io").into(),
+            dr_target: format!("lb-usw2-{i}.bench.io").into(),
             ttl: 60,
             health_check: Some(format!("hc-{i}")),
         });

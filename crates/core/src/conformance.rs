@@ -203,43 +203,59 @@ pub async fn database_failover(p: &ProviderSet, plan: &Plan, clock: &Clock, with
     }
 }
 
-/// DNS: read, UPSERT, wait for INSYNC, health checks.
+/// DNS: read, UPSERT, wait for INSYNC, health checks; every record of the plan moves and comes
+/// back (an address set as a whole).
 pub async fn dns_routing(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     let Some(r) = plan.dns_records.first() else {
         return;
     };
     let dns = p.dns.as_ref().expect("the provider serves DNS");
+    for r in &plan.dns_records {
+        let rr = RecordRef {
+            zone: r.zone.clone(),
+            name: r.name.clone(),
+            record_type: r.record_type.clone(),
+        };
+        let cur = dns.get_record(&rr).await.expect("read record");
+        assert_eq!(
+            cur.target, r.primary_target,
+            "record {} starts on the primary target",
+            r.name
+        );
+        let change = dns
+            .upsert_record(&UpsertRecord {
+                record: rr.clone(),
+                target: r.dr_target.clone(),
+                ttl: 30,
+            })
+            .await
+            .expect("upsert");
+        eventually(clock, "change INSYNC", within, || async {
+            Ok((dns.change_status(&change).await? == ChangeStatus::Insync).then_some(()))
+        })
+        .await;
+        let now = dns.get_record(&rr).await.expect("read record");
+        assert_eq!((&now.target, now.ttl), (&r.dr_target, 30), "{}", r.name);
+        assert!(
+            dns.record_matches(&rr, &r.dr_target, 30)
+                .await
+                .expect("read record"),
+            "{}",
+            r.name
+        );
+        dns.upsert_record(&UpsertRecord {
+            record: rr.clone(),
+            target: r.primary_target.clone(),
+            ttl: r.ttl,
+        })
+        .await
+        .expect("upsert back");
+    }
     let rr = RecordRef {
         zone: r.zone.clone(),
         name: r.name.clone(),
         record_type: r.record_type.clone(),
     };
-    let cur = dns.get_record(&rr).await.expect("read record");
-    assert_eq!(
-        cur.target, r.primary_target,
-        "record starts on the primary target"
-    );
-    let change = dns
-        .upsert_record(&UpsertRecord {
-            record: rr.clone(),
-            target: r.dr_target.clone(),
-            ttl: 30,
-        })
-        .await
-        .expect("upsert");
-    eventually(clock, "change INSYNC", within, || async {
-        Ok((dns.change_status(&change).await? == ChangeStatus::Insync).then_some(()))
-    })
-    .await;
-    let now = dns.get_record(&rr).await.expect("read record");
-    assert_eq!((now.target.as_str(), now.ttl), (r.dr_target.as_str(), 30));
-    dns.upsert_record(&UpsertRecord {
-        record: rr.clone(),
-        target: r.primary_target.clone(),
-        ttl: r.ttl,
-    })
-    .await
-    .expect("upsert back");
     let missing = RecordRef {
         name: format!("missing.{}", r.zone),
         ..rr

@@ -94,11 +94,15 @@ impl DnsCheck {
         Ok(values)
     }
 
-    /// What is wrong with the resolver's answer for `name` against `expected` (comma-separated
-    /// values); `None` when it answers exactly those. An error or no answer is a problem, never a
-    /// match.
-    pub async fn problem(&self, name: &str, record_type: &str, expected: &str) -> Option<String> {
-        let mut want: Vec<String> = expected.split(',').map(normalize).collect();
+    /// What is wrong with the resolver's answer for `name` against `expected`; `None` when it
+    /// answers exactly those values. An error or no answer is a problem, never a match.
+    pub async fn problem(
+        &self,
+        name: &str,
+        record_type: &str,
+        expected: &crate::plan::RecordTargets,
+    ) -> Option<String> {
+        let mut want: Vec<String> = expected.values().iter().map(|v| normalize(v)).collect();
         want.sort();
         want.dedup();
         match self.answer(name, record_type).await {

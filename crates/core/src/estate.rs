@@ -93,7 +93,7 @@ pub struct DnsView {
     /// Record name.
     pub name: String,
     /// Its target now; `None` when it could not be read.
-    pub target: Option<String>,
+    pub target: Option<crate::plan::RecordTargets>,
     /// The site whose target it is; `None` when it is neither's or unknown.
     pub serves: Option<SiteRole>,
     /// Why it could not be read.
@@ -246,11 +246,6 @@ async fn bounded<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T
     }
 }
 
-fn same_target(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
-}
-
 /// Reads the estate of `plan` through `providers`; never fails (what cannot be read is unknown).
 pub async fn read(plan: &Plan, providers: &Providers, clock: &Clock) -> Estate {
     let policy = RetryPolicy {
@@ -315,7 +310,7 @@ pub async fn read(plan: &Plan, providers: &Providers, clock: &Clock) -> Estate {
                 name: r.name.clone(),
                 serves: [SiteRole::Primary, SiteRole::Dr]
                     .into_iter()
-                    .find(|site| same_target(&s.target, r.target(*site))),
+                    .find(|site| s.target.same_as(r.target(*site))),
                 target: Some(s.target),
                 error: None,
             },
@@ -593,7 +588,7 @@ mod tests {
         let serves = target.and_then(|t| {
             [SiteRole::Primary, SiteRole::Dr]
                 .into_iter()
-                .find(|s| same_target(t, plan.dns_records[0].target(*s)))
+                .find(|s| plan.dns_records[0].target(*s).same_as(&t.into()))
         });
         judge(
             &plan,
@@ -604,7 +599,7 @@ mod tests {
             }],
             vec![DnsView {
                 name: "n".into(),
-                target: target.map(String::from),
+                target: target.map(Into::into),
                 serves,
                 error: target.is_none().then(|| "unreachable".to_string()),
             }],

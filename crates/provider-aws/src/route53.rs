@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Mutex};
 use aegis_dr_core::{
     provider::{
         ChangeId, ChangeStatus, DnsRouter, HealthCheckRequest, HealthCheckState, RecordRef,
-        RecordState, UpsertRecord,
+        RecordState, RecordTargets, UpsertRecord,
     },
     Error, ErrorKind, Result,
 };
@@ -143,21 +143,25 @@ impl DnsRouter for Route53Dns {
                     "{ALIAS_PREFIX}{}/{}",
                     a.hosted_zone_id(),
                     a.dns_name().trim_end_matches('.')
-                ),
+                )
+                .into(),
                 ttl: ALIAS_TTL,
             });
         }
-        let target = rs
+        // Every value of the set: an A or AAAA record may hold several addresses.
+        let values: Vec<String> = rs
             .resource_records()
-            .first()
+            .iter()
             .map(|r| r.value().trim_end_matches('.').to_string())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Provider,
-                    format!("record {} has no value", record.name),
-                )
-                .with_resource(record.name.clone())
-            })?;
+            .collect();
+        if values.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Provider,
+                format!("record {} has no value", record.name),
+            )
+            .with_resource(record.name.clone()));
+        }
+        let target = RecordTargets::new(values);
         let ttl = rs.ttl().unwrap_or(0);
         Ok(RecordState {
             target,
@@ -174,7 +178,11 @@ impl DnsRouter for Route53Dns {
         let mut rs = ResourceRecordSet::builder()
             .name(fqdn(&req.record.name))
             .r#type(t);
-        if let Some(alias) = req.target.strip_prefix(ALIAS_PREFIX) {
+        let alias = req
+            .target
+            .single()
+            .and_then(|t| t.strip_prefix(ALIAS_PREFIX));
+        if let Some(alias) = alias {
             let (hz, dns) = alias.split_once('/').ok_or_else(|| {
                 Error::config(format!(
                     "record {}: alias target `{}` must be `alias:<hosted zone id>/<dns name>`",
@@ -190,12 +198,15 @@ impl DnsRouter for Route53Dns {
                     .map_err(build)?,
             );
         } else {
-            rs = rs.ttl(i64::from(req.ttl)).resource_records(
-                ResourceRecord::builder()
-                    .value(&req.target)
-                    .build()
-                    .map_err(build)?,
-            );
+            let records = req
+                .target
+                .values()
+                .iter()
+                .map(|v| ResourceRecord::builder().value(v).build().map_err(build))
+                .collect::<Result<Vec<_>>>()?;
+            rs = rs
+                .ttl(i64::from(req.ttl))
+                .set_resource_records(Some(records));
         }
         let batch = ChangeBatch::builder()
             .comment("aegis-dr")

@@ -2,14 +2,14 @@
 //!
 //! A Traffic Manager profile is a record as clients see it: `aegis-tm.trafficmanager.net` in the zone
 //! `trafficmanager.net`, answering with the target of the endpoint it routes to. Its "target" is
-//! the enabled endpoints' targets (comma-separated when several are enabled); pointing it at one
-//! enables that endpoint first, then disables the others, and the change is in sync once that
-//! endpoint's `endpointMonitorStatus` is `Online`. Its TTL is the profile's `dnsConfig.ttl`.
+//! the enabled endpoints' targets (a set when several are enabled); pointing it at a set of targets
+//! enables those endpoints first, then disables the others, and the change is in sync once each of
+//! them reports `endpointMonitorStatus` `Online`. Its TTL is the profile's `dnsConfig.ttl`.
 
 use aegis_dr_core::{
     provider::{
         ChangeId, ChangeStatus, DnsRouter, HealthCheckRequest, HealthCheckState, RecordRef,
-        RecordState, UpsertRecord,
+        RecordState, RecordTargets, UpsertRecord,
     },
     Error, ErrorKind, Result,
 };
@@ -102,14 +102,23 @@ fn endpoints(profile: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
-/// The targets of the enabled endpoints, comma-separated.
-fn enabled_targets(profile: &Value) -> String {
-    endpoints(profile)
-        .into_iter()
-        .filter(|e| e["properties"]["endpointStatus"] == "Enabled")
-        .filter_map(|e| e["properties"]["target"].as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+/// The targets of the enabled endpoints.
+fn enabled_targets(profile: &Value) -> RecordTargets {
+    RecordTargets::new(
+        endpoints(profile)
+            .into_iter()
+            .filter(|e| e["properties"]["endpointStatus"] == "Enabled")
+            .filter_map(|e| e["properties"]["target"].as_str())
+            .map(String::from)
+            .collect(),
+    )
+}
+
+/// True when endpoint `e`'s target is one of `targets`.
+fn targets_endpoint(targets: &RecordTargets, e: &Value) -> bool {
+    e["properties"]["target"]
+        .as_str()
+        .is_some_and(|t| targets.values().iter().any(|v| v == t))
 }
 
 /// An endpoint's ARM id relative to its profile: `{type}/{name}` (type from its `type`).
@@ -135,8 +144,8 @@ impl DnsRouter for AzureDns {
             .await
             .map_err(|e| e.or_resource(&r.name))?;
         let props = &rs["properties"];
-        let target = match key {
-            "CNAMERecord" => props[key]["cname"].as_str().unwrap_or_default().to_string(),
+        let target: Vec<String> = match key {
+            "CNAMERecord" => props[key]["cname"].as_str().into_iter().collect::<Vec<_>>(),
             _ => props[key]
                 .as_array()
                 .map(|a| {
@@ -147,12 +156,14 @@ impl DnsRouter for AzureDns {
                                 .and_then(Value::as_str)
                         })
                         .collect::<Vec<_>>()
-                        .join(",")
                 })
                 .unwrap_or_default(),
-        };
+        }
+        .into_iter()
+        .map(|t| t.trim_end_matches('.').to_string())
+        .collect();
         Ok(RecordState {
-            target: target.trim_end_matches('.').to_string(),
+            target: RecordTargets::new(target),
             ttl: props["TTL"].as_u64().unwrap_or(0) as u32,
         })
     }
@@ -163,10 +174,16 @@ impl DnsRouter for AzureDns {
             let id = self.profile_id(r)?;
             let p = self.profile(r).await?;
             let eps = endpoints(&p);
-            let Some(target) = eps
+            let chosen: Vec<&Value> = eps
                 .iter()
-                .find(|e| e["properties"]["target"] == req.target.as_str())
-            else {
+                .copied()
+                .filter(|e| targets_endpoint(&req.target, e))
+                .collect();
+            if let Some(missing) = req.target.values().iter().find(|t| {
+                !chosen
+                    .iter()
+                    .any(|e| e["properties"]["target"] == t.as_str())
+            }) {
                 let known: Vec<_> = eps
                     .iter()
                     .filter_map(|e| e["properties"]["target"].as_str())
@@ -174,14 +191,13 @@ impl DnsRouter for AzureDns {
                 return Err(Error::new(
                     ErrorKind::NotFound,
                     format!(
-                        "Traffic Manager profile {} has no endpoint with target `{}` (targets: {})",
+                        "Traffic Manager profile {} has no endpoint with target `{missing}` (targets: {})",
                         r.name,
-                        req.target,
                         known.join(", ")
                     ),
                 )
                 .with_resource(r.name.clone()));
-            };
+            }
             let set = |e: &Value, status: &'static str| {
                 let path = endpoint_path(&id, e);
                 let name = e["name"].as_str().unwrap_or("?").to_string();
@@ -199,14 +215,13 @@ impl DnsRouter for AzureDns {
                         .map_err(|e| e.or_resource(&format!("Traffic Manager endpoint {name}")))
                 }
             };
-            // Enable the new endpoint before disabling the others: never no endpoint at all.
-            if target["properties"]["endpointStatus"] != "Enabled" {
-                set(target, "Enabled").await?;
+            // Enable the new endpoints before disabling the others: never no endpoint at all.
+            for e in &chosen {
+                if e["properties"]["endpointStatus"] != "Enabled" {
+                    set(e, "Enabled").await?;
+                }
             }
-            for e in eps
-                .iter()
-                .filter(|e| e["properties"]["target"] != req.target.as_str())
-            {
+            for e in eps.iter().filter(|e| !targets_endpoint(&req.target, e)) {
                 if e["properties"]["endpointStatus"] != "Disabled" {
                     set(e, "Disabled").await?;
                 }
@@ -220,24 +235,28 @@ impl DnsRouter for AzureDns {
                     )
                     .await?;
             }
-            let ep = target["name"].as_str().unwrap_or_default();
+            let names: Vec<&str> = chosen.iter().filter_map(|e| e["name"].as_str()).collect();
             return Ok(ChangeId(format!(
-                "trafficmanager|{}|{ep}|{}",
-                r.name, req.ttl
+                "trafficmanager|{}|{}|{}",
+                r.name,
+                names.join(","),
+                req.ttl
             )));
         }
         let key = record_key(&r.record_type)?;
         let value = match key {
-            "CNAMERecord" => json!({ "cname": req.target }),
+            "CNAMERecord" => json!({ "cname": req.target.to_string() }),
             "ARecords" => json!(req
                 .target
-                .split(',')
-                .map(|v| json!({ "ipv4Address": v.trim() }))
+                .values()
+                .iter()
+                .map(|v| json!({ "ipv4Address": v }))
                 .collect::<Vec<_>>()),
             _ => json!(req
                 .target
-                .split(',')
-                .map(|v| json!({ "ipv6Address": v.trim() }))
+                .values()
+                .iter()
+                .map(|v| json!({ "ipv6Address": v }))
                 .collect::<Vec<_>>()),
         };
         let mut props = json!({ "TTL": req.ttl });
@@ -253,33 +272,36 @@ impl DnsRouter for AzureDns {
             .map_err(|e| e.or_resource(&r.name))?;
         Ok(ChangeId(format!(
             "azuredns|{}|{}|{}|{}|{}",
-            r.zone, r.name, r.record_type, req.target, req.ttl
+            r.zone,
+            r.name,
+            r.record_type,
+            req.target.values().join(","),
+            req.ttl
         )))
     }
 
     async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus> {
         let parts: Vec<&str> = change.0.split('|').collect();
         match parts.as_slice() {
-            ["trafficmanager", name, ep, _ttl] => {
+            ["trafficmanager", name, eps, _ttl] => {
                 let r = RecordRef {
                     zone: TRAFFIC_MANAGER_ZONE.into(),
                     name: name.to_string(),
                     record_type: "CNAME".into(),
                 };
                 let p = self.profile(&r).await?;
-                let e = endpoints(&p)
-                    .into_iter()
-                    .find(|e| e["name"] == *ep)
-                    .ok_or_else(|| {
+                let all = endpoints(&p);
+                let mut online = true;
+                for ep in eps.split(',') {
+                    let e = all.iter().find(|e| e["name"] == ep).ok_or_else(|| {
                         Error::new(
                             ErrorKind::NotFound,
                             format!("Traffic Manager endpoint {ep} of {name} is gone"),
                         )
                     })?;
-                let monitor = e["properties"]["endpointMonitorStatus"]
-                    .as_str()
-                    .unwrap_or_default();
-                Ok(if monitor == "Online" {
+                    online &= e["properties"]["endpointMonitorStatus"] == "Online";
+                }
+                Ok(if online {
                     ChangeStatus::Insync
                 } else {
                     ChangeStatus::Pending
@@ -294,7 +316,8 @@ impl DnsRouter for AzureDns {
                     record_type: rtype.to_string(),
                 };
                 let cur = self.get_record(&r).await?;
-                Ok(if cur.target == *target && cur.ttl.to_string() == *ttl {
+                let want = RecordTargets::new(target.split(',').map(String::from).collect());
+                Ok(if cur.target == want && cur.ttl.to_string() == *ttl {
                     ChangeStatus::Insync
                 } else {
                     ChangeStatus::Pending

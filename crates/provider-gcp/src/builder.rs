@@ -157,7 +157,7 @@ impl GcpProvidersBuilder {
                 ("primary_target", &r.primary_target),
                 ("dr_target", &r.dr_target),
             ] {
-                if r.record_type == "CNAME" && target.ends_with('.') {
+                if r.record_type == "CNAME" && target.values().iter().any(|t| t.ends_with('.')) {
                     return Err(Error::config(format!(
                         "{at}.{key}: write `{target}` without its trailing dot (Cloud DNS's is added and read back for you)"
                     )));

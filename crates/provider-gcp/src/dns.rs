@@ -7,7 +7,7 @@
 use aegis_dr_core::{
     provider::{
         ChangeId, ChangeStatus, DnsRouter, HealthCheckRequest, HealthCheckState, RecordRef,
-        RecordState, UpsertRecord,
+        RecordState, RecordTargets, UpsertRecord,
     },
     Error, ErrorKind, Result,
 };
@@ -93,18 +93,18 @@ impl DnsRouter for CloudDns {
         })?;
         Ok(RecordState {
             // A CNAME target as the plan writes it: without Cloud DNS's trailing dot.
-            target: set
-                .rrdatas
-                .iter()
-                .map(|d| {
-                    if r.record_type == "CNAME" {
-                        d.trim_end_matches('.')
-                    } else {
-                        d.as_str()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(","),
+            target: RecordTargets::new(
+                set.rrdatas
+                    .iter()
+                    .map(|d| {
+                        if r.record_type == "CNAME" {
+                            d.trim_end_matches('.').to_string()
+                        } else {
+                            d.clone()
+                        }
+                    })
+                    .collect(),
+            ),
             ttl: set
                 .ttl
                 .and_then(|t| u32::try_from(t).ok())
@@ -122,8 +122,9 @@ impl DnsRouter for CloudDns {
             .set_ttl(ttl)
             .set_rrdatas(
                 req.target
-                    .split(',')
-                    .map(|t| rrdata(&r.record_type, t.trim()))
+                    .values()
+                    .iter()
+                    .map(|t| rrdata(&r.record_type, t))
                     .collect::<Vec<_>>(),
             );
         // Cloud DNS refuses a change whose deletion no longer matches the set (412

@@ -43,3 +43,49 @@ async fn gcp_providers_pass_the_conformance_suite() {
     });
     assert_eq!(posts, 2, "one switchover there, one back");
 }
+
+/// An A record set in Cloud DNS moves as a whole: read back as the set, changed as one set of
+/// rrdatas, and back again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_set_in_cloud_dns_moves_whole() {
+    use aegis_dr_core::provider::{DnsRouterExt, RecordRef, UpsertRecord};
+    const PRIMARY: [&str; 2] = ["192.0.2.10", "192.0.2.11"];
+    const DR: [&str; 2] = ["198.51.100.10", "198.51.100.11"];
+    const NAME: &str = "v4.aegis.io.";
+    let w = world().await;
+    w.sim
+        .with(|s| s.set_record_set(estate::ZONE, NAME, "A", 60, &PRIMARY));
+    let plan = aegis_dr_core::Plan::parse(&format!(
+        "{}\n[[dns_records]]\nname = \"{NAME}\"\nzone = \"{}\"\ntype = \"A\"\nprimary_target = {PRIMARY:?}\ndr_target = {DR:?}\nttl = 60\n",
+        crate::common::example_text(),
+        estate::ZONE
+    ))
+    .expect("plan parses");
+    let plan = aegis_dr_core::Plan {
+        dns_records: plan.dns_records[1..].to_vec(),
+        ..plan
+    };
+    conformance::dns_routing(&w.gcp, &plan, &Clock::new(), WITHIN).await;
+    let set = |s: &mut aegis_dr_gcp_sim::SimState| {
+        let mut v = s.record_set(estate::ZONE, NAME, "A").expect("set").1;
+        v.sort();
+        v
+    };
+    assert_eq!(w.sim.with(set), PRIMARY, "the suite put it back");
+    let dns = w.gcp.dns.clone().expect("dns");
+    let rec = &plan.dns_records[0];
+    let rr = RecordRef {
+        zone: rec.zone.clone(),
+        name: rec.name.clone(),
+        record_type: rec.record_type.clone(),
+    };
+    dns.upsert_record(&UpsertRecord {
+        record: rr.clone(),
+        target: rec.dr_target.clone(),
+        ttl: 60,
+    })
+    .await
+    .expect("upsert");
+    assert_eq!(w.sim.with(set), DR, "Cloud DNS holds both DR addresses");
+    assert!(dns.record_matches(&rr, &rec.dr_target, 60).await.expect("read"));
+}

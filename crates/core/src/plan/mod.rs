@@ -21,6 +21,7 @@ use crate::{
 mod hooks;
 mod provider_settings;
 mod raw;
+mod record_targets;
 mod triggers;
 mod validate;
 
@@ -29,6 +30,7 @@ pub use triggers::{default_triggers, LeaseSettings, TriggerAction, TriggerSpec, 
 pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
 pub use provider_settings::{settings_table, CheckedSettings};
+pub use record_targets::RecordTargets;
 use raw::RawPlan;
 pub use validate::MAX_PLAN_NAME;
 use validate::{check_provider, line_of};
@@ -176,12 +178,12 @@ pub struct DnsRecordSpec {
     pub provider: ProviderName,
     /// Hosted zone (name or id).
     pub zone: String,
-    /// Record type: `CNAME`, `A` or `ALIAS`.
+    /// Record type: `CNAME`, `A`, `AAAA` or `ALIAS`.
     pub record_type: String,
-    /// Target while the primary serves.
-    pub primary_target: String,
+    /// Target while the primary serves (several addresses for an A or AAAA record set).
+    pub primary_target: RecordTargets,
     /// Target while the DR site serves.
-    pub dr_target: String,
+    pub dr_target: RecordTargets,
     /// TTL in seconds to keep in normal operation.
     pub ttl: u32,
     /// Health check on the primary target, disabled during failover.
@@ -190,7 +192,7 @@ pub struct DnsRecordSpec {
 
 impl DnsRecordSpec {
     /// The target for `site`.
-    pub fn target(&self, site: SiteRole) -> &str {
+    pub fn target(&self, site: SiteRole) -> &RecordTargets {
         match site {
             SiteRole::Primary => &self.primary_target,
             SiteRole::Dr => &self.dr_target,

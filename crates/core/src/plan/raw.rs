@@ -103,8 +103,8 @@ pub(super) struct RawDnsRecord {
     pub(super) zone: String,
     #[serde(rename = "type", default = "cname")]
     pub(super) record_type: String,
-    pub(super) primary_target: String,
-    pub(super) dr_target: String,
+    pub(super) primary_target: super::RecordTargets,
+    pub(super) dr_target: super::RecordTargets,
     pub(super) ttl: u32,
     pub(super) health_check: Option<String>,
 }

@@ -1,6 +1,8 @@
 //! Validation of a plan file: the raw TOML shape checked table by table into a [`Plan`], every
 //! error naming its field (and line, where the file has one).
 
+use std::collections::BTreeSet;
+
 use toml::Spanned;
 
 use super::raw::{
@@ -74,27 +76,54 @@ impl Plan {
     }
 }
 
-/// True when two DNS targets name the same thing (case and a trailing dot aside).
-fn same_target(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
-}
-
-/// An A record's target is an IPv4 address, an AAAA record's an IPv6 address (or, on Route 53,
-/// an `alias:<zone>/<name>`); no target is a list (one value: no spaces or commas).
-fn target_fits(at: &str, field: &str, rtype: &str, t: &str) -> Result<()> {
-    let bad = |what: &str| Err(Error::config(format!("{at}.{field}: `{t}` is not {what}")));
-    if t.contains(|c: char| c.is_whitespace() || c == ',') {
-        return bad("one target (a record names one address or host here)");
+/// Each value of a record's target fits its type: an A record's values are IPv4 addresses, an
+/// AAAA record's IPv6 addresses (several make a record set); a CNAME or ALIAS names one host, and
+/// an `alias:<zone>/<name>` (Route 53) stands alone. No value is itself a list.
+fn targets_fit(at: &str, field: &str, rtype: &str, t: &RecordTargets) -> Result<()> {
+    let values = t.values();
+    if values.is_empty() {
+        return Err(Error::config(format!("{at}.{field}: must not be empty")));
     }
-    if t.starts_with("alias:") {
-        return Ok(());
+    let many = values.len() > 1;
+    let mut seen = BTreeSet::new();
+    for v in values {
+        let bad = |what: &str| Err(Error::config(format!("{at}.{field}: `{v}` is not {what}")));
+        if v.trim().is_empty() {
+            return Err(Error::config(format!(
+                "{at}.{field}: must not be empty"
+            )));
+        }
+        if v.contains(|c: char| c.is_whitespace() || c == ',') {
+            return bad("one value (write several as a list: [\"198.51.100.10\", \"198.51.100.11\"])");
+        }
+        if !seen.insert(v.trim_end_matches('.').to_ascii_lowercase()) {
+            return Err(Error::config(format!(
+                "{at}.{field}: `{v}` is listed twice"
+            )));
+        }
+        if v.starts_with("alias:") {
+            if many {
+                return bad("a value that can share a record (an alias stands alone)");
+            }
+            continue;
+        }
+        match rtype {
+            "A" if v.parse::<std::net::Ipv4Addr>().is_err() => {
+                return bad("an IPv4 address (type A)")
+            }
+            "AAAA" if v.parse::<std::net::Ipv6Addr>().is_err() => {
+                return bad("an IPv6 address (type AAAA)")
+            }
+            "CNAME" | "ALIAS" if many => {
+                return Err(Error::config(format!(
+                    "{at}.{field}: a {rtype} record names one host, not {} (several values need an A or AAAA record)",
+                    values.len()
+                )))
+            }
+            _ => {}
+        }
     }
-    match rtype {
-        "A" if t.parse::<std::net::Ipv4Addr>().is_err() => bad("an IPv4 address (type A)"),
-        "AAAA" if t.parse::<std::net::Ipv6Addr>().is_err() => bad("an IPv6 address (type AAAA)"),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// The two sites, for the defaults of the resources' providers.
@@ -296,8 +325,6 @@ fn dns_records(
         let at = v.at("dns_records", i, &r.name);
         v.non_empty(&at, "name", r.name.get_ref())?;
         v.non_empty(&at, "zone", &r.zone)?;
-        v.non_empty(&at, "primary_target", &r.primary_target)?;
-        v.non_empty(&at, "dr_target", &r.dr_target)?;
         let rtype = r.record_type.to_ascii_uppercase();
         if !["CNAME", "A", "AAAA", "ALIAS"].contains(&rtype.as_str()) {
             return Err(Error::config(format!(
@@ -305,17 +332,17 @@ fn dns_records(
                 r.record_type
             )));
         }
-        if same_target(&r.primary_target, &r.dr_target) {
-            return Err(Error::config(format!(
-                "{at}.dr_target: `{}` is also the primary_target: moving the record would move nothing",
-                r.dr_target
-            )));
-        }
         for (field, t) in [
             ("primary_target", &r.primary_target),
             ("dr_target", &r.dr_target),
         ] {
-            target_fits(&at, field, &rtype, t)?;
+            targets_fit(&at, field, &rtype, t)?;
+        }
+        if r.primary_target.overlaps(&r.dr_target) {
+            return Err(Error::config(format!(
+                "{at}.dr_target: `{}` shares a value with the primary_target `{}`: traffic for it would not move",
+                r.dr_target, r.primary_target
+            )));
         }
         if r.ttl == 0 || r.ttl > 172_800 {
             return Err(Error::config(format!(

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+pub use crate::plan::RecordTargets;
 
 /// Identifies a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,8 +20,8 @@ pub struct RecordRef {
 /// The record as the provider serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordState {
-    /// Current target.
-    pub target: String,
+    /// Current values (one host, or an address set).
+    pub target: RecordTargets,
     /// Current TTL in seconds.
     pub ttl: u32,
 }
@@ -30,8 +31,8 @@ pub struct RecordState {
 pub struct UpsertRecord {
     /// The record.
     pub record: RecordRef,
-    /// New target.
-    pub target: String,
+    /// New values.
+    pub target: RecordTargets,
     /// New TTL in seconds.
     pub ttl: u32,
 }
@@ -85,9 +86,14 @@ pub trait DnsRouter: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait DnsRouterExt: DnsRouter {
     /// True when the record already has this target and TTL.
-    async fn record_matches(&self, record: &RecordRef, target: &str, ttl: u32) -> Result<bool> {
+    async fn record_matches(
+        &self,
+        record: &RecordRef,
+        target: &RecordTargets,
+        ttl: u32,
+    ) -> Result<bool> {
         let cur = self.get_record(record).await?;
-        Ok(cur.target == target && cur.ttl == ttl)
+        Ok(cur.target == *target && cur.ttl == ttl)
     }
 }
 

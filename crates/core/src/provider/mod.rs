@@ -18,7 +18,7 @@ pub use database::{
 };
 pub use dns::{
     ChangeId, ChangeStatus, DnsRouter, DnsRouterExt, HealthCheckRequest, HealthCheckState,
-    RecordRef, RecordState, UpsertRecord,
+    RecordRef, RecordState, RecordTargets, UpsertRecord,
 };
 pub use health::{HealthProbe, HealthReport, ProbeRequest};
 pub use http_health::HttpHealthProbe;

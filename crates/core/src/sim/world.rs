@@ -37,8 +37,8 @@ pub struct SimDatabase {
 /// One DNS record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimRecord {
-    /// Target.
-    pub target: String,
+    /// Target (one host, or an address set).
+    pub target: crate::plan::RecordTargets,
     /// TTL seconds.
     pub ttl: u32,
 }

@@ -22,7 +22,7 @@ pub(super) async fn wait_change(
 pub(super) async fn ensure_record(
     ctx: &StepCtx,
     rec: &crate::plan::DnsRecordSpec,
-    target: &str,
+    target: &crate::plan::RecordTargets,
     ttl: u32,
 ) -> Result<bool> {
     let dns = dns_of(ctx, rec)?;
@@ -46,7 +46,7 @@ pub(super) async fn ensure_record(
     }
     let req = UpsertRecord {
         record: record_ref(rec),
-        target: target.to_string(),
+        target: target.clone(),
         ttl,
     };
     let change = ctx

@@ -186,7 +186,7 @@ pub(super) async fn verify(
                     let dns = ctx.providers().dns(&rec.provider)?;
                     let cur = dns.get_record(&record_ref(rec)).await?;
                     let mut p = Vec::new();
-                    if cur.target != rec.target(site) {
+                    if cur.target != *rec.target(site) {
                         p.push(format!("{} points at {}", rec.name, cur.target));
                     }
                     if let Some(r) = resolver {
