@@ -73,7 +73,11 @@ fn failover_and_failback_on_aws_through_the_cli() {
     assert!(r["achieved"]["rto_seconds"].as_f64().is_some());
     a.rt.block_on(async {
         assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
-        assert_eq!(e.address_set_now().await, ADDRESS_SET_DR, "the A set moved whole");
+        assert_eq!(
+            e.address_set_now().await,
+            ADDRESS_SET_DR,
+            "the A set moved whole"
+        );
         assert!(
             e.health_check_disabled().await,
             "primary health check disabled"

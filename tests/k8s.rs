@@ -311,7 +311,10 @@ fn migration_retries_conflicts() {
 fn commands_without_a_plan_neither_list_nor_take_the_plan_flags() {
     let bin = env!("CARGO_BIN_EXE_aegis-dr");
     let help = |args: &[&str]| {
-        let out = std::process::Command::new(bin).args(args).output().expect("runs");
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .output()
+            .expect("runs");
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -332,11 +335,28 @@ fn commands_without_a_plan_neither_list_nor_take_the_plan_flags() {
         }
     }
     for args in [
-        &["k8s", "stage", "--source-namespace", "shop", "--provider", "sim"][..],
-        &["--config", "x.toml", "k8s", "cutover", "--source-namespace", "shop"],
+        &[
+            "k8s",
+            "stage",
+            "--source-namespace",
+            "shop",
+            "--provider",
+            "sim",
+        ][..],
+        &[
+            "--config",
+            "x.toml",
+            "k8s",
+            "cutover",
+            "--source-namespace",
+            "shop",
+        ],
         &["providers", "--state-dir", "/tmp"],
     ] {
-        let out = std::process::Command::new(bin).args(args).output().expect("runs");
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .output()
+            .expect("runs");
         assert_eq!(code(&out), 2, "{args:?}");
         assert!(
             stderr(&out).contains("reads no plan and does not use it"),

@@ -591,11 +591,19 @@ fn plans_that_cannot_do_what_they_claim_are_refused_or_warned() {
         "primary_target: `not-an-ip` is not an IPv4 address",
     );
     refused(
-        &set(r#"["2001:db8::1", "192.0.2.1"]"#, r#""2001:db8::2""#, "AAAA"),
+        &set(
+            r#"["2001:db8::1", "192.0.2.1"]"#,
+            r#""2001:db8::2""#,
+            "AAAA",
+        ),
         "`192.0.2.1` is not an IPv6 address",
     );
     refused(
-        &set(r#""a.aegis.io""#, r#"["b.aegis.io", "c.aegis.io"]"#, "CNAME"),
+        &set(
+            r#""a.aegis.io""#,
+            r#"["b.aegis.io", "c.aegis.io"]"#,
+            "CNAME",
+        ),
         "a CNAME record names one host, not 2",
     );
     refused(
@@ -603,7 +611,11 @@ fn plans_that_cannot_do_what_they_claim_are_refused_or_warned() {
         "`192.0.2.1` is listed twice",
     );
     refused(
-        &set(r#"["192.0.2.1", "192.0.2.2"]"#, r#"["198.51.100.10", "192.0.2.2"]"#, "A"),
+        &set(
+            r#"["192.0.2.1", "192.0.2.2"]"#,
+            r#"["198.51.100.10", "192.0.2.2"]"#,
+            "A",
+        ),
         "shares a value with the primary_target",
     );
     refused(
@@ -611,7 +623,11 @@ fn plans_that_cannot_do_what_they_claim_are_refused_or_warned() {
         "primary_target: must not be empty",
     );
     refused(
-        &set(r#"["alias:Z1/lb.aws.com", "192.0.2.1"]"#, r#""198.51.100.10""#, "A"),
+        &set(
+            r#"["alias:Z1/lb.aws.com", "192.0.2.1"]"#,
+            r#""198.51.100.10""#,
+            "A",
+        ),
         "an alias stands alone",
     );
     refused(

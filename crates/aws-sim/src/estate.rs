@@ -333,7 +333,13 @@ impl Estate {
     }
 
     /// UPSERTs record `name` of type `t` with `values`.
-    async fn upsert(&self, name: &str, t: aws_sdk_route53::types::RrType, values: &[&str], ttl: i64) {
+    async fn upsert(
+        &self,
+        name: &str,
+        t: aws_sdk_route53::types::RrType,
+        values: &[&str],
+        ttl: i64,
+    ) {
         use aws_sdk_route53::types::{
             Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
         };

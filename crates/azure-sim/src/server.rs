@@ -204,7 +204,8 @@ impl SimState {
 
     /// Sets a record set of `zone` (`relative` name, `CNAME`/`A`/`AAAA`).
     pub fn set_record(&mut self, zone: &str, rtype: &str, relative: &str, ttl: u32, value: &str) {
-        self.network.set_record(zone, rtype, relative, ttl, &[value]);
+        self.network
+            .set_record(zone, rtype, relative, ttl, &[value]);
     }
 
     /// Sets a record set of `zone` holding several values (an `A` or `AAAA` address set).

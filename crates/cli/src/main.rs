@@ -12,7 +12,6 @@ mod watch;
 
 use std::{io::Write, process::ExitCode};
 
-
 fn main() -> ExitCode {
     let argv = match drsyncer::rewrite(std::env::args_os().collect()) {
         Ok(a) => a,

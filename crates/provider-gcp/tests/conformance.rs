@@ -87,5 +87,8 @@ async fn an_address_set_in_cloud_dns_moves_whole() {
     .await
     .expect("upsert");
     assert_eq!(w.sim.with(set), DR, "Cloud DNS holds both DR addresses");
-    assert!(dns.record_matches(&rr, &rec.dr_target, 60).await.expect("read"));
+    assert!(dns
+        .record_matches(&rr, &rec.dr_target, 60)
+        .await
+        .expect("read"));
 }

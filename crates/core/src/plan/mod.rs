@@ -30,8 +30,8 @@ pub use triggers::{default_triggers, LeaseSettings, TriggerAction, TriggerSpec, 
 pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
 pub use provider_settings::{settings_table, CheckedSettings};
-pub use record_targets::RecordTargets;
 use raw::RawPlan;
+pub use record_targets::RecordTargets;
 pub use validate::MAX_PLAN_NAME;
 use validate::{check_provider, line_of};
 

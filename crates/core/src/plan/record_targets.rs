@@ -153,6 +153,9 @@ mod tests {
         let back: RecordTargets = serde_json::from_str(r#"["x","y"]"#).unwrap();
         assert_eq!(back.values(), ["x", "y"]);
         let err = serde_json::from_str::<RecordTargets>("3").unwrap_err();
-        assert!(err.to_string().contains("a target, or a list of targets"), "{err}");
+        assert!(
+            err.to_string().contains("a target, or a list of targets"),
+            "{err}"
+        );
     }
 }

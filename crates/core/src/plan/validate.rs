@@ -89,12 +89,12 @@ fn targets_fit(at: &str, field: &str, rtype: &str, t: &RecordTargets) -> Result<
     for v in values {
         let bad = |what: &str| Err(Error::config(format!("{at}.{field}: `{v}` is not {what}")));
         if v.trim().is_empty() {
-            return Err(Error::config(format!(
-                "{at}.{field}: must not be empty"
-            )));
+            return Err(Error::config(format!("{at}.{field}: must not be empty")));
         }
         if v.contains(|c: char| c.is_whitespace() || c == ',') {
-            return bad("one value (write several as a list: [\"198.51.100.10\", \"198.51.100.11\"])");
+            return bad(
+                "one value (write several as a list: [\"198.51.100.10\", \"198.51.100.11\"])",
+            );
         }
         if !seen.insert(v.trim_end_matches('.').to_ascii_lowercase()) {
             return Err(Error::config(format!(
