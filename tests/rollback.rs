@@ -259,8 +259,122 @@ fn a_recovery_point_in_time_is_chosen_and_named_in_the_report() {
     let rpo = doc["achieved"]["rpo_seconds"].as_f64().expect("rpo");
     assert!(rpo >= 3.0 * 3600.0, "{rpo}");
 
-    let out = env.run(&["failback", "--yes", "--recovery-point", &at]);
+    // A resumed failover keeps the point it started with.
+    let id = env.runs().pop().expect("run");
+    let out = env.run(&[
+        "failover",
+        "--yes",
+        "--resume",
+        &id,
+        "--recovery-point",
+        &at,
+    ]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keeps the recovery point"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The DRS backout in full: a failback whose job fails is backed out (DR keeps serving); resumed
+/// with a chosen recovery point, it relaunches the DR instances from that point, retires the ones
+/// they replace, and fails back.
+#[test]
+fn a_backed_out_failback_relaunches_from_a_chosen_point_then_fails_back() {
+    let env = Env::new(
+        "",
+        "[[sim.faults]]\noperation = \"start_failback\"\nerror = \"job-failure\"\ntimes = 1",
+    );
+    let out = env.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let instances = |env: &Env| {
+        let w: Value = serde_json::from_str(
+            &std::fs::read_to_string(env.state().join("sim-world.json")).expect("world"),
+        )
+        .expect("world json");
+        let mut ids: Vec<String> = w["recovery_instances"]
+            .as_object()
+            .expect("instances")
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = instances(&env);
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    let out = env.run(&["failback", "--yes"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("backed out with stop_failback"), "{err}");
+    assert!(err.contains("--recovery-point TIME|ID"), "{err}");
+    let id = env
+        .runs()
+        .into_iter()
+        .find(|r| r.contains("-failback-"))
+        .expect("the failback run");
+    // Resumed as it is, the backed-out instance cannot fail back: the error says how to go on.
+    let out = env.run(&["failback", "--yes", "--resume", &id]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failback cannot start") && stderr(&out).contains("--recovery-point"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        instances(&env),
+        before,
+        "nothing relaunched without a point"
+    );
+
+    // Two hours back is beyond the RPO: refused until the data loss is accepted.
+    let at = humantime_like(std::time::SystemTime::now() - Duration::from_secs(2 * 3600));
+    let out = env.run(&[
+        "failback",
+        "--yes",
+        "--resume",
+        &id,
+        "--recovery-point",
+        &at,
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("RPO"), "{}", stderr(&out));
+    assert_eq!(instances(&env), before);
+    let out = env.run(&[
+        "failback",
+        "--yes",
+        "--accept-data-loss",
+        "--resume",
+        &id,
+        "--recovery-point",
+        &at,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(
+        doc["recovery_point"],
+        at.as_str(),
+        "the report names the point"
+    );
+    let summary = step(&doc, "failback-servers")["summary"]
+        .as_str()
+        .expect("summary")
+        .to_string();
+    assert!(
+        summary.contains("from the chosen recovery point(s) s-billing: pit-s-billing-")
+            && summary.contains(&format!("replacing {}", before[0]))
+            && summary.contains("failed back and re-protected"),
+        "{summary}"
+    );
+    // The relaunched instance was failed back and re-protected; the one it replaced is gone.
+    assert!(instances(&env).is_empty(), "{:?}", instances(&env));
+    whole_on_primary(&env);
+    let out = env.run(&["report", &id]);
+    assert!(stdout(&out).contains(&at), "{}", stdout(&out));
 }
 
 /// `t` as RFC 3339 in UTC, to the second.

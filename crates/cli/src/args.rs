@@ -379,7 +379,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Launch the recovery servers from this recovery point instead of their newest: an RFC 3339
-    /// time (each server's newest point taken at or before it) or a recovery snapshot id.
+    /// time (each server's newest point taken at or before it) or a recovery snapshot id. On
+    /// `failback` (also with `--resume` after a backed-out failback): first relaunch the DR
+    /// recovery instances from it, replacing the ones there, then fail back.
     #[arg(long, value_name = "TIME|ID")]
     pub recovery_point: Option<String>,
     /// Continue a run that was interrupted.

@@ -219,14 +219,11 @@ fn control_action(c: &Command) -> Result<Action> {
 
 fn run_action(op: Operation, a: &RunArgs) -> Result<Action> {
     let class = class(a.class.as_deref().unwrap_or("region-outage"))?;
-    if a.recovery_point.is_some() && op == Operation::Failback {
+    // A failback given a point first relaunches the DR instances from it (the DRS backout), also
+    // on a resume after a backed-out failback; a failover or drill keeps the point it started with.
+    if a.recovery_point.is_some() && a.resume.is_some() && op != Operation::Failback {
         return Err(Error::config(
-            "--recovery-point: a failback launches no recovery; give it to `failover` or `drill`",
-        ));
-    }
-    if a.recovery_point.is_some() && a.resume.is_some() {
-        return Err(Error::config(
-            "--recovery-point: a resumed run keeps the recovery point it started with",
+            "--recovery-point: a resumed failover or drill keeps the recovery point it started with",
         ));
     }
     if a.dry_run && a.resume.is_some() {

@@ -174,6 +174,10 @@ pub enum Entry {
         ts_ms: u64,
         /// Flags in force from now on.
         flags: RunFlags,
+        /// The recovery point chosen on this resume (a failback that relaunches the DR
+        /// instances from it); the run's earlier choice otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovery_point: Option<String>,
     },
     /// A step began (or began again after a resume).
     StepStarted {

@@ -353,6 +353,19 @@ impl RecoveryService for DrsRecovery {
         Ok(())
     }
 
+    async fn terminate_recovery_instances(&self, instance_ids: &[String]) -> Result<()> {
+        if instance_ids.is_empty() {
+            return Ok(());
+        }
+        self.drs
+            .terminate_recovery_instances()
+            .set_recovery_instance_ids(Some(instance_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(iam::DRS_TERMINATE, &instance_ids.join(","), e))?;
+        Ok(())
+    }
+
     async fn source_instance_states(
         &self,
         source_servers: &[String],

@@ -1,7 +1,11 @@
 //! Failover and failback of a whole AWS estate through the orchestrator, checking the cloud state
 //! afterwards through the SDK; and the DRS backout when the failback job fails.
 
-use aegis_dr_core::journal::{Operation, RunStatus};
+use aegis_dr_core::{
+    journal::{Operation, RunFlags, RunStatus},
+    orchestrator::{Orchestrator, RunRequest},
+    IncidentClass,
+};
 
 use crate::common::{run, world};
 
@@ -170,5 +174,62 @@ async fn a_failed_failback_job_is_backed_out_and_traffic_stays_on_dr() {
     assert!(
         requests.iter().any(|r| r == "drs:StopFailback"),
         "{requests:?}"
+    );
+
+    // The backout's second half: resumed with a chosen recovery point (an hour back, beyond the
+    // RPO, so the data loss is accepted), the DR instance is relaunched from that snapshot, the
+    // one it replaces is terminated, and the failback runs again.
+    let old: Vec<String> = inst.iter().map(|i| i.0.clone()).collect();
+    let rs = w.aws.recovery.clone().expect("recovery");
+    let points = rs.recovery_points(&e.source_server).await.expect("points");
+    let point = points
+        .iter()
+        .find(|p| p.id.ends_with("-h1"))
+        .unwrap_or_else(|| panic!("no point an hour back: {points:?}"))
+        .id
+        .clone();
+    let out = Orchestrator::new(
+        w.plan.clone(),
+        w.providers.clone(),
+        w.dir.path().join("state"),
+    )
+    .with_recovery_point(Some(point.clone()))
+    .run(RunRequest {
+        operation: Operation::Failback,
+        class: IncidentClass::RegionOutage,
+        flags: RunFlags {
+            accept_data_loss: true,
+            ..RunFlags::default()
+        },
+        resume: Some(out.report.run_id.clone()),
+        abandon: None,
+    })
+    .await
+    .expect("resume starts");
+    assert!(
+        out.error.is_none(),
+        "{:?}\n{}",
+        out.error,
+        out.report.to_markdown()
+    );
+    assert_eq!(out.report.recovery_point.as_deref(), Some(point.as_str()));
+    let requests = e.sim.with(|s| s.requests.clone());
+    for call in ["drs:StartRecovery", "drs:TerminateRecoveryInstances"] {
+        assert_eq!(
+            requests.iter().filter(|r| *r == call).count(),
+            if call == "drs:StartRecovery" { 2 } else { 1 },
+            "{call}: {requests:?}"
+        );
+    }
+    let log = format!("{:?}", out.report.steps);
+    assert!(log.contains("USING_PREVIOUS_SNAPSHOT"), "{log}");
+    // The relaunched instance failed back and was re-protected (gone); the replaced one too.
+    let now = e.sim.with(|s| s.recovery_instances());
+    assert!(now.iter().all(|i| !old.contains(&i.0)), "{now:?}");
+    assert!(now.is_empty(), "{now:?}");
+    assert_eq!(e.record_now().await.0, "lb-use1.example.com");
+    assert_eq!(
+        e.sim.with(|s| s.source_server_protected(&e.source_server)),
+        Some(true)
     );
 }

@@ -225,6 +225,11 @@ impl<L: Layer> RecoveryService for Layered<L, dyn RecoveryService> {
             |i| i.terminate_drill_instances(source_servers)
         )
     }
+    async fn terminate_recovery_instances(&self, instance_ids: &[String]) -> Result<()> {
+        let resource = instance_ids.join(",");
+        through!(self, "terminate_recovery_instances", &resource, true, |i| i
+            .terminate_recovery_instances(instance_ids))
+    }
     async fn source_instance_states(
         &self,
         source_servers: &[String],

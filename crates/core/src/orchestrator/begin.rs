@@ -307,9 +307,25 @@ impl Orchestrator {
                 _ => {}
             }
         }
+        // A recovery point given on this resume replaces the run's (journaled, so a later resume
+        // and the report keep it); an earlier resume's stands otherwise.
+        let recovery_point = self
+            .recovery_point
+            .clone()
+            .or_else(|| {
+                entries.iter().rev().find_map(|e| match e {
+                    Entry::RunResumed {
+                        recovery_point: Some(p),
+                        ..
+                    } => Some(p.clone()),
+                    _ => None,
+                })
+            })
+            .or(recovery_point);
         journal.append(&Entry::RunResumed {
             ts_ms: self.clock.now_ms(),
             flags,
+            recovery_point: self.recovery_point.clone(),
         })?;
         let header = RunHeader {
             run_id: run_id.to_string(),

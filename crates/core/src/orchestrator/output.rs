@@ -28,6 +28,8 @@ pub enum Output {
     DataLoss(DataLoss),
     /// The recovery job's log lines.
     JobLog(Vec<String>),
+    /// The log of the job that relaunched recovery instances from a chosen recovery point.
+    RelaunchJobLog(Vec<String>),
     /// What reverse replication of each pair did (or, in a dry run, would do).
     Replication {
         /// True for the dry run.
@@ -92,6 +94,7 @@ impl Output {
                 ("rpo_unknown", json!(d.unknown)),
             ],
             Output::JobLog(lines) => vec![("job_log", json!(lines))],
+            Output::RelaunchJobLog(lines) => vec![("relaunch_job_log", json!(lines))],
             Output::Replication { dry_run, pairs } => vec![(
                 if *dry_run {
                     "sync_dry_run"

@@ -51,6 +51,10 @@ const FAIL_BACK: &[&str] = &[
     "stop_failback",
     "describe_instances",
     "reverse_replication",
+    // The relaunch from a chosen recovery point (`failback --recovery-point`).
+    "describe_recovery_snapshots",
+    "start_recovery",
+    "terminate_recovery_instances",
 ];
 const TERMINATE: &[&str] = &["terminate_recovery_instances"];
 

@@ -142,6 +142,8 @@ pub trait RecoveryService: Send + Sync + std::fmt::Debug {
     async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>>;
     /// Terminates drill instances of the given source servers. Idempotent.
     async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()>;
+    /// Terminates recovery instances by id: the ones a relaunch from a recovery point replaced.
+    async fn terminate_recovery_instances(&self, instance_ids: &[String]) -> Result<()>;
     /// Compute state (`running`, `stopped`, ...) of each source server's own machine, to verify that a
     /// failback brought it back: (source server, state). Servers whose machine the provider cannot
     /// see (on-premises sources, say) are left out.

@@ -426,8 +426,15 @@ impl Report {
         for e in entries {
             match e {
                 Entry::RunStarted { .. } => {}
-                Entry::RunResumed { ts_ms, flags } => {
+                Entry::RunResumed {
+                    ts_ms,
+                    flags,
+                    recovery_point,
+                } => {
                     report.resumes += 1;
+                    if recovery_point.is_some() {
+                        report.recovery_point.clone_from(recovery_point);
+                    }
                     // Resuming a run ends a pause its earlier process was in.
                     if let Some(p) = report.pauses.last_mut() {
                         p.to_seconds.get_or_insert(offset(*ts_ms));

@@ -27,6 +27,7 @@ mod gates;
 mod hooks;
 mod nodes;
 mod recovery;
+mod relaunch;
 mod verify;
 mod workloads;
 

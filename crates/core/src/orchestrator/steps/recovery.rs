@@ -189,15 +189,29 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
             .await?;
         Ok::<_, Error>(all.into_iter().filter(|i| !i.is_drill).collect::<Vec<_>>())
     };
-    let instances = list().await?;
+    let mut instances = list().await?;
     if instances.is_empty() {
         return Ok("no recovery instances to fail back".into());
     }
-    let pending: Vec<String> = instances
-        .iter()
-        .filter(|i| i.failback_state != FailbackState::FailbackCompleted)
-        .map(|i| i.id.clone())
-        .collect();
+    let not_back = |all: &[RecoveryInstance]| -> Vec<RecoveryInstance> {
+        all.iter()
+            .filter(|i| i.failback_state != FailbackState::FailbackCompleted)
+            .cloned()
+            .collect()
+    };
+    // With a chosen recovery point, first revert the DR instances to it (the DRS backout's relaunch).
+    let relaunched = match not_back(&instances).as_slice() {
+        [] => None,
+        some => super::relaunch::from_chosen_point(ctx, &rs, some).await?,
+    };
+    if relaunched.is_some() {
+        instances = list().await?;
+    }
+    let pending: Vec<String> = not_back(&instances).into_iter().map(|i| i.id).collect();
+    let again = format!(
+        "fail back again from a known-good recovery point with `failback --resume {} --recovery-point TIME|ID` (`check` lists the points)",
+        ctx.run.run_id
+    );
     if !pending.is_empty() {
         let job = match saved_job(ctx, rs.as_ref()).await? {
             Some(id) => id,
@@ -214,7 +228,7 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
                                 return Err(Error::new(
                                     ErrorKind::InvalidState,
                                     format!(
-                                        "recovery instance {} is {other:?}: failback cannot start",
+                                        "recovery instance {} is {other:?}: failback cannot start; {again}",
                                         i.id
                                     ),
                                 )
@@ -250,7 +264,7 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
             return Err(Error::new(
                 ErrorKind::Provider,
                 format!(
-                    "failback job {} failed for {}; backed out with stop_failback: the DR instances keep serving and DNS stays on DR",
+                    "failback job {} failed for {}; backed out with stop_failback: the DR instances keep serving and DNS stays on DR; {again}",
                     job.0,
                     failed.join(", ")
                 ),
@@ -299,7 +313,8 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
         .await?;
     }
     Ok(format!(
-        "{} instance(s) failed back and re-protected",
+        "{}{} instance(s) failed back and re-protected",
+        relaunched.map(|r| format!("{r}; ")).unwrap_or_default(),
         after.len()
     ))
 }

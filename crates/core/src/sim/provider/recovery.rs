@@ -286,4 +286,25 @@ impl RecoveryService for SimProvider {
         )
         .await
     }
+
+    async fn terminate_recovery_instances(&self, instance_ids: &[String]) -> Result<()> {
+        self.call(
+            "terminate_recovery_instances",
+            &instance_ids.join(","),
+            None,
+            true,
+            |w, _| {
+                if let Some(id) = instance_ids
+                    .iter()
+                    .find(|id| !w.recovery_instances.contains_key(*id))
+                {
+                    return Err(not_found("recovery instance", id));
+                }
+                w.recovery_instances
+                    .retain(|id, _| !instance_ids.contains(id));
+                Ok(())
+            },
+        )
+        .await
+    }
 }
