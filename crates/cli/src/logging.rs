@@ -62,7 +62,7 @@ mod tests {
         let t = filter(Some(LogLevel::Info), Some("aegis_dr_core::layer=debug"))
             .expect("ok")
             .expect("logs");
-        assert!(t.would_enable("aegis_dr_core::layer::stats", &tracing::Level::DEBUG));
+        assert!(t.would_enable("aegis_dr_core::layer", &tracing::Level::DEBUG));
         assert!(t.would_enable("aegis_dr_core::orchestrator", &tracing::Level::INFO));
         assert!(!t.would_enable("aegis_dr_core::orchestrator", &tracing::Level::DEBUG));
         let e = filter(None, Some("aegis=loud")).expect_err("bad level");

@@ -3,7 +3,6 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 
 use crate::{
     clock::Clock,
@@ -16,41 +15,7 @@ use crate::{
     retry::{retry, RetryPolicy},
 };
 
-/// Outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
-    /// Fine.
-    Pass,
-    /// Worth a look, does not block.
-    Warn,
-    /// Blocks a failover.
-    Fail,
-}
-
-impl CheckStatus {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckStatus::Pass => "pass",
-            CheckStatus::Warn => "warn",
-            CheckStatus::Fail => "fail",
-        }
-    }
-}
-
-/// One check's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// Check id.
-    pub name: String,
-    /// What it verifies.
-    pub description: String,
-    /// Outcome.
-    pub status: CheckStatus,
-    /// What was seen.
-    pub evidence: String,
-}
+pub use crate::run::{CheckResult, CheckStatus};
 
 /// Check ids, in runbook order.
 pub const CHECK_NAMES: [&str; 6] = [
@@ -441,7 +406,7 @@ impl Checker<'_> {
         let mut ev = Vec::new();
         for (h, r) in res {
             match r {
-                Ok(r) => match h.problems(&r).as_slice() {
+                Ok(r) => match r.problems(h).as_slice() {
                     [] => ev.push(format!("{}: {}", h.url, r.status)),
                     problems => {
                         status = CheckStatus::Fail;

@@ -10,128 +10,12 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::run::{Operation, RunFlags, RunStatus, StepInfo};
 use crate::{
     error::{Error, ErrorKind, ErrorSummary, Result},
     incident::{IncidentClass, Targets},
+    run::{ControlRequest, ProviderCalls},
 };
-
-/// What a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    /// Move service to the DR site.
-    Failover,
-    /// Move service back to the primary site.
-    Failback,
-    /// Failover, verify, failback.
-    Drill,
-    /// Undo what a stopped failover changed, in reverse (`aegis-dr rollback RUN_ID`).
-    Rollback,
-}
-
-impl Operation {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Failover => "failover",
-            Operation::Failback => "failback",
-            Operation::Drill => "drill",
-            Operation::Rollback => "rollback",
-        }
-    }
-}
-
-impl std::str::FromStr for Operation {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        [
-            Operation::Failover,
-            Operation::Failback,
-            Operation::Drill,
-            Operation::Rollback,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-        .ok_or_else(|| format!("`{s}` is not an operation (failover, failback, drill, rollback)"))
-    }
-}
-
-/// Flags that change what gates allow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunFlags {
-    /// Promote even when the measured lag exceeds the RPO.
-    pub accept_data_loss: bool,
-    /// Run even when the estimate exceeds the RTO (and fail back before the primary is stable).
-    pub force: bool,
-    /// The primary site is known unreachable: fail over without draining or fencing it.
-    pub primary_unreachable: bool,
-    /// Proceed although pre-failover checks fail.
-    pub ignore_checks: bool,
-}
-
-impl RunFlags {
-    /// Flags set in either.
-    pub fn union(self, o: RunFlags) -> RunFlags {
-        RunFlags {
-            accept_data_loss: self.accept_data_loss || o.accept_data_loss,
-            force: self.force || o.force,
-            primary_unreachable: self.primary_unreachable || o.primary_unreachable,
-            ignore_checks: self.ignore_checks || o.ignore_checks,
-        }
-    }
-}
-
-/// A step as recorded at the start of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepInfo {
-    /// Step id.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Steps it waits for.
-    pub deps: Vec<String>,
-    /// Estimated duration in milliseconds.
-    pub estimate_ms: u64,
-    /// Skipping it needs `--force` (gates, fencing, verification, safety hooks).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub safety: bool,
-    /// An approval hook (`aegis-dr approve|reject` answer it).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub approval: bool,
-}
-
-/// Final state of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    /// Started and not finished (or killed).
-    Running,
-    /// Finished successfully.
-    Succeeded,
-    /// A step failed.
-    Failed,
-    /// A safety gate refused.
-    Refused,
-    /// Its process is gone and it never finished: resume it or abandon it (never journaled; seen
-    /// by [`crate::runs`]).
-    Interrupted,
-    /// Given up on purpose (`--abandon`), with the reason journaled.
-    Abandoned,
-}
-
-impl RunStatus {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Refused => "refused",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Abandoned => "abandoned",
-        }
-    }
-}
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,7 +149,7 @@ pub enum Entry {
         /// Epoch ms.
         ts_ms: u64,
         /// The request.
-        request: crate::control::ControlRequest,
+        request: ControlRequest,
     },
     /// An interrupted run was given up on (`--abandon`): it can no longer be resumed.
     RunAbandoned {
@@ -282,7 +166,7 @@ pub enum Entry {
         /// Epoch ms.
         ts_ms: u64,
         /// Calls and errors by provider name.
-        calls: BTreeMap<String, crate::layer::ProviderCalls>,
+        calls: BTreeMap<String, ProviderCalls>,
     },
     /// The run ended.
     RunFinished {
@@ -300,6 +184,8 @@ pub enum Entry {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    /// Set once the run's last entry is written and the writer lock released.
+    closed: bool,
 }
 
 impl Journal {
@@ -332,6 +218,7 @@ impl Journal {
         Ok(Journal {
             file,
             path: path.to_path_buf(),
+            closed: false,
         })
     }
 
@@ -351,6 +238,7 @@ impl Journal {
             Journal {
                 file,
                 path: path.to_path_buf(),
+                closed: false,
             },
             entries,
         ))
@@ -368,6 +256,13 @@ impl Journal {
     /// made durable against power loss by the next [`Journal::append`]. For progress whose loss only
     /// means an idempotent call is repeated on resume.
     pub fn append_unsynced(&mut self, entry: &Entry) -> Result<()> {
+        if self.closed {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "the run has finished: its journal takes no more entries",
+            )
+            .with_resource(self.path.display().to_string()));
+        }
         let mut line = serde_json::to_vec(entry).map_err(|e| {
             Error::new(
                 ErrorKind::Io,
@@ -385,6 +280,16 @@ impl Journal {
     pub fn sync_handle(&self) -> Result<File> {
         self.file
             .try_clone()
+            .map_err(|e| Error::io(self.path.display(), e))
+    }
+
+    /// Ends the run's writing: releases the writer lock now (not when the last handle on the file
+    /// goes, which a task still winding down may hold), so the moment a run returns nothing takes
+    /// it for live. Later appends are refused.
+    pub fn close(&mut self) -> Result<()> {
+        self.closed = true;
+        self.file
+            .unlock()
             .map_err(|e| Error::io(self.path.display(), e))
     }
 

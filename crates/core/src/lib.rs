@@ -15,7 +15,6 @@ pub mod estate;
 pub mod fsutil;
 pub mod incident;
 pub mod journal;
-pub mod layer;
 pub mod lock;
 pub mod notify;
 pub mod orchestrator;
@@ -26,9 +25,12 @@ pub mod readiness;
 pub mod redact;
 pub mod report;
 pub mod retry;
+pub mod run;
 pub mod runs;
 pub mod sim;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};
 pub use incident::{IncidentClass, Targets};
 pub use plan::{Plan, SiteRole};
+/// The layers around every provider call (retry, timeout, faults, stats, tracing).
+pub use provider::layer;

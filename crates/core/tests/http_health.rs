@@ -55,7 +55,7 @@ async fn body_fields_are_read_and_judged_against_the_expected_ones() {
         (200, Some(0), Some(0.002))
     );
     assert_eq!(r.fields["region"], "dr");
-    let problems = spec.problems(&r);
+    let problems = r.problems(&spec);
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
         problems[0].contains("body field `region` is \"dr\", expected \"primary\""),

@@ -6,6 +6,7 @@ mod conformance_sim;
 mod dns_resolver;
 pub mod hooks;
 mod http_health;
+mod module_graph;
 mod multi_provider;
 mod orchestrator;
 mod plan_errors;

@@ -539,7 +539,7 @@ impl Controller {
                 Err(_) => return,
             };
             match probe.probe(&crate::provider::ProbeRequest::of(h)).await {
-                Ok(r) if h.problems(&r).is_empty() => {
+                Ok(r) if r.problems(h).is_empty() => {
                     let s = r.healthy_for.unwrap_or_default();
                     stable_for = Some(stable_for.map_or(s, |x| x.min(s)));
                 }

@@ -269,7 +269,7 @@ impl Orchestrator {
         let mut started = HashSet::new();
         let mut checkpoints = HashMap::new();
         let mut marks = HashMap::new();
-        let mut data_loss: HashMap<String, context::DataLoss> = HashMap::new();
+        let mut data_loss: HashMap<String, crate::run::DataLoss> = HashMap::new();
         let mut control_requests = Vec::new();
         for e in &entries {
             match e {

@@ -20,10 +20,11 @@ use crate::{
     journal::{Entry, Journal, Operation, RunFlags},
     notify::{Escalation, Message, Notifier, Template},
     orchestrator::graph::StepKind,
-    orchestrator::{graph::Step, output::Output, Estimate, Graph, Progress},
+    orchestrator::{graph::Step, Estimate, Graph, Progress},
     plan::{Plan, SiteRole},
     provider::Providers,
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
+    run::{DataLoss, Output},
 };
 
 /// What became of one message: how many sinks took it, and which failed (journaled with their errors).
@@ -123,6 +124,11 @@ impl RunCtx {
         self.journal
             .lock()
             .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))
+    }
+
+    /// Ends the run's journal (after its last entry): its writer lock is released at once.
+    pub fn close_journal(&self) -> Result<()> {
+        self.locked_journal()?.close()
     }
 
     /// Appends to the journal (fsynced).
@@ -378,48 +384,6 @@ pub(crate) enum Mark {
     Declared,
     /// Service was verified restored.
     Restored,
-}
-
-/// The data a phase lost, as measured: the largest measured window, and whether any window could
-/// not be measured (then the phase's RPO is unknown, never zero).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DataLoss {
-    /// Largest measured window in ms.
-    pub worst_ms: Option<u64>,
-    /// True when a window was not measured.
-    pub unknown: bool,
-}
-
-impl DataLoss {
-    /// Adds one window (`None`: not measured).
-    pub fn add(&mut self, ms: Option<u64>) {
-        match ms {
-            Some(ms) => self.worst_ms = Some(self.worst_ms.map_or(ms, |w| w.max(ms))),
-            None => self.unknown = true,
-        }
-    }
-
-    /// Adds the windows of `other`.
-    pub fn merge(&mut self, other: DataLoss) {
-        if other.worst_ms.is_some() {
-            self.add(other.worst_ms);
-        }
-        self.unknown |= other.unknown;
-    }
-
-    /// The achieved RPO in seconds: `None` when a window was not measured, 0 when nothing moved.
-    pub fn rpo_seconds(self) -> Option<f64> {
-        (!self.unknown).then(|| self.worst_ms.unwrap_or(0) as f64 / 1000.0)
-    }
-
-    /// The RPO as people read it.
-    pub fn describe(self) -> String {
-        match (self.unknown, self.worst_ms) {
-            (true, _) => "unknown (a replication lag could not be measured)".into(),
-            (false, Some(ms)) => format_duration(Duration::from_millis(ms)),
-            (false, None) => "0ms (no data moved)".into(),
-        }
-    }
 }
 
 /// The phase of a step: its id prefix up to the first `.` (empty for single-phase operations).

@@ -5,8 +5,7 @@ mod begin;
 mod context;
 mod controls;
 mod fanout;
-pub mod graph;
-pub(crate) mod output;
+pub use crate::plan::graph;
 pub mod rollback;
 mod steps;
 pub mod stop;
@@ -20,9 +19,12 @@ use std::{
 
 use tokio::task::JoinSet;
 
-pub use graph::{build, estimate, step_cost, Estimate, Graph, Step, StepCost, StepKind};
+pub use graph::{
+    build, estimate, preview, step_cost, Estimate, Graph, PlanPreview, Step, StepCost, StepKind,
+};
 pub use touches::{touches, Touch};
 
+pub(crate) use crate::run::StepOutputView;
 use crate::{
     clock::{rfc3339, Clock},
     control::ControlRequest,
@@ -35,9 +37,7 @@ use crate::{
     provider::Providers,
     report::Report,
 };
-pub(crate) use context::DataLoss;
 use context::{RunCtx, StepCtx};
-pub(crate) use output::StepOutputView;
 
 /// Receives progress as steps run (the CLI draws it on a terminal).
 pub trait Progress: Send + Sync {
@@ -96,40 +96,6 @@ pub struct RunOutcome {
     pub report_written: bool,
     /// The rollback the plan's `on_failure = "rollback"` ran after this run stopped.
     pub rollback: Option<Box<RunOutcome>>,
-}
-
-/// What `plan` shows: the graph and its estimate, without side effects.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PlanPreview {
-    /// Operation.
-    pub operation: Operation,
-    /// Class.
-    pub class: IncidentClass,
-    /// Targets.
-    pub targets: Targets,
-    /// The graph.
-    pub graph: Graph,
-    /// Its estimate.
-    pub estimate: Estimate,
-}
-
-/// The graph of `op` for `class` and its estimate with `estimates`: no provider is built, nothing
-/// is read or written.
-pub fn preview(
-    plan: &Plan,
-    estimates: &Estimates,
-    op: Operation,
-    class: IncidentClass,
-) -> PlanPreview {
-    let graph = build(plan, op, class);
-    let estimate = estimate(plan, estimates, &graph, plan.execution.max_concurrency);
-    PlanPreview {
-        operation: op,
-        class,
-        targets: plan.targets(class),
-        graph,
-        estimate,
-    }
 }
 
 /// The estimates a run of `plan` uses, known without building its providers: the simulated
@@ -353,6 +319,7 @@ impl Orchestrator {
             status,
             error: error.as_ref().map(Error::summary),
         })?;
+        ctx.close_journal()?;
         let report = Report::from_journal(&journal::read(&journal_path)?)?;
         // The run's outcome is its journal's: a report that cannot be written is a warning.
         let written = report.write(&run_dir);

@@ -4,12 +4,12 @@
 //! failover never touched) is left out.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     path::{Path, PathBuf},
 };
 
 use super::{
-    graph::{self, Graph, Level, Step, StepKind, WorkloadMode},
+    graph::{self, StepKind},
     Orchestrator, PlanPreview, RunHeader, RunOutcome,
 };
 use crate::{
@@ -17,82 +17,9 @@ use crate::{
     incident::IncidentClass,
     journal::{Entry, Journal, Operation, RunStatus},
     lock::RunLock,
-    plan::{Plan, SiteRole},
     report::StepStatus,
     runs::RunRead,
 };
-
-/// The rollback graph of a failover of `class` (a drill's failover phase when `drill`) whose
-/// steps of kinds `started` had started.
-pub fn graph(plan: &Plan, class: IncidentClass, drill: bool, started: &[StepKind]) -> Graph {
-    use SiteRole::{Dr, Primary};
-    let did = |f: &dyn Fn(&StepKind) -> bool| started.iter().any(f);
-    let promoted = did(&|k| matches!(k, StepKind::PromoteDatabases { to: Dr }));
-    let fenced_primary = did(&|k| matches!(k, StepKind::FenceDatabases { site: Primary }));
-    let drained_primary = did(&|k| matches!(k, StepKind::Drain { site: Primary }));
-    let switched = did(&|k| matches!(k, StepKind::SwitchDns { to: Dr }));
-    let dr_nodes = did(&|k| matches!(k, StepKind::ScaleNodes { site: Dr, .. }));
-    let dr_workloads = did(&|k| matches!(k, StepKind::ScaleWorkloads { site: Dr, .. }));
-    let recovered = did(&|k| matches!(k, StepKind::RecoverServers));
-    let back = graph::failback(plan, class, "", &[], drill);
-    // The failback drains the primary's workloads when they write to the DR databases (a database
-    // corruption failover): so does the rollback of a promotion.
-    let drains_primary_here = promoted
-        && back
-            .iter()
-            .any(|s| matches!(s.kind, StepKind::Drain { site: Primary }));
-    let keep = |k: &StepKind| match k {
-        StepKind::Declare | StepKind::Verify { .. } | StepKind::Resolve => true,
-        StepKind::BackupDatabases { .. } | StepKind::ReverseReplication { .. } => promoted,
-        StepKind::FenceDatabases { site: Dr } | StepKind::PromoteDatabases { to: Primary } => {
-            promoted || fenced_primary
-        }
-        StepKind::Drain { site: Dr } => switched,
-        StepKind::Drain { site: Primary } => drains_primary_here,
-        StepKind::ScaleWorkloads {
-            site: Primary,
-            mode: WorkloadMode::Undrain,
-        } => drained_primary || drains_primary_here,
-        StepKind::LowerTtl | StepKind::SwitchDns { .. } | StepKind::RestoreTtl => switched,
-        StepKind::ScaleWorkloads { site: Dr, .. } => dr_workloads,
-        StepKind::ScaleNodes {
-            site: Dr,
-            level: Level::Standby,
-        } => dr_nodes,
-        // A DRS failback writes the recovery instances back over the source: only when they served
-        // (traffic moved). Launched instances that never served are left to the operator.
-        StepKind::TerminateDrill => recovered,
-        StepKind::FailbackServers => recovered && switched,
-        _ => false,
-    };
-    Graph {
-        steps: restrict(back, keep),
-    }
-}
-
-/// The steps `keep` keeps, each depending on the kept steps it depended on, directly or through
-/// steps left out (steps come in dependency order).
-fn restrict(steps: Vec<Step>, keep: impl Fn(&StepKind) -> bool) -> Vec<Step> {
-    let mut through: HashMap<String, Vec<String>> = HashMap::new();
-    let mut out: Vec<Step> = Vec::new();
-    for s in steps {
-        let mut deps: Vec<String> = Vec::new();
-        for d in &s.deps {
-            let via = through.get(d).cloned().unwrap_or_else(|| vec![d.clone()]);
-            for v in via {
-                if !deps.contains(&v) {
-                    deps.push(v);
-                }
-            }
-        }
-        if keep(&s.kind) {
-            out.push(Step { deps, ..s });
-        } else {
-            through.insert(s.id, deps);
-        }
-    }
-    out
-}
 
 /// What a rollback needs of the run it undoes.
 struct Undone {
@@ -182,7 +109,7 @@ impl Orchestrator {
         drill: bool,
         started: &[StepKind],
     ) -> PlanPreview {
-        let graph = graph(&self.plan, class, drill, started);
+        let graph = graph::rollback(&self.plan, class, drill, started);
         let estimates = self.providers.estimates_for(&self.plan);
         let estimate = super::estimate(
             &self.plan,

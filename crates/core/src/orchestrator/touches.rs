@@ -13,7 +13,7 @@ pub struct Touch {
     pub provider: ProviderName,
     /// The resource (instance, record, pool, namespace, endpoint, server).
     pub resource: String,
-    /// The calls the step makes on it, named as in [`crate::layer::OPERATIONS`].
+    /// The calls the step makes on it, named as in [`crate::plan::faults::OPERATIONS`].
     pub operations: &'static [&'static str],
 }
 
@@ -213,7 +213,7 @@ mod tests {
             TERMINATE,
         ] {
             for op in ops {
-                assert!(crate::layer::OPERATIONS.contains(op), "{op}");
+                assert!(crate::plan::faults::OPERATIONS.contains(op), "{op}");
             }
         }
     }

@@ -5,12 +5,11 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::raw::RawHook;
+use super::{raw::RawHook, Escalation};
 use crate::{
     duration::{format_duration, parse_duration},
     error::{Error, Result},
     incident::IncidentClass,
-    notify::Escalation,
 };
 
 /// The half of an operation a hook belongs to (a drill runs both).

@@ -18,10 +18,14 @@ use crate::{
     incident::{IncidentClass, Targets},
 };
 
+mod escalation;
+pub mod faults;
+pub mod graph;
 mod hooks;
 mod provider_settings;
 mod raw;
 mod record_targets;
+mod selector;
 mod triggers;
 mod validate;
 
@@ -29,9 +33,11 @@ pub use triggers::{default_triggers, LeaseSettings, TriggerAction, TriggerSpec, 
 
 pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
+pub use escalation::{Escalation, EscalationRoute};
 pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
 pub use record_targets::RecordTargets;
+pub use selector::LabelSelector;
 pub use validate::MAX_PLAN_NAME;
 use validate::{check_provider, line_of};
 
@@ -299,34 +305,6 @@ pub struct HealthEndpointSpec {
     pub expect_json: BTreeMap<String, serde_json::Value>,
 }
 
-impl HealthEndpointSpec {
-    /// What is wrong with `r` for this endpoint: a status other than expected, an expected body field
-    /// absent or different (absent is never taken as matching). Empty when healthy.
-    pub fn problems(&self, r: &crate::provider::HealthReport) -> Vec<String> {
-        let mut out = Vec::new();
-        if r.status != self.expect_status {
-            out.push(format!(
-                "{} answers {} (expected {})",
-                self.url, r.status, self.expect_status
-            ));
-        }
-        for (k, want) in &self.expect_json {
-            match r.fields.get(k) {
-                Some(got) if got == want => {}
-                Some(got) => out.push(format!(
-                    "{}: body field `{k}` is {got}, expected {want}",
-                    self.url
-                )),
-                None => out.push(format!(
-                    "{}: body field `{k}` absent, expected {want}",
-                    self.url
-                )),
-            }
-        }
-        out
-    }
-}
-
 /// Which DNS resolver verification asks for each record (`[verification] dns_resolver`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -534,19 +512,6 @@ impl WebhookFormat {
     pub fn is_json(&self) -> bool {
         *self == WebhookFormat::Json
     }
-}
-
-/// Who an escalation pages (`[escalations.<reason>]`): named sinks, and the contact its message
-/// names. Without a route an escalation goes to every sink.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EscalationRoute {
-    /// Names of the `[[notifications]]` sinks to send it to.
-    #[serde(default)]
-    pub notify: Vec<String>,
-    /// Who to contact, in the message (default: the runbook's).
-    #[serde(default)]
-    pub contact: Option<String>,
 }
 
 /// Settings of the simulated provider (`[sim]`).
@@ -763,7 +728,7 @@ pub struct Plan {
     /// Notification sinks.
     pub notifications: Vec<NotificationSink>,
     /// Routes of the escalations.
-    pub escalations: BTreeMap<crate::notify::Escalation, EscalationRoute>,
+    pub escalations: BTreeMap<Escalation, EscalationRoute>,
     /// Simulated-provider settings.
     pub sim: SimSettings,
     /// Faults injected around real providers' calls.

@@ -71,7 +71,7 @@ impl Plan {
             triggers: super::triggers::triggers(raw.triggers)?,
             watch: super::triggers::watch(raw.watch)?,
         };
-        crate::orchestrator::graph::check_hook_anchors(&plan)?;
+        super::graph::check_hook_anchors(&plan)?;
         Ok(plan)
     }
 }
@@ -437,8 +437,7 @@ fn workloads(v: &mut Validator, raw: Vec<RawWorkload>, sites: Sites) -> Result<V
             )));
         }
         if let Some(sel) = &w.selector {
-            crate::provider::workloads::LabelSelector::parse(sel)
-                .map_err(|e| Error::config(format!("{at}.selector: {e}")))?;
+            LabelSelector::parse(sel).map_err(|e| Error::config(format!("{at}.selector: {e}")))?;
         }
         if w.selector.is_some() && !w.deployments.is_empty() {
             return Err(Error::config(format!(
@@ -610,7 +609,7 @@ fn sim(sim: SimSettings) -> Result<SimSettings> {
         )));
     }
     for (i, f) in sim.faults.iter().enumerate() {
-        crate::layer::check_fault(f, &format!("sim.faults[{i}]"))?;
+        super::faults::check_fault(f, &format!("sim.faults[{i}]"))?;
     }
     for (i, p) in sim.plays.iter().enumerate() {
         check_provider(p.as_str(), &format!("sim.plays[{i}]"))?;
@@ -634,7 +633,7 @@ fn fault_injection(f: FaultInjection) -> Result<FaultInjection> {
         check_provider(p.as_str(), &format!("fault_injection.providers[{i}]"))?;
     }
     for (i, fault) in f.faults.iter().enumerate() {
-        crate::layer::check_fault(fault, &format!("fault_injection.faults[{i}]"))?;
+        super::faults::check_fault(fault, &format!("fault_injection.faults[{i}]"))?;
         if fault.error == "job-failure" {
             return Err(Error::config(format!(
                 "fault_injection.faults[{i}].error: `job-failure` is the simulated estate's (a job that fails); a real provider's calls take the others"
@@ -678,7 +677,7 @@ fn notifications(sinks: &[NotificationSink]) -> Result<()> {
                 {
                     return Err(Error::config(format!(
                         "notifications[{i}].url: `{}` must start with http:// or https://",
-                        crate::notify::redact_url(url)
+                        crate::redact::redact_url(url)
                     )));
                 }
                 (None, Some(var)) if var.trim().is_empty() => {
@@ -702,10 +701,10 @@ fn notifications(sinks: &[NotificationSink]) -> Result<()> {
 fn escalations(
     raw: BTreeMap<String, EscalationRoute>,
     sinks: &[NotificationSink],
-) -> Result<BTreeMap<crate::notify::Escalation, EscalationRoute>> {
+) -> Result<BTreeMap<Escalation, EscalationRoute>> {
     let mut escalations = BTreeMap::new();
     for (key, route) in raw {
-        let reason: crate::notify::Escalation = key
+        let reason: Escalation = key
             .parse()
             .map_err(|e: String| Error::config(format!("escalations.{key}: {e}")))?;
         for n in &route.notify {

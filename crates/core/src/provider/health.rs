@@ -44,6 +44,35 @@ pub struct HealthReport {
     pub fields: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
+impl HealthReport {
+    /// What is wrong with this answer of `endpoint`: a status other than expected, an expected
+    /// body field absent or different (absent is never taken as matching). Empty when healthy.
+    pub fn problems(&self, endpoint: &crate::plan::HealthEndpointSpec) -> Vec<String> {
+        let (r, this) = (self, endpoint);
+        let mut out = Vec::new();
+        if r.status != this.expect_status {
+            out.push(format!(
+                "{} answers {} (expected {})",
+                this.url, r.status, this.expect_status
+            ));
+        }
+        for (k, want) in &this.expect_json {
+            match r.fields.get(k) {
+                Some(got) if got == want => {}
+                Some(got) => out.push(format!(
+                    "{}: body field `{k}` is {got}, expected {want}",
+                    this.url
+                )),
+                None => out.push(format!(
+                    "{}: body field `{k}` absent, expected {want}",
+                    this.url
+                )),
+            }
+        }
+        out
+    }
+}
+
 /// Health probing capability.
 #[async_trait]
 pub trait HealthProbe: Send + Sync + std::fmt::Debug {

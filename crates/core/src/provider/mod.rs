@@ -6,6 +6,7 @@ pub mod database;
 pub mod dns;
 pub mod health;
 pub mod http_health;
+pub mod layer;
 pub mod nodes;
 pub mod recovery;
 pub mod set;

@@ -3,9 +3,9 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
+use super::layer::{CallStats, Layer, Layered, ProviderCalls};
 use crate::{
     error::{Error, Result},
-    layer::{CallStats, Layer, Layered, ProviderCalls},
     plan::{Estimates, ProviderName, Site},
     provider::{
         DatabaseFailover, DnsRouter, HealthProbe, NoWorkloads, NodeScaler, RecoveryService,
@@ -108,7 +108,7 @@ impl ProviderSet {
 }
 
 /// Everything the orchestrator calls: the provider sets by name. Each set wears a
-/// [`StatsLayer`](crate::layer::StatsLayer), so calls and errors are counted and named per provider.
+/// [`StatsLayer`](super::layer::StatsLayer), so calls and errors are counted and named per provider.
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
     sets: BTreeMap<ProviderName, ProviderSet>,

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::{seconds, Report, StepReport, StepStatus};
-use crate::orchestrator::PlanPreview;
+use crate::plan::graph::PlanPreview;
 
 /// One bar of a timeline.
 struct Row<'a> {

@@ -97,7 +97,7 @@ impl Report {
             if let Some(line) = super::hook_evidence_line(&st.data) {
                 let _ = writeln!(s, "|  | | | | {} |", line.replace('|', "\\|"));
             }
-            let log = crate::orchestrator::StepOutputView::of(&st.data).job_log;
+            let log = crate::run::StepOutputView::of(&st.data).job_log;
             for line in log.iter().flatten() {
                 let _ = writeln!(s, "|  | | | | job: {} |", line.replace('|', "\\|"));
             }

@@ -10,11 +10,11 @@ pub use html::plan_html;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    checks::CheckResult,
     clock::rfc3339,
     error::{Error, ErrorKind, ErrorSummary, Result},
     fsutil::write_replace,
     journal::{Entry, RunFlags, RunStatus},
+    run::CheckResult,
 };
 
 /// Targets in seconds.
@@ -225,7 +225,7 @@ pub struct Report {
     /// Calls and errors by provider, over every process that worked on the run and ended it
     /// (a process killed mid-run journals none).
     #[serde(default)]
-    pub provider_calls: BTreeMap<String, crate::layer::ProviderCalls>,
+    pub provider_calls: BTreeMap<String, crate::run::ProviderCalls>,
     /// The operator's requests (pause, resume, skip, approve, reject).
     #[serde(default)]
     pub controls: Vec<ControlReport>,
@@ -422,7 +422,7 @@ impl Report {
         let mut first_start: BTreeMap<String, u64> = BTreeMap::new();
         let mut last_ts = started;
         let mut restored: Option<u64> = None;
-        let mut loss = crate::orchestrator::DataLoss::default();
+        let mut loss = crate::run::DataLoss::default();
         for e in entries {
             match e {
                 Entry::RunStarted { .. } => {}
@@ -461,7 +461,7 @@ impl Report {
                     data,
                 } => {
                     last_ts = *ts_ms;
-                    let out = crate::orchestrator::StepOutputView::of(data);
+                    let out = crate::run::StepOutputView::of(data);
                     if let Some(r) = out.service_restored_ms {
                         restored.get_or_insert(r);
                     }
@@ -557,7 +557,7 @@ impl Report {
                         request: request.command.describe(),
                     });
                     match &request.command {
-                        crate::control::Command::Pause { reason }
+                        crate::run::Command::Pause { reason }
                             if report.pauses.last().is_none_or(|p| p.to_seconds.is_some()) =>
                         {
                             report.pauses.push(PauseReport {
@@ -566,7 +566,7 @@ impl Report {
                                 by: format!("{}: {reason}", request.by),
                             });
                         }
-                        crate::control::Command::Resume => {
+                        crate::run::Command::Resume => {
                             if let Some(p) = report.pauses.last_mut() {
                                 p.to_seconds.get_or_insert(offset(*ts_ms));
                             }

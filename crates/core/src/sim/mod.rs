@@ -9,5 +9,5 @@ mod world;
 pub use provider::SimProvider;
 pub use world::{SimDatabase, SimPool, SimRecord, SimWorkload, SimWorld};
 
-/// The operations a scripted fault can name: those of every provider (see [`crate::layer`]).
-pub use crate::layer::OPERATIONS;
+/// The operations a scripted fault can name: those of every provider (see [`crate::plan::faults`]).
+pub use crate::plan::faults::OPERATIONS;

@@ -21,8 +21,8 @@ use super::world::{
 use crate::{
     clock::Clock,
     error::{Error, ErrorKind, Result},
-    layer::FaultLayer,
     plan::{Estimates, Plan, ProviderName, SimSettings, SiteRole},
+    provider::layer::FaultLayer,
     provider::*,
 };
 

@@ -327,7 +327,7 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
             }
         })
         .await?;
-    let mut loss = super::super::context::DataLoss::default();
+    let mut loss = crate::run::DataLoss::default();
     for d in &decisions {
         loss.add(d.rpo_ms);
     }

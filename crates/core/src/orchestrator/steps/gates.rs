@@ -176,7 +176,7 @@ pub(super) async fn primary_health_failure(ctx: &StepCtx) -> Option<String> {
             Err(e) => Err(e),
         };
         match answer {
-            Ok(r) => match h.problems(&r) {
+            Ok(r) => match r.problems(h) {
                 p if p.is_empty() => return None,
                 p => failures.extend(p),
             },
@@ -360,7 +360,7 @@ pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {
         let r = ctx
             .call("probe primary health", || health.probe(&req))
             .await?;
-        let problems = h.problems(&r);
+        let problems = r.problems(h);
         if !problems.is_empty() {
             return Err(Error::refused(format!(
                 "primary endpoint {}: the primary is not healthy",

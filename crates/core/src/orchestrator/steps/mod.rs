@@ -8,7 +8,6 @@ use serde_json::json;
 use super::{
     context::{ItemWork, Mark, StepCtx},
     graph::{Level, StepKind, WorkloadMode},
-    output::{LagSeen, Output},
 };
 use crate::{
     checks::{run_checks, CheckStatus},
@@ -18,6 +17,7 @@ use crate::{
     notify::Template,
     plan::{DatabaseSpec, SiteRole, WorkloadSpec},
     provider::*,
+    run::{LagSeen, Output},
 };
 
 mod comms;

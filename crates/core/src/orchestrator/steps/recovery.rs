@@ -142,7 +142,7 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
             .with_resource(job.0.clone()));
         }
     }
-    ctx.record_data_loss(super::super::context::DataLoss {
+    ctx.record_data_loss(crate::run::DataLoss {
         worst_ms: Some(age),
         unknown: false,
     });

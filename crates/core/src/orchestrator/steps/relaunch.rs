@@ -114,7 +114,7 @@ pub(super) async fn from_chosen_point(
         .await?;
     }
     // The DR site's writes since the point are gone with the instances it replaced.
-    ctx.record_data_loss(super::super::context::DataLoss {
+    ctx.record_data_loss(crate::run::DataLoss {
         worst_ms: Some(age.as_millis() as u64),
         unknown: false,
     });

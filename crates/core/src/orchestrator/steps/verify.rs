@@ -136,7 +136,7 @@ pub(super) async fn verify(
                 futures_util::future::try_join_all(eps.iter().map(|h| async move {
                     let health = ctx.providers().health(&h.provider)?;
                     let r = health.probe(&ProbeRequest::of(h)).await?;
-                    let mut p = h.problems(&r);
+                    let mut p = r.problems(h);
                     if let Some(er) = r.error_rate.filter(|er| *er > max_err) {
                         p.push(format!(
                             "{} error rate {:.2}% > {:.2}%",

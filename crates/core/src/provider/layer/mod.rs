@@ -17,7 +17,8 @@ mod stats;
 mod timeout;
 mod wrap;
 
-pub use fault::{check_fault, FaultLayer, OPERATIONS};
+pub use crate::plan::faults::{check_fault, OPERATIONS};
+pub use fault::FaultLayer;
 pub use retry::RetryLayer;
 pub use stats::{CallStats, ProviderCalls, StatsLayer};
 pub use timeout::TimeoutLayer;

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::context::DataLoss;
-use crate::checks::CheckResult;
+use super::{CheckResult, DataLoss};
 
 /// One value a step records; its variant fixes its key and its type.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,30 +7,15 @@ use std::sync::{
 };
 
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 
 use super::{Call, Layer};
 use crate::error::Result;
 
-/// What one provider was asked and how it answered.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProviderCalls {
-    /// Calls made.
-    pub calls: u64,
-    /// Calls that failed with a retryable error (each retried unless its step gave up).
-    pub transient_errors: u64,
-    /// Calls that failed with an error retrying cannot help.
-    pub errors: u64,
-}
+pub use crate::run::ProviderCalls;
 
-impl ProviderCalls {
-    /// Adds `other`'s counts.
-    pub fn add(&mut self, other: &ProviderCalls) {
-        self.calls += other.calls;
-        self.transient_errors += other.transient_errors;
-        self.errors += other.errors;
-    }
-}
+/// The log target of every provider call, as users filter it (`RUST_LOG=aegis_dr_core::layer=debug`):
+/// stable whichever module the layers live in.
+pub const CALLS_TARGET: &str = "aegis_dr_core::layer";
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -101,6 +86,7 @@ impl Layer for StatsLayer {
         let ms = started.elapsed().as_millis() as u64;
         match &out {
             Ok(_) => tracing::debug!(
+                target: CALLS_TARGET,
                 provider = call.provider,
                 operation = call.operation,
                 resource = call.resource,
@@ -108,6 +94,7 @@ impl Layer for StatsLayer {
                 "provider call"
             ),
             Err(e) => tracing::debug!(
+                target: CALLS_TARGET,
                 provider = call.provider,
                 operation = call.operation,
                 resource = call.resource,
