@@ -655,7 +655,7 @@ fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
         return aegis_dr::runs::try_list(&cfg.state_dir)?
             .into_iter()
             .rev()
-            .find_map(|r| r.report().cloned())
+            .find_map(|r| r.run().map(aegis_dr::runs::Listed::report))
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
@@ -675,7 +675,7 @@ fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
         .with_resource(id.to_string()));
     }
     match aegis_dr::runs::read(&cfg.state_dir, &dir).read {
-        aegis_dr::runs::RunRead::Report(r) => Ok(*r),
+        aegis_dr::runs::RunRead::Run(r) => Ok(r.report()),
         aegis_dr::runs::RunRead::Corrupt(e) => Err(Error::new(
             ErrorKind::Io,
             format!("run `{id}` cannot be read: {e}"),
@@ -775,11 +775,14 @@ paused by {} (`aegis-dr resume {}`)",
                 Err(err) => json!({ "verdict": "unknown", "error": err }),
             },
             "runs": all.iter().map(|rec| match &rec.read {
-            aegis_dr::runs::RunRead::Report(r) => json!({
+            aegis_dr::runs::RunRead::Run(r) => {
+                let r = r.report();
+                json!({
                 "run_id": r.run_id, "operation": r.operation, "class": r.class, "status": r.status.as_str(),
                 "started_at": r.started_at, "duration_seconds": r.duration_seconds,
                 "achieved": r.achieved,
-            }),
+                })
+            }
             aegis_dr::runs::RunRead::Corrupt(e) => json!({
                 "run_id": rec.run_id, "status": "unreadable", "error": e,
             }),
@@ -808,7 +811,8 @@ paused by {} (`aegis-dr resume {}`)",
             );
             for rec in &all {
                 match &rec.read {
-                    aegis_dr::runs::RunRead::Report(r) => {
+                    aegis_dr::runs::RunRead::Run(r) => {
+                        let r = &r.report();
                         let paused = r.status == RunStatus::Running
                             && r.pauses.last().is_some_and(|p| p.to_seconds.is_none());
                         outln!(

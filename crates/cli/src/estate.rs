@@ -21,7 +21,9 @@ use crate::{
 pub async fn estate(cfg: &Config) -> Result<u8> {
     let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await?;
     let e = aegis_dr::estate::read(&cfg.plan, &providers, &Clock::new()).await;
-    let last = aegis_dr::runs::of_plan(&cfg.state_dir, &cfg.plan.name).pop();
+    let last = aegis_dr::runs::of_plan(&cfg.state_dir, &cfg.plan.name)
+        .pop()
+        .map(|r| r.report());
     match cfg.output {
         OutputFormat::Json => print_json(&json!({
             "plan": cfg.plan.name,

@@ -117,7 +117,10 @@ pub fn metrics(status: &ControllerStatus, plan: &Plan, state_dir: &std::path::Pa
     );
     let mut last: Option<aegis_dr::report::Report> = None;
     let mut counts: std::collections::BTreeMap<(String, String), u32> = Default::default();
-    for r in aegis_dr::runs::of_plan(state_dir, &plan.name) {
+    for r in aegis_dr::runs::of_plan(state_dir, &plan.name)
+        .iter()
+        .map(aegis_dr::runs::Listed::report)
+    {
         *counts
             .entry((r.operation.clone(), r.status.as_str().to_string()))
             .or_default() += 1;

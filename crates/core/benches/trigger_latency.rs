@@ -102,7 +102,7 @@ async fn trial(exporter: &Exporter, prom: &Prometheus) -> f64 {
             .map(|r| {
                 dir.path()
                     .join("runs")
-                    .join(&r.run_id)
+                    .join(&r.state.run_id)
                     .join("journal.jsonl")
             })
             .and_then(|p| journal::read(&p).ok())

@@ -20,7 +20,7 @@ use crate::{
     error::{Error, Result},
     journal::{Entry, Journal, RunStatus},
     lock::RunLock,
-    report::{Report, StepStatus},
+    run::{RunState, StepStatus},
     runs::{self, RunRead},
 };
 
@@ -72,8 +72,8 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
         return Err(Error::config(format!("`{run_id}` is not a run id")));
     }
     let dir = state_dir.join("runs").join(run_id);
-    let report = match runs::read(state_dir, &dir).read {
-        RunRead::Report(r) => r,
+    let run = match runs::read(state_dir, &dir).read {
+        RunRead::Run(r) => r,
         RunRead::NoJournal => {
             return Err(Error::config(format!(
                 "no run `{run_id}` under {}",
@@ -86,14 +86,14 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
             )))
         }
     };
-    check(&report, &command)?;
+    check(&run.state, &command)?;
     let req = ControlRequest {
         by: by.to_string(),
         command,
     };
     // Live while its process holds the plan's lock or writes its journal (the lock file may have
     // been deleted under it).
-    let live = RunLock::holder(state_dir, &report.plan).as_deref() == Some(run_id)
+    let live = RunLock::holder(state_dir, &run.state.plan).as_deref() == Some(run_id)
         || crate::journal::has_live_writer(&dir.join("journal.jsonl"));
     if live {
         drop_file(&control_dir(&dir), &req)?;
@@ -102,41 +102,40 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
     if let Command::Pause { .. } | Command::Resume = req.command {
         // Only a run that can go on is told how; a finished or abandoned one cannot.
         let hint = if matches!(
-            report.status,
+            run.status,
             RunStatus::Failed | RunStatus::Interrupted | RunStatus::Refused
         ) {
             format!(
                 "; continue it with `aegis-dr {} --resume {run_id}`",
-                report.operation
+                run.state.operation.as_str()
             )
         } else {
             String::new()
         };
         return Err(Error::config(format!(
             "run `{run_id}` is not running (it is {}): only a running run can be paused or resumed{hint}",
-            report.status.as_str()
+            run.status.as_str()
         )));
     }
     if !matches!(
-        report.status,
+        run.status,
         RunStatus::Failed | RunStatus::Interrupted | RunStatus::Refused
     ) {
         return Err(Error::config(format!(
             "run `{run_id}` is {}: there is nothing left to resume",
-            report.status.as_str()
+            run.status.as_str()
         )));
     }
     // A stopped run has nothing waiting: an answer without a step answers its approvals not done.
     let pending = |step: &Option<String>| -> Vec<Option<String>> {
         match step {
             Some(s) => vec![Some(s.clone())],
-            None => report
+            None => run
+                .state
                 .steps
                 .iter()
-                .filter(|s| {
-                    s.approval && !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped)
-                })
-                .map(|s| Some(s.id.clone()))
+                .filter(|s| s.info.approval && !s.done())
+                .map(|s| Some(s.info.id.clone()))
                 .collect(),
         }
     };
@@ -165,7 +164,7 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
             "run `{run_id}` has no approval left to answer"
         )));
     }
-    let _lock = RunLock::acquire(state_dir, &report.plan, run_id, "control")?;
+    let _lock = RunLock::acquire(state_dir, &run.state.plan, run_id, "control")?;
     let (mut journal, _) = Journal::reopen(&dir.join("journal.jsonl"))?;
     for request in requests {
         journal.append(&Entry::Control {
@@ -176,13 +175,13 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
     Ok(Delivery::Journaled)
 }
 
-fn check(report: &Report, command: &Command) -> Result<()> {
+fn check(run: &RunState, command: &Command) -> Result<()> {
     let find = |step: &str| {
-        report.steps.iter().find(|s| s.id == step).ok_or_else(|| {
-            let ids: Vec<&str> = report.steps.iter().map(|s| s.id.as_str()).collect();
+        run.step(step).ok_or_else(|| {
+            let ids: Vec<&str> = run.steps.iter().map(|s| s.info.id.as_str()).collect();
             Error::config(format!(
                 "run `{}` has no step `{step}` (its steps: {})",
-                report.run_id,
+                run.run_id,
                 ids.join(", ")
             ))
         })
@@ -207,10 +206,10 @@ fn check(report: &Report, command: &Command) -> Result<()> {
                     }
                 )));
             }
-            if s.safety && !force {
+            if s.info.safety && !force {
                 return Err(Error::refused(format!(
                     "step `{step}` is a safety step ({}): skipping it needs --force, and the reports will flag it",
-                    s.title
+                    s.info.title
                 )));
             }
         }
@@ -219,7 +218,7 @@ fn check(report: &Report, command: &Command) -> Result<()> {
             step: Some(step), ..
         } => {
             let s = find(step)?;
-            if !s.approval {
+            if !s.info.approval {
                 return Err(Error::config(format!(
                     "step `{step}` is not an approval hook"
                 )));
@@ -231,10 +230,10 @@ fn check(report: &Report, command: &Command) -> Result<()> {
         _ => {}
     }
     if let Command::Approve { step: None } | Command::Reject { step: None, .. } = command {
-        if !report.steps.iter().any(|s| s.approval) {
+        if !run.steps.iter().any(|s| s.info.approval) {
             return Err(Error::config(format!(
                 "run `{}` has no approval hook",
-                report.run_id
+                run.run_id
             )));
         }
     }

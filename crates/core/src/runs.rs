@@ -9,13 +9,32 @@ use crate::{
     journal::{Operation, RunStatus},
     lock::RunLock,
     report::Report,
+    run::RunState,
 };
+
+/// A run whose journal could be read: its folded state, and its status as seen now.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The journal, folded.
+    pub state: RunState,
+    /// The journal's status, or `interrupted` when it says running and no process drives it.
+    pub status: RunStatus,
+}
+
+impl Listed {
+    /// Its report, with the status as seen now.
+    pub fn report(&self) -> Report {
+        let mut r = Report::of(&self.state);
+        r.status = self.status;
+        r
+    }
+}
 
 /// What could be read of one run folder.
 #[derive(Debug, Clone)]
 pub enum RunRead {
-    /// Its journal, folded into a report (the status says `interrupted` for a dead run).
-    Report(Box<Report>),
+    /// Its journal, folded (the status says `interrupted` for a dead run).
+    Run(Box<Listed>),
     /// Its journal cannot be read; the message says where and why.
     Corrupt(String),
     /// The folder has no journal: the run was killed before its first entry, so nothing ran.
@@ -34,10 +53,10 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The report, when the journal could be read.
-    pub fn report(&self) -> Option<&Report> {
+    /// The run, when the journal could be read.
+    pub fn run(&self) -> Option<&Listed> {
         match &self.read {
-            RunRead::Report(r) => Some(r),
+            RunRead::Run(r) => Some(r),
             _ => None,
         }
     }
@@ -66,7 +85,7 @@ pub fn try_list(state_dir: &Path) -> Result<Vec<RunRecord>> {
         }
     }
     out.sort_by(|a, b| {
-        let start = |r: &RunRecord| r.report().map(|r| r.started_at.clone());
+        let start = |r: &RunRecord| r.run().map(|r| r.state.started_ms);
         start(a)
             .cmp(&start(b))
             .then_with(|| a.run_id.cmp(&b.run_id))
@@ -97,17 +116,19 @@ pub fn read(state_dir: &Path, dir: &Path) -> RunRecord {
             RunRead::Corrupt(format!("cannot read {}: {e}", journal.display()))
         }
     } else {
-        match Report::for_run(dir) {
-            Ok(mut r) => {
+        match crate::journal::read(&journal).and_then(|e| RunState::fold(&e)) {
+            Ok(state) => {
                 // Live while its process holds the plan's lock or writes its journal (the lock
                 // file may have been deleted under it; the journal's own lock cannot be).
-                if r.status == RunStatus::Running
-                    && RunLock::holder(state_dir, &r.plan).as_deref() != Some(r.run_id.as_str())
+                let mut status = state.status();
+                if status == RunStatus::Running
+                    && RunLock::holder(state_dir, &state.plan).as_deref()
+                        != Some(state.run_id.as_str())
                     && !crate::journal::has_live_writer(&journal)
                 {
-                    r.status = RunStatus::Interrupted;
+                    status = RunStatus::Interrupted;
                 }
-                RunRead::Report(Box::new(r))
+                RunRead::Run(Box::new(Listed { state, status }))
             }
             Err(e) => RunRead::Corrupt(e.to_string()),
         }
@@ -119,19 +140,19 @@ pub fn read(state_dir: &Path, dir: &Path) -> RunRecord {
     }
 }
 
-/// The reports of `plan`'s runs, oldest first.
-pub fn of_plan(state_dir: &Path, plan: &str) -> Vec<Report> {
+/// The runs of `plan`, oldest first.
+pub fn of_plan(state_dir: &Path, plan: &str) -> Vec<Listed> {
     list(state_dir)
         .into_iter()
         .filter_map(|r| match r.read {
-            RunRead::Report(r) if r.plan == plan => Some(*r),
+            RunRead::Run(r) if r.state.plan == plan => Some(*r),
             _ => None,
         })
         .collect()
 }
 
 /// Runs of `plan` whose process is gone before they finished (oldest first).
-pub fn interrupted(state_dir: &Path, plan: &str) -> Vec<Report> {
+pub fn interrupted(state_dir: &Path, plan: &str) -> Vec<Listed> {
     of_plan(state_dir, plan)
         .into_iter()
         .filter(|r| r.status == RunStatus::Interrupted)
@@ -140,21 +161,20 @@ pub fn interrupted(state_dir: &Path, plan: &str) -> Vec<Report> {
 
 /// The failover a failback of `plan` undoes: the last one that succeeded, unless a failback
 /// succeeded after it.
-pub fn failover_to_undo(state_dir: &Path, plan: &str) -> Option<Report> {
+pub fn failover_to_undo(state_dir: &Path, plan: &str) -> Option<Listed> {
     let runs = of_plan(state_dir, plan);
     let last = runs.iter().rposition(|r| {
         r.status == RunStatus::Succeeded
-            && (r.operation == Operation::Failover.as_str()
-                || r.operation == Operation::Failback.as_str())
+            && matches!(r.state.operation, Operation::Failover | Operation::Failback)
     })?;
-    (runs[last].operation == Operation::Failover.as_str()).then(|| runs[last].clone())
+    (runs[last].state.operation == Operation::Failover).then(|| runs[last].clone())
 }
 
 /// The class a failback of `plan` runs under, and the failover it undoes (see
 /// [`failover_to_undo`]); `None` when there is no failover to undo.
 pub fn failback_class(state_dir: &Path, plan: &str) -> Option<(IncidentClass, String)> {
     let f = failover_to_undo(state_dir, plan)?;
-    Some((f.class.parse().ok()?, f.run_id))
+    Some((f.state.class, f.state.run_id))
 }
 
 /// True when `id` can name a run folder: not empty, no path separator, not hidden.
@@ -163,9 +183,11 @@ pub fn is_run_id(id: &str) -> bool {
 }
 
 /// The first run of `plan` started after `run` that succeeded: the estate has moved on since.
-pub fn superseded_by(state_dir: &Path, run: &Report) -> Option<Report> {
+pub fn superseded_by(state_dir: &Path, run: &RunState) -> Option<Listed> {
     of_plan(state_dir, &run.plan).into_iter().find(|r| {
-        r.run_id != run.run_id && r.started_at > run.started_at && r.status == RunStatus::Succeeded
+        r.state.run_id != run.run_id
+            && r.state.started_ms > run.started_ms
+            && r.status == RunStatus::Succeeded
     })
 }
 
@@ -188,9 +210,9 @@ pub fn blocking(state_dir: &Path, plan: &str) -> Result<Vec<RunRecord>> {
     Ok(try_list(state_dir)?
         .into_iter()
         .filter(|r| match &r.read {
-            RunRead::Report(rep) => {
-                rep.plan == plan
-                    && matches!(rep.status, RunStatus::Interrupted | RunStatus::Running)
+            RunRead::Run(r) => {
+                r.state.plan == plan
+                    && matches!(r.status, RunStatus::Interrupted | RunStatus::Running)
             }
             RunRead::Corrupt(_) => true,
             RunRead::NoJournal => false,

@@ -267,13 +267,14 @@ expect_json = {{ region = "primary" }}
 async fn wait_started(state_dir: &Path, step: &str) -> String {
     for _ in 0..500 {
         for r in aegis_dr_core::runs::list(state_dir) {
-            if let Some(rep) = r.report() {
-                if rep
+            if let Some(run) = r.run() {
+                if run
+                    .state
                     .steps
                     .iter()
-                    .any(|s| s.id == step && s.status == StepStatus::Running)
+                    .any(|s| s.info.id == step && s.status == StepStatus::Running)
                 {
-                    return rep.run_id.clone();
+                    return run.state.run_id.clone();
                 }
             }
         }

@@ -123,6 +123,9 @@ impl Running {
 
 fn failovers(e: &Estate) -> Vec<aegis_dr_core::report::Report> {
     runs::of_plan(e.state_dir(), &e.plan.name)
+        .iter()
+        .map(runs::Listed::report)
+        .collect()
 }
 
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {

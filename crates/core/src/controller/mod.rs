@@ -307,18 +307,12 @@ impl Controller {
         if let Some(r) = runs.iter().find(|r| r.status == RunStatus::Interrupted) {
             return Some(format!(
                 "run {} was interrupted: resume or abandon it first",
-                r.run_id
+                r.state.run_id
             ));
         }
         let min = self.plan.watch.min_delay.as_millis() as u64;
         let now = self.clock.now_ms();
-        if let Some(last) = runs
-            .iter()
-            .filter_map(|r| humantime::parse_rfc3339(&r.started_at).ok())
-            .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as u64)
-            .max()
-        {
+        if let Some(last) = runs.iter().map(|r| r.state.started_ms).max() {
             if now.saturating_sub(last) < min {
                 return Some(format!(
                     "the last run started {} ago, within watch.min_delay ({})",
@@ -449,23 +443,21 @@ impl Controller {
         let r = crate::runs::interrupted(&self.state_dir, &self.plan.name)
             .into_iter()
             .rev()
-            .find(|r| r.started_by.as_deref() == Some(STARTED_BY))?;
+            .find(|r| r.state.started_by.as_deref() == Some(STARTED_BY))?;
+        let r = r.state;
         // A rollback is a person's decision: the controller resumes only what it runs itself.
-        let operation = match r.operation.parse() {
-            Ok(op @ (Operation::Failover | Operation::Failback | Operation::Drill)) => op,
-            _ => return None,
+        let operation = match r.operation {
+            op @ (Operation::Failover | Operation::Failback | Operation::Drill) => op,
+            Operation::Rollback => return None,
         };
         let approval = r
             .steps
             .iter()
-            .any(|s| s.id == format!("hook.{TRIGGER_APPROVAL}"));
+            .any(|s| s.info.id == format!("hook.{TRIGGER_APPROVAL}"));
         let plan = self.plan_for_run(approval, "resumed");
         let req = RunRequest {
             operation,
-            class: r
-                .class
-                .parse()
-                .unwrap_or(crate::IncidentClass::RegionOutage),
+            class: r.class,
             flags: RunFlags::default(),
             resume: Some(r.run_id.clone()),
             abandon: None,
@@ -555,7 +547,7 @@ impl Controller {
                     "aegis-dr watch: the primary has been healthy for {} (at least {}): ready to fail back the failover {} (`aegis-dr failback`)",
                     crate::duration::format_duration(stable_for.unwrap_or_default()),
                     crate::duration::format_duration(min),
-                    failover.run_id
+                    failover.state.run_id
                 ),
             )
             .await;

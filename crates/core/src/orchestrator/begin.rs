@@ -3,20 +3,18 @@
 //! and folds it back into its context; an interrupted run can be abandoned.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     path::{Path, PathBuf},
     sync::Mutex,
 };
 
 use super::context::{Mark, RunCtx};
-use super::{
-    context, controls, stop, Abandon, Orchestrator, RunHeader, RunRequest, StepOutputView,
-};
+use super::{controls, stop, Abandon, Orchestrator, RunHeader, RunRequest};
 use crate::{
-    error::{Error, ErrorKind, Result},
+    error::{Error, Result},
     journal::{Entry, Journal, Operation, RunStatus},
     lock::RunLock,
-    report::Report,
+    run::RunState,
 };
 
 impl Orchestrator {
@@ -36,17 +34,20 @@ impl Orchestrator {
             return Err(Error::config("--reason: say why the run is abandoned"));
         }
         match crate::runs::read(&self.state_dir, &dir).read {
-            crate::runs::RunRead::Report(r) if r.plan != self.plan.name => Err(Error::config(
-                format!("--abandon: run `{}` belongs to plan `{}`", a.run_id, r.plan),
-            )),
-            crate::runs::RunRead::Report(r) if r.status != RunStatus::Interrupted => {
+            crate::runs::RunRead::Run(r) if r.state.plan != self.plan.name => {
+                Err(Error::config(format!(
+                    "--abandon: run `{}` belongs to plan `{}`",
+                    a.run_id, r.state.plan
+                )))
+            }
+            crate::runs::RunRead::Run(r) if r.status != RunStatus::Interrupted => {
                 Err(Error::config(format!(
                     "--abandon: run `{}` is {}, not interrupted: only an interrupted run can be abandoned",
                     a.run_id,
                     r.status.as_str()
                 )))
             }
-            crate::runs::RunRead::Report(_) => {
+            crate::runs::RunRead::Run(_) => {
                 let (mut j, _) = Journal::reopen(&path)?;
                 j.append(&Entry::RunAbandoned {
                     ts_ms: self.clock.now_ms(),
@@ -99,16 +100,19 @@ impl Orchestrator {
         // journal cannot be read may be one too.
         if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?.pop() {
             return Err(Error::refused(match &rec.read {
-                crate::runs::RunRead::Report(r) if r.status == RunStatus::Running => format!(
+                crate::runs::RunRead::Run(r) if r.status == RunStatus::Running => format!(
                     "run {} ({}, started {}) is running in another process (its journal is locked by its writer, though the plan's lock file was not): wait for it, or stop that process",
-                    r.run_id, r.operation, r.started_at
+                    r.state.run_id,
+                    r.state.operation.as_str(),
+                    crate::clock::rfc3339(r.state.started_ms)
                 ),
-                crate::runs::RunRead::Report(r) => {
+                crate::runs::RunRead::Run(r) => {
                     let running: Vec<&str> = r
+                        .state
                         .steps
                         .iter()
-                        .filter(|s| s.status == crate::report::StepStatus::Running)
-                        .map(|s| s.id.as_str())
+                        .filter(|s| s.status == crate::run::StepStatus::Running)
+                        .map(|s| s.info.id.as_str())
                         .collect();
                     let at = match running.len() {
                         0 => String::new(),
@@ -117,7 +121,12 @@ impl Orchestrator {
                     };
                     format!(
                         "run {} ({}, started {}) was interrupted{at} and never finished: resume it with `aegis-dr {} --resume {}`, or give up on it with `--abandon {} --reason \"...\"`",
-                        r.run_id, r.operation, r.started_at, r.operation, r.run_id, r.run_id
+                        r.state.run_id,
+                        r.state.operation.as_str(),
+                        crate::clock::rfc3339(r.state.started_ms),
+                        r.state.operation.as_str(),
+                        r.state.run_id,
+                        r.state.run_id
                     )
                 }
                 crate::runs::RunRead::Corrupt(e) => format!(
@@ -205,58 +214,40 @@ impl Orchestrator {
         }
         let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
         let (mut journal, entries) = Journal::reopen(&path)?;
-        let folded = Report::from_journal(&entries)?;
-        if folded.status == RunStatus::Abandoned {
+        let run = RunState::fold(&entries)?;
+        if let Some(a) = &run.abandoned {
             return Err(Error::refused(format!(
-                "run `{run_id}` cannot be resumed: it was {}",
-                folded.abandoned.as_deref().unwrap_or("abandoned")
+                "run `{run_id}` cannot be resumed: it was abandoned by run {}: {}",
+                a.by, a.reason
             )));
         }
-        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &folded) {
+        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &run) {
             return Err(Error::refused(format!(
-                "run `{run_id}` cannot be resumed: run {} ({}, {}) started after it and succeeded, so the estate has moved on; start a new run instead",
-                later.run_id,
-                later.operation,
-                later.finished_at.as_deref().unwrap_or(&later.started_at)
+                "run `{run_id}` cannot be resumed: {}",
+                moved_on(&later)
             )));
         }
-        let Some(Entry::RunStarted {
-            ts_ms,
-            operation,
-            class,
-            targets,
-            flags,
-            steps,
-            plan,
-            undoes,
-            recovery_point,
-            ..
-        }) = entries.first().cloned()
-        else {
-            return Err(
-                Error::new(ErrorKind::Io, "journal has no run_started entry")
-                    .with_resource(path.display().to_string()),
-            );
-        };
-        if plan != self.plan.name {
+        if run.plan != self.plan.name {
             return Err(Error::config(format!(
-                "--resume: run `{run_id}` belongs to plan `{plan}`, not `{}`",
-                self.plan.name
+                "--resume: run `{run_id}` belongs to plan `{}`, not `{}`",
+                run.plan, self.plan.name
             )));
         }
-        if operation != req.operation {
+        if run.operation != req.operation {
             return Err(Error::config(format!(
                 "--resume: run `{run_id}` is a {}, not a {}",
-                operation.as_str(),
+                run.operation.as_str(),
                 req.operation.as_str()
             )));
         }
-        let preview = match operation {
-            Operation::Rollback => self.resumed_rollback_preview(undoes.as_deref(), class)?,
-            _ => self.preview(operation, class),
+        let preview = match run.operation {
+            Operation::Rollback => {
+                self.resumed_rollback_preview(run.undoes.as_deref(), run.class)?
+            }
+            _ => self.preview(run.operation, run.class),
         };
         let now_ids: Vec<_> = preview.graph.steps.iter().map(|s| s.id.as_str()).collect();
-        let then_ids: Vec<_> = steps.iter().map(|s| s.id.as_str()).collect();
+        let then_ids: Vec<_> = run.steps.iter().map(|s| s.info.id.as_str()).collect();
         if now_ids != then_ids {
             return Err(Error::config(format!(
                 "--resume: the plan changed since run `{run_id}` started (its steps were {}; now {}): resume with the plan it started with",
@@ -264,64 +255,10 @@ impl Orchestrator {
                 now_ids.join(",")
             )));
         }
-        let flags = flags.union(req.flags);
-        let mut done = HashSet::new();
-        let mut started = HashSet::new();
-        let mut checkpoints = HashMap::new();
-        let mut marks = HashMap::new();
-        let mut data_loss: HashMap<String, crate::run::DataLoss> = HashMap::new();
-        let mut control_requests = Vec::new();
-        for e in &entries {
-            match e {
-                Entry::Control { request, .. } => control_requests.push(request.clone()),
-                Entry::StepStarted { step, .. } => {
-                    started.insert(step.clone());
-                }
-                Entry::StepCheckpoint {
-                    step, key, value, ..
-                } => {
-                    checkpoints.insert((step.clone(), key.clone()), value.clone());
-                }
-                Entry::StepSkipped { step, .. } => {
-                    done.insert(step.clone());
-                }
-                Entry::StepSucceeded { step, data, .. } => {
-                    done.insert(step.clone());
-                    let out = StepOutputView::of(data);
-                    let phase = context::phase_of(step).to_string();
-                    for (kind, at) in [
-                        (Mark::Declared, out.declared_ms),
-                        (Mark::Restored, out.service_restored_ms),
-                    ] {
-                        if let Some(v) = at {
-                            marks.insert((kind, phase.clone()), v);
-                        }
-                    }
-                    if let Some(d) = out.data_loss() {
-                        data_loss
-                            .entry(context::phase_of(step).to_string())
-                            .or_default()
-                            .merge(d);
-                    }
-                }
-                _ => {}
-            }
-        }
+        let flags = run.flags.union(req.flags);
         // A recovery point given on this resume replaces the run's (journaled, so a later resume
-        // and the report keep it); an earlier resume's stands otherwise.
-        let recovery_point = self
-            .recovery_point
-            .clone()
-            .or_else(|| {
-                entries.iter().rev().find_map(|e| match e {
-                    Entry::RunResumed {
-                        recovery_point: Some(p),
-                        ..
-                    } => Some(p.clone()),
-                    _ => None,
-                })
-            })
-            .or(recovery_point);
+        // and the report keep it).
+        let recovery_point = self.recovery_point.clone().or(run.recovery_point.clone());
         journal.append(&Entry::RunResumed {
             ts_ms: self.clock.now_ms(),
             flags,
@@ -329,26 +266,66 @@ impl Orchestrator {
         })?;
         let header = RunHeader {
             run_id: run_id.to_string(),
-            operation,
-            class,
-            targets,
+            operation: run.operation,
+            class: run.class,
+            targets: run.targets,
             flags,
-            started_ms: ts_ms,
+            started_ms: run.started_ms,
             recovery_point,
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut ctx = self.ctx(header, preview, journal);
-        ctx.checkpoints = Mutex::new(checkpoints);
-        ctx.previously_started = started;
+        let done: HashSet<String> = run
+            .steps
+            .iter()
+            .filter(|s| s.done())
+            .map(|s| s.info.id.clone())
+            .collect();
+        ctx.checkpoints = Mutex::new(
+            run.steps
+                .iter()
+                .flat_map(|s| {
+                    s.checkpoints
+                        .iter()
+                        .map(|(k, v)| ((s.info.id.clone(), k.clone()), v.clone()))
+                })
+                .collect(),
+        );
+        ctx.previously_started = run.started().map(String::from).collect();
+        let marks = run
+            .declared
+            .iter()
+            .map(|(p, v)| ((Mark::Declared, p.clone()), *v))
+            .chain(
+                run.restored
+                    .iter()
+                    .map(|(p, v)| ((Mark::Restored, p.clone()), *v)),
+            )
+            .collect();
         ctx.marks = Mutex::new(marks);
-        ctx.data_loss = Mutex::new(data_loss);
+        ctx.data_loss = Mutex::new(run.data_loss.clone().into_iter().collect());
         // The operator's skips and answers stand; a pause does not: resuming is going on.
         let mut c = controls::Controls::default();
-        for r in control_requests {
-            c.apply(r);
+        for r in &run.controls {
+            c.apply(r.what.clone());
         }
         c.paused = None;
         ctx.controls = Mutex::new(c);
         Ok((ctx, done, lock, dir))
     }
+}
+
+/// Why a run cannot be resumed or rolled back: `later` started after it and succeeded.
+pub(super) fn moved_on(later: &crate::runs::Listed) -> String {
+    let at = later
+        .state
+        .finished
+        .as_ref()
+        .map_or(later.state.started_ms, |f| f.ts_ms);
+    format!(
+        "run {} ({}, {}) started after it and succeeded, so the estate has moved on; start a new run instead",
+        later.state.run_id,
+        later.state.operation.as_str(),
+        crate::clock::rfc3339(at)
+    )
 }

@@ -24,7 +24,7 @@ use crate::{
     plan::{Plan, SiteRole},
     provider::Providers,
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
-    run::{DataLoss, Output},
+    run::{phase_of, DataLoss, Output},
 };
 
 /// What became of one message: how many sinks took it, and which failed (journaled with their errors).
@@ -384,11 +384,6 @@ pub(crate) enum Mark {
     Declared,
     /// Service was verified restored.
     Restored,
-}
-
-/// The phase of a step: its id prefix up to the first `.` (empty for single-phase operations).
-pub(crate) fn phase_of(step_id: &str) -> &str {
-    step_id.find('.').map(|i| &step_id[..=i]).unwrap_or("")
 }
 
 /// The context one step runs in.

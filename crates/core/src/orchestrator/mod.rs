@@ -24,7 +24,6 @@ pub use graph::{
 };
 pub use touches::{touches, Touch};
 
-pub(crate) use crate::run::StepOutputView;
 use crate::{
     clock::{rfc3339, Clock},
     control::ControlRequest,

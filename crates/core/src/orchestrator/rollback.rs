@@ -55,7 +55,7 @@ impl Orchestrator {
                 "run {} blocks a rollback: it is {}; resume or abandon it first",
                 rec.run_id,
                 match &rec.read {
-                    RunRead::Report(r) => r.status.as_str().to_string(),
+                    RunRead::Run(r) => r.status.as_str().to_string(),
                     RunRead::Corrupt(e) => format!("unreadable ({e})"),
                     RunRead::NoJournal => "without a journal".to_string(),
                 }
@@ -159,7 +159,7 @@ impl Orchestrator {
         }
         let dir = self.state_dir.join("runs").join(run_id);
         let r = match crate::runs::read(&self.state_dir, &dir).read {
-            RunRead::Report(r) => r,
+            RunRead::Run(r) => r,
             RunRead::NoJournal if dir.is_dir() => {
                 return Err(Error::config(format!(
                     "rollback: run `{run_id}` has no journal: it was killed before its first step, so nothing ran"
@@ -177,20 +177,20 @@ impl Orchestrator {
                 )))
             }
         };
-        if r.plan != self.plan.name {
+        if r.state.plan != self.plan.name {
             return Err(Error::config(format!(
                 "rollback: run `{run_id}` belongs to plan `{}`",
-                r.plan
+                r.state.plan
             )));
         }
-        let op: Operation = r.operation.parse().map_err(Error::config)?;
+        let (op, class) = (r.state.operation, r.state.class);
         let drill = match op {
             Operation::Failover => false,
             Operation::Drill => true,
             Operation::Failback => {
                 return Err(Error::refused(format!(
                     "rollback: run `{run_id}` is a failback; the way back from a failback is a failover (`aegis-dr failover --class {} --yes`), or resume it",
-                    r.class
+                    class.as_str()
                 )))
             }
             Operation::Rollback => {
@@ -199,7 +199,6 @@ impl Orchestrator {
                 )))
             }
         };
-        let class: IncidentClass = r.class.parse().map_err(Error::config)?;
         // The estate moved on since (the run was resumed to its end, or a later run succeeded,
         // a rollback of it among them): undoing it now would undo what serves.
         if r.status == RunStatus::Succeeded {
@@ -207,18 +206,20 @@ impl Orchestrator {
                 "rollback: run `{run_id}` completed: undo a completed failover with `aegis-dr failback`"
             )));
         }
-        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &r) {
+        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &r.state) {
             return Err(Error::refused(format!(
                 "rollback: run `{run_id}` cannot be rolled back: run {} ({}) started after it and succeeded, so the estate has moved on (`aegis-dr estate` shows where it serves)",
-                later.run_id, later.operation
+                later.state.run_id,
+                later.state.operation.as_str()
             )));
         }
         // Steps that started (a failed one may have acted); skipped ones changed nothing.
         let ran: HashSet<&str> = r
+            .state
             .steps
             .iter()
             .filter(|s| !matches!(s.status, StepStatus::Pending | StepStatus::Skipped))
-            .map(|s| s.id.as_str())
+            .map(|s| s.info.id.as_str())
             .collect();
         if drill && ran.iter().any(|id| id.starts_with("failback.")) {
             return Err(Error::refused(format!(
@@ -226,7 +227,7 @@ impl Orchestrator {
             )));
         }
         let graph = graph::build(&self.plan, op, class);
-        let then: Vec<&str> = r.steps.iter().map(|s| s.id.as_str()).collect();
+        let then: Vec<&str> = r.state.steps.iter().map(|s| s.info.id.as_str()).collect();
         let now: Vec<&str> = graph.steps.iter().map(|s| s.id.as_str()).collect();
         if then != now {
             return Err(Error::config(format!(

@@ -10,7 +10,7 @@ use crate::{
     clock::Clock,
     error::{Error, Result},
     estate::{Estate, Verdict},
-    journal::{Entry, Operation, RunStatus},
+    journal::{Operation, RunStatus},
     notify::Escalation,
     plan::{OnFailure, Plan, SiteRole},
     provider::Providers,
@@ -87,17 +87,12 @@ pub(super) async fn after_stop(
 ) -> Stopped {
     let estate = crate::estate::read(&ctx.plan, &ctx.providers, &ctx.clock).await;
     // A journal that cannot be read says nothing of what ran: take it that something changed.
-    let entries = crate::journal::read(journal);
-    let started: HashSet<String> = entries
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| match e {
-            Entry::StepStarted { step, .. } => Some(step.clone()),
-            _ => None,
-        })
-        .collect();
-    let changed = entries.is_err()
+    let run = crate::journal::read(journal).and_then(|e| crate::run::RunState::fold(&e));
+    let started: HashSet<String> = run
+        .as_ref()
+        .map(|r| r.started().map(String::from).collect())
+        .unwrap_or_default();
+    let changed = run.is_err()
         || ctx
             .graph
             .steps
@@ -187,7 +182,7 @@ pub(super) async fn refuse_nothing_to_do(
             if e.verdict == Verdict::Whole && e.serving == Some(SiteRole::Dr) {
                 return Err(Error::refused(format!(
                     "already on DR: failover {} completed and {}; nothing was done (fail back with `aegis-dr failback`)",
-                    f.run_id,
+                    f.state.run_id,
                     e.headline()
                 )));
             }

@@ -14,7 +14,7 @@ use crate::{
     error::{Error, ErrorKind, ErrorSummary, Result},
     fsutil::write_replace,
     journal::{Entry, RunFlags, RunStatus},
-    run::CheckResult,
+    run::{CheckResult, RunState},
 };
 
 /// Targets in seconds.
@@ -41,21 +41,7 @@ pub struct AchievedSeconds {
     pub within_targets: Option<bool>,
 }
 
-/// Status of a step in a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepStatus {
-    /// Not started.
-    Pending,
-    /// Started, not finished.
-    Running,
-    /// Done.
-    Succeeded,
-    /// Not attempted, on purpose (the reason is its summary).
-    Skipped,
-    /// Failed.
-    Failed,
-}
+pub use crate::run::StepStatus;
 
 /// One step in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -336,286 +322,142 @@ impl Report {
 
     /// Folds a journal into a report.
     pub fn from_journal(entries: &[Entry]) -> Result<Report> {
-        let Some(Entry::RunStarted {
-            ts_ms,
-            run_id,
-            operation,
-            class,
-            plan,
-            targets,
-            flags,
-            steps,
-            estimate_ms,
-            undoes,
-            started_by,
-            recovery_point,
-        }) = entries.first()
-        else {
-            return Err(Error::new(
-                ErrorKind::Io,
-                "journal does not start with run_started",
-            ));
-        };
-        let started = *ts_ms;
-        let mut report = Report {
-            run_id: run_id.clone(),
-            operation: operation.as_str().into(),
-            class: class.as_str().into(),
-            plan: plan.clone(),
-            status: RunStatus::Running,
-            started_at: rfc3339(started),
-            finished_at: None,
-            duration_seconds: 0.0,
-            targets: TargetSeconds {
-                rto_seconds: targets.rto.as_secs_f64(),
-                rpo_seconds: targets.rpo.as_secs_f64(),
-            },
-            achieved: AchievedSeconds {
-                rto_seconds: None,
-                rpo_seconds: None,
-                rpo_unknown: false,
-                within_targets: None,
-            },
-            estimate_seconds: *estimate_ms as f64 / 1000.0,
-            flags: *flags,
-            resumes: 0,
-            steps: Vec::new(),
-            checks: Vec::new(),
-            escalations: Vec::new(),
-            notifications: Vec::new(),
-            error: None,
-            undoes: undoes.clone(),
-            abandoned: None,
-            provider_calls: BTreeMap::new(),
-            controls: Vec::new(),
-            pauses: Vec::new(),
-            critical_path: Vec::new(),
-            started_by: started_by.clone(),
-            recovery_point: recovery_point.clone(),
-        };
+        Ok(Report::of(&RunState::fold(entries)?))
+    }
+
+    /// The report of a folded run: a view of it, nothing interpreted here.
+    pub fn of(run: &RunState) -> Report {
+        let started = run.started_ms;
         let offset = |ts: u64| ts.saturating_sub(started) as f64 / 1000.0;
-        let mut idx = BTreeMap::new();
-        for (i, s) in steps.iter().enumerate() {
-            idx.insert(s.id.clone(), i);
-            report.steps.push(StepReport {
-                id: s.id.clone(),
-                title: s.title.clone(),
-                status: StepStatus::Pending,
-                started_at: None,
-                finished_at: None,
-                duration_seconds: None,
-                attempts: 0,
-                retries: 0,
-                summary: None,
-                errors: Vec::new(),
-                data: serde_json::Value::Null,
-                estimate_seconds: s.estimate_ms as f64 / 1000.0,
-                deps: s.deps.clone(),
-                safety: s.safety,
-                approval: s.approval,
-                start_offset_seconds: None,
-                end_offset_seconds: None,
-                skipped_by: None,
-                forced_skip: false,
-            });
-        }
-        let mut first_start: BTreeMap<String, u64> = BTreeMap::new();
-        let mut last_ts = started;
-        let mut restored: Option<u64> = None;
-        let mut loss = crate::run::DataLoss::default();
-        for e in entries {
-            match e {
-                Entry::RunStarted { .. } => {}
-                Entry::RunResumed {
-                    ts_ms,
-                    flags,
-                    recovery_point,
-                } => {
-                    report.resumes += 1;
-                    if recovery_point.is_some() {
-                        report.recovery_point.clone_from(recovery_point);
-                    }
-                    // Resuming a run ends a pause its earlier process was in.
-                    if let Some(p) = report.pauses.last_mut() {
-                        p.to_seconds.get_or_insert(offset(*ts_ms));
-                    }
-                    report.flags = *flags;
-                    last_ts = *ts_ms;
-                }
-                Entry::StepStarted { ts_ms, step } => {
-                    last_ts = *ts_ms;
-                    if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
-                        s.status = StepStatus::Running;
-                        s.attempts += 1;
-                        first_start.entry(step.clone()).or_insert(*ts_ms);
-                        s.started_at.get_or_insert_with(|| rfc3339(*ts_ms));
-                        s.start_offset_seconds.get_or_insert(offset(*ts_ms));
-                    }
-                }
-                Entry::StepCheckpoint { ts_ms, .. } => last_ts = *ts_ms,
-                Entry::StepSucceeded {
-                    ts_ms,
-                    step,
-                    retries,
-                    summary,
-                    data,
-                } => {
-                    last_ts = *ts_ms;
-                    let out = crate::run::StepOutputView::of(data);
-                    if let Some(r) = out.service_restored_ms {
-                        restored.get_or_insert(r);
-                    }
-                    if let Some(d) = out.data_loss() {
-                        loss.merge(d);
-                    }
-                    if let Some(c) = out.checks {
-                        report.checks = c;
-                    }
-                    if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
-                        s.status = StepStatus::Succeeded;
-                        s.finished_at = Some(rfc3339(*ts_ms));
-                        s.end_offset_seconds = Some(offset(*ts_ms));
-                        s.duration_seconds = first_start
-                            .get(step)
-                            .map(|f| ts_ms.saturating_sub(*f) as f64 / 1000.0);
-                        s.retries += retries;
-                        s.summary = Some(summary.clone());
-                        s.data = data.clone();
-                    }
-                }
-                Entry::StepSkipped {
-                    ts_ms,
-                    step,
-                    reason,
-                    by,
-                    forced,
-                } => {
-                    last_ts = *ts_ms;
-                    if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
-                        s.status = StepStatus::Skipped;
-                        s.finished_at = Some(rfc3339(*ts_ms));
-                        s.end_offset_seconds = Some(offset(*ts_ms));
-                        s.skipped_by = by.clone();
-                        s.forced_skip = *forced;
-                        s.duration_seconds = first_start
-                            .get(step)
-                            .map(|f| ts_ms.saturating_sub(*f) as f64 / 1000.0);
-                        s.summary = Some(format!("skipped: {reason}"));
-                    }
-                }
-                Entry::StepFailed {
-                    ts_ms,
-                    step,
-                    retries,
-                    error,
-                    data,
-                } => {
-                    last_ts = *ts_ms;
-                    if let Some(s) = idx.get(step).map(|i| &mut report.steps[*i]) {
-                        s.status = StepStatus::Failed;
-                        s.finished_at = Some(rfc3339(*ts_ms));
-                        s.end_offset_seconds = Some(offset(*ts_ms));
-                        if !data.is_null() {
-                            s.data = data.clone();
-                        }
-                        s.retries += retries;
-                        s.errors.push(error.clone());
-                    }
-                }
-                Entry::Escalation {
-                    ts_ms,
-                    reason,
-                    message,
-                } => {
-                    last_ts = *ts_ms;
-                    report.escalations.push(EscalationReport {
-                        at: rfc3339(*ts_ms),
-                        reason: reason.clone(),
-                        message: message.clone(),
-                        offset_seconds: offset(*ts_ms),
-                    });
-                }
-                Entry::Notification {
-                    ts_ms,
-                    template,
-                    sink,
-                    error,
-                } => {
-                    report.notifications.push(NotificationReport {
-                        at: rfc3339(*ts_ms),
-                        template: template.clone(),
-                        sink: sink.clone(),
-                        error: error.clone(),
-                    });
-                }
-                Entry::Control { ts_ms, request } => {
-                    last_ts = *ts_ms;
-                    report.controls.push(ControlReport {
-                        at: rfc3339(*ts_ms),
-                        offset_seconds: offset(*ts_ms),
-                        by: request.by.clone(),
-                        request: request.command.describe(),
-                    });
-                    match &request.command {
-                        crate::run::Command::Pause { reason }
-                            if report.pauses.last().is_none_or(|p| p.to_seconds.is_some()) =>
-                        {
-                            report.pauses.push(PauseReport {
-                                from_seconds: offset(*ts_ms),
-                                to_seconds: None,
-                                by: format!("{}: {reason}", request.by),
-                            });
-                        }
-                        crate::run::Command::Resume => {
-                            if let Some(p) = report.pauses.last_mut() {
-                                p.to_seconds.get_or_insert(offset(*ts_ms));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                Entry::RunAbandoned { ts_ms, reason, by } => {
-                    report.status = RunStatus::Abandoned;
-                    report.finished_at = Some(rfc3339(*ts_ms));
-                    report.abandoned = Some(format!("abandoned by run {by}: {reason}"));
-                }
-                Entry::ProviderCalls { calls, .. } => {
-                    for (name, c) in calls {
-                        report
-                            .provider_calls
-                            .entry(name.clone())
-                            .or_default()
-                            .add(c);
-                    }
-                }
-                Entry::RunFinished {
-                    ts_ms,
-                    status,
-                    error,
-                } => {
-                    last_ts = *ts_ms;
-                    report.status = *status;
-                    report.finished_at = Some(rfc3339(*ts_ms));
-                    report.error = error.clone();
-                }
-            }
-        }
-        report.critical_path = critical_path(&report.steps);
-        // A step still "running" in a finished run was interrupted by the failure of another.
-        report.duration_seconds = last_ts.saturating_sub(started) as f64 / 1000.0;
-        report.achieved.rpo_unknown = loss.unknown;
-        if let Some(r) = restored {
-            report.achieved.rto_seconds = Some(r.saturating_sub(started) as f64 / 1000.0);
+        let secs = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1000.0;
+        let steps: Vec<StepReport> = run
+            .steps
+            .iter()
+            .map(|s| StepReport {
+                id: s.info.id.clone(),
+                title: s.info.title.clone(),
+                status: s.status,
+                started_at: s.first_started_ms.map(rfc3339),
+                finished_at: s
+                    .finished_ms
+                    .filter(|_| s.status != StepStatus::Running)
+                    .map(rfc3339),
+                // From the first start to the end, for a step that is done.
+                duration_seconds: match (s.done(), s.first_started_ms, s.finished_ms) {
+                    (true, Some(from), Some(to)) => Some(secs(from, to)),
+                    _ => None,
+                },
+                attempts: s.attempts,
+                retries: s.retries,
+                summary: s.summary.clone(),
+                errors: s.errors.clone(),
+                data: s.data.clone(),
+                estimate_seconds: s.info.estimate_ms as f64 / 1000.0,
+                deps: s.info.deps.clone(),
+                safety: s.info.safety,
+                approval: s.info.approval,
+                start_offset_seconds: s.first_started_ms.map(offset),
+                end_offset_seconds: s
+                    .finished_ms
+                    .filter(|_| s.status != StepStatus::Running)
+                    .map(offset),
+                skipped_by: s.skipped_by.clone(),
+                forced_skip: s.forced_skip,
+            })
+            .collect();
+        let loss = run.total_data_loss();
+        let mut achieved = AchievedSeconds {
+            rto_seconds: None,
+            rpo_seconds: None,
+            rpo_unknown: loss.unknown,
+            within_targets: None,
+        };
+        if let Some(r) = run.first_restored_ms() {
+            achieved.rto_seconds = Some(secs(started, r));
             // Restored without moving data (routing or compute only): nothing was lost.
-            report.achieved.rpo_seconds = loss.rpo_seconds();
+            achieved.rpo_seconds = loss.rpo_seconds();
         } else if !loss.unknown {
-            report.achieved.rpo_seconds = loss.worst_ms.map(|ms| ms as f64 / 1000.0);
+            achieved.rpo_seconds = loss.worst_ms.map(|ms| ms as f64 / 1000.0);
         }
-        if let (Some(rto), Some(rpo)) = (report.achieved.rto_seconds, report.achieved.rpo_seconds) {
-            report.achieved.within_targets =
-                Some(rto <= report.targets.rto_seconds && rpo <= report.targets.rpo_seconds);
+        let targets = TargetSeconds {
+            rto_seconds: run.targets.rto.as_secs_f64(),
+            rpo_seconds: run.targets.rpo.as_secs_f64(),
+        };
+        if let (Some(rto), Some(rpo)) = (achieved.rto_seconds, achieved.rpo_seconds) {
+            achieved.within_targets =
+                Some(rto <= targets.rto_seconds && rpo <= targets.rpo_seconds);
         }
-        Ok(report)
+        let finished_at = match (&run.abandoned, &run.finished) {
+            (Some(a), _) => Some(rfc3339(a.ts_ms)),
+            (None, Some(f)) => Some(rfc3339(f.ts_ms)),
+            (None, None) => None,
+        };
+        Report {
+            run_id: run.run_id.clone(),
+            operation: run.operation.as_str().into(),
+            class: run.class.as_str().into(),
+            plan: run.plan.clone(),
+            status: run.status(),
+            started_at: rfc3339(started),
+            finished_at,
+            duration_seconds: secs(started, run.last_ms),
+            targets,
+            achieved,
+            estimate_seconds: run.estimate_ms as f64 / 1000.0,
+            flags: run.flags,
+            resumes: run.resumes.len() as u32,
+            critical_path: critical_path(&steps),
+            steps,
+            checks: run.checks.clone(),
+            escalations: run
+                .escalations
+                .iter()
+                .map(|e| EscalationReport {
+                    at: rfc3339(e.ts_ms),
+                    reason: e.what.reason.clone(),
+                    message: e.what.message.clone(),
+                    offset_seconds: offset(e.ts_ms),
+                })
+                .collect(),
+            notifications: run
+                .notifications
+                .iter()
+                .map(|n| NotificationReport {
+                    at: rfc3339(n.ts_ms),
+                    template: n.what.template.clone(),
+                    sink: n.what.sink.clone(),
+                    error: n.what.error.clone(),
+                })
+                .collect(),
+            error: run.finished.as_ref().and_then(|f| f.error.clone()),
+            undoes: run.undoes.clone(),
+            abandoned: run
+                .abandoned
+                .as_ref()
+                .map(|a| format!("abandoned by run {}: {}", a.by, a.reason)),
+            provider_calls: run.provider_calls.clone(),
+            controls: run
+                .controls
+                .iter()
+                .map(|c| ControlReport {
+                    at: rfc3339(c.ts_ms),
+                    offset_seconds: offset(c.ts_ms),
+                    by: c.what.by.clone(),
+                    request: c.what.command.describe(),
+                })
+                .collect(),
+            pauses: run
+                .pauses
+                .iter()
+                .map(|p| PauseReport {
+                    from_seconds: offset(p.from_ms),
+                    to_seconds: p.to_ms.map(offset),
+                    by: p.by.clone(),
+                })
+                .collect(),
+            started_by: run.started_by.clone(),
+            recovery_point: run.recovery_point.clone(),
+        }
     }
 
     /// Reads the report of a run from its journal.

@@ -7,14 +7,21 @@ use serde::{Deserialize, Serialize};
 mod calls;
 mod check;
 mod control;
+mod entry;
 mod loss;
 mod output;
+mod state;
 
 pub use calls::ProviderCalls;
 pub use check::{CheckResult, CheckStatus};
 pub use control::{Command, ControlRequest};
+pub use entry::Entry;
 pub use loss::DataLoss;
 pub use output::{LagSeen, Output, StepOutputView};
+pub use state::{
+    phase_of, Abandoned, At, EscalationSeen, Finished, NotificationSeen, Pause, RunState,
+    StepState, StepStatus,
+};
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,7 +41,7 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
     // This phase's recovery time: from the run's start (a failover, or a drill's failover) or from the
     // phase's declaration (a drill's failback) to its verified service.
-    let start = match super::super::context::phase_of(&ctx.step.id) {
+    let start = match crate::run::phase_of(&ctx.step.id) {
         "failback." => run
             .get_mark(Mark::Declared, &ctx.step.id)
             .unwrap_or(run.started_ms),
