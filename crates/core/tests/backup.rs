@@ -66,7 +66,7 @@ async fn the_dr_databases_are_snapshotted_before_the_failback_changes_anything()
 async fn a_snapshot_that_cannot_be_taken_stops_the_failback_with_nothing_changed() {
     let mut p = plan();
     p.sim.faults = vec![SimFault {
-        operation: "create_snapshot".into(),
+        operation: aegis_dr_core::layer::ProviderOp::CreateSnapshot,
         resource: Some("orders-usw2".into()),
         error: "permanent".into(),
         times: 0,

@@ -69,7 +69,7 @@ async fn records_on_two_providers_switch_concurrently_and_calls_are_counted_per_
 async fn a_providers_failure_is_reported_under_its_name() {
     let mut plan = two_dns_providers();
     plan.sim.faults = vec![SimFault {
-        operation: "upsert_record".into(),
+        operation: aegis_dr_core::layer::ProviderOp::UpsertRecord,
         resource: Some("www.example.com".into()),
         error: "permanent".into(),
         times: 0,

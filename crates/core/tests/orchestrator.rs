@@ -19,7 +19,7 @@ const RO: IncidentClass = IncidentClass::RegionOutage;
 
 fn fault(op: &str, resource: Option<&str>, error: &str, times: u32) -> SimFault {
     SimFault {
-        operation: op.into(),
+        operation: op.parse().expect("a provider operation"),
         resource: resource.map(String::from),
         error: error.into(),
         times,

@@ -119,8 +119,8 @@ fn out_of_range_numbers_and_names_are_rejected_at_load_naming_the_field() {
             "[[sim.faults]]\noperation = \"promote_databse\"\nerror = \"temporary\"\n\n[sim]"
                 .into(),
             &[
-                "sim.faults[0].operation",
-                "promote_databse",
+                "operation = \"promote_databse\"",
+                "is not a provider operation",
                 "promote_database",
             ],
         ),

@@ -628,10 +628,10 @@ impl Default for FaultInjection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimFault {
-    /// Operation name (`promote_database`, `fence_database`, `upsert_record`, `scale_pool`,
+    /// The call it fails (`promote_database`, `fence_database`, `upsert_record`, `scale_pool`,
     /// `scale_workload`, `annotate_workload`, `start_recovery`, `start_failback`, `verify_integrity`,
     /// `config_maps`, ...).
-    pub operation: String,
+    pub operation: faults::ProviderOp,
     /// Resource it applies to; absent means every resource.
     #[serde(default)]
     pub resource: Option<String>,

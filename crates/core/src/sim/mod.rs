@@ -10,4 +10,4 @@ pub use provider::SimProvider;
 pub use world::{SimDatabase, SimPool, SimRecord, SimWorkload, SimWorld};
 
 /// The operations a scripted fault can name: those of every provider (see [`crate::plan::faults`]).
-pub use crate::plan::faults::OPERATIONS;
+pub use crate::plan::faults::ProviderOp;

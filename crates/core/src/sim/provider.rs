@@ -22,7 +22,7 @@ use crate::{
     clock::Clock,
     error::{Error, ErrorKind, Result},
     plan::{Estimates, Plan, ProviderName, SimSettings, SiteRole},
-    provider::layer::FaultLayer,
+    provider::layer::{FaultLayer, ProviderOp},
     provider::*,
 };
 
@@ -256,7 +256,7 @@ impl SimProvider {
     /// A read-only API call: served under a shared lock, so reads run concurrently.
     async fn read<T>(
         &self,
-        op: &str,
+        op: ProviderOp,
         resource: &str,
         site: Option<SiteRole>,
         f: impl FnOnce(&SimWorld, u64) -> Result<T>,
@@ -276,7 +276,7 @@ impl SimProvider {
 
     fn serve_read<T>(
         &self,
-        op: &str,
+        op: ProviderOp,
         resource: &str,
         site: Option<SiteRole>,
         f: impl FnOnce(&SimWorld, u64) -> Result<T>,
@@ -303,7 +303,7 @@ impl SimProvider {
     /// One API call: served (see [`Self::serve`]) halfway through its round trip.
     async fn call<T>(
         &self,
-        op: &str,
+        op: ProviderOp,
         resource: &str,
         site: Option<SiteRole>,
         mutates: bool,
@@ -318,7 +318,7 @@ impl SimProvider {
     /// trip nor the locked section pays for it.
     async fn call_prepared<P, T>(
         &self,
-        op: &str,
+        op: ProviderOp,
         resource: &str,
         site: Option<SiteRole>,
         mutates: bool,
@@ -335,7 +335,7 @@ impl SimProvider {
     /// One call changing workload `id`: `spec` (given the time), then `annotations`.
     async fn change_workload(
         &self,
-        op: &str,
+        op: ProviderOp,
         id: &WorkloadId,
         annotations: &BTreeMap<String, Option<String>>,
         spec: impl FnOnce(&mut SimWorkload, u64),
@@ -355,7 +355,7 @@ impl SimProvider {
     /// the effect, invariants, persistence.
     fn serve<T>(
         &self,
-        op: &str,
+        op: ProviderOp,
         resource: &str,
         site: Option<SiteRole>,
         mutates: bool,
@@ -365,7 +365,7 @@ impl SimProvider {
         let mut w = self.lock()?;
         settle(&mut w, &self.settings, now);
         check_reachable(&w, site, resource)?;
-        let db_before = op.contains("database").then(|| w.databases.clone());
+        let db_before = op.on_databases().then(|| w.databases.clone());
         let out = f(&mut w, now);
         if out.is_ok() {
             if let Some(before) = db_before {
@@ -383,7 +383,7 @@ impl SimProvider {
 
     /// True when a scripted `job-failure` fault of `op` fires for any of `participants` (the other
     /// scripted faults are calls' errors: the [`FaultLayer`] raises them).
-    fn job_fails(&self, op: &str, participants: &[String]) -> Result<bool> {
+    fn job_fails(&self, op: ProviderOp, participants: &[String]) -> Result<bool> {
         let mut w = self.lock()?;
         Ok(participants
             .iter()
@@ -391,7 +391,7 @@ impl SimProvider {
     }
 
     /// Fires the first matching `job-failure` fault, counting it.
-    fn take_job_fault(&self, w: &mut SimWorld, op: &str, resource: &str) -> bool {
+    fn take_job_fault(&self, w: &mut SimWorld, op: ProviderOp, resource: &str) -> bool {
         for (i, f) in self.settings.faults.iter().enumerate() {
             if f.operation != op || f.error != "job-failure" {
                 continue;
@@ -593,7 +593,7 @@ fn note_drain(w: &mut SimWorld, site: SiteRole, drain_change: Option<bool>, now:
 impl DnsRouter for SimProvider {
     async fn get_record(&self, r: &RecordRef) -> Result<RecordState> {
         let key = record_key(&r.zone, &r.name, &r.record_type);
-        self.read("get_record", &r.name, None, |w, _| {
+        self.read(ProviderOp::GetRecord, &r.name, None, |w, _| {
             let rec = w
                 .records
                 .get(&key)
@@ -608,24 +608,30 @@ impl DnsRouter for SimProvider {
 
     async fn upsert_record(&self, req: &UpsertRecord) -> Result<ChangeId> {
         let key = record_key(&req.record.zone, &req.record.name, &req.record.record_type);
-        self.call("upsert_record", &req.record.name, None, true, |w, now| {
-            w.records.insert(
-                key,
-                super::world::SimRecord {
-                    target: req.target.clone(),
-                    ttl: req.ttl,
-                },
-            );
-            let id = w.new_id("C");
-            w.changes.insert(id.clone(), now);
-            Ok(ChangeId(id))
-        })
+        self.call(
+            ProviderOp::UpsertRecord,
+            &req.record.name,
+            None,
+            true,
+            |w, now| {
+                w.records.insert(
+                    key,
+                    super::world::SimRecord {
+                        target: req.target.clone(),
+                        ttl: req.ttl,
+                    },
+                );
+                let id = w.new_id("C");
+                w.changes.insert(id.clone(), now);
+                Ok(ChangeId(id))
+            },
+        )
         .await
     }
 
     async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus> {
         let prop = self.settings.dns_propagation.as_millis() as u64;
-        self.read("get_change", &change.0, None, |w, now| {
+        self.read(ProviderOp::GetChange, &change.0, None, |w, now| {
             let at = w
                 .changes
                 .get(&change.0)
@@ -640,7 +646,7 @@ impl DnsRouter for SimProvider {
     }
 
     async fn get_health_check(&self, id: &str) -> Result<HealthCheckState> {
-        self.read("get_health_check", id, None, |w, _| {
+        self.read(ProviderOp::GetHealthCheck, id, None, |w, _| {
             let d = w
                 .health_checks
                 .get(id)
@@ -651,7 +657,7 @@ impl DnsRouter for SimProvider {
     }
 
     async fn set_health_check(&self, req: &HealthCheckRequest) -> Result<()> {
-        self.call("set_health_check", &req.id, None, true, |w, _| {
+        self.call(ProviderOp::SetHealthCheck, &req.id, None, true, |w, _| {
             let d = w
                 .health_checks
                 .get_mut(&req.id)
@@ -676,20 +682,25 @@ impl NodeScaler for SimProvider {
     async fn get_pool(&self, pool: &PoolRef) -> Result<PoolState> {
         let key = pool_key(pool.site, &pool.cluster, &pool.name);
         let boot = self.settings.node_boot.as_millis() as u64;
-        self.read("get_pool", &pool.name, Some(pool.site), |w, now| {
-            let p = w
-                .pools
-                .get(&key)
-                .ok_or_else(|| not_found("node pool", &key))?;
-            let ready = ready_nodes(p, boot, now);
-            Ok(PoolState {
-                size: p.size,
-                nodes: p.size.desired,
-                ready_nodes: ready,
-                updating: ready != p.size.desired,
-                fixed_count: false,
-            })
-        })
+        self.read(
+            ProviderOp::GetPool,
+            &pool.name,
+            Some(pool.site),
+            |w, now| {
+                let p = w
+                    .pools
+                    .get(&key)
+                    .ok_or_else(|| not_found("node pool", &key))?;
+                let ready = ready_nodes(p, boot, now);
+                Ok(PoolState {
+                    size: p.size,
+                    nodes: p.size.desired,
+                    ready_nodes: ready,
+                    updating: ready != p.size.desired,
+                    fixed_count: false,
+                })
+            },
+        )
         .await
     }
 
@@ -697,7 +708,7 @@ impl NodeScaler for SimProvider {
         let key = pool_key(req.pool.site, &req.pool.cluster, &req.pool.name);
         let boot = self.settings.node_boot.as_millis() as u64;
         self.call(
-            "scale_pool",
+            ProviderOp::ScalePool,
             &req.pool.name,
             Some(req.pool.site),
             true,
@@ -732,7 +743,7 @@ impl WorkloadScaler for SimProvider {
         let prefix = workload_key(req.site, &req.cluster, &req.namespace, req.kind, "");
         let rollout = self.settings.rollout.as_millis() as u64;
         self.read(
-            "list_workloads",
+            ProviderOp::ListWorkloads,
             &req.namespace,
             Some(req.site),
             |w, now| {
@@ -758,19 +769,29 @@ impl WorkloadScaler for SimProvider {
     }
 
     async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
-        self.change_workload("annotate_workload", &req.id, &req.annotations, |_, _| {})
-            .await
+        self.change_workload(
+            ProviderOp::AnnotateWorkload,
+            &req.id,
+            &req.annotations,
+            |_, _| {},
+        )
+        .await
     }
 
     async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
         let rollout = self.settings.rollout.as_millis() as u64;
-        self.change_workload("scale_workload", &req.id, &req.annotations, |wl, now| {
-            if wl.replicas != req.replicas {
-                wl.prev_available = available(wl, rollout, now);
-                wl.replicas = req.replicas;
-                wl.changed_ms = now;
-            }
-        })
+        self.change_workload(
+            ProviderOp::ScaleWorkload,
+            &req.id,
+            &req.annotations,
+            |wl, now| {
+                if wl.replicas != req.replicas {
+                    wl.prev_available = available(wl, rollout, now);
+                    wl.replicas = req.replicas;
+                    wl.changed_ms = now;
+                }
+            },
+        )
         .await
     }
 
@@ -778,18 +799,23 @@ impl WorkloadScaler for SimProvider {
         &self,
         req: &ConfigMapsRequest,
     ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
-        self.read("config_maps", &req.cluster, Some(req.site), |w, _| {
-            Ok(req
-                .names
-                .iter()
-                .map(|n| {
-                    (
-                        n.clone(),
-                        w.config_maps.get(&format!("{}/{n}", req.site)).cloned(),
-                    )
-                })
-                .collect())
-        })
+        self.read(
+            ProviderOp::ConfigMaps,
+            &req.cluster,
+            Some(req.site),
+            |w, _| {
+                Ok(req
+                    .names
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.clone(),
+                            w.config_maps.get(&format!("{}/{n}", req.site)).cloned(),
+                        )
+                    })
+                    .collect())
+            },
+        )
         .await
     }
 }
@@ -801,7 +827,7 @@ impl HealthProbe for SimProvider {
         let drain = self.settings.drain_time.as_millis() as u64;
         let error_rate = self.settings.error_rate;
         let external = self.external_workloads.contains(&req.site);
-        self.read("probe", &req.name, Some(req.site), |w, now| {
+        self.read(ProviderOp::Probe, &req.name, Some(req.site), |w, now| {
             let prefix = format!("{}/", req.site);
             let (mut total, mut up) = (0u64, 0u64);
             for (_, wl) in w
@@ -846,7 +872,7 @@ impl HealthProbe for SimProvider {
     }
 
     async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()> {
-        self.read("verify_integrity", database, Some(site), |w, _| {
+        self.read(ProviderOp::VerifyIntegrity, database, Some(site), |w, _| {
             let reachable =
                 |site: &SiteRole| w.sites.get(site).map(|s| s.reachable).unwrap_or(true);
             let writable: Vec<_> = w

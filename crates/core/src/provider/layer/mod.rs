@@ -17,7 +17,7 @@ mod stats;
 mod timeout;
 mod wrap;
 
-pub use crate::plan::faults::{check_fault, OPERATIONS};
+pub use crate::plan::faults::{check_fault, ProviderOp};
 pub use fault::FaultLayer;
 pub use retry::RetryLayer;
 pub use stats::{CallStats, ProviderCalls, StatsLayer};
@@ -33,8 +33,8 @@ use crate::error::Result;
 pub struct Call<'a> {
     /// Name of the provider serving it (`aws`, `sim`, ...).
     pub provider: &'a str,
-    /// The operation, named as in [`OPERATIONS`] (`promote_database`, `upsert_record`, ...).
-    pub operation: &'static str,
+    /// The operation (`promote_database`, `upsert_record`, ...).
+    pub operation: ProviderOp,
     /// The resource it concerns (instance, record, pool, namespace, ...).
     pub resource: &'a str,
     /// True when the call changes something.

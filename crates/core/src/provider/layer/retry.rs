@@ -32,6 +32,13 @@ impl Layer for RetryLayer {
         call: Call<'a>,
         next: &'a (dyn Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a),
     ) -> Result<T> {
-        retry(self.policy, &self.clock, call.operation, |_| {}, next).await
+        retry(
+            self.policy,
+            &self.clock,
+            call.operation.as_str(),
+            |_| {},
+            next,
+        )
+        .await
     }
 }

@@ -88,7 +88,7 @@ impl Layer for StatsLayer {
             Ok(_) => tracing::debug!(
                 target: CALLS_TARGET,
                 provider = call.provider,
-                operation = call.operation,
+                operation = call.operation.as_str(),
                 resource = call.resource,
                 ms,
                 "provider call"
@@ -96,7 +96,7 @@ impl Layer for StatsLayer {
             Err(e) => tracing::debug!(
                 target: CALLS_TARGET,
                 provider = call.provider,
-                operation = call.operation,
+                operation = call.operation.as_str(),
                 resource = call.resource,
                 ms,
                 error = %e,

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 
-use super::{Call, Layer};
+use super::{Call, Layer, ProviderOp};
 use crate::{
     error::Result,
     plan::SiteRole,
@@ -35,7 +35,7 @@ impl<L, P: ?Sized> Layered<L, P> {
         }
     }
 
-    fn call<'a>(&'a self, operation: &'static str, resource: &'a str, mutates: bool) -> Call<'a> {
+    fn call<'a>(&'a self, operation: ProviderOp, resource: &'a str, mutates: bool) -> Call<'a> {
         Call {
             provider: &self.provider,
             operation,
@@ -57,11 +57,11 @@ impl<L: std::fmt::Debug, P: ?Sized + std::fmt::Debug> std::fmt::Debug for Layere
 
 /// One call of the inner capability through the layer.
 macro_rules! through {
-    ($self:ident, $op:literal, $resource:expr, $mutates:expr, |$inner:ident| $call:expr) => {{
+    ($self:ident, $op:ident, $resource:expr, $mutates:expr, |$inner:ident| $call:expr) => {{
         let $inner = &$self.inner;
         $self
             .layer
-            .around($self.call($op, $resource, $mutates), &|| $call)
+            .around($self.call(ProviderOp::$op, $resource, $mutates), &|| $call)
             .await
     }};
 }
@@ -69,32 +69,31 @@ macro_rules! through {
 #[async_trait]
 impl<L: Layer> DatabaseFailover for Layered<L, dyn DatabaseFailover> {
     async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
-        through!(self, "database_status", &db.instance, false, |i| i
-            .status(db))
+        through!(self, DatabaseStatus, &db.instance, false, |i| i.status(db))
     }
     async fn fence(&self, req: &FenceRequest) -> Result<()> {
-        through!(self, "fence_database", &req.target.instance, true, |i| i
+        through!(self, FenceDatabase, &req.target.instance, true, |i| i
             .fence(req))
     }
     async fn promote(&self, req: &PromoteRequest) -> Result<()> {
-        through!(self, "promote_database", &req.target.instance, true, |i| i
+        through!(self, PromoteDatabase, &req.target.instance, true, |i| i
             .promote(req))
     }
     async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
         through!(
             self,
-            "reverse_replication_database",
+            ReverseReplicationDatabase,
             &req.target.instance,
             !req.dry_run,
             |i| i.reverse_replication(req)
         )
     }
     async fn create_snapshot(&self, req: &SnapshotRequest) -> Result<()> {
-        through!(self, "create_snapshot", &req.db.instance, true, |i| i
+        through!(self, CreateSnapshot, &req.db.instance, true, |i| i
             .create_snapshot(req))
     }
     async fn snapshot_state(&self, req: &SnapshotRequest) -> Result<SnapshotState> {
-        through!(self, "snapshot_state", &req.db.instance, false, |i| i
+        through!(self, SnapshotState, &req.db.instance, false, |i| i
             .snapshot_state(req))
     }
 }
@@ -102,23 +101,22 @@ impl<L: Layer> DatabaseFailover for Layered<L, dyn DatabaseFailover> {
 #[async_trait]
 impl<L: Layer> DnsRouter for Layered<L, dyn DnsRouter> {
     async fn get_record(&self, record: &RecordRef) -> Result<RecordState> {
-        through!(self, "get_record", &record.name, false, |i| i
+        through!(self, GetRecord, &record.name, false, |i| i
             .get_record(record))
     }
     async fn upsert_record(&self, req: &UpsertRecord) -> Result<ChangeId> {
-        through!(self, "upsert_record", &req.record.name, true, |i| i
+        through!(self, UpsertRecord, &req.record.name, true, |i| i
             .upsert_record(req))
     }
     async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus> {
-        through!(self, "get_change", &change.0, false, |i| i
+        through!(self, GetChange, &change.0, false, |i| i
             .change_status(change))
     }
     async fn get_health_check(&self, id: &str) -> Result<HealthCheckState> {
-        through!(self, "get_health_check", id, false, |i| i
-            .get_health_check(id))
+        through!(self, GetHealthCheck, id, false, |i| i.get_health_check(id))
     }
     async fn set_health_check(&self, req: &HealthCheckRequest) -> Result<()> {
-        through!(self, "set_health_check", &req.id, true, |i| i
+        through!(self, SetHealthCheck, &req.id, true, |i| i
             .set_health_check(req))
     }
 }
@@ -126,36 +124,34 @@ impl<L: Layer> DnsRouter for Layered<L, dyn DnsRouter> {
 #[async_trait]
 impl<L: Layer> NodeScaler for Layered<L, dyn NodeScaler> {
     async fn get_pool(&self, pool: &PoolRef) -> Result<PoolState> {
-        through!(self, "get_pool", &pool.name, false, |i| i.get_pool(pool))
+        through!(self, GetPool, &pool.name, false, |i| i.get_pool(pool))
     }
     async fn scale_pool(&self, req: &ScalePool) -> Result<()> {
-        through!(self, "scale_pool", &req.pool.name, true, |i| i
-            .scale_pool(req))
+        through!(self, ScalePool, &req.pool.name, true, |i| i.scale_pool(req))
     }
 }
 
 #[async_trait]
 impl<L: Layer> WorkloadScaler for Layered<L, dyn WorkloadScaler> {
     async fn list(&self, req: &ListWorkloads) -> Result<Vec<WorkloadState>> {
-        through!(self, "list_workloads", &req.namespace, false, |i| i
-            .list(req))
+        through!(self, ListWorkloads, &req.namespace, false, |i| i.list(req))
     }
     async fn annotate(&self, req: &AnnotateWorkload) -> Result<()> {
-        through!(self, "annotate_workload", &req.id.name, true, |i| i
+        through!(self, AnnotateWorkload, &req.id.name, true, |i| i
             .annotate(req))
     }
     async fn scale(&self, req: &ScaleWorkload) -> Result<()> {
-        through!(self, "scale_workload", &req.id.name, true, |i| i.scale(req))
+        through!(self, ScaleWorkload, &req.id.name, true, |i| i.scale(req))
     }
     async fn nodes_ready(&self, site: SiteRole) -> Result<Option<(u32, u32)>> {
-        through!(self, "nodes_ready", site.as_str(), false, |i| i
+        through!(self, NodesReady, site.as_str(), false, |i| i
             .nodes_ready(site))
     }
     async fn config_maps(
         &self,
         req: &ConfigMapsRequest,
     ) -> Result<BTreeMap<String, Option<BTreeMap<String, String>>>> {
-        through!(self, "config_maps", &req.cluster, false, |i| i
+        through!(self, ConfigMaps, &req.cluster, false, |i| i
             .config_maps(req))
     }
 }
@@ -163,10 +159,10 @@ impl<L: Layer> WorkloadScaler for Layered<L, dyn WorkloadScaler> {
 #[async_trait]
 impl<L: Layer> HealthProbe for Layered<L, dyn HealthProbe> {
     async fn probe(&self, req: &ProbeRequest) -> Result<HealthReport> {
-        through!(self, "probe", &req.name, false, |i| i.probe(req))
+        through!(self, Probe, &req.name, false, |i| i.probe(req))
     }
     async fn verify_integrity(&self, site: SiteRole, database: &str) -> Result<()> {
-        through!(self, "verify_integrity", database, true, |i| i
+        through!(self, VerifyIntegrity, database, true, |i| i
             .verify_integrity(site, database))
     }
 }
@@ -174,23 +170,18 @@ impl<L: Layer> HealthProbe for Layered<L, dyn HealthProbe> {
 #[async_trait]
 impl<L: Layer> RecoveryService for Layered<L, dyn RecoveryService> {
     async fn recovery_points(&self, source_server: &str) -> Result<Vec<RecoveryPoint>> {
-        through!(
-            self,
-            "describe_recovery_snapshots",
-            source_server,
-            false,
-            |i| i.recovery_points(source_server)
-        )
+        through!(self, DescribeRecoverySnapshots, source_server, false, |i| i
+            .recovery_points(source_server))
     }
     async fn start_recovery(&self, req: &StartRecovery) -> Result<JobId> {
         let resource = req.source_servers.join(",");
-        through!(self, "start_recovery", &resource, true, |i| i
+        through!(self, StartRecovery, &resource, true, |i| i
             .start_recovery(req))
     }
     async fn recovery_instances(&self, source_servers: &[String]) -> Result<Vec<RecoveryInstance>> {
         through!(
             self,
-            "describe_recovery_instances",
+            DescribeRecoveryInstances,
             "recovery-instances",
             false,
             |i| i.recovery_instances(source_servers)
@@ -198,28 +189,28 @@ impl<L: Layer> RecoveryService for Layered<L, dyn RecoveryService> {
     }
     async fn start_failback(&self, instance_ids: &[String]) -> Result<JobId> {
         let resource = instance_ids.join(",");
-        through!(self, "start_failback", &resource, true, |i| i
+        through!(self, StartFailback, &resource, true, |i| i
             .start_failback(instance_ids))
     }
     async fn stop_failback(&self, instance_id: &str) -> Result<()> {
-        through!(self, "stop_failback", instance_id, true, |i| i
+        through!(self, StopFailback, instance_id, true, |i| i
             .stop_failback(instance_id))
     }
     async fn reverse_replication(&self, instance_id: &str) -> Result<()> {
-        through!(self, "reverse_replication", instance_id, true, |i| i
+        through!(self, ReverseReplication, instance_id, true, |i| i
             .reverse_replication(instance_id))
     }
     async fn job(&self, id: &JobId) -> Result<JobState> {
-        through!(self, "describe_jobs", &id.0, false, |i| i.job(id))
+        through!(self, DescribeJobs, &id.0, false, |i| i.job(id))
     }
     async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>> {
-        through!(self, "describe_jobs", "active-jobs", false, |i| i
+        through!(self, DescribeJobs, "active-jobs", false, |i| i
             .active_jobs(participants))
     }
     async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()> {
         through!(
             self,
-            "terminate_recovery_instances",
+            TerminateRecoveryInstances,
             "drill-instances",
             true,
             |i| i.terminate_drill_instances(source_servers)
@@ -227,14 +218,14 @@ impl<L: Layer> RecoveryService for Layered<L, dyn RecoveryService> {
     }
     async fn terminate_recovery_instances(&self, instance_ids: &[String]) -> Result<()> {
         let resource = instance_ids.join(",");
-        through!(self, "terminate_recovery_instances", &resource, true, |i| i
+        through!(self, TerminateRecoveryInstances, &resource, true, |i| i
             .terminate_recovery_instances(instance_ids))
     }
     async fn source_instance_states(
         &self,
         source_servers: &[String],
     ) -> Result<Vec<(String, String)>> {
-        through!(self, "describe_instances", "source-instances", false, |i| i
+        through!(self, DescribeInstances, "source-instances", false, |i| i
             .source_instance_states(source_servers))
     }
 }

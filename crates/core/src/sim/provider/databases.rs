@@ -5,29 +5,36 @@ use super::*;
 #[async_trait]
 impl DatabaseFailover for SimProvider {
     async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
-        self.read("database_status", &db.instance, Some(db.site), |w, now| {
-            let d = w
-                .databases
-                .get(&db.instance)
-                .ok_or_else(|| not_found("database instance", &db.instance))?;
-            Ok(DatabaseStatus {
-                role: d.role,
-                fenced: d.fenced,
-                replication_lag: w
-                    .lag(&db.instance, now, self.settings.catch_up_speed)
-                    .filter(|_| self.settings.lag_reported),
-                last_backup_age: Some(Duration::from_millis(now.saturating_sub(d.last_backup_ms))),
-                replicating_from: d.replicating_from.clone(),
-                lossless_planned_promotion: false,
-            })
-        })
+        self.read(
+            ProviderOp::DatabaseStatus,
+            &db.instance,
+            Some(db.site),
+            |w, now| {
+                let d = w
+                    .databases
+                    .get(&db.instance)
+                    .ok_or_else(|| not_found("database instance", &db.instance))?;
+                Ok(DatabaseStatus {
+                    role: d.role,
+                    fenced: d.fenced,
+                    replication_lag: w
+                        .lag(&db.instance, now, self.settings.catch_up_speed)
+                        .filter(|_| self.settings.lag_reported),
+                    last_backup_age: Some(Duration::from_millis(
+                        now.saturating_sub(d.last_backup_ms),
+                    )),
+                    replicating_from: d.replicating_from.clone(),
+                    lossless_planned_promotion: false,
+                })
+            },
+        )
         .await
     }
 
     async fn fence(&self, req: &FenceRequest) -> Result<()> {
         let id = req.target.instance.clone();
         self.call(
-            "fence_database",
+            ProviderOp::FenceDatabase,
             &id,
             Some(req.target.site),
             true,
@@ -50,7 +57,7 @@ impl DatabaseFailover for SimProvider {
         let id = req.target.instance.clone();
         let lag_limit = Duration::ZERO;
         self.call(
-            "promote_database",
+            ProviderOp::PromoteDatabase,
             &id,
             Some(req.target.site),
             true,
@@ -116,14 +123,14 @@ impl DatabaseFailover for SimProvider {
         let catch_up = self.settings.replication_lag;
         // The target sits at the other site; both must answer.
         self.read(
-            "reverse_replication_database",
+            ProviderOp::ReverseReplicationDatabase,
             &dst,
             Some(req.target.site),
             |_, _| Ok(()),
         )
         .await?;
         self.call(
-            "reverse_replication_database",
+            ProviderOp::ReverseReplicationDatabase,
             &dst,
             Some(req.source.site),
             !req.dry_run,
@@ -175,28 +182,34 @@ impl DatabaseFailover for SimProvider {
 
     async fn create_snapshot(&self, req: &SnapshotRequest) -> Result<()> {
         let (name, id) = (req.name.clone(), req.db.instance.clone());
-        self.call("create_snapshot", &id, Some(req.db.site), true, |w, now| {
-            if !w.databases.contains_key(&id) {
-                return Err(not_found("database instance", &id));
-            }
-            match w.snapshots.get(&name) {
-                Some((of, _)) if *of != id => Err(invalid(format!(
-                    "snapshot `{name}` exists, of `{of}`, not of `{id}`"
-                ))),
-                Some(_) => Ok(()),
-                None => {
-                    w.snapshots.insert(name, (id.clone(), now));
-                    Ok(())
+        self.call(
+            ProviderOp::CreateSnapshot,
+            &id,
+            Some(req.db.site),
+            true,
+            |w, now| {
+                if !w.databases.contains_key(&id) {
+                    return Err(not_found("database instance", &id));
                 }
-            }
-        })
+                match w.snapshots.get(&name) {
+                    Some((of, _)) if *of != id => Err(invalid(format!(
+                        "snapshot `{name}` exists, of `{of}`, not of `{id}`"
+                    ))),
+                    Some(_) => Ok(()),
+                    None => {
+                        w.snapshots.insert(name, (id.clone(), now));
+                        Ok(())
+                    }
+                }
+            },
+        )
         .await
     }
 
     async fn snapshot_state(&self, req: &SnapshotRequest) -> Result<SnapshotState> {
         let job_ms = self.settings.job_time.as_millis() as u64;
         self.read(
-            "snapshot_state",
+            ProviderOp::SnapshotState,
             &req.db.instance,
             Some(req.db.site),
             |w, now| match w.snapshots.get(&req.name) {

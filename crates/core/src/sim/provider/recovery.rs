@@ -35,7 +35,7 @@ impl RecoveryService for SimProvider {
     async fn recovery_points(&self, source_server: &str) -> Result<Vec<RecoveryPoint>> {
         let age = self.settings.recovery_point_age;
         self.read(
-            "describe_recovery_snapshots",
+            ProviderOp::DescribeRecoverySnapshots,
             source_server,
             None,
             |w, now| {
@@ -68,49 +68,55 @@ impl RecoveryService for SimProvider {
     async fn start_recovery(&self, req: &StartRecovery) -> Result<JobId> {
         let resource = req.source_servers.join(",");
         let age_ms = self.settings.recovery_point_age.as_millis() as u64;
-        let fails = self.job_fails("start_recovery", &req.source_servers)?;
-        self.call("start_recovery", &resource, None, true, |w, now| {
-            for s in &req.source_servers {
-                w.source_servers
-                    .get(s)
-                    .ok_or_else(|| not_found("source server", s))?;
-                // A chosen point must be one of the server's: taken by now (less the lag).
-                if let Some(p) = req.recovery_points.get(s) {
-                    let taken = p
-                        .strip_prefix(&format!("pit-{s}-"))
-                        .and_then(|m| m.parse::<u64>().ok())
-                        .map(|m| m * 60_000);
-                    if taken.is_none_or(|t| t > now.saturating_sub(age_ms)) {
-                        return Err(invalid(format!(
+        let fails = self.job_fails(ProviderOp::StartRecovery, &req.source_servers)?;
+        self.call(
+            ProviderOp::StartRecovery,
+            &resource,
+            None,
+            true,
+            |w, now| {
+                for s in &req.source_servers {
+                    w.source_servers
+                        .get(s)
+                        .ok_or_else(|| not_found("source server", s))?;
+                    // A chosen point must be one of the server's: taken by now (less the lag).
+                    if let Some(p) = req.recovery_points.get(s) {
+                        let taken = p
+                            .strip_prefix(&format!("pit-{s}-"))
+                            .and_then(|m| m.parse::<u64>().ok())
+                            .map(|m| m * 60_000);
+                        if taken.is_none_or(|t| t > now.saturating_sub(age_ms)) {
+                            return Err(invalid(format!(
                             "recovery snapshot `{p}` is not a recovery point of source server `{s}`"
+                        )));
+                        }
+                    }
+                    let busy = w
+                        .jobs
+                        .values()
+                        .any(|j| j.kind == "LAUNCH" && !j.applied && j.participants.contains(s));
+                    if busy {
+                        return Err(invalid(format!(
+                            "source server `{s}` already has a launch in progress"
                         )));
                     }
                 }
-                let busy = w
-                    .jobs
-                    .values()
-                    .any(|j| j.kind == "LAUNCH" && !j.applied && j.participants.contains(s));
-                if busy {
-                    return Err(invalid(format!(
-                        "source server `{s}` already has a launch in progress"
-                    )));
-                }
-            }
-            Ok(new_job(
-                w,
-                "LAUNCH",
-                now,
-                req.source_servers.clone(),
-                fails,
-                req.is_drill,
-            ))
-        })
+                Ok(new_job(
+                    w,
+                    "LAUNCH",
+                    now,
+                    req.source_servers.clone(),
+                    fails,
+                    req.is_drill,
+                ))
+            },
+        )
         .await
     }
 
     async fn recovery_instances(&self, source_servers: &[String]) -> Result<Vec<RecoveryInstance>> {
         self.read(
-            "describe_recovery_instances",
+            ProviderOp::DescribeRecoveryInstances,
             "recovery-instances",
             None,
             |w, _| {
@@ -131,9 +137,9 @@ impl RecoveryService for SimProvider {
     }
 
     async fn start_failback(&self, instance_ids: &[String]) -> Result<JobId> {
-        let fails = self.job_fails("start_failback", instance_ids)?;
+        let fails = self.job_fails(ProviderOp::StartFailback, instance_ids)?;
         self.call(
-            "start_failback",
+            ProviderOp::StartFailback,
             &instance_ids.join(","),
             None,
             true,
@@ -164,22 +170,28 @@ impl RecoveryService for SimProvider {
     }
 
     async fn stop_failback(&self, instance_id: &str) -> Result<()> {
-        self.call("stop_failback", instance_id, None, true, |w, now| {
-            let inst = w
-                .recovery_instances
-                .get_mut(instance_id)
-                .ok_or_else(|| not_found("recovery instance", instance_id))?;
-            if inst.failback_state != FailbackState::FailbackCompleted {
-                inst.failback_state = FailbackState::FailbackNotReadyForLaunch;
-                inst.failback_changed_ms = now;
-            }
-            Ok(())
-        })
+        self.call(
+            ProviderOp::StopFailback,
+            instance_id,
+            None,
+            true,
+            |w, now| {
+                let inst = w
+                    .recovery_instances
+                    .get_mut(instance_id)
+                    .ok_or_else(|| not_found("recovery instance", instance_id))?;
+                if inst.failback_state != FailbackState::FailbackCompleted {
+                    inst.failback_state = FailbackState::FailbackNotReadyForLaunch;
+                    inst.failback_changed_ms = now;
+                }
+                Ok(())
+            },
+        )
         .await
     }
 
     async fn reverse_replication(&self, instance_id: &str) -> Result<()> {
-        self.call("reverse_replication", instance_id, None, true, |w, _| {
+        self.call(ProviderOp::ReverseReplication, instance_id, None, true, |w, _| {
             let inst = w
                 .recovery_instances
                 .get(instance_id)
@@ -198,7 +210,7 @@ impl RecoveryService for SimProvider {
 
     async fn job(&self, id: &JobId) -> Result<JobState> {
         let job_ms = self.settings.job_time.as_millis() as u64;
-        self.read("describe_jobs", &id.0, None, |w, now| {
+        self.read(ProviderOp::DescribeJobs, &id.0, None, |w, now| {
             let j = w.jobs.get(&id.0).ok_or_else(|| not_found("job", &id.0))?;
             let done = now >= j.created_ms + job_ms;
             let launch = if !done {
@@ -233,7 +245,7 @@ impl RecoveryService for SimProvider {
 
     async fn active_jobs(&self, participants: &[String]) -> Result<Vec<JobState>> {
         let job_ms = self.settings.job_time.as_millis() as u64;
-        self.read("describe_jobs", "active-jobs", None, |w, now| {
+        self.read(ProviderOp::DescribeJobs, "active-jobs", None, |w, now| {
             Ok(w.jobs
                 .iter()
                 .filter(|(_, j)| {
@@ -259,22 +271,27 @@ impl RecoveryService for SimProvider {
         &self,
         source_servers: &[String],
     ) -> Result<Vec<(String, String)>> {
-        self.read("describe_instances", "source-instances", None, |w, _| {
-            Ok(source_servers
-                .iter()
-                .filter_map(|s| {
-                    w.source_servers
-                        .get(s)
-                        .map(|x| (s.clone(), x.state.clone()))
-                })
-                .collect())
-        })
+        self.read(
+            ProviderOp::DescribeInstances,
+            "source-instances",
+            None,
+            |w, _| {
+                Ok(source_servers
+                    .iter()
+                    .filter_map(|s| {
+                        w.source_servers
+                            .get(s)
+                            .map(|x| (s.clone(), x.state.clone()))
+                    })
+                    .collect())
+            },
+        )
         .await
     }
 
     async fn terminate_drill_instances(&self, source_servers: &[String]) -> Result<()> {
         self.call(
-            "terminate_recovery_instances",
+            ProviderOp::TerminateRecoveryInstances,
             "drill-instances",
             None,
             true,
@@ -289,7 +306,7 @@ impl RecoveryService for SimProvider {
 
     async fn terminate_recovery_instances(&self, instance_ids: &[String]) -> Result<()> {
         self.call(
-            "terminate_recovery_instances",
+            ProviderOp::TerminateRecoveryInstances,
             &instance_ids.join(","),
             None,
             true,
