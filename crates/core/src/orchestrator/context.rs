@@ -24,7 +24,7 @@ use crate::{
     plan::{Plan, SiteRole},
     provider::Providers,
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
-    run::{phase_of, DataLoss, Output},
+    run::{phase_of, Checkpoint, DataLoss, Output},
 };
 
 /// What became of one message: how many sinks took it, and which failed (journaled with their errors).
@@ -638,21 +638,27 @@ impl StepCtx {
     }
 
     /// Journals (fsynced) progress needed to resume this step (a job id, a measured RPO).
-    pub fn checkpoint(&self, key: &str, value: serde_json::Value) -> Result<()> {
+    pub fn checkpoint(&self, key: &Checkpoint, value: serde_json::Value) -> Result<()> {
         self.checkpoint_with(key, value, true)
     }
 
     /// Journals progress whose loss on power failure only repeats an idempotent call on resume
     /// (a DNS change id): written, not fsynced.
-    pub fn checkpoint_light(&self, key: &str, value: serde_json::Value) -> Result<()> {
+    pub fn checkpoint_light(&self, key: &Checkpoint, value: serde_json::Value) -> Result<()> {
         self.checkpoint_with(key, value, false)
     }
 
-    fn checkpoint_with(&self, key: &str, value: serde_json::Value, durable: bool) -> Result<()> {
+    fn checkpoint_with(
+        &self,
+        key: &Checkpoint,
+        value: serde_json::Value,
+        durable: bool,
+    ) -> Result<()> {
+        let key = key.key();
         let entry = Entry::StepCheckpoint {
             ts_ms: self.run.clock.now_ms(),
             step: self.step.id.clone(),
-            key: key.into(),
+            key: key.clone(),
             value: value.clone(),
         };
         if durable {
@@ -661,18 +667,18 @@ impl StepCtx {
             self.run.journal_unsynced(&[entry])?;
         }
         if let Ok(mut c) = self.run.checkpoints.lock() {
-            c.insert((self.step.id.clone(), key.into()), value);
+            c.insert((self.step.id.clone(), key), value);
         }
         Ok(())
     }
 
     /// A checkpoint this step journaled earlier (in this process or before a crash).
-    pub fn checkpointed(&self, key: &str) -> Option<serde_json::Value> {
+    pub fn checkpointed(&self, key: &Checkpoint) -> Option<serde_json::Value> {
         self.run
             .checkpoints
             .lock()
             .ok()?
-            .get(&(self.step.id.clone(), key.to_string()))
+            .get(&(self.step.id.clone(), key.key()))
             .cloned()
     }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 mod calls;
 mod check;
+mod checkpoint;
 mod control;
 mod entry;
 mod loss;
@@ -14,6 +15,7 @@ mod state;
 
 pub use calls::ProviderCalls;
 pub use check::{CheckResult, CheckStatus};
+pub use checkpoint::Checkpoint;
 pub use control::{Command, ControlRequest};
 pub use entry::Entry;
 pub use loss::DataLoss;

@@ -121,7 +121,7 @@ pub(super) async fn decide_promotion<'a>(
         // Promoted by an earlier attempt: its measured window was checkpointed before promoting
         // (`null`: not measured). Without a checkpoint it was primary already: nothing moved.
         let rpo_ms = match ctx
-            .checkpointed("rpo_ms")
+            .checkpointed(&Checkpoint::RpoMs)
             .and_then(|m| m.get(&d.name).cloned())
         {
             Some(v) => v.as_u64(),
@@ -269,12 +269,12 @@ pub(super) async fn promote(ctx: &StepCtx, to: SiteRole) -> Result<String> {
         .filter(|d| matches!(d.action, PromoteAction::Promote(_)))
         .collect();
     if !todo.is_empty() {
-        let mut all = match ctx.checkpointed("rpo_ms") {
+        let mut all = match ctx.checkpointed(&Checkpoint::RpoMs) {
             Some(serde_json::Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         };
         all.extend(todo.iter().map(|d| (d.spec.name.clone(), json!(d.rpo_ms))));
-        ctx.checkpoint("rpo_ms", serde_json::Value::Object(all))?;
+        ctx.checkpoint(&Checkpoint::RpoMs, serde_json::Value::Object(all))?;
     }
     // Phase 2: promote and confirm.
     let out = ctx

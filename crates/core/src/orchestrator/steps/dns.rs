@@ -26,7 +26,7 @@ pub(super) async fn ensure_record(
     ttl: u32,
 ) -> Result<bool> {
     let dns = dns_of(ctx, rec)?;
-    let key = format!("change:{}", rec.name);
+    let key = Checkpoint::DnsChange(rec.name.clone());
     let rr = record_ref(rec);
     let matches = ctx
         .call("read record", || dns.record_matches(&rr, target, ttl))
@@ -133,7 +133,7 @@ pub(super) async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
                 let dns = dns_of(ctx, rec)?;
                 let rr = record_ref(rec);
                 let cur = ctx.call("read record", || dns.get_record(&rr)).await?;
-                let key = format!("lowered:{}", rec.name);
+                let key = Checkpoint::LoweredTtl(rec.name.clone());
                 let (old_ttl, since) = match ctx.checkpointed(&key) {
                     Some(v) => (
                         v["old_ttl"].as_u64().unwrap_or(0),

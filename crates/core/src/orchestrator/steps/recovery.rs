@@ -44,7 +44,7 @@ pub(super) async fn wait_job(
 /// the failed one again).
 async fn saved_job(ctx: &StepCtx, rs: &dyn RecoveryService) -> Result<Option<JobId>> {
     let Some(id) = ctx
-        .checkpointed("job_id")
+        .checkpointed(&Checkpoint::JobId)
         .and_then(|v| v.as_str().map(String::from))
     else {
         return Ok(None);
@@ -117,7 +117,7 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
                         adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(&req))
                     })
                     .await?;
-                ctx.checkpoint("job_id", json!(id.0))?;
+                ctx.checkpoint(&Checkpoint::JobId, json!(id.0))?;
                 Some(id)
             }
         }
@@ -244,7 +244,7 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
                         adopt_or_start(rs.as_ref(), &pending, || rs.start_failback(&pending))
                     })
                     .await?;
-                ctx.checkpoint("job_id", json!(id.0))?;
+                ctx.checkpoint(&Checkpoint::JobId, json!(id.0))?;
                 id
             }
         };

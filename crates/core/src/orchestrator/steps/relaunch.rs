@@ -5,13 +5,11 @@
 
 use super::*;
 
-/// Journaled before the launch: the instances the relaunch replaces, so a resume retires exactly
-/// these (and never the new ones).
-const REPLACED: &str = "relaunch_replaces";
-/// The relaunch job, followed again on a resume.
-const JOB: &str = "relaunch_job_id";
-/// The relaunch's summary once it is complete: a resume does not relaunch twice.
-const DONE: &str = "relaunched";
+// Journaled before the launch: the instances the relaunch replaces, so a resume retires exactly
+// these (and never the new ones). Once complete, its summary: a resume does not relaunch twice.
+const REPLACED: Checkpoint = Checkpoint::RelaunchReplaces;
+const JOB: Checkpoint = Checkpoint::RelaunchJob;
+const DONE: Checkpoint = Checkpoint::Relaunched;
 
 /// Relaunches the servers of `pending` (recovery instances not yet failed back) from the run's
 /// chosen recovery point, when it has one. Returns what it did, or `None` when the run chose no
@@ -26,7 +24,7 @@ pub(super) async fn from_chosen_point(
         return Ok(None);
     }
     if let Some(done) = ctx
-        .checkpointed(DONE)
+        .checkpointed(&DONE)
         .and_then(|v| v.as_str().map(String::from))
     {
         return Ok(Some(done));
@@ -35,16 +33,19 @@ pub(super) async fn from_chosen_point(
         Ok(v) => v,
         Err(msg) => return Err(Error::refused(msg)),
     };
-    let replaced: Vec<String> = match ctx.checkpointed(REPLACED) {
+    let replaced: Vec<String> = match ctx.checkpointed(&REPLACED) {
         Some(v) => serde_json::from_value(v).map_err(|e| {
             Error::new(
                 ErrorKind::Io,
-                format!("journal: checkpoint `{REPLACED}` is not a list of ids: {e}"),
+                format!(
+                    "journal: checkpoint `{}` is not a list of ids: {e}",
+                    REPLACED.key()
+                ),
             )
         })?,
         None => {
             let ids: Vec<String> = pending.iter().map(|i| i.id.clone()).collect();
-            ctx.checkpoint(REPLACED, json!(ids))?;
+            ctx.checkpoint(&REPLACED, json!(ids))?;
             ids
         }
     };
@@ -52,7 +53,7 @@ pub(super) async fn from_chosen_point(
     servers.sort();
     servers.dedup();
     let job = match ctx
-        .checkpointed(JOB)
+        .checkpointed(&JOB)
         .and_then(|v| v.as_str().map(String::from))
     {
         Some(id) => JobId(id),
@@ -71,7 +72,7 @@ pub(super) async fn from_chosen_point(
                     adopt_or_start(rs.as_ref(), &servers, || rs.start_recovery(&req))
                 })
                 .await?;
-            ctx.checkpoint(JOB, json!(id.0))?;
+            ctx.checkpoint(&JOB, json!(id.0))?;
             id
         }
     };
@@ -136,6 +137,6 @@ pub(super) async fn from_chosen_point(
         points.join(", "),
         replaced.join(", ")
     );
-    ctx.checkpoint(DONE, json!(summary))?;
+    ctx.checkpoint(&DONE, json!(summary))?;
     Ok(Some(summary))
 }
