@@ -167,6 +167,34 @@ impl Env {
         w.canonical()
     }
 
+    /// The entries of run `id`'s journal (a torn last line left out).
+    pub fn journal(&self, id: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.state().join("runs").join(id).join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits (30 s at most) until a run's journal holds an entry `matches` accepts; returns the run.
+    pub fn wait_for_entry(&self, what: &str, matches: impl Fn(&Value) -> bool) -> String {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Some(id) = self
+                .journaled_runs()
+                .into_iter()
+                .find(|id| self.journal(id).iter().any(&matches))
+            {
+                return id;
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(30),
+                "no journal entry: {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Run ids whose journal exists.
     pub fn journaled_runs(&self) -> Vec<String> {
         self.runs()

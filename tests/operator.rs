@@ -17,22 +17,17 @@ timeout = "2m"
 
 /// Waits for the one run of `env` to journal the start of `step`; returns its id.
 fn wait_started(env: &Env, step: &str) -> String {
-    for _ in 0..600 {
-        if let Some(id) = env.journaled_runs().pop() {
-            let j =
-                std::fs::read_to_string(env.state().join("runs").join(&id).join("journal.jsonl"))
-                    .unwrap_or_default();
-            let started = j.lines().any(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .is_ok_and(|e| e["event"] == "step_started" && e["step"] == step)
-            });
-            if started {
-                return id;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{step} never started");
+    env.wait_for_entry(&format!("{step} started"), |e| {
+        e["event"] == "step_started" && e["step"] == step
+    })
+}
+
+/// The position of the first entry `matches` accepts in run `id`'s journal.
+fn position(env: &Env, id: &str, matches: impl Fn(&serde_json::Value) -> bool) -> usize {
+    env.journal(id)
+        .iter()
+        .position(matches)
+        .unwrap_or_else(|| panic!("no such entry in {id}"))
 }
 
 #[test]
@@ -70,14 +65,17 @@ fn an_operator_approves_pauses_and_resumes_a_run_from_another_terminal() {
         "{}",
         stdout(&o)
     );
-    std::thread::sleep(Duration::from_millis(400));
+    env.wait_for_entry("the pause taken", |e| {
+        e["event"] == "control" && e["request"]["command"] == "pause"
+    });
     let o = env.run(&["approve", &id, "--by", "alice"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    std::thread::sleep(Duration::from_millis(500));
+    env.wait_for_entry("the approved hook done", |e| {
+        e["event"] == "step_succeeded" && e["step"] == "hook.go-ahead"
+    });
     let o = env.run(&["--output", "json", "status", &id]);
     let doc = json(&o);
     assert_eq!(step(&doc, "hook.go-ahead")["status"], "succeeded", "{doc}");
-    assert_eq!(step(&doc, "promote-dr-db")["status"], "pending", "{doc}");
     let o = env.run(&["status", &id]);
     assert!(
         stdout(&o).contains("paused by alice: reading the lag"),
@@ -89,6 +87,14 @@ fn an_operator_approves_pauses_and_resumes_a_run_from_another_terminal() {
 
     let out = run.wait_with_output().expect("failover ends");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The pause held: the step after the approval started only once the run was resumed.
+    let resumed = position(&env, &id, |e| {
+        e["event"] == "control" && e["request"]["command"] == "resume"
+    });
+    let promoted = position(&env, &id, |e| {
+        e["event"] == "step_started" && e["step"] == "promote-dr-db"
+    });
+    assert!(resumed < promoted, "promote-dr-db started during the pause");
     let doc = json(&out);
     assert_eq!(doc["status"], "succeeded");
     assert_eq!(step(&doc, "hook.go-ahead")["summary"], "approved by alice");

@@ -17,6 +17,19 @@ pub struct Journal {
     path: PathBuf,
     /// Set once the run's last entry is written and the writer lock released.
     closed: bool,
+    /// Entries this process wrote to it.
+    written: u64,
+}
+
+/// The environment variable of the crash test: the process exits at once with status 137 (as a
+/// SIGKILL would: no destructor, no further entry) right after writing this many journal entries. Fault injection for tests, so a crash lands at a
+/// chosen point of a run rather than wherever a timer fell; unset in normal use.
+pub const CRASH_AFTER_ENTRIES: &str = "AEGIS_DR_CRASH_AFTER_ENTRIES";
+
+/// The crash point, read once.
+fn crash_point() -> Option<u64> {
+    static POINT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *POINT.get_or_init(|| std::env::var(CRASH_AFTER_ENTRIES).ok()?.parse().ok())
 }
 
 impl Journal {
@@ -46,11 +59,14 @@ impl Journal {
             .open(path)
             .map_err(|e| Error::io(path.display(), e))?;
         lock_writer(&file, path)?;
-        Ok(Journal {
+        let mut j = Journal {
             file,
             path: path.to_path_buf(),
             closed: false,
-        })
+            written: 0,
+        };
+        j.wrote();
+        Ok(j)
     }
 
     /// Opens an existing journal for appending, dropping a torn last line left by a crash. Refused
@@ -70,6 +86,7 @@ impl Journal {
                 file,
                 path: path.to_path_buf(),
                 closed: false,
+                written: 0,
             },
             entries,
         ))
@@ -103,7 +120,9 @@ impl Journal {
         line.push(b'\n');
         self.file
             .write_all(&line)
-            .map_err(|e| Error::io(self.path.display(), e))
+            .map_err(|e| Error::io(self.path.display(), e))?;
+        self.wrote();
+        Ok(())
     }
 
     /// A second handle on the journal file, to fsync (everything appended so far) without holding
@@ -112,6 +131,14 @@ impl Journal {
         self.file
             .try_clone()
             .map_err(|e| Error::io(self.path.display(), e))
+    }
+
+    /// Counts one entry written; at the crash point (tests only), ends the process on the spot.
+    fn wrote(&mut self) {
+        self.written += 1;
+        if crash_point() == Some(self.written) {
+            std::process::exit(137);
+        }
     }
 
     /// Ends the run's writing: releases the writer lock now (not when the last handle on the file
