@@ -39,6 +39,11 @@ impl Clock {
         self.base_ms + self.start.elapsed().as_millis() as u64
     }
 
+    /// The time now, as a [`SystemTime`] (virtual under a paused runtime, as [`Clock::now_ms`]).
+    pub fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.now_ms())
+    }
+
     /// Sleeps (virtually under a paused runtime).
     pub async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await

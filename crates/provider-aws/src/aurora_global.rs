@@ -140,7 +140,7 @@ impl RdsDatabases {
             .iter()
             .filter(|s| s.status() == Some("available"))
             .filter_map(|s| s.snapshot_create_time())
-            .filter_map(secs_since)
+            .filter_map(|t| secs_since(&self.clock, t))
             .min())
     }
 

@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
+    clock::Clock,
     provider::{
         Backend, BuildContext, Capabilities, DatabaseFailover, DnsRouter, HttpHealthProbe,
         NodeScaler, Permissions, ProviderSet, Providers, RecoveryService,
@@ -32,6 +33,7 @@ pub struct AwsProvidersBuilder {
     sdk_config: Option<SdkConfig>,
     max_attempts: Option<u32>,
     probe_timeout: Duration,
+    clock: Clock,
 }
 
 /// The AWS providers of one plan: a client for each service its AWS resources use, nothing else.
@@ -59,6 +61,7 @@ impl AwsProviders {
             sdk_config: None,
             max_attempts: None,
             probe_timeout: Duration::from_secs(5),
+            clock: Clock::new(),
         }
     }
 
@@ -115,6 +118,13 @@ impl AwsProvidersBuilder {
     /// Attempts the SDK makes per call before its error reaches aegis-dr's own retries (default 3).
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// The clock ages (of backups, recovery points, metrics) are measured on: the run's, so a
+    /// test in virtual time sees them move with it (default: the wall clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -278,6 +288,7 @@ impl AwsProvidersBuilder {
                 regional!(aws_sdk_rds),
                 regional!(aws_sdk_cloudwatch),
                 pairs,
+                self.clock,
             )))
         };
         let nodes = if plan.node_pools.is_empty() {
@@ -305,6 +316,7 @@ impl AwsProvidersBuilder {
             Some(Arc::new(DrsRecovery::new(
                 client!(aws_sdk_drs, &d.0, d.1),
                 client!(aws_sdk_ec2, &p.0, p.1),
+                self.clock,
             )))
         };
         Ok(AwsProviders {
@@ -340,7 +352,11 @@ impl Backend for AwsBackend {
     }
 
     async fn build(&self, ctx: &BuildContext) -> Result<ProviderSet> {
-        Ok(AwsProviders::from_env(&ctx.plan).build().await?.set())
+        Ok(AwsProviders::from_env(&ctx.plan)
+            .with_clock(ctx.clock)
+            .build()
+            .await?
+            .set())
     }
 
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {

@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use aegis_dr_core::{
+    clock::Clock,
     provider::{
         FailbackState, JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryPoint,
         RecoveryService, StartRecovery,
@@ -25,6 +26,8 @@ use crate::{error::map_sdk_error, iam};
 pub struct DrsRecovery {
     drs: aws_sdk_drs::Client,
     ec2_source: aws_sdk_ec2::Client,
+    /// The run's clock: recovery points' ages are measured on it.
+    clock: Clock,
 }
 
 fn failback_state(s: Option<&aws_sdk_drs::types::FailbackState>) -> FailbackState {
@@ -69,8 +72,16 @@ fn is_launch(j: &Job) -> bool {
 
 impl DrsRecovery {
     /// Wraps a DRS client of the recovery region and an EC2 client of the source region.
-    pub fn new(drs: aws_sdk_drs::Client, ec2_source: aws_sdk_ec2::Client) -> DrsRecovery {
-        DrsRecovery { drs, ec2_source }
+    pub fn new(
+        drs: aws_sdk_drs::Client,
+        ec2_source: aws_sdk_ec2::Client,
+        clock: Clock,
+    ) -> DrsRecovery {
+        DrsRecovery {
+            drs,
+            ec2_source,
+            clock,
+        }
     }
 
     fn to_state(&self, j: &Job, log: Vec<String>) -> JobState {
@@ -198,7 +209,7 @@ impl RecoveryService for DrsRecovery {
             .send()
             .await
             .map_err(|e| map_sdk_error(iam::DRS_DESCRIBE_SNAPSHOTS, source_server, e))?;
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let mut points = Vec::new();
         for s in out.items() {
             let ts = s.timestamp().unwrap_or(s.expected_timestamp());

@@ -13,6 +13,7 @@
 use std::time::{Duration, SystemTime};
 
 use aegis_dr_core::{
+    clock::Clock,
     plan::DatabaseSpec,
     provider::{
         DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
@@ -239,6 +240,8 @@ pub struct RdsDatabases {
     pub(crate) rds: Regional<aws_sdk_rds::Client>,
     pub(crate) cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
     pairs: Vec<PairSettings>,
+    /// The run's clock: ages of backups and metric windows are measured on it.
+    pub(crate) clock: Clock,
 }
 
 pub(crate) fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
@@ -269,9 +272,10 @@ pub(crate) fn id_of(source: &str) -> String {
     source.rsplit(":db:").next().unwrap_or(source).to_string()
 }
 
-pub(crate) fn secs_since(t: &aws_smithy_types::DateTime) -> Option<Duration> {
+/// How long ago `t` was, by `clock`.
+pub(crate) fn secs_since(clock: &Clock, t: &aws_smithy_types::DateTime) -> Option<Duration> {
     let then = SystemTime::try_from(*t).ok()?;
-    Some(SystemTime::now().duration_since(then).unwrap_or_default())
+    Some(clock.now().duration_since(then).unwrap_or_default())
 }
 
 impl RdsDatabases {
@@ -279,11 +283,13 @@ impl RdsDatabases {
         rds: Regional<aws_sdk_rds::Client>,
         cloudwatch: Regional<aws_sdk_cloudwatch::Client>,
         pairs: Vec<PairSettings>,
+        clock: Clock,
     ) -> RdsDatabases {
         RdsDatabases {
             rds,
             cloudwatch,
             pairs,
+            clock,
         }
     }
 
@@ -345,7 +351,7 @@ impl RdsDatabases {
         metric: &str,
         dimension: &str,
     ) -> Result<Option<f64>> {
-        let end = SystemTime::now();
+        let end = self.clock.now();
         let start = end - Duration::from_secs(300);
         let out = self
             .cloudwatch
@@ -395,7 +401,7 @@ impl RdsDatabases {
             .iter()
             .filter(|s| s.status() == Some("available"))
             .filter_map(|s| s.snapshot_create_time())
-            .filter_map(secs_since)
+            .filter_map(|t| secs_since(&self.clock, t))
             .min())
     }
 
@@ -680,10 +686,7 @@ impl RdsDatabases {
         let keep_as = format!(
             "{}-aegis-{}",
             req.target.instance,
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default()
+            self.clock.now_ms() / 1000
         );
         if req.dry_run {
             let summary = if already {

@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
+    clock::Clock,
     provider::{
         Backend, BuildContext, Capabilities, DatabaseFailover, DnsRouter, HttpHealthProbe,
         NodeScaler, Permissions, ProviderSet, Providers,
@@ -31,6 +32,7 @@ pub struct AzureProvidersBuilder {
     poll_interval: Option<Duration>,
     failover_timeout: Duration,
     probe_timeout: Duration,
+    clock: Clock,
 }
 
 /// The Azure providers of one plan: a client for what its Azure resources use, nothing else.
@@ -57,6 +59,7 @@ impl AzureProviders {
             poll_interval: None,
             failover_timeout: Duration::from_secs(15 * 60),
             probe_timeout: Duration::from_secs(5),
+            clock: Clock::new(),
         }
     }
 
@@ -86,6 +89,13 @@ impl AzureProviders {
 }
 
 impl AzureProvidersBuilder {
+    /// The clock ages (of backups) are measured on: the run's, so a test in virtual time sees
+    /// them move with it (default: the wall clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Uses these tokens instead of the credential chain (tests, tools that hold a token).
     pub fn with_token_source(mut self, tokens: Arc<dyn TokenSource>) -> Self {
         self.tokens = Some(tokens);
@@ -208,6 +218,7 @@ impl AzureProvidersBuilder {
                 arm.clone(),
                 self.pairs()?,
                 self.failover_timeout,
+                self.clock,
             )))
         };
         let dns = if p.dns_records.is_empty() {
@@ -261,7 +272,11 @@ impl Backend for AzureBackend {
     }
 
     async fn build(&self, ctx: &BuildContext) -> Result<ProviderSet> {
-        Ok(AzureProviders::from_env(&ctx.plan).build().await?.set())
+        Ok(AzureProviders::from_env(&ctx.plan)
+            .with_clock(ctx.clock)
+            .build()
+            .await?
+            .set())
     }
 
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {

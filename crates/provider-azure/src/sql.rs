@@ -6,6 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use aegis_dr_core::{
+    clock::Clock,
     plan::DatabaseSpec,
     provider::{
         DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
@@ -126,6 +127,8 @@ pub struct SqlFailoverGroups {
     arm: Arm,
     pairs: Vec<GroupPair>,
     failover_timeout: Duration,
+    /// The run's clock: backup ages are measured on it.
+    clock: Clock,
 }
 
 fn parse_time(s: &str) -> Option<SystemTime> {
@@ -160,11 +163,13 @@ impl SqlFailoverGroups {
         arm: Arm,
         pairs: Vec<GroupPair>,
         failover_timeout: Duration,
+        clock: Clock,
     ) -> SqlFailoverGroups {
         SqlFailoverGroups {
             arm,
             pairs,
             failover_timeout,
+            clock,
         }
     }
 
@@ -227,7 +232,7 @@ impl SqlFailoverGroups {
                 .filter_map(|p| p["properties"]["restorePointCreationDate"].as_str())
                 .filter_map(parse_time)
                 .max()?;
-            let age = SystemTime::now().duration_since(newest).unwrap_or_default();
+            let age = self.clock.now().duration_since(newest).unwrap_or_default();
             worst = worst.max(age);
         }
         Some(worst)

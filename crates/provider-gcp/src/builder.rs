@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
+    clock::Clock,
     provider::{
         Backend, BuildContext, Capabilities, DatabaseFailover, DnsRouter, HttpHealthProbe,
         NodeScaler, Permissions, ProviderSet, Providers,
@@ -30,6 +31,7 @@ pub struct GcpProvidersBuilder {
     poll_interval: Duration,
     operation_timeout: Duration,
     probe_timeout: Duration,
+    clock: Clock,
 }
 
 /// The GCP providers of one plan: a client for what its GCP resources use, nothing else.
@@ -56,6 +58,7 @@ impl GcpProviders {
             poll_interval: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(15 * 60),
             probe_timeout: Duration::from_secs(5),
+            clock: Clock::new(),
         }
     }
 
@@ -85,6 +88,13 @@ impl GcpProviders {
 const RECORD_TYPES: &[&str] = &["CNAME", "A", "AAAA"];
 
 impl GcpProvidersBuilder {
+    /// The clock ages (of backups) are measured on: the run's, so a test in virtual time sees
+    /// them move with it (default: the wall clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Uses these credentials instead of Application Default Credentials.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
@@ -256,6 +266,7 @@ impl GcpProvidersBuilder {
                 ),
                 self.pairs()?,
                 self.operation_timeout,
+                self.clock,
             )))
         };
         let dns = if p.dns_records.is_empty() {
@@ -322,7 +333,11 @@ impl Backend for GcpBackend {
     }
 
     async fn build(&self, ctx: &BuildContext) -> Result<ProviderSet> {
-        Ok(GcpProviders::from_env(&ctx.plan).build().await?.set())
+        Ok(GcpProviders::from_env(&ctx.plan)
+            .with_clock(ctx.clock)
+            .build()
+            .await?
+            .set())
     }
 
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {

@@ -19,10 +19,11 @@
 
 use std::{
     collections::HashMap,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, UNIX_EPOCH},
 };
 
 use aegis_dr_core::{
+    clock::Clock,
     plan::DatabaseSpec,
     provider::{
         DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
@@ -195,6 +196,8 @@ pub struct CloudSql {
     backups: SqlBackupRunsService,
     pairs: Vec<InstancePair>,
     timeout: Duration,
+    /// The run's clock: backup ages are measured on it.
+    clock: Clock,
 }
 
 fn what(db: &DatabaseRef) -> String {
@@ -238,6 +241,7 @@ impl CloudSql {
         backups: SqlBackupRunsService,
         pairs: Vec<InstancePair>,
         timeout: Duration,
+        clock: Clock,
     ) -> CloudSql {
         CloudSql {
             google,
@@ -246,6 +250,7 @@ impl CloudSql {
             backups,
             pairs,
             timeout,
+            clock,
         }
     }
 
@@ -385,7 +390,7 @@ impl CloudSql {
             .filter_map(|t| u64::try_from(t.seconds()).ok())
             .max()?;
         let end = UNIX_EPOCH + Duration::from_secs(newest);
-        Some(SystemTime::now().duration_since(end).unwrap_or_default())
+        Some(self.clock.now().duration_since(end).unwrap_or_default())
     }
 
     /// Sets or lifts the fence on `db` (observe first; a stale `settingsVersion` is read again).

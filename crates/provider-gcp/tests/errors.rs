@@ -553,3 +553,42 @@ async fn an_operation_in_progress_is_a_retryable_conflict() {
     );
     first.await.expect("joins").expect("the first fence ends");
 }
+
+/// Ages are measured on the run's clock, not the machine's: a clock ten hours ahead sees the newest
+/// backup ten hours older (so a test in virtual time sees backups age with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_ages_are_measured_on_the_injected_clock() {
+    let w = world().await;
+    let (primary, _) = refs();
+    let now = w
+        .gcp
+        .database
+        .clone()
+        .expect("database")
+        .status(&primary)
+        .await
+        .expect("status")
+        .last_backup_age
+        .expect("a backup age");
+    let ahead = aegis_dr_core::clock::Clock::starting_at(
+        aegis_dr_core::clock::Clock::new().now_ms() + 10 * 3600 * 1000,
+    );
+    let later = builder(&w.sim, &w.plan, 3)
+        .with_clock(ahead)
+        .build()
+        .await
+        .expect("providers build")
+        .set()
+        .database
+        .expect("database")
+        .status(&primary)
+        .await
+        .expect("status")
+        .last_backup_age
+        .expect("a backup age");
+    let gained = later.saturating_sub(now);
+    assert!(
+        gained >= Duration::from_secs(10 * 3600) && gained < Duration::from_secs(10 * 3600 + 60),
+        "{now:?} then {later:?}"
+    );
+}
