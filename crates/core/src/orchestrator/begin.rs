@@ -5,10 +5,9 @@
 use std::{
     collections::HashSet,
     path::{Path, PathBuf},
-    sync::Mutex,
 };
 
-use super::context::{Mark, RunCtx};
+use super::context::{self, Mark, RunCtx};
 use super::{controls, stop, Abandon, Orchestrator, RunHeader, RunRequest};
 use crate::{
     error::{Error, Result},
@@ -184,7 +183,7 @@ impl Orchestrator {
             recovery_point: self.recovery_point.clone(),
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let ctx = self.ctx(header, preview, journal);
+        let ctx = self.ctx(header, preview, journal, Default::default());
         Ok((ctx, HashSet::new(), lock, dir))
     }
 
@@ -274,24 +273,21 @@ impl Orchestrator {
             recovery_point,
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut ctx = self.ctx(header, preview, journal);
         let done: HashSet<String> = run
             .steps
             .iter()
             .filter(|s| s.done())
             .map(|s| s.info.id.clone())
             .collect();
-        ctx.checkpoints = Mutex::new(
-            run.steps
-                .iter()
-                .flat_map(|s| {
-                    s.checkpoints
-                        .iter()
-                        .map(|(k, v)| ((s.info.id.clone(), k.clone()), v.clone()))
-                })
-                .collect(),
-        );
-        ctx.previously_started = run.started().map(String::from).collect();
+        let checkpoints = run
+            .steps
+            .iter()
+            .flat_map(|s| {
+                s.checkpoints
+                    .iter()
+                    .map(|(k, v)| ((s.info.id.clone(), k.clone()), v.clone()))
+            })
+            .collect();
         let marks = run
             .declared
             .iter()
@@ -302,15 +298,22 @@ impl Orchestrator {
                     .map(|(p, v)| ((Mark::Restored, p.clone()), *v)),
             )
             .collect();
-        ctx.marks = Mutex::new(marks);
-        ctx.data_loss = Mutex::new(run.data_loss.clone().into_iter().collect());
         // The operator's skips and answers stand; a pause does not: resuming is going on.
-        let mut c = controls::Controls::default();
+        let mut controls = controls::Controls::default();
         for r in &run.controls {
-            c.apply(r.what.clone());
+            controls.apply(r.what.clone());
         }
-        c.paused = None;
-        ctx.controls = Mutex::new(c);
+        controls.paused = None;
+        let resumed = context::Resumed {
+            live: context::LiveState {
+                checkpoints,
+                marks,
+                data_loss: run.data_loss.clone().into_iter().collect(),
+                controls,
+            },
+            previously_started: run.started().map(String::from).collect(),
+        };
+        let ctx = self.ctx(header, preview, journal, resumed);
         Ok((ctx, done, lock, dir))
     }
 }

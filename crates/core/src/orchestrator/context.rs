@@ -51,6 +51,28 @@ impl std::fmt::Display for Delivery {
     }
 }
 
+/// What changes during a run: one state, behind one lock.
+#[derive(Debug, Default)]
+pub(crate) struct LiveState {
+    /// What steps journaled to resume from, by (step, key).
+    pub checkpoints: HashMap<(String, String), serde_json::Value>,
+    /// Per phase (step-id prefix: "", "failover.", "failback."): when it was declared and restored.
+    pub marks: HashMap<(Mark, String), u64>,
+    /// Per phase: the data-loss windows measured by its promotions and recoveries.
+    pub data_loss: HashMap<String, DataLoss>,
+    /// The operator's requests in force.
+    pub controls: super::controls::Controls,
+}
+
+/// Where a run starts from: nothing for a new run; for a resumed one, what its journal says.
+#[derive(Debug, Default)]
+pub(crate) struct Resumed {
+    /// The state its journal folds to.
+    pub live: LiveState,
+    /// The steps that had started.
+    pub previously_started: HashSet<String>,
+}
+
 /// Everything the steps of one run share.
 pub(crate) struct RunCtx {
     pub plan: Arc<Plan>,
@@ -66,19 +88,15 @@ pub(crate) struct RunCtx {
     pub graph: Graph,
     pub estimate: Estimate,
     pub journal: Mutex<Journal>,
-    pub checkpoints: Mutex<HashMap<(String, String), serde_json::Value>>,
+    /// Steps an earlier process of the run started.
     pub previously_started: HashSet<String>,
+    /// What changes as the run goes, behind one lock.
+    pub live: Mutex<LiveState>,
     pub notifier: Notifier,
     pub progress: Arc<dyn Progress>,
     pub rto_escalated: AtomicBool,
-    /// Per phase (step-id prefix: "", "failover.", "failback."): when it was declared and restored.
-    pub marks: Mutex<HashMap<(Mark, String), u64>>,
-    /// Per phase: the data-loss windows measured by its promotions and recoveries.
-    pub data_loss: Mutex<HashMap<String, DataLoss>>,
     /// Messages being sent in the background (at most one: each waits for the one before).
     pub background_notifications: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// The operator's requests in force.
-    pub controls: Mutex<super::controls::Controls>,
     /// Bumped whenever `controls` changes (approval hooks wait on it).
     pub controls_changed: tokio::sync::watch::Sender<u64>,
 }
@@ -86,15 +104,7 @@ pub(crate) struct RunCtx {
 impl RunCtx {
     /// Applies an operator's request: journaled (durably), then in force.
     pub fn apply_control(&self, req: crate::control::ControlRequest) -> Result<String> {
-        let applied = match self.controls.lock() {
-            Ok(mut c) => c.apply(req),
-            Err(_) => {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    "controls lock poisoned",
-                ))
-            }
-        };
+        let applied = self.live().controls.apply(req);
         for r in applied.journaled {
             self.journal(Entry::Control {
                 ts_ms: self.clock.now_ms(),
@@ -107,17 +117,20 @@ impl RunCtx {
         Ok(applied.message)
     }
 
+    /// The run's changing state. A panic elsewhere while holding it leaves it as it was: taken
+    /// as is (every change to it is a single insert or removal).
+    pub fn live(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// True while the operator has paused the run.
     pub fn paused(&self) -> bool {
-        self.controls
-            .lock()
-            .map(|c| c.paused.is_some())
-            .unwrap_or(false)
+        self.live().controls.paused.is_some()
     }
 
     /// The operator's order to skip `step`, if any.
     pub fn skip_order(&self, step: &str) -> Option<super::controls::SkipOrder> {
-        self.controls.lock().ok()?.skips.get(step).cloned()
+        self.live().controls.skips.get(step).cloned()
     }
 
     fn locked_journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>> {
@@ -328,16 +341,16 @@ impl RunCtx {
 
     /// Records a phase mark for the phase of `step_id` (the first one of its kind stays).
     pub fn mark(&self, kind: Mark, step_id: &str, ms: u64) {
-        if let Ok(mut m) = self.marks.lock() {
-            m.entry((kind, phase_of(step_id).to_string())).or_insert(ms);
-        }
+        self.live()
+            .marks
+            .entry((kind, phase_of(step_id).to_string()))
+            .or_insert(ms);
     }
 
     /// A phase mark.
     pub fn get_mark(&self, kind: Mark, step_id: &str) -> Option<u64> {
-        self.marks
-            .lock()
-            .ok()?
+        self.live()
+            .marks
             .get(&(kind, phase_of(step_id).to_string()))
             .copied()
     }
@@ -360,19 +373,19 @@ impl RunCtx {
 
     /// Adds the data lost by step `step_id` to its phase's.
     fn add_data_loss(&self, step_id: &str, loss: DataLoss) {
-        if let Ok(mut r) = self.data_loss.lock() {
-            r.entry(phase_of(step_id).to_string())
-                .or_default()
-                .merge(loss);
-        }
+        self.live()
+            .data_loss
+            .entry(phase_of(step_id).to_string())
+            .or_default()
+            .merge(loss);
     }
 
     /// The data lost by the phase of `step_id` so far.
     pub fn data_loss_of(&self, step_id: &str) -> DataLoss {
-        self.data_loss
-            .lock()
-            .ok()
-            .and_then(|r| r.get(phase_of(step_id)).copied())
+        self.live()
+            .data_loss
+            .get(phase_of(step_id))
+            .copied()
             .unwrap_or_default()
     }
 }
@@ -666,18 +679,18 @@ impl StepCtx {
         } else {
             self.run.journal_unsynced(&[entry])?;
         }
-        if let Ok(mut c) = self.run.checkpoints.lock() {
-            c.insert((self.step.id.clone(), key), value);
-        }
+        self.run
+            .live()
+            .checkpoints
+            .insert((self.step.id.clone(), key), value);
         Ok(())
     }
 
     /// A checkpoint this step journaled earlier (in this process or before a crash).
     pub fn checkpointed(&self, key: &Checkpoint) -> Option<serde_json::Value> {
         self.run
+            .live()
             .checkpoints
-            .lock()
-            .ok()?
             .get(&(self.step.id.clone(), key.key()))
             .cloned()
     }

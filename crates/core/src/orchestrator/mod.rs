@@ -349,7 +349,13 @@ impl Orchestrator {
         format!("{ts}Z-{}-{suffix:04x}", op.as_str())
     }
 
-    fn ctx(&self, h: RunHeader, preview: PlanPreview, journal: Journal) -> RunCtx {
+    fn ctx(
+        &self,
+        h: RunHeader,
+        preview: PlanPreview,
+        journal: Journal,
+        resumed: context::Resumed,
+    ) -> RunCtx {
         let RunHeader {
             run_id,
             operation: op,
@@ -373,15 +379,12 @@ impl Orchestrator {
             graph: preview.graph,
             estimate: preview.estimate,
             journal: Mutex::new(journal),
-            checkpoints: Mutex::new(HashMap::new()),
-            previously_started: HashSet::new(),
+            previously_started: resumed.previously_started,
+            live: Mutex::new(resumed.live),
             notifier: self.notifier.clone(),
             progress: self.progress.clone(),
             rto_escalated: AtomicBool::new(false),
-            marks: Mutex::new(HashMap::new()),
             background_notifications: Mutex::new(Vec::new()),
-            data_loss: Mutex::new(HashMap::new()),
-            controls: Mutex::new(controls::Controls::default()),
             controls_changed: tokio::sync::watch::channel(0).0,
         }
     }
@@ -604,9 +607,7 @@ fn journal_operator_skip(ctx: &RunCtx, step: &Step) -> Result<()> {
     });
     let forced = order.force && step.kind.is_safety(&ctx.plan);
     // A stopped approval no longer waits for an answer.
-    if let Ok(mut c) = ctx.controls.lock() {
-        c.waiting.remove(&step.id);
-    }
+    ctx.live().controls.waiting.remove(&step.id);
     tracing::warn!(run = %ctx.run_id, step = %step.id, by = %order.by, reason = %order.reason, forced, "step skipped by the operator");
     ctx.journal(Entry::StepSkipped {
         ts_ms: ctx.clock.now_ms(),

@@ -99,7 +99,11 @@ impl Orchestrator {
             recovery_point: None,
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok((self.ctx(header, preview, journal), lock, dir))
+        Ok((
+            self.ctx(header, preview, journal, Default::default()),
+            lock,
+            dir,
+        ))
     }
 
     /// The graph and estimate of the rollback of a run whose steps of kinds `started` started.

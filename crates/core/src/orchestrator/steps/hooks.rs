@@ -385,9 +385,7 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     let id = ctx.step.id.clone();
     let run = &ctx.run;
     let mut changed = run.controls_changed.subscribe();
-    if let Ok(mut c) = run.controls.lock() {
-        c.waiting.insert(id.clone());
-    }
+    run.live().controls.waiting.insert(id.clone());
     let asked = format!(
         "{id}: waiting for approval: {message} (`aegis-dr approve {}` or `aegis-dr reject {} --reason ...`; {} by default after {})",
         run.run_id,
@@ -416,11 +414,7 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     run.progress
         .step_waiting(&ctx.step, &format!("approval ({message})"), deadline);
     let decision = loop {
-        let d = run
-            .controls
-            .lock()
-            .ok()
-            .and_then(|c| c.decisions.get(&id).cloned());
+        let d = run.live().controls.decisions.get(&id).cloned();
         if let Some(d) = d {
             break Some(d);
         }
@@ -433,9 +427,7 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
             _ = run.clock.sleep(Duration::from_millis(deadline - now)) => {}
         }
     };
-    if let Ok(mut c) = run.controls.lock() {
-        c.waiting.remove(&id);
-    }
+    run.live().controls.waiting.remove(&id);
     let evidence = |outcome: &str, by: Option<&str>, reason: Option<&str>| {
         serde_json::json!({
             "type": "approval",
