@@ -4,7 +4,10 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -20,8 +23,11 @@ use hickory_proto::{
 
 use crate::{common::*, hooks::fast_plan};
 
-/// A UDP name server answering every CNAME question with `target` (NXDOMAIN while it is empty).
-async fn name_server(target: Arc<Mutex<String>>) -> SocketAddr {
+/// A UDP name server answering every CNAME question with `target` (NXDOMAIN while it is empty),
+/// and how many questions it answered.
+async fn name_server(target: Arc<Mutex<String>>) -> (SocketAddr, Arc<AtomicUsize>) {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -51,9 +57,10 @@ async fn name_server(target: Arc<Mutex<String>>) -> SocketAddr {
             if let Ok(bytes) = resp.to_vec() {
                 let _ = sock.send_to(&bytes, peer).await;
             }
+            counter.fetch_add(1, Ordering::SeqCst);
         }
     });
-    addr
+    (addr, asked)
 }
 
 fn plan_via(addr: SocketAddr) -> Plan {
@@ -65,12 +72,17 @@ fn plan_via(addr: SocketAddr) -> Plan {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_waits_until_the_resolver_answers_the_new_target() {
     let target = Arc::new(Mutex::new("lb-use1.example.com".to_string()));
-    let addr = name_server(target.clone()).await;
+    let (addr, asked) = name_server(target.clone()).await;
     let e = Estate::new(plan_via(addr));
+    // The new target is served once verification has been answered the old one twice.
     let flip = target.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+    let total = asked.clone();
+    let before_flip = tokio::spawn(async move {
+        while asked.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         *flip.lock().expect("target") = "LB-USW2.example.com".into();
+        asked.load(Ordering::SeqCst)
     });
     let out = e
         .run(Operation::Failover, IncidentClass::RegionOutage, flags())
@@ -85,13 +97,22 @@ async fn verification_waits_until_the_resolver_answers_the_new_target() {
             .contains(&format!("DNS (and as {addr} answers it)")),
         "{verify:?}"
     );
-    assert!(verify.duration_seconds.unwrap_or(0.0) >= 0.3, "{verify:?}");
+    // It kept asking while the answer was the old target (twice at least, or nothing was flipped),
+    // and passed on the new one, which it asked for after.
+    let asked_before = tokio::time::timeout(Duration::from_secs(5), before_flip)
+        .await
+        .expect("verification ended before it was answered the old target twice")
+        .expect("flip");
+    assert!(
+        total.load(Ordering::SeqCst) > asked_before,
+        "never asked again after the flip"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolver_still_answering_the_old_target_fails_verification_and_escalates() {
     let target = Arc::new(Mutex::new("lb-use1.example.com".to_string()));
-    let addr = name_server(target).await;
+    let (addr, _) = name_server(target).await;
     let e = Estate::new(plan_via(addr));
     let out = e
         .run(Operation::Failover, IncidentClass::RegionOutage, flags())
@@ -111,7 +132,7 @@ async fn a_resolver_still_answering_the_old_target_fails_verification_and_escala
 
     // No answer at all is a failure too, never a match.
     let empty = Arc::new(Mutex::new(String::new()));
-    let addr = name_server(empty).await;
+    let (addr, _) = name_server(empty).await;
     let e = Estate::new(plan_via(addr));
     let out = e
         .run(Operation::Failover, IncidentClass::RegionOutage, flags())

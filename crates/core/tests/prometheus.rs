@@ -61,7 +61,21 @@ async fn a_prometheus_hook_needs_its_condition_to_hold_for_the_whole_window() {
 
     // Does not hold: fails at its timeout, escalating.
     exporter.set(SERIES, 0.5);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Once Prometheus has scraped it.
+    for _ in 0..600 {
+        let now = prom.query("max(http_error_ratio)").await;
+        if now.iter().any(|(_, v)| *v == 0.5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        prom.query("max(http_error_ratio)")
+            .await
+            .iter()
+            .any(|(_, v)| *v == 0.5),
+        "Prometheus never scraped the new value"
+    );
     let e = Estate::new(fast_plan(&hook(
         &prom.url,
         "max(http_error_ratio)",

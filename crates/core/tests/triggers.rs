@@ -138,6 +138,39 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Waits until the controller has evaluated its triggers `n` more times: the event an absence
+/// check waits for (it looked again, and still did nothing).
+async fn more_evaluations(c: &Running, n: u64) {
+    let from = c.status.read().expect("status").evaluations;
+    wait_for(&format!("{n} more evaluations"), || {
+        c.status.read().is_ok_and(|s| s.evaluations >= from + n)
+    })
+    .await;
+}
+
+/// Waits until the controller has run its readiness checks `n` more times.
+async fn more_check_rounds(c: &Running, n: u64) {
+    let mut last = c.status.read().expect("status").checks_ms;
+    for _ in 0..n {
+        wait_for("another round of checks", || {
+            c.status
+                .read()
+                .is_ok_and(|s| s.checks_ms.is_some() && s.checks_ms != last)
+        })
+        .await;
+        last = c.status.read().expect("status").checks_ms;
+    }
+}
+
+/// The state of rule `name` now.
+fn rule_state(c: &Running, name: &str) -> Option<RuleState> {
+    let s = c.status.read().ok()?;
+    s.rules
+        .iter()
+        .find(|r| r.spec.name == name)
+        .map(|r| r.state)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_condition_holding_for_its_for_triggers_exactly_one_failover_and_a_blip_none() {
     let (exporter, prom) = setup().await;
@@ -145,11 +178,31 @@ async fn a_condition_holding_for_its_for_triggers_exactly_one_failover_and_a_bli
     let e = estate(&prom, &notes, "failover");
     let c = replica(&e, "a", &notes);
 
-    // A blip shorter than `for`: pending, then inactive, no run.
+    // A blip shorter than `for`: pending (seen), then inactive, and no run once the controller has
+    // evaluated past the moment a held condition would have fired.
     exporter.set(HEALTH, 0.1);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_for("the blip seen", || {
+        rule_state(&c, "primary-health") == Some(RuleState::Pending)
+    })
+    .await;
+    let seen_ms = c
+        .status
+        .read()
+        .expect("status")
+        .last_evaluation_ms
+        .expect("evaluated");
     exporter.set(HEALTH, 0.9);
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    wait_for("the blip over", || {
+        rule_state(&c, "primary-health") == Some(RuleState::Inactive)
+    })
+    .await;
+    wait_for("evaluations past the blip's `for`", || {
+        c.status.read().is_ok_and(|s| {
+            s.last_evaluation_ms
+                .is_some_and(|t| t > seen_ms + 1500 + 300)
+        })
+    })
+    .await;
     assert!(failovers(&e).is_empty(), "a blip triggered a run");
 
     // Held: exactly one failover, however long it stays low.
@@ -160,7 +213,7 @@ async fn a_condition_holding_for_its_for_triggers_exactly_one_failover_and_a_bli
             .any(|r| r.status == RunStatus::Succeeded)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    more_evaluations(&c, 6).await;
     let runs = failovers(&e);
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(
@@ -225,7 +278,7 @@ async fn readiness_drift_is_escalated_when_a_check_starts_failing_and_only_then(
     })
     .await;
     // Checked again and again, reported once while it keeps failing.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    more_check_rounds(&c, 3).await;
     let text = std::fs::read_to_string(&file).expect("notes");
     assert_eq!(text.matches("readiness drift").count(), 1, "{text}");
     let st = c.status.read().expect("status").clone();
@@ -254,7 +307,7 @@ async fn after_a_failover_it_says_once_when_the_primary_is_ready_to_fail_back_to
     let e = Estate::new(fast_plan(&text));
     // No failover yet: nothing to fail back.
     let c = replica(&e, "a", &notes);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    more_check_rounds(&c, 2).await;
     assert!(!c.status.read().expect("status").failback_ready);
     c.shutdown().await;
     let out = e
@@ -270,7 +323,7 @@ async fn after_a_failover_it_says_once_when_the_primary_is_ready_to_fail_back_to
         c.status.read().map(|s| s.failback_ready).unwrap_or(false)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    more_check_rounds(&c, 3).await;
     let text = std::fs::read_to_string(&file).expect("notes");
     assert_eq!(
         text.matches("ready to fail back").count(),
@@ -320,7 +373,7 @@ async fn a_second_condition_while_a_run_is_active_triggers_nothing() {
             .any(|r| r.status == RunStatus::Succeeded)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    more_evaluations(&c, 4).await;
     assert_eq!(
         failovers(&e).len(),
         1,
