@@ -291,11 +291,11 @@ impl Orchestrator {
         let marks = run
             .declared
             .iter()
-            .map(|(p, v)| ((Mark::Declared, p.clone()), *v))
+            .map(|(p, v)| ((Mark::Declared, *p), *v))
             .chain(
                 run.restored
                     .iter()
-                    .map(|(p, v)| ((Mark::Restored, p.clone()), *v)),
+                    .map(|(p, v)| ((Mark::Restored, *p), *v)),
             )
             .collect();
         // The operator's skips and answers stand; a pause does not: resuming is going on.

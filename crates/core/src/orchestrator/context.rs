@@ -24,7 +24,7 @@ use crate::{
     plan::{Plan, SiteRole},
     provider::Providers,
     retry::{await_condition, retry, RetryPolicy, WaitPolicy},
-    run::{phase_of, Checkpoint, DataLoss, Output},
+    run::{Checkpoint, DataLoss, Output, Phase},
 };
 
 /// What became of one message: how many sinks took it, and which failed (journaled with their errors).
@@ -56,10 +56,10 @@ impl std::fmt::Display for Delivery {
 pub(crate) struct LiveState {
     /// What steps journaled to resume from, by (step, key).
     pub checkpoints: HashMap<(String, String), serde_json::Value>,
-    /// Per phase (step-id prefix: "", "failover.", "failback."): when it was declared and restored.
-    pub marks: HashMap<(Mark, String), u64>,
+    /// Per phase: when it was declared and restored.
+    pub marks: HashMap<(Mark, Phase), u64>,
     /// Per phase: the data-loss windows measured by its promotions and recoveries.
-    pub data_loss: HashMap<String, DataLoss>,
+    pub data_loss: HashMap<Phase, DataLoss>,
     /// The operator's requests in force.
     pub controls: super::controls::Controls,
 }
@@ -343,26 +343,23 @@ impl RunCtx {
     pub fn mark(&self, kind: Mark, step_id: &str, ms: u64) {
         self.live()
             .marks
-            .entry((kind, phase_of(step_id).to_string()))
+            .entry((kind, Phase::of(step_id)))
             .or_insert(ms);
     }
 
     /// A phase mark.
     pub fn get_mark(&self, kind: Mark, step_id: &str) -> Option<u64> {
-        self.live()
-            .marks
-            .get(&(kind, phase_of(step_id).to_string()))
-            .copied()
+        self.live().marks.get(&(kind, Phase::of(step_id))).copied()
     }
 
     /// The first step of `step_id`'s phase for which `f` gives a value (the verification site, the
     /// site promoted to, ...).
     pub fn find_in_phase<T>(&self, step_id: &str, f: impl Fn(&StepKind) -> Option<T>) -> Option<T> {
-        let phase = phase_of(step_id);
+        let phase = Phase::of(step_id);
         self.graph
             .steps
             .iter()
-            .filter(|s| phase_of(&s.id) == phase)
+            .filter(|s| Phase::of(&s.id) == phase)
             .find_map(|s| f(&s.kind))
     }
 
@@ -375,7 +372,7 @@ impl RunCtx {
     fn add_data_loss(&self, step_id: &str, loss: DataLoss) {
         self.live()
             .data_loss
-            .entry(phase_of(step_id).to_string())
+            .entry(Phase::of(step_id))
             .or_default()
             .merge(loss);
     }
@@ -384,7 +381,7 @@ impl RunCtx {
     pub fn data_loss_of(&self, step_id: &str) -> DataLoss {
         self.live()
             .data_loss
-            .get(phase_of(step_id))
+            .get(&Phase::of(step_id))
             .copied()
             .unwrap_or_default()
     }

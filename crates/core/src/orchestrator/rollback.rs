@@ -225,7 +225,11 @@ impl Orchestrator {
             .filter(|s| !matches!(s.status, StepStatus::Pending | StepStatus::Skipped))
             .map(|s| s.info.id.as_str())
             .collect();
-        if drill && ran.iter().any(|id| id.starts_with("failback.")) {
+        if drill
+            && ran
+                .iter()
+                .any(|id| crate::run::Phase::of(id) == crate::run::Phase::DrillFailback)
+        {
             return Err(Error::refused(format!(
                 "rollback: drill `{run_id}` stopped in its failback phase: the way back is to finish it (`aegis-dr drill --resume {run_id} --yes`)"
             )));

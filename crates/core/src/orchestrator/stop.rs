@@ -101,7 +101,9 @@ pub(super) async fn after_stop(
     let rolls_back = matches!(ctx.operation, Operation::Failover | Operation::Drill)
         && matches!(status, RunStatus::Failed | RunStatus::Refused)
         && ctx.plan.on_failure(ctx.class) == OnFailure::Rollback
-        && !started.iter().any(|s| s.starts_with("failback."));
+        && !started
+            .iter()
+            .any(|s| crate::run::Phase::of(s) == crate::run::Phase::DrillFailback);
     if changed {
         announce(ctx, status, error, &estate, rolls_back).await;
     }

@@ -21,8 +21,8 @@ pub use entry::Entry;
 pub use loss::DataLoss;
 pub use output::{LagSeen, Output, StepOutputView};
 pub use state::{
-    phase_of, Abandoned, At, EscalationSeen, Finished, NotificationSeen, Pause, RunState,
-    StepState, StepStatus,
+    Abandoned, At, EscalationSeen, Finished, NotificationSeen, Pause, Phase, RunState, StepState,
+    StepStatus,
 };
 
 /// What a run does.

@@ -15,10 +15,38 @@ use crate::{
     incident::{IncidentClass, Targets},
 };
 
-/// The phase of a step: its id prefix up to the first `.` (`failover.` in a drill; empty for
-/// single-phase operations).
-pub fn phase_of(step_id: &str) -> &str {
-    step_id.find('.').map(|i| &step_id[..=i]).unwrap_or("")
+/// The part of a run a step belongs to: a drill's failover or failback half, or the whole of any
+/// other run. A drill's step ids carry it as a prefix (`failover.declare`, `failback.verify-primary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    /// A single-phase run (failover, failback, rollback): its step ids have no prefix.
+    Whole,
+    /// A drill's failover half.
+    DrillFailover,
+    /// A drill's failback half.
+    DrillFailback,
+}
+
+impl Phase {
+    /// The phase of step `step_id`.
+    pub fn of(step_id: &str) -> Phase {
+        if step_id.starts_with(Phase::DrillFailover.prefix()) {
+            Phase::DrillFailover
+        } else if step_id.starts_with(Phase::DrillFailback.prefix()) {
+            Phase::DrillFailback
+        } else {
+            Phase::Whole
+        }
+    }
+
+    /// The prefix of its step ids.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Phase::Whole => "",
+            Phase::DrillFailover => "failover.",
+            Phase::DrillFailback => "failback.",
+        }
+    }
 }
 
 /// Where a step stands.
@@ -177,11 +205,11 @@ pub struct RunState {
     /// The latest pre-failover check results a step recorded.
     pub checks: Vec<CheckResult>,
     /// When each phase declared its incident (epoch ms).
-    pub declared: BTreeMap<String, u64>,
+    pub declared: BTreeMap<Phase, u64>,
     /// When each phase verified service restored (epoch ms).
-    pub restored: BTreeMap<String, u64>,
+    pub restored: BTreeMap<Phase, u64>,
     /// The data each phase lost, as its steps measured it.
-    pub data_loss: BTreeMap<String, DataLoss>,
+    pub data_loss: BTreeMap<Phase, DataLoss>,
     /// Given up on.
     pub abandoned: Option<Abandoned>,
     /// Its end.
@@ -437,12 +465,12 @@ impl RunState {
     /// What a succeeded step's outputs say of the run: its phase's marks, data lost, checks.
     fn record_outputs(&mut self, step: &str, data: &Value) {
         let out = StepOutputView::of(data);
-        let phase = phase_of(step).to_string();
+        let phase = Phase::of(step);
         if let Some(v) = out.declared_ms {
-            self.declared.insert(phase.clone(), v);
+            self.declared.insert(phase, v);
         }
         if let Some(v) = out.service_restored_ms {
-            self.restored.insert(phase.clone(), v);
+            self.restored.insert(phase, v);
         }
         if let Some(d) = out.data_loss() {
             self.data_loss.entry(phase).or_default().merge(d);
@@ -590,7 +618,7 @@ mod tests {
         assert!(s.step("failover.b").expect("b").done());
         assert_eq!(s.step("failback.c").expect("c").status, StepStatus::Pending);
         assert_eq!(s.started().collect::<Vec<_>>(), ["failover.a"]);
-        assert_eq!(s.declared["failover."], 1_100);
+        assert_eq!(s.declared[&Phase::DrillFailover], 1_100);
         assert_eq!(s.first_restored_ms(), Some(2_400));
         assert_eq!(s.total_data_loss().worst_ms, Some(700));
 

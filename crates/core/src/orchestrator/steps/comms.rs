@@ -7,7 +7,10 @@ pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
     let now = run.clock.now_ms();
     ctx.record(Output::DeclaredMs(now));
     run.mark(Mark::Declared, &ctx.step.id, now);
-    let what = match (run.operation, ctx.step.id.starts_with("failback.")) {
+    let what = match (
+        run.operation,
+        Phase::of(&ctx.step.id) == Phase::DrillFailback,
+    ) {
         (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
         (Operation::Drill, false) => "DR drill (failover, verify, failback)",
         (Operation::Failover, _) => "failover to the DR site",
@@ -41,8 +44,8 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
     // This phase's recovery time: from the run's start (a failover, or a drill's failover) or from the
     // phase's declaration (a drill's failback) to its verified service.
-    let start = match crate::run::phase_of(&ctx.step.id) {
-        "failback." => run
+    let start = match Phase::of(&ctx.step.id) {
+        Phase::DrillFailback => run
             .get_mark(Mark::Declared, &ctx.step.id)
             .unwrap_or(run.started_ms),
         _ => run.started_ms,

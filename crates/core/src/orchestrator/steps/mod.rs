@@ -17,7 +17,7 @@ use crate::{
     notify::Template,
     plan::{DatabaseSpec, SiteRole, WorkloadSpec},
     provider::*,
-    run::{Checkpoint, LagSeen, Output},
+    run::{Checkpoint, LagSeen, Output, Phase},
 };
 
 mod comms;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     incident::{IncidentClass, Targets},
     plan::{Estimates, HookAnchor, HookPhase, Plan, SiteRole},
-    run::{Operation, StepInfo},
+    run::{Operation, Phase, StepInfo},
 };
 
 mod estimate;
@@ -266,16 +266,13 @@ pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
                 .collect::<Vec<_>>(),
         ),
         Operation::Drill => {
-            let mut steps = with_hooks(
-                failover(plan, class, "failover."),
-                HookPhase::Failover,
-                "failover.",
-            );
+            let (fo, fb) = (Phase::DrillFailover.prefix(), Phase::DrillFailback.prefix());
+            let mut steps = with_hooks(failover(plan, class, fo), HookPhase::Failover, fo);
             let last: Vec<String> = steps.last().map(|s| vec![s.id.clone()]).unwrap_or_default();
             steps.extend(with_hooks(
-                failback(plan, class, "failback.", &last, true),
+                failback(plan, class, fb, &last, true),
                 HookPhase::Failback,
-                "failback.",
+                fb,
             ));
             Graph { steps }
         }
