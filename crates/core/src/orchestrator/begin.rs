@@ -292,11 +292,7 @@ impl Orchestrator {
             .declared
             .iter()
             .map(|(p, v)| ((Mark::Declared, *p), *v))
-            .chain(
-                run.restored
-                    .iter()
-                    .map(|(p, v)| ((Mark::Restored, *p), *v)),
-            )
+            .chain(run.restored.iter().map(|(p, v)| ((Mark::Restored, *p), *v)))
             .collect();
         // The operator's skips and answers stand; a pause does not: resuming is going on.
         let mut controls = controls::Controls::default();

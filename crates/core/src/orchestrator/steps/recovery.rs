@@ -75,6 +75,53 @@ where
     start().await
 }
 
+/// Starts the recovery (a drill's when `drill`) of `servers` from their `chosen` points (their
+/// newest otherwise), or adopts the one already running for them; journals its id under `key`.
+pub(super) async fn launch(
+    ctx: &StepCtx,
+    rs: &Arc<dyn RecoveryService>,
+    servers: &[String],
+    drill: bool,
+    chosen: &ChosenPoints,
+    key: &Checkpoint,
+) -> Result<JobId> {
+    let req = StartRecovery {
+        source_servers: servers.to_vec(),
+        is_drill: drill,
+        recovery_points: chosen
+            .iter()
+            .filter(|(s, _)| servers.contains(s))
+            .map(|(s, p)| (s.clone(), p.id.clone()))
+            .collect(),
+    };
+    let id = ctx
+        .call("start recovery", || {
+            adopt_or_start(rs.as_ref(), servers, || rs.start_recovery(&req))
+        })
+        .await?;
+    ctx.checkpoint(key, json!(id.0))?;
+    Ok(id)
+}
+
+/// The participants of a finished job that did not launch, with their status.
+pub(super) fn not_launched(st: &JobState) -> Vec<String> {
+    st.participants
+        .iter()
+        .filter(|(_, s)| *s != LaunchStatus::Launched)
+        .map(|(p, s)| format!("{p}: {s:?}"))
+        .collect()
+}
+
+/// `server: point (age old)` for each of `servers` with a chosen point.
+pub(super) fn describe_points(chosen: &ChosenPoints, servers: &[String]) -> String {
+    chosen
+        .iter()
+        .filter(|(s, _)| servers.contains(s))
+        .map(|(s, p)| format!("{s}: {} ({} old)", p.id, format_duration(p.age)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
     let drill = ctx.run.operation == Operation::Drill;
@@ -103,33 +150,13 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
             if todo.is_empty() {
                 None
             } else {
-                let req = StartRecovery {
-                    source_servers: todo.clone(),
-                    is_drill: drill,
-                    recovery_points: chosen
-                        .iter()
-                        .filter(|(s, _)| todo.contains(s))
-                        .map(|(s, p)| (s.clone(), p.id.clone()))
-                        .collect(),
-                };
-                let id = ctx
-                    .call("start recovery", || {
-                        adopt_or_start(rs.as_ref(), &todo, || rs.start_recovery(&req))
-                    })
-                    .await?;
-                ctx.checkpoint(&Checkpoint::JobId, json!(id.0))?;
-                Some(id)
+                Some(launch(ctx, &rs, &todo, drill, &chosen, &Checkpoint::JobId).await?)
             }
         }
     };
     if let Some(job) = &job {
         let st = wait_job(ctx, rs.as_ref(), job).await?;
-        let failed: Vec<_> = st
-            .participants
-            .iter()
-            .filter(|(_, s)| *s != LaunchStatus::Launched)
-            .map(|(p, s)| format!("{p}: {s:?}"))
-            .collect();
+        let failed = not_launched(&st);
         if !failed.is_empty() {
             return Err(Error::new(
                 ErrorKind::Provider,
@@ -153,17 +180,10 @@ pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
             crate::duration::format_duration(std::time::Duration::from_millis(age))
         )
     } else {
-        let points: Vec<String> = chosen
-            .iter()
-            .map(|(s, p)| {
-                format!(
-                    "{s}: {} ({} old)",
-                    p.id,
-                    crate::duration::format_duration(p.age)
-                )
-            })
-            .collect();
-        format!(" from the chosen recovery point(s) {}", points.join(", "))
+        format!(
+            " from the chosen recovery point(s) {}",
+            describe_points(&chosen, &servers)
+        )
     };
     Ok(format!(
         "{} recovery instance(s) {}{}{from}",

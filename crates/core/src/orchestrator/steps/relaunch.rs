@@ -57,34 +57,12 @@ pub(super) async fn from_chosen_point(
         .and_then(|v| v.as_str().map(String::from))
     {
         Some(id) => JobId(id),
-        None => {
-            let req = StartRecovery {
-                source_servers: servers.clone(),
-                is_drill: false,
-                recovery_points: chosen
-                    .iter()
-                    .filter(|(s, _)| servers.contains(s))
-                    .map(|(s, p)| (s.clone(), p.id.clone()))
-                    .collect(),
-            };
-            let id = ctx
-                .call("start recovery from the chosen point", || {
-                    adopt_or_start(rs.as_ref(), &servers, || rs.start_recovery(&req))
-                })
-                .await?;
-            ctx.checkpoint(&JOB, json!(id.0))?;
-            id
-        }
+        None => launch(ctx, rs, &servers, false, &chosen, &JOB).await?,
     };
     let st = wait_job(ctx, rs.as_ref(), &job).await?;
     // The failback's own job log follows under `job_log`; this one stays beside it.
     ctx.record(Output::RelaunchJobLog(st.log.clone()));
-    let failed: Vec<String> = st
-        .participants
-        .iter()
-        .filter(|(_, s)| *s != LaunchStatus::Launched)
-        .map(|(p, s)| format!("{p}: {s:?}"))
-        .collect();
+    let failed = not_launched(&st);
     if !failed.is_empty() {
         return Err(Error::new(
             ErrorKind::Provider,
@@ -119,22 +97,11 @@ pub(super) async fn from_chosen_point(
         worst_ms: Some(age.as_millis() as u64),
         unknown: false,
     });
-    let points: Vec<String> = chosen
-        .iter()
-        .filter(|(s, _)| servers.contains(s))
-        .map(|(s, p)| {
-            format!(
-                "{s}: {} ({} old)",
-                p.id,
-                crate::duration::format_duration(p.age)
-            )
-        })
-        .collect();
     let summary = format!(
         "relaunched {} server(s) by job {} from the chosen recovery point(s) {}, replacing {}",
         servers.len(),
         job.0,
-        points.join(", "),
+        describe_points(&chosen, &servers),
         replaced.join(", ")
     );
     ctx.checkpoint(&DONE, json!(summary))?;
