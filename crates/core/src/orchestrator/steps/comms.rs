@@ -1,6 +1,18 @@
 //! The communication templates a run sends: declaration, progress, resolution.
 
-use super::*;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::{
+    duration::format_duration,
+    error::Result,
+    journal::Operation,
+    notify::Template,
+    orchestrator::context::{Mark, StepCtx},
+    plan::{graph::StepKind, SiteRole},
+    run::{Output, Phase},
+};
 
 pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;

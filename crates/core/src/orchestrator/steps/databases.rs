@@ -1,6 +1,21 @@
 //! Databases: fence, promote (planned or forced, behind the RPO gate), reverse replication.
 
-use super::*;
+use std::{sync::Arc, time::Duration};
+
+use serde_json::json;
+
+use super::{db_ref, fmt_ms, primary_down_accepted};
+use crate::{
+    duration::format_duration,
+    error::{Error, ErrorKind, Result},
+    orchestrator::context::StepCtx,
+    plan::{DatabaseSpec, SiteRole},
+    provider::{
+        DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
+        PromoteRequest, ReverseReplicationRequest, SnapshotRequest, SnapshotState,
+    },
+    run::{Checkpoint, Output},
+};
 
 pub(super) async fn fence(ctx: &StepCtx, site: SiteRole) -> Result<String> {
     let dbs: Vec<_> = ctx.plan().databases.iter().collect();

@@ -1,6 +1,17 @@
 //! DNS: point records at a site, lower and restore TTLs, health checks; every change waited INSYNC.
 
-use super::*;
+use std::{sync::Arc, time::Duration};
+
+use serde_json::json;
+
+use super::record_ref;
+use crate::{
+    error::Result,
+    orchestrator::context::StepCtx,
+    plan::SiteRole,
+    provider::{ChangeId, ChangeStatus, DnsRouter, DnsRouterExt, HealthCheckRequest, UpsertRecord},
+    run::Checkpoint,
+};
 
 /// The DNS provider serving `rec`.
 fn dns_of(ctx: &StepCtx, rec: &crate::plan::DnsRecordSpec) -> Result<Arc<dyn DnsRouter>> {

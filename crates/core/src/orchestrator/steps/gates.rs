@@ -1,7 +1,19 @@
 //! Gates: the pre-failover checks with the RPO and RTO gates, the failback stability gate, and
 //! the escalations of unhealthy sites.
 
-use super::*;
+use std::time::Duration;
+
+use super::db_ref;
+use crate::{
+    checks::{run_checks, CheckStatus},
+    duration::format_duration,
+    error::{Error, Result},
+    journal::Operation,
+    orchestrator::context::StepCtx,
+    plan::{graph::StepKind, SiteRole},
+    provider::{DatabaseRole, ProbeRequest},
+    run::{LagSeen, Output},
+};
 
 pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;

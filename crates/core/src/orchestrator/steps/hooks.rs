@@ -2,12 +2,18 @@
 //! operator's approval. Each records its evidence (also when it fails) and fails with
 //! [`ErrorKind::HookFailed`] when its condition does not hold within its timeout.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::Value;
 
-use super::*;
+use super::fmt_ms;
 use crate::plan::{ApprovalDefault, HookAction, HookSpec};
+use crate::{
+    duration::format_duration,
+    error::{Error, ErrorKind, Result},
+    orchestrator::context::StepCtx,
+    run::Output,
+};
 
 /// Captured output kept of each stream: its end, where errors usually are.
 const OUTPUT_TAIL: usize = 4000;

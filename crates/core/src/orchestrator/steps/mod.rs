@@ -1,23 +1,14 @@
 //! The steps: idempotent reconcilers that observe, act only where the world differs from the goal,
 //! and wait for the goal with a deadline. One file per family of steps.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use serde_json::json;
-
-use super::{
-    context::{ItemWork, Mark, StepCtx},
-    graph::{Level, StepKind, WorkloadMode},
-};
+use super::{context::StepCtx, graph::StepKind};
 use crate::{
-    checks::{run_checks, CheckStatus},
     duration::format_duration,
     error::{Error, ErrorKind, Result},
-    journal::Operation,
-    notify::Template,
-    plan::{DatabaseSpec, SiteRole, WorkloadSpec},
-    provider::*,
-    run::{Checkpoint, LagSeen, Output, Phase},
+    plan::{DatabaseSpec, SiteRole},
+    provider::{DatabaseRef, RecordRef},
 };
 
 mod comms;
@@ -31,15 +22,15 @@ mod relaunch;
 mod verify;
 mod workloads;
 
+use comms::{declare, resolve};
+use databases::{backup, fence, promote, reverse};
+use dns::{lower_ttl, restore_ttl, switch_dns};
+use gates::{preflight, stable_gate};
+use nodes::scale_nodes;
+use recovery::{failback_servers, recover_servers, terminate_drill};
+use workloads::{drain, scale_workloads};
+
 pub(crate) use comms::progress_update;
-use comms::*;
-use databases::*;
-use dns::*;
-use gates::*;
-use nodes::*;
-use recovery::*;
-use verify::*;
-use workloads::*;
 
 /// Runs one step; returns its one-line summary.
 pub(crate) async fn execute(ctx: &Arc<StepCtx>) -> Result<String> {
@@ -66,7 +57,7 @@ pub(crate) async fn execute(ctx: &Arc<StepCtx>) -> Result<String> {
         StepKind::Verify {
             site,
             database_only,
-        } => verify(ctx, site, database_only).await,
+        } => verify::verify(ctx, site, database_only).await,
         StepKind::Resolve => resolve(ctx).await,
         StepKind::Hook { name } => hooks::run(ctx, &name).await,
     }

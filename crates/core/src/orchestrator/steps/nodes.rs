@@ -1,6 +1,11 @@
 //! Node-pool scaling, waited until the nodes are Ready.
 
-use super::*;
+use crate::{
+    error::Result,
+    orchestrator::context::StepCtx,
+    plan::{graph::Level, SiteRole},
+    provider::{PoolRef, ScalePool},
+};
 
 pub(super) async fn scale_nodes(ctx: &StepCtx, site: SiteRole, level: Level) -> Result<String> {
     let pools: Vec<_> = ctx

@@ -1,6 +1,21 @@
 //! The recovery service: launch recovery instances, fail them back (with backout), end drills.
 
-use super::*;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::gates::{recovery_point_gate, ChosenPoints};
+use crate::{
+    duration::format_duration,
+    error::{Error, ErrorKind, Result},
+    journal::Operation,
+    orchestrator::context::StepCtx,
+    provider::{
+        FailbackState, JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryService,
+        StartRecovery,
+    },
+    run::{Checkpoint, Output},
+};
 
 /// The source server ids of the plan's recovery servers.
 fn source_server_ids(ctx: &StepCtx) -> Vec<String> {

@@ -3,7 +3,20 @@
 //! from a chosen snapshot (`StartRecovery` with `recoverySnapshotID`). The new recovery instances
 //! replace the ones that were failing back, which are terminated once the new ones launched.
 
-use super::*;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{
+    gates::recovery_point_gate,
+    recovery::{describe_points, launch, not_launched, wait_job},
+};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    orchestrator::context::StepCtx,
+    provider::{JobId, RecoveryInstance, RecoveryService},
+    run::{Checkpoint, Output},
+};
 
 // Journaled before the launch: the instances the relaunch replaces, so a resume retires exactly
 // these (and never the new ones). Once complete, its summary: a resume does not relaunch twice.

@@ -1,6 +1,18 @@
 //! Verification of the serving site: health, workloads, pools, DNS, database roles, integrity.
 
-use super::*;
+use std::sync::Arc;
+
+use super::{
+    db_ref, primary_down_accepted, record_ref,
+    workloads::{match_names, per_group},
+};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    orchestrator::context::{Mark, StepCtx},
+    plan::{graph::StepKind, SiteRole},
+    provider::{DatabaseRole, PoolRef, ProbeRequest},
+    run::Output,
+};
 
 /// The site whose databases must be writable once this phase is done: where the phase promotes
 /// them, else the primary (classes that move no data leave them there).

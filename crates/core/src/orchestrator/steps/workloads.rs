@@ -1,6 +1,19 @@
 //! Workload steps: list and match the plan's groups, drain, scale and restore, wait for rollouts.
 
-use super::*;
+use std::{collections::BTreeMap, sync::Arc};
+
+use super::primary_down_accepted;
+use crate::provider::{DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_RUN_ANNOTATION};
+use crate::{
+    duration::format_duration,
+    error::{Error, ErrorKind, Result},
+    orchestrator::context::{ItemWork, StepCtx},
+    plan::{graph::WorkloadMode, SiteRole, WorkloadSpec},
+    provider::{
+        AnnotateWorkload, ListWorkloads, ProbeRequest, ScaleWorkload, WorkloadId, WorkloadState,
+    },
+    run::Output,
+};
 
 pub(super) struct Workload<'a> {
     id: WorkloadId,
