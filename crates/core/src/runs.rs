@@ -162,19 +162,29 @@ pub fn interrupted(state_dir: &Path, plan: &str) -> Vec<Listed> {
 /// The failover a failback of `plan` undoes: the last one that succeeded, unless a failback
 /// succeeded after it.
 pub fn failover_to_undo(state_dir: &Path, plan: &str) -> Option<Listed> {
-    let runs = of_plan(state_dir, plan);
-    let last = runs.iter().rposition(|r| {
-        r.status == RunStatus::Succeeded
+    failover_to_undo_in(&list(state_dir), plan).cloned()
+}
+
+/// [`failover_to_undo`] among runs already listed.
+pub fn failover_to_undo_in<'a>(all: &'a [RunRecord], plan: &str) -> Option<&'a Listed> {
+    let last = all.iter().rev().filter_map(RunRecord::run).find(|r| {
+        r.state.plan == plan
+            && r.status == RunStatus::Succeeded
             && matches!(r.state.operation, Operation::Failover | Operation::Failback)
     })?;
-    (runs[last].state.operation == Operation::Failover).then(|| runs[last].clone())
+    (last.state.operation == Operation::Failover).then_some(last)
 }
 
 /// The class a failback of `plan` runs under, and the failover it undoes (see
 /// [`failover_to_undo`]); `None` when there is no failover to undo.
 pub fn failback_class(state_dir: &Path, plan: &str) -> Option<(IncidentClass, String)> {
-    let f = failover_to_undo(state_dir, plan)?;
-    Some((f.state.class, f.state.run_id))
+    failback_class_in(&list(state_dir), plan)
+}
+
+/// [`failback_class`] among runs already listed.
+pub fn failback_class_in(all: &[RunRecord], plan: &str) -> Option<(IncidentClass, String)> {
+    let f = failover_to_undo_in(all, plan)?;
+    Some((f.state.class, f.state.run_id.clone()))
 }
 
 /// True when `id` can name a run folder: not empty, no path separator, not hidden.
@@ -194,21 +204,19 @@ pub fn superseded_by(state_dir: &Path, run: &RunState) -> Option<Listed> {
 /// Removes run folders of no journal (runs killed before their first entry: nothing ran), except
 /// one whose run holds a plan's lock: that run is being created right now (a run takes its lock
 /// before it makes its folder).
-pub fn remove_without_journal(state_dir: &Path) {
+pub fn remove_without_journal(state_dir: &Path, all: &mut Vec<RunRecord>) {
     let live = RunLock::holders(state_dir);
-    for r in list(state_dir) {
-        if matches!(r.read, RunRead::NoJournal) && !live.contains(&r.run_id) {
-            let _ = std::fs::remove_dir_all(&r.dir);
-        }
-    }
+    all.retain(|r| {
+        let gone = matches!(r.read, RunRead::NoJournal) && !live.contains(&r.run_id);
+        !(gone && std::fs::remove_dir_all(&r.dir).is_ok())
+    });
 }
 
 /// Runs of `plan` that block a new run: live ones (seen by their journal's writer lock when the
 /// plan's lock file was lost), interrupted ones until resumed or abandoned, and run folders whose
 /// journal cannot be read (their plan is unknown, so they may be this plan's).
-pub fn blocking(state_dir: &Path, plan: &str) -> Result<Vec<RunRecord>> {
-    Ok(try_list(state_dir)?
-        .into_iter()
+pub fn blocking(all: &[RunRecord], plan: &str) -> Vec<RunRecord> {
+    all.iter()
         .filter(|r| match &r.read {
             RunRead::Run(r) => {
                 r.state.plan == plan
@@ -217,7 +225,8 @@ pub fn blocking(state_dir: &Path, plan: &str) -> Result<Vec<RunRecord>> {
             RunRead::Corrupt(_) => true,
             RunRead::NoJournal => false,
         })
-        .collect())
+        .cloned()
+        .collect()
 }
 
 /// Gives up on a run whose journal cannot be read: its folder moves, whole, to

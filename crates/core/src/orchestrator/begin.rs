@@ -93,11 +93,13 @@ impl Orchestrator {
         if let Some(a) = &req.abandon {
             self.abandon(a, &run_id)?;
         }
-        // Folders of runs killed before their first journal entry (nothing ran) go.
-        crate::runs::remove_without_journal(&self.state_dir);
+        // Every run on record, read (folded) once for all the questions below. Folders of runs
+        // killed before their first journal entry (nothing ran) go.
+        let mut runs = crate::runs::try_list(&self.state_dir)?;
+        crate::runs::remove_without_journal(&self.state_dir, &mut runs);
         // Holding the lock, every unfinished run of the plan is an interrupted one; a run whose
         // journal cannot be read may be one too.
-        if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?.pop() {
+        if let Some(rec) = crate::runs::blocking(&runs, &self.plan.name).pop() {
             return Err(Error::refused(match &rec.read {
                 crate::runs::RunRead::Run(r) if r.status == RunStatus::Running => format!(
                     "run {} ({}, started {}) is running in another process (its journal is locked by its writer, though the plan's lock file was not): wait for it, or stop that process",
@@ -139,18 +141,16 @@ impl Orchestrator {
             &self.plan,
             &self.providers,
             &self.clock,
-            &self.state_dir,
+            &runs,
             req.operation,
         )
         .await?;
         // A failback undoes the last completed failover, under that failover's class.
         let (class, undoes) = match req.operation {
-            Operation::Failback => {
-                match crate::runs::failback_class(&self.state_dir, &self.plan.name) {
-                    Some((class, failover)) => (class, Some(failover)),
-                    None => (req.class, None),
-                }
-            }
+            Operation::Failback => match crate::runs::failback_class_in(&runs, &self.plan.name) {
+                Some((class, failover)) => (class, Some(failover)),
+                None => (req.class, None),
+            },
             _ => (req.class, None),
         };
         let path = Journal::path_of(&self.state_dir, &run_id);

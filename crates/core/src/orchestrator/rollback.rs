@@ -44,10 +44,11 @@ impl Orchestrator {
         let lock = RunLock::acquire(&self.state_dir, &self.plan.name, &rb_id, "rollback")?;
         // Read under the lock: no run of the plan changes it meanwhile.
         let undone = self.undone(run_id)?;
-        crate::runs::remove_without_journal(&self.state_dir);
+        let mut runs = crate::runs::try_list(&self.state_dir)?;
+        crate::runs::remove_without_journal(&self.state_dir, &mut runs);
         // Another run blocks it (the interrupted run it undoes does not: it is given up on below,
         // once nothing can refuse the rollback any more).
-        if let Some(rec) = crate::runs::blocking(&self.state_dir, &self.plan.name)?
+        if let Some(rec) = crate::runs::blocking(&runs, &self.plan.name)
             .into_iter()
             .rfind(|r| r.run_id != run_id)
         {

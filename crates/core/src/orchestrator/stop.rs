@@ -153,10 +153,10 @@ pub(super) async fn refuse_nothing_to_do(
     plan: &Plan,
     providers: &Providers,
     clock: &Clock,
-    state_dir: &Path,
+    runs: &[crate::runs::RunRecord],
     op: Operation,
 ) -> Result<()> {
-    let on_dr_by_record = crate::runs::failover_to_undo(state_dir, &plan.name);
+    let on_dr_by_record = crate::runs::failover_to_undo_in(runs, &plan.name);
     match (op, &on_dr_by_record) {
         (Operation::Failback, None) => {
             let e = crate::estate::read(plan, providers, clock).await;
