@@ -262,6 +262,7 @@ pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8
         dest: endpoint(&k.dest, "--dest-kubeconfig").await?,
         dry_run: k.dry_run,
         timeout: k.timeout,
+        clock: Clock::new(),
     };
     let pv = k.pv_migrate.clone().map(|flags| PvMigrate { flags });
     let actions = match k.mode {

@@ -81,8 +81,66 @@ pub struct WaitPolicy {
     pub deadline_ms: u64,
 }
 
+/// One look at what a wait awaits.
+#[derive(Debug)]
+pub enum Poll<T> {
+    /// Reached, with its value.
+    Ready(T),
+    /// Not yet. `seen` says what was seen (for the timeout message); `next` is when to look again
+    /// if the service said so (`Retry-After`), else the wait's own backoff decides.
+    Pending {
+        /// What this poll saw, e.g. `RUNNING` or `2/3 available`.
+        seen: String,
+        /// The service's own pause before the next poll, if it gave one.
+        next: Option<Duration>,
+    },
+    /// What was awaited ended in failure: the wait ends with this error as it is (even one the
+    /// caller may retry, as a whole, such as a conflict).
+    Failed(Error),
+}
+
+impl<T> Poll<T> {
+    /// Not yet, having seen `seen`.
+    pub fn pending(seen: impl Into<String>) -> Poll<T> {
+        Poll::Pending {
+            seen: seen.into(),
+            next: None,
+        }
+    }
+}
+
+/// The one wait loop: polls `poll` until it is [`Poll::Ready`], fails with an error that is not
+/// retryable, or the deadline passes. A retryable error from a poll does not end the wait (the
+/// deadline does). Pauses follow the service's `next` when given, else grow from `wait.initial` by
+/// half each time up to `wait.max`, and never sleep past the deadline. Time comes from `clock`, so a
+/// paused runtime makes a long wait virtual. At the deadline the error is an
+/// [`ErrorKind::Timeout`] ("exceeded max wait") naming `what`, how long it waited and what was last
+/// seen; the operation may still finish.
+pub async fn poll_until<T, F, Fut>(
+    clock: &Clock,
+    wait: WaitPolicy,
+    what: &str,
+    mut poll: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>>>,
+{
+    let mut pacer = Pacer::new(clock, wait, what);
+    loop {
+        let (seen, next) = match poll().await {
+            Ok(Poll::Ready(v)) => return Ok(v),
+            Ok(Poll::Pending { seen, next }) => (seen, next),
+            Ok(Poll::Failed(e)) => return Err(e),
+            Err(e) if ends_no_wait(&e) => (format!("the last poll failed: {e}"), None),
+            Err(e) => return Err(e),
+        };
+        pacer.pause(seen, next).await?;
+    }
+}
+
 /// Polls `poll` (each poll itself retried by `policy`) until it yields `Some`, backing off between
-/// polls, and ends in an [`ErrorKind::Timeout`] error at the deadline.
+/// polls as [`poll_until`] does, and ends in an [`ErrorKind::Timeout`] error at the deadline.
 pub async fn await_condition<T, F, Fut>(
     retry_policy: RetryPolicy,
     wait: WaitPolicy,
@@ -95,31 +153,71 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>>>,
 {
-    let started = clock.now_ms();
-    let mut interval = wait.initial;
+    let mut pacer = Pacer::new(clock, wait, what);
     loop {
-        let last_error = match retry(retry_policy, clock, what, &mut on_retry, &mut poll).await {
+        let seen = match retry(retry_policy, clock, what, &mut on_retry, &mut poll).await {
             Ok(Some(v)) => return Ok(v),
-            Ok(None) => None,
-            // A read that kept failing transiently does not end the wait; the deadline does.
-            Err(e) if e.retry_status() == RetryStatus::Persistent || e.is_retryable() => Some(e),
+            Ok(None) => "not yet".to_string(),
+            Err(e) if ends_no_wait(&e) => format!("the last poll failed: {e}"),
             Err(e) => return Err(e),
         };
-        let now = clock.now_ms();
-        if now >= wait.deadline_ms {
-            let waited = format_duration(Duration::from_millis(now.saturating_sub(started)));
-            let msg = match last_error {
-                Some(e) => {
-                    format!("{what}: condition not reached after {waited}; last poll failed: {e}")
-                }
-                None => format!("{what}: condition not reached after {waited}"),
-            };
-            return Err(Error::new(ErrorKind::Timeout, msg));
-        }
-        let left = Duration::from_millis(wait.deadline_ms - now);
-        clock.sleep(interval.min(left)).await;
-        interval = (interval.saturating_mul(3) / 2).min(wait.max);
+        pacer.pause(seen, None).await?;
     }
+}
+
+/// A poll that failed transiently (or kept failing so) does not end a wait; the deadline does.
+fn ends_no_wait(e: &Error) -> bool {
+    e.retry_status() == RetryStatus::Persistent || e.is_retryable()
+}
+
+/// The pauses of one wait, and its end at the deadline.
+struct Pacer<'a> {
+    clock: &'a Clock,
+    wait: WaitPolicy,
+    what: &'a str,
+    started: u64,
+    interval: Duration,
+}
+
+impl<'a> Pacer<'a> {
+    fn new(clock: &'a Clock, wait: WaitPolicy, what: &'a str) -> Pacer<'a> {
+        Pacer {
+            clock,
+            wait,
+            what,
+            started: clock.now_ms(),
+            interval: wait.initial,
+        }
+    }
+
+    /// Sleeps before the next poll: the service's `next` when given, else the growing interval;
+    /// never past the deadline. At the deadline (or when the service's pause would cross it): the
+    /// timeout error, naming what was last `seen`.
+    async fn pause(&mut self, seen: String, next: Option<Duration>) -> Result<()> {
+        let now = self.clock.now_ms();
+        let pause = next.unwrap_or(self.interval);
+        let beyond = next.is_some_and(|p| now.saturating_add(ms(p)) > self.wait.deadline_ms);
+        if now >= self.wait.deadline_ms || beyond {
+            let waited = format_duration(Duration::from_millis(now.saturating_sub(self.started)));
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{}: not done after {waited} (last seen: {seen}); it may still finish, run again to observe it",
+                    self.what
+                ),
+            ));
+        }
+        let left = Duration::from_millis(self.wait.deadline_ms - now);
+        self.clock.sleep(pause.min(left)).await;
+        if next.is_none() {
+            self.interval = (self.interval.saturating_mul(3) / 2).min(self.wait.max);
+        }
+        Ok(())
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -232,5 +330,85 @@ mod tests {
         )
         .await;
         assert_eq!(v.unwrap(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_follow_the_service_pause_and_name_what_was_last_seen() {
+        let clock = Clock::starting_at(0);
+        let wait = WaitPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+            deadline_ms: 60_000,
+        };
+        // The service asks for 20 s between polls: four polls (0, 20, 40, 60 s), not sixty.
+        let polls = AtomicU32::new(0);
+        let err = poll_until::<(), _, _>(&clock, wait, "failover of fg", || async {
+            let n = polls.fetch_add(1, Ordering::SeqCst);
+            Ok(Poll::Pending {
+                seen: format!("status InProgress #{n}"),
+                next: Some(Duration::from_secs(20)),
+            })
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        let msg = err.to_string();
+        assert!(msg.contains("exceeded max wait"), "{msg}");
+        assert!(msg.contains("failover of fg"), "{msg}");
+        assert!(msg.contains("last seen: status InProgress #3"), "{msg}");
+        assert_eq!(polls.load(Ordering::SeqCst), 4);
+        // It gave up at the deadline, without sleeping past it.
+        assert_eq!(clock.now_ms(), 60_000);
+
+        // A transient error does not end the wait; a failure the poll reports does, as it is.
+        let polls = AtomicU32::new(0);
+        let err = poll_until::<(), _, _>(
+            &clock,
+            WaitPolicy {
+                deadline_ms: clock.now_ms() + 60_000,
+                ..wait
+            },
+            "op",
+            || async {
+                match polls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(Error::new(ErrorKind::Unreachable, "reset")),
+                    1 => Ok(Poll::pending("RUNNING")),
+                    _ => Ok(Poll::Failed(Error::new(
+                        ErrorKind::Conflict,
+                        "FailoverGroupBusy",
+                    ))),
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert_eq!(polls.load(Ordering::SeqCst), 3);
+
+        // A permanent error from a poll ends it at once.
+        let err = poll_until::<(), _, _>(
+            &clock,
+            WaitPolicy {
+                deadline_ms: clock.now_ms() + 60_000,
+                ..wait
+            },
+            "op",
+            || async { Err(Error::new(ErrorKind::PermissionDenied, "no")) },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+
+        let v = poll_until(
+            &clock,
+            WaitPolicy {
+                deadline_ms: clock.now_ms() + 60_000,
+                ..wait
+            },
+            "op",
+            || async { Ok(Poll::Ready(9)) },
+        )
+        .await;
+        assert_eq!(v.unwrap(), 9);
     }
 }

@@ -4,10 +4,18 @@
 //! `Location`, then the resource's `provisioningState`, and never re-sends the request that started
 //! the operation.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use aegis_dr_core::{
+    clock::Clock,
     error::{classify_http_status, RetryStatus},
+    retry::{poll_until, Poll, WaitPolicy},
     Error, ErrorKind, Result,
 };
 use reqwest::{header::HeaderMap, Method, StatusCode};
@@ -17,6 +25,15 @@ use crate::credential::TokenSource;
 
 /// Longest `Retry-After` honoured before giving the error back to the caller's own retries.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A started long-running operation: where to follow it.
+struct Operation<'a> {
+    path: &'a str,
+    api: &'a str,
+    resource: &'a str,
+    async_op: Option<String>,
+    location: Option<String>,
+}
 
 /// An ARM answer.
 #[derive(Debug)]
@@ -47,6 +64,8 @@ pub(crate) struct Arm {
     attempts: u32,
     /// Pause between long-running-operation polls when the service gives no `Retry-After`.
     poll_interval: Duration,
+    /// The run's clock: operation polls and retries sleep on it (virtual time in tests).
+    clock: Clock,
 }
 
 impl Arm {
@@ -56,6 +75,7 @@ impl Arm {
         scope: String,
         tokens: Arc<dyn TokenSource>,
         attempts: u32,
+        clock: Clock,
     ) -> Arm {
         Arm {
             http,
@@ -64,6 +84,7 @@ impl Arm {
             tokens,
             attempts: attempts.max(1),
             poll_interval: Duration::from_secs(5),
+            clock,
         }
     }
 
@@ -117,7 +138,8 @@ impl Arm {
         self.poll(path, api, started, deadline).await
     }
 
-    /// Follows a started operation to its end.
+    /// Follows a started operation to its end through core's one wait ([`poll_until`]) on the
+    /// run's clock: the first poll after the answer's `Retry-After`, each next one after the poll's.
     async fn poll(
         &self,
         path: &str,
@@ -128,70 +150,90 @@ impl Arm {
         if first.status != StatusCode::ACCEPTED && first.status != StatusCode::CREATED {
             return Ok(first.body);
         }
-        let async_op = first.header("azure-asyncoperation");
-        let location = first.header("location");
-        // The resource the action (`.../failover`) was posted on.
-        let resource = path.rsplit_once('/').map_or(path, |p| p.0);
-        let until = tokio::time::Instant::now() + deadline;
-        let mut wait = self.retry_after(&first.headers);
-        loop {
-            if tokio::time::Instant::now() + wait > until {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "the operation started by POST {path} did not end within {}s",
-                        deadline.as_secs()
-                    ),
-                ));
+        let op = Operation {
+            path,
+            api,
+            // The resource the action (`.../failover`) was posted on.
+            resource: path.rsplit_once('/').map_or(path, |p| p.0),
+            async_op: first.header("azure-asyncoperation"),
+            location: first.header("location"),
+        };
+        let wait = WaitPolicy {
+            initial: self.poll_interval,
+            max: self.poll_interval,
+            deadline_ms: self
+                .clock
+                .now_ms()
+                .saturating_add(u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let first_pause = self.retry_after(&first.headers);
+        let accepted = AtomicBool::new(true);
+        let (accepted, op) = (&accepted, &op);
+        let what = format!("the operation started by POST {path}");
+        poll_until(&self.clock, wait, &what, || async move {
+            // Nothing to read before the service's first `Retry-After` has passed.
+            if accepted.swap(false, Ordering::Relaxed) {
+                return Ok(Poll::Pending {
+                    seen: "202 Accepted".into(),
+                    next: Some(first_pause),
+                });
             }
-            tokio::time::sleep(wait).await;
-            if let Some(url) = &async_op {
-                let a = self.send_url(Method::GET, url, None, None, true).await?;
-                wait = self.retry_after(&a.headers);
-                match a.body["status"].as_str().unwrap_or_default() {
-                    "Succeeded" => {
-                        // The final resource: from `Location` when given, else the resource itself.
-                        return match &location {
-                            Some(l) => {
-                                Ok(self.send_url(Method::GET, l, None, None, true).await?.body)
-                            }
-                            None => self.get(resource, api).await,
-                        };
-                    }
-                    "Failed" | "Canceled" => {
-                        let code = a.body["error"]["code"]
-                            .as_str()
-                            .unwrap_or("OperationFailed");
-                        let msg = a.body["error"]["message"].as_str().unwrap_or_default();
-                        return Err(Error::new(
-                            error_kind_of_code(code).unwrap_or(ErrorKind::Provider),
-                            format!("{code}: {msg}"),
-                        ));
-                    }
-                    _ => continue,
-                }
-            }
-            if let Some(url) = &location {
-                let a = self.send_url(Method::GET, url, None, None, true).await?;
-                wait = self.retry_after(&a.headers);
-                if a.status == StatusCode::ACCEPTED {
-                    continue;
-                }
-                return Ok(a.body);
-            }
-            // Neither header: the resource's own provisioningState tells.
-            let body = self.get(resource, api).await?;
-            match body["properties"]["provisioningState"].as_str() {
-                Some("Succeeded") | None => return Ok(body),
-                Some(s @ ("Failed" | "Canceled")) => {
-                    return Err(Error::new(
-                        ErrorKind::Provider,
-                        format!("{path}: provisioningState {s}"),
+            self.poll_once(op).await
+        })
+        .await
+    }
+
+    /// One look at a started operation: `Azure-AsyncOperation` first, then `Location`, then the
+    /// resource's own `provisioningState`.
+    async fn poll_once(&self, op: &Operation<'_>) -> Result<Poll<Value>> {
+        if let Some(url) = &op.async_op {
+            let a = self.send_url(Method::GET, url, None, None, true).await?;
+            return Ok(match a.body["status"].as_str().unwrap_or_default() {
+                // The final resource: from `Location` when given, else the resource itself.
+                "Succeeded" => Poll::Ready(match &op.location {
+                    Some(l) => self.send_url(Method::GET, l, None, None, true).await?.body,
+                    None => self.get(op.resource, op.api).await?,
+                }),
+                "Failed" | "Canceled" => {
+                    let code = a.body["error"]["code"]
+                        .as_str()
+                        .unwrap_or("OperationFailed");
+                    let msg = a.body["error"]["message"].as_str().unwrap_or_default();
+                    Poll::Failed(Error::new(
+                        error_kind_of_code(code).unwrap_or(ErrorKind::Provider),
+                        format!("{code}: {msg}"),
                     ))
                 }
-                Some(_) => wait = self.poll_interval,
-            }
+                s => Poll::Pending {
+                    seen: format!("status {s}"),
+                    next: Some(self.retry_after(&a.headers)),
+                },
+            });
         }
+        if let Some(url) = &op.location {
+            let a = self.send_url(Method::GET, url, None, None, true).await?;
+            return Ok(if a.status == StatusCode::ACCEPTED {
+                Poll::Pending {
+                    seen: "202 Accepted at its Location".into(),
+                    next: Some(self.retry_after(&a.headers)),
+                }
+            } else {
+                Poll::Ready(a.body)
+            });
+        }
+        // Neither header: the resource's own provisioningState tells.
+        let body = self.get(op.resource, op.api).await?;
+        Ok(match body["properties"]["provisioningState"].as_str() {
+            Some("Succeeded") | None => Poll::Ready(body),
+            Some(s @ ("Failed" | "Canceled")) => Poll::Failed(Error::new(
+                ErrorKind::Provider,
+                format!("{}: provisioningState {s}", op.path),
+            )),
+            Some(s) => Poll::Pending {
+                seen: format!("provisioningState {s}"),
+                next: Some(self.poll_interval),
+            },
+        })
     }
 
     /// The pause before the next operation poll: `Retry-After`, else the poll interval.
@@ -261,7 +303,7 @@ impl Arm {
                             && e.retry_status() == RetryStatus::Temporary
                             && status != StatusCode::CONFLICT);
                     if again && attempt < self.attempts {
-                        tokio::time::sleep(backoff(&headers, attempt)).await;
+                        self.clock.sleep(backoff(&headers, attempt)).await;
                         continue;
                     }
                     e
@@ -269,7 +311,9 @@ impl Arm {
                 Err(e) => {
                     let e = transport_error(url, &e);
                     if safe && attempt < self.attempts {
-                        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                        self.clock
+                            .sleep(Duration::from_millis(200 * u64::from(attempt)))
+                            .await;
                         continue;
                     }
                     e

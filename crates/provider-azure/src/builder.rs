@@ -207,7 +207,14 @@ impl AzureProvidersBuilder {
             )?),
         };
         let endpoint = self.endpoint.clone().unwrap_or(wide.endpoint.clone());
-        let mut arm = Arm::new(http, &endpoint, wide.scope.clone(), tokens, self.attempts);
+        let mut arm = Arm::new(
+            http,
+            &endpoint,
+            wide.scope.clone(),
+            tokens,
+            self.attempts,
+            self.clock,
+        );
         if let Some(d) = self.poll_interval {
             arm = arm.with_poll_interval(d);
         }

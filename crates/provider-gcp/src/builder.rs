@@ -246,6 +246,7 @@ impl GcpProvidersBuilder {
             endpoint,
             self.attempts,
             self.poll_interval,
+            self.clock,
         )?;
         let database = if p.databases.is_empty() {
             None

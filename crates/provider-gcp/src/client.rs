@@ -3,7 +3,12 @@
 
 use std::{future::Future, time::Duration};
 
-use aegis_dr_core::{error::classify_http_status, Error, ErrorKind, Result, RetryStatus};
+use aegis_dr_core::{
+    clock::Clock,
+    error::classify_http_status,
+    retry::{poll_until, Poll, WaitPolicy},
+    Error, ErrorKind, Result, RetryStatus,
+};
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use google_cloud_gax::{
     error::rpc::{Code, StatusDetails},
@@ -173,51 +178,9 @@ pub(crate) fn is_stale_settings(e: &Error) -> bool {
     e.kind() == ErrorKind::InvalidState && e.message().contains("staleData")
 }
 
-/// What one poll of an operation saw.
-pub(crate) enum Poll {
-    Done,
-    Pending(String),
-    Failed(String),
-}
-
-/// Polls `poll` every `interval` until the operation is done, failed (its error surfaced) or
-/// `timeout` passed (a distinct "exceeded the wait" timeout error naming what was awaited).
-pub(crate) async fn wait<F, Fut>(
-    what: &str,
-    interval: Duration,
-    timeout: Duration,
-    mut poll: F,
-) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Poll>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let last = match poll().await {
-            Ok(Poll::Done) => return Ok(()),
-            Ok(Poll::Failed(m)) => {
-                return Err(Error::new(
-                    ErrorKind::Provider,
-                    format!("{what} failed: {m}"),
-                ))
-            }
-            Ok(Poll::Pending(s)) => s,
-            // A transient error while polling is not the operation's failure: poll again.
-            Err(e) if e.is_retryable() => e.to_string(),
-            Err(e) => return Err(e),
-        };
-        if tokio::time::Instant::now() + interval > deadline {
-            return Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{what}: exceeded the {}s wait (last seen: {last}); it may still finish, run again to observe it",
-                    timeout.as_secs()
-                ),
-            ));
-        }
-        tokio::time::sleep(interval).await;
-    }
+/// A Google operation that ended in failure, as the error of the wait on it.
+pub(crate) fn op_failed(what: &str, message: &str) -> Error {
+    Error::new(ErrorKind::Provider, format!("{what} failed: {message}"))
 }
 
 /// The Google clients and settings a plan needs.
@@ -227,6 +190,8 @@ pub(crate) struct Google {
     pub endpoint: Option<String>,
     pub attempts: u32,
     pub poll: Duration,
+    /// The run's clock: operation waits sleep on it (virtual time in tests).
+    pub clock: Clock,
     http: reqwest::Client,
 }
 
@@ -267,6 +232,7 @@ impl Google {
         endpoint: Option<String>,
         attempts: u32,
         poll: Duration,
+        clock: Clock,
     ) -> Result<Google> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -278,8 +244,27 @@ impl Google {
             endpoint,
             attempts,
             poll,
+            clock,
             http,
         })
+    }
+
+    /// Polls a Google operation every poll interval until it is done, failed (its error surfaced)
+    /// or `timeout` passed: core's one wait ([`poll_until`]), on the run's clock.
+    pub(crate) async fn wait<F, Fut>(&self, what: &str, timeout: Duration, poll: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Poll<()>>>,
+    {
+        let wait = WaitPolicy {
+            initial: self.poll,
+            max: self.poll,
+            deadline_ms: self
+                .clock
+                .now_ms()
+                .saturating_add(timeout.as_millis() as u64),
+        };
+        poll_until(&self.clock, wait, what, poll).await
     }
 
     /// Backoff between retried attempts: a tenth of the poll interval at first, at most 10 s.
@@ -355,7 +340,7 @@ impl Google {
             if !err.is_retryable() || attempt >= self.attempts {
                 return Err(err);
             }
-            tokio::time::sleep(self.poll / 10).await;
+            self.clock.sleep(self.poll / 10).await;
         }
     }
 }

@@ -12,6 +12,7 @@ use std::{collections::BTreeMap, time::Duration};
 use aegis_dr_core::{
     plan::PoolSize,
     provider::{NodeScaler, PoolRef, PoolState, ScalePool},
+    retry::Poll,
     Error, ErrorKind, Result, SiteRole,
 };
 use async_trait::async_trait;
@@ -23,7 +24,7 @@ use google_cloud_container_v1::{
     },
 };
 
-use crate::client::{on, wait, Call, Google, Poll};
+use crate::client::{on, op_failed, Call, Google};
 
 /// Where a site's clusters are: (project, location).
 pub type ClusterHome = (String, String);
@@ -139,24 +140,27 @@ impl GkeNodes {
         let (project, location) = self.home(p)?;
         let name = format!("projects/{project}/locations/{location}/operations/{op}");
         let label = format!("{about} (operation {op})");
-        wait(&label, self.google.poll, self.timeout, || async {
-            let o = self
-                .clusters
-                .get_operation()
-                .set_name(&name)
-                .send()
-                .await
-                .map_err(on(&label, "container.operations.get"))?;
-            Ok(match o.status {
-                OpStatus::Done => match o.error.filter(|e| !e.message.is_empty()) {
-                    Some(e) => Poll::Failed(e.message),
-                    None => Poll::Done,
-                },
-                OpStatus::Aborting => Poll::Failed("the operation is aborting".into()),
-                s => Poll::Pending(s.name().unwrap_or("UNKNOWN").to_string()),
+        self.google
+            .wait(&label, self.timeout, || async {
+                let o = self
+                    .clusters
+                    .get_operation()
+                    .set_name(&name)
+                    .send()
+                    .await
+                    .map_err(on(&label, "container.operations.get"))?;
+                Ok(match o.status {
+                    OpStatus::Done => match o.error.filter(|e| !e.message.is_empty()) {
+                        Some(e) => Poll::Failed(op_failed(&label, &e.message)),
+                        None => Poll::Ready(()),
+                    },
+                    OpStatus::Aborting => {
+                        Poll::Failed(op_failed(&label, "the operation is aborting"))
+                    }
+                    s => Poll::pending(s.name().unwrap_or("UNKNOWN")),
+                })
             })
-        })
-        .await
+            .await
     }
 }
 

@@ -29,6 +29,7 @@ use aegis_dr_core::{
         DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
         PromoteRequest, ReverseReplicationRequest, SyncReport,
     },
+    retry::Poll,
     Error, ErrorKind, Result, RetryStatus, SiteRole,
 };
 use async_trait::async_trait;
@@ -40,7 +41,7 @@ use google_cloud_sql_v1::{
     },
 };
 
-use crate::client::{is_stale_settings, on, wait, Call, Google, Poll};
+use crate::client::{is_stale_settings, on, op_failed, Call, Google};
 
 /// Cloud Monitoring's replica-lag metric.
 const REPLICA_LAG: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
@@ -280,30 +281,31 @@ impl CloudSql {
     /// Waits for a Cloud SQL operation to reach `DONE`, surfacing its errors.
     async fn wait_op(&self, project: &str, op: &str, about: &str) -> Result<()> {
         let label = format!("{about} (operation {op})");
-        wait(&label, self.google.poll, self.timeout, || async {
-            let o = self
-                .operations
-                .get()
-                .set_project(project)
-                .set_operation(op)
-                .send()
-                .await
-                .map_err(on(&label, "cloudsql.instances.get"))?;
-            Ok(match o.status {
-                SqlOperationStatus::Done => match o.error.filter(|e| !e.errors.is_empty()) {
-                    Some(errs) => Poll::Failed(
-                        errs.errors
-                            .iter()
-                            .map(|e| format!("{}: {}", e.code, e.message))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ),
-                    None => Poll::Done,
-                },
-                s => Poll::Pending(s.name().unwrap_or("UNKNOWN").to_string()),
+        self.google
+            .wait(&label, self.timeout, || async {
+                let o = self
+                    .operations
+                    .get()
+                    .set_project(project)
+                    .set_operation(op)
+                    .send()
+                    .await
+                    .map_err(on(&label, "cloudsql.instances.get"))?;
+                Ok(match o.status {
+                    SqlOperationStatus::Done => match o.error.filter(|e| !e.errors.is_empty()) {
+                        Some(errs) => {
+                            let all = errs
+                                .errors
+                                .iter()
+                                .map(|e| format!("{}: {}", e.code, e.message));
+                            Poll::Failed(op_failed(&label, &all.collect::<Vec<_>>().join("; ")))
+                        }
+                        None => Poll::Ready(()),
+                    },
+                    s => Poll::pending(s.name().unwrap_or("UNKNOWN")),
+                })
             })
-        })
-        .await
+            .await
     }
 
     /// True when `i` carries this pair's fence.

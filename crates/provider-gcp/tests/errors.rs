@@ -537,7 +537,15 @@ async fn an_operation_in_progress_is_a_retryable_conflict() {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first fence's operation has started (its change is on record) before the second is sent.
+    while !w.sim.with(|s| {
+        s.requests
+            .iter()
+            .any(|r| r.starts_with("PATCH ") && r.contains("/instances/"))
+    }) {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // A second change while Cloud SQL runs the first: 409 `operationInProgress`.
     let e = db
         .fence(&FenceRequest {
@@ -552,6 +560,41 @@ async fn an_operation_in_progress_is_a_retryable_conflict() {
         "{e}"
     );
     first.await.expect("joins").expect("the first fence ends");
+}
+
+/// An operation that outlasts the wait ends in the distinct timeout ("exceeded max wait") naming
+/// the operation and what it last showed, and saying it may still finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_that_outlasts_the_wait_is_a_timeout_naming_its_last_state() {
+    let sim = GcpSim::start().await.expect("simulator starts");
+    sim.with(estate::runbook);
+    sim.with(|s| s.op_time = Duration::from_secs(3600));
+    let plan = example_plan();
+    let gcp = builder(&sim, &plan, 3)
+        .with_operation_timeout(Duration::from_millis(400))
+        .build()
+        .await
+        .expect("providers build")
+        .set();
+    let (primary, _) = refs();
+    let e = gcp
+        .database
+        .expect("db")
+        .fence(&FenceRequest {
+            target: primary,
+            fenced: true,
+        })
+        .await
+        .expect_err("the operation runs for an hour");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("exceeded max wait"), "{msg}");
+    assert!(msg.contains("(operation "), "names the operation: {msg}");
+    assert!(
+        msg.contains("last seen: PENDING") || msg.contains("last seen: RUNNING"),
+        "{msg}"
+    );
+    assert!(msg.contains("it may still finish"), "{msg}");
 }
 
 /// Ages are measured on the run's clock, not the machine's: a clock ten hours ahead sees the newest

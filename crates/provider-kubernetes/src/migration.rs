@@ -11,7 +11,7 @@ use std::{path::PathBuf, time::Duration};
 use aegis_dr_core::{
     clock::Clock,
     provider::ORIGINAL_REPLICAS_ANNOTATION,
-    retry::{retry, RetryPolicy},
+    retry::{poll_until, retry, Poll, RetryPolicy, WaitPolicy},
     Error, ErrorKind, Result,
 };
 
@@ -63,6 +63,8 @@ pub struct Migration {
     pub dry_run: bool,
     /// How long to wait for rollouts.
     pub timeout: Duration,
+    /// The clock its waits and retries sleep on (virtual time in tests).
+    pub clock: Clock,
 }
 
 /// One thing a migration did (or would do).
@@ -228,7 +230,7 @@ impl Migration {
             // A 409 (another writer, or a create racing one) re-reads and tries again.
             let action = retry(
                 policy(),
-                &Clock::new(),
+                &self.clock,
                 &format!("copy {kind} {name}"),
                 |_| {},
                 || self.upsert_one(&dst, kind, workload, &name, v.clone()),
@@ -331,7 +333,7 @@ impl Migration {
         out.extend(
             retry(
                 policy(),
-                &Clock::new(),
+                &self.clock,
                 "create namespace",
                 |_| {},
                 || self.ensure_namespace(),
@@ -413,7 +415,7 @@ impl Migration {
         let pp = PatchParams::default();
         retry(
             policy(),
-            &Clock::new(),
+            &self.clock,
             &what,
             |_| {},
             || async {
@@ -469,9 +471,16 @@ impl Migration {
         }
         let ep = self.endpoint(side);
         let api: Api<K> = Api::namespaced(ep.client.clone(), &ep.namespace);
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut interval = Duration::from_millis(50);
-        loop {
+        let what = format!("{kind} {}/{name} rollout", ep.namespace);
+        let wait = WaitPolicy {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+            deadline_ms: self
+                .clock
+                .now_ms()
+                .saturating_add(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX)),
+        };
+        poll_until(&self.clock, wait, &what, || async {
             let obj = api
                 .get(name)
                 .await
@@ -482,22 +491,14 @@ impl Migration {
                 .as_u64()
                 .or_else(|| v["status"]["readyReplicas"].as_u64())
                 .unwrap_or(0) as u32;
-            if available >= want {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "{kind} {}/{name}: {available}/{want} available after {:?}",
-                        ep.namespace, self.timeout
-                    ),
-                )
-                .with_resource(format!("{}/{name}", ep.namespace)));
-            }
-            tokio::time::sleep(interval).await;
-            interval = (interval * 2).min(Duration::from_secs(5));
-        }
+            Ok(if available >= want {
+                Poll::Ready(())
+            } else {
+                Poll::pending(format!("{available}/{want} available"))
+            })
+        })
+        .await
+        .map_err(|e| e.or_resource(&format!("{}/{name}", ep.namespace)))
     }
 
     /// The workloads of kind `K` at `ep`, by name.
