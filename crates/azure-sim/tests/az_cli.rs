@@ -209,7 +209,21 @@ async fn the_azure_cli_agrees_with_the_simulator() {
     assert_eq!(dr["endpointMonitorStatus"], "CheckingEndpoint", "{dr:#}");
     let primary = ep("primary-endpoint", "Disabled");
     assert_eq!(primary["endpointMonitorStatus"], "Disabled", "{primary:#}");
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // The probes bring the enabled endpoint Online: read until they have (the simulator's state
+    // says when), then check that `az` sees it so.
+    let t0 = std::time::Instant::now();
+    let online = || {
+        sim.with(|s| s.traffic_manager_endpoints(estate::PROFILE))
+            .iter()
+            .any(|(name, _, monitor)| name == "dr-endpoint" && monitor == "Online")
+    };
+    while !online() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "never Online"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // (`endpoint show` is not in that profile's command set; `endpoint list` reads the profile.)
     let all = az.json(&[
         "network",

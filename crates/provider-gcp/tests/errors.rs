@@ -88,6 +88,15 @@ async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() 
     );
     // A pool whose operation still runs is a retryable conflict, not a second operation.
     w.sim.with(|s| s.pool_time = Duration::from_secs(5));
+    let resizes = || {
+        w.sim.with(|s| {
+            s.requests
+                .iter()
+                .filter(|r| r.ends_with(":setSize"))
+                .count()
+        })
+    };
+    let before = resizes();
     let busy = nodes.clone();
     let first = {
         let pool = pool.clone();
@@ -99,7 +108,10 @@ async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() 
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first resize's operation has started before the second is sent.
+    while resizes() == before {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let e = nodes
         .scale_pool(&ScalePool {
             pool: pool.clone(),
@@ -543,7 +555,6 @@ async fn an_operation_in_progress_is_a_retryable_conflict() {
             .iter()
             .any(|r| r.starts_with("PATCH ") && r.contains("/instances/"))
     }) {
-        tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // A second change while Cloud SQL runs the first: 409 `operationInProgress`.
