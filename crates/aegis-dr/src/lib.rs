@@ -20,8 +20,18 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+// Library crates document their public items (the CLI, simulators and test servers need not).
+#![warn(missing_docs)]
 
-pub use aegis_dr_core::*;
+/// The surface an application embedding aegis-dr uses: the plan, the orchestrator and its run
+/// model, the views of runs (reports, listings, controls), the controller, and the provider traits
+/// with their layers. Provider authors depend on `aegis-dr-core` itself (waits, retries, the
+/// conformance suite).
+pub use aegis_dr_core::{
+    checks, clock, control, controller, duration, error, estate, journal, layer, notify,
+    orchestrator, plan, provider, readiness, report, run, runs, sim, write_atomic, Error,
+    ErrorKind, IncidentClass, Plan, Result, SiteRole, Targets,
+};
 
 pub mod registry;
 

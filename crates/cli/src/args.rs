@@ -133,7 +133,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the six pre-failover checks (exit 1 when any fails).
@@ -345,11 +344,8 @@ pub struct K8sFailbackArgs {
 /// Operations for `plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OperationArg {
-    /// Failover.
     Failover,
-    /// Failback.
     Failback,
-    /// Drill.
     Drill,
 }
 

@@ -130,7 +130,7 @@ fn permissions(cfg: &Config, only: Option<&str>, out_dir: Option<&Path>) -> Resu
         for (name, p) in &all {
             let json = serde_json::from_str::<serde_json::Value>(&p.document).is_ok();
             let file = dir.join(format!("{name}.{}", if json { "json" } else { "yaml" }));
-            aegis_dr::fsutil::write_atomic(&file, p.document.as_bytes())?;
+            aegis_dr::write_atomic(&file, p.document.as_bytes())?;
             outln!("{name}: {} -> {}", p.format, file.display());
             for note in &p.notes {
                 eprintln!("note: {name}: {note}");

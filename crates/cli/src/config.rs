@@ -16,16 +16,12 @@ pub enum Action {
     Check,
     /// `plan` (and `--dry-run`).
     Plan {
-        /// Operation.
         operation: Operation,
-        /// Class.
         class: IncidentClass,
     },
     /// `failover`, `failback`, `drill`.
     Run {
-        /// Operation.
         operation: Operation,
-        /// Class.
         class: IncidentClass,
         /// Gate overrides.
         flags: RunFlags,
@@ -72,7 +68,6 @@ pub enum Action {
         run_id: String,
         /// Who asks.
         by: String,
-        /// What.
         command: aegis_dr::control::Command,
     },
 }
@@ -80,11 +75,8 @@ pub enum Action {
 /// Which `k8s` mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum K8sModeKind {
-    /// Stage.
     Stage,
-    /// Cutover.
     Cutover,
-    /// Failback.
     Failback,
 }
 
@@ -104,11 +96,8 @@ impl K8sModeKind {
 #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct ClusterRef {
-    /// Kubeconfig.
     pub kubeconfig: Option<PathBuf>,
-    /// Context.
     pub context: Option<String>,
-    /// Namespace.
     pub namespace: String,
 }
 
@@ -116,7 +105,6 @@ pub struct ClusterRef {
 #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct K8sConfig {
-    /// Mode.
     pub mode: K8sModeKind,
     /// Source cluster.
     pub source: ClusterRef,

@@ -1,6 +1,8 @@
 //! aegis-dr core: the plan model, provider traits, the orchestrator that runs failover, failback and
 //! drills against a plan with RTO/RPO enforcement, its journal and reports, and the simulated estate.
 #![forbid(unsafe_code)]
+// Library crates document their public items (the CLI, simulators and test servers need not).
+#![warn(missing_docs)]
 
 pub mod checks;
 pub mod clock;
@@ -12,10 +14,10 @@ pub(crate) mod dns_check;
 pub mod duration;
 pub mod error;
 pub mod estate;
-pub mod fsutil;
+pub(crate) mod fsutil;
 pub mod incident;
 pub mod journal;
-pub mod lock;
+pub(crate) mod lock;
 pub mod notify;
 pub mod orchestrator;
 pub mod plan;
@@ -30,6 +32,7 @@ pub mod runs;
 pub mod sim;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};
+pub use fsutil::write_atomic;
 pub use incident::{IncidentClass, Targets};
 pub use plan::{Plan, SiteRole};
 /// The layers around every provider call (retry, timeout, faults, stats, tracing).

@@ -3,7 +3,7 @@
 use std::{
     fs::{File, OpenOptions, TryLockError},
     io::{Read, Seek, Write},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use crate::error::{Error, Result};
@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct RunLock {
     file: File,
-    path: PathBuf,
 }
 
 impl RunLock {
@@ -64,12 +63,7 @@ impl RunLock {
         // which dies with the process and does not outlive a reboot.
         file.write_all(info.as_bytes())
             .map_err(|e| Error::io(path.display(), e))?;
-        Ok(RunLock { file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(RunLock { file })
     }
 
     /// The run ids holding any plan's lock under `state_dir` now.

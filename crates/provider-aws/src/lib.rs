@@ -18,6 +18,8 @@
 //! (`ROUTE_53`, `RDS`, `CLOUDWATCH`, `EKS`, `AUTO_SCALING`, `DRS`, `EC2`) point single services at
 //! emulators. SDK errors become [`aegis_dr_core::Error`]s at this boundary (see [`error`]).
 #![forbid(unsafe_code)]
+// Library crates document their public items (the CLI, simulators and test servers need not).
+#![warn(missing_docs)]
 
 mod aurora_global;
 mod builder;

@@ -16,6 +16,8 @@
 //! sovereign cloud or a simulator. ARM errors become [`aegis_dr_core::Error`]s in [`arm`]'s one
 //! place, through the status table every provider shares.
 #![forbid(unsafe_code)]
+// Library crates document their public items (the CLI, simulators and test servers need not).
+#![warn(missing_docs)]
 
 mod aks;
 mod arm;

@@ -60,10 +60,8 @@ async fn an_address_set_in_azure_dns_moves_whole() {
         zone = estate::ZONE
     ))
     .expect("plan parses");
-    let plan = aegis_dr_core::Plan {
-        dns_records: plan.dns_records[1..].to_vec(),
-        ..plan
-    };
+    let mut plan = plan;
+    plan.dns_records.remove(0);
     conformance::dns_routing(&w.azure, &plan, &Clock::new(), WITHIN).await;
     let set =
         |s: &mut aegis_dr_azure_sim::SimState| s.record(estate::ZONE, "A", "v4").expect("set").1;

@@ -16,6 +16,8 @@
 //! plan's `endpoint`) points every API at one base URL: a simulator or a private endpoint. Google's
 //! errors become [`aegis_dr_core::Error`]s in one place (`client.rs`).
 #![forbid(unsafe_code)]
+// Library crates document their public items (the CLI, simulators and test servers need not).
+#![warn(missing_docs)]
 
 mod builder;
 mod client;

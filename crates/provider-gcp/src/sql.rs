@@ -83,7 +83,7 @@ pub struct InstancePair {
     pub project: String,
     /// Failover shape.
     pub mode: SqlMode,
-    /// Fencing.
+    /// How the pair's primary is fenced: the label alone, or with the read-only flag.
     pub fence: FenceMode,
 }
 

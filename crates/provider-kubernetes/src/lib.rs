@@ -9,6 +9,8 @@
 //! TLS is rustls; the program picks its process-wide crypto provider (the `aegis-dr` facade
 //! installs `ring` before it builds clients), as a library must not.
 #![forbid(unsafe_code)]
+// Library crates document their public items (the CLI, simulators and test servers need not).
+#![warn(missing_docs)]
 
 mod backend;
 mod error;

@@ -45,7 +45,7 @@ use crate::error::from_kube;
 pub struct Endpoint {
     /// Client of the cluster.
     pub client: Client,
-    /// Namespace.
+    /// The namespace moved (the same on both clusters).
     pub namespace: String,
     /// Kubeconfig file (handed to `pv-migrate`).
     pub kubeconfig: Option<PathBuf>,

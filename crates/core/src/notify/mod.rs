@@ -43,13 +43,13 @@ pub use crate::plan::Escalation;
 /// A rendered message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
-    /// Template.
+    /// Which message this is (run started, step failed, ...).
     pub template: Template,
     /// Run id.
     pub run_id: String,
     /// Plan name.
     pub plan: String,
-    /// Operation.
+    /// The run's operation: `failover`, `failback` or `drill`.
     pub operation: String,
     /// Incident class.
     pub class: String,

@@ -8,9 +8,9 @@ use crate::control::{Command, ControlRequest};
 /// An operator's order to skip a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SkipOrder {
-    /// Who.
+    /// Who asked (`--by`, else the OS user).
     pub by: String,
-    /// Why.
+    /// The reason given with the request.
     pub reason: String,
     /// Given with `--force`.
     pub force: bool,
@@ -21,7 +21,7 @@ pub(crate) struct SkipOrder {
 pub(crate) struct Decision {
     /// Approved (else rejected).
     pub approved: bool,
-    /// Who.
+    /// Who asked (`--by`, else the OS user).
     pub by: String,
     /// Why (a rejection's reason).
     pub reason: Option<String>,

@@ -58,7 +58,7 @@ impl Progress for NoProgress {}
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    /// Operation.
+    /// Failover, failback or drill.
     pub operation: Operation,
     /// Incident class (failback and drill use it for their targets).
     pub class: IncidentClass,

@@ -115,7 +115,7 @@ pub enum HookAction {
         method: String,
         /// URL.
         url: String,
-        /// Headers.
+        /// Extra request headers (values may name environment variables).
         headers: BTreeMap<String, String>,
         /// Headers whose values are read from an environment variable (header → variable), never
         /// shown.

@@ -691,8 +691,10 @@ impl Default for Estimates {
     }
 }
 
-/// A validated plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A validated plan. Outside this crate it can only be built by [`Plan::load`] or [`Plan::parse`],
+/// which validate it (it cannot be written as a struct literal, nor deserialized unvalidated).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Plan {
     /// Plan name; also names the run lock.
     pub name: String,

@@ -38,7 +38,7 @@ impl TriggerAction {
 /// A condition that declares an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerSpec {
-    /// Name.
+    /// The trigger's name, unique in the plan (metrics and journal name it).
     pub name: String,
     /// The PromQL query whose value is judged.
     pub query: String,

@@ -47,7 +47,7 @@ pub struct ChangeId(pub String);
 pub enum ChangeStatus {
     /// Not yet on every authoritative server.
     Pending,
-    /// Propagated.
+    /// Every authoritative server answers the change (Route 53 `INSYNC`).
     Insync,
 }
 

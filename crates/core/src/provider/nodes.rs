@@ -13,7 +13,7 @@ use crate::{
 pub struct PoolRef {
     /// Site of the pool.
     pub site: SiteRole,
-    /// Cluster.
+    /// The cluster the pool belongs to, as the plan names it.
     pub cluster: String,
     /// Pool name.
     pub name: String,

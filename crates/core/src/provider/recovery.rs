@@ -38,9 +38,9 @@ pub struct JobId(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
-    /// Accepted.
+    /// Accepted by the service, not running yet.
     Pending,
-    /// Running.
+    /// Running: launching recovery instances.
     Started,
     /// Finished (look at each participant's launch status).
     Completed,
@@ -50,15 +50,15 @@ pub enum JobStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LaunchStatus {
-    /// Waiting.
+    /// Queued behind other launches.
     Pending,
-    /// Launching.
+    /// Being launched.
     InProgress,
-    /// Launched.
+    /// Launched: its recovery instance runs.
     Launched,
-    /// Failed.
+    /// The launch failed.
     Failed,
-    /// Terminated.
+    /// Its recovery instance was terminated.
     Terminated,
 }
 

@@ -20,15 +20,15 @@ pub const SCALED_BY_RUN_ANNOTATION: &str = "aegis.io/scaled-by-run";
 /// Identifies one workload.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WorkloadId {
-    /// Site.
+    /// The site whose cluster runs it.
     pub site: SiteRole,
-    /// Cluster.
+    /// The cluster, as the plan names it.
     pub cluster: String,
-    /// Namespace.
+    /// The namespace it lives in.
     pub namespace: String,
-    /// Kind.
+    /// Deployment or StatefulSet.
     pub kind: WorkloadKind,
-    /// Name.
+    /// Its name in the namespace.
     pub name: String,
 }
 
@@ -47,13 +47,13 @@ pub use crate::plan::LabelSelector;
 /// List workloads of a namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListWorkloads {
-    /// Site.
+    /// The site whose cluster to list.
     pub site: SiteRole,
-    /// Cluster.
+    /// The cluster, as the plan names it.
     pub cluster: String,
-    /// Namespace.
+    /// The namespace to list.
     pub namespace: String,
-    /// Kind.
+    /// Deployments or StatefulSets.
     pub kind: WorkloadKind,
     /// Label selector.
     pub selector: Option<LabelSelector>,
@@ -83,13 +83,13 @@ impl ListWorkloads {
 /// A workload as observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadState {
-    /// Name.
+    /// Its name in the namespace.
     pub name: String,
     /// Desired replicas (spec).
     pub replicas: u32,
     /// Replicas available (status).
     pub available_replicas: u32,
-    /// Annotations.
+    /// Its annotations (the recorded production replica count among them).
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -118,9 +118,9 @@ pub struct ScaleWorkload {
 /// Read ConfigMaps, for "DR config matches primary".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigMapsRequest {
-    /// Site.
+    /// The site whose cluster holds the namespace.
     pub site: SiteRole,
-    /// Cluster.
+    /// The cluster, as the plan names it.
     pub cluster: String,
     /// `namespace/name` of each ConfigMap.
     pub names: Vec<String>,

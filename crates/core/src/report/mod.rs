@@ -46,11 +46,11 @@ pub use crate::run::StepStatus;
 /// One step in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
-    /// Id.
+    /// The step's id (`db.fence.orders`).
     pub id: String,
-    /// Title.
+    /// The step's title, as the plan output shows it.
     pub title: String,
-    /// Status.
+    /// How the step ended (or stands, in a run still going).
     pub status: StepStatus,
     /// First start (RFC 3339).
     pub started_at: Option<String>,
@@ -62,7 +62,7 @@ pub struct StepReport {
     pub attempts: u32,
     /// Retried calls.
     pub retries: u32,
-    /// Outcome.
+    /// What the step did, in one line.
     pub summary: Option<String>,
     /// Errors, in order.
     pub errors: Vec<ErrorSummary>,
@@ -115,13 +115,13 @@ impl StepReport {
 /// An operator's request, as the run took it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlReport {
-    /// When.
+    /// When the request was journaled (RFC 3339).
     pub at: String,
     /// Seconds from the run's start.
     pub offset_seconds: f64,
-    /// Who.
+    /// Who asked (`--by`, else the OS user).
     pub by: String,
-    /// What.
+    /// What was asked: `pause`, `skip STEP`, `approve STEP`, ...
     pub request: String,
 }
 
@@ -139,11 +139,11 @@ pub struct PauseReport {
 /// An escalation in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EscalationReport {
-    /// When.
+    /// When it was raised (RFC 3339).
     pub at: String,
-    /// Why.
+    /// What raised it (overrun, step failure, ...).
     pub reason: String,
-    /// Text.
+    /// The message sent to the escalation's route.
     pub message: String,
     /// Seconds from the run's start.
     #[serde(default)]
@@ -153,11 +153,11 @@ pub struct EscalationReport {
 /// A notification in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationReport {
-    /// When.
+    /// When it was sent (RFC 3339).
     pub at: String,
-    /// Template.
+    /// Which message it was (run started, step failed, ...).
     pub template: String,
-    /// Sink.
+    /// The sink it went to, as the plan names it.
     pub sink: String,
     /// Error, if sending failed.
     pub error: Option<String>,
@@ -168,13 +168,13 @@ pub struct NotificationReport {
 pub struct Report {
     /// Run id.
     pub run_id: String,
-    /// Operation.
+    /// `failover`, `failback` or `drill`.
     pub operation: String,
     /// Incident class.
     pub class: String,
     /// Plan name.
     pub plan: String,
-    /// Status.
+    /// How the run ended, or where it stands.
     pub status: RunStatus,
     /// Start (RFC 3339).
     pub started_at: String,
@@ -182,7 +182,7 @@ pub struct Report {
     pub finished_at: Option<String>,
     /// Seconds from start to end (or to the last journaled event).
     pub duration_seconds: f64,
-    /// Targets.
+    /// The class's RTO and RPO, in seconds.
     pub targets: TargetSeconds,
     /// Achieved values.
     pub achieved: AchievedSeconds,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
-    /// Fine.
+    /// The check holds.
     Pass,
     /// Worth a look, does not block.
     Warn,
@@ -32,7 +32,7 @@ pub struct CheckResult {
     pub name: String,
     /// What it verifies.
     pub description: String,
-    /// Outcome.
+    /// Pass, warn or fail.
     pub status: CheckStatus,
     /// What was seen.
     pub evidence: String,

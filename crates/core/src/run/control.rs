@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub enum Command {
     /// Start no new step until resumed (running steps finish; approvals keep waiting).
     Pause {
-        /// Why.
+        /// The reason given with the request.
         reason: String,
     },
     /// Start steps again.
@@ -19,7 +19,7 @@ pub enum Command {
     Skip {
         /// The step id, as `aegis-dr status RUN_ID` shows it.
         step: String,
-        /// Why.
+        /// The reason given with the request.
         reason: String,
         /// Allows skipping a safety step.
         #[serde(default)]
@@ -36,7 +36,7 @@ pub enum Command {
         /// The hook's step id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
-        /// Why.
+        /// The reason given with the request.
         reason: String,
     },
 }
@@ -71,7 +71,7 @@ impl Command {
 pub struct ControlRequest {
     /// Who asked (`user@host`, or what `--by` said).
     pub by: String,
-    /// What.
+    /// What was asked.
     #[serde(flatten)]
     pub command: Command,
 }

@@ -21,7 +21,7 @@ pub enum Entry {
         ts_ms: u64,
         /// Run id.
         run_id: String,
-        /// Operation.
+        /// Failover, failback or drill.
         operation: Operation,
         /// Incident class.
         class: IncidentClass,
@@ -70,9 +70,9 @@ pub enum Entry {
         ts_ms: u64,
         /// Step id.
         step: String,
-        /// Key.
+        /// The checkpoint's key within the step.
         key: String,
-        /// Value.
+        /// The checkpoint's value (a job id, the measured RPO, ...).
         value: serde_json::Value,
     },
     /// A step finished.
@@ -124,7 +124,7 @@ pub enum Entry {
         ts_ms: u64,
         /// The escalation (`rto-exceeded`, `data-integrity`, `dr-environment-unhealthy`, `both-sites-down`, `run-stopped`).
         reason: String,
-        /// Text.
+        /// The message the escalation sent.
         message: String,
     },
     /// A notification was sent (or failed to be).

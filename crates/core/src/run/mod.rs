@@ -96,7 +96,7 @@ impl RunFlags {
 pub struct StepInfo {
     /// Step id.
     pub id: String,
-    /// Title.
+    /// The step's title, as the plan output shows it.
     pub title: String,
     /// Steps it waits for.
     pub deps: Vec<String>,

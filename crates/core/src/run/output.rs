@@ -46,7 +46,7 @@ pub enum Output {
     Hook(Value),
     /// Workloads this step scaled, and all it looked at.
     Scaled {
-        /// Scaled.
+        /// How many workloads were scaled.
         changed: usize,
         /// Looked at.
         total: usize,

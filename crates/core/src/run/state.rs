@@ -57,11 +57,11 @@ pub enum StepStatus {
     Pending,
     /// Started, not finished.
     Running,
-    /// Done.
+    /// Ended with every step done.
     Succeeded,
     /// Not attempted, on purpose (the reason is its summary).
     Skipped,
-    /// Failed.
+    /// Stopped on a step's failure or a refusal.
     Failed,
 }
 
@@ -117,7 +117,7 @@ pub struct Pause {
 pub struct At<T> {
     /// Epoch ms.
     pub ts_ms: u64,
-    /// What.
+    /// What was recorded (a request, an escalation, ...).
     pub what: T,
 }
 
@@ -168,7 +168,7 @@ pub struct Abandoned {
 pub struct RunState {
     /// Run id.
     pub run_id: String,
-    /// Operation.
+    /// Failover, failback or drill.
     pub operation: Operation,
     /// Incident class.
     pub class: IncidentClass,

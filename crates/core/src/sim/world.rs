@@ -16,9 +16,9 @@ use crate::{
 pub struct SimDatabase {
     /// Pair it belongs to.
     pub pair: String,
-    /// Site.
+    /// The site the instance runs at.
     pub site: SiteRole,
-    /// Role.
+    /// Primary or replica.
     pub role: DatabaseRole,
     /// Writes blocked.
     pub fenced: bool,
@@ -63,9 +63,9 @@ pub struct SimWorkload {
     pub prev_available: u32,
     /// When replicas last changed.
     pub changed_ms: u64,
-    /// Labels.
+    /// The workload's labels (selectors match them).
     pub labels: BTreeMap<String, String>,
-    /// Annotations.
+    /// Its annotations (the recorded production replica count among them).
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -83,7 +83,7 @@ pub struct SimSite {
 /// A recovery source server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimSourceServer {
-    /// Name.
+    /// The pool's name in its cluster.
     pub name: String,
     /// `running` or `stopped` (lost in the outage / replaced by its recovery instance).
     pub state: String,
@@ -109,7 +109,7 @@ pub struct SimRecoveryInstance {
 pub struct SimJob {
     /// `LAUNCH` or `FAILBACK`.
     pub kind: String,
-    /// Created.
+    /// When the recovery point was taken (epoch milliseconds).
     pub created_ms: u64,
     /// Participants: source servers (LAUNCH) or instance ids (FAILBACK).
     pub participants: Vec<String>,
@@ -140,7 +140,7 @@ pub struct SimWorld {
     pub workloads: BTreeMap<String, SimWorkload>,
     /// ConfigMaps by `site/namespace/name`.
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
-    /// Sites.
+    /// Each site's simulated resources.
     pub sites: BTreeMap<SiteRole, SimSite>,
     /// Recovery source servers by id.
     pub source_servers: BTreeMap<String, SimSourceServer>,

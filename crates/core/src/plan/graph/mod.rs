@@ -87,16 +87,16 @@ pub enum StepKind {
     },
     /// Scale the site's node pools.
     ScaleNodes {
-        /// Site.
+        /// The site whose records, pools or workloads the step moves.
         site: SiteRole,
         /// Target size.
         level: Level,
     },
     /// Scale or restore the site's workloads.
     ScaleWorkloads {
-        /// Site.
+        /// The site whose workloads the step scales.
         site: SiteRole,
-        /// Mode.
+        /// Scale the plan's deployments, or move a namespace.
         mode: WorkloadMode,
     },
     /// Lower the TTL of every record before moving traffic back.
@@ -309,11 +309,11 @@ impl Graph {
 /// What `plan` shows: the graph and its estimate, without side effects.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PlanPreview {
-    /// Operation.
+    /// Failover, failback or drill.
     pub operation: Operation,
-    /// Class.
+    /// The incident class whose targets apply.
     pub class: IncidentClass,
-    /// Targets.
+    /// The class's RTO and RPO (after the plan's overrides).
     pub targets: Targets,
     /// The graph.
     pub graph: Graph,
