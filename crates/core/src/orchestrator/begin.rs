@@ -306,6 +306,7 @@ impl Orchestrator {
                 marks,
                 data_loss: run.data_loss.clone().into_iter().collect(),
                 controls,
+                rto_escalated: false,
             },
             previously_started: run.started().map(String::from).collect(),
         };

@@ -4,7 +4,7 @@ use std::{
     collections::{HashMap, HashSet},
     future::Future,
     sync::{
-        atomic::{AtomicBool, AtomicU32, Ordering},
+        atomic::{AtomicU32, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -62,6 +62,8 @@ pub(crate) struct LiveState {
     pub data_loss: HashMap<Phase, DataLoss>,
     /// The operator's requests in force.
     pub controls: super::controls::Controls,
+    /// The RTO overrun has been escalated (once a run).
+    pub rto_escalated: bool,
 }
 
 /// Where a run starts from: nothing for a new run; for a resumed one, what its journal says.
@@ -73,8 +75,19 @@ pub(crate) struct Resumed {
     pub previously_started: HashSet<String>,
 }
 
-/// Everything the steps of one run share.
+/// Everything the steps of one run share: what does not change, one changing state behind one
+/// lock, and the effects a run has besides its providers' calls.
 pub(crate) struct RunCtx {
+    /// What does not change during the run.
+    pub fixed: RunFixed,
+    /// What changes as the run goes, behind one lock (see [`RunCtx::live`]).
+    live: Mutex<LiveState>,
+    /// The journal, the plan's sinks and the live display.
+    pub effects: Effects,
+}
+
+/// What does not change during a run: the plan, its providers and graph, the run's ids and flags.
+pub(crate) struct RunFixed {
     pub plan: Arc<Plan>,
     pub providers: Providers,
     pub clock: Clock,
@@ -87,33 +100,57 @@ pub(crate) struct RunCtx {
     pub recovery_point: Option<String>,
     pub graph: Graph,
     pub estimate: Estimate,
-    pub journal: Mutex<Journal>,
     /// Steps an earlier process of the run started.
     pub previously_started: HashSet<String>,
-    /// What changes as the run goes, behind one lock.
-    pub live: Mutex<LiveState>,
+}
+
+/// What a run does besides its providers' calls: journal entries, messages to the plan's sinks,
+/// lines on the live display, and the signal approval hooks wait on.
+pub(crate) struct Effects {
+    journal: Mutex<Journal>,
     pub notifier: Notifier,
     pub progress: Arc<dyn Progress>,
-    pub rto_escalated: AtomicBool,
     /// Messages being sent in the background (at most one: each waits for the one before).
     pub background_notifications: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Bumped whenever `controls` changes (approval hooks wait on it).
+    /// Bumped whenever the operator's controls change (approval hooks wait on it).
     pub controls_changed: tokio::sync::watch::Sender<u64>,
 }
 
+impl Effects {
+    /// The effects of a run writing to `journal`.
+    pub fn new(journal: Journal, notifier: Notifier, progress: Arc<dyn Progress>) -> Effects {
+        Effects {
+            journal: Mutex::new(journal),
+            notifier,
+            progress,
+            background_notifications: Mutex::new(Vec::new()),
+            controls_changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
 impl RunCtx {
+    /// A run's context: `live` is where it starts from (empty, or its journal's fold).
+    pub fn new(run: RunFixed, live: LiveState, effects: Effects) -> RunCtx {
+        RunCtx {
+            fixed: run,
+            live: Mutex::new(live),
+            effects,
+        }
+    }
+
     /// Applies an operator's request: journaled (durably), then in force.
     pub fn apply_control(&self, req: crate::control::ControlRequest) -> Result<String> {
         let applied = self.live().controls.apply(req);
         for r in applied.journaled {
             self.journal(Entry::Control {
-                ts_ms: self.clock.now_ms(),
+                ts_ms: self.fixed.clock.now_ms(),
                 request: r,
             })?;
         }
-        self.controls_changed.send_modify(|g| *g += 1);
-        tracing::warn!(run = %self.run_id, "{}", applied.message);
-        self.progress.message(&applied.message);
+        self.effects.controls_changed.send_modify(|g| *g += 1);
+        tracing::warn!(run = %self.fixed.run_id, "{}", applied.message);
+        self.effects.progress.message(&applied.message);
         Ok(applied.message)
     }
 
@@ -134,7 +171,8 @@ impl RunCtx {
     }
 
     fn locked_journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>> {
-        self.journal
+        self.effects
+            .journal
             .lock()
             .map_err(|_| Error::new(ErrorKind::Io, "journal lock poisoned"))
     }
@@ -172,30 +210,37 @@ impl RunCtx {
 
     /// Epoch ms when the RTO runs out.
     pub fn rto_deadline_ms(&self) -> u64 {
-        self.started_ms
-            .saturating_add(u64::try_from(self.targets.rto.as_millis()).unwrap_or(u64::MAX))
+        self.fixed
+            .started_ms
+            .saturating_add(u64::try_from(self.fixed.targets.rto.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Epoch ms when waits give up: the RTO plus its allowed overrun.
     pub fn hard_deadline_ms(&self) -> u64 {
-        let rto = self.targets.rto.as_secs_f64() * 1000.0;
+        let rto = self.fixed.targets.rto.as_secs_f64() * 1000.0;
         // `as` saturates a float too large for u64.
-        self.started_ms
-            .saturating_add((rto * (1.0 + self.plan.execution.overrun_factor)) as u64)
+        self.fixed
+            .started_ms
+            .saturating_add((rto * (1.0 + self.fixed.plan.execution.overrun_factor)) as u64)
     }
 
     /// Time since the run started.
     pub fn elapsed(&self) -> Duration {
-        Duration::from_millis(self.clock.now_ms().saturating_sub(self.started_ms))
+        Duration::from_millis(
+            self.fixed
+                .clock
+                .now_ms()
+                .saturating_sub(self.fixed.started_ms),
+        )
     }
 
     fn message(&self, template: Template, text: String, fields: serde_json::Value) -> Message {
         Message {
             template,
-            run_id: self.run_id.clone(),
-            plan: self.plan.name.clone(),
-            operation: self.operation.as_str().into(),
-            class: self.class.as_str().into(),
+            run_id: self.fixed.run_id.clone(),
+            plan: self.fixed.plan.name.clone(),
+            operation: self.fixed.operation.as_str().into(),
+            class: self.fixed.class.as_str().into(),
             text,
             fields,
         }
@@ -222,7 +267,7 @@ impl RunCtx {
         text: String,
         fields: serde_json::Value,
     ) {
-        let Ok(mut pending) = self.background_notifications.lock() else {
+        let Ok(mut pending) = self.effects.background_notifications.lock() else {
             return;
         };
         let before = std::mem::take(&mut *pending);
@@ -238,6 +283,7 @@ impl RunCtx {
     /// Waits until the messages sent in the background are out (and journaled).
     pub async fn flush_notifications(&self) {
         let pending = self
+            .effects
             .background_notifications
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
@@ -265,7 +311,7 @@ impl RunCtx {
         sinks: &[String],
     ) -> Delivery {
         let msg = self.message(template, text, fields);
-        let results = self.notifier.send_to(&msg, sinks).await;
+        let results = self.effects.notifier.send_to(&msg, sinks).await;
         let mut d = Delivery::default();
         for (sink, error) in results {
             match &error {
@@ -274,11 +320,12 @@ impl RunCtx {
             }
             if let Some(e) = &error {
                 tracing::warn!(sink = %sink, template = template.as_str(), error = %e, "notification failed");
-                self.progress
+                self.effects
+                    .progress
                     .message(&format!("notification to {sink} failed: {e}"));
             }
             let _ = self.journal(Entry::Notification {
-                ts_ms: self.clock.now_ms(),
+                ts_ms: self.fixed.clock.now_ms(),
                 template: template.as_str().into(),
                 sink,
                 error,
@@ -291,6 +338,7 @@ impl RunCtx {
     /// sinks (every sink without a route), naming who to contact.
     pub async fn escalate(&self, reason: Escalation, message: String) {
         let route = self
+            .fixed
             .plan
             .escalations
             .get(&reason)
@@ -301,20 +349,21 @@ impl RunCtx {
             .clone()
             .unwrap_or_else(|| reason.default_contact().to_string());
         let message = format!("{message}. Contact {contact}.");
-        tracing::warn!(run = %self.run_id, reason = reason.as_str(), message = %message, "escalation");
+        tracing::warn!(run = %self.fixed.run_id, reason = reason.as_str(), message = %message, "escalation");
         let _ = self.journal(Entry::Escalation {
-            ts_ms: self.clock.now_ms(),
+            ts_ms: self.fixed.clock.now_ms(),
             reason: reason.as_str().into(),
             message: message.clone(),
         });
-        self.progress
+        self.effects
+            .progress
             .message(&format!("ESCALATION ({}): {message}", reason.as_str()));
         let text = format!(
             "[aegis-dr] ESCALATION {} {} ({}), run {}: {message}",
-            self.plan.name,
-            self.operation.as_str(),
-            self.class,
-            self.run_id
+            self.fixed.plan.name,
+            self.fixed.operation.as_str(),
+            self.fixed.class,
+            self.fixed.run_id
         );
         self.flush_notifications().await;
         self.send_routed(
@@ -328,12 +377,13 @@ impl RunCtx {
 
     /// Escalates once when the run passes its RTO.
     pub async fn escalate_rto(&self) {
-        if !self.rto_escalated.swap(true, Ordering::SeqCst) {
+        let first = !std::mem::replace(&mut self.live().rto_escalated, true);
+        if first {
             let msg = format!(
                 "the {} has run {} and passed its RTO of {}; the run continues",
-                self.operation.as_str(),
+                self.fixed.operation.as_str(),
                 format_duration(self.elapsed()),
-                format_duration(self.targets.rto)
+                format_duration(self.fixed.targets.rto)
             );
             self.escalate(Escalation::RtoExceeded, msg).await;
         }
@@ -356,7 +406,8 @@ impl RunCtx {
     /// site promoted to, ...).
     pub fn find_in_phase<T>(&self, step_id: &str, f: impl Fn(&StepKind) -> Option<T>) -> Option<T> {
         let phase = Phase::of(step_id);
-        self.graph
+        self.fixed
+            .graph
             .steps
             .iter()
             .filter(|s| Phase::of(&s.id) == phase)
@@ -365,7 +416,7 @@ impl RunCtx {
 
     /// True when the run's graph has a step of a kind matching `f`.
     pub fn has_step(&self, f: impl Fn(&super::graph::StepKind) -> bool) -> bool {
-        self.graph.steps.iter().any(|s| f(&s.kind))
+        self.fixed.graph.steps.iter().any(|s| f(&s.kind))
     }
 
     /// Adds the data lost by step `step_id` to its phase's.
@@ -419,21 +470,21 @@ impl StepCtx {
     }
 
     pub fn plan(&self) -> &Plan {
-        &self.run.plan
+        &self.run.fixed.plan
     }
 
     pub fn providers(&self) -> &Providers {
-        &self.run.providers
+        &self.run.fixed.providers
     }
 
     pub fn flags(&self) -> RunFlags {
-        self.run.flags
+        self.run.fixed.flags
     }
 
     fn policy(&self) -> RetryPolicy {
-        let e = &self.run.plan.execution;
+        let e = &self.run.fixed.plan.execution;
         // A step that needs a primary declared unreachable asks once: no retry delays the failover.
-        let primary_down = self.run.flags.primary_unreachable
+        let primary_down = self.run.fixed.flags.primary_unreachable
             && matches!(
                 self.step.kind,
                 StepKind::Drain {
@@ -467,7 +518,14 @@ impl StepCtx {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        retry(self.policy(), &self.run.clock, what, self.on_retry(), f).await
+        retry(
+            self.policy(),
+            &self.run.fixed.clock,
+            what,
+            self.on_retry(),
+            f,
+        )
+        .await
     }
 
     /// The duration estimates in force (the providers' where they have them, else the plan's).
@@ -477,7 +535,7 @@ impl StepCtx {
 
     /// The plan's polling intervals, ending at `deadline_ms`.
     fn wait_policy(&self, deadline_ms: u64) -> WaitPolicy {
-        let e = &self.run.plan.execution;
+        let e = &self.run.fixed.plan.execution;
         WaitPolicy {
             initial: e.poll_interval,
             max: e.max_poll_interval,
@@ -497,15 +555,18 @@ impl StepCtx {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<T>>>,
     {
-        let now = self.run.clock.now_ms();
+        let now = self.run.fixed.clock.now_ms();
         let until = now
             .saturating_add(budget.as_millis() as u64)
             .min(self.run.rto_deadline_ms().max(now));
-        self.run.progress.step_waiting(&self.step, what, until);
+        self.run
+            .effects
+            .progress
+            .step_waiting(&self.step, what, until);
         match await_condition(
             self.policy(),
             self.wait_policy(until),
-            &self.run.clock,
+            &self.run.fixed.clock,
             what,
             self.on_retry(),
             poll,
@@ -521,7 +582,7 @@ impl StepCtx {
     /// Until when a [`StepCtx::wait`] starting now waits: the RTO deadline, or past it the hard one.
     pub fn wait_deadline_ms(&self) -> u64 {
         let rto = self.run.rto_deadline_ms();
-        if self.run.clock.now_ms() < rto {
+        if self.run.fixed.clock.now_ms() < rto {
             rto
         } else {
             self.run.hard_deadline_ms()
@@ -536,11 +597,11 @@ impl StepCtx {
     {
         let rto_deadline = self.run.rto_deadline_ms();
         let hard = self.run.hard_deadline_ms();
-        let now = self.run.clock.now_ms();
+        let now = self.run.fixed.clock.now_ms();
         // Within the RTO budget the wait ends at the RTO deadline; past it (after escalating) at the hard one.
         let first = self.wait_policy(rto_deadline.max(now));
         let mut poll = poll;
-        self.run.progress.step_waiting(
+        self.run.effects.progress.step_waiting(
             &self.step,
             what,
             if now < rto_deadline {
@@ -553,7 +614,7 @@ impl StepCtx {
             match await_condition(
                 self.policy(),
                 first,
-                &self.run.clock,
+                &self.run.fixed.clock,
                 what,
                 self.on_retry(),
                 &mut poll,
@@ -565,12 +626,15 @@ impl StepCtx {
             }
         }
         self.run.escalate_rto().await;
-        self.run.progress.step_waiting(&self.step, what, hard);
+        self.run
+            .effects
+            .progress
+            .step_waiting(&self.step, what, hard);
         let second = self.wait_policy(hard);
         await_condition(
             self.policy(),
             second,
-            &self.run.clock,
+            &self.run.fixed.clock,
             what,
             self.on_retry(),
             poll,
@@ -580,14 +644,14 @@ impl StepCtx {
             if err.kind() == ErrorKind::Timeout && hard <= rto_deadline {
                 err.context(format!(
                     "stopped at the RTO of {} (execution.overrun_factor = 0) ({} step)",
-                    format_duration(self.run.targets.rto),
+                    format_duration(self.run.fixed.targets.rto),
                     self.step.id
                 ))
             } else if err.kind() == ErrorKind::Timeout {
                 err.context(format!(
                     "gave up {} after the RTO of {} ({} step)",
                     format_duration(Duration::from_millis(hard.saturating_sub(rto_deadline))),
-                    format_duration(self.run.targets.rto),
+                    format_duration(self.run.fixed.targets.rto),
                     self.step.id
                 ))
             } else {
@@ -603,7 +667,7 @@ impl StepCtx {
         F: Fn(I) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let n = self.run.plan.execution.max_concurrency.max(1);
+        let n = self.run.fixed.plan.execution.max_concurrency.max(1);
         first_error(bounded(items, n, Pace::Eager, f).await)
     }
 
@@ -626,7 +690,7 @@ impl StepCtx {
         F: Fn(Arc<StepCtx>, I) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
-        let n = self.run.plan.execution.max_concurrency.max(1);
+        let n = self.run.fixed.plan.execution.max_concurrency.max(1);
         let (workers, pace) = if self.on_critical_path() {
             let workers = tokio::runtime::Handle::try_current()
                 .map(|h| h.metrics().num_workers())
@@ -666,7 +730,7 @@ impl StepCtx {
     ) -> Result<()> {
         let key = key.key();
         let entry = Entry::StepCheckpoint {
-            ts_ms: self.run.clock.now_ms(),
+            ts_ms: self.run.fixed.clock.now_ms(),
             step: self.step.id.clone(),
             key: key.clone(),
             value: value.clone(),
@@ -694,7 +758,7 @@ impl StepCtx {
 
     /// True when this step had started in an earlier process of the run.
     pub fn resumed(&self) -> bool {
-        self.run.previously_started.contains(&self.step.id)
+        self.run.fixed.previously_started.contains(&self.step.id)
     }
 
     /// Adds to the step's output (journaled with its success).
@@ -731,6 +795,7 @@ impl StepCtx {
     pub fn note(&self, msg: impl Into<String>) {
         let msg = msg.into();
         self.run
+            .effects
             .progress
             .message(&format!("{}: {msg}", self.step.id));
         if let Ok(mut n) = self.notes.lock() {
@@ -741,7 +806,11 @@ impl StepCtx {
     /// True when the run's estimate puts this step on its critical path (the chain of steps whose
     /// durations add up to the run's).
     pub fn on_critical_path(&self) -> bool {
-        self.run.estimate.critical_path.contains(&self.step.id)
+        self.run
+            .fixed
+            .estimate
+            .critical_path
+            .contains(&self.step.id)
     }
 
     /// The step's structured output, with its notes.

@@ -14,7 +14,7 @@ mod touches;
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
-    sync::{atomic::AtomicBool, Arc, Mutex},
+    sync::Arc,
 };
 
 use tokio::task::JoinSet;
@@ -36,7 +36,7 @@ use crate::{
     provider::Providers,
     report::Report,
 };
-use context::{RunCtx, StepCtx};
+use context::{Effects, RunCtx, RunFixed, StepCtx};
 
 /// Receives progress as steps run (the CLI draws it on a terminal).
 pub trait Progress: Send + Sync {
@@ -245,9 +245,9 @@ impl Orchestrator {
     ) -> Result<RunOutcome> {
         let ctx = Arc::new(ctx);
         tracing::info!(
-            run = %ctx.run_id,
-            operation = ctx.operation.as_str(),
-            class = %ctx.class,
+            run = %ctx.fixed.run_id,
+            operation = ctx.fixed.operation.as_str(),
+            class = %ctx.fixed.class,
             resumed,
             "run started"
         );
@@ -258,10 +258,11 @@ impl Orchestrator {
         let watchdog = AbortOnDrop({
             let ctx = ctx.clone();
             tokio::spawn(async move {
-                let now = ctx.clock.now_ms();
+                let now = ctx.fixed.clock.now_ms();
                 let deadline = ctx.rto_deadline_ms();
                 if deadline > now {
-                    ctx.clock
+                    ctx.fixed
+                        .clock
                         .sleep(std::time::Duration::from_millis(deadline - now))
                         .await;
                 }
@@ -273,7 +274,7 @@ impl Orchestrator {
             crate::control::Watcher::start(crate::control::control_dir(&run_dir), deliver);
         let error = execute(
             ctx.clone(),
-            &ctx.graph,
+            &ctx.fixed.graph,
             done,
             control,
             self.interrupt.clone(),
@@ -304,17 +305,19 @@ impl Orchestrator {
         }
         calls.retain(|_, c| c.calls > 0);
         ctx.journal(Entry::ProviderCalls {
-            ts_ms: ctx.clock.now_ms(),
+            ts_ms: ctx.fixed.clock.now_ms(),
             calls,
         })?;
         match &error {
-            None => tracing::info!(run = %ctx.run_id, status = status.as_str(), "run finished"),
+            None => {
+                tracing::info!(run = %ctx.fixed.run_id, status = status.as_str(), "run finished")
+            }
             Some(e) => {
-                tracing::error!(run = %ctx.run_id, status = status.as_str(), error = %e, "run finished")
+                tracing::error!(run = %ctx.fixed.run_id, status = status.as_str(), error = %e, "run finished")
             }
         }
         ctx.journal(Entry::RunFinished {
-            ts_ms: ctx.clock.now_ms(),
+            ts_ms: ctx.fixed.clock.now_ms(),
             status,
             error: error.as_ref().map(Error::summary),
         })?;
@@ -323,10 +326,10 @@ impl Orchestrator {
         // The run's outcome is its journal's: a report that cannot be written is a warning.
         let written = report.write(&run_dir);
         if let Err(e) = &written {
-            tracing::warn!(run = %ctx.run_id, error = %e, "report not written");
+            tracing::warn!(run = %ctx.fixed.run_id, error = %e, "report not written");
             self.progress.message(&format!(
                 "warning: the report could not be written ({e}); the run's journal is complete: write it later with `aegis-dr report {}`",
-                ctx.run_id
+                ctx.fixed.run_id
             ));
         }
         Ok(RunOutcome {
@@ -365,28 +368,25 @@ impl Orchestrator {
             started_ms,
             recovery_point,
         } = h;
-        RunCtx {
-            plan: self.plan.clone(),
-            providers: self.providers.clone(),
-            clock: self.clock,
-            run_id,
-            operation: op,
-            class,
-            targets,
-            flags,
-            started_ms,
-            recovery_point,
-            graph: preview.graph,
-            estimate: preview.estimate,
-            journal: Mutex::new(journal),
-            previously_started: resumed.previously_started,
-            live: Mutex::new(resumed.live),
-            notifier: self.notifier.clone(),
-            progress: self.progress.clone(),
-            rto_escalated: AtomicBool::new(false),
-            background_notifications: Mutex::new(Vec::new()),
-            controls_changed: tokio::sync::watch::channel(0).0,
-        }
+        RunCtx::new(
+            RunFixed {
+                plan: self.plan.clone(),
+                providers: self.providers.clone(),
+                clock: self.clock,
+                run_id,
+                operation: op,
+                class,
+                targets,
+                flags,
+                started_ms,
+                recovery_point,
+                graph: preview.graph,
+                estimate: preview.estimate,
+                previously_started: resumed.previously_started,
+            },
+            resumed.live,
+            Effects::new(journal, self.notifier.clone(), self.progress.clone()),
+        )
     }
 }
 
@@ -458,7 +458,7 @@ async fn execute(
         let entries: Vec<Entry> = ready
             .iter()
             .map(|s| Entry::StepStarted {
-                ts_ms: ctx.clock.now_ms(),
+                ts_ms: ctx.fixed.clock.now_ms(),
                 step: s.id.clone(),
             })
             .collect();
@@ -475,7 +475,7 @@ async fn execute(
         } else {
             for step in ready {
                 started.insert(step.id.clone());
-                ctx.progress.step_started(step);
+                ctx.effects.progress.step_started(step);
                 let task_ctx = ctx.clone();
                 let task_step = step.clone();
                 let h = running.spawn(async move { run_step(task_ctx, task_step).await });
@@ -518,13 +518,13 @@ async fn execute(
                         )
                         .with_resource(step.id.clone());
                         let _ = ctx.journal_unsynced(&[Entry::StepFailed {
-                            ts_ms: ctx.clock.now_ms(),
+                            ts_ms: ctx.fixed.clock.now_ms(),
                             step: step.id.clone(),
                             retries: 0,
                             error: e.summary(),
                             data: serde_json::Value::Null,
                         }]);
-                        ctx.progress.step_finished(&step, Err(&e));
+                        ctx.effects.progress.step_finished(&step, Err(&e));
                     }
                     // Stopped on the operator's order: journaled skipped, counts as done.
                     Err(join) if join.is_cancelled() => match journal_operator_skip(&ctx, &step) {
@@ -544,18 +544,18 @@ async fn execute(
                 }
             }
             reason = stop::interrupted(&mut interrupt), if interrupted.is_none() => {
-                ctx.progress.message(&format!(
+                ctx.effects.progress.message(&format!(
                     "{reason}: no further step starts; {} running step(s) get {}s to finish",
                     handles.len(),
                     stop::INTERRUPT_GRACE.as_secs()
                 ));
-                tracing::warn!(run = %ctx.run_id, reason = %reason, "run interrupted");
+                tracing::warn!(run = %ctx.fixed.run_id, reason = %reason, "run interrupted");
                 first_error.get_or_insert(Error::new(
                     ErrorKind::Interrupted,
                     format!("{reason}: the run stopped starting steps"),
                 ));
                 interrupted = Some(reason);
-                let clock = ctx.clock;
+                let clock = ctx.fixed.clock;
                 grace = Box::pin(async move { clock.sleep(stop::INTERRUPT_GRACE).await });
             }
             () = &mut grace, if !running.is_empty() => {
@@ -566,14 +566,14 @@ async fn execute(
             }
             req = control.recv(), if control_open => match req {
                 None => control_open = false,
-                Some(Err(bad)) => ctx.progress.message(&bad),
+                Some(Err(bad)) => ctx.effects.progress.message(&bad),
                 Some(Ok(req)) => {
                     let skip = match &req.command {
                         crate::control::Command::Skip { step, .. } => Some(step.clone()),
                         _ => None,
                     };
                     if let Some(step) = skip.as_ref().filter(|s| done.contains(*s)) {
-                        ctx.progress.message(&format!(
+                        ctx.effects.progress.message(&format!(
                             "{step}: already done; the skip by {} changes nothing",
                             req.by
                         ));
@@ -605,26 +605,26 @@ fn journal_operator_skip(ctx: &RunCtx, step: &Step) -> Result<()> {
         reason: String::new(),
         force: false,
     });
-    let forced = order.force && step.kind.is_safety(&ctx.plan);
+    let forced = order.force && step.kind.is_safety(&ctx.fixed.plan);
     // A stopped approval no longer waits for an answer.
     ctx.live().controls.waiting.remove(&step.id);
-    tracing::warn!(run = %ctx.run_id, step = %step.id, by = %order.by, reason = %order.reason, forced, "step skipped by the operator");
+    tracing::warn!(run = %ctx.fixed.run_id, step = %step.id, by = %order.by, reason = %order.reason, forced, "step skipped by the operator");
     ctx.journal(Entry::StepSkipped {
-        ts_ms: ctx.clock.now_ms(),
+        ts_ms: ctx.fixed.clock.now_ms(),
         step: step.id.clone(),
         reason: format!("skipped by {}: {}", order.by, order.reason),
         by: Some(order.by.clone()),
         forced,
     })?;
     let summary = format!("skipped by {}: {}", order.by, order.reason);
-    ctx.progress.step_finished(step, Ok(&summary));
+    ctx.effects.progress.step_finished(step, Ok(&summary));
     Ok(())
 }
 
 /// Runs one step whose start is journaled; appends its end (made durable by the executor's next
 /// commit, before any step that depends on it starts).
 async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
-    let span = tracing::info_span!("step", run = %ctx.run_id, step = %step.id);
+    let span = tracing::info_span!("step", run = %ctx.fixed.run_id, step = %step.id);
     let sctx = Arc::new(StepCtx::new(ctx.clone(), step.clone()));
     let started = std::time::Instant::now();
     let res = {
@@ -650,24 +650,24 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
     match res {
         Ok(summary) if sctx.skipped().is_some() => {
             ctx.journal_unsynced(&[Entry::StepSkipped {
-                ts_ms: ctx.clock.now_ms(),
+                ts_ms: ctx.fixed.clock.now_ms(),
                 step: step.id.clone(),
                 reason: sctx.skipped().unwrap_or_default(),
                 by: None,
                 forced: false,
             }])?;
-            ctx.progress.step_finished(&step, Ok(&summary));
+            ctx.effects.progress.step_finished(&step, Ok(&summary));
             Ok(())
         }
         Ok(summary) => {
             ctx.journal_unsynced(&[Entry::StepSucceeded {
-                ts_ms: ctx.clock.now_ms(),
+                ts_ms: ctx.fixed.clock.now_ms(),
                 step: step.id.clone(),
                 retries: sctx.retries(),
                 summary: summary.clone(),
                 data: sctx.output(),
             }])?;
-            ctx.progress.step_finished(&step, Ok(&summary));
+            ctx.effects.progress.step_finished(&step, Ok(&summary));
             if matches!(
                 step.kind,
                 StepKind::PromoteDatabases { .. } | StepKind::SwitchDns { .. }
@@ -679,7 +679,7 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
         Err(e) => {
             let e = e.or_resource(&step.id);
             ctx.journal_unsynced(&[Entry::StepFailed {
-                ts_ms: ctx.clock.now_ms(),
+                ts_ms: ctx.fixed.clock.now_ms(),
                 step: step.id.clone(),
                 retries: sctx.retries(),
                 error: e.summary(),
@@ -688,7 +688,7 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
                     d => d,
                 },
             }])?;
-            ctx.progress.step_finished(&step, Err(&e));
+            ctx.effects.progress.step_finished(&step, Err(&e));
             Err(e)
         }
     }

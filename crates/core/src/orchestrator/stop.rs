@@ -85,7 +85,7 @@ pub(super) async fn after_stop(
     status: RunStatus,
     error: &Error,
 ) -> Stopped {
-    let estate = crate::estate::read(&ctx.plan, &ctx.providers, &ctx.clock).await;
+    let estate = crate::estate::read(&ctx.fixed.plan, &ctx.fixed.providers, &ctx.fixed.clock).await;
     // A journal that cannot be read says nothing of what ran: take it that something changed.
     let run = crate::journal::read(journal).and_then(|e| crate::run::RunState::fold(&e));
     let started: HashSet<String> = run
@@ -94,13 +94,14 @@ pub(super) async fn after_stop(
         .unwrap_or_default();
     let changed = run.is_err()
         || ctx
+            .fixed
             .graph
             .steps
             .iter()
             .any(|s| !s.kind.observes_only() && started.contains(&s.id));
-    let rolls_back = matches!(ctx.operation, Operation::Failover | Operation::Drill)
+    let rolls_back = matches!(ctx.fixed.operation, Operation::Failover | Operation::Drill)
         && matches!(status, RunStatus::Failed | RunStatus::Refused)
-        && ctx.plan.on_failure(ctx.class) == OnFailure::Rollback
+        && ctx.fixed.plan.on_failure(ctx.fixed.class) == OnFailure::Rollback
         && !started
             .iter()
             .any(|s| crate::run::Phase::of(s) == crate::run::Phase::DrillFailback);
@@ -121,7 +122,11 @@ async fn announce(
     estate: &Estate,
     rolls_back: bool,
 ) {
-    let w = ways_out(ctx.operation, &ctx.run_id, ctx.class.as_str());
+    let w = ways_out(
+        ctx.fixed.operation,
+        &ctx.fixed.run_id,
+        ctx.fixed.class.as_str(),
+    );
     let next = if rolls_back {
         format!(
             "Rolling back now to {} (the plan's on_failure = rollback); if the rollback cannot start, go back with `{}`",

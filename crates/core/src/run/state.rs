@@ -57,11 +57,11 @@ pub enum StepStatus {
     Pending,
     /// Started, not finished.
     Running,
-    /// Ended with every step done.
+    /// It did what it does.
     Succeeded,
     /// Not attempted, on purpose (the reason is its summary).
     Skipped,
-    /// Stopped on a step's failure or a refusal.
+    /// It failed or was refused (its error is journaled).
     Failed,
 }
 

@@ -16,11 +16,11 @@ use crate::{
 
 pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
-    let now = run.clock.now_ms();
+    let now = run.fixed.clock.now_ms();
     ctx.record(Output::DeclaredMs(now));
     run.mark(Mark::Declared, &ctx.step.id, now);
     let what = match (
-        run.operation,
+        run.fixed.operation,
         Phase::of(&ctx.step.id) == Phase::DrillFailback,
     ) {
         (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
@@ -30,22 +30,22 @@ pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
     };
     let text = format!(
         "[aegis-dr] T+0 {}: {what} declared for incident class {}. Targets: RTO {}, RPO {}; estimated {}. Run {}. Updates follow at each milestone.",
-        run.plan.name,
-        run.class,
-        format_duration(run.targets.rto),
-        format_duration(run.targets.rpo),
-        format_duration(run.estimate.total),
-        run.run_id
+        run.fixed.plan.name,
+        run.fixed.class,
+        format_duration(run.fixed.targets.rto),
+        format_duration(run.fixed.targets.rpo),
+        format_duration(run.fixed.estimate.total),
+        run.fixed.run_id
     );
     let n = run
         .notify(
             Template::Initial,
             text,
             json!({
-                "rto_seconds": run.targets.rto.as_secs(),
-                "rpo_seconds": run.targets.rpo.as_secs(),
-                "estimate_seconds": run.estimate.total.as_secs_f64(),
-                "steps": run.estimate.steps.len(),
+                "rto_seconds": run.fixed.targets.rto.as_secs(),
+                "rpo_seconds": run.fixed.targets.rpo.as_secs(),
+                "estimate_seconds": run.fixed.estimate.total.as_secs_f64(),
+                "steps": run.fixed.estimate.steps.len(),
             }),
         )
         .await;
@@ -59,8 +59,8 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
     let start = match Phase::of(&ctx.step.id) {
         Phase::DrillFailback => run
             .get_mark(Mark::Declared, &ctx.step.id)
-            .unwrap_or(run.started_ms),
-        _ => run.started_ms,
+            .unwrap_or(run.fixed.started_ms),
+        _ => run.fixed.started_ms,
     };
     let rto_ms = run
         .get_mark(Mark::Restored, &ctx.step.id)
@@ -76,22 +76,27 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
             format!(
                 "{} ({} the target of {})",
                 format_duration(rto),
-                if rto <= run.targets.rto {
+                if rto <= run.fixed.targets.rto {
                     "within"
                 } else {
                     "MISSED"
                 },
-                format_duration(run.targets.rto)
+                format_duration(run.fixed.targets.rto)
             )
         })
-        .unwrap_or_else(|| format!("not measured (target {})", format_duration(run.targets.rto)));
+        .unwrap_or_else(|| {
+            format!(
+                "not measured (target {})",
+                format_duration(run.fixed.targets.rto)
+            )
+        });
     let text = format!(
         "[aegis-dr] Resolved {}: service verified on {site} (T+{}). Achieved RTO {achieved_rto}; RPO {} (target {}). Run {}.",
-        run.plan.name,
+        run.fixed.plan.name,
         format_duration(run.elapsed()),
         loss.describe(),
-        format_duration(run.targets.rpo),
-        run.run_id
+        format_duration(run.fixed.targets.rpo),
+        run.fixed.run_id
     );
     let rpo_seconds = loss.rpo_seconds();
     let n = run
@@ -116,10 +121,10 @@ fn verified_site(ctx: &StepCtx) -> Option<SiteRole> {
 /// wait for the sinks.
 pub(crate) fn progress_update(ctx: &StepCtx, summary: &str) {
     let run = &ctx.run;
-    let left = run.targets.rto.saturating_sub(run.elapsed());
+    let left = run.fixed.targets.rto.saturating_sub(run.elapsed());
     let text = format!(
         "[aegis-dr] Progress {} (T+{}): {} done: {summary}. RTO budget left: {}.",
-        run.plan.name,
+        run.fixed.plan.name,
         format_duration(run.elapsed()),
         ctx.step.title,
         format_duration(left)

@@ -114,7 +114,7 @@ pub(super) async fn decide_promotion<'a>(
     d: &'a DatabaseSpec,
     to: SiteRole,
 ) -> Result<PromoteDecision<'a>> {
-    let rpo = ctx.run.targets.rpo;
+    let rpo = ctx.run.fixed.targets.rpo;
     let target = db_ref(d, to);
     let old = db_ref(d, to.other());
     // Both instances are read at once (one round trip); a primary declared unreachable is asked
@@ -464,7 +464,7 @@ pub(super) async fn backup(ctx: &StepCtx, site: SiteRole) -> Result<String> {
             let db = ctx.providers().database(&d.provider)?;
             let req = SnapshotRequest {
                 db: db_ref(d, site),
-                name: snapshot_name(&ctx.run.run_id, d),
+                name: snapshot_name(&ctx.run.fixed.run_id, d),
             };
             ctx.call("create snapshot", || db.create_snapshot(&req))
                 .await?;

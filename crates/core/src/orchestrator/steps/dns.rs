@@ -152,7 +152,7 @@ pub(super) async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
                     ),
                     None if cur.ttl > lowered => {
                         ensure_record(ctx, rec, &cur.target, lowered).await?;
-                        let at = ctx.run.clock.now_ms();
+                        let at = ctx.run.fixed.clock.now_ms();
                         ctx.checkpoint(&key, json!({ "old_ttl": cur.ttl, "at_ms": at }))?;
                         (u64::from(cur.ttl), at)
                     }
@@ -165,10 +165,10 @@ pub(super) async fn lower_ttl(ctx: &StepCtx) -> Result<String> {
                 };
                 // Resolvers may cache the old TTL: wait it out before moving traffic.
                 let until = since + old_ttl * 1000;
-                let now = ctx.run.clock.now_ms();
+                let now = ctx.run.fixed.clock.now_ms();
                 if until > now {
                     let left = (until - now).min(ctx.run.hard_deadline_ms().saturating_sub(now));
-                    ctx.run.clock.sleep(Duration::from_millis(left)).await;
+                    ctx.run.fixed.clock.sleep(Duration::from_millis(left)).await;
                 }
                 Ok(format!(
                     "{}: TTL {old_ttl}s -> {lowered}s, old TTL waited out",

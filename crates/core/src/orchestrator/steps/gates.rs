@@ -19,9 +19,9 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
     let plan = ctx.plan();
     let flags = ctx.flags();
-    let targets = run.targets;
+    let targets = run.fixed.targets;
     let (checks, lags, recovery_refusal) = futures_util::join!(
-        run_checks(plan, ctx.providers(), &run.clock),
+        run_checks(plan, ctx.providers(), &run.fixed.clock),
         measure_lags(ctx),
         recovery_gate_if_needed(ctx)
     );
@@ -30,14 +30,14 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
     let mut refusals = Vec::new();
 
     // RTO gate: the plan's estimate against the class's RTO.
-    let est = run.estimate.total;
+    let est = run.fixed.estimate.total;
     ctx.record(Output::EstimateMs(est.as_millis() as u64));
     if est > targets.rto {
         let msg = format!(
             "the estimated duration {} exceeds the RTO of {} for {}",
             format_duration(est),
             format_duration(targets.rto),
-            run.class
+            run.fixed.class
         );
         if flags.force {
             ctx.note(format!("{msg}; proceeding because of --force"));
@@ -69,7 +69,7 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
                 format!(
                     "database `{name}`: the replication lag is unknown (the provider reports no measurement), so a promotion cannot be shown to lose less than the RPO of {} for {}",
                     format_duration(targets.rpo),
-                    run.class
+                    run.fixed.class
                 )
             }
             LagReading::Measured(lag) => {
@@ -81,7 +81,7 @@ pub(super) async fn preflight(ctx: &StepCtx) -> Result<String> {
                     "database `{name}`: replication lag {} exceeds the RPO of {} for {}: promoting now could lose up to {} of writes",
                     format_duration(lag),
                     format_duration(targets.rpo),
-                    run.class,
+                    run.fixed.class,
                     format_duration(lag)
                 )
             }
@@ -253,7 +253,7 @@ pub(super) async fn recovery_point_gate(
     ctx: &StepCtx,
 ) -> Result<std::result::Result<(Duration, ChosenPoints), String>> {
     let rs = super::recovery::recovery(ctx)?;
-    let rpo = ctx.run.targets.rpo;
+    let rpo = ctx.run.fixed.targets.rpo;
     let mut worst = Duration::ZERO;
     let mut chosen = ChosenPoints::new();
     let servers: Vec<_> = ctx.plan().recovery_servers.iter().collect();
@@ -271,12 +271,12 @@ pub(super) async fn recovery_point_gate(
         })
         .await?;
     // A chosen recovery point (`--recovery-point`): each server's point at or before it.
-    let choice = match ctx.run.recovery_point.as_deref() {
+    let choice = match ctx.run.fixed.recovery_point.as_deref() {
         None => None,
         Some(c) => {
             let lists: Vec<&[crate::provider::RecoveryPoint]> =
                 all.iter().map(|(_, p)| p.as_slice()).collect();
-            match point_time(c, &lists, ctx.run.clock.now_ms()) {
+            match point_time(c, &lists, ctx.run.fixed.clock.now_ms()) {
                 Some(t) => Some((c, t)),
                 None => {
                     return Ok(Err(format!(
@@ -286,7 +286,7 @@ pub(super) async fn recovery_point_gate(
             }
         }
     };
-    let now = ctx.run.clock.now_ms();
+    let now = ctx.run.fixed.clock.now_ms();
     for (s, points) in all {
         let point = match choice {
             None => points.iter().min_by_key(|p| p.age),
@@ -349,7 +349,7 @@ fn point_time(
 
 pub(super) async fn stable_gate(ctx: &StepCtx) -> Result<String> {
     let plan = ctx.plan();
-    let drill = ctx.run.operation == Operation::Drill;
+    let drill = ctx.run.fixed.operation == Operation::Drill;
     let min = plan.failback.min_primary_stable;
     let eps: Vec<_> = plan
         .health_endpoints

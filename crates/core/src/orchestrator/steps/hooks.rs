@@ -100,7 +100,7 @@ async fn command(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let started = ctx.run.clock.now_ms();
+    let started = ctx.run.fixed.clock.now_ms();
     let child = cmd.spawn().map_err(|e| {
         failed(
             h,
@@ -128,7 +128,7 @@ async fn command(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     };
     let stdout = captured(&out.stdout, &secrets);
     let stderr = captured(&out.stderr, &secrets);
-    let ms = ctx.run.clock.now_ms().saturating_sub(started);
+    let ms = ctx.run.fixed.clock.now_ms().saturating_sub(started);
     ctx.record(Output::Hook(serde_json::json!({
         "type": "command",
         "command": argv,
@@ -209,7 +209,7 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         .map_err(|e| Error::config(format!("hook `{}`: method: {e}", h.name)))?;
     // A read is asked again until it holds or the timeout passes; a write is sent once.
     let repeat = matches!(method.as_str(), "GET" | "HEAD");
-    let deadline = ctx.run.clock.now_ms() + h.timeout.as_millis() as u64;
+    let deadline = ctx.run.fixed.clock.now_ms() + h.timeout.as_millis() as u64;
     let mut attempts = 0u32;
     // What is shown of the URL everywhere (journal, reports, errors): no credentials.
     let shown = crate::redact::redact_credentials(url);
@@ -258,7 +258,7 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         if problems.is_empty() {
             return Ok(format!("{method} {shown}: as expected"));
         }
-        let now = ctx.run.clock.now_ms();
+        let now = ctx.run.fixed.clock.now_ms();
         if !repeat || now >= deadline {
             return Err(failed(
                 h,
@@ -267,6 +267,7 @@ async fn http(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         }
         let pause = ctx.plan().execution.poll_interval.as_millis() as u64;
         ctx.run
+            .fixed
             .clock
             .sleep(Duration::from_millis(pause.min(deadline - now)))
             .await;
@@ -288,7 +289,7 @@ async fn prometheus(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
         .timeout(Duration::from_secs(30).min(h.timeout))
         .build()
         .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
-    let clock = ctx.run.clock;
+    let clock = ctx.run.fixed.clock;
     let start = clock.now_ms();
     let deadline = start + h.timeout.as_millis() as u64;
     let window_ms = window.as_millis() as u64;
@@ -296,7 +297,7 @@ async fn prometheus(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     let mut samples: Vec<Value> = Vec::new();
     let mut longest = 0u64;
     let mut last_problem = String::from("never evaluated");
-    ctx.run.progress.step_waiting(
+    ctx.run.effects.progress.step_waiting(
         &ctx.step,
         &format!("`{query}` {bound} for {}", format_duration(*window)),
         deadline,
@@ -390,47 +391,48 @@ async fn approval(ctx: &Arc<StepCtx>, h: &HookSpec) -> Result<String> {
     };
     let id = ctx.step.id.clone();
     let run = &ctx.run;
-    let mut changed = run.controls_changed.subscribe();
+    let mut changed = run.effects.controls_changed.subscribe();
     run.live().controls.waiting.insert(id.clone());
     let asked = format!(
         "{id}: waiting for approval: {message} (`aegis-dr approve {}` or `aegis-dr reject {} --reason ...`; {} by default after {})",
-        run.run_id,
-        run.run_id,
+        run.fixed.run_id,
+        run.fixed.run_id,
         match default {
             ApprovalDefault::Approve => "approved",
             ApprovalDefault::Reject => "rejected",
         },
         format_duration(h.timeout)
     );
-    tracing::warn!(run = %run.run_id, step = %id, "{asked}");
-    run.progress.message(&asked);
+    tracing::warn!(run = %run.fixed.run_id, step = %id, "{asked}");
+    run.effects.progress.message(&asked);
     // People are asked where the plan's messages go (a page, with PagerDuty), not only on this
     // terminal.
     run.notify(
         crate::notify::Template::Escalation,
         format!(
             "aegis-dr {} {}: approval needed: {asked}",
-            run.operation.as_str(),
-            run.run_id
+            run.fixed.operation.as_str(),
+            run.fixed.run_id
         ),
         serde_json::json!({ "approval": { "step": id, "message": message } }),
     )
     .await;
-    let deadline = run.clock.now_ms() + h.timeout.as_millis() as u64;
-    run.progress
+    let deadline = run.fixed.clock.now_ms() + h.timeout.as_millis() as u64;
+    run.effects
+        .progress
         .step_waiting(&ctx.step, &format!("approval ({message})"), deadline);
     let decision = loop {
         let d = run.live().controls.decisions.get(&id).cloned();
         if let Some(d) = d {
             break Some(d);
         }
-        let now = run.clock.now_ms();
+        let now = run.fixed.clock.now_ms();
         if now >= deadline {
             break None;
         }
         tokio::select! {
             _ = changed.changed() => {}
-            _ = run.clock.sleep(Duration::from_millis(deadline - now)) => {}
+            _ = run.fixed.clock.sleep(Duration::from_millis(deadline - now)) => {}
         }
     };
     run.live().controls.waiting.remove(&id);

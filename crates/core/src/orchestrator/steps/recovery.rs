@@ -139,7 +139,7 @@ pub(super) fn describe_points(chosen: &ChosenPoints, servers: &[String]) -> Stri
 
 pub(super) async fn recover_servers(ctx: &StepCtx) -> Result<String> {
     let rs = recovery(ctx)?;
-    let drill = ctx.run.operation == Operation::Drill;
+    let drill = ctx.run.fixed.operation == Operation::Drill;
     let servers = source_server_ids(ctx);
     let (age, chosen) = match recovery_point_gate(ctx).await? {
         Ok((age, chosen)) => (age.as_millis() as u64, chosen),
@@ -245,7 +245,7 @@ pub(super) async fn failback_servers(ctx: &StepCtx) -> Result<String> {
     let pending: Vec<String> = not_back(&instances).into_iter().map(|i| i.id).collect();
     let again = format!(
         "fail back again from a known-good recovery point with `failback --resume {} --recovery-point TIME|ID` (`check` lists the points)",
-        ctx.run.run_id
+        ctx.run.fixed.run_id
     );
     if !pending.is_empty() {
         let job = match saved_job(ctx, rs.as_ref()).await? {

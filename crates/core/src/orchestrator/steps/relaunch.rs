@@ -33,7 +33,7 @@ pub(super) async fn from_chosen_point(
     rs: &Arc<dyn RecoveryService>,
     pending: &[RecoveryInstance],
 ) -> Result<Option<String>> {
-    if ctx.run.recovery_point.is_none() {
+    if ctx.run.fixed.recovery_point.is_none() {
         return Ok(None);
     }
     if let Some(done) = ctx

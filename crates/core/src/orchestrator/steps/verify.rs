@@ -259,7 +259,7 @@ pub(super) async fn verify(
                 if let Ok(mut l) = last_ref.lock() {
                     // The progress line names what the wait fails on, each time that changes.
                     if !ok && *l != problems {
-                        ctx.run.progress.step_waiting(
+                        ctx.run.effects.progress.step_waiting(
                             &ctx.step,
                             &format!("{what_ref}; failing: {}", problems.join("; ")),
                             ctx.wait_deadline_ms(),
@@ -295,7 +295,7 @@ pub(super) async fn verify(
         }
     }
     verified?;
-    let now = ctx.run.clock.now_ms();
+    let now = ctx.run.fixed.clock.now_ms();
     ctx.record(Output::ServiceRestoredMs(now));
     ctx.run.mark(Mark::Restored, &ctx.step.id, now);
     // Name only what was checked.

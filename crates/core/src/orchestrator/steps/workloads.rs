@@ -247,7 +247,7 @@ pub(super) async fn drain(ctx: &Arc<StepCtx>, site: SiteRole) -> Result<String> 
             "no health endpoint of the {site} site reports in-flight requests: waited the drain estimate of {}",
             format_duration(grace)
         ));
-        ctx.run.clock.sleep(grace).await;
+        ctx.run.fixed.clock.sleep(grace).await;
     }
     ctx.record(Output::Annotated(annotated));
     Ok(format!(
@@ -290,7 +290,7 @@ pub(super) async fn scale_workloads(
 ) -> Result<String> {
     let items = workloads_of(ctx, site).await?;
     let scaler = ctx.providers().workloads(ctx.plan().site(site));
-    let run_id = ctx.run.run_id.clone();
+    let run_id = ctx.run.fixed.run_id.clone();
     let total = items.len();
     let mut goals = RolloutGoals::new(ctx.plan().workloads.len());
     let changed;
