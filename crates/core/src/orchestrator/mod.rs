@@ -5,6 +5,7 @@ mod begin;
 mod context;
 mod controls;
 mod fanout;
+mod step_ctx;
 pub use crate::plan::graph;
 pub mod rollback;
 mod steps;
@@ -36,7 +37,8 @@ use crate::{
     provider::Providers,
     report::Report,
 };
-use context::{Effects, RunCtx, RunFixed, StepCtx};
+use context::{Effects, RunCtx, RunFixed};
+use step_ctx::StepCtx;
 
 /// Receives progress as steps run (the CLI draws it on a terminal).
 pub trait Progress: Send + Sync {

@@ -9,7 +9,7 @@ use crate::{
     error::Result,
     journal::Operation,
     notify::Template,
-    orchestrator::context::{Mark, StepCtx},
+    orchestrator::{context::Mark, step_ctx::StepCtx},
     plan::{graph::StepKind, SiteRole},
     run::{Output, Phase},
 };

@@ -8,7 +8,7 @@ use super::{db_ref, fmt_ms, primary_down_accepted};
 use crate::{
     duration::format_duration,
     error::{Error, ErrorKind, Result},
-    orchestrator::context::StepCtx,
+    orchestrator::step_ctx::StepCtx,
     plan::{DatabaseSpec, SiteRole},
     provider::{
         DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,

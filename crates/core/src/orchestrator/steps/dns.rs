@@ -7,7 +7,7 @@ use serde_json::json;
 use super::record_ref;
 use crate::{
     error::Result,
-    orchestrator::context::StepCtx,
+    orchestrator::step_ctx::StepCtx,
     plan::SiteRole,
     provider::{ChangeId, ChangeStatus, DnsRouter, DnsRouterExt, HealthCheckRequest, UpsertRecord},
     run::Checkpoint,

@@ -9,7 +9,7 @@ use crate::{
     duration::format_duration,
     error::{Error, Result},
     journal::Operation,
-    orchestrator::context::StepCtx,
+    orchestrator::step_ctx::StepCtx,
     plan::{graph::StepKind, SiteRole},
     provider::{DatabaseRole, ProbeRequest},
     run::{LagSeen, Output},

@@ -11,7 +11,7 @@ use crate::plan::{ApprovalDefault, HookAction, HookSpec};
 use crate::{
     duration::format_duration,
     error::{Error, ErrorKind, Result},
-    orchestrator::context::StepCtx,
+    orchestrator::step_ctx::StepCtx,
     run::Output,
 };
 

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{context::StepCtx, graph::StepKind};
+use super::{graph::StepKind, step_ctx::StepCtx};
 use crate::{
     duration::format_duration,
     error::{Error, ErrorKind, Result},

@@ -2,7 +2,7 @@
 
 use crate::{
     error::Result,
-    orchestrator::context::StepCtx,
+    orchestrator::step_ctx::StepCtx,
     plan::{graph::Level, SiteRole},
     provider::{PoolRef, ScalePool},
 };

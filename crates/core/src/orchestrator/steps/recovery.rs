@@ -9,7 +9,7 @@ use crate::{
     duration::format_duration,
     error::{Error, ErrorKind, Result},
     journal::Operation,
-    orchestrator::context::StepCtx,
+    orchestrator::step_ctx::StepCtx,
     provider::{
         FailbackState, JobId, JobState, JobStatus, LaunchStatus, RecoveryInstance, RecoveryService,
         StartRecovery,

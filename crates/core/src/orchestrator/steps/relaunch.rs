@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     error::{Error, ErrorKind, Result},
-    orchestrator::context::StepCtx,
+    orchestrator::step_ctx::StepCtx,
     provider::{JobId, RecoveryInstance, RecoveryService},
     run::{Checkpoint, Output},
 };

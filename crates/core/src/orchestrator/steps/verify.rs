@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     error::{Error, ErrorKind, Result},
-    orchestrator::context::{Mark, StepCtx},
+    orchestrator::{context::Mark, step_ctx::StepCtx},
     plan::{graph::StepKind, SiteRole},
     provider::{DatabaseRole, PoolRef, ProbeRequest},
     run::Output,

@@ -7,7 +7,7 @@ use crate::provider::{DRAIN_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_
 use crate::{
     duration::format_duration,
     error::{Error, ErrorKind, Result},
-    orchestrator::context::{ItemWork, StepCtx},
+    orchestrator::step_ctx::{ItemWork, StepCtx},
     plan::{graph::WorkloadMode, SiteRole, WorkloadSpec},
     provider::{
         AnnotateWorkload, ListWorkloads, ProbeRequest, ScaleWorkload, WorkloadId, WorkloadState,
