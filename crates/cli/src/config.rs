@@ -170,7 +170,7 @@ fn control_action(c: &Command) -> Result<Action> {
             run_id,
             by(b),
             C::Skip {
-                step: step.clone(),
+                step: step.as_str().into(),
                 reason: reason.clone(),
                 force: *force,
             },
@@ -179,7 +179,13 @@ fn control_action(c: &Command) -> Result<Action> {
             run_id,
             step,
             by: b,
-        } => (run_id, by(b), C::Approve { step: step.clone() }),
+        } => (
+            run_id,
+            by(b),
+            C::Approve {
+                step: step.as_deref().map(Into::into),
+            },
+        ),
         Command::Reject {
             run_id,
             step,
@@ -189,7 +195,7 @@ fn control_action(c: &Command) -> Result<Action> {
             run_id,
             by(b),
             C::Reject {
-                step: step.clone(),
+                step: step.as_deref().map(Into::into),
                 reason: reason.clone(),
             },
         ),

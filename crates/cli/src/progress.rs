@@ -86,7 +86,7 @@ impl Progress for PlainProgress {
 pub struct LiveProgress {
     multi: MultiProgress,
     clock: Clock,
-    bars: Mutex<HashMap<String, ProgressBar>>,
+    bars: Mutex<HashMap<aegis_dr::run::StepId, ProgressBar>>,
     style: ProgressStyle,
 }
 
@@ -123,7 +123,7 @@ impl Progress for LiveProgress {
     fn step_started(&self, step: &Step) {
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(self.style.clone());
-        bar.set_prefix(step.id.clone());
+        bar.set_prefix(step.id.to_string());
         bar.set_message(step.title.clone());
         bar.enable_steady_tick(Duration::from_millis(120));
         if let Ok(mut b) = self.bars.lock() {

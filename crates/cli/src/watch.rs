@@ -137,7 +137,7 @@ pub fn metrics(status: &ControllerStatus, plan: &Plan, state_dir: &std::path::Pa
         );
         for s in &r.steps {
             if let Some(d) = s.duration_seconds {
-                set(&steps, &[("run", &r.run_id), ("step", &s.id)], d);
+                set(&steps, &[("run", &r.run_id), ("step", s.id.as_str())], d);
             }
         }
         let rto = family(
@@ -285,7 +285,7 @@ fn approval_callback(
         }
     };
     let by = param("by").unwrap_or_else(|| "webhook".into());
-    let step = param("step");
+    let step = param("step").map(aegis_dr::run::StepId::from);
     let command = match verb {
         "approve" => Command::Approve { step },
         "reject" => Command::Reject {

@@ -20,6 +20,7 @@ use crate::{
     error::{Error, Result},
     journal::{Entry, Journal, RunStatus},
     lock::RunLock,
+    run::StepId,
     run::{RunState, StepStatus},
     runs::{self, RunRead},
 };
@@ -127,7 +128,7 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
         )));
     }
     // A stopped run has nothing waiting: an answer without a step answers its approvals not done.
-    let pending = |step: &Option<String>| -> Vec<Option<String>> {
+    let pending = |step: &Option<StepId>| -> Vec<Option<StepId>> {
         match step {
             Some(s) => vec![Some(s.clone())],
             None => run
@@ -176,7 +177,7 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
 }
 
 fn check(run: &RunState, command: &Command) -> Result<()> {
-    let find = |step: &str| {
+    let find = |step: &StepId| {
         run.step(step).ok_or_else(|| {
             let ids: Vec<&str> = run.steps.iter().map(|s| s.info.id.as_str()).collect();
             Error::config(format!(

@@ -570,7 +570,7 @@ command = ["true"]
     let pre = step("failover.hook.pre-fence");
     let fence = step("failover.fence-primary-db");
     // The hook takes the step's dependencies, and the step waits for the hook.
-    let mut before: Vec<String> = fence.deps.clone();
+    let mut before = fence.deps.clone();
     before.retain(|d| d != &pre.id);
     assert_eq!(pre.deps, before);
     assert_eq!(before, vec!["failover.declare".to_string()]);

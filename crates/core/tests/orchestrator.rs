@@ -473,16 +473,12 @@ async fn the_estimate_follows_the_critical_path() {
     let p = e.orchestrator().preview(Operation::Failover, RO);
     // node boot (3m) + rollout (90s) outweigh drain + promotion; DNS propagation (30s) follows.
     assert!(
-        p.estimate
-            .critical_path
-            .contains(&"scale-dr-nodes".to_string()),
+        p.estimate.critical_path.contains(&"scale-dr-nodes".into()),
         "{:?}",
         p.estimate.critical_path
     );
     assert!(
-        p.estimate
-            .critical_path
-            .contains(&"recover-servers".to_string())
+        p.estimate.critical_path.contains(&"recover-servers".into())
             || p.estimate.total > Duration::from_secs(300)
     );
     assert!(p.estimate.total < p.targets.rto);

@@ -2,6 +2,7 @@
 //! while there is nothing to do) and journals its start; a resumed run is checked against its journal
 //! and folds it back into its context; an interrupted run can be abandoned.
 
+use crate::run::StepId;
 use std::{
     collections::HashSet,
     path::{Path, PathBuf},
@@ -77,7 +78,7 @@ impl Orchestrator {
     pub(super) async fn start(
         &self,
         req: &RunRequest,
-    ) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+    ) -> Result<(RunCtx, HashSet<StepId>, RunLock, PathBuf)> {
         if req.operation == Operation::Rollback {
             return Err(Error::config(
                 "rollback: name the stopped run it undoes (`aegis-dr rollback RUN_ID`)",
@@ -191,7 +192,7 @@ impl Orchestrator {
         &self,
         run_id: &str,
         req: &RunRequest,
-    ) -> Result<(RunCtx, HashSet<String>, RunLock, PathBuf)> {
+    ) -> Result<(RunCtx, HashSet<StepId>, RunLock, PathBuf)> {
         if !crate::runs::is_run_id(run_id) {
             return Err(Error::config(format!(
                 "--resume: `{run_id}` is not a run id"
@@ -273,7 +274,7 @@ impl Orchestrator {
             recovery_point,
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let done: HashSet<String> = run
+        let done: HashSet<StepId> = run
             .steps
             .iter()
             .filter(|s| s.done())
@@ -308,7 +309,7 @@ impl Orchestrator {
                 controls,
                 rto_escalated: false,
             },
-            previously_started: run.started().map(String::from).collect(),
+            previously_started: run.started().cloned().collect(),
         };
         let ctx = self.ctx(header, preview, journal, resumed);
         Ok((ctx, done, lock, dir))

@@ -17,7 +17,7 @@ use crate::{
     orchestrator::{Estimate, Graph, Progress},
     plan::Plan,
     provider::Providers,
-    run::{DataLoss, Phase},
+    run::{DataLoss, Phase, StepId},
 };
 
 /// What became of one message: how many sinks took it, and which failed (journaled with their errors).
@@ -48,7 +48,7 @@ impl std::fmt::Display for Delivery {
 #[derive(Debug, Default)]
 pub(crate) struct LiveState {
     /// What steps journaled to resume from, by (step, key).
-    pub checkpoints: HashMap<(String, String), serde_json::Value>,
+    pub checkpoints: HashMap<(StepId, String), serde_json::Value>,
     /// Per phase: when it was declared and restored.
     pub marks: HashMap<(Mark, Phase), u64>,
     /// Per phase: the data-loss windows measured by its promotions and recoveries.
@@ -65,7 +65,7 @@ pub(crate) struct Resumed {
     /// The state its journal folds to.
     pub live: LiveState,
     /// The steps that had started.
-    pub previously_started: HashSet<String>,
+    pub previously_started: HashSet<StepId>,
 }
 
 /// Everything the steps of one run share: what does not change, one changing state behind one
@@ -94,7 +94,7 @@ pub(crate) struct RunFixed {
     pub graph: Graph,
     pub estimate: Estimate,
     /// Steps an earlier process of the run started.
-    pub previously_started: HashSet<String>,
+    pub previously_started: HashSet<StepId>,
 }
 
 /// What a run does besides its providers' calls: journal entries, messages to the plan's sinks,
@@ -159,7 +159,7 @@ impl RunCtx {
     }
 
     /// The operator's order to skip `step`, if any.
-    pub fn skip_order(&self, step: &str) -> Option<super::controls::SkipOrder> {
+    pub fn skip_order(&self, step: &StepId) -> Option<super::controls::SkipOrder> {
         self.live().controls.skips.get(step).cloned()
     }
 
@@ -383,27 +383,31 @@ impl RunCtx {
     }
 
     /// Records a phase mark for the phase of `step_id` (the first one of its kind stays).
-    pub fn mark(&self, kind: Mark, step_id: &str, ms: u64) {
+    pub fn mark(&self, kind: Mark, step_id: &StepId, ms: u64) {
         self.live()
             .marks
-            .entry((kind, Phase::of(step_id)))
+            .entry((kind, step_id.phase()))
             .or_insert(ms);
     }
 
     /// A phase mark.
-    pub fn get_mark(&self, kind: Mark, step_id: &str) -> Option<u64> {
-        self.live().marks.get(&(kind, Phase::of(step_id))).copied()
+    pub fn get_mark(&self, kind: Mark, step_id: &StepId) -> Option<u64> {
+        self.live().marks.get(&(kind, step_id.phase())).copied()
     }
 
     /// The first step of `step_id`'s phase for which `f` gives a value (the verification site, the
     /// site promoted to, ...).
-    pub fn find_in_phase<T>(&self, step_id: &str, f: impl Fn(&StepKind) -> Option<T>) -> Option<T> {
-        let phase = Phase::of(step_id);
+    pub fn find_in_phase<T>(
+        &self,
+        step_id: &StepId,
+        f: impl Fn(&StepKind) -> Option<T>,
+    ) -> Option<T> {
+        let phase = step_id.phase();
         self.fixed
             .graph
             .steps
             .iter()
-            .filter(|s| Phase::of(&s.id) == phase)
+            .filter(|s| s.id.phase() == phase)
             .find_map(|s| f(&s.kind))
     }
 
@@ -413,19 +417,19 @@ impl RunCtx {
     }
 
     /// Adds the data lost by step `step_id` to its phase's.
-    pub(super) fn add_data_loss(&self, step_id: &str, loss: DataLoss) {
+    pub(super) fn add_data_loss(&self, step_id: &StepId, loss: DataLoss) {
         self.live()
             .data_loss
-            .entry(Phase::of(step_id))
+            .entry(step_id.phase())
             .or_default()
             .merge(loss);
     }
 
     /// The data lost by the phase of `step_id` so far.
-    pub fn data_loss_of(&self, step_id: &str) -> DataLoss {
+    pub fn data_loss_of(&self, step_id: &StepId) -> DataLoss {
         self.live()
             .data_loss
-            .get(&Phase::of(step_id))
+            .get(&step_id.phase())
             .copied()
             .unwrap_or_default()
     }

@@ -3,7 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::control::{Command, ControlRequest};
+use crate::{
+    control::{Command, ControlRequest},
+    run::StepId,
+};
 
 /// An operator's order to skip a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +36,11 @@ pub(crate) struct Controls {
     /// Paused, with who and why.
     pub paused: Option<String>,
     /// Steps to skip.
-    pub skips: HashMap<String, SkipOrder>,
+    pub skips: HashMap<StepId, SkipOrder>,
     /// Answers to approval hooks, by step id.
-    pub decisions: HashMap<String, Decision>,
+    pub decisions: HashMap<StepId, Decision>,
     /// Approval hooks waiting for an answer now.
-    pub waiting: HashSet<String>,
+    pub waiting: HashSet<StepId>,
 }
 
 /// What applying a request did, for the journal and the display.
@@ -88,10 +91,10 @@ impl Controls {
                     Command::Reject { reason, .. } => (false, Some(reason.clone())),
                     _ => (true, None),
                 };
-                let targets: Vec<String> = match step {
+                let targets: Vec<StepId> = match step {
                     Some(s) => vec![s.clone()],
                     None => {
-                        let mut w: Vec<String> = self.waiting.iter().cloned().collect();
+                        let mut w: Vec<StepId> = self.waiting.iter().cloned().collect();
                         w.sort();
                         w
                     }
@@ -129,7 +132,14 @@ impl Controls {
                             },
                         })
                         .collect(),
-                    message: format!("{}: {verb} by {by}", targets.join(", ")),
+                    message: format!(
+                        "{}: {verb} by {by}",
+                        targets
+                            .iter()
+                            .map(StepId::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 }
             }
         }

@@ -25,6 +25,7 @@ pub use graph::{
 };
 pub use touches::{touches, Touch};
 
+use crate::run::StepId;
 use crate::{
     clock::{rfc3339, Clock},
     control::ControlRequest,
@@ -240,7 +241,7 @@ impl Orchestrator {
     async fn drive(
         &self,
         ctx: RunCtx,
-        done: HashSet<String>,
+        done: HashSet<StepId>,
         _lock: RunLock,
         run_dir: PathBuf,
         resumed: bool,
@@ -412,7 +413,7 @@ impl Drop for AbortOnDrop {
 async fn execute(
     ctx: Arc<RunCtx>,
     graph: &Graph,
-    mut done: HashSet<String>,
+    mut done: HashSet<StepId>,
     mut control: tokio::sync::mpsc::UnboundedReceiver<std::result::Result<ControlRequest, String>>,
     mut interrupt: Option<tokio::sync::watch::Receiver<Option<String>>>,
 ) -> Option<Error> {
@@ -420,11 +421,11 @@ async fn execute(
     let mut interrupted: Option<String> = None;
     let mut grace = Box::pin(std::future::pending::<()>())
         as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let mut started: HashSet<String> = done.clone();
+    let mut started: HashSet<StepId> = done.clone();
     // Each step is its own task, so independent steps use every worker thread.
     let mut running: JoinSet<Result<()>> = JoinSet::new();
     let mut tasks: HashMap<tokio::task::Id, Step> = HashMap::new();
-    let mut handles: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
+    let mut handles: HashMap<StepId, tokio::task::AbortHandle> = HashMap::new();
     let mut first_error: Option<Error> = None;
     let mut control_open = true;
     loop {
@@ -518,7 +519,7 @@ async fn execute(
                                 interrupted.as_deref().unwrap_or_default()
                             ),
                         )
-                        .with_resource(step.id.clone());
+                        .with_resource(step.id.as_str());
                         let _ = ctx.journal_unsynced(&[Entry::StepFailed {
                             ts_ms: ctx.fixed.clock.now_ms(),
                             step: step.id.clone(),
@@ -679,7 +680,7 @@ async fn run_step(ctx: Arc<RunCtx>, step: Step) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            let e = e.or_resource(&step.id);
+            let e = e.or_resource(step.id.as_str());
             ctx.journal_unsynced(&[Entry::StepFailed {
                 ts_ms: ctx.fixed.clock.now_ms(),
                 step: step.id.clone(),

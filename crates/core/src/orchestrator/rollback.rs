@@ -219,17 +219,17 @@ impl Orchestrator {
             )));
         }
         // Steps that started (a failed one may have acted); skipped ones changed nothing.
-        let ran: HashSet<&str> = r
+        let ran: HashSet<&crate::run::StepId> = r
             .state
             .steps
             .iter()
             .filter(|s| !matches!(s.status, StepStatus::Pending | StepStatus::Skipped))
-            .map(|s| s.info.id.as_str())
+            .map(|s| &s.info.id)
             .collect();
         if drill
             && ran
                 .iter()
-                .any(|id| crate::run::Phase::of(id) == crate::run::Phase::DrillFailback)
+                .any(|id| id.phase() == crate::run::Phase::DrillFailback)
         {
             return Err(Error::refused(format!(
                 "rollback: drill `{run_id}` stopped in its failback phase: the way back is to finish it (`aegis-dr drill --resume {run_id} --yes`)"
@@ -249,7 +249,7 @@ impl Orchestrator {
             started: graph
                 .steps
                 .into_iter()
-                .filter(|s| ran.contains(s.id.as_str()))
+                .filter(|s| ran.contains(&s.id))
                 .map(|s| s.kind)
                 .collect(),
             status: r.status,

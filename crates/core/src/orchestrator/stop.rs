@@ -1,6 +1,7 @@
 //! When a run stops before its end: an interruption (SIGINT, SIGTERM) stops it starting steps and
 //! bounds the running ones, and the sinks hear what serves now and the ways forward and back.
 
+use crate::run::StepId;
 use std::{collections::HashSet, path::Path, time::Duration};
 
 use tokio::sync::watch;
@@ -88,9 +89,9 @@ pub(super) async fn after_stop(
     let estate = crate::estate::read(&ctx.fixed.plan, &ctx.fixed.providers, &ctx.fixed.clock).await;
     // A journal that cannot be read says nothing of what ran: take it that something changed.
     let run = crate::journal::read(journal).and_then(|e| crate::run::RunState::fold(&e));
-    let started: HashSet<String> = run
+    let started: HashSet<StepId> = run
         .as_ref()
-        .map(|r| r.started().map(String::from).collect())
+        .map(|r| r.started().cloned().collect())
         .unwrap_or_default();
     let changed = run.is_err()
         || ctx
@@ -104,7 +105,7 @@ pub(super) async fn after_stop(
         && ctx.fixed.plan.on_failure(ctx.fixed.class) == OnFailure::Rollback
         && !started
             .iter()
-            .any(|s| crate::run::Phase::of(s) == crate::run::Phase::DrillFailback);
+            .any(|s| s.phase() == crate::run::Phase::DrillFailback);
     if changed {
         announce(ctx, status, error, &estate, rolls_back).await;
     }

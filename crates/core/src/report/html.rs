@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::{seconds, Report, StepReport, StepStatus};
-use crate::plan::graph::PlanPreview;
+use crate::{plan::graph::PlanPreview, run::StepId};
 
 /// One bar of a timeline.
 struct Row<'a> {
@@ -315,7 +315,7 @@ impl Report {
             .steps
             .iter()
             .map(|st| Row {
-                id: &st.id,
+                id: st.id.as_str(),
                 title: &st.title,
                 status: status_name(st.status),
                 start: st.start_offset_seconds,
@@ -369,8 +369,8 @@ impl Report {
             let _ = write!(
                 b,
                 "<tr data-step=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{flag}{}{evidence}</td></tr>",
-                esc(&st.id),
-                esc(&st.id),
+                esc(st.id.as_str()),
+                esc(st.id.as_str()),
                 status_name(st.status),
                 st.duration_seconds.map(seconds).unwrap_or_default(),
                 st.retries,
@@ -390,7 +390,7 @@ impl Report {
                 let _ = write!(
                     b,
                     "<details><summary>{} ({})</summary><pre>{}</pre></details>",
-                    esc(&st.id),
+                    esc(st.id.as_str()),
                     status_name(st.status),
                     esc(&pretty)
                 );
@@ -475,7 +475,7 @@ impl Report {
 /// The planned graph of `preview` drawn like a report's timeline: each step at its earliest start
 /// by the estimate, the critical path marked, the RTO budget as a line.
 pub fn plan_html(plan: &str, preview: &PlanPreview) -> String {
-    let mut start: std::collections::BTreeMap<&str, f64> = Default::default();
+    let mut start: std::collections::BTreeMap<&StepId, f64> = Default::default();
     let mut rows = Vec::new();
     for s in &preview.graph.steps {
         let est = preview
@@ -487,11 +487,11 @@ pub fn plan_html(plan: &str, preview: &PlanPreview) -> String {
         let at = s
             .deps
             .iter()
-            .filter_map(|d| start.get(d.as_str()).copied())
+            .filter_map(|d| start.get(d).copied())
             .fold(0.0, f64::max);
         start.insert(&s.id, at + est);
         rows.push(Row {
-            id: &s.id,
+            id: s.id.as_str(),
             title: &s.title,
             status: "planned",
             start: Some(at),

@@ -41,13 +41,14 @@ pub struct AchievedSeconds {
     pub within_targets: Option<bool>,
 }
 
+use crate::run::StepId;
 pub use crate::run::StepStatus;
 
 /// One step in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     /// The step's id (`db.fence.orders`).
-    pub id: String,
+    pub id: StepId,
     /// The step's title, as the plan output shows it.
     pub title: String,
     /// How the step ended (or stands, in a run still going).
@@ -72,7 +73,7 @@ pub struct StepReport {
     pub estimate_seconds: f64,
     /// Steps it waited for.
     #[serde(default)]
-    pub deps: Vec<String>,
+    pub deps: Vec<StepId>,
     /// Skipping it needs `--force`.
     #[serde(default)]
     pub safety: bool,
@@ -227,12 +228,12 @@ pub struct Report {
     /// The chain of steps that decided the run's duration: from the last step to end, back
     /// through the dependency that ended last.
     #[serde(default)]
-    pub critical_path: Vec<String>,
+    pub critical_path: Vec<StepId>,
 }
 
 /// The steps that decided the run's duration: the step that ended last, then, repeatedly, the
 /// dependency of the current one that ended last.
-fn critical_path(steps: &[StepReport]) -> Vec<String> {
+fn critical_path(steps: &[StepReport]) -> Vec<StepId> {
     let by_id: BTreeMap<&str, &StepReport> = steps.iter().map(|s| (s.id.as_str(), s)).collect();
     let end = |s: &StepReport| s.end_offset_seconds.unwrap_or(f64::NEG_INFINITY);
     let mut cur = steps

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::StepId;
+
 /// What an operator asks of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -18,7 +20,7 @@ pub enum Command {
     /// needs `force`.
     Skip {
         /// The step id, as `aegis-dr status RUN_ID` shows it.
-        step: String,
+        step: StepId,
         /// The reason given with the request.
         reason: String,
         /// Allows skipping a safety step.
@@ -29,13 +31,13 @@ pub enum Command {
     Approve {
         /// The hook's step id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        step: Option<String>,
+        step: Option<StepId>,
     },
     /// Reject the approval hook `step` (or every one waiting): the hook fails.
     Reject {
         /// The hook's step id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        step: Option<String>,
+        step: Option<StepId>,
         /// The reason given with the request.
         reason: String,
     },
@@ -56,11 +58,14 @@ impl Command {
                 if *force { " --force" } else { "" }
             ),
             Command::Approve { step } => {
-                format!("approve {}", step.as_deref().unwrap_or("waiting approvals"))
+                format!(
+                    "approve {}",
+                    step.as_ref().map_or("waiting approvals", StepId::as_str)
+                )
             }
             Command::Reject { step, reason } => format!(
                 "reject {} ({reason})",
-                step.as_deref().unwrap_or("waiting approvals")
+                step.as_ref().map_or("waiting approvals", StepId::as_str)
             ),
         }
     }

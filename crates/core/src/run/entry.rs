@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ControlRequest, Operation, ProviderCalls, RunFlags, RunStatus, StepInfo};
+use super::{ControlRequest, Operation, ProviderCalls, RunFlags, RunStatus, StepId, StepInfo};
 use crate::{
     error::ErrorSummary,
     incident::{IncidentClass, Targets},
@@ -62,14 +62,14 @@ pub enum Entry {
         /// Epoch ms.
         ts_ms: u64,
         /// Step id.
-        step: String,
+        step: StepId,
     },
     /// A step recorded progress needed to resume it (a job id, a change id).
     StepCheckpoint {
         /// Epoch ms.
         ts_ms: u64,
         /// Step id.
-        step: String,
+        step: StepId,
         /// The checkpoint's key within the step.
         key: String,
         /// The checkpoint's value (a job id, the measured RPO, ...).
@@ -80,7 +80,7 @@ pub enum Entry {
         /// Epoch ms.
         ts_ms: u64,
         /// Step id.
-        step: String,
+        step: StepId,
         /// Retried calls.
         retries: u32,
         /// One-line outcome.
@@ -94,7 +94,7 @@ pub enum Entry {
         /// Epoch ms.
         ts_ms: u64,
         /// Step id.
-        step: String,
+        step: StepId,
         /// Why, in the words shown to people.
         reason: String,
         /// The operator who skipped it (`None`: the step skipped itself).
@@ -109,7 +109,7 @@ pub enum Entry {
         /// Epoch ms.
         ts_ms: u64,
         /// Step id.
-        step: String,
+        step: StepId,
         /// Retried calls.
         retries: u32,
         /// The error.

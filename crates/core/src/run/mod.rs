@@ -12,6 +12,7 @@ mod entry;
 mod loss;
 mod output;
 mod state;
+mod step_id;
 
 pub use calls::ProviderCalls;
 pub use check::{CheckResult, CheckStatus};
@@ -21,9 +22,10 @@ pub use entry::Entry;
 pub use loss::DataLoss;
 pub use output::{LagSeen, Output, StepOutputView};
 pub use state::{
-    Abandoned, At, EscalationSeen, Finished, NotificationSeen, Pause, Phase, RunState, StepState,
+    Abandoned, At, EscalationSeen, Finished, NotificationSeen, Pause, RunState, StepState,
     StepStatus,
 };
+pub use step_id::{Phase, StepId};
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,11 +97,11 @@ impl RunFlags {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepInfo {
     /// Step id.
-    pub id: String,
+    pub id: StepId,
     /// The step's title, as the plan output shows it.
     pub title: String,
     /// Steps it waits for.
-    pub deps: Vec<String>,
+    pub deps: Vec<StepId>,
     /// Estimated duration in milliseconds.
     pub estimate_ms: u64,
     /// Skipping it needs `--force` (gates, fencing, verification, safety hooks).

@@ -7,47 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    CheckResult, ControlRequest, DataLoss, Entry, Operation, ProviderCalls, RunFlags, RunStatus,
-    StepInfo, StepOutputView,
+    CheckResult, ControlRequest, DataLoss, Entry, Operation, Phase, ProviderCalls, RunFlags,
+    RunStatus, StepId, StepInfo, StepOutputView,
 };
 use crate::{
     error::{Error, ErrorKind, ErrorSummary, Result},
     incident::{IncidentClass, Targets},
 };
-
-/// The part of a run a step belongs to: a drill's failover or failback half, or the whole of any
-/// other run. A drill's step ids carry it as a prefix (`failover.declare`, `failback.verify-primary`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Phase {
-    /// A single-phase run (failover, failback, rollback): its step ids have no prefix.
-    Whole,
-    /// A drill's failover half.
-    DrillFailover,
-    /// A drill's failback half.
-    DrillFailback,
-}
-
-impl Phase {
-    /// The phase of step `step_id`.
-    pub fn of(step_id: &str) -> Phase {
-        if step_id.starts_with(Phase::DrillFailover.prefix()) {
-            Phase::DrillFailover
-        } else if step_id.starts_with(Phase::DrillFailback.prefix()) {
-            Phase::DrillFailback
-        } else {
-            Phase::Whole
-        }
-    }
-
-    /// The prefix of its step ids.
-    pub const fn prefix(self) -> &'static str {
-        match self {
-            Phase::Whole => "",
-            Phase::DrillFailover => "failover.",
-            Phase::DrillFailback => "failback.",
-        }
-    }
-}
 
 /// Where a step stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,20 +241,20 @@ impl RunState {
     }
 
     /// The ids of the steps that ever started.
-    pub fn started(&self) -> impl Iterator<Item = &str> {
+    pub fn started(&self) -> impl Iterator<Item = &StepId> {
         self.steps
             .iter()
             .filter(|s| s.attempts > 0)
-            .map(|s| s.info.id.as_str())
+            .map(|s| &s.info.id)
     }
 
     /// The step `id`.
-    pub fn step(&self, id: &str) -> Option<&StepState> {
-        self.steps.iter().find(|s| s.info.id == id)
+    pub fn step(&self, id: impl AsRef<str>) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.info.id == id.as_ref())
     }
 
-    fn step_mut(&mut self, id: &str) -> Option<&mut StepState> {
-        self.steps.iter_mut().find(|s| s.info.id == id)
+    fn step_mut(&mut self, id: &StepId) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|s| &s.info.id == id)
     }
 
     /// Its status: the journal's end, else running (a process that died leaves it so; the run
@@ -463,9 +429,9 @@ impl RunState {
     }
 
     /// What a succeeded step's outputs say of the run: its phase's marks, data lost, checks.
-    fn record_outputs(&mut self, step: &str, data: &Value) {
+    fn record_outputs(&mut self, step: &StepId, data: &Value) {
         let out = StepOutputView::of(data);
-        let phase = Phase::of(step);
+        let phase = step.phase();
         if let Some(v) = out.declared_ms {
             self.declared.insert(phase, v);
         }

@@ -21,7 +21,7 @@ pub(super) async fn declare(ctx: &StepCtx) -> Result<String> {
     run.mark(Mark::Declared, &ctx.step.id, now);
     let what = match (
         run.fixed.operation,
-        Phase::of(&ctx.step.id) == Phase::DrillFailback,
+        ctx.step.id.phase() == Phase::DrillFailback,
     ) {
         (Operation::Failback, _) | (Operation::Drill, true) => "failback to the primary site",
         (Operation::Drill, false) => "DR drill (failover, verify, failback)",
@@ -56,7 +56,7 @@ pub(super) async fn resolve(ctx: &StepCtx) -> Result<String> {
     let run = &ctx.run;
     // This phase's recovery time: from the run's start (a failover, or a drill's failover) or from the
     // phase's declaration (a drill's failback) to its verified service.
-    let start = match Phase::of(&ctx.step.id) {
+    let start = match ctx.step.id.phase() {
         Phase::DrillFailback => run
             .get_mark(Mark::Declared, &ctx.step.id)
             .unwrap_or(run.fixed.started_ms),

@@ -86,14 +86,14 @@ pub struct Estimate {
     /// Critical-path duration.
     pub total: Duration,
     /// Per-step estimates.
-    pub steps: BTreeMap<String, Duration>,
+    pub steps: BTreeMap<StepId, Duration>,
     /// The steps on the critical path.
-    pub critical_path: Vec<String>,
+    pub critical_path: Vec<StepId>,
 }
 
 /// Estimates `graph` with `concurrency` calls in flight per step.
 pub fn estimate(plan: &Plan, est: &Estimates, graph: &Graph, concurrency: usize) -> Estimate {
-    let mut finish: BTreeMap<&str, (Duration, Option<&str>)> = BTreeMap::new();
+    let mut finish: BTreeMap<&StepId, (Duration, Option<&StepId>)> = BTreeMap::new();
     let mut steps = BTreeMap::new();
     for s in &graph.steps {
         let d = step_cost(plan, est, s).duration(est.api_call, concurrency);
@@ -101,11 +101,7 @@ pub fn estimate(plan: &Plan, est: &Estimates, graph: &Graph, concurrency: usize)
         let (start, pred) = s
             .deps
             .iter()
-            .filter_map(|dep| {
-                finish
-                    .get(dep.as_str())
-                    .map(|(f, _)| (*f, Some(dep.as_str())))
-            })
+            .filter_map(|dep| finish.get(dep).map(|(f, _)| (*f, Some(dep))))
             .max_by_key(|(f, _)| *f)
             .unwrap_or((Duration::ZERO, None));
         finish.insert(&s.id, (start + d, pred));
@@ -117,7 +113,7 @@ pub fn estimate(plan: &Plan, est: &Estimates, graph: &Graph, concurrency: usize)
     let mut critical_path = Vec::new();
     let mut cur = end.map(|(id, _)| id);
     while let Some(id) = cur {
-        critical_path.push(id.to_string());
+        critical_path.push(id.clone());
         cur = finish.get(id).and_then(|(_, p)| *p);
     }
     critical_path.reverse();

@@ -10,18 +10,18 @@ pub(super) fn insert_hooks(
     steps: &mut Vec<Step>,
     phase: HookPhase,
     class: IncidentClass,
-    prefix: &str,
+    ids: Phase,
 ) {
     for h in plan.hooks.iter().filter(|h| h.applies(phase, class)) {
         let target = h.anchor.target();
         let target_id = match plan.hooks.iter().find(|o| o.name == target) {
-            Some(o) => format!("{prefix}{}", o.step_id()),
-            None => format!("{prefix}{target}"),
+            Some(o) => StepId::new(ids, &o.step_id()),
+            None => StepId::new(ids, target),
         };
         let Some(at) = steps.iter().position(|s| s.id == target_id) else {
             continue;
         };
-        let id = format!("{prefix}{}", h.step_id());
+        let id = StepId::new(ids, &h.step_id());
         let kind = StepKind::Hook {
             name: h.name.clone(),
         };
@@ -63,13 +63,16 @@ pub(super) fn insert_hooks(
 /// nowhere), and in each class the hook names (in one of its phases).
 pub(crate) fn check_hook_anchors(plan: &Plan) -> crate::error::Result<()> {
     let mut placed: std::collections::BTreeSet<(String, IncidentClass)> = Default::default();
-    let mut known: Vec<String> = Vec::new();
+    let mut known: Vec<StepId> = Vec::new();
     for class in IncidentClass::ALL {
         for (phase, mut steps) in [
-            (HookPhase::Failover, failover(plan, class, "")),
-            (HookPhase::Failback, failback(plan, class, "", &[], false)),
+            (HookPhase::Failover, failover(plan, class, Phase::Whole)),
+            (
+                HookPhase::Failback,
+                failback(plan, class, Phase::Whole, &[], false),
+            ),
         ] {
-            insert_hooks(plan, &mut steps, phase, class, "");
+            insert_hooks(plan, &mut steps, phase, class, Phase::Whole);
             for s in steps {
                 if let StepKind::Hook { name } = &s.kind {
                     placed.insert((name.clone(), class));
@@ -87,7 +90,7 @@ pub(crate) fn check_hook_anchors(plan: &Plan) -> crate::error::Result<()> {
             return Err(crate::error::Error::config(format!(
                 "hooks: hook `{}`: `{target}` is not a step of any {phases} of this plan (its steps: {})",
                 h.name,
-                known.join(", ")
+                known.iter().map(StepId::as_str).collect::<Vec<_>>().join(", ")
             )));
         }
         if let Some(c) = h

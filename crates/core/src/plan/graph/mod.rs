@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     incident::{IncidentClass, Targets},
     plan::{Estimates, HookAnchor, HookPhase, Plan, SiteRole},
-    run::{Operation, Phase, StepInfo},
+    run::{Operation, Phase, StepId, StepInfo},
 };
 
 mod estimate;
@@ -164,11 +164,11 @@ impl StepKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// Unique id, stable across runs of the same graph.
-    pub id: String,
+    pub id: StepId,
     /// Title shown to people.
     pub title: String,
     /// Steps that must succeed first.
-    pub deps: Vec<String>,
+    pub deps: Vec<StepId>,
     /// What it does.
     pub kind: StepKind,
 }
@@ -182,13 +182,14 @@ pub struct Graph {
 
 struct Builder<'a> {
     plan: &'a Plan,
-    prefix: &'a str,
+    /// The phase whose steps it builds.
+    phase: Phase,
     steps: Vec<Step>,
 }
 
 impl Builder<'_> {
-    fn id(&self, id: &str) -> String {
-        format!("{}{id}", self.prefix)
+    fn id(&self, name: &str) -> StepId {
+        StepId::new(self.phase, name)
     }
     fn has(&self, id: &str) -> bool {
         let id = self.id(id);
@@ -212,7 +213,7 @@ impl Builder<'_> {
         id: &str,
         title: &str,
         deps: &[&str],
-        extra: &[String],
+        extra: &[StepId],
         kind: StepKind,
     ) {
         self.add(id, title, deps, kind);
@@ -239,19 +240,23 @@ impl Builder<'_> {
 
 /// Builds the graph of `op` for `class`, with the plan's hooks in place.
 pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
-    let with_hooks = |mut steps: Vec<Step>, phase: HookPhase, prefix: &str| {
-        insert_hooks(plan, &mut steps, phase, class, prefix);
+    let with_hooks = |mut steps: Vec<Step>, hooks: HookPhase, phase: Phase| {
+        insert_hooks(plan, &mut steps, hooks, class, phase);
         steps
     };
     match op {
         Operation::Failover => Graph {
-            steps: with_hooks(failover(plan, class, ""), HookPhase::Failover, ""),
+            steps: with_hooks(
+                failover(plan, class, Phase::Whole),
+                HookPhase::Failover,
+                Phase::Whole,
+            ),
         },
         Operation::Failback => Graph {
             steps: with_hooks(
-                failback(plan, class, "", &[], false),
+                failback(plan, class, Phase::Whole, &[], false),
                 HookPhase::Failback,
-                "",
+                Phase::Whole,
             ),
         },
         // Without the stopped run it undoes, a rollback undoes all a failover does.
@@ -266,9 +271,9 @@ pub fn build(plan: &Plan, op: Operation, class: IncidentClass) -> Graph {
                 .collect::<Vec<_>>(),
         ),
         Operation::Drill => {
-            let (fo, fb) = (Phase::DrillFailover.prefix(), Phase::DrillFailback.prefix());
+            let (fo, fb) = (Phase::DrillFailover, Phase::DrillFailback);
             let mut steps = with_hooks(failover(plan, class, fo), HookPhase::Failover, fo);
-            let last: Vec<String> = steps.last().map(|s| vec![s.id.clone()]).unwrap_or_default();
+            let last: Vec<StepId> = steps.last().map(|s| vec![s.id.clone()]).unwrap_or_default();
             steps.extend(with_hooks(
                 failback(plan, class, fb, &last, true),
                 HookPhase::Failback,

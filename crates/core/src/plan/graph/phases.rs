@@ -2,12 +2,12 @@
 
 use super::*;
 
-pub(super) fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<Step> {
+pub(super) fn failover(plan: &Plan, class: IncidentClass, phase: Phase) -> Vec<Step> {
     use IncidentClass::*;
     use SiteRole::*;
     let mut b = Builder {
         plan,
-        prefix,
+        phase,
         steps: Vec::new(),
     };
     let moves_db = matches!(class, RegionOutage | DatabaseCorruption) && b.dbs();
@@ -155,15 +155,15 @@ pub(super) fn failover(plan: &Plan, class: IncidentClass, prefix: &str) -> Vec<S
 pub(crate) fn failback(
     plan: &Plan,
     class: IncidentClass,
-    prefix: &str,
-    after: &[String],
+    phase: Phase,
+    after: &[StepId],
     drill: bool,
 ) -> Vec<Step> {
     use IncidentClass::*;
     use SiteRole::*;
     let mut b = Builder {
         plan,
-        prefix,
+        phase,
         steps: Vec::new(),
     };
     // The same decisions as the failover of `class`.

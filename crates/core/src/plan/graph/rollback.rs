@@ -17,7 +17,7 @@ pub fn graph(plan: &Plan, class: IncidentClass, drill: bool, started: &[StepKind
     let dr_nodes = did(&|k| matches!(k, StepKind::ScaleNodes { site: Dr, .. }));
     let dr_workloads = did(&|k| matches!(k, StepKind::ScaleWorkloads { site: Dr, .. }));
     let recovered = did(&|k| matches!(k, StepKind::RecoverServers));
-    let back = super::failback(plan, class, "", &[], drill);
+    let back = super::failback(plan, class, Phase::Whole, &[], drill);
     // The failback drains the primary's workloads when they write to the DR databases (a database
     // corruption failover): so does the rollback of a promotion.
     let drains_primary_here = promoted
@@ -56,10 +56,10 @@ pub fn graph(plan: &Plan, class: IncidentClass, drill: bool, started: &[StepKind
 /// The steps `keep` keeps, each depending on the kept steps it depended on, directly or through
 /// steps left out (steps come in dependency order).
 fn restrict(steps: Vec<Step>, keep: impl Fn(&StepKind) -> bool) -> Vec<Step> {
-    let mut through: HashMap<String, Vec<String>> = HashMap::new();
+    let mut through: HashMap<StepId, Vec<StepId>> = HashMap::new();
     let mut out: Vec<Step> = Vec::new();
     for s in steps {
-        let mut deps: Vec<String> = Vec::new();
+        let mut deps: Vec<StepId> = Vec::new();
         for d in &s.deps {
             let via = through.get(d).cloned().unwrap_or_else(|| vec![d.clone()]);
             for v in via {
