@@ -1,6 +1,8 @@
 //! The plan's hooks placed in the graph, and the check that each hook's anchor is a step there.
 
-use super::*;
+use super::{
+    failback, failover, HookAnchor, HookPhase, IncidentClass, Phase, Plan, Step, StepId, StepKind,
+};
 
 /// Puts the hooks of `phase` and `class` into a phase's steps: `before = X` runs after X's
 /// dependencies and X waits for it; `after = X` runs after X and every step that waited for X

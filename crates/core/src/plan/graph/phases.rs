@@ -1,6 +1,8 @@
 //! The steps of a failover and of a failback, per incident class.
 
-use super::*;
+use super::{
+    Builder, IncidentClass, Level, Phase, Plan, SiteRole, Step, StepId, StepKind, WorkloadMode,
+};
 
 pub(super) fn failover(plan: &Plan, class: IncidentClass, phase: Phase) -> Vec<Step> {
     use IncidentClass::*;

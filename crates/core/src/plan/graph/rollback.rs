@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::*;
+use super::{
+    Graph, IncidentClass, Level, Phase, Plan, SiteRole, Step, StepId, StepKind, WorkloadMode,
+};
 
 /// The rollback graph of a failover of `class` (a drill's failover phase when `drill`) whose
 /// steps of kinds `started` had started.
