@@ -1,11 +1,11 @@
 //! aegis-dr: disaster-recovery failover and failback as a library.
 //!
 //! This is the one crate to depend on. It re-exports the core (plan model, provider traits,
-//! orchestrator, journal, reports, simulated estate) and builds the providers a plan names through
-//! the [`registry`]: each resource (database pair, DNS record, node pool, recovery server, health
-//! endpoint) on the provider its plan entry names, so one plan can span clouds. The simulated estate
-//! (`sim`) is built in; AWS (feature `aws`), Azure (feature `azure`) and Kubernetes workloads
-//! (feature `kubernetes`) and GCP (feature `gcp`) are default features.
+//! orchestrator, journal, reports) and builds the providers a plan names through the [`registry`]:
+//! each resource (database pair, DNS record, node pool, recovery server, health endpoint) on the
+//! provider its plan entry names, so one plan can span clouds. The simulated estate (feature
+//! `sim`), AWS (`aws`), Azure (`azure`), Kubernetes workloads (`kubernetes`) and GCP (`gcp`) are
+//! default features.
 //!
 //! ```no_run
 //! # async fn demo() -> aegis_dr::Result<()> {
@@ -29,9 +29,13 @@
 /// conformance suite).
 pub use aegis_dr_core::{
     checks, clock, control, controller, duration, error, estate, journal, layer, notify,
-    orchestrator, plan, provider, readiness, report, run, runs, sim, write_atomic, Error,
-    ErrorKind, IncidentClass, Plan, Result, SiteRole, Targets,
+    orchestrator, plan, provider, readiness, report, run, runs, write_atomic, Error, ErrorKind,
+    IncidentClass, Plan, Result, SiteRole, Targets,
 };
+
+/// The simulated estate (feature `sim`).
+#[cfg(feature = "sim")]
+pub use aegis_dr_provider_sim as sim;
 
 pub mod registry;
 
@@ -96,9 +100,7 @@ pub async fn providers_for(
     let mut providers = if simulated.is_empty() {
         Providers::new()
     } else {
-        // Real time here: the simulated latency runs on the precise timer.
-        Arc::new(sim::SimProvider::open(plan, state_dir, clock)?.with_precise_latency())
-            .providers()?
+        simulated_estate(plan, state_dir, clock)?
     };
     if !plan.runs_on_sim() {
         providers.estimates = None;
@@ -123,6 +125,30 @@ pub async fn providers_for(
         providers.insert(set);
     }
     Ok(providers)
+}
+
+/// The simulated estate's providers for every name it serves.
+#[cfg(feature = "sim")]
+fn simulated_estate(plan: &Plan, state_dir: &Path, clock: clock::Clock) -> Result<Providers> {
+    // Real time here: the simulated latency runs on the precise timer.
+    Arc::new(sim::SimProvider::open(plan, state_dir, clock)?.with_precise_latency()).providers()
+}
+
+#[cfg(not(feature = "sim"))]
+fn simulated_estate(_: &Plan, _: &Path, _: clock::Clock) -> Result<Providers> {
+    Err(Error::config(
+        "the plan runs on the simulated estate, which is not in this build of aegis-dr: rebuild with the `sim` cargo feature",
+    ))
+}
+
+/// The estimates a run of `plan` uses, known without building its providers: the simulated
+/// estate's own timings for a plan it serves, else the plan's `[estimates]`.
+pub fn plan_estimates(plan: &Plan) -> plan::Estimates {
+    #[cfg(feature = "sim")]
+    if plan.runs_on_sim() {
+        return sim::SimProvider::estimates_of(&plan.sim);
+    }
+    plan.estimates.clone()
 }
 
 /// The least-privilege permissions the plan needs of each provider it uses (or of `only`), in each

@@ -11,7 +11,7 @@ use aegis_dr_core::{
 /// How a provider is implemented in this build.
 #[derive(Debug, Clone, Copy)]
 pub enum Implementation {
-    /// The simulated estate (built in; one world plays every name it serves).
+    /// The simulated estate (feature `sim`; one world plays every name it serves).
     Simulated,
     /// A backend crate, compiled in.
     Backend(&'static dyn Backend),
@@ -31,6 +31,11 @@ pub struct ProviderDescriptor {
     /// Its implementation in this build.
     pub implementation: Implementation,
 }
+
+#[cfg(feature = "sim")]
+const SIM: Implementation = Implementation::Simulated;
+#[cfg(not(feature = "sim"))]
+const SIM: Implementation = Implementation::FeatureOff;
 
 #[cfg(feature = "aws")]
 const AWS: Implementation = Implementation::Backend(&aegis_dr_provider_aws::AwsBackend);
@@ -57,9 +62,9 @@ const KUBE: Implementation = Implementation::FeatureOff;
 pub const REGISTRY: &[ProviderDescriptor] = &[
     ProviderDescriptor {
         name: "sim",
-        feature: None,
+        feature: Some("sim"),
         serves: "the simulated estate: every capability, no cloud (`[sim] plays` names other providers it stands in for)",
-        implementation: Implementation::Simulated,
+        implementation: SIM,
     },
     ProviderDescriptor {
         name: "aws",

@@ -434,7 +434,7 @@ async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass
     for p in aegis_dr::readiness::hook_start_problems(&cfg.plan) {
         eprintln!("warning: {p}: the run would fail at that hook");
     }
-    let estimates = aegis_dr::orchestrator::plan_estimates(&cfg.plan);
+    let estimates = aegis_dr::plan_estimates(&cfg.plan);
     let p = aegis_dr::orchestrator::preview(&cfg.plan, &estimates, operation, class);
     match cfg.output {
         OutputFormat::Json => print_json(&preview_json(&cfg.plan, &p)),

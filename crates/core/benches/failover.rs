@@ -15,9 +15,9 @@ use aegis_dr_core::{
         DatabaseSpec, DnsRecordSpec, Estimates, HealthEndpointSpec, NodePoolSpec, PoolSize,
         ProviderName, SiteRole, WorkloadKind, WorkloadSpec,
     },
-    sim::SimProvider,
     IncidentClass, Plan,
 };
+use aegis_dr_provider_sim::SimProvider;
 
 const BASE: &str = r#"
 [plan]

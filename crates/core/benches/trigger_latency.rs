@@ -12,9 +12,9 @@ use aegis_dr_core::{
     clock::Clock,
     controller::{Controller, StateDirLeader},
     journal::{self, Entry},
-    sim::SimProvider,
     Plan,
 };
+use aegis_dr_provider_sim::SimProvider;
 use aegis_dr_test_servers::{Exporter, Prometheus};
 
 const SCRAPE: Duration = Duration::from_millis(500);

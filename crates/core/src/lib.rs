@@ -1,5 +1,6 @@
 //! aegis-dr core: the plan model, provider traits, the orchestrator that runs failover, failback and
-//! drills against a plan with RTO/RPO enforcement, its journal and reports, and the simulated estate.
+//! drills against a plan with RTO/RPO enforcement, its journal and reports. Providers (the simulated
+//! estate among them) live in their own crates.
 #![forbid(unsafe_code)]
 // Library crates document their public items (the CLI, simulators and test servers need not).
 #![warn(missing_docs)]
@@ -29,7 +30,6 @@ pub mod report;
 pub mod retry;
 pub mod run;
 pub mod runs;
-pub mod sim;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};
 pub use fsutil::write_atomic;

@@ -6,102 +6,13 @@ use aegis_dr_core::{
     clock::Clock,
     journal::{Operation, RunFlags},
     orchestrator::{Orchestrator, RunOutcome, RunRequest},
-    sim::{SimProvider, SimWorld},
     IncidentClass, Plan,
 };
+use aegis_dr_provider_sim::{SimProvider, SimWorld};
 use serde_json::Value;
 
-pub const PLAN: &str = r#"
-[plan]
-name = "test-estate"
-
-[sites.primary]
-provider = "sim"
-region = "us-east-1"
-cluster = "prod"
-
-[sites.dr]
-provider = "sim"
-region = "us-west-2"
-cluster = "dr"
-
-[[databases]]
-name = "orders"
-primary = "orders-use1"
-dr = "orders-usw2"
-
-[[databases]]
-name = "users"
-primary = "users-use1"
-dr = "users-usw2"
-
-[[dns_records]]
-name = "api.example.com"
-zone = "example.com"
-primary_target = "lb-use1.example.com"
-dr_target = "lb-usw2.example.com"
-ttl = 60
-health_check = "hc-use1"
-
-[[node_pools]]
-name = "prod-pool"
-site = "primary"
-production = { min = 3, max = 10, desired = 6 }
-standby = { min = 1, max = 10, desired = 1 }
-
-[[node_pools]]
-name = "dr-pool"
-site = "dr"
-production = { min = 3, max = 10, desired = 6 }
-standby = { min = 1, max = 10, desired = 1 }
-
-[[workloads]]
-name = "api"
-namespace = "prod"
-deployments = ["api", "worker"]
-production_replicas = 6
-standby_replicas = 2
-
-[[workloads]]
-name = "web"
-namespace = "web"
-selector = "tier=web"
-production_replicas = 4
-standby_replicas = 1
-
-[[recovery_servers]]
-name = "billing"
-source_server_id = "s-billing"
-
-[[health_endpoints]]
-name = "primary"
-site = "primary"
-url = "https://primary.example.com/healthz"
-
-[[health_endpoints]]
-name = "dr"
-site = "dr"
-url = "https://dr.example.com/healthz"
-
-[checks]
-config_maps = ["prod/api-config"]
-
-[execution]
-retry_base_delay = "20ms"
-poll_interval = "100ms"
-max_poll_interval = "2s"
-
-[sim]
-latency = "2ms"
-dns_propagation = "30s"
-node_boot = "3m"
-rollout = "90s"
-replication_lag = "3s"
-backup_age = "1h"
-recovery_point_age = "20s"
-drain_time = "10s"
-job_time = "2m"
-"#;
+/// A small simulated estate with fast timings (shared with the simulator's own tests).
+pub const PLAN: &str = include_str!("../../provider-sim/tests/fixtures/test-estate.toml");
 
 pub fn plan() -> Plan {
     Plan::parse(PLAN).expect("test plan parses")

@@ -2,7 +2,6 @@
 
 mod backup;
 mod common;
-mod conformance_sim;
 mod dns_resolver;
 pub mod hooks;
 mod http_health;

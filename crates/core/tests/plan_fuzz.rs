@@ -11,13 +11,10 @@ use std::{
 };
 
 use aegis_dr_core::{
-    checks::run_checks,
-    clock::Clock,
-    journal::Operation,
-    orchestrator::{plan_estimates, preview},
-    sim::SimProvider,
-    ErrorKind, IncidentClass, Plan,
+    checks::run_checks, clock::Clock, journal::Operation, orchestrator::preview, ErrorKind,
+    IncidentClass, Plan,
 };
+use aegis_dr_provider_sim::SimProvider;
 
 use crate::common::PLAN;
 
@@ -173,7 +170,8 @@ async fn mutated_plans_never_panic_or_hang_in_plan_or_check() {
             }
         };
         valid += 1;
-        let estimates = plan_estimates(&plan);
+        // The plan runs on the simulated estate: its own timings, as a run would use.
+        let estimates = SimProvider::estimates_of(&plan.sim);
         for op in [Operation::Failover, Operation::Failback, Operation::Drill] {
             for class in IncidentClass::ALL {
                 let p = preview(&plan, &estimates, op, class);

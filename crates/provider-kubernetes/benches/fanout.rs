@@ -17,11 +17,11 @@ use aegis_dr_core::{
         KUBERNETES,
     },
     provider::ProviderSet,
-    sim::SimProvider,
     IncidentClass, Plan,
 };
 use aegis_dr_k8s_sim::K8sSim;
 use aegis_dr_provider_kubernetes::{KubeSite, KubernetesBuilder};
+use aegis_dr_provider_sim::SimProvider;
 use serde_json::json;
 
 fn peak_rss_kib() -> u64 {

@@ -9,11 +9,11 @@ use aegis_dr_core::{
     orchestrator::{Orchestrator, RunOutcome, RunRequest},
     plan::{SiteRole, KUBERNETES},
     provider::{ProviderSet, Providers, WorkloadScaler},
-    sim::SimProvider,
     IncidentClass, Plan,
 };
 use aegis_dr_k8s_sim::K8sSim;
 use aegis_dr_provider_kubernetes::{KubeSite, KubernetesBuilder};
+use aegis_dr_provider_sim::SimProvider;
 use serde_json::{json, Value};
 
 pub const PLAN: &str = r#"

@@ -34,7 +34,7 @@ use crate::{
     journal::{self, Entry, Journal, Operation, RunFlags, RunStatus},
     lock::RunLock,
     notify::Notifier,
-    plan::{Estimates, Plan},
+    plan::Plan,
     provider::Providers,
     report::Report,
 };
@@ -98,16 +98,6 @@ pub struct RunOutcome {
     pub report_written: bool,
     /// The rollback the plan's `on_failure = "rollback"` ran after this run stopped.
     pub rollback: Option<Box<RunOutcome>>,
-}
-
-/// The estimates a run of `plan` uses, known without building its providers: the simulated
-/// estate's own timings for a plan it serves, else the plan's `[estimates]`.
-pub fn plan_estimates(plan: &Plan) -> Estimates {
-    if plan.runs_on_sim() {
-        crate::sim::SimProvider::estimates_of(&plan.sim)
-    } else {
-        plan.estimates.clone()
-    }
 }
 
 /// What identifies a run and fixes its gates.

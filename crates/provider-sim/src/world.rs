@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
+use aegis_dr_core::{
     error::{Error, ErrorKind, Result},
     plan::{Plan, PoolSize, SiteRole, WorkloadKind},
     provider::DatabaseRole,
@@ -38,7 +38,7 @@ pub struct SimDatabase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimRecord {
     /// Target (one host, or an address set).
-    pub target: crate::plan::RecordTargets,
+    pub target: aegis_dr_core::plan::RecordTargets,
     /// TTL seconds.
     pub ttl: u32,
 }
@@ -99,7 +99,7 @@ pub struct SimRecoveryInstance {
     /// When it launched.
     pub launched_ms: u64,
     /// Failback state as stored (time may advance IN_PROGRESS to READY_FOR_LAUNCH).
-    pub failback_state: crate::provider::FailbackState,
+    pub failback_state: aegis_dr_core::provider::FailbackState,
     /// When the failback state last changed.
     pub failback_changed_ms: u64,
 }
@@ -279,7 +279,7 @@ impl SimWorld {
             let mut labels = BTreeMap::new();
             labels.insert("aegis.io/group".to_string(), g.name.clone());
             if let Some(sel) = &g.selector {
-                if let Ok(sel) = crate::provider::LabelSelector::parse(sel) {
+                if let Ok(sel) = aegis_dr_core::provider::LabelSelector::parse(sel) {
                     labels.extend(sel.equals.iter().cloned());
                 }
             }
@@ -361,7 +361,7 @@ impl SimWorld {
                 format!("cannot serialise simulated world: {e}"),
             )
         })?;
-        crate::fsutil::write_atomic(path, &text)
+        aegis_dr_core::write_atomic(path, &text)
     }
 
     /// A new id with `prefix`.
@@ -399,9 +399,9 @@ impl SimWorld {
         fn strip(v: &mut Value) {
             match v {
                 Value::Object(m) => {
-                    if m.contains_key(crate::provider::SCALED_BY_RUN_ANNOTATION) {
+                    if m.contains_key(aegis_dr_core::provider::SCALED_BY_RUN_ANNOTATION) {
                         m.insert(
-                            crate::provider::SCALED_BY_RUN_ANNOTATION.into(),
+                            aegis_dr_core::provider::SCALED_BY_RUN_ANNOTATION.into(),
                             Value::String("<run>".into()),
                         );
                     }

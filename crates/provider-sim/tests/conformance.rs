@@ -8,10 +8,13 @@ use aegis_dr_core::{
     layer::{FaultLayer, RetryLayer},
     plan::ProviderName,
     retry::RetryPolicy,
-    sim::SimProvider,
+    Plan,
 };
+use aegis_dr_provider_sim::SimProvider;
 
-use crate::common::plan;
+fn plan() -> Plan {
+    Plan::parse(include_str!("fixtures/test-estate.toml")).expect("the fixture parses")
+}
 
 /// The fixture's record.
 fn api_record() -> aegis_dr_core::provider::RecordRef {

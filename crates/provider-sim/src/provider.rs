@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use super::world::{
     pool_key, record_key, workload_key, SimJob, SimRecoveryInstance, SimWorkload, SimWorld,
 };
-use crate::{
+use aegis_dr_core::{
     clock::Clock,
     error::{Error, ErrorKind, Result},
     plan::{Estimates, Plan, ProviderName, SimSettings, SiteRole},
@@ -157,7 +157,7 @@ impl SimProvider {
     }
 
     /// Estimates matching the timings of `s`, without a simulator (for a side-effect-free preview).
-    pub fn estimates_of(s: &crate::plan::SimSettings) -> Estimates {
+    pub fn estimates_of(s: &aegis_dr_core::plan::SimSettings) -> Estimates {
         Estimates {
             api_call: s.latency,
             dns_propagation: s.dns_propagation,

@@ -1,0 +1,3 @@
+//! Integration tests of the simulated estate: one binary, one module per concern.
+
+mod conformance;
