@@ -124,26 +124,20 @@ pub struct Estate {
     /// The sites' health endpoints (`/primary`, `/dr`), served on loopback.
     pub health_url: String,
     endpoints: Endpoints,
-    _health: tokio::sync::oneshot::Sender<()>,
+    _health: aegis_dr_sim_http::Servers,
 }
 
 /// Serves `GET /primary` and `GET /dr`: 200 with the figures aegis-dr's HTTP probe reads.
-async fn health_server() -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = ok(
-        "bind health server",
-        tokio::net::TcpListener::bind("127.0.0.1:0").await,
-    );
-    let addr = ok("health server address", listener.local_addr());
+async fn health_server() -> (String, aegis_dr_sim_http::Servers) {
     let app = axum::Router::new().fallback(|| async {
         (
             [("content-type", "application/json")],
             r#"{"in_flight": 0, "error_rate": 0.0, "healthy_for_seconds": 86400}"#,
         )
     });
-    (
-        format!("http://{addr}"),
-        crate::server::serve(listener, app),
-    )
+    let servers = aegis_dr_sim_http::Servers::new();
+    let addr = ok("bind health server", servers.bind("127.0.0.1:0", app).await);
+    (format!("http://{addr}"), servers)
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

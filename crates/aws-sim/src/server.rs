@@ -7,11 +7,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, Servers};
 use axum::{
-    body::{to_bytes, Body},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
-    Router,
 };
 use serde_json::{json, Value};
 
@@ -26,8 +25,9 @@ pub struct SimState {
     pub failback_replication_time: Duration,
     /// How long an EKS node-group update stays `InProgress`.
     pub nodegroup_update_time: Duration,
-    /// Next requests (any operation) answered with 429 `ThrottlingException`.
-    pub throttle_next: u32,
+    /// Next requests (any operation) answered with 429 `ThrottlingException` (`throttle_next`),
+    /// then 503 `ServiceUnavailableException` (`unavailable_next`).
+    pub faults: Faults,
     /// Operations (by name, e.g. `StartFailbackLaunch`) answered with 403 `AccessDeniedException`.
     pub denied: Vec<String>,
     /// Next DRS failback jobs whose launches fail.
@@ -53,7 +53,7 @@ impl SimState {
             job_time: Duration::from_millis(200),
             failback_replication_time: Duration::from_millis(200),
             nodegroup_update_time: Duration::from_millis(200),
-            throttle_next: 0,
+            faults: Faults::default(),
             denied: Vec::new(),
             fail_next_failback_jobs: 0,
             fail_next_recovery_jobs: 0,
@@ -190,22 +190,6 @@ pub(crate) fn epoch_seconds(t: SystemTime) -> f64 {
         .unwrap_or_default()
 }
 
-/// Serves `app` on `listener` in the background until the returned sender is used or dropped.
-pub(crate) fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-) -> tokio::sync::oneshot::Sender<()> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    tx
-}
-
 /// Which service and region a request is for, from its SigV4 credential scope
 /// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
 fn scope_of(headers: &HeaderMap) -> (&'static str, String) {
@@ -233,7 +217,7 @@ fn scope_of(headers: &HeaderMap) -> (&'static str, String) {
 pub struct AwsSim {
     addr: SocketAddr,
     state: Arc<Mutex<SimState>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    servers: Servers,
 }
 
 impl AwsSim {
@@ -245,36 +229,30 @@ impl AwsSim {
     /// Starts the simulator on `addr` (`host:port`).
     pub async fn start_on(addr: &str) -> std::io::Result<AwsSim> {
         let state = Arc::new(Mutex::new(SimState::new()));
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        let servers = Servers::new();
         let shared = state.clone();
         let http = reqwest::Client::new();
-        let app = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
-                let state = shared.clone();
-                let http = http.clone();
-                async move {
-                    let bytes = to_bytes(body, 4 << 20).await.unwrap_or_default();
-                    let (reply, effects, endpoints) = {
-                        let mut s = match state.lock() {
-                            Ok(s) => s,
-                            Err(p) => p.into_inner(),
-                        };
-                        let (reply, effects) = handle(&mut s, &method, &uri, &headers, &bytes);
-                        let endpoints = (s.ec2_endpoint.clone(), s.autoscaling_endpoint.clone());
-                        (reply, effects, endpoints)
-                    };
-                    for e in effects {
-                        apply_effect(&http, &endpoints, e).await;
-                    }
-                    reply.into_response()
+        let app = router(4 << 20, move |r: Request| {
+            let state = shared.clone();
+            let http = http.clone();
+            async move {
+                let (reply, effects, endpoints) = {
+                    let mut s = lock(&state);
+                    let (reply, effects) = handle(&mut s, &r.method, &r.uri, &r.headers, &r.body);
+                    let endpoints = (s.ec2_endpoint.clone(), s.autoscaling_endpoint.clone());
+                    (reply, effects, endpoints)
+                };
+                for e in effects {
+                    apply_effect(&http, &endpoints, e).await;
                 }
-            },
-        );
+                reply.into_response()
+            }
+        });
+        let addr = servers.bind(addr, app).await?;
         Ok(AwsSim {
             addr,
             state,
-            shutdown: Some(serve(listener, app)),
+            servers,
         })
     }
 
@@ -285,24 +263,13 @@ impl AwsSim {
 
     /// Reads or changes the state directly.
     pub fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
-        let mut s = match self.state.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let mut s = lock(&self.state);
         f(&mut s)
     }
 
     /// Stops serving.
     pub fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for AwsSim {
-    fn drop(&mut self) {
-        self.stop();
+        self.servers.stop();
     }
 }
 
@@ -320,16 +287,28 @@ fn handle(
         _ => path.trim_start_matches('/').to_string(),
     };
     s.requests.push(format!("{service}:{op}"));
-    if s.throttle_next > 0 {
-        s.throttle_next -= 1;
-        return (
-            Reply::error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "ThrottlingException",
-                "Rate exceeded".into(),
-            ),
-            Vec::new(),
-        );
+    match s.faults.take() {
+        Some(Fault::Throttled) => {
+            return (
+                Reply::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "ThrottlingException",
+                    "Rate exceeded".into(),
+                ),
+                Vec::new(),
+            )
+        }
+        Some(Fault::Unavailable) => {
+            return (
+                Reply::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableException",
+                    "Service is unavailable. Try again later.".into(),
+                ),
+                Vec::new(),
+            )
+        }
+        None => {}
     }
     if s.denied.contains(&op) {
         return (

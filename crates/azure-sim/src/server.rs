@@ -8,8 +8,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, Servers};
 use axum::{
-    body::{to_bytes, Body},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     Router,
@@ -41,10 +41,9 @@ pub struct SimState {
     pub pool_update_time: Duration,
     /// The `Retry-After` seconds of 202 and 429 answers.
     pub retry_after_secs: u64,
-    /// Next requests answered 429 `SubscriptionRequestsThrottled`.
-    pub throttle_next: u32,
-    /// Next requests answered 503 `ServiceUnavailable`.
-    pub unavailable_next: u32,
+    /// Next requests answered 429 `SubscriptionRequestsThrottled` (`throttle_next`), then 503
+    /// `ServiceUnavailable` (`unavailable_next`).
+    pub faults: Faults,
     /// Actions (`Microsoft.Sql/servers/failoverGroups/failover/action`) answered 403.
     pub denied: Vec<String>,
     /// SQL servers (by name) whose region is down: every request about them answers 503.
@@ -125,8 +124,7 @@ impl SimState {
             monitor_time: Duration::from_millis(300),
             pool_update_time: Duration::from_millis(300),
             retry_after_secs: 0,
-            throttle_next: 0,
-            unavailable_next: 0,
+            faults: Faults::default(),
             denied: Vec::new(),
             down_servers: Vec::new(),
             unhealthy_targets: Vec::new(),
@@ -374,29 +372,31 @@ pub struct AzureSim {
     tls_addr: SocketAddr,
     ca_pem: String,
     state: Arc<Mutex<SimState>>,
-    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    servers: Servers,
 }
 
 /// The router of one listener: every request goes to [`handle`] under the state lock.
 fn app(state: Arc<Mutex<SimState>>, scheme: &'static str, addr: SocketAddr) -> Router {
-    Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
-            let state = state.clone();
-            async move {
-                let bytes = to_bytes(body, 4 << 20).await.unwrap_or_default();
-                let mut s = match state.lock() {
-                    Ok(s) => s,
-                    Err(p) => p.into_inner(),
-                };
-                let base = headers
-                    .get("host")
-                    .and_then(|h| h.to_str().ok())
-                    .map(|h| format!("{scheme}://{h}"))
-                    .unwrap_or_else(|| format!("{scheme}://{addr}"));
-                handle(&mut s, &method, &uri, &headers, &bytes, base).into_response()
-            }
-        },
-    )
+    router(4 << 20, move |r: Request| {
+        let state = state.clone();
+        async move {
+            let base = r
+                .headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .map(|h| format!("{scheme}://{h}"))
+                .unwrap_or_else(|| format!("{scheme}://{addr}"));
+            handle(
+                &mut lock(&state),
+                &r.method,
+                &r.uri,
+                &r.headers,
+                &r.body,
+                base,
+            )
+            .into_response()
+        }
+    })
 }
 
 impl AzureSim {
@@ -409,32 +409,18 @@ impl AzureSim {
         let tls_tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let tls_addr = tls_tcp.local_addr()?;
         let (ca_pem, acceptor) = crate::tls::self_signed()?;
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let mut rx2 = rx.clone();
-        let plain = app(state.clone(), "http", addr);
-        let secure = app(state.clone(), "https", tls_addr);
-        let mut rx1 = rx;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, plain)
-                .with_graceful_shutdown(async move {
-                    let _ = rx1.changed().await;
-                })
-                .await;
-        });
-        let tls = crate::tls::TlsListener::new(tls_tcp, acceptor);
-        tokio::spawn(async move {
-            let _ = axum::serve(tls, secure)
-                .with_graceful_shutdown(async move {
-                    let _ = rx2.changed().await;
-                })
-                .await;
-        });
+        let servers = Servers::new();
+        servers.serve(listener, app(state.clone(), "http", addr));
+        servers.serve(
+            crate::tls::TlsListener::new(tls_tcp, acceptor),
+            app(state.clone(), "https", tls_addr),
+        );
         Ok(AzureSim {
             addr,
             tls_addr,
             ca_pem,
             state,
-            shutdown: Some(tx),
+            servers,
         })
     }
 
@@ -469,25 +455,14 @@ impl AzureSim {
 
     /// Reads or changes the state directly.
     pub fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
-        let mut s = match self.state.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let mut s = lock(&self.state);
         s.advance(Instant::now());
         f(&mut s)
     }
 
     /// Stops serving.
     pub fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(true);
-        }
-    }
-}
-
-impl Drop for AzureSim {
-    fn drop(&mut self) {
-        self.stop();
+        self.servers.stop();
     }
 }
 
@@ -607,22 +582,23 @@ fn handle(
             "The api-version query parameter (?api-version=) is required for all requests.",
         );
     }
-    if s.throttle_next > 0 {
-        s.throttle_next -= 1;
-        return Reply::error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "SubscriptionRequestsThrottled",
-            "Number of requests for subscription exceeded the limit. Please try again after 1 seconds.",
-        )
-        .header("retry-after", s.retry_after_secs.to_string());
-    }
-    if s.unavailable_next > 0 {
-        s.unavailable_next -= 1;
-        return Reply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "The service is temporarily unavailable; retry the request.",
-        );
+    match s.faults.take() {
+        Some(Fault::Throttled) => {
+            return Reply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "SubscriptionRequestsThrottled",
+                "Number of requests for subscription exceeded the limit. Please try again after 1 seconds.",
+            )
+            .header("retry-after", s.retry_after_secs.to_string())
+        }
+        Some(Fault::Unavailable) => {
+            return Reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "The service is temporarily unavailable; retry the request.",
+            )
+        }
+        None => {}
     }
     let now = Instant::now();
     s.advance(now);

@@ -7,11 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub(crate) use aegis_dr_sim_http::percent_decode;
+use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, Servers};
 use axum::{
-    body::{to_bytes, Body},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::IntoResponse,
-    Router,
 };
 use serde_json::{json, Value};
 
@@ -30,10 +30,9 @@ pub struct SimState {
     pub change_time: Duration,
     /// How long a node-pool operation runs (the pool `RECONCILING`, its groups unstable).
     pub pool_time: Duration,
-    /// Next API requests answered 429 `RESOURCE_EXHAUSTED`.
-    pub throttle_next: u32,
-    /// Next API requests answered 503 `UNAVAILABLE`.
-    pub unavailable_next: u32,
+    /// Next API requests answered 429 `RESOURCE_EXHAUSTED` (`throttle_next`), then 503
+    /// `UNAVAILABLE` (`unavailable_next`).
+    pub faults: Faults,
     /// IAM permissions (`cloudsql.instances.failover`) answered 403.
     pub denied: Vec<String>,
     /// The next Cloud SQL operation ends `DONE` with this error (code, message) and changes nothing.
@@ -61,8 +60,7 @@ impl SimState {
             op_time: Duration::from_millis(300),
             change_time: Duration::from_millis(200),
             pool_time: Duration::from_millis(300),
-            throttle_next: 0,
-            unavailable_next: 0,
+            faults: Faults::default(),
             denied: Vec::new(),
             fail_next_operation: None,
             down_instances: Vec::new(),
@@ -115,7 +113,7 @@ impl Req<'_> {
 pub struct GcpSim {
     addr: SocketAddr,
     state: Arc<Mutex<SimState>>,
-    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    servers: Servers,
 }
 
 impl GcpSim {
@@ -125,34 +123,30 @@ impl GcpSim {
     /// Starts the simulator on an ephemeral loopback port, on the current tokio runtime.
     pub async fn start() -> std::io::Result<GcpSim> {
         let state = Arc::new(Mutex::new(SimState::new()));
+        let servers = Servers::new();
+        // The handler needs the bound address (the URLs it writes): bind first, then serve.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (tx, mut rx) = tokio::sync::watch::channel(false);
         let shared = state.clone();
-        let app = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
-                let state = shared.clone();
-                async move {
-                    let bytes = to_bytes(body, 4 << 20).await.unwrap_or_default();
-                    let mut s = match state.lock() {
-                        Ok(s) => s,
-                        Err(p) => p.into_inner(),
-                    };
-                    handle(&mut s, &method, &uri, &headers, &bytes, addr).into_response()
-                }
-            },
-        );
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await;
+        let app = router(4 << 20, move |r: Request| {
+            let state = shared.clone();
+            async move {
+                handle(
+                    &mut lock(&state),
+                    &r.method,
+                    &r.uri,
+                    &r.headers,
+                    &r.body,
+                    addr,
+                )
+                .into_response()
+            }
         });
+        servers.serve(listener, app);
         Ok(GcpSim {
             addr,
             state,
-            shutdown: Some(tx),
+            servers,
         })
     }
 
@@ -189,46 +183,15 @@ impl GcpSim {
 
     /// Reads or changes the state directly.
     pub fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
-        let mut s = match self.state.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let mut s = lock(&self.state);
         s.advance(Instant::now());
         f(&mut s)
     }
 
     /// Stops serving.
     pub fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(true);
-        }
+        self.servers.stop();
     }
-}
-
-impl Drop for GcpSim {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// `%XX` decoding of a path segment or query component.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz");
-            if let Ok(n) = u8::from_str_radix(hex, 16) {
-                out.push(n);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn query_of(uri: &Uri) -> Vec<(String, String)> {
@@ -344,21 +307,18 @@ fn handle(
     let as_int = query
         .iter()
         .any(|(k, v)| k == "$alt" && v.contains("enum-encoding=int"));
-    if s.throttle_next > 0 {
-        s.throttle_next -= 1;
-        return Reply::error(
+    match s.faults.take() {
+        Some(Fault::Throttled) => return Reply::error(
             StatusCode::TOO_MANY_REQUESTS,
             "rateLimitExceeded",
             "Quota exceeded for quota metric 'Mutate requests' and limit 'Mutate requests per minute per project'.",
-        );
-    }
-    if s.unavailable_next > 0 {
-        s.unavailable_next -= 1;
-        return Reply::error(
+        ),
+        Some(Fault::Unavailable) => return Reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "backendError",
             "The service is currently unavailable.",
-        );
+        ),
+        None => {}
     }
     let now = Instant::now();
     s.advance(now);

@@ -22,11 +22,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use aegis_dr_sim_http::{lock, percent_decode, router, Request, Servers};
 use axum::{
-    body::{to_bytes, Body},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
-    Router,
 };
 use serde_json::{json, Map, Value};
 
@@ -299,7 +298,7 @@ pub struct K8sSim {
     name: String,
     addr: SocketAddr,
     cluster: Arc<Mutex<Cluster>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    servers: Servers,
 }
 
 impl K8sSim {
@@ -315,35 +314,24 @@ impl K8sSim {
             conflicts_answered: 0,
             requests: Vec::new(),
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let servers = Servers::new();
         let state = cluster.clone();
-        let app = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
-                let state = state.clone();
-                async move {
-                    let bytes = to_bytes(body, 16 << 20).await.unwrap_or_default();
-                    let latency = state.lock().map(|c| c.latency).unwrap_or_default();
-                    if !latency.is_zero() {
-                        tokio::time::sleep(latency).await;
-                    }
-                    handle(&state, method, uri, headers, &bytes).into_response()
+        let app = router(16 << 20, move |r: Request| {
+            let state = state.clone();
+            async move {
+                let latency = lock(&state).latency;
+                if !latency.is_zero() {
+                    tokio::time::sleep(latency).await;
                 }
-            },
-        );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+                handle(&state, r.method, r.uri, r.headers, &r.body).into_response()
+            }
         });
+        let addr = servers.bind("127.0.0.1:0", app).await?;
         Ok(K8sSim {
             name: name.to_string(),
             addr,
             cluster,
-            shutdown: Some(tx),
+            servers,
         })
     }
 
@@ -354,11 +342,7 @@ impl K8sSim {
 
     /// Changes the cluster directly.
     pub fn with<T>(&self, f: impl FnOnce(&mut Cluster) -> T) -> T {
-        let mut c = match self.cluster.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        f(&mut c)
+        f(&mut lock(&self.cluster))
     }
 
     /// Writes a kubeconfig (JSON, which is valid YAML) whose context `name` points at this server.
@@ -380,15 +364,7 @@ impl K8sSim {
 
     /// Stops serving: the cluster becomes unreachable (connections are refused).
     pub fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for K8sSim {
-    fn drop(&mut self) {
-        self.stop();
+        self.servers.stop();
     }
 }
 
@@ -502,40 +478,6 @@ fn query_param(uri: &Uri, key: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// RFC 7386 JSON merge patch.
 fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
@@ -614,10 +556,7 @@ fn handle(
     headers: HeaderMap,
     body: &[u8],
 ) -> Reply {
-    let mut c = match state.lock() {
-        Ok(c) => c,
-        Err(p) => p.into_inner(),
-    };
+    let mut c = lock(state);
     c.requests.push(format!("{method} {}", uri.path()));
     if method == Method::GET {
         if let Some(d) = discovery(uri.path()) {

@@ -21,7 +21,7 @@ async fn throttling_is_retried_by_the_sdk_then_reported_as_temporary() {
     let w = world("").await;
     let pool = dr_pool(&w);
     // One throttled answer: the SDK's own retry absorbs it.
-    w.estate.sim.with(|s| s.throttle_next = 1);
+    w.estate.sim.with(|s| s.faults.throttle_next = 1);
     w.aws
         .nodes
         .as_ref()
@@ -30,7 +30,7 @@ async fn throttling_is_retried_by_the_sdk_then_reported_as_temporary() {
         .await
         .expect("retried past one throttle");
     // More than the SDK's attempts: a temporary Throttled error reaches the orchestrator's retries.
-    w.estate.sim.with(|s| s.throttle_next = 10);
+    w.estate.sim.with(|s| s.faults.throttle_next = 10);
     let e = w
         .aws
         .nodes
@@ -42,7 +42,7 @@ async fn throttling_is_retried_by_the_sdk_then_reported_as_temporary() {
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
     assert!(e.is_retryable(), "{e}");
     assert_eq!(e.resource(), Some(pool.name.as_str()));
-    w.estate.sim.with(|s| s.throttle_next = 0);
+    w.estate.sim.with(|s| s.faults.throttle_next = 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,20 +42,20 @@ fn tm() -> RecordRef {
 async fn throttling_is_retried_and_conflicts_are_retryable() {
     let w = world().await;
     let dns = w.azure.dns.clone().expect("dns");
-    w.sim.with(|s| s.throttle_next = 2);
+    w.sim.with(|s| s.faults.throttle_next = 2);
     let r = dns
         .get_record(&tm())
         .await
         .expect("two 429s, then an answer");
     assert_eq!(r.target, estate::PRIMARY_TARGET);
     // Past the attempts: a throttled error, temporary, for the orchestrator's own retries.
-    w.sim.with(|s| s.throttle_next = 5);
+    w.sim.with(|s| s.faults.throttle_next = 5);
     let e = dns.get_record(&tm()).await.expect_err("still throttled");
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
     assert_eq!(e.retry_status(), RetryStatus::Temporary);
-    w.sim.with(|s| s.throttle_next = 0);
+    w.sim.with(|s| s.faults.throttle_next = 0);
     // A transient 503 on a read is retried too.
-    w.sim.with(|s| s.unavailable_next = 2);
+    w.sim.with(|s| s.faults.unavailable_next = 2);
     assert_eq!(
         dns.get_record(&tm()).await.expect("retried").target,
         estate::PRIMARY_TARGET

@@ -39,13 +39,13 @@ fn record() -> RecordRef {
 async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() {
     let w = world().await;
     let dns = w.gcp.dns.clone().expect("dns");
-    w.sim.with(|s| s.throttle_next = 2);
+    w.sim.with(|s| s.faults.throttle_next = 2);
     let r = dns
         .get_record(&record())
         .await
         .expect("two 429s, then an answer");
     assert_eq!(r.target, estate::PRIMARY_TARGET.trim_end_matches('.'));
-    w.sim.with(|s| s.throttle_next = 5);
+    w.sim.with(|s| s.faults.throttle_next = 5);
     let e = dns
         .get_record(&record())
         .await
@@ -53,9 +53,9 @@ async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() 
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
     assert_eq!(e.retry_status(), RetryStatus::Temporary);
     assert!(e.to_string().contains("RESOURCE_EXHAUSTED"), "{e}");
-    w.sim.with(|s| s.throttle_next = 0);
+    w.sim.with(|s| s.faults.throttle_next = 0);
     // A transient 503 on a read is retried too.
-    w.sim.with(|s| s.unavailable_next = 2);
+    w.sim.with(|s| s.faults.unavailable_next = 2);
     let db = w.gcp.database.clone().expect("database");
     let (primary, _) = refs();
     assert_eq!(
