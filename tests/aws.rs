@@ -7,7 +7,10 @@ use aegis_dr_aws_sim::estate::{
     Endpoints, Estate, ADDRESS_SET_DR, ADDRESS_SET_PRIMARY, DR_REGION, PRIMARY_REGION,
 };
 
-use crate::common::{aws_command, code, json, stderr};
+use crate::{
+    clouds::{round_trip, Cloud},
+    common::{aws_command, code, json, stderr},
+};
 
 struct Aws {
     rt: tokio::runtime::Runtime,
@@ -41,103 +44,90 @@ impl Aws {
     }
 }
 
+impl Cloud for Aws {
+    fn run(&self, args: &[&str]) -> Output {
+        Aws::run(self, args)
+    }
+
+    fn check_says(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn assert_on_dr(&self, _: &serde_json::Value) {
+        let e = &self.estate;
+        self.rt.block_on(async {
+            assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
+            assert_eq!(
+                e.address_set_now().await,
+                ADDRESS_SET_DR,
+                "the A set moved whole"
+            );
+            assert!(
+                e.health_check_disabled().await,
+                "primary health check disabled"
+            );
+            let dr = e
+                .db_instance(DR_REGION, &e.db_dr)
+                .await
+                .expect("DR instance");
+            assert!(
+                dr.read_replica_source_db_instance_identifier().is_none(),
+                "DR promoted"
+            );
+            let (_, _, desired, ready) = e.asg(DR_REGION, &e.asgs.1).await;
+            assert_eq!((desired, ready), (3, 3));
+            // The source server's instance went down with its region: the failback starts it.
+            e.stop_source_instance().await;
+        });
+    }
+
+    fn assert_on_primary(&self, r: &serde_json::Value) {
+        let e = &self.estate;
+        self.rt.block_on(async {
+            assert_eq!(e.record_now().await.0, "lb-use1.example.com");
+            assert_eq!(e.address_set_now().await, ADDRESS_SET_PRIMARY);
+            assert!(
+                !e.health_check_disabled().await,
+                "primary health check enabled again"
+            );
+            let p = e
+                .db_instance(PRIMARY_REGION, &e.db_primary)
+                .await
+                .expect("primary");
+            assert!(p.read_replica_source_db_instance_identifier().is_none());
+            let d = e
+                .db_instance(DR_REGION, &e.db_dr)
+                .await
+                .expect("DR replica");
+            assert!(
+                d.read_replica_source_db_instance_identifier().is_some(),
+                "DR re-protected"
+            );
+            assert_eq!(e.source_instance_state().await, "running");
+            let (_, _, desired, _) = e.asg(DR_REGION, &e.asgs.1).await;
+            assert_eq!(desired, 1);
+        });
+        assert!(
+            r.to_string().contains("LAUNCH_END"),
+            "the DRS job log is in the report: {r:#}"
+        );
+    }
+
+    fn permissions(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        (
+            &["iam-policy"],
+            &[
+                "rds:PromoteReadReplica",
+                "route53:ChangeResourceRecordSets",
+                "drs:StartFailbackLaunch",
+            ],
+        )
+    }
+}
+
 #[test]
 fn failover_and_failback_on_aws_through_the_cli() {
-    let a = Aws::new();
-    let e = &a.estate;
-
-    let o = a.run(&["check", "--output", "json"]);
-    assert_eq!(
-        code(&o),
-        0,
-        "check: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(&o)
-    );
-
-    let o = a.run(&["failback", "--dry-run"]);
-    assert_eq!(code(&o), 0, "failback --dry-run: {}", stderr(&o));
-
-    let o = a.run(&[
-        "failover",
-        "--class",
-        "region-outage",
-        "--yes",
-        "--output",
-        "json",
-    ]);
-    let r = json(&o);
-    assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
-    assert_eq!(r["status"], "succeeded");
-    assert_eq!(r["targets"]["rto_seconds"].as_f64(), Some(1800.0));
-    assert!(r["achieved"]["rto_seconds"].as_f64().is_some());
-    a.rt.block_on(async {
-        assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
-        assert_eq!(
-            e.address_set_now().await,
-            ADDRESS_SET_DR,
-            "the A set moved whole"
-        );
-        assert!(
-            e.health_check_disabled().await,
-            "primary health check disabled"
-        );
-        let dr = e
-            .db_instance(DR_REGION, &e.db_dr)
-            .await
-            .expect("DR instance");
-        assert!(
-            dr.read_replica_source_db_instance_identifier().is_none(),
-            "DR promoted"
-        );
-        let (_, _, desired, ready) = e.asg(DR_REGION, &e.asgs.1).await;
-        assert_eq!((desired, ready), (3, 3));
-        e.stop_source_instance().await;
-    });
-
-    let o = a.run(&["failback", "--yes", "--output", "json"]);
-    let r = json(&o);
-    assert_eq!(code(&o), 0, "failback: {r:#}\n{}", stderr(&o));
-    a.rt.block_on(async {
-        assert_eq!(e.record_now().await.0, "lb-use1.example.com");
-        assert_eq!(e.address_set_now().await, ADDRESS_SET_PRIMARY);
-        assert!(
-            !e.health_check_disabled().await,
-            "primary health check enabled again"
-        );
-        let p = e
-            .db_instance(PRIMARY_REGION, &e.db_primary)
-            .await
-            .expect("primary");
-        assert!(p.read_replica_source_db_instance_identifier().is_none());
-        let d = e
-            .db_instance(DR_REGION, &e.db_dr)
-            .await
-            .expect("DR replica");
-        assert!(
-            d.read_replica_source_db_instance_identifier().is_some(),
-            "DR re-protected"
-        );
-        assert_eq!(e.source_instance_state().await, "running");
-        let (_, _, desired, _) = e.asg(DR_REGION, &e.asgs.1).await;
-        assert_eq!(desired, 1);
-    });
-    assert!(
-        r.to_string().contains("LAUNCH_END"),
-        "the DRS job log is in the report: {r:#}"
-    );
-
-    let o = a.run(&["iam-policy"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let doc = json(&o);
-    let text = doc.to_string();
-    for action in [
-        "rds:PromoteReadReplica",
-        "route53:ChangeResourceRecordSets",
-        "drs:StartFailbackLaunch",
-    ] {
-        assert!(text.contains(action), "{action} missing: {doc:#}");
-    }
+    round_trip(&Aws::new());
 }
 
 #[test]

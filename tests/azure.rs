@@ -6,7 +6,10 @@ use std::process::{Command, Output, Stdio};
 
 use aegis_dr_azure_sim::{estate, AzureSim};
 
-use crate::common::{code, json, stderr};
+use crate::{
+    clouds::{round_trip, Cloud},
+    common::{code, json, stderr},
+};
 
 pub(crate) struct Azure {
     rt: tokio::runtime::Runtime,
@@ -94,101 +97,106 @@ impl Azure {
     }
 }
 
+impl Cloud for Azure {
+    fn run(&self, args: &[&str]) -> Output {
+        Azure::run(self, args)
+    }
+
+    fn check_says(&self) -> Option<&'static str> {
+        Some("lag not reported by the provider")
+    }
+
+    fn assert_on_dr(&self, r: &serde_json::Value) {
+        assert_eq!(
+            r["achieved"]["rpo_seconds"].as_f64(),
+            Some(0.0),
+            "planned failover: {r:#}"
+        );
+        self.sim.with(|s| {
+            let (primary, _) = s.failover_group(estate::FAILOVER_GROUP).expect("group");
+            assert_eq!(primary, estate::DR_SQL);
+            assert_eq!(
+                s.sql_server_tags(estate::PRIMARY_SQL)
+                    .get("aegis-dr-fenced")
+                    .map(String::as_str),
+                Some("true")
+            );
+            let eps = s.traffic_manager_endpoints(estate::PROFILE);
+            assert_eq!(
+                eps[0],
+                (
+                    "primary-endpoint".into(),
+                    "Disabled".into(),
+                    "Disabled".into()
+                )
+            );
+            assert_eq!(
+                eps[1],
+                ("dr-endpoint".into(), "Enabled".into(), "Online".into())
+            );
+            assert_eq!(
+                s.agent_pool(estate::DR_AKS, estate::POOL)
+                    .map(|p| (p.0, p.1)),
+                Some((6, Some((3, 10))))
+            );
+            let posts: Vec<&String> = s
+                .requests
+                .iter()
+                .filter(|r| r.starts_with("POST "))
+                .collect();
+            assert_eq!(posts.len(), 1, "one planned failover, sent once: {posts:?}");
+            assert!(
+                posts[0].ends_with(&format!(
+                    "/servers/{}/failoverGroups/{}/failover",
+                    estate::DR_SQL,
+                    estate::FAILOVER_GROUP
+                )),
+                "sent to the secondary: {posts:?}"
+            );
+        });
+    }
+
+    fn assert_on_primary(&self, _: &serde_json::Value) {
+        self.sim.with(|s| {
+            let (primary, state) = s.failover_group(estate::FAILOVER_GROUP).expect("group");
+            assert_eq!(
+                (primary.as_str(), state.as_str()),
+                (estate::PRIMARY_SQL, "CATCH_UP")
+            );
+            assert!(
+                !s.sql_server_tags(estate::PRIMARY_SQL)
+                    .contains_key("aegis-dr-fenced"),
+                "primary writable again"
+            );
+            let eps = s.traffic_manager_endpoints(estate::PROFILE);
+            assert_eq!(
+                (eps[0].1.as_str(), eps[1].1.as_str()),
+                ("Enabled", "Disabled")
+            );
+            assert_eq!(
+                s.agent_pool(estate::DR_AKS, estate::POOL).map(|p| p.0),
+                Some(1),
+                "DR back at standby"
+            );
+            assert_eq!(s.traffic_manager_ttl(estate::PROFILE), Some(60));
+        });
+    }
+
+    fn permissions(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        (
+            &["permissions", "--provider", "azure"],
+            &[
+                "Microsoft.Sql/servers/failoverGroups/failover/action",
+                "Microsoft.Network/trafficManagerProfiles/externalEndpoints/write",
+                "Microsoft.ContainerService/managedClusters/agentPools/write",
+            ],
+        )
+    }
+}
+
 #[test]
 fn failover_and_failback_on_azure_through_the_cli() {
-    let a = Azure::new(&example());
-    let o = a.run(&["check", "--output", "json"]);
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    assert_eq!(code(&o), 0, "check: {text}\n{}", stderr(&o));
-    assert!(text.contains("lag not reported by the provider"), "{text}");
-
-    let r = a.failover();
-    assert_eq!(r["status"], "succeeded");
-    assert_eq!(
-        r["achieved"]["rpo_seconds"].as_f64(),
-        Some(0.0),
-        "planned failover: {r:#}"
-    );
-    a.sim.with(|s| {
-        let (primary, _) = s.failover_group(estate::FAILOVER_GROUP).expect("group");
-        assert_eq!(primary, estate::DR_SQL);
-        assert_eq!(
-            s.sql_server_tags(estate::PRIMARY_SQL)
-                .get("aegis-dr-fenced")
-                .map(String::as_str),
-            Some("true")
-        );
-        let eps = s.traffic_manager_endpoints(estate::PROFILE);
-        assert_eq!(
-            eps[0],
-            (
-                "primary-endpoint".into(),
-                "Disabled".into(),
-                "Disabled".into()
-            )
-        );
-        assert_eq!(
-            eps[1],
-            ("dr-endpoint".into(), "Enabled".into(), "Online".into())
-        );
-        assert_eq!(
-            s.agent_pool(estate::DR_AKS, estate::POOL)
-                .map(|p| (p.0, p.1)),
-            Some((6, Some((3, 10))))
-        );
-        let posts: Vec<&String> = s
-            .requests
-            .iter()
-            .filter(|r| r.starts_with("POST "))
-            .collect();
-        assert_eq!(posts.len(), 1, "one planned failover, sent once: {posts:?}");
-        assert!(
-            posts[0].ends_with(&format!(
-                "/servers/{}/failoverGroups/{}/failover",
-                estate::DR_SQL,
-                estate::FAILOVER_GROUP
-            )),
-            "sent to the secondary: {posts:?}"
-        );
-    });
-
-    let o = a.run(&["failback", "--yes", "--output", "json"]);
-    let r = json(&o);
-    assert_eq!(code(&o), 0, "failback: {r:#}\n{}", stderr(&o));
-    a.sim.with(|s| {
-        let (primary, state) = s.failover_group(estate::FAILOVER_GROUP).expect("group");
-        assert_eq!(
-            (primary.as_str(), state.as_str()),
-            (estate::PRIMARY_SQL, "CATCH_UP")
-        );
-        assert!(
-            !s.sql_server_tags(estate::PRIMARY_SQL)
-                .contains_key("aegis-dr-fenced"),
-            "primary writable again"
-        );
-        let eps = s.traffic_manager_endpoints(estate::PROFILE);
-        assert_eq!(
-            (eps[0].1.as_str(), eps[1].1.as_str()),
-            ("Enabled", "Disabled")
-        );
-        assert_eq!(
-            s.agent_pool(estate::DR_AKS, estate::POOL).map(|p| p.0),
-            Some(1),
-            "DR back at standby"
-        );
-        assert_eq!(s.traffic_manager_ttl(estate::PROFILE), Some(60));
-    });
-
-    let o = a.run(&["permissions", "--provider", "azure"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    for action in [
-        "Microsoft.Sql/servers/failoverGroups/failover/action",
-        "Microsoft.Network/trafficManagerProfiles/externalEndpoints/write",
-        "Microsoft.ContainerService/managedClusters/agentPools/write",
-    ] {
-        assert!(out.contains(action), "{action}: {out}");
-    }
+    round_trip(&Azure::new(&example()));
 }
 
 #[test]

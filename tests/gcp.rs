@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 
 use aegis_dr_gcp_sim::{estate, GcpSim};
 
-use crate::common::{code, json, stderr};
+use crate::{
+    clouds::{round_trip, Cloud},
+    common::{code, json, stderr},
+};
 
 struct Gcp {
     rt: tokio::runtime::Runtime,
@@ -91,102 +94,98 @@ impl Gcp {
     }
 }
 
+impl Cloud for Gcp {
+    fn run(&self, args: &[&str]) -> Output {
+        Gcp::run(self, args)
+    }
+
+    fn check_says(&self) -> Option<&'static str> {
+        // The lag Cloud Monitoring reports.
+        Some("orders: lag 2s")
+    }
+
+    fn assert_on_dr(&self, r: &serde_json::Value) {
+        assert_eq!(
+            r["achieved"]["rpo_seconds"].as_f64(),
+            Some(0.0),
+            "switchover is lossless: {r:#}"
+        );
+        self.sim.with(|s| {
+            let dr = s.sql_instance(estate::DR_DB).expect("dr");
+            assert_eq!(dr.master, None, "aegis-db-failover is the primary");
+            let old = s.sql_instance(estate::PRIMARY_DB).expect("old");
+            assert_eq!(
+                old.master.as_deref(),
+                Some(estate::DR_DB),
+                "the old primary replicates from it"
+            );
+            assert_eq!(
+                old.labels.get("aegis-dr-fenced").map(String::as_str),
+                Some("true")
+            );
+            let (_, data) = s
+                .record_set(estate::ZONE, estate::RECORD, "CNAME")
+                .expect("record");
+            assert_eq!(data, vec![estate::DR_TARGET.to_string()]);
+            let (per_zone, _, bounds, busy) =
+                s.node_pool(estate::DR_CLUSTER, estate::POOL).expect("pool");
+            assert_eq!((per_zone, bounds, busy), (6, Some((3, 10)), false));
+            let posts: Vec<&String> = s
+                .requests
+                .iter()
+                .filter(|r| r.ends_with("/switchover"))
+                .collect();
+            assert_eq!(
+                posts.len(),
+                1,
+                "one planned switchover, sent once: {posts:?}"
+            );
+            assert!(
+                posts[0].contains(&format!("/instances/{}/", estate::DR_DB)),
+                "{posts:?}"
+            );
+        });
+    }
+
+    fn assert_on_primary(&self, _: &serde_json::Value) {
+        self.sim.with(|s| {
+            let db = s.sql_instance(estate::PRIMARY_DB).expect("primary");
+            assert_eq!(db.master, None);
+            assert_eq!(
+                db.labels.get("aegis-dr-fenced").map(String::as_str),
+                Some("false"),
+                "writable again"
+            );
+            let dr = s.sql_instance(estate::DR_DB).expect("dr");
+            assert_eq!(dr.master.as_deref(), Some(estate::PRIMARY_DB));
+            let (ttl, data) = s
+                .record_set(estate::ZONE, estate::RECORD, "CNAME")
+                .expect("record");
+            assert_eq!((ttl, data), (60, vec![estate::PRIMARY_TARGET.to_string()]));
+            assert_eq!(
+                s.node_pool(estate::DR_CLUSTER, estate::POOL).map(|p| p.0),
+                Some(1),
+                "DR back at standby"
+            );
+        });
+    }
+
+    fn permissions(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        (
+            &["permissions", "--provider", "gcp"],
+            &[
+                "includedPermissions",
+                "cloudsql.instances.failover",
+                "dns.changes.create",
+                "container.clusters.update",
+            ],
+        )
+    }
+}
+
 #[test]
 fn failover_and_failback_on_gcp_through_the_cli() {
-    let g = Gcp::new(&example());
-    let o = g.run(&["check", "--output", "json"]);
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    assert_eq!(code(&o), 0, "check: {text}\n{}", stderr(&o));
-    assert!(
-        text.contains("orders: lag 2s"),
-        "the lag Cloud Monitoring reports: {text}"
-    );
-
-    let r = g.ok(&[
-        "failover",
-        "--provider",
-        "gcp",
-        "--class",
-        "region-outage",
-        "--yes",
-        "--output",
-        "json",
-    ]);
-    assert_eq!(r["status"], "succeeded");
-    assert_eq!(
-        r["achieved"]["rpo_seconds"].as_f64(),
-        Some(0.0),
-        "switchover is lossless: {r:#}"
-    );
-    g.sim.with(|s| {
-        let dr = s.sql_instance(estate::DR_DB).expect("dr");
-        assert_eq!(dr.master, None, "aegis-db-failover is the primary");
-        let old = s.sql_instance(estate::PRIMARY_DB).expect("old");
-        assert_eq!(
-            old.master.as_deref(),
-            Some(estate::DR_DB),
-            "the old primary replicates from it"
-        );
-        assert_eq!(
-            old.labels.get("aegis-dr-fenced").map(String::as_str),
-            Some("true")
-        );
-        let (_, data) = s
-            .record_set(estate::ZONE, estate::RECORD, "CNAME")
-            .expect("record");
-        assert_eq!(data, vec![estate::DR_TARGET.to_string()]);
-        let (per_zone, _, bounds, busy) =
-            s.node_pool(estate::DR_CLUSTER, estate::POOL).expect("pool");
-        assert_eq!((per_zone, bounds, busy), (6, Some((3, 10)), false));
-        let posts: Vec<&String> = s
-            .requests
-            .iter()
-            .filter(|r| r.ends_with("/switchover"))
-            .collect();
-        assert_eq!(
-            posts.len(),
-            1,
-            "one planned switchover, sent once: {posts:?}"
-        );
-        assert!(
-            posts[0].contains(&format!("/instances/{}/", estate::DR_DB)),
-            "{posts:?}"
-        );
-    });
-
-    g.ok(&["failback", "--provider", "gcp", "--yes", "--output", "json"]);
-    g.sim.with(|s| {
-        let db = s.sql_instance(estate::PRIMARY_DB).expect("primary");
-        assert_eq!(db.master, None);
-        assert_eq!(
-            db.labels.get("aegis-dr-fenced").map(String::as_str),
-            Some("false"),
-            "writable again"
-        );
-        let dr = s.sql_instance(estate::DR_DB).expect("dr");
-        assert_eq!(dr.master.as_deref(), Some(estate::PRIMARY_DB));
-        let (ttl, data) = s
-            .record_set(estate::ZONE, estate::RECORD, "CNAME")
-            .expect("record");
-        assert_eq!((ttl, data), (60, vec![estate::PRIMARY_TARGET.to_string()]));
-        assert_eq!(
-            s.node_pool(estate::DR_CLUSTER, estate::POOL).map(|p| p.0),
-            Some(1),
-            "DR back at standby"
-        );
-    });
-
-    let o = g.run(&["permissions", "--provider", "gcp"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    for p in [
-        "includedPermissions",
-        "cloudsql.instances.failover",
-        "dns.changes.create",
-        "container.clusters.update",
-    ] {
-        assert!(out.contains(p), "{p}: {out}");
-    }
+    round_trip(&Gcp::new(&example()));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod aws;
 mod azure;
+mod clouds;
 mod common;
 mod config_errors;
 mod crash_resume;
