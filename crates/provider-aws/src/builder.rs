@@ -2,13 +2,13 @@
 //! settings), binds one client per service and region for the resources the plan puts on AWS, and
 //! validates them in [`AwsProvidersBuilder::build`]; [`AwsBackend`] is its registry entry.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc};
 
 use aegis_dr_core::{
-    clock::Clock,
     provider::{
-        Backend, BuildContext, Capabilities, DatabaseFailover, DnsRouter, HttpHealthProbe,
-        NodeScaler, Permissions, ProviderSet, Providers, RecoveryService,
+        Backend, BuildContext, BuilderBase, Capabilities, Clients, DatabaseFailover, DnsRouter,
+        HttpHealthProbe, NodeScaler, Permissions, ProviderBuilder, ProviderSet, Providers,
+        RecoveryService,
     },
     Error, ErrorKind, Plan, Result, SiteRole,
 };
@@ -27,13 +27,9 @@ const ROUTE53_REGION: &str = "us-east-1";
 /// Builds [`AwsProviders`] for a plan.
 #[derive(Debug, Clone)]
 pub struct AwsProvidersBuilder {
-    plan: Plan,
+    base: BuilderBase,
     regions: BTreeMap<SiteRole, String>,
-    endpoint_url: Option<String>,
     sdk_config: Option<SdkConfig>,
-    max_attempts: Option<u32>,
-    probe_timeout: Duration,
-    clock: Clock,
 }
 
 /// The AWS providers of one plan: a client for each service its AWS resources use, nothing else.
@@ -55,43 +51,40 @@ impl AwsProviders {
     /// `[sites.<site>.aws]` settings), each site's resources in its AWS region.
     pub fn from_env(plan: &Plan) -> AwsProvidersBuilder {
         AwsProvidersBuilder {
-            plan: plan.clone(),
+            base: BuilderBase::new(plan),
             regions: BTreeMap::new(),
-            endpoint_url: None,
             sdk_config: None,
-            max_attempts: None,
-            probe_timeout: Duration::from_secs(5),
-            clock: Clock::new(),
         }
     }
 
     /// The provider set `aws`. Workloads are not AWS's: a site's Kubernetes workloads come from
     /// the Kubernetes provider.
     pub fn set(&self) -> ProviderSet {
-        let mut set = ProviderSet::new("aws");
-        set.dns = self.dns.clone().map(|d| d as Arc<dyn DnsRouter>);
-        set.database = self
-            .database
-            .clone()
-            .map(|d| d as Arc<dyn DatabaseFailover>);
-        set.nodes = self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>);
-        set.recovery = self.recovery.clone().map(|r| r as Arc<dyn RecoveryService>);
-        set.health = Some(self.health.clone());
-        set.capabilities = Capabilities {
-            planned_promotion: self.database.is_some(),
-            forced_promotion: self.database.is_some(),
-            sync_dry_run: self.database.is_some(),
-            dns_health_checks: self.dns.is_some(),
-            recovery_service: self.recovery.is_some(),
-            integrity_check: false,
-            snapshots: self.database.is_some(),
+        let clients = Clients {
+            dns: self.dns.clone().map(|d| d as Arc<dyn DnsRouter>),
+            database: self
+                .database
+                .clone()
+                .map(|d| d as Arc<dyn DatabaseFailover>),
+            nodes: self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>),
+            recovery: self.recovery.clone().map(|r| r as Arc<dyn RecoveryService>),
+            health: Some(self.health.clone()),
         };
-        set
+        ProviderSet::of_clients("aws", clients, AwsBackend.capabilities())
     }
 
     /// The set alone as [`Providers`] (a plan all on AWS, Kubernetes aside).
     pub fn providers(&self) -> Providers {
         Providers::new().with(self.set())
+    }
+}
+
+/// `with_endpoint` sends every service to one endpoint (an emulator; `AWS_ENDPOINT_URL` does the
+/// same); `with_max_attempts` is the SDK's attempts per call before its error reaches aegis-dr's
+/// own retries (default: the SDK's, 3).
+impl ProviderBuilder for AwsProvidersBuilder {
+    fn base_mut(&mut self) -> &mut BuilderBase {
+        &mut self.base
     }
 }
 
@@ -102,35 +95,10 @@ impl AwsProvidersBuilder {
         self
     }
 
-    /// Sends every service to one endpoint (an emulator); `AWS_ENDPOINT_URL` does the same.
-    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
-        self.endpoint_url = Some(url.into());
-        self
-    }
-
     /// Uses this SDK configuration instead of loading the environment's (and the plan's profile
     /// and role settings).
     pub fn with_sdk_config(mut self, config: SdkConfig) -> Self {
         self.sdk_config = Some(config);
-        self
-    }
-
-    /// Attempts the SDK makes per call before its error reaches aegis-dr's own retries (default 3).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = Some(attempts);
-        self
-    }
-
-    /// The clock ages (of backups, recovery points, metrics) are measured on: the run's, so a
-    /// test in virtual time sees them move with it (default: the wall clock).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Timeout of each health-endpoint request (default 5 s).
-    pub fn with_probe_timeout(mut self, timeout: Duration) -> Self {
-        self.probe_timeout = timeout;
         self
     }
 
@@ -140,14 +108,14 @@ impl AwsProvidersBuilder {
             Some(r) => Err(Error::config(format!(
                 "sites.{site}.region: `{r}` is not an AWS region (like us-east-1)"
             ))),
-            None => region_of(&self.plan, site),
+            None => region_of(&self.base.plan, site),
         }
     }
 
     /// True when AWS serves something at `site` that needs its region (a database pair has an
     /// instance at each site; DRS recovers into the DR region and checks sources in the primary's).
     fn needs_site(&self, site: SiteRole) -> bool {
-        let p = &self.plan;
+        let p = &self.base.plan;
         !p.databases.is_empty()
             || !p.recovery_servers.is_empty()
             || p.node_pools.iter().any(|n| n.site == site)
@@ -155,20 +123,20 @@ impl AwsProvidersBuilder {
 
     /// Checks the plan's AWS settings and resources without building anything.
     pub fn validate(&self) -> Result<()> {
-        AwsSettings::of(&self.plan, None)?;
+        AwsSettings::of(&self.base.plan, None)?;
         for site in [SiteRole::Primary, SiteRole::Dr] {
-            AwsSettings::of(&self.plan, Some(site))?;
+            AwsSettings::of(&self.base.plan, Some(site))?;
             if self.needs_site(site) {
                 self.region(site)?;
             }
         }
-        if !self.plan.databases.is_empty() {
+        if !self.base.plan.databases.is_empty() {
             let primary = self.region(SiteRole::Primary)?;
-            for d in &self.plan.databases {
+            for d in &self.base.plan.databases {
                 PairSettings::from_spec(d, &primary)?;
             }
         }
-        for s in &self.plan.recovery_servers {
+        for s in &self.base.plan.recovery_servers {
             if !s.source_server_id.starts_with("s-") {
                 return Err(Error::config(format!(
                     "recovery_servers.{}.source_server_id: `{}` is not a DRS source server id (s-...)",
@@ -176,7 +144,7 @@ impl AwsProvidersBuilder {
                 )));
             }
         }
-        for p in &self.plan.node_pools {
+        for p in &self.base.plan.node_pools {
             if p.autoscaling_group.as_deref().is_some_and(str::is_empty) {
                 return Err(Error::config(format!(
                     "node_pools.{}.autoscaling_group: empty",
@@ -199,7 +167,8 @@ impl AwsProvidersBuilder {
             loader = loader.profile_name(p);
         }
         if let Some(u) = self
-            .endpoint_url
+            .base
+            .endpoint
             .as_ref()
             .or(settings.endpoint_url.as_ref())
         {
@@ -224,7 +193,8 @@ impl AwsProvidersBuilder {
     pub async fn build(self) -> Result<AwsProviders> {
         self.validate()?;
         let retry = self
-            .max_attempts
+            .base
+            .attempts
             .map(|n| RetryConfig::standard().with_max_attempts(n.max(1)));
         macro_rules! client {
             ($krate:ident, $base:expr, $region:expr) => {{
@@ -242,7 +212,7 @@ impl AwsProvidersBuilder {
         for site in [SiteRole::Primary, SiteRole::Dr] {
             if self.needs_site(site) {
                 let region = self.region(site)?;
-                let settings = AwsSettings::of(&self.plan, Some(site))?;
+                let settings = AwsSettings::of(&self.base.plan, Some(site))?;
                 sites.insert(site, (self.sdk_config(&settings, &region).await, region));
             }
         }
@@ -262,7 +232,7 @@ impl AwsProvidersBuilder {
                 )
             }};
         }
-        let plan = &self.plan;
+        let plan = &self.base.plan;
         let dns = if plan.dns_records.is_empty() {
             None
         } else {
@@ -288,7 +258,7 @@ impl AwsProvidersBuilder {
                 regional!(aws_sdk_rds),
                 regional!(aws_sdk_cloudwatch),
                 pairs,
-                self.clock,
+                self.base.clock,
             )))
         };
         let nodes = if plan.node_pools.is_empty() {
@@ -316,7 +286,7 @@ impl AwsProvidersBuilder {
             Some(Arc::new(DrsRecovery::new(
                 client!(aws_sdk_drs, &d.0, d.1),
                 client!(aws_sdk_ec2, &p.0, p.1),
-                self.clock,
+                self.base.clock,
             )))
         };
         Ok(AwsProviders {
@@ -324,7 +294,7 @@ impl AwsProvidersBuilder {
             database,
             nodes,
             recovery,
-            health: Arc::new(HttpHealthProbe::new(self.probe_timeout)?),
+            health: Arc::new(HttpHealthProbe::new(self.base.probe_timeout)?),
         })
     }
 }

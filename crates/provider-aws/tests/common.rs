@@ -1,5 +1,6 @@
 //! The estate and providers every test starts from.
 
+use aegis_dr_core::provider::ProviderBuilder;
 use std::time::Duration;
 
 use aegis_dr_aws_sim::estate::{DbKind, Endpoints, Estate};

@@ -1,5 +1,6 @@
 //! SDK errors mapped to core errors: throttling, access denial, unreachable endpoints, bad settings.
 
+use aegis_dr_core::provider::ProviderBuilder;
 use aegis_dr_core::{
     provider::{DatabaseRef, PoolRef},
     ErrorKind, Plan, SiteRole,

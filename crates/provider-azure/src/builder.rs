@@ -5,10 +5,9 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
-    clock::Clock,
     provider::{
-        Backend, BuildContext, Capabilities, DatabaseFailover, DnsRouter, HttpHealthProbe,
-        NodeScaler, Permissions, ProviderSet, Providers,
+        Backend, BuildContext, BuilderBase, Capabilities, Clients, DatabaseFailover, DnsRouter,
+        HttpHealthProbe, NodeScaler, Permissions, ProviderBuilder, ProviderSet, Providers,
     },
     Error, ErrorKind, Plan, Result, SiteRole,
 };
@@ -25,14 +24,10 @@ use crate::{
 /// Builds [`AzureProviders`] for a plan.
 #[derive(Debug, Clone)]
 pub struct AzureProvidersBuilder {
-    plan: Plan,
+    base: BuilderBase,
     tokens: Option<Arc<dyn TokenSource>>,
-    endpoint: Option<String>,
-    attempts: u32,
     poll_interval: Option<Duration>,
     failover_timeout: Duration,
-    probe_timeout: Duration,
-    clock: Clock,
 }
 
 /// The Azure providers of one plan: a client for what its Azure resources use, nothing else.
@@ -52,34 +47,26 @@ impl AzureProviders {
     /// official credential chain.
     pub fn from_env(plan: &Plan) -> AzureProvidersBuilder {
         AzureProvidersBuilder {
-            plan: plan.clone(),
+            base: BuilderBase::new(plan),
             tokens: None,
-            endpoint: None,
-            attempts: 3,
             poll_interval: None,
             failover_timeout: Duration::from_secs(15 * 60),
-            probe_timeout: Duration::from_secs(5),
-            clock: Clock::new(),
         }
     }
 
     /// The provider set `azure`.
     pub fn set(&self) -> ProviderSet {
-        let mut set = ProviderSet::new("azure");
-        set.dns = self.dns.clone().map(|d| d as Arc<dyn DnsRouter>);
-        set.database = self
-            .database
-            .clone()
-            .map(|d| d as Arc<dyn DatabaseFailover>);
-        set.nodes = self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>);
-        set.health = Some(self.health.clone());
-        set.capabilities = Capabilities {
-            planned_promotion: self.database.is_some(),
-            forced_promotion: self.database.is_some(),
-            sync_dry_run: self.database.is_some(),
-            ..Capabilities::default()
+        let clients = Clients {
+            dns: self.dns.clone().map(|d| d as Arc<dyn DnsRouter>),
+            database: self
+                .database
+                .clone()
+                .map(|d| d as Arc<dyn DatabaseFailover>),
+            nodes: self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>),
+            recovery: None,
+            health: Some(self.health.clone()),
         };
-        set
+        ProviderSet::of_clients("azure", clients, AzureBackend.capabilities())
     }
 
     /// The set alone as [`Providers`].
@@ -88,29 +75,16 @@ impl AzureProviders {
     }
 }
 
-impl AzureProvidersBuilder {
-    /// The clock ages (of backups) are measured on: the run's, so a test in virtual time sees
-    /// them move with it (default: the wall clock).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
+impl ProviderBuilder for AzureProvidersBuilder {
+    fn base_mut(&mut self) -> &mut BuilderBase {
+        &mut self.base
     }
+}
 
+impl AzureProvidersBuilder {
     /// Uses these tokens instead of the credential chain (tests, tools that hold a token).
     pub fn with_token_source(mut self, tokens: Arc<dyn TokenSource>) -> Self {
         self.tokens = Some(tokens);
-        self
-    }
-
-    /// Sends every request to this Resource Manager endpoint (a simulator).
-    pub fn with_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = Some(url.into());
-        self
-    }
-
-    /// Attempts per safe request on throttling, 5xx and transport errors (default 3).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts.max(1);
         self
     }
 
@@ -127,7 +101,7 @@ impl AzureProvidersBuilder {
     }
 
     fn pairs(&self) -> Result<Vec<GroupPair>> {
-        let p = &self.plan;
+        let p = &self.base.plan;
         let (pri, dr) = (
             AzureSettings::of(p, Some(SiteRole::Primary))?,
             AzureSettings::of(p, Some(SiteRole::Dr))?,
@@ -147,7 +121,7 @@ impl AzureProvidersBuilder {
 
     /// Checks the plan's Azure settings and resources without building anything.
     pub fn validate(&self) -> Result<()> {
-        let p = &self.plan;
+        let p = &self.base.plan;
         let wide = AzureSettings::of(p, None)?;
         self.pairs()?;
         for r in &p.dns_records {
@@ -190,7 +164,7 @@ impl AzureProvidersBuilder {
     /// Validates the plan's Azure settings and builds the clients its Azure resources need.
     pub async fn build(self) -> Result<AzureProviders> {
         self.validate()?;
-        let p = &self.plan;
+        let p = &self.base.plan;
         let wide = AzureSettings::of(p, None)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -206,14 +180,14 @@ impl AzureProvidersBuilder {
                 http.clone(),
             )?),
         };
-        let endpoint = self.endpoint.clone().unwrap_or(wide.endpoint.clone());
+        let endpoint = self.base.endpoint.clone().unwrap_or(wide.endpoint.clone());
         let mut arm = Arm::new(
             http,
             &endpoint,
             wide.scope.clone(),
             tokens,
-            self.attempts,
-            self.clock,
+            self.base.attempts.unwrap_or(3),
+            self.base.clock,
         );
         if let Some(d) = self.poll_interval {
             arm = arm.with_poll_interval(d);
@@ -225,7 +199,7 @@ impl AzureProvidersBuilder {
                 arm.clone(),
                 self.pairs()?,
                 self.failover_timeout,
-                self.clock,
+                self.base.clock,
             )))
         };
         let dns = if p.dns_records.is_empty() {
@@ -254,7 +228,7 @@ impl AzureProvidersBuilder {
             dns,
             database,
             nodes,
-            health: Arc::new(HttpHealthProbe::new(self.probe_timeout)?),
+            health: Arc::new(HttpHealthProbe::new(self.base.probe_timeout)?),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The runbook's Azure estate in a fresh simulator, and providers bound to it.
 
+use aegis_dr_core::provider::ProviderBuilder;
 use std::{sync::Arc, time::Duration};
 
 use aegis_dr_azure_sim::{estate, AzureSim};

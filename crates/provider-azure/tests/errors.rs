@@ -1,6 +1,7 @@
 //! Throttling, conflicts, missing role actions, an unreachable endpoint, a wrong token, and a forced
 //! failover while the primary's region is down.
 
+use aegis_dr_core::provider::ProviderBuilder;
 use std::{
     sync::Arc,
     time::{Duration, Instant},

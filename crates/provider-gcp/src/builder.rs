@@ -5,10 +5,9 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
-    clock::Clock,
     provider::{
-        Backend, BuildContext, Capabilities, DatabaseFailover, DnsRouter, HttpHealthProbe,
-        NodeScaler, Permissions, ProviderSet, Providers,
+        Backend, BuildContext, BuilderBase, Capabilities, Clients, DatabaseFailover, DnsRouter,
+        HttpHealthProbe, NodeScaler, Permissions, ProviderBuilder, ProviderSet, Providers,
     },
     Error, ErrorKind, Plan, Result, SiteRole,
 };
@@ -24,14 +23,10 @@ use crate::{
 /// Builds [`GcpProviders`] for a plan.
 #[derive(Debug, Clone)]
 pub struct GcpProvidersBuilder {
-    plan: Plan,
+    base: BuilderBase,
     credentials: Option<Credentials>,
-    endpoint: Option<String>,
-    attempts: u32,
     poll_interval: Duration,
     operation_timeout: Duration,
-    probe_timeout: Duration,
-    clock: Clock,
 }
 
 /// The GCP providers of one plan: a client for what its GCP resources use, nothing else.
@@ -51,32 +46,26 @@ impl GcpProviders {
     /// Default Credentials.
     pub fn from_env(plan: &Plan) -> GcpProvidersBuilder {
         GcpProvidersBuilder {
-            plan: plan.clone(),
+            base: BuilderBase::new(plan),
             credentials: None,
-            endpoint: None,
-            attempts: 3,
             poll_interval: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(15 * 60),
-            probe_timeout: Duration::from_secs(5),
-            clock: Clock::new(),
         }
     }
 
     /// The provider set `gcp`.
     pub fn set(&self) -> ProviderSet {
-        let mut set = ProviderSet::new("gcp");
-        set.dns = self.dns.clone().map(|d| d as Arc<dyn DnsRouter>);
-        set.database = self
-            .database
-            .clone()
-            .map(|d| d as Arc<dyn DatabaseFailover>);
-        set.nodes = self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>);
-        set.health = Some(self.health.clone());
-        set.capabilities = GcpBackend.capabilities();
-        if self.database.is_none() {
-            set.capabilities = Capabilities::default();
-        }
-        set
+        let clients = Clients {
+            dns: self.dns.clone().map(|d| d as Arc<dyn DnsRouter>),
+            database: self
+                .database
+                .clone()
+                .map(|d| d as Arc<dyn DatabaseFailover>),
+            nodes: self.nodes.clone().map(|n| n as Arc<dyn NodeScaler>),
+            recovery: None,
+            health: Some(self.health.clone()),
+        };
+        ProviderSet::of_clients("gcp", clients, GcpBackend.capabilities())
     }
 
     /// The set alone as [`Providers`].
@@ -87,29 +76,16 @@ impl GcpProviders {
 
 const RECORD_TYPES: &[&str] = &["CNAME", "A", "AAAA"];
 
-impl GcpProvidersBuilder {
-    /// The clock ages (of backups) are measured on: the run's, so a test in virtual time sees
-    /// them move with it (default: the wall clock).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
+impl ProviderBuilder for GcpProvidersBuilder {
+    fn base_mut(&mut self) -> &mut BuilderBase {
+        &mut self.base
     }
+}
 
+impl GcpProvidersBuilder {
     /// Uses these credentials instead of Application Default Credentials.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
-        self
-    }
-
-    /// Sends every request to this endpoint (a simulator).
-    pub fn with_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = Some(url.into());
-        self
-    }
-
-    /// Attempts per request on throttling (any request) and unavailability (safe ones) (default 3).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts.max(1);
         self
     }
 
@@ -126,7 +102,7 @@ impl GcpProvidersBuilder {
     }
 
     fn pairs(&self) -> Result<Vec<InstancePair>> {
-        let p = &self.plan;
+        let p = &self.base.plan;
         let (pri, dr) = (
             GcpSettings::of(p, Some(SiteRole::Primary))?,
             GcpSettings::of(p, Some(SiteRole::Dr))?,
@@ -146,7 +122,7 @@ impl GcpProvidersBuilder {
 
     /// Checks the plan's GCP settings and resources without building anything.
     pub fn validate(&self) -> Result<()> {
-        let p = &self.plan;
+        let p = &self.base.plan;
         let wide = GcpSettings::of(p, None)?;
         self.pairs()?;
         for r in &p.dns_records {
@@ -238,15 +214,15 @@ impl GcpProvidersBuilder {
         self.validate()?;
         // Google's clients bring no TLS provider of their own (their default one is off): ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let p = &self.plan;
+        let p = &self.base.plan;
         let wide = GcpSettings::of(p, None)?;
-        let endpoint = self.endpoint.clone().or(wide.endpoint.clone());
+        let endpoint = self.base.endpoint.clone().or(wide.endpoint.clone());
         let g = Google::new(
             self.credentials(&wide)?,
             endpoint,
-            self.attempts,
+            self.base.attempts.unwrap_or(3),
             self.poll_interval,
-            self.clock,
+            self.base.clock,
         )?;
         let database = if p.databases.is_empty() {
             None
@@ -267,7 +243,7 @@ impl GcpProvidersBuilder {
                 ),
                 self.pairs()?,
                 self.operation_timeout,
-                self.clock,
+                self.base.clock,
             )))
         };
         let dns = if p.dns_records.is_empty() {
@@ -309,7 +285,7 @@ impl GcpProvidersBuilder {
             dns,
             database,
             nodes,
-            health: Arc::new(HttpHealthProbe::new(self.probe_timeout)?),
+            health: Arc::new(HttpHealthProbe::new(self.base.probe_timeout)?),
         })
     }
 }

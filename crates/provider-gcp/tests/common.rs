@@ -1,6 +1,7 @@
 //! The runbook's GCP estate in a fresh simulator, and providers bound to it through Google's
 //! clients, with an `authorized_user` credential whose token endpoint is the simulator.
 
+use aegis_dr_core::provider::ProviderBuilder;
 use std::time::Duration;
 
 use aegis_dr_core::{provider::ProviderSet, Plan};

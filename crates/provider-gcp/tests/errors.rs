@@ -1,6 +1,7 @@
 //! Throttling, a busy instance, a stale `settingsVersion`, HA failover, a missing IAM permission, an
 //! unreachable endpoint, and a forced promotion while the primary's region is down.
 
+use aegis_dr_core::provider::ProviderBuilder;
 use std::time::Duration;
 
 use aegis_dr_core::{

@@ -2,6 +2,7 @@
 //! field breaks nobody. Provider crates implement them and convert their SDK errors at the boundary.
 
 pub mod backend;
+pub mod builder;
 pub mod database;
 pub mod dns;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod set;
 pub mod workloads;
 
 pub use backend::{Backend, BuildContext, Permissions};
+pub use builder::{BuilderBase, Clients, ProviderBuilder};
 pub use database::{
     DatabaseFailover, DatabaseRef, DatabaseRole, DatabaseStatus, FenceRequest, PromoteMode,
     PromoteRequest, ReverseReplicationRequest, SnapshotRequest, SnapshotState, SyncReport,
