@@ -66,6 +66,8 @@ pub(crate) fn round_trip(c: &dyn Cloud) {
     let o = c.run(args);
     assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str::<Value>(&out)
+        .unwrap_or_else(|e| panic!("{args:?} must print one JSON document ({e}): {out}"));
     for n in names {
         assert!(out.contains(n), "{args:?} must name {n}: {out}");
     }

@@ -29,8 +29,8 @@
 /// conformance suite).
 pub use aegis_dr_core::{
     checks, clock, control, controller, duration, error, estate, journal, layer, notify,
-    orchestrator, plan, provider, readiness, report, run, runs, write_atomic, Error, ErrorKind,
-    IncidentClass, Plan, Result, SiteRole, Targets,
+    orchestrator, plan, provider, readiness, report, retry, run, runs, write_atomic, Error,
+    ErrorKind, IncidentClass, Plan, Result, SiteRole, Targets,
 };
 
 /// The simulated estate (feature `sim`).

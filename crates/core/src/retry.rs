@@ -157,7 +157,7 @@ where
     loop {
         let seen = match retry(retry_policy, clock, what, &mut on_retry, &mut poll).await {
             Ok(Some(v)) => return Ok(v),
-            Ok(None) => "not yet".to_string(),
+            Ok(None) => "the condition does not hold yet".to_string(),
             Err(e) if ends_no_wait(&e) => format!("the last poll failed: {e}"),
             Err(e) => return Err(e),
         };

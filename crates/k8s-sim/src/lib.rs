@@ -474,7 +474,7 @@ fn selector_matches(selector: &str, labels: &Map<String, Value>) -> bool {
 fn query_param(uri: &Uri, key: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
+        (k == key).then(|| percent_decode(&v.replace('+', " ")))
     })
 }
 

@@ -204,6 +204,10 @@ impl Arm {
                         format!("{code}: {msg}"),
                     ))
                 }
+                "" => Poll::Pending {
+                    seen: "status unknown (the operation's body names none)".into(),
+                    next: Some(self.retry_after(&a.headers)),
+                },
                 s => Poll::Pending {
                     seen: format!("status {s}"),
                     next: Some(self.retry_after(&a.headers)),

@@ -110,7 +110,12 @@ async fn throttling_and_unavailability_are_retried_then_reported_as_temporary() 
         })
     };
     // The first resize's operation has started before the second is sent.
+    let t0 = std::time::Instant::now();
     while resizes() == before {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the first resize never reached the simulator"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let e = nodes
@@ -551,11 +556,16 @@ async fn an_operation_in_progress_is_a_retryable_conflict() {
         })
     };
     // The first fence's operation has started (its change is on record) before the second is sent.
+    let t0 = std::time::Instant::now();
     while !w.sim.with(|s| {
         s.requests
             .iter()
             .any(|r| r.starts_with("PATCH ") && r.contains("/instances/"))
     }) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the first fence never reached the simulator"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // A second change while Cloud SQL runs the first: 409 `operationInProgress`.

@@ -6,7 +6,7 @@
 
 use std::{sync::Mutex, time::Duration};
 
-use aegis_dr_core::{clock::Clock, controller::Leadership, plan::LeaseSettings, Error, Result};
+use aegis_dr_core::{controller::Leadership, plan::LeaseSettings, Error, Result};
 use async_trait::async_trait;
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
@@ -26,8 +26,6 @@ pub struct LeaseLeader {
     duration: Duration,
     renew_every: Duration,
     held: Mutex<bool>,
-    /// Renew times and expiry are read on it (virtual time in tests).
-    clock: Clock,
 }
 
 impl LeaseLeader {
@@ -64,22 +62,7 @@ impl LeaseLeader {
             duration: settings.duration,
             renew_every: settings.renew_every,
             held: Mutex::new(false),
-            clock: Clock::new(),
         }
-    }
-
-    /// Reads time on `clock` instead of the wall clock.
-    pub fn with_clock(mut self, clock: Clock) -> LeaseLeader {
-        self.clock = clock;
-        self
-    }
-
-    /// The clock's time now, as the API's timestamp.
-    fn now(&self) -> Timestamp {
-        i64::try_from(self.clock.now_ms())
-            .ok()
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-            .unwrap_or(Timestamp::MAX)
     }
 
     fn set_held(&self, v: bool) -> bool {
@@ -90,7 +73,7 @@ impl LeaseLeader {
     }
 
     fn spec(&self, acquire: Option<MicroTime>, transitions: i32) -> LeaseSpec {
-        let now = MicroTime(self.now());
+        let now = MicroTime(Timestamp::now());
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
             lease_duration_seconds: Some(self.duration.as_secs().max(1) as i32),
@@ -144,7 +127,7 @@ impl Leadership for LeaseLeader {
         let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
             (Some(renewed), Some(secs)) => {
                 let until = renewed.0.checked_add(jiff_secs(secs)).unwrap_or(renewed.0);
-                self.now() > until
+                Timestamp::now() > until
             }
             _ => true,
         };

@@ -49,7 +49,7 @@ pub struct Message {
     pub run_id: String,
     /// Plan name.
     pub plan: String,
-    /// The run's operation: `failover`, `failback` or `drill`.
+    /// The run's operation: `failover`, `failback`, `drill` or `rollback`.
     pub operation: String,
     /// Incident class.
     pub class: String,

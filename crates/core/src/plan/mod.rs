@@ -692,7 +692,8 @@ impl Default for Estimates {
 }
 
 /// A validated plan. Outside this crate it can only be built by [`Plan::load`] or [`Plan::parse`],
-/// which validate it (it cannot be written as a struct literal, nor deserialized unvalidated).
+/// which validate it (it cannot be written as a struct literal, nor deserialized unvalidated). Its
+/// fields are public to read; a change made to them afterwards is not validated again.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Plan {

@@ -47,7 +47,7 @@ pub use crate::run::StepStatus;
 /// One step in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
-    /// The step's id (`db.fence.orders`).
+    /// The step's id (`fence-primary-db`, `failover.declare` in a drill).
     pub id: StepId,
     /// The step's title, as the plan output shows it.
     pub title: String,
@@ -122,7 +122,7 @@ pub struct ControlReport {
     pub offset_seconds: f64,
     /// Who asked (`--by`, else the OS user).
     pub by: String,
-    /// What was asked: `pause`, `skip STEP`, `approve STEP`, ...
+    /// What was asked, as one line: `pause (reason)`, `skip STEP (reason)`, `approve STEP`, ...
     pub request: String,
 }
 
@@ -142,7 +142,8 @@ pub struct PauseReport {
 pub struct EscalationReport {
     /// When it was raised (RFC 3339).
     pub at: String,
-    /// What raised it (overrun, step failure, ...).
+    /// Why: `rto-exceeded`, `data-integrity`, `dr-environment-unhealthy`, `both-sites-down`,
+    /// `run-stopped`.
     pub reason: String,
     /// The message sent to the escalation's route.
     pub message: String,
@@ -169,7 +170,7 @@ pub struct NotificationReport {
 pub struct Report {
     /// Run id.
     pub run_id: String,
-    /// `failover`, `failback` or `drill`.
+    /// `failover`, `failback`, `drill` or `rollback`.
     pub operation: String,
     /// Incident class.
     pub class: String,

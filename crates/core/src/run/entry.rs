@@ -21,7 +21,7 @@ pub enum Entry {
         ts_ms: u64,
         /// Run id.
         run_id: String,
-        /// Failover, failback or drill.
+        /// Failover, failback, drill or rollback.
         operation: Operation,
         /// Incident class.
         class: IncidentClass,

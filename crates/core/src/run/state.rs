@@ -134,7 +134,7 @@ pub struct Abandoned {
 pub struct RunState {
     /// Run id.
     pub run_id: String,
-    /// Failover, failback or drill.
+    /// Failover, failback, drill or rollback.
     pub operation: Operation,
     /// Incident class.
     pub class: IncidentClass,

@@ -87,7 +87,7 @@ pub enum StepKind {
     },
     /// Scale the site's node pools.
     ScaleNodes {
-        /// The site whose records, pools or workloads the step moves.
+        /// The site whose node pools it scales.
         site: SiteRole,
         /// Target size.
         level: Level,
