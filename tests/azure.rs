@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use aegis_dr_azure_sim::{estate, AzureSim};
 
 use crate::{
-    clouds::{round_trip, Cloud},
+    clouds::{fail_over, round_trip, Cloud},
     common::{code, json, stderr},
 };
 
@@ -60,21 +60,6 @@ impl Azure {
         let plan = plan.replace("HEALTH_URL", &sim.health_url());
         std::fs::write(dir.path().join("aegis.toml"), plan).expect("plan");
         Azure { rt, sim, dir }
-    }
-
-    /// A region-outage failover that must succeed: its report.
-    fn failover(&self) -> serde_json::Value {
-        let o = self.run(&[
-            "failover",
-            "--class",
-            "region-outage",
-            "--yes",
-            "--output",
-            "json",
-        ]);
-        let r = json(&o);
-        assert_eq!(code(&o), 0, "failover: {r:#}\n{}", stderr(&o));
-        r
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Output {
@@ -337,7 +322,7 @@ lowered_ttl = 60
     let a = Azure::new(plan);
     a.sim
         .with(|s| s.set_record(estate::ZONE, "CNAME", "app", 60, "app-eastus.aegis.io"));
-    let r = a.failover();
+    let r = fail_over(&a);
     assert!(
         r["provider_calls"]["azure"]["calls"].as_u64().unwrap_or(0) > 0,
         "{r:#}"

@@ -32,6 +32,21 @@ fn succeeds(c: &dyn Cloud, args: &[&str]) -> Value {
     r
 }
 
+/// A region-outage failover that must succeed: its report.
+pub(crate) fn fail_over(c: &dyn Cloud) -> Value {
+    succeeds(
+        c,
+        &[
+            "failover",
+            "--class",
+            "region-outage",
+            "--yes",
+            "--output",
+            "json",
+        ],
+    )
+}
+
 /// Check, failover, failback and permissions through the binary, each checked in the cloud.
 pub(crate) fn round_trip(c: &dyn Cloud) {
     let o = c.run(&["check", "--output", "json"]);
@@ -44,17 +59,7 @@ pub(crate) fn round_trip(c: &dyn Cloud) {
     let o = c.run(&["failback", "--dry-run"]);
     assert_eq!(code(&o), 0, "failback --dry-run: {}", stderr(&o));
 
-    let r = succeeds(
-        c,
-        &[
-            "failover",
-            "--class",
-            "region-outage",
-            "--yes",
-            "--output",
-            "json",
-        ],
-    );
+    let r = fail_over(c);
     assert_eq!(r["targets"]["rto_seconds"].as_f64(), Some(1800.0), "{r:#}");
     assert!(r["achieved"]["rto_seconds"].as_f64().is_some(), "{r:#}");
     c.assert_on_dr(&r);
