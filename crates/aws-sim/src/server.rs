@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, Servers};
+use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, RequestLog, Servers};
 use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
@@ -41,7 +41,7 @@ pub struct SimState {
     /// Region of the source servers' EC2 instances (DRS itself runs in the recovery region).
     pub source_region: String,
     /// Operations served, in order (`drs:DescribeJobs`, `eks:UpdateNodegroupConfig`, ...).
-    pub requests: Vec<String>,
+    pub requests: RequestLog,
     pub(crate) drs: drs::Drs,
     pub(crate) eks: eks::Eks,
     pub(crate) next_id: u64,
@@ -60,7 +60,7 @@ impl SimState {
             ec2_endpoint: None,
             autoscaling_endpoint: None,
             source_region: "us-east-1".into(),
-            requests: Vec::new(),
+            requests: RequestLog::default(),
             drs: drs::Drs::default(),
             eks: eks::Eks::default(),
             next_id: 1,
@@ -286,7 +286,7 @@ fn handle(
         "eks" => eks::operation(method, &path),
         _ => path.trim_start_matches('/').to_string(),
     };
-    s.requests.push(format!("{service}:{op}"));
+    s.requests.record(format!("{service}:{op}"));
     match s.faults.take() {
         Some(Fault::Throttled) => {
             return (

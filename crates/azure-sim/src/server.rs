@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, Servers};
+use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, RequestLog, Servers};
 use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
@@ -51,7 +51,7 @@ pub struct SimState {
     /// Traffic Manager endpoint targets whose health probes fail (`Degraded` when enabled).
     pub unhealthy_targets: Vec<String>,
     /// Requests served, in order (`POST /subscriptions/.../failover`).
-    pub requests: Vec<String>,
+    pub requests: RequestLog,
     pub(crate) sql: sql::Sql,
     pub(crate) network: network::Network,
     pub(crate) aks: aks::Aks,
@@ -128,7 +128,7 @@ impl SimState {
             denied: Vec::new(),
             down_servers: Vec::new(),
             unhealthy_targets: Vec::new(),
-            requests: Vec::new(),
+            requests: RequestLog::default(),
             sql: sql::Sql::default(),
             network: network::Network::default(),
             aks: aks::Aks::default(),
@@ -532,7 +532,7 @@ fn handle(
     base: String,
 ) -> Reply {
     let path = format!("/{}", uri.path().trim_matches('/'));
-    s.requests.push(format!("{method} {path}"));
+    s.requests.record(format!("{method} {path}"));
     if path.eq_ignore_ascii_case("/msi/token") {
         return token(s, uri, headers);
     }

@@ -8,7 +8,7 @@ use std::{
 };
 
 pub(crate) use aegis_dr_sim_http::percent_decode;
-use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, Servers};
+use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, RequestLog, Servers};
 use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::IntoResponse,
@@ -45,7 +45,7 @@ pub struct SimState {
     /// Replies written with enums as integers (requests that asked `$alt=json;enum-encoding=int`).
     pub int_enum_replies: u32,
     /// API requests served, in order (`POST /v1/projects/p/instances/i/switchover`).
-    pub requests: Vec<String>,
+    pub requests: RequestLog,
     pub(crate) sql: sql::Sql,
     pub(crate) dns: zones::Dns,
     pub(crate) gke: gke::Gke,
@@ -66,7 +66,7 @@ impl SimState {
             down_instances: Vec::new(),
             replica_lag: None,
             int_enum_replies: 0,
-            requests: Vec::new(),
+            requests: RequestLog::default(),
             sql: sql::Sql::default(),
             dns: zones::Dns::default(),
             gke: gke::Gke::default(),
@@ -290,7 +290,7 @@ fn handle(
             json!({ "in_flight": 0, "error_rate": 0.0, "healthy_for_seconds": 86400 }),
         );
     }
-    s.requests.push(format!("{method} {path}"));
+    s.requests.record(format!("{method} {path}"));
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

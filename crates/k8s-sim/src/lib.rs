@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aegis_dr_sim_http::{lock, percent_decode, router, Request, Servers};
+use aegis_dr_sim_http::{lock, percent_decode, router, Request, RequestLog, Servers};
 use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
@@ -157,7 +157,7 @@ pub struct Cluster {
     /// Writes answered 409 so far.
     pub conflicts_answered: u32,
     /// Requests served (method and path), oldest first.
-    pub requests: Vec<String>,
+    pub requests: RequestLog,
 }
 
 impl Cluster {
@@ -312,7 +312,7 @@ impl K8sSim {
             latency: Duration::ZERO,
             conflicts_to_inject: 0,
             conflicts_answered: 0,
-            requests: Vec::new(),
+            requests: RequestLog::default(),
         }));
         let servers = Servers::new();
         let state = cluster.clone();
@@ -557,7 +557,7 @@ fn handle(
     body: &[u8],
 ) -> Reply {
     let mut c = lock(state);
-    c.requests.push(format!("{method} {}", uri.path()));
+    c.requests.record(format!("{method} {}", uri.path()));
     if method == Method::GET {
         if let Some(d) = discovery(uri.path()) {
             return ok(d);

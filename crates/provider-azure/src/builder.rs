@@ -102,21 +102,16 @@ impl AzureProvidersBuilder {
 
     fn pairs(&self) -> Result<Vec<GroupPair>> {
         let p = &self.base.plan;
-        let (pri, dr) = (
-            AzureSettings::of(p, Some(SiteRole::Primary))?,
-            AzureSettings::of(p, Some(SiteRole::Dr))?,
-        );
-        p.databases
-            .iter()
-            .map(|d| {
-                let at = format!("databases.{}", d.name);
+        self.base.pairs(
+            |site| AzureSettings::of(p, Some(site)),
+            |d, at, pri, dr| {
                 GroupPair::from_spec(
                     d,
-                    pri.group(Some(SiteRole::Primary), &at)?,
-                    dr.group(Some(SiteRole::Dr), &at)?,
+                    pri.group(Some(SiteRole::Primary), at)?,
+                    dr.group(Some(SiteRole::Dr), at)?,
                 )
-            })
-            .collect()
+            },
+        )
     }
 
     /// Checks the plan's Azure settings and resources without building anything.

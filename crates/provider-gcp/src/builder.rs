@@ -103,21 +103,16 @@ impl GcpProvidersBuilder {
 
     fn pairs(&self) -> Result<Vec<InstancePair>> {
         let p = &self.base.plan;
-        let (pri, dr) = (
-            GcpSettings::of(p, Some(SiteRole::Primary))?,
-            GcpSettings::of(p, Some(SiteRole::Dr))?,
-        );
-        p.databases
-            .iter()
-            .map(|d| {
-                let at = format!("databases.{}", d.name);
+        self.base.pairs(
+            |site| GcpSettings::of(p, Some(site)),
+            |d, at, pri, dr| {
                 InstancePair::from_spec(
                     d,
-                    pri.project(Some(SiteRole::Primary), &at)?,
-                    dr.project(Some(SiteRole::Dr), &at)?,
+                    pri.project(Some(SiteRole::Primary), at)?,
+                    dr.project(Some(SiteRole::Dr), at)?,
                 )
-            })
-            .collect()
+            },
+        )
     }
 
     /// Checks the plan's GCP settings and resources without building anything.

@@ -154,6 +154,30 @@ impl Faults {
     }
 }
 
+/// The requests a simulator served, in order, each as one line in its service's own words
+/// (`POST /subscriptions/.../failover`, `drs:StartRecovery`); tests read it as a slice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestLog(Vec<String>);
+
+impl RequestLog {
+    /// Records one request.
+    pub fn record(&mut self, line: impl Into<String>) {
+        self.0.push(line.into());
+    }
+
+    /// How many recorded requests `f` accepts.
+    pub fn count(&self, f: impl Fn(&str) -> bool) -> usize {
+        self.0.iter().filter(|r| f(r)).count()
+    }
+}
+
+impl std::ops::Deref for RequestLog {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
 /// `s` with its `%XX` escapes decoded (a `%` not followed by two hex digits stays as it is;
 /// invalid UTF-8 is replaced).
 pub fn percent_decode(s: &str) -> String {
@@ -189,6 +213,17 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
+
+    #[test]
+    fn requests_are_logged_in_order_and_counted() {
+        let mut log = RequestLog::default();
+        log.record("GET /a");
+        log.record("POST /b");
+        log.record("GET /c");
+        assert_eq!(log.count(|r| r.starts_with("GET ")), 2);
+        assert_eq!(log.last().map(String::as_str), Some("GET /c"));
+        assert_eq!(log.len(), 3);
     }
 
     #[test]

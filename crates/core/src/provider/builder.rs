@@ -10,7 +10,11 @@ use super::{
     Capabilities, DatabaseFailover, DnsRouter, HealthProbe, NodeScaler, ProviderSet,
     RecoveryService,
 };
-use crate::{clock::Clock, plan::Plan};
+use crate::{
+    clock::Clock,
+    error::Result,
+    plan::{DatabaseSpec, Plan, SiteRole},
+};
 
 /// The settings every cloud provider's builder holds besides its own.
 #[derive(Debug, Clone)]
@@ -39,6 +43,22 @@ impl BuilderBase {
             clock: Clock::new(),
             probe_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// One value per database pair of the plan: `make` gets the pair's spec, the field that names
+    /// it in errors (`databases.NAME`) and each site's settings (`primary`, `dr`, read once by
+    /// `settings`).
+    pub fn pairs<S, T>(
+        &self,
+        settings: impl Fn(SiteRole) -> Result<S>,
+        make: impl Fn(&DatabaseSpec, &str, &S, &S) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let (primary, dr) = (settings(SiteRole::Primary)?, settings(SiteRole::Dr)?);
+        self.plan
+            .databases
+            .iter()
+            .map(|d| make(d, &format!("databases.{}", d.name), &primary, &dr))
+            .collect()
     }
 }
 
