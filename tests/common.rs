@@ -285,3 +285,16 @@ pub fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| panic!("no step {id} in {doc}"))
 }
+
+/// Sends SIGTERM to `child` (as an orchestrator or `kill` would).
+pub fn terminate(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(
+        sent.success(),
+        "SIGTERM to {} was not delivered",
+        child.id()
+    );
+}

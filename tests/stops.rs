@@ -1,37 +1,13 @@
 //! When a run goes wrong: every stop says what serves and both ways out, the sinks hear of it,
 //! signals are journaled, and the defects found trying aegis-dr as a new user would stay fixed.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::common::*;
 
-/// The run ids whose journal holds `needle`, waited for (up to 30 s) while `child` runs.
-fn wait_for_journal(env: &Env, needle: &str) -> String {
-    let t0 = Instant::now();
-    loop {
-        if let Some(id) = env.journaled_runs().into_iter().find(|id| {
-            std::fs::read_to_string(env.state().join("runs").join(id).join("journal.jsonl"))
-                .unwrap_or_default()
-                .contains(needle)
-        }) {
-            return id;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no journal with {needle}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn journal(env: &Env, id: &str) -> Vec<Value> {
-    std::fs::read_to_string(env.state().join("runs").join(id).join("journal.jsonl"))
-        .expect("journal")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("entry"))
-        .collect()
+/// The run whose journal has an entry of `step`, waited for while its process runs.
+fn wait_for_step(env: &Env, step: &str) -> String {
+    env.wait_for_entry(&format!("an entry of step {step}"), |e| e["step"] == step)
 }
 
 fn check_status(env: &Env, name: &str) -> String {
@@ -143,13 +119,8 @@ fn a_run_refused_at_its_gates_changed_nothing_and_says_so() {
 fn sigterm_stops_starting_steps_journals_the_interruption_and_the_run_resumes() {
     let env = Env::new("node_boot = \"3s\"", "");
     let child = env.spawn(&["failover", "--yes"]);
-    let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
-    let pid = child.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    let id = wait_for_step(&env, "scale-dr-nodes");
+    terminate(&child);
     let out = child.wait_with_output().expect("exits");
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
@@ -159,7 +130,7 @@ fn sigterm_stops_starting_steps_journals_the_interruption_and_the_run_resumes() 
         "{err}"
     );
 
-    let entries = journal(&env, &id);
+    let entries = env.journal(&id);
     let finished = entries.last().expect("entries");
     assert_eq!(finished["event"], "run_finished", "{finished}");
     assert_eq!(finished["status"], "interrupted", "{finished}");
@@ -197,7 +168,8 @@ fn a_failed_recovery_job_is_not_adopted_again_on_resume() {
     let id = env.runs().pop().expect("run");
     let out = env.run(&["failover", "--yes", "--resume", &id]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let jobs: Vec<String> = journal(&env, &id)
+    let jobs: Vec<String> = env
+        .journal(&id)
         .iter()
         .filter(|e| e["event"] == "step_checkpoint" && e["key"] == "job_id")
         .map(|e| e["value"].as_str().expect("job").to_string())
@@ -344,7 +316,7 @@ fn a_second_process_never_drives_a_live_run_whose_lock_file_was_deleted() {
         "[[hooks]]\nname = \"go\"\ntype = \"approval\"\nphases = [\"failover\"]\nbefore = \"promote-dr-db\"\ntimeout = \"10m\"",
     );
     let child = env.spawn(&["failover", "--yes"]);
-    let id = wait_for_journal(&env, "\"step\":\"hook.go\"");
+    let id = wait_for_step(&env, "hook.go");
     std::fs::remove_file(env.state().join("locks").join("e2e.lock")).expect("rm lock");
 
     let out = env.run(&["failover", "--yes"]);
@@ -375,7 +347,7 @@ fn a_second_process_never_drives_a_live_run_whose_lock_file_was_deleted() {
 
     let out = child.wait_with_output().expect("exits");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let entries = journal(&env, &id);
+    let entries = env.journal(&id);
     let count = |event: &str| entries.iter().filter(|e| e["event"] == event).count();
     assert_eq!(count("run_started"), 1);
     assert_eq!(count("run_resumed"), 0);
@@ -428,7 +400,7 @@ fn an_unreadable_run_blocks_new_runs_until_abandoned_and_is_kept() {
 fn a_report_that_cannot_be_written_does_not_fail_a_run_that_succeeded() {
     let env = Env::new("node_boot = \"2s\"", "");
     let child = env.spawn(&["failover", "--yes"]);
-    let id = wait_for_journal(&env, "\"step\":\"scale-dr-nodes\"");
+    let id = wait_for_step(&env, "scale-dr-nodes");
     // A folder where the report goes: its write fails as on a full disk.
     let blocker = env.state().join("runs").join(&id).join("report.json");
     std::fs::create_dir_all(blocker.join("x")).expect("mkdir");
@@ -842,12 +814,8 @@ fn a_run_interrupted_before_it_changed_anything_still_says_how_to_unblock() {
     // Slow calls keep the run in its (observing) preflight while the signal arrives.
     let env = Env::new("latency = \"1s\"", "");
     let child = env.spawn(&["failover", "--yes"]);
-    let id = wait_for_journal(&env, "\"step\":\"preflight\"");
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    let id = wait_for_step(&env, "preflight");
+    terminate(&child);
     let out = child.wait_with_output().expect("exits");
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);

@@ -220,12 +220,7 @@ action = "approve"
     // SIGTERM: replica-b stops cleanly and releases the lease (no holder: the next replica leads
     // at once).
     let mut b = b;
-    let pid = b.child.id().to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(term.success());
+    terminate(&b.child);
     let status = b.child.wait().expect("replica-b exits");
     assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
     assert_eq!(holder(&sim), None, "the lease is released");
