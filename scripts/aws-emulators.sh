@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, starts and stops the AWS emulators the AWS tests run against, all on loopback:
-#   LocalStack community (Route 53, EC2, CloudWatch, STS) on 127.0.0.1:4566,
+#   LocalStack community (Route 53, EC2, CloudWatch, STS, and S3 for the state store tests) on 127.0.0.1:4566,
 #   moto server (RDS, Auto Scaling) on 127.0.0.1:5000.
 # DRS and EKS node groups have no emulator: the tests start `crates/aws-sim` themselves.
 #
@@ -58,7 +58,7 @@ start() {
   stop_quiet
   (
     export GATEWAY_SERVER=hypercorn GATEWAY_LISTEN="127.0.0.1:$localstack_port" \
-      SERVICES=route53,ec2,cloudwatch,sts,iam LOCALSTACK_HOST="127.0.0.1:$localstack_port" \
+      SERVICES=route53,ec2,cloudwatch,sts,iam,s3 LOCALSTACK_HOST="127.0.0.1:$localstack_port" \
       DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
       LOCALSTACK_VOLUME_DIR="$PWD/$run/localstack-volume" FILESYSTEM_ROOT="$PWD/$run/localstack-fs"
     exec setsid "$venv/bin/python" scripts/localstack_server.py >"$run/localstack.log" 2>&1

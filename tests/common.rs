@@ -91,9 +91,34 @@ job_time = "100ms"
 {SIM}
 "#;
 
-/// A temporary workspace with a plan file.
+/// A temporary workspace with a plan file; its runs in `state/` or, for [`Env::in_store`], in an
+/// object store.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The store runs are kept in, when not the folder.
+    pub store: Option<Store>,
+    /// The store as the test reads it, opened once.
+    handle: std::sync::OnceLock<aegis_dr::store::State>,
+}
+
+/// An object store the binary keeps runs in: its URL and the variables that reach it.
+#[derive(Clone)]
+pub struct Store {
+    pub url: String,
+    pub vars: Vec<(String, String)>,
+}
+
+impl Store {
+    /// The store as the library opens it (the test's own reader), with a lease of `lease`.
+    pub fn open(&self, lease: std::time::Duration) -> aegis_dr::store::State {
+        let vars = self.vars.clone();
+        aegis_dr_store_object::open_with(
+            &self.url,
+            aegis_dr::store::LeaseTerms { ttl: lease },
+            &move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+        )
+        .expect("store opens")
+    }
 }
 
 impl Env {
@@ -123,7 +148,29 @@ impl Env {
     pub fn with_plan(text: &str) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("aegis.toml"), text).expect("write plan");
-        Env { dir }
+        Env {
+            dir,
+            store: None,
+            handle: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A workspace of its own (another machine, as far as the binary can tell) whose runs are kept
+    /// in `store`.
+    pub fn in_store(text: &str, store: &Store) -> Env {
+        let mut env = Env::with_plan(text);
+        env.store = Some(store.clone());
+        env
+    }
+
+    /// Where the runs are kept, as the library reads it.
+    pub fn state_handle(&self) -> aegis_dr::store::State {
+        self.handle
+            .get_or_init(|| match &self.store {
+                Some(s) => s.open(std::time::Duration::from_secs(30)),
+                None => aegis_dr::store::State::Folder(self.state()),
+            })
+            .clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -136,13 +183,19 @@ impl Env {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_aegis-dr"));
-        c.arg("--config")
-            .arg(self.dir.path().join("aegis.toml"))
-            .arg("--state-dir")
-            .arg(self.state())
-            .args(args)
+        c.arg("--config").arg(self.dir.path().join("aegis.toml"));
+        match &self.store {
+            None => {
+                c.arg("--state-dir").arg(self.state());
+            }
+            Some(s) => {
+                c.arg("--state").arg(&s.url).envs(s.vars.iter().cloned());
+            }
+        }
+        c.args(args)
             .stdin(Stdio::null())
             .env_remove("AEGIS_CONFIG")
+            .env_remove("AEGIS_STATE")
             .env_remove("AEGIS_STATE_DIR");
         c
     }
@@ -162,13 +215,24 @@ impl Env {
 
     /// The simulated world, canonicalised for comparison.
     pub fn world(&self) -> Value {
-        let text = std::fs::read_to_string(self.state().join("sim-world.json")).expect("sim world");
-        let w: aegis_dr::sim::SimWorld = serde_json::from_str(&text).expect("sim world parses");
+        let bytes = self
+            .state_handle()
+            .read_file("sim-world.json")
+            .expect("sim world readable")
+            .expect("sim world");
+        let w = aegis_dr::sim::SimWorld::from_json(&bytes).expect("sim world parses");
         w.canonical()
     }
 
     /// The entries of run `id`'s journal (a torn last line left out).
     pub fn journal(&self, id: &str) -> Vec<Value> {
+        if self.store.is_some() {
+            return aegis_dr::journal::read_run(&self.state_handle(), id)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| serde_json::to_value(e).expect("entry as JSON"))
+                .collect();
+        }
         std::fs::read_to_string(self.state().join("runs").join(id).join("journal.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -197,6 +261,9 @@ impl Env {
 
     /// Run ids whose journal exists.
     pub fn journaled_runs(&self) -> Vec<String> {
+        if self.store.is_some() {
+            return self.runs();
+        }
         self.runs()
             .into_iter()
             .filter(|id| {
@@ -209,8 +276,17 @@ impl Env {
             .collect()
     }
 
-    /// Run ids under the state folder.
+    /// Run ids in the state (in a store: those with a journal).
     pub fn runs(&self) -> Vec<String> {
+        if self.store.is_some() {
+            let mut v: Vec<String> = aegis_dr::runs::try_list(&self.state_handle())
+                .expect("runs listed")
+                .into_iter()
+                .map(|r| r.run_id)
+                .collect();
+            v.sort();
+            return v;
+        }
         let mut v: Vec<String> = std::fs::read_dir(self.state().join("runs"))
             .map(|rd| {
                 rd.flatten()

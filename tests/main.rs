@@ -20,4 +20,5 @@ mod rollback;
 mod runs;
 mod safety;
 mod stops;
+mod store;
 mod watch;

@@ -5,15 +5,15 @@
 //! each resource (database pair, DNS record, node pool, recovery server, health endpoint) on the
 //! provider its plan entry names, so one plan can span clouds. The simulated estate (feature
 //! `sim`), AWS (`aws`), Azure (`azure`), Kubernetes workloads (`kubernetes`) and GCP (`gcp`) are
-//! default features.
+//! default features, and so is keeping runs in an object store (`object-store`: [`open_state`]).
 //!
 //! ```no_run
 //! # async fn demo() -> aegis_dr::Result<()> {
 //! use aegis_dr::{orchestrator::{Orchestrator, RunRequest}, journal::{Operation, RunFlags}, IncidentClass, Plan};
 //! let plan = Plan::load("examples/aegis.toml".as_ref())?;
-//! let state_dir = std::path::Path::new(".aegis");
-//! let providers = aegis_dr::providers_for(&plan, state_dir, aegis_dr::clock::Clock::new()).await?;
-//! let outcome = Orchestrator::new(plan, providers, state_dir)
+//! let state = aegis_dr::open_state(".aegis", &plan.state)?; // or "s3://bucket/prefix"
+//! let providers = aegis_dr::providers_for(&plan, &state, aegis_dr::clock::Clock::new()).await?;
+//! let outcome = Orchestrator::new(plan, providers, state)
 //!     .run(RunRequest { operation: Operation::Drill, class: IncidentClass::RegionOutage, flags: RunFlags::default(), resume: None, abandon: None })
 //!     .await?;
 //! println!("{}", outcome.report.to_markdown());
@@ -29,7 +29,7 @@
 /// conformance suite).
 pub use aegis_dr_core::{
     checks, clock, control, controller, duration, error, estate, journal, layer, notify,
-    orchestrator, plan, provider, readiness, report, retry, run, runs, write_atomic, Error,
+    orchestrator, plan, provider, readiness, report, retry, run, runs, store, write_atomic, Error,
     ErrorKind, IncidentClass, Plan, Result, SiteRole, Targets,
 };
 
@@ -39,12 +39,13 @@ pub use aegis_dr_provider_sim as sim;
 
 pub mod registry;
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
 use aegis_dr_core::{
     layer::{FaultLayer, TimeoutLayer},
     plan::ProviderName,
     provider::{BuildContext, Permissions, Providers},
+    store::State,
 };
 
 #[cfg(feature = "kubernetes")]
@@ -61,29 +62,48 @@ pub fn install_crypto_provider() {
 }
 
 /// The build context of provider `name` for `plan`.
-fn context(
-    plan: &Plan,
-    name: &ProviderName,
-    state_dir: &Path,
-    clock: clock::Clock,
-) -> BuildContext {
+fn context(plan: &Plan, name: &ProviderName, state: &State, clock: clock::Clock) -> BuildContext {
     BuildContext {
         name: name.clone(),
         plan: plan.for_provider(name),
-        state_dir: state_dir.to_path_buf(),
+        state: state.clone(),
         clock,
     }
+}
+
+/// Opens where runs keep their state: an object store URL (`s3://bucket/prefix`,
+/// `gs://bucket/prefix`, `az://container/prefix`; feature `object-store`) or a folder, its locks
+/// held for the plan's `[state] lease`.
+pub fn open_state(spec: &str, settings: &plan::StateSettings) -> Result<State> {
+    let terms = store::LeaseTerms {
+        ttl: settings.lease,
+    };
+    if let Some((scheme, _)) = spec.split_once("://") {
+        #[cfg(feature = "object-store")]
+        if aegis_dr_store_object::is_store_url(spec) {
+            return aegis_dr_store_object::open(spec, terms);
+        }
+        #[cfg(not(feature = "object-store"))]
+        let _ = terms;
+        return Err(Error::config(format!(
+            "state `{spec}`: {}",
+            if ["s3", "gs", "az"].contains(&scheme) {
+                "this build of aegis-dr has no object store (rebuild with the `object-store` cargo feature)".to_string()
+            } else {
+                format!(
+                    "unknown scheme `{scheme}://`: name a bucket (s3://, gs://, az://) or a folder"
+                )
+            }
+        )));
+    }
+    Ok(State::Folder(std::path::PathBuf::from(spec)))
 }
 
 /// Builds the providers the plan's resources name: the simulated estate once for every name it
 /// serves (`sim` and `[sim] plays`), and each other provider from its registry backend, validated
 /// first (all of them, before anything is built), each wrapped in a call timeout
 /// (`execution.call_timeout`) and in `[fault_injection]` where the plan asks for it.
-pub async fn providers_for(
-    plan: &Plan,
-    state_dir: &Path,
-    clock: clock::Clock,
-) -> Result<Providers> {
+pub async fn providers_for(plan: &Plan, state: &State, clock: clock::Clock) -> Result<Providers> {
     install_crypto_provider();
     registry::check_names(plan)?;
     let names = plan.provider_names();
@@ -92,7 +112,7 @@ pub async fn providers_for(
         .iter()
         .map(|name| {
             let backend = registry::backend_of(plan, name)?;
-            let ctx = context(plan, name, state_dir, clock);
+            let ctx = context(plan, name, state, clock);
             backend.validate(&ctx)?;
             Ok((backend, ctx))
         })
@@ -100,15 +120,17 @@ pub async fn providers_for(
     let mut providers = if simulated.is_empty() {
         Providers::new()
     } else {
-        simulated_estate(plan, state_dir, clock)?
+        simulated_estate(plan, state, clock)?
     };
     if !plan.runs_on_sim() {
         providers.estimates = None;
     }
     let faults = match &plan.fault_injection {
         Some(f) => Some(Arc::new(
-            FaultLayer::new(f.transient_rate, f.seed, f.faults.clone())
-                .persisted(state_dir.join(format!("{}.fault-injection.json", plan.name)))?,
+            FaultLayer::new(f.transient_rate, f.seed, f.faults.clone()).persisted(
+                state.clone(),
+                &format!("{}.fault-injection.json", plan.name),
+            )?,
         )),
         None => None,
     };
@@ -129,13 +151,13 @@ pub async fn providers_for(
 
 /// The simulated estate's providers for every name it serves.
 #[cfg(feature = "sim")]
-fn simulated_estate(plan: &Plan, state_dir: &Path, clock: clock::Clock) -> Result<Providers> {
+fn simulated_estate(plan: &Plan, state: &State, clock: clock::Clock) -> Result<Providers> {
     // Real time here: the simulated latency runs on the precise timer.
-    Arc::new(sim::SimProvider::open(plan, state_dir, clock)?.with_precise_latency()).providers()
+    Arc::new(sim::SimProvider::open(plan, state.clone(), clock)?.with_precise_latency()).providers()
 }
 
 #[cfg(not(feature = "sim"))]
-fn simulated_estate(_: &Plan, _: &Path, _: clock::Clock) -> Result<Providers> {
+fn simulated_estate(_: &Plan, _: &State, _: clock::Clock) -> Result<Providers> {
     Err(Error::config(
         "the plan runs on the simulated estate, which is not in this build of aegis-dr: rebuild with the `sim` cargo feature",
     ))
@@ -174,30 +196,27 @@ pub fn permissions_for(
         }
         None => plan.provider_names().into_iter().collect(),
     };
-    let state_dir = Path::new(".");
+    let state = State::Folder(".".into());
     names
         .into_iter()
         .filter(|n| !plan.sim_serves(n))
         .map(|name| {
             let backend = registry::backend_of(plan, &name)?;
-            let perms =
-                backend.permissions(&context(plan, &name, state_dir, clock::Clock::new()))?;
+            let perms = backend.permissions(&context(plan, &name, &state, clock::Clock::new()))?;
             Ok((name, perms))
         })
         .collect()
 }
 
 /// The leadership `aegis-dr watch` acts under: the plan's `[watch.lease]` (a Kubernetes `Lease`,
-/// feature `kubernetes`) or else the state folder's controller lock.
+/// feature `kubernetes`) or else the state's: the folder's controller lock, or a lease in the store.
 pub async fn leadership_for(
     plan: &Plan,
-    state_dir: &Path,
+    state: &State,
     identity: &str,
 ) -> Result<Arc<dyn controller::Leadership>> {
     match &plan.watch.lease {
-        None => Ok(Arc::new(controller::StateDirLeader::new(
-            state_dir, &plan.name, identity,
-        ))),
+        None => Ok(controller::leader::for_state(state, &plan.name, identity)),
         #[cfg(feature = "kubernetes")]
         Some(l) => {
             install_crypto_provider();

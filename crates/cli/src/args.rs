@@ -21,7 +21,12 @@ pub struct Cli {
         env = "AEGIS_CONFIG"
     )]
     pub config: PathBuf,
-    /// Folder for run journals, reports, locks and the simulated world (default: `.aegis` beside the plan).
+    /// Where runs keep journals, reports, locks and the simulated world: `s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix`, or a folder (default: the plan's `[state] url`,
+    /// else `.aegis` beside the plan).
+    #[arg(long, global = true, env = "AEGIS_STATE", conflicts_with = "state_dir")]
+    pub state: Option<String>,
+    /// A state folder (as `--state FOLDER`).
     #[arg(long, global = true, env = "AEGIS_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Run the whole plan on this provider, overriding the plan (`sim`, `aws`, `azure`, `gcp`);
@@ -45,7 +50,7 @@ pub struct Cli {
 
 /// Global flags only the commands that read a plan use: `k8s` and `providers` neither list them in
 /// their help nor accept them on the command line.
-const PLAN_FLAGS: [&str; 3] = ["config", "state_dir", "provider"];
+const PLAN_FLAGS: [&str; 4] = ["config", "state", "state_dir", "provider"];
 
 /// Commands that read no plan.
 const PLANLESS: [&str; 2] = ["k8s", "providers"];

@@ -14,6 +14,7 @@ use aegis_dr::{
     notify::Notifier,
     orchestrator::{Orchestrator, PlanPreview, RunRequest},
     report::Report,
+    store::State,
     Error, ErrorKind, Result,
 };
 use serde_json::json;
@@ -102,7 +103,7 @@ fn control(
 ) -> Result<u8> {
     use aegis_dr::control::Delivery;
     let what = command.describe();
-    let delivery = aegis_dr::control::send(&cfg.state_dir, run_id, by, command)?;
+    let delivery = aegis_dr::control::send(&cfg.state, run_id, by, command)?;
     let how = match delivery {
         Delivery::Live => "sent to the running run (it journals it within a second)".to_string(),
         Delivery::Journaled => format!(
@@ -318,7 +319,7 @@ pub async fn k8s(k: crate::config::K8sConfig, output: OutputFormat) -> Result<u8
 
 async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
     let clock = Clock::new();
-    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock).await?;
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state, clock).await?;
     let mut notifier = Notifier::new(
         cfg.plan.notifications.clone(),
         cfg.plan_dir.clone(),
@@ -339,7 +340,7 @@ async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
             })
         }));
     }
-    let mut o = Orchestrator::new(cfg.plan.clone(), providers, cfg.state_dir.clone())
+    let mut o = Orchestrator::new(cfg.plan.clone(), providers, cfg.state.clone())
         .with_clock(clock)
         .with_interrupt(crate::estate::interrupt_channel())
         .with_notifier(notifier);
@@ -355,7 +356,7 @@ async fn orchestrator(cfg: &Config) -> Result<Orchestrator> {
 }
 
 async fn check(cfg: &Config) -> Result<u8> {
-    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await?;
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state, Clock::new()).await?;
     let clock = Clock::new();
     let mut results = run_checks(&cfg.plan, &providers, &clock).await;
     // Beside the runbook's six: can every hook start and every sink be reached, is the estate whole.
@@ -424,7 +425,7 @@ async fn plan(cfg: &Config, operation: Operation, class: aegis_dr::IncidentClass
     // A failback is shown as it would run: under the class of the failover it undoes.
     let class = match operation {
         Operation::Failback => {
-            aegis_dr::runs::failback_class(&cfg.state_dir, &cfg.plan.name).map_or(class, |(c, _)| c)
+            aegis_dr::runs::failback_class(&cfg.state, &cfg.plan.name).map_or(class, |(c, _)| c)
         }
         _ => class,
     };
@@ -534,8 +535,7 @@ async fn run_operation(cfg: &Config) -> Result<u8> {
         return Ok(exit::USAGE);
     };
     if *operation == Operation::Failback && *class_given && resume.is_none() {
-        if let Some((undone, failover)) =
-            aegis_dr::runs::failback_class(&cfg.state_dir, &cfg.plan.name)
+        if let Some((undone, failover)) = aegis_dr::runs::failback_class(&cfg.state, &cfg.plan.name)
         {
             if undone != *class {
                 return Err(Error::config(format!(
@@ -601,7 +601,10 @@ fn print_outcome(cfg: &Config, outcome: &aegis_dr::orchestrator::RunOutcome) -> 
         OutputFormat::Text | OutputFormat::Html => {
             outln!("{}", r.to_markdown());
             if outcome.report_written {
-                outln!("report: {}", outcome.run_dir.join("report.md").display());
+                outln!(
+                    "report: {}",
+                    cfg.state.report_location(&r.run_id, "report.md")
+                );
             }
         }
     }
@@ -628,22 +631,29 @@ fn print_outcome(cfg: &Config, outcome: &aegis_dr::orchestrator::RunOutcome) -> 
     code_for(e)
 }
 
-/// `aegis-dr` with the global flags that find this plan and state folder from any directory.
+/// `aegis-dr` with the global flags that find this plan and its state from any directory (on
+/// any machine, for a state in a store).
 pub(crate) fn invocation(cfg: &Config) -> String {
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let quote = |p: &Path| {
-        let t = abs(p).display().to_string();
+    let quote = |t: String| {
         if t.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
             format!("'{}'", t.replace('\'', "'\\''"))
         } else {
             t
         }
     };
-    format!(
-        "aegis-dr --config {} --state-dir {}",
-        quote(&cfg.config_path),
-        quote(&cfg.state_dir)
-    )
+    let abs = |p: &Path| {
+        quote(
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string(),
+        )
+    };
+    let state = match &cfg.state {
+        State::Folder(dir) => format!("--state-dir {}", abs(dir)),
+        shared => format!("--state {}", quote(shared.to_string())),
+    };
+    format!("aegis-dr --config {} {state}", abs(&cfg.config_path))
 }
 
 /// How to continue (or give up on) a run that did not finish.
@@ -653,29 +663,23 @@ fn resume_hint(cfg: &Config, r: &Report) -> String {
 
 fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {
     let Some(id) = id else {
-        return aegis_dr::runs::try_list(&cfg.state_dir)?
+        return aegis_dr::runs::try_list(&cfg.state)?
             .into_iter()
             .rev()
             .find_map(|r| r.run().map(aegis_dr::runs::Listed::report))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("no runs under {}", cfg.state_dir.display()),
-                )
-            });
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no runs in {}", cfg.state)));
     };
     if !aegis_dr::runs::is_run_id(id) {
         return Err(Error::config(format!("`{id}` is not a run id")));
     }
-    let dir = cfg.state_dir.join("runs").join(id);
-    if !dir.is_dir() {
+    if !aegis_dr::runs::exists(&cfg.state, id) {
         return Err(Error::new(
             ErrorKind::NotFound,
-            format!("no run `{id}` under {}", cfg.state_dir.display()),
+            format!("no run `{id}` in {}", cfg.state),
         )
         .with_resource(id.to_string()));
     }
-    match aegis_dr::runs::read(&cfg.state_dir, &dir).read {
+    match aegis_dr::runs::read(&cfg.state, id).read {
         aegis_dr::runs::RunRead::Run(r) => Ok(r.report()),
         aegis_dr::runs::RunRead::Corrupt(e) => Err(Error::new(
             ErrorKind::Io,
@@ -763,9 +767,9 @@ paused by {} (`aegis-dr resume {}`)",
         }
         return Ok(exit::OK);
     }
-    let all = aegis_dr::runs::try_list(&cfg.state_dir)?;
+    let all = aegis_dr::runs::try_list(&cfg.state)?;
     // Where the estate serves now, beside the runs (what `aegis-dr estate` shows).
-    let estate = match aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await {
+    let estate = match aegis_dr::providers_for(&cfg.plan, &cfg.state, Clock::new()).await {
         Ok(p) => Ok(aegis_dr::estate::read(&cfg.plan, &p, &Clock::new()).await),
         Err(e) => Err(e.to_string()),
     };
@@ -798,7 +802,7 @@ paused by {} (`aegis-dr resume {}`)",
                 Err(err) => format!("estate now: UNKNOWN (not read: {err})"),
             };
             if all.is_empty() {
-                outln!("no runs under {}", cfg.state_dir.display());
+                outln!("no runs in {}", cfg.state);
                 outln!("\n{estate_line}");
                 return Ok(exit::OK);
             }

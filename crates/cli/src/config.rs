@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use aegis_dr::{
     journal::{Operation, RunFlags},
+    store::State,
     Error, IncidentClass, Plan, Result,
 };
 
@@ -129,8 +130,8 @@ pub struct Config {
     pub plan_dir: PathBuf,
     /// The plan file.
     pub config_path: PathBuf,
-    /// State folder.
-    pub state_dir: PathBuf,
+    /// Where runs keep their state: a folder or a store.
+    pub state: State,
     /// Output format.
     pub output: OutputFormat,
     /// The action.
@@ -442,15 +443,21 @@ impl Config {
                 }
             })
             .unwrap_or_else(|| PathBuf::from("."));
-        let state_dir = cli
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| plan_dir.join(".aegis"));
+        // `--state` / `AEGIS_STATE`, `--state-dir`, the plan's `[state] url` (a folder in it is
+        // beside the plan), then `.aegis` beside the plan.
+        let state = match (&cli.state, &cli.state_dir, &plan.state.url) {
+            (Some(s), _, _) => aegis_dr::open_state(s, &plan.state)?,
+            (None, Some(d), _) => State::Folder(d.clone()),
+            (None, None, Some(u)) if u.contains("://") => aegis_dr::open_state(u, &plan.state)
+                .map_err(|e| Error::config(format!("state.url: {}", e.message())))?,
+            (None, None, Some(u)) => State::Folder(plan_dir.join(u)),
+            (None, None, None) => State::Folder(plan_dir.join(".aegis")),
+        };
         Ok(Config {
             plan,
             config_path: cli.config.clone(),
             plan_dir,
-            state_dir,
+            state,
             output: cli.output,
             action,
             logs: cli.log_level.is_some() || std::env::var_os("RUST_LOG").is_some(),

@@ -19,9 +19,9 @@ use crate::{
 /// `aegis-dr estate`: every resource's state now, the verdict and the plan's last run; exit 0 only
 /// when the estate is whole.
 pub async fn estate(cfg: &Config) -> Result<u8> {
-    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, Clock::new()).await?;
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state, Clock::new()).await?;
     let e = aegis_dr::estate::read(&cfg.plan, &providers, &Clock::new()).await;
-    let last = aegis_dr::runs::of_plan(&cfg.state_dir, &cfg.plan.name)
+    let last = aegis_dr::runs::of_plan(&cfg.state, &cfg.plan.name)
         .pop()
         .map(|r| r.report());
     match cfg.output {

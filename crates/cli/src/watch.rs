@@ -36,7 +36,7 @@ fn set(f: &FGauge, labels: &[(&str, &str)], v: f64) {
 }
 
 /// The controller's state and the plan's runs in OpenMetrics text.
-pub fn metrics(status: &ControllerStatus, plan: &Plan, state_dir: &std::path::Path) -> String {
+pub fn metrics(status: &ControllerStatus, plan: &Plan, store: &aegis_dr::store::State) -> String {
     let mut reg = Registry::default();
     let leader = family(
         &mut reg,
@@ -117,7 +117,7 @@ pub fn metrics(status: &ControllerStatus, plan: &Plan, state_dir: &std::path::Pa
     );
     let mut last: Option<aegis_dr::report::Report> = None;
     let mut counts: std::collections::BTreeMap<(String, String), u32> = Default::default();
-    for r in aegis_dr::runs::of_plan(state_dir, &plan.name)
+    for r in aegis_dr::runs::of_plan(store, &plan.name)
         .iter()
         .map(aegis_dr::runs::Listed::report)
     {
@@ -167,7 +167,7 @@ async fn serve(
     listen: SocketAddr,
     status: Arc<RwLock<ControllerStatus>>,
     plan: Plan,
-    state_dir: std::path::PathBuf,
+    state: aegis_dr::store::State,
 ) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -180,7 +180,7 @@ async fn serve(
         while let Ok((mut sock, _)) = listener.accept().await {
             let status = status.clone();
             let plan = plan.clone();
-            let state_dir = state_dir.clone();
+            let state = state.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let n = sock.read(&mut buf).await.unwrap_or(0);
@@ -188,7 +188,7 @@ async fn serve(
                 let method = head.split_whitespace().next().unwrap_or("").to_string();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 if method == "POST" && path.starts_with("/runs/") {
-                    let (code, body) = approval_callback(&head, &path, &plan, &state_dir);
+                    let (code, body) = approval_callback(&head, &path, &plan, &state);
                     let resp = format!(
                         "HTTP/1.1 {code}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
@@ -203,7 +203,7 @@ async fn serve(
                             Some(s) => (
                                 "200 OK",
                                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                                metrics(&s, &plan, &state_dir),
+                                metrics(&s, &plan, &state),
                             ),
                             None => (
                                 "500 Internal Server Error",
@@ -236,7 +236,7 @@ fn approval_callback(
     head: &str,
     path: &str,
     plan: &Plan,
-    state_dir: &std::path::Path,
+    state: &aegis_dr::store::State,
 ) -> (&'static str, String) {
     use aegis_dr::control::{send, Command, Delivery};
     let err = |code, msg: String| (code, serde_json::json!({ "error": msg }).to_string());
@@ -299,7 +299,7 @@ fn approval_callback(
             )
         }
     };
-    match send(state_dir, run_id, &by, command) {
+    match send(state, run_id, &by, command) {
         Ok(d) => (
             "200 OK",
             serde_json::json!({
@@ -343,9 +343,9 @@ pub async fn watch(cfg: &crate::config::Config, identity: &str, listen: SocketAd
         ));
     }
     let clock = aegis_dr::clock::Clock::new();
-    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state_dir, clock).await?;
-    let leader = aegis_dr::leadership_for(&cfg.plan, &cfg.state_dir, identity).await?;
-    let controller = Controller::new(cfg.plan.clone(), providers, cfg.state_dir.clone(), leader)?
+    let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state, clock).await?;
+    let leader = aegis_dr::leadership_for(&cfg.plan, &cfg.state, identity).await?;
+    let controller = Controller::new(cfg.plan.clone(), providers, cfg.state.clone(), leader)?
         .with_clock(clock)
         .with_notifier(aegis_dr::notify::Notifier::new(
             cfg.plan.notifications.clone(),
@@ -356,7 +356,7 @@ pub async fn watch(cfg: &crate::config::Config, identity: &str, listen: SocketAd
         listen,
         controller.status(),
         cfg.plan.clone(),
-        cfg.state_dir.clone(),
+        cfg.state.clone(),
     )
     .await?;
     eprintln!(
@@ -375,12 +375,9 @@ pub async fn watch(cfg: &crate::config::Config, identity: &str, listen: SocketAd
 pub async fn triggers_test(cfg: &crate::config::Config, json: bool) -> Result<u8> {
     // Evaluating builds no provider: nothing is checked or changed.
     let providers = aegis_dr::provider::Providers::new();
-    let leader = Arc::new(aegis_dr::controller::StateDirLeader::new(
-        &cfg.state_dir,
-        &cfg.plan.name,
-        "triggers-test",
-    ));
-    let controller = Controller::new(cfg.plan.clone(), providers, cfg.state_dir.clone(), leader)?;
+    let leader =
+        aegis_dr::controller::leader::for_state(&cfg.state, &cfg.plan.name, "triggers-test");
+    let controller = Controller::new(cfg.plan.clone(), providers, cfg.state.clone(), leader)?;
     let evaluated = controller.evaluate_once().await;
     if json {
         let v: Vec<serde_json::Value> = evaluated

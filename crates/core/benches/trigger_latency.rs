@@ -97,15 +97,10 @@ async fn trial(exporter: &Exporter, prom: &Prometheus) -> f64 {
     let changed = clock.now_ms();
     exporter.set(SERIES, 0.1);
     let first_step = loop {
-        let started = aegis_dr_core::runs::of_plan(dir.path(), &plan.name)
+        let state = aegis_dr_core::store::State::from(dir.path());
+        let started = aegis_dr_core::runs::of_plan(&state, &plan.name)
             .first()
-            .map(|r| {
-                dir.path()
-                    .join("runs")
-                    .join(&r.state.run_id)
-                    .join("journal.jsonl")
-            })
-            .and_then(|p| journal::read(&p).ok())
+            .and_then(|r| journal::read_run(&state, &r.state.run_id).ok())
             .and_then(|es| {
                 es.iter().find_map(|e| match e {
                     Entry::StepStarted { ts_ms, .. } => Some(*ts_ms),

@@ -1,10 +1,11 @@
 //! Operator control of a run from another process: pause, resume, skip a step, approve or reject
 //! an approval hook.
 //!
-//! A live run (its process holds the plan's lock) reads requests from its folder's `control/`
-//! directory, where [`send`] drops each as one file (written aside, then renamed in, so a reader
-//! never sees half of one); the run journals each as it takes it. A run that is not live gets the
-//! request journaled at once (under the plan's lock), and a `--resume` applies it.
+//! A live run (its process holds the plan's lock) reads requests from its `control/` folder (in a
+//! store: its `control/` prefix), where [`send`] drops each as one file (written aside, then
+//! renamed in, so a reader never sees half of one; in a store, one object); the run journals each
+//! as it takes it. A run that is not live gets the request journaled at once (under the plan's
+//! lock), and a `--resume` applies it.
 
 use std::{
     path::{Path, PathBuf},
@@ -23,6 +24,7 @@ use crate::{
     run::StepId,
     run::{RunState, StepStatus},
     runs::{self, RunRead},
+    store::{run_key, Objects, PutMode, State},
 };
 
 /// How a request reached its run.
@@ -34,9 +36,78 @@ pub enum Delivery {
     Journaled,
 }
 
-/// The folder a live run reads requests from.
-pub fn control_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("control")
+/// Where a live run reads requests from.
+#[derive(Debug, Clone)]
+pub(crate) enum Inbox {
+    /// The run folder's `control/` folder.
+    Folder(PathBuf),
+    /// The run's `control/` prefix in a store.
+    Objects(Arc<dyn Objects>, String),
+}
+
+impl Inbox {
+    /// The inbox of run `run_id` in `state`.
+    pub(crate) fn of(state: &State, run_id: &str) -> Inbox {
+        match state {
+            State::Folder(dir) => Inbox::Folder(dir.join("runs").join(run_id).join("control")),
+            State::Objects(o, _) => Inbox::Objects(o.clone(), run_key(run_id, "control/")),
+        }
+    }
+
+    fn drop_request(&self, req: &ControlRequest) -> Result<()> {
+        match self {
+            Inbox::Folder(dir) => drop_file(dir, req),
+            Inbox::Objects(o, prefix) => {
+                let body = serde_json::to_vec(req).map_err(|e| Error::config(e.to_string()))?;
+                o.put(
+                    &format!("{prefix}{}.json", request_name()),
+                    body,
+                    PutMode::Create,
+                )
+                .map(|_| ())
+            }
+        }
+    }
+
+    /// Takes the requests waiting, oldest first (each removed once read; one that is not a request
+    /// is set aside as `*.bad` and reported).
+    pub(crate) fn take(&self) -> Vec<std::result::Result<ControlRequest, String>> {
+        match self {
+            Inbox::Folder(dir) => take(dir),
+            Inbox::Objects(o, prefix) => {
+                let Ok(keys) = o.list(prefix) else {
+                    return Vec::new();
+                };
+                keys.into_iter()
+                    .filter(|k| k.ends_with(".json"))
+                    .filter_map(|k| {
+                        let obj = o.get(&k).ok()??;
+                        Some(match serde_json::from_slice(&obj.bytes) {
+                            Ok(r) => {
+                                let _ = o.delete(&k);
+                                Ok(r)
+                            }
+                            Err(e) => {
+                                let bad = format!("{}.bad", k.trim_end_matches(".json"));
+                                let _ = o.put(&bad, obj.bytes, PutMode::Overwrite);
+                                let _ = o.delete(&k);
+                                Err(format!("{k}: not a control request ({e})"))
+                            }
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A request's name: its time, then a random tail (two requests in one millisecond both arrive).
+fn request_name() -> String {
+    format!(
+        "{:020}-{:08x}",
+        crate::clock::Clock::new().now_ms(),
+        rand::random::<u32>()
+    )
 }
 
 /// The operator's name as journaled: `$USER@hostname`.
@@ -66,21 +137,15 @@ fn os_user() -> Option<String> {
     (out.status.success() && !name.is_empty()).then_some(name)
 }
 
-/// Sends `command` to run `run_id` under `state_dir`, checked against the run first: the step
-/// must be in it and not done, a safety step needs `force`, pause and resume need a live run.
-pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Result<Delivery> {
+/// Sends `command` to run `run_id` in `state`, checked against the run first: the step must be
+/// in it and not done, a safety step needs `force`, pause and resume need a live run.
+pub fn send(state: &State, run_id: &str, by: &str, command: Command) -> Result<Delivery> {
     if !runs::is_run_id(run_id) {
         return Err(Error::config(format!("`{run_id}` is not a run id")));
     }
-    let dir = state_dir.join("runs").join(run_id);
-    let run = match runs::read(state_dir, &dir).read {
+    let run = match runs::read(state, run_id).read {
         RunRead::Run(r) => r,
-        RunRead::NoJournal => {
-            return Err(Error::config(format!(
-                "no run `{run_id}` under {}",
-                state_dir.display()
-            )))
-        }
+        RunRead::NoJournal => return Err(Error::config(format!("no run `{run_id}` in {state}"))),
         RunRead::Corrupt(e) => {
             return Err(Error::config(format!(
                 "run `{run_id}` has a corrupt journal: {e}"
@@ -92,12 +157,8 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
         by: by.to_string(),
         command,
     };
-    // Live while its process holds the plan's lock or writes its journal (the lock file may have
-    // been deleted under it).
-    let live = RunLock::holder(state_dir, &run.state.plan).as_deref() == Some(run_id)
-        || crate::journal::has_live_writer(&dir.join("journal.jsonl"));
-    if live {
-        drop_file(&control_dir(&dir), &req)?;
+    if runs::is_live(state, &run.state.plan, run_id) {
+        Inbox::of(state, run_id).drop_request(&req)?;
         return Ok(Delivery::Live);
     }
     if let Command::Pause { .. } | Command::Resume = req.command {
@@ -165,8 +226,8 @@ pub fn send(state_dir: &Path, run_id: &str, by: &str, command: Command) -> Resul
             "run `{run_id}` has no approval left to answer"
         )));
     }
-    let _lock = RunLock::acquire(state_dir, &run.state.plan, run_id, "control")?;
-    let (mut journal, _) = Journal::reopen(&dir.join("journal.jsonl"))?;
+    let lock = RunLock::acquire(state, &run.state.plan, run_id, "control")?;
+    let (mut journal, _) = Journal::reopen(state, run_id, &lock)?;
     for request in requests {
         journal.append(&Entry::Control {
             ts_ms: crate::clock::Clock::new().now_ms(),
@@ -244,11 +305,7 @@ fn check(run: &RunState, command: &Command) -> Result<()> {
 /// Writes `req` into `dir` as one new file, renamed in once complete.
 fn drop_file(dir: &Path, req: &ControlRequest) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
-    let name = format!(
-        "{:020}-{:08x}",
-        crate::clock::Clock::new().now_ms(),
-        rand::random::<u32>()
-    );
+    let name = request_name();
     let tmp = dir.join(format!(".{name}.tmp"));
     let body = serde_json::to_vec(req).map_err(|e| Error::config(e.to_string()))?;
     std::fs::write(&tmp, body).map_err(|e| Error::io(tmp.display(), e))?;
@@ -256,9 +313,8 @@ fn drop_file(dir: &Path, req: &ControlRequest) -> Result<()> {
     std::fs::rename(&tmp, &to).map_err(|e| Error::io(to.display(), e))
 }
 
-/// Takes the requests waiting in `dir`, oldest first (each file is removed once read; a file
-/// that is not a request is moved aside as `*.bad` and reported).
-pub(crate) fn take(dir: &Path) -> Vec<std::result::Result<ControlRequest, String>> {
+/// Takes the requests waiting in folder `dir` (see [`Inbox::take`]).
+fn take(dir: &Path) -> Vec<std::result::Result<ControlRequest, String>> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -288,7 +344,7 @@ pub(crate) fn take(dir: &Path) -> Vec<std::result::Result<ControlRequest, String
         .collect()
 }
 
-/// Watches a live run's control folder on a thread of its own (real time, so a run on a virtual
+/// Watches a live run's inbox on a thread of its own (real time, so a run on a virtual
 /// clock is not moved on by it) and hands each request to `deliver` until dropped.
 pub(crate) struct Watcher {
     stop: Arc<AtomicBool>,
@@ -296,19 +352,24 @@ pub(crate) struct Watcher {
 
 impl Watcher {
     pub(crate) fn start(
-        dir: PathBuf,
+        inbox: Inbox,
         deliver: tokio::sync::mpsc::UnboundedSender<std::result::Result<ControlRequest, String>>,
     ) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        // A store is listed once a second (each listing is a billed request); a folder ten times.
+        let every = match inbox {
+            Inbox::Folder(_) => Duration::from_millis(100),
+            Inbox::Objects(..) => Duration::from_secs(1),
+        };
         std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
-                for r in take(&dir) {
+                for r in inbox.take() {
                     if deliver.send(r).is_err() {
                         return;
                     }
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(every);
             }
         });
         Watcher { stop }

@@ -1,24 +1,47 @@
-//! The run journal: every step transition appended and fsynced to `runs/<run-id>/journal.jsonl`
-//! around its side effect, so a run killed at any point can be resumed.
+//! The run journal: every step transition written durably around its side effect (appended and
+//! fsynced to `runs/<run-id>/journal.jsonl` in a folder, one object per entry in a store), so a run
+//! killed at any point can be resumed.
 
 use std::{
     fs::{File, OpenOptions},
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
-use crate::error::{Error, ErrorKind, Result};
 pub use crate::run::{Entry, Operation, RunFlags, RunStatus, StepInfo};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    lock::RunLock,
+    store::{lease::LeaseWatch, run_key, Objects, PutMode, State},
+};
 
-/// An open journal, appended to with fsync.
+/// An open journal: a file appended to with fsync, or one create-only object per entry in a store.
 #[derive(Debug)]
 pub struct Journal {
-    file: File,
-    path: PathBuf,
+    sink: Sink,
+    /// Every entry of the run: those read when it was reopened, then those written since.
+    entries: Vec<Entry>,
     /// Set once the run's last entry is written and the writer lock released.
     closed: bool,
     /// Entries this process wrote to it.
     written: u64,
+}
+
+#[derive(Debug)]
+enum Sink {
+    /// `runs/<run-id>/journal.jsonl` in a folder, held by an OS lock.
+    File { file: File, path: PathBuf },
+    /// `runs/<run-id>/journal/<seq>.json` in a store: entry `next` is created only if absent, so a
+    /// writer that lost the run (paused past its lease, then continued) fails on its next append
+    /// instead of writing over the new holder's entries: the sequence number is the fencing token.
+    Objects {
+        objects: Arc<dyn Objects>,
+        run_id: String,
+        next: u64,
+        /// The run lock's lease: no entry is written (so no step starts) once it is not held.
+        lease: Option<LeaseWatch>,
+    },
 }
 
 /// The environment variable of the crash test: the process exits at once with status 137 (as a
@@ -32,26 +55,74 @@ fn crash_point() -> Option<u64> {
     *POINT.get_or_init(|| std::env::var(CRASH_AFTER_ENTRIES).ok()?.parse().ok())
 }
 
+/// The key of entry `seq` of run `run_id` in a store.
+fn entry_key(run_id: &str, seq: u64) -> String {
+    run_key(run_id, &format!("journal/{seq:010}.json"))
+}
+
+fn encode(entry: &Entry) -> Result<Vec<u8>> {
+    serde_json::to_vec(entry).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot serialise journal entry: {e}"),
+        )
+    })
+}
+
 impl Journal {
-    /// The journal path of `run_id`.
+    /// The journal path of `run_id` in a state folder.
     pub fn path_of(state_dir: &Path, run_id: &str) -> PathBuf {
         state_dir.join("runs").join(run_id).join("journal.jsonl")
     }
 
-    /// Creates the journal of a new run with its first entry, atomically: after a crash the journal
-    /// either does not exist or starts with `first`. Not fsynced here: the first group commit
-    /// ([`Journal::sync_handle`]), which comes before any step acts, makes it durable.
-    pub fn create(path: &Path, first: &Entry) -> Result<Journal> {
+    /// Where the journal of `run_id` is kept, as shown to users.
+    pub fn location_of(state: &State, run_id: &str) -> String {
+        match state {
+            State::Folder(p) => Journal::path_of(p, run_id).display().to_string(),
+            State::Objects(o, _) => format!(
+                "{}/{}",
+                o.url().trim_end_matches('/'),
+                run_key(run_id, "journal/")
+            ),
+        }
+    }
+
+    /// Creates the journal of new run `run_id` in `state` with its first entry, under `lock` (the
+    /// plan's run lock, held). In a folder, atomically: after a crash the journal either does not
+    /// exist or starts with `first`; not fsynced here: the first group commit
+    /// ([`Journal::syncer`]), which comes before any step acts, makes it durable.
+    pub fn create(state: &State, run_id: &str, first: &Entry, lock: &RunLock) -> Result<Journal> {
+        match state {
+            State::Folder(dir) => Journal::create_file(&Journal::path_of(dir, run_id), first),
+            State::Objects(objects, _) => {
+                if !objects.list(&run_key(run_id, "journal/"))?.is_empty() {
+                    return Err(Error::new(ErrorKind::Io, "journal already exists")
+                        .with_resource(Journal::location_of(state, run_id)));
+                }
+                let mut j = Journal {
+                    sink: Sink::Objects {
+                        objects: objects.clone(),
+                        run_id: run_id.to_string(),
+                        next: 0,
+                        lease: lock.watch(),
+                    },
+                    entries: Vec::new(),
+                    closed: false,
+                    written: 0,
+                };
+                j.append(first)?;
+                Ok(j)
+            }
+        }
+    }
+
+    /// A journal file created with its first entry (see [`Journal::create`]).
+    pub fn create_file(path: &Path, first: &Entry) -> Result<Journal> {
         if path.exists() {
             return Err(Error::new(ErrorKind::Io, "journal already exists")
                 .with_resource(path.display().to_string()));
         }
-        let mut line = serde_json::to_vec(first).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("cannot serialise journal entry: {e}"),
-            )
-        })?;
+        let mut line = encode(first)?;
         line.push(b'\n');
         crate::fsutil::write_replace(path, &line)?;
         let file = OpenOptions::new()
@@ -60,8 +131,11 @@ impl Journal {
             .map_err(|e| Error::io(path.display(), e))?;
         lock_writer(&file, path)?;
         let mut j = Journal {
-            file,
-            path: path.to_path_buf(),
+            sink: Sink::File {
+                file,
+                path: path.to_path_buf(),
+            },
+            entries: vec![first.clone()],
             closed: false,
             written: 0,
         };
@@ -69,10 +143,37 @@ impl Journal {
         Ok(j)
     }
 
-    /// Opens an existing journal for appending, dropping a torn last line left by a crash. Refused
-    /// while another process (or handle) writes it: one writer per journal, whatever happened to
-    /// the plan's lock file.
-    pub fn reopen(path: &Path) -> Result<(Journal, Vec<Entry>)> {
+    /// Opens the journal of run `run_id` for appending, with the entries it holds, under `lock`
+    /// (the plan's run lock, held). In a folder a torn last line left by a crash is dropped, and
+    /// the journal is refused while another process writes it.
+    pub fn reopen(state: &State, run_id: &str, lock: &RunLock) -> Result<(Journal, Vec<Entry>)> {
+        match state {
+            State::Folder(dir) => Journal::reopen_file(&Journal::path_of(dir, run_id)),
+            State::Objects(objects, _) => {
+                if let Some(w) = lock.watch() {
+                    w.check()?;
+                }
+                let entries = read_objects(objects.as_ref(), run_id)?;
+                Ok((
+                    Journal {
+                        sink: Sink::Objects {
+                            objects: objects.clone(),
+                            run_id: run_id.to_string(),
+                            next: entries.len() as u64,
+                            lease: lock.watch(),
+                        },
+                        entries: entries.clone(),
+                        closed: false,
+                        written: 0,
+                    },
+                    entries,
+                ))
+            }
+        }
+    }
+
+    /// Opens a journal file for appending (see [`Journal::reopen`]).
+    pub fn reopen_file(path: &Path) -> Result<(Journal, Vec<Entry>)> {
         let file = OpenOptions::new()
             .append(true)
             .open(path)
@@ -83,8 +184,11 @@ impl Journal {
             .map_err(|e| Error::io(path.display(), e))?;
         Ok((
             Journal {
-                file,
-                path: path.to_path_buf(),
+                sink: Sink::File {
+                    file,
+                    path: path.to_path_buf(),
+                },
+                entries: entries.clone(),
                 closed: false,
                 written: 0,
             },
@@ -92,45 +196,62 @@ impl Journal {
         ))
     }
 
-    /// Appends one entry and fsyncs it.
+    /// Appends one entry durably (fsynced in a folder; a store's write is durable when answered).
     pub fn append(&mut self, entry: &Entry) -> Result<()> {
         self.append_unsynced(entry)?;
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io(self.path.display(), e))
+        if let Sink::File { file, path } = &self.sink {
+            file.sync_data().map_err(|e| Error::io(path.display(), e))?;
+        }
+        Ok(())
     }
 
     /// Appends one entry without fsync: it survives a killed process (the page cache keeps it) and is
     /// made durable against power loss by the next [`Journal::append`]. For progress whose loss only
-    /// means an idempotent call is repeated on resume.
+    /// means an idempotent call is repeated on resume. (In a store every entry is durable.)
     pub fn append_unsynced(&mut self, entry: &Entry) -> Result<()> {
         if self.closed {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 "the run has finished: its journal takes no more entries",
             )
-            .with_resource(self.path.display().to_string()));
+            .with_resource(self.location()));
         }
-        let mut line = serde_json::to_vec(entry).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("cannot serialise journal entry: {e}"),
-            )
-        })?;
-        line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .map_err(|e| Error::io(self.path.display(), e))?;
+        let mut line = encode(entry)?;
+        match &mut self.sink {
+            Sink::File { file, path } => {
+                line.push(b'\n');
+                file.write_all(&line)
+                    .map_err(|e| Error::io(path.display(), e))?;
+            }
+            Sink::Objects {
+                objects,
+                run_id,
+                next,
+                lease,
+            } => {
+                if let Some(w) = lease {
+                    w.check()?;
+                }
+                put_entry(objects.as_ref(), run_id, *next, line)?;
+                *next += 1;
+            }
+        }
+        self.entries.push(entry.clone());
         self.wrote();
         Ok(())
     }
 
-    /// A second handle on the journal file, to fsync (everything appended so far) without holding
-    /// the journal, for example on a blocking thread while other entries are appended.
-    pub fn sync_handle(&self) -> Result<File> {
-        self.file
-            .try_clone()
-            .map_err(|e| Error::io(self.path.display(), e))
+    /// A handle to fsync everything appended so far without holding the journal (for example on a
+    /// blocking thread while other entries are appended), with its path; `None` in a store, whose
+    /// entries are durable once written.
+    pub fn syncer(&self) -> Result<Option<(File, PathBuf)>> {
+        match &self.sink {
+            Sink::File { file, path } => file
+                .try_clone()
+                .map(|f| Some((f, path.clone())))
+                .map_err(|e| Error::io(path.display(), e)),
+            Sink::Objects { .. } => Ok(None),
+        }
     }
 
     /// Counts one entry written; at the crash point (tests only), ends the process on the spot.
@@ -146,14 +267,85 @@ impl Journal {
     /// it for live. Later appends are refused.
     pub fn close(&mut self) -> Result<()> {
         self.closed = true;
-        self.file
-            .unlock()
-            .map_err(|e| Error::io(self.path.display(), e))
+        match &self.sink {
+            Sink::File { file, path } => file.unlock().map_err(|e| Error::io(path.display(), e)),
+            Sink::Objects { .. } => Ok(()),
+        }
     }
 
-    /// The journal file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Every entry of the run as this process knows it: those it read, then those it wrote.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Where the journal is kept, as shown to users.
+    pub fn location(&self) -> String {
+        match &self.sink {
+            Sink::File { path, .. } => path.display().to_string(),
+            Sink::Objects {
+                objects, run_id, ..
+            } => format!(
+                "{}/{}",
+                objects.url().trim_end_matches('/'),
+                run_key(run_id, "journal/")
+            ),
+        }
+    }
+}
+
+/// Writes entry `seq` of `run_id`, create-only. A conflict is this writer's own earlier attempt
+/// (a write answered late and retried) when the object holds these very bytes; otherwise another
+/// process has written the run since: this one lost it.
+fn put_entry(objects: &dyn Objects, run_id: &str, seq: u64, bytes: Vec<u8>) -> Result<()> {
+    let key = entry_key(run_id, seq);
+    match objects.put(&key, bytes.clone(), PutMode::Create) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::Conflict => match objects.get(&key)? {
+            Some(o) if o.bytes == bytes => Ok(()),
+            _ => Err(crate::store::lost(format!(
+                "another process has written entry {seq} of run {run_id}; this one writes nothing more"
+            ))
+            .with_resource(format!("{}/{key}", objects.url().trim_end_matches('/')))),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// The entries of run `run_id` in a store, in order; a missing entry (a gap in the sequence) or
+/// one that cannot be read is an error naming it.
+fn read_objects(objects: &dyn Objects, run_id: &str) -> Result<Vec<Entry>> {
+    let keys = objects.list(&run_key(run_id, "journal/"))?;
+    let mut entries = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let at = || format!("{}/{key}", objects.url().trim_end_matches('/'));
+        if *key != entry_key(run_id, i as u64) {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("journal entry {i} is missing (found {key} in its place)"),
+            )
+            .with_resource(at()));
+        }
+        let Some(o) = objects.get(key)? else {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("journal entry {i} vanished while read"),
+            )
+            .with_resource(at()));
+        };
+        let e = serde_json::from_slice(&o.bytes).map_err(|e| {
+            Error::new(ErrorKind::Io, format!("journal entry {i} is corrupt: {e}"))
+                .with_resource(at())
+        })?;
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
+/// The entries of run `run_id` in `state` (a torn last line of a journal file ignored).
+pub fn read_run(state: &State, run_id: &str) -> Result<Vec<Entry>> {
+    match state {
+        State::Folder(dir) => read(&Journal::path_of(dir, run_id)),
+        State::Objects(objects, _) => read_objects(objects.as_ref(), run_id),
     }
 }
 
@@ -239,7 +431,7 @@ mod tests {
     fn torn_tail_is_dropped_on_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
-        let j = Journal::create(
+        let j = Journal::create_file(
             &p,
             &Entry::StepStarted {
                 ts_ms: 1,
@@ -250,7 +442,7 @@ mod tests {
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(br#"{"event":"step_succ"#).unwrap();
-        let (mut j, entries) = Journal::reopen(&p).unwrap();
+        let (mut j, entries) = Journal::reopen_file(&p).unwrap();
         assert_eq!(entries.len(), 1);
         j.append(&Entry::StepStarted {
             ts_ms: 2,

@@ -30,6 +30,7 @@ pub mod report;
 pub mod retry;
 pub mod run;
 pub mod runs;
+pub mod store;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};
 pub use fsutil::write_atomic;

@@ -1,4 +1,6 @@
-//! One run at a time per plan: an exclusive OS file lock that dies with its process (even on kill -9).
+//! One run at a time per plan. In a folder: an exclusive OS file lock that dies with its process
+//! (even on kill -9). In a store: a lease (`locks/<plan>.json`) renewed while the run runs, which
+//! another process takes over once it expires.
 
 use std::{
     fs::{File, OpenOptions, TryLockError},
@@ -6,17 +8,72 @@ use std::{
     path::Path,
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    store::{
+        lease::{self, Lease, LeaseWatch},
+        State,
+    },
+};
 
 /// Holds the plan's run lock until dropped.
 #[derive(Debug)]
 pub struct RunLock {
-    file: File,
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    File(File),
+    Lease(Lease),
+}
+
+/// The key of `plan`'s run lock in a store.
+fn lease_key(plan: &str) -> String {
+    format!("locks/{plan}.json")
 }
 
 impl RunLock {
-    /// Takes the lock of `plan` in `state_dir`, or refuses naming the run that holds it.
-    pub fn acquire(state_dir: &Path, plan: &str, run_id: &str, operation: &str) -> Result<RunLock> {
+    /// Takes the lock of `plan` in `state`, or refuses naming the run that holds it. In a store
+    /// the lease is then renewed on a thread of its own while the lock is held.
+    pub fn acquire(state: &State, plan: &str, run_id: &str, operation: &str) -> Result<RunLock> {
+        match state {
+            State::Folder(dir) => RunLock::acquire_file(dir, plan, run_id, operation),
+            State::Objects(objects, terms) => {
+                let lease =
+                    Lease::acquire(objects.clone(), &lease_key(plan), run_id, operation, *terms)
+                        .map_err(|e| {
+                            if e.kind() == crate::ErrorKind::Refused {
+                                Error::refused(format!(
+                                    "another run holds the lock of plan `{plan}`: {}",
+                                    e.message()
+                                ))
+                            } else {
+                                e
+                            }
+                        })?;
+                lease.keep_renewed();
+                Ok(RunLock {
+                    held: Held::Lease(lease),
+                })
+            }
+        }
+    }
+
+    /// The lease to check before acting, when the lock is one.
+    pub fn watch(&self) -> Option<LeaseWatch> {
+        match &self.held {
+            Held::File(_) => None,
+            Held::Lease(l) => Some(l.watch()),
+        }
+    }
+
+    fn acquire_file(
+        state_dir: &Path,
+        plan: &str,
+        run_id: &str,
+        operation: &str,
+    ) -> Result<RunLock> {
         let dir = state_dir.join("locks");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
         let path = dir.join(format!("{plan}.lock"));
@@ -63,11 +120,25 @@ impl RunLock {
         // which dies with the process and does not outlive a reboot.
         file.write_all(info.as_bytes())
             .map_err(|e| Error::io(path.display(), e))?;
-        Ok(RunLock { file })
+        Ok(RunLock {
+            held: Held::File(file),
+        })
     }
 
-    /// The run ids holding any plan's lock under `state_dir` now.
-    pub fn holders(state_dir: &Path) -> Vec<String> {
+    /// The run ids holding any plan's lock in `state` now.
+    pub fn holders(state: &State) -> Vec<String> {
+        let state_dir = match state {
+            State::Folder(dir) => dir,
+            State::Objects(objects, _) => {
+                let keys = objects.list("locks/").unwrap_or_default();
+                return keys
+                    .iter()
+                    .filter(|k| k.ends_with(".json") && !k.ends_with(".controller.json"))
+                    .filter_map(|k| lease::holder(objects.as_ref(), k).ok().flatten())
+                    .map(|r| r.holder)
+                    .collect();
+            }
+        };
         let Ok(rd) = std::fs::read_dir(state_dir.join("locks")) else {
             return Vec::new();
         };
@@ -75,14 +146,30 @@ impl RunLock {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().to_string();
                 let plan = name.strip_suffix(".lock")?.to_string();
-                RunLock::holder(state_dir, &plan)
+                RunLock::holder_file(state_dir, &plan)
             })
             .collect()
     }
 
-    /// The run id holding the lock of `plan` now, if a live process holds it. Probes by taking
-    /// the lock for an instant (a run starting at that instant waits for it).
-    pub fn holder(state_dir: &Path, plan: &str) -> Option<String> {
+    /// The run id holding the lock of `plan` now, if a live process holds it. In a folder, probes
+    /// by taking the lock for an instant (a run starting at that instant waits for it); in a store,
+    /// reads the lease (one that cannot be read is reported as held by nobody).
+    pub fn holder(state: &State, plan: &str) -> Option<String> {
+        RunLock::holder_checked(state, plan).ok().flatten()
+    }
+
+    /// [`RunLock::holder`], with the error of a store's lease that cannot be read.
+    pub fn holder_checked(state: &State, plan: &str) -> Result<Option<String>> {
+        let state_dir = match state {
+            State::Folder(dir) => dir,
+            State::Objects(objects, _) => {
+                return Ok(lease::holder(objects.as_ref(), &lease_key(plan))?.map(|r| r.holder))
+            }
+        };
+        Ok(RunLock::holder_file(state_dir, plan))
+    }
+
+    fn holder_file(state_dir: &Path, plan: &str) -> Option<String> {
         let path = state_dir.join("locks").join(format!("{plan}.lock"));
         let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
         match file.try_lock() {
@@ -111,7 +198,10 @@ fn holder_text(file: &mut File) -> String {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        // A lease is released by its own drop.
+        if let Held::File(file) = &self.held {
+            let _ = file.set_len(0);
+            let _ = file.unlock();
+        }
     }
 }

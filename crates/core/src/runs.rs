@@ -1,7 +1,8 @@
-//! The runs under a state folder, read from their journals: a corrupt journal is listed and named
-//! (it never hides the other runs), and a run whose process is gone is told apart from one running.
+//! The runs in a state (a folder or a store), read from their journals: a corrupt journal is listed
+//! and named (it never hides the other runs), and a run whose process is gone is told apart from
+//! one running.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::{
     error::{Error, Result},
@@ -10,6 +11,7 @@ use crate::{
     lock::RunLock,
     report::Report,
     run::RunState,
+    store::{run_key, State},
 };
 
 /// A run whose journal could be read: its folded state, and its status as seen now.
@@ -41,13 +43,13 @@ pub enum RunRead {
     NoJournal,
 }
 
-/// One run folder.
+/// One run.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    /// The folder's name, the run id.
+    /// The run id (its folder's name).
     pub run_id: String,
-    /// The run folder.
-    pub dir: PathBuf,
+    /// Where it is kept, as shown to users: its folder, or its URL in a store.
+    pub location: String,
     /// What was read.
     pub read: RunRead,
 }
@@ -62,28 +64,16 @@ impl RunRecord {
     }
 }
 
-/// Every run folder under `state_dir`, oldest first (run ids start with their start time); a
-/// `runs` folder that cannot be read lists nothing (see [`try_list`] for the error).
-pub fn list(state_dir: &Path) -> Vec<RunRecord> {
-    try_list(state_dir).unwrap_or_default()
+/// Every run in `state`, oldest first (run ids start with their start time); a state that cannot
+/// be read lists nothing (see [`try_list`] for the error).
+pub fn list(state: &State) -> Vec<RunRecord> {
+    try_list(state).unwrap_or_default()
 }
 
-/// Every run folder under `state_dir`, oldest first; no `runs` folder is no runs, one that cannot
-/// be read is an error naming it.
-pub fn try_list(state_dir: &Path) -> Result<Vec<RunRecord>> {
-    let runs = state_dir.join("runs");
-    let rd = match std::fs::read_dir(&runs) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(runs.display(), e)),
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(|e| Error::io(runs.display(), e))?;
-        if e.path().is_dir() && is_run_id(&e.file_name().to_string_lossy()) {
-            out.push(read(state_dir, &e.path()));
-        }
-    }
+/// Every run in `state`, oldest first; no `runs` folder is no runs, one that cannot be read (or a
+/// store that cannot be listed) is an error naming it.
+pub fn try_list(state: &State) -> Result<Vec<RunRecord>> {
+    let mut out: Vec<RunRecord> = run_ids(state)?.iter().map(|id| read(state, id)).collect();
     out.sort_by(|a, b| {
         let start = |r: &RunRecord| r.run().map(|r| r.state.started_ms);
         start(a)
@@ -93,56 +83,134 @@ pub fn try_list(state_dir: &Path) -> Result<Vec<RunRecord>> {
     Ok(out)
 }
 
-/// Reads one run folder.
-pub fn read(state_dir: &Path, dir: &Path) -> RunRecord {
-    let run_id = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let journal = dir.join("journal.jsonl");
-    // "No journal" only when the folder can be read and holds none: an unreadable folder is an error.
-    let read = if let Err(e) = std::fs::read_dir(dir) {
-        RunRead::Corrupt(format!("cannot read {}: {e}", dir.display()))
-    } else if let Err(e) = std::fs::metadata(&journal).and_then(|m| {
-        if m.is_file() {
-            Ok(())
-        } else {
-            Err(std::io::Error::other("not a file"))
+/// The ids of the runs kept in `state`.
+fn run_ids(state: &State) -> Result<Vec<String>> {
+    match state {
+        State::Folder(dir) => {
+            let runs = dir.join("runs");
+            let rd = match std::fs::read_dir(&runs) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(Error::io(runs.display(), e)),
+            };
+            let mut ids = Vec::new();
+            for e in rd {
+                let e = e.map_err(|e| Error::io(runs.display(), e))?;
+                let name = e.file_name().to_string_lossy().to_string();
+                if e.path().is_dir() && is_run_id(&name) {
+                    ids.push(name);
+                }
+            }
+            Ok(ids)
         }
-    }) {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            RunRead::NoJournal
-        } else {
-            RunRead::Corrupt(format!("cannot read {}: {e}", journal.display()))
+        State::Objects(objects, _) => {
+            let mut ids: Vec<String> = objects
+                .list("runs/")?
+                .iter()
+                .filter_map(|k| k.strip_prefix("runs/")?.split_once('/'))
+                .filter(|(id, rest)| rest.starts_with("journal/") && is_run_id(id))
+                .map(|(id, _)| id.to_string())
+                .collect();
+            ids.dedup();
+            Ok(ids)
         }
-    } else {
-        match crate::journal::read(&journal).and_then(|e| RunState::fold(&e)) {
-            Ok(state) => {
-                // Live while its process holds the plan's lock or writes its journal (the lock
-                // file may have been deleted under it; the journal's own lock cannot be).
-                let mut status = state.status();
-                if status == RunStatus::Running
-                    && RunLock::holder(state_dir, &state.plan).as_deref()
-                        != Some(state.run_id.as_str())
-                    && !crate::journal::has_live_writer(&journal)
-                {
+    }
+}
+
+/// True when run `run_id` of `plan` is driven by a live process now: it holds the plan's lock or
+/// (in a folder) writes the journal (the lock file may have been deleted under it; the journal's
+/// own lock cannot be). A store whose lease cannot be read counts the run as live: unknown is not
+/// "gone".
+pub fn is_live(state: &State, plan: &str, run_id: &str) -> bool {
+    match state {
+        State::Folder(dir) => {
+            RunLock::holder(state, plan).as_deref() == Some(run_id)
+                || crate::journal::has_live_writer(&crate::journal::Journal::path_of(dir, run_id))
+        }
+        State::Objects(..) => match RunLock::holder_checked(state, plan) {
+            Ok(h) => h.as_deref() == Some(run_id),
+            Err(_) => true,
+        },
+    }
+}
+
+/// True when anything of run `run_id` is kept in `state` (a folder without a journal counts).
+pub fn exists(state: &State, run_id: &str) -> bool {
+    match state {
+        State::Folder(dir) => dir.join("runs").join(run_id).is_dir(),
+        State::Objects(objects, _) => objects
+            .list(&run_key(run_id, ""))
+            .map_or(true, |k| !k.is_empty()),
+    }
+}
+
+/// Reads run `run_id`.
+pub fn read(state: &State, run_id: &str) -> RunRecord {
+    let location = state.run_location(run_id);
+    let read = match state {
+        State::Folder(dir) => read_folder(&dir.join("runs").join(run_id)),
+        State::Objects(..) => Ok(()),
+    };
+    let read = match read {
+        Err(r) => r,
+        // In a store a run with no entry has no journal; in a folder the file exists (checked
+        // above), so an empty one is unreadable.
+        Ok(()) => match crate::journal::read_run(state, run_id).and_then(|e| {
+            if e.is_empty() && state.is_shared() {
+                Ok(None)
+            } else {
+                RunState::fold(&e).map(Some)
+            }
+        }) {
+            Ok(Some(state_now)) => {
+                let mut status = state_now.status();
+                if status == RunStatus::Running && !is_live(state, &state_now.plan, run_id) {
                     status = RunStatus::Interrupted;
                 }
-                RunRead::Run(Box::new(Listed { state, status }))
+                RunRead::Run(Box::new(Listed {
+                    state: state_now,
+                    status,
+                }))
             }
+            Ok(None) => RunRead::NoJournal,
             Err(e) => RunRead::Corrupt(e.to_string()),
-        }
+        },
     };
     RunRecord {
-        run_id,
-        dir: dir.to_path_buf(),
+        run_id: run_id.to_string(),
+        location,
         read,
     }
 }
 
+/// Checks a run folder before its journal is read: `Err` with what to report instead (no journal,
+/// or an unreadable folder or journal).
+fn read_folder(dir: &std::path::Path) -> std::result::Result<(), RunRead> {
+    let journal = dir.join("journal.jsonl");
+    // "No journal" only when the folder can be read and holds none: an unreadable folder is an error.
+    if let Err(e) = std::fs::read_dir(dir) {
+        return Err(RunRead::Corrupt(format!(
+            "cannot read {}: {e}",
+            dir.display()
+        )));
+    }
+    match std::fs::metadata(&journal) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(RunRead::Corrupt(format!(
+            "cannot read {}: not a file",
+            journal.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RunRead::NoJournal),
+        Err(e) => Err(RunRead::Corrupt(format!(
+            "cannot read {}: {e}",
+            journal.display()
+        ))),
+    }
+}
+
 /// The runs of `plan`, oldest first.
-pub fn of_plan(state_dir: &Path, plan: &str) -> Vec<Listed> {
-    list(state_dir)
+pub fn of_plan(state: &State, plan: &str) -> Vec<Listed> {
+    list(state)
         .into_iter()
         .filter_map(|r| match r.read {
             RunRead::Run(r) if r.state.plan == plan => Some(*r),
@@ -152,8 +220,8 @@ pub fn of_plan(state_dir: &Path, plan: &str) -> Vec<Listed> {
 }
 
 /// Runs of `plan` whose process is gone before they finished (oldest first).
-pub fn interrupted(state_dir: &Path, plan: &str) -> Vec<Listed> {
-    of_plan(state_dir, plan)
+pub fn interrupted(state: &State, plan: &str) -> Vec<Listed> {
+    of_plan(state, plan)
         .into_iter()
         .filter(|r| r.status == RunStatus::Interrupted)
         .collect()
@@ -161,8 +229,8 @@ pub fn interrupted(state_dir: &Path, plan: &str) -> Vec<Listed> {
 
 /// The failover a failback of `plan` undoes: the last one that succeeded, unless a failback
 /// succeeded after it.
-pub fn failover_to_undo(state_dir: &Path, plan: &str) -> Option<Listed> {
-    failover_to_undo_in(&list(state_dir), plan).cloned()
+pub fn failover_to_undo(state: &State, plan: &str) -> Option<Listed> {
+    failover_to_undo_in(&list(state), plan).cloned()
 }
 
 /// [`failover_to_undo`] among runs already listed.
@@ -177,8 +245,8 @@ pub fn failover_to_undo_in<'a>(all: &'a [RunRecord], plan: &str) -> Option<&'a L
 
 /// The class a failback of `plan` runs under, and the failover it undoes (see
 /// [`failover_to_undo`]); `None` when there is no failover to undo.
-pub fn failback_class(state_dir: &Path, plan: &str) -> Option<(IncidentClass, String)> {
-    failback_class_in(&list(state_dir), plan)
+pub fn failback_class(state: &State, plan: &str) -> Option<(IncidentClass, String)> {
+    failback_class_in(&list(state), plan)
 }
 
 /// [`failback_class`] among runs already listed.
@@ -193,8 +261,8 @@ pub fn is_run_id(id: &str) -> bool {
 }
 
 /// The first run of `plan` started after `run` that succeeded: the estate has moved on since.
-pub fn superseded_by(state_dir: &Path, run: &RunState) -> Option<Listed> {
-    of_plan(state_dir, &run.plan).into_iter().find(|r| {
+pub fn superseded_by(state: &State, run: &RunState) -> Option<Listed> {
+    of_plan(state, &run.plan).into_iter().find(|r| {
         r.state.run_id != run.run_id
             && r.state.started_ms > run.started_ms
             && r.status == RunStatus::Succeeded
@@ -204,12 +272,26 @@ pub fn superseded_by(state_dir: &Path, run: &RunState) -> Option<Listed> {
 /// Removes run folders of no journal (runs killed before their first entry: nothing ran), except
 /// one whose run holds a plan's lock: that run is being created right now (a run takes its lock
 /// before it makes its folder).
-pub fn remove_without_journal(state_dir: &Path, all: &mut Vec<RunRecord>) {
-    let live = RunLock::holders(state_dir);
+pub fn remove_without_journal(state: &State, all: &mut Vec<RunRecord>) {
+    let live = RunLock::holders(state);
     all.retain(|r| {
         let gone = matches!(r.read, RunRead::NoJournal) && !live.contains(&r.run_id);
-        !(gone && std::fs::remove_dir_all(&r.dir).is_ok())
+        !(gone && remove_run(state, &r.run_id).is_ok())
     });
+}
+
+/// Removes everything kept of run `run_id` (a run with no journal: nothing ran).
+pub(crate) fn remove_run(state: &State, run_id: &str) -> Result<()> {
+    match state {
+        State::Folder(dir) => {
+            let d = dir.join("runs").join(run_id);
+            std::fs::remove_dir_all(&d).map_err(|e| Error::io(d.display(), e))
+        }
+        State::Objects(objects, _) => objects
+            .list(&run_key(run_id, ""))?
+            .iter()
+            .try_for_each(|k| objects.delete(k)),
+    }
 }
 
 /// Runs of `plan` that block a new run: live ones (seen by their journal's writer lock when the
@@ -229,26 +311,53 @@ pub fn blocking(all: &[RunRecord], plan: &str) -> Vec<RunRecord> {
         .collect()
 }
 
-/// Gives up on a run whose journal cannot be read: its folder moves, whole, to
-/// `abandoned/<run-id>` under the state folder (nothing is deleted), with the reason beside it.
+/// Gives up on a run whose journal cannot be read: it moves, whole, to `abandoned/<run-id>` in the
+/// state (nothing is deleted), with the reason beside it; where it went.
 pub fn abandon_unreadable(
-    state_dir: &Path,
+    state: &State,
     run_id: &str,
     reason: &str,
     by: &str,
     ts_ms: u64,
-) -> Result<PathBuf> {
-    let from = state_dir.join("runs").join(run_id);
-    let to_dir = state_dir.join("abandoned");
-    std::fs::create_dir_all(&to_dir).map_err(|e| Error::io(to_dir.display(), e))?;
-    let to = to_dir.join(run_id);
-    std::fs::rename(&from, &to).map_err(|e| Error::io(from.display(), e))?;
+) -> Result<String> {
     let note = serde_json::json!({
         "run_id": run_id,
         "reason": reason,
         "by": by,
         "abandoned_at": crate::clock::rfc3339(ts_ms),
-    });
-    crate::fsutil::write_atomic(&to.join("abandoned.json"), note.to_string().as_bytes())?;
-    Ok(to)
+    })
+    .to_string();
+    match state {
+        State::Folder(state_dir) => {
+            let from = state_dir.join("runs").join(run_id);
+            let to_dir = state_dir.join("abandoned");
+            std::fs::create_dir_all(&to_dir).map_err(|e| Error::io(to_dir.display(), e))?;
+            let to: PathBuf = to_dir.join(run_id);
+            std::fs::rename(&from, &to).map_err(|e| Error::io(from.display(), e))?;
+            crate::fsutil::write_atomic(&to.join("abandoned.json"), note.as_bytes())?;
+            Ok(to.display().to_string())
+        }
+        State::Objects(objects, _) => {
+            // Copied first, then removed: a crash between leaves both, never neither.
+            let keys = objects.list(&run_key(run_id, ""))?;
+            let to = format!("abandoned/{run_id}/");
+            for k in &keys {
+                if let Some(o) = objects.get(k)? {
+                    let rest = k.strip_prefix(&run_key(run_id, "")).unwrap_or(k);
+                    objects.put(
+                        &format!("{to}{rest}"),
+                        o.bytes,
+                        crate::store::PutMode::Overwrite,
+                    )?;
+                }
+            }
+            objects.put(
+                &format!("{to}abandoned.json"),
+                note.into_bytes(),
+                crate::store::PutMode::Overwrite,
+            )?;
+            keys.iter().try_for_each(|k| objects.delete(k))?;
+            Ok(format!("{}/{to}", objects.url().trim_end_matches('/')))
+        }
+    }
 }

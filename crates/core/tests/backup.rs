@@ -2,7 +2,7 @@
 //! changes the estate starts; a snapshot that cannot be taken stops the failback with nothing changed.
 
 use aegis_dr_core::{
-    journal::{self, Entry, Operation},
+    journal::{Entry, Operation},
     plan::SimFault,
     provider::DatabaseRole,
     IncidentClass,
@@ -38,7 +38,7 @@ async fn the_dr_databases_are_snapshotted_before_the_failback_changes_anything()
         assert!(snap.0.contains(&run.to_ascii_lowercase()), "{}", snap.0);
     }
     // The backup was journaled done before anything else started.
-    let entries = journal::read(&out.run_dir.join("journal.jsonl")).expect("journal");
+    let entries = e.entries(&out.report.run_id);
     let backed_up = entries
         .iter()
         .position(|x| matches!(x, Entry::StepSucceeded { step, .. } if step == "backup-dr-db"))

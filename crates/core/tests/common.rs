@@ -6,6 +6,7 @@ use aegis_dr_core::{
     clock::Clock,
     journal::{Operation, RunFlags},
     orchestrator::{Orchestrator, RunOutcome, RunRequest},
+    store::{LeaseTerms, State},
     IncidentClass, Plan,
 };
 use aegis_dr_provider_sim::{SimProvider, SimWorld};
@@ -22,7 +23,24 @@ pub struct Estate {
     pub plan: Plan,
     pub sim: Arc<SimProvider>,
     pub clock: Clock,
-    pub dir: tempfile::TempDir,
+    /// The folder of the simulated world (and of the runs, unless they are in a store); removed
+    /// with the estate.
+    _dir: tempfile::TempDir,
+    /// Where runs keep their state: the temporary folder, or (with `AEGIS_TEST_STATE=memory`) an
+    /// object store in memory, so every test here also runs against a store's journal and lease.
+    pub state: State,
+}
+
+/// The state the tests keep runs in (see [`Estate::state`]).
+fn test_state(dir: &Path) -> State {
+    match std::env::var("AEGIS_TEST_STATE").as_deref() {
+        Ok("memory") => State::Objects(
+            Arc::new(aegis_dr_core::store::memory::MemoryObjects::new()),
+            LeaseTerms::DEFAULT,
+        ),
+        Ok("") | Err(_) => State::Folder(dir.to_path_buf()),
+        Ok(other) => panic!("AEGIS_TEST_STATE={other}: only `memory` is known"),
+    }
 }
 
 impl Estate {
@@ -31,23 +49,36 @@ impl Estate {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = Clock::new();
         let sim = Arc::new(SimProvider::open(&plan, dir.path(), clock).expect("sim opens"));
+        let state = test_state(dir.path());
         Estate {
             plan,
             sim,
             clock,
-            dir,
+            _dir: dir,
+            state,
         }
     }
 
-    pub fn state_dir(&self) -> &Path {
-        self.dir.path()
+    /// The entries of run `run_id`.
+    pub fn entries(&self, run_id: &str) -> Vec<aegis_dr_core::journal::Entry> {
+        aegis_dr_core::journal::read_run(&self.state, run_id).expect("journal")
+    }
+
+    /// The report file `name` of run `run_id`, as text.
+    pub fn report_file(&self, run_id: &str, name: &str) -> String {
+        let bytes = self
+            .state
+            .read_report(run_id, name)
+            .expect("report readable")
+            .unwrap_or_else(|| panic!("{name} of {run_id} written"));
+        String::from_utf8(bytes).expect("utf-8 report")
     }
 
     pub fn orchestrator(&self) -> Orchestrator {
         Orchestrator::new(
             self.plan.clone(),
             self.sim.providers().expect("providers"),
-            self.dir.path(),
+            self.state.clone(),
         )
         .with_clock(self.clock)
     }

@@ -2,12 +2,13 @@
 //! hooks run real processes and HTTP servers): placement, evidence, failure and resume, approval,
 //! pause, skip.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use aegis_dr_core::{
     control::{self, Command, Delivery},
     journal::{self, Entry, Operation, RunStatus},
     report::StepStatus,
+    store::State,
     ErrorKind, IncidentClass, Plan,
 };
 
@@ -68,10 +69,6 @@ backup_age = "1h"
     Plan::parse(&text).unwrap_or_else(|e| panic!("plan parses: {e}"))
 }
 
-fn entries(dir: &Path) -> Vec<Entry> {
-    journal::read(&dir.join("journal.jsonl")).expect("journal")
-}
-
 fn position(es: &[Entry], f: impl Fn(&Entry) -> bool) -> usize {
     es.iter().position(f).expect("entry present")
 }
@@ -88,15 +85,15 @@ fn is_control(command: &'static str) -> impl Fn(&Entry) -> bool {
     }
 }
 
-/// Waits (real time, 30 s at most) until the journal in `dir` holds an entry `f` accepts.
-async fn wait_entry(dir: &Path, f: impl Fn(&Entry) -> bool) {
+/// Waits (real time, 30 s at most) until the journal of `run_id` holds an entry `f` accepts.
+async fn wait_entry(state: &State, run_id: &str, f: impl Fn(&Entry) -> bool) {
     for _ in 0..3000 {
-        if journal::read(&dir.join("journal.jsonl")).is_ok_and(|es| es.iter().any(&f)) {
+        if journal::read_run(state, run_id).is_ok_and(|es| es.iter().any(&f)) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the journal in {} never held the entry", dir.display());
+    panic!("the journal of {run_id} in {state} never held the entry");
 }
 
 fn succeeded(step: &'static str) -> impl Fn(&Entry) -> bool {
@@ -121,7 +118,7 @@ expect_stdout = "zero conflicts"
     ));
     let out = e.run(Operation::Failover, RO, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let es = entries(&out.run_dir);
+    let es = e.entries(&out.report.run_id);
     // After the step it follows, before what followed that step.
     assert!(position(&es, succeeded("promote-dr-db")) < position(&es, started("hook.sync-check")));
     assert!(
@@ -133,8 +130,8 @@ expect_stdout = "zero conflicts"
     let stdout = hook["stdout"].as_str().expect("stdout captured");
     assert!(stdout.contains("token=[redacted]"), "{stdout}");
     assert!(hook["stderr"].as_str().unwrap_or("").contains("warn"));
-    let json = std::fs::read_to_string(out.run_dir.join("report.json")).expect("report.json");
-    let md = std::fs::read_to_string(out.run_dir.join("report.md")).expect("report.md");
+    let json = e.report_file(&out.report.run_id, "report.json");
+    let md = e.report_file(&out.report.run_id, "report.md");
     assert!(!json.contains("hunter2-s3cret") && !md.contains("hunter2-s3cret"));
     assert!(md.contains("hook: exit 0"), "{md}");
 }
@@ -282,10 +279,10 @@ expect_json = {{ region = "primary" }}
         .any(|x| x.reason == "dr-environment-unhealthy"));
 }
 
-/// Waits (real time) until the run in `state_dir` has journaled the start of `step`.
-async fn wait_started(state_dir: &Path, step: &str) -> String {
+/// Waits (real time) until the run in `state` has journaled the start of `step`.
+async fn wait_started(state: &State, step: &str) -> String {
     for _ in 0..500 {
-        for r in aegis_dr_core::runs::list(state_dir) {
+        for r in aegis_dr_core::runs::list(state) {
             if let Some(run) = r.run() {
                 if run
                     .state
@@ -317,14 +314,9 @@ async fn an_approval_hook_holds_the_run_until_approved_and_a_rejection_fails_it(
     let e = std::sync::Arc::new(Estate::new(fast_plan(APPROVAL)));
     let runner = e.clone();
     let run = tokio::spawn(async move { runner.run(Operation::Failover, RO, flags()).await });
-    let run_id = wait_started(e.state_dir(), "hook.go-ahead").await;
-    let d = control::send(
-        e.state_dir(),
-        &run_id,
-        "alice",
-        Command::Approve { step: None },
-    )
-    .expect("approve");
+    let run_id = wait_started(&e.state, "hook.go-ahead").await;
+    let d = control::send(&e.state, &run_id, "alice", Command::Approve { step: None })
+        .expect("approve");
     assert_eq!(d, Delivery::Live);
     let out = run.await.expect("run task");
     assert!(out.error.is_none(), "{:?}", out.error);
@@ -336,7 +328,7 @@ async fn an_approval_hook_holds_the_run_until_approved_and_a_rejection_fails_it(
         .iter()
         .any(|c| c.by == "alice" && c.request.contains("approve hook.go-ahead")));
     // The run waited for the approval: the hook ended only after the answer was taken.
-    let es = entries(&e.state_dir().join("runs").join(&run_id));
+    let es = e.entries(&run_id);
     assert!(
         position(&es, is_control("approve")) < position(&es, succeeded("hook.go-ahead")),
         "the hook ended before it was approved"
@@ -345,9 +337,9 @@ async fn an_approval_hook_holds_the_run_until_approved_and_a_rejection_fails_it(
     let e = std::sync::Arc::new(Estate::new(fast_plan(APPROVAL)));
     let runner = e.clone();
     let run = tokio::spawn(async move { runner.run(Operation::Failover, RO, flags()).await });
-    let run_id = wait_started(e.state_dir(), "hook.go-ahead").await;
+    let run_id = wait_started(&e.state, "hook.go-ahead").await;
     control::send(
-        e.state_dir(),
+        &e.state,
         &run_id,
         "bob",
         Command::Reject {
@@ -396,25 +388,15 @@ default = "approve"
 
     // Approved afterwards, while the run is stopped: the answer waits in its journal.
     let run_id = out.report.run_id.clone();
-    let d = control::send(
-        e.state_dir(),
-        &run_id,
-        "frank",
-        Command::Approve { step: None },
-    )
-    .expect("approve a stopped run");
+    let d = control::send(&e.state, &run_id, "frank", Command::Approve { step: None })
+        .expect("approve a stopped run");
     assert_eq!(d, Delivery::Journaled);
     let out = e.resume(Operation::Failover, &run_id, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
     let hook = step(&out.report, "hook.go-ahead");
     assert_eq!(hook.summary.as_deref(), Some("approved by frank"));
-    let err = control::send(
-        e.state_dir(),
-        &run_id,
-        "frank",
-        Command::Approve { step: None },
-    )
-    .expect_err("nothing left");
+    let err = control::send(&e.state, &run_id, "frank", Command::Approve { step: None })
+        .expect_err("nothing left");
     assert!(err.to_string().contains("succeeded"), "{err}");
 }
 
@@ -423,10 +405,10 @@ async fn a_paused_run_starts_no_step_until_resumed_and_the_report_shows_the_paus
     let e = std::sync::Arc::new(Estate::new(fast_plan(APPROVAL)));
     let runner = e.clone();
     let run = tokio::spawn(async move { runner.run(Operation::Failover, RO, flags()).await });
-    let run_id = wait_started(e.state_dir(), "hook.go-ahead").await;
+    let run_id = wait_started(&e.state, "hook.go-ahead").await;
     let by = "carol";
     control::send(
-        e.state_dir(),
+        &e.state,
         &run_id,
         by,
         Command::Pause {
@@ -435,16 +417,15 @@ async fn a_paused_run_starts_no_step_until_resumed_and_the_report_shows_the_paus
     )
     .expect("pause");
     // The run took the pause before the approval lets the next step become ready.
-    let dir = e.state_dir().join("runs").join(&run_id);
-    wait_entry(&dir, is_control("pause")).await;
-    control::send(e.state_dir(), &run_id, by, Command::Approve { step: None }).expect("approve");
-    wait_entry(&dir, succeeded("hook.go-ahead")).await;
+    wait_entry(&e.state, &run_id, is_control("pause")).await;
+    control::send(&e.state, &run_id, by, Command::Approve { step: None }).expect("approve");
+    wait_entry(&e.state, &run_id, succeeded("hook.go-ahead")).await;
     assert!(!run.is_finished(), "a paused run does not end");
-    control::send(e.state_dir(), &run_id, by, Command::Resume).expect("resume");
+    control::send(&e.state, &run_id, by, Command::Resume).expect("resume");
     let out = run.await.expect("run task");
     assert!(out.error.is_none(), "{:?}", out.error);
     // No step started while paused: the next one only after the resume was taken.
-    let es = entries(&dir);
+    let es = e.entries(&run_id);
     assert!(
         position(&es, is_control("resume")) < position(&es, started("promote-dr-db")),
         "a step started while paused"
@@ -469,23 +450,21 @@ command = [\"false\"]
     ))));
     let runner = e.clone();
     let run = tokio::spawn(async move { runner.run(Operation::Failover, RO, flags()).await });
-    let run_id = wait_started(e.state_dir(), "hook.go-ahead").await;
+    let run_id = wait_started(&e.state, "hook.go-ahead").await;
     let skip = |step: &str, force| Command::Skip {
         step: step.into(),
         reason: "known broken".into(),
         force,
     };
     // A safety step is refused without --force; an unknown one names the steps.
-    let err = control::send(e.state_dir(), &run_id, "dave", skip("hook.smoke", false))
+    let err = control::send(&e.state, &run_id, "dave", skip("hook.smoke", false))
         .expect_err("safety step");
     assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
-    let err =
-        control::send(e.state_dir(), &run_id, "dave", skip("nope", false)).expect_err("unknown");
+    let err = control::send(&e.state, &run_id, "dave", skip("nope", false)).expect_err("unknown");
     assert!(err.to_string().contains("has no step `nope`"), "{err}");
-    control::send(e.state_dir(), &run_id, "dave", skip("hook.smoke", true)).expect("forced skip");
+    control::send(&e.state, &run_id, "dave", skip("hook.smoke", true)).expect("forced skip");
     // The running approval is stopped when skipped.
-    control::send(e.state_dir(), &run_id, "dave", skip("hook.go-ahead", true))
-        .expect("skip running");
+    control::send(&e.state, &run_id, "dave", skip("hook.go-ahead", true)).expect("skip running");
     let out = run.await.expect("run task");
     assert!(out.error.is_none(), "{:?}", out.error);
     for id in ["hook.smoke", "hook.go-ahead"] {
@@ -494,7 +473,7 @@ command = [\"false\"]
         assert!(s.forced_skip, "{id}");
         assert_eq!(s.skipped_by.as_deref(), Some("dave"));
     }
-    let md = std::fs::read_to_string(out.run_dir.join("report.md")).expect("md");
+    let md = e.report_file(&out.report.run_id, "report.md");
     assert!(md.contains("SAFETY STEP SKIPPED (--force)"), "{md}");
 }
 
@@ -515,7 +494,7 @@ command = ["false"]
     assert!(out.error.is_some());
     let run_id = out.report.run_id.clone();
     let err = control::send(
-        e.state_dir(),
+        &e.state,
         &run_id,
         "erin",
         Command::Pause { reason: "x".into() },
@@ -523,7 +502,7 @@ command = ["false"]
     .expect_err("a stopped run cannot be paused");
     assert!(err.to_string().contains("is not running"), "{err}");
     let d = control::send(
-        e.state_dir(),
+        &e.state,
         &run_id,
         "erin",
         Command::Skip {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aegis_dr_core::{
-    journal::{self, Entry, Operation, RunFlags, RunStatus},
+    journal::{Entry, Operation, RunFlags, RunStatus},
     plan::{SimFault, SiteRole},
     provider::{
         DatabaseRole, FailbackState, ORIGINAL_REPLICAS_ANNOTATION, SCALED_BY_RUN_ANNOTATION,
@@ -44,7 +44,12 @@ async fn drill_fails_over_and_back_to_the_initial_world() {
         before,
         "a drill leaves the estate as it found it"
     );
-    assert!(out.run_dir.join("report.json").exists() && out.run_dir.join("report.md").exists());
+    for file in ["report.json", "report.md", "report.html"] {
+        assert!(
+            !e.report_file(&out.report.run_id, file).is_empty(),
+            "{file}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -408,7 +413,7 @@ async fn a_failed_step_resumes_to_the_same_end_state() {
         .is_none());
     assert_eq!(canonical(&e.world()), canonical(&clean.world()));
     // The journal shows the retried step started twice.
-    let entries = journal::read(&out.run_dir.join("journal.jsonl")).expect("journal");
+    let entries = e.entries(&out.report.run_id);
     let starts = entries
         .iter()
         .filter(|x| matches!(x, Entry::StepStarted { step, .. } if step == "promote-dr-db"))
@@ -511,7 +516,7 @@ async fn the_journal_has_every_dependency_done_before_a_step_starts() {
     let e = Estate::new(plan());
     let out = e.run(Operation::Drill, RO, flags()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let entries = journal::read(&out.run_dir.join("journal.jsonl")).expect("journal");
+    let entries = e.entries(&out.report.run_id);
     let Some(Entry::RunStarted { steps, .. }) = entries.first() else {
         panic!("the journal starts with run_started");
     };

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use aegis_dr_core::{
     control::{self, Command},
-    controller::{Controller, Leadership, RuleState, StateDirLeader},
+    controller::{leader, Controller, Leadership, RuleState},
     journal::RunStatus,
     notify::Notifier,
     report::StepStatus,
@@ -73,11 +73,11 @@ fn estate(prom: &Prometheus, notes: &tempfile::TempDir, health_action: &str) -> 
     )))
 }
 
-/// A replica named `id` of the controller of `e`, leading through the state folder's lock.
+/// A replica named `id` of the controller of `e`, leading through the state's lock or lease.
 fn replica(e: &Estate, id: &str, notes: &tempfile::TempDir) -> Running {
     start(
         e,
-        Arc::new(StateDirLeader::new(e.state_dir(), &e.plan.name, id)),
+        leader::for_state(&e.state, &e.plan.name, id),
         notes.path(),
     )
 }
@@ -92,7 +92,7 @@ fn start(e: &Estate, leader: Arc<dyn Leadership>, notes_dir: &std::path::Path) -
     let c = Controller::new(
         e.plan.clone(),
         e.sim.providers().expect("providers"),
-        e.state_dir(),
+        e.state.clone(),
         leader,
     )
     .expect("controller")
@@ -122,7 +122,7 @@ impl Running {
 }
 
 fn failovers(e: &Estate) -> Vec<aegis_dr_core::report::Report> {
-    runs::of_plan(e.state_dir(), &e.plan.name)
+    runs::of_plan(&e.state, &e.plan.name)
         .iter()
         .map(runs::Listed::report)
         .collect()
@@ -360,13 +360,7 @@ async fn a_second_condition_while_a_run_is_active_triggers_nothing() {
     })
     .await;
     let id = failovers(&e)[0].run_id.clone();
-    control::send(
-        e.state_dir(),
-        &id,
-        "oncall",
-        Command::Approve { step: None },
-    )
-    .expect("approve");
+    control::send(&e.state, &id, "oncall", Command::Approve { step: None }).expect("approve");
     wait_for("the failover to finish", || {
         failovers(&e)
             .iter()

@@ -111,7 +111,7 @@ async fn run(
     plan.dr.kubeconfig = Some(dir.path().join("dr.kubeconfig").display().to_string());
     let _ = rustls::crypto::ring::default_provider().install_default();
     let clock = Clock::new();
-    let sim = Arc::new(SimProvider::open(&plan, &dir.path().join("state"), clock).expect("sim"));
+    let sim = Arc::new(SimProvider::open(&plan, dir.path().join("state"), clock).expect("sim"));
     let mut providers = sim.providers().expect("sim providers");
     let site = |f: &str| KubeSite {
         kubeconfig: Some(dir.path().join(f)),

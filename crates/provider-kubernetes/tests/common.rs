@@ -183,7 +183,7 @@ impl Env {
 
     pub async fn providers(&self) -> Providers {
         let sim = Arc::new(
-            SimProvider::open(&self.plan, &self.dir.path().join("state"), Clock::new())
+            SimProvider::open(&self.plan, self.dir.path().join("state"), Clock::new())
                 .expect("sim"),
         );
         let mut p = sim.providers().expect("sim providers");

@@ -5,7 +5,6 @@ mod recovery;
 
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, RwLock, RwLockReadGuard, RwLockWriteGuard,
@@ -24,14 +23,19 @@ use aegis_dr_core::{
     plan::{Estimates, Plan, ProviderName, SimSettings, SiteRole},
     provider::layer::{FaultLayer, ProviderOp},
     provider::*,
+    store::State,
 };
+
+/// The world's file in the run state.
+const WORLD: &str = "sim-world.json";
 
 /// The simulated provider. Cheap to share: wrap it in an `Arc` and hand out [`SimProvider::providers`].
 #[derive(Debug)]
 pub struct SimProvider {
     world: RwLock<SimWorld>,
     settings: SimSettings,
-    path: Option<PathBuf>,
+    /// Where the world is kept (`sim-world.json` in the run state), when it is.
+    store: Option<State>,
     clock: Clock,
     calls: AtomicU64,
     latency_us: AtomicU64,
@@ -45,17 +49,17 @@ pub struct SimProvider {
 }
 
 impl SimProvider {
-    /// A simulator over `world`, persisted to `path` after every change when given.
+    /// A simulator over `world`, persisted to `store` after every change when given.
     pub fn new(
         world: SimWorld,
         settings: SimSettings,
-        path: Option<PathBuf>,
+        store: Option<State>,
         clock: Clock,
     ) -> SimProvider {
         SimProvider {
             world: RwLock::new(world),
             settings,
-            path,
+            store,
             clock,
             calls: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
@@ -65,17 +69,20 @@ impl SimProvider {
         }
     }
 
-    /// Opens the world persisted in `state_dir/sim-world.json`, creating it from `plan` on first use.
-    pub fn open(plan: &Plan, state_dir: &std::path::Path, clock: Clock) -> Result<SimProvider> {
-        let path = state_dir.join("sim-world.json");
-        let world = if path.exists() {
-            SimWorld::load(&path)?
-        } else {
-            let w = SimWorld::from_plan(plan, clock.now_ms());
-            w.save(&path)?;
-            w
+    /// Opens the world kept as `sim-world.json` in `state` (a folder, or a store), creating it
+    /// from `plan` on first use.
+    pub fn open(plan: &Plan, state: impl Into<State>, clock: Clock) -> Result<SimProvider> {
+        let state = state.into();
+        let world = match state.read_file(WORLD)? {
+            Some(bytes) => SimWorld::from_json(&bytes)
+                .map_err(|e| e.with_resource(format!("{state}/{WORLD}")))?,
+            None => {
+                let w = SimWorld::from_plan(plan, clock.now_ms());
+                state.write_file(WORLD, &w.to_json()?)?;
+                w
+            }
         };
-        let mut sim = SimProvider::new(world, plan.sim.clone(), Some(path), clock);
+        let mut sim = SimProvider::new(world, plan.sim.clone(), Some(state), clock);
         sim.external_workloads = [SiteRole::Primary, SiteRole::Dr]
             .into_iter()
             .filter(|r| plan.site(*r).uses_kubernetes())
@@ -134,8 +141,8 @@ impl SimProvider {
             self.settings.seed,
             self.settings.faults.clone(),
         );
-        if let Some(path) = &self.path {
-            faults = faults.persisted(path.with_file_name("sim-faults.json"))?;
+        if let Some(state) = &self.store {
+            faults = faults.persisted(state.clone(), "sim-faults.json")?;
         }
         let faults = (!faults.is_inert()).then(|| Arc::new(faults));
         let mut providers = Providers::new();
@@ -294,8 +301,8 @@ impl SimProvider {
     }
 
     fn persist(&self, w: &SimWorld) -> Result<()> {
-        match &self.path {
-            Some(p) => w.save(p),
+        match &self.store {
+            Some(state) => state.write_file(WORLD, &w.to_json()?),
             None => Ok(()),
         }
     }

@@ -353,6 +353,26 @@ impl SimWorld {
         })
     }
 
+    /// The world read from its JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<SimWorld> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("simulated world is not valid JSON: {e}"),
+            )
+        })
+    }
+
+    /// The world as JSON.
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot serialise simulated world: {e}"),
+            )
+        })
+    }
+
     /// Writes the world atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_vec_pretty(self).map_err(|e| {

@@ -3,18 +3,17 @@
 //! (notify, failover after approval, failover) within its guards, watches for failback readiness
 //! after a failover, and acts only while it holds the leadership.
 
-mod leader;
+pub mod leader;
 mod rules;
 
 use std::{
-    path::PathBuf,
     sync::{Arc, RwLock},
     time::Duration,
 };
 
 use serde::Serialize;
 
-pub use leader::{Leadership, StateDirLeader};
+pub use leader::{Leadership, StateDirLeader, StoreLeader};
 pub use rules::{Rule, RuleState, Transition};
 
 use crate::{
@@ -27,6 +26,7 @@ use crate::{
     orchestrator::{Orchestrator, Progress, RunOutcome, RunRequest},
     plan::{HookAction, HookAnchor, HookPhase, HookSpec, Plan, TriggerAction},
     provider::Providers,
+    store::State,
 };
 
 /// How the runs the controller starts are journaled (`started_by`).
@@ -63,7 +63,7 @@ pub struct ControllerStatus {
 /// The DR controller of one plan.
 pub struct Controller {
     plan: Arc<Plan>,
-    state_dir: PathBuf,
+    state: State,
     providers: Providers,
     clock: Clock,
     notifier: Notifier,
@@ -76,11 +76,11 @@ pub struct Controller {
 type RunTask = (String, tokio::task::JoinHandle<Result<RunOutcome>>);
 
 impl Controller {
-    /// A controller of `plan` keeping runs under `state_dir`, acting while `leader` is held.
+    /// A controller of `plan` keeping runs in `state`, acting while `leader` is held.
     pub fn new(
         plan: Plan,
         providers: Providers,
-        state_dir: impl Into<PathBuf>,
+        state: impl Into<State>,
         leader: Arc<dyn Leadership>,
     ) -> Result<Controller> {
         let rules = plan
@@ -106,7 +106,7 @@ impl Controller {
             .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
         Ok(Controller {
             plan: Arc::new(plan),
-            state_dir: state_dir.into(),
+            state: state.into(),
             providers,
             clock: Clock::new(),
             notifier: Notifier::none(),
@@ -300,10 +300,10 @@ impl Controller {
         if has_task {
             return Some("a run this controller started is still going".into());
         }
-        if let Some(id) = RunLock::holder(&self.state_dir, &self.plan.name) {
+        if let Some(id) = RunLock::holder(&self.state, &self.plan.name) {
             return Some(format!("run {id} is active"));
         }
-        let runs = crate::runs::of_plan(&self.state_dir, &self.plan.name);
+        let runs = crate::runs::of_plan(&self.state, &self.plan.name);
         if let Some(r) = runs.iter().find(|r| r.status == RunStatus::Interrupted) {
             return Some(format!(
                 "run {} was interrupted: resume or abandon it first",
@@ -420,7 +420,7 @@ impl Controller {
     }
 
     fn spawn_run(&self, plan: Plan, req: RunRequest, why: String) -> RunTask {
-        let mut o = Orchestrator::new(plan, self.providers.clone(), self.state_dir.clone())
+        let mut o = Orchestrator::new(plan, self.providers.clone(), self.state.clone())
             .with_clock(self.clock)
             .with_notifier(self.notifier.clone())
             .with_started_by(STARTED_BY);
@@ -440,7 +440,7 @@ impl Controller {
     /// leader, or this replica before a restart). A person's interrupted run is left to them (and
     /// blocks new runs until they resume or abandon it).
     fn resume_interrupted(&self) -> Option<RunTask> {
-        let r = crate::runs::interrupted(&self.state_dir, &self.plan.name)
+        let r = crate::runs::interrupted(&self.state, &self.plan.name)
             .into_iter()
             .rev()
             .find(|r| r.state.started_by.as_deref() == Some(STARTED_BY))?;
@@ -508,7 +508,7 @@ impl Controller {
     }
 
     async fn check_failback_ready(&self) {
-        let Some(failover) = crate::runs::failover_to_undo(&self.state_dir, &self.plan.name) else {
+        let Some(failover) = crate::runs::failover_to_undo(&self.state, &self.plan.name) else {
             self.set(|s| s.failback_ready = false);
             return;
         };

@@ -3,10 +3,7 @@
 //! and folds it back into its context; an interrupted run can be abandoned.
 
 use crate::run::StepId;
-use std::{
-    collections::HashSet,
-    path::{Path, PathBuf},
-};
+use std::collections::HashSet;
 
 use super::context::{self, Mark, RunCtx};
 use super::{controls, stop, Abandon, Orchestrator, RunHeader, RunRequest};
@@ -20,20 +17,17 @@ use crate::{
 impl Orchestrator {
     /// Journals in `a.run_id` that it was given up on by `by`; it must be an interrupted run of
     /// this plan.
-    fn abandon(&self, a: &Abandon, by: &str) -> Result<()> {
-        let path = Journal::path_of(&self.state_dir, &a.run_id);
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if !crate::runs::is_run_id(&a.run_id) || !dir.is_dir() {
+    fn abandon(&self, a: &Abandon, by: &str, lock: &RunLock) -> Result<()> {
+        if !crate::runs::is_run_id(&a.run_id) || !crate::runs::exists(&self.state, &a.run_id) {
             return Err(Error::config(format!(
-                "--abandon: no run `{}` under {}",
-                a.run_id,
-                self.state_dir.display()
+                "--abandon: no run `{}` in {}",
+                a.run_id, self.state
             )));
         }
         if a.reason.trim().is_empty() {
             return Err(Error::config("--reason: say why the run is abandoned"));
         }
-        match crate::runs::read(&self.state_dir, &dir).read {
+        match crate::runs::read(&self.state, &a.run_id).read {
             crate::runs::RunRead::Run(r) if r.state.plan != self.plan.name => {
                 Err(Error::config(format!(
                     "--abandon: run `{}` belongs to plan `{}`",
@@ -48,18 +42,17 @@ impl Orchestrator {
                 )))
             }
             crate::runs::RunRead::Run(_) => {
-                let (mut j, _) = Journal::reopen(&path)?;
+                let (mut j, _) = Journal::reopen(&self.state, &a.run_id, lock)?;
                 j.append(&Entry::RunAbandoned {
                     ts_ms: self.clock.now_ms(),
                     reason: a.reason.clone(),
                     by: by.to_string(),
                 })
             }
-            crate::runs::RunRead::NoJournal => std::fs::remove_dir_all(&dir)
-                .map_err(|e| Error::io(dir.display(), e)),
+            crate::runs::RunRead::NoJournal => crate::runs::remove_run(&self.state, &a.run_id),
             // Its journal cannot take the entry: the folder is kept, whole, under `abandoned/`.
             crate::runs::RunRead::Corrupt(_) => crate::runs::abandon_unreadable(
-                &self.state_dir,
+                &self.state,
                 &a.run_id,
                 &a.reason,
                 by,
@@ -67,9 +60,8 @@ impl Orchestrator {
             )
             .map(|to| {
                 self.progress.message(&format!(
-                    "run {} (unreadable) abandoned: its folder is kept at {}",
-                    a.run_id,
-                    to.display()
+                    "run {} (unreadable) abandoned: it is kept at {to}",
+                    a.run_id
                 ))
             }),
         }
@@ -78,7 +70,7 @@ impl Orchestrator {
     pub(super) async fn start(
         &self,
         req: &RunRequest,
-    ) -> Result<(RunCtx, HashSet<StepId>, RunLock, PathBuf)> {
+    ) -> Result<(RunCtx, HashSet<StepId>, RunLock)> {
         if req.operation == Operation::Rollback {
             return Err(Error::config(
                 "rollback: name the stopped run it undoes (`aegis-dr rollback RUN_ID`)",
@@ -86,18 +78,18 @@ impl Orchestrator {
         }
         let run_id = self.new_run_id(req.operation);
         let lock = RunLock::acquire(
-            &self.state_dir,
+            &self.state,
             &self.plan.name,
             &run_id,
             req.operation.as_str(),
         )?;
         if let Some(a) = &req.abandon {
-            self.abandon(a, &run_id)?;
+            self.abandon(a, &run_id, &lock)?;
         }
         // Every run on record, read (folded) once for all the questions below. Folders of runs
         // killed before their first journal entry (nothing ran) go.
-        let mut runs = crate::runs::try_list(&self.state_dir)?;
-        crate::runs::remove_without_journal(&self.state_dir, &mut runs);
+        let mut runs = crate::runs::try_list(&self.state)?;
+        crate::runs::remove_without_journal(&self.state, &mut runs);
         // Holding the lock, every unfinished run of the plan is an interrupted one; a run whose
         // journal cannot be read may be one too.
         if let Some(rec) = crate::runs::blocking(&runs, &self.plan.name).pop() {
@@ -154,11 +146,11 @@ impl Orchestrator {
             },
             _ => (req.class, None),
         };
-        let path = Journal::path_of(&self.state_dir, &run_id);
         let preview = self.preview(req.operation, class);
         let started = self.clock.now_ms();
         let journal = Journal::create(
-            &path,
+            &self.state,
+            &run_id,
             &Entry::RunStarted {
                 ts_ms: started,
                 run_id: run_id.clone(),
@@ -173,6 +165,7 @@ impl Orchestrator {
                 started_by: self.started_by.clone(),
                 recovery_point: self.recovery_point.clone(),
             },
+            &lock,
         )?;
         let header = RunHeader {
             run_id,
@@ -183,37 +176,34 @@ impl Orchestrator {
             started_ms: started,
             recovery_point: self.recovery_point.clone(),
         };
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let ctx = self.ctx(header, preview, journal, Default::default());
-        Ok((ctx, HashSet::new(), lock, dir))
+        Ok((ctx, HashSet::new(), lock))
     }
 
     pub(super) fn resume(
         &self,
         run_id: &str,
         req: &RunRequest,
-    ) -> Result<(RunCtx, HashSet<StepId>, RunLock, PathBuf)> {
+    ) -> Result<(RunCtx, HashSet<StepId>, RunLock)> {
         if !crate::runs::is_run_id(run_id) {
             return Err(Error::config(format!(
                 "--resume: `{run_id}` is not a run id"
             )));
         }
-        let path = Journal::path_of(&self.state_dir, run_id);
-        if !path.exists() {
-            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            return Err(Error::config(if dir.is_dir() {
+        if !matches!(
+            crate::runs::read(&self.state, run_id).read,
+            crate::runs::RunRead::Run(_) | crate::runs::RunRead::Corrupt(_)
+        ) {
+            return Err(Error::config(if crate::runs::exists(&self.state, run_id) {
                 format!(
                     "--resume: run `{run_id}` has no journal: it was killed before its first step, so nothing ran; start a new run (its folder is removed by the next one)"
                 )
             } else {
-                format!(
-                    "--resume: no run `{run_id}` under {}",
-                    self.state_dir.display()
-                )
+                format!("--resume: no run `{run_id}` in {}", self.state)
             }));
         }
-        let lock = RunLock::acquire(&self.state_dir, &self.plan.name, run_id, "resume")?;
-        let (mut journal, entries) = Journal::reopen(&path)?;
+        let lock = RunLock::acquire(&self.state, &self.plan.name, run_id, "resume")?;
+        let (mut journal, entries) = Journal::reopen(&self.state, run_id, &lock)?;
         let run = RunState::fold(&entries)?;
         if let Some(a) = &run.abandoned {
             return Err(Error::refused(format!(
@@ -221,7 +211,7 @@ impl Orchestrator {
                 a.by, a.reason
             )));
         }
-        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &run) {
+        if let Some(later) = crate::runs::superseded_by(&self.state, &run) {
             return Err(Error::refused(format!(
                 "run `{run_id}` cannot be resumed: {}",
                 moved_on(&later)
@@ -273,7 +263,6 @@ impl Orchestrator {
             started_ms: run.started_ms,
             recovery_point,
         };
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let done: HashSet<StepId> = run
             .steps
             .iter()
@@ -312,7 +301,7 @@ impl Orchestrator {
             previously_started: run.started().cloned().collect(),
         };
         let ctx = self.ctx(header, preview, journal, resumed);
-        Ok((ctx, done, lock, dir))
+        Ok((ctx, done, lock))
     }
 }
 

@@ -175,6 +175,11 @@ impl RunCtx {
         self.locked_journal()?.close()
     }
 
+    /// The run's entries as this process knows them (read at resume, then written).
+    pub fn journal_entries(&self) -> Result<Vec<Entry>> {
+        Ok(self.locked_journal()?.entries().to_vec())
+    }
+
     /// Appends to the journal (fsynced).
     pub fn journal(&self, entry: Entry) -> Result<()> {
         self.locked_journal()?.append(&entry)
@@ -190,10 +195,14 @@ impl RunCtx {
     /// Appends `entries` and fsyncs everything appended so far (one group commit), on a blocking
     /// thread so no runtime worker waits for the disk.
     pub async fn journal_sync(&self, entries: &[Entry]) -> Result<()> {
-        let (file, path) = {
+        let syncer = {
             let mut j = self.locked_journal()?;
             entries.iter().try_for_each(|e| j.append_unsynced(e))?;
-            (j.sync_handle()?, j.path().to_path_buf())
+            j.syncer()?
+        };
+        // A store's entries are durable once written.
+        let Some((file, path)) = syncer else {
+            return Ok(());
         };
         let synced = tokio::task::spawn_blocking(move || file.sync_data())
             .await

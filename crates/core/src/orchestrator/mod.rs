@@ -26,12 +26,13 @@ pub use graph::{
 pub use touches::{touches, Touch};
 
 use crate::run::StepId;
+use crate::store::State;
 use crate::{
     clock::{rfc3339, Clock},
     control::ControlRequest,
     error::{Error, ErrorKind, Result},
     incident::{IncidentClass, Targets},
-    journal::{self, Entry, Journal, Operation, RunFlags, RunStatus},
+    journal::{Entry, Journal, Operation, RunFlags, RunStatus},
     lock::RunLock,
     notify::Notifier,
     plan::Plan,
@@ -89,8 +90,10 @@ pub struct RunOutcome {
     pub report: Report,
     /// The error that ended the run, if any.
     pub error: Option<Error>,
-    /// The run folder.
-    pub run_dir: PathBuf,
+    /// Where the run is kept, as shown to users: its folder, or its URL in a store.
+    pub run_location: String,
+    /// The run folder, when the state is a folder.
+    pub run_dir: Option<PathBuf>,
     /// Where the estate serves and whether the run had changed anything, after a run that stopped
     /// before its end.
     pub stopped: Option<stop::Stopped>,
@@ -115,7 +118,7 @@ struct RunHeader {
 pub struct Orchestrator {
     plan: Arc<Plan>,
     providers: Providers,
-    state_dir: PathBuf,
+    state: State,
     clock: Clock,
     notifier: Notifier,
     progress: Arc<dyn Progress>,
@@ -125,12 +128,12 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
-    /// An orchestrator keeping runs under `state_dir`.
-    pub fn new(plan: Plan, providers: Providers, state_dir: impl Into<PathBuf>) -> Orchestrator {
+    /// An orchestrator keeping runs in `state` (a folder, or a store).
+    pub fn new(plan: Plan, providers: Providers, state: impl Into<State>) -> Orchestrator {
         Orchestrator {
             plan: Arc::new(plan),
             providers,
-            state_dir: state_dir.into(),
+            state: state.into(),
             clock: Clock::new(),
             notifier: Notifier::none(),
             progress: Arc::new(NoProgress),
@@ -200,13 +203,11 @@ impl Orchestrator {
 
     /// Runs (or resumes) an operation to its end.
     pub async fn run(&self, req: RunRequest) -> Result<RunOutcome> {
-        let (ctx, done, lock, run_dir) = match &req.resume {
+        let (ctx, done, lock) = match &req.resume {
             Some(id) => self.resume(id, &req)?,
             None => self.start(&req).await?,
         };
-        let mut outcome = self
-            .drive(ctx, done, lock, run_dir, req.resume.is_some())
-            .await?;
+        let mut outcome = self.drive(ctx, done, lock, req.resume.is_some()).await?;
         // The plan's `on_failure = "rollback"`: undo at once what a stopped failover changed.
         if outcome
             .stopped
@@ -233,7 +234,6 @@ impl Orchestrator {
         ctx: RunCtx,
         done: HashSet<StepId>,
         _lock: RunLock,
-        run_dir: PathBuf,
         resumed: bool,
     ) -> Result<RunOutcome> {
         let ctx = Arc::new(ctx);
@@ -263,8 +263,10 @@ impl Orchestrator {
             })
         });
         let (deliver, control) = tokio::sync::mpsc::unbounded_channel();
-        let watcher =
-            crate::control::Watcher::start(crate::control::control_dir(&run_dir), deliver);
+        let watcher = crate::control::Watcher::start(
+            crate::control::Inbox::of(&self.state, &ctx.fixed.run_id),
+            deliver,
+        );
         let error = execute(
             ctx.clone(),
             &ctx.fixed.graph,
@@ -283,9 +285,17 @@ impl Orchestrator {
             Some(e) if e.kind() == ErrorKind::Interrupted => RunStatus::Interrupted,
             Some(_) => RunStatus::Failed,
         };
-        let journal_path = run_dir.join("journal.jsonl");
-        let stopped = match &error {
-            Some(e) => Some(stop::after_stop(&ctx, &journal_path, status, e).await),
+        // A process that lost its run to another stops here: it writes and announces nothing more
+        // (the new holder drives the run and speaks for it).
+        let error = match error {
+            Some(e) if crate::store::is_lost(&e) => {
+                tracing::error!(run = %ctx.fixed.run_id, error = %e, "run lost to another process");
+                return Err(e);
+            }
+            other => other,
+        };
+        let mut stopped = match &error {
+            Some(e) => Some(stop::after_stop(&ctx, &self.state, status, e).await),
             None => None,
         };
         let mut calls = self.providers.calls();
@@ -297,10 +307,6 @@ impl Orchestrator {
             }
         }
         calls.retain(|_, c| c.calls > 0);
-        ctx.journal(Entry::ProviderCalls {
-            ts_ms: ctx.fixed.clock.now_ms(),
-            calls,
-        })?;
         match &error {
             None => {
                 tracing::info!(run = %ctx.fixed.run_id, status = status.as_str(), "run finished")
@@ -309,26 +315,53 @@ impl Orchestrator {
                 tracing::error!(run = %ctx.fixed.run_id, status = status.as_str(), error = %e, "run finished")
             }
         }
-        ctx.journal(Entry::RunFinished {
-            ts_ms: ctx.fixed.clock.now_ms(),
-            status,
-            error: error.as_ref().map(Error::summary),
-        })?;
-        ctx.close_journal()?;
-        let report = Report::from_journal(&journal::read(&journal_path)?)?;
+        let ended = ctx
+            .journal(Entry::ProviderCalls {
+                ts_ms: ctx.fixed.clock.now_ms(),
+                calls,
+            })
+            .and_then(|()| {
+                ctx.journal(Entry::RunFinished {
+                    ts_ms: ctx.fixed.clock.now_ms(),
+                    status,
+                    error: error.as_ref().map(Error::summary),
+                })
+            })
+            .and_then(|()| ctx.close_journal());
+        // The report is folded from what this process knows was journaled.
+        let mut report = Report::from_journal(&ctx.journal_entries()?)?;
+        let error = match ended {
+            Ok(()) => error,
+            Err(e) if crate::store::is_lost(&e) => return Err(e),
+            // The journal could not take the run's end (its store went away): on record the run
+            // is unfinished, so it is interrupted, and a resume ends it.
+            Err(e) => {
+                tracing::error!(run = %ctx.fixed.run_id, error = %e, "run end not journaled");
+                report.status = RunStatus::Interrupted;
+                let e = error.unwrap_or(e);
+                if stopped.is_none() {
+                    stopped = Some(stop::after_stop(&ctx, &self.state, report.status, &e).await);
+                }
+                Some(e)
+            }
+        };
         // The run's outcome is its journal's: a report that cannot be written is a warning.
-        let written = report.write(&run_dir);
+        let written = report.write_to(&self.state);
         if let Err(e) = &written {
             tracing::warn!(run = %ctx.fixed.run_id, error = %e, "report not written");
             self.progress.message(&format!(
-                "warning: the report could not be written ({e}); the run's journal is complete: write it later with `aegis-dr report {}`",
+                "warning: the report could not be written ({e}); the run's journal holds every step written: write it later with `aegis-dr report {}`",
                 ctx.fixed.run_id
             ));
         }
         Ok(RunOutcome {
+            run_location: self.state.run_location(&ctx.fixed.run_id),
+            run_dir: self
+                .state
+                .folder()
+                .map(|d| d.join("runs").join(&ctx.fixed.run_id)),
             report,
             error,
-            run_dir,
             stopped,
             report_written: written.is_ok(),
             rollback: None,

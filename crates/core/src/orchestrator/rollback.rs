@@ -3,10 +3,7 @@
 //! started, in the failback's order; the rest of the failback (its stability gate, hooks, what the
 //! failover never touched) is left out.
 
-use std::{
-    collections::HashSet,
-    path::{Path, PathBuf},
-};
+use std::collections::HashSet;
 
 use super::{
     graph::{self, StepKind},
@@ -34,18 +31,17 @@ impl Orchestrator {
     /// of operation [`Operation::Rollback`] that undoes, in reverse, what that run's steps changed.
     /// An interrupted run is given up on first (journaled in it as abandoned by the rollback).
     pub async fn rollback(&self, run_id: &str) -> Result<RunOutcome> {
-        let (ctx, lock, run_dir) = self.start_rollback(run_id)?;
-        self.drive(ctx, Default::default(), lock, run_dir, false)
-            .await
+        let (ctx, lock) = self.start_rollback(run_id)?;
+        self.drive(ctx, Default::default(), lock, false).await
     }
 
-    fn start_rollback(&self, run_id: &str) -> Result<(super::RunCtx, RunLock, PathBuf)> {
+    fn start_rollback(&self, run_id: &str) -> Result<(super::RunCtx, RunLock)> {
         let rb_id = self.new_run_id(Operation::Rollback);
-        let lock = RunLock::acquire(&self.state_dir, &self.plan.name, &rb_id, "rollback")?;
+        let lock = RunLock::acquire(&self.state, &self.plan.name, &rb_id, "rollback")?;
         // Read under the lock: no run of the plan changes it meanwhile.
         let undone = self.undone(run_id)?;
-        let mut runs = crate::runs::try_list(&self.state_dir)?;
-        crate::runs::remove_without_journal(&self.state_dir, &mut runs);
+        let mut runs = crate::runs::try_list(&self.state)?;
+        crate::runs::remove_without_journal(&self.state, &mut runs);
         // Another run blocks it (the interrupted run it undoes does not: it is given up on below,
         // once nothing can refuse the rollback any more).
         if let Some(rec) = crate::runs::blocking(&runs, &self.plan.name)
@@ -64,17 +60,17 @@ impl Orchestrator {
         }
         let preview = self.rollback_preview(undone.class, undone.drill, &undone.started);
         if undone.status == RunStatus::Interrupted {
-            let (mut j, _) = Journal::reopen(&Journal::path_of(&self.state_dir, run_id))?;
+            let (mut j, _) = Journal::reopen(&self.state, run_id, &lock)?;
             j.append(&Entry::RunAbandoned {
                 ts_ms: self.clock.now_ms(),
                 reason: format!("rolled back by run {rb_id}"),
                 by: rb_id.clone(),
             })?;
         }
-        let path = Journal::path_of(&self.state_dir, &rb_id);
         let started = self.clock.now_ms();
         let journal = Journal::create(
-            &path,
+            &self.state,
+            &rb_id,
             &Entry::RunStarted {
                 ts_ms: started,
                 run_id: rb_id.clone(),
@@ -89,6 +85,7 @@ impl Orchestrator {
                 started_by: self.started_by.clone(),
                 recovery_point: None,
             },
+            &lock,
         )?;
         let header = RunHeader {
             run_id: rb_id,
@@ -99,12 +96,7 @@ impl Orchestrator {
             started_ms: started,
             recovery_point: None,
         };
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok((
-            self.ctx(header, preview, journal, Default::default()),
-            lock,
-            dir,
-        ))
+        Ok((self.ctx(header, preview, journal, Default::default()), lock))
     }
 
     /// The graph and estimate of the rollback of a run whose steps of kinds `started` started.
@@ -162,18 +154,17 @@ impl Orchestrator {
                 "rollback: `{run_id}` is not a run id"
             )));
         }
-        let dir = self.state_dir.join("runs").join(run_id);
-        let r = match crate::runs::read(&self.state_dir, &dir).read {
+        let r = match crate::runs::read(&self.state, run_id).read {
             RunRead::Run(r) => r,
-            RunRead::NoJournal if dir.is_dir() => {
+            RunRead::NoJournal if crate::runs::exists(&self.state, run_id) => {
                 return Err(Error::config(format!(
                     "rollback: run `{run_id}` has no journal: it was killed before its first step, so nothing ran"
                 )))
             }
             RunRead::NoJournal => {
                 return Err(Error::config(format!(
-                    "rollback: no run `{run_id}` under {}",
-                    self.state_dir.display()
+                    "rollback: no run `{run_id}` in {}",
+                    self.state
                 )))
             }
             RunRead::Corrupt(e) => {
@@ -211,7 +202,7 @@ impl Orchestrator {
                 "rollback: run `{run_id}` completed: undo a completed failover with `aegis-dr failback`"
             )));
         }
-        if let Some(later) = crate::runs::superseded_by(&self.state_dir, &r.state) {
+        if let Some(later) = crate::runs::superseded_by(&self.state, &r.state) {
             return Err(Error::refused(format!(
                 "rollback: run `{run_id}` cannot be rolled back: run {} ({}) started after it and succeeded, so the estate has moved on (`aegis-dr estate` shows where it serves)",
                 later.state.run_id,

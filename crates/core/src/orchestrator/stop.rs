@@ -2,7 +2,7 @@
 //! bounds the running ones, and the sinks hear what serves now and the ways forward and back.
 
 use crate::run::StepId;
-use std::{collections::HashSet, path::Path, time::Duration};
+use std::{collections::HashSet, time::Duration};
 
 use tokio::sync::watch;
 
@@ -82,13 +82,14 @@ pub struct WaysOut {
 /// and had announced nothing.
 pub(super) async fn after_stop(
     ctx: &RunCtx,
-    journal: &Path,
+    state: &crate::store::State,
     status: RunStatus,
     error: &Error,
 ) -> Stopped {
     let estate = crate::estate::read(&ctx.fixed.plan, &ctx.fixed.providers, &ctx.fixed.clock).await;
     // A journal that cannot be read says nothing of what ran: take it that something changed.
-    let run = crate::journal::read(journal).and_then(|e| crate::run::RunState::fold(&e));
+    let run = crate::journal::read_run(state, &ctx.fixed.run_id)
+        .and_then(|e| crate::run::RunState::fold(&e));
     let started: HashSet<StepId> = run
         .as_ref()
         .map(|r| r.started().cloned().collect())

@@ -26,6 +26,7 @@ mod provider_settings;
 mod raw;
 mod record_targets;
 mod selector;
+mod state_settings;
 mod triggers;
 mod validate;
 
@@ -38,6 +39,7 @@ pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
 pub use record_targets::RecordTargets;
 pub use selector::LabelSelector;
+pub use state_settings::StateSettings;
 pub use validate::MAX_PLAN_NAME;
 use validate::{check_provider, line_of};
 
@@ -749,6 +751,8 @@ pub struct Plan {
     pub triggers: Vec<TriggerSpec>,
     /// What `aegis-dr watch` does.
     pub watch: WatchSettings,
+    /// Where runs keep their state (`[state]`).
+    pub state: StateSettings,
 }
 
 impl Plan {

@@ -41,6 +41,7 @@ pub(super) struct RawPlan {
     #[serde(default)]
     pub(super) triggers: Vec<super::triggers::RawTrigger>,
     pub(super) watch: Option<super::triggers::RawWatch>,
+    pub(super) state: Option<StateSettings>,
 }
 
 #[derive(Deserialize)]

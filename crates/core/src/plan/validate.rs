@@ -70,6 +70,7 @@ impl Plan {
             },
             triggers: super::triggers::triggers(raw.triggers)?,
             watch: super::triggers::watch(raw.watch)?,
+            state: super::state_settings::state(raw.state.unwrap_or_default())?,
         };
         super::graph::check_hook_anchors(&plan)?;
         Ok(plan)

@@ -1,8 +1,6 @@
 //! What a provider crate offers the registry: a [`Backend`] that validates its part of a plan,
 //! builds its [`ProviderSet`], and says which permissions the plan needs of it.
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 
 use crate::{
@@ -10,6 +8,7 @@ use crate::{
     error::Result,
     plan::{Plan, ProviderName},
     provider::{Capabilities, ProviderSet},
+    store::State,
 };
 
 /// What a backend builds from.
@@ -19,8 +18,8 @@ pub struct BuildContext {
     pub name: ProviderName,
     /// The plan as this provider sees it ([`Plan::for_provider`]): only the resources it serves.
     pub plan: Plan,
-    /// The run state folder.
-    pub state_dir: PathBuf,
+    /// Where runs keep their state (a folder, or a store).
+    pub state: State,
     /// The clock of the run.
     pub clock: Clock,
 }

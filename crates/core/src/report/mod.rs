@@ -1,6 +1,6 @@
 //! Run reports: folded from the journal, written as `report.json` and `report.md` in the run folder.
 
-use std::{collections::BTreeMap, path::Path};
+use std::collections::BTreeMap;
 
 mod html;
 mod markdown;
@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clock::rfc3339,
     error::{Error, ErrorKind, ErrorSummary, Result},
-    fsutil::write_replace,
     journal::{Entry, RunFlags, RunStatus},
     run::{CheckResult, RunState},
+    store::State,
 };
 
 /// Targets in seconds.
@@ -462,18 +462,18 @@ impl Report {
         }
     }
 
-    /// Reads the report of a run from its journal.
-    pub fn for_run(run_dir: &Path) -> Result<Report> {
-        Report::from_journal(&crate::journal::read(&run_dir.join("journal.jsonl"))?)
+    /// The report of run `run_id` in `state`, folded from its journal.
+    pub fn for_run(state: &State, run_id: &str) -> Result<Report> {
+        Report::from_journal(&crate::journal::read_run(state, run_id)?)
     }
 
-    /// Writes `report.json`, `report.md` and `report.html` into `run_dir`, each replaced atomically. Not fsynced:
-    /// the journal they are folded from is, and `aegis-dr report` folds it again.
-    pub fn write(&self, run_dir: &Path) -> Result<()> {
+    /// Writes `report.json`, `report.md` and `report.html` beside the run's journal, each replaced
+    /// atomically. Not fsynced in a folder: a report is folded again from the journal.
+    pub fn write_to(&self, state: &State) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialise report: {e}")))?;
-        write_replace(&run_dir.join("report.json"), &json)?;
-        write_replace(&run_dir.join("report.md"), self.to_markdown().as_bytes())?;
-        write_replace(&run_dir.join("report.html"), self.to_html().as_bytes())
+        state.write_report(&self.run_id, "report.json", &json)?;
+        state.write_report(&self.run_id, "report.md", self.to_markdown().as_bytes())?;
+        state.write_report(&self.run_id, "report.html", self.to_html().as_bytes())
     }
 }

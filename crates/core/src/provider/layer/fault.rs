@@ -1,7 +1,7 @@
 //! [`FaultLayer`]: transient and scripted faults around any provider's calls, so a test proves a run
 //! survives faults against real clients as well as against the simulated estate.
 
-use std::{path::PathBuf, sync::Mutex};
+use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -10,6 +10,7 @@ use super::{Call, Layer};
 use crate::{
     error::{Error, ErrorKind, Result},
     plan::SimFault,
+    store::State,
 };
 
 /// Fails a share of calls with a transient error (half before the call reaches the provider, half
@@ -22,7 +23,8 @@ pub struct FaultLayer {
     rng: Mutex<SmallRng>,
     faults: Vec<SimFault>,
     fired: Mutex<Vec<u32>>,
-    state: Option<PathBuf>,
+    /// Where the counts are kept: a state and the file's name in it.
+    state: Option<(State, String)>,
 }
 
 impl FaultLayer {
@@ -42,13 +44,13 @@ impl FaultLayer {
         }
     }
 
-    /// Keeps the firing counts in `path` (read now if it exists, written when a fault fires).
-    pub fn persisted(mut self, path: PathBuf) -> Result<FaultLayer> {
-        if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
-            let counts: Vec<u32> = serde_json::from_str(&text).map_err(|e| {
+    /// Keeps the firing counts in file `name` of `state` (read now if it exists, written when a
+    /// fault fires).
+    pub fn persisted(mut self, state: State, name: &str) -> Result<FaultLayer> {
+        if let Some(bytes) = state.read_file(name)? {
+            let counts: Vec<u32> = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(ErrorKind::Io, format!("fault counts unreadable: {e}"))
-                    .with_resource(path.display().to_string())
+                    .with_resource(format!("{state}/{name}"))
             })?;
             if let Ok(mut fired) = self.fired.lock() {
                 for (slot, n) in fired.iter_mut().zip(counts) {
@@ -56,7 +58,7 @@ impl FaultLayer {
                 }
             }
         }
-        self.state = Some(path);
+        self.state = Some((state, name.to_string()));
         Ok(self)
     }
 
@@ -78,10 +80,10 @@ impl FaultLayer {
                 continue;
             }
             fired[i] += 1;
-            if let Some(path) = &self.state {
+            if let Some((state, name)) = &self.state {
                 let json = serde_json::to_vec(&*fired)
                     .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-                crate::fsutil::write_atomic(path, &json)?;
+                state.write_file(name, &json)?;
             }
             let msg = format!("injected fault in {}", call.operation);
             return Ok(Some(

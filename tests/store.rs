@@ -1,0 +1,436 @@
+//! Runs kept in an object store (S3 on LocalStack): started on one machine and inspected, controlled
+//! and resumed from another (each "machine" a process with its own working folder and nothing in
+//! common but the bucket), one writer at a time through the lease, and a store that goes away.
+
+use std::{
+    process::{Child, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The store tests' bucket in LocalStack, created once (by the AWS CLI, a client we did not write).
+const BUCKET: &str = "aegis-dr-store-tests";
+
+/// A fresh prefix in the test bucket: one store per test.
+fn s3_store(name: &str) -> Store {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let endpoint = std::env::var("AEGIS_TEST_LOCALSTACK").unwrap_or_else(|_| {
+        panic!(
+            "AEGIS_TEST_LOCALSTACK is not set: the state store tests need LocalStack. Run \
+             `./scripts/test.sh`, or `scripts/aws-emulators.sh start && . .ci/emulators/env` first"
+        )
+    });
+    let vars = vec![
+        ("AWS_ENDPOINT_URL_S3".to_string(), endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID".to_string(), "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "test".to_string()),
+        ("AWS_REGION".to_string(), "us-east-1".to_string()),
+    ];
+    aws_cli(&vars, &["s3api", "create-bucket", "--bucket", BUCKET], true);
+    Store {
+        url: format!(
+            "s3://{BUCKET}/{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ),
+        vars,
+    }
+}
+
+/// Runs the AWS CLI (`AEGIS_TEST_AWSCLI`) against LocalStack; its stdout.
+fn aws_cli(vars: &[(String, String)], args: &[&str], may_exist: bool) -> String {
+    let cli = std::env::var("AEGIS_TEST_AWSCLI").expect("AEGIS_TEST_AWSCLI (the AWS CLI) is set");
+    let endpoint = &vars[0].1;
+    let out = std::process::Command::new(cli)
+        .args(["--endpoint-url", endpoint, "--output", "json"])
+        .args(args)
+        .envs(vars.iter().cloned())
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("aws CLI runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || (may_exist && err.contains("BucketAlready")),
+        "aws {args:?}: {err}"
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The test plan with its state's lease set to `lease` and `extra` tables.
+fn plan(lease: &str, extra: &str) -> String {
+    let text = PLAN.replace("{SIM}", "");
+    text.replace(
+        "{EXTRA}",
+        &format!("[state]\nlease = \"{lease}\"\n\n{extra}"),
+    )
+}
+
+/// Waits (60 s at most) until run `id` reads as interrupted in the store: its holder's lease ran out.
+fn wait_interrupted(env: &Env, id: &str) {
+    let t0 = Instant::now();
+    loop {
+        let r = aegis_dr::runs::read(&env.state_handle(), id);
+        if r.run().is_some_and(|r| r.status.as_str() == "interrupted") {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "run {id} never read as interrupted: {:?}",
+            r.read
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for `child` to end, 60 s at most.
+fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "{what} never ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn output_of(child: Child) -> std::process::Output {
+    child.wait_with_output().expect("output")
+}
+
+/// A hook before the failover's first step that holds the run until the file `go` exists, then
+/// fails (exit 3): the run keeps the plan's lock while it waits and changes nothing.
+fn holding_hook(go: &std::path::Path, exit: u8) -> String {
+    format!(
+        r#"
+[[hooks]]
+name = "hold"
+type = "command"
+phases = ["failover"]
+before = "declare"
+timeout = "2m"
+command = ["sh", "-c", "while [ ! -e '{}' ]; do sleep 0.02; done; exit {exit}"]
+"#,
+        go.display()
+    )
+}
+
+#[test]
+fn a_run_killed_on_one_machine_is_resumed_from_another_to_the_same_end() {
+    // The end state of an uninterrupted failover, and its journal's length.
+    let store = s3_store("reference");
+    let reference = Env::in_store(&plan("1s", ""), &store);
+    let out = reference.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let want = reference.world();
+    let id = reference.runs().pop().expect("the reference run");
+    let n = reference.journal(&id).len();
+    // The journal is one object per entry, as another client lists it.
+    let listed: Value = serde_json::from_str(&aws_cli(
+        &store.vars,
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            &format!(
+                "{}/runs/{id}/journal/",
+                store.url.trim_start_matches(&format!("s3://{BUCKET}/"))
+            ),
+        ],
+        false,
+    ))
+    .expect("listing is JSON");
+    assert_eq!(
+        listed["Contents"].as_array().map(Vec::len),
+        Some(n),
+        "{listed}"
+    );
+
+    let points: u64 = std::env::var("AEGIS_STORE_CRASH_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    for seed in 0..points {
+        // Kill points spread over the run: after its start, before its provider calls and end.
+        let at = 2 + (seed.wrapping_mul(2654435761) as usize) % (n - 3);
+        let store = s3_store("crash");
+        let a = Env::in_store(&plan("1s", ""), &store);
+        let b = Env::in_store(&plan("1s", ""), &store);
+        let out = a
+            .command(&["failover", "--yes"])
+            .env(aegis_dr::journal::CRASH_AFTER_ENTRIES, at.to_string())
+            .output()
+            .expect("runs");
+        assert_eq!(code(&out), 137, "seed {seed}: no crash at entry {at}");
+        let id = b.runs().pop().expect("the run, seen from machine B");
+        assert_eq!(b.journal(&id).len(), at, "seed {seed}");
+        // Machine B resumes once machine A's lease has run out (A is gone; nobody released it).
+        wait_interrupted(&b, &id);
+        let out = b.run(&["failover", "--yes", "--resume", &id, "--output", "json"]);
+        assert_eq!(
+            code(&out),
+            0,
+            "seed {seed} (killed at {at}): {}",
+            stderr(&out)
+        );
+        assert_eq!(json(&out)["status"], "succeeded");
+        assert_eq!(
+            b.world(),
+            want,
+            "seed {seed}: killed at entry {at} on A and resumed on B, the end state differs"
+        );
+        assert_eq!(b.runs(), vec![id.clone()], "seed {seed}");
+    }
+}
+
+#[test]
+fn two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the_holder() {
+    let store = s3_store("race");
+    let go = tempfile::tempdir().expect("tempdir");
+    let go = go.path().join("go");
+    let a = Env::in_store(&plan("30s", &holding_hook(&go, 3)), &store);
+    let b = Env::in_store(&plan("30s", &holding_hook(&go, 3)), &store);
+    let rounds: usize = std::env::var("AEGIS_STORE_RACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    for round in 0..rounds {
+        let _ = std::fs::remove_file(&go);
+        let spawn = |env: &Env| {
+            env.command(&["failover", "--yes"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        };
+        let (mut pa, mut pb) = (spawn(&a), spawn(&b));
+        // The first to end is the one refused: the winner waits in its hook for `go`.
+        let t0 = Instant::now();
+        let first_a = loop {
+            if pa.try_wait().expect("try_wait").is_some() {
+                break true;
+            }
+            if pb.try_wait().expect("try_wait").is_some() {
+                break false;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "round {round}: neither was refused (both hold the plan?)"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let (loser, mut winner) = if first_a { (pa, pb) } else { (pb, pa) };
+        let lost = output_of(loser);
+        assert_eq!(code(&lost), 3, "round {round}: {}", stderr(&lost));
+        let err = stderr(&lost);
+        assert!(
+            err.contains("another run holds the lock of plan `e2e`")
+                && err.contains("(failover, host"),
+            "round {round}: the refusal does not name the holder: {err}"
+        );
+        assert!(
+            winner.try_wait().expect("try_wait").is_none(),
+            "round {round}: the winner ended before it was let go"
+        );
+        std::fs::write(&go, "").expect("go");
+        wait_exit(&mut winner, "the winner");
+        let won = output_of(winner);
+        assert_ne!(
+            code(&won),
+            3,
+            "round {round}: the winner was refused too: {}",
+            stderr(&won)
+        );
+        assert!(
+            stderr(&won).contains("hold"),
+            "round {round}: the winner did not stop in its hook: {}",
+            stderr(&won)
+        );
+        // Exactly one run per round was started.
+        assert_eq!(a.runs().len(), round + 1, "round {round}");
+    }
+}
+
+#[test]
+fn a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more() {
+    let store = s3_store("frozen");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let go = dir.path().join("go");
+    let a = Env::in_store(&plan("2s", &holding_hook(&go, 0)), &store);
+    let b = Env::in_store(&plan("2s", &holding_hook(&go, 0)), &store);
+    let mut pa = a.spawn(&["failover", "--yes"]);
+    let id = a.wait_for_entry("the hook started", |e| {
+        e["event"] == "step_started" && e["step"] == "hook.hold"
+    });
+    signal(&pa, "STOP");
+    // Machine B sees the run interrupted once A's lease runs out, and takes it over.
+    wait_interrupted(&b, &id);
+    std::fs::write(&go, "").expect("go");
+    let out = b.run(&["failover", "--yes", "--resume", &id, "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["status"], "succeeded");
+    let entries = b.journal(&id);
+    // A, continued, finds it lost the run: it writes nothing more and says why.
+    signal(&pa, "CONT");
+    wait_exit(&mut pa, "the continued holder");
+    let out = output_of(pa);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("lost the lease") || stderr(&out).contains("lost the run"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(b.journal(&id), entries, "the old holder wrote to the run");
+}
+
+/// Sends SIGSTOP or SIGCONT.
+fn signal(child: &Child, sig: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIG{sig} not delivered");
+}
+
+#[test]
+fn status_report_and_approvals_work_from_another_machine() {
+    let store = s3_store("inspect");
+    let approval = r#"
+[[hooks]]
+name = "go-ahead"
+type = "approval"
+phases = ["failover"]
+before = "promote-dr-db"
+message = "promote the DR database?"
+timeout = "2m"
+"#;
+    let a = Env::in_store(&plan("30s", approval), &store);
+    let b = Env::in_store(&plan("30s", approval), &store);
+    let pa = a.spawn(&["failover", "--yes"]);
+    let id = a.wait_for_entry("the approval is waiting", |e| {
+        e["event"] == "step_started" && e["step"] == "hook.go-ahead"
+    });
+    // B sees it running, and its answer reaches the running process on A.
+    let out = b.run(&["status", &id, "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["status"], "running");
+    let out = b.run(&["approve", &id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = output_of(pa);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("report: {}/runs/{id}/report.md", store.url)),
+        "{}",
+        stdout(&out)
+    );
+    let out = b.run(&["report", &id, "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["status"], "succeeded");
+    assert!(doc["controls"].to_string().contains("approve"), "{doc}");
+}
+
+#[test]
+fn an_unreachable_store_stops_the_run_resumably_and_loses_nothing() {
+    let proxy = Proxy::start(
+        std::env::var("AEGIS_TEST_LOCALSTACK")
+            .expect("AEGIS_TEST_LOCALSTACK")
+            .trim_start_matches("http://"),
+    );
+    let mut store = s3_store("unreachable");
+    let direct = store.clone();
+    store.vars[0].1 = format!("http://{}", proxy.addr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let go = dir.path().join("go");
+    let a = Env::in_store(&plan("2s", &holding_hook(&go, 0)), &store);
+    let pa = a.spawn(&["failover", "--yes"]);
+    let id = a.wait_for_entry("the hook started", |e| {
+        e["event"] == "step_started" && e["step"] == "hook.hold"
+    });
+    let before = a.journal(&id);
+    proxy.set_down(true);
+    std::fs::write(&go, "").expect("go");
+    let out = output_of(pa);
+    assert_ne!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("state store"), "{err}");
+    assert!(
+        err.contains(&format!("--state {}", store.url)) && err.contains(&format!("--resume {id}")),
+        "the way forward names the store: {err}"
+    );
+    // Back: nothing journaled was lost, and another machine resumes the run to its end.
+    proxy.set_down(false);
+    let b = Env::in_store(&plan("2s", &holding_hook(&go, 0)), &direct);
+    let now = b.journal(&id);
+    assert_eq!(
+        &now[..before.len()],
+        &before[..],
+        "journaled entries changed"
+    );
+    wait_interrupted(&b, &id);
+    let out = b.run(&["failover", "--yes", "--resume", &id, "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["status"], "succeeded");
+}
+
+/// A TCP proxy to the store that can be cut: new connections are refused and open ones closed.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(to: &str) -> Proxy {
+        use std::sync::{atomic::AtomicBool, Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let down = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (d, o, to) = (down.clone(), open.clone(), to.to_string());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                if d.load(Ordering::SeqCst) {
+                    let _ = conn.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(up) = std::net::TcpStream::connect(&to) else {
+                    continue;
+                };
+                if let Ok(mut o) = o.lock() {
+                    o.extend([conn.try_clone(), up.try_clone()].into_iter().flatten());
+                }
+                for (mut from, mut into) in [
+                    (conn.try_clone(), up.try_clone()),
+                    (up.try_clone(), conn.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Proxy { addr, down, open }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            if let Ok(mut o) = self.open.lock() {
+                for s in o.drain(..) {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+    }
+}
