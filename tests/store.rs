@@ -12,31 +12,77 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// The store tests' bucket in LocalStack, created once (by the AWS CLI, a client we did not write).
-const BUCKET: &str = "aegis-dr-store-tests";
+/// The store tests' bucket (container), created once per emulator by a client we did not write
+/// (the AWS CLI, the Azure CLI).
+const BUCKET: &str = "aegisdrstoretests";
 
-/// A fresh prefix in the test bucket: one store per test.
-fn s3_store(name: &str) -> Store {
+/// A fresh prefix: one store per test, and per kill point.
+fn prefix(name: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let endpoint = std::env::var("AEGIS_TEST_LOCALSTACK").unwrap_or_else(|_| {
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The emulator's address from the variable the test command sets; never a silent skip.
+fn emulator(var: &str, what: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
         panic!(
-            "AEGIS_TEST_LOCALSTACK is not set: the state store tests need LocalStack. Run \
-             `./scripts/test.sh`, or `scripts/aws-emulators.sh start && . .ci/emulators/env` first"
+            "{var} is not set: the state store tests need {what}. Run `./scripts/test.sh`, or \
+             `scripts/aws-emulators.sh start && scripts/store-emulators.sh start && . .ci/emulators/env && . .ci/store-emulators/env` first"
         )
+    })
+}
+
+/// A fresh store in Azure Blob Storage on Azurite.
+fn azure_store(name: &str) -> Store {
+    let endpoint = emulator("AEGIS_TEST_AZURITE", "Azurite");
+    let vars = vec![
+        ("AZURE_STORAGE_USE_EMULATOR".to_string(), "true".to_string()),
+        ("AZURITE_BLOB_STORAGE_URL".to_string(), endpoint.clone()),
+    ];
+    static CREATED: std::sync::Once = std::sync::Once::new();
+    CREATED.call_once(|| {
+        let out = std::process::Command::new("az")
+            .args(["storage", "container", "create", "--name", BUCKET, "--connection-string"])
+            .arg(format!(
+                "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};BlobEndpoint={endpoint}/devstoreaccount1;"
+            ))
+            .output()
+            .expect("the Azure CLI runs");
+        assert!(
+            out.status.success(),
+            "az storage container create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
+    Store {
+        url: format!("az://{BUCKET}/{}", prefix(name)),
+        vars,
+    }
+}
+
+/// Azurite's well-known development account key (published in its documentation).
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// A fresh store in S3 on LocalStack.
+fn s3_store(name: &str) -> Store {
+    let endpoint = emulator("AEGIS_TEST_LOCALSTACK", "LocalStack");
     let vars = vec![
         ("AWS_ENDPOINT_URL_S3".to_string(), endpoint.clone()),
         ("AWS_ACCESS_KEY_ID".to_string(), "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY".to_string(), "test".to_string()),
         ("AWS_REGION".to_string(), "us-east-1".to_string()),
     ];
-    aws_cli(&vars, &["s3api", "create-bucket", "--bucket", BUCKET], true);
+    static CREATED: std::sync::Once = std::sync::Once::new();
+    CREATED.call_once(|| {
+        aws_cli(&vars, &["s3api", "create-bucket", "--bucket", BUCKET], true);
+    });
     Store {
-        url: format!(
-            "s3://{BUCKET}/{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ),
+        url: format!("s3://{BUCKET}/{}", prefix(name)),
         vars,
     }
 }
@@ -119,17 +165,63 @@ command = ["sh", "-c", "while [ ! -e '{}' ]; do sleep 0.02; done; exit {exit}"]
     )
 }
 
-#[test]
-fn a_run_killed_on_one_machine_is_resumed_from_another_to_the_same_end() {
-    // The end state of an uninterrupted failover, and its journal's length.
-    let store = s3_store("reference");
+/// Kill points per store: `AEGIS_STORE_CRASH_POINTS`, or 50.
+fn crash_points() -> u64 {
+    std::env::var("AEGIS_STORE_CRASH_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
+
+/// A failover killed on machine A at `points` journal entries spread over the run, each resumed
+/// on machine B once A's lease ran out, ends where an uninterrupted failover ends.
+fn killed_and_resumed_elsewhere(new_store: fn(&str) -> Store, points: u64) -> (Store, String) {
+    let store = new_store("reference");
     let reference = Env::in_store(&plan("1s", ""), &store);
     let out = reference.run(&["failover", "--yes"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let want = reference.world();
     let id = reference.runs().pop().expect("the reference run");
     let n = reference.journal(&id).len();
+    for seed in 0..points {
+        // Kill points spread over the run: after its start, before its provider calls and end.
+        let at = 2 + (seed.wrapping_mul(2654435761) as usize) % (n - 3);
+        let store = new_store("crash");
+        let a = Env::in_store(&plan("1s", ""), &store);
+        let b = Env::in_store(&plan("1s", ""), &store);
+        let out = a
+            .command(&["failover", "--yes"])
+            .env(aegis_dr::journal::CRASH_AFTER_ENTRIES, at.to_string())
+            .output()
+            .expect("runs");
+        assert_eq!(code(&out), 137, "seed {seed}: no crash at entry {at}");
+        let killed = b.runs().pop().expect("the run, seen from machine B");
+        assert_eq!(b.journal(&killed).len(), at, "seed {seed}");
+        // Machine B resumes once machine A's lease has run out (A is gone; nobody released it).
+        wait_interrupted(&b, &killed);
+        let out = b.run(&["failover", "--yes", "--resume", &killed, "--output", "json"]);
+        assert_eq!(
+            code(&out),
+            0,
+            "seed {seed} (killed at {at}): {}",
+            stderr(&out)
+        );
+        assert_eq!(json(&out)["status"], "succeeded");
+        assert_eq!(
+            b.world(),
+            want,
+            "seed {seed}: killed at entry {at} on A and resumed on B, the end state differs"
+        );
+        assert_eq!(b.runs(), vec![killed], "seed {seed}");
+    }
+    (store, id)
+}
+
+#[test]
+fn s3_a_run_killed_on_one_machine_is_resumed_from_another_to_the_same_end() {
+    let (store, id) = killed_and_resumed_elsewhere(s3_store, crash_points());
     // The journal is one object per entry, as another client lists it.
+    let n = Env::in_store(&plan("1s", ""), &store).journal(&id).len();
     let listed: Value = serde_json::from_str(&aws_cli(
         &store.vars,
         &[
@@ -151,55 +243,20 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_to_the_same_end() {
         Some(n),
         "{listed}"
     );
-
-    let points: u64 = std::env::var("AEGIS_STORE_CRASH_POINTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    for seed in 0..points {
-        // Kill points spread over the run: after its start, before its provider calls and end.
-        let at = 2 + (seed.wrapping_mul(2654435761) as usize) % (n - 3);
-        let store = s3_store("crash");
-        let a = Env::in_store(&plan("1s", ""), &store);
-        let b = Env::in_store(&plan("1s", ""), &store);
-        let out = a
-            .command(&["failover", "--yes"])
-            .env(aegis_dr::journal::CRASH_AFTER_ENTRIES, at.to_string())
-            .output()
-            .expect("runs");
-        assert_eq!(code(&out), 137, "seed {seed}: no crash at entry {at}");
-        let id = b.runs().pop().expect("the run, seen from machine B");
-        assert_eq!(b.journal(&id).len(), at, "seed {seed}");
-        // Machine B resumes once machine A's lease has run out (A is gone; nobody released it).
-        wait_interrupted(&b, &id);
-        let out = b.run(&["failover", "--yes", "--resume", &id, "--output", "json"]);
-        assert_eq!(
-            code(&out),
-            0,
-            "seed {seed} (killed at {at}): {}",
-            stderr(&out)
-        );
-        assert_eq!(json(&out)["status"], "succeeded");
-        assert_eq!(
-            b.world(),
-            want,
-            "seed {seed}: killed at entry {at} on A and resumed on B, the end state differs"
-        );
-        assert_eq!(b.runs(), vec![id.clone()], "seed {seed}");
-    }
 }
 
 #[test]
-fn two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the_holder() {
-    let store = s3_store("race");
+fn azure_a_run_killed_on_one_machine_is_resumed_from_another_to_the_same_end() {
+    killed_and_resumed_elsewhere(azure_store, crash_points());
+}
+
+/// Two machines start a failover of one plan at once, `rounds` times: exactly one proceeds each
+/// time, and the other is refused naming it.
+fn race(store: Store, rounds: usize) {
     let go = tempfile::tempdir().expect("tempdir");
     let go = go.path().join("go");
     let a = Env::in_store(&plan("30s", &holding_hook(&go, 3)), &store);
     let b = Env::in_store(&plan("30s", &holding_hook(&go, 3)), &store);
-    let rounds: usize = std::env::var("AEGIS_STORE_RACES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
     for round in 0..rounds {
         let _ = std::fs::remove_file(&go);
         let spawn = |env: &Env| {
@@ -257,9 +314,27 @@ fn two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the_ho
     }
 }
 
+/// Race rounds per store: `AEGIS_STORE_RACES`, or `default`.
+fn races(default: usize) -> usize {
+    std::env::var("AEGIS_STORE_RACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
-fn a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more() {
-    let store = s3_store("frozen");
+fn s3_two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the_holder() {
+    race(s3_store("race"), races(100));
+}
+
+#[test]
+fn azure_two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the_holder() {
+    race(azure_store("race"), races(100));
+}
+
+/// A holder frozen past its lease loses the run to another machine, and when continued writes
+/// nothing more and says so.
+fn frozen_holder(store: Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let go = dir.path().join("go");
     let a = Env::in_store(&plan("2s", &holding_hook(&go, 0)), &store);
@@ -287,6 +362,16 @@ fn a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more() 
         stderr(&out)
     );
     assert_eq!(b.journal(&id), entries, "the old holder wrote to the run");
+}
+
+#[test]
+fn s3_a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more() {
+    frozen_holder(s3_store("frozen"));
+}
+
+#[test]
+fn azure_a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more() {
+    frozen_holder(azure_store("frozen"));
 }
 
 /// Sends SIGSTOP or SIGCONT.
@@ -433,4 +518,64 @@ impl Proxy {
             }
         }
     }
+}
+
+#[test]
+fn state_migrate_copies_a_folders_runs_into_a_bucket_and_back() {
+    let folder = Env::with_plan(&plan("30s", ""));
+    let out = folder.run(&["drill", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = folder.run(&["failover", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ids = folder.runs();
+    assert_eq!(ids.len(), 2);
+    let store = s3_store("migrate");
+    let out = folder
+        .command(&["state", "migrate", "--to", &store.url, "--output", "json"])
+        .envs(store.vars.iter().cloned())
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["runs"], 2, "{doc}");
+    assert!(doc["files"].to_string().contains("sim-world.json"), "{doc}");
+    // Another machine sees the history and the estate where the folder left it, and carries on.
+    let b = Env::in_store(&plan("30s", ""), &store);
+    assert_eq!(b.runs(), ids);
+    assert_eq!(b.world(), folder.world());
+    for id in &ids {
+        assert_eq!(b.journal(id), folder.journal(id), "{id}");
+    }
+    let out = b.run(&["report", &ids[1], "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["status"], "succeeded");
+    let out = b.run(&["failback", "--yes"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "failback undoes the migrated failover: {}",
+        stderr(&out)
+    );
+    // Again: what is there already is left as it is.
+    let again = folder
+        .command(&["state", "migrate", "--to", &store.url, "--output", "json"])
+        .envs(store.vars.iter().cloned())
+        .output()
+        .expect("runs");
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(json(&again)["entries"], 0);
+    // And back into a folder.
+    let back = Env::with_plan(&plan("30s", ""));
+    let out = b.run(&[
+        "state",
+        "migrate",
+        "--to",
+        back.state().to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("copied 3 run(s)"), "{}", stdout(&out));
+    assert_eq!(back.runs(), b.runs());
+    assert_eq!(back.world(), b.world());
+    let out = back.run(&["status"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

@@ -251,6 +251,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TriggersCommand,
     },
+    /// Where runs keep their state.
+    State {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Print the least-privilege permissions the plan needs of each provider, in its own format
     /// (AWS: an IAM policy; Kubernetes: RBAC); `--provider P` prints only P's.
     Permissions {
@@ -277,6 +283,19 @@ pub enum Command {
 pub enum TriggersCommand {
     /// Evaluate every trigger once and print its value and verdict; act on nothing.
     Test,
+}
+
+/// Subcommands of `aegis-dr state`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy every run (journal and reports) and the state files from this plan's state (`--state`,
+    /// `--state-dir`, `[state] url`) to another: a bucket (`s3://`, `gs://`, `az://`) or a folder.
+    /// Nothing is deleted; running it again finishes a copy that stopped halfway.
+    Migrate {
+        /// Where to copy to.
+        #[arg(long, value_name = "URL_OR_FOLDER")]
+        to: String,
+    },
 }
 
 /// Modes of `aegis-dr k8s`.

@@ -63,6 +63,8 @@ pub enum Action {
     },
     /// `triggers test`.
     TriggersTest,
+    /// `state migrate --to`.
+    StateMigrate(String),
     /// `pause`, `resume`, `skip`, `approve`, `reject`.
     Control {
         /// The run.
@@ -388,6 +390,9 @@ impl Config {
                 },
             },
             Command::Triggers { .. } => Action::TriggersTest,
+            Command::State {
+                command: crate::args::StateCommand::Migrate { to },
+            } => Action::StateMigrate(to.clone()),
             Command::Pause { .. }
             | Command::Resume { .. }
             | Command::Skip { .. }

@@ -341,6 +341,30 @@ fn read_objects(objects: &dyn Objects, run_id: &str) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
+/// Writes the whole journal of run `run_id` into `state` (a migration's copy): refused where a
+/// journal of it exists, except, in a store, for entries already there with the same content.
+pub fn write_run(state: &State, run_id: &str, entries: &[Entry]) -> Result<()> {
+    match state {
+        State::Folder(dir) => {
+            let path = Journal::path_of(dir, run_id);
+            if path.exists() {
+                return Err(Error::new(ErrorKind::Io, "journal already exists")
+                    .with_resource(path.display().to_string()));
+            }
+            let mut bytes = Vec::new();
+            for e in entries {
+                bytes.extend(encode(e)?);
+                bytes.push(b'\n');
+            }
+            crate::fsutil::write_atomic(&path, &bytes)
+        }
+        State::Objects(objects, _) => entries
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, e)| put_entry(objects.as_ref(), run_id, i as u64, encode(e)?)),
+    }
+}
+
 /// The entries of run `run_id` in `state` (a torn last line of a journal file ignored).
 pub fn read_run(state: &State, run_id: &str) -> Result<Vec<Entry>> {
     match state {

@@ -21,9 +21,12 @@ use aegis_dr_core::{
 };
 use futures_util::StreamExt;
 use object_store::{
-    aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, gcp::GoogleCloudStorageBuilder, path::Path,
+    aws::AmazonS3Builder,
+    azure::MicrosoftAzureBuilder,
+    gcp::{GcpCredential, GoogleCloudStorageBuilder},
+    path::Path,
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload, RetryConfig,
-    UpdateVersion,
+    StaticCredentialProvider, UpdateVersion,
 };
 
 /// True when `url` names an object store this crate opens (`s3://`, `gs://`, `az://`).
@@ -199,7 +202,12 @@ impl Bucket {
                     } else {
                         format!("http://{host}")
                     };
-                    b = b.with_base_url(&base).with_skip_signature(true);
+                    // The emulator takes any token: an empty one, instead of asking a metadata server.
+                    b = b.with_base_url(&base).with_credentials(Arc::new(
+                        StaticCredentialProvider::new(GcpCredential {
+                            bearer: String::new(),
+                        }),
+                    ));
                 }
                 Arc::new(b.build().map_err(|e| config_error(url, e))?)
             }

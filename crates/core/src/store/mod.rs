@@ -15,6 +15,9 @@
 
 pub mod lease;
 pub mod memory;
+mod migrate;
+
+pub use migrate::{migrate, Migrated};
 
 use std::{
     fmt,
