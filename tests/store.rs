@@ -69,7 +69,7 @@ const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// A fresh store in S3 on LocalStack.
-fn s3_store(name: &str) -> Store {
+pub fn s3_store(name: &str) -> Store {
     let endpoint = emulator("AEGIS_TEST_LOCALSTACK", "LocalStack");
     let vars = vec![
         ("AWS_ENDPOINT_URL_S3".to_string(), endpoint.clone()),

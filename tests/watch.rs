@@ -355,3 +355,104 @@ fn the_deploy_manifests_render_and_their_plan_loads() {
     );
     assert_eq!(plan.triggers.len(), 3);
 }
+
+/// The holder of the controller's lease in `store`.
+fn store_holder(env: &Env) -> Option<String> {
+    match env.state_handle() {
+        aegis_dr::store::State::Objects(o, _) => {
+            aegis_dr::store::lease::holder(o.as_ref(), "locks/e2e.controller.json")
+                .expect("lease readable")
+                .map(|r| r.holder)
+        }
+        aegis_dr::store::State::Folder(_) => None,
+    }
+}
+
+#[test]
+fn two_replicas_with_nothing_in_common_but_a_bucket_elect_one_leader_and_resume_after_a_kill() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (a_port, b_port) = (free_port(), free_port());
+    let (exporter, prom) = rt.block_on(async {
+        let exporter = Exporter::start().await;
+        exporter.set(HEALTH, 0.9);
+        let prom = Prometheus::start(
+            &[exporter.addr()],
+            Duration::from_millis(200),
+            "test_health",
+        )
+        .await;
+        (exporter, prom)
+    });
+    let store = crate::store::s3_store("watch");
+    let text = PLAN.replace("{SIM}", "").replace(
+        "{EXTRA}",
+        &format!(
+            r#"
+[state]
+lease = "2s"
+
+[watch]
+prometheus = "{}"
+interval = "200ms"
+approval_token_env = "AEGIS_TEST_APPROVAL_TOKEN"
+
+[[triggers]]
+name = "primary-health"
+query = 'min(test_health{{region="eu-west-1"}})'
+below = 0.3
+for = "600ms"
+action = "approve"
+"#,
+            prom.url
+        ),
+    );
+    // Two "machines": separate working folders, one bucket.
+    let (env_a, env_b) = (Env::in_store(&text, &store), Env::in_store(&text, &store));
+    let mut a = replica(&env_a, "replica-a", a_port);
+    wait("replica-a to lead", 20, || {
+        store_holder(&env_a).as_deref() == Some("replica-a")
+    });
+    let b = replica(&env_b, "replica-b", b_port);
+    wait("both to serve metrics", 20, || {
+        metrics(a.port).contains("aegis_dr_leader{identity=\"replica-a\"} 1")
+            && metrics(b.port).contains("aegis_dr_leader{identity=\"replica-b\"} 0")
+    });
+    rt.block_on(async { exporter.set(HEALTH, 0.1) });
+    let mut run_id = String::new();
+    wait("the failover to wait for approval", 30, || {
+        let Some(id) = env_b.runs().pop() else {
+            return false;
+        };
+        run_id = id;
+        let s = json(&env_b.run(&["--output", "json", "status", &run_id]));
+        step(&s, "hook.trigger-approval")["status"] == "running"
+    });
+    // The leader killed mid-run: the other takes over once the leases run out, and resumes.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    wait("replica-b to take over", 20, || {
+        store_holder(&env_b).as_deref() == Some("replica-b")
+    });
+    wait("the run to be resumed", 30, || {
+        let s = json(&env_b.run(&["--output", "json", "status", &run_id]));
+        s["resumes"] == 1 && step(&s, "hook.trigger-approval")["status"] == "running"
+    });
+    let ok = post(
+        b.port,
+        &format!("/runs/{run_id}/approve?by=oncall"),
+        Some("t0ken"),
+    );
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    wait("the failover to succeed", 30, || {
+        json(&env_b.run(&["--output", "json", "status", &run_id]))["status"] == "succeeded"
+    });
+    assert_eq!(env_b.runs(), vec![run_id.clone()], "one run, never two");
+    let mut b = b;
+    terminate(&b.child);
+    assert_eq!(b.child.wait().expect("replica-b exits").code(), Some(0));
+    assert_eq!(store_holder(&env_b), None, "the leadership is released");
+}
