@@ -68,6 +68,90 @@ fn azure_store(name: &str) -> Store {
 const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/// A fresh store in Google Cloud Storage on fake-gcs-server (its bucket made when it starts).
+fn gcs_store(name: &str) -> Store {
+    let endpoint = emulator("AEGIS_TEST_FAKE_GCS", "fake-gcs-server");
+    Store {
+        url: format!("gs://{BUCKET}/{}", prefix(name)),
+        vars: vec![("STORAGE_EMULATOR_HOST".to_string(), endpoint)],
+    }
+}
+
+/// What every store must do, as a run relies on it: create only if absent, replace only the
+/// version read, list by prefix in order, delete.
+fn conditional_writes(store: Store) {
+    use aegis_dr::{
+        store::{PutMode, State},
+        ErrorKind,
+    };
+    let State::Objects(o, _) = store.open(Duration::from_secs(30)) else {
+        panic!("a store");
+    };
+    let v1 = o
+        .put(
+            "runs/r/journal/0000000000.json",
+            b"one".to_vec(),
+            PutMode::Create,
+        )
+        .expect("created");
+    let again = o
+        .put(
+            "runs/r/journal/0000000000.json",
+            b"two".to_vec(),
+            PutMode::Create,
+        )
+        .expect_err("a second create of one key");
+    assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
+    let got = o
+        .get("runs/r/journal/0000000000.json")
+        .expect("read")
+        .expect("there");
+    assert_eq!(got.bytes, b"one");
+    let v2 = o
+        .put(
+            "runs/r/journal/0000000000.json",
+            b"three".to_vec(),
+            PutMode::Update(got.version),
+        )
+        .expect("replaced at the version read");
+    assert_ne!(v1, v2);
+    let stale = o
+        .put(
+            "runs/r/journal/0000000000.json",
+            b"four".to_vec(),
+            PutMode::Update(v1),
+        )
+        .expect_err("a replace of a version gone");
+    assert_eq!(stale.kind(), ErrorKind::Conflict, "{stale}");
+    o.put(
+        "runs/r/journal/0000000001.json",
+        b"x".to_vec(),
+        PutMode::Overwrite,
+    )
+    .expect("written");
+    o.put("runs/rr/report.json", b"y".to_vec(), PutMode::Overwrite)
+        .expect("written");
+    assert_eq!(
+        o.list("runs/r/").expect("listed"),
+        vec![
+            "runs/r/journal/0000000000.json",
+            "runs/r/journal/0000000001.json"
+        ]
+    );
+    assert!(o.get("nothing/here").expect("read").is_none());
+    o.delete("runs/r/journal/0000000001.json").expect("deleted");
+    o.delete("runs/r/journal/0000000001.json")
+        .expect("deleting what is gone succeeds");
+    assert_eq!(o.list("runs/r/").expect("listed").len(), 1);
+}
+
+#[test]
+fn every_store_honours_create_only_and_replace_if_unchanged() {
+    conditional_writes(s3_store("conformance"));
+    conditional_writes(azure_store("conformance"));
+    conditional_writes(gcs_store("conformance"));
+}
+
 /// A fresh store in S3 on LocalStack.
 pub fn s3_store(name: &str) -> Store {
     let endpoint = emulator("AEGIS_TEST_LOCALSTACK", "LocalStack");
@@ -250,6 +334,11 @@ fn azure_a_run_killed_on_one_machine_is_resumed_from_another_to_the_same_end() {
     killed_and_resumed_elsewhere(azure_store, crash_points());
 }
 
+#[test]
+fn gcs_a_run_killed_on_one_machine_is_resumed_from_another_to_the_same_end() {
+    killed_and_resumed_elsewhere(gcs_store, crash_points());
+}
+
 /// Two machines start a failover of one plan at once, `rounds` times: exactly one proceeds each
 /// time, and the other is refused naming it.
 fn race(store: Store, rounds: usize) {
@@ -329,7 +418,12 @@ fn s3_two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the
 
 #[test]
 fn azure_two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the_holder() {
-    race(azure_store("race"), races(100));
+    race(azure_store("race"), races(30));
+}
+
+#[test]
+fn gcs_two_machines_racing_to_start_one_plan_one_proceeds_and_the_other_names_the_holder() {
+    race(gcs_store("race"), races(30));
 }
 
 /// A holder frozen past its lease loses the run to another machine, and when continued writes
@@ -372,6 +466,11 @@ fn s3_a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more
 #[test]
 fn azure_a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more() {
     frozen_holder(azure_store("frozen"));
+}
+
+#[test]
+fn gcs_a_frozen_holder_loses_its_lease_to_another_machine_and_writes_nothing_more() {
+    frozen_holder(gcs_store("frozen"));
 }
 
 /// Sends SIGSTOP or SIGCONT.

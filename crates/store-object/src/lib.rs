@@ -1,7 +1,8 @@
-//! aegis-dr's state store in object storage: `s3://bucket/prefix`, `gs://bucket/prefix` and
-//! `az://container/prefix`, through the `object_store` crate (Apache Arrow), whose conditional
-//! writes (S3 `If-None-Match` / `If-Match`, GCS generation preconditions, Azure `If-Match` on ETag)
-//! give the run lock and the journal their single writer.
+//! aegis-dr's state store in object storage: `s3://bucket/prefix` and `az://container/prefix`
+//! through the `object_store` crate (Apache Arrow), whose conditional writes (S3 `If-None-Match` /
+//! `If-Match`, Azure `If-None-Match` / `If-Match` on the ETag) give the run lock and the journal
+//! their single writer; `gs://bucket/prefix` through the Cloud Storage JSON API with generation
+//! preconditions ([`gcs`] says why not `object_store` there).
 //!
 //! Credentials are each cloud's usual chain (environment, profile, instance or workload identity),
 //! and the endpoint variables users already set for emulators: `AWS_ENDPOINT_URL_S3` /
@@ -10,10 +11,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::{
-    sync::{mpsc, Arc},
-    time::Duration,
-};
+mod blocking;
+pub mod gcs;
+
+use std::{sync::Arc, time::Duration};
+
+use blocking::Blocking;
 
 use aegis_dr_core::{
     error::{Error, ErrorKind, Result},
@@ -21,12 +24,8 @@ use aegis_dr_core::{
 };
 use futures_util::StreamExt;
 use object_store::{
-    aws::AmazonS3Builder,
-    azure::MicrosoftAzureBuilder,
-    gcp::{GcpCredential, GoogleCloudStorageBuilder},
-    path::Path,
-    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload, RetryConfig,
-    StaticCredentialProvider, UpdateVersion,
+    aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, path::Path, BackoffConfig, ClientOptions,
+    ObjectStore, ObjectStoreExt, PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 
 /// True when `url` names an object store this crate opens (`s3://`, `gs://`, `az://`).
@@ -37,7 +36,8 @@ pub fn is_store_url(url: &str) -> bool {
 }
 
 /// Opens the store `url` as a run state, its locks held for `terms`, configured from this process's
-/// environment.
+/// environment. `gs://` goes through the Cloud Storage JSON API ([`gcs`]); the others through
+/// `object_store`.
 pub fn open(url: &str, terms: LeaseTerms) -> Result<State> {
     open_with(url, terms, &|name| std::env::var(name).ok())
 }
@@ -49,6 +49,23 @@ pub fn open_with(
     terms: LeaseTerms,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<State> {
+    if let Some(rest) = url.strip_prefix("gs://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(config_error(url, "names no bucket"));
+        }
+        let prefix = prefix.trim_matches('/');
+        let url = if prefix.is_empty() {
+            format!("gs://{bucket}")
+        } else {
+            format!("gs://{bucket}/{prefix}")
+        };
+        let emulator = env("STORAGE_EMULATOR_HOST").filter(|v| !v.trim().is_empty());
+        return Ok(State::Objects(
+            Arc::new(gcs::Gcs::open(&url, bucket, prefix, emulator)?),
+            terms,
+        ));
+    }
     Ok(State::Objects(
         Arc::new(Bucket::open_with(url, env)?),
         terms,
@@ -61,7 +78,7 @@ pub struct Bucket {
     prefix: String,
     url: String,
     /// The runtime the requests run on: the calls are blocking, from any thread or runtime.
-    rt: Option<tokio::runtime::Runtime>,
+    rt: Blocking,
 }
 
 impl std::fmt::Debug for Bucket {
@@ -102,10 +119,6 @@ const KNOWN_VARS: &[&str] = &[
     "AWS_ENDPOINT_URL_STS",
     "AWS_IMDSV1_FALLBACK",
     "AWS_METADATA_ENDPOINT",
-    "GOOGLE_SERVICE_ACCOUNT",
-    "GOOGLE_SERVICE_ACCOUNT_PATH",
-    "GOOGLE_SERVICE_ACCOUNT_KEY",
-    "GOOGLE_APPLICATION_CREDENTIALS",
     "AZURE_STORAGE_ACCOUNT_NAME",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "AZURE_STORAGE_ACCESS_KEY",
@@ -128,8 +141,7 @@ fn config_error(url: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Bucket {
-    /// Opens `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`, configured
-    /// from the environment.
+    /// Opens `s3://bucket/prefix` or `az://container/prefix`, configured from the environment.
     pub fn open(url: &str) -> Result<Bucket> {
         Bucket::open_with(url, &|name| std::env::var(name).ok())
     }
@@ -184,33 +196,6 @@ impl Bucket {
                 }
                 Arc::new(b.build().map_err(|e| config_error(url, e))?)
             }
-            "gs" => {
-                let mut b = GoogleCloudStorageBuilder::new();
-                for (k, v) in vars("GOOGLE_") {
-                    if let Ok(key) = k.parse() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                let mut b = b
-                    .with_bucket_name(bucket)
-                    .with_client_options(client_options().with_allow_http(true))
-                    .with_retry(retry());
-                // fake-gcs-server, as Google's own clients find it: no credentials.
-                if let Some(host) = env("STORAGE_EMULATOR_HOST") {
-                    let base = if host.contains("://") {
-                        host
-                    } else {
-                        format!("http://{host}")
-                    };
-                    // The emulator takes any token: an empty one, instead of asking a metadata server.
-                    b = b.with_base_url(&base).with_credentials(Arc::new(
-                        StaticCredentialProvider::new(GcpCredential {
-                            bearer: String::new(),
-                        }),
-                    ));
-                }
-                Arc::new(b.build().map_err(|e| config_error(url, e))?)
-            }
             "az" | "azure" => {
                 let mut b = MicrosoftAzureBuilder::new();
                 for (k, v) in vars("AZURE_") {
@@ -234,12 +219,6 @@ impl Bucket {
                 ))
             }
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("aegis-dr-store")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("store runtime: {e}")))?;
         let url = if prefix.is_empty() {
             format!("{scheme}://{bucket}")
         } else {
@@ -249,7 +228,7 @@ impl Bucket {
             store,
             prefix,
             url,
-            rt: Some(rt),
+            rt: Blocking::new()?,
         })
     }
 
@@ -266,23 +245,6 @@ impl Bucket {
 
     fn at(&self, key: &str) -> String {
         format!("{}/{key}", self.url.trim_end_matches('/'))
-    }
-
-    /// Runs `f` on the store's runtime and waits for it (from any thread, in a runtime or not).
-    fn call<T: Send + 'static>(
-        &self,
-        f: impl std::future::Future<Output = T> + Send + 'static,
-    ) -> Result<T> {
-        let rt = self
-            .rt
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorKind::Io, "store runtime is shut down"))?;
-        let (tx, rx) = mpsc::channel();
-        rt.spawn(async move {
-            let _ = tx.send(f.await);
-        });
-        rx.recv()
-            .map_err(|_| Error::new(ErrorKind::Io, "store request task died"))
     }
 
     /// The crate's error for an `object_store` one on `key`.
@@ -309,15 +271,6 @@ impl Bucket {
     }
 }
 
-impl Drop for Bucket {
-    fn drop(&mut self) {
-        // Dropped from async code too: never block there.
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 fn version_of(e_tag: Option<String>, version: Option<String>) -> Version {
     Version { e_tag, version }
 }
@@ -330,7 +283,7 @@ impl Objects for Bucket {
     fn get(&self, key: &str) -> Result<Option<Object>> {
         let path = self.path(key)?;
         let store = self.store.clone();
-        let got = self.call(async move {
+        let got = self.rt.call(async move {
             let r = store.get(&path).await?;
             let meta = r.meta.clone();
             let bytes = r.bytes().await?;
@@ -361,8 +314,9 @@ impl Objects for Bucket {
             mode,
             ..Default::default()
         };
-        let put =
-            self.call(async move { store.put_opts(&path, PutPayload::from(bytes), opts).await })?;
+        let put = self
+            .rt
+            .call(async move { store.put_opts(&path, PutPayload::from(bytes), opts).await })?;
         match put {
             Ok(r) => Ok(version_of(r.e_tag, r.version)),
             Err(e) => Err(self.error(key, e)),
@@ -372,7 +326,7 @@ impl Objects for Bucket {
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let path = self.path(prefix.trim_end_matches('/'))?;
         let store = self.store.clone();
-        let listed = self.call(async move {
+        let listed = self.rt.call(async move {
             let mut out = Vec::new();
             let mut s = store.list(Some(&path));
             while let Some(m) = s.next().await {
@@ -398,7 +352,7 @@ impl Objects for Bucket {
     fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
         let store = self.store.clone();
-        match self.call(async move { store.delete(&path).await })? {
+        match self.rt.call(async move { store.delete(&path).await })? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(key, e)),
         }

@@ -140,6 +140,14 @@ impl Shared {
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::Conflict => {
+                // A write answered late and retried finds its own first attempt: it is renewed.
+                if let Ok(Some((cur, v))) = read(self.objects.as_ref(), &self.key) {
+                    if cur == next {
+                        self.set_valid(next.expires_ms);
+                        *held = (next, v);
+                        return Ok(());
+                    }
+                }
                 let by = holder(self.objects.as_ref(), &self.key)
                     .ok()
                     .flatten()
