@@ -456,3 +456,52 @@ action = "approve"
     assert_eq!(b.child.wait().expect("replica-b exits").code(), Some(0));
     assert_eq!(store_holder(&env_b), None, "the leadership is released");
 }
+
+#[test]
+fn the_multi_region_manifests_need_no_shared_volume_and_their_plan_keeps_state_in_a_bucket() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (region, role) in [
+        ("us-east-1", "aegis-dr-controller-use1"),
+        ("us-west-2", "aegis-dr-controller-usw2"),
+    ] {
+        let out = std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(root.join("deploy/multi-region").join(region))
+            .output()
+            .expect("kubectl runs (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "{region}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let yaml = String::from_utf8_lossy(&out.stdout);
+        for want in [
+            "kind: Deployment",
+            "replicas: 1",
+            "namespace: aegis-system",
+            &format!("topology.kubernetes.io/region: {region}"),
+            &format!("role/{role}"),
+            "name: AEGIS_STATE_AWS_REGION",
+        ] {
+            assert!(yaml.contains(want), "{region}: no `{want}` in:\n{yaml}");
+        }
+        for unwanted in [
+            "PersistentVolumeClaim",
+            "ReadWriteMany",
+            "--state-dir",
+            "kind: Role",
+        ] {
+            assert!(
+                !yaml.contains(unwanted),
+                "{region}: `{unwanted}` in:\n{yaml}"
+            );
+        }
+    }
+    let plan = aegis_dr::Plan::load(&root.join("deploy/multi-region/base/aegis.toml"))
+        .expect("the multi-region plan loads");
+    assert!(plan.watch.lease.is_none(), "leadership is the bucket's");
+    assert_eq!(
+        plan.state.url.as_deref(),
+        Some("s3://aegis-dr-state-euc1/aegis-prod")
+    );
+}

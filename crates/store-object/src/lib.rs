@@ -112,12 +112,11 @@ const KNOWN_VARS: &[&str] = &[
     "AWS_DEFAULT_REGION",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_ROLE_ARN",
     "AWS_ROLE_SESSION_NAME",
     "AWS_ENDPOINT_URL_STS",
-    "AWS_IMDSV1_FALLBACK",
     "AWS_METADATA_ENDPOINT",
     "AZURE_STORAGE_ACCOUNT_NAME",
     "AZURE_STORAGE_ACCOUNT_KEY",
@@ -189,11 +188,13 @@ impl Bucket {
                         .with_endpoint(&e)
                         .with_allow_http(e.starts_with("http://"));
                 }
-                if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
-                    b = b.with_region("us-east-1");
-                } else if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-                    b = b.with_region(r);
-                }
+                // The bucket's own region: `AEGIS_STATE_AWS_REGION` when the bucket is not in the
+                // region the process runs in (a controller in each region, one bucket).
+                let region = env("AEGIS_STATE_AWS_REGION")
+                    .or_else(|| env("AWS_REGION"))
+                    .or_else(|| env("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|| "us-east-1".to_string());
+                b = b.with_region(region);
                 Arc::new(b.build().map_err(|e| config_error(url, e))?)
             }
             "az" | "azure" => {
