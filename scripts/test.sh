@@ -62,8 +62,8 @@ scripts/store-emulators.sh start
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
-echo "== the core's journal, lock, control and controller tests again, their runs kept in an object store (in memory)"
-AEGIS_TEST_STATE=memory cargo test -p aegis-dr-core --locked --no-fail-fast --test core 2>&1 | tee -a "$log"
+echo "== the core's journal, lock, control and controller tests again, their runs kept in S3 (LocalStack)"
+AEGIS_TEST_STATE=s3 cargo test -p aegis-dr-core --locked --no-fail-fast --test core 2>&1 | tee -a "$log"
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } } END { print p + 0, f + 0 }' "$log")
 
 echo "== benchmark smoke runs (small estates; full figures: cargo bench -p aegis-dr-core --bench failover,"

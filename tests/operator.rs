@@ -5,7 +5,8 @@ use std::{process::Stdio, time::Duration};
 
 use crate::common::*;
 
-const APPROVAL: &str = r#"
+/// An approval hook before the DR database's promotion (also the state store tests').
+pub(crate) const APPROVAL: &str = r#"
 [[hooks]]
 name = "go-ahead"
 type = "approval"

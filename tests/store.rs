@@ -485,15 +485,7 @@ fn signal(child: &Child, sig: &str) {
 #[test]
 fn status_report_and_approvals_work_from_another_machine() {
     let store = s3_store("inspect");
-    let approval = r#"
-[[hooks]]
-name = "go-ahead"
-type = "approval"
-phases = ["failover"]
-before = "promote-dr-db"
-message = "promote the DR database?"
-timeout = "2m"
-"#;
+    let approval = crate::operator::APPROVAL;
     let a = Env::in_store(&plan("30s", approval), &store);
     let b = Env::in_store(&plan("30s", approval), &store);
     let pa = a.spawn(&["failover", "--yes"]);

@@ -320,20 +320,30 @@ above = 1
 
 /// `deploy/` renders with kubectl's kustomize (a client no one here wrote) into the controller's
 /// objects, and the plan it mounts is a valid plan whose `[watch]` uses the Lease the Role allows.
-#[test]
-fn the_deploy_manifests_render_and_their_plan_loads() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+/// The repository's root.
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `kubectl kustomize` of the folder `dir` under the repository: the objects it renders.
+fn render(dir: &str) -> String {
     let out = std::process::Command::new("kubectl")
         .arg("kustomize")
-        .arg(root.join("deploy"))
+        .arg(repo_root().join(dir))
         .output()
         .expect("kubectl runs (scripts/test.sh installs it)");
     assert!(
         out.status.success(),
-        "{}",
+        "{dir}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let yaml = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn the_deploy_manifests_render_and_their_plan_loads() {
+    let root = repo_root();
+    let yaml = render("deploy");
     for want in [
         "kind: Deployment",
         "replicas: 2",
@@ -459,22 +469,11 @@ action = "approve"
 
 #[test]
 fn the_multi_region_manifests_need_no_shared_volume_and_their_plan_keeps_state_in_a_bucket() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for (region, role) in [
         ("us-east-1", "aegis-dr-controller-use1"),
         ("us-west-2", "aegis-dr-controller-usw2"),
     ] {
-        let out = std::process::Command::new("kubectl")
-            .arg("kustomize")
-            .arg(root.join("deploy/multi-region").join(region))
-            .output()
-            .expect("kubectl runs (scripts/test.sh installs it)");
-        assert!(
-            out.status.success(),
-            "{region}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let yaml = String::from_utf8_lossy(&out.stdout);
+        let yaml = render(&format!("deploy/multi-region/{region}"));
         for want in [
             "kind: Deployment",
             "replicas: 1",
@@ -497,7 +496,7 @@ fn the_multi_region_manifests_need_no_shared_volume_and_their_plan_keeps_state_i
             );
         }
     }
-    let plan = aegis_dr::Plan::load(&root.join("deploy/multi-region/base/aegis.toml"))
+    let plan = aegis_dr::Plan::load(&repo_root().join("deploy/multi-region/base/aegis.toml"))
         .expect("the multi-region plan loads");
     assert!(plan.watch.lease.is_none(), "leadership is the bucket's");
     assert_eq!(

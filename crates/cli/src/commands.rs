@@ -569,7 +569,7 @@ fn migrate(cfg: &Config, to: &str) -> Result<u8> {
             "--to: {to} is where the runs already are"
         )));
     }
-    let m = aegis_dr::store::migrate(&cfg.state, &target)?;
+    let m = aegis_dr::migrate::migrate(&cfg.state, &target)?;
     match cfg.output {
         OutputFormat::Json => print_json(&json!({
             "from": cfg.state.to_string(),

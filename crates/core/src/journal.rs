@@ -55,6 +55,11 @@ fn crash_point() -> Option<u64> {
     *POINT.get_or_init(|| std::env::var(CRASH_AFTER_ENTRIES).ok()?.parse().ok())
 }
 
+/// The key of the copy of run `run_id`'s whole journal that its writer leaves when it ends.
+fn snapshot_key(run_id: &str) -> String {
+    run_key(run_id, "journal-copy.json")
+}
+
 /// The key of entry `seq` of run `run_id` in a store.
 fn entry_key(run_id: &str, seq: u64) -> String {
     run_key(run_id, &format!("journal/{seq:010}.json"))
@@ -269,7 +274,19 @@ impl Journal {
         self.closed = true;
         match &self.sink {
             Sink::File { file, path } => file.unlock().map_err(|e| Error::io(path.display(), e)),
-            Sink::Objects { .. } => Ok(()),
+            // In a store, a copy of the whole journal in one object, so a run list reads one
+            // object per run rather than every entry. A cache: the entries stay the record (a
+            // resume reads them), and a copy that could not be written costs only speed.
+            Sink::Objects {
+                objects, run_id, ..
+            } => {
+                if let Ok(bytes) = serde_json::to_vec(&self.entries) {
+                    if let Err(e) = objects.put(&snapshot_key(run_id), bytes, PutMode::Overwrite) {
+                        tracing::warn!(run = %run_id, error = %e, "journal copy not written");
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -315,8 +332,22 @@ fn put_entry(objects: &dyn Objects, run_id: &str, seq: u64, bytes: Vec<u8>) -> R
 /// one that cannot be read is an error naming it.
 fn read_objects(objects: &dyn Objects, run_id: &str) -> Result<Vec<Entry>> {
     let keys = objects.list(&run_key(run_id, "journal/"))?;
+    let got = objects.get_many(&keys)?;
+    entries_of(objects, run_id, &keys, got, 0)
+}
+
+/// The entries of `run_id` from its journal's `keys` (listed, in order, from entry `start`) and the
+/// objects `got` there.
+fn entries_of(
+    objects: &dyn Objects,
+    run_id: &str,
+    keys: &[String],
+    got: Vec<Option<crate::store::Object>>,
+    start: usize,
+) -> Result<Vec<Entry>> {
     let mut entries = Vec::with_capacity(keys.len());
-    for (i, key) in keys.iter().enumerate() {
+    for (i, (key, o)) in keys.iter().zip(got).enumerate() {
+        let i = i + start;
         let at = || format!("{}/{key}", objects.url().trim_end_matches('/'));
         if *key != entry_key(run_id, i as u64) {
             return Err(Error::new(
@@ -325,7 +356,7 @@ fn read_objects(objects: &dyn Objects, run_id: &str) -> Result<Vec<Entry>> {
             )
             .with_resource(at()));
         }
-        let Some(o) = objects.get(key)? else {
+        let Some(o) = o else {
             return Err(Error::new(
                 ErrorKind::Io,
                 format!("journal entry {i} vanished while read"),
@@ -339,6 +370,90 @@ fn read_objects(objects: &dyn Objects, run_id: &str) -> Result<Vec<Entry>> {
         entries.push(e);
     }
     Ok(entries)
+}
+
+/// Every run's entries in a store, by run id, read with one listing and requests many at once: a
+/// finished run's copy of its journal (entries past the copy read one by one), else each entry
+/// (a run whose journal cannot be read has its error).
+pub(crate) fn read_all_objects(
+    objects: &dyn Objects,
+) -> Result<std::collections::BTreeMap<String, Result<Vec<Entry>>>> {
+    let mut by_run: std::collections::BTreeMap<String, (Vec<String>, bool)> = Default::default();
+    for key in objects.list("runs/")? {
+        let Some((id, rest)) = key.strip_prefix("runs/").and_then(|k| k.split_once('/')) else {
+            continue;
+        };
+        if !crate::store::is_run_id(id) {
+            continue;
+        }
+        if rest.starts_with("journal/") {
+            by_run
+                .entry(id.to_string())
+                .or_default()
+                .0
+                .push(key.clone());
+        } else if key == snapshot_key(id) {
+            by_run.entry(id.to_string()).or_default().1 = true;
+        }
+    }
+    // The copies first: each says how many entries it holds.
+    let with_copy: Vec<String> = by_run
+        .iter()
+        .filter(|(_, (keys, copy))| *copy && !keys.is_empty())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let copies = objects.get_many(
+        &with_copy
+            .iter()
+            .map(|id| snapshot_key(id))
+            .collect::<Vec<_>>(),
+    )?;
+    let mut copied: std::collections::BTreeMap<String, Vec<Entry>> = Default::default();
+    for (id, copy) in with_copy.into_iter().zip(copies) {
+        let entries: Option<Vec<Entry>> = copy.and_then(|o| serde_json::from_slice(&o.bytes).ok());
+        // A copy is used only when it is no longer than the journal it copies.
+        if let Some(e) = entries.filter(|e| e.len() <= by_run[&id].0.len()) {
+            copied.insert(id, e);
+        }
+    }
+    // Then every entry no copy holds, all at once.
+    let tails: Vec<(String, usize)> = by_run
+        .keys()
+        .map(|id| (id.clone(), copied.get(id).map_or(0, Vec::len)))
+        .collect();
+    let wanted: Vec<String> = tails
+        .iter()
+        .flat_map(|(id, from)| by_run[id].0[*from..].iter().cloned())
+        .collect();
+    let mut got = objects.get_many(&wanted)?.into_iter();
+    Ok(tails
+        .into_iter()
+        .map(|(id, from)| {
+            let keys = &by_run[&id].0;
+            let mine: Vec<_> = got.by_ref().take(keys.len() - from).collect();
+            let mut entries = copied.remove(&id).unwrap_or_default();
+            let read = entries_of(objects, &id, &keys[from..], mine, from).map(|tail| {
+                entries.extend(tail);
+                entries
+            });
+            // Entries before the copy's end are checked to be there (a gap is an error).
+            let read = read.and_then(|e| {
+                match keys
+                    .iter()
+                    .enumerate()
+                    .find(|(i, k)| **k != entry_key(&id, *i as u64))
+                {
+                    Some((i, k)) => Err(Error::new(
+                        ErrorKind::Io,
+                        format!("journal entry {i} is missing (found {k} in its place)"),
+                    )
+                    .with_resource(format!("{}/{k}", objects.url().trim_end_matches('/')))),
+                    None => Ok(e),
+                }
+            });
+            (id, read)
+        })
+        .collect())
 }
 
 /// Writes the whole journal of run `run_id` into `state` (a migration's copy): refused where a
@@ -450,6 +565,52 @@ fn lock_writer(file: &File, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn started(ts_ms: u64, step: &str) -> Entry {
+        Entry::StepStarted {
+            ts_ms,
+            step: step.into(),
+        }
+    }
+
+    #[test]
+    fn in_a_store_a_writer_that_lost_the_run_fails_on_its_next_entry_and_nothing_interleaves() {
+        use crate::store::{memory::MemoryObjects, LeaseTerms};
+        let state = State::Objects(Arc::new(MemoryObjects::new()), LeaseTerms::DEFAULT);
+        let lock_a = RunLock::acquire(&state, "p", "r1", "failover").unwrap();
+        let mut a = Journal::create(&state, "r1", &started(1, "a"), &lock_a).unwrap();
+        a.append(&started(2, "b")).unwrap();
+        // B takes the run over (as after A's lease ran out: here under another lock key, A's being
+        // renewed) and writes its next entry.
+        let lock_b = RunLock::acquire(&state, "p2", "r1", "resume").unwrap();
+        let (mut b, read) = Journal::reopen(&state, "r1", &lock_b).unwrap();
+        assert_eq!(read.len(), 2);
+        b.append(&started(3, "c")).unwrap();
+        // A, continuing, cannot write over it: its entry 2 exists.
+        let e = a.append(&started(4, "late")).unwrap_err();
+        assert!(crate::store::is_lost(&e), "{e}");
+        let all = read_run(&state, "r1").unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(matches!(&all[2], Entry::StepStarted { step, .. } if step == "c"));
+        // A write retried after its answer was lost finds its own entry and goes on.
+        b.append(&started(5, "d")).unwrap();
+        let State::Objects(o, _) = &state else {
+            unreachable!()
+        };
+        put_entry(o.as_ref(), "r1", 3, encode(&started(5, "d")).unwrap()).unwrap();
+        // B ends: a run list reads its copy of the journal, and an entry written after it.
+        b.close().unwrap();
+        assert!(o.get(&snapshot_key("r1")).unwrap().is_some());
+        let (mut c, _) = Journal::reopen(&state, "r1", &lock_b).unwrap();
+        c.append(&started(6, "e")).unwrap();
+        let listed = read_all_objects(o.as_ref()).unwrap();
+        let got = listed["r1"].as_ref().unwrap();
+        assert_eq!(
+            serde_json::to_value(got).unwrap(),
+            serde_json::to_value(read_run(&state, "r1").unwrap()).unwrap()
+        );
+        assert_eq!(got.len(), 5);
+    }
 
     #[test]
     fn torn_tail_is_dropped_on_reopen() {

@@ -19,6 +19,7 @@ pub(crate) mod fsutil;
 pub mod incident;
 pub mod journal;
 pub(crate) mod lock;
+pub mod migrate;
 pub mod notify;
 pub mod orchestrator;
 pub mod plan;

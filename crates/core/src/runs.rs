@@ -73,7 +73,14 @@ pub fn list(state: &State) -> Vec<RunRecord> {
 /// Every run in `state`, oldest first; no `runs` folder is no runs, one that cannot be read (or a
 /// store that cannot be listed) is an error naming it.
 pub fn try_list(state: &State) -> Result<Vec<RunRecord>> {
-    let mut out: Vec<RunRecord> = run_ids(state)?.iter().map(|id| read(state, id)).collect();
+    let mut out: Vec<RunRecord> = match state {
+        State::Folder(dir) => run_ids(dir)?.iter().map(|id| read(state, id)).collect(),
+        // One listing and many reads at once, not a listing and a read per entry of every run.
+        State::Objects(objects, _) => crate::journal::read_all_objects(objects.as_ref())?
+            .into_iter()
+            .map(|(id, entries)| record(state, &id, entries))
+            .collect(),
+    };
     out.sort_by(|a, b| {
         let start = |r: &RunRecord| r.run().map(|r| r.state.started_ms);
         start(a)
@@ -83,38 +90,23 @@ pub fn try_list(state: &State) -> Result<Vec<RunRecord>> {
     Ok(out)
 }
 
-/// The ids of the runs kept in `state`.
-fn run_ids(state: &State) -> Result<Vec<String>> {
-    match state {
-        State::Folder(dir) => {
-            let runs = dir.join("runs");
-            let rd = match std::fs::read_dir(&runs) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(Error::io(runs.display(), e)),
-            };
-            let mut ids = Vec::new();
-            for e in rd {
-                let e = e.map_err(|e| Error::io(runs.display(), e))?;
-                let name = e.file_name().to_string_lossy().to_string();
-                if e.path().is_dir() && is_run_id(&name) {
-                    ids.push(name);
-                }
-            }
-            Ok(ids)
-        }
-        State::Objects(objects, _) => {
-            let mut ids: Vec<String> = objects
-                .list("runs/")?
-                .iter()
-                .filter_map(|k| k.strip_prefix("runs/")?.split_once('/'))
-                .filter(|(id, rest)| rest.starts_with("journal/") && is_run_id(id))
-                .map(|(id, _)| id.to_string())
-                .collect();
-            ids.dedup();
-            Ok(ids)
+/// The ids of the runs kept in the state folder `dir`.
+fn run_ids(dir: &std::path::Path) -> Result<Vec<String>> {
+    let runs = dir.join("runs");
+    let rd = match std::fs::read_dir(&runs) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(runs.display(), e)),
+    };
+    let mut ids = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| Error::io(runs.display(), e))?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.path().is_dir() && is_run_id(&name) {
+            ids.push(name);
         }
     }
+    Ok(ids)
 }
 
 /// True when run `run_id` of `plan` is driven by a live process now: it holds the plan's lock or
@@ -146,39 +138,46 @@ pub fn exists(state: &State, run_id: &str) -> bool {
 
 /// Reads run `run_id`.
 pub fn read(state: &State, run_id: &str) -> RunRecord {
-    let location = state.run_location(run_id);
-    let read = match state {
-        State::Folder(dir) => read_folder(&dir.join("runs").join(run_id)),
-        State::Objects(..) => Ok(()),
-    };
-    let read = match read {
-        Err(r) => r,
-        // In a store a run with no entry has no journal; in a folder the file exists (checked
-        // above), so an empty one is unreadable.
-        Ok(()) => match crate::journal::read_run(state, run_id).and_then(|e| {
-            if e.is_empty() && state.is_shared() {
-                Ok(None)
-            } else {
-                RunState::fold(&e).map(Some)
+    if let State::Folder(dir) = state {
+        if let Err(r) = read_folder(&dir.join("runs").join(run_id)) {
+            return RunRecord {
+                run_id: run_id.to_string(),
+                location: state.run_location(run_id),
+                read: r,
+            };
+        }
+    }
+    record(state, run_id, crate::journal::read_run(state, run_id))
+}
+
+/// The record of run `run_id` whose journal read as `entries`.
+fn record(state: &State, run_id: &str, entries: Result<Vec<crate::journal::Entry>>) -> RunRecord {
+    // In a store a run with no entry has no journal; in a folder the file exists (checked
+    // before), so an empty one is unreadable.
+    let folded = entries.and_then(|e| {
+        if e.is_empty() && state.is_shared() {
+            Ok(None)
+        } else {
+            RunState::fold(&e).map(Some)
+        }
+    });
+    let read = match folded {
+        Ok(Some(state_now)) => {
+            let mut status = state_now.status();
+            if status == RunStatus::Running && !is_live(state, &state_now.plan, run_id) {
+                status = RunStatus::Interrupted;
             }
-        }) {
-            Ok(Some(state_now)) => {
-                let mut status = state_now.status();
-                if status == RunStatus::Running && !is_live(state, &state_now.plan, run_id) {
-                    status = RunStatus::Interrupted;
-                }
-                RunRead::Run(Box::new(Listed {
-                    state: state_now,
-                    status,
-                }))
-            }
-            Ok(None) => RunRead::NoJournal,
-            Err(e) => RunRead::Corrupt(e.to_string()),
-        },
+            RunRead::Run(Box::new(Listed {
+                state: state_now,
+                status,
+            }))
+        }
+        Ok(None) => RunRead::NoJournal,
+        Err(e) => RunRead::Corrupt(e.to_string()),
     };
     RunRecord {
         run_id: run_id.to_string(),
-        location,
+        location: state.run_location(run_id),
         read,
     }
 }
@@ -255,10 +254,7 @@ pub fn failback_class_in(all: &[RunRecord], plan: &str) -> Option<(IncidentClass
     Some((f.state.class, f.state.run_id.clone()))
 }
 
-/// True when `id` can name a run folder: not empty, no path separator, not hidden.
-pub fn is_run_id(id: &str) -> bool {
-    !id.is_empty() && !id.contains(['/', '\\']) && !id.starts_with('.')
-}
+pub use crate::store::is_run_id;
 
 /// The first run of `plan` started after `run` that succeeded: the estate has moved on since.
 pub fn superseded_by(state: &State, run: &RunState) -> Option<Listed> {

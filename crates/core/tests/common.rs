@@ -26,21 +26,70 @@ pub struct Estate {
     /// The folder of the simulated world (and of the runs, unless they are in a store); removed
     /// with the estate.
     _dir: tempfile::TempDir,
-    /// Where runs keep their state: the temporary folder, or (with `AEGIS_TEST_STATE=memory`) an
-    /// object store in memory, so every test here also runs against a store's journal and lease.
+    /// Where runs keep their state: the temporary folder, or (with `AEGIS_TEST_STATE=s3` or
+    /// `memory`) an object store, so every test here also runs against a store's journal and lease.
     pub state: State,
 }
 
-/// The state the tests keep runs in (see [`Estate::state`]).
+/// The state the tests keep runs in (see [`Estate::state`]): `AEGIS_TEST_STATE=s3` keeps them in
+/// S3 on LocalStack (a prefix per estate), `memory` in an object store in memory.
 fn test_state(dir: &Path) -> State {
     match std::env::var("AEGIS_TEST_STATE").as_deref() {
         Ok("memory") => State::Objects(
             Arc::new(aegis_dr_core::store::memory::MemoryObjects::new()),
             LeaseTerms::DEFAULT,
         ),
+        Ok("s3") => s3_state(),
         Ok("") | Err(_) => State::Folder(dir.to_path_buf()),
-        Ok(other) => panic!("AEGIS_TEST_STATE={other}: only `memory` is known"),
+        Ok(other) => panic!("AEGIS_TEST_STATE={other}: `s3` or `memory`"),
     }
+}
+
+/// A fresh prefix of a bucket in LocalStack's S3 (made once, by the AWS CLI).
+fn s3_state() -> State {
+    const BUCKET: &str = "aegisdrcoretests";
+    static CREATED: std::sync::Once = std::sync::Once::new();
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let get = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!("AEGIS_TEST_STATE=s3 needs {k}: `scripts/aws-emulators.sh start && . .ci/emulators/env`")
+        })
+    };
+    let vars = [
+        ("AWS_ENDPOINT_URL_S3", get("AEGIS_TEST_LOCALSTACK")),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ];
+    CREATED.call_once(|| {
+        let out = std::process::Command::new(get("AEGIS_TEST_AWSCLI"))
+            .args([
+                "--endpoint-url",
+                &vars[0].1,
+                "s3api",
+                "create-bucket",
+                "--bucket",
+                BUCKET,
+            ])
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("the AWS CLI runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || err.contains("BucketAlready"),
+            "create-bucket: {err}"
+        );
+    });
+    let url = format!(
+        "s3://{BUCKET}/core-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    aegis_dr_store_object::open_with(&url, LeaseTerms::DEFAULT, &|k| {
+        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .expect("the S3 state opens")
 }
 
 impl Estate {

@@ -47,6 +47,66 @@ impl std::fmt::Debug for Gcs {
 /// Attempts of a request that failed transiently (a connection, 429, 5xx).
 const ATTEMPTS: u32 = 3;
 
+/// Requests in flight at once when many objects are read.
+const MANY: usize = 32;
+
+/// An answer: its status, headers and body.
+type Answer = (u16, reqwest::header::HeaderMap, Vec<u8>);
+
+/// Sends the request `build` makes (with a token from `credentials`, none against an emulator),
+/// retrying a transient failure; the answer, whatever its status. `at` names the object in errors.
+async fn request(
+    http: reqwest::Client,
+    credentials: Option<Credentials>,
+    at: String,
+    build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> Result<Answer> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut req = build(&http);
+        if let Some(c) = &credentials {
+            match c.headers(http::Extensions::new()).await {
+                Ok(CacheableResource::New { data, .. }) => {
+                    for (k, v) in &data {
+                        req = req.header(k.as_str(), v.as_bytes());
+                    }
+                }
+                Ok(CacheableResource::NotModified) => {}
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!("state store: no usable Google credentials: {e}"),
+                    )
+                    .with_resource(at))
+                }
+            }
+        }
+        let transient = match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let headers = r.headers().clone();
+                match r.bytes().await {
+                    Ok(b) if !(status == 429 || status >= 500) || attempt >= ATTEMPTS => {
+                        return Ok((status, headers, b.to_vec()))
+                    }
+                    Ok(_) => format!("HTTP {status}"),
+                    Err(e) => format!("answer cut off: {e}"),
+                }
+            }
+            Err(e) => format!("{e}"),
+        };
+        if attempt >= ATTEMPTS {
+            return Err(Error::new(
+                ErrorKind::Unreachable,
+                format!("state store request failed after {attempt} attempts: {transient}"),
+            )
+            .with_resource(at));
+        }
+        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+    }
+}
+
 impl Gcs {
     /// The bucket `bucket` under `prefix`; `emulator` is `STORAGE_EMULATOR_HOST` when set.
     pub fn open(url: &str, bucket: &str, prefix: &str, emulator: Option<String>) -> Result<Gcs> {
@@ -109,54 +169,44 @@ impl Gcs {
         &self,
         key: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
-    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
+    ) -> Result<Answer> {
         let (http, credentials, at) = (self.http.clone(), self.credentials.clone(), self.at(key));
-        self.rt.call(async move {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let mut req = build(&http);
-                if let Some(c) = &credentials {
-                    match c.headers(http::Extensions::new()).await {
-                        Ok(CacheableResource::New { data, .. }) => {
-                            for (k, v) in &data {
-                                req = req.header(k.as_str(), v.as_bytes());
-                            }
-                        }
-                        Ok(CacheableResource::NotModified) => {}
-                        Err(e) => {
-                            return Err(Error::new(
-                                ErrorKind::PermissionDenied,
-                                format!("state store: no usable Google credentials: {e}"),
-                            )
-                            .with_resource(at))
-                        }
-                    }
-                }
-                let transient = match req.send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let headers = r.headers().clone();
-                        match r.bytes().await {
-                            Ok(b) if !(status == 429 || status >= 500) || attempt >= ATTEMPTS => {
-                                return Ok((status, headers, b.to_vec()))
-                            }
-                            Ok(_) => format!("HTTP {status}"),
-                            Err(e) => format!("answer cut off: {e}"),
-                        }
-                    }
-                    Err(e) => format!("{e}"),
-                };
-                if attempt >= ATTEMPTS {
-                    return Err(Error::new(
-                        ErrorKind::Unreachable,
-                        format!("state store request failed after {attempt} attempts: {transient}"),
-                    )
-                    .with_resource(at));
-                }
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        self.rt.call(request(http, credentials, at, build))?
+    }
+
+    /// The media URL of `key`.
+    fn media(&self, key: &str) -> String {
+        format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            self.bucket,
+            utf8_percent_encode(&self.name(key), NAME)
+        )
+    }
+
+    /// The object of a media download's answer.
+    fn object(&self, key: &str, (status, headers, body): Answer) -> Result<Option<Object>> {
+        match status {
+            200 => {
+                let generation = headers
+                    .get("x-goog-generation")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::Provider, "state store gave no object generation")
+                            .with_resource(self.at(key))
+                    })?;
+                Ok(Some(Object {
+                    bytes: body,
+                    version: Version {
+                        e_tag: None,
+                        version: Some(generation),
+                    },
+                }))
             }
-        })?
+            404 => Ok(None),
+            s => Err(self.failed(key, s, &body)),
+        }
     }
 
     /// The error of an answer that is not a success.
@@ -191,35 +241,35 @@ impl Objects for Gcs {
     }
 
     fn get(&self, key: &str) -> Result<Option<Object>> {
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.base,
-            self.bucket,
-            utf8_percent_encode(&self.name(key), NAME)
-        );
-        let (status, headers, body) =
-            self.send(key, move |h| h.get(&url).query(&[("alt", "media")]))?;
-        match status {
-            200 => {
-                let generation = headers
-                    .get("x-goog-generation")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        Error::new(ErrorKind::Provider, "state store gave no object generation")
-                            .with_resource(self.at(key))
-                    })?;
-                Ok(Some(Object {
-                    bytes: body,
-                    version: Version {
-                        e_tag: None,
-                        version: Some(generation),
-                    },
-                }))
-            }
-            404 => Ok(None),
-            s => Err(self.failed(key, s, &body)),
-        }
+        let url = self.media(key);
+        let answer = self.send(key, move |h| h.get(&url).query(&[("alt", "media")]))?;
+        self.object(key, answer)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Object>>> {
+        let requests: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let url = self.media(k);
+                request(
+                    self.http.clone(),
+                    self.credentials.clone(),
+                    self.at(k),
+                    move |h: &reqwest::Client| h.get(&url).query(&[("alt", "media")]),
+                )
+            })
+            .collect();
+        let answers = self.rt.call(async move {
+            use futures_util::StreamExt;
+            futures_util::stream::iter(requests)
+                .buffered(MANY)
+                .collect::<Vec<_>>()
+                .await
+        })?;
+        keys.iter()
+            .zip(answers)
+            .map(|(k, a)| self.object(k, a?))
+            .collect()
     }
 
     fn put(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> Result<Version> {
@@ -319,12 +369,7 @@ impl Objects for Gcs {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.base,
-            self.bucket,
-            utf8_percent_encode(&self.name(key), NAME)
-        );
+        let url = self.media(key);
         let (status, _, body) = self.send(key, move |h| h.delete(&url))?;
         match status {
             200 | 204 | 404 => Ok(()),

@@ -103,6 +103,9 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// Requests in flight at once when many objects are read.
+const MANY: usize = 32;
+
 /// The variables the builders read (each cloud's `from_env` set that aegis-dr passes on).
 const KNOWN_VARS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
@@ -298,6 +301,42 @@ impl Objects for Bucket {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error(key, e)),
         }
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Object>>> {
+        let paths = keys
+            .iter()
+            .map(|k| self.path(k))
+            .collect::<Result<Vec<_>>>()?;
+        let store = self.store.clone();
+        let got = self.rt.call(async move {
+            futures_util::stream::iter(paths.into_iter().map(|p| {
+                let store = store.clone();
+                async move {
+                    match store.get(&p).await {
+                        Ok(r) => {
+                            let meta = r.meta.clone();
+                            r.bytes().await.map(|b| Some((b, meta)))
+                        }
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            }))
+            .buffered(MANY)
+            .collect::<Vec<_>>()
+            .await
+        })?;
+        keys.iter()
+            .zip(got)
+            .map(|(key, r)| match r {
+                Ok(o) => Ok(o.map(|(bytes, meta)| Object {
+                    bytes: bytes.to_vec(),
+                    version: version_of(meta.e_tag, meta.version),
+                })),
+                Err(e) => Err(self.error(key, e)),
+            })
+            .collect()
     }
 
     fn put(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> Result<Version> {

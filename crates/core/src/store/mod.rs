@@ -15,9 +15,6 @@
 
 pub mod lease;
 pub mod memory;
-mod migrate;
-
-pub use migrate::{migrate, Migrated};
 
 use std::{
     fmt,
@@ -69,6 +66,11 @@ pub trait Objects: Send + Sync + fmt::Debug {
     fn put(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> Result<Version>;
     /// Every key under `prefix` (a folder-like prefix ending in `/`), sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// The objects at `keys`, in order (`None` where there is none). Stores answer many at once
+    /// (a run list reads every entry of every journal); the default reads them one by one.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Object>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// Deletes `key`; deleting what is not there succeeds.
     fn delete(&self, key: &str) -> Result<()>;
 }
@@ -211,6 +213,11 @@ impl State {
                 .map(|_| ()),
         }
     }
+}
+
+/// True when `id` can name a run (a folder, a key prefix): not empty, no path separator, not hidden.
+pub fn is_run_id(id: &str) -> bool {
+    !id.is_empty() && !id.contains(['/', '\\']) && !id.starts_with('.')
 }
 
 /// The key of `rest` under run `run_id`'s prefix.
