@@ -8,6 +8,7 @@ mod drsyncer;
 mod estate;
 mod logging;
 mod progress;
+mod state;
 mod watch;
 
 use std::{io::Write, process::ExitCode};

@@ -294,10 +294,24 @@ impl Orchestrator {
             }
             other => other,
         };
-        let mut stopped = match &error {
+        let stopped = match &error {
             Some(e) => Some(stop::after_stop(&ctx, &self.state, status, e).await),
             None => None,
         };
+        self.finish(ctx, error, status, stopped, calls_before).await
+    }
+
+    /// Ends a run: its provider calls and its end journaled, its report folded and written. A
+    /// journal that cannot take the end (its store went away) leaves the run interrupted, with what
+    /// serves read and announced; a process that lost the run to another returns that at once.
+    async fn finish(
+        &self,
+        ctx: Arc<RunCtx>,
+        error: Option<Error>,
+        status: RunStatus,
+        mut stopped: Option<stop::Stopped>,
+        calls_before: std::collections::BTreeMap<String, crate::run::ProviderCalls>,
+    ) -> Result<RunOutcome> {
         let mut calls = self.providers.calls();
         for (name, c) in calls.iter_mut() {
             if let Some(b) = calls_before.get(name) {
