@@ -224,6 +224,15 @@ impl Env {
         w.canonical()
     }
 
+    /// The simulated world once its time-driven changes have caught up (a job finished, a recovery
+    /// instance ready for failback): the simulator applies them when it is next called, so two
+    /// worlds compared right after their runs may differ only by when each was last called.
+    /// `check` calls every resource (its exit code is not the point here).
+    pub fn settled_world(&self) -> Value {
+        let _ = self.run(&["check"]);
+        self.world()
+    }
+
     /// The entries of run `id`'s journal (a torn last line left out).
     pub fn journal(&self, id: &str) -> Vec<Value> {
         if self.store.is_some() {

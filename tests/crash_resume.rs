@@ -90,7 +90,7 @@ fn crash_and_resume(op: &str, seed: u64, at: usize, reference: &serde_json::Valu
     let doc = json(&out);
     assert_eq!(doc["status"], "succeeded");
     assert_eq!(
-        &env.world(),
+        &env.settled_world(),
         reference,
         "seed {seed}: crashed at entry {at} and resumed, the end state differs"
     );
@@ -119,7 +119,7 @@ fn failover_crashed_at_chosen_points_resumes_to_the_same_end_state() {
     let reference = Env::default();
     let out = reference.run(&["failover", "--yes"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let want = reference.world();
+    let want = reference.settled_world();
     for (seed, at) in points(0, seeds(8), journal_lines(&reference).len()) {
         crash_and_resume("failover", seed, at, &want);
     }
@@ -134,7 +134,7 @@ fn drill_crashed_at_chosen_points_resumes_to_the_same_end_state() {
     };
     let out = reference.run(&["drill", "--yes"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let want = reference.world();
+    let want = reference.settled_world();
     assert_eq!(want, initial, "a drill ends where it started");
     for (seed, at) in points(100, seeds(4), journal_lines(&reference).len()) {
         crash_and_resume("drill", seed, at, &want);

@@ -264,7 +264,7 @@ fn killed_and_resumed_elsewhere(new_store: fn(&str) -> Store, points: u64) -> (S
     let reference = Env::in_store(&plan("1s", ""), &store);
     let out = reference.run(&["failover", "--yes"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let want = reference.world();
+    let want = reference.settled_world();
     let id = reference.runs().pop().expect("the reference run");
     let n = reference.journal(&id).len();
     for seed in 0..points {
@@ -292,7 +292,7 @@ fn killed_and_resumed_elsewhere(new_store: fn(&str) -> Store, points: u64) -> (S
         );
         assert_eq!(json(&out)["status"], "succeeded");
         assert_eq!(
-            b.world(),
+            b.settled_world(),
             want,
             "seed {seed}: killed at entry {at} on A and resumed on B, the end state differs"
         );
