@@ -370,7 +370,13 @@ impl SimProvider {
     ) -> Result<T> {
         let now = self.clock.now_ms();
         let mut w = self.lock()?;
+        // Time-driven changes observed now are kept too: what a read saw is what a reader of the
+        // persisted world (a resumed run, another process) finds.
+        let settled = needs_settle(&w, &self.settings, now);
         settle(&mut w, &self.settings, now);
+        if settled && !mutates {
+            self.persist(&w)?;
+        }
         check_reachable(&w, site, resource)?;
         let db_before = op.on_databases().then(|| w.databases.clone());
         let out = f(&mut w, now);
