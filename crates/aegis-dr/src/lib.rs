@@ -54,6 +54,10 @@ pub use aegis_dr_provider_kubernetes as kubernetes;
 #[cfg(feature = "aws")]
 pub use aegis_dr_provider_aws as aws;
 
+/// Self-managed PostgreSQL pairs (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use aegis_dr_provider_postgres as postgres;
+
 /// Picks `ring` as the process's rustls crypto provider, unless the program already chose one.
 /// Needed when two TLS stacks share the process (kube's ring and the AWS SDK's aws-lc-rs): rustls
 /// cannot choose by itself. [`providers_for`] calls it; so does the CLI before any client exists.

@@ -52,6 +52,12 @@ const GCP: Implementation = Implementation::Backend(&aegis_dr_provider_gcp::GcpB
 #[cfg(not(feature = "gcp"))]
 const GCP: Implementation = Implementation::FeatureOff;
 
+#[cfg(feature = "postgres")]
+const POSTGRES: Implementation =
+    Implementation::Backend(&aegis_dr_provider_postgres::PostgresBackend);
+#[cfg(not(feature = "postgres"))]
+const POSTGRES: Implementation = Implementation::FeatureOff;
+
 #[cfg(feature = "kubernetes")]
 const KUBE: Implementation =
     Implementation::Backend(&aegis_dr_provider_kubernetes::KubernetesBackend);
@@ -89,6 +95,12 @@ pub const REGISTRY: &[ProviderDescriptor] = &[
         feature: Some("gcp"),
         serves: "Cloud SQL (DR replica switchover / promotion, HA failover), Cloud DNS, GKE node pools",
         implementation: GCP,
+    },
+    ProviderDescriptor {
+        name: "postgres",
+        feature: Some("postgres"),
+        serves: "self-managed PostgreSQL streaming-replication pairs: fence, promotion with an LSN proof, rejoin",
+        implementation: POSTGRES,
     },
 ];
 

@@ -81,6 +81,7 @@ fn plan(s: &Shape, concurrency: usize) -> Plan {
             dr: format!("db{i}-usw2"),
             engine: None,
             options: Default::default(),
+            rejoin: Default::default(),
         });
     }
     for i in 0..s.pools {

@@ -149,6 +149,7 @@ pub async fn database_failover(p: &ProviderSet, plan: &Plan, clock: &Clock, with
                     source: dr.clone(),
                     target: primary.clone(),
                     dry_run: true,
+                    accept_data_loss: false,
                 })
                 .await
                 .expect("dry-run reverse replication");
@@ -160,6 +161,7 @@ pub async fn database_failover(p: &ProviderSet, plan: &Plan, clock: &Clock, with
             source: dr.clone(),
             target: primary.clone(),
             dry_run: false,
+            accept_data_loss: false,
         })
         .await
         .expect("reverse replication");
@@ -193,6 +195,7 @@ pub async fn database_failover(p: &ProviderSet, plan: &Plan, clock: &Clock, with
             source: primary.clone(),
             target: dr.clone(),
             dry_run: false,
+            accept_data_loss: false,
         })
         .await
         .expect("re-protect");

@@ -188,6 +188,7 @@ impl RdsDatabases {
             role,
             fenced: cluster_tag(&c, FENCED_TAG) == Some("true"),
             replication_lag,
+            replication_lag_bytes: None,
             last_backup_age: self.cluster_snapshot_age(db.site, &db.instance).await?,
             replicating_from: if role == DatabaseRole::Replica {
                 writer_id

@@ -147,6 +147,7 @@ impl RdsDatabases {
             fenced: tag(&i, FENCED_AZ_TAG) == Some(mine)
                 || (role == DatabaseRole::Primary && !serving),
             replication_lag,
+            replication_lag_bytes: None,
             last_backup_age: self.snapshot_age(SiteRole::Primary, z.instance).await?,
             replicating_from: (role == DatabaseRole::Replica).then(|| z.reference(db.site.other())),
             lossless_planned_promotion: false,

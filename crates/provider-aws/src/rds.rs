@@ -529,6 +529,7 @@ impl RdsDatabases {
             role,
             fenced: tag(&i, FENCED_TAG) == Some("true"),
             replication_lag,
+            replication_lag_bytes: None,
             last_backup_age: self.last_backup_age(db, &i).await?,
             replicating_from: i.read_replica_source_db_instance_identifier().map(id_of),
             lossless_planned_promotion: false,

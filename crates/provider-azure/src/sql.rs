@@ -254,6 +254,7 @@ impl DatabaseFailover for SqlFailoverGroups {
             // ARM reports no replication lag for failover groups (only T-SQL's
             // sys.dm_geo_replication_link_status does): unknown, never zero.
             replication_lag: None,
+            replication_lag_bytes: None,
             last_backup_age: self.backup_age(&g, &p.server_id(db)).await,
             replicating_from: (role == DatabaseRole::Replica)
                 .then(|| {

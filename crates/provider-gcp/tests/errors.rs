@@ -381,6 +381,7 @@ async fn a_forced_promotion_with_the_primary_region_down_promotes_the_replica() 
             source: dr,
             target: primary,
             dry_run: false,
+            accept_data_loss: false,
         })
         .await
         .expect_err("not a replica");

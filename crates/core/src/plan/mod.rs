@@ -25,6 +25,7 @@ mod hooks;
 mod provider_settings;
 mod raw;
 mod record_targets;
+mod rejoin;
 mod selector;
 mod state_settings;
 mod triggers;
@@ -38,6 +39,7 @@ pub use escalation::{Escalation, EscalationRoute};
 pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
 pub use record_targets::RecordTargets;
+pub use rejoin::{Rejoin, RejoinCommand, POSTGRES};
 pub use selector::LabelSelector;
 pub use state_settings::StateSettings;
 pub use validate::MAX_PLAN_NAME;
@@ -165,6 +167,8 @@ pub struct DatabaseSpec {
     pub engine: Option<String>,
     /// Provider-specific options (for example an Aurora global cluster id).
     pub options: BTreeMap<String, String>,
+    /// The commands that make an instance replicate from the other (`postgres` pairs).
+    pub rejoin: Rejoin,
 }
 
 impl DatabaseSpec {

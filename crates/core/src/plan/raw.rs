@@ -94,6 +94,7 @@ pub(super) struct RawDatabase {
     pub(super) engine: Option<String>,
     #[serde(default)]
     pub(super) options: BTreeMap<String, String>,
+    pub(super) rejoin: Option<super::rejoin::RawRejoin>,
 }
 
 #[derive(Deserialize)]

@@ -291,7 +291,8 @@ fn databases(v: &mut Validator, raw: Vec<RawDatabase>, sites: Sites) -> Result<V
             return Err(Error::config(format!(
                 "{at}.provider: sites.primary.provider is `{p}` and sites.dr.provider `{r}`, but a database pair's two \
                  instances are on one provider (aegis-dr promotes a provider's own replica; replication across \
-                 clouds is the application's): set `provider` to the cloud holding both instances"
+                 clouds is the application's): set `provider` to the cloud holding both instances, or to `postgres` \
+                 for a self-managed PostgreSQL pair (which replicates across clouds itself)"
             )));
         }
         let provider = provider_of(&at, d.provider, p)?;
@@ -304,6 +305,7 @@ fn databases(v: &mut Validator, raw: Vec<RawDatabase>, sites: Sites) -> Result<V
                 )));
             }
         }
+        let rejoin = super::rejoin::rejoin(&at, provider.as_str(), d.rejoin)?;
         out.push(DatabaseSpec {
             name: d.name.into_inner(),
             provider,
@@ -311,6 +313,7 @@ fn databases(v: &mut Validator, raw: Vec<RawDatabase>, sites: Sites) -> Result<V
             dr: d.dr,
             engine: d.engine,
             options: d.options,
+            rejoin,
         });
     }
     Ok(out)

@@ -39,6 +39,10 @@ pub struct DatabaseStatus {
     pub fenced: bool,
     /// Replication lag behind the source, for replicas.
     pub replication_lag: Option<Duration>,
+    /// The same lag in bytes of log the replica has not yet applied, where the engine measures it
+    /// (PostgreSQL's LSN difference); `None` when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_lag_bytes: Option<u64>,
     /// Age of the newest completed backup or snapshot.
     pub last_backup_age: Option<Duration>,
     /// Instance the replica replicates from.
@@ -90,6 +94,10 @@ pub struct ReverseReplicationRequest {
     pub target: DatabaseRef,
     /// Only report what would be synchronised.
     pub dry_run: bool,
+    /// The operator consented to losing data (`--accept-data-loss`): a re-protection that
+    /// discards writes only `target` holds (a rewind after a forced failover) may go ahead.
+    #[serde(default)]
+    pub accept_data_loss: bool,
 }
 
 /// What a reverse replication moves (or would move).

@@ -20,6 +20,7 @@ impl DatabaseFailover for SimProvider {
                     replication_lag: w
                         .lag(&db.instance, now, self.settings.catch_up_speed)
                         .filter(|_| self.settings.lag_reported),
+                    replication_lag_bytes: None,
                     last_backup_age: Some(Duration::from_millis(
                         now.saturating_sub(d.last_backup_ms),
                     )),

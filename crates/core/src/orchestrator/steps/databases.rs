@@ -384,6 +384,7 @@ pub(super) async fn reverse(
                     source: source.clone(),
                     target: target.clone(),
                     dry_run,
+                    accept_data_loss: ctx.flags().accept_data_loss,
                 };
                 if dry_run || !already {
                     let rep = ctx
@@ -524,6 +525,7 @@ mod tests {
             dr: "b".into(),
             engine: None,
             options: Default::default(),
+            rejoin: Default::default(),
         };
         let n = snapshot_name("20261124T154155Z-failback-9ab9", &d);
         assert_eq!(n, "aegis-20261124t154155z-failback-9ab9-orders-db-main");

@@ -1,0 +1,134 @@
+//! A database instance's `rejoin` command: what makes a former primary replicate from the new one
+//! when only its host can (PostgreSQL's `pg_rewind` or a fresh base backup). aegis-dr runs it with
+//! its argv, environment and secrets handled like a command hook's, then checks the result itself.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::SiteRole;
+use crate::{
+    duration::parse_duration,
+    error::{Error, Result},
+};
+
+/// The provider whose pairs rejoin through a command.
+pub const POSTGRES: &str = "postgres";
+
+/// One instance's rejoin command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejoinCommand {
+    /// The program and its arguments (no shell).
+    pub argv: Vec<String>,
+    /// Variables set for it.
+    pub env: BTreeMap<String, String>,
+    /// Variables of aegis-dr's environment passed on whose values are secrets: replaced by
+    /// `[redacted]` in everything aegis-dr records of its output.
+    pub secret_env: Vec<String>,
+    /// Folder it starts in (default: aegis-dr's).
+    pub workdir: Option<String>,
+    /// Longest it may take (default 10 min); it is killed after.
+    pub timeout: Duration,
+}
+
+/// The rejoin commands of a pair, per site (an instance without one cannot be re-protected).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejoin {
+    /// Makes the primary site's instance a replica of the DR one.
+    pub primary: Option<RejoinCommand>,
+    /// Makes the DR site's instance a replica of the primary one.
+    pub dr: Option<RejoinCommand>,
+}
+
+impl Rejoin {
+    /// The command of the instance at `site`.
+    pub fn at(&self, site: SiteRole) -> Option<&RejoinCommand> {
+        match site {
+            SiteRole::Primary => self.primary.as_ref(),
+            SiteRole::Dr => self.dr.as_ref(),
+        }
+    }
+
+    /// True when neither instance has one.
+    pub fn is_empty(&self) -> bool {
+        self.primary.is_none() && self.dr.is_none()
+    }
+}
+
+/// `rejoin = { primary = { ... }, dr = { ... } }` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRejoin {
+    primary: Option<RawRejoinCommand>,
+    dr: Option<RawRejoinCommand>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRejoinCommand {
+    command: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    secret_env: Vec<String>,
+    workdir: Option<String>,
+    timeout: Option<String>,
+}
+
+fn is_var_name(v: &str) -> bool {
+    !v.is_empty()
+        && !v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn command(at: &str, raw: RawRejoinCommand) -> Result<RejoinCommand> {
+    if raw.command.first().is_none_or(|p| p.trim().is_empty()) {
+        return Err(Error::config(format!(
+            "{at}.command: name the program and its arguments, e.g. [\"/usr/local/bin/pg-rejoin\", \"orders\"]"
+        )));
+    }
+    for v in raw.secret_env.iter().chain(raw.env.keys()) {
+        if !is_var_name(v) {
+            return Err(Error::config(format!(
+                "{at}: `{v}` is not a variable name"
+            )));
+        }
+    }
+    let timeout = match raw.timeout.as_deref() {
+        None => Duration::from_secs(600),
+        Some(t) => parse_duration(t)
+            .map_err(|e| Error::config(format!("{at}.timeout: {e}")))?,
+    };
+    if timeout.is_zero() {
+        return Err(Error::config(format!("{at}.timeout: must be more than 0")));
+    }
+    Ok(RejoinCommand {
+        argv: raw.command,
+        env: raw.env,
+        secret_env: raw.secret_env,
+        workdir: raw.workdir,
+        timeout,
+    })
+}
+
+/// Checks a pair's `rejoin` table (`at` names the pair, `provider` its provider).
+pub(super) fn rejoin(at: &str, provider: &str, raw: Option<RawRejoin>) -> Result<Rejoin> {
+    let Some(raw) = raw else {
+        return Ok(Rejoin::default());
+    };
+    if provider != POSTGRES {
+        return Err(Error::config(format!(
+            "{at}.rejoin: only `postgres` pairs rejoin through a command (this pair's provider is `{provider}`, which re-protects through its own API)"
+        )));
+    }
+    Ok(Rejoin {
+        primary: raw
+            .primary
+            .map(|c| command(&format!("{at}.rejoin.primary"), c))
+            .transpose()?,
+        dr: raw
+            .dr
+            .map(|c| command(&format!("{at}.rejoin.dr"), c))
+            .transpose()?,
+    })
+}
