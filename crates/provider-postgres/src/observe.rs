@@ -26,6 +26,8 @@ pub struct Observed {
     pub sender: Option<String>,
     /// Seconds since the last replayed transaction committed on its primary.
     pub replay_age: Option<f64>,
+    /// On a primary: the longest `replay_lag` its streaming standbys report (seconds).
+    pub standby_replay_lag: Option<f64>,
     /// Seconds since WAL was last archived (when the last attempt did not fail after it).
     pub archive_age: Option<f64>,
     /// Rows of the fence record (replicated with everything else).
@@ -48,7 +50,8 @@ const OBSERVE: &str = "SELECT pg_is_in_recovery(),
      WHERE last_archived_time IS NOT NULL AND (last_failed_time IS NULL OR last_failed_time <= last_archived_time)),
   to_regclass('aegis_dr.fence') IS NOT NULL,
   (SELECT count(*) FROM pg_roles WHERE rolname = ANY($1) AND rolcanlogin),
-  (SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1))";
+  (SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1)),
+  (SELECT max(extract(epoch FROM replay_lag))::float8 FROM pg_stat_replication WHERE state = 'streaming')";
 
 /// Reads `i` through `c`.
 pub async fn observe(c: &Client, i: &Instance, app_roles: &[String]) -> Result<Observed> {
@@ -75,6 +78,7 @@ pub async fn observe(c: &Client, i: &Instance, app_roles: &[String]) -> Result<O
         fence_rows,
         app_login_roles: row.get(9),
         app_sessions: row.get(10),
+        standby_replay_lag: row.get(11),
     })
 }
 
@@ -98,7 +102,8 @@ impl Observed {
 
     /// This standby's lag behind `upstream` it streams from: bytes of WAL not replayed, and time
     /// (zero when nothing is left; otherwise the age of the last transaction replayed, an upper
-    /// bound). `None` when it does not stream from it: unknown is never zero.
+    /// bound, or else the primary's `replay_lag`). `None` when it does not stream from it, or when
+    /// bytes remain and no time was measured: unknown is never zero.
     pub fn lag_behind(&self, upstream: &Observed) -> Option<(u64, Duration)> {
         if !self.streams_from(upstream) {
             return None;
@@ -107,7 +112,10 @@ impl Observed {
         if bytes == 0 {
             return Some((0, Duration::ZERO));
         }
-        let age = self.replay_age.filter(|a| a.is_finite())?;
+        let age = self
+            .replay_age
+            .or(upstream.standby_replay_lag)
+            .filter(|a| a.is_finite())?;
         Some((bytes, Duration::from_secs_f64(age.max(0.001))))
     }
 }

@@ -36,8 +36,9 @@ pub fn document(plan: &Plan) -> Result<Permissions> {
              GRANT pg_monitor TO {u};\n\
              -- the fence ends the application's sessions\n\
              GRANT pg_signal_backend TO {u};\n\
-             -- promotion\n\
+             -- promotion, and the checkpoint that lets pg_rewind see the new timeline (PostgreSQL 15+)\n\
              GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO {u};\n\
+             GRANT pg_checkpoint TO {u};\n\
              -- the fence and its record: schema aegis_dr in database {dbq}\n\
              GRANT CREATE ON DATABASE {dbq} TO {u};\n\
              -- the fence takes LOGIN from (and gives it back to) these roles only\n\

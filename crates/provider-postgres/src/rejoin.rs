@@ -238,6 +238,11 @@ pub async fn reverse(p: &PostgresDatabases, req: &ReverseReplicationRequest) -> 
             target.name, source.name
         ))
     })?;
+    // pg_rewind reads the source's timeline from its control file, which a promotion updates only
+    // at its next checkpoint: without one, it sees "the same timeline" and rewinds nothing.
+    sc.batch_execute("CHECKPOINT")
+        .await
+        .map_err(|e| map_err(&source.name, "checkpoint before the rejoin", e))?;
     run(cmd, &at, source, target).await?;
     let lag = wait_until(
         &p.clock,

@@ -3,6 +3,8 @@
 //! engine. The tests fail, never skip, when `prometheus` is missing (`scripts/test.sh` installs it).
 #![forbid(unsafe_code)]
 
+pub mod postgres;
+
 use std::{
     collections::BTreeMap,
     process::{Child, Stdio},

@@ -1,0 +1,83 @@
+//! A pair of real servers and the plan naming them.
+
+use std::time::Duration;
+
+use aegis_dr_core::{
+    clock::Clock,
+    plan::{Plan, ProviderName},
+    provider::{DatabaseRef, ProviderSet},
+    SiteRole,
+};
+use aegis_dr_provider_postgres::PostgresDatabases;
+use aegis_dr_test_servers::postgres::{PgOptions, PgPair, PgServer, ADMIN};
+
+/// Longest a conformance wait takes.
+pub const WITHIN: Duration = Duration::from_secs(60);
+
+/// A pair and its provider.
+pub struct World {
+    pub pg: PgPair,
+    pub plan: Plan,
+    pub db: PostgresDatabases,
+}
+
+fn instance_options(site: &str, s: &PgServer) -> String {
+    format!(
+        "{site}_host = \"127.0.0.1\", {site}_port = \"{}\", {site}_user = \"{ADMIN}\", {site}_dbname = \"postgres\", {site}_sslmode = \"disable\"",
+        s.port
+    )
+}
+
+/// The plan of `pg` with `extra` options (`key = "value", ...`) and rejoin commands.
+pub fn plan_text(pg: &PgPair, extra: &str) -> String {
+    let toml_list = |v: Vec<String>| format!("{v:?}");
+    format!(
+        "[plan]\nname = \"pg\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"east\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"west\"\n\
+         [[databases]]\nname = \"orders\"\nprovider = \"postgres\"\nprimary = \"pg-east\"\ndr = \"pg-west\"\n\
+         options = {{ {}, {}, app_roles = \"app\", catch_up_timeout = \"30s\"{extra} }}\n\
+         [databases.rejoin.primary]\ncommand = {}\ntimeout = \"20s\"\n[databases.rejoin.dr]\ncommand = {}\ntimeout = \"20s\"\n",
+        instance_options("primary", &pg.primary),
+        instance_options("dr", &pg.standby),
+        toml_list(pg.rejoin_command(&pg.primary)),
+        toml_list(pg.rejoin_command(&pg.standby)),
+    )
+}
+
+/// Starts a pair (on a blocking thread) and builds the provider over it.
+pub async fn world(opts: PgOptions, extra: &str) -> World {
+    let pg = tokio::task::spawn_blocking(move || PgPair::start(opts))
+        .await
+        .expect("start the pair");
+    let plan = Plan::parse(&plan_text(&pg, extra)).expect("plan");
+    let db = PostgresDatabases::for_plan(
+        &plan.for_provider(&ProviderName("postgres".into())),
+        Clock::new(),
+        &|v| std::env::var(v).ok(),
+    )
+    .expect("provider");
+    World { pg, plan, db }
+}
+
+impl World {
+    pub fn set(&self) -> ProviderSet {
+        self.db.clone().set()
+    }
+
+    pub fn at(&self, site: SiteRole) -> DatabaseRef {
+        let d = &self.plan.databases[0];
+        DatabaseRef {
+            database: d.name.clone(),
+            instance: d.instance(site).to_string(),
+            site,
+        }
+    }
+}
+
+/// Connects to `s` as `user`.
+pub async fn client(pg: &PgPair, s: &PgServer, user: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (c, conn) = tokio_postgres::connect(&pg.dsn(s, user), tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(c)
+}
