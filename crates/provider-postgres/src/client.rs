@@ -65,7 +65,13 @@ pub async fn connect(i: &Instance) -> Result<Client> {
         .config
         .connect(MakeRustls(i.tls.clone()))
         .await
-        .map_err(|e| map_err(&i.name, &format!("connect to {} as {}", i.address, i.user), e))?;
+        .map_err(|e| {
+            map_err(
+                &i.name,
+                &format!("connect to {} as {}", i.address, i.user),
+                e,
+            )
+        })?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -31,7 +31,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
     out.retain(|_, v| !v.is_empty());
     for k in out.keys() {
         if !KEYS.contains(&k.as_str()) {
-            return Err(format!("unsupported key `{k}` (known: {})", KEYS.join(", ")));
+            return Err(format!(
+                "unsupported key `{k}` (known: {})",
+                KEYS.join(", ")
+            ));
         }
     }
     Ok(out)
@@ -108,7 +111,9 @@ fn url(rest: &str) -> Result<BTreeMap<String, String>, String> {
         out.insert("password".into(), decode(pass)?);
     }
     let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-        let (h, p) = h.split_once(']').ok_or("an IPv6 host's `[` is not closed")?;
+        let (h, p) = h
+            .split_once(']')
+            .ok_or("an IPv6 host's `[` is not closed")?;
         (h.to_string(), p.strip_prefix(':').unwrap_or(""))
     } else {
         let (h, p) = hostport.split_once(':').unwrap_or((hostport, ""));
@@ -118,7 +123,9 @@ fn url(rest: &str) -> Result<BTreeMap<String, String>, String> {
     out.insert("port".into(), port.to_string());
     out.insert("dbname".into(), decode(db)?);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or("a URL parameter has no `=value`")?;
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or("a URL parameter has no `=value`")?;
         out.insert(decode(k)?, decode(v)?);
     }
     Ok(out)
@@ -184,7 +191,10 @@ mod tests {
 
     #[test]
     fn urls_parse_like_libpq() {
-        let m = parse("postgresql://ad%40min:p%3Ass@[::1]:6543/orders?sslmode=require&application_name=x").expect("parse");
+        let m = parse(
+            "postgresql://ad%40min:p%3Ass@[::1]:6543/orders?sslmode=require&application_name=x",
+        )
+        .expect("parse");
         assert_eq!(m["user"], "ad@min");
         assert_eq!(m["password"], "p:ss");
         assert_eq!(m["host"], "::1");
@@ -199,8 +209,17 @@ mod tests {
     #[test]
     fn password_files_match_wildcards_and_escapes() {
         let f = "# comment\nother:5432:*:app:no\ndb1:5432:*:app:pa\\:ss\n*:*:*:*:fallback\n";
-        assert_eq!(passfile_password(f, "db1", 5432, "orders", "app").as_deref(), Some("pa:ss"));
-        assert_eq!(passfile_password(f, "db2", 1, "x", "y").as_deref(), Some("fallback"));
-        assert_eq!(passfile_password("db1:5432:*:app:x\n", "db1", 5433, "o", "app"), None);
+        assert_eq!(
+            passfile_password(f, "db1", 5432, "orders", "app").as_deref(),
+            Some("pa:ss")
+        );
+        assert_eq!(
+            passfile_password(f, "db2", 1, "x", "y").as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(
+            passfile_password("db1:5432:*:app:x\n", "db1", 5433, "o", "app"),
+            None
+        );
     }
 }

@@ -158,7 +158,10 @@ impl DatabaseFailover for PostgresDatabases {
         if !to.standby {
             return Err(Error::new(
                 ErrorKind::InvalidState,
-                format!("PostgreSQL `{}` is not a standby: nothing to promote", target.name),
+                format!(
+                    "PostgreSQL `{}` is not a standby: nothing to promote",
+                    target.name
+                ),
             )
             .with_resource(target.name.clone()));
         }
@@ -311,7 +314,10 @@ impl PostgresDatabases {
         if oo.standby {
             return Err(Error::new(
                 ErrorKind::InvalidState,
-                format!("PostgreSQL `{}` is not the primary: no planned promotion from it", old.name),
+                format!(
+                    "PostgreSQL `{}` is not the primary: no planned promotion from it",
+                    old.name
+                ),
             )
             .with_resource(old.name.clone()));
         }

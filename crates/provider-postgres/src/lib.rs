@@ -89,8 +89,14 @@ impl PostgresDatabases {
 /// Only database pairs are PostgreSQL's; anything else naming it is a mistake in the plan.
 fn check_resources(plan: &Plan) -> Result<()> {
     let other = [
-        ("dns_records", plan.dns_records.first().map(|r| r.name.clone())),
-        ("node_pools", plan.node_pools.first().map(|r| r.name.clone())),
+        (
+            "dns_records",
+            plan.dns_records.first().map(|r| r.name.clone()),
+        ),
+        (
+            "node_pools",
+            plan.node_pools.first().map(|r| r.name.clone()),
+        ),
         (
             "recovery_servers",
             plan.recovery_servers.first().map(|r| r.name.clone()),

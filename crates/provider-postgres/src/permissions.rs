@@ -26,7 +26,12 @@ pub fn document(plan: &Plan) -> Result<Permissions> {
         let roles: Vec<&str> = d
             .options
             .get("app_roles")
-            .map(|s| s.split(',').map(str::trim).filter(|r| !r.is_empty()).collect())
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         let u = ident(&user);
         sql.push_str(&format!(

@@ -32,7 +32,12 @@ struct Divergence {
     text: String,
 }
 
-fn divergence(source: &Instance, target: &Instance, p: Option<&Promotion>, t: Option<&Observed>) -> Divergence {
+fn divergence(
+    source: &Instance,
+    target: &Instance,
+    p: Option<&Promotion>,
+    t: Option<&Observed>,
+) -> Divergence {
     let t_lsn = t.and_then(|o| o.lsn);
     match p {
         Some(p) if p.mode == "planned" && p.instance == source.name => Divergence {
@@ -91,13 +96,18 @@ async fn latest_promotion(c: &tokio_postgres::Client, i: &Instance) -> Result<Op
         .await;
     let rows = match rows {
         Ok(r) => r,
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => return Ok(None),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            return Ok(None)
+        }
         Err(e) => return Err(map_err(&i.name, "read its promotion record", e)),
     };
     Ok(rows.first().map(|r| Promotion {
         instance: r.get(0),
         mode: r.get(1),
-        from_lsn: r.get::<_, Option<String>>(2).as_deref().and_then(crate::client::lsn),
+        from_lsn: r
+            .get::<_, Option<String>>(2)
+            .as_deref()
+            .and_then(crate::client::lsn),
     }))
 }
 
@@ -108,7 +118,9 @@ async fn run(cmd: &RejoinCommand, at: &str, source: &Instance, target: &Instance
         .iter()
         .map(|v| {
             std::env::var(v).map_err(|_| {
-                Error::config(format!("{at}.secret_env: `{v}` is not set in aegis-dr's environment"))
+                Error::config(format!(
+                    "{at}.secret_env: `{v}` is not set in aegis-dr's environment"
+                ))
             })
         })
         .collect::<Result<_>>()?;
@@ -137,7 +149,10 @@ async fn run(cmd: &RejoinCommand, at: &str, source: &Instance, target: &Instance
     let out = match tokio::time::timeout(cmd.timeout, child.wait_with_output()).await {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => {
-            return Err(Error::new(ErrorKind::HookFailed, format!("{at}: `{shown}`: {e}")))
+            return Err(Error::new(
+                ErrorKind::HookFailed,
+                format!("{at}: `{shown}`: {e}"),
+            ))
         }
         Err(_) => {
             return Err(Error::new(
@@ -193,7 +208,10 @@ pub async fn reverse(p: &PostgresDatabases, req: &ReverseReplicationRequest) -> 
     if so.standby {
         return Err(Error::new(
             ErrorKind::InvalidState,
-            format!("PostgreSQL `{}` is a standby: nothing can replicate from it as a primary", source.name),
+            format!(
+                "PostgreSQL `{}` is a standby: nothing can replicate from it as a primary",
+                source.name
+            ),
         )
         .with_resource(source.name.clone()));
     }
@@ -203,7 +221,10 @@ pub async fn reverse(p: &PostgresDatabases, req: &ReverseReplicationRequest) -> 
             pending_changes: pending(t, &so),
             estimated_catch_up: Duration::ZERO,
             dry_run: req.dry_run,
-            summary: Some(format!("`{}` already streams from `{}`", target.name, source.name)),
+            summary: Some(format!(
+                "`{}` already streams from `{}`",
+                target.name, source.name
+            )),
         });
     }
     let promo = latest_promotion(&sc, source).await?;
@@ -269,8 +290,11 @@ pub async fn reverse(p: &PostgresDatabases, req: &ReverseReplicationRequest) -> 
             "`{}` streams from `{}`{}",
             target.name,
             source.name,
-            if div.safe { String::new() } else { format!(" (consented: {})", div.text) }
+            if div.safe {
+                String::new()
+            } else {
+                format!(" (consented: {})", div.text)
+            }
         )),
     })
 }
-

@@ -90,12 +90,19 @@ impl Pair {
     }
 }
 
-fn duration(at: &str, opts: &BTreeMap<String, String>, key: &str, default: u64) -> Result<Duration> {
+fn duration(
+    at: &str,
+    opts: &BTreeMap<String, String>,
+    key: &str,
+    default: u64,
+) -> Result<Duration> {
     match opts.get(key) {
         None => Ok(Duration::from_secs(default)),
         Some(v) => match parse_duration(v) {
             Ok(d) if !d.is_zero() => Ok(d),
-            Ok(_) => Err(Error::config(format!("{at}.options.{key}: must be more than 0"))),
+            Ok(_) => Err(Error::config(format!(
+                "{at}.options.{key}: must be more than 0"
+            ))),
             Err(e) => Err(Error::config(format!("{at}.options.{key}: {e}"))),
         },
     }
@@ -132,7 +139,10 @@ fn instance(
     if let Some(var) = opt("dsn_env") {
         let text = env(at, &format!("{prefix}dsn_env"), &var, lookup)?;
         keys = conninfo::parse(&text).map_err(|e| {
-            Error::config(format!("{}: the connection string in `{var}`: {e}", from("dsn_env")))
+            Error::config(format!(
+                "{}: the connection string in `{var}`: {e}",
+                from("dsn_env")
+            ))
         })?;
     } else if opt("host").is_none() {
         return Err(Error::config(format!(
@@ -140,25 +150,41 @@ fn instance(
             d.instance(site)
         )));
     }
-    for k in ["host", "port", "user", "dbname", "sslmode", "sslrootcert", "passfile"] {
+    for k in [
+        "host",
+        "port",
+        "user",
+        "dbname",
+        "sslmode",
+        "sslrootcert",
+        "passfile",
+    ] {
         if let Some(v) = opt(k) {
             keys.insert(k.to_string(), v);
         }
     }
     if let Some(var) = opt("password_env") {
-        keys.insert("password".into(), env(at, &format!("{prefix}password_env"), &var, lookup)?);
+        keys.insert(
+            "password".into(),
+            env(at, &format!("{prefix}password_env"), &var, lookup)?,
+        );
     }
-    let host = keys.get("host").cloned().unwrap_or_else(|| "localhost".into());
+    let host = keys
+        .get("host")
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
     let port: u16 = match keys.get("port") {
         None => 5432,
         Some(p) => p
             .parse()
             .map_err(|_| Error::config(format!("{}: `{p}` is not a port", from("port"))))?,
     };
-    let user = keys
-        .get("user")
-        .cloned()
-        .ok_or_else(|| Error::config(format!("{}: name the role aegis-dr connects as", from("user"))))?;
+    let user = keys.get("user").cloned().ok_or_else(|| {
+        Error::config(format!(
+            "{}: name the role aegis-dr connects as",
+            from("user")
+        ))
+    })?;
     let dbname = keys.get("dbname").cloned().unwrap_or_else(|| user.clone());
     if !keys.contains_key("password") {
         if let Some(path) = keys.get("passfile") {
@@ -187,11 +213,18 @@ fn instance(
         .ssl_mode(mode.wire())
         .connect_timeout(match keys.get("connect_timeout") {
             Some(s) => Duration::from_secs(s.parse().map_err(|_| {
-                Error::config(format!("{}: connect_timeout `{s}` is not a number of seconds", from("dsn_env")))
+                Error::config(format!(
+                    "{}: connect_timeout `{s}` is not a number of seconds",
+                    from("dsn_env")
+                ))
             })?),
             None => connect_timeout,
         })
-        .application_name(keys.get("application_name").map(String::as_str).unwrap_or("aegis-dr"));
+        .application_name(
+            keys.get("application_name")
+                .map(String::as_str)
+                .unwrap_or("aegis-dr"),
+        );
     if let Some(p) = keys.get("password") {
         config.password(p);
     }
@@ -225,7 +258,12 @@ impl Pair {
         let app_roles: Vec<String> = d
             .options
             .get("app_roles")
-            .map(|s| s.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect())
+            .map(|s| {
+                s.split(',')
+                    .map(|r| r.trim().to_string())
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         if app_roles.is_empty() {
             return Err(Error::config(format!(

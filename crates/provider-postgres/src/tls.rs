@@ -168,10 +168,11 @@ pub fn client_config(mode: SslMode, root: Option<&str>) -> Result<Arc<ClientConf
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
     let config = if mode.verifies() {
-        let path = root.ok_or("sslmode verify-ca and verify-full need `sslrootcert` (a PEM file of the CA)")?;
+        let path = root
+            .ok_or("sslmode verify-ca and verify-full need `sslrootcert` (a PEM file of the CA)")?;
         let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("sslrootcert `{path}`: {e}"))?
+        for cert in
+            CertificateDer::pem_file_iter(path).map_err(|e| format!("sslrootcert `{path}`: {e}"))?
         {
             let cert = cert.map_err(|e| format!("sslrootcert `{path}`: {e}"))?;
             roots
@@ -242,9 +243,7 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         let connector = tokio_rustls::TlsConnector::from(self.config);
-        Box::pin(async move {
-            Ok(RustlsStream(connector.connect(self.name, stream).await?))
-        })
+        Box::pin(async move { Ok(RustlsStream(connector.connect(self.name, stream).await?)) })
     }
 }
 

@@ -1,23 +1,229 @@
-//! Behaviour beyond the conformance suite.
+//! Behaviour beyond the conformance suite: the fence against clients, unknown lag, the catch-up
+//! proof's refusal, a forced failover's rejoin and its consent, a failing rejoin command.
 
-use aegis_dr_core::{provider::*, SiteRole};
-use aegis_dr_test_servers::postgres::PgOptions;
+use std::time::Duration;
 
-use crate::common::world;
+use aegis_dr_core::{provider::*, ErrorKind, SiteRole};
+use aegis_dr_test_servers::postgres::{PgOptions, APP};
+
+use crate::common::{client, plan_text_with, provider, world, World};
+
+async fn fence(w: &World, site: SiteRole, fenced: bool) {
+    w.db.fence(&FenceRequest {
+        target: w.at(site),
+        fenced,
+    })
+    .await
+    .expect("fence");
+}
+
+fn promote_req(w: &World, mode: PromoteMode) -> PromoteRequest {
+    PromoteRequest {
+        target: w.at(SiteRole::Dr),
+        old_primary: w.at(SiteRole::Primary),
+        mode,
+    }
+}
+
+fn reverse_req(w: &World, dry_run: bool, accept_data_loss: bool) -> ReverseReplicationRequest {
+    ReverseReplicationRequest {
+        source: w.at(SiteRole::Dr),
+        target: w.at(SiteRole::Primary),
+        dry_run,
+        accept_data_loss,
+    }
+}
+
+/// Waits (polling the server, bounded) until `sql` answers `want` on the standby.
+async fn standby_answers(w: &World, sql: &str, want: &str) {
+    for _ in 0..600 {
+        if w.pg.psql(&w.pg.standby, sql) == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("`{sql}` never answered `{want}` on the standby");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn debug_status() {
+async fn the_fence_holds_against_clients_and_lifting_restores_what_was_recorded() {
     let w = world(PgOptions::default(), "").await;
-    let (p, d) = (w.at(SiteRole::Primary), w.at(SiteRole::Dr));
-    w.db.fence(&FenceRequest { target: p.clone(), fenced: true }).await.expect("fence");
-    w.db.promote(&PromoteRequest { target: d.clone(), old_primary: p.clone(), mode: PromoteMode::Planned }).await.expect("promote");
-    eprintln!("{:?}", w.db.status(&d).await);
-    let mut cmd = w.plan.databases[0].rejoin.primary.clone().unwrap();
-    cmd.timeout = std::time::Duration::from_secs(10);
-    let r = w.db.reverse_replication(&ReverseReplicationRequest { source: d.clone(), target: p.clone(), dry_run: false, accept_data_loss: false }).await;
-    eprintln!("{r:?}");
-    eprintln!("{:?}", w.db.status(&p).await);
-    eprintln!("{}", w.pg.psql(&w.pg.primary, "SELECT status, received_tli, sender_host, sender_port FROM pg_stat_wal_receiver"));
-    eprintln!("{}", w.pg.psql(&w.pg.standby, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int, pg_current_wal_lsn()"));
-    eprintln!("{}", std::fs::read_to_string(w.pg.log(&w.pg.primary)).unwrap());
+    // A second application role that was NOLOGIN before the fence must stay so after it.
+    w.pg.psql(&w.pg.primary, "CREATE ROLE batch NOLOGIN");
+    let (_, db) = provider(&plan_text_with(&w.pg, "app,batch", "", None));
+    let w = World { db, ..w };
+    let session = client(&w.pg, &w.pg.primary, APP)
+        .await
+        .expect("app logs in");
+    session
+        .batch_execute("BEGIN; INSERT INTO writes (n) VALUES (1)")
+        .await
+        .expect("an open transaction");
+    fence(&w, SiteRole::Primary, true).await;
+    // The open session is gone with its transaction; nothing it did is committed.
+    assert!(
+        session.execute("COMMIT", &[]).await.is_err(),
+        "the session was ended"
+    );
+    assert_eq!(w.pg.psql(&w.pg.primary, "SELECT count(*) FROM writes"), "0");
+    // No new session: LOGIN is gone, whatever the client would SET once in.
+    let e = client(&w.pg, &w.pg.primary, APP).await.expect_err("fenced");
+    assert!(
+        e.to_string().contains("not permitted to log in")
+            || format!("{e:?}").contains("not permitted to log in"),
+        "{e:?}"
+    );
+    let s = w.db.status(&w.at(SiteRole::Primary)).await.expect("status");
+    assert!(s.fenced && s.role == DatabaseRole::Primary, "{s:?}");
+    // Idempotent, and the record keeps what was there before the first fence.
+    fence(&w, SiteRole::Primary, true).await;
+    fence(&w, SiteRole::Primary, false).await;
+    assert_eq!(
+        w.pg.psql(&w.pg.primary, "SELECT rolname || '=' || rolcanlogin FROM pg_roles WHERE rolname IN ('app', 'batch') ORDER BY 1"),
+        "app=true\nbatch=false"
+    );
+    let c = client(&w.pg, &w.pg.primary, APP)
+        .await
+        .expect("app logs in again");
+    c.execute("INSERT INTO writes (n) VALUES (2)", &[])
+        .await
+        .expect("a write");
+    assert!(
+        !w.db
+            .status(&w.at(SiteRole::Primary))
+            .await
+            .expect("status")
+            .fenced
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_whose_receiver_stopped_has_unknown_lag_and_is_not_promoted_as_planned() {
+    let w = world(PgOptions::default(), ", catch_up_timeout = \"2s\"").await;
+    let dr = w.at(SiteRole::Dr);
+    let s = w.db.status(&dr).await.expect("status");
+    assert!(
+        s.replication_lag.is_some(),
+        "measured while streaming: {s:?}"
+    );
+    w.pg.psql(&w.pg.standby, "ALTER SYSTEM SET primary_conninfo = ''");
+    w.pg.psql(&w.pg.standby, "SELECT pg_reload_conf()");
+    standby_answers(&w, "SELECT count(*) FROM pg_stat_wal_receiver", "0").await;
+    let s = w.db.status(&dr).await.expect("status");
+    assert_eq!(s.role, DatabaseRole::Replica);
+    assert_eq!(
+        (s.replication_lag, s.replication_lag_bytes),
+        (None, None),
+        "unknown, never zero: {s:?}"
+    );
+    fence(&w, SiteRole::Primary, true).await;
+    let e =
+        w.db.promote(&promote_req(&w, PromoteMode::Planned))
+            .await
+            .expect_err("no proof, no planned promotion");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(
+        e.to_string().contains("replay the fenced primary's WAL"),
+        "{e}"
+    );
+    assert_eq!(
+        w.pg.psql(&w.pg.standby, "SELECT pg_is_in_recovery()"),
+        "t",
+        "not promoted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_forced_failover_rejoining_needs_consent_and_says_what_it_discards() {
+    let w = world(PgOptions::default(), "").await;
+    // Writes the standby never receives: its receiver is stopped first.
+    w.pg.psql(&w.pg.standby, "ALTER SYSTEM SET primary_conninfo = ''");
+    w.pg.psql(&w.pg.standby, "SELECT pg_reload_conf()");
+    standby_answers(&w, "SELECT count(*) FROM pg_stat_wal_receiver", "0").await;
+    w.pg.psql(
+        &w.pg.primary,
+        "INSERT INTO writes (n) SELECT generate_series(1, 100)",
+    );
+    let killed = w.pg.primary.clone();
+    let pg = &w.pg;
+    tokio::task::block_in_place(|| pg.kill(&killed));
+    w.db.promote(&promote_req(&w, PromoteMode::Forced))
+        .await
+        .expect("forced promotion with the old primary down");
+    let s = w.db.status(&w.at(SiteRole::Dr)).await.expect("status");
+    assert!(s.role == DatabaseRole::Primary && !s.fenced, "{s:?}");
+    // The old primary comes back holding 100 rows the new one lacks.
+    tokio::task::block_in_place(|| pg.start_again(&killed));
+    let dry =
+        w.db.reverse_replication(&reverse_req(&w, true, false))
+            .await
+            .expect("dry run");
+    let summary = dry.summary.clone().unwrap_or_default();
+    assert!(
+        dry.pending_changes > 0 && summary.contains("bytes of WAL") && summary.contains("forced"),
+        "{dry:?}"
+    );
+    let e =
+        w.db.reverse_replication(&reverse_req(&w, false, false))
+            .await
+            .expect_err("no rewind without consent");
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+    assert!(e.to_string().contains("--accept-data-loss"), "{e}");
+    assert_eq!(
+        w.pg.psql(&w.pg.primary, "SELECT count(*) FROM writes"),
+        "100",
+        "nothing discarded yet"
+    );
+    w.db.reverse_replication(&reverse_req(&w, false, true))
+        .await
+        .expect("rejoin with consent");
+    let s = w.db.status(&w.at(SiteRole::Primary)).await.expect("status");
+    assert_eq!(
+        (s.role, s.replicating_from.as_deref()),
+        (DatabaseRole::Replica, Some("pg-west"))
+    );
+    assert_eq!(
+        w.pg.psql(&w.pg.primary, "SELECT count(*) FROM writes"),
+        "0",
+        "the rewind discarded them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_rejoin_command_is_a_clear_error_and_a_retry_resumes() {
+    let w = world(PgOptions::default(), "").await;
+    fence(&w, SiteRole::Primary, true).await;
+    w.db.promote(&promote_req(&w, PromoteMode::Planned))
+        .await
+        .expect("planned promotion");
+    // The host is not ready: the command fails, saying why.
+    let failing = vec![
+        "sh".to_string(),
+        "-c".into(),
+        "echo 'pg_rewind: error: disk full' >&2; exit 3".into(),
+    ];
+    let (_, broken) = provider(&plan_text_with(&w.pg, "app", "", Some(failing)));
+    let e = broken
+        .reverse_replication(&reverse_req(&w, false, false))
+        .await
+        .expect_err("the command fails");
+    assert_eq!(e.kind(), ErrorKind::HookFailed, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("exit status 3")
+            && text.contains("disk full")
+            && text.contains("rejoin.primary"),
+        "{text}"
+    );
+    // Fixed, the same request re-protects it (a planned failover needs no consent).
+    let rep =
+        w.db.reverse_replication(&reverse_req(&w, false, false))
+            .await
+            .expect("rejoin");
+    assert_eq!(rep.pending_changes, 0, "{rep:?}");
+    let s = w.db.status(&w.at(SiteRole::Primary)).await.expect("status");
+    assert_eq!(
+        (s.role, s.replicating_from.as_deref()),
+        (DatabaseRole::Replica, Some("pg-west"))
+    );
 }

@@ -28,17 +28,28 @@ fn instance_options(site: &str, s: &PgServer) -> String {
     )
 }
 
-/// The plan of `pg` with `extra` options (`key = "value", ...`) and rejoin commands.
+/// The plan of `pg` with `extra` options (`, key = "value", ...`) and rejoin commands.
 pub fn plan_text(pg: &PgPair, extra: &str) -> String {
+    plan_text_with(pg, "app", extra, None)
+}
+
+/// The plan of `pg` with these application roles, options and (optionally) another rejoin
+/// command for the primary site's instance.
+pub fn plan_text_with(
+    pg: &PgPair,
+    roles: &str,
+    extra: &str,
+    rejoin_primary: Option<Vec<String>>,
+) -> String {
     let toml_list = |v: Vec<String>| format!("{v:?}");
     format!(
         "[plan]\nname = \"pg\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"east\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"west\"\n\
          [[databases]]\nname = \"orders\"\nprovider = \"postgres\"\nprimary = \"pg-east\"\ndr = \"pg-west\"\n\
-         options = {{ {}, {}, app_roles = \"app\", catch_up_timeout = \"30s\"{extra} }}\n\
+         options = {{ {}, {}, app_roles = \"{roles}\"{extra} }}\n\
          [databases.rejoin.primary]\ncommand = {}\ntimeout = \"20s\"\n[databases.rejoin.dr]\ncommand = {}\ntimeout = \"20s\"\n",
         instance_options("primary", &pg.primary),
         instance_options("dr", &pg.standby),
-        toml_list(pg.rejoin_command(&pg.primary)),
+        toml_list(rejoin_primary.unwrap_or_else(|| pg.rejoin_command(&pg.primary))),
         toml_list(pg.rejoin_command(&pg.standby)),
     )
 }
@@ -48,14 +59,20 @@ pub async fn world(opts: PgOptions, extra: &str) -> World {
     let pg = tokio::task::spawn_blocking(move || PgPair::start(opts))
         .await
         .expect("start the pair");
-    let plan = Plan::parse(&plan_text(&pg, extra)).expect("plan");
+    let (plan, db) = provider(&plan_text(&pg, extra));
+    World { pg, plan, db }
+}
+
+/// The plan `text` and its postgres provider.
+pub fn provider(text: &str) -> (Plan, PostgresDatabases) {
+    let plan = Plan::parse(text).expect("plan");
     let db = PostgresDatabases::for_plan(
         &plan.for_provider(&ProviderName("postgres".into())),
         Clock::new(),
         &|v| std::env::var(v).ok(),
     )
     .expect("provider");
-    World { pg, plan, db }
+    (plan, db)
 }
 
 impl World {
@@ -74,7 +91,11 @@ impl World {
 }
 
 /// Connects to `s` as `user`.
-pub async fn client(pg: &PgPair, s: &PgServer, user: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub async fn client(
+    pg: &PgPair,
+    s: &PgServer,
+    user: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (c, conn) = tokio_postgres::connect(&pg.dsn(s, user), tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         let _ = conn.await;

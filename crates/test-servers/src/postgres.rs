@@ -296,16 +296,33 @@ impl PgPair {
             .expect("pid line")
             .trim()
             .to_string();
-        let out = Command::new("kill").args(["-9", &pid]).output().expect("kill");
-        assert!(out.status.success(), "kill -9 {pid}: {out:?}");
-        // Its backends exit when they see the postmaster gone; wait until the port is free.
+        // The postmaster and every process it started, at once (a host crash or an OOM kill).
+        let children = Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .expect("pgrep");
+        let mut pids = vec![pid];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(String::from),
+        );
+        let out = Command::new("kill")
+            .arg("-9")
+            .args(&pids)
+            .output()
+            .expect("kill");
+        assert!(out.status.success(), "kill -9 {pids:?}: {out:?}");
         for _ in 0..600 {
-            if std::net::TcpStream::connect(("127.0.0.1", s.port)).is_err() {
+            if pids
+                .iter()
+                .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+            {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        panic!("{} still accepts connections after SIGKILL", s.name);
+        panic!("{}: processes {pids:?} outlived SIGKILL", s.name);
     }
 
     /// Stops `s` (fast shutdown), waiting until it is down.
@@ -313,7 +330,14 @@ impl PgPair {
         let _ = self
             .command(
                 &self.tool("pg_ctl"),
-                &["-D", &s.data.display().to_string(), "-m", "fast", "-w", "stop"],
+                &[
+                    "-D",
+                    &s.data.display().to_string(),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ],
             )
             .output();
     }
@@ -333,7 +357,11 @@ impl PgPair {
                 bin = self.bin.display()
             );
             std::fs::write(&script, text).expect("rejoin script");
-            let out = Command::new("chmod").arg("755").arg(&script).output().expect("chmod");
+            let out = Command::new("chmod")
+                .arg("755")
+                .arg(&script)
+                .output()
+                .expect("chmod");
             assert!(out.status.success());
         }
         let mut argv = Vec::new();
@@ -359,7 +387,14 @@ impl Drop for PgPair {
             let _ = self
                 .command(
                     &self.tool("pg_ctl"),
-                    &["-D", &s.data.display().to_string(), "-m", "immediate", "-w", "stop"],
+                    &[
+                        "-D",
+                        &s.data.display().to_string(),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ],
                 )
                 .output();
         }

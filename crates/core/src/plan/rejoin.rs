@@ -89,15 +89,12 @@ fn command(at: &str, raw: RawRejoinCommand) -> Result<RejoinCommand> {
     }
     for v in raw.secret_env.iter().chain(raw.env.keys()) {
         if !is_var_name(v) {
-            return Err(Error::config(format!(
-                "{at}: `{v}` is not a variable name"
-            )));
+            return Err(Error::config(format!("{at}: `{v}` is not a variable name")));
         }
     }
     let timeout = match raw.timeout.as_deref() {
         None => Duration::from_secs(600),
-        Some(t) => parse_duration(t)
-            .map_err(|e| Error::config(format!("{at}.timeout: {e}")))?,
+        Some(t) => parse_duration(t).map_err(|e| Error::config(format!("{at}.timeout: {e}")))?,
     };
     if timeout.is_zero() {
         return Err(Error::config(format!("{at}.timeout: must be more than 0")));
