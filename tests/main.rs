@@ -16,6 +16,7 @@ mod logs;
 mod mixed;
 mod notifications;
 mod operator;
+mod postgres;
 mod rollback;
 mod runs;
 mod safety;

@@ -194,7 +194,11 @@ impl Checker<'_> {
                         if lag >= max {
                             status = CheckStatus::Fail;
                         }
-                        ev.push(format!("{name}: lag {}", format_duration(lag)));
+                        let bytes = s
+                            .replication_lag_bytes
+                            .map(|b| format!(" ({b} bytes of WAL)"))
+                            .unwrap_or_default();
+                        ev.push(format!("{name}: lag {}{bytes}", format_duration(lag)));
                     }
                     None if s.role == DatabaseRole::Replica => {
                         let from = s

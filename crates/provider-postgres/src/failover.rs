@@ -101,9 +101,17 @@ impl DatabaseFailover for PostgresDatabases {
     async fn status(&self, db: &DatabaseRef) -> Result<DatabaseStatus> {
         let (pair, inst) = self.resolve(db)?;
         let (c, o) = self.look(pair, inst).await?;
-        let backup = self.backup_age(pair, &c, &o).await?;
+        let mut backup = self.backup_age(pair, &c, &o).await?;
         let (role, lag, from) = if o.standby {
             let upstream = self.other(pair, inst).await;
+            // A standby archives nothing unless `archive_mode = always`: the cluster's archive is
+            // its primary's, one cluster with it while it streams from it.
+            if backup.is_none() && pair.backup_age_query.is_none() {
+                backup = upstream
+                    .as_ref()
+                    .filter(|u| o.streams_from(u))
+                    .and_then(|u| u.archive_age);
+            }
             let lag = upstream.as_ref().and_then(|u| o.lag_behind(u));
             let from = match &upstream {
                 Some(u) if o.streams_from(u) => Some(pair.at(inst.site.other()).name.clone()),

@@ -124,16 +124,13 @@ impl PgPair {
                 "--locale=C",
             ],
         );
-        let mut conf = format!(
+        let conf = format!(
             "listen_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nwal_level = replica\n\
              wal_log_hints = on\nmax_wal_senders = 10\nhot_standby = on\narchive_mode = on\n\
              fsync = off\nshared_buffers = 16MB\nmax_connections = 60\nwal_receiver_status_interval = 1s\n\
              wal_retrieve_retry_interval = 200ms\nautovacuum = off\nwal_keep_size = 256MB\n",
             pair.dir.path().display()
         );
-        if opts.remote_apply {
-            conf.push_str("synchronous_standby_names = '*'\nsynchronous_commit = remote_apply\n");
-        }
         pair.append(&p.data.join("postgresql.conf"), &conf);
         pair.append(
             &p.data.join("pg_hba.conf"),
@@ -150,6 +147,14 @@ impl PgPair {
                  GRANT CREATE ON DATABASE postgres TO {ADMIN};"
             ),
         );
+        // A completed WAL segment in the archive: the backup age is known from the start.
+        pair.psql(p, "SELECT pg_switch_wal()");
+        for _ in 0..1200 {
+            if pair.psql(p, "SELECT archived_count FROM pg_stat_archiver") != "0" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
         let s = &pair.standby;
         pair.run_ok(
             &pair.tool("pg_basebackup"),
@@ -169,6 +174,18 @@ impl PgPair {
             ],
         );
         pair.start_server(s);
+        if opts.remote_apply {
+            // Only once the standby streams: before, every commit would wait for it.
+            pair.psql(
+                &pair.primary,
+                "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            );
+            pair.psql(
+                &pair.primary,
+                "ALTER SYSTEM SET synchronous_commit = remote_apply",
+            );
+            pair.psql(&pair.primary, "SELECT pg_reload_conf()");
+        }
         pair
     }
 

@@ -1,0 +1,423 @@
+//! A PostgreSQL pair (real servers) in a plan whose DNS, pools and workloads are simulated, through
+//! the binary: failover and failback while a writer inserts numbered rows and an intruder keeps
+//! trying the other instance, never two writable instances, every acknowledged row kept; a forced
+//! failover of a killed primary, its losses counted against the report; the RPO gate on unknown lag.
+
+use std::{
+    collections::BTreeSet,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use aegis_dr_test_servers::postgres::{PgOptions, PgPair, PgServer, ADMIN, APP};
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The fixture plan with its database pair on the PostgreSQL pair `pg`.
+fn plan(pg: &PgPair) -> String {
+    let inst = |site: &str, s: &PgServer| {
+        format!(
+            "{site}_host = \"127.0.0.1\", {site}_port = \"{}\", {site}_user = \"{ADMIN}\", {site}_dbname = \"postgres\", {site}_sslmode = \"disable\"",
+            s.port
+        )
+    };
+    let pair = format!(
+        "[[databases]]\nname = \"orders\"\nprovider = \"postgres\"\nprimary = \"pg-east\"\ndr = \"pg-west\"\n\
+         options = {{ {}, {}, app_roles = \"{APP}\" }}\n\
+         [databases.rejoin.primary]\ncommand = {:?}\n[databases.rejoin.dr]\ncommand = {:?}\n",
+        inst("primary", &pg.primary),
+        inst("dr", &pg.standby),
+        pg.rejoin_command(&pg.primary),
+        pg.rejoin_command(&pg.standby),
+    );
+    let text = PLAN.replace(
+        "[[databases]]\nname = \"orders\"\nprimary = \"orders-euw1\"\ndr = \"orders-euc1\"\n",
+        &pair,
+    );
+    assert!(text.contains("pg-east"), "the fixture's pair was replaced");
+    text.replace("{EXTRA}", "").replace("{SIM}", "")
+}
+
+/// An acknowledged write: its number, the server (0 primary, 1 standby) and when.
+#[derive(Debug, Clone, Copy)]
+struct Ack {
+    n: i64,
+    server: usize,
+    at: Instant,
+}
+
+/// The writer, the intruder and the sampler, on their own threads until stopped.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    acks: Arc<Mutex<Vec<Ack>>>,
+    /// Samples in which both instances took application writes.
+    both_writable: Arc<AtomicUsize>,
+    /// Samples in which each instance took application writes.
+    writable: Arc<[AtomicUsize; 2]>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn connect(port: u16, user: &str, extra: &str) -> Option<tokio_postgres::Client> {
+    let dsn =
+        format!("host=127.0.0.1 port={port} user={user} dbname=postgres connect_timeout=2 {extra}");
+    let (c, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Some(c)
+}
+
+/// True when `port` takes application writes now: a primary whose application role may log in.
+async fn writable(port: u16) -> bool {
+    match connect(port, "postgres", "").await {
+        Some(c) => c
+            .query_one(
+                "SELECT NOT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app' AND rolcanlogin)",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(false),
+        None => false,
+    }
+}
+
+impl Traffic {
+    fn start(pg: &PgPair) -> Traffic {
+        let ports = [pg.primary.port, pg.standby.port];
+        let t = Traffic {
+            stop: Arc::new(AtomicBool::new(false)),
+            acks: Arc::new(Mutex::new(Vec::new())),
+            both_writable: Arc::new(AtomicUsize::new(0)),
+            writable: Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]),
+            threads: Vec::new(),
+        };
+        let mut threads = Vec::new();
+        // The writer: positive numbers, following whichever instance accepts them.
+        {
+            let (stop, acks) = (t.stop.clone(), t.acks.clone());
+            threads.push(std::thread::spawn(move || {
+                runtime().block_on(async {
+                    let (mut n, mut cur, mut client) = (0i64, 0usize, None);
+                    while !stop.load(Ordering::Relaxed) {
+                        if client.is_none() {
+                            client = connect(ports[cur], APP, "").await;
+                            if client.is_none() {
+                                cur ^= 1;
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                                continue;
+                            }
+                        }
+                        n += 1;
+                        let c = client.as_ref().expect("client");
+                        match c.execute("INSERT INTO writes (n) VALUES ($1)", &[&n]).await {
+                            Ok(_) => acks.lock().expect("acks").push(Ack {
+                                n,
+                                server: cur,
+                                at: Instant::now(),
+                            }),
+                            Err(_) => {
+                                client = None;
+                                cur ^= 1;
+                            }
+                        }
+                    }
+                })
+            }));
+        }
+        // The intruder: negative numbers, on both instances in turn, read-only defaults turned off.
+        {
+            let (stop, acks) = (t.stop.clone(), t.acks.clone());
+            threads.push(std::thread::spawn(move || {
+                runtime().block_on(async {
+                    let mut k = 0i64;
+                    while !stop.load(Ordering::Relaxed) {
+                        for (server, port) in ports.iter().enumerate() {
+                            k += 1;
+                            let Some(c) = connect(*port, APP, "options='-c default_transaction_read_only=off'").await else {
+                                continue;
+                            };
+                            let sql = format!("SET default_transaction_read_only = off; BEGIN READ WRITE; INSERT INTO writes (n) VALUES (-{k}); COMMIT");
+                            if c.batch_execute(&sql).await.is_ok() {
+                                acks.lock().expect("acks").push(Ack { n: -k, server, at: Instant::now() });
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                })
+            }));
+        }
+        // The sampler: A, B, A (then B, A, B): both writable only when the one read twice was
+        // writable before and after the other was.
+        {
+            let (stop, both, each) = (t.stop.clone(), t.both_writable.clone(), t.writable.clone());
+            threads.push(std::thread::spawn(move || {
+                runtime().block_on(async {
+                    let mut first = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        let second = first ^ 1;
+                        let a1 = writable(ports[first]).await;
+                        let b = writable(ports[second]).await;
+                        let a2 = writable(ports[first]).await;
+                        if a1 && a2 {
+                            each[first].fetch_add(1, Ordering::Relaxed);
+                        }
+                        if b {
+                            each[second].fetch_add(1, Ordering::Relaxed);
+                        }
+                        if a1 && b && a2 {
+                            both.fetch_add(1, Ordering::Relaxed);
+                        }
+                        first = second;
+                    }
+                })
+            }));
+        }
+        Traffic { threads, ..t }
+    }
+
+    fn acks(&self) -> Vec<Ack> {
+        self.acks.lock().expect("acks").clone()
+    }
+
+    /// Waits until `n` more writer rows were acknowledged by `server` (an event, bounded).
+    fn wait_for_writes(&self, server: usize, n: usize) {
+        let count = || {
+            self.acks()
+                .iter()
+                .filter(|a| a.n > 0 && a.server == server)
+                .count()
+        };
+        let want = count() + n;
+        let t0 = Instant::now();
+        while count() < want {
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "no writes reached server {server}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn stop(mut self) -> (Vec<Ack>, usize, [usize; 2]) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            t.join().expect("traffic thread");
+        }
+        (
+            self.acks(),
+            self.both_writable.load(Ordering::Relaxed),
+            [
+                self.writable[0].load(Ordering::Relaxed),
+                self.writable[1].load(Ordering::Relaxed),
+            ],
+        )
+    }
+}
+
+/// The numbers in `writes` on `s`.
+fn rows(pg: &PgPair, s: &PgServer) -> BTreeSet<i64> {
+    pg.psql(s, "SELECT n FROM writes")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.parse().expect("a number"))
+        .collect()
+}
+
+/// The summary of the step that promoted the pair.
+fn promotion(r: &Value) -> String {
+    r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["summary"].as_str())
+        .find(|s| s.starts_with("orders: ") && s.contains("promoted"))
+        .unwrap_or_else(|| panic!("no promotion step in {r:#}"))
+        .to_string()
+}
+
+fn succeeded(env: &Env, args: &[&str]) -> Value {
+    let o = env.run(args);
+    let r = json(&o);
+    assert_eq!(code(&o), 0, "{args:?}: {r:#}\n{}", stderr(&o));
+    assert_eq!(r["status"], "succeeded", "{args:?}: {r:#}");
+    r
+}
+
+fn start_pair(opts: PgOptions) -> (PgPair, Env) {
+    let pg = PgPair::start(opts);
+    let env = Env::with_plan(&plan(&pg));
+    (pg, env)
+}
+
+#[test]
+fn a_planned_failover_and_failback_keep_every_acknowledged_write_and_one_writer() {
+    let (pg, env) = start_pair(PgOptions::default());
+    // `check` reads the lag from the servers, in bytes and in time.
+    let o = env.run(&["check"]);
+    let out = stdout(&o) + &stderr(&o);
+    assert!(
+        out.contains("orders: lag") && out.contains("bytes"),
+        "{out}"
+    );
+    let traffic = Traffic::start(&pg);
+    traffic.wait_for_writes(0, 50);
+    let r = succeeded(&env, &["failover", "--yes", "--output", "json"]);
+    let promoted = promotion(&r);
+    assert!(
+        promoted.contains("pg-west promoted (Planned, data loss window 0ms)"),
+        "proven by the LSN catch-up: {promoted}"
+    );
+    traffic.wait_for_writes(1, 50);
+    succeeded(&env, &["failback", "--yes", "--force", "--output", "json"]);
+    traffic.wait_for_writes(0, 50);
+    let (acks, both, each) = traffic.stop();
+    assert_eq!(both, 0, "two writable instances were seen");
+    assert!(
+        each[0] > 0 && each[1] > 0,
+        "each instance was seen writable: {each:?}"
+    );
+    let kept = rows(&pg, &pg.primary);
+    let lost: Vec<i64> = acks
+        .iter()
+        .map(|a| a.n)
+        .filter(|n| !kept.contains(n))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged rows lost: {lost:?}");
+    assert!(
+        acks.iter().any(|a| a.n > 0 && a.server == 1),
+        "the DR instance took writes"
+    );
+    // The DR instance streams from the primary again.
+    assert_eq!(
+        pg.psql(&pg.standby, "SELECT status FROM pg_stat_wal_receiver"),
+        "streaming"
+    );
+}
+
+/// Kills the primary after the standby stopped receiving, fails over by force, and returns the
+/// acknowledged rows the new primary lacks with the report.
+fn forced_failover(opts: PgOptions) -> (PgPair, Env, Vec<Ack>, Value) {
+    let (pg, env) = start_pair(opts);
+    let traffic = Traffic::start(&pg);
+    traffic.wait_for_writes(0, 50);
+    pg.psql(&pg.standby, "ALTER SYSTEM SET primary_conninfo = ''");
+    pg.psql(&pg.standby, "SELECT pg_reload_conf()");
+    let t0 = Instant::now();
+    while pg.psql(&pg.standby, "SELECT count(*) FROM pg_stat_wal_receiver") != "0" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the receiver did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !opts.remote_apply {
+        // Asynchronous commits go on without the standby: these are the rows a crash loses.
+        traffic.wait_for_writes(0, 50);
+    }
+    pg.kill(&pg.primary);
+    // Without --accept-data-loss the RPO gate refuses: the lag is unknown.
+    let o = env.run(&[
+        "failover",
+        "--yes",
+        "--primary-unreachable",
+        "--ignore-checks",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("unknown"), "{}", stderr(&o));
+    let r = succeeded(
+        &env,
+        &[
+            "failover",
+            "--yes",
+            "--primary-unreachable",
+            "--ignore-checks",
+            "--accept-data-loss",
+            "--output",
+            "json",
+        ],
+    );
+    traffic.wait_for_writes(1, 50);
+    let (acks, both, _) = traffic.stop();
+    assert_eq!(both, 0, "two writable instances were seen");
+    let kept = rows(&pg, &pg.standby);
+    let lost: Vec<Ack> = acks
+        .iter()
+        .filter(|a| !kept.contains(&a.n))
+        .copied()
+        .collect();
+    (pg, env, lost, r)
+}
+
+#[test]
+fn a_forced_failover_of_a_killed_primary_counts_its_losses_within_the_reported_window() {
+    let (pg, env, lost, r) = forced_failover(PgOptions::default());
+    assert!(
+        !lost.is_empty(),
+        "asynchronous commits the standby never received are lost"
+    );
+    let span = lost
+        .last()
+        .expect("lost")
+        .at
+        .duration_since(lost[0].at)
+        .as_secs_f64();
+    let promoted = promotion(&r);
+    assert!(promoted.contains("(Forced, data loss window"), "{promoted}");
+    if !promoted.contains("window unknown") {
+        let window: f64 = promoted
+            .rsplit("data loss window ")
+            .next()
+            .and_then(|w| w.split(')').next())
+            .and_then(|w| w.strip_suffix("ms"))
+            .and_then(|ms| ms.parse::<f64>().ok())
+            .map(|ms| ms / 1000.0)
+            .unwrap_or_else(|| panic!("a window in {promoted}"));
+        assert!(
+            window >= span,
+            "window {window} s < span of lost rows {span} s"
+        );
+    }
+    // Failback: the old primary comes back and is rewound only with consent.
+    pg.start_again(&pg.primary);
+    let o = env.run(&["failback", "--yes", "--force"]);
+    assert_ne!(code(&o), 0, "no rewind without consent");
+    assert!(stderr(&o).contains("--accept-data-loss"), "{}", stderr(&o));
+    succeeded(
+        &env,
+        &[
+            "failback",
+            "--yes",
+            "--force",
+            "--accept-data-loss",
+            "--output",
+            "json",
+        ],
+    );
+    let kept = rows(&pg, &pg.primary);
+    let writes_on_dr: Vec<i64> = rows(&pg, &pg.standby).into_iter().collect();
+    assert!(
+        writes_on_dr.iter().all(|n| kept.contains(n)),
+        "what the DR instance took came home"
+    );
+}
+
+#[test]
+fn with_remote_apply_even_a_forced_failover_loses_nothing() {
+    let (_pg, _env, lost, r) = forced_failover(PgOptions { remote_apply: true });
+    assert!(lost.is_empty(), "acknowledged rows lost: {lost:?}");
+    assert!(promotion(&r).contains("(Forced, data loss window"), "{r:#}");
+}
