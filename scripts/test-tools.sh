@@ -3,8 +3,9 @@
 # in a real browser), `prometheus` (Prometheus hooks against a real server) and a `kubectl` (the
 # Kubernetes API simulator checked by a client no one here wrote; Debian's `kubernetes-client` when
 # the machine has none), Debian's `azure-cli` (`az`, which checks the Azure ARM simulator) and, in the
-# venv .ci/.venv-google, Google's Python discovery client (which checks the GCP simulator). The tests
-# start and stop their own instances; nothing here runs a service.
+# venv .ci/.venv-google, Google's Python discovery client (which checks the GCP simulator), and
+# Debian's `postgresql` server (the PostgreSQL provider's pairs; installed without its default
+# cluster). The tests start and stop their own instances; nothing here runs a service.
 #   scripts/test-tools.sh install   install what is missing (apt-get, as root or through sudo)
 #   scripts/test-tools.sh check     fail naming what is still missing
 set -euo pipefail
@@ -15,8 +16,12 @@ missing() {
   command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)
   command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
   command -v az >/dev/null 2>&1 || pkgs+=(azure-cli)
+  pg_server >/dev/null || pkgs+=(postgresql)
   echo "${pkgs[@]:-}"
 }
+
+# The newest PostgreSQL server's binary, when one is installed.
+pg_server() { ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -1 | grep .; }
 
 google_venv=".ci/.venv-google"
 google_ok() { [ -x "$google_venv/bin/python" ] && "$google_venv/bin/python" -c 'import googleapiclient' 2>/dev/null; }
@@ -29,14 +34,18 @@ case "${1:-}" in
     fi
     read -r -a pkgs <<<"$(missing)"
     if [ "${#pkgs[@]}" -eq 0 ]; then
-      echo "chromium, prometheus, kubectl and az are installed"
+      echo "chromium, prometheus, kubectl, az and PostgreSQL are installed"
       exit 0
     fi
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
+    # No default cluster (nor a server left running) from the postgresql package: the tests make
+    # and stop their own.
+    $sudo mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
     $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+    $sudo apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${pkgs[@]}"
     ;;
   check)
     m="$(missing)"
@@ -49,6 +58,7 @@ case "${1:-}" in
     echo "prometheus: $(prometheus --version 2>&1 | head -1)"
     echo "kubectl: $(kubectl version --client 2>/dev/null | head -1)"
     echo "az: $(az version --output tsv 2>/dev/null | head -1 | cut -f1)"
+    echo "postgres: $("$(pg_server)" --version) (pg_rewind: $("$(dirname "$(pg_server)")/pg_rewind" --version))"
     echo "google-api-python-client: $("$google_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("google-api-python-client"))')"
     ;;
   *)

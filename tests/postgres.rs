@@ -417,7 +417,55 @@ fn a_forced_failover_of_a_killed_primary_counts_its_losses_within_the_reported_w
 
 #[test]
 fn with_remote_apply_even_a_forced_failover_loses_nothing() {
-    let (_pg, _env, lost, r) = forced_failover(PgOptions { remote_apply: true });
+    let (_pg, _env, lost, r) = forced_failover(PgOptions {
+        remote_apply: true,
+        ..PgOptions::default()
+    });
     assert!(lost.is_empty(), "acknowledged rows lost: {lost:?}");
     assert!(promotion(&r).contains("(Forced, data loss window"), "{r:#}");
+}
+
+#[test]
+fn the_printed_permissions_are_all_a_failover_and_failback_need() {
+    let (pg, env) = start_pair(PgOptions {
+        no_admin: true,
+        ..PgOptions::default()
+    });
+    let o = env.run(&["permissions", "--provider", "postgres"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sql = stdout(&o);
+    for want in [
+        "GRANT pg_monitor",
+        "pg_promote(boolean, integer)",
+        "pg_signal_backend",
+        "pg_checkpoint",
+        "CREATEROLE",
+    ] {
+        assert!(sql.contains(want), "{want} in {sql}");
+    }
+    // Run as written by a superuser; the role reaches the standby through replication.
+    pg.psql(&pg.primary, &sql);
+    let t0 = Instant::now();
+    while pg.psql(
+        &pg.standby,
+        "SELECT count(*) FROM pg_roles WHERE rolname = 'aegis_dr'",
+    ) != "1"
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the role did not replicate"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    succeeded(&env, &["failover", "--yes", "--output", "json"]);
+    succeeded(&env, &["failback", "--yes", "--force", "--output", "json"]);
+    // A plan naming an option the provider does not know is refused before anything is built.
+    let bad = Env::with_plan(&plan(&pg).replace("app_roles", "app_role"));
+    let o = bad.run(&["check"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("databases.orders.options.app_role: not a PostgreSQL option"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -131,7 +131,14 @@ fn permissions(cfg: &Config, only: Option<&str>, out_dir: Option<&Path>) -> Resu
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
         for (name, p) in &all {
             let json = serde_json::from_str::<serde_json::Value>(&p.document).is_ok();
-            let file = dir.join(format!("{name}.{}", if json { "json" } else { "yaml" }));
+            let ext = if json {
+                "json"
+            } else if p.format.ends_with("SQL") {
+                "sql"
+            } else {
+                "yaml"
+            };
+            let file = dir.join(format!("{name}.{ext}"));
             aegis_dr::write_atomic(&file, p.document.as_bytes())?;
             outln!("{name}: {} -> {}", p.format, file.display());
             for note in &p.notes {

@@ -70,7 +70,7 @@ pub fn document(plan: &Plan) -> Result<Permissions> {
         "CREATEROLE lets the role alter other non-superuser roles (PostgreSQL 15 and older: any of them); the application's roles must not be superusers, or the fence cannot stop them".into(),
     );
     notes.push(
-        "the rejoin command runs on the instance's host as its OS user (pg_rewind needs a role with pg_read_all_settings... or a superuser on the source: see the README's PostgreSQL section)".into(),
+        "the rejoin command runs on the instance's host as its OS user; its pg_rewind connects to the new primary as a superuser or as a role with EXECUTE on pg_ls_dir, pg_stat_file, pg_read_binary_file (PostgreSQL's pg_rewind documentation), not as aegis-dr's role".into(),
     );
     Ok(Permissions {
         format: "PostgreSQL SQL",

@@ -58,6 +58,8 @@ pub struct PgServer {
 pub struct PgOptions {
     /// `synchronous_commit = remote_apply` with the standby as synchronous standby.
     pub remote_apply: bool,
+    /// Leave aegis-dr's role out (the test creates it, from `aegis-dr permissions`).
+    pub no_admin: bool,
 }
 
 /// A primary and its streaming standby.
@@ -141,12 +143,19 @@ impl PgPair {
             p,
             &format!(
                 "CREATE ROLE {APP} LOGIN; CREATE TABLE writes (n bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
-                 GRANT SELECT, INSERT ON writes TO {APP};
-                 CREATE ROLE {ADMIN} LOGIN CREATEROLE; GRANT pg_monitor TO {ADMIN}; GRANT pg_signal_backend TO {ADMIN};
-                 GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO {ADMIN}; GRANT pg_checkpoint TO {ADMIN};
-                 GRANT CREATE ON DATABASE postgres TO {ADMIN};"
+                 GRANT SELECT, INSERT ON writes TO {APP};"
             ),
         );
+        if !opts.no_admin {
+            pair.psql(
+                p,
+                &format!(
+                "CREATE ROLE {ADMIN} LOGIN CREATEROLE; GRANT pg_monitor TO {ADMIN}; GRANT pg_signal_backend TO {ADMIN};
+                 GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO {ADMIN}; GRANT pg_checkpoint TO {ADMIN};
+                 GRANT CREATE ON DATABASE postgres TO {ADMIN};"
+                ),
+            );
+        }
         // A completed WAL segment in the archive: the backup age is known from the start.
         pair.psql(p, "SELECT pg_switch_wal()");
         for _ in 0..1200 {
