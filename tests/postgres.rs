@@ -469,3 +469,42 @@ fn the_printed_permissions_are_all_a_failover_and_failback_need() {
         stderr(&o)
     );
 }
+
+#[test]
+fn aegis_dr_killed_as_the_standby_is_promoted_resumes_to_one_writable_primary() {
+    let (pg, env) = start_pair(PgOptions::default());
+    let mut child = env.spawn(&["failover", "--yes"]);
+    let id = env.wait_for_entry("the promotion started", |e| {
+        e["event"] == "step_started" && e["step"] == "promote-dr-db"
+    });
+    // SIGKILL the moment the standby leaves recovery: pg_promote returned or is about to, and
+    // the fence it carries over may not be lifted yet.
+    let t0 = Instant::now();
+    while pg.psql(&pg.standby, "SELECT pg_is_in_recovery()") != "f" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the standby was not promoted"
+        );
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let r = succeeded(
+        &env,
+        &["failover", "--yes", "--resume", &id, "--output", "json"],
+    );
+    assert_eq!(r["status"], "succeeded");
+    // One writer: the DR instance takes the application's writes, the old primary refuses them.
+    let rt = runtime();
+    rt.block_on(async {
+        let c = connect(pg.standby.port, APP, "")
+            .await
+            .expect("the application logs in to DR");
+        c.execute("INSERT INTO writes (n) VALUES (1)", &[])
+            .await
+            .expect("a write on DR");
+        assert!(
+            connect(pg.primary.port, APP, "").await.is_none(),
+            "the old primary stays fenced"
+        );
+    });
+}
