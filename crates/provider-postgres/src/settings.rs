@@ -298,3 +298,112 @@ impl Pair {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aegis_dr_core::Plan;
+
+    use super::Pair;
+
+    fn pair(options: &str, vars: &[(&str, &str)]) -> Result<Pair, String> {
+        let plan = Plan::parse(&format!(
+            "[plan]\nname = \"p\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"a\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"b\"\n\
+             [[databases]]\nname = \"orders\"\nprovider = \"postgres\"\nprimary = \"east\"\ndr = \"west\"\noptions = {{ {options} }}\n"
+        ))
+        .map_err(|e| e.to_string())?;
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Pair::of("databases.orders", &plan.databases[0], &move |v| {
+            vars.iter().find(|(k, _)| k == v).map(|(_, x)| x.clone())
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    const BOTH: &str = "primary_dsn_env = \"P\", dr_dsn_env = \"D\", app_roles = \"app\"";
+
+    #[test]
+    fn connections_come_from_variables_never_quoted_in_errors() {
+        let p = pair(
+            BOTH,
+            &[
+                (
+                    "P",
+                    "postgresql://aegis:s3cret@db1:6432/orders?sslmode=require",
+                ),
+                ("D", "host=db2 user=aegis"),
+            ],
+        )
+        .expect("pair");
+        assert_eq!(
+            (p.primary.address.as_str(), p.primary.user.as_str()),
+            ("db1:6432", "aegis")
+        );
+        assert_eq!(p.dr.address, "db2:5432");
+        assert!(!format!("{p:?}").contains("s3cret"), "{p:?}");
+        let e = pair(
+            BOTH,
+            &[
+                ("P", "host=db1 user=a password=s3cret bogus=1"),
+                ("D", "host=db2 user=a"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("databases.orders.options.primary_dsn_env")
+                && e.contains("`bogus`")
+                && !e.contains("s3cret"),
+            "{e}"
+        );
+        let e = pair(BOTH, &[("P", "host=db1 user=a")]).unwrap_err();
+        assert!(e.contains("dr_dsn_env: the variable `D` is not set"), "{e}");
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let e = pair(
+            "primary_host = \"a\", dr_host = \"b\", primary_user = \"x\", dr_user = \"x\"",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("options.app_roles: name the application's login roles"),
+            "{e}"
+        );
+        let e = pair("primary_host = \"a\", dr_host = \"b\", primary_user = \"x\", dr_user = \"x\", app_roles = \"x\"", &[]).unwrap_err();
+        assert!(e.contains("the role aegis-dr connects to `east` as"), "{e}");
+        let e = pair("primary_hots = \"a\", app_roles = \"app\"", &[]).unwrap_err();
+        assert!(
+            e.contains("options.primary_hots: not a PostgreSQL option"),
+            "{e}"
+        );
+        let e = pair("dr_host = \"b\", dr_user = \"x\", app_roles = \"app\"", &[]).unwrap_err();
+        assert!(e.contains("name how to reach `east`"), "{e}");
+        let e = pair("primary_host = \"a\", primary_user = \"x\", primary_sslmode = \"verify-full\", dr_host = \"b\", dr_user = \"x\", app_roles = \"app\"", &[]).unwrap_err();
+        assert!(
+            e.contains("primary_sslmode: sslmode verify-ca and verify-full need `sslrootcert`"),
+            "{e}"
+        );
+        let e = pair("primary_host = \"a\", primary_user = \"x\", primary_sslmode = \"strict\", dr_host = \"b\", dr_user = \"x\", app_roles = \"app\"", &[]).unwrap_err();
+        assert!(e.contains("`strict` is not an sslmode"), "{e}");
+        let e = pair("primary_host = \"a\", primary_user = \"x\", primary_port = \"99999\", dr_host = \"b\", dr_user = \"x\", app_roles = \"app\"", &[]).unwrap_err();
+        assert!(e.contains("primary_port: `99999` is not a port"), "{e}");
+        let e = pair("primary_host = \"a\", primary_user = \"x\", dr_host = \"b\", dr_user = \"x\", app_roles = \"app\", catch_up_timeout = \"soon\"", &[]).unwrap_err();
+        assert!(e.contains("options.catch_up_timeout"), "{e}");
+    }
+
+    #[test]
+    fn a_rejoin_command_is_a_postgres_pairs_own() {
+        let e = Plan::parse(
+            "[plan]\nname = \"p\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"a\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"b\"\n\
+             [[databases]]\nname = \"orders\"\nprimary = \"east\"\ndr = \"west\"\n[databases.rejoin.primary]\ncommand = [\"x\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("databases.orders.rejoin: only `postgres` pairs"),
+            "{e}"
+        );
+    }
+}
