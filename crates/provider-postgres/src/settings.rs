@@ -402,7 +402,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("databases.orders.rejoin: only `postgres` pairs"),
+            e.contains("(`orders`, line 10).rejoin: only `postgres` pairs"),
             "{e}"
         );
     }
