@@ -68,12 +68,14 @@ read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) { if 
 
 echo "== benchmark smoke runs (small estates; full figures: cargo bench -p aegis-dr-core --bench failover,"
 echo "   cargo bench -p aegis-dr-core --bench trigger_latency, cargo bench -p aegis-dr-provider-kubernetes --bench fanout,"
-echo "   cargo bench -p aegis-dr-cli --bench aws_runbook)"
+echo "   cargo bench -p aegis-dr-cli --bench aws_runbook, cargo bench -p aegis-dr-provider-postgres --bench promotion)"
 cargo bench -p aegis-dr-core --bench failover --locked -- 500 20 4 4 5
 cargo bench -p aegis-dr-core --bench trigger_latency --locked -- 2
 cargo bench -p aegis-dr-provider-kubernetes --bench fanout --locked -- 100 5 5
 # The AWS comparison reuses the test build (test profile): it times processes, not this code path.
 cargo bench -p aegis-dr-cli --bench aws_runbook --profile test --locked -- 1
+# PostgreSQL's promotion against pg_promote alone, on real servers (test profile: it waits on them).
+cargo bench -p aegis-dr-provider-postgres --bench promotion --profile test --locked -- 2
 
 echo "== sim-only build: --no-default-features leaves AWS, Azure, GCP and Kubernetes out, and still runs a drill"
 # Its own target folder, so the default binary in target/debug stays the full one.

@@ -12,28 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aegis_dr_test_servers::postgres::{PgOptions, PgPair, PgServer, ADMIN, APP};
+use aegis_dr_test_servers::postgres::{PgOptions, PgPair, PgServer, APP};
 use serde_json::Value;
 
 use crate::common::*;
 
 /// The fixture plan with its database pair on the PostgreSQL pair `pg`.
 fn plan(pg: &PgPair) -> String {
-    let inst = |site: &str, s: &PgServer| {
-        format!(
-            "{site}_host = \"127.0.0.1\", {site}_port = \"{}\", {site}_user = \"{ADMIN}\", {site}_dbname = \"postgres\", {site}_sslmode = \"disable\"",
-            s.port
-        )
-    };
-    let pair = format!(
-        "[[databases]]\nname = \"orders\"\nprovider = \"postgres\"\nprimary = \"pg-east\"\ndr = \"pg-west\"\n\
-         options = {{ {}, {}, app_roles = \"{APP}\" }}\n\
-         [databases.rejoin.primary]\ncommand = {:?}\n[databases.rejoin.dr]\ncommand = {:?}\n",
-        inst("primary", &pg.primary),
-        inst("dr", &pg.standby),
-        pg.rejoin_command(&pg.primary),
-        pg.rejoin_command(&pg.standby),
-    );
+    let pair = pg.database_entry(APP, "", None);
     let text = PLAN.replace(
         "[[databases]]\nname = \"orders\"\nprimary = \"orders-euw1\"\ndr = \"orders-euc1\"\n",
         &pair,

@@ -91,9 +91,11 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
 {
+    // Short polls: a catch-up or a promotion on a healthy pair takes tens of milliseconds, and the
+    // failover waits on them.
     let wait = WaitPolicy {
-        initial: Duration::from_millis(10),
-        max: Duration::from_millis(250),
+        initial: Duration::from_millis(5),
+        max: Duration::from_millis(25),
         deadline_ms: clock.now_ms() + within.as_millis() as u64,
     };
     let retry = RetryPolicy {

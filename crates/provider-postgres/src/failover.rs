@@ -1,7 +1,7 @@
 //! [`DatabaseFailover`] for PostgreSQL streaming-replication pairs: status from the servers' own
 //! views, the fence, and promotion (planned with the LSN catch-up proof, or forced).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use aegis_dr_core::{
     clock::Clock,
@@ -153,7 +153,7 @@ impl DatabaseFailover for PostgresDatabases {
             };
         }
         if req.fenced {
-            fence(&c, pair, inst).await
+            fence(&c, pair, inst, &self.clock).await
         } else {
             lift(&c, inst, None).await
         }
@@ -191,28 +191,34 @@ impl DatabaseFailover for PostgresDatabases {
                 to.lsn
             }
         };
-        let secs = pair.promote_timeout.as_secs().clamp(1, i32::MAX as u64) as i32;
-        let done: bool = tc
-            .query_one("SELECT pg_promote(true, $1)", &[&secs])
+        // pg_promote(wait => true) checks every 100 ms; polling the role ourselves ends sooner.
+        tc.execute("SELECT pg_promote(false)", &[])
             .await
-            .map_err(|e| map_err(&target.name, "pg_promote", e))?
-            .get(0);
-        if !done {
-            return Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "PostgreSQL `{}`: pg_promote did not finish within {secs} s (the promotion may still complete; aegis-dr reads its role before trying again)",
-                    target.name
-                ),
-            )
-            .with_resource(target.name.clone())
-            .temporary());
-        }
+            .map_err(|e| map_err(&target.name, "pg_promote", e))?;
+        wait_until(
+            &self.clock,
+            &format!("`{}` to leave recovery", target.name),
+            pair.promote_timeout,
+            || async {
+                // The session survives the promotion: no new connection per poll.
+                let row = tc
+                    .query_one("SELECT pg_is_in_recovery()", &[])
+                    .await
+                    .map_err(|e| map_err(&target.name, "read its role", e))?;
+                Ok((!row.get::<_, bool>(0)).then_some(()))
+            },
+        )
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "PostgreSQL `{}`: promoted, but still in recovery (the promotion may still complete; aegis-dr reads its role before trying again)",
+                target.name
+            ))
+        })?;
         // The fence record came over with the data: lift it here, and record a forced
         // promotion, in one write that proves the new primary takes writes.
         let forced = (req.mode == PromoteMode::Forced).then_some(from_lsn);
-        let c = connect(target).await?;
-        lift(&c, target, forced).await
+        lift(&tc, target, forced).await
     }
 
     async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {
@@ -222,7 +228,7 @@ impl DatabaseFailover for PostgresDatabases {
 
 /// Fences `inst` (a primary): records each application role's LOGIN, takes it away, then ends the
 /// roles' sessions (their open transactions roll back) and checks none is left.
-async fn fence(c: &Client, pair: &Pair, inst: &Instance) -> Result<()> {
+async fn fence(c: &Client, pair: &Pair, inst: &Instance, clock: &Clock) -> Result<()> {
     let e = |doing: &'static str| move |err| map_err(&inst.name, doing, err);
     let missing: Vec<String> = c
         .query(
@@ -257,27 +263,42 @@ async fn fence(c: &Client, pair: &Pair, inst: &Instance) -> Result<()> {
     }
     sql.push_str(" COMMIT;");
     c.batch_execute(&sql).await.map_err(e("fence"))?;
-    let left: i64 = c
-        .query_one(
-            "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
-             WHERE usename = ANY($1) AND pid <> pg_backend_pid()",
-            &[&pair.app_roles],
-        )
-        .await
-        .map_err(e("end the application's sessions"))?
-        .get(0);
-    if left > 0 {
-        return Err(Error::new(
+    // pg_terminate_backend's own wait checks every 100 ms; polling the sessions ends sooner.
+    c.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE usename = ANY($1) AND pid <> pg_backend_pid()",
+        &[&pair.app_roles],
+    )
+    .await
+    .map_err(e("end the application's sessions"))?;
+    wait_until(
+        clock,
+        &format!("the application's sessions on `{}` to end", inst.name),
+        Duration::from_secs(5),
+        || async {
+            let left: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1)",
+                    &[&pair.app_roles],
+                )
+                .await
+                .map_err(e("count the application's sessions"))?
+                .get(0);
+            Ok((left == 0).then_some(()))
+        },
+    )
+    .await
+    .map_err(|err| {
+        Error::new(
             ErrorKind::Provider,
             format!(
-                "PostgreSQL `{}`: fenced, but {left} application session(s) did not end within 5 s",
+                "PostgreSQL `{}`: fenced (no new application session), but its sessions did not all end: {err}",
                 inst.name
             ),
         )
         .with_resource(inst.name.clone())
-        .temporary());
-    }
-    Ok(())
+        .temporary()
+    })
 }
 
 /// Lifts the fence of `inst` (a primary): gives LOGIN back to the roles that had it (as recorded)

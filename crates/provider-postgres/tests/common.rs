@@ -9,7 +9,7 @@ use aegis_dr_core::{
     SiteRole,
 };
 use aegis_dr_provider_postgres::PostgresDatabases;
-use aegis_dr_test_servers::postgres::{PgOptions, PgPair, PgServer, ADMIN};
+use aegis_dr_test_servers::postgres::{PgOptions, PgPair, PgServer};
 
 /// Longest a conformance wait takes.
 pub const WITHIN: Duration = Duration::from_secs(60);
@@ -21,14 +21,7 @@ pub struct World {
     pub db: PostgresDatabases,
 }
 
-fn instance_options(site: &str, s: &PgServer) -> String {
-    format!(
-        "{site}_host = \"127.0.0.1\", {site}_port = \"{}\", {site}_user = \"{ADMIN}\", {site}_dbname = \"postgres\", {site}_sslmode = \"disable\"",
-        s.port
-    )
-}
-
-/// The plan of `pg` with `extra` options (`, key = "value", ...`) and rejoin commands.
+/// The plan of `pg` with `extra` options (`, key = "value", ...`).
 pub fn plan_text(pg: &PgPair, extra: &str) -> String {
     plan_text_with(pg, "app", extra, None)
 }
@@ -41,16 +34,9 @@ pub fn plan_text_with(
     extra: &str,
     rejoin_primary: Option<Vec<String>>,
 ) -> String {
-    let toml_list = |v: Vec<String>| format!("{v:?}");
     format!(
-        "[plan]\nname = \"pg\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"east\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"west\"\n\
-         [[databases]]\nname = \"orders\"\nprovider = \"postgres\"\nprimary = \"pg-east\"\ndr = \"pg-west\"\n\
-         options = {{ {}, {}, app_roles = \"{roles}\"{extra} }}\n\
-         [databases.rejoin.primary]\ncommand = {}\ntimeout = \"20s\"\n[databases.rejoin.dr]\ncommand = {}\ntimeout = \"20s\"\n",
-        instance_options("primary", &pg.primary),
-        instance_options("dr", &pg.standby),
-        toml_list(rejoin_primary.unwrap_or_else(|| pg.rejoin_command(&pg.primary))),
-        toml_list(pg.rejoin_command(&pg.standby)),
+        "[plan]\nname = \"pg\"\n[sites.primary]\nprovider = \"sim\"\nregion = \"east\"\n[sites.dr]\nprovider = \"sim\"\nregion = \"west\"\n{}",
+        pg.database_entry(roles, extra, rejoin_primary)
     )
 }
 

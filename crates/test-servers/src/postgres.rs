@@ -401,6 +401,32 @@ impl PgPair {
         argv
     }
 
+    /// The plan's `[[databases]]` entry `orders` (`pg-east` -> `pg-west`) on this pair: aegis-dr
+    /// connects as [`ADMIN`], fences `roles`, rejoins with [`PgPair::rejoin_command`] (or
+    /// `rejoin_primary` for the primary site's instance); `extra` adds options (`, key = "v"`).
+    pub fn database_entry(
+        &self,
+        roles: &str,
+        extra: &str,
+        rejoin_primary: Option<Vec<String>>,
+    ) -> String {
+        let inst = |site: &str, s: &PgServer| {
+            format!(
+                "{site}_host = \"127.0.0.1\", {site}_port = \"{}\", {site}_user = \"{ADMIN}\", {site}_dbname = \"postgres\", {site}_sslmode = \"disable\"",
+                s.port
+            )
+        };
+        format!(
+            "[[databases]]\nname = \"orders\"\nprovider = \"postgres\"\nprimary = \"pg-east\"\ndr = \"pg-west\"\n\
+             options = {{ {}, {}, app_roles = \"{roles}\"{extra} }}\n\
+             [databases.rejoin.primary]\ncommand = {:?}\ntimeout = \"2m\"\n[databases.rejoin.dr]\ncommand = {:?}\ntimeout = \"2m\"\n",
+            inst("primary", &self.primary),
+            inst("dr", &self.standby),
+            rejoin_primary.unwrap_or_else(|| self.rejoin_command(&self.primary)),
+            self.rejoin_command(&self.standby),
+        )
+    }
+
     /// The pair's folder (logs, archives).
     pub fn dir(&self) -> &Path {
         self.dir.path()
