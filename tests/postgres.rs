@@ -494,3 +494,30 @@ fn aegis_dr_killed_as_the_standby_is_promoted_resumes_to_one_writable_primary() 
         );
     });
 }
+
+#[test]
+fn the_postgres_example_plans_with_its_variables_set() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/postgres.toml"
+    ))
+    .expect("examples/postgres.toml");
+    let env = Env::with_plan(&text);
+    let dsn = "host=127.0.0.1 port=1 user=aegis_dr dbname=postgres sslmode=disable";
+    let vars = [
+        ("ORDERS_EAST_DSN", dsn),
+        ("ORDERS_WEST_DSN", dsn),
+        ("PGPASSWORD_AEGIS", "x"),
+    ];
+    let o = env
+        .command(&["plan", "--operation", "failover"])
+        .envs(vars)
+        .output()
+        .expect("binary runs");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("orders"), "{}", stdout(&o));
+    // Without them, the variable the plan names is the error, before anything is built.
+    let o = env.run(&["check"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("`ORDERS_EAST_DSN` is not set"), "{}", stderr(&o));
+}
