@@ -519,5 +519,9 @@ fn the_postgres_example_plans_with_its_variables_set() {
     // Without them, the variable the plan names is the error, before anything is built.
     let o = env.run(&["check"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
-    assert!(stderr(&o).contains("`ORDERS_EAST_DSN` is not set"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`ORDERS_EAST_DSN` is not set"),
+        "{}",
+        stderr(&o)
+    );
 }
