@@ -17,6 +17,7 @@ missing() {
   command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
   command -v az >/dev/null 2>&1 || pkgs+=(azure-cli)
   pg_server >/dev/null || pkgs+=(postgresql)
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   echo "${pkgs[@]:-}"
 }
 

@@ -227,3 +227,52 @@ async fn a_failing_rejoin_command_is_a_clear_error_and_a_retry_resumes() {
         (DatabaseRole::Replica, Some("pg-west"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_modes_check_what_libpq_checks() {
+    let pg = tokio::task::spawn_blocking(|| {
+        aegis_dr_test_servers::postgres::PgPair::start(PgOptions {
+            tls: true,
+            ..PgOptions::default()
+        })
+    })
+    .await
+    .expect("a TLS pair");
+    let (ca, other) = pg.ca_file();
+    // The certificate names db.example only; aegis-dr connects to 127.0.0.1.
+    let status = |mode: &str, root: &std::path::Path| {
+        let text = plan_text_with(&pg, "app", "", None).replacen(
+            "primary_sslmode = \"disable\"",
+            &format!(
+                "primary_sslmode = \"{mode}\", primary_sslrootcert = \"{}\"",
+                root.display()
+            ),
+            1,
+        );
+        let (_, db) = provider(&text);
+        let at = DatabaseRef {
+            database: "orders".into(),
+            instance: "pg-east".into(),
+            site: SiteRole::Primary,
+        };
+        async move { db.status(&at).await }
+    };
+    let s = status("verify-ca", &ca)
+        .await
+        .expect("verify-ca: the chain is the CA's");
+    assert_eq!(s.role, DatabaseRole::Primary);
+    status("require", &other)
+        .await
+        .expect("require checks nothing");
+    let e = status("verify-full", &ca)
+        .await
+        .expect_err("the name is db.example, not 127.0.0.1");
+    assert!(format!("{e}").contains("certificate"), "{e}");
+    let e = status("verify-ca", &other)
+        .await
+        .expect_err("another CA's chain");
+    assert!(format!("{e}").contains("certificate"), "{e}");
+    // Plain TCP is refused by this server, so the successes above were TLS.
+    let e = status("disable", &ca).await.expect_err("no TLS, no entry");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+}

@@ -60,6 +60,9 @@ pub struct PgOptions {
     pub remote_apply: bool,
     /// Leave aegis-dr's role out (the test creates it, from `aegis-dr permissions`).
     pub no_admin: bool,
+    /// TLS only (`hostssl`; plain TCP refused), with a certificate for `db.example` (no IP
+    /// address) from the CA in [`PgPair::ca_file`].
+    pub tls: bool,
 }
 
 /// A primary and its streaming standby.
@@ -134,10 +137,26 @@ impl PgPair {
             pair.dir.path().display()
         );
         pair.append(&p.data.join("postgresql.conf"), &conf);
-        pair.append(
-            &p.data.join("pg_hba.conf"),
-            "host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
-        );
+        if opts.tls {
+            pair.certificates();
+            let d = pair.dir.path().display();
+            pair.append(
+                &p.data.join("postgresql.conf"),
+                &format!(
+                    "ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n"
+                ),
+            );
+            std::fs::write(
+                p.data.join("pg_hba.conf"),
+                "local all all trust\nhostnossl all all 127.0.0.1/32 reject\nhostssl all all 127.0.0.1/32 trust\nhostssl replication all 127.0.0.1/32 trust\n",
+            )
+            .expect("pg_hba.conf");
+        } else {
+            pair.append(
+                &p.data.join("pg_hba.conf"),
+                "host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
+            );
+        }
         pair.start_server(p);
         pair.psql(
             p,
@@ -426,6 +445,81 @@ impl PgPair {
             rejoin_primary.unwrap_or_else(|| self.rejoin_command(&self.primary)),
             self.rejoin_command(&self.standby),
         )
+    }
+
+    /// The CA that signed the TLS pair's certificate (PEM), and another CA that did not.
+    pub fn ca_file(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("ca.pem"),
+            self.dir.path().join("other-ca.pem"),
+        )
+    }
+
+    /// Makes the CAs and the server's certificate (for `db.example` only) with openssl.
+    fn certificates(&self) {
+        let d = self.dir.path();
+        let ssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        for ca in ["ca", "other-ca"] {
+            ssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=aegis test {ca}"),
+            ]);
+        }
+        std::fs::write(d.join("san.ext"), "subjectAltName=DNS:db.example\n").expect("san");
+        ssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=db.example",
+        ]);
+        ssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        for f in ["server.key", "server.crt"] {
+            let _ = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(d.join(f))
+                .output();
+            let _ = Command::new("chmod").arg("600").arg(d.join(f)).output();
+        }
     }
 
     /// The pair's folder (logs, archives).
