@@ -189,6 +189,7 @@ impl RdsDatabases {
             fenced: cluster_tag(&c, FENCED_TAG) == Some("true"),
             replication_lag,
             replication_lag_bytes: None,
+            replication_lag_at_most: None,
             last_backup_age: self.cluster_snapshot_age(db.site, &db.instance).await?,
             replicating_from: if role == DatabaseRole::Replica {
                 writer_id

@@ -148,6 +148,7 @@ impl RdsDatabases {
                 || (role == DatabaseRole::Primary && !serving),
             replication_lag,
             replication_lag_bytes: None,
+            replication_lag_at_most: None,
             last_backup_age: self.snapshot_age(SiteRole::Primary, z.instance).await?,
             replicating_from: (role == DatabaseRole::Replica).then(|| z.reference(db.site.other())),
             lossless_planned_promotion: false,

@@ -530,6 +530,7 @@ impl RdsDatabases {
             fenced: tag(&i, FENCED_TAG) == Some("true"),
             replication_lag,
             replication_lag_bytes: None,
+            replication_lag_at_most: None,
             last_backup_age: self.last_backup_age(db, &i).await?,
             replicating_from: i.read_replica_source_db_instance_identifier().map(id_of),
             lossless_planned_promotion: false,

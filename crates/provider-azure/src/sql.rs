@@ -255,6 +255,7 @@ impl DatabaseFailover for SqlFailoverGroups {
             // sys.dm_geo_replication_link_status does): unknown, never zero.
             replication_lag: None,
             replication_lag_bytes: None,
+            replication_lag_at_most: None,
             last_backup_age: self.backup_age(&g, &p.server_id(db)).await,
             replicating_from: (role == DatabaseRole::Replica)
                 .then(|| {

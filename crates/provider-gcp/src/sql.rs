@@ -555,6 +555,7 @@ impl DatabaseFailover for CloudSql {
             // Only Cloud Monitoring reports a replica's lag; an HA standby has none (its disk is
             // synchronous, see `lossless_planned_promotion`). Unknown is never zero.
             replication_lag_bytes: None,
+            replication_lag_at_most: None,
             replication_lag: match (&p.mode, role) {
                 (SqlMode::Replica, DatabaseRole::Replica) => {
                     self.replica_lag(project, &i.name).await

@@ -126,6 +126,14 @@ impl DatabaseFailover for PostgresDatabases {
             fenced: o.fenced(),
             replication_lag: lag.map(|(_, t)| t),
             replication_lag_bytes: lag.map(|(b, _)| b),
+            // Unmeasured: whatever it lacks was committed after the last transaction it replayed.
+            replication_lag_at_most: match (o.standby, lag) {
+                (true, None) => o
+                    .replay_age
+                    .filter(|a| a.is_finite())
+                    .map(|a| std::time::Duration::from_secs_f64(a.max(0.0))),
+                _ => None,
+            },
             last_backup_age: backup
                 .filter(|a| a.is_finite())
                 .map(|a| std::time::Duration::from_secs_f64(a.max(0.0))),

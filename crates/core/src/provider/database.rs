@@ -43,6 +43,12 @@ pub struct DatabaseStatus {
     /// (PostgreSQL's LSN difference); `None` when not measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_lag_bytes: Option<u64>,
+    /// When the lag is not measured: the most the replica can be missing, as a time, where the
+    /// engine can bound it (PostgreSQL: the age of the last transaction it replayed). A forced
+    /// promotion with `--accept-data-loss` reports it as its window instead of "unknown"; no gate
+    /// passes on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_lag_at_most: Option<Duration>,
     /// Age of the newest completed backup or snapshot.
     pub last_backup_age: Option<Duration>,
     /// Instance the replica replicates from.

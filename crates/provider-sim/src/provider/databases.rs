@@ -21,6 +21,7 @@ impl DatabaseFailover for SimProvider {
                         .lag(&db.instance, now, self.settings.catch_up_speed)
                         .filter(|_| self.settings.lag_reported),
                     replication_lag_bytes: None,
+                    replication_lag_at_most: None,
                     last_backup_age: Some(Duration::from_millis(
                         now.saturating_sub(d.last_backup_ms),
                     )),

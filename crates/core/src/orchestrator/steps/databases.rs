@@ -237,7 +237,10 @@ pub(super) async fn decide_promotion<'a>(
             }
         }
         PromoteMode::Forced => match s.replication_lag {
-            None if ctx.flags().accept_data_loss => None,
+            // Not measured: the provider's bound, when it has one, is the window reported.
+            None if ctx.flags().accept_data_loss => {
+                s.replication_lag_at_most.map(|d| d.as_millis() as u64)
+            }
             None => {
                 return Err(Error::refused(format!(
                     "database `{}`: the replication lag of {} is unknown, so the data a forced promotion would lose cannot be bounded by the RPO of {} (pass --accept-data-loss)",
