@@ -276,3 +276,39 @@ async fn tls_modes_check_what_libpq_checks() {
     let e = status("disable", &ca).await.expect_err("no TLS, no entry");
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_that_does_not_finish_in_time_is_a_timeout_and_is_found_done_later() {
+    let w = world(PgOptions::default(), ", promote_timeout = \"2s\"").await;
+    fence(&w, SiteRole::Primary, true).await;
+    // Recovery paused: the promotion cannot finish (forced: a planned one would not pass its
+    // catch-up proof with replay stopped).
+    let pg = &w.pg;
+    pg.signal_startup(&pg.standby, "STOP");
+    let e =
+        w.db.promote(&promote_req(&w, PromoteMode::Forced))
+            .await
+            .expect_err("the promotion did not finish");
+    pg.signal_startup(&pg.standby, "CONT");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("still in recovery"), "{e}");
+    // It finishes on its own; what a resumed run then reads is a primary still carrying the
+    // fence, which lifting makes writable (the orchestrator's path after a crash or a timeout).
+    let dr = w.at(SiteRole::Dr);
+    let mut s = w.db.status(&dr).await.expect("status");
+    for _ in 0..600 {
+        if s.role == DatabaseRole::Primary {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        s = w.db.status(&dr).await.expect("status");
+    }
+    assert!(s.role == DatabaseRole::Primary && s.fenced, "{s:?}");
+    fence(&w, SiteRole::Dr, false).await;
+    let c = client(&w.pg, &w.pg.standby, APP)
+        .await
+        .expect("the application logs in");
+    c.execute("INSERT INTO writes (n) VALUES (1)", &[])
+        .await
+        .expect("a write");
+}

@@ -371,6 +371,29 @@ impl PgPair {
         panic!("{}: processes {pids:?} outlived SIGKILL", s.name);
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to `s`'s startup process (a standby's recovery): stopped,
+    /// a promotion cannot finish.
+    pub fn signal_startup(&self, s: &PgServer, signal: &str) {
+        let pid = std::fs::read_to_string(s.data.join("postmaster.pid"))
+            .expect("postmaster.pid")
+            .lines()
+            .next()
+            .expect("pid line")
+            .trim()
+            .to_string();
+        let out = Command::new("pgrep")
+            .args(["-P", &pid, "-f", "postgres: startup"])
+            .output()
+            .expect("pgrep");
+        let startup = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(!startup.is_empty(), "{}: no startup process", s.name);
+        let out = Command::new("kill")
+            .args([&format!("-{signal}"), &startup])
+            .output()
+            .expect("kill");
+        assert!(out.status.success(), "kill -{signal} {startup}: {out:?}");
+    }
+
     /// Stops `s` (fast shutdown), waiting until it is down.
     pub fn stop(&self, s: &PgServer) {
         let _ = self
