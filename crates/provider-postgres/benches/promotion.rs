@@ -116,6 +116,18 @@ fn writer(
     })
 }
 
+/// The writer's gap in ms: it ends at its first write on the new primary (or is stopped after
+/// 30 s, its gap then not measured).
+fn finish(w: std::thread::JoinHandle<()>, stop: &AtomicBool, gap: &Mutex<Option<Duration>>) -> f64 {
+    let t = Instant::now();
+    while !w.is_finished() && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    gap.lock().expect("gap").map(ms).unwrap_or(f64::NAN)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -200,14 +212,7 @@ fn main() {
             phases.push((ms(fenced), ms(promoted)));
         });
         eprintln!("round {round}: promoted in {:.0} ms", ours[ours.len() - 1]);
-        // The writer ends at its first write on the new primary (or is stopped after 30 s).
-        let t = Instant::now();
-        while !w.is_finished() && t.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        stop.store(true, Ordering::Relaxed);
-        w.join().expect("writer");
-        gaps.push(gap.lock().expect("gap").map(ms).unwrap_or(f64::NAN));
+        gaps.push(finish(w, &stop, &gap));
         // Back: rejoin the old primary as a standby, then PostgreSQL's floor the other way.
         rt.block_on(async {
             db.reverse_replication(&ReverseReplicationRequest {
@@ -266,13 +271,7 @@ fn main() {
             first_write(ports[from], -(round as i64) - 1).await - t0
         });
         floor.push(ms(t));
-        let t = Instant::now();
-        while !w.is_finished() && t.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        stop.store(true, Ordering::Relaxed);
-        w.join().expect("writer");
-        floor_gaps.push(floor_gap.lock().expect("gap").map(ms).unwrap_or(f64::NAN));
+        floor_gaps.push(finish(w, &stop, &floor_gap));
         // And rejoin, so the next round starts from a streaming pair.
         rt.block_on(async {
             db.reverse_replication(&ReverseReplicationRequest {

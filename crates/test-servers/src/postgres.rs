@@ -32,6 +32,17 @@ pub fn bin_dir() -> PathBuf {
         .expect("no PostgreSQL server under /usr/lib/postgresql/*/bin: scripts/test.sh installs Debian's `postgresql`")
 }
 
+/// The pid of `s`'s postmaster, from its `postmaster.pid`.
+fn postmaster_pid(s: &PgServer) -> String {
+    std::fs::read_to_string(s.data.join("postmaster.pid"))
+        .expect("postmaster.pid")
+        .lines()
+        .next()
+        .expect("pid line")
+        .trim()
+        .to_string()
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -334,13 +345,7 @@ impl PgPair {
     /// Kills `s`'s postmaster with SIGKILL (a crash: no shutdown checkpoint, nothing flushed to
     /// the standby after this).
     pub fn kill(&self, s: &PgServer) {
-        let pid = std::fs::read_to_string(s.data.join("postmaster.pid"))
-            .expect("postmaster.pid")
-            .lines()
-            .next()
-            .expect("pid line")
-            .trim()
-            .to_string();
+        let pid = postmaster_pid(s);
         // The postmaster and every process it started, at once (a host crash or an OOM kill).
         let children = Command::new("pgrep")
             .args(["-P", &pid])
@@ -374,13 +379,7 @@ impl PgPair {
     /// Sends `signal` (`STOP`, `CONT`) to `s`'s startup process (a standby's recovery): stopped,
     /// a promotion cannot finish.
     pub fn signal_startup(&self, s: &PgServer, signal: &str) {
-        let pid = std::fs::read_to_string(s.data.join("postmaster.pid"))
-            .expect("postmaster.pid")
-            .lines()
-            .next()
-            .expect("pid line")
-            .trim()
-            .to_string();
+        let pid = postmaster_pid(s);
         let out = Command::new("pgrep")
             .args(["-P", &pid, "-f", "postgres: startup"])
             .output()
