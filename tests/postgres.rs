@@ -251,7 +251,20 @@ fn start_pair(opts: PgOptions) -> (PgPair, Env) {
 
 #[test]
 fn a_planned_failover_and_failback_keep_every_acknowledged_write_and_one_writer() {
-    let (pg, env) = start_pair(PgOptions::default());
+    planned_round_trip(PgOptions::default());
+}
+
+#[test]
+fn with_remote_apply_a_planned_failover_and_failback_keep_every_acknowledged_write() {
+    planned_round_trip(PgOptions {
+        remote_apply: true,
+        ..PgOptions::default()
+    });
+}
+
+/// Fails over and back with the writer, the intruder and the sampler running; checks their records.
+fn planned_round_trip(opts: PgOptions) {
+    let (pg, env) = start_pair(opts);
     // `check` reads the lag from the servers, in bytes and in time.
     let o = env.run(&["check"]);
     let out = stdout(&o) + &stderr(&o);

@@ -312,3 +312,30 @@ async fn a_promotion_that_does_not_finish_in_time_is_a_timeout_and_is_found_done
         .await
         .expect("a write");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_age_comes_from_the_archive_or_a_query_of_the_plan() {
+    let w = world(PgOptions::default(), "").await;
+    // The pair archived a segment when it started: its age is known on both instances.
+    for site in [SiteRole::Primary, SiteRole::Dr] {
+        let s = w.db.status(&w.at(site)).await.expect("status");
+        assert!(s.last_backup_age.is_some(), "{site}: {s:?}");
+    }
+    let (_, db) = provider(&plan_text_with(
+        &w.pg,
+        "app",
+        ", backup_age_query = \"SELECT 5400::float8\"",
+        None,
+    ));
+    let s = db.status(&w.at(SiteRole::Dr)).await.expect("status");
+    assert_eq!(s.last_backup_age, Some(Duration::from_secs(5400)));
+    // A query answering nothing usable is unknown, never zero.
+    let (_, db) = provider(&plan_text_with(
+        &w.pg,
+        "app",
+        ", backup_age_query = \"SELECT NULL::float8\"",
+        None,
+    ));
+    let s = db.status(&w.at(SiteRole::Primary)).await.expect("status");
+    assert_eq!(s.last_backup_age, None);
+}
