@@ -57,8 +57,8 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn connect(port: u16, user: &str, extra: &str) -> Option<tokio_postgres::Client> {
     let dsn =
         format!("host=127.0.0.1 port={port} user={user} dbname=postgres connect_timeout=2 {extra}");
-    let (c, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
-        .await
+    let (c, conn) = bounded(tokio_postgres::connect(&dsn, tokio_postgres::NoTls))
+        .await?
         .ok()?;
     tokio::spawn(async move {
         let _ = conn.await;
@@ -66,17 +66,22 @@ async fn connect(port: u16, user: &str, extra: &str) -> Option<tokio_postgres::C
     Some(c)
 }
 
+/// `f`'s answer, or `None` after 5 s: a client of a server that died under it must not wait
+/// forever (an answer never received is no acknowledgement).
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(Duration::from_secs(5), f).await.ok()
+}
+
 /// True when `port` takes application writes now: a primary whose application role may log in.
 async fn writable(port: u16) -> bool {
     match connect(port, "postgres", "").await {
-        Some(c) => c
-            .query_one(
-                "SELECT NOT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app' AND rolcanlogin)",
-                &[],
-            )
-            .await
-            .map(|r| r.get::<_, bool>(0))
-            .unwrap_or(false),
+        Some(c) => bounded(c.query_one(
+            "SELECT NOT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app' AND rolcanlogin)",
+            &[],
+        ))
+        .await
+        .and_then(|r| r.ok())
+        .is_some_and(|r| r.get::<_, bool>(0)),
         None => false,
     }
 }
@@ -109,13 +114,14 @@ impl Traffic {
                         }
                         n += 1;
                         let c = client.as_ref().expect("client");
-                        match c.execute("INSERT INTO writes (n) VALUES ($1)", &[&n]).await {
-                            Ok(_) => acks.lock().expect("acks").push(Ack {
+                        match bounded(c.execute("INSERT INTO writes (n) VALUES ($1)", &[&n])).await
+                        {
+                            Some(Ok(_)) => acks.lock().expect("acks").push(Ack {
                                 n,
                                 server: cur,
                                 at: Instant::now(),
                             }),
-                            Err(_) => {
+                            _ => {
                                 client = None;
                                 cur ^= 1;
                             }
@@ -137,7 +143,7 @@ impl Traffic {
                                 continue;
                             };
                             let sql = format!("SET default_transaction_read_only = off; BEGIN READ WRITE; INSERT INTO writes (n) VALUES (-{k}); COMMIT");
-                            if c.batch_execute(&sql).await.is_ok() {
+                            if matches!(bounded(c.batch_execute(&sql)).await, Some(Ok(()))) {
                                 acks.lock().expect("acks").push(Ack { n: -k, server, at: Instant::now() });
                             }
                         }

@@ -43,6 +43,26 @@ fn postmaster_pid(s: &PgServer) -> String {
         .to_string()
 }
 
+/// The processes whose working folder is `data` (a cluster's postmaster and its children).
+fn cluster_pids(data: &Path) -> Vec<String> {
+    let Ok(want) = data.canonicalize() else {
+        return Vec::new();
+    };
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|c| c == want))
+                .filter_map(|e| e.file_name().to_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -285,21 +305,28 @@ impl PgPair {
     /// Starts a stopped (or killed) server again, waiting until it accepts connections.
     pub fn start_again(&self, s: &PgServer) {
         let opts = std::fs::read_to_string(self.opts_file(s)).expect("opts");
-        self.run_ok(
-            &self.tool("pg_ctl"),
-            &[
-                "-D",
-                &s.data.display().to_string(),
-                "-l",
-                &self.log(s).display().to_string(),
-                "-w",
-                "-t",
-                "120",
-                "-o",
-                &opts,
-                "start",
-            ],
-        );
+        let data = s.data.display().to_string();
+        let log = self.log(s).display().to_string();
+        let out = self
+            .command(
+                &self.tool("pg_ctl"),
+                &[
+                    "-D", &data, "-l", &log, "-w", "-t", "120", "-o", &opts, "start",
+                ],
+            )
+            .output()
+            .expect("pg_ctl");
+        if !out.status.success() {
+            let text = std::fs::read_to_string(self.log(s)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            panic!(
+                "{} did not start: {}{}\nits log ends:\n{}",
+                s.name,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 
     /// The server's log file.
@@ -345,35 +372,29 @@ impl PgPair {
     /// Kills `s`'s postmaster with SIGKILL (a crash: no shutdown checkpoint, nothing flushed to
     /// the standby after this).
     pub fn kill(&self, s: &PgServer) {
-        let pid = postmaster_pid(s);
-        // The postmaster and every process it started, at once (a host crash or an OOM kill).
-        let children = Command::new("pgrep")
-            .args(["-P", &pid])
-            .output()
-            .expect("pgrep");
-        let mut pids = vec![pid];
-        pids.extend(
-            String::from_utf8_lossy(&children.stdout)
-                .split_whitespace()
-                .map(String::from),
-        );
-        // The postmaster must die; a child may have exited on its own meanwhile.
+        // Every process of the cluster (their working folder is its data folder), postmaster
+        // first, again until none is left: a backend forked while the postmaster died is one too.
+        let postmaster = postmaster_pid(s);
         let out = Command::new("kill")
-            .args(["-9", &pids[0]])
+            .args(["-9", &postmaster])
             .output()
             .expect("kill");
-        assert!(out.status.success(), "kill -9 {}: {out:?}", pids[0]);
-        let _ = Command::new("kill").arg("-9").args(&pids[1..]).output();
+        assert!(out.status.success(), "kill -9 {postmaster}: {out:?}");
         for _ in 0..600 {
-            if pids
-                .iter()
-                .all(|p| !Path::new(&format!("/proc/{p}")).exists())
-            {
+            let pids = cluster_pids(&s.data);
+            // Gone, and the postmaster reaped too: until then its pid still "runs", and a new
+            // postmaster refuses to start over its lock file.
+            if pids.is_empty() && !Path::new(&format!("/proc/{postmaster}")).exists() {
                 return;
             }
+            let _ = Command::new("kill").arg("-9").args(&pids).output();
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        panic!("{}: processes {pids:?} outlived SIGKILL", s.name);
+        panic!(
+            "{}: processes {:?} outlived SIGKILL",
+            s.name,
+            cluster_pids(&s.data)
+        );
     }
 
     /// Sends `signal` (`STOP`, `CONT`) to `s`'s startup process (a standby's recovery): stopped,
