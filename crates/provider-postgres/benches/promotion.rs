@@ -238,9 +238,11 @@ fn main() {
         );
         let t = rt.block_on(async {
             let (old, new) = (superuser(ports[to]).await, superuser(ports[from]).await);
-            old.batch_execute(&format!("ALTER ROLE {APP} NOLOGIN"))
-                .await
-                .expect("fence by hand");
+            old.batch_execute(&format!(
+                "ALTER ROLE {APP} NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{APP}'"
+            ))
+            .await
+            .expect("fence by hand");
             let lsn: String = old
                 .query_one("SELECT pg_current_wal_lsn()::text", &[])
                 .await
