@@ -181,8 +181,13 @@ impl DatabaseFailover for PostgresDatabases {
             )
             .with_resource(target.name.clone()));
         }
-        let from_lsn = match req.mode {
-            PromoteMode::Planned => Some(self.catch_up(pair, target, old, &tc).await?),
+        // A forced promotion records the position it started from (a planned one was recorded
+        // on the old primary, with its proof).
+        let forced = match req.mode {
+            PromoteMode::Planned => {
+                self.catch_up(pair, target, old, &tc).await?;
+                None
+            }
             PromoteMode::Forced => {
                 if let Some(oo) = self.other(pair, target).await {
                     if !oo.standby && !oo.fenced() {
@@ -196,7 +201,7 @@ impl DatabaseFailover for PostgresDatabases {
                         .with_resource(old.name.clone()));
                     }
                 }
-                to.lsn
+                Some(to.lsn)
             }
         };
         // pg_promote(wait => true) checks every 100 ms; polling the role ourselves ends sooner.
@@ -225,7 +230,6 @@ impl DatabaseFailover for PostgresDatabases {
         })?;
         // The fence record came over with the data: lift it here, and record a forced
         // promotion, in one write that proves the new primary takes writes.
-        let forced = (req.mode == PromoteMode::Forced).then_some(from_lsn);
         lift(&tc, target, forced).await
     }
 
@@ -339,14 +343,13 @@ async fn lift(c: &Client, inst: &Instance, forced: Option<Option<u64>>) -> Resul
 impl PostgresDatabases {
     /// The planned promotion's proof: records the promotion on the fenced old primary, flushes its
     /// WAL and reads where it ends, then waits until the standby has replayed at least that far.
-    /// Returns that LSN.
     async fn catch_up(
         &self,
         pair: &Pair,
         target: &Instance,
         old: &Instance,
         tc: &Client,
-    ) -> Result<u64> {
+    ) -> Result<()> {
         let (oc, oo) = self.look(pair, old).await?;
         if oo.standby {
             return Err(Error::new(
@@ -382,7 +385,6 @@ impl PostgresDatabases {
             .await
             .map_err(|e| map_err(&old.name, "read its final WAL position", e))?
             .get(0);
-        let at = crate::client::lsn(&end).unwrap_or(0);
         wait_until(
             &self.clock,
             &format!("`{}` to replay the fenced primary's WAL up to {end}", target.name),
@@ -405,6 +407,6 @@ impl PostgresDatabases {
                 target.name
             ))
         })?;
-        Ok(at)
+        Ok(())
     }
 }
