@@ -1,6 +1,7 @@
 //! Microsoft.ContainerService: AKS agent pools (`managedClusters/{c}/agentPools/{p}`).
 
-use std::{collections::BTreeMap, time::Instant};
+use std::collections::BTreeMap;
+use tokio::time::Instant;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -16,20 +17,42 @@ pub(crate) struct Aks {
 #[derive(Debug)]
 struct Pool {
     rg: String,
+    /// The count asked for last: what `count` reads, also while (and after) a scale fails.
     count: u32,
     autoscale: Option<(u32, u32)>,
-    /// The running update ends then.
-    busy_until: Option<Instant>,
+    /// The last operation: `Scaling` (count changed) or `Updating`, when it ends, how.
+    op: Option<PoolOp>,
+}
+
+#[derive(Debug, Clone)]
+struct PoolOp {
+    running: &'static str,
+    until: Instant,
+    /// `Succeeded`, `Failed` or `Canceled` once it ends.
+    outcome: &'static str,
 }
 
 impl Pool {
+    /// `provisioningState`: the running operation's, then how the last one ended.
     fn state(&self, now: Instant) -> &'static str {
-        if self.busy_until.is_some_and(|t| t > now) {
-            "Updating"
-        } else {
-            "Succeeded"
+        match &self.op {
+            Some(op) if op.until > now => op.running,
+            Some(op) => op.outcome,
+            None => "Succeeded",
         }
     }
+}
+
+/// How the next agent-pool update goes wrong. A refused one changes nothing; a failed or canceled
+/// one leaves `count` at the value asked for while fewer nodes run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolFault {
+    /// Refused at once: 400 `ErrCode_InsufficientVCPUQuota` (the regional vCPU quota preflight).
+    QuotaRefused,
+    /// `provisioningState: Failed`; the operation's error (code, message).
+    Failed(String, String),
+    /// `provisioningState: Canceled` (another operation replaced it).
+    Canceled,
 }
 
 impl Aks {
@@ -47,7 +70,7 @@ impl Aks {
                 rg: rg.to_string(),
                 count,
                 autoscale: auto,
-                busy_until: None,
+                op: None,
             },
         );
     }
@@ -97,6 +120,7 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
     let (cluster, name) = (r.rest[1], r.rest[3]);
     let update_time = s.pool_update_time;
     let retry = s.retry_after_secs;
+    let fault = s.next_pool_fault.take();
     let Some(p) = s
         .aks
         .pools
@@ -112,11 +136,13 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
     match *r.method {
         Method::GET => Reply::ok(pool_json(&sub, cluster, name, p, r.now)),
         Method::PUT => {
-            if p.state(r.now) != "Succeeded" {
+            let state = p.state(r.now);
+            if !matches!(state, "Succeeded" | "Failed" | "Canceled") {
+                s.next_pool_fault = fault;
                 return Reply::error(
                     StatusCode::CONFLICT,
-                    "AnotherOperationInProgress",
-                    format!("Another operation (Updating) is in progress on agent pool {name}; please retry when it has completed."),
+                    "OperationNotAllowed",
+                    format!("Operation is not allowed: Another operation ({state}) is in progress, please wait for it to finish before starting a new operation. See https://aka.ms/aks-pending-operation for more details"),
                 );
             }
             let props = &r.body["properties"];
@@ -135,11 +161,15 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
                 {
                     Some((min as u32, max as u32))
                 }
-                (true, _) => {
+                (true, (min, max)) => {
                     return Reply::error(
                         StatusCode::BAD_REQUEST,
                         "InvalidParameter",
-                        "Autoscaling requires minCount <= count <= maxCount.",
+                        format!(
+                            "agentPoolProfile.count was {count}. It must be greater or equal to minCount:{} and less than or equal to maxCount:{}.",
+                            min.map_or("null".into(), |m| m.to_string()),
+                            max.map_or("null".into(), |m| m.to_string())
+                        ),
                     )
                 }
                 (false, (None, None)) => None,
@@ -151,11 +181,34 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
                     )
                 }
             };
-            let changed = p.count != count || p.autoscale != autoscale;
+            if fault == Some(PoolFault::QuotaRefused) && count > p.count {
+                return Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    "ErrCode_InsufficientVCPUQuota",
+                    format!("Insufficient regional vcpu quota left for location westus. left regional vcpu quota 0, requested quota {}", (count - p.count) * 4),
+                );
+            }
+            // A failed or canceled pool is reconciled by sending it again, changed or not.
+            let changed = p.count != count || p.autoscale != autoscale || state != "Succeeded";
+            let running = if p.count != count {
+                "Scaling"
+            } else {
+                "Updating"
+            };
             p.count = count;
             p.autoscale = autoscale;
             if changed {
-                p.busy_until = Some(r.now + update_time);
+                p.op = Some(PoolOp {
+                    running,
+                    until: r.now + update_time,
+                    outcome: match &fault {
+                        Some(PoolFault::Failed(..)) => "Failed",
+                        Some(PoolFault::Canceled) => "Canceled",
+                        Some(PoolFault::QuotaRefused) | None => "Succeeded",
+                    },
+                });
+            } else {
+                s.next_pool_fault = fault;
             }
             // AKS answers the PUT at once with the pool `Updating`; its progress is read on the pool.
             Reply::ok(pool_json(&sub, cluster, name, p, r.now))

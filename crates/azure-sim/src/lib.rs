@@ -28,4 +28,5 @@ mod server;
 mod sql;
 mod tls;
 
-pub use server::{AgentPoolSummary, AzureSim, SimState};
+pub use aks::PoolFault;
+pub use server::{AgentPoolSummary, AzureSim, SimState, Throttling};

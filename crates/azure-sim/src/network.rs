@@ -1,9 +1,7 @@
 //! Microsoft.Network: Traffic Manager profiles and endpoints, Azure DNS zones and record sets.
 
-use std::{
-    collections::BTreeMap,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, time::Duration};
+use tokio::time::Instant;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -19,6 +17,8 @@ pub(crate) struct Network {
 #[derive(Debug)]
 struct Profile {
     rg: String,
+    /// `profileStatus`: a disabled profile answers no query and its endpoints read `Inactive`.
+    enabled: bool,
     routing: String,
     ttl: u32,
     endpoints: Vec<Endpoint>,
@@ -33,6 +33,9 @@ struct Endpoint {
     enabled_at: Instant,
     priority: u32,
     weight: u32,
+    /// `alwaysServe`: no health probes, the endpoint is served whatever its health
+    /// (`endpointMonitorStatus` `Unmonitored`).
+    always_serve: bool,
 }
 
 #[derive(Debug)]
@@ -63,6 +66,7 @@ impl Network {
             name.to_string(),
             Profile {
                 rg: rg.to_string(),
+                enabled: true,
                 routing: routing.to_string(),
                 ttl,
                 endpoints: endpoints
@@ -74,10 +78,29 @@ impl Network {
                         enabled_at: long_ago,
                         priority: *p,
                         weight: 1,
+                        always_serve: false,
                     })
                     .collect(),
             },
         );
+    }
+
+    /// Enables or disables a profile (`profileStatus`).
+    pub(crate) fn set_profile_enabled(&mut self, name: &str, enabled: bool) {
+        if let Some(p) = self.profiles.get_mut(name) {
+            p.enabled = enabled;
+        }
+    }
+
+    /// Sets an endpoint's `alwaysServe`.
+    pub(crate) fn set_always_serve(&mut self, profile: &str, endpoint: &str, on: bool) {
+        if let Some(e) = self
+            .profiles
+            .get_mut(profile)
+            .and_then(|p| p.endpoints.iter_mut().find(|e| e.name == endpoint))
+        {
+            e.always_serve = on;
+        }
     }
 
     pub(crate) fn profile_ttl(&self, name: &str) -> Option<u32> {
@@ -95,7 +118,13 @@ impl Network {
             .map(|p| {
                 p.endpoints
                     .iter()
-                    .map(|e| (e.name.clone(), status(e).into(), monitor(e, now, s).into()))
+                    .map(|e| {
+                        (
+                            e.name.clone(),
+                            status(e).into(),
+                            monitor(p, e, now, s).into(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -149,10 +178,18 @@ fn status(e: &Endpoint) -> &'static str {
     }
 }
 
-/// `endpointMonitorStatus`: probes start when an endpoint is enabled.
-fn monitor(e: &Endpoint, now: Instant, s: &SimState) -> &'static str {
-    if !e.enabled {
+/// `endpointMonitorStatus`: probes start when an endpoint is enabled; a disabled profile's
+/// endpoints are `Inactive`, an always-served one is `Unmonitored`, one whose target (an Azure
+/// service) is stopped is `Stopped`.
+fn monitor(p: &Profile, e: &Endpoint, now: Instant, s: &SimState) -> &'static str {
+    if !p.enabled {
+        "Inactive"
+    } else if !e.enabled {
         "Disabled"
+    } else if e.always_serve {
+        "Unmonitored"
+    } else if s.stopped_targets.contains(&e.target) {
+        "Stopped"
     } else if now < e.enabled_at + s.monitor_time {
         "CheckingEndpoint"
     } else if s.unhealthy_targets.contains(&e.target) {
@@ -164,12 +201,12 @@ fn monitor(e: &Endpoint, now: Instant, s: &SimState) -> &'static str {
 
 fn endpoint_json(
     sub: &str,
-    rg: &str,
-    profile: &str,
+    (profile, p): (&str, &Profile),
     e: &Endpoint,
     now: Instant,
     s: &SimState,
 ) -> Value {
+    let rg = &p.rg;
     json!({
         "id": format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/trafficManagerProfiles/{profile}/externalEndpoints/{}", e.name),
         "name": e.name,
@@ -177,17 +214,19 @@ fn endpoint_json(
         "properties": {
             "target": e.target,
             "endpointStatus": status(e),
-            "endpointMonitorStatus": monitor(e, now, s),
+            "endpointMonitorStatus": monitor(p, e, now, s),
             "weight": e.weight,
             "priority": e.priority,
-            "alwaysServe": "Disabled",
+            "alwaysServe": if e.always_serve { "Enabled" } else { "Disabled" },
         }
     })
 }
 
 fn profile_json(sub: &str, name: &str, p: &Profile, now: Instant, s: &SimState) -> Value {
-    let monitors: Vec<&str> = p.endpoints.iter().map(|e| monitor(e, now, s)).collect();
-    let overall = if monitors.contains(&"Online") {
+    let monitors: Vec<&str> = p.endpoints.iter().map(|e| monitor(p, e, now, s)).collect();
+    let overall = if !p.enabled {
+        "Inactive"
+    } else if monitors.contains(&"Online") {
         "Online"
     } else if monitors.iter().all(|m| *m == "Disabled") {
         "Inactive"
@@ -203,11 +242,11 @@ fn profile_json(sub: &str, name: &str, p: &Profile, now: Instant, s: &SimState) 
         "location": "global",
         "tags": {},
         "properties": {
-            "profileStatus": "Enabled",
+            "profileStatus": if p.enabled { "Enabled" } else { "Disabled" },
             "trafficRoutingMethod": p.routing,
             "dnsConfig": { "relativeName": name, "fqdn": format!("{name}.trafficmanager.net"), "ttl": p.ttl },
             "monitorConfig": { "profileMonitorStatus": overall, "protocol": "HTTPS", "port": 443, "path": "/healthz", "intervalInSeconds": 30, "timeoutInSeconds": 10, "toleratedNumberOfFailures": 3 },
-            "endpoints": p.endpoints.iter().map(|e| endpoint_json(sub, &p.rg, name, e, now, s)).collect::<Vec<_>>(),
+            "endpoints": p.endpoints.iter().map(|e| endpoint_json(sub, (name, p), e, now, s)).collect::<Vec<_>>(),
             "trafficViewEnrollmentStatus": "Disabled",
         }
     })
@@ -237,7 +276,6 @@ fn traffic_manager(s: &mut SimState, r: &Req) -> Reply {
     else {
         return Reply::not_found("Microsoft.Network/trafficManagerProfiles", name);
     };
-    let rg = p.rg.clone();
     if r.rest.len() == 2 {
         match *r.method {
             Method::GET => {}
@@ -289,6 +327,16 @@ fn traffic_manager(s: &mut SimState, r: &Req) -> Reply {
                     format!("The value '{v}' is not valid for endpointStatus."),
                 );
             }
+            if let Some(v) = props["alwaysServe"]
+                .as_str()
+                .filter(|v| *v != "Enabled" && *v != "Disabled")
+            {
+                return Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("The value '{v}' is not valid for alwaysServe."),
+                );
+            }
             if *r.method == Method::PUT && props["target"].as_str().is_none_or(str::is_empty) {
                 return Reply::error(
                     StatusCode::BAD_REQUEST,
@@ -321,6 +369,9 @@ fn traffic_manager(s: &mut SimState, r: &Req) -> Reply {
             if let Some(w) = props["weight"].as_u64() {
                 e.weight = w as u32;
             }
+            if let Some(a) = props["alwaysServe"].as_str() {
+                e.always_serve = a == "Enabled";
+            }
         }
         _ => {
             return Reply::error(
@@ -330,8 +381,8 @@ fn traffic_manager(s: &mut SimState, r: &Req) -> Reply {
             )
         }
     }
-    let e = s.network.profiles[name].endpoints[i].clone();
-    Reply::ok(endpoint_json(&sub, &rg, name, &e, r.now, s))
+    let p = &s.network.profiles[name];
+    Reply::ok(endpoint_json(&sub, (name, p), &p.endpoints[i], r.now, s))
 }
 
 fn record_json(sub: &str, rg: &str, zone: &str, rtype: &str, rel: &str, rs: &RecordSet) -> Value {

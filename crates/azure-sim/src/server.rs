@@ -5,8 +5,9 @@ use std::{
     collections::BTreeMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
+use tokio::time::Instant;
 
 use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, RequestLog, Servers};
 use axum::{
@@ -16,7 +17,10 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use crate::{aks, network, sql};
+use crate::{
+    aks::{self, PoolFault},
+    network, sql,
+};
 
 /// An agent pool as (count, autoscaler bounds, provisioningState).
 pub type AgentPoolSummary = (u32, Option<(u32, u32)>, String);
@@ -31,14 +35,29 @@ pub struct SimState {
     pub subscription_id: String,
     /// The bearer token every ARM request must carry (also what the token endpoint issues).
     pub token: String,
-    /// How long a failover-group failover runs.
+    /// How long a planned failover-group failover runs (Azure: about a minute, even for an empty
+    /// database).
     pub failover_time: Duration,
+    /// How long a forced failover (`forceFailoverAllowDataLoss`) runs.
+    pub forced_failover_time: Duration,
+    /// How long a planned failover whose primary does not answer runs before it fails with
+    /// `PlannedFailoverTimedOut`.
+    pub planned_failover_timeout: Duration,
+    /// How long a SQL server update (`PATCH`: tags, `publicNetworkAccess`) runs.
+    pub server_update_time: Duration,
+    /// The next failover request is refused with 409 `InvalidDatabaseStateForOperation` (a
+    /// database of the group is being updated or restored).
+    pub invalid_database_state_next: bool,
+    /// How a throttled request is answered (`faults.throttle_next`).
+    pub throttling: Throttling,
     /// How long a forced failover's new secondary seeds before `CATCH_UP`.
     pub seeding_time: Duration,
     /// How long an enabled Traffic Manager endpoint stays `CheckingEndpoint`.
     pub monitor_time: Duration,
     /// How long an AKS agent-pool update stays `Updating`.
     pub pool_update_time: Duration,
+    /// How the next agent-pool operation ends, when not in success.
+    pub next_pool_fault: Option<PoolFault>,
     /// The `Retry-After` seconds of 202 and 429 answers.
     pub retry_after_secs: u64,
     /// Next requests answered 429 `SubscriptionRequestsThrottled` (`throttle_next`), then 503
@@ -50,6 +69,8 @@ pub struct SimState {
     pub down_servers: Vec<String>,
     /// Traffic Manager endpoint targets whose health probes fail (`Degraded` when enabled).
     pub unhealthy_targets: Vec<String>,
+    /// Traffic Manager endpoint targets (Azure services) that are stopped (`Stopped` when enabled).
+    pub stopped_targets: Vec<String>,
     /// Requests served, in order (`POST /subscriptions/.../failover`).
     pub requests: RequestLog,
     pub(crate) sql: sql::Sql,
@@ -99,9 +120,52 @@ fn sim_token() -> String {
     )
 }
 
+/// How ARM words a throttled request: a request refused for rate, never run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttling {
+    /// 429 `SubscriptionRequestsThrottled`: the subscription's read or write budget.
+    SubscriptionRequestsThrottled,
+    /// 429 `SubscriptionTooManyRequests`.
+    SubscriptionTooManyRequests,
+    /// 429 `ConflictingSubscriptionOperation`: another subscription-level operation runs.
+    ConflictingSubscriptionOperation,
+    /// 503 `TooManyRequests`: a resource provider throttling behind ARM (not an outage).
+    ServiceTooManyRequests,
+}
+
+impl Throttling {
+    fn reply(self, retry_after: u64) -> Reply {
+        let (status, code, message) = match self {
+            Throttling::SubscriptionRequestsThrottled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "SubscriptionRequestsThrottled",
+                "Number of 'write' requests for subscription actor exceeded. Please try again after some time.",
+            ),
+            Throttling::SubscriptionTooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "SubscriptionTooManyRequests",
+                "Too many requests for the subscription. Please try again after some time.",
+            ),
+            Throttling::ConflictingSubscriptionOperation => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "ConflictingSubscriptionOperation",
+                "An operation on the subscription is in progress; please try again later.",
+            ),
+            Throttling::ServiceTooManyRequests => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TooManyRequests",
+                "The request is being throttled as the limit has been reached for operation type. Please try again after some time.",
+            ),
+        };
+        Reply::error(status, code, message).header("retry-after", retry_after.to_string())
+    }
+}
+
 /// An asynchronous ARM operation.
 #[derive(Debug)]
 pub(crate) struct Operation {
+    /// When it started.
+    pub started: Instant,
     /// When it ends.
     pub done_at: Instant,
     /// Its error, when it fails: (code, message).
@@ -120,14 +184,21 @@ impl SimState {
             subscription_id: "00000000-0000-0000-0000-0000000ae915".into(),
             token: sim_token(),
             failover_time: Duration::from_millis(300),
+            forced_failover_time: Duration::from_millis(300),
+            planned_failover_timeout: Duration::from_millis(300),
+            server_update_time: Duration::from_millis(100),
+            invalid_database_state_next: false,
+            throttling: Throttling::SubscriptionRequestsThrottled,
             seeding_time: Duration::from_millis(300),
             monitor_time: Duration::from_millis(300),
             pool_update_time: Duration::from_millis(300),
+            next_pool_fault: None,
             retry_after_secs: 0,
             faults: Faults::default(),
             denied: Vec::new(),
             down_servers: Vec::new(),
             unhealthy_targets: Vec::new(),
+            stopped_targets: Vec::new(),
             requests: RequestLog::default(),
             sql: sql::Sql::default(),
             network: network::Network::default(),
@@ -167,6 +238,44 @@ impl SimState {
         self.sql.group_summary(name)
     }
 
+    /// Gives a SQL server an approved private endpoint connection (so that
+    /// `publicNetworkAccess = Disabled` is accepted).
+    pub fn add_private_endpoint(&mut self, server: &str) {
+        self.sql.add_private_endpoint(server);
+    }
+
+    /// Sets a failover group's read-write policy: `Automatic` with its grace period in minutes,
+    /// or `Manual`.
+    pub fn set_failover_policy(&mut self, group: &str, policy: &str, grace_minutes: Option<u32>) {
+        self.sql.set_policy(group, policy, grace_minutes);
+    }
+
+    /// Puts a failover group's replication link in `state` (`SEEDING`, `PENDING`, `SUSPENDED`).
+    pub fn set_replication_state(&mut self, group: &str, state: &str) {
+        self.sql.set_state(group, state);
+    }
+
+    /// Azure fails an `Automatic` group over by itself (its grace period over, the primary's
+    /// region out): no request from anyone. `Err` says why not (a `Manual` group).
+    pub fn service_fails_over(&mut self, group: &str) -> Result<(), String> {
+        self.sql.automatic_failover(group)
+    }
+
+    /// Real-world durations, for tests in virtual time: a planned failover-group failover takes a
+    /// minute (even of an empty database), a forced one 30 s, a planned one whose primary does not
+    /// answer gives up after 10 min, a server update 30 s, seeding 5 min, Traffic Manager's first
+    /// probes of an enabled endpoint 90 s (three 30 s intervals), an agent-pool scale 4 min.
+    pub fn realistic_durations(&mut self) {
+        self.failover_time = Duration::from_secs(60);
+        self.forced_failover_time = Duration::from_secs(30);
+        self.planned_failover_timeout = Duration::from_secs(600);
+        self.server_update_time = Duration::from_secs(30);
+        self.seeding_time = Duration::from_secs(300);
+        self.monitor_time = Duration::from_secs(90);
+        self.pool_update_time = Duration::from_secs(240);
+        self.retry_after_secs = 10;
+    }
+
     /// Tags of a SQL server.
     pub fn sql_server_tags(&self, name: &str) -> BTreeMap<String, String> {
         self.sql.tags(name)
@@ -188,6 +297,16 @@ impl SimState {
     pub fn traffic_manager_endpoints(&self, name: &str) -> Vec<(String, String, String)> {
         let now = Instant::now();
         self.network.endpoints_summary(name, now, self)
+    }
+
+    /// Enables or disables a Traffic Manager profile (a disabled one's endpoints read `Inactive`).
+    pub fn set_traffic_manager_enabled(&mut self, name: &str, enabled: bool) {
+        self.network.set_profile_enabled(name, enabled);
+    }
+
+    /// Sets a Traffic Manager endpoint's `alwaysServe` (no probes: `Unmonitored` when enabled).
+    pub fn set_endpoint_always_serve(&mut self, profile: &str, endpoint: &str, on: bool) {
+        self.network.set_always_serve(profile, endpoint, on);
     }
 
     /// The TTL of a Traffic Manager profile.
@@ -254,8 +373,7 @@ impl SimState {
             };
             op.applied = true;
             let (effect, failed) = (op.effect.clone(), op.error.is_some());
-            let done_at = op.done_at;
-            self.sql.apply(&effect, failed, done_at, self.seeding_time);
+            self.sql.apply(&effect, failed);
         }
     }
 }
@@ -583,14 +701,7 @@ fn handle(
         );
     }
     match s.faults.take() {
-        Some(Fault::Throttled) => {
-            return Reply::error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "SubscriptionRequestsThrottled",
-                "Number of requests for subscription exceeded the limit. Please try again after 1 seconds.",
-            )
-            .header("retry-after", s.retry_after_secs.to_string())
-        }
+        Some(Fault::Throttled) => return s.throttling.reply(s.retry_after_secs),
         Some(Fault::Unavailable) => {
             return Reply::error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -2,8 +2,9 @@
 
 use std::{
     collections::BTreeMap,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
+use tokio::time::Instant;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -24,6 +25,11 @@ struct Server {
     location: String,
     tags: BTreeMap<String, String>,
     public_network_access: String,
+    /// Approved private endpoint connections: without one, `publicNetworkAccess = Disabled` is
+    /// refused (`PECsNotExistingToDenyPublicNetworkAccess`).
+    private_endpoints: u32,
+    /// The running server update (`PATCH`), by operation id.
+    busy: Option<String>,
 }
 
 #[derive(Debug)]
@@ -55,6 +61,12 @@ pub(crate) enum OpEffect {
         to: usize,
         forced: bool,
     },
+    /// A server `PATCH`: its tags and `publicNetworkAccess` take effect.
+    ServerUpdate {
+        server: String,
+        tags: Option<BTreeMap<String, String>>,
+        public_network_access: Option<String>,
+    },
 }
 
 impl Sql {
@@ -66,6 +78,8 @@ impl Sql {
                 location: location.to_string(),
                 tags: BTreeMap::new(),
                 public_network_access: "Enabled".into(),
+                private_endpoints: 0,
+                busy: None,
             },
         );
     }
@@ -112,6 +126,57 @@ impl Sql {
         Some((g.members[g.primary].clone(), g.state.clone()))
     }
 
+    /// Gives `server` an approved private endpoint connection.
+    pub(crate) fn add_private_endpoint(&mut self, server: &str) {
+        if let Some(s) = self.servers.get_mut(server) {
+            s.private_endpoints += 1;
+        }
+    }
+
+    /// Sets a group's read-write failover policy (`Automatic` with its grace period, or `Manual`).
+    pub(crate) fn set_policy(&mut self, name: &str, policy: &str, grace_minutes: Option<u32>) {
+        if let Some(g) = self.groups.iter_mut().find(|g| g.name == name) {
+            g.policy = policy.to_string();
+            g.grace_minutes = grace_minutes;
+        }
+    }
+
+    /// Puts a group's replication link in `state` (`SEEDING`, `PENDING`, `SUSPENDED`, `CATCH_UP`).
+    pub(crate) fn set_state(&mut self, name: &str, state: &str) {
+        if let Some(g) = self.groups.iter_mut().find(|g| g.name == name) {
+            g.state = state.to_string();
+            g.seeded_at = None;
+        }
+    }
+
+    /// The service's own failover of a group whose policy is `Automatic` (after its grace period,
+    /// the primary's region out): the partner becomes primary with possible data loss, no request
+    /// from anyone. Refused (with why) for a `Manual` group.
+    pub(crate) fn automatic_failover(&mut self, name: &str) -> Result<(), String> {
+        let gi = self
+            .groups
+            .iter()
+            .position(|g| g.name == name)
+            .ok_or_else(|| format!("no failover group {name}"))?;
+        let g = &self.groups[gi];
+        if g.policy != "Automatic" {
+            return Err(format!(
+                "failover group {name} has failoverPolicy {}: Azure fails it over only when asked",
+                g.policy
+            ));
+        }
+        let to = 1 - g.primary;
+        self.apply(
+            &OpEffect::Failover {
+                group: gi,
+                to,
+                forced: true,
+            },
+            false,
+        );
+        Ok(())
+    }
+
     pub(crate) fn tags(&self, server: &str) -> BTreeMap<String, String> {
         self.servers
             .get(server)
@@ -119,8 +184,28 @@ impl Sql {
             .unwrap_or_default()
     }
 
-    pub(crate) fn apply(&mut self, e: &OpEffect, failed: bool, at: Instant, seeding: Duration) {
-        let OpEffect::Failover { group, to, forced } = *e;
+    pub(crate) fn apply(&mut self, e: &OpEffect, failed: bool) {
+        let (group, to, forced) = match e {
+            OpEffect::Failover { group, to, forced } => (*group, *to, *forced),
+            OpEffect::ServerUpdate {
+                server,
+                tags,
+                public_network_access,
+            } => {
+                if let Some(srv) = self.servers.get_mut(server) {
+                    srv.busy = None;
+                    if !failed {
+                        if let Some(t) = tags {
+                            srv.tags = t.clone();
+                        }
+                        if let Some(p) = public_network_access {
+                            srv.public_network_access = p.clone();
+                        }
+                    }
+                }
+                return;
+            }
+        };
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };
@@ -130,16 +215,24 @@ impl Sql {
         }
         g.primary = to;
         if forced {
-            // The old primary rejoins as a secondary and is re-seeded.
-            g.state = "SEEDING".into();
-            g.seeded_at = Some(at + seeding);
+            // The new primary's link is suspended until the old primary answers; then the old
+            // primary rejoins as a secondary and is re-seeded (see `settle`).
+            g.state = "SUSPENDED".into();
+            g.seeded_at = None;
         } else {
             g.state = "CATCH_UP".into();
         }
     }
 
-    fn settle(&mut self, now: Instant) {
+    /// Moves replication links on: a `SUSPENDED` link (a forced failover's, its partner out)
+    /// starts seeding once the partner answers again, and a seeded link catches up.
+    fn settle(&mut self, now: Instant, down: &[String], seeding: Duration) {
         for g in &mut self.groups {
+            let partner = &g.members[1 - g.primary];
+            if g.state == "SUSPENDED" && g.seeded_at.is_none() && !down.contains(partner) {
+                g.state = "SEEDING".into();
+                g.seeded_at = Some(now + seeding);
+            }
             if g.seeded_at.is_some_and(|t| t <= now) {
                 g.seeded_at = None;
                 g.state = "CATCH_UP".into();
@@ -162,6 +255,14 @@ impl Sql {
                 "fullyQualifiedDomainName": format!("{name}.database.windows.net"),
                 "publicNetworkAccess": s.public_network_access,
                 "administratorLogin": "aegisadmin",
+                "privateEndpointConnections": (0..s.private_endpoints).map(|i| json!({
+                    "id": format!("{}/privateEndpointConnections/{name}-pe-{i}", server_id(sub, &s.rg, name)),
+                    "properties": {
+                        "privateEndpoint": { "id": format!("/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.Network/privateEndpoints/{name}-pe-{i}", s.rg) },
+                        "privateLinkServiceConnectionState": { "status": "Approved", "description": "Auto-approved", "actionsRequired": "None" },
+                        "provisioningState": "Ready",
+                    }
+                })).collect::<Vec<_>>(),
             }
         }))
     }
@@ -212,8 +313,13 @@ fn server_id(sub: &str, rg: &str, name: &str) -> String {
 /// `servers/{s}`, `servers/{s}/failoverGroups/{g}[/failover|/forceFailoverAllowDataLoss]`,
 /// `servers/{s}/databases/{d}/restorePoints`.
 pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
-    s.sql.settle(r.now);
+    s.sql.settle(r.now, &s.down_servers, s.seeding_time);
     let sub = s.subscription_id.clone();
+    if let [l, _, kind, id] = r.rest.as_slice() {
+        if l.eq_ignore_ascii_case("locations") {
+            return operation_status(s, &kind.to_ascii_lowercase(), id, r.now);
+        }
+    }
     if !r.rest[0].eq_ignore_ascii_case("servers") {
         return Reply::error(
             StatusCode::NOT_FOUND,
@@ -246,31 +352,7 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
             .server_json(&sub, server)
             .map(Reply::ok)
             .unwrap_or_else(|| Reply::not_found("Microsoft.Sql/servers", server)),
-        (&Method::PATCH, 2, _) => {
-            let Some(srv) = s.sql.servers.get_mut(server) else {
-                return Reply::not_found("Microsoft.Sql/servers", server);
-            };
-            if let Some(tags) = r.body.get("tags").and_then(Value::as_object) {
-                srv.tags = tags
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect();
-            }
-            if let Some(p) = r.body["properties"]["publicNetworkAccess"].as_str() {
-                if p != "Enabled" && p != "Disabled" {
-                    return Reply::error(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidParameterValue",
-                        format!("Invalid value '{p}' for parameter publicNetworkAccess."),
-                    );
-                }
-                srv.public_network_access = p.to_string();
-            }
-            s.sql
-                .server_json(&sub, server)
-                .map(Reply::ok)
-                .unwrap_or_else(|| Reply::not_found("Microsoft.Sql/servers", server))
-        }
+        (&Method::PATCH, 2, _) => server_update(s, r, &sub, server),
         (_, 4.., Some("failovergroups")) => group(s, r, &sub, server),
         (&Method::GET, 5, Some("databases")) if r.rest[4].eq_ignore_ascii_case("restorePoints") => {
             restore_points(s, &sub, server, r.rest[3])
@@ -280,6 +362,98 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
             "MethodNotAllowed",
             format!("{} is not supported here", r.method),
         ),
+    }
+}
+
+/// `PATCH servers/{s}` (Servers_Update): a long-running operation. Answered 202 with
+/// `Azure-AsyncOperation` and `Location`; the tags and `publicNetworkAccess` take effect when the
+/// operation ends, not before. `Disabled` is refused on a server without a private endpoint.
+fn server_update(s: &mut SimState, r: &Req, sub: &str, server: &str) -> Reply {
+    let Some(srv) = s.sql.servers.get(server) else {
+        return Reply::not_found("Microsoft.Sql/servers", server);
+    };
+    let tags = match r.body.get("tags") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        Some(_) => {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized: 'tags' must be an object.",
+            )
+        }
+    };
+    let pna = r.body["properties"]["publicNetworkAccess"]
+        .as_str()
+        .map(String::from);
+    if let Some(p) = &pna {
+        if p != "Enabled" && p != "Disabled" {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValue",
+                format!("Invalid value '{p}' for parameter publicNetworkAccess."),
+            );
+        }
+    }
+    if srv.busy.is_some() {
+        return Reply::error(
+            StatusCode::CONFLICT,
+            "ConflictingServerOperation",
+            format!("An ongoing operation on server '{server}' is in progress; retry when it has completed."),
+        );
+    }
+    // Accepted, and refused only when the operation runs (as recorded: a 202, then the
+    // operation's status `Failed` with this code).
+    let error = (pna.as_deref() == Some("Disabled") && srv.private_endpoints == 0).then(|| {
+        (
+            "PECsNotExistingToDenyPublicNetworkAccess".to_string(),
+            "Unable to set Deny Public Network Access to Yes since there is no private endpoint enabled to access the server. Please set up private endpoints and retry the operation (https://docs.microsoft.com/azure/sql-database/sql-database-private-endpoint-overview#how-to-set-up-private-link-for-azure-sql-database).".to_string(),
+        )
+    });
+    let location = srv.location.clone();
+    let id = s.new_id();
+    if let Some(srv) = s.sql.servers.get_mut(server) {
+        srv.busy = Some(id.clone());
+    }
+    s.operations.insert(
+        id.clone(),
+        crate::server::Operation {
+            started: r.now,
+            done_at: r.now + s.server_update_time,
+            error,
+            effect: OpEffect::ServerUpdate {
+                server: server.to_string(),
+                tags,
+                public_network_access: pna,
+            },
+            applied: false,
+            resource: server_id(sub, r.rg, server),
+        },
+    );
+    // A server's operation URLs name its resource group (a failover group's do not).
+    let ops = format!(
+        "{}/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.Sql/locations/{location}",
+        r.base, r.rg
+    );
+    Reply {
+        status: StatusCode::ACCEPTED,
+        body: Some(
+            json!({ "operation": "UpsertLogicalServer", "startTime": iso8601(wall(r.now)) }),
+        ),
+        headers: vec![
+            (
+                "azure-asyncoperation",
+                format!("{ops}/serverAzureAsyncOperation/{id}?api-version={API}"),
+            ),
+            (
+                "location",
+                format!("{ops}/serverOperationResults/{id}?api-version={API}"),
+            ),
+        ],
     }
 }
 
@@ -307,79 +481,114 @@ fn group(s: &mut SimState, r: &Req, sub: &str, server: &str) -> Reply {
             Reply::ok(s.sql.group_json(sub, gi, member))
         }
         (&Method::POST, Some(a @ ("failover" | "forcefailoverallowdataloss"))) => {
-            let forced = a != "failover";
-            let g = &s.sql.groups[gi];
-            if g.primary == member {
-                return Reply::error(
-                    StatusCode::BAD_REQUEST,
-                    "FailoverGroupFailoverRequestOnPrimary",
-                    format!("Cannot failover failover group '{name}' because server '{server}' is already the primary for that group. Failover should be initiated on a secondary server."),
-                );
-            }
-            if g.busy.is_some() {
-                return Reply::error(
-                    StatusCode::CONFLICT,
-                    "FailoverGroupBusy",
-                    format!(
-                        "There is an operation already in progress on failover group '{name}'."
-                    ),
-                );
-            }
-            let old_primary_down = s.down_servers.contains(&g.members[g.primary]);
-            let error = (!forced && old_primary_down).then(|| {
-                (
-                    "FailoverGroupPartnerUnavailable".to_string(),
-                    format!("The planned failover of '{name}' cannot synchronise with the primary server '{}', which is unreachable; a forced failover (forceFailoverAllowDataLoss) is required.", g.members[g.primary]),
-                )
-            });
-            let location = s
-                .sql
-                .servers
-                .get(server)
-                .map(|x| x.location.clone())
-                .unwrap_or_default();
-            let id = s.new_id();
-            let resource = format!("{}/failoverGroups/{name}", server_id(sub, r.rg, server));
-            s.sql.groups[gi].busy = Some(id.clone());
-            s.operations.insert(
-                id.clone(),
-                crate::server::Operation {
-                    done_at: r.now + s.failover_time,
-                    error,
-                    effect: OpEffect::Failover {
-                        group: gi,
-                        to: member,
-                        forced,
-                    },
-                    applied: false,
-                    resource,
-                },
-            );
-            let ops = format!(
-                "{}/subscriptions/{sub}/providers/Microsoft.Sql/locations/{location}",
-                r.base
-            );
-            Reply {
-                status: StatusCode::ACCEPTED,
-                body: None,
-                headers: vec![
-                    (
-                        "azure-asyncoperation",
-                        format!("{ops}/failoverGroupAzureAsyncOperation/{id}?api-version={API}"),
-                    ),
-                    (
-                        "location",
-                        format!("{ops}/failoverGroupOperationResults/{id}?api-version={API}"),
-                    ),
-                    ("retry-after", s.retry_after_secs.to_string()),
-                ],
-            }
+            failover(s, r, sub, server, (gi, member), a != "failover")
         }
         _ => Reply::error(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             format!("{} is not supported on failover groups", r.method),
         ),
+    }
+}
+
+/// `POST .../failoverGroups/{g}/failover` and `.../forceFailoverAllowDataLoss`, sent to the
+/// secondary: refused at once where Azure refuses at once; else a 202 carrying the operation's
+/// status body (and no `Retry-After`), the roles swapping when it ends. A planned failover whose
+/// primary does not answer runs until it gives up with `PlannedFailoverTimedOut`.
+fn failover(
+    s: &mut SimState,
+    r: &Req,
+    sub: &str,
+    server: &str,
+    (gi, member): (usize, usize),
+    forced: bool,
+) -> Reply {
+    let g = &s.sql.groups[gi];
+    let name = g.name.clone();
+    if g.primary == member {
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "FailoverGroupFailoverRequestOnPrimary",
+            format!("Cannot failover failover group '{name}' because server '{server}' is already the primary for that group. Failover should be initiated on a secondary server."),
+        );
+    }
+    if g.busy.is_some() {
+        return Reply::error(
+            StatusCode::CONFLICT,
+            "FailoverGroupBusy",
+            format!("The Failover Group '{name}' is busy with another operation and cannot perform 'failover' operation. Please try again later."),
+        );
+    }
+    if std::mem::take(&mut s.invalid_database_state_next) {
+        return Reply::error(
+            StatusCode::CONFLICT,
+            "InvalidDatabaseStateForOperation",
+            format!("The operation cannot be performed because database '{}' is in an invalid state for it (an update or restore is in progress).", g.databases.first().map(String::as_str).unwrap_or("?")),
+        );
+    }
+    if !forced && g.state != "CATCH_UP" {
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "IncorrectReplicationLinkState",
+            format!("The planned failover of failover group '{name}' cannot be performed because the replication link is in state '{}'; it must be 'CATCH_UP'.", g.state),
+        );
+    }
+    let old_primary_down = s.down_servers.contains(&g.members[g.primary]);
+    let error = (!forced && old_primary_down).then(|| {
+        (
+            "PlannedFailoverTimedOut".to_string(),
+            format!("The planned failover of failover group '{name}' timed out: the primary server '{}' could not be synchronized with. Use forceFailoverAllowDataLoss to fail over with possible data loss.", g.members[g.primary]),
+        )
+    });
+    let took = match (forced, error.is_some()) {
+        (_, true) => s.planned_failover_timeout,
+        (true, false) => s.forced_failover_time,
+        (false, false) => s.failover_time,
+    };
+    let location = s
+        .sql
+        .servers
+        .get(server)
+        .map(|x| x.location.clone())
+        .unwrap_or_default();
+    let id = s.new_id();
+    let resource = format!("{}/failoverGroups/{name}", server_id(sub, r.rg, server));
+    s.sql.groups[gi].busy = Some(id.clone());
+    s.operations.insert(
+        id.clone(),
+        crate::server::Operation {
+            started: r.now,
+            done_at: r.now + took,
+            error,
+            effect: OpEffect::Failover {
+                group: gi,
+                to: member,
+                forced,
+            },
+            applied: false,
+            resource,
+        },
+    );
+    let ops = format!(
+        "{}/subscriptions/{sub}/providers/Microsoft.Sql/locations/{location}",
+        r.base
+    );
+    Reply {
+        status: StatusCode::ACCEPTED,
+        body: Some(json!({
+            "operation": "FailoverFailoverGroup",
+            "startTime": iso8601(wall(r.now)),
+        })),
+        headers: vec![
+            (
+                "azure-asyncoperation",
+                format!("{ops}/failoverGroupAzureAsyncOperation/{id}?api-version={API}"),
+            ),
+            (
+                "location",
+                format!("{ops}/failoverGroupOperationResults/{id}?api-version={API}"),
+            ),
+        ],
     }
 }
 
@@ -440,9 +649,9 @@ pub(crate) fn operation_status(s: &mut SimState, kind: &str, id: &str, now: Inst
         );
     };
     let running = op.done_at > now;
-    let started = iso8601(wall(op.done_at - s.failover_time));
+    let started = iso8601(wall(op.started));
     match kind {
-        "failovergroupazureasyncoperation" => {
+        "failovergroupazureasyncoperation" | "serverazureasyncoperation" => {
             let mut v = json!({
                 "name": id,
                 "status": if running { "InProgress" } else if op.error.is_some() { "Failed" } else { "Succeeded" },
@@ -457,7 +666,7 @@ pub(crate) fn operation_status(s: &mut SimState, kind: &str, id: &str, now: Inst
             }
             reply
         }
-        "failovergroupoperationresults" => {
+        "failovergroupoperationresults" | "serveroperationresults" => {
             if running {
                 return Reply {
                     status: StatusCode::ACCEPTED,
@@ -470,8 +679,15 @@ pub(crate) fn operation_status(s: &mut SimState, kind: &str, id: &str, now: Inst
             }
             let resource = op.resource.clone();
             let segs: Vec<&str> = resource.split('/').filter(|p| !p.is_empty()).collect();
-            let (server, group) = (segs[7], segs[9]);
             let sub = s.subscription_id.clone();
+            let (Some(server), Some(group)) = (segs.get(7), segs.get(9)) else {
+                let server = segs.get(7).copied().unwrap_or_default();
+                return s
+                    .sql
+                    .server_json(&sub, server)
+                    .map(Reply::ok)
+                    .unwrap_or_else(|| Reply::not_found("Microsoft.Sql/servers", server));
+            };
             match s.sql.find(group, server) {
                 Some((gi, m)) => Reply::ok(s.sql.group_json(&sub, gi, m)),
                 None => Reply::not_found("Microsoft.Sql/servers/failoverGroups", group),

@@ -188,6 +188,14 @@ impl Checker<'_> {
         let mut status = CheckStatus::Pass;
         let mut ev = Vec::new();
         for (name, s) in self.db_status(SiteRole::Dr).await {
+            if let Ok(s) = &s {
+                // What the provider knows would refuse the planned promotion: a failover then
+                // has only the forced way, behind the RPO gate.
+                for b in &s.planned_promotion_blockers {
+                    status = CheckStatus::Fail;
+                    ev.push(format!("{name}: a planned failover would be refused: {b}"));
+                }
+            }
             match s {
                 Ok(s) => match s.replication_lag {
                     Some(lag) => {

@@ -2,10 +2,8 @@
 //! (`compute/v1`) managed instance groups that hold a pool's nodes, one per zone: GKE's API has no
 //! node count of its own; a pool's size is its groups' `targetSize`.
 
-use std::{
-    collections::BTreeMap,
-    time::{Instant, SystemTime},
-};
+use std::{collections::BTreeMap, time::SystemTime};
+use tokio::time::Instant;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};

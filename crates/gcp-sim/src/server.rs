@@ -4,8 +4,9 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
+use tokio::time::Instant;
 
 pub(crate) use aegis_dr_sim_http::percent_decode;
 use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, RequestLog, Servers};

@@ -3,8 +3,9 @@
 
 use std::{
     collections::BTreeMap,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
+use tokio::time::Instant;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};

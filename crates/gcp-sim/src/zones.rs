@@ -2,10 +2,8 @@
 //! when it is created (its deletions must match the current sets exactly) and reads `pending` until
 //! the simulated propagation ends, then `done`.
 
-use std::{
-    collections::BTreeMap,
-    time::{Instant, SystemTime},
-};
+use std::{collections::BTreeMap, time::SystemTime};
+use tokio::time::Instant;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -197,6 +197,7 @@ impl RdsDatabases {
                 None
             },
             lossless_planned_promotion: false,
+            planned_promotion_blockers: Vec::new(),
         })
     }
 

@@ -152,6 +152,7 @@ impl RdsDatabases {
             last_backup_age: self.snapshot_age(SiteRole::Primary, z.instance).await?,
             replicating_from: (role == DatabaseRole::Replica).then(|| z.reference(db.site.other())),
             lossless_planned_promotion: false,
+            planned_promotion_blockers: Vec::new(),
         })
     }
 

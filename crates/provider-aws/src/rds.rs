@@ -534,6 +534,7 @@ impl RdsDatabases {
             last_backup_age: self.last_backup_age(db, &i).await?,
             replicating_from: i.read_replica_source_db_instance_identifier().map(id_of),
             lossless_planned_promotion: false,
+            planned_promotion_blockers: Vec::new(),
         })
     }
 

@@ -73,10 +73,14 @@ impl NodeScaler for AksNodes {
             )
         })?;
         let state = props["provisioningState"].as_str().unwrap_or("?");
-        if state == "Failed" {
+        if matches!(state, "Failed" | "Canceled") {
+            // Its `count` is what was asked for, not what runs: no node count is known.
             return Err(Error::new(
                 ErrorKind::InvalidState,
-                format!("agent pool {} of cluster {} is Failed", p.name, p.cluster),
+                format!(
+                    "agent pool {} of cluster {} is {state}: its last operation did not finish, so its count {n} is what was asked for, not what runs; scaling it again reconciles it",
+                    p.name, p.cluster
+                ),
             )
             .with_resource(p.name.clone()));
         }
@@ -109,14 +113,33 @@ impl NodeScaler for AksNodes {
         let autoscaled = v["properties"]["enableAutoScaling"]
             .as_bool()
             .unwrap_or(false);
-        // Observe first: a pool already at these sizes is left alone (AKS refuses a second update
-        // while one runs).
+        let state = v["properties"]["provisioningState"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        // Observe first: a pool already at these sizes (or scaling to them) is left alone, unless
+        // its last operation failed or was canceled (its count is then only what was asked for: sending it again
+        // reconciles it, as `az aks nodepool update` does).
         let at = count(&v, "count") == Some(req.size.desired)
             && (!autoscaled
                 || (count(&v, "minCount") == Some(req.size.min)
                     && count(&v, "maxCount") == Some(req.size.max)));
-        if at {
+        let ended = matches!(state.as_str(), "Succeeded" | "Failed" | "Canceled");
+        if at && (state == "Succeeded" || !ended) {
+            // At these sizes, or on its way there (the running operation is this scale).
             return Ok(());
+        }
+        if !ended {
+            // AKS would refuse it (409 OperationNotAllowed): one operation at a time.
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "agent pool {} of {} is {state}: another operation runs on it; try again when it ends",
+                    req.pool.name, req.pool.cluster
+                ),
+            )
+            .temporary()
+            .with_resource(req.pool.name.clone()));
         }
         let props = &mut v["properties"];
         props["count"] = req.size.desired.into();

@@ -102,12 +102,21 @@ impl Arm {
             .body)
     }
 
-    /// PATCH `path`: idempotent, so retried like a read.
-    pub(crate) async fn patch(&self, path: &str, api: &str, body: &Value) -> Result<Value> {
-        Ok(self
+    /// PATCH `path`: idempotent, so retried like a read. An answer that does not end the change
+    /// at once (202, a long-running operation such as a SQL server update) is followed until the
+    /// operation ends or `deadline` passes; the answer is then the resource as it now is.
+    pub(crate) async fn patch(
+        &self,
+        path: &str,
+        api: &str,
+        body: &Value,
+        deadline: Duration,
+    ) -> Result<Value> {
+        let started = self
             .send(Method::PATCH, path, api, Some(body), None, true)
-            .await?
-            .body)
+            .await?;
+        let what = format!("the operation started by PATCH {path}");
+        self.poll(&what, path, api, started, deadline).await
     }
 
     /// PUT `path`, with `If-Match` when given.
@@ -135,14 +144,20 @@ impl Arm {
         let started = self
             .send(Method::POST, path, api, None, None, false)
             .await?;
-        self.poll(path, api, started, deadline).await
+        // The resource the action (`.../failover`) was posted on.
+        let resource = path.rsplit_once('/').map_or(path, |p| p.0);
+        let what = format!("the operation started by POST {path}");
+        self.poll(&what, resource, api, started, deadline).await
     }
 
     /// Follows a started operation to its end through core's one wait ([`poll_until`]) on the
     /// run's clock: the first poll after the answer's `Retry-After`, each next one after the poll's.
+    /// `what` names the operation in a timeout; `resource` is what it changes (read when the
+    /// operation gives no other way to follow it, and at its end).
     async fn poll(
         &self,
-        path: &str,
+        what: &str,
+        resource: &str,
         api: &str,
         first: Answer,
         deadline: Duration,
@@ -151,10 +166,9 @@ impl Arm {
             return Ok(first.body);
         }
         let op = Operation {
-            path,
+            path: what,
             api,
-            // The resource the action (`.../failover`) was posted on.
-            resource: path.rsplit_once('/').map_or(path, |p| p.0),
+            resource,
             async_op: first.header("azure-asyncoperation"),
             location: first.header("location"),
         };
@@ -169,8 +183,7 @@ impl Arm {
         let first_pause = self.retry_after(&first.headers);
         let accepted = AtomicBool::new(true);
         let (accepted, op) = (&accepted, &op);
-        let what = format!("the operation started by POST {path}");
-        poll_until(&self.clock, wait, &what, || async move {
+        poll_until(&self.clock, wait, what, || async move {
             // Nothing to read before the service's first `Retry-After` has passed.
             if accepted.swap(false, Ordering::Relaxed) {
                 return Ok(Poll::Pending {
@@ -199,9 +212,10 @@ impl Arm {
                         .as_str()
                         .unwrap_or("OperationFailed");
                     let msg = a.body["error"]["message"].as_str().unwrap_or_default();
-                    Poll::Failed(Error::new(
-                        error_kind_of_code(code).unwrap_or(ErrorKind::Provider),
-                        format!("{code}: {msg}"),
+                    let kind = error_kind_of_code(code).unwrap_or(ErrorKind::Provider);
+                    Poll::Failed(with_retry_of(
+                        kind,
+                        Error::new(kind, format!("{code}: {msg}")),
                     ))
                 }
                 "" => Poll::Pending {
@@ -302,7 +316,9 @@ impl Arm {
                         });
                     }
                     let e = arm_error(&method, url, status, &body);
-                    let again = status == StatusCode::TOO_MANY_REQUESTS
+                    // Throttled (a 429, or a 503 `TooManyRequests`): refused, never run, so sent
+                    // again whatever the method.
+                    let again = e.kind() == ErrorKind::Throttled
                         || (safe
                             && e.retry_status() == RetryStatus::Temporary
                             && status != StatusCode::CONFLICT);
@@ -366,19 +382,43 @@ fn transport_error(url: &str, e: &reqwest::Error) -> Error {
     )
 }
 
-/// The kind an ARM error code means where the status alone would mislead.
+/// The kind an ARM error code means where the status alone would mislead (the codes of the
+/// operations' published error lists; see `tests/spec.rs`).
 fn error_kind_of_code(code: &str) -> Option<ErrorKind> {
     Some(match code {
-        "AnotherOperationInProgress" | "FailoverGroupBusy" | "OperationNotAllowed" | "Conflict" => {
-            ErrorKind::Conflict
-        }
+        "AnotherOperationInProgress"
+        | "FailoverGroupBusy"
+        | "ConflictingServerOperation"
+        | "OperationNotAllowed"
+        | "Conflict" => ErrorKind::Conflict,
         "AuthorizationFailed" | "LinkedAuthorizationFailed" => ErrorKind::PermissionDenied,
         "ResourceNotFound" | "ResourceGroupNotFound" | "NotFound" | "SubscriptionNotFound" => {
             ErrorKind::NotFound
         }
-        "SubscriptionRequestsThrottled" | "TooManyRequests" => ErrorKind::Throttled,
+        // ARM's own throttling (429) and a resource provider's behind it (503 `TooManyRequests`):
+        // a refused request, never an outage.
+        "SubscriptionRequestsThrottled"
+        | "SubscriptionTooManyRequests"
+        | "SubscriptionTooManyCreateUpdateRequests"
+        | "ConflictingSubscriptionOperation"
+        | "RetryableErrorDueToAnotherOperation"
+        | "TooManyRequests" => ErrorKind::Throttled,
+        // A database of the failover group is busy with an update or restore: it passes.
+        "InvalidDatabaseStateForOperation" => ErrorKind::Conflict,
+        "IncorrectReplicationLinkState" => ErrorKind::InvalidState,
+        "PlannedFailoverTimedOut" | "PlannedFailoverTimedOutForDatabase" => ErrorKind::Timeout,
+        "PECsNotExistingToDenyPublicNetworkAccess" => ErrorKind::Config,
         _ => return None,
     })
+}
+
+/// `e` temporary when its kind passes by itself (busy, throttled), else permanent.
+fn with_retry_of(kind: ErrorKind, e: Error) -> Error {
+    if matches!(kind, ErrorKind::Conflict | ErrorKind::Throttled) {
+        e.temporary()
+    } else {
+        e.permanent()
+    }
 }
 
 /// An ARM error answer as an aegis-dr error: kind from the shared status table (with the codes that
@@ -401,7 +441,7 @@ fn arm_error(method: &Method, url: &str, status: StatusCode, body: &Value) -> Er
     };
     let (status_kind, retry) = classify_http_status(status.as_u16());
     // A regional resource provider that does not answer (503/504 through ARM) is an unreachable
-    // site, as a refused connection is.
+    // site, as a refused connection is; unless its code says it throttles (`TooManyRequests`).
     let status_kind = match status.as_u16() {
         503 | 504 => ErrorKind::Unreachable,
         _ => status_kind,

@@ -6,6 +6,8 @@
 //! enables those endpoints first, then disables the others, and the change is in sync once each of
 //! them reports `endpointMonitorStatus` `Online`. Its TTL is the profile's `dnsConfig.ttl`.
 
+use std::time::Duration;
+
 use aegis_dr_core::{
     provider::{
         ChangeId, ChangeStatus, DnsRouter, HealthCheckRequest, HealthCheckState, RecordRef,
@@ -22,6 +24,8 @@ use crate::{arm::Arm, settings::ResourceGroup};
 pub const TM_API: &str = "2022-04-01";
 /// Microsoft.Network API version of Azure DNS.
 pub const DNS_API: &str = "2018-05-01";
+/// Longest wait for a Traffic Manager update (ARM answers them at once; a 202 is followed).
+const PATCH_WAIT: Duration = Duration::from_secs(120);
 /// The zone that marks a record as a Traffic Manager profile.
 pub const TRAFFIC_MANAGER_ZONE: &str = "trafficmanager.net";
 
@@ -127,6 +131,32 @@ fn endpoint_path(profile_id: &str, e: &Value) -> Option<String> {
     Some(format!("{profile_id}/{kind}/{}", e["name"].as_str()?))
 }
 
+/// Whether Traffic Manager answers queries with endpoint `e` of profile `profile` now, from its
+/// `endpointMonitorStatus`: `Online`, or `Unmonitored` (always served, no probes) while enabled.
+/// `CheckingEndpoint` and `Degraded` may pass; an `Inactive` one (its profile disabled: every query
+/// gets NXDOMAIN) and a `Stopped` one (its Azure service is not running) do not by waiting, and
+/// are said so.
+fn endpoint_serves(profile: &str, name: &str, e: &Value) -> Result<bool> {
+    let props = &e["properties"];
+    let monitor = props["endpointMonitorStatus"].as_str().unwrap_or("");
+    let enabled = props["endpointStatus"] == "Enabled";
+    match monitor {
+        "Online" | "Unmonitored" => Ok(enabled),
+        "Inactive" => Err(Error::new(
+            ErrorKind::InvalidState,
+            format!("Traffic Manager profile {profile} is disabled: it answers every query with NXDOMAIN, endpoint {name} included; enable the profile (profileStatus Enabled)"),
+        )
+        .with_resource(profile.to_string())),
+        "Stopped" => Err(Error::new(
+            ErrorKind::InvalidState,
+            format!("Traffic Manager endpoint {name} of {profile} is Stopped: the Azure service it points to is not running, so Traffic Manager does not route to it; start that service"),
+        )
+        .temporary()
+        .with_resource(name.to_string())),
+        _ => Ok(false),
+    }
+}
+
 #[async_trait]
 impl DnsRouter for AzureDns {
     async fn get_record(&self, r: &RecordRef) -> Result<RecordState> {
@@ -210,6 +240,7 @@ impl DnsRouter for AzureDns {
                             &path,
                             TM_API,
                             &json!({ "properties": { "endpointStatus": status } }),
+                            PATCH_WAIT,
                         )
                         .await
                         .map_err(|e| e.or_resource(&format!("Traffic Manager endpoint {name}")))
@@ -232,6 +263,7 @@ impl DnsRouter for AzureDns {
                         &id,
                         TM_API,
                         &json!({ "properties": { "dnsConfig": { "ttl": req.ttl } } }),
+                        PATCH_WAIT,
                     )
                     .await?;
             }
@@ -291,7 +323,7 @@ impl DnsRouter for AzureDns {
                 };
                 let p = self.profile(&r).await?;
                 let all = endpoints(&p);
-                let mut online = true;
+                let mut serving = true;
                 for ep in eps.split(',') {
                     let e = all.iter().find(|e| e["name"] == ep).ok_or_else(|| {
                         Error::new(
@@ -299,9 +331,9 @@ impl DnsRouter for AzureDns {
                             format!("Traffic Manager endpoint {ep} of {name} is gone"),
                         )
                     })?;
-                    online &= e["properties"]["endpointMonitorStatus"] == "Online";
+                    serving &= endpoint_serves(name, ep, e)?;
                 }
-                Ok(if online {
+                Ok(if serving {
                     ChangeStatus::Insync
                 } else {
                     ChangeStatus::Pending

@@ -196,12 +196,7 @@ impl SqlFailoverGroups {
     /// `public-network-access` also a closed public endpoint).
     async fn fenced(&self, p: &GroupPair, db: &DatabaseRef) -> Result<bool> {
         let server = self.arm.get(&p.server_id(db), API).await?;
-        let tagged = server["tags"][FENCED_TAG] == "true";
-        let closed = server["properties"]["publicNetworkAccess"] == "Disabled";
-        Ok(match p.fence {
-            FenceMode::Tag => tagged,
-            FenceMode::PublicNetworkAccess => tagged && closed,
-        })
+        Ok(fence_of(p, &server))
     }
 
     /// Age of the newest DISCRETE restore point of every database of the group, on its primary
@@ -237,6 +232,123 @@ impl SqlFailoverGroups {
         }
         Some(worst)
     }
+    /// What would refuse a planned failover to the secondary whose view of the group is `g`: a
+    /// replication link not in `CATCH_UP`, or a fence Azure refuses on the primary (closing the
+    /// public endpoint of a server with no private endpoint).
+    async fn blockers(&self, p: &GroupPair, g: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        let state = g["properties"]["replicationState"].as_str().unwrap_or("?");
+        if state != "CATCH_UP" {
+            out.push(format!(
+                "failover group {}'s replication link is {state}, and Azure fails over planned only in CATCH_UP (IncorrectReplicationLinkState)",
+                p.group
+            ));
+        }
+        if p.fence == FenceMode::PublicNetworkAccess {
+            let primary = g["properties"]["partnerServers"][0]["id"].as_str();
+            // The primary not answering is the lag and health checks' to report.
+            if let Some(server) = match primary {
+                Some(id) => self.arm.get(id, API).await.ok(),
+                None => None,
+            } {
+                let approved = server["properties"]["privateEndpointConnections"]
+                    .as_array()
+                    .is_some_and(|c| {
+                        c.iter().any(|c| {
+                            c["properties"]["privateLinkServiceConnectionState"]["status"]
+                                == "Approved"
+                        })
+                    });
+                if !approved {
+                    out.push(format!(
+                        "the fence closes the public endpoint of SQL server {}, which has no approved private endpoint, and Azure refuses that (PECsNotExistingToDenyPublicNetworkAccess): add one, or set options.fence = \"tag\"",
+                        server["name"].as_str().unwrap_or("?")
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// After a failover that has happened (this step's earlier try, or Azure's own automatic
+    /// one): the old primary carries the fence where it answers, the new one none.
+    async fn settle_failed_over(&self, p: &GroupPair, req: &PromoteRequest) -> Result<()> {
+        match self.set_fence(p, &req.old_primary, true).await {
+            Ok(()) => {}
+            // Out with its region: it rejoins as the group's secondary, read-only, when it returns.
+            Err(e) if e.kind() == ErrorKind::Unreachable => {}
+            Err(e) => return Err(e),
+        }
+        self.set_fence(p, &req.target, false).await
+    }
+
+    /// Sets or lifts the pair's fence on the server `db` names: observed first (nothing is sent
+    /// when it is already so), then one `PATCH`, a long-running operation followed to its end,
+    /// then read back: the fence counts only once the server shows it.
+    async fn set_fence(&self, p: &GroupPair, db: &DatabaseRef, fenced: bool) -> Result<()> {
+        let id = p.server_id(db);
+        let server = self.arm.get(&id, API).await?;
+        if fence_of(p, &server) == fenced {
+            return Ok(());
+        }
+        let mut tags = server["tags"].as_object().cloned().unwrap_or_default();
+        if fenced {
+            tags.insert(FENCED_TAG.into(), json!("true"));
+        } else {
+            tags.remove(FENCED_TAG);
+        }
+        let mut body = json!({ "tags": tags });
+        if p.fence == FenceMode::PublicNetworkAccess {
+            body["properties"] = json!({
+                "publicNetworkAccess": if fenced { "Disabled" } else { "Enabled" }
+            });
+        }
+        self.arm
+            .patch(&id, API, &body, self.failover_timeout)
+            .await
+            .map_err(|e| fence_error(e, p, db))?;
+        let now = self.arm.get(&id, API).await?;
+        if fence_of(p, &now) != fenced {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "SQL server {}: the update {} the fence ended, but the server does not show it (tag {}, publicNetworkAccess {})",
+                    db.instance,
+                    if fenced { "setting" } else { "lifting" },
+                    now["tags"][FENCED_TAG].as_str().unwrap_or("absent"),
+                    now["properties"]["publicNetworkAccess"].as_str().unwrap_or("?")
+                ),
+            )
+            .temporary()
+            .with_resource(db.instance.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// True when `server` (its ARM representation) carries the fence `p` uses: the tag, and for
+/// `public-network-access` also a closed public endpoint.
+fn fence_of(p: &GroupPair, server: &Value) -> bool {
+    let tagged = server["tags"][FENCED_TAG] == "true";
+    let closed = server["properties"]["publicNetworkAccess"] == "Disabled";
+    match p.fence {
+        FenceMode::Tag => tagged,
+        FenceMode::PublicNetworkAccess => tagged && closed,
+    }
+}
+
+/// A failed fence update, with what to do where Azure's words alone would not say it.
+fn fence_error(e: Error, p: &GroupPair, db: &DatabaseRef) -> Error {
+    if e.message()
+        .contains("PECsNotExistingToDenyPublicNetworkAccess")
+    {
+        return Error::config(format!(
+            "databases.{}.options.fence = \"public-network-access\": Azure refuses to close the public endpoint of SQL server {}, which has no private endpoint (PECsNotExistingToDenyPublicNetworkAccess); add a private endpoint to it, or fence with \"tag\"",
+            p.database, db.instance
+        ))
+        .with_resource(db.instance.clone());
+    }
+    e.or_resource(&db.instance)
 }
 
 #[async_trait]
@@ -265,30 +377,17 @@ impl DatabaseFailover for SqlFailoverGroups {
                 })
                 .flatten(),
             lossless_planned_promotion: role == DatabaseRole::Replica && state == "CATCH_UP",
+            planned_promotion_blockers: if role == DatabaseRole::Replica {
+                self.blockers(p, &g).await
+            } else {
+                Vec::new()
+            },
         })
     }
 
     async fn fence(&self, req: &FenceRequest) -> Result<()> {
         let p = self.pair(&req.target)?;
-        let id = p.server_id(&req.target);
-        let server = self.arm.get(&id, API).await?;
-        let mut tags = server["tags"].as_object().cloned().unwrap_or_default();
-        if req.fenced {
-            tags.insert(FENCED_TAG.into(), json!("true"));
-        } else {
-            tags.remove(FENCED_TAG);
-        }
-        let mut body = json!({ "tags": tags });
-        if p.fence == FenceMode::PublicNetworkAccess {
-            body["properties"] = json!({
-                "publicNetworkAccess": if req.fenced { "Disabled" } else { "Enabled" }
-            });
-        }
-        self.arm
-            .patch(&id, API, &body)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.or_resource(&req.target.instance))
+        self.set_fence(p, &req.target, req.fenced).await
     }
 
     async fn promote(&self, req: &PromoteRequest) -> Result<()> {
@@ -296,7 +395,32 @@ impl DatabaseFailover for SqlFailoverGroups {
         // Observe first: a retried promotion whose failover already happened is done.
         let g = self.group(p, &req.target).await?;
         if g["properties"]["replicationRole"] == "Primary" {
-            return Ok(());
+            // Failed over already: by an earlier try of this step, or by Azure itself (an
+            // `Automatic` policy after its grace period). Either way the old primary gets the fence
+            // this pair uses, where it answers (it comes back a secondary where it does not).
+            return self.settle_failed_over(p, req).await;
+        }
+        let state = g["properties"]["replicationState"].as_str().unwrap_or("?");
+        if req.mode == PromoteMode::Planned && state != "CATCH_UP" {
+            // Azure would refuse it (400 IncorrectReplicationLinkState): say why first.
+            let e = Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "failover group {}: a planned failover needs the replication link in CATCH_UP, it is {state}{}",
+                    p.group,
+                    match state {
+                        "SEEDING" | "PENDING" => " (the secondary is still being seeded: wait, or fail over forced behind the RPO gate)",
+                        "SUSPENDED" => " (replication is suspended: only a forced failover, behind the RPO gate, can switch now)",
+                        _ => "",
+                    }
+                ),
+            )
+            .with_resource(req.target.instance.clone());
+            return Err(if matches!(state, "SEEDING" | "PENDING") {
+                e.temporary()
+            } else {
+                e.permanent()
+            });
         }
         // Never two writable primaries: the old primary must be fenced, or (forced) unreachable.
         // Only its role and fence are read (not its restore points, as `status` would).
@@ -351,14 +475,7 @@ impl DatabaseFailover for SqlFailoverGroups {
             .with_resource(req.target.instance.clone()));
         }
         // The new primary takes writes: a fence left on it from an earlier failover is lifted.
-        if self.fenced(p, &req.target).await? {
-            self.fence(&FenceRequest {
-                target: req.target.clone(),
-                fenced: false,
-            })
-            .await?;
-        }
-        Ok(())
+        self.set_fence(p, &req.target, false).await
     }
 
     async fn reverse_replication(&self, req: &ReverseReplicationRequest) -> Result<SyncReport> {

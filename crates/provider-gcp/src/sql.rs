@@ -565,6 +565,7 @@ impl DatabaseFailover for CloudSql {
             last_backup_age: self.backup_age(project, &backup_of).await,
             replicating_from,
             lossless_planned_promotion: lossless,
+            planned_promotion_blockers: Vec::new(),
         })
     }
 

@@ -139,6 +139,7 @@ impl DatabaseFailover for PostgresDatabases {
                 .map(|a| std::time::Duration::from_secs_f64(a.max(0.0))),
             replicating_from: from,
             lossless_planned_promotion: false,
+            planned_promotion_blockers: Vec::new(),
         })
     }
 

@@ -59,6 +59,12 @@ pub struct DatabaseStatus {
     /// promotion still needs a measured lag (or `--accept-data-loss`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lossless_planned_promotion: bool,
+    /// Why the provider's planned promotion would be refused now, each in the service's terms
+    /// (an Azure failover group's link still `SEEDING`, a Cloud SQL switchover's unmet
+    /// precondition, a fence the service would refuse); empty when nothing is known to stop it.
+    /// `check` reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_promotion_blockers: Vec<String>,
 }
 
 /// Stop (or allow again) writes on an instance, the fence against split-brain.

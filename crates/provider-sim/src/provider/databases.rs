@@ -27,6 +27,7 @@ impl DatabaseFailover for SimProvider {
                     )),
                     replicating_from: d.replicating_from.clone(),
                     lossless_planned_promotion: false,
+                    planned_promotion_blockers: Vec::new(),
                 })
             },
         )
