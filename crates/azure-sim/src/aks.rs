@@ -120,7 +120,11 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
     let (cluster, name) = (r.rest[1], r.rest[3]);
     let update_time = s.pool_update_time;
     let retry = s.retry_after_secs;
-    let fault = s.next_pool_fault.take();
+    let fault = if *r.method == Method::PUT {
+        s.next_pool_fault.take()
+    } else {
+        None
+    };
     let Some(p) = s
         .aks
         .pools

@@ -48,8 +48,10 @@ pub struct SimState {
     /// The next failover request is refused with 409 `InvalidDatabaseStateForOperation` (a
     /// database of the group is being updated or restored).
     pub invalid_database_state_next: bool,
-    /// How a throttled request is answered (`faults.throttle_next`).
+    /// How a throttled request is answered (`faults.throttle_next`, `throttle_next_post`).
     pub throttling: Throttling,
+    /// The next POST requests (actions such as a failover) answered throttled.
+    pub throttle_next_post: u32,
     /// How long a forced failover's new secondary seeds before `CATCH_UP`.
     pub seeding_time: Duration,
     /// How long an enabled Traffic Manager endpoint stays `CheckingEndpoint`.
@@ -189,6 +191,7 @@ impl SimState {
             server_update_time: Duration::from_millis(100),
             invalid_database_state_next: false,
             throttling: Throttling::SubscriptionRequestsThrottled,
+            throttle_next_post: 0,
             seeding_time: Duration::from_millis(300),
             monitor_time: Duration::from_millis(300),
             pool_update_time: Duration::from_millis(300),
@@ -264,14 +267,14 @@ impl SimState {
     /// Real-world durations, for tests in virtual time: a planned failover-group failover takes a
     /// minute (even of an empty database), a forced one 30 s, a planned one whose primary does not
     /// answer gives up after 10 min, a server update 30 s, seeding 5 min, Traffic Manager's first
-    /// probes of an enabled endpoint 90 s (three 30 s intervals), an agent-pool scale 4 min.
+    /// probe of an enabled endpoint 40 s (its 30 s interval, and the probe), an agent-pool scale 4 min.
     pub fn realistic_durations(&mut self) {
         self.failover_time = Duration::from_secs(60);
         self.forced_failover_time = Duration::from_secs(30);
         self.planned_failover_timeout = Duration::from_secs(600);
         self.server_update_time = Duration::from_secs(30);
         self.seeding_time = Duration::from_secs(300);
-        self.monitor_time = Duration::from_secs(90);
+        self.monitor_time = Duration::from_secs(40);
         self.pool_update_time = Duration::from_secs(240);
         self.retry_after_secs = 10;
     }
@@ -699,6 +702,10 @@ fn handle(
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
         );
+    }
+    if method == Method::POST && s.throttle_next_post > 0 {
+        s.throttle_next_post -= 1;
+        return s.throttling.reply(s.retry_after_secs);
     }
     match s.faults.take() {
         Some(Fault::Throttled) => return s.throttling.reply(s.retry_after_secs),

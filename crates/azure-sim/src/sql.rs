@@ -43,6 +43,8 @@ struct Group {
     state: String,
     /// When a `SEEDING` secondary reaches `CATCH_UP`.
     seeded_at: Option<Instant>,
+    /// Suspended by a forced failover: seeding starts once the old primary answers again.
+    resume_with_partner: bool,
     databases: Vec<String>,
     /// Wall-clock creation time of each database's newest DISCRETE restore point.
     restore_points: Option<SystemTime>,
@@ -103,6 +105,7 @@ impl Sql {
             primary: 0,
             state: "CATCH_UP".into(),
             seeded_at: None,
+            resume_with_partner: false,
             databases: databases.iter().map(|d| d.to_string()).collect(),
             restore_points: backup_age.map(|a| SystemTime::now() - a),
             policy: "Manual".into(),
@@ -146,6 +149,7 @@ impl Sql {
         if let Some(g) = self.groups.iter_mut().find(|g| g.name == name) {
             g.state = state.to_string();
             g.seeded_at = None;
+            g.resume_with_partner = false;
         }
     }
 
@@ -219,6 +223,7 @@ impl Sql {
             // primary rejoins as a secondary and is re-seeded (see `settle`).
             g.state = "SUSPENDED".into();
             g.seeded_at = None;
+            g.resume_with_partner = true;
         } else {
             g.state = "CATCH_UP".into();
         }
@@ -229,7 +234,8 @@ impl Sql {
     fn settle(&mut self, now: Instant, down: &[String], seeding: Duration) {
         for g in &mut self.groups {
             let partner = &g.members[1 - g.primary];
-            if g.state == "SUSPENDED" && g.seeded_at.is_none() && !down.contains(partner) {
+            if g.resume_with_partner && !down.contains(partner) {
+                g.resume_with_partner = false;
                 g.state = "SEEDING".into();
                 g.seeded_at = Some(now + seeding);
             }

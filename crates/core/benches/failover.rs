@@ -161,6 +161,7 @@ async fn run(shape: &Shape, concurrency: usize) -> (Duration, Duration, u64, Dur
     let preview = orch.preview(Operation::Failover, IncidentClass::RegionOutage);
     let est = Estimates {
         api_call: shape.latency,
+        fence: Duration::ZERO,
         dns_propagation: Duration::ZERO,
         node_boot: Duration::ZERO,
         rollout: Duration::ZERO,

@@ -495,5 +495,29 @@ mod tests {
                 .contains("FailoverGroupFailoverRequestOnPrimary"),
             "{e}"
         );
+        // A resource provider throttling behind ARM answers 503: throttled, not an outage.
+        let e = arm_error(
+            &Method::POST,
+            "http://h/p",
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"error": {"code": "TooManyRequests", "message": "throttled"}}),
+        );
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert_eq!(e.retry_status(), RetryStatus::Temporary);
+        let e = arm_error(
+            &Method::POST,
+            "http://h/p",
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"error": {"code": "ServiceUnavailable", "message": "down"}}),
+        );
+        assert_eq!(e.kind(), ErrorKind::Unreachable);
+        let e = arm_error(
+            &Method::POST,
+            "http://h/p",
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": {"code": "PlannedFailoverTimedOut", "message": "timed out"}}),
+        );
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert_eq!(e.retry_status(), RetryStatus::Permanent);
     }
 }

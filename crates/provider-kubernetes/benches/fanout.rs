@@ -133,6 +133,7 @@ async fn run(
     let preview = orch.preview(Operation::Failover, IncidentClass::RegionOutage);
     let est = Estimates {
         api_call: latency,
+        fence: Duration::ZERO,
         dns_propagation: Duration::ZERO,
         node_boot: Duration::ZERO,
         rollout: Duration::ZERO,

@@ -170,6 +170,8 @@ impl SimProvider {
             dns_propagation: s.dns_propagation,
             node_boot: s.node_boot,
             rollout: s.rollout,
+            // The simulated fence is one call: its latency.
+            fence: Duration::ZERO,
             promotion: Duration::from_secs_f64(s.replication_lag.as_secs_f64() / s.catch_up_speed),
             drain: s.drain_time,
             recovery_job: s.job_time,

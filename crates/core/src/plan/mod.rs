@@ -668,6 +668,10 @@ pub struct Estimates {
     /// Workload rollout.
     #[serde(with = "serde_human")]
     pub rollout: Duration,
+    /// A database fence taking effect (an Azure SQL server update, a Cloud SQL patch: each a
+    /// long-running operation of its own).
+    #[serde(with = "serde_human")]
+    pub fence: Duration,
     /// Database promotion.
     #[serde(with = "serde_human")]
     pub promotion: Duration,
@@ -689,6 +693,7 @@ impl Default for Estimates {
             dns_propagation: Duration::from_secs(60),
             node_boot: Duration::from_secs(4 * 60),
             rollout: Duration::from_secs(2 * 60),
+            fence: Duration::from_secs(2 * 60),
             promotion: Duration::from_secs(3 * 60),
             drain: Duration::from_secs(60),
             recovery_job: Duration::from_secs(10 * 60),

@@ -31,7 +31,7 @@ pub fn step_cost(plan: &Plan, est: &Estimates, step: &Step) -> StepCost {
         // list, annotate each, probe until drained
         StepKind::Drain { .. } => c(2, 1, workloads, est.drain),
         // status, fence
-        StepKind::FenceDatabases { .. } => c(2, 0, 0, zero),
+        StepKind::FenceDatabases { .. } => c(2, 0, 0, est.fence),
         // status of both (concurrently), promote, confirm; plus the catch-up wait
         StepKind::PromoteDatabases { .. } => c(3, 0, 0, est.promotion),
         StepKind::ReverseReplication { dry_run: true, .. } => c(2, 0, 0, zero),
