@@ -2,7 +2,10 @@
 //! (`compute/v1`) managed instance groups that hold a pool's nodes, one per zone: GKE's API has no
 //! node count of its own; a pool's size is its groups' `targetSize`.
 
-use std::{collections::BTreeMap, time::SystemTime};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime},
+};
 use tokio::time::Instant;
 
 use axum::http::{Method, StatusCode};
@@ -28,30 +31,53 @@ pub(crate) struct Pool {
     autoscaling: Option<(u32, u32)>,
     /// The operation running on it.
     busy: Option<String>,
+    /// Why its last resize did not bring every node up (a stockout): `RUNNING_WITH_ERROR`.
+    error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 enum Effect {
     Size(u32),
     Autoscaling(Option<(u32, u32)>),
+    /// A cluster-level operation (an upgrade): it holds the cluster, changes no pool.
+    Cluster,
 }
 
 #[derive(Debug)]
 struct Operation {
-    /// (location, cluster, pool)
+    /// (location, cluster, pool); the pool is empty for a cluster-level operation.
     pool: (String, String, String),
     kind: &'static str,
     started: SystemTime,
     done_at: Instant,
     effect: Effect,
     applied: bool,
+    /// It ends `DONE` with this error (a stockout), the nodes it could not create missing.
+    error: Option<String>,
 }
 
 /// The GKE part of the state: pools by (location, cluster, pool).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Gke {
     pools: BTreeMap<(String, String, String), Pool>,
     operations: BTreeMap<String, Operation>,
+    /// Operations one cluster may run at once (GKE's concurrent-operations quota); one more is
+    /// answered 429.
+    pub(crate) concurrent_operations: usize,
+    /// Zones out of capacity for new VMs (`GCE_STOCKOUT`): a resize growing a pool there ends in
+    /// error, its nodes not created.
+    pub(crate) stockout_zones: Vec<String>,
+}
+
+impl Default for Gke {
+    fn default() -> Gke {
+        Gke {
+            pools: BTreeMap::new(),
+            operations: BTreeMap::new(),
+            concurrent_operations: 5,
+            stockout_zones: Vec::new(),
+        }
+    }
 }
 
 fn group_name(cluster: &str, pool: &str, zone: &str) -> String {
@@ -70,9 +96,16 @@ impl Gke {
             op.applied = true;
             if let Some(p) = self.pools.get_mut(&op.pool) {
                 p.busy = None;
-                match op.effect {
-                    Effect::Size(n) => p.running = n,
-                    Effect::Autoscaling(a) => p.autoscaling = a,
+                match (&op.effect, &op.error) {
+                    // Out of capacity: the group keeps its target, the nodes it could not create
+                    // stay missing (GKE and Compute retry by themselves, later).
+                    (Effect::Size(_), Some(e)) => p.error = Some(e.clone()),
+                    (Effect::Size(n), None) => {
+                        p.running = *n;
+                        p.error = None;
+                    }
+                    (Effect::Autoscaling(a), _) => p.autoscaling = *a,
+                    (Effect::Cluster, _) => {}
                 }
             }
         }
@@ -99,7 +132,9 @@ impl Gke {
                 "{base}/compute/v1/projects/{project}/zones/{z}/instanceGroupManagers/{}",
                 group_name(cluster, name, z)
             )).collect::<Vec<_>>(),
-            "status": if p.busy.is_some() { "RECONCILING" } else { "RUNNING" },
+            "status": if p.busy.is_some() { "RECONCILING" } else if p.error.is_some() { "RUNNING_WITH_ERROR" } else { "RUNNING" },
+            "statusMessage": p.error.as_ref().map(|e| format!("{location}: {e}")).unwrap_or_default(),
+            "conditions": p.error.iter().map(|e| json!({ "code": "GCE_STOCKOUT", "message": e, "canonicalCode": "RESOURCE_EXHAUSTED" })).collect::<Vec<_>>(),
             "autoscaling": autoscaling,
             "management": { "autoUpgrade": true, "autoRepair": true },
             "version": "1.30.5-gke.1014001",
@@ -130,8 +165,31 @@ impl Gke {
         });
         if done {
             v["endTime"] = json!(rfc3339(SystemTime::now()));
+            if let Some(e) = &op.error {
+                // google.rpc.Status: RESOURCE_EXHAUSTED.
+                v["error"] = json!({ "code": 8, "message": e });
+                v["statusMessage"] = json!(e);
+            }
         }
         v
+    }
+
+    /// The operation holding `cluster` at cluster level (an upgrade), if one runs.
+    fn cluster_operation(&self, cluster: &str, now: Instant) -> Option<&str> {
+        self.operations
+            .iter()
+            .find(|(_, o)| {
+                matches!(o.effect, Effect::Cluster) && o.pool.1 == cluster && o.done_at > now
+            })
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// Operations running on `cluster` now.
+    fn running_on(&self, cluster: &str, now: Instant) -> usize {
+        self.operations
+            .values()
+            .filter(|o| o.pool.1 == cluster && o.done_at > now)
+            .count()
     }
 }
 
@@ -178,12 +236,29 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
     if verb.is_none() {
         return Reply::ok(s.gke.pool_json(&key, &p, &project, req.base));
     }
+    // GKE runs one cluster-level operation, or one per pool, at a time (its own upgrades
+    // included), and at most its quota of operations per cluster.
+    if let Some(op) = s.gke.cluster_operation(cluster, req.now) {
+        return Reply::error_as(
+            StatusCode::BAD_REQUEST,
+            "FAILED_PRECONDITION",
+            "failedPrecondition",
+            format!("Operation {op} is currently upgrading cluster {cluster}. Please wait and try again once it is done."),
+        );
+    }
     if let Some(op) = &p.busy {
         return Reply::error_as(
             StatusCode::BAD_REQUEST,
             "FAILED_PRECONDITION",
             "failedPrecondition",
             format!("Cluster is running incompatible operation {op}."),
+        );
+    }
+    if s.gke.running_on(cluster, req.now) >= s.gke.concurrent_operations {
+        return Reply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rateLimitExceeded",
+            format!("Too many operations: cluster \"{cluster}\" hits the concurrent operations quota {}, please try again later.", s.gke.concurrent_operations),
         );
     }
     let (kind, effect) = if verb == Some("setSize") {
@@ -229,6 +304,26 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
         1_700_000_000u64 + s.next_id,
         s.new_id()
     );
+    let out_of_capacity = match effect {
+        Effect::Size(n) if n > p.running => p
+            .zones
+            .iter()
+            .find(|z| s.gke.stockout_zones.contains(z))
+            .cloned(),
+        _ => None,
+    };
+    let error = out_of_capacity.map(|zone| {
+        let n = match effect {
+            Effect::Size(n) => n,
+            _ => 0,
+        };
+        format!(
+            "Google Compute Engine: Not all instances running in IGM after 61.5s. Expected {n}, running {}, transitioning {}. Current errors: [GCE_STOCKOUT]: Instance '{}-x7k2' creation failed: The zone 'projects/{project}/zones/{zone}' does not have enough resources available to fulfill the request.  Try a different zone, or try again later.",
+            p.running,
+            n.saturating_sub(p.running),
+            group_name(cluster, pool, &zone).trim_end_matches("-grp")
+        )
+    });
     let op = Operation {
         pool: key.clone(),
         kind,
@@ -236,6 +331,7 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
         done_at: req.now + s.pool_time,
         effect: effect.clone(),
         applied: false,
+        error,
     };
     let v = s.gke.operation_json(&id, &op, req.now, &project, req.base);
     if let Some(p) = s.gke.pools.get_mut(&key) {
@@ -275,9 +371,11 @@ pub(crate) fn compute(s: &mut SimState, req: &Req) -> Reply {
             format!("The resource 'projects/{project}/zones/{zone}/instanceGroupManagers/{name}' was not found"),
         );
     };
+    // While an operation runs, or after a stockout, the group holds fewer VMs than its target.
+    let short = p.busy.is_some() || p.error.is_some();
     let (target, running) = (
         p.per_zone,
-        if p.busy.is_some() {
+        if short {
             p.running.min(p.per_zone)
         } else {
             p.per_zone
@@ -300,7 +398,7 @@ pub(crate) fn compute(s: &mut SimState, req: &Req) -> Reply {
             "none": running.min(target), "creating": creating, "deleting": deleting,
             "recreating": 0, "refreshing": 0, "restarting": 0, "abandoning": 0, "verifying": 0,
         },
-        "status": { "isStable": p.busy.is_none() },
+        "status": { "isStable": !short },
         "instanceGroup": format!("{base}/compute/v1/projects/{project}/zones/{zone}/instanceGroups/{name}"),
         "selfLink": format!("{base}/compute/v1/projects/{project}/zones/{zone}/instanceGroupManagers/{name}"),
     }))
@@ -326,8 +424,51 @@ impl SimState {
                 running: per_zone,
                 autoscaling,
                 busy: None,
+                error: None,
             },
         );
+    }
+
+    /// GKE upgrades `cluster`'s control plane (its own automatic operation) for `time`: every
+    /// node-pool operation meanwhile is refused with 400 `FAILED_PRECONDITION`. Returns the
+    /// operation's name.
+    pub fn start_cluster_upgrade(
+        &mut self,
+        location: &str,
+        cluster: &str,
+        time: Duration,
+    ) -> String {
+        let id = format!(
+            "operation-{}-aegis{:04}",
+            1_700_000_000u64 + self.next_id,
+            self.new_id()
+        );
+        self.gke.operations.insert(
+            id.clone(),
+            Operation {
+                pool: (location.into(), cluster.into(), String::new()),
+                kind: "UPGRADE_MASTER",
+                started: SystemTime::now(),
+                done_at: Instant::now() + time,
+                effect: Effect::Cluster,
+                applied: false,
+                error: None,
+            },
+        );
+        id
+    }
+
+    /// Sets how many operations one GKE cluster may run at once (default 5, as GKE's quota).
+    pub fn set_concurrent_operations_quota(&mut self, n: usize) {
+        self.gke.concurrent_operations = n;
+    }
+
+    /// Marks a zone out of capacity (`GCE_STOCKOUT`) or back.
+    pub fn set_stockout(&mut self, zone: &str, out: bool) {
+        self.gke.stockout_zones.retain(|z| z != zone);
+        if out {
+            self.gke.stockout_zones.push(zone.to_string());
+        }
     }
 
     /// A pool as (nodes per zone, zones, autoscaling bounds, an operation running).

@@ -65,6 +65,26 @@ impl Reply {
         }
     }
 
+    /// Cloud SQL Admin's error body: the legacy shape its recorded answers have (`code`,
+    /// `message`, `errors[].reason`), with no canonical `status` (Google's clients then go by
+    /// the HTTP status alone).
+    pub(crate) fn legacy_error(
+        code: StatusCode,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Reply {
+        let message = message.into();
+        Reply {
+            status: code,
+            body: json!({ "error": {
+                "code": code.as_u16(),
+                "message": message,
+                "errors": [{ "message": message, "domain": "global", "reason": reason }],
+            }}),
+            headers: Vec::new(),
+        }
+    }
+
     /// 403 with the `ErrorInfo` IAM gives when a permission is missing.
     pub(crate) fn denied(permission: &str, resource: &str) -> Reply {
         let message = format!(
@@ -151,6 +171,12 @@ const ENUMS: &[(&str, &str, i64)] = &[
     ("status", "DONE", 3),
     ("status", "PROVISIONING", 1),
     ("status", "RECONCILING", 4),
+    ("status", "RUNNING_WITH_ERROR", 3),
+    ("code", "GCE_STOCKOUT", 1),
+    ("canonicalCode", "RESOURCE_EXHAUSTED", 8),
+    ("operationType", "UPGRADE_MASTER", 3),
+    ("edition", "ENTERPRISE", 2),
+    ("edition", "ENTERPRISE_PLUS", 3),
     ("status", "ERROR", 6),
     ("status", "SUCCESSFUL", 5),
     ("locationPolicy", "BALANCED", 1),

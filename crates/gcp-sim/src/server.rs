@@ -27,6 +27,12 @@ pub struct SimState {
     pub token: String,
     /// How long a Cloud SQL operation stays `PENDING`, then `RUNNING`.
     pub op_time: Duration,
+    /// How long a DR-replica switchover runs (Cloud SQL: minutes).
+    pub switchover_time: Duration,
+    /// How long a `promoteReplica` runs.
+    pub promote_time: Duration,
+    /// How long an HA `failover` runs.
+    pub failover_time: Duration,
     /// How long a Cloud DNS change stays `pending`.
     pub change_time: Duration,
     /// How long a node-pool operation runs (the pool `RECONCILING`, its groups unstable).
@@ -59,6 +65,9 @@ impl SimState {
             project: "aegis-prod".into(),
             token: "ya29.aegis-dr-simulator".into(),
             op_time: Duration::from_millis(300),
+            switchover_time: Duration::from_millis(300),
+            promote_time: Duration::from_millis(300),
+            failover_time: Duration::from_millis(300),
             change_time: Duration::from_millis(200),
             pool_time: Duration::from_millis(300),
             faults: Faults::default(),
@@ -81,8 +90,21 @@ impl SimState {
         self.next_id
     }
 
+    /// Real-world durations, for tests in virtual time: a Cloud SQL update 30 s, a DR-replica
+    /// switchover 4 min, a replica promotion 2 min, an HA failover 1 min, a Cloud DNS change 30 s,
+    /// a node-pool operation 3.5 min.
+    pub fn realistic_durations(&mut self) {
+        self.op_time = Duration::from_secs(30);
+        self.switchover_time = Duration::from_secs(240);
+        self.promote_time = Duration::from_secs(120);
+        self.failover_time = Duration::from_secs(60);
+        self.change_time = Duration::from_secs(30);
+        self.pool_time = Duration::from_secs(210);
+    }
+
     /// Applies the operations whose time has come.
     pub(crate) fn advance(&mut self, now: Instant) {
+        self.sql.reattach(&self.down_instances);
         self.sql.advance(now);
         self.gke.advance(now);
     }

@@ -23,6 +23,14 @@ pub(crate) struct Instance {
     /// The HA standby's zone (a `REGIONAL` instance).
     pub secondary_zone: Option<String>,
     pub database_version: String,
+    /// `settings.edition`: `ENTERPRISE` or `ENTERPRISE_PLUS` (switchover needs the latter on both).
+    pub edition: String,
+    /// `settings.backupConfiguration.pointInTimeRecoveryEnabled` (a PostgreSQL primary's
+    /// switchover needs it).
+    pub pitr: bool,
+    /// Promoted away from with `promoteReplica?failover=true` while out: when it answers again it
+    /// becomes a replica of this instance.
+    pub reattach_to: Option<String>,
     /// The primary it replicates from (a read replica).
     pub master: Option<String>,
     pub replicas: Vec<String>,
@@ -46,7 +54,10 @@ pub(crate) enum Effect {
     Switchover {
         old_primary: String,
     },
-    Promote,
+    /// `failover`: the old primary is re-attached as this one's replica when it returns.
+    Promote {
+        failover: bool,
+    },
     Patch {
         labels: Option<BTreeMap<String, String>>,
         flags: Option<BTreeMap<String, String>>,
@@ -74,6 +85,30 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
+    /// Re-attaches an old primary promoted away from with `failover=true` once it answers again:
+    /// it becomes the promoted instance's (DR) replica and stops taking writes.
+    pub(crate) fn reattach(&mut self, down: &[String]) {
+        let back: Vec<(String, String)> = self
+            .instances
+            .iter()
+            .filter(|(n, _)| !down.contains(n))
+            .filter_map(|(n, i)| Some((n.clone(), i.reattach_to.clone()?)))
+            .collect();
+        for (old, new) in back {
+            if let Some(o) = self.instances.get_mut(&old) {
+                o.reattach_to = None;
+                o.master = Some(new.clone());
+                o.replicas.clear();
+                o.dr_replica = true;
+                o.failover_dr_replica = None;
+            }
+            if let Some(n) = self.instances.get_mut(&new) {
+                n.replicas.push(old.clone());
+                n.failover_dr_replica = Some(old);
+            }
+        }
+    }
+
     /// Ends the operations whose time has come.
     pub(crate) fn advance(&mut self, now: Instant) {
         let due: Vec<String> = self
@@ -113,13 +148,17 @@ impl Sql {
                     .get(&old_primary)
                     .map(|o| o.replicas.iter().filter(|r| *r != name).cloned().collect())
                     .unwrap_or_default();
+                // The backup configuration (point-in-time recovery) moves with the primary role.
+                let pitr = self.instances.get(&old_primary).is_some_and(|o| o.pitr);
                 if let Some(old) = self.instances.get_mut(&old_primary) {
+                    old.pitr = false;
                     old.master = Some(name.to_string());
                     old.replicas.clear();
                     old.dr_replica = true;
                     old.failover_dr_replica = None;
                 }
                 if let Some(new) = self.instances.get_mut(name) {
+                    new.pitr = pitr;
                     new.master = None;
                     new.dr_replica = false;
                     new.failover_dr_replica = Some(old_primary.clone());
@@ -133,12 +172,15 @@ impl Sql {
                     }
                 }
             }
-            Effect::Promote => {
+            Effect::Promote { failover } => {
                 let master = self.instances.get(name).and_then(|i| i.master.clone());
                 if let Some(m) = master.and_then(|m| self.instances.get_mut(&m)) {
                     m.replicas.retain(|r| r != name);
                     if m.failover_dr_replica.as_deref() == Some(name) {
                         m.failover_dr_replica = None;
+                    }
+                    if failover {
+                        m.reattach_to = Some(name.to_string());
                     }
                 }
                 if let Some(i) = self.instances.get_mut(name) {
@@ -168,7 +210,8 @@ impl Sql {
             "availabilityType": if i.secondary_zone.is_some() { "REGIONAL" } else { "ZONAL" },
             "settingsVersion": i.settings_version.to_string(),
             "activationPolicy": "ALWAYS",
-            "backupConfiguration": { "kind": "sql#backupConfiguration", "enabled": i.master.is_none() },
+            "edition": i.edition,
+            "backupConfiguration": { "kind": "sql#backupConfiguration", "enabled": i.master.is_none(), "pointInTimeRecoveryEnabled": i.pitr },
             "userLabels": i.labels,
             "databaseFlags": i.flags.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
         });
@@ -245,25 +288,32 @@ impl Sql {
     }
 }
 
-fn busy(name: &str) -> Reply {
-    Reply::error(
+fn busy(_name: &str) -> Reply {
+    Reply::legacy_error(
         StatusCode::CONFLICT,
         "operationInProgress",
-        format!("Operation failed because another operation was already in progress on instance {name}."),
+        "Operation failed because another operation was already in progress. Try your request after the current operation is complete.",
     )
 }
 
 fn invalid(message: impl Into<String>) -> Reply {
-    Reply::error_as(
-        StatusCode::BAD_REQUEST,
-        "FAILED_PRECONDITION",
-        "invalidOperation",
-        message,
-    )
+    Reply::legacy_error(StatusCode::BAD_REQUEST, "invalidOperation", message)
 }
 
-/// Starts an operation on `name`: the instance is busy until it ends.
+/// Starts an operation of the default duration (`op_time`) on `name`.
 fn start(s: &mut SimState, req: &Req, name: &str, kind: &'static str, effect: Effect) -> Reply {
+    let took = s.op_time;
+    start_for(s, req, name, (kind, took), effect)
+}
+
+/// Starts an operation of `kind` taking `took` on `name`: the instance is busy until it ends.
+fn start_for(
+    s: &mut SimState,
+    req: &Req,
+    name: &str,
+    (kind, took): (&'static str, Duration),
+    effect: Effect,
+) -> Reply {
     let id = format!("{:08x}-0000-4000-8000-aegis00000000", s.new_id());
     let op = Operation {
         error: s.fail_next_operation.take(),
@@ -271,7 +321,7 @@ fn start(s: &mut SimState, req: &Req, name: &str, kind: &'static str, effect: Ef
         kind,
         inserted: SystemTime::now(),
         started: req.now,
-        done_at: req.now + s.op_time,
+        done_at: req.now + took,
         effect,
         applied: false,
     };
@@ -398,7 +448,8 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             if int64(&given) != Some(inst.settings_version) {
                 return stale(name);
             }
-            start(s, req, name, "FAILOVER", Effect::Failover)
+            let took = s.failover_time;
+            start_for(s, req, name, ("FAILOVER", took), Effect::Failover)
         }
         (_, Some("switchover")) => {
             let Some(old) = inst.master.clone() else {
@@ -421,11 +472,29 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             if s.sql.instances.get(&old).is_some_and(|o| o.busy.is_some()) {
                 return busy(&old);
             }
-            start(
+            if let Some(why) = switchover_refusal(s, &inst, &old) {
+                return invalid(why);
+            }
+            // The switchover runs up to its dbTimeout (10 min unless given), then fails.
+            let limit = req
+                .param("dbTimeout")
+                .and_then(duration_param)
+                .unwrap_or(Duration::from_secs(600));
+            let took = s.switchover_time;
+            if took > limit {
+                s.fail_next_operation = Some((
+                    "SWITCHOVER_TIMEOUT".into(),
+                    format!(
+                        "The switchover did not complete within its dbTimeout of {}s.",
+                        limit.as_secs()
+                    ),
+                ));
+            }
+            start_for(
                 s,
                 req,
                 name,
-                "SWITCHOVER",
+                ("SWITCHOVER", took.min(limit)),
                 Effect::Switchover { old_primary: old },
             )
         }
@@ -433,19 +502,84 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             if inst.master.is_none() {
                 return invalid(format!("Instance {name} is not a read replica."));
             }
-            start(s, req, name, "PROMOTE_REPLICA", Effect::Promote)
+            let failover = req.param("failover") == Some("true");
+            let took = s.promote_time;
+            start_for(
+                s,
+                req,
+                name,
+                ("PROMOTE_REPLICA", took),
+                Effect::Promote { failover },
+            )
         }
         _ => Reply::not_found("method"),
     }
 }
 
-fn stale(name: &str) -> Reply {
-    Reply::error_as(
+/// A stale `settingsVersion` (a patch's, as recorded; a failover's, by the same check).
+fn stale(_name: &str) -> Reply {
+    Reply::legacy_error(
         StatusCode::PRECONDITION_FAILED,
-        "FAILED_PRECONDITION",
         "staleData",
-        format!("The settings version of instance {name} does not match: read the instance again for its current settingsVersion."),
+        "Condition does not match.",
     )
+}
+
+/// Why `replica` cannot be switched over to from `primary` now, in Cloud SQL's terms (the advanced
+/// disaster recovery requirements); the refusal's wording is the simulator's own (Google documents
+/// none).
+fn switchover_refusal(s: &SimState, replica: &Instance, old: &str) -> Option<String> {
+    let primary = s.sql.instances.get(old)?;
+    let mut why = Vec::new();
+    for (n, i) in [(old, primary), ("the DR replica", replica)] {
+        if i.edition != "ENTERPRISE_PLUS" {
+            why.push(format!("{n} is edition {}, not ENTERPRISE_PLUS", i.edition));
+        }
+    }
+    if primary.database_version.starts_with("POSTGRES") && !primary.pitr {
+        why.push(format!(
+            "point-in-time recovery is off on the primary {old}"
+        ));
+    }
+    if primary.database_version != replica.database_version {
+        why.push(format!(
+            "the versions differ ({} and {})",
+            primary.database_version, replica.database_version
+        ));
+    }
+    if primary.master.is_some() {
+        why.push(format!(
+            "{old} is itself a replica (a cascading replica cannot be switched over to)"
+        ));
+    }
+    for f in SWITCHOVER_EQUAL_FLAGS {
+        if primary.flags.get(*f) != replica.flags.get(*f) {
+            why.push(format!("flag {f} differs from the primary's"));
+        }
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "The instance does not meet the requirements for switchover: {}.",
+            why.join("; ")
+        )
+    })
+}
+
+/// PostgreSQL flags a DR replica must hold at exactly the primary's value for a switchover.
+pub const SWITCHOVER_EQUAL_FLAGS: &[&str] = &[
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_prepared_transactions",
+    "max_parallel_workers",
+    "max_locks_per_transaction",
+    "max_parallel_maintenance_workers",
+    "max_parallel_workers_per_gather",
+];
+
+/// A `google.protobuf.Duration` in its JSON form (`600s`, `1.5s`).
+fn duration_param(v: &str) -> Option<Duration> {
+    Duration::try_from_secs_f64(v.strip_suffix('s')?.parse().ok()?).ok()
 }
 
 impl SimState {
@@ -466,6 +600,9 @@ impl SimState {
                 zone: zone.into(),
                 secondary_zone: standby_zone.map(str::to_string),
                 database_version: "POSTGRES_15".into(),
+                edition: "ENTERPRISE_PLUS".into(),
+                pitr: true,
+                reattach_to: None,
                 master: None,
                 replicas: Vec::new(),
                 dr_replica: false,
@@ -504,6 +641,9 @@ impl SimState {
                 zone: zone.into(),
                 secondary_zone: None,
                 database_version: "POSTGRES_15".into(),
+                edition: "ENTERPRISE_PLUS".into(),
+                pitr: false,
+                reattach_to: None,
                 master: Some(master.into()),
                 replicas: Vec::new(),
                 dr_replica: dr,
@@ -526,6 +666,35 @@ impl SimState {
             flags: i.flags.clone(),
             settings_version: i.settings_version,
         })
+    }
+
+    /// Sets an instance's edition (`ENTERPRISE`, `ENTERPRISE_PLUS`).
+    pub fn set_sql_edition(&mut self, name: &str, edition: &str) {
+        if let Some(i) = self.sql.instances.get_mut(name) {
+            i.edition = edition.into();
+        }
+    }
+
+    /// Turns point-in-time recovery on or off.
+    pub fn set_point_in_time_recovery(&mut self, name: &str, on: bool) {
+        if let Some(i) = self.sql.instances.get_mut(name) {
+            i.pitr = on;
+        }
+    }
+
+    /// Sets an instance's database version (`POSTGRES_15`, `POSTGRES_16`).
+    pub fn set_database_version(&mut self, name: &str, version: &str) {
+        if let Some(i) = self.sql.instances.get_mut(name) {
+            i.database_version = version.into();
+        }
+    }
+
+    /// Sets a database flag (as another operator would): its `settingsVersion` moves on.
+    pub fn set_sql_flag(&mut self, name: &str, flag: &str, value: &str) {
+        if let Some(i) = self.sql.instances.get_mut(name) {
+            i.flags.insert(flag.into(), value.into());
+            i.settings_version += 1;
+        }
     }
 
     /// Changes an instance's settings behind the client's back (another operator's edit): its

@@ -173,9 +173,24 @@ pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// True when the error says an instance's `settingsVersion` moved on (another change landed first).
-pub(crate) fn is_stale_settings(e: &Error) -> bool {
-    e.kind() == ErrorKind::InvalidState && e.message().contains("staleData")
+/// True when Cloud SQL refused a change for a stale `settingsVersion` (another change landed
+/// first): HTTP 412 (`staleData`, "Condition does not match."). Cloud SQL's answers carry no
+/// canonical status and the client drops the legacy `reason`, so the HTTP status is what tells.
+pub(crate) fn is_stale_settings(e: &google_cloud_gax::error::Error) -> bool {
+    e.http_status_code() == Some(412)
+}
+
+/// What GKE refuses only for now: another operation holds the cluster (400
+/// `FAILED_PRECONDITION`: "Cluster is running incompatible operation ...", "Operation ... is
+/// currently upgrading cluster ... Please wait and try again once it is done.") or the cluster's
+/// concurrent-operations quota is spent (429 "Too many operations"). Its message, to name it.
+pub(crate) fn cluster_busy(e: &google_cloud_gax::error::Error) -> Option<String> {
+    let s = e.status()?;
+    let locked = s.code == Code::FailedPrecondition
+        && (s.message.contains("incompatible operation")
+            || s.message.contains("Please wait and try again"));
+    let quota = s.code == Code::ResourceExhausted || e.http_status_code() == Some(429);
+    (locked || quota).then(|| s.message.clone())
 }
 
 /// A Google operation that ended in failure, as the error of the wait on it.
@@ -251,10 +266,10 @@ impl Google {
 
     /// Polls a Google operation every poll interval until it is done, failed (its error surfaced)
     /// or `timeout` passed: core's one wait ([`poll_until`]), on the run's clock.
-    pub(crate) async fn wait<F, Fut>(&self, what: &str, timeout: Duration, poll: F) -> Result<()>
+    pub(crate) async fn wait<T, F, Fut>(&self, what: &str, timeout: Duration, poll: F) -> Result<T>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Poll<()>>>,
+        Fut: Future<Output = Result<Poll<T>>>,
     {
         let wait = WaitPolicy {
             initial: self.poll,

@@ -20,11 +20,12 @@ use google_cloud_container_v1::{
     client::ClusterManager,
     model::{
         node_pool::Status as PoolStatus, operation::Status as OpStatus, NodePool,
-        NodePoolAutoscaling,
+        NodePoolAutoscaling, Operation,
     },
 };
+use google_cloud_gax::error::Error as GaxError;
 
-use crate::client::{on, op_failed, Call, Google};
+use crate::client::{cluster_busy, on, op_failed, Call, Google};
 
 /// Where a site's clusters are: (project, location).
 pub type ClusterHome = (String, String);
@@ -162,6 +163,47 @@ impl GkeNodes {
             })
             .await
     }
+    /// Sends a pool operation, waiting out what GKE refuses only for now (another operation
+    /// holding the cluster, its upgrades included; the cluster's concurrent-operations quota)
+    /// until the step's deadline; anything else is the error it is.
+    async fn send_when_free<F, Fut>(
+        &self,
+        p: &PoolRef,
+        about: &str,
+        mut send: F,
+    ) -> Result<Operation>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Operation, GaxError>>,
+    {
+        let label = format!("{about} (waiting for the cluster to be free)");
+        self.google
+            .wait(&label, self.timeout, || {
+                let sent = send();
+                async move {
+                    match sent.await {
+                        Ok(op) => Ok(Poll::Ready(op)),
+                        Err(e) => match cluster_busy(&e) {
+                            Some(why) => Ok(Poll::pending(why)),
+                            None => {
+                                Err(on(about, "container.clusters.update")(e).or_resource(&p.name))
+                            }
+                        },
+                    }
+                }
+            })
+            .await
+    }
+}
+
+/// What a pool's conditions say is wrong with it (a stockout's names its zone).
+fn pool_trouble(pool: &NodePool) -> String {
+    let why: Vec<&str> = pool.conditions.iter().map(|c| c.message.as_str()).collect();
+    if why.is_empty() {
+        "GKE gives no reason".into()
+    } else {
+        why.join("; ")
+    }
 }
 
 fn autoscaled(pool: &NodePool) -> Option<&NodePoolAutoscaling> {
@@ -189,14 +231,10 @@ impl NodeScaler for GkeNodes {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
-                    "{} is {}{}",
+                    "{} is {}: {}",
                     pool_label(p),
                     o.pool.status.name().unwrap_or("?"),
-                    o.pool
-                        .conditions
-                        .first()
-                        .map(|c| format!(": {}", c.message))
-                        .unwrap_or_default()
+                    pool_trouble(&o.pool)
                 ),
             )
             .with_resource(p.name.clone()));
@@ -230,35 +268,51 @@ impl NodeScaler for GkeNodes {
         let p = &req.pool;
         let what = pool_label(p);
         let o = self.observe(p).await?;
-        if o.pool.status != PoolStatus::Running {
-            // GKE refuses a second operation while one runs: say so, and let the caller retry.
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "{what} is {}: an operation is running on it",
-                    o.pool.status.name().unwrap_or("?")
-                ),
-            )
-            .with_resource(p.name.clone()));
+        match o.pool.status {
+            PoolStatus::Running => {}
+            PoolStatus::RunningWithError | PoolStatus::Error => {
+                // GKE keeps retrying what it could not do (a zone out of capacity): asking again
+                // changes nothing, so say what holds it.
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "{what} is {}: {}",
+                        o.pool.status.name().unwrap_or("?"),
+                        pool_trouble(&o.pool)
+                    ),
+                )
+                .with_resource(p.name.clone()));
+            }
+            _ => {
+                // GKE refuses a second operation while one runs: say so, and let the caller retry.
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{what} is {}: an operation is running on it",
+                        o.pool.status.name().unwrap_or("?")
+                    ),
+                )
+                .with_resource(p.name.clone()));
+            }
         }
         let name = self.name(p)?;
         if let Some(a) = autoscaled(&o.pool) {
             if bounds(a, o.zones) != (req.size.min, req.size.max) {
                 let to = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+                let autoscaling = NodePoolAutoscaling::new()
+                    .set_enabled(true)
+                    .set_total_min_node_count(to(req.size.min))
+                    .set_total_max_node_count(to(req.size.max))
+                    .set_location_policy(a.location_policy.clone());
                 let op = self
-                    .clusters
-                    .set_node_pool_autoscaling()
-                    .set_name(&name)
-                    .set_autoscaling(
-                        NodePoolAutoscaling::new()
-                            .set_enabled(true)
-                            .set_total_min_node_count(to(req.size.min))
-                            .set_total_max_node_count(to(req.size.max))
-                            .set_location_policy(a.location_policy.clone()),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| on(&what, "container.clusters.update")(e).or_resource(&p.name))?;
+                    .send_when_free(p, &format!("autoscaling of {what}"), || {
+                        self.clusters
+                            .set_node_pool_autoscaling()
+                            .set_name(&name)
+                            .set_autoscaling(autoscaling.clone())
+                            .send()
+                    })
+                    .await?;
                 self.wait_op(p, &op.name, &format!("autoscaling of {what}"))
                     .await?;
             }
@@ -276,13 +330,14 @@ impl NodeScaler for GkeNodes {
             }
             let per_zone = i32::try_from(req.size.desired / o.zones).unwrap_or(i32::MAX);
             let op = self
-                .clusters
-                .set_node_pool_size()
-                .set_name(&name)
-                .set_node_count(per_zone)
-                .send()
-                .await
-                .map_err(|e| on(&what, "container.clusters.update")(e).or_resource(&p.name))?;
+                .send_when_free(p, &format!("resize of {what}"), || {
+                    self.clusters
+                        .set_node_pool_size()
+                        .set_name(&name)
+                        .set_node_count(per_zone)
+                        .send()
+                })
+                .await?;
             self.wait_op(p, &op.name, &format!("resize of {what}"))
                 .await?;
         }

@@ -36,8 +36,8 @@ use async_trait::async_trait;
 use google_cloud_sql_v1::{
     client::{SqlBackupRunsService, SqlInstancesService, SqlOperationsService},
     model::{
-        operation::SqlOperationStatus, DatabaseFlags, DatabaseInstance, FailoverContext,
-        InstancesFailoverRequest, Settings, SqlBackupRunStatus, SqlInstanceType,
+        operation::SqlOperationStatus, settings::Edition, DatabaseFlags, DatabaseInstance,
+        FailoverContext, InstancesFailoverRequest, Settings, SqlBackupRunStatus, SqlInstanceType,
     },
 };
 
@@ -47,6 +47,18 @@ use crate::client::{is_stale_settings, on, op_failed, Call, Google};
 const REPLICA_LAG: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
 /// The newest lag point older than this is not a measurement of now.
 const LAG_FRESHNESS: Duration = Duration::from_secs(300);
+
+/// PostgreSQL flags a DR replica must hold at the primary's value for a switchover.
+const SWITCHOVER_EQUAL_FLAGS: &[&str] = &[
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_prepared_transactions",
+    "max_parallel_workers",
+    "max_locks_per_transaction",
+    "max_parallel_maintenance_workers",
+    "max_parallel_workers_per_gather",
+];
 
 /// The label that marks a fenced instance.
 pub const FENCED_LABEL: &str = "aegis-dr-fenced";
@@ -395,6 +407,89 @@ impl CloudSql {
         Some(self.clock.now().duration_since(end).unwrap_or_default())
     }
 
+    /// What would make Cloud SQL refuse a switchover to the replica `r` now (its advanced
+    /// disaster recovery requirements): Enterprise Plus on both, point-in-time recovery on a
+    /// PostgreSQL primary, the same version, a direct replica that is the primary's designated DR
+    /// replica, and the flags a switchover wants equal. The primary not read is no blocker here
+    /// (the lag and health checks report it).
+    async fn switchover_blockers(&self, p: &InstancePair, r: &DatabaseInstance) -> Vec<String> {
+        let Ok(m) = self
+            .instances
+            .get()
+            .set_project(&p.project)
+            .set_instance(&r.master_instance_name)
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut why = Vec::new();
+        for i in [&m, r] {
+            let edition = settings(i).edition;
+            if edition != Edition::EnterprisePlus {
+                why.push(format!(
+                    "{} is edition {}, and switchover needs ENTERPRISE_PLUS",
+                    i.name,
+                    edition.name().unwrap_or("unspecified")
+                ));
+            }
+        }
+        let version = m.database_version.name().unwrap_or_default();
+        let pitr = settings(&m)
+            .backup_configuration
+            .and_then(|b| b.point_in_time_recovery_enabled)
+            .unwrap_or(false);
+        if version.starts_with("POSTGRES") && !pitr {
+            why.push(format!(
+                "point-in-time recovery is off on the primary {}",
+                m.name
+            ));
+        }
+        if m.database_version != r.database_version {
+            why.push(format!(
+                "{} runs {version} and {} {}",
+                m.name,
+                r.name,
+                r.database_version.name().unwrap_or("?")
+            ));
+        }
+        if is_replica(&m) {
+            why.push(format!(
+                "{} replicates from {}, itself a replica (cascading)",
+                r.name, m.name
+            ));
+        } else if m
+            .replication_cluster
+            .as_ref()
+            .is_none_or(|c| c.failover_dr_replica_name != r.name)
+        {
+            why.push(format!(
+                "{} is not the DR replica of {} (replicationCluster.failoverDrReplicaName)",
+                r.name, m.name
+            ));
+        }
+        let flag = |i: &DatabaseInstance, f: &str| {
+            settings(i)
+                .database_flags
+                .iter()
+                .find(|x| x.name == f)
+                .map(|x| x.value.clone())
+        };
+        for f in SWITCHOVER_EQUAL_FLAGS {
+            let (a, b) = (flag(&m, f), flag(r, f));
+            if a != b {
+                why.push(format!(
+                    "flag {f} is {} on {} and {} on {}",
+                    a.as_deref().unwrap_or("default"),
+                    m.name,
+                    b.as_deref().unwrap_or("default"),
+                    r.name
+                ));
+            }
+        }
+        why
+    }
+
     /// Sets or lifts the fence on `db` (observe first; a stale `settingsVersion` is read again).
     async fn set_fence(&self, p: &InstancePair, db: &DatabaseRef, fenced: bool) -> Result<()> {
         let project = &p.project;
@@ -436,8 +531,7 @@ impl CloudSql {
                 .set_instance(api_name(&db.instance))
                 .set_body(DatabaseInstance::new().set_settings(patch))
                 .send()
-                .await
-                .map_err(on(&what(db), "cloudsql.instances.update"));
+                .await;
             match sent {
                 Ok(op) => {
                     let about = format!(
@@ -448,7 +542,11 @@ impl CloudSql {
                     return self.wait_op(project, &op.name, &about).await;
                 }
                 Err(e) if is_stale_settings(&e) => continue,
-                Err(e) => return Err(e.or_resource(&db.instance)),
+                Err(e) => {
+                    return Err(
+                        on(&what(db), "cloudsql.instances.update")(e).or_resource(&db.instance)
+                    )
+                }
             }
         }
         Err(Error::new(
@@ -484,14 +582,16 @@ impl CloudSql {
                             ),
                         )
                         .send()
-                        .await
-                        .map_err(on(&what(t), "cloudsql.instances.failover"));
+                        .await;
                     match r {
-                        Err(e) if is_stale_settings(&e) => last = Some(e),
+                        Err(e) if is_stale_settings(&e) => {
+                            last = Some(on(&what(t), "cloudsql.instances.failover")(e))
+                        }
                         other => {
-                            return other
-                                .map(|o| o.name)
-                                .map_err(|e| e.or_resource(&t.instance))
+                            return other.map(|o| o.name).map_err(|e| {
+                                on(&what(t), "cloudsql.instances.failover")(e)
+                                    .or_resource(&t.instance)
+                            })
                         }
                     }
                 }
@@ -499,21 +599,29 @@ impl CloudSql {
                     Error::new(ErrorKind::Conflict, "settingsVersion kept changing")
                 }));
             }
+            // Cloud SQL gives a switchover `dbTimeout` (10 min unless told): as long as this wait.
             (SqlMode::Replica, PromoteMode::Planned) => (
                 "cloudsql.instances.failover",
                 self.instances
                     .switchover()
                     .set_project(project)
                     .set_instance(api_name(&t.instance))
+                    .set_db_timeout(google_cloud_wkt::Duration::clamp(
+                        i64::try_from(self.timeout.as_secs()).unwrap_or(i64::MAX),
+                        0,
+                    ))
                     .send()
                     .await,
             ),
+            // `failover=true`: the old primary, when it comes back, is re-attached as the new
+            // primary's replica instead of coming back writable beside it.
             (SqlMode::Replica, PromoteMode::Forced) => (
                 "cloudsql.instances.promoteReplica",
                 self.instances
                     .promote_replica()
                     .set_project(project)
                     .set_instance(api_name(&t.instance))
+                    .set_failover(true)
                     .send()
                     .await,
             ),
@@ -530,6 +638,10 @@ impl DatabaseFailover for CloudSql {
         let project = &p.project;
         let i = self.get(project, db).await?;
         let role = self.role(p, db, &i);
+        let blockers = match (&p.mode, role) {
+            (SqlMode::Replica, DatabaseRole::Replica) => self.switchover_blockers(p, &i).await,
+            _ => Vec::new(),
+        };
         let runnable = i.state.name() == Some("RUNNABLE");
         let (replicating_from, lossless, backup_of) = match (&p.mode, role) {
             (SqlMode::Ha { .. }, DatabaseRole::Replica) => (
@@ -564,8 +676,8 @@ impl DatabaseFailover for CloudSql {
             },
             last_backup_age: self.backup_age(project, &backup_of).await,
             replicating_from,
-            lossless_planned_promotion: lossless,
-            planned_promotion_blockers: Vec::new(),
+            lossless_planned_promotion: lossless && blockers.is_empty(),
+            planned_promotion_blockers: blockers,
         })
     }
 
@@ -606,6 +718,20 @@ impl DatabaseFailover for CloudSql {
                         && e.retry_status() != RetryStatus::Permanent => {}
                 Err(e) => return Err(e),
             }
+            if (&p.mode, req.mode) == (&SqlMode::Replica, PromoteMode::Planned) {
+                let blockers = self.switchover_blockers(p, &i).await;
+                if !blockers.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        format!(
+                            "Cloud SQL refuses a switchover to {}: {}; a forced promotion (promoteReplica, behind the RPO gate) does not need them",
+                            t.instance,
+                            blockers.join("; ")
+                        ),
+                    )
+                    .with_resource(t.instance.clone()));
+                }
+            }
             let op = self.start_promotion(p, req).await?;
             if !op.is_empty() {
                 let verb = match (&p.mode, req.mode) {
@@ -643,14 +769,14 @@ impl DatabaseFailover for CloudSql {
                 what(t)
             ),
             SqlMode::Replica if is_replica(&i) && i.master_instance_name == api_name(&req.source.instance) => format!(
-                "the switchover left {} replicating from {}; Cloud SQL reports no change count or lag here, the replica catches up by itself",
+                "{} replicates from {} (left so by the switchover, or re-attached by Cloud SQL after a forced promotion once it answered again); Cloud SQL reports no change count or lag here, the replica catches up by itself",
                 t.instance, req.source.instance
             ),
             SqlMode::Replica => {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
                     format!(
-                        "{} is not a replica of {} (a forced promotion left it standalone); re-create it as one by hand: \
+                        "{} is not a replica of {}: Cloud SQL re-attaches it once it answers again (the forced promotion asked `failover=true`); if it stays standalone, re-create it as one by hand: \
                          `gcloud sql instances delete {t}` once its unreplicated writes are saved, then \
                          `gcloud sql instances create {t} --master-instance-name={s}` and \
                          `gcloud sql instances patch {s} --failover-dr-replica-name={t}`",

@@ -374,9 +374,13 @@ async fn a_forced_promotion_with_the_primary_region_down_promotes_the_replica() 
             .count()
     });
     assert_eq!(promotes, 1);
-    // Back up, the old primary is standalone: re-protection says how to re-create it.
+    // Promoted with `failover=true`: once the old primary answers again, Cloud SQL re-attaches it
+    // as the new primary's replica. It never comes back writable beside it.
     w.sim.with(|s| s.down_instances.clear());
-    let e = db
+    let s = db.status(&primary).await.expect("status");
+    assert_eq!(s.role, DatabaseRole::Replica, "{s:?}");
+    assert_eq!(s.replicating_from.as_deref(), Some(estate::DR_DB));
+    let r = db
         .reverse_replication(&aegis_dr_core::provider::ReverseReplicationRequest {
             source: dr,
             target: primary,
@@ -384,11 +388,12 @@ async fn a_forced_promotion_with_the_primary_region_down_promotes_the_replica() 
             accept_data_loss: false,
         })
         .await
-        .expect_err("not a replica");
+        .expect("re-attached");
     assert!(
-        e.to_string()
-            .contains("--master-instance-name=aegis-db-failover"),
-        "{e}"
+        r.summary
+            .as_deref()
+            .is_some_and(|s| s.contains("replicates from aegis-db-failover")),
+        "{r:?}"
     );
 }
 
