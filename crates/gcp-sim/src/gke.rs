@@ -328,7 +328,11 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
         pool: key.clone(),
         kind,
         started: SystemTime::now(),
-        done_at: req.now + s.pool_time,
+        done_at: req.now
+            + match effect {
+                Effect::Autoscaling(_) => s.autoscaling_time,
+                _ => s.pool_time,
+            },
         effect: effect.clone(),
         applied: false,
         error,

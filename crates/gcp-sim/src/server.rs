@@ -35,8 +35,10 @@ pub struct SimState {
     pub failover_time: Duration,
     /// How long a Cloud DNS change stays `pending`.
     pub change_time: Duration,
-    /// How long a node-pool operation runs (the pool `RECONCILING`, its groups unstable).
+    /// How long a node-pool resize runs (the pool `RECONCILING`, its groups unstable).
     pub pool_time: Duration,
+    /// How long a node-pool autoscaling change runs.
+    pub autoscaling_time: Duration,
     /// Next API requests answered 429 `RESOURCE_EXHAUSTED` (`throttle_next`), then 503
     /// `UNAVAILABLE` (`unavailable_next`).
     pub faults: Faults,
@@ -70,6 +72,7 @@ impl SimState {
             failover_time: Duration::from_millis(300),
             change_time: Duration::from_millis(200),
             pool_time: Duration::from_millis(300),
+            autoscaling_time: Duration::from_millis(300),
             faults: Faults::default(),
             denied: Vec::new(),
             fail_next_operation: None,
@@ -92,14 +95,15 @@ impl SimState {
 
     /// Real-world durations, for tests in virtual time: a Cloud SQL update 30 s, a DR-replica
     /// switchover 4 min, a replica promotion 2 min, an HA failover 1 min, a Cloud DNS change 30 s,
-    /// a node-pool operation 3.5 min.
+    /// a node-pool resize 3 min (its autoscaling bounds 30 s).
     pub fn realistic_durations(&mut self) {
         self.op_time = Duration::from_secs(30);
         self.switchover_time = Duration::from_secs(240);
         self.promote_time = Duration::from_secs(120);
         self.failover_time = Duration::from_secs(60);
         self.change_time = Duration::from_secs(30);
-        self.pool_time = Duration::from_secs(210);
+        self.pool_time = Duration::from_secs(180);
+        self.autoscaling_time = Duration::from_secs(30);
     }
 
     /// Applies the operations whose time has come.

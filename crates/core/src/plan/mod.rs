@@ -694,7 +694,8 @@ impl Default for Estimates {
             node_boot: Duration::from_secs(4 * 60),
             rollout: Duration::from_secs(2 * 60),
             fence: Duration::from_secs(2 * 60),
-            promotion: Duration::from_secs(3 * 60),
+            // A Cloud SQL switchover or an RDS replica promotion takes minutes.
+            promotion: Duration::from_secs(5 * 60),
             drain: Duration::from_secs(60),
             recovery_job: Duration::from_secs(10 * 60),
             snapshot: Duration::from_secs(5 * 60),
