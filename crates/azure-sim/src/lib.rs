@@ -28,5 +28,6 @@ mod server;
 mod sql;
 mod tls;
 
+pub use aegis_dr_sim_http::Exchange;
 pub use aks::PoolFault;
 pub use server::{AgentPoolSummary, AzureSim, SimState, Throttling};

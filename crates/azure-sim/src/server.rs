@@ -9,7 +9,7 @@ use std::{
 };
 use tokio::time::Instant;
 
-use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, RequestLog, Servers};
+use aegis_dr_sim_http::{lock, router, Exchange, Fault, Faults, Request, RequestLog, Servers};
 use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
@@ -75,6 +75,8 @@ pub struct SimState {
     pub stopped_targets: Vec<String>,
     /// Requests served, in order (`POST /subscriptions/.../failover`).
     pub requests: RequestLog,
+    /// Every request with its answer, in order, for the spec checks.
+    pub exchanges: Vec<Exchange>,
     pub(crate) sql: sql::Sql,
     pub(crate) network: network::Network,
     pub(crate) aks: aks::Aks,
@@ -203,6 +205,7 @@ impl SimState {
             unhealthy_targets: Vec::new(),
             stopped_targets: Vec::new(),
             requests: RequestLog::default(),
+            exchanges: Vec::new(),
             sql: sql::Sql::default(),
             network: network::Network::default(),
             aks: aks::Aks::default(),
@@ -507,15 +510,20 @@ fn app(state: Arc<Mutex<SimState>>, scheme: &'static str, addr: SocketAddr) -> R
                 .and_then(|h| h.to_str().ok())
                 .map(|h| format!("{scheme}://{h}"))
                 .unwrap_or_else(|| format!("{scheme}://{addr}"));
-            handle(
-                &mut lock(&state),
-                &r.method,
-                &r.uri,
-                &r.headers,
-                &r.body,
-                base,
-            )
-            .into_response()
+            let mut s = lock(&state);
+            let reply = handle(&mut s, &r.method, &r.uri, &r.headers, &r.body, base);
+            let body = reply
+                .body
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_default();
+            s.exchanges.push(Exchange::of(
+                &r,
+                reply.status.as_u16(),
+                &reply.headers,
+                body,
+            ));
+            reply.into_response()
         }
     })
 }

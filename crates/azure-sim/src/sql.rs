@@ -345,10 +345,12 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
         return Reply::not_found("Microsoft.Sql/servers", server);
     }
     if s.down_servers.iter().any(|d| d == server) {
+        // Its region out: the request times out behind ARM (504 `RequestTimeout`, as the
+        // operations' error lists have it).
         return Reply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            format!("The server '{server}' is not reachable: its region is unavailable."),
+            StatusCode::GATEWAY_TIMEOUT,
+            "RequestTimeout",
+            format!("Service request exceeded the allowed timeout: the server '{server}' did not answer."),
         );
     }
     let kind = r.rest.get(2).map(|k| k.to_ascii_lowercase());

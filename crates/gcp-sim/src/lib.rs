@@ -34,6 +34,7 @@ mod server;
 mod sql;
 mod zones;
 
+pub use aegis_dr_sim_http::Exchange;
 pub use gke::PoolSummary;
 pub use server::{GcpSim, SimState};
 pub use sql::SqlInstanceSummary;

@@ -9,7 +9,7 @@ use std::{
 use tokio::time::Instant;
 
 pub(crate) use aegis_dr_sim_http::percent_decode;
-use aegis_dr_sim_http::{lock, router, Fault, Faults, Request, RequestLog, Servers};
+use aegis_dr_sim_http::{lock, router, Exchange, Fault, Faults, Request, RequestLog, Servers};
 use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::IntoResponse,
@@ -55,6 +55,8 @@ pub struct SimState {
     pub int_enum_replies: u32,
     /// API requests served, in order (`POST /v1/projects/p/instances/i/switchover`).
     pub requests: RequestLog,
+    /// Every request with its answer, in order, for the spec checks.
+    pub exchanges: Vec<Exchange>,
     pub(crate) sql: sql::Sql,
     pub(crate) dns: zones::Dns,
     pub(crate) gke: gke::Gke,
@@ -80,6 +82,7 @@ impl SimState {
             replica_lag: None,
             int_enum_replies: 0,
             requests: RequestLog::default(),
+            exchanges: Vec::new(),
             sql: sql::Sql::default(),
             dns: zones::Dns::default(),
             gke: gke::Gke::default(),
@@ -158,15 +161,15 @@ impl GcpSim {
         let app = router(4 << 20, move |r: Request| {
             let state = shared.clone();
             async move {
-                handle(
-                    &mut lock(&state),
-                    &r.method,
-                    &r.uri,
-                    &r.headers,
-                    &r.body,
-                    addr,
-                )
-                .into_response()
+                let mut s = lock(&state);
+                let reply = handle(&mut s, &r.method, &r.uri, &r.headers, &r.body, addr);
+                s.exchanges.push(Exchange::of(
+                    &r,
+                    reply.status.as_u16(),
+                    &reply.headers,
+                    reply.body.to_string(),
+                ));
+                reply.into_response()
             }
         });
         servers.serve(listener, app);

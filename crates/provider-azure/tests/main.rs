@@ -4,3 +4,4 @@ mod common;
 mod conformance;
 mod errors;
 mod fidelity;
+mod spec;

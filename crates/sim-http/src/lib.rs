@@ -4,6 +4,8 @@
 //! percent-decoding. Each simulator keeps what is its service's own: routes, bodies, error shapes.
 #![forbid(unsafe_code)]
 
+pub mod spec;
+
 use std::{
     future::Future,
     net::SocketAddr,
@@ -267,5 +269,56 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         assert!(refused, "still serving after stop");
+    }
+}
+
+/// One request and the simulator's answer, kept for the spec checks: every exchange a test
+/// caused is checked against the operation's published status and error codes and shapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The query string (empty when none).
+    pub query: String,
+    /// The request body as sent (empty when none).
+    pub request: String,
+    /// The answer's status.
+    pub status: u16,
+    /// The answer's headers (lowercase names).
+    pub headers: Vec<(String, String)>,
+    /// The answer's body (empty when none).
+    pub response: String,
+}
+
+impl Exchange {
+    /// The exchange of `req` answered with `status`, `headers` and `response`.
+    pub fn of(
+        req: &Request,
+        status: u16,
+        headers: &[(&str, String)],
+        response: String,
+    ) -> Exchange {
+        Exchange {
+            method: req.method.to_string(),
+            path: req.uri.path().to_string(),
+            query: req.uri.query().unwrap_or_default().to_string(),
+            request: String::from_utf8_lossy(&req.body).into_owned(),
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            response,
+        }
+    }
+
+    /// An answer header, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
