@@ -38,7 +38,8 @@ pub struct Operation {
 }
 
 impl Operation {
-    fn matches(&self, e: &Exchange) -> bool {
+    /// True when `e` is a call of this operation.
+    pub fn matches(&self, e: &Exchange) -> bool {
         if !self.method.eq_ignore_ascii_case(&e.method) {
             return false;
         }
