@@ -337,3 +337,19 @@ lowered_ttl = 60
         );
     });
 }
+
+/// `check` fails naming what Azure would refuse: a planned failover while the replication link is
+/// still seeding.
+#[test]
+fn check_names_what_would_refuse_the_planned_failover() {
+    let a = Azure::new(&example());
+    a.sim
+        .with(|s| s.set_replication_state(estate::FAILOVER_GROUP, "SEEDING"));
+    let o = a.run(&["check", "--output", "json"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_ne!(code(&o), 0, "{text}\n{}", stderr(&o));
+    assert!(
+        text.contains("a planned failover would be refused") && text.contains("SEEDING"),
+        "{text}"
+    );
+}

@@ -390,3 +390,19 @@ fn an_ha_instance_fails_over_between_its_zones_and_back() {
     });
     assert_eq!(failovers, 2, "one failover there, one back");
 }
+
+/// `check` fails naming what Cloud SQL would refuse: a switchover to a DR replica that is not
+/// Enterprise Plus.
+#[test]
+fn check_names_what_would_refuse_the_switchover() {
+    let g = Gcp::new(&example());
+    g.sim
+        .with(|s| s.set_sql_edition(estate::DR_DB, "ENTERPRISE"));
+    let o = g.run(&["check", "--output", "json"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_ne!(code(&o), 0, "{text}\n{}", stderr(&o));
+    assert!(
+        text.contains("a planned failover would be refused") && text.contains("ENTERPRISE_PLUS"),
+        "{text}"
+    );
+}
