@@ -26,8 +26,10 @@ pub mod estate;
 mod network;
 mod server;
 mod sql;
+mod throttle;
 mod tls;
 
 pub use aegis_dr_sim_http::Exchange;
 pub use aks::PoolFault;
-pub use server::{AgentPoolSummary, AzureSim, SimState, Throttling};
+pub use server::{AgentPoolSummary, AzureSim, SimState};
+pub use throttle::Throttling;

@@ -26,6 +26,7 @@ mod gke;
 pub mod role;
 pub mod settings;
 pub mod sql;
+mod switchover;
 
 pub use builder::{GcpBackend, GcpProviders, GcpProvidersBuilder};
 pub use dns::CloudDns;

@@ -36,29 +36,20 @@ use async_trait::async_trait;
 use google_cloud_sql_v1::{
     client::{SqlBackupRunsService, SqlInstancesService, SqlOperationsService},
     model::{
-        operation::SqlOperationStatus, settings::Edition, DatabaseFlags, DatabaseInstance,
-        FailoverContext, InstancesFailoverRequest, Settings, SqlBackupRunStatus, SqlInstanceType,
+        operation::SqlOperationStatus, DatabaseFlags, DatabaseInstance, FailoverContext,
+        InstancesFailoverRequest, Settings, SqlBackupRunStatus, SqlInstanceType,
     },
 };
 
-use crate::client::{is_stale_settings, on, op_failed, Call, Google};
+use crate::{
+    client::{is_stale_settings, on, op_failed, Call, Google},
+    switchover,
+};
 
 /// Cloud Monitoring's replica-lag metric.
 const REPLICA_LAG: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
 /// The newest lag point older than this is not a measurement of now.
 const LAG_FRESHNESS: Duration = Duration::from_secs(300);
-
-/// PostgreSQL flags a DR replica must hold at the primary's value for a switchover.
-const SWITCHOVER_EQUAL_FLAGS: &[&str] = &[
-    "max_connections",
-    "max_worker_processes",
-    "max_wal_senders",
-    "max_prepared_transactions",
-    "max_parallel_workers",
-    "max_locks_per_transaction",
-    "max_parallel_maintenance_workers",
-    "max_parallel_workers_per_gather",
-];
 
 /// The label that marks a fenced instance.
 pub const FENCED_LABEL: &str = "aegis-dr-fenced";
@@ -238,11 +229,11 @@ fn flag_on(i: &DatabaseInstance, flag: &str) -> bool {
         .any(|f| f.name == flag && f.value == "on")
 }
 
-fn settings(i: &DatabaseInstance) -> Settings {
+pub(crate) fn settings(i: &DatabaseInstance) -> Settings {
     i.settings.clone().unwrap_or_default()
 }
 
-fn is_replica(i: &DatabaseInstance) -> bool {
+pub(crate) fn is_replica(i: &DatabaseInstance) -> bool {
     i.instance_type == SqlInstanceType::ReadReplicaInstance || !i.master_instance_name.is_empty()
 }
 
@@ -407,89 +398,6 @@ impl CloudSql {
         Some(self.clock.now().duration_since(end).unwrap_or_default())
     }
 
-    /// What would make Cloud SQL refuse a switchover to the replica `r` now (its advanced
-    /// disaster recovery requirements): Enterprise Plus on both, point-in-time recovery on a
-    /// PostgreSQL primary, the same version, a direct replica that is the primary's designated DR
-    /// replica, and the flags a switchover wants equal. The primary not read is no blocker here
-    /// (the lag and health checks report it).
-    async fn switchover_blockers(&self, p: &InstancePair, r: &DatabaseInstance) -> Vec<String> {
-        let Ok(m) = self
-            .instances
-            .get()
-            .set_project(&p.project)
-            .set_instance(&r.master_instance_name)
-            .send()
-            .await
-        else {
-            return Vec::new();
-        };
-        let mut why = Vec::new();
-        for i in [&m, r] {
-            let edition = settings(i).edition;
-            if edition != Edition::EnterprisePlus {
-                why.push(format!(
-                    "{} is edition {}, and switchover needs ENTERPRISE_PLUS",
-                    i.name,
-                    edition.name().unwrap_or("unspecified")
-                ));
-            }
-        }
-        let version = m.database_version.name().unwrap_or_default();
-        let pitr = settings(&m)
-            .backup_configuration
-            .and_then(|b| b.point_in_time_recovery_enabled)
-            .unwrap_or(false);
-        if version.starts_with("POSTGRES") && !pitr {
-            why.push(format!(
-                "point-in-time recovery is off on the primary {}",
-                m.name
-            ));
-        }
-        if m.database_version != r.database_version {
-            why.push(format!(
-                "{} runs {version} and {} {}",
-                m.name,
-                r.name,
-                r.database_version.name().unwrap_or("?")
-            ));
-        }
-        if is_replica(&m) {
-            why.push(format!(
-                "{} replicates from {}, itself a replica (cascading)",
-                r.name, m.name
-            ));
-        } else if m
-            .replication_cluster
-            .as_ref()
-            .is_none_or(|c| c.failover_dr_replica_name != r.name)
-        {
-            why.push(format!(
-                "{} is not the DR replica of {} (replicationCluster.failoverDrReplicaName)",
-                r.name, m.name
-            ));
-        }
-        let flag = |i: &DatabaseInstance, f: &str| {
-            settings(i)
-                .database_flags
-                .iter()
-                .find(|x| x.name == f)
-                .map(|x| x.value.clone())
-        };
-        for f in SWITCHOVER_EQUAL_FLAGS {
-            let (a, b) = (flag(&m, f), flag(r, f));
-            if a != b {
-                why.push(format!(
-                    "flag {f} is {} on {} and {} on {}",
-                    a.as_deref().unwrap_or("default"),
-                    m.name,
-                    b.as_deref().unwrap_or("default"),
-                    r.name
-                ));
-            }
-        }
-        why
-    }
-
     /// Sets or lifts the fence on `db` (observe first; a stale `settingsVersion` is read again).
     async fn set_fence(&self, p: &InstancePair, db: &DatabaseRef, fenced: bool) -> Result<()> {
         let project = &p.project;
@@ -639,7 +547,9 @@ impl DatabaseFailover for CloudSql {
         let i = self.get(project, db).await?;
         let role = self.role(p, db, &i);
         let blockers = match (&p.mode, role) {
-            (SqlMode::Replica, DatabaseRole::Replica) => self.switchover_blockers(p, &i).await,
+            (SqlMode::Replica, DatabaseRole::Replica) => {
+                switchover::blockers(&self.instances, &p.project, &i).await
+            }
             _ => Vec::new(),
         };
         let runnable = i.state.name() == Some("RUNNABLE");
@@ -719,7 +629,7 @@ impl DatabaseFailover for CloudSql {
                 Err(e) => return Err(e),
             }
             if (&p.mode, req.mode) == (&SqlMode::Replica, PromoteMode::Planned) {
-                let blockers = self.switchover_blockers(p, &i).await;
+                let blockers = switchover::blockers(&self.instances, &p.project, &i).await;
                 if !blockers.is_empty() {
                     return Err(Error::new(
                         ErrorKind::InvalidState,
