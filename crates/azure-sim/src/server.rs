@@ -230,7 +230,7 @@ impl SimState {
     /// Real-world durations, for tests in virtual time: a planned failover-group failover takes a
     /// minute (even of an empty database), a forced one 30 s, a planned one whose primary does not
     /// answer gives up after 10 min, a server update 30 s, seeding 5 min, Traffic Manager's first
-    /// probe of an enabled endpoint 40 s (its 30 s interval, and the probe), an agent-pool scale 4 min.
+    /// probe of an enabled endpoint 40 s (its 30 s interval, and the probe), an agent-pool scale 3.5 min.
     pub fn realistic_durations(&mut self) {
         self.failover_time = Duration::from_secs(60);
         self.forced_failover_time = Duration::from_secs(30);
@@ -238,7 +238,7 @@ impl SimState {
         self.server_update_time = Duration::from_secs(30);
         self.seeding_time = Duration::from_secs(300);
         self.monitor_time = Duration::from_secs(40);
-        self.pool_update_time = Duration::from_secs(240);
+        self.pool_update_time = Duration::from_secs(210);
         self.retry_after_secs = 10;
     }
 

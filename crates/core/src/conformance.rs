@@ -463,6 +463,127 @@ pub async fn recovery_service(p: &ProviderSet, plan: &Plan, clock: &Clock, withi
         .all(|i| !i.is_drill));
 }
 
+/// How long one kind of failover step took, beside the default estimate of its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepTiming {
+    /// The estimate's name (`fence`, `promotion`, `dns_propagation`, `node_boot`).
+    pub kind: &'static str,
+    /// How long it took on the clock.
+    pub took: Duration,
+    /// The default estimate of its kind ([`Estimates::default`](crate::plan::Estimates)).
+    pub estimate: Duration,
+}
+
+/// Fails over the estate at the magnitudes its services really take: fences `plan`'s first database
+/// pair's primary, promotes its DR instance (planned), switches its first DNS record and waits until
+/// it is in sync, scales its first DR node pool to production and waits for its nodes, timing each
+/// on `clock`. Panics when one takes longer than the default estimate of its kind, or all together
+/// longer than the region-outage RTO. Run it on a paused runtime against a simulator set to the
+/// services' real-world durations: the timeouts and estimates then meet real magnitudes in virtual
+/// time. Returns the timings.
+pub async fn failover_within_estimates(
+    p: &ProviderSet,
+    plan: &Plan,
+    clock: &Clock,
+) -> Vec<StepTiming> {
+    let est = crate::plan::Estimates::default();
+    let rto = plan.targets(crate::IncidentClass::RegionOutage).rto;
+    let (db, dns, nodes) = (
+        p.database.clone().expect("a database capability"),
+        p.dns.clone().expect("a DNS capability"),
+        p.nodes.clone().expect("a node-pool capability"),
+    );
+    let spec = plan.databases.first().expect("a database pair");
+    let r = |site| DatabaseRef {
+        database: spec.name.clone(),
+        instance: spec.instance(site).to_string(),
+        site,
+    };
+    let mut took = Vec::new();
+    let mut time = |kind, t: u64, estimate| {
+        took.push(StepTiming {
+            kind,
+            took: Duration::from_millis(clock.now_ms() - t),
+            estimate,
+        })
+    };
+    let t = clock.now_ms();
+    db.fence(&FenceRequest {
+        target: r(SiteRole::Primary),
+        fenced: true,
+    })
+    .await
+    .expect("fence");
+    time("fence", t, est.fence);
+    let t = clock.now_ms();
+    db.promote(&PromoteRequest {
+        target: r(SiteRole::Dr),
+        old_primary: r(SiteRole::Primary),
+        mode: PromoteMode::Planned,
+    })
+    .await
+    .expect("planned promotion");
+    time("promotion", t, est.promotion);
+    let rec = plan.dns_records.first().expect("a DNS record");
+    let t = clock.now_ms();
+    let change = dns
+        .upsert_record(&UpsertRecord {
+            record: RecordRef {
+                zone: rec.zone.clone(),
+                name: rec.name.clone(),
+                record_type: rec.record_type.clone(),
+            },
+            target: rec.dr_target.clone(),
+            ttl: rec.ttl,
+        })
+        .await
+        .expect("switch the record");
+    eventually(clock, "the record in sync", rto, || async {
+        Ok((dns.change_status(&change).await? == ChangeStatus::Insync).then_some(()))
+    })
+    .await;
+    time("dns_propagation", t, est.dns_propagation);
+    let pool = plan
+        .node_pools
+        .iter()
+        .find(|n| n.site == SiteRole::Dr)
+        .expect("a DR node pool");
+    let pr = PoolRef {
+        site: SiteRole::Dr,
+        cluster: plan.site(SiteRole::Dr).cluster.clone().unwrap_or_default(),
+        name: pool.name.clone(),
+    };
+    let t = clock.now_ms();
+    nodes
+        .scale_pool(&ScalePool {
+            pool: pr.clone(),
+            size: pool.production,
+        })
+        .await
+        .expect("scale the DR pool");
+    eventually(clock, "the DR pool's nodes ready", rto, || async {
+        let s = nodes.get_pool(&pr).await?;
+        Ok((!s.updating && s.ready_nodes >= pool.production.desired).then_some(()))
+    })
+    .await;
+    time("node_boot", t, est.node_boot);
+    for s in &took {
+        assert!(
+            s.took <= s.estimate,
+            "conformance: {} took {:?}, over its default estimate {:?}: {took:?}",
+            s.kind,
+            s.took,
+            s.estimate
+        );
+    }
+    let total: Duration = took.iter().map(|s| s.took).sum();
+    assert!(
+        total <= rto,
+        "conformance: the failover took {total:?}, over the {rto:?} RTO: {took:?}"
+    );
+    took
+}
+
 /// Runs every conformance function.
 pub async fn run_all(p: &ProviderSet, plan: &Plan, clock: &Clock, within: Duration) {
     database_failover(p, plan, clock, within).await;

@@ -52,17 +52,9 @@ impl Reply {
         reason: &str,
         message: impl Into<String>,
     ) -> Reply {
-        let message = message.into();
-        Reply {
-            status: code,
-            body: json!({ "error": {
-                "code": code.as_u16(),
-                "message": message,
-                "status": status,
-                "errors": [{ "message": message, "domain": "global", "reason": reason }],
-            }}),
-            headers: Vec::new(),
-        }
+        let mut r = Reply::legacy_error(code, reason, message);
+        r.body["error"]["status"] = json!(status);
+        r
     }
 
     /// Cloud SQL Admin's error body: the legacy shape its recorded answers have (`code`,

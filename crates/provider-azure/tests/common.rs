@@ -4,7 +4,10 @@ use aegis_dr_core::provider::ProviderBuilder;
 use std::{sync::Arc, time::Duration};
 
 use aegis_dr_azure_sim::{estate, AzureSim};
-use aegis_dr_core::{provider::ProviderSet, Plan};
+use aegis_dr_core::{
+    provider::{DatabaseRef, ProviderSet},
+    Plan, SiteRole,
+};
 use aegis_dr_provider_azure::{credential::StaticToken, AzureProviders};
 
 /// Longest any conformance wait may take.
@@ -48,4 +51,17 @@ pub async fn world() -> World {
     let plan = example_plan();
     let azure = providers(&sim, &plan, 3).await;
     World { sim, plan, azure }
+}
+
+/// The example's database pair: (primary server, DR server).
+pub fn refs() -> (DatabaseRef, DatabaseRef) {
+    let r = |instance: &str, site| DatabaseRef {
+        database: "orders".into(),
+        instance: instance.into(),
+        site,
+    };
+    (
+        r(estate::PRIMARY_SQL, SiteRole::Primary),
+        r(estate::DR_SQL, SiteRole::Dr),
+    )
 }

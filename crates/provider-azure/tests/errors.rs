@@ -10,26 +10,12 @@ use std::{
 use aegis_dr_azure_sim::estate;
 use aegis_dr_core::{
     plan::PoolSize,
-    provider::{
-        DatabaseRef, DatabaseRole, PoolRef, PromoteMode, PromoteRequest, RecordRef, ScalePool,
-    },
+    provider::{DatabaseRole, PoolRef, PromoteMode, PromoteRequest, RecordRef, ScalePool},
     ErrorKind, RetryStatus, SiteRole,
 };
 use aegis_dr_provider_azure::{credential::StaticToken, AzureProviders};
 
-use crate::common::{example_plan, providers, world};
-
-fn refs() -> (DatabaseRef, DatabaseRef) {
-    let r = |instance: &str, site| DatabaseRef {
-        database: "orders".into(),
-        instance: instance.into(),
-        site,
-    };
-    (
-        r(estate::PRIMARY_SQL, SiteRole::Primary),
-        r(estate::DR_SQL, SiteRole::Dr),
-    )
-}
+use crate::common::{example_plan, providers, refs, world};
 
 fn tm() -> RecordRef {
     RecordRef {

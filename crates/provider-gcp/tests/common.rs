@@ -4,7 +4,10 @@
 use aegis_dr_core::provider::ProviderBuilder;
 use std::time::Duration;
 
-use aegis_dr_core::{provider::ProviderSet, Plan};
+use aegis_dr_core::{
+    provider::{DatabaseRef, ProviderSet},
+    Plan, SiteRole,
+};
 use aegis_dr_gcp_sim::{estate, GcpSim};
 use aegis_dr_provider_gcp::GcpProviders;
 use google_cloud_auth::credentials::user_account;
@@ -69,4 +72,17 @@ pub async fn world() -> World {
     let plan = example_plan();
     let gcp = providers(&sim, &plan, 3).await;
     World { sim, plan, gcp }
+}
+
+/// The example's database pair: (primary instance, DR replica).
+pub fn refs() -> (DatabaseRef, DatabaseRef) {
+    let r = |instance: &str, site| DatabaseRef {
+        database: "orders".into(),
+        instance: instance.into(),
+        site,
+    };
+    (
+        r(estate::PRIMARY_DB, SiteRole::Primary),
+        r(estate::DR_DB, SiteRole::Dr),
+    )
 }

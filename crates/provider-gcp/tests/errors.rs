@@ -14,19 +14,7 @@ use aegis_dr_core::{
 };
 use aegis_dr_gcp_sim::{estate, GcpSim};
 
-use crate::common::{builder, example_plan, example_text, providers, world};
-
-fn refs() -> (DatabaseRef, DatabaseRef) {
-    let r = |instance: &str, site| DatabaseRef {
-        database: "orders".into(),
-        instance: instance.into(),
-        site,
-    };
-    (
-        r(estate::PRIMARY_DB, SiteRole::Primary),
-        r(estate::DR_DB, SiteRole::Dr),
-    )
-}
+use crate::common::{builder, example_plan, example_text, providers, refs, world};
 
 fn record() -> RecordRef {
     RecordRef {

@@ -19,7 +19,7 @@ use aegis_dr_sim_http::spec::{check, unexercised, Common, Operation};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
 
-use crate::common::{example_text, providers, world, WITHIN};
+use crate::common::{example_text, providers, refs, world, WITHIN};
 
 const SQL: &str = "sqladmin/v1 discovery document (sqladmin-api.json) and cloud.google.com/sql/docs/postgres/admin-api/admin-api-error-messages; 409 operationInProgress and 412 staleData as recorded in hashicorp/terraform-provider-google#12324 and apache/airflow#62671";
 const SWITCHOVER: &str = "sqladmin/v1 instances.switchover (dbTimeout, default 10 min) and cloud.google.com/sql/docs/postgres/use-advanced-disaster-recovery (requirements; Google documents no refusal text: 400 invalidOperation is the simulator's wording)";
@@ -392,18 +392,6 @@ async fn raw_json(sim: &GcpSim, method: reqwest::Method, path: &str, body: Value
 
 async fn raw(sim: &GcpSim, method: reqwest::Method, path: &str, body: Value) -> u16 {
     raw_json(sim, method, path, body).await.0
-}
-
-fn refs() -> (DatabaseRef, DatabaseRef) {
-    let r = |instance: &str, site| DatabaseRef {
-        database: "orders".into(),
-        instance: instance.into(),
-        site,
-    };
-    (
-        r(estate::PRIMARY_DB, SiteRole::Primary),
-        r(estate::DR_DB, SiteRole::Dr),
-    )
 }
 
 async fn faults(sim: &GcpSim, p: &aegis_dr_core::provider::ProviderSet) {
