@@ -31,5 +31,5 @@ mod tls;
 
 pub use aegis_dr_sim_http::Exchange;
 pub use aks::PoolFault;
-pub use server::{AgentPoolSummary, AzureSim, SimState};
+pub use server::{rbac_action, AgentPoolSummary, AzureSim, SimState};
 pub use throttle::Throttling;

@@ -594,6 +594,18 @@ fn token(s: &SimState, uri: &Uri, headers: &HeaderMap) -> Reply {
     }))
 }
 
+/// The RBAC action an ARM request needs: `Microsoft.Sql/servers/failoverGroups/failover/action` for
+/// `POST .../servers/s/failoverGroups/g/failover`; `None` for a path naming no resource provider.
+pub fn rbac_action(method: &str, path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let at = segs
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("providers"))?;
+    let ns = segs.get(at + 1)?;
+    let method = Method::from_bytes(method.as_bytes()).ok()?;
+    Some(action_of(&method, ns, &segs[at + 2..]))
+}
+
 /// The RBAC action a request needs (`Microsoft.Sql/servers/failoverGroups/failover/action`).
 fn action_of(method: &Method, ns: &str, rest: &[&str]) -> String {
     let mut parts = vec![ns.to_string()];

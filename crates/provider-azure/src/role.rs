@@ -23,6 +23,9 @@ pub fn role_for(plan: &Plan) -> Result<Value> {
             "Microsoft.Sql/servers/databases/restorePoints/read",
             "Microsoft.Sql/locations/failoverGroupAzureAsyncOperation/read",
             "Microsoft.Sql/locations/failoverGroupOperationResults/read",
+            // A server update (the fence) is a long-running operation, followed to its end.
+            "Microsoft.Sql/locations/serverAzureAsyncOperation/read",
+            "Microsoft.Sql/locations/serverOperationResults/read",
         ] {
             actions.insert(a.to_string());
         }

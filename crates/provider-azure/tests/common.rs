@@ -13,14 +13,18 @@ use aegis_dr_provider_azure::{credential::StaticToken, AzureProviders};
 /// Longest any conformance wait may take.
 pub const WITHIN: Duration = Duration::from_secs(20);
 
-/// `examples/azure.toml`.
-pub fn example_plan() -> Plan {
-    let text = std::fs::read_to_string(concat!(
+/// The text of `examples/azure.toml`.
+pub fn example_text() -> String {
+    std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/azure.toml"
     ))
-    .expect("examples/azure.toml");
-    Plan::parse(&text).expect("the example parses")
+    .expect("examples/azure.toml")
+}
+
+/// `examples/azure.toml`.
+pub fn example_plan() -> Plan {
+    Plan::parse(&example_text()).expect("the example parses")
 }
 
 /// A simulator holding the runbook's estate, the example plan, and its Azure provider set.

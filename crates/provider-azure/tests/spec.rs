@@ -463,6 +463,27 @@ async fn every_exchange_is_one_the_published_api_allows() {
         Vec::<&str>::new(),
         "table rows no scenario reached"
     );
+    // The role `aegis-dr permissions` prints holds every action these calls needed.
+    let with_record = aegis_dr_core::Plan::parse(&format!(
+        "{}\n[[dns_records]]\nname = \"app.{zone}\"\nzone = \"{zone}\"\ntype = \"CNAME\"\nprimary_target = \"app-eastus.{zone}\"\ndr_target = \"app-westus.{zone}\"\nttl = 300\n",
+        crate::common::example_text(),
+        zone = estate::ZONE
+    ))
+    .expect("plan");
+    let role = aegis_dr_provider_azure::role::role_for(&with_record).expect("role");
+    let granted: Vec<String> = role["Actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_ascii_lowercase))
+        .collect();
+    let missing: std::collections::BTreeSet<String> = exchanges
+        .iter()
+        .filter(|e| is_arm(e))
+        .filter_map(|e| aegis_dr_azure_sim::rbac_action(&e.method, &e.path))
+        .filter(|a| !granted.contains(&a.to_ascii_lowercase()))
+        .collect();
+    assert!(missing.is_empty(), "the printed role lacks {missing:?}");
     // The checks can fail: an answer off the specification is named.
     let mut off = exchanges
         .iter()
