@@ -335,20 +335,44 @@ async fn faults(sim: &AzureSim, p: &ProviderSet) {
         409
     );
     // A planned failover whose primary does not answer: accepted, then PlannedFailoverTimedOut.
-    sim.with(|s| s.down_servers.push(estate::PRIMARY_SQL.into()));
+    sim.with(|s| {
+        s.down_servers.push(estate::PRIMARY_SQL.into());
+        s.planned_failover_timeout = Duration::ZERO;
+    });
     assert!(db.status(&primary).await.is_err(), "504 RequestTimeout");
     let url = format!("{}{on_dr}/failover?api-version={api}", sim.url());
     let (status, op) = raw_with(sim, post.clone(), &url, None).await;
     assert_eq!(status, 202);
-    assert_eq!(
-        raw(sim, post, &format!("{on_dr}/failover"), api, None).await,
-        409,
-        "busy"
-    );
     until_done(sim, &op.expect("azure-asyncoperation")).await;
-    // Its result: the failure, as the operation-result URL gives it.
-    let _ = db.status(&dr).await.expect("the timed-out failover ended");
     sim.with(|s| s.down_servers.clear());
+    // A group busy with a failover (an hour long, in a simulator of its own): 409 FailoverGroupBusy.
+    let busy = AzureSim::start().await.expect("simulator");
+    busy.with(|s| {
+        estate::runbook(s);
+        s.failover_time = Duration::from_secs(3600);
+    });
+    let on_busy = group_path(
+        &busy.with(|s| s.subscription_id.clone()),
+        estate::DR_RG,
+        estate::DR_SQL,
+    );
+    assert_eq!(
+        raw(
+            &busy,
+            post.clone(),
+            &format!("{on_busy}/failover"),
+            api,
+            None
+        )
+        .await,
+        202
+    );
+    assert_eq!(
+        raw(&busy, post, &format!("{on_busy}/failover"), api, None).await,
+        409
+    );
+    let seen = busy.with(|s| s.exchanges.clone());
+    sim.with(|s| s.exchanges.extend(seen));
     // Closing the public endpoint without a private one: accepted, then failed.
     let closing = aegis_dr_core::Plan::parse(
         &std::fs::read_to_string(concat!(
