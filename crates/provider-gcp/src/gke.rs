@@ -163,6 +163,7 @@ impl GkeNodes {
             })
             .await
     }
+
     /// Sends a pool operation, waiting out what GKE refuses only for now (another operation
     /// holding the cluster, its upgrades included; the cluster's concurrent-operations quota)
     /// until the step's deadline; anything else is the error it is.
