@@ -448,11 +448,10 @@ fn arm_error(method: &Method, url: &str, status: StatusCode, body: &Value) -> Er
     };
     let kind = error_kind_of_code(code).unwrap_or(status_kind);
     let e = Error::new(kind, text);
-    if retry == RetryStatus::Temporary || matches!(kind, ErrorKind::Conflict | ErrorKind::Throttled)
-    {
+    if retry == RetryStatus::Temporary {
         e.temporary()
     } else {
-        e.permanent()
+        with_retry_of(kind, e)
     }
 }
 
