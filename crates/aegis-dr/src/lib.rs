@@ -28,7 +28,7 @@
 /// with their layers. Provider authors depend on `aegis-dr-core` itself (waits, retries, the
 /// conformance suite).
 pub use aegis_dr_core::{
-    checks, clock, control, controller, duration, error, estate, journal, layer, migrate, notify,
+    checks, clock, control, controller, discover, duration, error, estate, journal, layer, migrate, notify,
     orchestrator, plan, provider, readiness, report, retry, run, runs, store, write_atomic, Error,
     ErrorKind, IncidentClass, Plan, Result, SiteRole, Targets,
 };
@@ -151,6 +151,44 @@ pub async fn providers_for(plan: &Plan, state: &State, clock: clock::Clock) -> R
         providers.insert(set);
     }
     Ok(providers)
+}
+
+/// Reads the estate of `plan`'s sites (`aegis-dr init`, `aegis-dr drift`): each site's provider,
+/// and Kubernetes for a site with a cluster context, in `plan.discovery`'s scope. A provider that
+/// cannot read its estate (the simulated one; Azure, GCP and PostgreSQL so far) is an error naming
+/// it: an estate read in part would call everything else drift, or miss it.
+pub async fn discover(plan: &Plan) -> Result<Vec<discover::Discovery>> {
+    install_crypto_provider();
+    let mut names: Vec<ProviderName> = Vec::new();
+    for site in [&plan.primary, &plan.dr] {
+        for n in [site.provider.clone(), site.workloads_provider()] {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    let scope = discover::Scope::from(&plan.discovery);
+    let mut out = Vec::new();
+    for name in names {
+        if plan.sim_serves(&name) {
+            return Err(Error::config(format!(
+                "`{name}` is served by the simulated estate, which has no estate of its own to read: name real providers' sites (for example --aws-regions us-east-1,us-west-2)"
+            )));
+        }
+        let backend = registry::backend_of(plan, &name)?;
+        let ctx = discover::DiscoverContext {
+            name: name.clone(),
+            plan: plan.clone(),
+            scope: scope.clone(),
+        };
+        out.push(
+            backend
+                .discover(&ctx)
+                .await
+                .map_err(|e| e.or_provider(name.as_str()))?,
+        );
+    }
+    Ok(out)
 }
 
 /// The simulated estate's providers for every name it serves.

@@ -10,6 +10,8 @@ use crate::server::{iso8601, str_field, str_list, Effect, Map, Reply, SimState};
 #[derive(Debug)]
 struct SourceServer {
     aws_instance_id: Option<String>,
+    /// `sourceProperties.identificationHints.hostname`, when the agent reported one.
+    hostname: Option<String>,
     /// (snapshot id, taken at).
     snapshots: Vec<(String, SystemTime)>,
     /// False while a recovery instance serves for it and it has not been re-protected.
@@ -78,10 +80,17 @@ impl Drs {
             id.to_string(),
             SourceServer {
                 aws_instance_id: aws_instance_id.map(String::from),
+                hostname: None,
                 snapshots,
                 protected: true,
             },
         );
+    }
+
+    pub(crate) fn set_hostname(&mut self, id: &str, hostname: &str) {
+        if let Some(s) = self.servers.get_mut(id) {
+            s.hostname = Some(hostname.to_string());
+        }
     }
 
     pub(crate) fn instances(&self) -> Vec<(String, String, String, bool)> {
@@ -368,6 +377,9 @@ pub(crate) fn handle(
                     });
                     if let Some(ec2) = &x.aws_instance_id {
                         v["sourceProperties"]["identificationHints"]["awsInstanceID"] = json!(ec2);
+                    }
+                    if let Some(h) = &x.hostname {
+                        v["sourceProperties"]["identificationHints"]["hostname"] = json!(h);
                     }
                     if let Some(r) = recovery {
                         v["recoveryInstanceId"] = json!(r);

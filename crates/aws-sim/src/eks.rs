@@ -62,6 +62,8 @@ impl Eks {
 pub(crate) fn operation(method: &Method, path: &str) -> String {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
+        ("GET", ["clusters"]) => "ListClusters",
+        ("GET", ["clusters", _, "node-groups"]) => "ListNodegroups",
         ("GET", ["clusters", _, "node-groups", _]) => "DescribeNodegroup",
         ("POST", ["clusters", _, "node-groups", _, "update-config"]) => "UpdateNodegroupConfig",
         ("GET", ["clusters", _, "updates", _]) => "DescribeUpdate",
@@ -119,7 +121,33 @@ pub(crate) fn handle(
 ) -> (Reply, Vec<Effect>) {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let mut effects = Vec::new();
+    let in_region = |s: &SimState| -> Vec<(String, String)> {
+        s.eks
+            .groups
+            .keys()
+            .filter(|(r, _, _)| r == region)
+            .map(|(_, c, n)| (c.clone(), n.clone()))
+            .collect()
+    };
     let reply = match (method.as_str(), parts.as_slice()) {
+        // The simulator knows a cluster by its node groups: every cluster has one at least.
+        ("GET", ["clusters"]) => {
+            let mut clusters: Vec<String> = in_region(s).into_iter().map(|(c, _)| c).collect();
+            clusters.dedup();
+            Reply::ok(json!({ "clusters": clusters }))
+        }
+        ("GET", ["clusters", cluster, "node-groups"]) => {
+            let groups: Vec<String> = in_region(s)
+                .into_iter()
+                .filter(|(c, _)| c == cluster)
+                .map(|(_, n)| n)
+                .collect();
+            if groups.is_empty() {
+                not_found(format!("No cluster found for name: {cluster}."))
+            } else {
+                Reply::ok(json!({ "nodegroups": groups }))
+            }
+        }
         ("GET", ["clusters", cluster, "node-groups", name]) => {
             let key = (region.to_string(), cluster.to_string(), name.to_string());
             match s.eks.groups.get(&key) {

@@ -759,6 +759,7 @@ impl Estate {
         let id = self.sim.with(|st| {
             let id = st.new_id("s-");
             st.add_source_server(&id, Some(&self.source_instance), Duration::from_secs(60));
+            st.set_source_hostname(&id, &format!("billing-{}", self.suffix));
             id
         });
         self.source_server = id;

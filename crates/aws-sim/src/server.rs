@@ -86,6 +86,11 @@ impl SimState {
             .add_source_server(id, aws_instance_id, snap, snapshot_age);
     }
 
+    /// Sets the hostname the source server `id`'s agent reports.
+    pub fn set_source_hostname(&mut self, id: &str, hostname: &str) {
+        self.drs.set_hostname(id, hostname);
+    }
+
     /// Adds an EKS managed node group in `region`, optionally backed by the Auto Scaling group `asg`.
     pub fn add_nodegroup(
         &mut self,

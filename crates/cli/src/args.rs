@@ -103,6 +103,38 @@ fn explicit_plan_flag(m: &clap::ArgMatches) -> Option<&'static str> {
     })
 }
 
+/// `aegis-dr init`'s sites, scope and output.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Both sites on AWS: the primary's region, then the DR's (`us-east-1,us-west-2`).
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["primary", "dr"])]
+    pub aws_regions: Vec<String>,
+    /// The primary site as `PROVIDER:REGION` (with --dr), for sites on two providers.
+    #[arg(long, requires = "dr")]
+    pub primary: Option<String>,
+    /// The DR site as `PROVIDER:REGION` (with --primary).
+    #[arg(long, requires = "primary")]
+    pub dr: Option<String>,
+    /// Only resources with this tag, `KEY=VALUE` (repeat: all must match); kept in `[discovery]`.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Only resources whose name contains this; kept in `[discovery]`.
+    #[arg(long, value_name = "TEXT")]
+    pub name_contains: Option<String>,
+    /// The plan's name (default: the primary site's provider and region).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read AWS with this shared-config profile (written as `[providers.aws] profile`).
+    #[arg(long)]
+    pub aws_profile: Option<String>,
+    /// Print the plan on stdout instead of writing `--config`.
+    #[arg(long)]
+    pub stdout: bool,
+    /// Overwrite `--config` when it exists.
+    #[arg(long, conflicts_with = "stdout")]
+    pub force: bool,
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -163,6 +195,13 @@ pub enum Command {
     /// Where each resource of the plan serves now (database roles and fences, DNS targets, pool
     /// sizes, workload replicas) and whether the estate is whole or split (exit 1 unless whole).
     Estate,
+    /// Write a plan from the estate that exists: reads the sites' providers with the credentials a
+    /// run uses and writes a commented plan to `--config` (never over a file without --force);
+    /// what it cannot infer is a marked choice that `plan` refuses until it is made.
+    Init(InitArgs),
+    /// Compare the plan with the estate now (what `init` reads, in the plan's `[discovery]`
+    /// scope) and list what the plan misses or names wrongly (exit 1 on drift).
+    Drift,
     /// List runs, or show one run's steps.
     Status {
         /// Run id (default: list all runs).

@@ -72,6 +72,7 @@ pub async fn run(cfg: Config) -> Result<u8> {
         Action::Plan { operation, class } => plan(&cfg, *operation, *class).await,
         Action::Run { .. } => run_operation(&cfg).await,
         Action::Estate => crate::estate::estate(&cfg).await,
+        Action::Drift => crate::init::drift(&cfg).await,
         Action::Rollback {
             run_id,
             resume,

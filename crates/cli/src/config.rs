@@ -39,6 +39,8 @@ pub enum Action {
     },
     /// `estate`.
     Estate,
+    /// `drift`.
+    Drift,
     /// `rollback RUN_ID` or `rollback --resume RUN_ID`.
     Rollback {
         /// The stopped run to undo.
@@ -366,6 +368,8 @@ impl Config {
             Command::Failback(a) => run_action(Operation::Failback, a)?,
             Command::Drill(a) => run_action(Operation::Drill, a)?,
             Command::Estate => Action::Estate,
+            Command::Drift => Action::Drift,
+            Command::Init(_) => return Err(Error::config("init writes a plan; it reads none")),
             Command::Rollback(a) => Action::Rollback {
                 run_id: a.run_id.clone(),
                 resume: a.resume.clone(),

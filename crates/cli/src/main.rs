@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod drsyncer;
 mod estate;
+mod init;
 mod logging;
 mod progress;
 mod state;
@@ -39,6 +40,13 @@ fn main() -> ExitCode {
             "--output html: only `plan` (and `--dry-run`) and `report` draw HTML",
         );
         return fail(&e, json);
+    }
+    if let args::Command::Init(a) = &cli.command {
+        let cfg = match init::InitConfig::from_cli(&cli, a) {
+            Ok(c) => c,
+            Err(e) => return fail(&e, json),
+        };
+        return run_async(init::init(cfg), json);
     }
     if matches!(cli.command, args::Command::Providers) {
         return run_async(async { commands::providers(cli.output) }, json);

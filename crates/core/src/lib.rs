@@ -10,6 +10,7 @@ pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod control;
+pub mod discover;
 pub mod controller;
 pub(crate) mod dns_check;
 pub mod duration;

@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use aegis_dr_core::{
+    discover::{DiscoverContext, Discovery},
     provider::{
         Backend, BuildContext, BuilderBase, Capabilities, Clients, DatabaseFailover, DnsRouter,
         HttpHealthProbe, NodeScaler, Permissions, ProviderBuilder, ProviderSet, Providers,
@@ -22,7 +23,7 @@ use crate::{
 };
 
 /// Region Route 53 (a global service) is signed for.
-const ROUTE53_REGION: &str = "us-east-1";
+pub(crate) const ROUTE53_REGION: &str = "us-east-1";
 
 /// Builds [`AwsProviders`] for a plan.
 #[derive(Debug, Clone)]
@@ -100,6 +101,16 @@ impl AwsProvidersBuilder {
     pub fn with_sdk_config(mut self, config: SdkConfig) -> Self {
         self.sdk_config = Some(config);
         self
+    }
+
+    /// The AWS region of `site` (for discovery).
+    pub(crate) fn site_region(&self, site: SiteRole) -> Result<String> {
+        self.region(site)
+    }
+
+    /// The SDK configuration for `settings` in `region` (for discovery).
+    pub(crate) async fn config_for(&self, settings: &AwsSettings, region: &str) -> SdkConfig {
+        self.sdk_config(settings, region).await
     }
 
     fn region(&self, site: SiteRole) -> Result<String> {
@@ -338,5 +349,9 @@ impl Backend for AwsBackend {
                 .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?,
             notes: crate::iam::unscoped_zone_notes(&ctx.plan),
         })
+    }
+
+    async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        crate::discover::discover(ctx).await
     }
 }

@@ -22,6 +22,44 @@ pub const ROUTE53_GET_HEALTH_CHECK: &str = "route53:GetHealthCheck";
 /// `route53:UpdateHealthCheck`.
 pub const ROUTE53_UPDATE_HEALTH_CHECK: &str = "route53:UpdateHealthCheck";
 
+/// `rds:DescribeDBParameterGroups` (discovery).
+pub const RDS_DESCRIBE_PARAMETER_GROUPS: &str = "rds:DescribeDBParameterGroups";
+/// `rds:DescribeDBParameters` (discovery).
+pub const RDS_DESCRIBE_PARAMETERS: &str = "rds:DescribeDBParameters";
+/// `rds:DescribeDBClusterParameterGroups` (discovery).
+pub const RDS_DESCRIBE_CLUSTER_PARAMETER_GROUPS: &str = "rds:DescribeDBClusterParameterGroups";
+/// `rds:DescribeDBClusterParameters` (discovery).
+pub const RDS_DESCRIBE_CLUSTER_PARAMETERS: &str = "rds:DescribeDBClusterParameters";
+/// `route53:ListHostedZones` (discovery).
+pub const ROUTE53_LIST_ALL_ZONES: &str = "route53:ListHostedZones";
+/// `route53:ListHealthChecks` (discovery).
+pub const ROUTE53_LIST_HEALTH_CHECKS: &str = "route53:ListHealthChecks";
+/// `route53:ListTagsForResource` (discovery with a tag filter).
+pub const ROUTE53_LIST_TAGS: &str = "route53:ListTagsForResource";
+/// `eks:ListClusters` (discovery).
+pub const EKS_LIST_CLUSTERS: &str = "eks:ListClusters";
+/// `eks:ListNodegroups` (discovery).
+pub const EKS_LIST_NODEGROUPS: &str = "eks:ListNodegroups";
+
+/// Every action `aegis-dr init` and `drift` call: all reads.
+pub const DISCOVERY_ACTIONS: &[&str] = &[
+    RDS_DESCRIBE_INSTANCES,
+    RDS_DESCRIBE_GLOBAL,
+    RDS_DESCRIBE_PARAMETER_GROUPS,
+    RDS_DESCRIBE_PARAMETERS,
+    RDS_DESCRIBE_CLUSTER_PARAMETER_GROUPS,
+    RDS_DESCRIBE_CLUSTER_PARAMETERS,
+    ROUTE53_LIST_ALL_ZONES,
+    ROUTE53_LIST_RECORDS,
+    ROUTE53_LIST_HEALTH_CHECKS,
+    ROUTE53_LIST_TAGS,
+    EKS_LIST_CLUSTERS,
+    EKS_LIST_NODEGROUPS,
+    EKS_DESCRIBE_NODEGROUP,
+    ASG_DESCRIBE,
+    DRS_DESCRIBE_SOURCE_SERVERS,
+];
+
 /// `rds:DescribeDBInstances`.
 pub const RDS_DESCRIBE_INSTANCES: &str = "rds:DescribeDBInstances";
 /// `rds:DescribeDBSnapshots`.

@@ -23,6 +23,7 @@
 
 mod aurora_global;
 mod builder;
+mod discover;
 mod drs;
 mod error;
 pub mod iam;

@@ -18,6 +18,7 @@ use crate::{
     incident::{IncidentClass, Targets},
 };
 
+mod choices;
 mod escalation;
 pub mod faults;
 pub mod graph;
@@ -35,6 +36,7 @@ pub use triggers::{default_triggers, LeaseSettings, TriggerAction, TriggerSpec, 
 
 pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
+pub use choices::{choice_value, CHOICE_MARK};
 pub use escalation::{Escalation, EscalationRoute};
 pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
@@ -703,6 +705,18 @@ impl Default for Estimates {
     }
 }
 
+/// The scope `aegis-dr init` read the estate in (`[discovery]`), kept so `aegis-dr drift` reads
+/// the same resources.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySettings {
+    /// Only resources carrying all these tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Only resources whose name contains this.
+    pub name_contains: Option<String>,
+}
+
 /// A validated plan. Outside this crate it can only be built by [`Plan::load`] or [`Plan::parse`],
 /// which validate it (it cannot be written as a struct literal, nor deserialized unvalidated). Its
 /// fields are public to read; a change made to them afterwards is not validated again.
@@ -763,6 +777,8 @@ pub struct Plan {
     pub watch: WatchSettings,
     /// Where runs keep their state (`[state]`).
     pub state: StateSettings,
+    /// What `aegis-dr init` read, so `aegis-dr drift` reads the same (`[discovery]`).
+    pub discovery: DiscoverySettings,
 }
 
 impl Plan {
@@ -874,6 +890,7 @@ impl Plan {
 
     /// Parses and validates plan text.
     pub fn parse(text: &str) -> Result<Plan> {
+        choices::refuse_unmade(text)?;
         let raw: RawPlan = toml::from_str(text).map_err(|e| {
             let msg = e.message().trim().to_string();
             match e.span() {

@@ -42,6 +42,7 @@ pub(super) struct RawPlan {
     pub(super) triggers: Vec<super::triggers::RawTrigger>,
     pub(super) watch: Option<super::triggers::RawWatch>,
     pub(super) state: Option<StateSettings>,
+    pub(super) discovery: Option<DiscoverySettings>,
 }
 
 #[derive(Deserialize)]

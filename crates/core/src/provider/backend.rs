@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use crate::{
     clock::Clock,
-    error::Result,
+    discover::{DiscoverContext, Discovery},
+    error::{Error, Result},
     plan::{Plan, ProviderName},
     provider::{Capabilities, ProviderSet},
     store::State,
@@ -47,4 +48,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn build(&self, ctx: &BuildContext) -> Result<ProviderSet>;
     /// The permissions its part of the plan needs, in its own format.
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions>;
+    /// Reads the estate for `aegis-dr init` and `aegis-dr drift`: the resources in `ctx`'s scope as
+    /// plan entries. A provider that cannot read its estate says so.
+    async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        Err(Error::config(format!(
+            "provider `{}`: `aegis-dr init` cannot read its estate yet (write its entries by hand)",
+            ctx.name
+        )))
+    }
 }

@@ -1,0 +1,393 @@
+//! A plan file drafted from discoveries: sections of keys, each value with where it came from or
+//! a marked choice, rendered as commented TOML or as JSON for tools.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{Discovery, Pick, Table};
+use crate::plan::{Plan, ProviderName, SiteRole};
+
+/// A plan drafted from what the providers found.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    sections: Vec<Section>,
+    header: Vec<String>,
+    skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Section {
+    /// `[sites.primary]` or `[[databases]]`.
+    header: String,
+    /// Where its keys are, for JSON (`sites.primary`, `databases[0]`).
+    path: String,
+    comment: Option<String>,
+    fields: Vec<(String, Pick)>,
+}
+
+impl Draft {
+    /// Drafts plan `name` for `skeleton`'s sites from `found`; `read` says what was read (one line
+    /// per provider, for the file's head).
+    pub fn new(name: &str, skeleton: &Plan, found: &[Discovery], read: &[String]) -> Draft {
+        let mut sections = vec![Section {
+            header: "[plan]".into(),
+            path: "plan".into(),
+            comment: None,
+            fields: vec![(
+                "name".into(),
+                Pick::known(name, "--name (or the first site's provider and region)"),
+            )],
+        }];
+        for role in [SiteRole::Primary, SiteRole::Dr] {
+            sections.push(site_section(skeleton, role, found));
+        }
+        for (provider, settings) in &skeleton.providers {
+            sections.push(Section {
+                header: format!("[providers.{provider}]"),
+                path: format!("providers.{provider}"),
+                comment: None,
+                fields: settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Pick::known(v.clone(), "the command line")))
+                    .collect(),
+            });
+        }
+        let d = &skeleton.discovery;
+        if !d.tags.is_empty() || d.name_contains.is_some() {
+            let mut fields = Vec::new();
+            if let Some(n) = &d.name_contains {
+                fields.push(("name_contains".to_string(), Pick::known(n.as_str(), "--name-contains")));
+            }
+            if !d.tags.is_empty() {
+                let t: toml::Table =
+                    d.tags.iter().map(|(k, v)| (k.clone(), toml::Value::from(v.as_str()))).collect();
+                fields.push(("tags".to_string(), Pick::known(t, "--tag")));
+            }
+            sections.push(Section {
+                header: "[discovery]".into(),
+                path: "discovery".into(),
+                comment: Some("What init read: `aegis-dr drift` reads the same.".into()),
+                fields,
+            });
+        }
+        for table in Table::ALL {
+            let mut names: BTreeMap<String, usize> = BTreeMap::new();
+            let mut index = 0;
+            for d in found {
+                for e in d.entries.iter().filter(|e| e.table == table) {
+                    let mut fields = e.fields.clone();
+                    unique_name(&mut fields, &mut names);
+                    if let Some(p) = provider_key(skeleton, table, &d.provider, &fields) {
+                        let at = fields.iter().position(|(k, _)| k == "name").map_or(0, |i| i + 1);
+                        fields.insert(at, ("provider".into(), p));
+                    }
+                    sections.push(Section {
+                        header: format!("[[{}]]", table.key()),
+                        path: format!("{}[{index}]", table.key()),
+                        comment: e.comment.clone(),
+                        fields,
+                    });
+                    index += 1;
+                }
+            }
+        }
+        Draft {
+            sections,
+            header: read.to_vec(),
+            skipped: found
+                .iter()
+                .flat_map(|d| d.skipped.iter().map(move |s| format!("{}: {s}", d.provider)))
+                .collect(),
+        }
+    }
+
+    /// The choices left to the user: (key, options, why).
+    pub fn choices(&self) -> Vec<(String, Vec<String>, String)> {
+        self.picks()
+            .filter_map(|(at, p)| match p {
+                Pick::Choose { options, why } => Some((at, options.clone(), why.clone())),
+                Pick::Known { .. } => None,
+            })
+            .collect()
+    }
+
+    fn picks(&self) -> impl Iterator<Item = (String, &Pick)> {
+        self.sections.iter().flat_map(|s| {
+            s.fields
+                .iter()
+                .map(move |(k, p)| (format!("{}.{k}", s.path), p))
+        })
+    }
+
+    /// The plan file: TOML, every inferred value commented with where it came from, every choice
+    /// marked and explained.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::from("# Written by `aegis-dr init` from the estate it read:\n");
+        for line in &self.header {
+            out.push_str(&format!("#   {line}\n"));
+        }
+        out.push_str(
+            "# Each inferred value says where it came from. A value \"<choose> a | b\" is a choice init could\n\
+             # not make: replace it with one of the options (the comment above it says what to weigh);\n\
+             # `aegis-dr plan` and `check` refuse the file until none is left. Nothing secret is written.\n",
+        );
+        let choices = self.choices();
+        if !choices.is_empty() {
+            let at: Vec<&str> = choices.iter().map(|(a, _, _)| a.as_str()).collect();
+            out.push_str(&format!(
+                "# {} choice{} left: {}.\n",
+                choices.len(),
+                if choices.len() == 1 { "" } else { "s" },
+                at.join(", ")
+            ));
+        }
+        for s in &self.sections {
+            out.push('\n');
+            if let Some(c) = &s.comment {
+                for line in c.lines() {
+                    out.push_str(&format!("# {line}\n"));
+                }
+            }
+            out.push_str(&s.header);
+            out.push('\n');
+            for (key, pick) in &s.fields {
+                let value = inline(&pick.value());
+                match pick {
+                    Pick::Known { from, .. } => {
+                        out.push_str(&format!("{key} = {value}  # from {from}\n"));
+                    }
+                    Pick::Choose { why, .. } => {
+                        out.push_str(&format!("# CHOICE: {why}\n{key} = {value}\n"));
+                    }
+                }
+            }
+        }
+        if !self.skipped.is_empty() {
+            out.push_str("\n# Seen and left out of the plan:\n");
+            for s in &self.skipped {
+                out.push_str(&format!("#   {s}\n"));
+            }
+        }
+        out
+    }
+
+    /// The draft for tools: the plan as JSON, where each value came from, the choices left and
+    /// what was left out.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut plan = serde_json::Map::new();
+        for s in &self.sections {
+            let mut keys = serde_json::Map::new();
+            for (k, p) in &s.fields {
+                keys.insert(
+                    k.clone(),
+                    serde_json::to_value(p.value()).unwrap_or(serde_json::Value::Null),
+                );
+            }
+            let object = serde_json::Value::Object(keys);
+            place(&mut plan, &s.path, object);
+        }
+        let inferred: Vec<_> = self
+            .picks()
+            .filter_map(|(at, p)| match p {
+                Pick::Known { from, .. } => Some(json!({ "at": at, "from": from })),
+                Pick::Choose { .. } => None,
+            })
+            .collect();
+        let choices: Vec<_> = self
+            .choices()
+            .into_iter()
+            .map(|(at, options, why)| json!({ "at": at, "options": options, "why": why }))
+            .collect();
+        json!({
+            "plan": plan,
+            "inferred": inferred,
+            "choices": choices,
+            "skipped": self.skipped,
+            "read": self.header,
+        })
+    }
+}
+
+/// Puts `object` at `path` (`plan`, `sites.primary`, `databases[3]`, `providers.aws`).
+fn place(
+    root: &mut serde_json::Map<String, serde_json::Value>,
+    path: &str,
+    object: serde_json::Value,
+) {
+    if let Some((table, _)) = path.split_once('[') {
+        let array = root
+            .entry(table.to_string())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(a) = array {
+            a.push(object);
+        }
+        return;
+    }
+    match path.split_once('.') {
+        Some((outer, inner)) => {
+            let node = root
+                .entry(outer.to_string())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let serde_json::Value::Object(m) = node {
+                m.insert(inner.to_string(), object);
+            }
+        }
+        None => {
+            root.insert(path.to_string(), object);
+        }
+    }
+}
+
+/// The section of site `role`: its provider and region from the command line, the serving
+/// evidence, and the keys discoveries inferred for it.
+fn site_section(skeleton: &Plan, role: SiteRole, found: &[Discovery]) -> Section {
+    let site = match role {
+        SiteRole::Primary => &skeleton.primary,
+        SiteRole::Dr => &skeleton.dr,
+    };
+    let serving: Vec<_> = found.iter().flat_map(|d| d.serving.iter()).collect();
+    let says = |r: SiteRole| -> Vec<&str> {
+        serving
+            .iter()
+            .filter(|s| s.site == r)
+            .map(|s| s.why.as_str())
+            .collect()
+    };
+    let (for_primary, for_dr) = (says(SiteRole::Primary), says(SiteRole::Dr));
+    let regions = vec![skeleton.primary.region.clone(), skeleton.dr.region.clone()];
+    let region = match (for_primary.is_empty(), for_dr.is_empty()) {
+        _ if role == SiteRole::Dr => Pick::known(site.region.clone(), "the command line"),
+        (false, true) => Pick::known(
+            site.region.clone(),
+            format!(
+                "the command line; the primary serves now: {}",
+                brief(&for_primary)
+            ),
+        ),
+        (true, true) => Pick::choose(
+            regions,
+            format!(
+                "nothing in the estate shows which site serves now; the entries below are written with {} as the primary: keep that, or run init again with the sites the other way round",
+                skeleton.primary.region
+            ),
+        ),
+        (_, false) => Pick::choose(
+            regions,
+            format!(
+                "the estate says the DR site ({}) serves now: {}{}; the entries below are written with {} as the primary: keep that if this is a failover in progress, or run init again with the sites the other way round",
+                skeleton.dr.region,
+                brief(&for_dr),
+                if for_primary.is_empty() {
+                    String::new()
+                } else {
+                    format!("; but also {}", brief(&for_primary))
+                },
+                skeleton.primary.region
+            ),
+        ),
+    };
+    let mut fields = vec![
+        (
+            "provider".to_string(),
+            Pick::known(site.provider.as_str(), "the command line"),
+        ),
+        ("region".to_string(), region),
+    ];
+    for (key, value) in [("kubeconfig", &site.kubeconfig), ("context", &site.context)] {
+        if let Some(v) = value {
+            fields.push((key.into(), Pick::known(v.as_str(), "the command line")));
+        }
+    }
+    for d in found {
+        for (k, p) in d.site_keys.get(&role).into_iter().flatten() {
+            if !fields.iter().any(|(have, _)| have == k) {
+                fields.push((k.clone(), p.clone()));
+            }
+        }
+    }
+    Section {
+        header: format!("[sites.{role}]"),
+        path: format!("sites.{role}"),
+        comment: None,
+        fields,
+    }
+}
+
+fn brief(why: &[&str]) -> String {
+    let mut out = why.iter().take(2).copied().collect::<Vec<_>>().join("; ");
+    if why.len() > 2 {
+        out.push_str(&format!(" (and {} more)", why.len() - 2));
+    }
+    out
+}
+
+/// Makes the entry's `name` unique in its table (`name-2`, ...).
+fn unique_name(fields: &mut [(String, Pick)], seen: &mut BTreeMap<String, usize>) {
+    let Some((_, Pick::Known { value, .. })) = fields.iter_mut().find(|(k, _)| k == "name") else {
+        return;
+    };
+    let Some(name) = value.as_str().map(str::to_string) else {
+        return;
+    };
+    let n = seen.entry(name.clone()).or_insert(0);
+    *n += 1;
+    if *n > 1 {
+        *value = toml::Value::String(format!("{name}-{n}"));
+    }
+}
+
+/// The `provider` key an entry needs: when the provider that found it is not the one the plan
+/// would use for it by default.
+fn provider_key(
+    skeleton: &Plan,
+    table: Table,
+    found_by: &ProviderName,
+    fields: &[(String, Pick)],
+) -> Option<Pick> {
+    let default = match table {
+        Table::Databases | Table::DnsRecords => Some(&skeleton.primary.provider),
+        Table::RecoveryServers => Some(&skeleton.dr.provider),
+        Table::NodePools => {
+            let site = fields.iter().find(|(k, _)| k == "site").map(|(_, p)| p.value());
+            match site.as_ref().and_then(toml::Value::as_str) {
+                Some("dr") => Some(&skeleton.dr.provider),
+                _ => Some(&skeleton.primary.provider),
+            }
+        }
+        Table::Workloads => None,
+    }?;
+    (default != found_by).then(|| {
+        Pick::known(
+            found_by.as_str(),
+            format!("the provider that found it (the default here is `{default}`)"),
+        )
+    })
+}
+
+/// A TOML value written inline (`"x"`, `3`, `["a", "b"]`, `{ min = 1, max = 2 }`).
+fn inline(v: &toml::Value) -> String {
+    match v {
+        // A JSON string is a valid TOML basic string.
+        toml::Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => format!("{f:?}"),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(items) => {
+            format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", "))
+        }
+        toml::Value::Table(t) => {
+            let keys: Vec<String> = t
+                .iter()
+                .map(|(k, v)| {
+                    let bare = !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    let key = if bare { k.clone() } else { serde_json::to_string(k).unwrap_or_default() };
+                    format!("{key} = {}", inline(v))
+                })
+                .collect();
+            format!("{{ {} }}", keys.join(", "))
+        }
+    }
+}
