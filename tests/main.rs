@@ -11,6 +11,7 @@ mod gates;
 mod gcp;
 mod health;
 mod html;
+mod init;
 mod k8s;
 mod logs;
 mod mixed;

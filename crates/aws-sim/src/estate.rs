@@ -140,6 +140,15 @@ async fn health_server() -> (String, aegis_dr_sim_http::Servers) {
     (format!("http://{addr}"), servers)
 }
 
+/// `default_transaction_read_only = on`: what makes a parameter group a fence.
+fn read_only_on() -> aws_sdk_rds::types::Parameter {
+    aws_sdk_rds::types::Parameter::builder()
+        .parameter_name("default_transaction_read_only")
+        .parameter_value("on")
+        .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+        .build()
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique_suffix() -> String {
@@ -438,6 +447,15 @@ impl Estate {
                     .send()
                     .await,
             );
+            ok(
+                "set the fence parameter",
+                self.rds(region)
+                    .modify_db_parameter_group()
+                    .db_parameter_group_name(&self.fence_group)
+                    .parameters(read_only_on())
+                    .send()
+                    .await,
+            );
         }
         let primary = ok(
             "create primary DB instance",
@@ -445,6 +463,7 @@ impl Estate {
                 .create_db_instance()
                 .db_instance_identifier(&self.db_primary)
                 .engine("postgres")
+                .engine_version("16.3")
                 .db_instance_class("db.t3.micro")
                 .allocated_storage(20)
                 .master_username("aegis")
@@ -500,6 +519,15 @@ impl Estate {
                     .db_cluster_parameter_group_name(&self.cluster_fence_group)
                     .db_parameter_group_family("aurora-postgresql16")
                     .description("aegis-dr fence: default_transaction_read_only = on")
+                    .send()
+                    .await,
+            );
+            ok(
+                "set the cluster fence parameter",
+                self.rds(region)
+                    .modify_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(&self.cluster_fence_group)
+                    .parameters(read_only_on())
                     .send()
                     .await,
             );

@@ -200,7 +200,7 @@ pub async fn init(cfg: InitConfig) -> Result<u8> {
             }
             outln!("init writes no health endpoints (it cannot know your URLs): add [[health_endpoints]] for each site");
             outln!(
-                "next: `aegis-dr check --config {}` and `aegis-dr plan failover --config {}`",
+                "next: `aegis-dr check --config {}` and `aegis-dr plan --config {}`",
                 p.display(),
                 p.display()
             );

@@ -63,7 +63,10 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
         all.insert(*site, instances(c, region).await?);
     }
     let client = |s: SiteRole| clients.iter().find(|(x, _, _)| *x == s).map(|(_, _, c)| c);
-    let mut fences = Fences::default();
+    let mut fences = Fences {
+        scope: scope.clone(),
+        cache: BTreeMap::new(),
+    };
     // Replicas at either site, by (source region, source id).
     let mut pairs: BTreeMap<String, Vec<(SiteRole, String)>> = BTreeMap::new();
     for (site, list) in &all {
@@ -116,13 +119,14 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
         let mine = Pick::known(src.as_str(), format!("DescribeDBInstances in {}", sites.region(src_site).unwrap_or_default()));
         let (p, r) = if src_site == SiteRole::Primary { (mine, other) } else { (other, mine) };
         e = e.with("primary", p).with("dr", r).with("engine", Pick::known(engine.as_str(), "Engine"));
-        let family_group = source
+        let current = source
             .and_then(|i| i.db_parameter_groups().first())
             .and_then(|g| g.db_parameter_group_name())
             .unwrap_or_default()
             .to_string();
+        let version = source.and_then(|i| i.engine_version()).unwrap_or_default();
         let fence = fences
-            .instance_group(&clients, &engine, &family_group)
+            .instance_group(&clients, &engine, &current, family_of(&engine, version))
             .await;
         d.entries.push(e.with("options.fence_parameter_group", fence));
     }
@@ -227,9 +231,22 @@ async fn aurora(
 }
 
 /// Parameter groups with writes disabled, present under one name in both regions.
-#[derive(Default)]
 struct Fences {
+    /// Groups are resources too: only those in scope by name are candidates.
+    scope: Scope,
     cache: BTreeMap<(bool, String), Pick>,
+}
+
+/// The parameter group family an engine version belongs to (`postgres` 16.3 → `postgres16`,
+/// 9.6.2 → `postgres9.6`; `mysql` 8.0.35 → `mysql8.0`).
+fn family_of(engine: &str, version: &str) -> Option<String> {
+    let parts: Vec<&str> = version.split('.').collect();
+    let major: u32 = parts.first()?.parse().ok()?;
+    match engine {
+        "postgres" if major >= 10 => Some(format!("postgres{major}")),
+        "postgres" | "mysql" | "mariadb" => Some(format!("{engine}{major}.{}", parts.get(1)?)),
+        _ => None,
+    }
 }
 
 /// The parameter that disables writes for `engine`, and its value.
@@ -243,12 +260,12 @@ fn read_only_parameter(engine: &str) -> (&'static str, &'static str) {
 
 impl Fences {
     /// The DB parameter group for an instance of `engine` whose current group is `current`.
-    async fn instance_group(&mut self, clients: &[(SiteRole, String, Client)], engine: &str, current: &str) -> Pick {
-        let key = (false, format!("{engine}/{current}"));
+    async fn instance_group(&mut self, clients: &[(SiteRole, String, Client)], engine: &str, current: &str, family: Option<String>) -> Pick {
+        let key = (false, format!("{engine}/{current}/{family:?}"));
         if let Some(p) = self.cache.get(&key) {
             return p.clone();
         }
-        let p = match fence_groups(clients, engine, Some(current), false).await {
+        let p = match fence_groups(clients, &self.scope, engine, Some(current), family, false).await {
             Ok(p) => p,
             Err(e) => Pick::choose(Vec::new(), format!("could not list DB parameter groups ({e}): name one with writes disabled, or set options.fence = \"tag-only\"")),
         };
@@ -262,7 +279,7 @@ impl Fences {
         if let Some(p) = self.cache.get(&key) {
             return p.clone();
         }
-        let p = match fence_groups(clients, engine, None, true).await {
+        let p = match fence_groups(clients, &self.scope, engine, None, None, true).await {
             Ok(p) => p,
             Err(e) => Pick::choose(Vec::new(), format!("could not list DB cluster parameter groups ({e}): name one with writes disabled")),
         };
@@ -275,8 +292,10 @@ impl Fences {
 /// the family of `current` when given.
 async fn fence_groups(
     clients: &[(SiteRole, String, Client)],
+    scope: &Scope,
     engine: &str,
     current: Option<&str>,
+    versioned: Option<String>,
     cluster: bool,
 ) -> Result<Pick> {
     let (param, on) = read_only_parameter(engine);
@@ -284,10 +303,19 @@ async fn fence_groups(
     for (_, region, c) in clients {
         per_region.push(groups(c, region, cluster).await?);
     }
-    let family = current.and_then(|cur| per_region.first()?.iter().find(|(n, _)| n == cur).map(|(_, f)| f.clone()));
+    // The instance's family: its current group's, and the one its engine version names.
+    let families: Vec<String> = current
+        .and_then(|cur| per_region.first()?.iter().find(|(n, _)| n == cur).map(|(_, f)| f.clone()))
+        .into_iter()
+        .chain(versioned)
+        .collect();
+    let family = (!families.is_empty()).then(|| families.join(" or "));
     let mut found = Vec::new();
     for (name, fam) in per_region.first().cloned().unwrap_or_default() {
-        if family.as_ref().is_some_and(|f| *f != fam) || (cluster && !fam.starts_with(engine)) {
+        if (!families.is_empty() && !families.contains(&fam))
+            || (cluster && !fam.starts_with(engine))
+            || !scope.admits_name(&name)
+        {
             continue;
         }
         if !per_region.iter().all(|groups| groups.iter().any(|(n, f)| *n == name && *f == fam)) {

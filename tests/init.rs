@@ -1,0 +1,171 @@
+//! `aegis-dr init` and `aegis-dr drift` on an AWS estate built in LocalStack, moto and the DRS/EKS
+//! simulator (two regions: a replica pair, a Multi-AZ instance, an Aurora global cluster, a hosted
+//! zone with records and a health check, EKS node groups on Auto Scaling groups, a DRS server).
+
+use std::process::Output;
+
+use aegis_dr_aws_sim::estate::{Endpoints, Estate, DR_REGION, PRIMARY_REGION};
+use serde_json::Value;
+
+use crate::common::{aws_command, code, json, stderr};
+
+struct Inited {
+    rt: tokio::runtime::Runtime,
+    estate: Estate,
+    dir: tempfile::TempDir,
+}
+
+impl Inited {
+    /// The estate, with no plan written yet.
+    fn new() -> Inited {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let estate = rt.block_on(Estate::create(dir.path(), &Endpoints::from_env()));
+        Inited { rt, estate, dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        aws_command(self.dir.path(), self.estate.child_env())
+            .args(args)
+            .output()
+            .expect("binary runs")
+    }
+
+    /// `init` of this estate (its names carry the estate's suffix: other tests' estates share the
+    /// emulators).
+    fn init(&self, extra: &[&str]) -> Output {
+        let regions = format!("{PRIMARY_REGION},{DR_REGION}");
+        let mut args = vec![
+            "init",
+            "--aws-regions",
+            &regions,
+            "--name-contains",
+            &self.estate.suffix,
+        ];
+        args.extend(extra);
+        self.run(&args)
+    }
+
+    fn plan_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("aegis.toml")).expect("plan written")
+    }
+
+    fn write_plan(&self, text: &str) {
+        std::fs::write(self.dir.path().join("aegis.toml"), text).expect("plan");
+    }
+}
+
+fn succeeds(i: &Inited, args: &[&str]) -> Value {
+    let o = i.run(args);
+    assert_eq!(
+        code(&o),
+        0,
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    json(&o)
+}
+
+/// The line of `text` holding `needle`.
+fn line<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with `{needle}` in:\n{text}"))
+}
+
+#[test]
+fn init_writes_the_aws_estate_as_a_plan_that_fails_over_and_back() {
+    let i = Inited::new();
+    let e = &i.estate;
+    let o = i.init(&[]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(code(&o), 0, "{out}\n{}", stderr(&o));
+    let text = i.plan_text();
+
+    // Every value says where it came from; the pairs are the estate's.
+    let dr = line(&text, &format!("dr = \"{}\"", e.db_dr));
+    assert!(dr.contains("ReadReplicaSourceDBInstanceIdentifier"), "{dr}");
+    assert!(text.contains(&format!("primary = \"{}\"", e.db_primary)), "{text}");
+    assert!(
+        line(&text, &format!("options.fence_parameter_group = \"{}\"", e.fence_group))
+            .contains("default_transaction_read_only = on"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("dr = \"{}@us-east-1b\"", e.db_multi_az)), "{text}");
+    assert!(text.contains(&format!("options.global_cluster = \"{}\"", e.global_cluster)), "{text}");
+    // Health checks carry no name to scope them by: other estates in these emulators watch the
+    // same target, which makes a choice (the estate's own check among its options).
+    let check = line(&text, "health_check = ");
+    assert!(check.contains(&e.health_check), "{text}");
+    assert!(text.contains(&format!("source_server_id = \"{}\"", e.source_server)), "{text}");
+    assert!(
+        line(&text, "production = { desired = 3, max = 4, min = 2 }").contains("now"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "standby = { desired = 1, max = 4, min = 1 }").contains("twin"),
+        "{text}"
+    );
+    assert!(line(&text, "region = \"us-east-1\"").contains("serves now"), "{text}");
+    // The A set's addresses name no region: left out, and said so.
+    assert!(text.contains("its target names neither site's region"), "{text}");
+
+    // The record's DR target is nowhere in the estate: a marked choice, never a guess.
+    let choice = format!("\"<choose> lb-usw2.example.com\"");
+    assert!(text.contains(&format!("dr_target = {choice}")), "{text}");
+    assert!(out.contains("dns_records[0].dr_target"), "{out}");
+    let o = i.run(&["plan"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("dns_records[0].dr_target") && stderr(&o).contains("not made yet"),
+        "{}",
+        stderr(&o)
+    );
+
+    // init never writes over a plan without --force.
+    let o = i.init(&[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(i.plan_text(), text, "the plan is untouched");
+
+    // The user makes the choice and adds what init cannot know (health URLs), plus this test
+    // machine's settings (LocalStack's zones are in no resolver; short waits).
+    let mut made = text.replace(&choice, "\"lb-usw2.example.com\"");
+    if check.contains("<choose>") {
+        made = made.replace(check, &format!("health_check = \"{}\"", e.health_check));
+    }
+    let made = made
+        + &format!(
+            "\n[[health_endpoints]]\nname = \"api-primary\"\nsite = \"primary\"\nurl = \"{h}/primary\"\n\n\
+             [[health_endpoints]]\nname = \"api-dr\"\nsite = \"dr\"\nurl = \"{h}/dr\"\n\n\
+             [failback]\nmin_primary_stable = \"0s\"\nlowered_ttl = 2\n\n\
+             [execution]\nretry_attempts = 6\nretry_base_delay = \"20ms\"\npoll_interval = \"50ms\"\nmax_poll_interval = \"200ms\"\n\n\
+             [verification]\ndns_resolver = \"none\"\n",
+            h = e.health_url
+        );
+    i.write_plan(&made);
+    let o = i.run(&["drift"]);
+    assert_eq!(code(&o), 0, "no drift right after init: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+
+    let r = succeeds(&i, &["failover", "--yes", "--output", "json"]);
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    i.rt.block_on(async {
+        assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
+        let dr = e.db_instance(DR_REGION, &e.db_dr).await.expect("DR instance");
+        assert!(dr.read_replica_source_db_instance_identifier().is_none(), "DR promoted");
+        // The source server's instance went down with its region: the failback starts it.
+        e.stop_source_instance().await;
+    });
+    let r = succeeds(&i, &["failback", "--yes", "--output", "json"]);
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    i.rt.block_on(async {
+        assert_eq!(e.record_now().await.0, "lb-use1.example.com");
+        let (_, _, desired, _) = e.asg(DR_REGION, &e.asgs.1).await;
+        assert_eq!(desired, 1, "DR pool back to standby");
+    });
+}
