@@ -90,19 +90,37 @@ fn init_writes_the_aws_estate_as_a_plan_that_fails_over_and_back() {
     // Every value says where it came from; the pairs are the estate's.
     let dr = line(&text, &format!("dr = \"{}\"", e.db_dr));
     assert!(dr.contains("ReadReplicaSourceDBInstanceIdentifier"), "{dr}");
-    assert!(text.contains(&format!("primary = \"{}\"", e.db_primary)), "{text}");
     assert!(
-        line(&text, &format!("options.fence_parameter_group = \"{}\"", e.fence_group))
-            .contains("default_transaction_read_only = on"),
+        text.contains(&format!("primary = \"{}\"", e.db_primary)),
         "{text}"
     );
-    assert!(text.contains(&format!("dr = \"{}@us-east-1b\"", e.db_multi_az)), "{text}");
-    assert!(text.contains(&format!("options.global_cluster = \"{}\"", e.global_cluster)), "{text}");
+    assert!(
+        line(
+            &text,
+            &format!("options.fence_parameter_group = \"{}\"", e.fence_group)
+        )
+        .contains("default_transaction_read_only = on"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("dr = \"{}@us-east-1b\"", e.db_multi_az)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "options.global_cluster = \"{}\"",
+            e.global_cluster
+        )),
+        "{text}"
+    );
     // Health checks carry no name to scope them by: other estates in these emulators watch the
     // same target, which makes a choice (the estate's own check among its options).
     let check = line(&text, "health_check = ");
     assert!(check.contains(&e.health_check), "{text}");
-    assert!(text.contains(&format!("source_server_id = \"{}\"", e.source_server)), "{text}");
+    assert!(
+        text.contains(&format!("source_server_id = \"{}\"", e.source_server)),
+        "{text}"
+    );
     assert!(
         line(&text, "production = { desired = 3, max = 4, min = 2 }").contains("now"),
         "{text}"
@@ -111,9 +129,15 @@ fn init_writes_the_aws_estate_as_a_plan_that_fails_over_and_back() {
         line(&text, "standby = { desired = 1, max = 4, min = 1 }").contains("twin"),
         "{text}"
     );
-    assert!(line(&text, "region = \"us-east-1\"").contains("serves now"), "{text}");
+    assert!(
+        line(&text, "region = \"us-east-1\"").contains("serves now"),
+        "{text}"
+    );
     // The A set's addresses name no region: left out, and said so.
-    assert!(text.contains("its target names neither site's region"), "{text}");
+    assert!(
+        text.contains("its target names neither site's region"),
+        "{text}"
+    );
 
     // The record's DR target is nowhere in the estate: a marked choice, never a guess.
     let choice = format!("\"<choose> lb-usw2.example.com\"");
@@ -150,14 +174,26 @@ fn init_writes_the_aws_estate_as_a_plan_that_fails_over_and_back() {
         );
     i.write_plan(&made);
     let o = i.run(&["drift"]);
-    assert_eq!(code(&o), 0, "no drift right after init: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(
+        code(&o),
+        0,
+        "no drift right after init: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
 
     let r = succeeds(&i, &["failover", "--yes", "--output", "json"]);
     assert_eq!(r["status"], "succeeded", "{r:#}");
     i.rt.block_on(async {
         assert_eq!(e.record_now().await.0, "lb-usw2.example.com");
-        let dr = e.db_instance(DR_REGION, &e.db_dr).await.expect("DR instance");
-        assert!(dr.read_replica_source_db_instance_identifier().is_none(), "DR promoted");
+        let dr = e
+            .db_instance(DR_REGION, &e.db_dr)
+            .await
+            .expect("DR instance");
+        assert!(
+            dr.read_replica_source_db_instance_identifier().is_none(),
+            "DR promoted"
+        );
         // The source server's instance went down with its region: the failback starts it.
         e.stop_source_instance().await;
     });
@@ -168,4 +204,175 @@ fn init_writes_the_aws_estate_as_a_plan_that_fails_over_and_back() {
         let (_, _, desired, _) = e.asg(DR_REGION, &e.asgs.1).await;
         assert_eq!(desired, 1, "DR pool back to standby");
     });
+}
+
+/// Creates a PostgreSQL instance in `region`; its ARN.
+async fn instance(e: &Estate, region: &str, id: &str) -> String {
+    let out = e
+        .rds(region)
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .engine_version("16.3")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("aegis")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .expect("create instance");
+    out.db_instance()
+        .and_then(|i| i.db_instance_arn())
+        .expect("arn")
+        .to_string()
+}
+
+/// Creates a read replica of `source` (an ARN) in `region`.
+async fn replica(e: &Estate, region: &str, id: &str, source: &str) {
+    e.rds(region)
+        .create_db_instance_read_replica()
+        .db_instance_identifier(id)
+        .source_db_instance_identifier(source)
+        .send()
+        .await
+        .expect("create replica");
+}
+
+#[test]
+fn an_ambiguous_estate_gets_marked_choices_never_a_guess() {
+    let i = Inited::new();
+    let e = &i.estate;
+    let s = &e.suffix;
+    let (twice, faraway) = (format!("cart-{s}"), format!("audit-{s}"));
+    i.rt.block_on(async {
+        // Two candidate DR targets for one source...
+        let arn = instance(e, PRIMARY_REGION, &twice).await;
+        replica(e, DR_REGION, &format!("cart-{s}-a"), &arn).await;
+        replica(e, DR_REGION, &format!("cart-{s}-b"), &arn).await;
+        // ...and a replica in the DR region whose source is in a third region.
+        let arn = instance(e, "eu-west-1", &faraway).await;
+        replica(e, DR_REGION, &format!("audit-{s}-usw2"), &arn).await;
+    });
+    let o = i.init(&["--stdout", "--output", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let doc = json(&o);
+    assert_eq!(doc["written"], Value::Null, "--stdout writes no file");
+    assert!(!i.dir.path().join("aegis.toml").exists());
+    let databases = doc["plan"]["databases"].as_array().expect("databases");
+    let at = |name: &str| {
+        databases
+            .iter()
+            .position(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("no entry {name}: {doc:#}"))
+    };
+    let choices = doc["choices"].as_array().expect("choices");
+    let choice = |key: String| {
+        choices
+            .iter()
+            .find(|c| c["at"] == key.as_str())
+            .unwrap_or_else(|| panic!("no choice at {key}: {doc:#}"))
+            .clone()
+    };
+    let c = choice(format!("databases[{}].dr", at(&twice)));
+    assert_eq!(
+        c["options"],
+        serde_json::json!([format!("cart-{s}-a"), format!("cart-{s}-b")]),
+        "{c:#}"
+    );
+    assert!(
+        c["why"].as_str().unwrap_or("").contains("2 read replicas"),
+        "{c:#}"
+    );
+    let c = choice(format!(
+        "databases[{}].primary",
+        at(&format!("audit-{s}-usw2"))
+    ));
+    assert!(
+        c["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("eu-west-1, a third region"),
+        "{c:#}"
+    );
+    assert_eq!(databases[at(&twice)]["primary"], twice.as_str());
+    // Every inferred value says where from.
+    let inferred = doc["inferred"].as_array().expect("inferred");
+    assert!(inferred
+        .iter()
+        .any(|v| v["at"] == format!("databases[{}].primary", at(&twice)).as_str()));
+    // The TOML form says the same, and `plan` refuses it until the choices are made.
+    let o = i.init(&["--stdout"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        text.contains(&format!("dr = \"<choose> cart-{s}-a | cart-{s}-b\"")),
+        "{text}"
+    );
+    i.write_plan(&text);
+    let o = i.run(&["check"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not made yet"), "{}", stderr(&o));
+}
+
+#[test]
+fn drift_names_a_new_replica_pair_and_a_resized_pool() {
+    let i = Inited::new();
+    let e = &i.estate;
+    let o = i.init(&[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The choices made as a user would (the first option of each).
+    let text = i
+        .plan_text()
+        .lines()
+        .map(|l| match l.split_once("\"<choose> ") {
+            Some((key, rest)) => {
+                let first = rest.split([' ', '"']).next().unwrap_or_default();
+                format!("{key}\"{first}\"")
+            }
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    i.write_plan(&text);
+    let o = i.run(&["drift"]);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no drift"));
+
+    let s = &e.suffix;
+    let new_primary = format!("billing-db-{s}");
+    i.rt.block_on(async {
+        let arn = instance(e, PRIMARY_REGION, &new_primary).await;
+        replica(e, DR_REGION, &format!("billing-db-{s}-dr"), &arn).await;
+    });
+    e.sim.with(|st| {
+        st.add_nodegroup(
+            PRIMARY_REGION,
+            &e.clusters.0,
+            &e.nodegroups.0,
+            (2, 8, 5),
+            Some(&e.asgs.0),
+        )
+    });
+    let o = i.run(&["drift", "--output", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let doc = json(&o);
+    let drift = doc["drift"].as_array().expect("drift");
+    assert_eq!(drift.len(), 2, "{doc:#}");
+    assert!(
+        drift.iter().any(|d| d["kind"] == "added"
+            && d["table"] == "databases"
+            && d["what"].as_str().unwrap_or("").contains(&new_primary)),
+        "{doc:#}"
+    );
+    assert!(
+        drift.iter().any(|d| d["kind"] == "changed"
+            && d["table"] == "node_pools"
+            && d["what"].as_str().unwrap_or("").contains("desired 5")),
+        "{doc:#}"
+    );
 }

@@ -28,9 +28,9 @@
 /// with their layers. Provider authors depend on `aegis-dr-core` itself (waits, retries, the
 /// conformance suite).
 pub use aegis_dr_core::{
-    checks, clock, control, controller, discover, duration, error, estate, journal, layer, migrate, notify,
-    orchestrator, plan, provider, readiness, report, retry, run, runs, store, write_atomic, Error,
-    ErrorKind, IncidentClass, Plan, Result, SiteRole, Targets,
+    checks, clock, control, controller, discover, duration, error, estate, journal, layer, migrate,
+    notify, orchestrator, plan, provider, readiness, report, retry, run, runs, store, write_atomic,
+    Error, ErrorKind, IncidentClass, Plan, Result, SiteRole, Targets,
 };
 
 /// The simulated estate (feature `sim`).

@@ -44,7 +44,9 @@ impl InitConfig {
     /// Checks `init`'s arguments and builds the plan skeleton the providers read with.
     pub fn from_cli(cli: &Cli, a: &InitArgs) -> Result<InitConfig> {
         if cli.output == OutputFormat::Html {
-            return Err(Error::config("--output html: init writes TOML (or JSON with --output json)"));
+            return Err(Error::config(
+                "--output html: init writes TOML (or JSON with --output json)",
+            ));
         }
         let (primary, dr) = match (&a.aws_regions[..], &a.primary, &a.dr) {
             ([p, d], None, None) => (("aws".to_string(), p.clone()), ("aws".to_string(), d.clone())),
@@ -251,5 +253,9 @@ pub async fn drift(cfg: &Config) -> Result<u8> {
             }
         }
     }
-    Ok(if diffs.is_empty() { exit::OK } else { exit::FAILED })
+    Ok(if diffs.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }

@@ -10,8 +10,8 @@ pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod control;
-pub mod discover;
 pub mod controller;
+pub mod discover;
 pub(crate) mod dns_check;
 pub mod duration;
 pub mod error;

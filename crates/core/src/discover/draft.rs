@@ -57,11 +57,17 @@ impl Draft {
         if !d.tags.is_empty() || d.name_contains.is_some() {
             let mut fields = Vec::new();
             if let Some(n) = &d.name_contains {
-                fields.push(("name_contains".to_string(), Pick::known(n.as_str(), "--name-contains")));
+                fields.push((
+                    "name_contains".to_string(),
+                    Pick::known(n.as_str(), "--name-contains"),
+                ));
             }
             if !d.tags.is_empty() {
-                let t: toml::Table =
-                    d.tags.iter().map(|(k, v)| (k.clone(), toml::Value::from(v.as_str()))).collect();
+                let t: toml::Table = d
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), toml::Value::from(v.as_str())))
+                    .collect();
                 fields.push(("tags".to_string(), Pick::known(t, "--tag")));
             }
             sections.push(Section {
@@ -79,7 +85,10 @@ impl Draft {
                     let mut fields = e.fields.clone();
                     unique_name(&mut fields, &mut names);
                     if let Some(p) = provider_key(skeleton, table, &d.provider, &fields) {
-                        let at = fields.iter().position(|(k, _)| k == "name").map_or(0, |i| i + 1);
+                        let at = fields
+                            .iter()
+                            .position(|(k, _)| k == "name")
+                            .map_or(0, |i| i + 1);
                         fields.insert(at, ("provider".into(), p));
                     }
                     sections.push(Section {
@@ -97,7 +106,11 @@ impl Draft {
             header: read.to_vec(),
             skipped: found
                 .iter()
-                .flat_map(|d| d.skipped.iter().map(move |s| format!("{}: {s}", d.provider)))
+                .flat_map(|d| {
+                    d.skipped
+                        .iter()
+                        .map(move |s| format!("{}: {s}", d.provider))
+                })
                 .collect(),
         }
     }
@@ -349,7 +362,10 @@ fn provider_key(
         Table::Databases | Table::DnsRecords => Some(&skeleton.primary.provider),
         Table::RecoveryServers => Some(&skeleton.dr.provider),
         Table::NodePools => {
-            let site = fields.iter().find(|(k, _)| k == "site").map(|(_, p)| p.value());
+            let site = fields
+                .iter()
+                .find(|(k, _)| k == "site")
+                .map(|(_, p)| p.value());
             match site.as_ref().and_then(toml::Value::as_str) {
                 Some("dr") => Some(&skeleton.dr.provider),
                 _ => Some(&skeleton.primary.provider),
@@ -375,15 +391,23 @@ fn inline(v: &toml::Value) -> String {
         toml::Value::Boolean(b) => b.to_string(),
         toml::Value::Datetime(d) => d.to_string(),
         toml::Value::Array(items) => {
-            format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items.iter().map(inline).collect::<Vec<_>>().join(", ")
+            )
         }
         toml::Value::Table(t) => {
             let keys: Vec<String> = t
                 .iter()
                 .map(|(k, v)| {
                     let bare = !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                    let key = if bare { k.clone() } else { serde_json::to_string(k).unwrap_or_default() };
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    let key = if bare {
+                        k.clone()
+                    } else {
+                        serde_json::to_string(k).unwrap_or_default()
+                    };
                     format!("{key} = {}", inline(v))
                 })
                 .collect();

@@ -80,7 +80,9 @@ pub fn drift(plan: &Plan, found: &[Discovery]) -> Vec<Drift> {
                 Table::Databases => databases(plan, &d.provider, &seen, &mut say),
                 Table::DnsRecords => records(plan, &d.provider, &seen, &mut say),
                 Table::NodePools => pools(plan, &d.provider, &seen, &mut say),
-                Table::Workloads if d.provider.as_str() == KUBERNETES || plan_has_no_cluster(plan) => {
+                Table::Workloads
+                    if d.provider.as_str() == KUBERNETES || plan_has_no_cluster(plan) =>
+                {
                     workloads(plan, &seen, &mut say)
                 }
                 Table::Workloads => {}
@@ -304,7 +306,10 @@ fn workloads(plan: &Plan, seen: &[&Observed], say: &mut Say) {
                 say(
                     DriftKind::Missing,
                     t,
-                    format!("`{}`: {:?} {}/{name} is at neither site", g.name, g.kind, g.namespace),
+                    format!(
+                        "`{}`: {:?} {}/{name} is at neither site",
+                        g.name, g.kind, g.namespace
+                    ),
                 );
             }
         }
@@ -330,13 +335,20 @@ fn servers(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut S
             say(
                 DriftKind::Missing,
                 t,
-                format!("`{}`: source server {} is not protected now", s.name, s.source_server_id),
+                format!(
+                    "`{}`: source server {} is not protected now",
+                    s.name, s.source_server_id
+                ),
             );
         }
     }
     for id in ids {
         if !specs.iter().any(|s| s.source_server_id == id) {
-            say(DriftKind::Added, t, format!("source server {id} is not in the plan"));
+            say(
+                DriftKind::Added,
+                t,
+                format!("source server {id} is not in the plan"),
+            );
         }
     }
 }

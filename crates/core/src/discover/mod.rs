@@ -56,9 +56,7 @@ impl Pick {
     pub fn value(&self) -> toml::Value {
         match self {
             Pick::Known { value, .. } => value.clone(),
-            Pick::Choose { options, .. } => {
-                toml::Value::String(crate::plan::choice_value(options))
-            }
+            Pick::Choose { options, .. } => toml::Value::String(crate::plan::choice_value(options)),
         }
     }
 }

@@ -70,7 +70,10 @@ async fn zones(c: &Client, scope: &Scope) -> Result<Vec<(String, String)>> {
                     .send()
                     .await
                     .map_err(|e| map_sdk_error(iam::ROUTE53_LIST_TAGS, z.name(), e))?;
-                let set = tags.resource_tag_set().map(|s| s.tags()).unwrap_or_default();
+                let set = tags
+                    .resource_tag_set()
+                    .map(|s| s.tags())
+                    .unwrap_or_default();
                 if !scope.admits_tags(
                     set.iter()
                         .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
@@ -142,7 +145,13 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
         all.extend(records(&c, &id, &name).await?);
     }
     let checks = health_checks(&c).await?;
-    let region = |s: SiteRole| sites.regions.get(&s).map(String::as_str).unwrap_or_default();
+    let region = |s: SiteRole| {
+        sites
+            .regions
+            .get(&s)
+            .map(String::as_str)
+            .unwrap_or_default()
+    };
     let mut regional = 0;
     for r in &all {
         let t = r.rs.r#type();
@@ -183,26 +192,51 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
             targets_value(&targets),
             format!("the record's target now (names {})", region(at)),
         );
-        let (primary, dr) = if at == SiteRole::Primary { (now, other) } else { (other, now) };
+        let (primary, dr) = if at == SiteRole::Primary {
+            (now, other)
+        } else {
+            (other, now)
+        };
         let primary_dns = match (&primary, at) {
             (_, SiteRole::Primary) => Some(dns.clone()),
-            (Pick::Known { value, .. }, _) => value.as_str().map(|v| v.rsplit('/').next().unwrap_or(v).to_string()),
+            (Pick::Known { value, .. }, _) => value
+                .as_str()
+                .map(|v| v.rsplit('/').next().unwrap_or(v).to_string()),
             _ => None,
         };
         let alias = r.rs.alias_target().is_some();
         let mut e = Entry::new(
             Table::DnsRecords,
-            Observed::Record { name: name.clone(), targets: RecordTargets::new(targets.clone()) },
+            Observed::Record {
+                name: name.clone(),
+                targets: RecordTargets::new(targets.clone()),
+            },
         )
         .with("name", Pick::known(name.as_str(), "Route 53 record"))
         .with("zone", Pick::known(r.zone.as_str(), "its hosted zone"))
-        .with("type", Pick::known(t.as_str(), if alias { "an alias record (targets alias:<zone>/<name>)" } else { "the record's type" }))
+        .with(
+            "type",
+            Pick::known(
+                t.as_str(),
+                if alias {
+                    "an alias record (targets alias:<zone>/<name>)"
+                } else {
+                    "the record's type"
+                },
+            ),
+        )
         .with("primary_target", primary)
         .with("dr_target", dr)
-        .with("ttl", match r.rs.ttl() {
-            Some(ttl) => Pick::known(ttl, "the record's TTL"),
-            None => Pick::known(i64::from(ALIAS_TTL), "an alias has no TTL: the target's (60 s for load balancers)"),
-        });
+        .with(
+            "ttl",
+            match r.rs.ttl() {
+                Some(ttl) => Pick::known(ttl, "the record's TTL"),
+                None => Pick::known(
+                    i64::from(ALIAS_TTL),
+                    "an alias has no TTL: the target's (60 s for load balancers)",
+                ),
+            },
+        );
         if let Some(p) = primary_dns.and_then(|dns| check_on(&checks, &dns, &targets, at)) {
             e = e.with("health_check", p);
         }
@@ -228,7 +262,13 @@ fn twin(r: &Read, dns: &str, here: &str, there: &str, all: &[Read]) -> Pick {
         let found = all.iter().find_map(|o| {
             o.rs.alias_target()
                 .filter(|a| same(a.dns_name(), &candidate))
-                .map(|a| format!("{ALIAS_PREFIX}{}/{}", a.hosted_zone_id(), bare(a.dns_name())))
+                .map(|a| {
+                    format!(
+                        "{ALIAS_PREFIX}{}/{}",
+                        a.hosted_zone_id(),
+                        bare(a.dns_name())
+                    )
+                })
         });
         return match found {
             Some(t) => Pick::known(t, format!("an alias to {candidate} in the zones read ({dns} with {here} → {there})")),
@@ -249,8 +289,11 @@ fn check_on(checks: &[HealthCheck], dns: &str, targets: &[String], at: SiteRole)
         .iter()
         .filter(|h| {
             h.health_check_config().is_some_and(|c| {
-                c.fully_qualified_domain_name().is_some_and(|f| bare(f).eq_ignore_ascii_case(dns))
-                    || (at == SiteRole::Primary && c.ip_address().is_some_and(|ip| targets.iter().any(|t| t == ip)))
+                c.fully_qualified_domain_name()
+                    .is_some_and(|f| bare(f).eq_ignore_ascii_case(dns))
+                    || (at == SiteRole::Primary
+                        && c.ip_address()
+                            .is_some_and(|ip| targets.iter().any(|t| t == ip)))
             })
         })
         .collect();
@@ -259,7 +302,10 @@ fn check_on(checks: &[HealthCheck], dns: &str, targets: &[String], at: SiteRole)
         [one] => Some(Pick::known(one.id(), format!("the health check on {dns}"))),
         many => Some(Pick::choose(
             many.iter().map(|h| h.id().to_string()).collect(),
-            format!("{} health checks watch {dns}: pick the one to disable during failover", many.len()),
+            format!(
+                "{} health checks watch {dns}: pick the one to disable during failover",
+                many.len()
+            ),
         )),
     }
 }

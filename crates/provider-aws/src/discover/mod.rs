@@ -73,15 +73,23 @@ pub(crate) async fn discover(ctx: &DiscoverContext) -> Result<Discovery> {
     for site in &aws {
         let region = builder.site_region(*site)?;
         let settings = AwsSettings::of(plan, Some(*site))?;
-        by_site.insert(*site, (builder.config_for(&settings, &region).await, region));
+        by_site.insert(
+            *site,
+            (builder.config_for(&settings, &region).await, region),
+        );
     }
     let global = builder
-        .config_for(&AwsSettings::of(plan, None)?, crate::builder::ROUTE53_REGION)
+        .config_for(
+            &AwsSettings::of(plan, None)?,
+            crate::builder::ROUTE53_REGION,
+        )
         .await;
     let regions = [SiteRole::Primary, SiteRole::Dr]
         .into_iter()
         .map(|s| {
-            let r = by_site.get(&s).map(|(_, r): &(SdkConfig, String)| r.clone());
+            let r = by_site
+                .get(&s)
+                .map(|(_, r): &(SdkConfig, String)| r.clone());
             (s, r.unwrap_or_else(|| plan.site(s).region.clone()))
         })
         .collect();
@@ -126,7 +134,9 @@ fn short(region: &str) -> Option<String> {
 }
 
 fn pieces(name: &str) -> Vec<&str> {
-    name.split(['.', '-', '_']).filter(|p| !p.is_empty()).collect()
+    name.split(['.', '-', '_'])
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// True when `name` carries `region`, whole (`x.us-east-1.elb.amazonaws.com`) or short (`lb-use1`).
@@ -181,7 +191,14 @@ pub(crate) fn twin_name(name: &str, from: &str, to: &str) -> Option<String> {
 /// ...), for pairing a pool with its twin at the other site.
 pub(crate) fn twin_key(name: &str, regions: &[&str]) -> String {
     const SITE_WORDS: [&str; 8] = [
-        "dr", "prod", "production", "primary", "standby", "secondary", "main", "failover",
+        "dr",
+        "prod",
+        "production",
+        "primary",
+        "standby",
+        "secondary",
+        "main",
+        "failover",
     ];
     let shorts: Vec<String> = regions.iter().filter_map(|r| short(r)).collect();
     let mut rest = name.to_ascii_lowercase();

@@ -43,7 +43,11 @@ async fn eks(
         let mut token = None;
         let mut names = Vec::new();
         loop {
-            let page = c.list_clusters().set_next_token(token).send().await
+            let page = c
+                .list_clusters()
+                .set_next_token(token)
+                .send()
+                .await
                 .map_err(|e| map_sdk_error(iam::EKS_LIST_CLUSTERS, &region, e))?;
             names.extend(page.clusters().iter().cloned());
             token = page.next_token().map(str::to_string);
@@ -55,7 +59,12 @@ async fn eks(
             let mut groups = Vec::new();
             let mut token = None;
             loop {
-                let page = c.list_nodegroups().cluster_name(&cluster).set_next_token(token).send().await
+                let page = c
+                    .list_nodegroups()
+                    .cluster_name(&cluster)
+                    .set_next_token(token)
+                    .send()
+                    .await
                     .map_err(|e| map_sdk_error(iam::EKS_LIST_NODEGROUPS, &cluster, e))?;
                 groups.extend(page.nodegroups().iter().cloned());
                 token = page.next_token().map(str::to_string);
@@ -65,23 +74,52 @@ async fn eks(
             }
             let mut any = false;
             for g in groups {
-                let out = c.describe_nodegroup().cluster_name(&cluster).nodegroup_name(&g).send().await
+                let out = c
+                    .describe_nodegroup()
+                    .cluster_name(&cluster)
+                    .nodegroup_name(&g)
+                    .send()
+                    .await
                     .map_err(|e| map_sdk_error(iam::EKS_DESCRIBE_NODEGROUP, &g, e))?;
                 let Some(ng) = out.nodegroup() else { continue };
-                for a in ng.resources().map(|r| r.auto_scaling_groups()).unwrap_or_default() {
+                for a in ng
+                    .resources()
+                    .map(|r| r.auto_scaling_groups())
+                    .unwrap_or_default()
+                {
                     backing.extend(a.name().map(str::to_string));
                 }
-                let tags = ng.tags().map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()).unwrap_or_default();
-                if !(scope.admits_name(&g) || scope.admits_name(&cluster)) || !scope.admits_tags(tags) {
+                let tags = ng
+                    .tags()
+                    .map(|t| {
+                        t.iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                if !(scope.admits_name(&g) || scope.admits_name(&cluster))
+                    || !scope.admits_tags(tags)
+                {
                     continue;
                 }
-                let s = ng.scaling_config().and_then(|s| size(s.min_size(), s.max_size(), s.desired_size()));
+                let s = ng
+                    .scaling_config()
+                    .and_then(|s| size(s.min_size(), s.max_size(), s.desired_size()));
                 let Some(s) = s else {
-                    d.skipped.push(format!("node group {cluster}/{g}: EKS gave no complete scaling config"));
+                    d.skipped.push(format!(
+                        "node group {cluster}/{g}: EKS gave no complete scaling config"
+                    ));
                     continue;
                 };
                 any = true;
-                pools.push(Pool { site, name: g, cluster: Some(cluster.clone()), asg: None, size: s, what: "the node group's scalingConfig" });
+                pools.push(Pool {
+                    site,
+                    name: g,
+                    cluster: Some(cluster.clone()),
+                    asg: None,
+                    size: s,
+                    what: "the node group's scalingConfig",
+                });
             }
             if any {
                 clusters.entry(site).or_default().push(cluster);
@@ -91,23 +129,48 @@ async fn eks(
     Ok((pools, backing, clusters))
 }
 
-async fn asgs(sites: &Sites, scope: &Scope, backing: &[String], d: &mut Discovery) -> Result<Vec<Pool>> {
+async fn asgs(
+    sites: &Sites,
+    scope: &Scope,
+    backing: &[String],
+    d: &mut Discovery,
+) -> Result<Vec<Pool>> {
     let mut pools = Vec::new();
-    for (site, region, c) in sites.clients(|c, r| aws_sdk_autoscaling::Client::new(&in_region(c, r))) {
+    for (site, region, c) in
+        sites.clients(|c, r| aws_sdk_autoscaling::Client::new(&in_region(c, r)))
+    {
         let mut token = None;
         loop {
-            let page = c.describe_auto_scaling_groups().set_next_token(token).send().await
+            let page = c
+                .describe_auto_scaling_groups()
+                .set_next_token(token)
+                .send()
+                .await
                 .map_err(|e| map_sdk_error(iam::ASG_DESCRIBE, &region, e))?;
             for g in page.auto_scaling_groups() {
                 let name = g.auto_scaling_group_name().unwrap_or_default().to_string();
-                let tags: Vec<(&str, &str)> = g.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
-                let managed = backing.contains(&name) || tags.iter().any(|(k, _)| *k == "eks:nodegroup-name");
+                let tags: Vec<(&str, &str)> = g
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+                    .collect();
+                let managed =
+                    backing.contains(&name) || tags.iter().any(|(k, _)| *k == "eks:nodegroup-name");
                 if managed || !scope.admits_name(&name) || !scope.admits_tags(tags) {
                     continue;
                 }
                 match size(g.min_size(), g.max_size(), g.desired_capacity()) {
-                    Some(s) => pools.push(Pool { site, name: name.clone(), cluster: None, asg: Some(name), size: s, what: "the Auto Scaling group's sizes" }),
-                    None => d.skipped.push(format!("Auto Scaling group {name}: no complete sizes")),
+                    Some(s) => pools.push(Pool {
+                        site,
+                        name: name.clone(),
+                        cluster: None,
+                        asg: Some(name),
+                        size: s,
+                        what: "the Auto Scaling group's sizes",
+                    }),
+                    None => d
+                        .skipped
+                        .push(format!("Auto Scaling group {name}: no complete sizes")),
                 }
             }
             token = page.next_token().map(str::to_string);
@@ -129,7 +192,10 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
             [one] => Pick::known(one.as_str(), format!("the only EKS cluster in scope in {}", sites.region(*site).unwrap_or_default())),
             many => Pick::choose(many.to_vec(), format!("{} EKS clusters are in scope at the {site} site: pick the one reports name (each pool names its own)", many.len())),
         };
-        d.site_keys.entry(*site).or_default().push(("cluster".into(), pick));
+        d.site_keys
+            .entry(*site)
+            .or_default()
+            .push(("cluster".into(), pick));
     }
     let regions: Vec<&str> = sites.regions.values().map(String::as_str).collect();
     for p in &pools {
@@ -150,18 +216,51 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
         };
         // The primary site serves production now unless the estate says otherwise (drift matches
         // either size).
-        let (production, standby) = if p.site == SiteRole::Primary { (now, other) } else { (other, now) };
-        let mut e = Entry::new(Table::NodePools, Observed::Pool { name: p.name.clone(), site: p.site, size: p.size })
-            .with("name", Pick::known(p.name.as_str(), if p.asg.is_some() { "the Auto Scaling group's name" } else { "the EKS node group's name" }))
-            .with("site", Pick::known(p.site.as_str(), format!("its region, {}", sites.region(p.site).unwrap_or_default())));
+        let (production, standby) = if p.site == SiteRole::Primary {
+            (now, other)
+        } else {
+            (other, now)
+        };
+        let mut e = Entry::new(
+            Table::NodePools,
+            Observed::Pool {
+                name: p.name.clone(),
+                site: p.site,
+                size: p.size,
+            },
+        )
+        .with(
+            "name",
+            Pick::known(
+                p.name.as_str(),
+                if p.asg.is_some() {
+                    "the Auto Scaling group's name"
+                } else {
+                    "the EKS node group's name"
+                },
+            ),
+        )
+        .with(
+            "site",
+            Pick::known(
+                p.site.as_str(),
+                format!("its region, {}", sites.region(p.site).unwrap_or_default()),
+            ),
+        );
         if let Some(c) = &p.cluster {
             if clusters.get(&p.site).is_some_and(|cs| cs.len() > 1) {
-                e = e.with("cluster", Pick::known(c.as_str(), "the node group's cluster"));
+                e = e.with(
+                    "cluster",
+                    Pick::known(c.as_str(), "the node group's cluster"),
+                );
             }
         }
         e = e.with("production", production).with("standby", standby);
         if let Some(a) = &p.asg {
-            e = e.with("autoscaling_group", Pick::known(a.as_str(), "an Auto Scaling group of no EKS node group"));
+            e = e.with(
+                "autoscaling_group",
+                Pick::known(a.as_str(), "an Auto Scaling group of no EKS node group"),
+            );
         }
         d.entries.push(e);
     }
@@ -169,26 +268,52 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
 }
 
 /// Reads the DRS source servers (in the DR region, where DRS recovers them) into `d`.
-pub(super) async fn discover_servers(sites: &Sites, scope: &Scope, d: &mut Discovery) -> Result<()> {
+pub(super) async fn discover_servers(
+    sites: &Sites,
+    scope: &Scope,
+    d: &mut Discovery,
+) -> Result<()> {
     let Some((config, region)) = sites.by_site.get(&SiteRole::Dr) else {
         return Ok(());
     };
     let c = aws_sdk_drs::Client::new(&in_region(config, region));
     let mut token = None;
     loop {
-        let page = c.describe_source_servers().set_next_token(token).send().await
+        let page = c
+            .describe_source_servers()
+            .set_next_token(token)
+            .send()
+            .await
             .map_err(|e| map_sdk_error(iam::DRS_DESCRIBE_SOURCE_SERVERS, region, e))?;
         for s in page.items() {
             let id = s.source_server_id().unwrap_or_default().to_string();
-            let tags: Vec<(&str, &str)> = s.tags().map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()).unwrap_or_default();
-            let hostname = s.source_properties().and_then(|p| p.identification_hints()).and_then(|h| h.hostname()).map(str::to_string);
-            let named = tags.iter().find(|(k, _)| *k == "Name").map(|(_, v)| v.to_string()).or(hostname);
-            if !scope.admits_name(named.as_deref().unwrap_or(&id)) || !scope.admits_tags(tags.iter().copied()) {
+            let tags: Vec<(&str, &str)> = s
+                .tags()
+                .map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+                .unwrap_or_default();
+            let hostname = s
+                .source_properties()
+                .and_then(|p| p.identification_hints())
+                .and_then(|h| h.hostname())
+                .map(str::to_string);
+            let named = tags
+                .iter()
+                .find(|(k, _)| *k == "Name")
+                .map(|(_, v)| v.to_string())
+                .or(hostname);
+            if !scope.admits_name(named.as_deref().unwrap_or(&id))
+                || !scope.admits_tags(tags.iter().copied())
+            {
                 continue;
             }
-            let state = s.data_replication_info().and_then(|i| i.data_replication_state()).map(|s| s.as_str().to_string());
+            let state = s
+                .data_replication_info()
+                .and_then(|i| i.data_replication_state())
+                .map(|s| s.as_str().to_string());
             if state.as_deref() == Some("DISCONNECTED") {
-                d.skipped.push(format!("DRS source server {id}: disconnected, so not protected"));
+                d.skipped.push(format!(
+                    "DRS source server {id}: disconnected, so not protected"
+                ));
                 continue;
             }
             if s.replication_direction().map(|r| r.as_str()) == Some("FAILBACK") {
@@ -199,9 +324,15 @@ pub(super) async fn discover_servers(sites: &Sites, scope: &Scope, d: &mut Disco
                 None => (id.clone(), "its id (it has no Name tag or hostname)"),
             };
             d.entries.push(
-                Entry::new(Table::RecoveryServers, Observed::RecoveryServer { id: id.clone() })
-                    .with("name", Pick::known(name, from))
-                    .with("source_server_id", Pick::known(id.as_str(), format!("DescribeSourceServers in {region}"))),
+                Entry::new(
+                    Table::RecoveryServers,
+                    Observed::RecoveryServer { id: id.clone() },
+                )
+                .with("name", Pick::known(name, from))
+                .with(
+                    "source_server_id",
+                    Pick::known(id.as_str(), format!("DescribeSourceServers in {region}")),
+                ),
             );
         }
         token = page.next_token().map(str::to_string);

@@ -71,14 +71,19 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
     let mut pairs: BTreeMap<String, Vec<(SiteRole, String)>> = BTreeMap::new();
     for (site, list) in &all {
         let here = sites.region(*site).unwrap_or_default();
-        for i in list.iter().filter(|i| in_scope(i, scope) && i.db_cluster_identifier().is_none()) {
+        for i in list
+            .iter()
+            .filter(|i| in_scope(i, scope) && i.db_cluster_identifier().is_none())
+        {
             let Some(src) = i.read_replica_source_db_instance_identifier() else {
                 continue;
             };
             let id = i.db_instance_identifier().unwrap_or_default().to_string();
             let (src_region, src_id) = source_of(src, here);
             if src_region == here {
-                d.skipped.push(format!("{id}: a read replica in its source's region ({here}); no DR pair"));
+                d.skipped.push(format!(
+                    "{id}: a read replica in its source's region ({here}); no DR pair"
+                ));
             } else if src_region != primary && src_region != dr {
                 let e = Entry::new(Table::Databases, Observed::Database { primary: src_id.clone(), dr: None })
                     .commented(format!("{id} ({here}) replicates from {src_id}, which is in {src_region}: outside both sites"))
@@ -94,8 +99,13 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
     }
     for (src, replicas) in &pairs {
         let src_site = replicas[0].0.other();
-        let source = all[&src_site].iter().find(|i| i.db_instance_identifier() == Some(src));
-        let engine = source.and_then(|i| i.engine()).unwrap_or("postgres").to_string();
+        let source = all[&src_site]
+            .iter()
+            .find(|i| i.db_instance_identifier() == Some(src));
+        let engine = source
+            .and_then(|i| i.engine())
+            .unwrap_or("postgres")
+            .to_string();
         d.serving.push(Serving {
             site: src_site,
             why: format!("RDS {src} is the source of read replica {}", replicas[0].1),
@@ -107,18 +117,40 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
                 dr: (replicas.len() == 1).then(|| replicas[0].1.clone()),
             },
         )
-        .with("name", Pick::known(src.as_str(), "the source instance's DBInstanceIdentifier"));
+        .with(
+            "name",
+            Pick::known(src.as_str(), "the source instance's DBInstanceIdentifier"),
+        );
         let other = if replicas.len() == 1 {
-            Pick::known(replicas[0].1.as_str(), format!("ReadReplicaSourceDBInstanceIdentifier of {}", replicas[0].1))
+            Pick::known(
+                replicas[0].1.as_str(),
+                format!("ReadReplicaSourceDBInstanceIdentifier of {}", replicas[0].1),
+            )
         } else {
             Pick::choose(
                 replicas.iter().map(|(_, r)| r.clone()).collect(),
-                format!("{src} has {} read replicas at the other site: pick the one to promote", replicas.len()),
+                format!(
+                    "{src} has {} read replicas at the other site: pick the one to promote",
+                    replicas.len()
+                ),
             )
         };
-        let mine = Pick::known(src.as_str(), format!("DescribeDBInstances in {}", sites.region(src_site).unwrap_or_default()));
-        let (p, r) = if src_site == SiteRole::Primary { (mine, other) } else { (other, mine) };
-        e = e.with("primary", p).with("dr", r).with("engine", Pick::known(engine.as_str(), "Engine"));
+        let mine = Pick::known(
+            src.as_str(),
+            format!(
+                "DescribeDBInstances in {}",
+                sites.region(src_site).unwrap_or_default()
+            ),
+        );
+        let (p, r) = if src_site == SiteRole::Primary {
+            (mine, other)
+        } else {
+            (other, mine)
+        };
+        e = e
+            .with("primary", p)
+            .with("dr", r)
+            .with("engine", Pick::known(engine.as_str(), "Engine"));
         let current = source
             .and_then(|i| i.db_parameter_groups().first())
             .and_then(|g| g.db_parameter_group_name())
@@ -128,7 +160,8 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
         let fence = fences
             .instance_group(&clients, &engine, &current, family_of(&engine, version))
             .await;
-        d.entries.push(e.with("options.fence_parameter_group", fence));
+        d.entries
+            .push(e.with("options.fence_parameter_group", fence));
     }
     multi_az(&all, scope, &pairs, primary, d);
     if let Some(c) = client(SiteRole::Primary) {
@@ -147,11 +180,17 @@ fn multi_az(
 ) {
     for i in all.get(&SiteRole::Primary).into_iter().flatten() {
         let id = i.db_instance_identifier().unwrap_or_default();
-        if !in_scope(i, scope) || i.multi_az() != Some(true) || pairs.contains_key(id) || i.db_cluster_identifier().is_some() {
+        if !in_scope(i, scope)
+            || i.multi_az() != Some(true)
+            || pairs.contains_key(id)
+            || i.db_cluster_identifier().is_some()
+        {
             continue;
         }
         let Some(zone) = i.availability_zone() else {
-            d.skipped.push(format!("{id}: Multi-AZ, but RDS gave no AvailabilityZone for its writer"));
+            d.skipped.push(format!(
+                "{id}: Multi-AZ, but RDS gave no AvailabilityZone for its writer"
+            ));
             continue;
         };
         let standby = match i.secondary_availability_zone() {
@@ -192,39 +231,80 @@ async fn aurora(
         let mut at: BTreeMap<SiteRole, Vec<(String, bool)>> = BTreeMap::new();
         for m in g.global_cluster_members() {
             let (region, id) = source_of(m.db_cluster_arn().unwrap_or_default(), "");
-            let site = [SiteRole::Primary, SiteRole::Dr].into_iter().find(|s| sites.region(*s) == Some(region.as_str()));
+            let site = [SiteRole::Primary, SiteRole::Dr]
+                .into_iter()
+                .find(|s| sites.region(*s) == Some(region.as_str()));
             match site {
-                Some(s) => at.entry(s).or_default().push((id, m.is_writer() == Some(true))),
-                None => d.skipped.push(format!("global cluster {gid}: member {id} is in {region}, outside both sites")),
+                Some(s) => at
+                    .entry(s)
+                    .or_default()
+                    .push((id, m.is_writer() == Some(true))),
+                None => d.skipped.push(format!(
+                    "global cluster {gid}: member {id} is in {region}, outside both sites"
+                )),
             }
         }
         let pick = |s: SiteRole| -> Option<Pick> {
             let members = at.get(&s)?;
             Some(match members.as_slice() {
-                [(id, w)] => Pick::known(id.as_str(), format!("GlobalClusterMembers of {gid}{}", if *w { " (the writer)" } else { "" })),
-                many => Pick::choose(many.iter().map(|(i, _)| i.clone()).collect(), format!("{gid} has {} clusters at the {s} site: pick the one to pair", many.len())),
+                [(id, w)] => Pick::known(
+                    id.as_str(),
+                    format!(
+                        "GlobalClusterMembers of {gid}{}",
+                        if *w { " (the writer)" } else { "" }
+                    ),
+                ),
+                many => Pick::choose(
+                    many.iter().map(|(i, _)| i.clone()).collect(),
+                    format!(
+                        "{gid} has {} clusters at the {s} site: pick the one to pair",
+                        many.len()
+                    ),
+                ),
             })
         };
         let (Some(p), Some(r)) = (pick(SiteRole::Primary), pick(SiteRole::Dr)) else {
-            d.skipped.push(format!("global cluster {gid}: no member at one of the sites"));
+            d.skipped.push(format!(
+                "global cluster {gid}: no member at one of the sites"
+            ));
             continue;
         };
-        let writer = at.iter().find_map(|(s, m)| m.iter().find(|(_, w)| *w).map(|(id, _)| (*s, id.clone())));
+        let writer = at
+            .iter()
+            .find_map(|(s, m)| m.iter().find(|(_, w)| *w).map(|(id, _)| (*s, id.clone())));
         if let Some((s, id)) = &writer {
-            d.serving.push(Serving { site: *s, why: format!("Aurora cluster {id} is the writer of global cluster {gid}") });
+            d.serving.push(Serving {
+                site: *s,
+                why: format!("Aurora cluster {id} is the writer of global cluster {gid}"),
+            });
         }
         let engine = g.engine().unwrap_or("aurora-postgresql").to_string();
         let fence = fences.cluster_group(clients, &engine).await;
         let text = |p: &Pick| p.value().as_str().map(str::to_string);
         d.entries.push(
-            Entry::new(Table::Databases, Observed::Database { primary: writer.map(|w| w.1).or_else(|| text(&p)).unwrap_or_default(), dr: text(&r) })
-                .with("name", Pick::known(gid, "GlobalClusterIdentifier"))
-                .with("primary", p)
-                .with("dr", r)
-                .with("engine", Pick::known(engine.as_str(), "the global cluster's Engine"))
-                .with("options.failover", Pick::known("aurora-global", "a global cluster"))
-                .with("options.global_cluster", Pick::known(gid, "GlobalClusterIdentifier"))
-                .with("options.fence_parameter_group", fence),
+            Entry::new(
+                Table::Databases,
+                Observed::Database {
+                    primary: writer.map(|w| w.1).or_else(|| text(&p)).unwrap_or_default(),
+                    dr: text(&r),
+                },
+            )
+            .with("name", Pick::known(gid, "GlobalClusterIdentifier"))
+            .with("primary", p)
+            .with("dr", r)
+            .with(
+                "engine",
+                Pick::known(engine.as_str(), "the global cluster's Engine"),
+            )
+            .with(
+                "options.failover",
+                Pick::known("aurora-global", "a global cluster"),
+            )
+            .with(
+                "options.global_cluster",
+                Pick::known(gid, "GlobalClusterIdentifier"),
+            )
+            .with("options.fence_parameter_group", fence),
         );
     }
     Ok(())
@@ -260,7 +340,13 @@ fn read_only_parameter(engine: &str) -> (&'static str, &'static str) {
 
 impl Fences {
     /// The DB parameter group for an instance of `engine` whose current group is `current`.
-    async fn instance_group(&mut self, clients: &[(SiteRole, String, Client)], engine: &str, current: &str, family: Option<String>) -> Pick {
+    async fn instance_group(
+        &mut self,
+        clients: &[(SiteRole, String, Client)],
+        engine: &str,
+        current: &str,
+        family: Option<String>,
+    ) -> Pick {
         let key = (false, format!("{engine}/{current}/{family:?}"));
         if let Some(p) = self.cache.get(&key) {
             return p.clone();
@@ -274,7 +360,11 @@ impl Fences {
     }
 
     /// The DB cluster parameter group for a global cluster of `engine`.
-    async fn cluster_group(&mut self, clients: &[(SiteRole, String, Client)], engine: &str) -> Pick {
+    async fn cluster_group(
+        &mut self,
+        clients: &[(SiteRole, String, Client)],
+        engine: &str,
+    ) -> Pick {
         let key = (true, engine.to_string());
         if let Some(p) = self.cache.get(&key) {
             return p.clone();
@@ -305,7 +395,13 @@ async fn fence_groups(
     }
     // The instance's family: its current group's, and the one its engine version names.
     let families: Vec<String> = current
-        .and_then(|cur| per_region.first()?.iter().find(|(n, _)| n == cur).map(|(_, f)| f.clone()))
+        .and_then(|cur| {
+            per_region
+                .first()?
+                .iter()
+                .find(|(n, _)| n == cur)
+                .map(|(_, f)| f.clone())
+        })
         .into_iter()
         .chain(versioned)
         .collect();
@@ -318,7 +414,10 @@ async fn fence_groups(
         {
             continue;
         }
-        if !per_region.iter().all(|groups| groups.iter().any(|(n, f)| *n == name && *f == fam)) {
+        if !per_region
+            .iter()
+            .all(|groups| groups.iter().any(|(n, f)| *n == name && *f == fam))
+        {
             continue;
         }
         let mut all_on = true;
@@ -329,7 +428,11 @@ async fn fence_groups(
             found.push(name);
         }
     }
-    let what = if cluster { "DB cluster parameter group" } else { "DB parameter group" };
+    let what = if cluster {
+        "DB cluster parameter group"
+    } else {
+        "DB parameter group"
+    };
     Ok(match found.as_slice() {
         [one] => Pick::known(one.as_str(), format!("the only {what} with {param} = {on} in both regions")),
         [] => Pick::choose(Vec::new(), format!(
@@ -344,20 +447,40 @@ async fn groups(c: &Client, region: &str, cluster: bool) -> Result<Vec<(String, 
     let mut marker = None;
     loop {
         let next = if cluster {
-            let page = c.describe_db_cluster_parameter_groups().set_marker(marker).send().await
-                .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_CLUSTER_PARAMETER_GROUPS, region, e))?;
-            out.extend(page.db_cluster_parameter_groups().iter().map(|g| (
-                g.db_cluster_parameter_group_name().unwrap_or_default().to_string(),
-                g.db_parameter_group_family().unwrap_or_default().to_string(),
-            )));
+            let page = c
+                .describe_db_cluster_parameter_groups()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| {
+                    map_sdk_error(iam::RDS_DESCRIBE_CLUSTER_PARAMETER_GROUPS, region, e)
+                })?;
+            out.extend(page.db_cluster_parameter_groups().iter().map(|g| {
+                (
+                    g.db_cluster_parameter_group_name()
+                        .unwrap_or_default()
+                        .to_string(),
+                    g.db_parameter_group_family()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            }));
             page.marker().map(str::to_string)
         } else {
-            let page = c.describe_db_parameter_groups().set_marker(marker).send().await
+            let page = c
+                .describe_db_parameter_groups()
+                .set_marker(marker)
+                .send()
+                .await
                 .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_PARAMETER_GROUPS, region, e))?;
-            out.extend(page.db_parameter_groups().iter().map(|g| (
-                g.db_parameter_group_name().unwrap_or_default().to_string(),
-                g.db_parameter_group_family().unwrap_or_default().to_string(),
-            )));
+            out.extend(page.db_parameter_groups().iter().map(|g| {
+                (
+                    g.db_parameter_group_name().unwrap_or_default().to_string(),
+                    g.db_parameter_group_family()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            }));
             page.marker().map(str::to_string)
         };
         match next {
@@ -367,19 +490,59 @@ async fn groups(c: &Client, region: &str, cluster: bool) -> Result<Vec<(String, 
     }
 }
 
-async fn parameter_is(c: &Client, region: &str, group: &str, cluster: bool, param: &str, on: &str) -> Result<bool> {
+async fn parameter_is(
+    c: &Client,
+    region: &str,
+    group: &str,
+    cluster: bool,
+    param: &str,
+    on: &str,
+) -> Result<bool> {
     let mut marker = None;
     loop {
         let (params, next) = if cluster {
-            let page = c.describe_db_cluster_parameters().db_cluster_parameter_group_name(group).source("user").set_marker(marker).send().await
-                .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_CLUSTER_PARAMETERS, &format!("{group} ({region})"), e))?;
-            (page.parameters().to_vec(), page.marker().map(str::to_string))
+            let page = c
+                .describe_db_cluster_parameters()
+                .db_cluster_parameter_group_name(group)
+                .source("user")
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| {
+                    map_sdk_error(
+                        iam::RDS_DESCRIBE_CLUSTER_PARAMETERS,
+                        &format!("{group} ({region})"),
+                        e,
+                    )
+                })?;
+            (
+                page.parameters().to_vec(),
+                page.marker().map(str::to_string),
+            )
         } else {
-            let page = c.describe_db_parameters().db_parameter_group_name(group).source("user").set_marker(marker).send().await
-                .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_PARAMETERS, &format!("{group} ({region})"), e))?;
-            (page.parameters().to_vec(), page.marker().map(str::to_string))
+            let page = c
+                .describe_db_parameters()
+                .db_parameter_group_name(group)
+                .source("user")
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| {
+                    map_sdk_error(
+                        iam::RDS_DESCRIBE_PARAMETERS,
+                        &format!("{group} ({region})"),
+                        e,
+                    )
+                })?;
+            (
+                page.parameters().to_vec(),
+                page.marker().map(str::to_string),
+            )
         };
-        if params.iter().any(|p| p.parameter_name() == Some(param) && p.parameter_value() == Some(on)) {
+        if params
+            .iter()
+            .any(|p| p.parameter_name() == Some(param) && p.parameter_value() == Some(on))
+        {
             return Ok(true);
         }
         match next {
