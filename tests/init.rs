@@ -376,3 +376,88 @@ fn drift_names_a_new_replica_pair_and_a_resized_pool() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn init_reads_a_mixed_estate_into_one_plan_route53_rds_and_two_clusters() {
+    use aegis_dr_k8s_sim::K8sSim;
+    use serde_json::json;
+    let i = Inited::new();
+    let e = &i.estate;
+    let (prod, dr) = i.rt.block_on(async {
+        (
+            K8sSim::start("prod").await.expect("sim"),
+            K8sSim::start("dr").await.expect("sim"),
+        )
+    });
+    let (pk, dk) = (
+        i.dir.path().join("prod.kubeconfig"),
+        i.dir.path().join("dr.kubeconfig"),
+    );
+    prod.write_kubeconfig(&pk).expect("kubeconfig");
+    dr.write_kubeconfig(&dk).expect("kubeconfig");
+    let shop = format!("shop-{}", e.suffix);
+    let config = json!({ "kind": "ConfigMap", "metadata": { "name": "shop-config", "namespace": shop }, "data": { "MODE": "prod" } });
+    prod.with(|c| {
+        c.rollout_time = std::time::Duration::from_millis(30);
+        c.deployment(&shop, "api", 6, json!({ "app": "api" }));
+        c.deployment(&shop, "only-here", 1, json!({ "app": "x" }));
+        c.put(config.clone());
+    });
+    dr.with(|c| {
+        c.rollout_time = std::time::Duration::from_millis(30);
+        c.deployment(&shop, "api", 2, json!({ "app": "api" }));
+        c.put(config.clone());
+    });
+    let kubeconfigs = format!("{},{}", pk.display(), dk.display());
+    let o = i.init(&["--kubeconfigs", &kubeconfigs, "--output", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let doc = json(&o);
+    let plan = &doc["plan"];
+    assert_eq!(
+        plan["sites"]["primary"]["kubeconfig"],
+        pk.display().to_string()
+    );
+    let w = plan["workloads"].as_array().expect("workloads");
+    assert_eq!(w.len(), 1, "{plan:#}");
+    assert_eq!(w[0]["namespace"], shop.as_str());
+    assert_eq!(w[0]["deployments"], json!(["api"]));
+    assert_eq!(
+        (
+            w[0]["production_replicas"].as_i64(),
+            w[0]["standby_replicas"].as_i64()
+        ),
+        (Some(6), Some(2))
+    );
+    assert_eq!(
+        plan["checks"]["config_maps"],
+        json!([format!("{shop}/shop-config")]),
+        "{plan:#}"
+    );
+    assert!(
+        doc["skipped"]
+            .to_string()
+            .contains("only-here: only in the primary site's cluster"),
+        "{doc:#}"
+    );
+    assert!(
+        plan["dns_records"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{plan:#}"
+    );
+    assert!(
+        plan["databases"].as_array().is_some_and(|r| r.len() == 3),
+        "{plan:#}"
+    );
+    // The workloads' replicas are evidence too: the primary runs more.
+    assert!(
+        plan_line(&i.plan_text(), "region = \"us-east-1\"")
+            .contains("runs 6 replicas at the primary site"),
+        "{}",
+        i.plan_text()
+    );
+}
+
+fn plan_line(text: &str, needle: &str) -> String {
+    line(text, needle).to_string()
+}

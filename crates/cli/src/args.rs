@@ -115,6 +115,13 @@ pub struct InitArgs {
     /// The DR site as `PROVIDER:REGION` (with --primary).
     #[arg(long, requires = "primary")]
     pub dr: Option<String>,
+    /// Kubernetes workloads: the primary cluster's kubeconfig context, then the DR's.
+    #[arg(long, value_delimiter = ',', value_name = "PRIMARY,DR")]
+    pub kube_contexts: Vec<String>,
+    /// Kubernetes workloads: the primary cluster's kubeconfig file, then the DR's (default:
+    /// $KUBECONFIG or ~/.kube/config for both).
+    #[arg(long, value_delimiter = ',', value_name = "PRIMARY,DR")]
+    pub kubeconfigs: Vec<std::path::PathBuf>,
     /// Only resources with this tag, `KEY=VALUE` (repeat: all must match); kept in `[discovery]`.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,

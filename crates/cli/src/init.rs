@@ -68,12 +68,34 @@ impl InitConfig {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", primary.0, primary.1));
         let mut text = format!("[plan]\nname = {}\n", quoted(&name));
-        for (role, (provider, region)) in [("primary", &primary), ("dr", &dr)] {
+        let pair = |flag: &str, n: usize| -> Result<()> {
+            match n {
+                0 | 2 => Ok(()),
+                _ => Err(Error::config(format!(
+                    "--{flag}: give two, the primary cluster's then the DR's (got {n})"
+                ))),
+            }
+        };
+        pair("kube-contexts", a.kube_contexts.len())?;
+        pair("kubeconfigs", a.kubeconfigs.len())?;
+        for (i, (role, (provider, region))) in
+            [("primary", &primary), ("dr", &dr)].into_iter().enumerate()
+        {
             text.push_str(&format!(
                 "[sites.{role}]\nprovider = {}\nregion = {}\n",
                 quoted(provider),
                 quoted(region)
             ));
+            if let Some(k) = a.kubeconfigs.get(i) {
+                let abs = std::path::absolute(k).map_err(|e| Error::io(k.display(), e))?;
+                text.push_str(&format!(
+                    "kubeconfig = {}\n",
+                    quoted(&abs.display().to_string())
+                ));
+            }
+            if let Some(c) = a.kube_contexts.get(i) {
+                text.push_str(&format!("context = {}\n", quoted(c)));
+            }
         }
         if let Some(p) = &a.aws_profile {
             text.push_str(&format!("[providers.aws]\nprofile = {}\n", quoted(p)));

@@ -4,6 +4,7 @@
 use std::{collections::BTreeSet, sync::Arc};
 
 use aegis_dr_core::{
+    discover::{DiscoverContext, Discovery},
     plan::WorkloadKind,
     provider::{Backend, BuildContext, Capabilities, Permissions, ProviderSet},
     Error, Plan, Result, SiteRole,
@@ -62,6 +63,10 @@ impl Backend for KubernetesBackend {
             document: rbac_for(&ctx.plan),
             notes: Vec::new(),
         })
+    }
+
+    async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        crate::discover::discover(ctx).await
     }
 }
 

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod discover;
 mod error;
 mod lease;
 pub mod migration;

@@ -94,7 +94,7 @@ impl std::fmt::Debug for KubernetesWorkloads {
 }
 
 /// Reads the fields aegis-dr needs from a workload object.
-trait Workload:
+pub(crate) trait Workload:
     Resource<Scope = NamespaceResourceScope, DynamicType = ()>
     + Clone
     + serde::de::DeserializeOwned

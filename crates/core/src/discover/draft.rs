@@ -101,6 +101,15 @@ impl Draft {
                 }
             }
         }
+        let checks: Vec<(String, Pick)> = found.iter().flat_map(|d| d.checks.clone()).collect();
+        if !checks.is_empty() {
+            sections.push(Section {
+                header: "[checks]".into(),
+                path: "checks".into(),
+                comment: None,
+                fields: checks,
+            });
+        }
         Draft {
             sections,
             header: read.to_vec(),
@@ -192,10 +201,21 @@ impl Draft {
         for s in &self.sections {
             let mut keys = serde_json::Map::new();
             for (k, p) in &s.fields {
-                keys.insert(
-                    k.clone(),
-                    serde_json::to_value(p.value()).unwrap_or(serde_json::Value::Null),
-                );
+                let v = serde_json::to_value(p.value()).unwrap_or(serde_json::Value::Null);
+                // A dotted key (`options.failover`) is a key of an inner table.
+                match k.split_once('.') {
+                    Some((outer, inner)) => {
+                        let t = keys
+                            .entry(outer.to_string())
+                            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+                        if let serde_json::Value::Object(m) = t {
+                            m.insert(inner.to_string(), v);
+                        }
+                    }
+                    None => {
+                        keys.insert(k.clone(), v);
+                    }
+                }
             }
             let object = serde_json::Value::Object(keys);
             place(&mut plan, &s.path, object);
@@ -328,9 +348,15 @@ fn site_section(skeleton: &Plan, role: SiteRole, found: &[Discovery]) -> Section
 }
 
 fn brief(why: &[&str]) -> String {
-    let mut out = why.iter().take(2).copied().collect::<Vec<_>>().join("; ");
-    if why.len() > 2 {
-        out.push_str(&format!(" (and {} more)", why.len() - 2));
+    const SHOWN: usize = 4;
+    let mut out = why
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if why.len() > SHOWN {
+        out.push_str(&format!(" (and {} more)", why.len() - SHOWN));
     }
     out
 }

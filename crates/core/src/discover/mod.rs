@@ -78,6 +78,11 @@ pub fn targets_value(targets: &[String]) -> toml::Value {
     }
 }
 
+/// Names as a plan array (`["a", "b"]`).
+pub fn list_value(items: &[String]) -> toml::Value {
+    toml::Value::Array(items.iter().cloned().map(toml::Value::String).collect())
+}
+
 /// The plan's arrays of resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
@@ -223,6 +228,8 @@ pub struct Discovery {
     pub serving: Vec<Serving>,
     /// Keys of a site this provider inferred (`cluster`), by site.
     pub site_keys: BTreeMap<SiteRole, Vec<(String, Pick)>>,
+    /// Keys of `[checks]` it inferred (`config_maps`).
+    pub checks: Vec<(String, Pick)>,
     /// What it saw and left out, and why (one sentence each).
     pub skipped: Vec<String>,
 }
@@ -236,6 +243,7 @@ impl Discovery {
             entries: Vec::new(),
             serving: Vec::new(),
             site_keys: BTreeMap::new(),
+            checks: Vec::new(),
             skipped: Vec::new(),
         }
     }
