@@ -407,3 +407,89 @@ async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over() {
     assert_eq!(failovers(&e).len(), 1);
     b.shutdown().await;
 }
+
+/// A drift source answering what the test sets.
+struct FixedDrift(std::sync::Mutex<aegis_dr_core::Result<Vec<aegis_dr_core::discover::Drift>>>);
+
+#[async_trait::async_trait]
+impl aegis_dr_core::discover::DriftSource for FixedDrift {
+    async fn drift(&self) -> aegis_dr_core::Result<Vec<aegis_dr_core::discover::Drift>> {
+        match &*self.0.lock().expect("lock") {
+            Ok(v) => Ok(v.clone()),
+            Err(e) => Err(aegis_dr_core::Error::new(e.kind(), e.to_string())),
+        }
+    }
+}
+
+fn a_drift(what: &str) -> aegis_dr_core::discover::Drift {
+    aegis_dr_core::discover::Drift {
+        provider: "aws".into(),
+        kind: aegis_dr_core::discover::DriftKind::Added,
+        table: aegis_dr_core::discover::Table::Databases,
+        what: what.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_drift_is_escalated_once_and_an_unreadable_estate_is_unknown_not_none() {
+    let (_exporter, prom) = setup().await;
+    let notes = tempfile::tempdir().expect("notes");
+    let file = notes.path().join("n.jsonl");
+    let text = plan_text(&prom.url, &file, "failover").replace(
+        "approve_timeout = \"1m\"",
+        "approve_timeout = \"1m\"\ncheck_interval = \"200ms\"",
+    );
+    let e = Estate::new(fast_plan(&text));
+    let source = Arc::new(FixedDrift(std::sync::Mutex::new(Ok(vec![a_drift(
+        "the pair billing → billing-dr is not in the plan",
+    )]))));
+    let c = Controller::new(
+        e.plan.clone(),
+        e.sim.providers().expect("providers"),
+        e.state.clone(),
+        leader::for_state(&e.state, &e.plan.name, "a"),
+    )
+    .expect("controller")
+    .with_clock(e.clock)
+    .with_drift(source.clone())
+    .with_notifier(Notifier::new(
+        e.plan.notifications.clone(),
+        notes.path().to_path_buf(),
+        false,
+    ));
+    let status = c.status();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        c.run(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("controller runs");
+    });
+    let c = Running { stop, task, status };
+    wait_for("the drift escalation", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("plan drift") && t.contains("billing"))
+    })
+    .await;
+    more_check_rounds(&c, 3).await;
+    let notes_text = std::fs::read_to_string(&file).expect("notes");
+    assert_eq!(notes_text.matches("plan drift").count(), 1, "{notes_text}");
+    assert_eq!(
+        c.status.read().expect("status").plan_drift.as_ref().map(Vec::len),
+        Some(1)
+    );
+
+    // The estate cannot be read: escalated once, and the drift is unknown (not an empty list).
+    *source.0.lock().expect("lock") = Err(aegis_dr_core::Error::new(
+        aegis_dr_core::ErrorKind::Unreachable,
+        "rds: connection refused",
+    ));
+    wait_for("the unknown drift", || {
+        c.status.read().is_ok_and(|s| s.plan_drift.is_none() && s.drift_error.is_some())
+    })
+    .await;
+    more_check_rounds(&c, 2).await;
+    let notes_text = std::fs::read_to_string(&file).expect("notes");
+    assert_eq!(notes_text.matches("could not be read").count(), 1, "{notes_text}");
+    c.shutdown().await;
+}

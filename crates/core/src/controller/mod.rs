@@ -19,6 +19,7 @@ pub use rules::{Rule, RuleState, Transition};
 use crate::{
     checks::{run_checks, CheckResult, CheckStatus},
     clock::Clock,
+    discover::DriftSource,
     error::{Error, Result},
     journal::{Operation, RunFlags, RunStatus},
     lock::RunLock,
@@ -58,6 +59,11 @@ pub struct ControllerStatus {
     pub last_action: Option<String>,
     /// A completed failover whose primary is ready to fail back to (notified once).
     pub failback_ready: bool,
+    /// The plan's drift from the estate at the last read (`[discovery]` plans): none when it was
+    /// never read or could not be (unknown, not "no drift").
+    pub plan_drift: Option<Vec<String>>,
+    /// Why the last drift read failed.
+    pub drift_error: Option<String>,
 }
 
 /// The DR controller of one plan.
@@ -71,6 +77,7 @@ pub struct Controller {
     leader: Arc<dyn Leadership>,
     status: Arc<RwLock<ControllerStatus>>,
     http: reqwest::Client,
+    drift: Option<Arc<dyn DriftSource>>,
 }
 
 type RunTask = (String, tokio::task::JoinHandle<Result<RunOutcome>>);
@@ -99,6 +106,8 @@ impl Controller {
             active_run: None,
             last_action: None,
             failback_ready: false,
+            plan_drift: None,
+            drift_error: None,
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10).min(plan.watch.interval.max(Duration::from_secs(1))))
@@ -114,6 +123,7 @@ impl Controller {
             leader,
             status: Arc::new(RwLock::new(status)),
             http,
+            drift: None,
         })
     }
 
@@ -126,6 +136,13 @@ impl Controller {
     /// Reports its runs' progress to `progress`.
     pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Reads the plan's drift from `source` with its periodic checks, escalating each new
+    /// difference once.
+    pub fn with_drift(mut self, source: Arc<dyn DriftSource>) -> Self {
+        self.drift = Some(source);
         self
     }
 
@@ -504,7 +521,61 @@ impl Controller {
             )
             .await;
         }
+        self.check_drift().await;
         self.check_failback_ready().await;
+    }
+
+    /// Reads the plan's drift and escalates what is new since the last read; a failed read is
+    /// escalated once per distinct error (the drift is then unknown, not none).
+    async fn check_drift(&self) {
+        let Some(source) = &self.drift else {
+            return;
+        };
+        let (before, before_error) = self
+            .status
+            .read()
+            .map(|s| (s.plan_drift.clone(), s.drift_error.clone()))
+            .unwrap_or_default();
+        match source.drift().await {
+            Ok(list) => {
+                let now: Vec<String> = list.iter().map(ToString::to_string).collect();
+                let new: Vec<&String> = now
+                    .iter()
+                    .filter(|d| !before.as_ref().is_some_and(|b| b.contains(d)))
+                    .collect();
+                if !new.is_empty() {
+                    self.notify(
+                        Template::Escalation,
+                        Some(Escalation::DrEnvironmentUnhealthy),
+                        format!(
+                            "aegis-dr watch: plan drift: the plan and the estate differ ({} new; `aegis-dr drift` lists all): {}",
+                            new.len(),
+                            new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+                        ),
+                    )
+                    .await;
+                }
+                self.set(|s| {
+                    s.plan_drift = Some(now);
+                    s.drift_error = None;
+                });
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if before_error.as_deref() != Some(msg.as_str()) {
+                    self.notify(
+                        Template::Escalation,
+                        Some(Escalation::DrEnvironmentUnhealthy),
+                        format!("aegis-dr watch: the plan's drift could not be read, so it is unknown: {msg}"),
+                    )
+                    .await;
+                }
+                self.set(|s| {
+                    s.plan_drift = None;
+                    s.drift_error = Some(msg);
+                });
+            }
+        }
     }
 
     async fn check_failback_ready(&self) {

@@ -1,6 +1,6 @@
 //! Discovery: what `aegis-dr init` and `aegis-dr drift` read of an estate.
 //!
-//! A provider that can read its estate answers [`crate::provider::Backend::discover`] with a
+//! A provider that can read its estate answers `Backend::discover` (in `provider`) with a
 //! [`Discovery`]: plan entries it inferred, each value with where it came from ([`Pick::Known`]) or a
 //! choice it could not make ([`Pick::Choose`]), the evidence of which site serves now, and what it
 //! saw but left out. [`Draft`] turns the discoveries of one estate into a commented plan file (or
@@ -247,6 +247,14 @@ impl Discovery {
             skipped: Vec::new(),
         }
     }
+}
+
+/// Where the controller reads drift from: discovery through the providers' backends, which
+/// the core cannot reach (the `aegis-dr` crate's registry can).
+#[async_trait::async_trait]
+pub trait DriftSource: Send + Sync {
+    /// The plan's drift now (an error when the estate could not be read).
+    async fn drift(&self) -> crate::error::Result<Vec<Drift>>;
 }
 
 /// What discovery reads: filters on the resources.
