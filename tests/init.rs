@@ -140,7 +140,7 @@ fn init_writes_the_aws_estate_as_a_plan_that_fails_over_and_back() {
     );
 
     // The record's DR target is nowhere in the estate: a marked choice, never a guess.
-    let choice = format!("\"<choose> lb-usw2.example.com\"");
+    let choice = "\"<choose> lb-usw2.example.com\"".to_string();
     assert!(text.contains(&format!("dr_target = {choice}")), "{text}");
     assert!(out.contains("dns_records[0].dr_target"), "{out}");
     let o = i.run(&["plan"]);

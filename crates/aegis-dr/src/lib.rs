@@ -167,7 +167,11 @@ pub async fn discover(plan: &Plan) -> Result<Vec<discover::Discovery>> {
             }
         }
     }
-    let scope = discover::Scope::from(&plan.discovery);
+    let scope = plan
+        .discovery
+        .as_ref()
+        .map(discover::Scope::from)
+        .unwrap_or_default();
     let mut out = Vec::new();
     for name in names {
         if plan.sim_serves(&name) {
@@ -189,6 +193,17 @@ pub async fn discover(plan: &Plan) -> Result<Vec<discover::Discovery>> {
         );
     }
     Ok(out)
+}
+
+/// The controller's drift source: [`discover()`] of the plan, compared with it.
+#[derive(Debug, Clone)]
+pub struct PlanDrift(pub Plan);
+
+#[async_trait::async_trait]
+impl discover::DriftSource for PlanDrift {
+    async fn drift(&self) -> Result<Vec<discover::Drift>> {
+        Ok(discover::drift(&self.0, &discover(&self.0).await?))
+    }
 }
 
 /// The simulated estate's providers for every name it serves.

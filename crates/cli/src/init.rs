@@ -123,7 +123,7 @@ impl InitConfig {
 
 /// What was read, one line per provider (for the file's head and the summary).
 fn read_lines(plan: &Plan, found: &[Discovery]) -> Vec<String> {
-    let scope = &plan.discovery;
+    let scope = plan.discovery.clone().unwrap_or_default();
     let mut filters = Vec::new();
     if let Some(n) = &scope.name_contains {
         filters.push(format!("names containing `{n}`"));

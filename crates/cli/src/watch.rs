@@ -345,13 +345,18 @@ pub async fn watch(cfg: &crate::config::Config, identity: &str, listen: SocketAd
     let clock = aegis_dr::clock::Clock::new();
     let providers = aegis_dr::providers_for(&cfg.plan, &cfg.state, clock).await?;
     let leader = aegis_dr::leadership_for(&cfg.plan, &cfg.state, identity).await?;
-    let controller = Controller::new(cfg.plan.clone(), providers, cfg.state.clone(), leader)?
+    let mut controller = Controller::new(cfg.plan.clone(), providers, cfg.state.clone(), leader)?
         .with_clock(clock)
         .with_notifier(aegis_dr::notify::Notifier::new(
             cfg.plan.notifications.clone(),
             cfg.plan_dir.clone(),
             false,
         ));
+    // A plan written by `aegis-dr init` is compared with the estate at every round of checks.
+    if cfg.plan.discovery.is_some() {
+        controller =
+            controller.with_drift(std::sync::Arc::new(aegis_dr::PlanDrift(cfg.plan.clone())));
+    }
     let bound = serve(
         listen,
         controller.status(),

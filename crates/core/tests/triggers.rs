@@ -468,14 +468,20 @@ async fn plan_drift_is_escalated_once_and_an_unreadable_estate_is_unknown_not_no
     });
     let c = Running { stop, task, status };
     wait_for("the drift escalation", || {
-        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("plan drift") && t.contains("billing"))
+        std::fs::read_to_string(&file)
+            .is_ok_and(|t| t.contains("plan drift") && t.contains("billing"))
     })
     .await;
     more_check_rounds(&c, 3).await;
     let notes_text = std::fs::read_to_string(&file).expect("notes");
     assert_eq!(notes_text.matches("plan drift").count(), 1, "{notes_text}");
     assert_eq!(
-        c.status.read().expect("status").plan_drift.as_ref().map(Vec::len),
+        c.status
+            .read()
+            .expect("status")
+            .plan_drift
+            .as_ref()
+            .map(Vec::len),
         Some(1)
     );
 
@@ -485,11 +491,17 @@ async fn plan_drift_is_escalated_once_and_an_unreadable_estate_is_unknown_not_no
         "rds: connection refused",
     ));
     wait_for("the unknown drift", || {
-        c.status.read().is_ok_and(|s| s.plan_drift.is_none() && s.drift_error.is_some())
+        c.status
+            .read()
+            .is_ok_and(|s| s.plan_drift.is_none() && s.drift_error.is_some())
     })
     .await;
     more_check_rounds(&c, 2).await;
     let notes_text = std::fs::read_to_string(&file).expect("notes");
-    assert_eq!(notes_text.matches("could not be read").count(), 1, "{notes_text}");
+    assert_eq!(
+        notes_text.matches("could not be read").count(),
+        1,
+        "{notes_text}"
+    );
     c.shutdown().await;
 }

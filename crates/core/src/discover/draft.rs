@@ -53,8 +53,7 @@ impl Draft {
                     .collect(),
             });
         }
-        let d = &skeleton.discovery;
-        if !d.tags.is_empty() || d.name_contains.is_some() {
+        if let Some(d) = &skeleton.discovery {
             let mut fields = Vec::new();
             if let Some(n) = &d.name_contains {
                 fields.push((
@@ -73,7 +72,10 @@ impl Draft {
             sections.push(Section {
                 header: "[discovery]".into(),
                 path: "discovery".into(),
-                comment: Some("What init read: `aegis-dr drift` reads the same.".into()),
+                comment: Some(
+                    "What init read: `aegis-dr drift` and `aegis-dr watch` read the same and report what differs."
+                        .into(),
+                ),
                 fields,
             });
         }

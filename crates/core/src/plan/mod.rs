@@ -777,8 +777,9 @@ pub struct Plan {
     pub watch: WatchSettings,
     /// Where runs keep their state (`[state]`).
     pub state: StateSettings,
-    /// What `aegis-dr init` read, so `aegis-dr drift` reads the same (`[discovery]`).
-    pub discovery: DiscoverySettings,
+    /// What `aegis-dr init` read, so `aegis-dr drift` (and `watch`) read the same
+    /// (`[discovery]`; none in a plan not written by init).
+    pub discovery: Option<DiscoverySettings>,
 }
 
 impl Plan {

@@ -71,7 +71,7 @@ impl Plan {
             triggers: super::triggers::triggers(raw.triggers)?,
             watch: super::triggers::watch(raw.watch)?,
             state: super::state_settings::state(raw.state.unwrap_or_default())?,
-            discovery: raw.discovery.unwrap_or_default(),
+            discovery: raw.discovery,
         };
         super::graph::check_hook_anchors(&plan)?;
         Ok(plan)
