@@ -542,3 +542,92 @@ fn the_postgres_example_plans_with_its_variables_set() {
         stderr(&o)
     );
 }
+
+/// `aegis-dr init` on a PostgreSQL pair: which server is the primary, that the standby streams,
+/// the connection strings left in their variables, and the application's roles a choice.
+#[test]
+fn init_reads_the_postgres_pair_and_leaves_the_app_roles_to_choose() {
+    let pg = PgPair::start(PgOptions::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dsn = |s: &PgServer| {
+        format!(
+            "host=127.0.0.1 port={} user={} dbname=postgres sslmode=disable",
+            s.port,
+            aegis_dr_test_servers::postgres::ADMIN
+        )
+    };
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
+            .arg("--config")
+            .arg(dir.path().join("aegis.toml"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(args)
+            .env("AEGIS_TEST_PG_EAST", dsn(&pg.primary))
+            .env("AEGIS_TEST_PG_WEST", dsn(&pg.standby))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("runs")
+    };
+    let o = run(&[
+        "init",
+        "--primary",
+        "sim:aws-us-east-1",
+        "--dr",
+        "sim:gcp-us-central1",
+        "--postgres-dsn-envs",
+        "AEGIS_TEST_PG_EAST,AEGIS_TEST_PG_WEST",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let doc = json(&o);
+    let db = &doc["plan"]["databases"][0];
+    assert_eq!(db["provider"], "postgres", "{doc:#}");
+    assert_eq!(db["primary"], format!("127.0.0.1:{}", pg.primary.port));
+    assert_eq!(db["dr"], format!("127.0.0.1:{}", pg.standby.port));
+    assert_eq!(db["options"]["primary_dsn_env"], "AEGIS_TEST_PG_EAST");
+    let choice = doc["choices"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["at"] == "databases[0].options.app_roles")
+        })
+        .unwrap_or_else(|| panic!("app_roles is a choice: {doc:#}"));
+    assert!(
+        choice["options"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|r| r == APP)),
+        "{choice:#}"
+    );
+    let text = std::fs::read_to_string(dir.path().join("aegis.toml")).expect("plan");
+    assert!(
+        !text.contains("dbname="),
+        "no connection string is written:\n{text}"
+    );
+    assert!(text.contains("streams from"), "{text}");
+    assert!(
+        text.contains("accepts writes (pg_is_in_recovery() = false)"),
+        "{text}"
+    );
+
+    let marked = text
+        .lines()
+        .find(|l| l.starts_with("options.app_roles = \"<choose>"))
+        .expect("the marked choice")
+        .to_string();
+    std::fs::write(
+        dir.path().join("aegis.toml"),
+        text.replace(&marked, &format!("options.app_roles = \"{APP}\"")),
+    )
+    .expect("plan");
+    let o = run(&["plan"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&["drift"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(code(&o), 0, "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains("no drift") && out.contains("postgres (databases)"),
+        "{out}"
+    );
+}

@@ -167,18 +167,27 @@ pub async fn discover(plan: &Plan) -> Result<Vec<discover::Discovery>> {
             }
         }
     }
+    if plan
+        .discovery
+        .as_ref()
+        .is_some_and(|d| d.postgres.is_some())
+    {
+        names.push(ProviderName(plan::POSTGRES.into()));
+    }
     let scope = plan
         .discovery
         .as_ref()
         .map(discover::Scope::from)
         .unwrap_or_default();
+    let (simulated, names): (Vec<_>, Vec<_>) = names.into_iter().partition(|n| plan.sim_serves(n));
+    if names.is_empty() {
+        return Err(Error::config(format!(
+            "`{}` is served by the simulated estate, which has no estate of its own to read: name real providers' sites (for example --aws-regions us-east-1,us-west-2)",
+            simulated.first().map(ProviderName::as_str).unwrap_or("sim")
+        )));
+    }
     let mut out = Vec::new();
     for name in names {
-        if plan.sim_serves(&name) {
-            return Err(Error::config(format!(
-                "`{name}` is served by the simulated estate, which has no estate of its own to read: name real providers' sites (for example --aws-regions us-east-1,us-west-2)"
-            )));
-        }
         let backend = registry::backend_of(plan, &name)?;
         let ctx = discover::DiscoverContext {
             name: name.clone(),

@@ -122,6 +122,13 @@ pub struct InitArgs {
     /// $KUBECONFIG or ~/.kube/config for both).
     #[arg(long, value_delimiter = ',', value_name = "PRIMARY,DR")]
     pub kubeconfigs: Vec<std::path::PathBuf>,
+    /// A self-managed PostgreSQL pair: the variables holding the primary's and the DR's
+    /// connection strings (the strings are never written; the names are, in `[discovery]`).
+    #[arg(long, value_delimiter = ',', value_name = "PRIMARY_VAR,DR_VAR")]
+    pub postgres_dsn_envs: Vec<String>,
+    /// The variable holding the PostgreSQL password, when the connection strings have none.
+    #[arg(long, value_name = "VAR", requires = "postgres_dsn_envs")]
+    pub postgres_password_env: Option<String>,
     /// Only resources with this tag, `KEY=VALUE` (repeat: all must match); kept in `[discovery]`.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,

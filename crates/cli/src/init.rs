@@ -104,6 +104,25 @@ impl InitConfig {
         if let Some(n) = &a.name_contains {
             text.push_str(&format!("name_contains = {}\n", quoted(n)));
         }
+        match &a.postgres_dsn_envs[..] {
+            [] => {}
+            [p, d] => {
+                text.push_str(&format!(
+                    "[discovery.postgres]\nprimary_dsn_env = {}\ndr_dsn_env = {}\n",
+                    quoted(p),
+                    quoted(d)
+                ));
+                if let Some(v) = &a.postgres_password_env {
+                    text.push_str(&format!("password_env = {}\n", quoted(v)));
+                }
+            }
+            other => {
+                return Err(Error::config(format!(
+                    "--postgres-dsn-envs: give two variable names, the primary's then the DR's (got {})",
+                    other.len()
+                )))
+            }
+        }
         text.push_str("[discovery.tags]\n");
         for t in &a.tags {
             let Some((k, v)) = t.split_once('=').filter(|(k, _)| !k.is_empty()) else {

@@ -15,6 +15,7 @@
 
 mod client;
 pub mod conninfo;
+mod discover;
 mod failover;
 mod observe;
 mod permissions;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 use aegis_dr_core::{
     clock::Clock,
+    discover::{DiscoverContext, Discovery},
     plan::Plan,
     provider::{
         Backend, BuildContext, Capabilities, Clients, DatabaseFailover, Permissions, ProviderSet,
@@ -133,5 +135,9 @@ impl Backend for PostgresBackend {
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {
         check_resources(&ctx.plan)?;
         permissions::document(&ctx.plan)
+    }
+
+    async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        discover::discover(ctx).await
     }
 }

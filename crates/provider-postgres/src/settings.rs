@@ -125,7 +125,7 @@ fn env(at: &str, key: &str, var: &str, lookup: &dyn Fn(&str) -> Option<String>) 
     })
 }
 
-fn instance(
+pub(crate) fn instance(
     at: &str,
     d: &DatabaseSpec,
     site: SiteRole,

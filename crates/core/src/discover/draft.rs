@@ -69,6 +69,18 @@ impl Draft {
                     .collect();
                 fields.push(("tags".to_string(), Pick::known(t, "--tag")));
             }
+            if let Some(pg) = &d.postgres {
+                let mut t = toml::Table::new();
+                t.insert("primary_dsn_env".into(), pg.primary_dsn_env.as_str().into());
+                t.insert("dr_dsn_env".into(), pg.dr_dsn_env.as_str().into());
+                if let Some(p) = &pg.password_env {
+                    t.insert("password_env".into(), p.as_str().into());
+                }
+                fields.push((
+                    "postgres".to_string(),
+                    Pick::known(t, "--postgres-dsn-envs"),
+                ));
+            }
             sections.push(Section {
                 header: "[discovery]".into(),
                 path: "discovery".into(),
