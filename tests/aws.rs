@@ -12,6 +12,18 @@ use crate::{
     common::{aws_command, code, json, stderr},
 };
 
+/// A runtime, an estate in the emulators and the folder of its files (no plan written).
+pub(crate) fn estate() -> (tokio::runtime::Runtime, Estate, tempfile::TempDir) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let estate = rt.block_on(Estate::create(dir.path(), &Endpoints::from_env()));
+    (rt, estate, dir)
+}
+
 struct Aws {
     rt: tokio::runtime::Runtime,
     estate: Estate,
@@ -21,13 +33,7 @@ struct Aws {
 impl Aws {
     /// An estate whose plan names the `sim` provider, so every command must pass `--provider aws`.
     fn new() -> Aws {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let estate = rt.block_on(Estate::create(dir.path(), &Endpoints::from_env()));
+        let (rt, estate, dir) = estate();
         let plan = estate
             .plan_toml("")
             .replace("provider = \"aws\"", "provider = \"sim\"");

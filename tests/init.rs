@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use aegis_dr_aws_sim::estate::{Endpoints, Estate, DR_REGION, PRIMARY_REGION};
+use aegis_dr_aws_sim::estate::{Estate, DR_REGION, PRIMARY_REGION};
 use serde_json::Value;
 
 use crate::common::{aws_command, code, json, stderr};
@@ -18,13 +18,7 @@ struct Inited {
 impl Inited {
     /// The estate, with no plan written yet.
     fn new() -> Inited {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let estate = rt.block_on(Estate::create(dir.path(), &Endpoints::from_env()));
+        let (rt, estate, dir) = crate::aws::estate();
         Inited { rt, estate, dir }
     }
 

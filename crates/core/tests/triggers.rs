@@ -89,19 +89,31 @@ struct Running {
 }
 
 fn start(e: &Estate, leader: Arc<dyn Leadership>, notes_dir: &std::path::Path) -> Running {
-    let c = Controller::new(
-        e.plan.clone(),
-        e.sim.providers().expect("providers"),
-        e.state.clone(),
-        leader,
-    )
-    .expect("controller")
-    .with_clock(e.clock)
-    .with_notifier(Notifier::new(
-        e.plan.notifications.clone(),
-        notes_dir.to_path_buf(),
-        false,
-    ));
+    start_with(e, leader, notes_dir, |c| c)
+}
+
+/// [`start`], with `adjust` applied to the controller before it runs.
+fn start_with(
+    e: &Estate,
+    leader: Arc<dyn Leadership>,
+    notes_dir: &std::path::Path,
+    adjust: impl FnOnce(Controller) -> Controller,
+) -> Running {
+    let c = adjust(
+        Controller::new(
+            e.plan.clone(),
+            e.sim.providers().expect("providers"),
+            e.state.clone(),
+            leader,
+        )
+        .expect("controller")
+        .with_clock(e.clock)
+        .with_notifier(Notifier::new(
+            e.plan.notifications.clone(),
+            notes_dir.to_path_buf(),
+            false,
+        )),
+    );
     let status = c.status();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -443,30 +455,13 @@ async fn plan_drift_is_escalated_once_and_an_unreadable_estate_is_unknown_not_no
     let source = Arc::new(FixedDrift(std::sync::Mutex::new(Ok(vec![a_drift(
         "the pair billing → billing-dr is not in the plan",
     )]))));
-    let c = Controller::new(
-        e.plan.clone(),
-        e.sim.providers().expect("providers"),
-        e.state.clone(),
+    let drift = source.clone();
+    let c = start_with(
+        &e,
         leader::for_state(&e.state, &e.plan.name, "a"),
-    )
-    .expect("controller")
-    .with_clock(e.clock)
-    .with_drift(source.clone())
-    .with_notifier(Notifier::new(
-        e.plan.notifications.clone(),
-        notes.path().to_path_buf(),
-        false,
-    ));
-    let status = c.status();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        c.run(async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("controller runs");
-    });
-    let c = Running { stop, task, status };
+        notes.path(),
+        move |c| c.with_drift(drift),
+    );
     wait_for("the drift escalation", || {
         std::fs::read_to_string(&file)
             .is_ok_and(|t| t.contains("plan drift") && t.contains("billing"))
