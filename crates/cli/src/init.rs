@@ -214,7 +214,7 @@ pub async fn init(cfg: InitConfig) -> Result<u8> {
     if choices.is_empty() {
         Plan::parse(&toml).map_err(|e| {
             Error::config(format!(
-                "init drafted a plan aegis-dr refuses (a defect of init; nothing was written): {e}"
+                "init drafted a plan aegis-dr refuses as written, so nothing was written (write the entry it names by hand, and report it): {e}"
             ))
         })?;
     }

@@ -438,6 +438,7 @@ fn a_drift(what: &str) -> aegis_dr_core::discover::Drift {
         provider: "aws".into(),
         kind: aegis_dr_core::discover::DriftKind::Added,
         table: aegis_dr_core::discover::Table::Databases,
+        subject: "billing".into(),
         what: what.into(),
     }
 }

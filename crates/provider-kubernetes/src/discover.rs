@@ -220,11 +220,28 @@ fn entry(
     if kind == WorkloadKind::StatefulSet {
         e = e.with("kind", Pick::known("StatefulSet", "its kind"));
     }
-    e.with(
+    e = e.with(
         "deployments",
         Pick::known(list_value(&[name.to_string()]), "its name"),
-    )
-    .with(
+    );
+    if p.max(d) == 0 {
+        // Scaled to zero at both sites: nothing says what production runs.
+        return e
+            .with(
+                "production_replicas",
+                Pick::choose(
+                    Vec::new(),
+                    format!(
+                        "{what} runs no replica at either site now: write what production runs"
+                    ),
+                ),
+            )
+            .with(
+                "standby_replicas",
+                Pick::known(0_i64, "spec.replicas at both sites now"),
+            );
+    }
+    e.with(
         "production_replicas",
         Pick::known(
             i64::from(p.max(d)),

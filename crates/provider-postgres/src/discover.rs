@@ -26,6 +26,7 @@ struct Seen {
 
 const READ: &str = "SELECT pg_is_in_recovery(),
   (SELECT status FROM pg_stat_wal_receiver),
+  (SELECT count(*) FROM pg_stat_wal_receiver),
   (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),
   (SELECT coalesce(string_agg(rolname, ',' ORDER BY rolname), '') FROM pg_roles
      WHERE rolcanlogin AND NOT rolsuper AND NOT rolreplication AND rolname <> current_user
@@ -69,14 +70,23 @@ pub(crate) async fn discover(ctx: &DiscoverContext) -> Result<Discovery> {
             .query_one(READ, &[])
             .await
             .map_err(|e| map_err(&i.address, "read its role", e))?;
-        let roles: String = row.get(3);
+        let roles: String = row.get(4);
+        let receivers: i64 = row.get(2);
+        let receiver: Option<String> = row.get(1);
+        // A receiver whose status this role may not read: unknown, never "not streaming".
+        if receivers > 0 && receiver.is_none() {
+            return Err(Error::config(format!(
+                "{}: pg_stat_wal_receiver hides its status from `{}` (grant it pg_monitor; `aegis-dr permissions --provider postgres` prints the grants)",
+                i.address, i.user
+            )));
+        }
         seen.insert(
             site,
             Seen {
                 address: i.address.clone(),
                 standby: row.get(0),
-                receiver: row.get(1),
-                sender: row.get(2),
+                receiver,
+                sender: row.get(3),
                 roles: roles
                     .split(',')
                     .filter(|r| !r.is_empty())

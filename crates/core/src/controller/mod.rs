@@ -64,6 +64,9 @@ pub struct ControllerStatus {
     pub plan_drift: Option<Vec<String>>,
     /// Why the last drift read failed.
     pub drift_error: Option<String>,
+    /// The differences already escalated (provider, kind, table, subject), kept through failed
+    /// reads so a difference is escalated once while it lasts.
+    pub drift_escalated: Vec<String>,
 }
 
 /// The DR controller of one plan.
@@ -108,6 +111,7 @@ impl Controller {
             failback_ready: false,
             plan_drift: None,
             drift_error: None,
+            drift_escalated: Vec::new(),
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10).min(plan.watch.interval.max(Duration::from_secs(1))))
@@ -531,17 +535,35 @@ impl Controller {
         let Some(source) = &self.drift else {
             return;
         };
-        let (before, before_error) = self
+        let (escalated, before_error) = self
             .status
             .read()
-            .map(|s| (s.plan_drift.clone(), s.drift_error.clone()))
+            .map(|s| (s.drift_escalated.clone(), s.drift_error.clone()))
             .unwrap_or_default();
-        match source.drift().await {
+        // A slow estate must not hold the controller's loop (and its lease) for long.
+        let limit = self.plan.execution.call_timeout;
+        let read = tokio::select! {
+            r = source.drift() => r,
+            _ = self.clock.sleep(limit) => Err(Error::new(
+                crate::error::ErrorKind::Timeout,
+                format!("reading the estate took longer than {}", crate::duration::format_duration(limit)),
+            )),
+        };
+        match read {
             Ok(list) => {
-                let now: Vec<String> = list.iter().map(ToString::to_string).collect();
-                let new: Vec<&String> = now
+                let key = |d: &crate::discover::Drift| {
+                    format!(
+                        "{} {} {} {}",
+                        d.provider,
+                        d.kind.as_str(),
+                        d.table.key(),
+                        d.subject
+                    )
+                };
+                let new: Vec<String> = list
                     .iter()
-                    .filter(|d| !before.as_ref().is_some_and(|b| b.contains(d)))
+                    .filter(|d| !escalated.contains(&key(d)))
+                    .map(ToString::to_string)
                     .collect();
                 if !new.is_empty() {
                     self.notify(
@@ -550,13 +572,14 @@ impl Controller {
                         format!(
                             "aegis-dr watch: plan drift: the plan and the estate differ ({} new; `aegis-dr drift` lists all): {}",
                             new.len(),
-                            new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+                            new.join("; ")
                         ),
                     )
                     .await;
                 }
                 self.set(|s| {
-                    s.plan_drift = Some(now);
+                    s.plan_drift = Some(list.iter().map(ToString::to_string).collect());
+                    s.drift_escalated = list.iter().map(key).collect();
                     s.drift_error = None;
                 });
             }

@@ -1,7 +1,7 @@
 //! A plan file drafted from discoveries: sections of keys, each value with where it came from or
 //! a marked choice, rendered as commented TOML or as JSON for tools.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde_json::json;
 
@@ -92,12 +92,18 @@ impl Draft {
             });
         }
         for table in Table::ALL {
-            let mut names: BTreeMap<String, usize> = BTreeMap::new();
+            let mut names: BTreeSet<String> = BTreeSet::new();
             let mut index = 0;
             for d in found {
                 for e in d.entries.iter().filter(|e| e.table == table) {
                     let mut fields = e.fields.clone();
-                    unique_name(&mut fields, &mut names);
+                    // A record's or a pool's name is the provider's own: never renamed.
+                    if matches!(
+                        table,
+                        Table::Databases | Table::Workloads | Table::RecoveryServers
+                    ) {
+                        unique_name(&mut fields, &mut names);
+                    }
                     if let Some(p) = provider_key(skeleton, table, &d.provider, &fields) {
                         let at = fields
                             .iter()
@@ -161,11 +167,12 @@ impl Draft {
     pub fn to_toml(&self) -> String {
         let mut out = String::from("# Written by `aegis-dr init` from the estate it read:\n");
         for line in &self.header {
-            out.push_str(&format!("#   {line}\n"));
+            out.push_str(&format!("#   {}\n", one_line(line)));
         }
         out.push_str(
             "# Each inferred value says where it came from. A value \"<choose> a | b\" is a choice init could\n\
-             # not make: replace it with one of the options (the comment above it says what to weigh);\n\
+             # not make: replace it with your value (the options it saw are listed; the CHOICE line above\n\
+             # says what to weigh);\n\
              # `aegis-dr plan` and `check` refuse the file until none is left. Nothing secret is written.\n",
         );
         let choices = self.choices();
@@ -191,10 +198,10 @@ impl Draft {
                 let value = inline(&pick.value());
                 match pick {
                     Pick::Known { from, .. } => {
-                        out.push_str(&format!("{key} = {value}  # from {from}\n"));
+                        out.push_str(&format!("{key} = {value}  # from {}\n", one_line(from)));
                     }
                     Pick::Choose { why, .. } => {
-                        out.push_str(&format!("# CHOICE: {why}\n{key} = {value}\n"));
+                        out.push_str(&format!("# CHOICE: {}\n{key} = {value}\n", one_line(why)));
                     }
                 }
             }
@@ -202,7 +209,7 @@ impl Draft {
         if !self.skipped.is_empty() {
             out.push_str("\n# Seen and left out of the plan:\n");
             for s in &self.skipped {
-                out.push_str(&format!("#   {s}\n"));
+                out.push_str(&format!("#   {}\n", one_line(s)));
             }
         }
         out
@@ -302,7 +309,8 @@ fn site_section(skeleton: &Plan, role: SiteRole, found: &[Discovery]) -> Section
             .collect()
     };
     let (for_primary, for_dr) = (says(SiteRole::Primary), says(SiteRole::Dr));
-    let regions = vec![skeleton.primary.region.clone(), skeleton.dr.region.clone()];
+    // The one value that keeps the entries right; the other way round needs init run again.
+    let regions = vec![skeleton.primary.region.clone()];
     let region = match (for_primary.is_empty(), for_dr.is_empty()) {
         _ if role == SiteRole::Dr => Pick::known(site.region.clone(), "the command line"),
         (false, true) => Pick::known(
@@ -375,19 +383,22 @@ fn brief(why: &[&str]) -> String {
     out
 }
 
-/// Makes the entry's `name` unique in its table (`name-2`, ...).
-fn unique_name(fields: &mut [(String, Pick)], seen: &mut BTreeMap<String, usize>) {
+/// Makes a label `name` unique in its table (`name-2`, `name-3`, ...).
+fn unique_name(fields: &mut [(String, Pick)], seen: &mut BTreeSet<String>) {
     let Some((_, Pick::Known { value, .. })) = fields.iter_mut().find(|(k, _)| k == "name") else {
         return;
     };
     let Some(name) = value.as_str().map(str::to_string) else {
         return;
     };
-    let n = seen.entry(name.clone()).or_insert(0);
-    *n += 1;
-    if *n > 1 {
-        *value = toml::Value::String(format!("{name}-{n}"));
+    let mut candidate = name.clone();
+    let mut n = 1;
+    while seen.contains(&candidate) {
+        n += 1;
+        candidate = format!("{name}-{n}");
     }
+    seen.insert(candidate.clone());
+    *value = toml::Value::String(candidate);
 }
 
 /// The `provider` key an entry needs: when the provider that found it is not the one the plan
@@ -419,6 +430,11 @@ fn provider_key(
             format!("the provider that found it (the default here is `{default}`)"),
         )
     })
+}
+
+/// `text` fit for a `#` comment: line breaks become spaces.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
 }
 
 /// A TOML value written inline (`"x"`, `3`, `["a", "b"]`, `{ min = 1, max = 2 }`).
@@ -453,5 +469,67 @@ fn inline(v: &toml::Value) -> String {
                 .collect();
             format!("{{ {} }}", keys.join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{Discovery, Entry, Observed};
+
+    #[test]
+    fn the_draft_is_toml_with_its_choices_marked_and_json_with_dotted_keys_nested() {
+        let skeleton = Plan::parse(
+            "[plan]\nname = \"t\"\n[sites.primary]\nprovider = \"aws\"\nregion = \"us-east-1\"\n[sites.dr]\nprovider = \"aws\"\nregion = \"us-west-2\"\n",
+        )
+        .expect("skeleton");
+        let mut d = Discovery::new("aws".into(), vec![Table::Databases]);
+        d.entries.push(
+            Entry::new(
+                Table::Databases,
+                Observed::Database {
+                    primary: "a".into(),
+                    dr: None,
+                },
+            )
+            .with("name", Pick::known("a", "its id\nwith a line break"))
+            .with("primary", Pick::known("a", "DescribeDBInstances"))
+            .with(
+                "dr",
+                Pick::choose(vec!["b".into(), "c".into()], "two replicas"),
+            )
+            .with("options.failover", Pick::known("multi-az", "MultiAZ")),
+        );
+        let draft = Draft::new("t", &skeleton, &[d], &["aws: test".into()]);
+        let text = draft.to_toml();
+        let parsed: toml::Table = toml::from_str(&text).expect("valid TOML");
+        assert_eq!(
+            parsed["databases"][0]["dr"].as_str(),
+            Some("<choose> b | c")
+        );
+        assert_eq!(
+            parsed["databases"][0]["options"]["failover"].as_str(),
+            Some("multi-az")
+        );
+        assert!(text.contains("# CHOICE: two replicas\ndr = "), "{text}");
+        // Nothing but a choice stands between the draft and a plan: it is refused for that.
+        let e = Plan::parse(&text).expect_err("refused").to_string();
+        assert!(
+            e.contains("databases[0].dr") && e.contains("not made yet"),
+            "{e}"
+        );
+        let json = draft.to_json();
+        assert_eq!(
+            json["plan"]["databases"][0]["options"]["failover"],
+            "multi-az"
+        );
+        let choice = json["choices"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["at"] == "databases[0].dr"))
+            .expect("the dr choice");
+        assert_eq!(choice["options"], serde_json::json!(["b", "c"]));
+        // Nothing said which site serves: the primary's region is the other choice.
+        assert_eq!(draft.choices().len(), 2, "{:?}", draft.choices());
+        assert!(text.contains("region = \"<choose> us-east-1\""), "{text}");
     }
 }

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::{Discovery, Observed, Table};
-use crate::plan::{Plan, PoolSize, ProviderName, RecordTargets, KUBERNETES};
+use super::{Discovery, Observed, Scope, Table};
+use crate::plan::{Plan, PoolSize, ProviderName, RecordTargets, SiteRole, KUBERNETES};
 
 /// How the plan and the estate differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub struct Drift {
     pub kind: DriftKind,
     /// Which plan array.
     pub table: Table,
+    /// The resource it is about (its identifier), stable while the difference lasts.
+    pub subject: String,
     /// What differs, in a sentence.
     pub what: String,
 }
@@ -55,8 +57,11 @@ impl fmt::Display for Drift {
 
 /// The differences between `plan` and what the providers `found`, for the tables each read in
 /// full. Sizes, replicas and record targets match when they are either site's (a run may be
-/// under way or done).
+/// under way or done); plan entries the plan's `[discovery]` scope would not read (by name) are
+/// not compared.
 pub fn drift(plan: &Plan, found: &[Discovery]) -> Vec<Drift> {
+    let scope: Scope = plan.discovery.as_ref().map(Scope::from).unwrap_or_default();
+    let plan = &in_scope(plan, &scope);
     let mut out = Vec::new();
     for d in found {
         let obs = |t: Table| -> Vec<&Observed> {
@@ -66,11 +71,12 @@ pub fn drift(plan: &Plan, found: &[Discovery]) -> Vec<Drift> {
                 .map(|e| &e.observed)
                 .collect()
         };
-        let mut say = |kind, table, what: String| {
+        let mut say = |kind, table, subject: &str, what: String| {
             out.push(Drift {
                 provider: d.provider.clone(),
                 kind,
                 table,
+                subject: subject.to_string(),
                 what,
             });
         };
@@ -93,11 +99,27 @@ pub fn drift(plan: &Plan, found: &[Discovery]) -> Vec<Drift> {
     out
 }
 
+/// `plan` with only the entries `scope` reads by name (tags cannot be told from the plan).
+fn in_scope(plan: &Plan, scope: &Scope) -> Plan {
+    let mut p = plan.clone();
+    p.databases
+        .retain(|d| scope.admits_name(&d.primary) || scope.admits_name(&d.dr));
+    p.dns_records.retain(|r| scope.admits_name(&r.name));
+    p.node_pools
+        .retain(|n| scope.admits_name(&n.name) || scope.admits_name(&n.cluster));
+    p.workloads.retain(|w| {
+        scope.admits_name(&w.namespace) || w.names.iter().any(|n| scope.admits_name(n))
+    });
+    p.recovery_servers
+        .retain(|s| scope.admits_name(&s.name) || scope.admits_name(&s.source_server_id));
+    p
+}
+
 fn plan_has_no_cluster(plan: &Plan) -> bool {
     !plan.primary.uses_kubernetes() && !plan.dr.uses_kubernetes()
 }
 
-type Say<'a> = dyn FnMut(DriftKind, Table, String) + 'a;
+type Say<'a> = dyn FnMut(DriftKind, Table, &str, String) + 'a;
 
 fn databases(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut Say) {
     let pairs: Vec<(&str, Option<&str>)> = seen
@@ -118,6 +140,7 @@ fn databases(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut
             None => say(
                 DriftKind::Missing,
                 t,
+                &spec.primary,
                 format!(
                     "`{}`: no replicating pair of {} and {} is in the estate now",
                     spec.name, spec.primary, spec.dr
@@ -130,6 +153,7 @@ fn databases(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut
                     None => say(
                         DriftKind::Changed,
                         t,
+                        &spec.primary,
                         format!(
                             "`{}`: {p} has no single replica at the other site now (the plan pairs it with {})",
                             spec.name,
@@ -139,6 +163,7 @@ fn databases(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut
                     Some(d) if !(ours == [p, d] || ours == [d, p]) => say(
                         DriftKind::Changed,
                         t,
+                        &spec.primary,
                         format!(
                             "`{}`: the estate pairs {p} with {d}; the plan says {} with {}",
                             spec.name, spec.primary, spec.dr
@@ -155,7 +180,7 @@ fn databases(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut
                 Some(d) => format!("the pair {p} → {d} is not in the plan"),
                 None => format!("{p} has replicas or a standby the plan does not name"),
             };
-            say(DriftKind::Added, Table::Databases, what);
+            say(DriftKind::Added, Table::Databases, p, what);
         }
     }
 }
@@ -180,6 +205,7 @@ fn records(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut S
             None => say(
                 DriftKind::Missing,
                 t,
+                &spec.name,
                 format!("`{}`: no such record in the estate now", spec.name),
             ),
             Some((_, targets)) => {
@@ -187,6 +213,7 @@ fn records(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut S
                     say(
                         DriftKind::Changed,
                         t,
+                        &spec.name,
                         format!(
                             "`{}` points at {targets}, neither site's (primary {}, DR {})",
                             spec.name, spec.primary_target, spec.dr_target
@@ -201,6 +228,7 @@ fn records(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut S
             say(
                 DriftKind::Added,
                 t,
+                name,
                 format!("`{name}` (→ {targets}) points at a site and is not in the plan"),
             );
         }
@@ -212,10 +240,10 @@ fn size(s: PoolSize) -> String {
 }
 
 fn pools(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut Say) {
-    let now: Vec<(&str, PoolSize)> = seen
+    let now: Vec<(&str, SiteRole, PoolSize)> = seen
         .iter()
         .filter_map(|o| match o {
-            Observed::Pool { name, size, .. } => Some((name.as_str(), *size)),
+            Observed::Pool { name, site, size } => Some((name.as_str(), *site, *size)),
             _ => None,
         })
         .collect();
@@ -226,15 +254,24 @@ fn pools(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut Say
         .filter(|p| &p.provider == provider)
         .collect();
     for spec in &specs {
-        match now.iter().find(|(n, _)| *n == spec.name) {
+        let subject = format!("{}/{}", spec.site, spec.name);
+        match now
+            .iter()
+            .find(|(n, site, _)| *n == spec.name && *site == spec.site)
+        {
             None => say(
                 DriftKind::Missing,
                 t,
-                format!("`{}`: no such pool in the estate now", spec.name),
+                &subject,
+                format!(
+                    "`{}`: no such pool at the {} site now",
+                    spec.name, spec.site
+                ),
             ),
-            Some((_, s)) if *s != spec.production && *s != spec.standby => say(
+            Some((_, _, s)) if *s != spec.production && *s != spec.standby => say(
                 DriftKind::Changed,
                 t,
+                &subject,
                 format!(
                     "`{}` is {} now; the plan says production {}, standby {}",
                     spec.name,
@@ -246,12 +283,16 @@ fn pools(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut Say
             Some(_) => {}
         }
     }
-    for (name, s) in &now {
-        if !specs.iter().any(|p| p.name == *name) {
+    for (name, site, s) in &now {
+        if !specs.iter().any(|p| p.name == *name && p.site == *site) {
             say(
                 DriftKind::Added,
                 t,
-                format!("`{name}` ({}) is not in the plan", size(*s)),
+                &format!("{site}/{name}"),
+                format!(
+                    "`{name}` at the {site} site ({}) is not in the plan",
+                    size(*s)
+                ),
             );
         }
     }
@@ -278,6 +319,7 @@ fn workloads(plan: &Plan, seen: &[&Observed], say: &mut Say) {
             None => say(
                 DriftKind::Added,
                 t,
+                &format!("{namespace}/{name}"),
                 format!("{kind:?} {namespace}/{name} is not in the plan"),
             ),
             Some(g) => {
@@ -286,6 +328,7 @@ fn workloads(plan: &Plan, seen: &[&Observed], say: &mut Say) {
                         say(
                             DriftKind::Changed,
                             t,
+                            &format!("{namespace}/{name}@{site}"),
                             format!(
                                 "{kind:?} {namespace}/{name} runs {n} replicas at the {site} site; the plan (`{}`) says production {}, standby {}",
                                 g.name, g.production_replicas, g.standby_replicas
@@ -306,8 +349,9 @@ fn workloads(plan: &Plan, seen: &[&Observed], say: &mut Say) {
                 say(
                     DriftKind::Missing,
                     t,
+                    &format!("{}/{name}", g.namespace),
                     format!(
-                        "`{}`: {:?} {}/{name} is at neither site",
+                        "`{}`: {:?} {}/{name} is not in both sites' clusters",
                         g.name, g.kind, g.namespace
                     ),
                 );
@@ -335,6 +379,7 @@ fn servers(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut S
             say(
                 DriftKind::Missing,
                 t,
+                &s.source_server_id,
                 format!(
                     "`{}`: source server {} is not protected now",
                     s.name, s.source_server_id
@@ -347,8 +392,77 @@ fn servers(plan: &Plan, provider: &ProviderName, seen: &[&Observed], say: &mut S
             say(
                 DriftKind::Added,
                 t,
+                id,
                 format!("source server {id} is not in the plan"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{Entry, Pick};
+
+    const PLAN: &str = r#"
+[plan]
+name = "t"
+[sites.primary]
+provider = "aws"
+region = "us-east-1"
+cluster = "prod"
+[sites.dr]
+provider = "aws"
+region = "us-west-2"
+cluster = "dr"
+[discovery]
+name_contains = "shop"
+[[node_pools]]
+name = "shop-workers"
+site = "primary"
+production = { min = 2, max = 4, desired = 3 }
+standby = { min = 1, max = 4, desired = 1 }
+[[node_pools]]
+name = "shop-workers"
+site = "dr"
+production = { min = 2, max = 4, desired = 3 }
+standby = { min = 1, max = 4, desired = 1 }
+[[node_pools]]
+name = "batch"
+site = "dr"
+production = { min = 1, max = 1, desired = 1 }
+standby = { min = 1, max = 1, desired = 1 }
+"#;
+
+    fn pool(site: SiteRole, desired: u32) -> Entry {
+        Entry::new(
+            Table::NodePools,
+            Observed::Pool {
+                name: "shop-workers".into(),
+                site,
+                size: PoolSize {
+                    min: if desired == 3 { 2 } else { 1 },
+                    max: 4,
+                    desired,
+                },
+            },
+        )
+        .with("name", Pick::known("shop-workers", "test"))
+    }
+
+    #[test]
+    fn pools_match_by_site_and_name_and_out_of_scope_entries_are_not_compared() {
+        let plan = Plan::parse(PLAN).expect("plan");
+        let mut d = Discovery::new("aws".into(), vec![Table::NodePools]);
+        d.entries = vec![pool(SiteRole::Primary, 3), pool(SiteRole::Dr, 1)];
+        // `batch` is outside `name_contains = "shop"`: not read, so not "missing".
+        assert_eq!(drift(&plan, &[d.clone()]), Vec::new());
+        d.entries[1] = pool(SiteRole::Dr, 2);
+        let found = drift(&plan, &[d]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].kind, found[0].subject.as_str()),
+            (DriftKind::Changed, "dr/shop-workers")
+        );
     }
 }

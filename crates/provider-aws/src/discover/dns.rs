@@ -8,7 +8,7 @@ use aegis_dr_core::{
 };
 use aws_sdk_route53::types::{HealthCheck, ResourceRecordSet, RrType, TagResourceType};
 
-use super::{names_region, twin_name, Sites};
+use super::{names_region, next_token, twin_name, Sites};
 use crate::{error::map_sdk_error, iam, route53::ALIAS_PREFIX, route53::ALIAS_TTL};
 
 type Client = aws_sdk_route53::Client;
@@ -56,7 +56,7 @@ async fn zones(c: &Client, scope: &Scope) -> Result<Vec<(String, String)>> {
     loop {
         let page = c
             .list_hosted_zones()
-            .set_marker(marker)
+            .set_marker(marker.clone())
             .send()
             .await
             .map_err(|e| map_sdk_error(iam::ROUTE53_LIST_ALL_ZONES, "hosted zones", e))?;
@@ -83,7 +83,7 @@ async fn zones(c: &Client, scope: &Scope) -> Result<Vec<(String, String)>> {
             }
             out.push((id, bare(z.name())));
         }
-        marker = page.next_marker().map(str::to_string);
+        marker = next_token(page.next_marker(), &marker);
         if !page.is_truncated() || marker.is_none() {
             return Ok(out);
         }
@@ -97,9 +97,9 @@ async fn records(c: &Client, zone_id: &str, zone: &str) -> Result<Vec<Read>> {
         let page = c
             .list_resource_record_sets()
             .hosted_zone_id(zone_id)
-            .set_start_record_name(name)
-            .set_start_record_type(kind)
-            .set_start_record_identifier(ident)
+            .set_start_record_name(name.clone())
+            .set_start_record_type(kind.clone())
+            .set_start_record_identifier(ident.clone())
             .send()
             .await
             .map_err(|e| map_sdk_error(iam::ROUTE53_LIST_RECORDS, zone, e))?;
@@ -110,12 +110,16 @@ async fn records(c: &Client, zone_id: &str, zone: &str) -> Result<Vec<Read>> {
         if !page.is_truncated() {
             return Ok(out);
         }
-        name = page.next_record_name().map(str::to_string);
-        kind = page.next_record_type().cloned();
-        ident = page.next_record_identifier().map(str::to_string);
-        if name.is_none() {
+        let next = (
+            page.next_record_name().map(str::to_string),
+            page.next_record_type().cloned(),
+            page.next_record_identifier().map(str::to_string),
+        );
+        // No next record, or the one just asked for (it would loop for ever).
+        if next.0.is_none() || next == (name.clone(), kind.clone(), ident.clone()) {
             return Ok(out);
         }
+        (name, kind, ident) = next;
     }
 }
 
@@ -125,12 +129,12 @@ async fn health_checks(c: &Client) -> Result<Vec<HealthCheck>> {
     loop {
         let page = c
             .list_health_checks()
-            .set_marker(marker)
+            .set_marker(marker.clone())
             .send()
             .await
             .map_err(|e| map_sdk_error(iam::ROUTE53_LIST_HEALTH_CHECKS, "health checks", e))?;
         out.extend(page.health_checks().iter().cloned());
-        marker = page.next_marker().map(str::to_string);
+        marker = next_token(page.next_marker(), &marker);
         if !page.is_truncated() || marker.is_none() {
             return Ok(out);
         }
@@ -230,10 +234,14 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
         .with(
             "ttl",
             match r.rs.ttl() {
-                Some(ttl) => Pick::known(ttl, "the record's TTL"),
+                Some(ttl) if (1..=172_800).contains(&ttl) => Pick::known(ttl, "the record's TTL"),
+                Some(ttl) => Pick::choose(
+                    Vec::new(),
+                    format!("{name} has TTL {ttl}, outside what a plan takes (1 to 172800 s): write the TTL to keep in normal operation"),
+                ),
                 None => Pick::known(
                     i64::from(ALIAS_TTL),
-                    "an alias has no TTL: the target's (60 s for load balancers)",
+                    "an alias has no TTL of its own: aegis-dr reads an alias as 60 s (a load balancer's)",
                 ),
             },
         );

@@ -119,6 +119,14 @@ pub(crate) async fn discover(ctx: &DiscoverContext) -> Result<Discovery> {
     Ok(d)
 }
 
+/// The next page's token: none when the service gave none, an empty one, or the one just used
+/// (a token that repeats would loop for ever).
+pub(crate) fn next_token(given: Option<&str>, used: &Option<String>) -> Option<String> {
+    given
+        .filter(|t| !t.is_empty() && used.as_deref() != Some(*t))
+        .map(str::to_string)
+}
+
 /// The short form of a region (`us-east-1` → `use1`, `ap-southeast-2` → `aps2`).
 fn short(region: &str) -> Option<String> {
     let parts: Vec<&str> = region.split('-').collect();

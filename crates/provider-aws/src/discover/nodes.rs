@@ -9,7 +9,7 @@ use aegis_dr_core::{
     Result, SiteRole,
 };
 
-use super::{in_region, twin_key, Sites};
+use super::{in_region, next_token, twin_key, Sites};
 use crate::{error::map_sdk_error, iam};
 
 /// A pool read at one site.
@@ -45,12 +45,12 @@ async fn eks(
         loop {
             let page = c
                 .list_clusters()
-                .set_next_token(token)
+                .set_next_token(token.clone())
                 .send()
                 .await
                 .map_err(|e| map_sdk_error(iam::EKS_LIST_CLUSTERS, &region, e))?;
             names.extend(page.clusters().iter().cloned());
-            token = page.next_token().map(str::to_string);
+            token = next_token(page.next_token(), &token);
             if token.is_none() {
                 break;
             }
@@ -62,12 +62,12 @@ async fn eks(
                 let page = c
                     .list_nodegroups()
                     .cluster_name(&cluster)
-                    .set_next_token(token)
+                    .set_next_token(token.clone())
                     .send()
                     .await
                     .map_err(|e| map_sdk_error(iam::EKS_LIST_NODEGROUPS, &cluster, e))?;
                 groups.extend(page.nodegroups().iter().cloned());
-                token = page.next_token().map(str::to_string);
+                token = next_token(page.next_token(), &token);
                 if token.is_none() {
                     break;
                 }
@@ -143,7 +143,7 @@ async fn asgs(
         loop {
             let page = c
                 .describe_auto_scaling_groups()
-                .set_next_token(token)
+                .set_next_token(token.clone())
                 .send()
                 .await
                 .map_err(|e| map_sdk_error(iam::ASG_DESCRIBE, &region, e))?;
@@ -173,7 +173,7 @@ async fn asgs(
                         .push(format!("Auto Scaling group {name}: no complete sizes")),
                 }
             }
-            token = page.next_token().map(str::to_string);
+            token = next_token(page.next_token(), &token);
             if token.is_none() {
                 break;
             }
@@ -208,11 +208,12 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
         let other = match twins.as_slice() {
             [t] => Pick::known(size_value(t.size), format!("the size of its twin {} at the {} site now", t.name, t.site)),
             [] if sites.region(p.site.other()).is_none() => Pick::choose(Vec::new(), format!(
-                "the {} site is not on AWS, so {} has no twin read here: write its size for the other role", p.site.other(), p.name)),
+                "the {} site is not on AWS, so {} has no twin read here: write its size for the other role, as {{ min, max, desired }}", p.site.other(), p.name)),
             [] => Pick::choose(Vec::new(), format!(
-                "no pool at the {} site looks like the twin of {}: write its size for the other role", p.site.other(), p.name)),
-            many => Pick::choose(many.iter().map(|t| t.name.clone()).collect(), format!(
-                "several pools at the {} site look like the twin of {}: write the size of the one that takes over", p.site.other(), p.name)),
+                "no pool at the {} site looks like the twin of {}: write its size for the other role, as {{ min, max, desired }}", p.site.other(), p.name)),
+            many => Pick::choose(Vec::new(), format!(
+                "several pools at the {} site look like the twin of {} ({}): write the size it should have for the other role, as {{ min, max, desired }}",
+                p.site.other(), p.name, many.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "))),
         };
         // The primary site serves production now unless the estate says otherwise (drift matches
         // either size).
@@ -281,7 +282,7 @@ pub(super) async fn discover_servers(
     loop {
         let page = c
             .describe_source_servers()
-            .set_next_token(token)
+            .set_next_token(token.clone())
             .send()
             .await
             .map_err(|e| map_sdk_error(iam::DRS_DESCRIBE_SOURCE_SERVERS, region, e))?;
@@ -335,7 +336,7 @@ pub(super) async fn discover_servers(
                 ),
             );
         }
-        token = page.next_token().map(str::to_string);
+        token = next_token(page.next_token(), &token);
         if token.is_none() {
             return Ok(());
         }

@@ -9,7 +9,7 @@ use aegis_dr_core::{
 };
 use aws_sdk_rds::types::DbInstance;
 
-use super::{in_region, Sites};
+use super::{in_region, next_token, Sites};
 use crate::{error::map_sdk_error, iam};
 
 type Client = aws_sdk_rds::Client;
@@ -39,12 +39,12 @@ async fn instances(c: &Client, region: &str) -> Result<Vec<DbInstance>> {
     loop {
         let page = c
             .describe_db_instances()
-            .set_marker(marker)
+            .set_marker(marker.clone())
             .send()
             .await
             .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_INSTANCES, region, e))?;
         out.extend(page.db_instances().iter().cloned());
-        marker = page.marker().map(str::to_string);
+        marker = next_token(page.marker(), &marker);
         if marker.is_none() {
             return Ok(out);
         }
@@ -85,7 +85,7 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
                     "{id}: a read replica in its source's region ({here}); no DR pair"
                 ));
             } else if src_region != primary && src_region != dr {
-                let e = Entry::new(Table::Databases, Observed::Database { primary: src_id.clone(), dr: None })
+                let e = Entry::new(Table::Databases, Observed::Database { primary: id.clone(), dr: None })
                     .commented(format!("{id} ({here}) replicates from {src_id}, which is in {src_region}: outside both sites"))
                     .with("name", Pick::known(id.as_str(), "the replica's DBInstanceIdentifier"))
                     .with(site.other().as_str(), Pick::choose(Vec::new(), format!(
@@ -184,6 +184,7 @@ fn multi_az(
             || i.multi_az() != Some(true)
             || pairs.contains_key(id)
             || i.db_cluster_identifier().is_some()
+            || i.read_replica_source_db_instance_identifier().is_some()
         {
             continue;
         }
@@ -218,12 +219,22 @@ async fn aurora(
     fences: &mut Fences,
     d: &mut Discovery,
 ) -> Result<()> {
-    let out = c
-        .describe_global_clusters()
-        .send()
-        .await
-        .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_GLOBAL, "global clusters", e))?;
-    for g in out.global_clusters() {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = c
+            .describe_global_clusters()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_GLOBAL, "global clusters", e))?;
+        all.extend(page.global_clusters().iter().cloned());
+        marker = next_token(page.marker(), &marker);
+        if marker.is_none() {
+            break;
+        }
+    }
+    for g in &all {
         let gid = g.global_cluster_identifier().unwrap_or_default();
         if !scope.admits_name(gid) {
             continue;
@@ -280,31 +291,38 @@ async fn aurora(
         }
         let engine = g.engine().unwrap_or("aurora-postgresql").to_string();
         let fence = fences.cluster_group(clients, &engine).await;
-        let text = |p: &Pick| p.value().as_str().map(str::to_string);
-        d.entries.push(
-            Entry::new(
-                Table::Databases,
-                Observed::Database {
-                    primary: writer.map(|w| w.1).or_else(|| text(&p)).unwrap_or_default(),
-                    dr: text(&r),
+        // What serves now: the writer, and the one member at the other site (when there is one).
+        let observed = match &writer {
+            Some((site, id)) => Observed::Database {
+                primary: id.clone(),
+                dr: match at.get(&site.other()).map(Vec::as_slice) {
+                    Some([(other, _)]) => Some(other.clone()),
+                    _ => None,
                 },
-            )
-            .with("name", Pick::known(gid, "GlobalClusterIdentifier"))
-            .with("primary", p)
-            .with("dr", r)
-            .with(
-                "engine",
-                Pick::known(engine.as_str(), "the global cluster's Engine"),
-            )
-            .with(
-                "options.failover",
-                Pick::known("aurora-global", "a global cluster"),
-            )
-            .with(
-                "options.global_cluster",
-                Pick::known(gid, "GlobalClusterIdentifier"),
-            )
-            .with("options.fence_parameter_group", fence),
+            },
+            None => Observed::Database {
+                primary: gid.to_string(),
+                dr: None,
+            },
+        };
+        d.entries.push(
+            Entry::new(Table::Databases, observed)
+                .with("name", Pick::known(gid, "GlobalClusterIdentifier"))
+                .with("primary", p)
+                .with("dr", r)
+                .with(
+                    "engine",
+                    Pick::known(engine.as_str(), "the global cluster's Engine"),
+                )
+                .with(
+                    "options.failover",
+                    Pick::known("aurora-global", "a global cluster"),
+                )
+                .with(
+                    "options.global_cluster",
+                    Pick::known(gid, "GlobalClusterIdentifier"),
+                )
+                .with("options.fence_parameter_group", fence),
         );
     }
     Ok(())
@@ -449,7 +467,7 @@ async fn groups(c: &Client, region: &str, cluster: bool) -> Result<Vec<(String, 
         let next = if cluster {
             let page = c
                 .describe_db_cluster_parameter_groups()
-                .set_marker(marker)
+                .set_marker(marker.clone())
                 .send()
                 .await
                 .map_err(|e| {
@@ -465,11 +483,11 @@ async fn groups(c: &Client, region: &str, cluster: bool) -> Result<Vec<(String, 
                         .to_string(),
                 )
             }));
-            page.marker().map(str::to_string)
+            next_token(page.marker(), &marker)
         } else {
             let page = c
                 .describe_db_parameter_groups()
-                .set_marker(marker)
+                .set_marker(marker.clone())
                 .send()
                 .await
                 .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_PARAMETER_GROUPS, region, e))?;
@@ -481,7 +499,7 @@ async fn groups(c: &Client, region: &str, cluster: bool) -> Result<Vec<(String, 
                         .to_string(),
                 )
             }));
-            page.marker().map(str::to_string)
+            next_token(page.marker(), &marker)
         };
         match next {
             Some(m) => marker = Some(m),
@@ -505,7 +523,7 @@ async fn parameter_is(
                 .describe_db_cluster_parameters()
                 .db_cluster_parameter_group_name(group)
                 .source("user")
-                .set_marker(marker)
+                .set_marker(marker.clone())
                 .send()
                 .await
                 .map_err(|e| {
@@ -517,14 +535,14 @@ async fn parameter_is(
                 })?;
             (
                 page.parameters().to_vec(),
-                page.marker().map(str::to_string),
+                next_token(page.marker(), &marker),
             )
         } else {
             let page = c
                 .describe_db_parameters()
                 .db_parameter_group_name(group)
                 .source("user")
-                .set_marker(marker)
+                .set_marker(marker.clone())
                 .send()
                 .await
                 .map_err(|e| {
@@ -536,7 +554,7 @@ async fn parameter_is(
                 })?;
             (
                 page.parameters().to_vec(),
-                page.marker().map(str::to_string),
+                next_token(page.marker(), &marker),
             )
         };
         if params
