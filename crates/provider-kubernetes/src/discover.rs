@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aegis_dr_core::{
-    discover::{
-        list_value, DiscoverContext, Discovery, Entry, Observed, Pick, Scope, Serving, Table,
-    },
+    discover::{list_value, DiscoverContext, Discovery, Entry, Observed, Pick, Serving, Table},
     plan::WorkloadKind,
     Error, Result, SiteRole,
 };
@@ -99,7 +97,7 @@ pub(crate) async fn discover(ctx: &DiscoverContext) -> Result<Discovery> {
         (SiteRole::Primary, p.difference(r)),
         (SiteRole::Dr, r.difference(p)),
     ] {
-        for ns in only.filter(|n| in_scope(&ctx.scope, n)) {
+        for ns in only.filter(|n| ctx.scope.admits_name(n)) {
             d.skipped
                 .push(format!("namespace {ns}: only in the {role} site's cluster"));
         }
@@ -118,7 +116,7 @@ pub(crate) async fn discover(ctx: &DiscoverContext) -> Result<Discovery> {
             let (wp, wd) = (&at[&SiteRole::Primary], &at[&SiteRole::Dr]);
             let all: BTreeSet<&String> = wp.keys().chain(wd.keys()).collect();
             for name in all {
-                if !(in_scope(&ctx.scope, ns) || ctx.scope.admits_name(name)) {
+                if !(ctx.scope.admits_name(ns) || ctx.scope.admits_name(name)) {
                     continue;
                 }
                 match (wp.get(name), wd.get(name)) {
@@ -151,7 +149,7 @@ pub(crate) async fn discover(ctx: &DiscoverContext) -> Result<Discovery> {
                 Some(b) => b.intersection(&here).cloned().collect(),
             });
         }
-        if in_scope(&ctx.scope, ns) {
+        if ctx.scope.admits_name(ns) {
             maps.extend(
                 both.unwrap_or_default()
                     .into_iter()
@@ -169,10 +167,6 @@ pub(crate) async fn discover(ctx: &DiscoverContext) -> Result<Discovery> {
         ));
     }
     Ok(d)
-}
-
-fn in_scope(scope: &Scope, ns: &str) -> bool {
-    scope.admits_name(ns)
 }
 
 /// A workload present at both sites: the larger count is production, the smaller standby; the

@@ -19,6 +19,7 @@ use crate::{
 };
 
 mod choices;
+mod discovery_settings;
 mod escalation;
 pub mod faults;
 pub mod graph;
@@ -37,6 +38,7 @@ pub use triggers::{default_triggers, LeaseSettings, TriggerAction, TriggerSpec, 
 pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookSpec};
 
 pub use choices::{choice_value, CHOICE_MARK};
+pub use discovery_settings::{DiscoverySettings, PostgresDiscovery};
 pub use escalation::{Escalation, EscalationRoute};
 pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
@@ -703,33 +705,6 @@ impl Default for Estimates {
             snapshot: Duration::from_secs(5 * 60),
         }
     }
-}
-
-/// The scope `aegis-dr init` read the estate in (`[discovery]`), kept so `aegis-dr drift` reads
-/// the same resources.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiscoverySettings {
-    /// Only resources carrying all these tags.
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    /// Only resources whose name contains this.
-    pub name_contains: Option<String>,
-    /// A self-managed PostgreSQL pair to read: the variables holding each side's connection
-    /// string (`[discovery.postgres]`; the strings themselves are never written).
-    pub postgres: Option<PostgresDiscovery>,
-}
-
-/// The PostgreSQL pair `init` reads (`[discovery.postgres]`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresDiscovery {
-    /// The variable holding the primary site's server's connection string.
-    pub primary_dsn_env: String,
-    /// The variable holding the DR site's server's connection string.
-    pub dr_dsn_env: String,
-    /// The variable holding the password, when the connection strings have none.
-    pub password_env: Option<String>,
 }
 
 /// A validated plan. Outside this crate it can only be built by [`Plan::load`] or [`Plan::parse`],
