@@ -12,15 +12,15 @@ use crate::{
     common::{code, json, stderr},
 };
 
-struct Gcp {
-    rt: tokio::runtime::Runtime,
-    sim: GcpSim,
-    dir: tempfile::TempDir,
+pub(crate) struct Gcp {
+    pub rt: tokio::runtime::Runtime,
+    pub sim: GcpSim,
+    pub dir: tempfile::TempDir,
 }
 
 /// `examples/gcp.toml` for the simulator: verified without a DNS resolver (the sandbox resolves no
 /// public names), with health endpoints `HEALTH_URL/primary|dr` and fast polls.
-fn example() -> String {
+pub(crate) fn example() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/gcp.toml"
@@ -48,7 +48,7 @@ max_poll_interval = "200ms"
 }
 
 impl Gcp {
-    fn new(plan: &str) -> Gcp {
+    pub(crate) fn new(plan: &str) -> Gcp {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -66,7 +66,7 @@ impl Gcp {
         Gcp { rt, sim, dir }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         let _enter = self.rt.enter();
         Command::new(env!("CARGO_BIN_EXE_aegis-dr"))
             .arg("--config")
@@ -86,7 +86,7 @@ impl Gcp {
             .expect("binary runs")
     }
 
-    fn ok(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn ok(&self, args: &[&str]) -> serde_json::Value {
         let o = self.run(args);
         let r = json(&o);
         assert_eq!(code(&o), 0, "{args:?}: {r:#}\n{}", stderr(&o));

@@ -12,6 +12,7 @@ mod gcp;
 mod health;
 mod html;
 mod init;
+mod init_clouds;
 mod k8s;
 mod logs;
 mod mixed;

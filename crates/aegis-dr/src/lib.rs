@@ -154,9 +154,10 @@ pub async fn providers_for(plan: &Plan, state: &State, clock: clock::Clock) -> R
 }
 
 /// Reads the estate of `plan`'s sites (`aegis-dr init`, `aegis-dr drift`): each site's provider,
-/// and Kubernetes for a site with a cluster context, in `plan.discovery`'s scope. A provider that
-/// cannot read its estate (the simulated one; Azure, GCP and PostgreSQL so far) is an error naming
-/// it: an estate read in part would call everything else drift, or miss it.
+/// Kubernetes for a site with a cluster context, and the providers `[discovery]` names (`also_read`,
+/// a PostgreSQL pair), in `plan.discovery`'s scope. A provider that cannot read its estate (the
+/// simulated one) is an error naming it: an estate read in part would call everything else drift,
+/// or miss it.
 pub async fn discover(plan: &Plan) -> Result<Vec<discover::Discovery>> {
     install_crypto_provider();
     let mut names: Vec<ProviderName> = Vec::new();
@@ -173,6 +174,11 @@ pub async fn discover(plan: &Plan) -> Result<Vec<discover::Discovery>> {
         .is_some_and(|d| d.postgres.is_some())
     {
         names.push(ProviderName(plan::POSTGRES.into()));
+    }
+    for n in plan.discovery.iter().flat_map(|d| &d.also_read) {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
     }
     let scope = plan
         .discovery

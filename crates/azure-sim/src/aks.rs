@@ -12,6 +12,8 @@ use crate::server::{Reply, Req, SimState};
 pub(crate) struct Aks {
     /// (cluster, pool) -> pool.
     pools: BTreeMap<(String, String), Pool>,
+    /// Cluster -> (resource group, location): what `managedClusters` lists.
+    clusters: BTreeMap<String, (String, String)>,
 }
 
 #[derive(Debug)]
@@ -56,6 +58,11 @@ pub enum PoolFault {
 }
 
 impl Aks {
+    pub(crate) fn add_cluster(&mut self, rg: &str, name: &str, location: &str) {
+        self.clusters
+            .insert(name.to_string(), (rg.to_string(), location.to_string()));
+    }
+
     pub(crate) fn add(
         &mut self,
         rg: &str,
@@ -107,10 +114,61 @@ fn pool_json(sub: &str, cluster: &str, name: &str, p: &Pool, now: Instant) -> Va
     })
 }
 
+/// `managedClusters` (a group's clusters) and `managedClusters/{c}/agentPools` (a cluster's
+/// pools); none for any other path.
+fn list(s: &SimState, r: &Req, sub: &str) -> Option<Reply> {
+    let value: Vec<Value> = match r.rest.as_slice() {
+        [_] => s
+            .aks
+            .clusters
+            .iter()
+            .filter(|(_, (rg, _))| rg.eq_ignore_ascii_case(r.rg))
+            .map(|(name, (rg, location))| {
+                let pools: Vec<Value> = s
+                    .aks
+                    .pools
+                    .iter()
+                    .filter(|((c, _), _)| c == name)
+                    .map(|((_, p), pool)| json!({ "name": p, "count": pool.count, "vmSize": "Standard_D4s_v5", "mode": "User", "enableAutoScaling": pool.autoscale.is_some() }))
+                    .collect();
+                json!({
+                    "id": format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}"),
+                    "name": name,
+                    "type": "Microsoft.ContainerService/ManagedClusters",
+                    "location": location,
+                    "tags": {},
+                    "properties": {
+                        "provisioningState": "Succeeded",
+                        "powerState": { "code": "Running" },
+                        "kubernetesVersion": "1.30.6",
+                        "dnsPrefix": name,
+                        "fqdn": format!("{name}-dns.hcp.{location}.azmk8s.io"),
+                        "agentPoolProfiles": pools,
+                    }
+                })
+            })
+            .collect(),
+        [_, cluster, pools] if pools.eq_ignore_ascii_case("agentPools") => s
+            .aks
+            .pools
+            .iter()
+            .filter(|((c, _), p)| c == cluster && p.rg.eq_ignore_ascii_case(r.rg))
+            .map(|((c, name), p)| pool_json(sub, c, name, p, r.now))
+            .collect(),
+        _ => return None,
+    };
+    Some(Reply::ok(json!({ "value": value })))
+}
+
 /// `managedClusters/{c}/agentPools/{p}`: GET, and PUT (the whole pool, as `az aks nodepool scale`
 /// sends it).
 pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
     let sub = s.subscription_id.clone();
+    if *r.method == Method::GET && r.rest[0].eq_ignore_ascii_case("managedClusters") {
+        if let Some(v) = list(s, r, &sub) {
+            return v;
+        }
+    }
     if r.rest.len() != 4
         || !r.rest[0].eq_ignore_ascii_case("managedClusters")
         || !r.rest[2].eq_ignore_ascii_case("agentPools")

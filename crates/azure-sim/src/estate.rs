@@ -57,6 +57,8 @@ pub fn runbook(s: &mut SimState) {
     );
     s.add_dns_zone(GLOBAL_RG, ZONE);
     s.set_record(ZONE, "CNAME", "app", 300, "app-eastus.aegis.io");
+    s.add_aks_cluster(PRIMARY_RG, PRIMARY_AKS, "eastus");
+    s.add_aks_cluster(DR_RG, DR_AKS, "westus");
     s.add_agent_pool(PRIMARY_RG, PRIMARY_AKS, POOL, 6, None);
     s.add_agent_pool(DR_RG, DR_AKS, POOL, 1, Some((1, 10)));
 }

@@ -252,8 +252,19 @@ fn profile_json(sub: &str, name: &str, p: &Profile, now: Instant, s: &SimState) 
     })
 }
 
-/// `trafficManagerProfiles/{p}[/externalEndpoints/{e}]`, `dnsZones/{z}/{type}/{name}`.
+/// `trafficManagerProfiles` and `dnsZones` (a group's lists), `trafficManagerProfiles/{p}[/externalEndpoints/{e}]`,
+/// `dnsZones/{z}/recordsets` (the zone's list), `dnsZones/{z}/{type}/{name}`.
 pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
+    if r.rest.len() == 1 && *r.method == Method::GET {
+        return list(s, r);
+    }
+    if r.rest.len() < 2 {
+        return Reply::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "lists are read with GET",
+        );
+    }
     match r.rest[0].to_ascii_lowercase().as_str() {
         "trafficmanagerprofiles" => traffic_manager(s, r),
         "dnszones" => dns(s, r),
@@ -263,6 +274,48 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
             format!("no such Microsoft.Network type {other}"),
         ),
     }
+}
+
+/// A resource group's Traffic Manager profiles or DNS zones.
+fn list(s: &SimState, r: &Req) -> Reply {
+    let sub = &s.subscription_id;
+    let value: Vec<Value> = match r.rest[0].to_ascii_lowercase().as_str() {
+        "trafficmanagerprofiles" => s
+            .network
+            .profiles
+            .iter()
+            .filter(|(_, p)| p.rg.eq_ignore_ascii_case(r.rg))
+            .map(|(name, p)| profile_json(sub, name, p, r.now, s))
+            .collect(),
+        "dnszones" => s
+            .network
+            .zones
+            .iter()
+            .filter(|(_, z)| z.rg.eq_ignore_ascii_case(r.rg))
+            .map(|(name, z)| json!({
+                "id": format!("/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.Network/dnszones/{name}", z.rg),
+                "name": name,
+                "type": "Microsoft.Network/dnszones",
+                "location": "global",
+                "tags": {},
+                "etag": "00000000-0000-0000-0000-000000000001",
+                "properties": {
+                    "maxNumberOfRecordSets": 10000,
+                    "numberOfRecordSets": z.records.len() + 2,
+                    "nameServers": ["ns1-01.azure-dns.com.", "ns2-01.azure-dns.net.", "ns3-01.azure-dns.org.", "ns4-01.azure-dns.info."],
+                    "zoneType": "Public",
+                }
+            }))
+            .collect(),
+        other => {
+            return Reply::error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("no such Microsoft.Network type {other}"),
+            )
+        }
+    };
+    Reply::ok(json!({ "value": value }))
 }
 
 fn traffic_manager(s: &mut SimState, r: &Req) -> Reply {
@@ -455,6 +508,16 @@ fn dns(s: &mut SimState, r: &Req) -> Reply {
     else {
         return Reply::not_found("Microsoft.Network/dnszones", zone);
     };
+    if r.rest.len() == 3 && r.rest[2].eq_ignore_ascii_case("recordsets") && *r.method == Method::GET
+    {
+        let rg = z.rg.clone();
+        let value: Vec<Value> = z
+            .records
+            .iter()
+            .map(|((rtype, rel), rs)| record_json(&sub, &rg, zone, rtype, rel, rs))
+            .collect();
+        return Reply::ok(json!({ "value": value }));
+    }
     if r.rest.len() != 4 {
         return Reply::error(StatusCode::BAD_REQUEST, "BadRequest", "record sets only");
     }

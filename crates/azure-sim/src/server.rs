@@ -309,6 +309,11 @@ impl SimState {
     }
 
     /// Adds an AKS cluster's agent pool: count, and autoscaler bounds when enabled.
+    /// Adds an AKS cluster (what `managedClusters` lists; its pools are added one by one).
+    pub fn add_aks_cluster(&mut self, rg: &str, name: &str, location: &str) {
+        self.aks.add_cluster(rg, name, location);
+    }
+
     pub fn add_agent_pool(
         &mut self,
         rg: &str,
@@ -745,7 +750,7 @@ fn handle(
     if eq(2, "providers") && eq(4, "locations") && segs.len() == 8 {
         return sql::operation_status(s, &segs[6].to_ascii_lowercase(), segs[7], now);
     }
-    if !(eq(2, "resourceGroups") && eq(4, "providers") && segs.len() >= 8) {
+    if !(eq(2, "resourceGroups") && eq(4, "providers") && segs.len() >= 7) {
         return Reply::error(
             StatusCode::NOT_FOUND,
             "NotFound",

@@ -316,7 +316,8 @@ fn server_id(sub: &str, rg: &str, name: &str) -> String {
     format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Sql/servers/{name}")
 }
 
-/// `servers/{s}`, `servers/{s}/failoverGroups/{g}[/failover|/forceFailoverAllowDataLoss]`,
+/// `servers` (a group's list), `servers/{s}`, `servers/{s}/failoverGroups` (the server's list),
+/// `servers/{s}/failoverGroups/{g}[/failover|/forceFailoverAllowDataLoss]`,
 /// `servers/{s}/databases/{d}/restorePoints`.
 pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
     s.sql.settle(r.now, &s.down_servers, s.seeding_time);
@@ -326,7 +327,17 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
             return operation_status(s, &kind.to_ascii_lowercase(), id, r.now);
         }
     }
-    if !r.rest[0].eq_ignore_ascii_case("servers") {
+    if r.rest.len() == 1 && *r.method == Method::GET && r.rest[0].eq_ignore_ascii_case("servers") {
+        let value: Vec<Value> = s
+            .sql
+            .servers
+            .iter()
+            .filter(|(_, srv)| srv.rg.eq_ignore_ascii_case(r.rg))
+            .filter_map(|(name, _)| s.sql.server_json(&sub, name))
+            .collect();
+        return Reply::ok(json!({ "value": value }));
+    }
+    if r.rest.len() < 2 || !r.rest[0].eq_ignore_ascii_case("servers") {
         return Reply::error(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -361,6 +372,19 @@ pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
             .map(Reply::ok)
             .unwrap_or_else(|| Reply::not_found("Microsoft.Sql/servers", server)),
         (&Method::PATCH, 2, _) => server_update(s, r, &sub, server),
+        (&Method::GET, 3, Some("failovergroups")) => {
+            let value: Vec<Value> = s
+                .sql
+                .groups
+                .iter()
+                .enumerate()
+                .filter_map(|(gi, g)| {
+                    let member = g.members.iter().position(|m| m == server)?;
+                    Some(s.sql.group_json(&sub, gi, member))
+                })
+                .collect();
+            Reply::ok(json!({ "value": value }))
+        }
         (_, 4.., Some("failovergroups")) => group(s, r, &sub, server),
         (&Method::GET, 5, Some("databases")) if r.rest[4].eq_ignore_ascii_case("restorePoints") => {
             restore_points(s, &sub, server, r.rest[3])

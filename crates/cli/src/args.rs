@@ -141,6 +141,20 @@ pub struct InitArgs {
     /// Read AWS with this shared-config profile (written as `[providers.aws] profile`).
     #[arg(long)]
     pub aws_profile: Option<String>,
+    /// The Azure subscription to read (written as `[providers.azure] subscription_id`).
+    #[arg(long, value_name = "ID")]
+    pub azure_subscription: Option<String>,
+    /// Azure resource groups: the primary site's, the DR's, and optionally the one holding the
+    /// Traffic Manager profiles and DNS zones (`[sites.<site>.azure]`, `[providers.azure]`).
+    #[arg(long, value_delimiter = ',', value_name = "PRIMARY,DR[,SHARED]")]
+    pub azure_resource_groups: Vec<String>,
+    /// The GCP project to read (written as `[providers.gcp] project`).
+    #[arg(long, value_name = "PROJECT")]
+    pub gcp_project: Option<String>,
+    /// Providers to read besides the sites' own, for resources on another cloud (a database
+    /// pair on `gcp` while both sites are on `aws`); kept in `[discovery]`.
+    #[arg(long, value_delimiter = ',', value_name = "PROVIDER")]
+    pub also_read: Vec<String>,
     /// Print the plan on stdout instead of writing `--config`.
     #[arg(long)]
     pub stdout: bool,

@@ -40,6 +40,46 @@ fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
+/// The providers' settings from init's flags: `[providers.*]` and `[sites.<site>.azure]` tables.
+fn provider_settings(a: &InitArgs) -> Result<String> {
+    let mut text = String::new();
+    if let Some(p) = &a.aws_profile {
+        text.push_str(&format!("[providers.aws]\nprofile = {}\n", quoted(p)));
+    }
+    let groups = match &a.azure_resource_groups[..] {
+        [] => None,
+        [p, d] => Some((p, d, None)),
+        [p, d, shared] => Some((p, d, Some(shared))),
+        other => {
+            return Err(Error::config(format!(
+                "--azure-resource-groups: give the primary site's group, the DR's, and optionally the one holding Traffic Manager and DNS (got {})",
+                other.len()
+            )))
+        }
+    };
+    if a.azure_subscription.is_some() || groups.is_some() {
+        text.push_str("[providers.azure]\n");
+        if let Some(s) = &a.azure_subscription {
+            text.push_str(&format!("subscription_id = {}\n", quoted(s)));
+        }
+        if let Some((_, _, Some(shared))) = groups {
+            text.push_str(&format!("resource_group = {}\n", quoted(shared)));
+        }
+        if let Some((p, d, _)) = groups {
+            for (role, g) in [("primary", p), ("dr", d)] {
+                text.push_str(&format!(
+                    "[sites.{role}.azure]\nresource_group = {}\n",
+                    quoted(g)
+                ));
+            }
+        }
+    }
+    if let Some(p) = &a.gcp_project {
+        text.push_str(&format!("[providers.gcp]\nproject = {}\n", quoted(p)));
+    }
+    Ok(text)
+}
+
 impl InitConfig {
     /// Checks `init`'s arguments and builds the plan skeleton the providers read with.
     pub fn from_cli(cli: &Cli, a: &InitArgs) -> Result<InitConfig> {
@@ -97,10 +137,12 @@ impl InitConfig {
                 text.push_str(&format!("context = {}\n", quoted(c)));
             }
         }
-        if let Some(p) = &a.aws_profile {
-            text.push_str(&format!("[providers.aws]\nprofile = {}\n", quoted(p)));
-        }
+        text.push_str(&provider_settings(a)?);
         text.push_str("[discovery]\n");
+        if !a.also_read.is_empty() {
+            let names: Vec<String> = a.also_read.iter().map(|p| quoted(p)).collect();
+            text.push_str(&format!("also_read = [{}]\n", names.join(", ")));
+        }
         if let Some(n) = &a.name_contains {
             text.push_str(&format!("name_contains = {}\n", quoted(n)));
         }

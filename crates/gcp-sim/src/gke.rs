@@ -193,6 +193,67 @@ impl Gke {
     }
 }
 
+/// `clusters.list` (`locations/-` for every location) and `nodePools.list`; none for any other
+/// path. Clusters are those holding a pool.
+fn list(s: &SimState, rest: &[&str], project: &str, base: &str) -> Option<Reply> {
+    let parent = format!("projects/{project}/locations/{}", rest.get(1)?);
+    match rest {
+        ["locations", location, "clusters"] => {
+            if let Err(r) = check(s, "container.clusters.list", &parent) {
+                return Some(r);
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let clusters: Vec<Value> = s
+                .gke
+                .pools
+                .keys()
+                .filter(|(l, _, _)| *location == "-" || l == location)
+                .filter(|(l, c, _)| seen.insert((l.clone(), c.clone())))
+                .map(|(l, c, _)| {
+                    let pools: Vec<Value> = s
+                        .gke
+                        .pools
+                        .iter()
+                        .filter(|((pl, pc, _), _)| pl == l && pc == c)
+                        .map(|(k, p)| s.gke.pool_json(k, p, project, base))
+                        .collect();
+                    json!({
+                        "name": c,
+                        "location": l,
+                        "status": "RUNNING",
+                        "currentMasterVersion": "1.30.5-gke.1014001",
+                        "nodePools": pools,
+                        "selfLink": format!("{base}/v1/projects/{project}/locations/{l}/clusters/{c}"),
+                    })
+                })
+                .collect();
+            Some(Reply::ok(json!({ "clusters": clusters })))
+        }
+        ["locations", location, "clusters", cluster, "nodePools"] => {
+            let resource = format!("{parent}/clusters/{cluster}");
+            if let Err(r) = check(s, "container.clusters.get", &resource) {
+                return Some(r);
+            }
+            let pools: Vec<Value> = s
+                .gke
+                .pools
+                .iter()
+                .filter(|((l, c, _), _)| l == location && c == cluster)
+                .map(|(k, p)| s.gke.pool_json(k, p, project, base))
+                .collect();
+            if pools.is_empty() {
+                return Some(Reply::error(
+                    StatusCode::NOT_FOUND,
+                    "notFound",
+                    format!("Not found: {resource}."),
+                ));
+            }
+            Some(Reply::ok(json!({ "nodePools": pools })))
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
     let rest: Vec<&str> = req.rest.iter().map(String::as_str).collect();
     let project = s.project.clone();
@@ -208,6 +269,11 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             Some(op) => Reply::ok(s.gke.operation_json(id, op, req.now, &project, req.base)),
             None => Reply::not_found(&format!("operation {id}")),
         };
+    }
+    if req.method == Method::GET {
+        if let Some(reply) = list(s, &rest, &project, req.base) {
+            return reply;
+        }
     }
     let ["locations", location, "clusters", cluster, "nodePools", last] = rest.as_slice() else {
         return Reply::not_found("resource");

@@ -369,6 +369,18 @@ pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
             None => Reply::not_found(&format!("operation {id}")),
         };
     }
+    if *req.method == Method::GET && rest.as_slice() == ["instances"] {
+        if let Err(r) = check(s, "cloudsql.instances.list", &format!("projects/{project}")) {
+            return r;
+        }
+        let items: Vec<Value> = s
+            .sql
+            .instances
+            .iter()
+            .map(|(name, i)| s.sql.instance_json(s, name, i, req.base))
+            .collect();
+        return Reply::ok(json!({ "kind": "sql#instancesList", "items": items }));
+    }
     let (name, action) = match rest.as_slice() {
         ["instances", name] => (*name, None),
         ["instances", name, action] => (*name, Some(*action)),

@@ -72,6 +72,27 @@ fn parse_set(v: &Value) -> Option<(String, String, RecordSet)> {
 pub(crate) fn handle(s: &mut SimState, req: &Req) -> Reply {
     let rest: Vec<&str> = req.rest.iter().map(String::as_str).collect();
     let project = s.project.clone();
+    if *req.method == Method::GET && rest.as_slice() == ["managedZones"] {
+        if let Err(r) = check(s, "dns.managedZones.list", &format!("projects/{project}")) {
+            return r;
+        }
+        let zones: Vec<Value> = s
+            .dns
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(n, (name, z))| json!({
+                "kind": "dns#managedZone",
+                "name": name,
+                "dnsName": z.dns_name,
+                "id": (4_000_000_000_000_000u64 + n as u64).to_string(),
+                "description": "",
+                "visibility": "public",
+                "nameServers": ["ns-cloud-a1.googledomains.com.", "ns-cloud-a2.googledomains.com."],
+            }))
+            .collect();
+        return Reply::ok(json!({ "kind": "dns#managedZonesListResponse", "managedZones": zones }));
+    }
     let zone_name = match rest.as_slice() {
         ["managedZones", z, ..] => z.to_string(),
         _ => return Reply::not_found("resource"),

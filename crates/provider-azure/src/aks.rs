@@ -57,7 +57,7 @@ impl AksNodes {
     }
 }
 
-fn count(v: &Value, key: &str) -> Option<u32> {
+pub(crate) fn count(v: &Value, key: &str) -> Option<u32> {
     v["properties"][key].as_u64().map(|n| n as u32)
 }
 
@@ -84,27 +84,14 @@ impl NodeScaler for AksNodes {
             )
             .with_resource(p.name.clone()));
         }
-        let autoscaled = props["enableAutoScaling"].as_bool().unwrap_or(false);
-        let size = if autoscaled {
-            PoolSize {
-                min: count(&v, "minCount").unwrap_or(n),
-                max: count(&v, "maxCount").unwrap_or(n),
-                desired: n,
-            }
-        } else {
-            PoolSize {
-                min: n,
-                max: n,
-                desired: n,
-            }
-        };
+        let size = size_of(&v, n);
         let settled = state == "Succeeded" && props["powerState"]["code"] != "Stopped";
         Ok(PoolState {
             size,
             nodes: n,
             ready_nodes: if settled { n } else { 0 },
             updating: !settled,
-            fixed_count: !autoscaled,
+            fixed_count: !props["enableAutoScaling"].as_bool().unwrap_or(false),
         })
     }
 
@@ -169,5 +156,26 @@ impl NodeScaler for AksNodes {
                     req.pool.name, req.pool.cluster
                 ))
             })
+    }
+}
+
+/// A pool's sizes from its ARM answer and `count`: the autoscaler's bounds when it is on, else
+/// `count` for all three.
+pub(crate) fn size_of(v: &Value, n: u32) -> PoolSize {
+    if v["properties"]["enableAutoScaling"]
+        .as_bool()
+        .unwrap_or(false)
+    {
+        PoolSize {
+            min: count(v, "minCount").unwrap_or(n),
+            max: count(v, "maxCount").unwrap_or(n),
+            desired: n,
+        }
+    } else {
+        PoolSize {
+            min: n,
+            max: n,
+            desired: n,
+        }
     }
 }

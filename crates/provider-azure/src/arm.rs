@@ -102,6 +102,43 @@ impl Arm {
             .body)
     }
 
+    /// Every item of the ARM list `path` (a collection id) at `api`, page after page through
+    /// `nextLink` (a link that repeats, or leaves the endpoint, ends the read with an error).
+    pub(crate) async fn list(&self, path: &str, api: &str) -> Result<Vec<Value>> {
+        let mut url = format!("{}{path}?api-version={api}", self.endpoint);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .send_url(Method::GET, &url, None, None, true)
+                .await?
+                .body;
+            match page["value"].as_array() {
+                Some(items) => out.extend(items.iter().cloned()),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Provider,
+                        format!("GET {path}: the answer has no `value` list"),
+                    ))
+                }
+            }
+            seen.insert(url.clone());
+            match page["nextLink"].as_str().filter(|l| !l.is_empty()) {
+                None => return Ok(out),
+                Some(next) if !next.starts_with(&self.endpoint) || seen.contains(next) => {
+                    return Err(Error::new(
+                        ErrorKind::Provider,
+                        format!(
+                            "GET {path}: nextLink `{next}` repeats a page or leaves {}",
+                            self.endpoint
+                        ),
+                    ))
+                }
+                Some(next) => url = next.to_string(),
+            }
+        }
+    }
+
     /// PATCH `path`: idempotent, so retried like a read. An answer that does not end the change
     /// at once (202, a long-running operation such as a SQL server update) is followed until the
     /// operation ends or `deadline` passes; the answer is then the resource as it now is.

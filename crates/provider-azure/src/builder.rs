@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
+    discover::{DiscoverContext, Discovery},
     provider::{
         Backend, BuildContext, BuilderBase, Capabilities, Clients, DatabaseFailover, DnsRouter,
         HttpHealthProbe, NodeScaler, Permissions, ProviderBuilder, ProviderSet, Providers,
@@ -156,11 +157,9 @@ impl AzureProvidersBuilder {
         Ok(())
     }
 
-    /// Validates the plan's Azure settings and builds the clients its Azure resources need.
-    pub async fn build(self) -> Result<AzureProviders> {
-        self.validate()?;
-        let p = &self.base.plan;
-        let wide = AzureSettings::of(p, None)?;
+    /// The Resource Manager client the plan's Azure settings name, with its credentials.
+    pub(crate) fn arm(&self) -> Result<Arm> {
+        let wide = AzureSettings::of(&self.base.plan, None)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
@@ -187,6 +186,15 @@ impl AzureProvidersBuilder {
         if let Some(d) = self.poll_interval {
             arm = arm.with_poll_interval(d);
         }
+        Ok(arm)
+    }
+
+    /// Validates the plan's Azure settings and builds the clients its Azure resources need.
+    pub async fn build(self) -> Result<AzureProviders> {
+        self.validate()?;
+        let p = &self.base.plan;
+        let wide = AzureSettings::of(p, None)?;
+        let arm = self.arm()?;
         let database = if p.databases.is_empty() {
             None
         } else {
@@ -253,6 +261,11 @@ impl Backend for AzureBackend {
             .build()
             .await?
             .set())
+    }
+
+    async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        let arm = AzureProviders::from_env(&ctx.plan).arm()?;
+        crate::discover::discover(ctx, &arm).await
     }
 
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {

@@ -23,6 +23,7 @@ mod aks;
 mod arm;
 mod builder;
 pub mod credential;
+mod discover;
 pub mod dns;
 pub mod role;
 pub mod settings;

@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aegis_dr_core::{
+    discover::{DiscoverContext, Discovery},
     provider::{
         Backend, BuildContext, BuilderBase, Capabilities, Clients, DatabaseFailover, DnsRouter,
         HttpHealthProbe, NodeScaler, Permissions, ProviderBuilder, ProviderSet, Providers,
@@ -204,21 +205,27 @@ impl GcpProvidersBuilder {
         })
     }
 
-    /// Validates the plan's GCP settings and builds the clients its GCP resources need.
-    pub async fn build(self) -> Result<GcpProviders> {
-        self.validate()?;
+    /// The credentials, endpoint and retry rules every Google client of the plan is built with.
+    pub(crate) fn google(&self) -> Result<Google> {
         // Google's clients bring no TLS provider of their own (their default one is off): ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let p = &self.base.plan;
-        let wide = GcpSettings::of(p, None)?;
+        let wide = GcpSettings::of(&self.base.plan, None)?;
         let endpoint = self.base.endpoint.clone().or(wide.endpoint.clone());
-        let g = Google::new(
+        Google::new(
             self.credentials(&wide)?,
             endpoint,
             self.base.attempts.unwrap_or(3),
             self.poll_interval,
             self.base.clock,
-        )?;
+        )
+    }
+
+    /// Validates the plan's GCP settings and builds the clients its GCP resources need.
+    pub async fn build(self) -> Result<GcpProviders> {
+        self.validate()?;
+        let p = &self.base.plan;
+        let wide = GcpSettings::of(p, None)?;
+        let g = self.google()?;
         let database = if p.databases.is_empty() {
             None
         } else {
@@ -310,6 +317,10 @@ impl Backend for GcpBackend {
             .build()
             .await?
             .set())
+    }
+
+    async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        crate::discover::discover(ctx, &GcpProviders::from_env(&ctx.plan)).await
     }
 
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {

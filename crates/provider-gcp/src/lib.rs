@@ -21,6 +21,7 @@
 
 mod builder;
 mod client;
+mod discover;
 pub mod dns;
 mod gke;
 pub mod role;

@@ -1,7 +1,7 @@
 //! A plan file drafted from discoveries: sections of keys, each value with where it came from or
 //! a marked choice, rendered as commented TOML or as JSON for tools.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
@@ -41,6 +41,7 @@ impl Draft {
         }];
         for role in [SiteRole::Primary, SiteRole::Dr] {
             sections.push(site_section(skeleton, role, found));
+            sections.extend(site_settings_sections(skeleton, role, found));
         }
         for (provider, settings) in &skeleton.providers {
             sections.push(Section {
@@ -79,6 +80,13 @@ impl Draft {
                 fields.push((
                     "postgres".to_string(),
                     Pick::known(t, "--postgres-dsn-envs"),
+                ));
+            }
+            if !d.also_read.is_empty() {
+                let names: Vec<String> = d.also_read.iter().map(|p| p.to_string()).collect();
+                fields.push((
+                    "also_read".to_string(),
+                    Pick::known(super::list_value(&names), "--also-read"),
                 ));
             }
             sections.push(Section {
@@ -367,6 +375,36 @@ fn site_section(skeleton: &Plan, role: SiteRole, found: &[Discovery]) -> Section
         comment: None,
         fields,
     }
+}
+
+/// `[sites.<role>.<provider>]`: the settings given on the command line, then those discoveries
+/// inferred (a GKE cluster's zone).
+fn site_settings_sections(skeleton: &Plan, role: SiteRole, found: &[Discovery]) -> Vec<Section> {
+    let mut by_provider: BTreeMap<String, Vec<(String, Pick)>> = BTreeMap::new();
+    for (provider, settings) in &skeleton.site(role).settings {
+        by_provider.entry(provider.to_string()).or_default().extend(
+            settings
+                .iter()
+                .map(|(k, v)| (k.clone(), Pick::known(v.clone(), "the command line"))),
+        );
+    }
+    for d in found {
+        for (k, p) in d.site_settings.get(&role).into_iter().flatten() {
+            let fields = by_provider.entry(d.provider.to_string()).or_default();
+            if !fields.iter().any(|(have, _)| have == k) {
+                fields.push((k.clone(), p.clone()));
+            }
+        }
+    }
+    by_provider
+        .into_iter()
+        .map(|(provider, fields)| Section {
+            header: format!("[sites.{role}.{provider}]"),
+            path: format!("sites.{role}.{provider}"),
+            comment: None,
+            fields,
+        })
+        .collect()
 }
 
 fn brief(why: &[&str]) -> String {

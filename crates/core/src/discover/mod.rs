@@ -12,9 +12,14 @@ use crate::plan::{Plan, PoolSize, ProviderName, RecordTargets, SiteRole, Workloa
 
 mod draft;
 mod drift;
+pub mod names;
+mod pools;
+mod records;
 
 pub use draft::Draft;
 pub use drift::{drift, Drift, DriftKind};
+pub use pools::{pool_entries, PoolRead};
+pub use records::{record_entries, RecordRead};
 
 /// A value `init` writes: inferred, with where from, or a choice left to the user.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +233,8 @@ pub struct Discovery {
     pub serving: Vec<Serving>,
     /// Keys of a site this provider inferred (`cluster`), by site.
     pub site_keys: BTreeMap<SiteRole, Vec<(String, Pick)>>,
+    /// Keys of `[sites.<site>.<provider>]` it inferred (a GKE cluster's `location`), by site.
+    pub site_settings: BTreeMap<SiteRole, Vec<(String, Pick)>>,
     /// Keys of `[checks]` it inferred (`config_maps`).
     pub checks: Vec<(String, Pick)>,
     /// What it saw and left out, and why (one sentence each).
@@ -243,6 +250,7 @@ impl Discovery {
             entries: Vec::new(),
             serving: Vec::new(),
             site_keys: BTreeMap::new(),
+            site_settings: BTreeMap::new(),
             checks: Vec::new(),
             skipped: Vec::new(),
         }

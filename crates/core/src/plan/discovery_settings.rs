@@ -17,6 +17,10 @@ pub struct DiscoverySettings {
     /// A self-managed PostgreSQL pair to read: the variables holding each side's connection
     /// string (`[discovery.postgres]`; the strings themselves are never written).
     pub postgres: Option<PostgresDiscovery>,
+    /// Providers read besides the sites' own (resources on another cloud: a database pair on
+    /// `gcp` while both sites are on `aws`).
+    #[serde(default)]
+    pub also_read: Vec<super::ProviderName>,
 }
 
 /// The PostgreSQL pair `init` reads (`[discovery.postgres]`).

@@ -4,23 +4,13 @@
 use std::collections::BTreeMap;
 
 use aegis_dr_core::{
-    discover::{size_value, Discovery, Entry, Observed, Pick, Scope, Serving, Table},
+    discover::{pool_entries, Discovery, Entry, Observed, Pick, PoolRead, Scope, Serving, Table},
     plan::PoolSize,
     Result, SiteRole,
 };
 
-use super::{in_region, next_token, twin_key, Sites};
+use super::{in_region, next_token, Sites};
 use crate::{error::map_sdk_error, iam};
-
-/// A pool read at one site.
-struct Pool {
-    site: SiteRole,
-    name: String,
-    cluster: Option<String>,
-    asg: Option<String>,
-    size: PoolSize,
-    what: &'static str,
-}
 
 fn size(min: Option<i32>, max: Option<i32>, desired: Option<i32>) -> Option<PoolSize> {
     let n = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
@@ -35,7 +25,7 @@ async fn eks(
     sites: &Sites,
     scope: &Scope,
     d: &mut Discovery,
-) -> Result<(Vec<Pool>, Vec<String>, BTreeMap<SiteRole, Vec<String>>)> {
+) -> Result<(Vec<PoolRead>, Vec<String>, BTreeMap<SiteRole, Vec<String>>)> {
     let mut pools = Vec::new();
     let mut backing = Vec::new();
     let mut clusters: BTreeMap<SiteRole, Vec<String>> = BTreeMap::new();
@@ -112,13 +102,14 @@ async fn eks(
                     continue;
                 };
                 any = true;
-                pools.push(Pool {
+                pools.push(PoolRead {
                     site,
                     name: g,
                     cluster: Some(cluster.clone()),
-                    asg: None,
                     size: s,
-                    what: "the node group's scalingConfig",
+                    size_from: "the node group's scalingConfig".into(),
+                    name_from: "the EKS node group's name".into(),
+                    extra: Vec::new(),
                 });
             }
             if any {
@@ -134,7 +125,7 @@ async fn asgs(
     scope: &Scope,
     backing: &[String],
     d: &mut Discovery,
-) -> Result<Vec<Pool>> {
+) -> Result<Vec<PoolRead>> {
     let mut pools = Vec::new();
     for (site, region, c) in
         sites.clients(|c, r| aws_sdk_autoscaling::Client::new(&in_region(c, r)))
@@ -160,13 +151,17 @@ async fn asgs(
                     continue;
                 }
                 match size(g.min_size(), g.max_size(), g.desired_capacity()) {
-                    Some(s) => pools.push(Pool {
+                    Some(s) => pools.push(PoolRead {
                         site,
                         name: name.clone(),
                         cluster: None,
-                        asg: Some(name),
                         size: s,
-                        what: "the Auto Scaling group's sizes",
+                        size_from: "the Auto Scaling group's sizes".into(),
+                        name_from: "the Auto Scaling group's name".into(),
+                        extra: vec![(
+                            "autoscaling_group".into(),
+                            Pick::known(name, "an Auto Scaling group of no EKS node group"),
+                        )],
                     }),
                     None => d
                         .skipped
@@ -197,74 +192,14 @@ pub(super) async fn discover(sites: &Sites, scope: &Scope, d: &mut Discovery) ->
             .or_default()
             .push(("cluster".into(), pick));
     }
-    let regions: Vec<&str> = sites.regions.values().map(String::as_str).collect();
-    for p in &pools {
-        let key = twin_key(&p.name, &regions);
-        let twins: Vec<&Pool> = pools
-            .iter()
-            .filter(|o| o.site != p.site && !key.is_empty() && twin_key(&o.name, &regions) == key)
-            .collect();
-        let now = Pick::known(size_value(p.size), format!("{} now", p.what));
-        let other = match twins.as_slice() {
-            [t] => Pick::known(size_value(t.size), format!("the size of its twin {} at the {} site now", t.name, t.site)),
-            [] if sites.region(p.site.other()).is_none() => Pick::choose(Vec::new(), format!(
-                "the {} site is not on AWS, so {} has no twin read here: write its size for the other role, as {{ min, max, desired }}", p.site.other(), p.name)),
-            [] => Pick::choose(Vec::new(), format!(
-                "no pool at the {} site looks like the twin of {}: write its size for the other role, as {{ min, max, desired }}", p.site.other(), p.name)),
-            many => Pick::choose(Vec::new(), format!(
-                "several pools at the {} site look like the twin of {} ({}): write the size it should have for the other role, as {{ min, max, desired }}",
-                p.site.other(), p.name, many.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "))),
-        };
-        // The primary site serves production now unless the estate says otherwise (drift matches
-        // either size).
-        let (production, standby) = if p.site == SiteRole::Primary {
-            (now, other)
-        } else {
-            (other, now)
-        };
-        let mut e = Entry::new(
-            Table::NodePools,
-            Observed::Pool {
-                name: p.name.clone(),
-                site: p.site,
-                size: p.size,
-            },
-        )
-        .with(
-            "name",
-            Pick::known(
-                p.name.as_str(),
-                if p.asg.is_some() {
-                    "the Auto Scaling group's name"
-                } else {
-                    "the EKS node group's name"
-                },
-            ),
-        )
-        .with(
-            "site",
-            Pick::known(
-                p.site.as_str(),
-                format!("its region, {}", sites.region(p.site).unwrap_or_default()),
-            ),
-        );
-        if let Some(c) = &p.cluster {
-            if clusters.get(&p.site).is_some_and(|cs| cs.len() > 1) {
-                e = e.with(
-                    "cluster",
-                    Pick::known(c.as_str(), "the node group's cluster"),
-                );
-            }
+    // A pool names its cluster only where its site has several in scope.
+    for p in &mut pools {
+        if clusters.get(&p.site).is_none_or(|cs| cs.len() < 2) {
+            p.cluster = None;
         }
-        e = e.with("production", production).with("standby", standby);
-        if let Some(a) = &p.asg {
-            e = e.with(
-                "autoscaling_group",
-                Pick::known(a.as_str(), "an Auto Scaling group of no EKS node group"),
-            );
-        }
-        d.entries.push(e);
     }
+    let read: Vec<SiteRole> = sites.by_site.keys().copied().collect();
+    pool_entries(&pools, &sites.regions, &read, d);
     Ok(())
 }
 
