@@ -26,7 +26,7 @@ fn finish(plan: &str, health_url: &str) -> String {
         "{plan}\n[[health_endpoints]]\nname = \"api-primary\"\nsite = \"primary\"\nurl = \"{health_url}/primary\"\n\n\
          [[health_endpoints]]\nname = \"api-dr\"\nsite = \"dr\"\nurl = \"{health_url}/dr\"\n\n\
          [checks]\nmax_dns_ttl = 300\n\n\
-         [failback]\nmin_primary_stable = \"0s\"\nlowered_ttl = 60\n\n\
+         [failback]\nmin_primary_stable = \"0s\"\nlowered_ttl = 2\n\n\
          [execution]\npoll_interval = \"50ms\"\nmax_poll_interval = \"200ms\"\n\n\
          [verification]\ndns_resolver = \"none\"\n"
     )
@@ -49,7 +49,8 @@ fn init_reads_the_azure_estate_into_a_plan_that_fails_over_and_back() {
     std::fs::remove_file(&plan).expect("no plan yet");
     // The zone's record `app` points at the East US front end; its West US twin is in the zone.
     a.sim.with(|s| {
-        s.set_record(az::ZONE, "CNAME", "app-westus", 300, az::DR_TARGET);
+        s.set_record(az::ZONE, "CNAME", "app", 5, "app-eastus.aegis.io");
+        s.set_record(az::ZONE, "CNAME", "app-westus", 5, az::DR_TARGET);
     });
     let sub = a.sim.with(|s| s.subscription_id.clone());
     let groups = format!("{},{},{}", az::PRIMARY_RG, az::DR_RG, az::GLOBAL_RG);
