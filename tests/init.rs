@@ -23,8 +23,14 @@ impl Inited {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// The binary with `env` set besides the estate's.
+    fn run_with(&self, args: &[&str], env: &[(&str, String)]) -> Output {
         aws_command(self.dir.path(), self.estate.child_env())
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .expect("binary runs")
     }
@@ -32,6 +38,10 @@ impl Inited {
     /// `init` of this estate (its names carry the estate's suffix: other tests' estates share the
     /// emulators).
     fn init(&self, extra: &[&str]) -> Output {
+        self.init_with(extra, &[])
+    }
+
+    fn init_with(&self, extra: &[&str], env: &[(&str, String)]) -> Output {
         let regions = format!("{PRIMARY_REGION},{DR_REGION}");
         let mut args = vec![
             "init",
@@ -41,7 +51,7 @@ impl Inited {
             &self.estate.suffix,
         ];
         args.extend(extra);
-        self.run(&args)
+        self.run_with(&args, env)
     }
 
     fn plan_text(&self) -> String {
@@ -372,11 +382,21 @@ fn drift_names_a_new_replica_pair_and_a_resized_pool() {
 }
 
 #[test]
-fn init_reads_a_mixed_estate_into_one_plan_route53_rds_and_two_clusters() {
+fn init_reads_a_mixed_estate_into_one_plan_route53_rds_cloud_sql_and_two_clusters() {
+    use aegis_dr_gcp_sim::{estate as gcp, GcpSim};
     use aegis_dr_k8s_sim::K8sSim;
     use serde_json::json;
     let i = Inited::new();
     let e = &i.estate;
+    // A database pair on another cloud: the runbook's Cloud SQL primary and its replica.
+    let google = i.rt.block_on(GcpSim::start()).expect("simulator");
+    google.with(gcp::runbook);
+    let adc = i.dir.path().join("adc.json");
+    std::fs::write(&adc, google.adc_json()).expect("credentials");
+    let google_env = [
+        ("AEGIS_DR_GCP_ENDPOINT", google.url()),
+        ("GOOGLE_APPLICATION_CREDENTIALS", adc.display().to_string()),
+    ];
     let (prod, dr) = i.rt.block_on(async {
         (
             K8sSim::start("prod").await.expect("sim"),
@@ -403,10 +423,35 @@ fn init_reads_a_mixed_estate_into_one_plan_route53_rds_and_two_clusters() {
         c.put(config.clone());
     });
     let kubeconfigs = format!("{},{}", pk.display(), dk.display());
-    let o = i.init(&["--kubeconfigs", &kubeconfigs, "--output", "json"]);
+    let o = i.init_with(
+        &[
+            "--kubeconfigs",
+            &kubeconfigs,
+            "--also-read",
+            "gcp",
+            "--gcp-project",
+            gcp::PROJECT,
+            "--output",
+            "json",
+        ],
+        &google_env,
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let doc = json(&o);
     let plan = &doc["plan"];
+    let on_gcp: Vec<&Value> = plan["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .filter(|d| d["provider"] == "gcp")
+        .collect();
+    assert_eq!(on_gcp.len(), 1, "{plan:#}");
+    assert_eq!(
+        (on_gcp[0]["primary"].as_str(), on_gcp[0]["dr"].as_str()),
+        (Some(gcp::PRIMARY_DB), Some(gcp::DR_DB)),
+        "{plan:#}"
+    );
+    assert_eq!(plan["discovery"]["also_read"], json!(["gcp"]), "{plan:#}");
     assert_eq!(
         plan["sites"]["primary"]["kubeconfig"],
         pk.display().to_string()
@@ -440,8 +485,8 @@ fn init_reads_a_mixed_estate_into_one_plan_route53_rds_and_two_clusters() {
         "{plan:#}"
     );
     assert!(
-        plan["databases"].as_array().is_some_and(|r| r.len() == 3),
-        "{plan:#}"
+        plan["databases"].as_array().is_some_and(|r| r.len() == 4),
+        "three pairs on RDS, one on Cloud SQL: {plan:#}"
     );
     // The workloads' replicas are evidence too: the primary runs more.
     assert!(

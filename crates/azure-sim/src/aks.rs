@@ -144,6 +144,8 @@ fn list(s: &SimState, r: &Req, sub: &str) -> Option<Reply> {
                         "dnsPrefix": name,
                         "fqdn": format!("{name}-dns.hcp.{location}.azmk8s.io"),
                         "agentPoolProfiles": pools,
+                        // A managed-identity cluster's (what every recorded answer carries).
+                        "servicePrincipalProfile": { "clientId": "msi" },
                     }
                 })
             })

@@ -2,8 +2,10 @@
 //! custom cloud whose Resource Manager is the simulator's HTTPS endpoint (its self-signed
 //! certificate trusted through `REQUESTS_CA_BUNDLE`), with a managed-identity token from the
 //! simulator's token endpoint. It runs the runbook's own commands: `az sql failover-group show` and
-//! `set-primary`, `az network traffic-manager endpoint update` and `list`. `scripts/test.sh` installs `az`;
-//! without it this test fails (it never skips).
+//! `set-primary`, `az network traffic-manager endpoint update` and `list`; and lists what
+//! `aegis-dr init` lists (SQL servers, failover groups, AKS clusters and pools, DNS zones and record
+//! sets; Debian's `az` has no Traffic Manager profile list for the profile it can load).
+//! `scripts/test.sh` installs `az`; without it this test fails (it never skips).
 
 use std::{path::Path, process::Command};
 
@@ -85,6 +87,43 @@ async fn the_azure_cli_agrees_with_the_simulator() {
     let accounts = az.json(&["login", "--identity", "--output", "json"]);
     let sub = sim.with(|s| s.subscription_id.clone());
     assert_eq!(accounts[0]["id"], sub.as_str(), "{accounts:#}");
+
+    // What `aegis-dr init` lists, as `az` lists it.
+    let list = |args: &[&str]| -> Vec<Value> {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        az.json(&all)
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("az {}: not a list", args.join(" ")))
+    };
+    let servers = list(&["sql", "server", "list", "-g", estate::PRIMARY_RG]);
+    assert_eq!(servers.len(), 1, "{servers:#?}");
+    assert_eq!(servers[0]["name"], estate::PRIMARY_SQL);
+    let groups = list(&[
+        "sql",
+        "failover-group",
+        "list",
+        "-g",
+        estate::PRIMARY_RG,
+        "-s",
+        estate::PRIMARY_SQL,
+    ]);
+    assert_eq!(groups[0]["name"], estate::FAILOVER_GROUP, "{groups:#?}");
+    assert_eq!(groups[0]["replicationRole"], "Primary", "{groups:#?}");
+    let clusters = list(&["aks", "list", "-g", estate::PRIMARY_RG]);
+    assert_eq!(clusters[0]["name"], estate::PRIMARY_AKS, "{clusters:#?}");
+    let pools = list(&[
+        "aks",
+        "nodepool",
+        "list",
+        "-g",
+        estate::PRIMARY_RG,
+        "--cluster-name",
+        estate::PRIMARY_AKS,
+    ]);
+    assert_eq!(pools[0]["name"], estate::POOL, "{pools:#?}");
+    assert_eq!(pools[0]["count"], 6, "{pools:#?}");
 
     // The runbook's database step.
     let show = |server: &str, rg: &str| {
@@ -184,6 +223,24 @@ async fn the_azure_cli_agrees_with_the_simulator() {
     ]);
     run(&["cloud", "set", "--name", "AegisSimStack"]);
     run(&["login", "--identity", "--output", "none"]);
+    // (`traffic-manager profile list` is not in that profile's command set either.)
+    let zones = list(&["network", "dns", "zone", "list", "-g", estate::GLOBAL_RG]);
+    assert_eq!(zones[0]["name"], estate::ZONE, "{zones:#?}");
+    let sets = list(&[
+        "network",
+        "dns",
+        "record-set",
+        "list",
+        "-g",
+        estate::GLOBAL_RG,
+        "-z",
+        estate::ZONE,
+    ]);
+    assert!(
+        sets.iter()
+            .any(|r| r["name"] == "app" && r["fqdn"] == "app.aegis.io."),
+        "{sets:#?}"
+    );
     let ep = |name: &str, status: &str| {
         az.json(&[
             "network",

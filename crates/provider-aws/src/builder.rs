@@ -347,7 +347,14 @@ impl Backend for AwsBackend {
             format: "AWS IAM policy (JSON)",
             document: serde_json::to_string_pretty(&doc)
                 .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?,
-            notes: crate::iam::unscoped_zone_notes(&ctx.plan),
+            notes: {
+                let mut notes = crate::iam::unscoped_zone_notes(&ctx.plan);
+                notes.push(format!(
+                    "`aegis-dr init` and `drift` read more, list calls only: {}",
+                    crate::iam::DISCOVERY_ACTIONS.join(", ")
+                ));
+                notes
+            },
         })
     }
 

@@ -189,6 +189,12 @@ impl AzureProvidersBuilder {
         Ok(arm)
     }
 
+    /// Reads the Azure estate of `ctx` (`aegis-dr init`, `aegis-dr drift`) with this builder's
+    /// endpoint and credentials: list calls only.
+    pub async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        crate::discover::discover(ctx, &self.arm()?).await
+    }
+
     /// Validates the plan's Azure settings and builds the clients its Azure resources need.
     pub async fn build(self) -> Result<AzureProviders> {
         self.validate()?;
@@ -264,8 +270,7 @@ impl Backend for AzureBackend {
     }
 
     async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
-        let arm = AzureProviders::from_env(&ctx.plan).arm()?;
-        crate::discover::discover(ctx, &arm).await
+        AzureProviders::from_env(&ctx.plan).discover(ctx).await
     }
 
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {
@@ -277,6 +282,10 @@ impl Backend for AzureBackend {
                 .map_err(|e| Error::new(ErrorKind::Provider, e.to_string()))?,
             notes: vec![
                 "create it with `az role definition create --role-definition @role.json`, then assign it to aegis-dr's identity at each of its AssignableScopes".into(),
+                format!(
+                    "`aegis-dr init` and `drift` read more, list calls only: {}",
+                    crate::role::DISCOVERY_ACTIONS.join(", ")
+                ),
             ],
         })
     }

@@ -8,6 +8,18 @@ use serde_json::{json, Value};
 
 use crate::{dns::TRAFFIC_MANAGER_ZONE, settings::AzureSettings};
 
+/// What `aegis-dr init` and `drift` read on Azure: list calls only, in the sites' and the shared
+/// resource groups.
+pub const DISCOVERY_ACTIONS: &[&str] = &[
+    "Microsoft.Sql/servers/read",
+    "Microsoft.Sql/servers/failoverGroups/read",
+    "Microsoft.Network/trafficManagerProfiles/read",
+    "Microsoft.Network/dnsZones/read",
+    "Microsoft.Network/dnsZones/recordsets/read",
+    "Microsoft.ContainerService/managedClusters/read",
+    "Microsoft.ContainerService/managedClusters/agentPools/read",
+];
+
 /// The role definition (the JSON `az role definition create --role-definition` takes).
 pub fn role_for(plan: &Plan) -> Result<Value> {
     let mut actions = BTreeSet::new();

@@ -220,6 +220,12 @@ impl GcpProvidersBuilder {
         )
     }
 
+    /// Reads the GCP estate of `ctx` (`aegis-dr init`, `aegis-dr drift`) with this builder's
+    /// endpoint and credentials: list calls only.
+    pub async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
+        crate::discover::discover(ctx, self).await
+    }
+
     /// Validates the plan's GCP settings and builds the clients its GCP resources need.
     pub async fn build(self) -> Result<GcpProviders> {
         self.validate()?;
@@ -320,7 +326,7 @@ impl Backend for GcpBackend {
     }
 
     async fn discover(&self, ctx: &DiscoverContext) -> Result<Discovery> {
-        crate::discover::discover(ctx, &GcpProviders::from_env(&ctx.plan)).await
+        GcpProviders::from_env(&ctx.plan).discover(ctx).await
     }
 
     fn permissions(&self, ctx: &BuildContext) -> Result<Permissions> {
@@ -335,6 +341,10 @@ impl Backend for GcpBackend {
                 format!(
                     "create it in each project ({}) with `gcloud iam roles create aegisDr --project PROJECT --file role.json` (JSON is YAML), then grant it to aegis-dr's service account",
                     projects.join(", ")
+                ),
+                format!(
+                    "`aegis-dr init` and `drift` read more, list calls only: {}",
+                    crate::role::DISCOVERY_PERMISSIONS.join(", ")
                 ),
             ],
         })

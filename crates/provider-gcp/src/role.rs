@@ -8,6 +8,16 @@ use serde_json::{json, Value};
 
 use crate::settings::GcpSettings;
 
+/// What `aegis-dr init` and `drift` read on GCP: list calls only, in the plan's project.
+pub const DISCOVERY_PERMISSIONS: &[&str] = &[
+    "cloudsql.instances.list",
+    "dns.managedZones.list",
+    "dns.resourceRecordSets.list",
+    "container.clusters.list",
+    "container.clusters.get",
+    "compute.instanceGroupManagers.get",
+];
+
 /// The role (the YAML/JSON `gcloud iam roles create --file` takes, as JSON) and its projects.
 pub fn role_for(plan: &Plan) -> Result<(Value, BTreeSet<String>)> {
     let mut perms = BTreeSet::new();

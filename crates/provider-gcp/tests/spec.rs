@@ -298,6 +298,76 @@ fn rows() -> Vec<Row> {
             Some(model::<dns::Change>),
             None,
         ),
+        // `aegis-dr init`'s reads: list operations, paged through `nextPageToken`.
+        row(
+            Operation {
+                id: "sql.instances.list",
+                method: "GET",
+                path: "/v1/projects/{}/instances",
+                errors: SQL_ERRORS,
+                answer: &["/items"],
+                cite: SQL,
+                ..BASE
+            },
+            Some(model::<sql::InstancesListResponse>),
+            None,
+        ),
+        row(
+            Operation {
+                id: "container.projects.locations.clusters.list",
+                method: "GET",
+                path: "/v1/projects/{}/locations/{}/clusters",
+                errors: GKE_ERRORS,
+                answer: &["/clusters", "/clusters/0/name", "/clusters/0/location"],
+                cite: GKE,
+                ..BASE
+            },
+            Some(model::<gke::ListClustersResponse>),
+            None,
+        ),
+        row(
+            Operation {
+                id: "container.projects.locations.clusters.nodePools.list",
+                method: "GET",
+                path: "/v1/projects/{}/locations/{}/clusters/{}/nodePools",
+                errors: GKE_ERRORS,
+                answer: &["/nodePools", "/nodePools/0/name"],
+                cite: GKE,
+                ..BASE
+            },
+            Some(model::<gke::ListNodePoolsResponse>),
+            None,
+        ),
+        row(
+            Operation {
+                id: "dns.managedZones.list",
+                method: "GET",
+                path: "/dns/v1/projects/{}/managedZones",
+                errors: DNS_ERRORS,
+                answer: &[
+                    "/managedZones",
+                    "/managedZones/0/name",
+                    "/managedZones/0/dnsName",
+                ],
+                cite: DNS,
+                ..BASE
+            },
+            Some(model::<dns::ManagedZonesListResponse>),
+            None,
+        ),
+        row(
+            Operation {
+                id: "dns.resourceRecordSets.list",
+                method: "GET",
+                path: "/dns/v1/projects/{}/managedZones/{}/rrsets",
+                errors: DNS_ERRORS,
+                answer: &["/rrsets"],
+                cite: DNS,
+                ..BASE
+            },
+            Some(model::<dns::ResourceRecordSetsListResponse>),
+            None,
+        ),
         row(
             Operation {
                 id: "monitoring.projects.timeSeries.list",
@@ -594,11 +664,46 @@ async fn faults(sim: &GcpSim, p: &aegis_dr_core::provider::ProviderSet) {
     .expect("forced");
 }
 
+/// `aegis-dr init`'s reads of the runbook's estate (no cluster named: they are listed too): each
+/// resource class is found.
+async fn discovery(sim: &GcpSim) {
+    use aegis_dr_core::discover::{DiscoverContext, Scope, Table};
+    // A record whose target names a region, so Cloud DNS has one to write.
+    sim.with(|s| {
+        s.set_record_set(
+            estate::ZONE,
+            "web.aegis.io.",
+            "CNAME",
+            60,
+            &["web-us-central1.aegis.io."],
+        )
+    });
+    let skeleton = Plan::parse(&format!(
+        "[plan]\nname = \"d\"\n[sites.primary]\nprovider = \"gcp\"\nregion = \"us-central1\"\n\
+         [sites.dr]\nprovider = \"gcp\"\nregion = \"us-east1\"\n[providers.gcp]\nproject = \"{}\"\n",
+        estate::PROJECT
+    ))
+    .expect("skeleton");
+    let ctx = DiscoverContext {
+        name: "gcp".into(),
+        plan: skeleton.clone(),
+        scope: Scope::default(),
+    };
+    let d = crate::common::builder(sim, &skeleton, 3)
+        .discover(&ctx)
+        .await
+        .expect("discovery");
+    for t in [Table::Databases, Table::DnsRecords, Table::NodePools] {
+        assert!(d.entries.iter().any(|e| e.table == t), "no {t:?}: {d:#?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_exchange_is_one_the_published_api_allows() {
     let w = world().await;
     conformance::run_all(&w.gcp, &w.plan, &Clock::new(), WITHIN).await;
     faults(&w.sim, &w.gcp).await;
+    discovery(&w.sim).await;
     let exchanges = w.sim.with(|s| s.exchanges.clone());
     let rows = rows();
     let ops: Vec<Operation> = rows.iter().map(|r| r.op).collect();

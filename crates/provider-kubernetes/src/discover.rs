@@ -15,7 +15,7 @@ use k8s_openapi::api::{
 };
 use kube::{api::ListParams, Api, Client, Resource};
 
-use crate::{error::from_kube, workloads::Workload};
+use crate::workloads::Workload;
 
 /// Namespaces of the cluster itself, never an application's.
 const SYSTEM: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
@@ -24,19 +24,7 @@ async fn names<K>(api: Api<K>, what: &str) -> Result<Vec<K>>
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let mut lp = ListParams::default().limit(500);
-    let mut out = Vec::new();
-    loop {
-        let page = api
-            .list(&lp)
-            .await
-            .map_err(|e| from_kube(e, "list", what))?;
-        out.extend(page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(t) => lp = lp.continue_token(&t),
-            None => return Ok(out),
-        }
-    }
+    crate::workloads::list_all(&api, ListParams::default().limit(500), what).await
 }
 
 fn name_of<K: Resource>(k: &K) -> String {

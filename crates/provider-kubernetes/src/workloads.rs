@@ -173,25 +173,16 @@ impl KubernetesWorkloads {
         {
             lp = lp.labels(&sel);
         }
-        let mut out = Vec::new();
-        loop {
-            let page = api
-                .list(&lp)
-                .await
-                .map_err(|e| from_kube(e, "list", &what))?;
-            for w in &page.items {
-                out.push(WorkloadState {
-                    name: w.meta().name.clone().unwrap_or_default(),
-                    replicas: w.replicas(),
-                    available_replicas: w.available(),
-                    annotations: w.meta().annotations.clone().unwrap_or_default(),
-                });
-            }
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(token) => lp = lp.continue_token(&token),
-                None => return Ok(out),
-            }
-        }
+        Ok(list_all(&api, lp, &what)
+            .await?
+            .iter()
+            .map(|w| WorkloadState {
+                name: w.meta().name.clone().unwrap_or_default(),
+                replicas: w.replicas(),
+                available_replicas: w.available(),
+                annotations: w.meta().annotations.clone().unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// A JSON merge patch of the workload object `id`.
@@ -303,5 +294,29 @@ impl WorkloadScaler for KubernetesWorkloads {
             out.insert(full.clone(), cm.map(|c| c.data.unwrap_or_default()));
         }
         Ok(out)
+    }
+}
+
+/// Every object `api` lists with `lp`, page after page (`limit` and `continue`); a token that
+/// repeats ends the read.
+pub(crate) async fn list_all<K>(api: &Api<K>, mut lp: ListParams, what: &str) -> Result<Vec<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut used: Option<String> = None;
+    loop {
+        let page = api
+            .list(&lp)
+            .await
+            .map_err(|e| from_kube(e, "list", what))?;
+        out.extend(page.items);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) if used.as_deref() != Some(token.as_str()) => {
+                lp = lp.continue_token(&token);
+                used = Some(token);
+            }
+            _ => return Ok(out),
+        }
     }
 }
