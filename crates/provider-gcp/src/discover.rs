@@ -139,20 +139,13 @@ async fn sql(
                     continue;
                 }
             },
-            many => Entry::new(
-                Table::Databases,
+            many => db_entry(
+                i,
                 Observed::Database {
                     primary: i.name.clone(),
                     dr: None,
                 },
-            )
-            .with("name", Pick::known(i.name.as_str(), "the primary's name"))
-            .with(
-                "primary",
                 Pick::known(i.name.as_str(), "an instance with replicas and no master"),
-            )
-            .with(
-                "dr",
                 Pick::choose(
                     many.iter().map(|r| r.name.clone()).collect(),
                     format!(
@@ -161,18 +154,7 @@ async fn sql(
                         many.len()
                     ),
                 ),
-            )
-            .with("engine", Pick::known(engine(i), "its databaseVersion"))
-            .with(
-                "options.mode",
-                Pick::known("replica", "a cross-region replica"),
-            )
-            .with(
-                "options.fence",
-                Pick::known(
-                    "label",
-                    "marks the old primary only (\"read-only-flag\" also makes it read-only)",
-                ),
+                ("replica", "cross-region replicas"),
             ),
         };
         d.entries.push(e);
@@ -232,28 +214,39 @@ fn replica_pair(
             ),
         ),
     };
-    Entry::new(
-        Table::Databases,
+    db_entry(
+        i,
         Observed::Database {
             primary: i.name.clone(),
             dr: Some(r.name.clone()),
         },
+        primary,
+        dr,
+        ("replica", "a cross-region replica"),
     )
-    .with("name", Pick::known(i.name.as_str(), "the primary's name"))
-    .with("primary", primary)
-    .with("dr", dr)
-    .with("engine", Pick::known(engine(i), "its databaseVersion"))
-    .with(
-        "options.mode",
-        Pick::known("replica", "a cross-region replica"),
-    )
-    .with(
-        "options.fence",
-        Pick::known(
-            "label",
-            "marks the old primary only (\"read-only-flag\" also makes it read-only)",
-        ),
-    )
+}
+
+/// The `[[databases]]` entry named after instance `i`, fenced by label.
+fn db_entry(
+    i: &DatabaseInstance,
+    observed: Observed,
+    primary: Pick,
+    dr: Pick,
+    (mode, mode_from): (&str, &str),
+) -> Entry {
+    Entry::new(Table::Databases, observed)
+        .with("name", Pick::known(i.name.as_str(), "the instance's name"))
+        .with("primary", primary)
+        .with("dr", dr)
+        .with("engine", Pick::known(engine(i), "its databaseVersion"))
+        .with("options.mode", Pick::known(mode, mode_from))
+        .with(
+            "options.fence",
+            Pick::known(
+                "label",
+                "marks the old primary only (\"read-only-flag\" also makes it read-only)",
+            ),
+        )
 }
 
 /// An HA instance as a pair of its zones (`mode = "ha"`).
@@ -269,27 +262,22 @@ fn ha(i: &DatabaseInstance) -> Option<Entry> {
         format!("{}:{}", i.name, i.gce_zone),
         format!("{}:{}", i.name, i.secondary_gce_zone),
     );
+    let comment = format!(
+        "{} is HA within {} (no cross-region replica): this pair fails it over between its zones",
+        i.name, i.region
+    );
     Some(
-        Entry::new(
-            Table::Databases,
+        db_entry(
+            i,
             Observed::Database {
                 primary: p.clone(),
                 dr: Some(s.clone()),
             },
+            Pick::known(p, "its gceZone"),
+            Pick::known(s, "its secondaryGceZone"),
+            ("ha", "availabilityType REGIONAL"),
         )
-        .commented(format!(
-            "{} is HA within {} (no cross-region replica): this pair fails it over between its zones",
-            i.name, i.region
-        ))
-        .with("name", Pick::known(i.name.as_str(), "the instance's name"))
-        .with("primary", Pick::known(p, "its gceZone"))
-        .with("dr", Pick::known(s, "its secondaryGceZone"))
-        .with("engine", Pick::known(engine(i), "its databaseVersion"))
-        .with("options.mode", Pick::known("ha", "availabilityType REGIONAL"))
-        .with(
-            "options.fence",
-            Pick::known("label", "marks the old primary only"),
-        ),
+        .commented(comment),
     )
 }
 
