@@ -5,7 +5,8 @@
 # the machine has none), Debian's `azure-cli` (`az`, which checks the Azure ARM simulator) and, in the
 # venv .ci/.venv-google, Google's Python discovery client (which checks the GCP simulator), and
 # Debian's `postgresql` server (the PostgreSQL provider's pairs; installed without its default
-# cluster). The tests start and stop their own instances; nothing here runs a service.
+# cluster), `groff` (renders `aegis-dr man`) and `zsh` (reads `aegis-dr completions zsh`). The tests
+# start and stop their own instances; nothing here runs a service.
 #   scripts/test-tools.sh install   install what is missing (apt-get, as root or through sudo)
 #   scripts/test-tools.sh check     fail naming what is still missing
 set -euo pipefail
@@ -18,6 +19,8 @@ missing() {
   command -v az >/dev/null 2>&1 || pkgs+=(azure-cli)
   pg_server >/dev/null || pkgs+=(postgresql)
   command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+  command -v groff >/dev/null 2>&1 || pkgs+=(groff-base)
+  command -v zsh >/dev/null 2>&1 || pkgs+=(zsh)
   echo "${pkgs[@]:-}"
 }
 

@@ -24,4 +24,5 @@ mod runs;
 mod safety;
 mod stops;
 mod store;
+mod tooling;
 mod watch;

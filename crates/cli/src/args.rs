@@ -53,11 +53,11 @@ pub struct Cli {
 const PLAN_FLAGS: [&str; 4] = ["config", "state", "state_dir", "provider"];
 
 /// Commands that read no plan.
-const PLANLESS: [&str; 2] = ["k8s", "providers"];
+const PLANLESS: [&str; 4] = ["k8s", "providers", "completions", "man"];
 
-/// Parses `argv` (exiting with clap's usage error or help as `Parser::parse_from` does); a plan flag
-/// given on the command line to a command that reads no plan is a usage error.
-pub fn parse(argv: Vec<std::ffi::OsString>) -> Cli {
+/// The command line as users see it: the plan flags hidden from the commands that read no plan
+/// (what `--help`, completions and the manual page describe).
+pub fn command() -> clap::Command {
     let cmd = Cli::command();
     let hidden: Vec<clap::Arg> = cmd
         .get_arguments()
@@ -66,13 +66,19 @@ pub fn parse(argv: Vec<std::ffi::OsString>) -> Cli {
         .collect();
     // A subcommand's own copy of a global flag stops the visible one propagating into it (and,
     // being global itself, the hidden copy propagates to its subcommands).
-    let mut cmd = cmd.mut_subcommands(|sc| {
+    cmd.mut_subcommands(|sc| {
         if PLANLESS.contains(&sc.get_name()) {
             sc.args(hidden.iter().cloned())
         } else {
             sc
         }
-    });
+    })
+}
+
+/// Parses `argv` (exiting with clap's usage error or help as `Parser::parse_from` does); a plan flag
+/// given on the command line to a command that reads no plan is a usage error.
+pub fn parse(argv: Vec<std::ffi::OsString>) -> Cli {
+    let mut cmd = command();
     let matches = cmd
         .try_get_matches_from_mut(argv)
         .unwrap_or_else(|e| e.exit());
@@ -161,6 +167,17 @@ pub struct InitArgs {
     /// Overwrite `--config` when it exists.
     #[arg(long, conflicts_with = "stdout")]
     pub force: bool,
+}
+
+/// Shells `aegis-dr completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
 }
 
 /// Output formats.
@@ -336,6 +353,20 @@ pub enum Command {
     IamPolicy,
     /// List the providers aegis-dr knows and which this build has (no plan needed).
     Providers,
+    /// Print shell completions (no plan needed): `aegis-dr completions bash >
+    /// /etc/bash_completion.d/aegis-dr`, `... zsh > "${fpath[1]}/_aegis-dr"`, `... fish >
+    /// ~/.config/fish/completions/aegis-dr.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print a manual page, roff (no plan needed): `aegis-dr man > aegis-dr.1; man -l aegis-dr.1`;
+    /// `aegis-dr man failover` prints the page of one command (`aegis-dr-failover(1)`).
+    Man {
+        /// The command whose page to print (default: aegis-dr's own, which lists them all).
+        command: Option<String>,
+    },
     /// Move a namespace between two clusters: stage, cutover, failback (no plan file needed).
     /// DR-Syncer's `--mode=Stage|Cutover|Failback` stands for the mode.
     K8s {

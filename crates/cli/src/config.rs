@@ -402,9 +402,10 @@ impl Config {
             | Command::Skip { .. }
             | Command::Approve { .. }
             | Command::Reject { .. } => control_action(&cli.command)?,
-            Command::K8s { .. } | Command::Providers => {
-                return Err(Error::config("this command takes no plan"))
-            }
+            Command::K8s { .. }
+            | Command::Providers
+            | Command::Completions { .. }
+            | Command::Man { .. } => return Err(Error::config("this command takes no plan")),
         };
         if cli.output == OutputFormat::Html
             && !matches!(action, Action::Plan { .. } | Action::Report(_))
