@@ -388,9 +388,18 @@ fn init_reads_a_mixed_estate_into_one_plan_route53_rds_cloud_sql_and_two_cluster
     use serde_json::json;
     let i = Inited::new();
     let e = &i.estate;
-    // A database pair on another cloud: the runbook's Cloud SQL primary and its replica.
+    // A database pair on another cloud: a Cloud SQL primary and its cross-region replica, named
+    // in the scope (the runbook's own instances beside them are not).
     let google = i.rt.block_on(GcpSim::start()).expect("simulator");
-    google.with(gcp::runbook);
+    let (orders, orders_dr) = (
+        format!("orders-{}", e.suffix),
+        format!("orders-dr-{}", e.suffix),
+    );
+    google.with(|s| {
+        gcp::runbook(s);
+        s.add_sql_primary(&orders, "us-central1", "us-central1-a", None, None);
+        s.add_sql_replica(&orders_dr, &orders, "us-east1", "us-east1-b", true);
+    });
     let adc = i.dir.path().join("adc.json");
     std::fs::write(&adc, google.adc_json()).expect("credentials");
     let google_env = [
@@ -448,7 +457,7 @@ fn init_reads_a_mixed_estate_into_one_plan_route53_rds_cloud_sql_and_two_cluster
     assert_eq!(on_gcp.len(), 1, "{plan:#}");
     assert_eq!(
         (on_gcp[0]["primary"].as_str(), on_gcp[0]["dr"].as_str()),
-        (Some(gcp::PRIMARY_DB), Some(gcp::DR_DB)),
+        (Some(orders.as_str()), Some(orders_dr.as_str())),
         "{plan:#}"
     );
     assert_eq!(plan["discovery"]["also_read"], json!(["gcp"]), "{plan:#}");
