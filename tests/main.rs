@@ -7,6 +7,7 @@ mod common;
 mod config_errors;
 mod crash_resume;
 mod drill;
+mod examples;
 mod gates;
 mod gcp;
 mod health;
