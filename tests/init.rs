@@ -383,29 +383,12 @@ fn drift_names_a_new_replica_pair_and_a_resized_pool() {
 
 #[test]
 fn init_reads_a_mixed_estate_into_one_plan_route53_rds_cloud_sql_and_two_clusters() {
-    use aegis_dr_gcp_sim::{estate as gcp, GcpSim};
+    use aegis_dr_gcp_sim::estate as gcp;
     use aegis_dr_k8s_sim::K8sSim;
     use serde_json::json;
     let i = Inited::new();
     let e = &i.estate;
-    // A database pair on another cloud: a Cloud SQL primary and its cross-region replica, named
-    // in the scope (the runbook's own instances beside them are not).
-    let google = i.rt.block_on(GcpSim::start()).expect("simulator");
-    let (orders, orders_dr) = (
-        format!("orders-{}", e.suffix),
-        format!("orders-dr-{}", e.suffix),
-    );
-    google.with(|s| {
-        gcp::runbook(s);
-        s.add_sql_primary(&orders, "us-central1", "us-central1-a", None, None);
-        s.add_sql_replica(&orders_dr, &orders, "us-east1", "us-east1-b", true);
-    });
-    let adc = i.dir.path().join("adc.json");
-    std::fs::write(&adc, google.adc_json()).expect("credentials");
-    let google_env = [
-        ("AEGIS_DR_GCP_ENDPOINT", google.url()),
-        ("GOOGLE_APPLICATION_CREDENTIALS", adc.display().to_string()),
-    ];
+    let (_google, google_env, (orders, orders_dr)) = cloud_sql_pair(&i);
     let (prod, dr) = i.rt.block_on(async {
         (
             K8sSim::start("prod").await.expect("sim"),
@@ -504,6 +487,34 @@ fn init_reads_a_mixed_estate_into_one_plan_route53_rds_cloud_sql_and_two_cluster
         "{}",
         i.plan_text()
     );
+}
+
+/// A database pair on another cloud: a Cloud SQL primary and its cross-region replica named in
+/// the test's scope (the runbook's own instances beside them are not); the simulator, the
+/// binary's environment to reach it, and the pair's names.
+fn cloud_sql_pair(
+    i: &Inited,
+) -> (
+    aegis_dr_gcp_sim::GcpSim,
+    [(&'static str, String); 2],
+    (String, String),
+) {
+    use aegis_dr_gcp_sim::{estate as gcp, GcpSim};
+    let google = i.rt.block_on(GcpSim::start()).expect("simulator");
+    let suffix = &i.estate.suffix;
+    let pair = (format!("orders-{suffix}"), format!("orders-dr-{suffix}"));
+    google.with(|s| {
+        gcp::runbook(s);
+        s.add_sql_primary(&pair.0, "us-central1", "us-central1-a", None, None);
+        s.add_sql_replica(&pair.1, &pair.0, "us-east1", "us-east1-b", true);
+    });
+    let adc = i.dir.path().join("adc.json");
+    std::fs::write(&adc, google.adc_json()).expect("credentials");
+    let env = [
+        ("AEGIS_DR_GCP_ENDPOINT", google.url()),
+        ("GOOGLE_APPLICATION_CREDENTIALS", adc.display().to_string()),
+    ];
+    (google, env, pair)
 }
 
 fn plan_line(text: &str, needle: &str) -> String {

@@ -80,7 +80,7 @@ fn init_reads_the_azure_estate_into_a_plan_that_fails_over_and_back() {
         "{text}"
     );
     assert!(
-        line(&text, "name = \"aegis-tm.trafficmanager.net\"").contains("FQDN"),
+        line(&text, "name = \"aegis-tm.trafficmanager.net\"").contains("profile's name"),
         "{text}"
     );
     assert!(
@@ -92,7 +92,8 @@ fn init_reads_the_azure_estate_into_a_plan_that_fails_over_and_back() {
         "{text}"
     );
     assert!(
-        line(&text, &format!("cluster = \"{}\"", az::PRIMARY_AKS)).contains("only AKS cluster"),
+        line(&text, &format!("cluster = \"{}\"", az::PRIMARY_AKS))
+            .contains("only one of the AKS clusters"),
         "{text}"
     );
     assert!(text.contains("[sites.dr.azure]"), "{text}");
@@ -125,12 +126,17 @@ fn init_reads_the_azure_estate_into_a_plan_that_fails_over_and_back() {
         assert_eq!(primary, az::PRIMARY_SQL);
     });
 
-    // The DR pool resized by hand: drift names it.
+    // The DR pool resized by hand: drift names it, and only it.
     a.sim
         .with(|s| s.add_agent_pool(az::DR_RG, az::DR_AKS, az::POOL, 3, None));
-    let (c, says) = drift_exit(&a.run(&["drift"]));
-    assert_eq!(c, 1, "{says}");
-    assert!(says.contains(az::POOL) && says.contains("dr"), "{says}");
+    let o = a.run(&["drift", "--output", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let doc = crate::common::json(&o);
+    let drift = doc["drift"].as_array().expect("drift list");
+    assert_eq!(drift.len(), 1, "{doc:#}");
+    assert_eq!(drift[0]["table"], "node_pools", "{doc:#}");
+    let what = drift[0]["what"].as_str().unwrap_or_default();
+    assert!(what.contains(az::POOL) && what.contains('3'), "{doc:#}");
 }
 
 #[test]

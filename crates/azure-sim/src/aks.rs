@@ -114,9 +114,13 @@ fn pool_json(sub: &str, cluster: &str, name: &str, p: &Pool, now: Instant) -> Va
     })
 }
 
-/// `managedClusters` (a group's clusters) and `managedClusters/{c}/agentPools` (a cluster's
-/// pools); none for any other path.
-fn list(s: &SimState, r: &Req, sub: &str) -> Option<Reply> {
+/// `GET managedClusters` (a group's clusters) and `GET managedClusters/{c}/agentPools` (a
+/// cluster's pools); none for any other request.
+pub(crate) fn list(s: &SimState, r: &Req) -> Option<Reply> {
+    if *r.method != Method::GET || !r.rest[0].eq_ignore_ascii_case("managedClusters") {
+        return None;
+    }
+    let sub = s.subscription_id.as_str();
     let value: Vec<Value> = match r.rest.as_slice() {
         [_] => s
             .aks
@@ -166,11 +170,6 @@ fn list(s: &SimState, r: &Req, sub: &str) -> Option<Reply> {
 /// sends it).
 pub(crate) fn handle(s: &mut SimState, r: &Req) -> Reply {
     let sub = s.subscription_id.clone();
-    if *r.method == Method::GET && r.rest[0].eq_ignore_ascii_case("managedClusters") {
-        if let Some(v) = list(s, r, &sub) {
-            return v;
-        }
-    }
     if r.rest.len() != 4
         || !r.rest[0].eq_ignore_ascii_case("managedClusters")
         || !r.rest[2].eq_ignore_ascii_case("agentPools")

@@ -308,12 +308,12 @@ impl SimState {
         self.network.record(zone, rtype, relative)
     }
 
-    /// Adds an AKS cluster's agent pool: count, and autoscaler bounds when enabled.
     /// Adds an AKS cluster (what `managedClusters` lists; its pools are added one by one).
     pub fn add_aks_cluster(&mut self, rg: &str, name: &str, location: &str) {
         self.aks.add_cluster(rg, name, location);
     }
 
+    /// Adds an AKS cluster's agent pool: count, and autoscaler bounds when enabled.
     pub fn add_agent_pool(
         &mut self,
         rg: &str,
@@ -781,7 +781,7 @@ fn handle(
     match ns.to_ascii_lowercase().as_str() {
         "microsoft.sql" => sql::handle(s, &req),
         "microsoft.network" => network::handle(s, &req),
-        "microsoft.containerservice" => aks::handle(s, &req),
+        "microsoft.containerservice" => aks::list(s, &req).unwrap_or_else(|| aks::handle(s, &req)),
         _ => Reply::error(
             StatusCode::NOT_FOUND,
             "NoRegisteredProviderFound",

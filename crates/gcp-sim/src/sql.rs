@@ -238,7 +238,8 @@ impl Sql {
             v["secondaryGceZone"] = json!(z);
         }
         if let Some(m) = &i.master {
-            v["masterInstanceName"] = json!(m);
+            // `project:instance`, as Cloud SQL answers it (Terraform's provider strips the project).
+            v["masterInstanceName"] = json!(format!("{project}:{m}"));
             v["replicaConfiguration"] =
                 json!({ "kind": "sql#replicaConfiguration", "failoverTarget": false });
         }

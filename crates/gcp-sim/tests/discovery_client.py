@@ -82,12 +82,12 @@ summary["replica_lag"] = series["timeSeries"][0]["points"][0]["value"]["doubleVa
 
 # Cloud SQL: switchover to the DR replica.
 rep = sql.instances().get(project=project, instance="aegis-db-failover").execute()
-assert rep["instanceType"] == "READ_REPLICA_INSTANCE" and rep["masterInstanceName"] == "aegis-db", rep
+assert rep["instanceType"] == "READ_REPLICA_INSTANCE" and rep["masterInstanceName"] == "aegis-prod:aegis-db", rep
 op = sql.instances().switchover(project=project, instance="aegis-db-failover").execute()
 until("switchover", lambda: sql.operations().get(project=project, operation=op["name"]).execute(),
       lambda o: o["status"] == "DONE")
 old = sql.instances().get(project=project, instance="aegis-db").execute()
-assert old["instanceType"] == "READ_REPLICA_INSTANCE" and old["masterInstanceName"] == "aegis-db-failover", old
+assert old["instanceType"] == "READ_REPLICA_INSTANCE" and old["masterInstanceName"] == "aegis-prod:aegis-db-failover", old
 runs = sql.backupRuns().list(project=project, instance="aegis-db").execute()
 assert runs["items"][0]["status"] == "SUCCESSFUL", runs
 

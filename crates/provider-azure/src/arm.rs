@@ -108,6 +108,9 @@ impl Arm {
         let mut url = format!("{}{path}?api-version={api}", self.endpoint);
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
+        // Links stay on this endpoint (the token goes with them), never repeat, and end.
+        let home = format!("{}/", self.endpoint);
+        const MAX_PAGES: usize = 10_000;
         loop {
             let page = self
                 .send_url(Method::GET, &url, None, None, true)
@@ -125,7 +128,11 @@ impl Arm {
             seen.insert(url.clone());
             match page["nextLink"].as_str().filter(|l| !l.is_empty()) {
                 None => return Ok(out),
-                Some(next) if !next.starts_with(&self.endpoint) || seen.contains(next) => {
+                Some(next)
+                    if !next.starts_with(&home)
+                        || seen.contains(next)
+                        || seen.len() >= MAX_PAGES =>
+                {
                     return Err(Error::new(
                         ErrorKind::Provider,
                         format!(

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use aegis_dr_core::{
     discover::{
-        names::names_region, pool_entries, record_entries, DiscoverContext, Discovery, Entry,
-        Observed, Pick, PoolRead, RecordRead, Scope, Serving, Table,
+        cluster_pick, names::names_region, pool_entries, record_entries, DiscoverContext,
+        Discovery, Entry, Observed, Pick, PoolRead, RecordRead, Scope, Serving, Table,
     },
     plan::RecordTargets,
-    Error, Result, SiteRole,
+    Error, ErrorKind, Result, SiteRole,
 };
 use serde_json::Value;
 
@@ -76,6 +76,15 @@ pub(crate) async fn discover(ctx: &DiscoverContext, arm: &Arm) -> Result<Discove
                 ))
             })?;
         groups.insert(site, g);
+    }
+    if groups[&SiteRole::Primary]
+        .name
+        .eq_ignore_ascii_case(&groups[&SiteRole::Dr].name)
+    {
+        return Err(Error::config(format!(
+            "sites.primary.azure and sites.dr.azure: both sites' resources are in resource group {}; init tells the sites apart by their groups, so give each its own (--azure-resource-groups PRIMARY,DR[,SHARED])",
+            groups[&SiteRole::Primary].name
+        )));
     }
     let regions = SITES
         .into_iter()
@@ -144,7 +153,7 @@ async fn sql(e: &Estate<'_>, d: &mut Discovery) -> Result<()> {
             ));
         }
         for g in &fogs {
-            if let Some(entry) = failover_group(e, name, g, d) {
+            if let Some(entry) = failover_group(e, name, g, d)? {
                 d.entries.push(entry);
             }
         }
@@ -152,46 +161,52 @@ async fn sql(e: &Estate<'_>, d: &mut Discovery) -> Result<()> {
     Ok(())
 }
 
-fn failover_group(e: &Estate<'_>, server: &str, g: &Value, d: &mut Discovery) -> Option<Entry> {
+fn failover_group(
+    e: &Estate<'_>,
+    server: &str,
+    g: &Value,
+    d: &mut Discovery,
+) -> Result<Option<Entry>> {
     let group = text(g, "name");
     let props = &g["properties"];
     let partner = props["partnerServers"][0]["id"]
         .as_str()
         .and_then(group_and_name);
     let Some((partner_rg, partner)) = partner else {
-        d.skipped.push(format!(
-            "failover group {group} of {server}: Azure names no partner server"
+        return Err(Error::new(
+            ErrorKind::Provider,
+            format!("failover group {group} of {server}: Azure's answer names no partner server"),
         ));
-        return None;
     };
-    if ![group, server, partner.as_str()]
+    // In scope by its servers' names: drift compares pairs by them.
+    if ![server, partner.as_str()]
         .iter()
         .any(|n| e.scope.admits_name(n))
     {
-        return None;
+        return Ok(None);
     }
     if e.site_of_group(&partner_rg) != Some(SiteRole::Dr) {
         d.skipped.push(format!(
             "failover group {group}: its partner {partner} is in resource group {partner_rg}, not the DR site's ({})",
             e.groups[&SiteRole::Dr].name
         ));
-        return None;
+        return Ok(None);
     }
     let (writer, reader, serving) = match text(props, "replicationRole") {
         "Primary" => (server, partner.as_str(), SiteRole::Primary),
         "Secondary" => (partner.as_str(), server, SiteRole::Dr),
         other => {
-            d.skipped.push(format!(
-                "failover group {group}: {server}'s replication role is `{other}`, neither Primary nor Secondary"
-            ));
-            return None;
+            return Err(Error::new(
+                ErrorKind::Provider,
+                format!("failover group {group}: {server}'s replication role is `{other}`, neither Primary nor Secondary"),
+            ))
         }
     };
     d.serving.push(Serving {
         site: serving,
         why: format!("{writer} is the primary of failover group {group}"),
     });
-    Some(
+    Ok(Some(
         Entry::new(
             Table::Databases,
             Observed::Database {
@@ -214,7 +229,7 @@ fn failover_group(e: &Estate<'_>, server: &str, g: &Value, d: &mut Discovery) ->
             "options.fence",
             Pick::known("tag", "marks the old primary only (\"public-network-access\" also closes its public endpoint, given a private endpoint)"),
         ),
-    )
+    ))
 }
 
 /// The site an endpoint is at: its `endpointLocation`, else a region named in its target.
@@ -243,10 +258,11 @@ async fn traffic_manager(e: &Estate<'_>, shared: &ResourceGroup, d: &mut Discove
         .await?;
     for p in &profiles {
         let props = &p["properties"];
-        let fqdn = text(&props["dnsConfig"], "fqdn")
-            .trim_end_matches('.')
-            .to_string();
         let name = text(p, "name");
+        // The plan names a profile `<resource name>.trafficmanager.net` (how the provider finds
+        // it); clients resolve `relativeName`'s, the same unless set apart.
+        let fqdn = format!("{name}.{TRAFFIC_MANAGER_ZONE}");
+        let relative = text(&props["dnsConfig"], "relativeName");
         if !(e.scope.admits_name(name) || e.scope.admits_name(&fqdn))
             || !e.scope.admits_tags(tags(p))
         {
@@ -289,8 +305,14 @@ async fn traffic_manager(e: &Estate<'_>, shared: &ResourceGroup, d: &mut Discove
             .as_u64()
             .and_then(|t| u32::try_from(t).ok());
         let from = |ep: &Value| format!("endpoint {} of profile {name}", text(ep, "name"));
-        d.entries.push(
-            Entry::new(
+        let mut notes = Vec::new();
+        if !relative.is_empty() && !relative.eq_ignore_ascii_case(name) {
+            notes.push(format!("clients resolve {relative}.{TRAFFIC_MANAGER_ZONE}; the plan names the profile by its resource name"));
+        }
+        if enabled.len() > 1 {
+            notes.push("both endpoints are enabled now: aegis-dr reads the profile as pointing at both (drift says so) and a failover disables the primary's".to_string());
+        }
+        let mut entry = Entry::new(
                 Table::DnsRecords,
                 Observed::Record {
                     name: fqdn.clone(),
@@ -299,7 +321,7 @@ async fn traffic_manager(e: &Estate<'_>, shared: &ResourceGroup, d: &mut Discove
             )
             .with(
                 "name",
-                Pick::known(fqdn.as_str(), "the Traffic Manager profile's FQDN"),
+                Pick::known(fqdn.as_str(), "the Traffic Manager profile's name"),
             )
             .with(
                 "zone",
@@ -314,16 +336,19 @@ async fn traffic_manager(e: &Estate<'_>, shared: &ResourceGroup, d: &mut Discove
             .with(
                 "ttl",
                 match ttl {
-                    Some(t) if t > 0 => Pick::known(t, "the profile's dnsConfig.ttl"),
+                    Some(t) if (1..=172_800).contains(&t) => {
+                        Pick::known(t, "the profile's dnsConfig.ttl")
+                    }
                     _ => Pick::choose(
                         Vec::new(),
-                        format!(
-                            "profile {name} gave no TTL: write the one to keep in normal operation"
-                        ),
+                        format!("profile {name} gave no TTL a plan takes (1 to 172800 s): write the one to keep in normal operation"),
                     ),
                 },
-            ),
-        );
+            );
+        if !notes.is_empty() {
+            entry = entry.commented(notes.join("; "));
+        }
+        d.entries.push(entry);
     }
     Ok(())
 }
@@ -388,10 +413,22 @@ async fn pools(
     let mut found = Vec::new();
     for &site in on_sites {
         let rg = &e.groups[&site];
-        let clusters: Vec<String> = match &plan.site(site).cluster {
-            Some(c) => vec![c.clone()],
-            None => e
-                .arm
+        // The site's cluster and those its plan's pools name (drift), else every one in its
+        // group in scope (init).
+        let named: Vec<String> = plan
+            .site(site)
+            .cluster
+            .iter()
+            .chain(
+                plan.node_pools
+                    .iter()
+                    .filter(|n| n.site == site && !n.cluster.is_empty())
+                    .map(|n| &n.cluster),
+            )
+            .cloned()
+            .collect();
+        let mut clusters: Vec<String> = if named.is_empty() {
+            e.arm
                 .list(
                     &rg.resource("Microsoft.ContainerService/managedClusters"),
                     crate::aks::API,
@@ -400,15 +437,15 @@ async fn pools(
                 .iter()
                 .filter(|c| e.scope.admits_tags(tags(c)))
                 .map(|c| text(c, "name").to_string())
-                .collect(),
+                .collect()
+        } else {
+            named
         };
+        clusters.sort();
+        clusters.dedup();
         if plan.site(site).cluster.is_none() {
-            let pick = match clusters.as_slice() {
-                [] => None,
-                [one] => Some(Pick::known(one.as_str(), format!("the only AKS cluster in resource group {}", rg.name))),
-                many => Some(Pick::choose(many.to_vec(), format!("{} AKS clusters are in resource group {}: pick the one reports name (each pool names its own)", many.len(), rg.name))),
-            };
-            if let Some(p) = pick {
+            let at = format!("AKS clusters in resource group {}", rg.name);
+            if let Some(p) = cluster_pick(&clusters, &at) {
                 d.site_keys
                     .entry(site)
                     .or_default()
@@ -430,11 +467,14 @@ async fn pools(
                 if !(e.scope.admits_name(name) || e.scope.admits_name(cluster)) {
                     continue;
                 }
-                let Some(n) = crate::aks::count(p, "count") else {
-                    d.skipped
-                        .push(format!("agent pool {cluster}/{name}: Azure gave no count"));
-                    continue;
-                };
+                // A count that is not there is unknown: the read stops rather than drop the pool
+                // (drift would call it gone).
+                let n = crate::aks::count(p, "count").ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Provider,
+                        format!("agent pool {cluster}/{name}: Azure's answer has no count"),
+                    )
+                })?;
                 found.push(PoolRead {
                     site,
                     name: name.to_string(),

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use aegis_dr_core::{
     discover::{
-        pool_entries, record_entries, DiscoverContext, Discovery, Entry, Observed, Pick, PoolRead,
-        RecordRead, Scope, Serving, Table,
+        cluster_pick, names::next_token, pool_entries, record_entries, DiscoverContext, Discovery,
+        Entry, Observed, Pick, PoolRead, RecordRead, Scope, Serving, Table,
     },
     provider::{NodeScaler, PoolRef},
     Error, ErrorKind, Result, SiteRole,
 };
+use google_cloud_container_v1::model::Cluster;
 use google_cloud_sql_v1::model::{DatabaseInstance, SqlAvailabilityType};
 
 use crate::{
@@ -26,9 +27,13 @@ const SITES: [SiteRole; 2] = [SiteRole::Primary, SiteRole::Dr];
 /// Reads the GCP part of the estate of `ctx`'s sites.
 pub(crate) async fn discover(ctx: &DiscoverContext, b: &GcpProvidersBuilder) -> Result<Discovery> {
     let plan = &ctx.plan;
-    let project = GcpSettings::of(plan, None)?
-        .project(None, "init")
-        .map_err(|e| Error::config(format!("{e} (or pass --gcp-project)")))?;
+    // Cloud SQL and Cloud DNS in the plan-wide project (else the primary site's); pools in each
+    // site's own.
+    let project = match GcpSettings::of(plan, None)?.project {
+        Some(p) => p,
+        None => GcpSettings::of(plan, Some(SiteRole::Primary))?
+            .project(Some(SiteRole::Primary), "discovery (init: --gcp-project)")?,
+    };
     let g = b.google()?;
     let on_sites: Vec<SiteRole> = SITES
         .into_iter()
@@ -46,7 +51,7 @@ pub(crate) async fn discover(ctx: &DiscoverContext, b: &GcpProvidersBuilder) -> 
     let sites_here = (on_sites.len() == 2).then_some(&regions);
     sql(&g, &project, sites_here, &ctx.scope, &mut d).await?;
     dns(&g, &project, &regions, &ctx.scope, &mut d).await?;
-    pools(ctx, &g, &project, &on_sites, &regions, &mut d).await?;
+    pools(ctx, &g, &on_sites, &regions, &mut d).await?;
     Ok(d)
 }
 
@@ -69,10 +74,11 @@ async fn instances(g: &Google, project: &str) -> Result<Vec<DatabaseInstance>> {
                 "cloudsql.instances.list",
             ))?;
         out.extend(page.items);
-        if page.next_page_token.is_empty() || page.next_page_token == token {
-            return Ok(out);
+        let used = Some(token).filter(|t| !t.is_empty());
+        match next_token(Some(&page.next_page_token), &used, "Cloud SQL instances")? {
+            Some(t) => token = t,
+            None => return Ok(out),
         }
-        token = page.next_page_token;
     }
 }
 
@@ -107,7 +113,7 @@ async fn sql(
     for i in all.iter().filter(|i| i.master_instance_name.is_empty()) {
         let replicas: Vec<&DatabaseInstance> = all
             .iter()
-            .filter(|r| r.master_instance_name == i.name && r.region != i.region)
+            .filter(|r| crate::sql::master_name(r) == i.name && r.region != i.region)
             .collect();
         let named = std::iter::once(i)
             .chain(replicas.iter().copied())
@@ -306,7 +312,7 @@ async fn dns(
             .await
             .map_err(on(&what, "dns.managedZones.list"))?;
         zones.extend(page.managed_zones);
-        token = aegis_dr_core::discover::names::next_token(page.next_page_token.as_deref(), &token);
+        token = next_token(page.next_page_token.as_deref(), &token, &what)?;
         if token.is_none() {
             break;
         }
@@ -346,8 +352,7 @@ async fn dns(
                     ttl: rs.ttl.and_then(|t| u32::try_from(t).ok()),
                 }
             }));
-            token =
-                aegis_dr_core::discover::names::next_token(page.next_page_token.as_deref(), &token);
+            token = next_token(page.next_page_token.as_deref(), &token, &what)?;
             if token.is_none() {
                 break;
             }
@@ -362,12 +367,50 @@ fn in_region(l: &str, region: &str) -> bool {
     l == region || l.strip_prefix(region).is_some_and(|z| z.starts_with('-'))
 }
 
-/// The node pools of each GCP site's GKE clusters (the site's `cluster`, else every cluster in its
-/// region), sized as a run reads them.
+/// The clusters of `site` to read pools from: the site's `cluster` and those its plan's pools name
+/// (drift), else every cluster in its region in scope (init).
+fn site_clusters<'a>(
+    ctx: &DiscoverContext,
+    site: SiteRole,
+    region: &str,
+    listed: &'a [Cluster],
+) -> Vec<&'a Cluster> {
+    let s = ctx.plan.site(site);
+    let named: Vec<&str> = s
+        .cluster
+        .iter()
+        .map(String::as_str)
+        .chain(
+            ctx.plan
+                .node_pools
+                .iter()
+                .filter(|n| n.site == site)
+                .map(|n| n.cluster.as_str())
+                .filter(|c| !c.is_empty()),
+        )
+        .collect();
+    listed
+        .iter()
+        .filter(|cl| in_region(&cl.location, region))
+        .filter(|cl| {
+            if named.is_empty() {
+                ctx.scope.admits_tags(
+                    cl.resource_labels
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                )
+            } else {
+                named.contains(&cl.name.as_str())
+            }
+        })
+        .collect()
+}
+
+/// The node pools of each GCP site's GKE clusters, in the site's project, sized as a run reads
+/// them.
 async fn pools(
     ctx: &DiscoverContext,
     g: &Google,
-    project: &str,
     on_sites: &[SiteRole],
     regions: &BTreeMap<SiteRole, String>,
     d: &mut Discovery,
@@ -379,63 +422,56 @@ async fn pools(
         g,
         google_cloud_container_v1::client::ClusterManager::builder()
     );
-    let listed = c
-        .list_clusters()
-        .set_parent(format!("projects/{project}/locations/-"))
-        .send()
-        .await
-        .map_err(on(
-            &format!("GKE clusters of {project}"),
-            "container.clusters.list",
-        ))?;
     let mut found = Vec::new();
     for &site in on_sites {
-        let s = ctx.plan.site(site);
-        let clusters: Vec<_> = listed
-            .clusters
-            .iter()
-            .filter(|cl| match &s.cluster {
-                Some(name) => &cl.name == name,
-                None => {
-                    in_region(&cl.location, &regions[&site])
-                        && ctx.scope.admits_tags(
-                            cl.resource_labels
-                                .iter()
-                                .map(|(k, v)| (k.as_str(), v.as_str())),
-                        )
-                }
-            })
-            .collect();
-        if s.cluster.is_none() {
-            match clusters.as_slice() {
-                [] => {}
-                [one] => d.site_keys.entry(site).or_default().push((
-                    "cluster".into(),
-                    Pick::known(one.name.as_str(), format!("the only GKE cluster in {}", regions[&site])),
-                )),
-                many => d.site_keys.entry(site).or_default().push((
-                    "cluster".into(),
-                    Pick::choose(
-                        many.iter().map(|c| c.name.clone()).collect(),
-                        format!("{} GKE clusters are in {}: pick the one reports name (each pool names its own)", many.len(), regions[&site]),
-                    ),
-                )),
+        let project = GcpSettings::of(&ctx.plan, Some(site))?
+            .project(Some(site), "node pools (init: --gcp-project)")?;
+        let listed = c
+            .list_clusters()
+            .set_parent(format!("projects/{project}/locations/-"))
+            .send()
+            .await
+            .map_err(on(
+                &format!("GKE clusters of {project}"),
+                "container.clusters.list",
+            ))?;
+        if !listed.missing_zones.is_empty() {
+            // Clusters there are unknown, not absent.
+            return Err(Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "GKE clusters of {project}: GKE could not list the zones {} (their clusters are unknown, so none are read)",
+                    listed.missing_zones.join(", ")
+                ),
+            ));
+        }
+        let region = &regions[&site];
+        let clusters = site_clusters(ctx, site, region, &listed.clusters);
+        if ctx.plan.site(site).cluster.is_none() {
+            let names: Vec<String> = clusters.iter().map(|c| c.name.clone()).collect();
+            if let Some(p) = cluster_pick(&names, &format!("GKE clusters in {region}")) {
+                d.site_keys
+                    .entry(site)
+                    .or_default()
+                    .push(("cluster".into(), p));
             }
         }
-        for cl in &clusters {
-            if cl.location != regions[&site] {
+        if let [one] = clusters.as_slice() {
+            if &one.location != region {
                 d.site_settings.entry(site).or_default().push((
                     "location".into(),
                     Pick::known(
-                        cl.location.as_str(),
-                        format!("the location of GKE cluster {}", cl.name),
+                        one.location.as_str(),
+                        format!("the location of GKE cluster {}", one.name),
                     ),
                 ));
             }
+        }
+        for cl in &clusters {
             let nodes = GkeNodes::new(
                 c.clone(),
                 g.clone(),
-                [(site, (project.to_string(), cl.location.clone()))].into(),
+                [(site, (project.clone(), cl.location.clone()))].into(),
                 std::time::Duration::from_secs(60),
             );
             let parent = format!(

@@ -222,6 +222,13 @@ fn read_only_flag(i: &DatabaseInstance) -> Result<&'static str> {
     }
 }
 
+/// The instance a replica replicates from, by name: Cloud SQL answers `masterInstanceName` as
+/// `project:instance` (Terraform's provider strips the project too); a bare name is taken as it is.
+pub(crate) fn master_name(i: &DatabaseInstance) -> &str {
+    let m = i.master_instance_name.as_str();
+    m.rsplit_once(':').map_or(m, |(_, name)| name)
+}
+
 fn flag_on(i: &DatabaseInstance, flag: &str) -> bool {
     settings(i)
         .database_flags
@@ -561,10 +568,10 @@ impl DatabaseFailover for CloudSql {
                 i.name.clone(),
             ),
             (SqlMode::Replica, DatabaseRole::Replica) => (
-                Some(i.master_instance_name.clone()),
+                Some(master_name(&i).to_string()),
                 // A switchover to the DR replica waits for it to catch up: lossless.
                 runnable && i.replication_cluster.as_ref().is_some_and(|c| c.dr_replica),
-                i.master_instance_name.clone(),
+                master_name(&i).to_string(),
             ),
             _ => (None, false, i.name.clone()),
         };
@@ -678,7 +685,7 @@ impl DatabaseFailover for CloudSql {
                 "{} is the standby of its own HA pair again; Cloud SQL rebuilds the standby by itself, nothing to start",
                 what(t)
             ),
-            SqlMode::Replica if is_replica(&i) && i.master_instance_name == api_name(&req.source.instance) => format!(
+            SqlMode::Replica if is_replica(&i) && master_name(&i) == api_name(&req.source.instance) => format!(
                 "{} replicates from {} (left so by the switchover, or re-attached by Cloud SQL after a forced promotion once it answered again); Cloud SQL reports no change count or lag here, the replica catches up by itself",
                 t.instance, req.source.instance
             ),

@@ -33,7 +33,7 @@ pub(crate) async fn blockers(
     let Ok(m) = instances
         .get()
         .set_project(project)
-        .set_instance(&r.master_instance_name)
+        .set_instance(crate::sql::master_name(r))
         .send()
         .await
     else {

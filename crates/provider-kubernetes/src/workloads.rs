@@ -298,7 +298,7 @@ impl WorkloadScaler for KubernetesWorkloads {
 }
 
 /// Every object `api` lists with `lp`, page after page (`limit` and `continue`); a token that
-/// repeats ends the read.
+/// repeats is an error (the list would never end).
 pub(crate) async fn list_all<K>(api: &Api<K>, mut lp: ListParams, what: &str) -> Result<Vec<K>>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -311,12 +311,16 @@ where
             .await
             .map_err(|e| from_kube(e, "list", what))?;
         out.extend(page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) if used.as_deref() != Some(token.as_str()) => {
+        match aegis_dr_core::discover::names::next_token(
+            page.metadata.continue_.as_deref(),
+            &used,
+            what,
+        )? {
+            Some(token) => {
                 lp = lp.continue_token(&token);
                 used = Some(token);
             }
-            _ => return Ok(out),
+            None => return Ok(out),
         }
     }
 }

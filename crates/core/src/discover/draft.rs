@@ -54,51 +54,7 @@ impl Draft {
                     .collect(),
             });
         }
-        if let Some(d) = &skeleton.discovery {
-            let mut fields = Vec::new();
-            if let Some(n) = &d.name_contains {
-                fields.push((
-                    "name_contains".to_string(),
-                    Pick::known(n.as_str(), "--name-contains"),
-                ));
-            }
-            if !d.tags.is_empty() {
-                let t: toml::Table = d
-                    .tags
-                    .iter()
-                    .map(|(k, v)| (k.clone(), toml::Value::from(v.as_str())))
-                    .collect();
-                fields.push(("tags".to_string(), Pick::known(t, "--tag")));
-            }
-            if let Some(pg) = &d.postgres {
-                let mut t = toml::Table::new();
-                t.insert("primary_dsn_env".into(), pg.primary_dsn_env.as_str().into());
-                t.insert("dr_dsn_env".into(), pg.dr_dsn_env.as_str().into());
-                if let Some(p) = &pg.password_env {
-                    t.insert("password_env".into(), p.as_str().into());
-                }
-                fields.push((
-                    "postgres".to_string(),
-                    Pick::known(t, "--postgres-dsn-envs"),
-                ));
-            }
-            if !d.also_read.is_empty() {
-                let names: Vec<String> = d.also_read.iter().map(|p| p.to_string()).collect();
-                fields.push((
-                    "also_read".to_string(),
-                    Pick::known(super::list_value(&names), "--also-read"),
-                ));
-            }
-            sections.push(Section {
-                header: "[discovery]".into(),
-                path: "discovery".into(),
-                comment: Some(
-                    "What init read: `aegis-dr drift` and `aegis-dr watch` read the same and report what differs."
-                        .into(),
-                ),
-                fields,
-            });
-        }
+        sections.extend(skeleton.discovery.as_ref().map(discovery_section));
         for table in Table::ALL {
             let mut names: BTreeSet<String> = BTreeSet::new();
             let mut index = 0;
@@ -375,6 +331,53 @@ fn site_section(skeleton: &Plan, role: SiteRole, found: &[Discovery]) -> Section
         comment: None,
         fields,
     }
+}
+
+/// `[discovery]`: the scope init read in, so drift and watch read the same.
+fn discovery_section(d: &crate::plan::DiscoverySettings) -> Section {
+    let mut fields = Vec::new();
+    if let Some(n) = &d.name_contains {
+        fields.push((
+            "name_contains".to_string(),
+            Pick::known(n.as_str(), "--name-contains"),
+        ));
+    }
+    if !d.tags.is_empty() {
+        let t: toml::Table = d
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), toml::Value::from(v.as_str())))
+            .collect();
+        fields.push(("tags".to_string(), Pick::known(t, "--tag")));
+    }
+    if let Some(pg) = &d.postgres {
+        let mut t = toml::Table::new();
+        t.insert("primary_dsn_env".into(), pg.primary_dsn_env.as_str().into());
+        t.insert("dr_dsn_env".into(), pg.dr_dsn_env.as_str().into());
+        if let Some(p) = &pg.password_env {
+            t.insert("password_env".into(), p.as_str().into());
+        }
+        fields.push((
+            "postgres".to_string(),
+            Pick::known(t, "--postgres-dsn-envs"),
+        ));
+    }
+    if !d.also_read.is_empty() {
+        let names: Vec<String> = d.also_read.iter().map(|p| p.to_string()).collect();
+        fields.push((
+            "also_read".to_string(),
+            Pick::known(super::list_value(&names), "--also-read"),
+        ));
+    }
+    Section {
+            header: "[discovery]".into(),
+            path: "discovery".into(),
+            comment: Some(
+                "What init read: `aegis-dr drift` and `aegis-dr watch` read the same and report what differs."
+                    .into(),
+            ),
+            fields,
+        }
 }
 
 /// `[sites.<role>.<provider>]`: the settings given on the command line, then those discoveries

@@ -18,7 +18,7 @@ mod records;
 
 pub use draft::Draft;
 pub use drift::{drift, Drift, DriftKind};
-pub use pools::{pool_entries, PoolRead};
+pub use pools::{cluster_pick, pool_entries, PoolRead};
 pub use records::{record_entries, RecordRead};
 
 /// A value `init` writes: inferred, with where from, or a choice left to the user.

@@ -2,12 +2,21 @@
 //! short, `lb-use1`), its twin at the other site, and a name stripped of its site words, so a
 //! resource can be paired with its counterpart. Shared by every provider's discovery.
 
-/// The next page's token: none when the service gave none, an empty one, or the one just used
-/// (a token that repeats would loop for ever).
-pub fn next_token(given: Option<&str>, used: &Option<String>) -> Option<String> {
-    given
-        .filter(|t| !t.is_empty() && used.as_deref() != Some(*t))
-        .map(str::to_string)
+/// The next page's token: none when the service gave none (or an empty one); an error naming
+/// `what` when it gave the one just used (the list would never end, and a list read in part would
+/// make what is missing look gone).
+pub fn next_token(
+    given: Option<&str>,
+    used: &Option<String>,
+    what: &str,
+) -> crate::Result<Option<String>> {
+    match given.filter(|t| !t.is_empty()) {
+        Some(t) if used.as_deref() == Some(t) => Err(crate::Error::new(
+            crate::ErrorKind::Provider,
+            format!("listing {what}: the service gave the page token just used again; the list was not read to its end"),
+        )),
+        other => Ok(other.map(str::to_string)),
+    }
 }
 
 /// The short form of a region (`us-east-1` → `use1`, `ap-southeast-2` → `aps2`).
@@ -32,6 +41,7 @@ fn pieces(name: &str) -> Vec<&str> {
 
 /// True when `name` carries `region`, whole (`x.us-east-1.elb.amazonaws.com`) or short (`lb-use1`).
 pub fn names_region(name: &str, region: &str) -> bool {
+    let region = &region.to_ascii_lowercase();
     let lower = name.to_ascii_lowercase();
     if lower
         .match_indices(region)
@@ -49,11 +59,13 @@ fn bounded(s: &str, at: usize, len: usize) -> bool {
 
 /// `name` with `from`'s region (whole or short) replaced by `to`'s; none when it names neither.
 pub fn twin_name(name: &str, from: &str, to: &str) -> Option<String> {
+    let from = &from.to_ascii_lowercase();
     let lower = name.to_ascii_lowercase();
     if let Some((at, _)) = lower
-        .match_indices(from)
+        .match_indices(from.as_str())
         .find(|(at, _)| bounded(&lower, *at, from.len()))
     {
+        let to = to.to_ascii_lowercase();
         return Some(format!("{}{to}{}", &name[..at], &name[at + from.len()..]));
     }
     let (sf, st) = (short(from)?, short(to)?);

@@ -89,6 +89,25 @@ pub fn pool_entries(
     }
 }
 
+/// A site's `cluster` among the clusters in scope at it (`where_` says which: `GKE clusters in
+/// us-central1`): none when there is none, the only one, or a choice among several.
+pub fn cluster_pick(names: &[String], where_: &str) -> Option<Pick> {
+    match names {
+        [] => None,
+        [one] => Some(Pick::known(
+            one.as_str(),
+            format!("the only one of the {where_}"),
+        )),
+        many => Some(Pick::choose(
+            many.to_vec(),
+            format!(
+                "{} {where_} are in scope: pick the site's own (each pool names its cluster)",
+                many.len()
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

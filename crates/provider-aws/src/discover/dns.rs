@@ -83,7 +83,7 @@ async fn zones(c: &Client, scope: &Scope) -> Result<Vec<(String, String)>> {
             }
             out.push((id, bare(z.name())));
         }
-        marker = next_token(page.next_marker(), &marker);
+        marker = next_token(page.next_marker(), &marker, "Route 53 hosted zones")?;
         if !page.is_truncated() || marker.is_none() {
             return Ok(out);
         }
@@ -134,7 +134,7 @@ async fn health_checks(c: &Client) -> Result<Vec<HealthCheck>> {
             .await
             .map_err(|e| map_sdk_error(iam::ROUTE53_LIST_HEALTH_CHECKS, "health checks", e))?;
         out.extend(page.health_checks().iter().cloned());
-        marker = next_token(page.next_marker(), &marker);
+        marker = next_token(page.next_marker(), &marker, "Route 53 health checks")?;
         if !page.is_truncated() || marker.is_none() {
             return Ok(out);
         }

@@ -40,7 +40,7 @@ async fn eks(
                 .await
                 .map_err(|e| map_sdk_error(iam::EKS_LIST_CLUSTERS, &region, e))?;
             names.extend(page.clusters().iter().cloned());
-            token = next_token(page.next_token(), &token);
+            token = next_token(page.next_token(), &token, &region)?;
             if token.is_none() {
                 break;
             }
@@ -57,7 +57,7 @@ async fn eks(
                     .await
                     .map_err(|e| map_sdk_error(iam::EKS_LIST_NODEGROUPS, &cluster, e))?;
                 groups.extend(page.nodegroups().iter().cloned());
-                token = next_token(page.next_token(), &token);
+                token = next_token(page.next_token(), &token, &cluster)?;
                 if token.is_none() {
                     break;
                 }
@@ -168,7 +168,7 @@ async fn asgs(
                         .push(format!("Auto Scaling group {name}: no complete sizes")),
                 }
             }
-            token = next_token(page.next_token(), &token);
+            token = next_token(page.next_token(), &token, &region)?;
             if token.is_none() {
                 break;
             }
@@ -271,7 +271,7 @@ pub(super) async fn discover_servers(
                 ),
             );
         }
-        token = next_token(page.next_token(), &token);
+        token = next_token(page.next_token(), &token, region)?;
         if token.is_none() {
             return Ok(());
         }

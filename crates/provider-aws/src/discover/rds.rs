@@ -44,7 +44,7 @@ async fn instances(c: &Client, region: &str) -> Result<Vec<DbInstance>> {
             .await
             .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_INSTANCES, region, e))?;
         out.extend(page.db_instances().iter().cloned());
-        marker = next_token(page.marker(), &marker);
+        marker = next_token(page.marker(), &marker, region)?;
         if marker.is_none() {
             return Ok(out);
         }
@@ -229,7 +229,7 @@ async fn aurora(
             .await
             .map_err(|e| map_sdk_error(iam::RDS_DESCRIBE_GLOBAL, "global clusters", e))?;
         all.extend(page.global_clusters().iter().cloned());
-        marker = next_token(page.marker(), &marker);
+        marker = next_token(page.marker(), &marker, "global clusters")?;
         if marker.is_none() {
             break;
         }
@@ -483,7 +483,7 @@ async fn groups(c: &Client, region: &str, cluster: bool) -> Result<Vec<(String, 
                         .to_string(),
                 )
             }));
-            next_token(page.marker(), &marker)
+            next_token(page.marker(), &marker, region)?
         } else {
             let page = c
                 .describe_db_parameter_groups()
@@ -499,7 +499,7 @@ async fn groups(c: &Client, region: &str, cluster: bool) -> Result<Vec<(String, 
                         .to_string(),
                 )
             }));
-            next_token(page.marker(), &marker)
+            next_token(page.marker(), &marker, region)?
         };
         match next {
             Some(m) => marker = Some(m),
@@ -535,7 +535,7 @@ async fn parameter_is(
                 })?;
             (
                 page.parameters().to_vec(),
-                next_token(page.marker(), &marker),
+                next_token(page.marker(), &marker, group)?,
             )
         } else {
             let page = c
@@ -554,7 +554,7 @@ async fn parameter_is(
                 })?;
             (
                 page.parameters().to_vec(),
-                next_token(page.marker(), &marker),
+                next_token(page.marker(), &marker, group)?,
             )
         };
         if params
