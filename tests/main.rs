@@ -6,6 +6,7 @@ mod clouds;
 mod common;
 mod config_errors;
 mod crash_resume;
+mod docs;
 mod drill;
 mod examples;
 mod gates;

@@ -827,3 +827,55 @@ fn a_run_interrupted_before_it_changed_anything_still_says_how_to_unblock() {
     );
     assert!(!err.contains("go back"), "{err}");
 }
+
+#[test]
+fn a_drill_stopped_in_its_failback_phase_points_back_to_the_dr_site_not_to_rollback() {
+    // The DR database's fence fails: only the failback phase fences it.
+    let env = Env::new(
+        "",
+        "[[sim.faults]]\noperation = \"fence_database\"\nresource = \"orders-euc1\"\nerror = \"permanent\"\ntimes = 1",
+    );
+    let out = env.run(&["drill", "--yes"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("fence-dr-db"), "{err}");
+    let back = err
+        .lines()
+        .find_map(|l| l.strip_prefix("or go back to the DR site: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        back.ends_with("failover --class region-outage --yes"),
+        "{back}"
+    );
+    assert!(!err.contains("rollback"), "{err}");
+    let id = env.runs().pop().expect("run");
+
+    // `status` names the same way back; `rollback` refuses the drill and names the way forward.
+    let out = env.run(&["status", &id]);
+    assert!(
+        stdout(&out).contains("or go back to the DR site: ") && !stdout(&out).contains("rollback"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.run(&["rollback", &id, "--yes"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopped in its failback phase"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The way forward, as printed, finishes the drill: the primary serves whole again.
+    let forward = err
+        .lines()
+        .find_map(|l| l.strip_prefix("go forward, once the cause is fixed: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let out = run_printed(forward);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&["estate"]);
+    assert!(
+        stdout(&out).contains("the estate is whole: the primary site serves"),
+        "{}",
+        stdout(&out)
+    );
+}

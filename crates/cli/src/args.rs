@@ -53,7 +53,14 @@ pub struct Cli {
 const PLAN_FLAGS: [&str; 4] = ["config", "state", "state_dir", "provider"];
 
 /// Commands that read no plan.
-const PLANLESS: [&str; 4] = ["k8s", "providers", "completions", "man"];
+const PLANLESS: [&str; 6] = [
+    "k8s",
+    "providers",
+    "completions",
+    "man",
+    "schema",
+    "reference",
+];
 
 /// The command line as users see it: the plan flags hidden from the commands that read no plan
 /// (what `--help`, completions and the manual page describe).
@@ -167,6 +174,15 @@ pub struct InitArgs {
     /// Overwrite `--config` when it exists.
     #[arg(long, conflicts_with = "stdout")]
     pub force: bool,
+}
+
+/// The generated pages of the book's reference (`aegis-dr reference`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReferencePage {
+    /// Every command and flag (`docs/src/reference/cli.md`).
+    Cli,
+    /// Every plan key (`docs/src/reference/plan.md`).
+    Plan,
 }
 
 /// Shells `aegis-dr completions` writes for.
@@ -366,6 +382,18 @@ pub enum Command {
     Man {
         /// The command whose page to print (default: aegis-dr's own, which lists them all).
         command: Option<String>,
+    },
+    /// Print the plan file's JSON Schema (no plan needed), for TOML language servers: taplo and
+    /// Even Better TOML complete and check a plan with it (`#:schema ./aegis-dr.schema.json` atop
+    /// the plan, or a `[[rule]]` in `.taplo.toml`). `aegis-dr check` checks what no schema can.
+    Schema,
+    /// Print a page of the book's reference, Markdown, generated from this build (no plan needed):
+    /// every command and flag (`cli`) or every plan key (`plan`).
+    #[command(hide = true)]
+    Reference {
+        /// The page.
+        #[arg(value_enum)]
+        page: ReferencePage,
     },
     /// Move a namespace between two clusters: stage, cutover, failback (no plan file needed).
     /// DR-Syncer's `--mode=Stage|Cutover|Failback` stands for the mode.

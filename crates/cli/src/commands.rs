@@ -763,8 +763,7 @@ paused by {} (`aegis-dr resume {}`)",
                     RunStatus::Interrupted | RunStatus::Failed | RunStatus::Refused
                 ) {
                     outln!("\ncontinue it with: {}", resume_hint(cfg, &r));
-                    if let Ok(op) = r.operation.parse::<Operation>() {
-                        let w = aegis_dr::orchestrator::stop::ways_out(op, &r.run_id, &r.class);
+                    if let Some(w) = r.ways_out() {
                         outln!(
                             "or go back to {}: {}",
                             w.back_to,

@@ -405,7 +405,9 @@ impl Config {
             Command::K8s { .. }
             | Command::Providers
             | Command::Completions { .. }
-            | Command::Man { .. } => return Err(Error::config("this command takes no plan")),
+            | Command::Man { .. }
+            | Command::Schema
+            | Command::Reference { .. } => return Err(Error::config("this command takes no plan")),
         };
         if cli.output == OutputFormat::Html
             && !matches!(action, Action::Plan { .. } | Action::Report(_))

@@ -98,13 +98,14 @@ pub fn print_stop(cfg: &Config, r: &Report, error: &Error, stopped: Option<&Stop
         }
         None => eprintln!("what serves now: not read"),
     }
-    let w = ways_out(
-        r.operation
-            .parse()
-            .unwrap_or(aegis_dr::journal::Operation::Failover),
-        &r.run_id,
-        &r.class,
-    );
+    let w = r.ways_out().unwrap_or_else(|| {
+        ways_out(
+            aegis_dr::journal::Operation::Failover,
+            &r.run_id,
+            &r.class,
+            false,
+        )
+    });
     let inv = invocation(cfg);
     let with_inv = |s: &str| s.replacen("aegis-dr", &inv, 1);
     eprintln!(

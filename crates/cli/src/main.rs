@@ -9,7 +9,9 @@ mod estate;
 mod init;
 mod logging;
 mod progress;
+mod reference;
 mod state;
+mod tooling;
 mod watch;
 
 use std::{io::Write, process::ExitCode};
@@ -37,6 +39,8 @@ fn main() -> ExitCode {
                 | args::Command::K8s { .. }
                 | args::Command::Completions { .. }
                 | args::Command::Man { .. }
+                | args::Command::Schema
+                | args::Command::Reference { .. }
         )
     {
         let e = aegis_dr::Error::config(
@@ -44,18 +48,11 @@ fn main() -> ExitCode {
         );
         return fail(&e, json);
     }
-    match cli.command {
-        args::Command::Completions { shell } => {
-            return print_generated(|out| completions(shell, out))
-        }
-        args::Command::Man { command } => {
-            let page = match man_page(command.as_deref()) {
-                Ok(p) => p,
-                Err(e) => return fail(&e, json),
-            };
-            return print_generated(|out| clap_mangen::Man::new(page).render(out));
-        }
-        _ => {}
+    if let Some(generated) = tooling::generate(&cli.command) {
+        return match generated {
+            Ok(text) => tooling::print(&text),
+            Err(e) => fail(&e, json),
+        };
     }
     if let args::Command::Init(a) = &cli.command {
         let cfg = match init::InitConfig::from_cli(&cli, a) {
@@ -87,68 +84,6 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e, json),
     };
     run_async(commands::run(cfg), json)
-}
-
-/// The command line a manual page describes: aegis-dr's own, or one command's (named
-/// `aegis-dr-<command>`, as the main page's list refers to it).
-fn man_page(command: Option<&str>) -> aegis_dr::Result<clap::Command> {
-    let mut all = args::command();
-    let Some(name) = command else {
-        return Ok(all);
-    };
-    // Built, the global flags (--config, --output, ...) are the command's too.
-    all.build();
-    match all.find_subcommand(name) {
-        Some(sub) => Ok(sub
-            .clone()
-            .name(format!("aegis-dr-{name}"))
-            .version(all.get_version().unwrap_or_default().to_string())),
-        None => Err(aegis_dr::Error::config(format!(
-            "man {name}: no such command (one of: {})",
-            all.get_subcommands()
-                .map(|c| c.get_name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
-}
-
-/// Shell completions of the command line, as `clap_complete` writes them.
-fn completions(shell: args::CompletionShell, out: &mut Vec<u8>) -> std::io::Result<()> {
-    use clap_complete::Shell;
-    let shell = match shell {
-        args::CompletionShell::Bash => Shell::Bash,
-        args::CompletionShell::Zsh => Shell::Zsh,
-        args::CompletionShell::Fish => Shell::Fish,
-    };
-    // Into memory: clap_complete panics on a failed write (a closed pipe).
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut args::command(), "aegis-dr", &mut script);
-    if shell == Shell::Bash {
-        // clap_complete 4.6 names a subcommand's state `aegis__dr__subcmd__init` where it walks the
-        // words but `aegis__subcmd__dr__subcmd__init` in the case that offers its flags (the '-' of
-        // the binary's name is escaped twice), so no subcommand's flags would ever be offered.
-        let text = String::from_utf8_lossy(&script).replace("aegis__subcmd__dr__", "aegis__dr__");
-        script = text.into_bytes();
-    }
-    out.extend_from_slice(&script);
-    Ok(())
-}
-
-/// Prints what `write` generates; a closed stdout is an error naming it, never a panic.
-fn print_generated(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> ExitCode {
-    let mut text = Vec::new();
-    let mut out = std::io::stdout().lock();
-    match write(&mut text)
-        .and_then(|()| out.write_all(&text))
-        .and_then(|()| out.flush())
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: stdout: {e}");
-            ExitCode::from(commands::exit::FAILED)
-        }
-    }
 }
 
 /// Runs a command on a two-worker runtime and turns its outcome into the exit code.

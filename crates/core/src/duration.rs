@@ -64,6 +64,24 @@ fn format_parseable(d: Duration) -> String {
     humantime::format_duration(ms).to_string().replace(' ', "")
 }
 
+/// The JSON Schema of a human duration, for `#[schemars(with = "HumanDuration")]` on `Duration`
+/// fields read through [`serde_human`]: a string with its unit, as [`parse_duration`] reads it.
+pub struct HumanDuration;
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration with its unit: `250ms`, `30s`, `5m`, `2h`, `1h30m` (at most 30 days; a bare number is refused).",
+            "pattern": "^\\s*([0-9]+\\s*[a-zA-Zµ]+\\s*)+$"
+        })
+    }
+}
+
 /// Serde adapter for `Duration` fields written as human durations.
 pub mod serde_human {
     use super::*;

@@ -364,7 +364,7 @@ impl Orchestrator {
         if let Err(e) = &written {
             tracing::warn!(run = %ctx.fixed.run_id, error = %e, "report not written");
             self.progress.message(&format!(
-                "warning: the report could not be written ({e}); the run's journal holds every step written: write it later with `aegis-dr report {}`",
+                "warning: the report could not be written ({e}); the run's journal holds every step: `aegis-dr report {}` prints it from the journal (`--output html` for the page)",
                 ctx.fixed.run_id
             ));
         }

@@ -48,19 +48,30 @@ pub struct Stopped {
 }
 
 /// The ways out of a stopped run: the command that goes forward (resumes it, once its cause is
-/// fixed) and the one that goes back, with where back is.
-pub fn ways_out(operation: Operation, run_id: &str, class: &str) -> WaysOut {
+/// fixed) and the one that goes back, with where back is. A drill whose failback phase had started
+/// goes back as a failback does (to the DR site): `rollback` refuses it.
+pub fn ways_out(
+    operation: Operation,
+    run_id: &str,
+    class: &str,
+    drill_failback_started: bool,
+) -> WaysOut {
+    let to_dr = match operation {
+        Operation::Failback | Operation::Rollback => true,
+        Operation::Drill => drill_failback_started,
+        Operation::Failover => false,
+    };
     WaysOut {
         forward: format!("aegis-dr {} --resume {run_id} --yes", operation.as_str()),
-        back: match operation {
-            Operation::Failback | Operation::Rollback => {
-                format!("aegis-dr failover --class {class} --yes")
-            }
-            Operation::Failover | Operation::Drill => format!("aegis-dr rollback {run_id} --yes"),
+        back: if to_dr {
+            format!("aegis-dr failover --class {class} --yes")
+        } else {
+            format!("aegis-dr rollback {run_id} --yes")
         },
-        back_to: match operation {
-            Operation::Failback | Operation::Rollback => "the DR site",
-            Operation::Failover | Operation::Drill => "the primary site",
+        back_to: if to_dr {
+            "the DR site"
+        } else {
+            "the primary site"
         },
     }
 }
@@ -101,14 +112,21 @@ pub(super) async fn after_stop(
             .steps
             .iter()
             .any(|s| !s.kind.observes_only() && started.contains(&s.id));
+    let drill_failback_started = started
+        .iter()
+        .any(|s| s.phase() == crate::run::Phase::DrillFailback);
     let rolls_back = matches!(ctx.fixed.operation, Operation::Failover | Operation::Drill)
         && matches!(status, RunStatus::Failed | RunStatus::Refused)
         && ctx.fixed.plan.on_failure(ctx.fixed.class) == OnFailure::Rollback
-        && !started
-            .iter()
-            .any(|s| s.phase() == crate::run::Phase::DrillFailback);
+        && !drill_failback_started;
     if changed {
-        announce(ctx, status, error, &estate, rolls_back).await;
+        let w = ways_out(
+            ctx.fixed.operation,
+            &ctx.fixed.run_id,
+            ctx.fixed.class.as_str(),
+            drill_failback_started,
+        );
+        announce(ctx, status, error, &estate, rolls_back, &w).await;
     }
     Stopped {
         estate,
@@ -123,12 +141,8 @@ async fn announce(
     error: &Error,
     estate: &Estate,
     rolls_back: bool,
+    w: &WaysOut,
 ) {
-    let w = ways_out(
-        ctx.fixed.operation,
-        &ctx.fixed.run_id,
-        ctx.fixed.class.as_str(),
-    );
     let next = if rolls_back {
         format!(
             "Rolling back now to {} (the plan's on_failure = rollback); if the rollback cannot start, go back with `{}`",

@@ -63,13 +63,14 @@ impl std::str::FromStr for Escalation {
 
 /// Who an escalation pages (`[escalations.<reason>]`): named sinks, and the contact its message
 /// names. Without a route an escalation goes to every sink.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EscalationRoute {
-    /// Names of the `[[notifications]]` sinks to send it to.
+    /// Names of the `[[notifications]]` sinks (their `name`) to send it to; each must exist.
+    /// Default: none (every sink).
     #[serde(default)]
     pub notify: Vec<String>,
-    /// Who to contact, in the message (default: the runbook's).
+    /// Who to contact, named in the message. Default: the runbook's contact for the escalation.
     #[serde(default)]
     pub contact: Option<String>,
 }

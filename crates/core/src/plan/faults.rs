@@ -104,6 +104,21 @@ impl std::str::FromStr for ProviderOp {
     }
 }
 
+impl schemars::JsonSchema for ProviderOp {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ProviderOp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = ProviderOp::ALL.iter().map(|o| o.as_str()).collect();
+        schemars::json_schema!({
+            "description": "A provider call a fault fails.",
+            "type": "string",
+            "enum": names
+        })
+    }
+}
+
 impl TryFrom<String> for ProviderOp {
     type Error = String;
     fn try_from(s: String) -> std::result::Result<Self, String> {

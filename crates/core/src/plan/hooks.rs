@@ -13,7 +13,19 @@ use crate::{
 };
 
 /// The half of an operation a hook belongs to (a drill runs both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum HookPhase {
     /// The failover (and a drill's failover half).
@@ -53,7 +65,7 @@ impl HookAnchor {
 }
 
 /// What an approval hook decides when nobody answers within its timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalDefault {
     /// Go on.
@@ -115,7 +127,7 @@ pub enum HookAction {
         method: String,
         /// URL.
         url: String,
-        /// Extra request headers (values may name environment variables).
+        /// Extra request headers, sent as written.
         headers: BTreeMap<String, String>,
         /// Headers whose values are read from an environment variable (header → variable), never
         /// shown.

@@ -28,6 +28,7 @@ mod provider_settings;
 mod raw;
 mod record_targets;
 mod rejoin;
+mod schema;
 mod selector;
 mod state_settings;
 mod triggers;
@@ -44,13 +45,26 @@ pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
 pub use record_targets::RecordTargets;
 pub use rejoin::{Rejoin, RejoinCommand, POSTGRES};
+pub use schema::json_schema;
 pub use selector::LabelSelector;
 pub use state_settings::StateSettings;
 pub use validate::MAX_PLAN_NAME;
 use validate::{check_provider, line_of};
 
 /// Which side of the estate a resource lives on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SiteRole {
     /// The site that serves production in normal operation.
@@ -84,7 +98,9 @@ impl std::fmt::Display for SiteRole {
 
 /// A provider name as written in the plan (`sim`, `aws`, ...). Validation checks its shape; the
 /// registry (`aegis_dr::registry`) whether such a provider exists.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct ProviderName(pub String);
 
@@ -227,15 +243,15 @@ pub enum OnFailure {
     Rollback,
 }
 
-/// Node-group sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Node-group sizes, `{ min, max, desired }` with `min <= desired <= max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolSize {
-    /// Minimum nodes.
+    /// Minimum number of nodes, at most `desired`. Required.
     pub min: u32,
-    /// Maximum nodes.
+    /// Maximum number of nodes, at least `desired`. Required.
     pub max: u32,
-    /// Desired nodes.
+    /// Desired number of nodes, from `min` to `max`. Required.
     pub desired: u32,
 }
 
@@ -259,7 +275,19 @@ pub struct NodePoolSpec {
 }
 
 /// Kind of Kubernetes workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum WorkloadKind {
     /// apps/v1 Deployment.
     Deployment,
@@ -363,21 +391,28 @@ pub struct VerificationSettings {
     pub dns_resolver: Option<DnsResolver>,
 }
 
-/// Thresholds of the pre-failover checks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Thresholds of the pre-failover checks (`aegis-dr check`) and of verification (`[checks]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckThresholds {
-    /// Largest acceptable replication lag (default 30 s).
+    /// Largest replication lag of a DR replica the pre-failover check accepts (a duration,
+    /// `"30s"`). Default: `30s`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub max_replication_lag: Duration,
-    /// Oldest acceptable backup (default 6 h).
+    /// Largest age of the newest backup the pre-failover check accepts (a duration, `"6h"`).
+    /// Default: `6h`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub max_backup_age: Duration,
-    /// Largest acceptable DNS TTL in seconds (default 60).
+    /// Largest TTL, in seconds, the pre-failover check accepts on each `[[dns_records]]` entry as
+    /// its provider reports it. Default: `60`.
     pub max_dns_ttl: u32,
-    /// Largest acceptable error rate in verification (default 1%).
+    /// Largest error rate of the serving site's health endpoints that verification accepts, a
+    /// fraction from 0 to 1 (`0.01` is 1%). Default: `0.01`.
     pub max_error_rate: f64,
-    /// ConfigMaps compared between the sites ("DR config matches primary").
+    /// ConfigMaps (`namespace/name`) that must be identical in both sites' clusters (the "DR config
+    /// matches primary" check). Default: none.
     pub config_maps: Vec<String>,
 }
 
@@ -393,14 +428,17 @@ impl Default for CheckThresholds {
     }
 }
 
-/// Failback settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Failback settings (`[failback]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FailbackSettings {
-    /// How long the primary must have been healthy before failback (default 2 h).
+    /// How long the primary site's health endpoints must have been healthy before a failback (a
+    /// duration, `"2h"`). Default: `2h`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub min_primary_stable: Duration,
-    /// TTL in seconds used while moving traffic back (default 60).
+    /// TTL in seconds, at least 1, the DNS records are lowered to while traffic moves back on
+    /// failback. Default: `60`.
     pub lowered_ttl: u32,
 }
 
@@ -413,27 +451,39 @@ impl Default for FailbackSettings {
     }
 }
 
-/// How the orchestrator executes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How the orchestrator executes a run (`[execution]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutionSettings {
-    /// Calls in flight at once inside one step's fan-out (default 256).
+    /// Most calls in flight at once inside one step's fan-out over its resources, at least 1.
+    /// Default: `256`.
     pub max_concurrency: usize,
-    /// Attempts for a retryable error before it becomes persistent (default 8).
+    /// Attempts of a call failing with a retryable error before the error counts as persistent, at
+    /// least 1. Default: `8`.
     pub retry_attempts: u32,
-    /// First retry delay; doubled each attempt with full jitter (default 200 ms).
+    /// Delay before the first retry (a duration, `"200ms"`); doubled at each attempt, with full
+    /// jitter. Default: `200ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub retry_base_delay: Duration,
-    /// First poll interval of waits; grows to `max_poll_interval` (default 1 s).
+    /// First interval between the polls of a wait (a duration greater than zero), growing up to
+    /// `max_poll_interval`; also the pause between repeats of a `GET` or `HEAD` http hook. Default:
+    /// `1s`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub poll_interval: Duration,
-    /// Longest poll interval (default 15 s).
+    /// Longest interval between the polls of a wait (a duration, at least `poll_interval`).
+    /// Default: `15s`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub max_poll_interval: Duration,
-    /// How long waits go on past the RTO before they give up, as a fraction of the RTO (default 1.0).
+    /// How long waits go on past the RTO before they give up, as a fraction of the RTO, from 0 to
+    /// 10 (0 stops a run at its RTO). Default: `1.0`.
     pub overrun_factor: f64,
-    /// Longest a cloud provider's call may take before it is abandoned and retried (default 2 min).
+    /// Longest a real provider's call may take before it is abandoned and retried (a duration, at
+    /// least `1s`). Default: `2m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub call_timeout: Duration,
 }
 
@@ -451,40 +501,48 @@ impl Default for ExecutionSettings {
     }
 }
 
-/// Where notifications go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where notifications go (`[[notifications]]`), by `kind`: `stdout`, `file` or `webhook`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum NotificationSink {
     /// Printed to the terminal (stderr when the output is JSON).
     Stdout {
-        /// Name an escalation route can give.
+        /// Name of the sink, for the `notify` list of an `[escalations.<name>]` route.
+        /// Default: none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
     /// Appended to a file.
     File {
-        /// File path (relative to the plan file).
+        /// File the messages are appended to, one JSON line each (relative paths start at the
+        /// plan file's folder); must not be empty. Required.
         path: String,
-        /// Name an escalation route can give.
+        /// Name of the sink, for the `notify` list of an `[escalations.<name>]` route.
+        /// Default: none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
     /// POSTed as JSON, in one of the [`WebhookFormat`]s. The URL (a secret: Slack and Teams URLs
     /// carry their token) is never written or printed whole; `url_env` keeps it out of the plan file.
     Webhook {
-        /// URL receiving the POST (a `pagerduty` sink defaults to the Events API v2 endpoint).
+        /// URL receiving the POST, starting with `http://` or `https://`; exactly one of `url`
+        /// and `url_env`. Default: none; a `pagerduty` sink with neither posts to the Events
+        /// API v2 endpoint.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
-        /// Environment variable holding the URL (instead of `url`).
+        /// Environment variable holding the URL, instead of `url` (keeps the secret out of the
+        /// plan file). Default: none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url_env: Option<String>,
-        /// What the body looks like (default: aegis-dr's own JSON).
+        /// What the body looks like: `json`, `slack`, `teams` or `pagerduty`. Default: `json`.
         #[serde(default, skip_serializing_if = "WebhookFormat::is_json")]
         format: WebhookFormat,
-        /// PagerDuty: the environment variable holding the integration's routing key.
+        /// Environment variable holding the PagerDuty integration's routing key; required for a
+        /// `pagerduty` sink, refused for the other formats. Default: none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         routing_key_env: Option<String>,
-        /// Name an escalation route can give.
+        /// Name of the sink, for the `notify` list of an `[escalations.<name>]` route.
+        /// Default: none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
@@ -502,7 +560,9 @@ impl NotificationSink {
 }
 
 /// The body a webhook sink POSTs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookFormat {
     /// aegis-dr's message as JSON (template, run, plan, text, fields).
@@ -525,59 +585,73 @@ impl WebhookFormat {
 }
 
 /// Settings of the simulated provider (`[sim]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimSettings {
-    /// Latency added to every call.
+    /// Round-trip time of every simulated call (a duration, `"5ms"`). Default: `2ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub latency: Duration,
-    /// Probability that a call fails with a transient error.
+    /// Share of calls failing with a transient error, from 0 to 0.9 (half of them after the change
+    /// took effect, as a lost answer). Default: `0`.
     pub transient_fault_rate: f64,
-    /// Seed of the fault generator.
+    /// Seed of the fault generator. Default: `1`.
     pub seed: u64,
-    /// Time a DNS change takes to become INSYNC.
+    /// Time a DNS change takes to become INSYNC (a duration). Default: `300ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub dns_propagation: Duration,
-    /// Time a new node takes to become Ready.
+    /// Time a new node takes to become Ready (a duration). Default: `400ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub node_boot: Duration,
-    /// Time a scaled workload takes to make its replicas available.
+    /// Time a scaled workload takes to make its replicas available (a duration). Default: `300ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub rollout: Duration,
-    /// Replication lag of every replica at the start.
+    /// Replication lag of every replica at the start (a duration). Default: `2s`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub replication_lag: Duration,
-    /// How fast a replica catches up once its source is fenced, in seconds of lag per second (default 10).
+    /// How fast a replica catches up once its source is fenced, in seconds of lag per second,
+    /// greater than 0. Default: `10`.
     pub catch_up_speed: f64,
-    /// Whether replicas report their lag (false: like an RDS replica with no CloudWatch
-    /// `ReplicaLag` datapoint in the window, the lag is unknown).
+    /// Whether replicas report their lag (`false`: like an RDS replica with no CloudWatch
+    /// `ReplicaLag` datapoint in the window, the lag is unknown). Default: `true`.
     pub lag_reported: bool,
-    /// Age of the newest backup at the start.
+    /// Age of the newest backup at the start (a duration). Default: `1h`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub backup_age: Duration,
-    /// Age of the newest recovery point of each recovery server.
+    /// Age of the newest recovery point of each recovery server (a duration). Default: `30s`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub recovery_point_age: Duration,
-    /// Time in-flight requests take to drain after the drain annotation.
+    /// Time in-flight requests take to drain after the drain annotation (a duration). Default:
+    /// `200ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub drain_time: Duration,
-    /// Time a recovery or failback job takes.
+    /// Time a recovery or failback job takes (a duration); a snapshot is usable after it too.
+    /// Default: `300ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub job_time: Duration,
-    /// How long the primary has been healthy at the start.
+    /// How long the primary has been healthy at the start (a duration). Default: `3h`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub primary_stable_for: Duration,
-    /// Whether the primary site answers at all.
+    /// Whether the primary site answers at all. Default: `true`.
     pub primary_reachable: bool,
-    /// Error rate reported by the health endpoints.
+    /// Error rate reported by the health endpoints, from 0 to 1. Default: `0.001`.
     pub error_rate: f64,
-    /// Scripted faults.
+    /// Scripted faults of the simulated calls (`[[sim.faults]]`). Default: none.
     pub faults: Vec<SimFault>,
-    /// ConfigMaps (`namespace/name`) whose DR copy differs from the primary's.
+    /// ConfigMaps (`namespace/name`) whose DR copy differs from the primary's. Default: none.
     pub config_drift: Vec<String>,
     /// Provider names the simulated estate plays besides `sim` (`["aws", "azure"]`), so a plan
     /// mixing clouds runs with no cloud at all. One world serves them all; calls are counted and
-    /// reported per name.
+    /// reported per name. Default: none.
     pub plays: Vec<ProviderName>,
 }
 
@@ -609,17 +683,18 @@ impl Default for SimSettings {
 
 /// Faults injected around the calls of real providers (`[fault_injection]`), to rehearse a run
 /// against errors with real clients: the same layer that carries the `[sim]` faults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultInjection {
-    /// Providers whose calls get faults (empty: every provider the plan uses, but the simulated
-    /// estate, which has its own in `[sim]`).
+    /// Providers whose calls get faults. Default: every provider the plan uses but the simulated
+    /// estate (which has its own faults in `[sim]`).
     pub providers: Vec<ProviderName>,
-    /// Share of calls failing with a transient error (0 to 0.9).
+    /// Share of calls failing with a transient error, from 0 to 0.9. Default: `0`.
     pub transient_rate: f64,
-    /// Seed of the fault generator.
+    /// Seed of the fault generator. Default: `1`.
     pub seed: u64,
-    /// Scripted faults.
+    /// Scripted faults (`[[fault_injection.faults]]`), written like `[[sim.faults]]`, but
+    /// `job-failure` is refused. Default: none.
     pub faults: Vec<SimFault>,
 }
 
@@ -635,19 +710,20 @@ impl Default for FaultInjection {
 }
 
 /// A scripted fault of a provider's calls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimFault {
-    /// The call it fails (`promote_database`, `fence_database`, `upsert_record`, `scale_pool`,
-    /// `scale_workload`, `annotate_workload`, `start_recovery`, `start_failback`, `verify_integrity`,
-    /// `config_maps`, ...).
+    /// The provider call it fails (`promote_database`, `fence_database`, `upsert_record`,
+    /// `scale_pool`, `scale_workload`, `annotate_workload`, `start_recovery`, `start_failback`,
+    /// `verify_integrity`, `config_maps`, ...). Required.
     pub operation: faults::ProviderOp,
-    /// Resource it applies to; absent means every resource.
+    /// Resource whose calls it fails. Default: none (every resource).
     #[serde(default)]
     pub resource: Option<String>,
-    /// `temporary`, `permanent`, `unreachable`, `integrity` or `job-failure`.
+    /// Error raised: `temporary`, `throttled`, `permanent`, `unreachable`, `integrity`, or
+    /// `job-failure` (`[sim]` only: the call succeeds and the job it started fails). Required.
     pub error: String,
-    /// How many calls fail (default 1; 0 means always).
+    /// How many matching calls fail; `0` means every one. Default: `1`.
     #[serde(default = "one")]
     pub times: u32,
 }
@@ -656,37 +732,48 @@ fn one() -> u32 {
     1
 }
 
-/// Duration estimates used for the RTO estimate of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Duration estimates used for the RTO estimate of a plan (`[estimates]`); when the simulated
+/// estate serves the whole plan, its own timings stand for them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Estimates {
-    /// One API call.
+    /// One API call (a duration). Default: `300ms`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub api_call: Duration,
-    /// DNS propagation to INSYNC.
+    /// A DNS change propagating to INSYNC (a duration). Default: `1m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub dns_propagation: Duration,
-    /// Nodes becoming Ready after a scale-up.
+    /// Nodes becoming Ready after a scale-up (a duration). Default: `4m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub node_boot: Duration,
-    /// Workload rollout.
+    /// A workload rollout (a duration). Default: `2m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub rollout: Duration,
     /// A database fence taking effect (an Azure SQL server update, a Cloud SQL patch: each a
-    /// long-running operation of its own).
+    /// long-running operation of its own). Default: `2m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub fence: Duration,
-    /// Database promotion.
+    /// A database promotion (a Cloud SQL switchover or an RDS replica promotion takes minutes).
+    /// Default: `5m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub promotion: Duration,
-    /// Draining in-flight requests.
+    /// Draining in-flight requests (a duration). Default: `1m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub drain: Duration,
-    /// A recovery or failback job.
+    /// A recovery or failback job (a duration). Default: `10m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub recovery_job: Duration,
-    /// A database snapshot becoming usable.
+    /// A database snapshot becoming usable (a duration). Default: `5m`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub snapshot: Duration,
 }
 

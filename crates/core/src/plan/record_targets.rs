@@ -125,6 +125,22 @@ impl<'de> Deserialize<'de> for RecordTargets {
     }
 }
 
+impl schemars::JsonSchema for RecordTargets {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RecordTargets".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A record's value, or a list of values (A/AAAA record sets).",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" }, "minItems": 1 }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

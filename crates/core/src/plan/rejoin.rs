@@ -55,23 +55,39 @@ impl Rejoin {
     }
 }
 
-/// `rejoin = { primary = { ... }, dr = { ... } }` as written.
-#[derive(Debug, Deserialize)]
+/// The rejoin commands of a `postgres` pair (`rejoin = { primary = { ... }, dr = { ... } }`): what
+/// makes a former primary replicate from the new one (`pg_rewind` or a fresh base backup).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Rejoin")]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRejoin {
+    /// Command that makes the primary site's instance a replica of the DR one. Default: none
+    /// (that instance cannot be re-protected).
     primary: Option<RawRejoinCommand>,
+    /// Command that makes the DR site's instance a replica of the primary one. Default: none
+    /// (that instance cannot be re-protected).
     dr: Option<RawRejoinCommand>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One instance's rejoin command, run like a command hook; aegis-dr checks the result itself.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "RejoinCommand")]
 #[serde(deny_unknown_fields)]
 struct RawRejoinCommand {
+    /// The program and its arguments, run without a shell
+    /// (`["/usr/local/bin/pg-rejoin", "orders"]`). Required.
     command: Vec<String>,
+    /// Variables set for the program (names of letters, digits and `_`). Default: none.
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// Names of variables of aegis-dr's environment whose values are secrets, replaced by
+    /// `[redacted]` in everything aegis-dr records of the output. Default: none.
     #[serde(default)]
     secret_env: Vec<String>,
+    /// Folder the program starts in. Default: aegis-dr's working folder.
     workdir: Option<String>,
+    /// Longest the command may take before it is killed, a duration greater than zero
+    /// (`"10m"`). Default: `10m`.
     timeout: Option<String>,
 }
 

@@ -9,17 +9,20 @@ use crate::{
     error::{Error, Result},
 };
 
-/// Where runs keep their state, and the lease that locks them there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where runs keep their state, and the lease that locks them there (`[state]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateSettings {
-    /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`, or a folder; unset:
-    /// `.aegis` beside the plan. `--state` and `AEGIS_STATE` override it.
+    /// Where runs keep their state: `s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `az://container/prefix`, or a folder; must not be empty. `--state` and `AEGIS_STATE`
+    /// override it. Default: the `.aegis` folder beside the plan.
     pub url: Option<String>,
     /// In an object store, how long the run lock and the controller's leadership last without a
-    /// renewal (renewed every third of it; default 30 s). A run that cannot renew it stops
-    /// starting steps; a run killed with it held blocks the plan for at most this long.
+    /// renewal (renewed every third of it), a duration from `1s` to `10m`. A run that cannot renew
+    /// it stops starting steps; a run killed with it held blocks the plan for at most this long.
+    /// Default: `30s`.
     #[serde(with = "serde_human")]
+    #[schemars(with = "crate::duration::HumanDuration")]
     pub lease: Duration,
 }
 

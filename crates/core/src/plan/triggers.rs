@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// What a firing trigger does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerAction {
     /// Send the escalation (comms) and nothing else.
@@ -112,44 +112,87 @@ impl Default for WatchSettings {
     }
 }
 
-/// `[watch]` as written.
-#[derive(Debug, Default, Deserialize)]
+/// Settings of the DR controller, `aegis-dr watch` (`[watch]`).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Watch")]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWatch {
+    /// Base URL of the Prometheus-compatible API the triggers are evaluated against, starting
+    /// with `http://` or `https://`. Default: none.
     prometheus: Option<String>,
+    /// Time between evaluations of the triggers, a duration greater than zero. Default: `15s`.
     interval: Option<String>,
+    /// Least time between the starts of two runs the controller starts (`"1h"`). Default: `1h`.
     min_delay: Option<String>,
+    /// Time between runs of the pre-failover checks by the leader, greater than zero.
+    /// Default: `30m`.
     check_interval: Option<String>,
+    /// How long a trigger may stay unknown (Prometheus unreachable, no data, NaN) before it is
+    /// escalated. Default: `5m`.
     unknown_escalate_after: Option<String>,
+    /// How long the run of an `approve` trigger waits for a person's approval, greater than
+    /// zero. Default: `15m`.
     approve_timeout: Option<String>,
+    /// The decision when nobody answers within `approve_timeout`: `approve` or `reject`.
+    /// Default: `reject`.
     approve_default: Option<ApprovalDefault>,
+    /// Address (`IP:PORT`) `/metrics`, `/healthz` and the approval callbacks are served on.
+    /// Default: `0.0.0.0:9464`.
     listen: Option<String>,
+    /// Leader election among replicas through a Kubernetes `Lease`. Default: none (the state's
+    /// lock: a file lock in a folder, a lease object in a bucket).
     lease: Option<RawLease>,
+    /// Environment variable holding the bearer token of the approval callbacks
+    /// (`POST /runs/RUN_ID/approve` or `reject` on `listen`). Default: none (callbacks off).
     approval_token_env: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Leader election of `aegis-dr watch` replicas through a Kubernetes `coordination.k8s.io/v1`
+/// Lease (`[watch] lease = { namespace, name }`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Lease")]
 #[serde(deny_unknown_fields)]
 struct RawLease {
+    /// Namespace of the Lease; must not be empty. Required.
     namespace: String,
+    /// Name of the Lease; must not be empty. Required.
     name: String,
+    /// Kubeconfig file of the Lease's cluster. Default: the in-cluster configuration, then
+    /// `KUBECONFIG` or `~/.kube/config`.
     kubeconfig: Option<String>,
+    /// Context in the kubeconfig. Default: its current context.
     context: Option<String>,
+    /// How long the lease holds without a renewal, greater than zero. Default: `15s`.
     duration: Option<String>,
+    /// How often the leader renews the lease, shorter than `duration`. Default: a third of
+    /// `duration`.
     renew_every: Option<String>,
 }
 
-/// `[[triggers]]` as written.
-#[derive(Debug, Deserialize)]
+/// A condition on which `aegis-dr watch` declares an incident (`[[triggers]]`): a PromQL query
+/// whose value fires below or above a bound.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Trigger")]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTrigger {
+    /// Name of the trigger, unique among `[[triggers]]` (metrics and the journal name it).
+    /// Required.
     name: String,
+    /// The PromQL query evaluated against `watch.prometheus`. Required.
     query: String,
+    /// Fires when a series' value is strictly below this number. Exactly one of `below` and
+    /// `above`.
     below: Option<f64>,
+    /// Fires when a series' value is strictly above this number. Exactly one of `below` and
+    /// `above`.
     above: Option<f64>,
+    /// How long it must fire at every evaluation, without a break, before it acts (`"2m"`).
+    /// Default: `0s`.
     #[serde(rename = "for")]
     hold: Option<String>,
+    /// Incident class it declares. Default: `region-outage`.
     class: Option<IncidentClass>,
+    /// What it does when it fires: `notify`, `approve` or `failover`. Default: `approve`.
     action: Option<TriggerAction>,
 }
 

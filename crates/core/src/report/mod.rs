@@ -313,6 +313,29 @@ pub(crate) fn seconds(v: f64) -> String {
 }
 
 impl Report {
+    /// Whether a step of a drill's failback phase started (a skipped or pending one changed
+    /// nothing): the drill then goes back as a failback does, not by `rollback`.
+    pub fn drill_failback_started(&self) -> bool {
+        self.steps.iter().any(|s| {
+            s.id.phase() == crate::run::Phase::DrillFailback
+                && !matches!(
+                    s.status,
+                    crate::run::StepStatus::Pending | crate::run::StepStatus::Skipped
+                )
+        })
+    }
+
+    /// The ways forward and back from this run, had it stopped.
+    pub fn ways_out(&self) -> Option<crate::orchestrator::stop::WaysOut> {
+        let op = self.operation.parse().ok()?;
+        Some(crate::orchestrator::stop::ways_out(
+            op,
+            &self.run_id,
+            &self.class,
+            self.drill_failback_started(),
+        ))
+    }
+
     /// The safety steps an operator skipped with `--force` (flagged in every report).
     pub fn forced_skips(&self) -> Vec<&str> {
         self.steps
