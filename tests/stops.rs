@@ -681,7 +681,7 @@ fn version_names_the_commit_and_the_providers_built_in() {
     assert!(v.starts_with("aegis-dr 0."), "{v}");
     assert!(v.contains("(commit "), "{v}");
     assert!(
-        v.contains("providers: sim, aws, azure, gcp, kubernetes"),
+        v.contains("providers: sim, aws, azure, gcp, kubernetes, postgres"),
         "{v}"
     );
 }

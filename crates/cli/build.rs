@@ -26,6 +26,7 @@ fn main() {
         ("AZURE", "azure"),
         ("GCP", "gcp"),
         ("KUBERNETES", "kubernetes"),
+        ("POSTGRES", "postgres"),
     ] {
         if std::env::var_os(format!("CARGO_FEATURE_{feature}")).is_some() {
             providers.push(name);

@@ -233,7 +233,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the six pre-failover checks (exit 1 when any fails).
+    /// Run the pre-failover checks (the six a failover runs first, and the plan, hooks, sinks,
+    /// recovery points and estate), exit 1 when any fails.
     Check,
     /// Show the step graph and its estimate against the RTO, without side effects.
     Plan {

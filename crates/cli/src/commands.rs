@@ -667,7 +667,12 @@ pub(crate) fn invocation(cfg: &Config) -> String {
 
 /// How to continue (or give up on) a run that did not finish.
 fn resume_hint(cfg: &Config, r: &Report) -> String {
-    format!("{} {} --resume {}", invocation(cfg), r.operation, r.run_id)
+    format!(
+        "{} {} --resume {} --yes",
+        invocation(cfg),
+        r.operation,
+        r.run_id
+    )
 }
 
 fn find_run(cfg: &Config, id: Option<&str>) -> Result<Report> {

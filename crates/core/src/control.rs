@@ -168,7 +168,7 @@ pub fn send(state: &State, run_id: &str, by: &str, command: Command) -> Result<D
             RunStatus::Failed | RunStatus::Interrupted | RunStatus::Refused
         ) {
             format!(
-                "; continue it with `aegis-dr {} --resume {run_id}`",
+                "; continue it with `aegis-dr {} --resume {run_id} --yes`",
                 run.state.operation.as_str()
             )
         } else {

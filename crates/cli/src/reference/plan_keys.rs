@@ -366,13 +366,13 @@ mod tests {
         let page = plan(&aegis_dr::plan::json_schema());
         for heading in [
             "## `[plan]`",
-            "## `[sites.primary]`",
+            "## `[sites.dr]`",
             "## `[[databases]]`",
             "## `[sim]`",
         ] {
             assert!(page.contains(heading), "{heading} missing:\n{page}");
         }
-        assert!(page.contains("kind = \\\"webhook\\\"") || page.contains("kind = \"webhook\""));
+        assert!(page.contains("with `kind = \"webhook\"`"), "{page}");
         // Every in-page link names a heading of the page.
         let ids: Vec<String> = page
             .lines()

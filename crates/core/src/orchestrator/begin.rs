@@ -114,7 +114,7 @@ impl Orchestrator {
                         _ => format!(" during steps {}", running.join(", ")),
                     };
                     format!(
-                        "run {} ({}, started {}) was interrupted{at} and never finished: resume it with `aegis-dr {} --resume {}`, or give up on it with `--abandon {} --reason \"...\"`",
+                        "run {} ({}, started {}) was interrupted{at} and never finished: resume it with `aegis-dr {} --resume {} --yes`, or give up on it with `--abandon {} --reason \"...\"`",
                         r.state.run_id,
                         r.state.operation.as_str(),
                         crate::clock::rfc3339(r.state.started_ms),

@@ -124,8 +124,8 @@ pub enum RunStatus {
     Failed,
     /// A safety gate refused.
     Refused,
-    /// Its process is gone and it never finished: resume it or abandon it (never journaled; seen
-    /// by the run list).
+    /// It stopped before it finished, its process gone: resume it or abandon it. Journaled when a
+    /// signal stopped it; a killed run's is seen by the run list.
     Interrupted,
     /// Given up on purpose (`--abandon`), with the reason journaled.
     Abandoned,

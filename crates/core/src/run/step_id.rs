@@ -86,7 +86,8 @@ impl From<String> for StepId {
 
 impl fmt::Display for StepId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.full)
+        // `pad`, not `write_str`: the tables of `plan` and `status` align step ids with `{:<34}`.
+        f.pad(&self.full)
     }
 }
 
