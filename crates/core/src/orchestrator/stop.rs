@@ -6,6 +6,8 @@ use std::{collections::HashSet, time::Duration};
 
 use tokio::sync::watch;
 
+pub use crate::run::{ways_out, WaysOut};
+
 use super::context::RunCtx;
 use crate::{
     clock::Clock,
@@ -45,46 +47,6 @@ pub struct Stopped {
     pub changed: bool,
     /// True when the plan's `on_failure = "rollback"` rolls it back now.
     pub rolls_back: bool,
-}
-
-/// The ways out of a stopped run: the command that goes forward (resumes it, once its cause is
-/// fixed) and the one that goes back, with where back is. A drill whose failback phase had started
-/// goes back as a failback does (to the DR site): `rollback` refuses it.
-pub fn ways_out(
-    operation: Operation,
-    run_id: &str,
-    class: &str,
-    drill_failback_started: bool,
-) -> WaysOut {
-    let to_dr = match operation {
-        Operation::Failback | Operation::Rollback => true,
-        Operation::Drill => drill_failback_started,
-        Operation::Failover => false,
-    };
-    WaysOut {
-        forward: format!("aegis-dr {} --resume {run_id} --yes", operation.as_str()),
-        back: if to_dr {
-            format!("aegis-dr failover --class {class} --yes")
-        } else {
-            format!("aegis-dr rollback {run_id} --yes")
-        },
-        back_to: if to_dr {
-            "the DR site"
-        } else {
-            "the primary site"
-        },
-    }
-}
-
-/// Commands that go forward or back from a stopped run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaysOut {
-    /// Resumes the run (after its cause is fixed).
-    pub forward: String,
-    /// Moves the estate back to where it served before the run.
-    pub back: String,
-    /// Where `back` moves it.
-    pub back_to: &'static str,
 }
 
 /// After a run stopped with `error`: reads where the estate serves now and tells the sinks

@@ -326,9 +326,9 @@ impl Report {
     }
 
     /// The ways forward and back from this run, had it stopped.
-    pub fn ways_out(&self) -> Option<crate::orchestrator::stop::WaysOut> {
+    pub fn ways_out(&self) -> Option<crate::run::WaysOut> {
         let op = self.operation.parse().ok()?;
-        Some(crate::orchestrator::stop::ways_out(
+        Some(crate::run::ways_out(
             op,
             &self.run_id,
             &self.class,

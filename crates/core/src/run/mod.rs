@@ -13,6 +13,7 @@ mod loss;
 mod output;
 mod state;
 mod step_id;
+mod ways_out;
 
 pub use calls::ProviderCalls;
 pub use check::{CheckResult, CheckStatus};
@@ -26,6 +27,7 @@ pub use state::{
     StepStatus,
 };
 pub use step_id::{Phase, StepId};
+pub use ways_out::{ways_out, WaysOut};
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
