@@ -24,12 +24,14 @@ mod escalation;
 pub mod faults;
 pub mod graph;
 mod hooks;
+mod notifications;
 mod provider_settings;
 mod raw;
 mod record_targets;
 mod rejoin;
 mod schema;
 mod selector;
+mod sim_settings;
 mod state_settings;
 mod triggers;
 mod validate;
@@ -41,12 +43,14 @@ pub use hooks::{ApprovalDefault, Bound, HookAction, HookAnchor, HookPhase, HookS
 pub use choices::{choice_value, CHOICE_MARK};
 pub use discovery_settings::{DiscoverySettings, PostgresDiscovery};
 pub use escalation::{Escalation, EscalationRoute};
+pub use notifications::{NotificationSink, WebhookFormat};
 pub use provider_settings::{settings_table, CheckedSettings};
 use raw::RawPlan;
 pub use record_targets::RecordTargets;
 pub use rejoin::{Rejoin, RejoinCommand, POSTGRES};
 pub use schema::json_schema;
 pub use selector::LabelSelector;
+pub use sim_settings::{Estimates, FaultInjection, SimFault, SimSettings};
 pub use state_settings::StateSettings;
 pub use validate::MAX_PLAN_NAME;
 use validate::{check_provider, line_of};
@@ -497,299 +501,6 @@ impl Default for ExecutionSettings {
             max_poll_interval: Duration::from_secs(15),
             overrun_factor: 1.0,
             call_timeout: Duration::from_secs(120),
-        }
-    }
-}
-
-/// Where notifications go (`[[notifications]]`), by `kind`: `stdout`, `file` or `webhook`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum NotificationSink {
-    /// Printed to the terminal (stderr when the output is JSON).
-    Stdout {
-        /// Name of the sink, for the `notify` list of an `[escalations.<name>]` route.
-        /// Default: none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
-    /// Appended to a file.
-    File {
-        /// File the messages are appended to, one JSON line each (relative paths start at the
-        /// plan file's folder); must not be empty. Required.
-        path: String,
-        /// Name of the sink, for the `notify` list of an `[escalations.<name>]` route.
-        /// Default: none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
-    /// POSTed as JSON, in one of the [`WebhookFormat`]s. The URL (a secret: Slack and Teams URLs
-    /// carry their token) is never written or printed whole; `url_env` keeps it out of the plan file.
-    Webhook {
-        /// URL receiving the POST, starting with `http://` or `https://`; exactly one of `url`
-        /// and `url_env`. Default: none; a `pagerduty` sink with neither posts to the Events
-        /// API v2 endpoint.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        url: Option<String>,
-        /// Environment variable holding the URL, instead of `url` (keeps the secret out of the
-        /// plan file). Default: none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        url_env: Option<String>,
-        /// What the body looks like: `json`, `slack`, `teams` or `pagerduty`. Default: `json`.
-        #[serde(default, skip_serializing_if = "WebhookFormat::is_json")]
-        format: WebhookFormat,
-        /// Environment variable holding the PagerDuty integration's routing key; required for a
-        /// `pagerduty` sink, refused for the other formats. Default: none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        routing_key_env: Option<String>,
-        /// Name of the sink, for the `notify` list of an `[escalations.<name>]` route.
-        /// Default: none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
-}
-
-impl NotificationSink {
-    /// The sink's name, if it has one.
-    pub fn name(&self) -> Option<&str> {
-        match self {
-            NotificationSink::Stdout { name }
-            | NotificationSink::File { name, .. }
-            | NotificationSink::Webhook { name, .. } => name.as_deref(),
-        }
-    }
-}
-
-/// The body a webhook sink POSTs.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookFormat {
-    /// aegis-dr's message as JSON (template, run, plan, text, fields).
-    #[default]
-    Json,
-    /// A Slack incoming webhook: Block Kit blocks with a `text` fallback.
-    Slack,
-    /// A Microsoft Teams incoming webhook or workflow: an Adaptive Card.
-    Teams,
-    /// PagerDuty Events API v2: trigger at declaration and escalation, resolve at resolution, one
-    /// dedup key per run; progress updates are not sent.
-    Pagerduty,
-}
-
-impl WebhookFormat {
-    /// True for the default format.
-    pub fn is_json(&self) -> bool {
-        *self == WebhookFormat::Json
-    }
-}
-
-/// Settings of the simulated provider (`[sim]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct SimSettings {
-    /// Round-trip time of every simulated call (a duration, `"5ms"`). Default: `2ms`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub latency: Duration,
-    /// Share of calls failing with a transient error, from 0 to 0.9 (half of them after the change
-    /// took effect, as a lost answer). Default: `0`.
-    pub transient_fault_rate: f64,
-    /// Seed of the fault generator. Default: `1`.
-    pub seed: u64,
-    /// Time a DNS change takes to become INSYNC (a duration). Default: `300ms`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub dns_propagation: Duration,
-    /// Time a new node takes to become Ready (a duration). Default: `400ms`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub node_boot: Duration,
-    /// Time a scaled workload takes to make its replicas available (a duration). Default: `300ms`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub rollout: Duration,
-    /// Replication lag of every replica at the start (a duration). Default: `2s`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub replication_lag: Duration,
-    /// How fast a replica catches up once its source is fenced, in seconds of lag per second,
-    /// greater than 0. Default: `10`.
-    pub catch_up_speed: f64,
-    /// Whether replicas report their lag (`false`: like an RDS replica with no CloudWatch
-    /// `ReplicaLag` datapoint in the window, the lag is unknown). Default: `true`.
-    pub lag_reported: bool,
-    /// Age of the newest backup at the start (a duration). Default: `1h`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub backup_age: Duration,
-    /// Age of the newest recovery point of each recovery server (a duration). Default: `30s`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub recovery_point_age: Duration,
-    /// Time in-flight requests take to drain after the drain annotation (a duration). Default:
-    /// `200ms`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub drain_time: Duration,
-    /// Time a recovery or failback job takes (a duration); a snapshot is usable after it too.
-    /// Default: `300ms`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub job_time: Duration,
-    /// How long the primary has been healthy at the start (a duration). Default: `3h`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub primary_stable_for: Duration,
-    /// Whether the primary site answers at all. Default: `true`.
-    pub primary_reachable: bool,
-    /// Error rate reported by the health endpoints, from 0 to 1. Default: `0.001`.
-    pub error_rate: f64,
-    /// Scripted faults of the simulated calls (`[[sim.faults]]`). Default: none.
-    pub faults: Vec<SimFault>,
-    /// ConfigMaps (`namespace/name`) whose DR copy differs from the primary's. Default: none.
-    pub config_drift: Vec<String>,
-    /// Provider names the simulated estate plays besides `sim` (`["aws", "azure"]`), so a plan
-    /// mixing clouds runs with no cloud at all. One world serves them all; calls are counted and
-    /// reported per name. Default: none.
-    pub plays: Vec<ProviderName>,
-}
-
-impl Default for SimSettings {
-    fn default() -> Self {
-        SimSettings {
-            latency: Duration::from_millis(2),
-            transient_fault_rate: 0.0,
-            seed: 1,
-            dns_propagation: Duration::from_millis(300),
-            node_boot: Duration::from_millis(400),
-            rollout: Duration::from_millis(300),
-            replication_lag: Duration::from_secs(2),
-            catch_up_speed: 10.0,
-            lag_reported: true,
-            backup_age: Duration::from_secs(3600),
-            recovery_point_age: Duration::from_secs(30),
-            drain_time: Duration::from_millis(200),
-            job_time: Duration::from_millis(300),
-            primary_stable_for: Duration::from_secs(3 * 3600),
-            primary_reachable: true,
-            error_rate: 0.001,
-            faults: Vec::new(),
-            config_drift: Vec::new(),
-            plays: Vec::new(),
-        }
-    }
-}
-
-/// Faults injected around the calls of real providers (`[fault_injection]`), to rehearse a run
-/// against errors with real clients: the same layer that carries the `[sim]` faults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct FaultInjection {
-    /// Providers whose calls get faults. Default: every provider the plan uses but the simulated
-    /// estate (which has its own faults in `[sim]`).
-    pub providers: Vec<ProviderName>,
-    /// Share of calls failing with a transient error, from 0 to 0.9. Default: `0`.
-    pub transient_rate: f64,
-    /// Seed of the fault generator. Default: `1`.
-    pub seed: u64,
-    /// Scripted faults (`[[fault_injection.faults]]`), written like `[[sim.faults]]`, but
-    /// `job-failure` is refused. Default: none.
-    pub faults: Vec<SimFault>,
-}
-
-impl Default for FaultInjection {
-    fn default() -> Self {
-        FaultInjection {
-            providers: Vec::new(),
-            transient_rate: 0.0,
-            seed: 1,
-            faults: Vec::new(),
-        }
-    }
-}
-
-/// A scripted fault of a provider's calls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SimFault {
-    /// The provider call it fails (`promote_database`, `fence_database`, `upsert_record`,
-    /// `scale_pool`, `scale_workload`, `annotate_workload`, `start_recovery`, `start_failback`,
-    /// `verify_integrity`, `config_maps`, ...). Required.
-    pub operation: faults::ProviderOp,
-    /// Resource whose calls it fails. Default: none (every resource).
-    #[serde(default)]
-    pub resource: Option<String>,
-    /// Error raised: `temporary`, `throttled`, `permanent`, `unreachable`, `integrity`, or
-    /// `job-failure` (`[sim]` only: the call succeeds and the job it started fails). Required.
-    pub error: String,
-    /// How many matching calls fail; `0` means every one. Default: `1`.
-    #[serde(default = "one")]
-    pub times: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// Duration estimates used for the RTO estimate of a plan (`[estimates]`); when the simulated
-/// estate serves the whole plan, its own timings stand for them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct Estimates {
-    /// One API call (a duration). Default: `300ms`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub api_call: Duration,
-    /// A DNS change propagating to INSYNC (a duration). Default: `1m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub dns_propagation: Duration,
-    /// Nodes becoming Ready after a scale-up (a duration). Default: `4m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub node_boot: Duration,
-    /// A workload rollout (a duration). Default: `2m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub rollout: Duration,
-    /// A database fence taking effect (an Azure SQL server update, a Cloud SQL patch: each a
-    /// long-running operation of its own). Default: `2m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub fence: Duration,
-    /// A database promotion (a Cloud SQL switchover or an RDS replica promotion takes minutes).
-    /// Default: `5m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub promotion: Duration,
-    /// Draining in-flight requests (a duration). Default: `1m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub drain: Duration,
-    /// A recovery or failback job (a duration). Default: `10m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub recovery_job: Duration,
-    /// A database snapshot becoming usable (a duration). Default: `5m`.
-    #[serde(with = "serde_human")]
-    #[schemars(with = "crate::duration::HumanDuration")]
-    pub snapshot: Duration,
-}
-
-impl Default for Estimates {
-    fn default() -> Self {
-        Estimates {
-            api_call: Duration::from_millis(300),
-            dns_propagation: Duration::from_secs(60),
-            node_boot: Duration::from_secs(4 * 60),
-            rollout: Duration::from_secs(2 * 60),
-            fence: Duration::from_secs(2 * 60),
-            // A Cloud SQL switchover or an RDS replica promotion takes minutes.
-            promotion: Duration::from_secs(5 * 60),
-            drain: Duration::from_secs(60),
-            recovery_job: Duration::from_secs(10 * 60),
-            snapshot: Duration::from_secs(5 * 60),
         }
     }
 }
